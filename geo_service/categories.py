@@ -1,0 +1,121 @@
+"""Category groups: named unions of categories and subcategories, read from a TOML file.
+
+The default groups (``geo_service/data/categories.toml``) are the rows of a strategic
+assessment's "Looking back" table; a partnership can supply its own file (``Settings.categories``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo_service.errors import InputError
+from geo_service.schema import ASB, POLICE_UK_CATEGORIES
+
+ALL_CRIME = "*crime"
+_SELECTOR_KEYS = {"category", "subcategories", "exclude_subcategories", "hours"}
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Incidents of one category, optionally narrowed by subcategory and hour of day."""
+
+    category: str
+    subcategories: tuple[str, ...] | None = None
+    exclude_subcategories: tuple[str, ...] | None = None
+    hours: tuple[int, ...] | None = None
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray:
+        """Boolean mask of the rows of ``frame`` this selector matches."""
+        if self.category == ALL_CRIME:
+            crime = [c for c in POLICE_UK_CATEGORIES if c != ASB]
+            selected = frame["category"].isin(crime).to_numpy()
+        else:
+            selected = (frame["category"] == self.category).to_numpy(dtype=bool, na_value=False)
+        if self.subcategories is not None:
+            selected = selected & frame["subcategory"].isin(self.subcategories).to_numpy()
+        if self.exclude_subcategories is not None:
+            selected = selected & ~frame["subcategory"].isin(self.exclude_subcategories).to_numpy()
+        if self.hours is not None:
+            hour = frame["occurred_at"].dt.hour
+            timed = frame["time_known"].to_numpy(dtype=bool)
+            selected = selected & timed & hour.isin(self.hours).to_numpy()
+        return selected
+
+
+@dataclass(frozen=True)
+class CategoryGroup:
+    """A named union of selectors, e.g. "Serious acquisitive crime"."""
+
+    name: str
+    include: tuple[Selector, ...]
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray:
+        """Boolean mask of the rows of ``frame`` in this group."""
+        selected = np.zeros(len(frame), dtype=bool)
+        for selector in self.include:
+            selected = selected | selector.mask(frame)
+        return selected
+
+
+def load_groups(path: Path | None = None) -> tuple[CategoryGroup, ...]:
+    """Read category groups from ``path``, or the packaged defaults when ``path`` is None."""
+    if path is None:
+        text = resources.files("geo_service").joinpath("data/categories.toml").read_text("utf-8")
+        where = "geo_service/data/categories.toml"
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read category groups file ({exc.strerror})") from exc
+        where = str(path)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{where}: not valid TOML ({exc})") from exc
+    return tuple(_group(where, i, entry) for i, entry in enumerate(document.get("groups", [])))
+
+
+def find_group(groups: tuple[CategoryGroup, ...], name: str) -> CategoryGroup:
+    """The group called ``name`` (case-insensitive), else a group of the plain category ``name``."""
+    for group in groups:
+        if group.name.casefold() == name.casefold():
+            return group
+    return CategoryGroup(name=name, include=(Selector(category=name),))
+
+
+def _group(where: str, index: int, entry: dict[str, object]) -> CategoryGroup:
+    name = entry.get("name")
+    include = entry.get("include")
+    if not isinstance(name, str) or not isinstance(include, list) or not include:
+        raise InputError(
+            f"{where}: groups[{index}] needs a 'name' (text) and a non-empty 'include' list"
+        )
+    return CategoryGroup(name=name, include=tuple(_selector(where, name, s) for s in include))
+
+
+def _selector(where: str, group: str, entry: object) -> Selector:
+    if not isinstance(entry, dict) or not isinstance(entry.get("category"), str):
+        raise InputError(f"{where}: group {group!r}: each include entry needs a 'category'")
+    unknown = set(entry) - _SELECTOR_KEYS
+    if unknown:
+        raise InputError(
+            f"{where}: group {group!r}: unknown key(s) {sorted(unknown)}; "
+            f"allowed: {sorted(_SELECTOR_KEYS)}"
+        )
+
+    def _tuple(key: str) -> tuple | None:
+        value = entry.get(key)
+        return None if value is None else tuple(value)
+
+    return Selector(
+        category=entry["category"],
+        subcategories=_tuple("subcategories"),
+        exclude_subcategories=_tuple("exclude_subcategories"),
+        hours=_tuple("hours"),
+    )

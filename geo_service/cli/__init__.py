@@ -1,0 +1,77 @@
+"""The ``geo-service`` command line.
+
+Each command group lives in its own module of this package, listed in :data:`COMMAND_MODULES`;
+a module exposes ``register(subparsers)``, which adds its sub-commands and sets ``handler`` on each
+to a function ``handler(args, settings) -> int``. The CLI calls the same service functions as the
+web layer. A :class:`~geo_service.errors.GeoServiceError` becomes a one-line message and exit
+code 2; ``--debug`` shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from geo_service import __version__
+from geo_service.config import Settings, load_settings
+from geo_service.errors import GeoServiceError
+
+#: Modules of this package that register sub-commands, in the order --help lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    # ingest, boundaries, status
+    # demo
+    # summary, change, report
+    # hotspots, shifts
+    # repeat-locations, evaluate
+    # serve
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="geo-service",
+        description="Hotspot maps and beat-level change tables for Community Safety Partnerships.",
+    )
+    parser.add_argument("--version", action="version", version=f"geo-service {__version__}")
+    parser.add_argument("--config", type=Path, help="settings TOML file (or GEO_SERVICE_CONFIG)")
+    parser.add_argument(
+        "--store", type=Path, help="store directory (or GEO_SERVICE_STORE; default data/store)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the config file and environment, overridden by global flags."""
+    settings = load_settings(args.config)
+    if args.store is not None:
+        settings = replace(settings, store=args.store)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if args.debug else "%(message)s",
+    )
+    try:
+        return int(args.handler(args, settings_from_args(args)))
+    except GeoServiceError as exc:
+        if args.debug:
+            raise
+        print(f"geo-service: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("geo-service: interrupted", file=sys.stderr)
+        return 130

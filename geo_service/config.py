@@ -1,0 +1,84 @@
+"""Settings: one frozen dataclass built from a TOML file and ``GEO_SERVICE_*`` variables.
+
+Precedence, lowest first: defaults, the TOML file (``--config`` or ``GEO_SERVICE_CONFIG``),
+environment variables, command-line flags (applied by the CLI with :func:`dataclasses.replace`).
+Settings are passed in explicitly; nothing reads them from a global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from geo_service.errors import InputError
+
+ENV_PREFIX = "GEO_SERVICE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one geo_service installation."""
+
+    #: Directory of the embedded store.
+    store: Path = Path("data/store")
+    #: TOML file of category groups; None uses the packaged defaults.
+    categories: Path | None = None
+    #: Map tiles: "none" (plain background, works offline), "openstreetmap", or a URL template.
+    tiles: str = "none"
+    #: Attribution shown for a custom tile URL template.
+    tile_attribution: str = ""
+    #: Address and port the web service binds to.
+    host: str = "127.0.0.1"
+    port: int = 5000
+
+
+def load_settings(
+    config_file: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from an optional TOML file and ``GEO_SERVICE_*`` environment variables."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    named = env.get(ENV_PREFIX + "CONFIG")
+    path = config_file or (Path(named) if named else None)
+    if path is not None:
+        values.update(_read_toml(path))
+    for field in fields(Settings):
+        key = ENV_PREFIX + field.name.upper()
+        if key in env:
+            values[field.name] = env[key]
+    return _coerce(values, where=str(path) if path else "environment")
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        document = tomllib.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read settings file ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from exc
+    return dict(document.get("geo_service", document))
+
+
+def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(known)}")
+    settings = Settings()
+    converted: dict[str, object] = {}
+    for name, value in values.items():
+        if name in ("store", "categories"):
+            converted[name] = Path(str(value)) if value not in (None, "") else None
+        elif name == "port":
+            try:
+                converted[name] = int(str(value))
+            except ValueError:
+                raise InputError(f"{where}: port must be a whole number, got {value!r}") from None
+        else:
+            converted[name] = str(value)
+    if converted.get("store") is None:
+        converted.pop("store", None)
+    return replace(settings, **converted)  # type: ignore[arg-type]
