@@ -1,0 +1,208 @@
+"""Square analysis grids in British National Grid metres, clipped to a study area.
+
+A :class:`Grid` is the common raster of every hotspot method: kernel density is evaluated at its
+cell centres, Getis-Ord Gi* and year-on-year shifts work on its cell counts, and the backtest
+scores maps cell by cell. Cells are aligned to whole multiples of ``cell_m`` in EPSG:27700, so two
+grids of the same cell size over overlapping areas share their cell edges.
+
+Row 0 is the southernmost row; ``counts[row, col]`` covers
+``[x0 + col * cell_m, x0 + (col + 1) * cell_m) x [y0 + row * cell_m, y0 + (row + 1) * cell_m)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geo_service.errors import InputError
+from geo_service.schema import CRS
+
+log = logging.getLogger(__name__)
+
+#: Cell sizes the automatic rule chooses from, in metres.
+NICE_CELL_SIZES_M: tuple[float, ...] = (25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
+#: The automatic cell size aims at this many cells along the shorter side of the study area.
+CELLS_ON_SHORT_SIDE = 100
+#: Refuse grids larger than this many cells (a typo in ``cell_m`` should not exhaust memory).
+MAX_CELLS = 25_000_000
+_INSIDE_RULES = ("centre", "overlap")
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A square grid of ``ny`` rows by ``nx`` columns of ``cell_m`` metres from ``(x0, y0)``.
+
+    ``inside`` is a read-only boolean array of shape ``(ny, nx)``: the cells that belong to the
+    study area (see :func:`grid_for`). Cells outside it are still part of the raster (so kernels
+    spread across the boundary) but are left out of tables, tests and maps.
+    """
+
+    x0: float
+    y0: float
+    cell_m: float
+    nx: int
+    ny: int
+    inside: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)``, the shape of every per-cell array."""
+        return (self.ny, self.nx)
+
+    @property
+    def cell_area_km2(self) -> float:
+        """Area of one cell in square kilometres."""
+        return self.cell_m * self.cell_m / 1e6
+
+    def cell_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Flat cell index ``row * nx + col`` of each point; -1 outside the grid or not finite.
+
+        Points in cells outside the study area keep their index; test ``inside.ravel()[index]``.
+        """
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        with np.errstate(invalid="ignore"):
+            col = np.floor((x - self.x0) / self.cell_m)
+            row = np.floor((y - self.y0) / self.cell_m)
+            ok = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
+        index = np.full(x.shape, -1, dtype=np.int64)
+        index[ok] = row[ok].astype(np.int64) * self.nx + col[ok].astype(np.int64)
+        return index
+
+    def counts(
+        self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Number (or summed ``weights``) of points in each cell, shape ``(ny, nx)``.
+
+        Integer counts without weights, floats with them. Points outside the grid are ignored.
+        """
+        index = self.cell_index(x, y)
+        ok = index >= 0
+        if weights is None:
+            flat = np.bincount(index[ok], minlength=self.nx * self.ny)
+        else:
+            w = np.asarray(weights, dtype=float)[ok]
+            flat = np.bincount(index[ok], weights=w, minlength=self.nx * self.ny)
+        return flat.reshape(self.shape)
+
+    def centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cell-centre eastings and northings, each of shape ``(ny, nx)``."""
+        xs = self.x0 + (np.arange(self.nx) + 0.5) * self.cell_m
+        ys = self.y0 + (np.arange(self.ny) + 0.5) * self.cell_m
+        xc, yc = np.meshgrid(xs, ys)
+        return xc, yc
+
+    def boxes(self) -> np.ndarray:
+        """Shapely square polygons of every cell, shape ``(ny, nx)``."""
+        xc, yc = self.centres()
+        half = self.cell_m / 2
+        return shapely.box(xc - half, yc - half, xc + half, yc + half)
+
+    def to_geodataframe(self, values: dict[str, np.ndarray] | None = None) -> gpd.GeoDataFrame:
+        """The inside cells as square polygons with ``cell``, ``row``, ``col`` and ``values``.
+
+        Each array in ``values`` has shape ``(ny, nx)`` (or ``(ny * nx,)``); the frame holds its
+        values at the inside cells, in flat-index order.
+        """
+        flat_inside = self.inside.ravel()
+        cell = np.flatnonzero(flat_inside)
+        row, col = np.divmod(cell, self.nx)
+        data: dict[str, np.ndarray] = {"cell": cell, "row": row, "col": col}
+        for name, array in (values or {}).items():
+            array = np.asarray(array)
+            if array.size != self.nx * self.ny:
+                raise InputError(
+                    f"grid values {name!r}: expected {self.ny}x{self.nx} cells, got {array.shape}"
+                )
+            data[name] = array.reshape(-1)[cell]
+        geometry = self.boxes().ravel()[cell]
+        return gpd.GeoDataFrame(data, geometry=geometry, crs=CRS)
+
+
+def grid_for(
+    boundary: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    cell_m: float | None = None,
+    inside: str = "centre",
+) -> Grid:
+    """A square grid covering ``boundary``, with the cells inside it marked.
+
+    Parameters
+    ----------
+    boundary
+        The study area in EPSG:27700: a (multi)polygon, or a layer whose polygons are unioned.
+    cell_m
+        Cell size in metres. By default :func:`auto_cell_m`: the shorter side of the study area's
+        bounding box divided by 100, rounded down to 25, 50, 100, 250, 500 or 1000 m (Dacorum,
+        about 24 x 20 km, gets 100 m cells; Hertfordshire 250 m).
+    inside
+        ``"centre"`` (default): a cell is inside when its centre is in the boundary, so each
+        stretch of boundary is split between cells without double counting. ``"overlap"``: when
+        the cell square intersects the boundary at all (covers the whole area, for maps).
+
+    Returns
+    -------
+    Grid
+        Aligned to multiples of ``cell_m``, just covering the boundary's bounding box.
+    """
+    area = _boundary_geometry(boundary)
+    if inside not in _INSIDE_RULES:
+        raise InputError(f"unknown inside rule {inside!r}; allowed: {', '.join(_INSIDE_RULES)}")
+    size = auto_cell_m(area) if cell_m is None else float(cell_m)
+    if not math.isfinite(size) or size <= 0:
+        raise InputError(f"cell size must be a positive number of metres, got {cell_m!r}")
+    minx, miny, maxx, maxy = area.bounds
+    x0 = math.floor(minx / size) * size
+    y0 = math.floor(miny / size) * size
+    nx = max(1, math.ceil((maxx - x0) / size))
+    ny = max(1, math.ceil((maxy - y0) / size))
+    if nx * ny > MAX_CELLS:
+        raise InputError(
+            f"cell size {size:g} m gives {nx} x {ny} cells over the study area; "
+            f"expected at most {MAX_CELLS:,} cells (use a larger cell_m)"
+        )
+    grid = Grid(x0=x0, y0=y0, cell_m=size, nx=nx, ny=ny, inside=np.ones((ny, nx), dtype=bool))
+    mask = _inside_mask(grid, area, inside)
+    mask.flags.writeable = False
+    log.debug("grid %d x %d cells of %g m, %d inside", nx, ny, size, int(mask.sum()))
+    return Grid(x0=x0, y0=y0, cell_m=size, nx=nx, ny=ny, inside=mask)
+
+
+def auto_cell_m(boundary: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries) -> float:
+    """The automatic cell size for ``boundary`` (see :func:`grid_for`)."""
+    minx, miny, maxx, maxy = _boundary_geometry(boundary).bounds
+    raw = min(maxx - minx, maxy - miny) / CELLS_ON_SHORT_SIDE
+    fitting = [size for size in NICE_CELL_SIZES_M if size <= raw]
+    return fitting[-1] if fitting else NICE_CELL_SIZES_M[0]
+
+
+def _boundary_geometry(boundary: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries) -> BaseGeometry:
+    if isinstance(boundary, gpd.GeoDataFrame | gpd.GeoSeries):
+        if boundary.crs is None or not boundary.crs.equals(CRS):
+            raise InputError(
+                f"boundary layer CRS is {boundary.crs}; expected {CRS} (reproject it first)"
+            )
+        geometry = boundary.geometry.union_all()
+    elif isinstance(boundary, BaseGeometry):
+        geometry = boundary
+    else:
+        raise InputError(
+            f"boundary must be a polygon or a GeoDataFrame, got {type(boundary).__name__}"
+        )
+    if geometry.is_empty or geometry.area <= 0:
+        raise InputError("boundary is empty; expected at least one polygon with an area")
+    return geometry
+
+
+def _inside_mask(grid: Grid, area: BaseGeometry, rule: str) -> np.ndarray:
+    shapely.prepare(area)
+    if rule == "centre":
+        xc, yc = grid.centres()
+        return np.asarray(shapely.intersects_xy(area, xc, yc))
+    return np.asarray(shapely.intersects(area, grid.boxes()))
