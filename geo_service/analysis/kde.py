@@ -102,7 +102,7 @@ def kernel_stencil(bandwidth_m: float, cell_m: float, *, kernel: str = "quartic"
             cell_m,
         )
     reach_m = bandwidth_m if kernel == "quartic" else GAUSSIAN_CUTOFF_SD * bandwidth_m
-    reach = int(math.floor(reach_m / cell_m))
+    reach = math.floor(reach_m / cell_m)
     offsets = np.arange(-reach, reach + 1) * cell_m
     dx, dy = np.meshgrid(offsets, offsets)
     return kernel_value(np.hypot(dx, dy), bandwidth_m, kernel=kernel)
