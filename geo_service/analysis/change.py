@@ -1,0 +1,281 @@
+"""Change tables: per area of a layer, or per category group, two periods side by side.
+
+:func:`change_table` is the beat table behind every "Local context" paragraph of a strategic
+assessment; :func:`looking_back` is its "Looking back" table of category groups; :func:`top_movers`
+and :func:`top_five_persistence` pick out what the text talks about.
+
+Conventions
+-----------
+* ``change = current - previous``; ``pct_change = 100 * change / previous``, left missing (with a
+  ``note``) when ``previous`` is 0 - it is never divided by zero.
+* ``share`` is the area's percentage of the borough total in the current period; the borough
+  total is the sum over the layer's areas plus the unallocated incidents.
+* ``rank`` orders areas by current count, highest = 1; ties share the best rank ("min" method:
+  1, 2, 2, 4). The unallocated row has no rank.
+* ``rate`` is the current-period count per 1,000 of the denominator named in ``rate_per``:
+  households for dwelling burglary (when the layer has them), residents otherwise; missing when the
+  area has no denominator. Rates are per period, not annualised.
+* ``p`` is the exact conditional Poisson test of the two counts, weighted by period lengths;
+  ``q`` its Benjamini-Hochberg adjustment across the areas of the table; ``label`` reads q.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from geo_service.analysis import significance
+from geo_service.analysis.counts import (
+    UNALLOCATED,
+    UNALLOCATED_NAME,
+    counts_by_area,
+    resolve_group,
+    total_count,
+)
+from geo_service.analysis.periods import Period
+from geo_service.categories import CategoryGroup
+from geo_service.errors import InputError
+
+CHANGE_COLUMNS = (
+    "code",
+    "name",
+    "previous",
+    "current",
+    "change",
+    "pct_change",
+    "note",
+    "share",
+    "rank",
+    "rate",
+    "rate_per",
+    "p",
+    "q",
+    "label",
+)
+LOOKING_BACK_COLUMNS = ("group", "previous", "current", "change", "pct_change", "p", "label")
+
+NOTE_NEW = "none in the previous period: % change undefined"
+NOTE_NONE = "none in either period"
+PER_RESIDENTS = "1,000 residents"
+PER_HOUSEHOLDS = "1,000 households"
+
+
+def change_table(
+    incidents: pd.DataFrame,
+    *,
+    layer: str,
+    areas: pd.DataFrame,
+    group: CategoryGroup | str,
+    previous: Period,
+    current: Period,
+) -> pd.DataFrame:
+    """One row per area of ``layer`` (zeros included) comparing two periods for ``group``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to ``layer`` (column ``area_<layer>``).
+    layer
+        Area layer name, e.g. ``"beat"`` or ``"ward"``.
+    areas
+        The layer's standard frame (``code``, ``name``, ``population``, ``households``).
+    group
+        Category group, or the name of a packaged group or of a plain category.
+    previous, current
+        The periods compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CHANGE_COLUMNS`, areas ordered by rank, then an ``"Unallocated"`` row when
+        any incident of either period has neither location nor area.
+    """
+    _check_areas(areas)
+    chosen = resolve_group(group)
+    codes = areas["code"].astype("str")
+    before = counts_by_area(incidents, layer=layer, codes=codes, group=chosen, period=previous)
+    after = counts_by_area(incidents, layer=layer, codes=codes, group=chosen, period=current)
+    table = _base_table(areas, before, after)
+    table = _add_change(table)
+    table = _add_rate(table, areas, chosen)
+    table = _add_significance(table, previous, current)
+    table = table.sort_values(["is_unallocated", "rank", "code"], kind="stable")
+    keep = (~table["is_unallocated"]) | (table["previous"] + table["current"] > 0)
+    return table.loc[keep, list(CHANGE_COLUMNS)].reset_index(drop=True)
+
+
+def looking_back(
+    incidents: pd.DataFrame,
+    groups: tuple[CategoryGroup, ...] | list[CategoryGroup],
+    previous: Period,
+    current: Period,
+) -> pd.DataFrame:
+    """The "Looking back" table: one row per group, in the given order, for the whole borough.
+
+    ``p`` is the exact Poisson test of the two totals (one test per row, so ``label`` reads ``p``
+    at :data:`~geo_service.analysis.significance.ALPHA`; groups overlap, so no FDR adjustment).
+    """
+    rows = [
+        (
+            g.name,
+            total_count(incidents, group=g, period=previous),
+            total_count(incidents, group=g, period=current),
+        )
+        for g in groups
+    ]
+    table = pd.DataFrame(rows, columns=["group", "previous", "current"])
+    table = _add_change(table)
+    p = _pvalues(table, previous, current)
+    table["p"] = p
+    table["label"] = significance.change_labels(table["previous"], table["current"], p)
+    return table.loc[:, list(LOOKING_BACK_COLUMNS)]
+
+
+def top_movers(table: pd.DataFrame, *, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``n`` areas with the greatest increase and the ``n`` with the greatest decrease.
+
+    Only areas that changed are listed; ties are broken by the larger current count, then code.
+    Returns ``(increases, decreases)``, each ordered from the largest change.
+    """
+    areas = table.loc[table["code"] != UNALLOCATED]
+    up = areas.loc[areas["change"] > 0].sort_values(
+        ["change", "current", "code"], ascending=[False, False, True], kind="stable"
+    )
+    down = areas.loc[areas["change"] < 0].sort_values(
+        ["change", "current", "code"], ascending=[True, False, True], kind="stable"
+    )
+    return up.head(n).reset_index(drop=True), down.head(n).reset_index(drop=True)
+
+
+def top_five_persistence(table: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
+    """Areas in the top ``n`` (by count, "min" ranks) in either period, and whether they stayed.
+
+    Returns columns code, name, previous, current, previous_rank, rank, in_previous_top,
+    in_current_top, persisted; ordered by current rank.
+    """
+    areas = table.loc[table["code"] != UNALLOCATED].copy()
+    areas["previous_rank"] = areas["previous"].rank(method="min", ascending=False).astype("Int64")
+    areas["in_previous_top"] = areas["previous_rank"] <= n
+    areas["in_current_top"] = areas["rank"] <= n
+    areas["persisted"] = areas["in_previous_top"] & areas["in_current_top"]
+    chosen = areas.loc[areas["in_previous_top"] | areas["in_current_top"]]
+    columns = ["code", "name", "previous", "current", "previous_rank", "rank"]
+    columns += ["in_previous_top", "in_current_top", "persisted"]
+    return chosen.sort_values(["rank", "previous_rank"], kind="stable")[columns].reset_index(
+        drop=True
+    )
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy for display: percentages to 1 decimal, rates to 2, p and q to 4."""
+    out = table.copy()
+    for column, digits in (("pct_change", 1), ("share", 1), ("rate", 2), ("p", 4), ("q", 4)):
+        if column in out.columns:
+            out[column] = out[column].astype("float64").round(digits)
+    return out
+
+
+def _check_areas(areas: pd.DataFrame) -> None:
+    missing = [c for c in ("code", "name") if c not in areas.columns]
+    if missing:
+        raise InputError(f"area layer: missing column(s) {missing}; expected code and name")
+
+
+def _base_table(areas: pd.DataFrame, before: pd.Series, after: pd.Series) -> pd.DataFrame:
+    names = pd.concat(
+        [
+            areas.set_index(areas["code"].astype("str"))["name"].astype("str"),
+            pd.Series({UNALLOCATED: UNALLOCATED_NAME}, dtype="str"),
+        ]
+    )
+    table = pd.DataFrame(
+        {
+            "code": before.index.astype("str"),
+            "name": names.reindex(before.index).to_numpy(),
+            "previous": before.to_numpy(),
+            "current": after.reindex(before.index).to_numpy(),
+        }
+    )
+    table["is_unallocated"] = table["code"] == UNALLOCATED
+    total = table["current"].sum()
+    table["share"] = np.where(table["is_unallocated"], np.nan, _percent(table["current"], total))
+    ranks = table.loc[~table["is_unallocated"], "current"].rank(method="min", ascending=False)
+    table["rank"] = ranks.reindex(table.index).astype("Int64")
+    return table
+
+
+def _percent(part: pd.Series, whole: float) -> np.ndarray:
+    values = part.to_numpy(dtype=float)
+    if whole == 0:
+        return np.full(values.shape, np.nan)
+    return 100.0 * values / whole
+
+
+def _add_change(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    prev = out["previous"].to_numpy(dtype=float)
+    curr = out["current"].to_numpy(dtype=float)
+    out["change"] = (out["current"] - out["previous"]).astype("int64")
+    safe = np.where(prev > 0, prev, 1.0)
+    out["pct_change"] = np.where(prev > 0, 100.0 * (curr - prev) / safe, np.nan)
+    note = np.where(prev > 0, "", np.where(curr > 0, NOTE_NEW, NOTE_NONE))
+    out["note"] = pd.array(note, dtype="str")
+    return out
+
+
+def denominator_for(group: CategoryGroup) -> str:
+    """``"households"`` for groups made only of dwelling burglary, else ``"population"``."""
+    dwelling = all(
+        s.category == "Burglary"
+        and s.subcategories is not None
+        and all(
+            "dwelling" in sub.casefold() or "distraction" in sub.casefold()
+            for sub in s.subcategories
+        )
+        for s in group.include
+    )
+    return "households" if dwelling else "population"
+
+
+def _add_rate(table: pd.DataFrame, areas: pd.DataFrame, group: CategoryGroup) -> pd.DataFrame:
+    out = table.copy()
+    wanted = denominator_for(group)
+    column = wanted
+    if column not in areas.columns or areas[column].isna().all():
+        column = "population"
+    if column not in areas.columns:
+        out["rate"] = np.nan
+        out["rate_per"] = pd.array([None] * len(out), dtype="str")
+        return out
+    denominators = areas.set_index(areas["code"].astype("str"))[column].astype("float64")
+    denominator = denominators.reindex(out["code"]).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(
+            denominator > 0, 1000.0 * out["current"].to_numpy(float) / denominator, np.nan
+        )
+    out["rate"] = rate
+    per = PER_HOUSEHOLDS if column == "households" else PER_RESIDENTS
+    out["rate_per"] = pd.array([per if np.isfinite(r) else None for r in rate], dtype="str")
+    return out
+
+
+def _pvalues(table: pd.DataFrame, previous: Period, current: Period) -> np.ndarray:
+    return significance.poisson_change_pvalues(
+        table["previous"].to_numpy(),
+        table["current"].to_numpy(),
+        exposure_previous=previous.n_months,
+        exposure_current=current.n_months,
+    )
+
+
+def _add_significance(table: pd.DataFrame, previous: Period, current: Period) -> pd.DataFrame:
+    out = table.copy()
+    p = _pvalues(out, previous, current)
+    p[out["is_unallocated"].to_numpy()] = np.nan
+    q = significance.bh_qvalues(p)
+    out["p"] = p
+    out["q"] = q
+    labels = significance.change_labels(out["previous"], out["current"], q)
+    labels[out["is_unallocated"].to_numpy()] = None
+    out["label"] = pd.array(labels, dtype="str")
+    return out

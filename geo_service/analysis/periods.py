@@ -1,0 +1,142 @@
+"""Reporting periods: inclusive ranges of whole months, and the pairs a comparison needs.
+
+Every statistic of a strategic assessment compares two periods of equal length: the 12 months
+ending July 2013 against the 12 months before them ("Aug 11 to Jul 12" vs "Aug 12 to Jul 13"),
+a calendar or financial year against the one before, or one month against the same month a year
+earlier. Collisions are often reported on their own window (July to June); any period end can be
+given to :func:`rolling_periods`. Months are the text ``"YYYY-MM"`` used by the incident table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo_service.errors import InputError
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_ABBREVIATIONS = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def parse_month(value: str, *, what: str = "month") -> int:
+    """The month ``"YYYY-MM"`` as a month index (year * 12 + month - 1).
+
+    Raises
+    ------
+    InputError
+        When ``value`` is not a month written ``YYYY-MM``.
+    """
+    match = _MONTH.match(str(value))
+    if match is None:
+        raise InputError(f"{what}: {value!r} is not a month; expected YYYY-MM, e.g. 2013-07")
+    return int(match.group(1)) * 12 + int(match.group(2)) - 1
+
+
+def format_month(index: int) -> str:
+    """The ``"YYYY-MM"`` text of a month index made by :func:`parse_month`."""
+    year, month0 = divmod(index, 12)
+    return f"{year:04d}-{month0 + 1:02d}"
+
+
+def shift_month(month: str, months: int) -> str:
+    """``month`` moved by ``months`` (negative: earlier)."""
+    return format_month(parse_month(month) + months)
+
+
+def month_label(month: str) -> str:
+    """Short label of a month as the assessment writes it: ``"2013-07"`` -> ``"Jul 13"``."""
+    index = parse_month(month)
+    return f"{_ABBREVIATIONS[index % 12]} {index // 12 % 100:02d}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """The whole months from ``start`` to ``end`` inclusive, both ``"YYYY-MM"``."""
+
+    start: str
+    end: str
+
+    def __post_init__(self) -> None:
+        first = parse_month(self.start, what="period start")
+        last = parse_month(self.end, what="period end")
+        if last < first:
+            raise InputError(
+                f"period end {self.end!r} is before its start {self.start!r}; expected start <= end"
+            )
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        """Every month of the period, oldest first."""
+        first, last = parse_month(self.start), parse_month(self.end)
+        return tuple(format_month(i) for i in range(first, last + 1))
+
+    @property
+    def n_months(self) -> int:
+        """Number of months in the period."""
+        return parse_month(self.end) - parse_month(self.start) + 1
+
+    @property
+    def label(self) -> str:
+        """``"Aug 12 to Jul 13"``; a single month is labelled by itself (``"Jan 22"``)."""
+        if self.start == self.end:
+            return month_label(self.start)
+        return f"{month_label(self.start)} to {month_label(self.end)}"
+
+    def contains(self, months: pd.Series) -> np.ndarray:
+        """Boolean mask of the ``"YYYY-MM"`` values of ``months`` inside this period."""
+        text = months.astype("str")
+        inside = (text >= self.start) & (text <= self.end)
+        return inside.to_numpy(dtype=bool, na_value=False)
+
+    def shifted(self, months: int) -> Period:
+        """The same-length period moved by ``months``."""
+        return Period(shift_month(self.start, months), shift_month(self.end, months))
+
+
+def rolling_periods(end: str, *, months: int = 12) -> tuple[Period, Period]:
+    """The ``months`` ending at ``end`` and the ``months`` before them: ``(previous, current)``.
+
+    ``rolling_periods("2013-07")`` gives Aug 11 to Jul 12 and Aug 12 to Jul 13 (the assessment's
+    crime window); ``rolling_periods("2013-06")`` its July-June collision window.
+    """
+    if months < 1:
+        raise InputError(f"months: {months} is not a usable period length; expected 1 or more")
+    current = Period(shift_month(end, -(months - 1)), end)
+    return current.shifted(-months), current
+
+
+def calendar_years(year: int) -> tuple[Period, Period]:
+    """Calendar year ``year`` and the year before: ``(previous, current)``."""
+    return rolling_periods(f"{year:04d}-12", months=12)
+
+
+def financial_years(start_year: int) -> tuple[Period, Period]:
+    """The April-March financial year starting April ``start_year`` and the one before."""
+    return rolling_periods(f"{start_year + 1:04d}-03", months=12)
+
+
+def same_month_last_year(month: str) -> tuple[Period, Period]:
+    """One month and the same month a year earlier: ``(previous, current)``."""
+    current = Period(month, month)
+    return current.shifted(-12), current
+
+
+def custom_periods(previous: tuple[str, str], current: tuple[str, str]) -> tuple[Period, Period]:
+    """Two explicit ``(start, end)`` ranges; they may differ in length (rates then differ too)."""
+    return Period(*previous), Period(*current)

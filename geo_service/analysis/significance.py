@@ -1,0 +1,106 @@
+"""Is a change real? The exact conditional test of two Poisson counts, and false-discovery control.
+
+If an area's counts in two periods are Poisson with rates ``r1``, ``r2`` and exposures ``t1``,
+``t2`` (months, or residents x months), then given their total ``n = a + b`` the previous count
+``a`` is Binomial(n, t1 / (t1 + t2)) when the rates are equal. The two-sided p-value sums the
+probabilities of every outcome no more likely than the one observed (the same convention as
+``scipy.stats.binomtest``). With equal exposures the null probability is 1/2.
+
+Testing every area of a table at once inflates false alarms, so p-values are adjusted with the
+Benjamini-Hochberg step-up procedure into q-values, and an area is labelled a significant change
+when ``q < ALPHA`` (0.05).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+#: Level of the false discovery rate at which a change is called significant (applied to q).
+ALPHA = 0.05
+
+SIGNIFICANT_INCREASE = "significant increase"
+SIGNIFICANT_DECREASE = "significant decrease"
+NO_SIGNIFICANT_CHANGE = "no significant change"
+
+# Outcomes whose probability equals the observed one up to rounding count as "as extreme".
+_RELATIVE_TOLERANCE = 1 + 1e-7
+
+
+def poisson_change_p(
+    previous: int, current: int, *, exposure_previous: float = 1.0, exposure_current: float = 1.0
+) -> float:
+    """Two-sided p-value of the exact conditional test that two Poisson rates are equal.
+
+    Parameters
+    ----------
+    previous, current
+        Counts in the two periods (whole numbers, 0 or more).
+    exposure_previous, exposure_current
+        Relative exposures (e.g. months in each period); equal by default.
+
+    Returns
+    -------
+    float
+        The p-value; 1.0 when both counts are 0.
+    """
+    n = int(previous) + int(current)
+    if n == 0:
+        return 1.0
+    null_p = exposure_previous / (exposure_previous + exposure_current)
+    pmf = stats.binom.pmf(np.arange(n + 1), n, null_p)
+    observed = pmf[int(previous)]
+    return float(min(1.0, pmf[pmf <= observed * _RELATIVE_TOLERANCE].sum()))
+
+
+def poisson_change_pvalues(
+    previous: np.ndarray,
+    current: np.ndarray,
+    *,
+    exposure_previous: float = 1.0,
+    exposure_current: float = 1.0,
+) -> np.ndarray:
+    """:func:`poisson_change_p` for each pair of counts."""
+    return np.array(
+        [
+            poisson_change_p(
+                int(a),
+                int(b),
+                exposure_previous=exposure_previous,
+                exposure_current=exposure_current,
+            )
+            for a, b in zip(previous, current, strict=True)
+        ],
+        dtype=float,
+    )
+
+
+def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted.
+
+    ``q_(i) = min over j >= i of p_(j) * m / j`` for the p-values sorted ascending, capped at 1.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    q = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return q
+    order = finite[np.argsort(p[finite], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return q
+
+
+def change_labels(
+    previous: np.ndarray, current: np.ndarray, qvalues: np.ndarray, *, alpha: float = ALPHA
+) -> np.ndarray:
+    """Plain labels: "significant increase/decrease" when ``q < alpha``, else "no significant
+    change"."""
+    prev = np.asarray(previous, dtype=float)
+    curr = np.asarray(current, dtype=float)
+    significant = np.asarray(qvalues, dtype=float) < alpha
+    labels = np.full(prev.shape, NO_SIGNIFICANT_CHANGE, dtype=object)
+    labels[significant & (curr > prev)] = SIGNIFICANT_INCREASE
+    labels[significant & (curr < prev)] = SIGNIFICANT_DECREASE
+    return labels
