@@ -65,14 +65,14 @@ class Grid:
 
         Points in cells outside the study area keep their index; test ``inside.ravel()[index]``.
         """
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
-        with np.errstate(invalid="ignore"):
-            col = np.floor((x - self.x0) / self.cell_m)
-            row = np.floor((y - self.y0) / self.cell_m)
-            ok = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
-        index = np.full(x.shape, -1, dtype=np.int64)
-        index[ok] = row[ok].astype(np.int64) * self.nx + col[ok].astype(np.int64)
+        col = (np.asarray(x, dtype=float) - self.x0) / self.cell_m
+        row = (np.asarray(y, dtype=float) - self.y0) / self.cell_m
+        # Comparisons with NaN are False, so non-finite points fall out here.
+        ok = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
+        # Truncation is floor for the non-negative values kept.
+        index = np.where(ok, row, 0).astype(np.int64) * self.nx
+        index += np.where(ok, col, 0).astype(np.int64)
+        index[~ok] = -1
         return index
 
     def counts(

@@ -166,7 +166,7 @@ def class_breaks(
     if n_classes < 1:
         raise InputError(f"n_classes must be at least 1, got {n_classes}")
     arrays = [surfaces] if isinstance(surfaces, np.ndarray) else list(surfaces)
-    pooled = np.concatenate([np.asarray(s, dtype=float).ravel() for s in arrays] or [[]])
+    pooled = np.concatenate([np.zeros(0), *(np.asarray(s, dtype=float).ravel() for s in arrays)])
     positive = pooled[np.isfinite(pooled) & (pooled > 0)]
     if positive.size == 0:
         return np.array([0.0])
