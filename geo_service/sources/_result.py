@@ -1,0 +1,82 @@
+"""What every source loader returns: the canonical incidents, the rejects and the provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+#: Columns of :attr:`LoadResult.rejects`, one row per unusable input row.
+REJECT_COLUMNS: tuple[str, ...] = ("file", "line", "column", "value", "reason")
+
+#: Columns of :attr:`LoadResult.duplicate_rows`, one row per input row stored once already.
+DUPLICATE_COLUMNS: tuple[str, ...] = ("file", "line", "incident_id", "first_file", "first_line")
+
+
+def empty_rejects() -> pd.DataFrame:
+    """A rejects table with no rows."""
+    return pd.DataFrame(
+        {
+            "file": pd.Series(dtype="str"),
+            "line": pd.Series(dtype="int64"),
+            "column": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="str"),
+            "reason": pd.Series(dtype="str"),
+        }
+    )
+
+
+def empty_duplicates() -> pd.DataFrame:
+    """A duplicates table with no rows."""
+    return pd.DataFrame(
+        {
+            "file": pd.Series(dtype="str"),
+            "line": pd.Series(dtype="int64"),
+            "incident_id": pd.Series(dtype="str"),
+            "first_file": pd.Series(dtype="str"),
+            "first_line": pd.Series(dtype="int64"),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file as read: where it was, its checksum, how many data rows, which months."""
+
+    path: Path
+    sha256: str
+    rows: int
+    months: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The outcome of loading some files of one format.
+
+    Invariant: ``rows_read == len(incidents) + duplicates + len(rejects)``.
+
+    Attributes
+    ----------
+    incidents
+        Canonical incident table (:data:`geo_service.schema.INCIDENT_COLUMNS`), one row per
+        distinct incident, in file order.
+    rejects
+        One row per unusable input row: file, line (1-based, header = line 1), column, value,
+        reason.
+    rows_read
+        Data rows read from all files (the header is not counted).
+    duplicates
+        Rows whose incident id had already been read (stored once, counted here).
+    files
+        The files read, in the order they were read.
+    duplicate_rows
+        The duplicated rows themselves: file, line, incident_id and where it was first seen.
+    """
+
+    incidents: pd.DataFrame
+    rejects: pd.DataFrame
+    rows_read: int
+    duplicates: int
+    files: tuple[SourceFile, ...]
+    duplicate_rows: pd.DataFrame = field(default_factory=empty_duplicates)
