@@ -14,6 +14,7 @@ when ``q < ALPHA`` (0.05).
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 #: Level of the false discovery rate at which a change is called significant (applied to q).
@@ -54,8 +55,8 @@ def poisson_change_p(
 
 
 def poisson_change_pvalues(
-    previous: np.ndarray,
-    current: np.ndarray,
+    previous: npt.ArrayLike,
+    current: npt.ArrayLike,
     *,
     exposure_previous: float = 1.0,
     exposure_current: float = 1.0,
@@ -69,13 +70,13 @@ def poisson_change_pvalues(
                 exposure_previous=exposure_previous,
                 exposure_current=exposure_current,
             )
-            for a, b in zip(previous, current, strict=True)
+            for a, b in zip(np.asarray(previous), np.asarray(current), strict=True)
         ],
         dtype=float,
     )
 
 
-def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
+def bh_qvalues(pvalues: npt.ArrayLike) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted.
 
     ``q_(i) = min over j >= i of p_(j) * m / j`` for the p-values sorted ascending, capped at 1.
@@ -93,7 +94,7 @@ def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
 
 
 def change_labels(
-    previous: np.ndarray, current: np.ndarray, qvalues: np.ndarray, *, alpha: float = ALPHA
+    previous: npt.ArrayLike, current: npt.ArrayLike, qvalues: npt.ArrayLike, *, alpha: float = ALPHA
 ) -> np.ndarray:
     """Plain labels: "significant increase/decrease" when ``q < alpha``, else "no significant
     change"."""

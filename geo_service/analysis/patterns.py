@@ -1,0 +1,184 @@
+"""Time patterns: monthly series, peak and trough months, unusual months and days, weekly and
+daily profiles.
+
+Expected levels (documented choices)
+------------------------------------
+* A **month** is compared with the mean of the same calendar month in the earlier years the data
+  covers (basis ``"same month, earlier years"``); when no earlier year is covered, with the mean
+  of the 12 months before it (``"previous 12 months"``); with fewer than 3 earlier months covered
+  it is not judged. It is *far above expected* when the Poisson upper-tail probability
+  ``P(X >= count | expected)`` is below ``alpha`` (0.01 by default).
+* A **day** is compared with its month's daily average (month total / days in the month), the
+  assessment's "23 incidents on 31 October against a month average of 9.8 a day"; the same
+  Poisson upper tail and ``alpha`` apply. Only incidents with a date (``occurred_at``) count.
+
+"Covered" months are the months present anywhere in the frame passed in (any category), so a
+month with no incident of the group still counts as a zero when the data covers it.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from geo_service.analysis.counts import area_codes_column, resolve_group, select
+from geo_service.analysis.periods import Period, parse_month, shift_month
+from geo_service.categories import CategoryGroup
+
+#: Tail probability below which a month or day is reported as far above its expected level.
+ALPHA = 0.01
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+BASIS_SAME_MONTH = "same month, earlier years"
+BASIS_TRAILING = "previous 12 months"
+
+
+@dataclass(frozen=True)
+class PeakTrough:
+    """The highest and lowest months of a series (earliest month on ties) and its mean."""
+
+    peak_month: str
+    peak_count: int
+    trough_month: str
+    trough_count: int
+    mean_per_month: float
+
+
+def monthly_series(
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    period: Period,
+    layer: str | None = None,
+    codes: list[str] | None = None,
+) -> pd.DataFrame:
+    """Counts per month of ``period`` (zeros included): column ``count`` for the whole frame, or
+    one column per area code of ``layer`` (``codes``, else every code seen) when ``layer`` is
+    given. Indexed by month ``"YYYY-MM"``."""
+    chosen = select(incidents, group=group, period=period)
+    months = pd.Index(period.months, name="month", dtype="str")
+    if layer is None:
+        counts = chosen["month"].value_counts().reindex(months, fill_value=0)
+        return pd.DataFrame({"count": counts.astype("int64")}, index=months)
+    area = area_codes_column(chosen, layer)
+    wide = pd.crosstab(chosen["month"], area)
+    columns = pd.Index(codes if codes is not None else sorted(wide.columns), dtype="str")
+    wide = wide.reindex(index=months, columns=columns, fill_value=0).astype("int64")
+    wide.columns.name = "code"
+    return wide
+
+
+def peak_and_trough(series: pd.Series) -> PeakTrough:
+    """Peak and trough of a monthly count series indexed by month."""
+    values = series.astype("int64")
+    return PeakTrough(
+        peak_month=str(values.idxmax()),
+        peak_count=int(values.max()),
+        trough_month=str(values.idxmin()),
+        trough_count=int(values.min()),
+        mean_per_month=float(values.mean()),
+    )
+
+
+def unusual_months(
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    period: Period,
+    alpha: float = ALPHA,
+) -> pd.DataFrame:
+    """Every month of ``period`` with its expected level and whether it is far above it.
+
+    Returns columns month, count, expected, basis, p, far_above (see the module docstring).
+    """
+    covered = set(incidents["month"].dropna().astype("str"))
+    first = min(covered | set(period.months))
+    span = Period(first, period.end)
+    counts = monthly_series(incidents, group=group, period=span)["count"]
+    rows = [_judge_month(counts, month, covered) for month in period.months]
+    table = pd.DataFrame(rows, columns=["month", "count", "expected", "basis", "p"])
+    table["far_above"] = table["p"].to_numpy(dtype=float) < alpha
+    return table
+
+
+def _judge_month(counts: pd.Series, month: str, covered: set[str]) -> tuple:
+    count = int(counts.get(month, 0))
+    same = [shift_month(month, -12 * k) for k in range(1, 20)]
+    earlier = [m for m in same if m in covered]
+    basis = BASIS_SAME_MONTH
+    if not earlier:
+        earlier = [
+            shift_month(month, -k) for k in range(1, 13) if shift_month(month, -k) in covered
+        ]
+        basis = BASIS_TRAILING
+        if len(earlier) < 3:
+            return month, count, np.nan, None, np.nan
+    expected = float(np.mean([counts.get(m, 0) for m in earlier]))
+    return month, count, expected, basis, _upper_tail(count, expected)
+
+
+def _upper_tail(count: int, expected: float) -> float:
+    """P(X >= count) for X ~ Poisson(expected); 1 when nothing was expected and nothing seen."""
+    if expected <= 0:
+        return 1.0 if count == 0 else 0.0
+    return float(stats.poisson.sf(count - 1, expected))
+
+
+def daily_exceedances(
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    month: str,
+    alpha: float = ALPHA,
+) -> pd.DataFrame:
+    """Days of ``month`` far above the month's daily average.
+
+    Returns columns date (``"YYYY-MM-DD"``), count, daily_mean, p; most extreme first. Empty when
+    the incidents carry no dates.
+    """
+    period = Period(month, month)
+    chosen = select(incidents, group=group, period=period)
+    dated = chosen["occurred_at"].dropna()
+    index = parse_month(month)
+    days = calendar.monthrange(index // 12, index % 12 + 1)[1]
+    daily_mean = len(dated) / days
+    per_day = dated.dt.strftime("%Y-%m-%d").value_counts()
+    p = np.array([_upper_tail(int(c), daily_mean) for c in per_day.to_numpy()])
+    table = pd.DataFrame(
+        {
+            "date": per_day.index.astype("str"),
+            "count": per_day.to_numpy(dtype="int64"),
+            "daily_mean": daily_mean,
+            "p": p,
+        }
+    )
+    table = table.loc[(table["p"] < alpha) & (table["count"] > daily_mean)]
+    return table.sort_values(["p", "date"], kind="stable").reset_index(drop=True)
+
+
+def day_of_week_profile(
+    incidents: pd.DataFrame, *, group: CategoryGroup | str, period: Period
+) -> pd.DataFrame:
+    """Counts and % shares per day of the week (Monday first) of the dated incidents."""
+    dated = select(incidents, group=group, period=period)["occurred_at"].dropna()
+    counts = dated.dt.dayofweek.value_counts().reindex(range(7), fill_value=0)
+    return _profile("day", list(WEEKDAYS), counts.to_numpy(dtype="int64"))
+
+
+def hour_of_day_profile(
+    incidents: pd.DataFrame, *, group: CategoryGroup | str, period: Period
+) -> pd.DataFrame:
+    """Counts and % shares per hour (0-23) of the incidents whose time of day is known."""
+    chosen = select(incidents, group=resolve_group(group), period=period)
+    timed = chosen.loc[chosen["time_known"].to_numpy(dtype=bool), "occurred_at"].dropna()
+    counts = timed.dt.hour.value_counts().reindex(range(24), fill_value=0)
+    return _profile("hour", list(range(24)), counts.to_numpy(dtype="int64"))
+
+
+def _profile(key: str, labels: list, counts: np.ndarray) -> pd.DataFrame:
+    total = counts.sum()
+    share = 100.0 * counts / total if total else np.full(counts.shape, np.nan)
+    return pd.DataFrame({key: labels, "count": counts, "share": share})
