@@ -1,0 +1,383 @@
+"""Road-collision repeat locations ("cluster sites") and collisions per km of road.
+
+A cluster-site rule reads "at least N injury collisions within R metres in Y years". Sites are
+found greedily so that site lists are stable and no collision is counted twice:
+
+1. keep the collisions of the counted severities whose date falls in the Y years ending with the
+   last day of ``period_end`` (collisions with no day, only a month, are dated to the 1st);
+2. give each collision a radius: ``radius_m``, or with separate urban/rural radii the one matching
+   its ``urban_rural`` flag, falling back to the smaller (stricter) radius when the flag is unknown;
+3. a collision's neighbourhood is every collision within its radius of it, itself included,
+   distances ``<=`` the radius (a collision exactly R m away counts);
+4. repeatedly take the collision whose neighbourhood among not-yet-assigned collisions is largest
+   (ties: more fatal, then more serious collisions, then the smaller ``incident_id``), and if that
+   neighbourhood holds at least N collisions make it a site and mark its collisions assigned;
+   stop when no neighbourhood reaches N.
+
+A site's centre is its seed collision's location, so every collision of a site lies within the
+radius of the reported point (a mean centre would not guarantee that). Neighbourhoods come from a
+KD-tree; the greedy step uses a lazy max-heap, so the work grows with the number of
+neighbour pairs, never with all pairs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from geo_service.errors import InputError
+from geo_service.schema import CRS, SEVERITIES, has_location
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_RULE_KEYS = {
+    "description",
+    "min_count",
+    "radius_m",
+    "urban_radius_m",
+    "rural_radius_m",
+    "years",
+    "severities",
+}
+_NEEDED = ("incident_id", "month", "occurred_at", "x", "y", "severity")
+SITE_COLUMNS = (
+    "site_id",
+    "rank_count",
+    "rank_severity",
+    "count",
+    "fatal",
+    "serious",
+    "slight",
+    "ksi",
+    "road",
+    "area_code",
+    "area_name",
+    "radius_m",
+    "x",
+    "y",
+    "first_date",
+    "last_date",
+    "collision_ids",
+)
+
+
+@dataclass(frozen=True)
+class ClusterRule:
+    """At least ``min_count`` collisions of ``severities`` within a radius over ``years`` years."""
+
+    min_count: int
+    radius_m: float
+    years: int
+    urban_radius_m: float | None = None
+    rural_radius_m: float | None = None
+    severities: tuple[str, ...] = SEVERITIES
+    name: str = "custom"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if int(self.min_count) != self.min_count or self.min_count < 1:
+            problems.append(f"min_count must be a whole number >= 1, got {self.min_count!r}")
+        for label in ("radius_m", "urban_radius_m", "rural_radius_m"):
+            value = getattr(self, label)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                problems.append(f"{label} must be a positive number of metres, got {value!r}")
+        if (self.urban_radius_m is None) != (self.rural_radius_m is None):
+            problems.append("give both urban_radius_m and rural_radius_m, or neither")
+        if int(self.years) != self.years or self.years < 1:
+            problems.append(f"years must be a whole number >= 1, got {self.years!r}")
+        unknown = [s for s in self.severities if s not in SEVERITIES]
+        if unknown or not self.severities:
+            problems.append(f"severities must be a non-empty subset of {list(SEVERITIES)}")
+        if problems:
+            raise InputError(f"cluster rule {self.name!r}: " + "; ".join(problems))
+
+    def radii_m(self, urban_rural: pd.Series) -> np.ndarray:
+        """The radius applying to each collision, from its ``urban_rural`` flag."""
+        if self.urban_radius_m is None or self.rural_radius_m is None:
+            return np.full(len(urban_rural), float(self.radius_m))
+        flag = urban_rural.astype("str").str.casefold()
+        rural = flag.eq("rural").to_numpy(dtype=bool, na_value=False)
+        urban = flag.eq("urban").to_numpy(dtype=bool, na_value=False)
+        stricter = min(self.urban_radius_m, self.rural_radius_m)
+        return np.where(rural, self.rural_radius_m, np.where(urban, self.urban_radius_m, stricter))
+
+
+def cluster_rules() -> dict[str, ClusterRule]:
+    """The packaged rule presets (``geo_service/data/cluster_rules.toml``), by name."""
+    text = resources.files("geo_service").joinpath("data/cluster_rules.toml").read_text("utf-8")
+    document = tomllib.loads(text)
+    rules = {}
+    for name, entry in document.get("rules", {}).items():
+        unknown = set(entry) - _RULE_KEYS
+        if unknown:
+            raise InputError(
+                f"cluster_rules.toml: rule {name!r}: unknown key(s) {sorted(unknown)}; "
+                f"allowed: {sorted(_RULE_KEYS)}"
+            )
+        fields = {k: v for k, v in entry.items() if k != "severities"}
+        severities = tuple(entry.get("severities", SEVERITIES))
+        rules[name] = ClusterRule(name=name, severities=severities, **fields)
+    return rules
+
+
+def cluster_rule(name: str) -> ClusterRule:
+    """The preset called ``name``; :class:`InputError` lists the presets otherwise."""
+    rules = cluster_rules()
+    if name not in rules:
+        raise InputError(f"unknown cluster rule {name!r}; allowed: {', '.join(sorted(rules))}")
+    return rules[name]
+
+
+def repeat_locations(
+    collisions: pd.DataFrame,
+    *,
+    rule: ClusterRule,
+    period_end: str,
+    areas: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Collision cluster sites under ``rule`` for the ``rule.years`` years ending ``period_end``.
+
+    Parameters
+    ----------
+    collisions
+        Canonical incidents (only located ones of the rule's severities are used; pass road
+        traffic collisions only).
+    rule
+        The site rule, e.g. ``cluster_rule("default")``.
+    period_end
+        Last month of the window, "YYYY-MM"; the window ends on that month's last day.
+    areas
+        Optional standard area layer; each site is labelled with the area holding its centre.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per site (columns :data:`SITE_COLUMNS`, point geometry at the centre), ordered
+        by ``rank_count``.
+    """
+    _check_columns(collisions)
+    window = _in_window(collisions, rule=rule, period_end=period_end)
+    if window.empty:
+        return _empty_sites()
+    radii = rule.radii_m(window["urban_rural"]) if "urban_rural" in window else None
+    if radii is None:
+        radii = np.full(len(window), float(rule.radius_m))
+    xy = np.column_stack([window["x"].to_numpy(dtype=float), window["y"].to_numpy(dtype=float)])
+    neighbours = cKDTree(xy).query_ball_point(xy, r=radii, p=2.0, eps=0.0)
+    severity = window["severity"].astype("str").to_numpy(dtype=object, na_value="")
+    ids = window["incident_id"].astype("str").to_numpy(dtype=object, na_value="")
+    groups = _greedy_sites(neighbours, severity, ids, min_count=rule.min_count)
+    sites = _describe_sites(window, groups, radii)
+    return _label_areas(_rank(sites), areas)
+
+
+def _check_columns(collisions: pd.DataFrame) -> None:
+    missing = [c for c in _NEEDED if c not in collisions.columns]
+    if missing:
+        raise InputError(
+            f"collision table lacks column(s) {missing}; expected the canonical incident columns"
+        )
+
+
+def _window_bounds(period_end: str, years: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Start (inclusive) and end (exclusive) of the ``years`` years ending with ``period_end``."""
+    if not isinstance(period_end, str) or not _MONTH.match(period_end):
+        raise InputError(f"period_end must be a month 'YYYY-MM', got {period_end!r}")
+    end = pd.Timestamp(period_end + "-01") + pd.DateOffset(months=1)
+    return end - pd.DateOffset(years=years), end
+
+
+def _in_window(collisions: pd.DataFrame, *, rule: ClusterRule, period_end: str) -> pd.DataFrame:
+    """Located collisions of the counted severities dated inside the rule's window."""
+    start, end = _window_bounds(period_end, rule.years)
+    month_start = pd.to_datetime(collisions["month"].astype("str") + "-01", errors="coerce")
+    when = pd.to_datetime(collisions["occurred_at"]).fillna(month_start)
+    counted = collisions["severity"].isin(rule.severities).to_numpy(dtype=bool)
+    keep = has_location(collisions) & counted & ((when >= start) & (when < end)).to_numpy(bool)
+    window = collisions.loc[keep].copy()
+    window["_when"] = when[keep]
+    return window.reset_index(drop=True)
+
+
+def _greedy_sites(
+    neighbours: Iterable[list[int]],
+    severity: np.ndarray,
+    ids: np.ndarray,
+    *,
+    min_count: int,
+) -> list[list[int]]:
+    """Disjoint groups of row positions, taken greedily by largest unassigned neighbourhood.
+
+    Keys only get worse as collisions are assigned, so a lazy heap is exact: a popped entry whose
+    recomputed key is unchanged is the true best.
+    """
+    lists = [np.asarray(n, dtype=np.int64) for n in neighbours]
+    fatal = severity == "Fatal"
+    serious = severity == "Serious"
+    free = np.ones(len(lists), dtype=bool)
+
+    def key(i: int) -> tuple[int, int, int, str]:
+        members = lists[i][free[lists[i]]]
+        return (-len(members), -int(fatal[members].sum()), -int(serious[members].sum()), ids[i])
+
+    heap = [(*key(i), i) for i in range(len(lists)) if len(lists[i]) >= min_count]
+    heapq.heapify(heap)
+    groups: list[list[int]] = []
+    while heap:
+        *stored, i = heapq.heappop(heap)
+        if not free[i]:
+            continue
+        current = key(i)
+        if -current[0] < min_count:
+            continue
+        if tuple(stored) != current:
+            heapq.heappush(heap, (*current, i))
+            continue
+        members = lists[i][free[lists[i]]]
+        free[members] = False
+        groups.append([i, *sorted(int(m) for m in members if m != i)])
+    return groups
+
+
+def _describe_sites(
+    window: pd.DataFrame, groups: list[list[int]], radii: np.ndarray
+) -> pd.DataFrame:
+    """One summary row per site; the first member of each group is its seed."""
+    if not groups:
+        return pd.DataFrame()
+    positions = np.concatenate([np.asarray(g, dtype=np.int64) for g in groups])
+    site = np.repeat(np.arange(1, len(groups) + 1), [len(g) for g in groups])
+    seeds = np.asarray([g[0] for g in groups], dtype=np.int64)
+    part = window.iloc[positions].reset_index(drop=True)
+    severity = part["severity"].astype("str")
+    members = pd.DataFrame(
+        {
+            "site_id": site,
+            "fatal": severity.eq("Fatal").to_numpy(dtype=int, na_value=0),
+            "serious": severity.eq("Serious").to_numpy(dtype=int, na_value=0),
+            "slight": severity.eq("Slight").to_numpy(dtype=int, na_value=0),
+            "when": part["_when"],
+            "incident_id": part["incident_id"].astype("str"),
+        }
+    )
+    grouped = members.groupby("site_id", sort=True)
+    sites = grouped[["fatal", "serious", "slight"]].sum()
+    sites.insert(0, "count", grouped.size())
+    sites["road"] = _road_labels(site, part)
+    sites["radius_m"] = radii[seeds]
+    sites["x"] = window["x"].to_numpy(dtype=float)[seeds]
+    sites["y"] = window["y"].to_numpy(dtype=float)[seeds]
+    sites["first_date"] = grouped["when"].min()
+    sites["last_date"] = grouped["when"].max()
+    sites["collision_ids"] = grouped["incident_id"].agg(";".join)
+    return sites.reset_index()
+
+
+def _road_labels(site: np.ndarray, part: pd.DataFrame) -> pd.Series:
+    """Per site: the most common first road, then the most common other second road."""
+    first = _most_common(site, part.get("road_1"), exclude=None)
+    second = _most_common(site, part.get("road_2"), exclude=first)
+    labels = pd.Series("", index=pd.Index(np.unique(site), name="site_id"), dtype="str")
+    for roads in (first, second):
+        add = roads.reindex(labels.index)
+        joined = labels.where(labels.eq(""), labels + " / ") + add.fillna("")
+        labels = labels.where(add.isna(), joined)
+    return labels
+
+
+def _most_common(
+    site: np.ndarray, roads: pd.Series | None, *, exclude: pd.Series | None
+) -> pd.Series:
+    """The most common non-missing road per site (ties: alphabetical), minus ``exclude``'s road."""
+    if roads is None:
+        return pd.Series(dtype="str")
+    frame = pd.DataFrame({"site_id": site, "road": roads.astype("str").to_numpy()}).dropna()
+    frame = frame[frame["road"].str.strip().ne("")]
+    if exclude is not None:
+        frame = frame[frame["road"].ne(exclude.reindex(frame["site_id"]).to_numpy())]
+    counts = frame.groupby(["site_id", "road"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["site_id", "n", "road"], ascending=[True, False, True])
+    return counts.drop_duplicates("site_id").set_index("site_id")["road"]
+
+
+def _rank(sites: pd.DataFrame) -> pd.DataFrame:
+    """Add KSI and the two ranks (1 = worst); ties keep the greedy order."""
+    if sites.empty:
+        return sites
+    sites = sites.assign(ksi=sites["fatal"] + sites["serious"])
+    by_count = sites.sort_values(["count", "ksi", "site_id"], ascending=[False, False, True])
+    by_severity = sites.sort_values(
+        ["fatal", "serious", "count", "site_id"], ascending=[False, False, False, True]
+    )
+    rank_count = pd.Series(np.arange(1, len(sites) + 1), index=by_count.index)
+    rank_severity = pd.Series(np.arange(1, len(sites) + 1), index=by_severity.index)
+    sites = sites.assign(rank_count=rank_count, rank_severity=rank_severity)
+    return sites.sort_values("rank_count").reset_index(drop=True)
+
+
+def _label_areas(sites: pd.DataFrame, areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Attach the code and name of the area holding each site centre; geometry = centre point."""
+    if sites.empty:
+        return _empty_sites()
+    geometry = gpd.points_from_xy(sites["x"], sites["y"], crs=CRS)
+    frame = gpd.GeoDataFrame(sites, geometry=geometry, crs=CRS)
+    frame["area_code"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    frame["area_name"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    if areas is not None and len(areas):
+        layer = areas[["code", "name", "geometry"]].to_crs(CRS)
+        joined = gpd.sjoin(frame[["geometry"]], layer, how="left", predicate="within")
+        joined = joined[~joined.index.duplicated(keep="first")]
+        frame["area_code"] = joined["code"].astype("str")
+        frame["area_name"] = joined["name"].astype("str")
+    return frame[[*SITE_COLUMNS, "geometry"]]
+
+
+def _empty_sites() -> gpd.GeoDataFrame:
+    columns = {name: pd.Series(dtype="object") for name in SITE_COLUMNS}
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+
+
+def collisions_per_km(
+    collisions: pd.DataFrame, roads: gpd.GeoDataFrame, *, buffer_m: float = 20.0
+) -> pd.DataFrame:
+    """Collisions within ``buffer_m`` of each named road, per km of that road.
+
+    ``roads`` has a ``name`` column and line geometry; segments sharing a name are merged. A
+    collision near two named roads (at a junction) counts for both.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``name, length_km, collisions, per_km``, highest ``per_km`` first.
+    """
+    if "name" not in roads.columns:
+        raise InputError("road layer lacks a 'name' column; expected one name per road line")
+    if roads.crs is None:
+        raise InputError("road layer has no CRS; expected EPSG:27700 or a CRS to reproject from")
+    if not (np.isfinite(buffer_m) and buffer_m > 0):
+        raise InputError(f"buffer_m must be a positive number of metres, got {buffer_m!r}")
+    merged = roads[["name", "geometry"]].to_crs(CRS).dissolve(by="name", as_index=False)
+    length_km = merged.geometry.length.to_numpy() / 1000.0
+    buffers = gpd.GeoDataFrame(
+        {"name": merged["name"]}, geometry=merged.geometry.buffer(buffer_m), crs=CRS
+    )
+    located = collisions.loc[has_location(collisions), ["x", "y"]]
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(located["x"], located["y"]), crs=CRS)
+    joined = gpd.sjoin(points, buffers, how="inner", predicate="within")
+    counts = joined.groupby("name").size().reindex(merged["name"], fill_value=0).to_numpy()
+    table = pd.DataFrame(
+        {"name": merged["name"].astype("str"), "length_km": length_km, "collisions": counts}
+    )
+    table["per_km"] = np.where(
+        length_km > 0, counts / np.where(length_km > 0, length_km, 1), np.nan
+    )
+    return table.sort_values(["per_km", "name"], ascending=[False, True]).reset_index(drop=True)
