@@ -22,7 +22,7 @@ from geo_service.errors import GeoServiceError
 
 #: Modules of this package that register sub-commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    # ingest, boundaries, status
+    "geo_service.cli.ingest",
     # demo
     # summary, change, report
     # hotspots, shifts

@@ -1,0 +1,148 @@
+"""Commands that fill and describe the store: ``ingest``, ``boundaries``, ``status``.
+
+Each handler parses its arguments, calls a service function of :mod:`geo_service.ingest` or
+:class:`geo_service.store.Store`, and prints the result; errors reach :func:`geo_service.cli.main`
+as :class:`~geo_service.errors.GeoServiceError` (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from geo_service import ingest
+from geo_service.cli._output import write_frame
+from geo_service.config import Settings
+from geo_service.sources import LOADERS
+from geo_service.store import Store
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``ingest``, ``boundaries`` and ``status`` commands."""
+    parser = subparsers.add_parser(
+        "ingest", help="load incident files into the store", description=_INGEST_HELP
+    )
+    parser.add_argument("kind", choices=list(LOADERS), help="input format")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    parser.add_argument("--mapping", type=Path, help="TOML column mapping (for 'mapped')")
+    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(handler=_ingest)
+
+    boundaries = subparsers.add_parser("boundaries", help="add area layers and denominators")
+    actions = boundaries.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add (or replace) an area layer from a boundary file")
+    add.add_argument("layer", help="layer name, e.g. ward, beat, lsoa")
+    add.add_argument("path", type=Path, help="GeoJSON, Shapefile or GeoPackage")
+    add.add_argument("--code-col", help="column holding the area code (detected for ONS files)")
+    add.add_argument("--name-col", help="column holding the area name")
+    add.add_argument("--crs", help="CRS of a file that states none, e.g. EPSG:27700")
+    add.set_defaults(handler=_boundaries_add)
+    denominators = actions.add_parser(
+        "denominators", help="population, households and parent per area from a CSV"
+    )
+    denominators.add_argument("layer", help="a stored layer name")
+    denominators.add_argument("csv", type=Path, help="CSV with code and population/households")
+    denominators.set_defaults(handler=_boundaries_denominators)
+
+    status = subparsers.add_parser("status", help="what the store holds")
+    status.add_argument("--json", action="store_true", help="everything, as JSON")
+    status.set_defaults(handler=_status)
+
+
+_INGEST_HELP = (
+    "Load police.uk street-level CSVs, DfT STATS19 collision CSVs, or any CSV described by a "
+    "TOML mapping; assign each incident to every stored area layer; store it. Re-ingesting a "
+    "file changes nothing; a newer file with the same name replaces the months it covers."
+)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    progress = bool(args.progress or sys.stderr.isatty())
+    summary = ingest.ingest_files(
+        Store(settings.store), args.kind, args.paths, mapping=args.mapping, progress=progress
+    )
+    if args.json:
+        json.dump(summary.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    for line in summary.lines():
+        print(line)
+    if summary.rejects_path is not None:
+        print(f"rejected rows (file, line, column, value, reason): {summary.rejects_path}")
+    return 0
+
+
+def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store(settings.store)
+    report = ingest.add_layer(
+        store, args.layer, args.path, code_col=args.code_col, name_col=args.name_col, crs=args.crs
+    )
+    print(
+        f"layer {args.layer!r}: {report.features} areas from {report.path} "
+        f"(code {report.code_column}, name {report.name_column}, CRS {report.source_crs})"
+    )
+    print(f"transformation: {report.transformation}")
+    if report.repaired:
+        print(f"repaired invalid polygons: {', '.join(report.repaired)}")
+    if report.overlaps:
+        print(f"overlapping areas: {len(report.overlaps)} pairs")
+    if report.gaps_m2:
+        print(f"gaps between areas: {len(report.gaps_m2)} ({sum(report.gaps_m2):.0f} m²)")
+    layer = store.status()["layers"][args.layer]
+    print(
+        f"stored incidents in an area: {layer['incidents_in_an_area']}; "
+        f"located outside every area: {layer['located_outside_every_area']}"
+    )
+    return 0
+
+
+def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> int:
+    layer = ingest.add_denominators(Store(settings.store), args.layer, args.csv)
+    print(
+        f"layer {args.layer!r}: population for {int(layer['population'].notna().sum())} of "
+        f"{len(layer)} areas, households for {int(layer['households'].notna().sum())}, "
+        f"parent for {int(layer['parent'].notna().sum())}"
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    status = Store(settings.store).status()
+    if args.json:
+        json.dump(status, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    _print_status(status)
+    return 0
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"store {status['store']} (version {status['version'] or 'empty'})")
+    print(f"incidents: {status['incidents']} ({status['without_location']} without location)")
+    for source, info in status["sources"].items():
+        months = list(info["months"])
+        print(f"\n{source}: {info['incidents']} incidents, {months[0]}..{months[-1]}")
+        by_month = pd.DataFrame(list(info["months"].items()), columns=["month", "incidents"])
+        write_frame(by_month, "table")
+        by_category = pd.DataFrame(
+            list(info["categories"].items()), columns=["category", "incidents"]
+        )
+        write_frame(by_category, "table")
+    for name, layer in status["layers"].items():
+        print(
+            f"\nlayer {name}: {layer['areas']} areas; population for {layer['with_population']}, "
+            f"households for {layer['with_households']}; incidents in an area "
+            f"{layer['incidents_in_an_area']}, "
+            f"located outside {layer['located_outside_every_area']}"
+        )
+    live = [f for f in status["files"] if not f.get("superseded_by")]
+    print(f"\nfiles: {len(live)} stored ({len(status['files']) - len(live)} superseded)")
+    print(f"rejected rows in stored files: {status['rejects']['live_files']}")
+    for path in status["rejects"]["files"]:
+        print(f"  {path}")
