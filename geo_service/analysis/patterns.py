@@ -19,6 +19,7 @@ month with no incident of the group still counts as a zero when the data covers 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,13 +89,19 @@ def unusual_months(
     *,
     group: CategoryGroup | str,
     period: Period,
+    covered_months: Iterable[str] | None = None,
     alpha: float = ALPHA,
 ) -> pd.DataFrame:
     """Every month of ``period`` with its expected level and whether it is far above it.
 
-    Returns columns month, count, expected, basis, p, far_above (see the module docstring).
+    ``covered_months`` are the months the data covers (default: the months present in
+    ``incidents``). Returns columns month, count, expected, basis, p, far_above (see the module
+    docstring).
     """
-    covered = set(incidents["month"].dropna().astype("str"))
+    if covered_months is None:
+        covered = set(incidents["month"].dropna().astype("str"))
+    else:
+        covered = {str(m) for m in covered_months}
     first = min(covered | set(period.months))
     span = Period(first, period.end)
     counts = monthly_series(incidents, group=group, period=span)["count"]

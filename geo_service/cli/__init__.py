@@ -24,7 +24,7 @@ from geo_service.errors import GeoServiceError
 COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.ingest",
     # demo
-    # summary, change, report
+    "geo_service.cli.stats",
     # hotspots, shifts
     # repeat-locations, evaluate
     # serve

@@ -1,0 +1,458 @@
+"""The strategic-assessment document: one self-contained HTML file built from the analysis tables.
+
+:func:`build_report` writes what an analyst writes by hand each year: the "Looking back" table,
+then for each priority group its risk rating, the borough trend, the top areas with their shares,
+the biggest movers, a monthly chart (inline SVG, no JavaScript, prints well), breakdowns and the
+position among peers, each told in sentences like the assessment's own ("Berkhamsted Castle (D2A)
+reported the highest number of dwelling burglary offences, accounting for 8.1% of the total (33
+offences), up 26 from 7 the previous year."). Text from the data is escaped by Jinja2's
+autoescape. Collision groups use their own window, ``collision_lag_months`` earlier (the
+assessment's July-June year for a report ending in July).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from geo_service.analysis import breakdowns, change, patterns, risk
+from geo_service.analysis.counts import select, within_layer
+from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
+from geo_service.categories import CategoryGroup, find_group
+from geo_service.schema import ROAD_TRAFFIC_COLLISION
+
+#: The assessment's priority sections, in its order.
+DEFAULT_PRIORITIES: tuple[str, ...] = (
+    "Dwelling burglary",
+    "Vehicle crime (excluding interference)",
+    "Drugs offences",
+    "Night-time violence",
+    "ASB incidents",
+    "Criminal damage",
+    "Deliberate fires",
+    "Road traffic collisions",
+)
+
+
+@dataclass(frozen=True)
+class Peers:
+    """Peer comparison: the incidents' ``area_<layer>`` for a peer layer (e.g. the county's
+    districts), that layer's standard frame, and the code of the area the report is about."""
+
+    layer: str
+    areas: pd.DataFrame
+    code: str
+
+
+def build_report(
+    incidents: pd.DataFrame,
+    *,
+    layer: str,
+    areas: pd.DataFrame,
+    groups: tuple[CategoryGroup, ...],
+    period_end: str,
+    months: int = 12,
+    priorities: tuple[str, ...] = DEFAULT_PRIORITIES,
+    title: str = "Strategic assessment",
+    collision_lag_months: int = 1,
+    peers: Peers | None = None,
+    matrix: risk.RiskMatrix | None = None,
+) -> str:
+    """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents of the borough, joined to ``layer`` (and to ``peers.layer``).
+    layer, areas
+        The area layer of the local tables (beats, wards) and its standard frame.
+    groups
+        Category groups of the "Looking back" table, in order; priorities are looked up here.
+    period_end, months
+        The current period is the ``months`` ending ``period_end``; it is compared with the
+        ``months`` before.
+    priorities
+        Group names given a section each.
+    collision_lag_months
+        Collision sections end this many months before ``period_end``.
+    peers
+        Optional peer comparison (positions, and the volume input of the risk rating).
+    matrix
+        Risk matrix; the packaged default when None.
+    """
+    previous, current = rolling_periods(period_end, months=months)
+    borough = within_layer(incidents, layer)
+    overview = change.looking_back(borough, groups, previous, current)
+    chosen = matrix or risk.load_risk_matrix()
+    windows = _Windows(period_end, months, collision_lag_months)
+    sections = [
+        _section(borough, incidents, find_group(groups, name), layer, areas, windows, peers, chosen)
+        for name in priorities
+    ]
+    context = {
+        "title": title,
+        "previous_label": previous.label,
+        "current_label": current.label,
+        "layer": layer,
+        "looking_back": [_looking_back_row(r) for r in overview.itertuples(index=False)],
+        "sections": sections,
+        "alpha": 0.05,
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("geo_service", "templates_report"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _looking_back_row(row: Any) -> dict[str, str]:
+    return {
+        "group": str(row.group),
+        "previous": str(row.previous),
+        "current": str(row.current),
+        "change": signed(int(row.change)),
+        "pct_change": _pct(row.pct_change),
+        "label": str(row.label),
+    }
+
+
+def _pct(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:+.1f}%"
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """The periods of a report: ``months`` ending ``period_end`` (collisions: lagged)."""
+
+    period_end: str
+    months: int
+    collision_lag_months: int
+
+    def for_group(self, group: CategoryGroup) -> tuple[Period, Period]:
+        end = self.period_end
+        if any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include):
+            end = shift_month(end, -self.collision_lag_months)
+        return rolling_periods(end, months=self.months)
+
+
+def _section(
+    incidents: pd.DataFrame,
+    everywhere: pd.DataFrame,
+    group: CategoryGroup,
+    layer: str,
+    areas: pd.DataFrame,
+    windows: _Windows,
+    peers: Peers | None,
+    matrix: risk.RiskMatrix,
+) -> dict[str, Any]:
+    previous, current = windows.for_group(group)
+    subset = select(incidents, group=group)
+    table = change.change_table(
+        subset, layer=layer, areas=areas, group=group, previous=previous, current=current
+    )
+    totals = change.looking_back(subset, (group,), previous, current).iloc[0]
+    peer = _peer_position(select(everywhere, group=group), group, peers, previous, current)
+    rating = risk.risk_rating(
+        group.name,
+        previous=int(totals["previous"]),
+        current=int(totals["current"]),
+        p=float(totals["p"]),
+        volume_ratio=peer["volume_ratio"],
+        matrix=matrix,
+    )
+    noun = group_noun(group.name)
+    return {
+        "name": group.name,
+        "previous_label": previous.label,
+        "current_label": current.label,
+        "rating": rating,
+        "sentences": _sentences(table, totals, noun, current) + peer["sentences"],
+        "top": _top_rows(table),
+        "chart": _chart(subset, group, previous, current),
+        "time_sentences": _time_sentences(incidents, subset, group, current, noun),
+        "subcategories": _subcategory_rows(subset, group, previous, current),
+        "severity": _severity_rows(subset, group, previous, current),
+    }
+
+
+def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Period) -> list[str]:
+    sentences = [trend_sentence(totals, noun, current)]
+    areas = table.loc[table["code"] != change.UNALLOCATED]
+    if int(areas["current"].sum()) > 0:
+        sentences.append(top_area_sentence(areas.iloc[0], noun))
+    increases, decreases = change.top_movers(table, n=2)
+    sentences.extend(mover_sentences(increases, decreases, noun))
+    sentences.append(persistence_sentence(change.top_five_persistence(table)))
+    significant = areas.loc[areas["label"] != "no significant change"]
+    for row in significant.itertuples(index=False):
+        sentences.append(
+            f"{row.name} ({row.code}) shows a {row.label} "
+            f"({row.previous} to {row.current}, q {_p_text(row.q)})."
+        )
+    unallocated = table.loc[table["code"] == change.UNALLOCATED]
+    if not unallocated.empty:
+        sentences.append(
+            f"{int(unallocated['current'].iloc[0])} {noun} in the current period had no location "
+            "and could not be allocated to an area; they are included in the total."
+        )
+    return sentences
+
+
+def _top_rows(table: pd.DataFrame, n: int = 5) -> list[dict[str, str]]:
+    rows = []
+    shown = change.rounded(table.loc[table["code"] != change.UNALLOCATED].head(n))
+    for row in shown.itertuples(index=False):
+        rows.append(
+            {
+                "rank": str(row.rank),
+                "area": f"{row.name} ({row.code})",
+                "previous": str(row.previous),
+                "current": str(row.current),
+                "change": signed(int(row.change)),
+                "share": "-" if pd.isna(row.share) else f"{row.share:.1f}%",
+                "rate": "-" if pd.isna(row.rate) else f"{row.rate:.2f}",
+                "label": str(row.label),
+            }
+        )
+    return rows
+
+
+def _chart(
+    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
+) -> dict[str, Any]:
+    """Geometry of a two-line monthly chart (previous vs current period, month by month)."""
+    before = patterns.monthly_series(subset, group=group, period=previous)["count"].tolist()
+    after = patterns.monthly_series(subset, group=group, period=current)["count"].tolist()
+    width, height, left, bottom, top = 560, 220, 40, 30, 10
+    top_value = max([*before, *after, 1])
+    step = (width - left - 10) / max(len(after) - 1, 1)
+
+    def points(values: list[int]) -> str:
+        return " ".join(
+            f"{left + i * step:.1f},{top + (height - top - bottom) * (1 - v / top_value):.1f}"
+            for i, v in enumerate(values)
+        )
+
+    ticks = [
+        {"x": f"{left + i * step:.1f}", "label": month_label(m)[:3]}
+        for i, m in enumerate(current.months)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "baseline": height - bottom,
+        "top_value": top_value,
+        "previous": points(before),
+        "current": points(after),
+        "ticks": ticks,
+        "previous_label": previous.label,
+        "current_label": current.label,
+    }
+
+
+def _time_sentences(
+    incidents: pd.DataFrame,
+    subset: pd.DataFrame,
+    group: CategoryGroup,
+    current: Period,
+    noun: str,
+) -> list[str]:
+    series = patterns.monthly_series(subset, group=group, period=current)["count"]
+    if int(series.sum()) == 0:
+        return []
+    peak = patterns.peak_and_trough(series)
+    sentences = [
+        f"The peak month was {month_label(peak.peak_month)} with {peak.peak_count} {noun} "
+        f"and the lowest {month_label(peak.trough_month)} with {peak.trough_count}; "
+        f"the average was {peak.mean_per_month:.1f} a month."
+    ]
+    covered = incidents["month"].dropna().unique()
+    unusual = patterns.unusual_months(subset, group=group, period=current, covered_months=covered)
+    for row in unusual.loc[unusual["far_above"]].itertuples(index=False):
+        sentences.append(
+            f"{month_label(row.month)} was well above its expected level: {row.count} {noun} "
+            f"against {row.expected:.1f} expected ({row.basis})."
+        )
+    for month in current.months:
+        days = patterns.daily_exceedances(subset, group=group, month=month)
+        for day in days.head(1).itertuples(index=False):
+            sentences.append(
+                f"{pd.Timestamp(day.date):%-d %B %Y} recorded {day.count} {noun}, above the "
+                f"month's average of {day.daily_mean:.1f} per day."
+            )
+    return sentences
+
+
+def _subcategory_rows(
+    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
+) -> list[dict[str, str]]:
+    table = breakdowns.subcategory_breakdown(
+        subset, group=group, previous=previous, current=current
+    )
+    if table.empty or list(table["subcategory"]) == [breakdowns.NOT_GIVEN]:
+        return []
+    return [
+        {
+            "subcategory": str(row.subcategory),
+            "previous": str(row.previous),
+            "current": str(row.current),
+            "pct_change": _pct(float(row.pct_change)),
+            "share": f"{row.share:.1f}%",
+        }
+        for row in table.itertuples(index=False)
+    ]
+
+
+def _severity_rows(
+    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
+) -> list[list[str]]:
+    if not any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include):
+        return []
+    table = breakdowns.severity_by_period(subset, (previous, current), group=group)
+    return [[str(v) for v in row] for row in table.itertuples(index=False)]
+
+
+def _peer_position(
+    subset: pd.DataFrame,
+    group: CategoryGroup,
+    peers: Peers | None,
+    previous: Period,
+    current: Period,
+) -> dict[str, Any]:
+    if peers is None:
+        return {"volume_ratio": math.nan, "sentences": []}
+    table = change.change_table(
+        subset,
+        layer=peers.layer,
+        areas=peers.areas,
+        group=group,
+        previous=previous,
+        current=current,
+    )
+    positions = breakdowns.peer_positions(table, areas=peers.areas).set_index("code")
+    if peers.code not in positions.index:
+        return {"volume_ratio": math.nan, "sentences": []}
+    own = positions.loc[peers.code]
+    sentence = f"Among its peers it is {own['count_position']} for the number of incidents"
+    ratio = math.nan
+    if pd.notna(own["rate"]):
+        per = table.set_index("code").loc[peers.code, "rate_per"]
+        sentence += f" and {own['rate_position']} for the rate per {per} ({own['rate']:.2f})"
+        mean_rate = float(positions["rate"].mean())
+        ratio = float(own["rate"]) / mean_rate if mean_rate > 0 else math.nan
+    if pd.notna(own["previous_rate_position"]):
+        sentence += f"; the previous year it was {own['previous_rate_position']} on the rate"
+    return {"volume_ratio": ratio, "sentences": [sentence + " (highest = 1st)."]}
+
+
+# Sentences -------------------------------------------------------------------------------------
+
+_PLURAL_UNITS = ("incidents", "fires", "collisions", "offences", "crimes")
+_NUMBER_WORDS = ("No", "One", "Two", "Three", "Four", "Five")
+
+
+def group_noun(name: str) -> str:
+    """How the text names a group's incidents: "Dwelling burglary" -> "dwelling burglary
+    offences", "ASB incidents" -> "ASB incidents", "Vehicle crime (excluding interference)" ->
+    "vehicle crime offences (excluding interference)"."""
+    text = name if name[:2].isupper() else name[:1].lower() + name[1:]
+    head, bracket, tail = text.partition(" (")
+    if head.split()[-1].lower() in _PLURAL_UNITS:
+        return text
+    return f"{head} offences{bracket}{tail}"
+
+
+def unit_of(noun: str) -> str:
+    """The counted unit of a noun from :func:`group_noun`: "offences", "incidents" ..."""
+    return noun.partition(" (")[0].split()[-1]
+
+
+def signed(value: int) -> str:
+    """``82`` -> ``"+82"``, ``-862`` -> ``"-862"``, ``0`` -> ``"0"``."""
+    return f"{value:+d}" if value else "0"
+
+
+def trend_sentence(totals: pd.Series, noun: str, current: Period) -> str:
+    """The borough trend: count, % change against the previous period, and its significance."""
+    before, after = int(totals["previous"]), int(totals["current"])
+    text = f"There were {after} {noun} recorded in the period ({current.label})"
+    if before == 0:
+        text += ", against none the previous year"
+    elif after == before:
+        text += f", the same number as the previous year ({before})"
+    else:
+        word = "an increase" if after > before else "a decrease"
+        pct = abs(float(totals["pct_change"]))
+        text += f", {word} of {pct:.1f}% compared to {before} the previous year"
+    verdict = (
+        "not statistically significant"
+        if totals["label"] == "no significant change"
+        else f"a {totals['label']}"
+    )
+    return f"{text}; the change is {verdict} (p {_p_text(float(totals['p']))})."
+
+
+def _p_text(value: float) -> str:
+    """``"= 0.043"``, or ``"< 0.001"`` for smaller values."""
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
+
+
+def _movement(change_count: int, previous: int) -> str:
+    if change_count == 0:
+        return f"unchanged from {previous} the previous year"
+    word = "up" if change_count > 0 else "down"
+    return f"{word} {abs(change_count)} from {previous} the previous year"
+
+
+def top_area_sentence(row: pd.Series, noun: str) -> str:
+    """ "D2A ... reported the highest number of ..., accounting for 8.1% of the total (33 ...),
+    up 26 from 7 the previous year." """
+    return (
+        f"{row['name']} ({row['code']}) reported the highest number of {noun}, accounting for "
+        f"{row['share']:.1f}% of the total ({row['current']} {unit_of(noun)}), "
+        f"{_movement(int(row['change']), int(row['previous']))}."
+    )
+
+
+def mover_sentences(increases: pd.DataFrame, decreases: pd.DataFrame, noun: str) -> list[str]:
+    """Sentences naming the areas with the greatest increases and decreases."""
+    sentences = []
+    for table, kind, word in ((increases, "increase", "up"), (decreases, "decrease", "down")):
+        if table.empty:
+            sentences.append(
+                f"No area recorded an {kind}."
+                if kind == "increase"
+                else "No area recorded a decrease."
+            )
+            continue
+        parts = [
+            f"{r.name} ({r.code}), {word} {abs(int(r.change))} from {r.previous} to {r.current}"
+            for r in table.itertuples(index=False)
+        ]
+        plural = "s were" if len(parts) > 1 else " was"
+        sentences.append(f"The greatest {kind}{plural} in {' and '.join(parts)}.")
+    return sentences
+
+
+def persistence_sentence(persistence: pd.DataFrame) -> str:
+    """How many of last year's top five areas stayed in the top five, and which."""
+    stayed = persistence.loc[persistence["persisted"]]
+    count = len(stayed)
+    word = _NUMBER_WORDS[count] if count < len(_NUMBER_WORDS) else str(count)
+    names = ", ".join(f"{r.name} ({r.code})" for r in stayed.itertuples(index=False))
+    verb = "has" if count == 1 else "have"
+    text = (
+        f"{word} of the areas in the top five last year {verb} remained in the top five this year"
+    )
+    return f"{text}: {names}." if count else f"{text}."
