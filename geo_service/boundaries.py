@@ -1,0 +1,503 @@
+"""Area layers (wards, beats, LSOAs, districts): read, validate, repair, reproject, denominators.
+
+Every layer the product uses is a *standard area layer*: a GeoDataFrame in EPSG:27700 with columns
+``code`` (unique str), ``name`` (str), ``parent`` (str or missing: beat -> sector,
+ward -> district), ``population`` and ``households`` (float, NaN when unknown) and ``geometry``
+(valid Polygon or MultiPolygon). :func:`read_layer` turns a GeoJSON, Shapefile or GeoPackage in
+any CRS into one:
+
+- a file without a CRS (a Shapefile with a missing or empty ``.prj``) is refused unless the caller
+  states the CRS; a stated CRS overrides the file's;
+- the code and name columns are detected for ONS files (``WD13CD``/``WD13NM``, ``LSOA11CD``...,
+  any ``<letters><yy>CD``/``NM`` pair) or plain ``code``/``name``, or named by the caller;
+- codes must be present and unique; geometries must be non-empty polygons;
+- coordinates are transformed with the same PROJ transformation as the incidents
+  (:mod:`geo_service.projection`, OSTN15 when PROJ has the grid) and the choice is recorded;
+- invalid polygons are repaired with ``shapely.make_valid`` (polygonal parts kept) and named in the
+  :class:`LayerReport`, as are overlapping pairs and gaps between areas.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+
+from geo_service.errors import InputError
+from geo_service.projection import to_bng, transformation_used
+from geo_service.schema import CRS
+
+logger = logging.getLogger(__name__)
+
+#: Columns of a standard area layer, in order (plus ``geometry``).
+LAYER_COLUMNS: tuple[str, ...] = ("code", "name", "parent", "population", "households")
+#: Numeric denominator columns a CSV may give.
+DENOMINATORS: tuple[str, ...] = ("population", "households")
+
+_ONS_CODE = re.compile(r"^([A-Z]{2,6})(\d{2})CD$", re.IGNORECASE)
+_POLYGONAL = ("Polygon", "MultiPolygon")
+_EXAMPLES = 10  # how many offending rows an error message lists
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What :func:`read_layer` found and did.
+
+    Attributes
+    ----------
+    path : str
+        The file read.
+    features : int
+        Areas in the layer.
+    code_column, name_column : str
+        The file's columns used for ``code`` and ``name``.
+    source_crs : str
+        The CRS of the file (or the one stated by the caller).
+    transformation : str
+        The PROJ transformation used to reach EPSG:27700 ("none" when already there).
+    repaired : tuple of str
+        Codes of areas whose invalid polygons were repaired.
+    overlaps : tuple of (str, str, float)
+        Pairs of codes whose interiors overlap by more than the tolerance, with the area in m².
+    gaps_m2 : tuple of float
+        Areas (m²) of holes in the union of the layer that are not holes of any single area.
+    area_m2 : float
+        Total area of the layer in m².
+    """
+
+    path: str
+    features: int
+    code_column: str
+    name_column: str
+    source_crs: str
+    transformation: str
+    repaired: tuple[str, ...]
+    overlaps: tuple[tuple[str, str, float], ...]
+    gaps_m2: tuple[float, ...]
+    area_m2: float
+
+
+def read_layer(
+    path: Path | str,
+    *,
+    code_col: str | None = None,
+    name_col: str | None = None,
+    crs: str | None = None,
+    tolerance_m2: float = 1.0,
+) -> tuple[gpd.GeoDataFrame, LayerReport]:
+    """Read an area layer file into a standard area layer in EPSG:27700.
+
+    Parameters
+    ----------
+    path
+        GeoJSON, Shapefile or GeoPackage (anything pyogrio reads).
+    code_col, name_col
+        Columns holding the area code and name; detected when not given.
+    crs
+        CRS of the coordinates (e.g. ``"EPSG:27700"``); required when the file states none.
+    tolerance_m2
+        Overlaps and gaps smaller than this are not reported.
+
+    Returns
+    -------
+    layer, report
+        The standard area layer and what was found and repaired.
+    """
+    path = Path(path)
+    raw = _read_file(path)
+    source_crs = _source_crs(raw, path, crs)
+    code_column, name_column = _detect_columns(raw, path, code_col=code_col, name_col=name_col)
+    codes = _checked_codes(raw[code_column], path, code_column)
+    _check_polygons(raw, path, codes)
+    geometry = _to_bng(raw.geometry.to_numpy(), source_crs)
+    geometry, repaired = _repair(geometry, codes, path)
+    layer = _standard_layer(raw, codes, name_column, geometry)
+    report = LayerReport(
+        path=str(path),
+        features=len(layer),
+        code_column=code_column,
+        name_column=name_column,
+        source_crs=source_crs,
+        transformation=_transformation(source_crs),
+        repaired=repaired,
+        overlaps=find_overlaps(layer, tolerance_m2=tolerance_m2),
+        gaps_m2=find_gaps(layer, tolerance_m2=tolerance_m2),
+        area_m2=float(shapely.area(geometry).sum()),
+    )
+    _log_report(report)
+    return layer, report
+
+
+def _read_file(path: Path) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; expected a GeoJSON, Shapefile or GeoPackage")
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several GDAL error types
+        raise InputError(
+            f"{path}: cannot read as a GeoJSON, Shapefile or GeoPackage ({exc})"
+        ) from exc
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        raise InputError(f"{path}: the file holds no features; expected area polygons")
+    return frame
+
+
+def _source_crs(frame: gpd.GeoDataFrame, path: Path, crs: str | None) -> str:
+    if crs is not None:
+        try:
+            stated = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise InputError(f"--crs {crs!r} is not a CRS PROJ knows (e.g. EPSG:27700)") from exc
+        if frame.crs is not None and frame.crs != stated:
+            logger.warning("%s: file states %s; using the given %s", path, frame.crs, crs)
+        return _crs_text(stated)
+    if frame.crs is None:
+        raise InputError(
+            f"{path}: the file states no coordinate reference system (a Shapefile needs a "
+            ".prj file); give the CRS explicitly, e.g. --crs EPSG:27700"
+        )
+    return _crs_text(frame.crs)
+
+
+def _crs_text(crs: pyproj.CRS) -> str:
+    """``EPSG:nnnn`` when the CRS has an EPSG code (GeoJSON's CRS84 counts as 4326), else WKT."""
+    epsg = crs.to_epsg()
+    if epsg is None and crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True):
+        epsg = 4326
+    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+
+def _detect_columns(
+    frame: pd.DataFrame, path: Path, *, code_col: str | None, name_col: str | None
+) -> tuple[str, str]:
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    for given, flag in ((code_col, "--code-col"), (name_col, "--name-col")):
+        if given is not None and given not in columns:
+            raise InputError(
+                f"{path}: {flag} {given!r} is not a column; columns found: {', '.join(columns)}"
+            )
+    code = code_col or _detect_code(frame, columns)
+    if code is None:
+        raise InputError(
+            f"{path}: cannot tell which column holds the area code (expected an ONS column such "
+            f"as WD13CD or LSOA11CD, or 'code'); columns found: {', '.join(columns)}; "
+            "name it with --code-col"
+        )
+    name = name_col or _detect_name(code, columns) or code
+    return code, name
+
+
+def _detect_code(frame: pd.DataFrame, columns: Sequence[str]) -> str | None:
+    """The ONS ``..CD`` column with unique values (the first, if several), else ``code``."""
+    candidates = [c for c in columns if _ONS_CODE.match(c)]
+    unique = [c for c in candidates if frame[c].is_unique]
+    if unique or candidates:
+        return (unique or candidates)[0]
+    return next((c for c in columns if c.lower() == "code"), None)
+
+
+def _detect_name(code: str, columns: Sequence[str]) -> str | None:
+    match = _ONS_CODE.match(code)
+    if match and f"{code[:-2]}NM" in columns:
+        return f"{code[:-2]}NM"
+    if match and f"{code[:-2]}nm" in columns:
+        return f"{code[:-2]}nm"
+    return next((c for c in columns if c.lower() == "name"), None)
+
+
+def _checked_codes(values: pd.Series, path: Path, column: str) -> np.ndarray:
+    codes = values.astype("str").str.strip()
+    missing = np.flatnonzero(codes.isna().to_numpy() | (codes == "").to_numpy())
+    if len(missing):
+        raise InputError(
+            f"{path}: column {column!r} is empty in feature(s) {_rows(missing)}; "
+            "every area needs a code"
+        )
+    duplicated = codes[codes.duplicated(keep=False)]
+    if len(duplicated):
+        listed = "; ".join(
+            f"{code!r} in features {_rows(np.flatnonzero((codes == code).to_numpy()))}"
+            for code in list(dict.fromkeys(duplicated))[:_EXAMPLES]
+        )
+        raise InputError(f"{path}: column {column!r} has duplicate codes: {listed}")
+    return codes.to_numpy(dtype=object)
+
+
+def _rows(positions: np.ndarray) -> str:
+    """1-based feature numbers, the first few of them."""
+    shown = ", ".join(str(int(p) + 1) for p in positions[:_EXAMPLES])
+    return shown + (f" and {len(positions) - _EXAMPLES} more" if len(positions) > _EXAMPLES else "")
+
+
+def _check_polygons(frame: gpd.GeoDataFrame, path: Path, codes: np.ndarray) -> None:
+    geometry = frame.geometry.to_numpy()
+    empty = np.flatnonzero(shapely.is_missing(geometry) | shapely.is_empty(geometry))
+    if len(empty):
+        raise InputError(
+            f"{path}: feature(s) {_rows(empty)} (codes {', '.join(codes[empty][:_EXAMPLES])}) "
+            "have no geometry; expected a Polygon or MultiPolygon for every area"
+        )
+    types = np.asarray(shapely.get_type_id(geometry))
+    bad = np.flatnonzero(~np.isin(types, [3, 6]))  # 3 = Polygon, 6 = MultiPolygon
+    if len(bad):
+        found = ", ".join(
+            f"feature {p + 1} ({codes[p]}): {frame.geometry.iloc[p].geom_type}"
+            for p in bad[:_EXAMPLES]
+        )
+        raise InputError(
+            f"{path}: an area layer holds only Polygon or MultiPolygon geometries; "
+            f"{len(bad)} feature(s) are not: {found}"
+        )
+
+
+def _to_bng(geometry: np.ndarray, source_crs: str) -> np.ndarray:
+    if pyproj.CRS.from_user_input(source_crs) == pyproj.CRS.from_user_input(CRS):
+        return geometry
+
+    def transform(coords: np.ndarray) -> np.ndarray:
+        x, y = to_bng(coords[:, 0], coords[:, 1], source_crs=source_crs)
+        return np.column_stack([x, y])
+
+    return np.asarray(shapely.transform(geometry, transform))
+
+
+def _transformation(source_crs: str) -> str:
+    if pyproj.CRS.from_user_input(source_crs) == pyproj.CRS.from_user_input(CRS):
+        return "none (already EPSG:27700)"
+    return transformation_used(source_crs)
+
+
+def _repair(
+    geometry: np.ndarray, codes: np.ndarray, path: Path
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Valid polygons: ``make_valid`` on the invalid ones, keeping their polygonal parts."""
+    invalid = np.flatnonzero(~shapely.is_valid(geometry))
+    if not len(invalid):
+        return geometry, ()
+    fixed = geometry.copy()
+    for position in invalid:  # a loop over the few invalid areas, not over points
+        fixed[position] = _polygonal(shapely.make_valid(geometry[position]))
+        if fixed[position].is_empty:
+            raise InputError(
+                f"{path}: feature {position + 1} ({codes[position]}) is an invalid polygon "
+                "with no area left after repair"
+            )
+    return fixed, tuple(str(c) for c in codes[invalid])
+
+
+def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    parts = shapely.get_parts(geometry)
+    polygons = [part for part in parts if part.geom_type in _POLYGONAL]
+    if not polygons:
+        return shapely.MultiPolygon()
+    merged = shapely.union_all(polygons)
+    return merged if merged.geom_type in _POLYGONAL else _polygonal(merged)
+
+
+def _standard_layer(
+    raw: gpd.GeoDataFrame, codes: np.ndarray, name_column: str, geometry: np.ndarray
+) -> gpd.GeoDataFrame:
+    names = raw[name_column].astype("str").to_numpy(dtype=object)
+    names = np.where(pd.isna(names), codes, names)
+    lowered = {c.lower(): c for c in raw.columns}
+    parent = (
+        raw[lowered["parent"]].astype("str")
+        if "parent" in lowered
+        else pd.Series(pd.NA, index=raw.index, dtype="str")
+    )
+    frame = {
+        "code": pd.array(codes, dtype="str"),
+        "name": pd.array(names, dtype="str"),
+        "parent": pd.array(parent.to_numpy(dtype=object), dtype="str"),
+    }
+    for column in DENOMINATORS:
+        source = raw[lowered[column]] if column in lowered else pd.Series(np.nan, index=raw.index)
+        frame[column] = pd.to_numeric(source, errors="coerce").to_numpy(dtype=float)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=CRS).values, crs=CRS)
+
+
+def find_overlaps(
+    layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0
+) -> tuple[tuple[str, str, float], ...]:
+    """Pairs of areas whose overlap exceeds ``tolerance_m2`` (codes and overlap area in m²)."""
+    geometry = layer.geometry.to_numpy()
+    left, right = shapely.STRtree(geometry).query(geometry, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    overlap_m2 = shapely.area(shapely.intersection(geometry[left], geometry[right]))
+    codes = layer["code"].to_numpy(dtype=object)
+    return tuple(
+        (str(codes[i]), str(codes[j]), float(a))
+        for i, j, a in zip(left, right, overlap_m2, strict=True)
+        if a > tolerance_m2
+    )
+
+
+def find_gaps(layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> tuple[float, ...]:
+    """Areas (m²) of the holes in the layer's union that are not holes of any single area."""
+    geometry = layer.geometry.to_numpy()
+    union = shapely.union_all(geometry)
+    holes = _holes(union)
+    if not len(holes):
+        return ()
+    own_holes = _holes(geometry)
+    own_area = np.asarray(shapely.area(own_holes), dtype=float)
+    gaps = []
+    for hole in holes:  # holes of a union are few
+        area = float(hole.area)
+        inside = shapely.contains_xy(
+            own_holes, *shapely.get_coordinates(hole.point_on_surface())[0]
+        )
+        is_own = bool(np.any(inside & np.isclose(own_area, area, rtol=1e-6, atol=0.01)))
+        if area > tolerance_m2 and not is_own:
+            gaps.append(area)
+    return tuple(sorted(gaps, reverse=True))
+
+
+def _holes(geometry: shapely.Geometry) -> np.ndarray:
+    polygons = shapely.get_parts(geometry)
+    rings = [ring for polygon in polygons for ring in polygon.interiors]
+    return np.asarray(shapely.polygons(rings)) if rings else np.empty(0, dtype=object)
+
+
+def _log_report(report: LayerReport) -> None:
+    logger.info(
+        "%s: %d areas, %.2f km², code %s, name %s, from %s via %s",
+        report.path,
+        report.features,
+        report.area_m2 / 1e6,
+        report.code_column,
+        report.name_column,
+        report.source_crs,
+        report.transformation,
+    )
+    if report.repaired:
+        logger.warning("%s: repaired invalid polygons: %s", report.path, ", ".join(report.repaired))
+    if report.overlaps:
+        logger.warning("%s: %d overlapping pair(s) of areas", report.path, len(report.overlaps))
+    if report.gaps_m2:
+        logger.warning("%s: %d gap(s) between areas", report.path, len(report.gaps_m2))
+
+
+def read_denominators(layer: gpd.GeoDataFrame, csv_path: Path | str) -> gpd.GeoDataFrame:
+    """A copy of ``layer`` with population, households and parent filled from a CSV.
+
+    The CSV has a ``code`` column and any of ``population``, ``households`` (non-negative numbers)
+    and ``parent`` (a code). Areas the CSV does not mention keep their values; a code the layer
+    does not hold, a repeated code or a non-numeric value is an error naming the line.
+    """
+    csv_path = Path(csv_path)
+    table = _read_denominator_csv(csv_path)
+    codes = table["code"]
+    known = pd.Index(layer["code"])
+    _check_denominator_codes(codes, known, csv_path)
+    out = layer.copy()
+    rows = known.get_indexer(codes)
+    for column in DENOMINATORS:
+        if column in table.columns:
+            values = _numeric(table[column], csv_path, column)
+            filled = out[column].to_numpy(dtype=float, copy=True)
+            filled[rows] = values
+            out[column] = filled
+    if "parent" in table.columns:
+        parent = out["parent"].to_numpy(dtype=object, copy=True)
+        parent[rows] = table["parent"].to_numpy(dtype=object)
+        out["parent"] = pd.array(parent, dtype="str")
+    return out
+
+
+def _read_denominator_csv(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype="str", keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a readable UTF-8 CSV with a header ({exc})") from exc
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    usable = [c for c in ("parent", *DENOMINATORS) if c in table.columns]
+    if "code" not in table.columns or not usable:
+        raise InputError(
+            f"{path}: expected a 'code' column and at least one of parent, population, "
+            f"households; columns found: {', '.join(table.columns)}"
+        )
+    table = table.apply(lambda column: column.str.strip())
+    return table.replace("", pd.NA)
+
+
+def _check_denominator_codes(codes: pd.Series, known: pd.Index, path: Path) -> None:
+    lines = codes.index.to_numpy() + 2  # header is line 1
+    missing = codes.isna().to_numpy()
+    if missing.any():
+        raise InputError(f"{path}: column 'code' is empty on line(s) {_lines(lines[missing])}")
+    unknown = ~codes.isin(known).to_numpy()
+    if unknown.any():
+        listed = ", ".join(
+            f"{c!r} (line {n})" for c, n in zip(codes[unknown], lines[unknown], strict=True)
+        )
+        raise InputError(f"{path}: code(s) not in the layer: {listed}")
+    repeated = codes.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        raise InputError(
+            f"{path}: code(s) given more than once, on lines {_lines(lines[repeated])}"
+        )
+
+
+def _lines(lines: np.ndarray) -> str:
+    return ", ".join(str(int(n)) for n in lines[:_EXAMPLES])
+
+
+def _numeric(values: pd.Series, path: Path, column: str) -> np.ndarray:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = (values.notna().to_numpy() & np.isnan(numbers)) | (numbers < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{path}: line {first + 2}, column {column!r}: {values.iloc[first]!r} is not a "
+            "non-negative number"
+        )
+    return numbers
+
+
+def dissolve_layer(
+    layer: gpd.GeoDataFrame, *, by: str = "parent", names: Mapping[str, str] | None = None
+) -> gpd.GeoDataFrame:
+    """A coarser standard layer: areas merged by ``by`` (e.g. beats into sectors).
+
+    Population and households are summed; a group with any unknown (NaN) member gets NaN. The new
+    areas are named from ``names`` (code -> name) where given, else by their code.
+    """
+    if by not in layer.columns:
+        raise InputError(f"cannot dissolve by {by!r}: not a column of the layer")
+    groups = layer[by]
+    if groups.isna().any():
+        orphans = ", ".join(layer.loc[groups.isna(), "code"].astype(str)[:_EXAMPLES])
+        raise InputError(f"cannot dissolve by {by!r}: no {by} for area(s) {orphans}")
+    keys = groups.astype(str).to_numpy(dtype=object)
+    order = sorted(set(keys))
+    geometry = layer.geometry.to_numpy()
+    merged = [_polygonal(shapely.union_all(geometry[keys == key])) for key in order]
+    incomplete = layer[list(DENOMINATORS)].isna().groupby(keys).any()
+    sums = layer[list(DENOMINATORS)].groupby(keys).sum().mask(incomplete).reindex(order)
+    lookup = dict(names or {})
+    return gpd.GeoDataFrame(
+        {
+            "code": pd.array(order, dtype="str"),
+            "name": pd.array([lookup.get(k, k) for k in order], dtype="str"),
+            "parent": pd.array([None] * len(order), dtype="str"),
+            "population": sums["population"].to_numpy(dtype=float),
+            "households": sums["households"].to_numpy(dtype=float),
+        },
+        geometry=gpd.GeoSeries(merged, crs=layer.crs).values,
+        crs=layer.crs,
+    )

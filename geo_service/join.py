@@ -1,0 +1,272 @@
+"""Incidents to areas: the spatial join that gives every incident one area code per layer.
+
+:func:`assign_areas` adds an ``area_<layer>`` column (:func:`geo_service.schema.area_column`) for
+each standard area layer (see :mod:`geo_service.boundaries`). It works on the plain coordinate
+arrays of the canonical table, never on a Python loop per point: for each polygon (a loop over
+areas, which are few) it takes the points inside the polygon's bounding box and tests them with
+``shapely.contains_xy`` against the prepared polygon. Few polygons use a bounding-box mask over all
+points; many polygons (LSOAs) use the points sorted by x and a binary search, so each polygon only
+looks at its own strip.
+
+Rules, so that the same data always give the same answer:
+
+- A point strictly inside an area gets that area. Where areas overlap, the lowest code wins.
+- A point on the boundary (an edge or vertex shared by two areas, or the outer edge of the layer)
+  gets the lowest code among the areas whose closure holds it.
+- A point outside every area keeps a missing code and is counted as ``located_outside``; it is never
+  dropped.
+- An incident without coordinates but with an ``lsoa_code`` is *allocated by LSOA*: in a layer named
+  ``lsoa`` it gets that code itself (when the layer holds it); in any other layer it gets the area
+  holding the LSOA's representative point (``point_on_surface``), which needs the ``lsoa`` layer
+  among ``layers``. Other incidents without coordinates are ``unallocated``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyproj
+import shapely
+
+from geo_service.errors import InputError
+from geo_service.schema import CRS, area_column
+
+#: Name of the layer whose codes are the police.uk ``LSOA code`` values.
+LSOA_LAYER = "lsoa"
+#: Above this many polygons the x-sorted search beats a bounding-box mask over every point.
+_SORTED_ABOVE = 64
+_LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class LayerJoin:
+    """How the incidents of one join were placed in one layer.
+
+    Attributes
+    ----------
+    layer : str
+        The layer name.
+    located_inside : int
+        Incidents with coordinates that fall in an area (including ``on_boundary``).
+    located_outside : int
+        Incidents with coordinates outside every area (kept, area missing).
+    on_boundary : int
+        Located incidents exactly on an area boundary, placed by the lowest-code rule.
+    allocated_by_lsoa : int
+        Incidents without coordinates placed through their LSOA code.
+    unallocated : int
+        Incidents without coordinates that could not be placed.
+    """
+
+    layer: str
+    located_inside: int
+    located_outside: int
+    on_boundary: int
+    allocated_by_lsoa: int
+    unallocated: int
+
+
+@dataclass(frozen=True)
+class JoinReport:
+    """The :class:`LayerJoin` of every layer of one :func:`assign_areas` call, by layer name."""
+
+    layers: Mapping[str, LayerJoin]
+
+    def __getitem__(self, layer: str) -> LayerJoin:
+        return self.layers[layer]
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """JSON-ready counts: ``{layer: {"located_inside": n, ...}}``."""
+        return {
+            name: {k: v for k, v in vars(join).items() if k != "layer"}
+            for name, join in self.layers.items()
+        }
+
+
+def assign_areas(
+    incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]
+) -> tuple[pd.DataFrame, JoinReport]:
+    """Add one ``area_<layer>`` column per layer to a copy of ``incidents``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents (columns ``x``, ``y`` in EPSG:27700; ``lsoa_code`` optional).
+    layers
+        Standard area layers in EPSG:27700 by name (``"ward"``, ``"beat"``, ``"lsoa"``...).
+
+    Returns
+    -------
+    incidents, report
+        The incidents with area columns (missing where no area applies) and the counts per layer.
+    """
+    _check_inputs(incidents, layers)
+    x = incidents["x"].to_numpy(dtype=float)
+    y = incidents["y"].to_numpy(dtype=float)
+    located = np.isfinite(x) & np.isfinite(y)
+    points = _Points(x[located], y[located])
+    lsoa_codes = _unlocated_lsoa_codes(incidents, located)
+    out = incidents.copy()
+    reports = {}
+    for name, layer in layers.items():
+        codes = layer["code"].to_numpy(dtype=object)
+        position = np.full(len(incidents), -1, dtype=np.int64)
+        position[located], on_boundary = points.locate(layer.geometry.to_numpy(), codes)
+        by_lsoa = _allocate_by_lsoa(name, layer, layers, lsoa_codes)
+        position[~located] = by_lsoa
+        out[area_column(name)] = _codes_at(codes, position)
+        inside = int((position[located] >= 0).sum())
+        allocated = int((by_lsoa >= 0).sum())
+        reports[name] = LayerJoin(
+            layer=name,
+            located_inside=inside,
+            located_outside=int(located.sum()) - inside,
+            on_boundary=on_boundary,
+            allocated_by_lsoa=allocated,
+            unallocated=len(by_lsoa) - allocated,
+        )
+    return out, JoinReport(layers=reports)
+
+
+def _codes_at(codes: np.ndarray, position: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``codes[position]`` as a "str" array, missing where ``position`` is -1 (Arrow: fast)."""
+    dictionary = pa.array(list(codes), type=pa.large_string())
+    return pd.array(pc.take(dictionary, pa.array(position, mask=position < 0)), dtype="str")
+
+
+def _check_inputs(incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+    missing = [c for c in ("x", "y") if c not in incidents.columns]
+    if missing:
+        raise InputError(f"incidents lack column(s) {', '.join(missing)}; expected canonical x, y")
+    target = pyproj.CRS.from_user_input(CRS)
+    for name, layer in layers.items():
+        if not _LAYER_NAME.match(name) or area_column(name) == "area_hint":
+            raise InputError(
+                f"layer name {name!r} is not usable: expected lower-case letters, digits and "
+                "underscores, starting with a letter (and not 'hint')"
+            )
+        if "code" not in layer.columns:
+            raise InputError(f"layer {name!r} has no 'code' column; read it with read_layer")
+        if layer.crs is None or pyproj.CRS.from_user_input(layer.crs) != target:
+            raise InputError(
+                f"layer {name!r} is in {layer.crs}, expected {CRS}; read it with read_layer"
+            )
+
+
+def _unlocated_lsoa_codes(incidents: pd.DataFrame, located: np.ndarray) -> np.ndarray:
+    """The LSOA code (or None) of each incident without coordinates."""
+    if "lsoa_code" not in incidents.columns:
+        return np.full(int((~located).sum()), None, dtype=object)
+    codes = incidents["lsoa_code"].to_numpy(dtype=object)[~located]
+    return np.asarray(np.where(pd.isna(codes), None, codes), dtype=object)
+
+
+def _allocate_by_lsoa(
+    name: str,
+    layer: gpd.GeoDataFrame,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    lsoa_codes: np.ndarray,
+) -> np.ndarray:
+    """Position in ``layer`` (-1: none) of the incidents without coordinates, via their LSOA."""
+    codes = pd.Index(layer["code"].to_numpy(dtype=object))
+    if name == LSOA_LAYER:
+        area_of_lsoa = pd.Series(codes, index=codes)
+    elif LSOA_LAYER in layers:
+        area_of_lsoa = lsoa_lookup(layers[LSOA_LAYER], layer)
+    else:
+        return np.full(len(lsoa_codes), -1, dtype=np.int64)
+    areas = pd.Series(lsoa_codes, dtype=object).map(area_of_lsoa)
+    return np.asarray(codes.get_indexer(areas), dtype=np.int64)
+
+
+def lsoa_lookup(lsoa: gpd.GeoDataFrame, layer: gpd.GeoDataFrame) -> pd.Series:
+    """The area of ``layer`` holding each LSOA's representative point, indexed by LSOA code.
+
+    LSOAs whose point falls in no area are left out.
+    """
+    xy = shapely.get_coordinates(shapely.point_on_surface(lsoa.geometry.to_numpy()))
+    codes = layer["code"].to_numpy(dtype=object)
+    position, _ = _Points(xy[:, 0], xy[:, 1]).locate(layer.geometry.to_numpy(), codes)
+    found = position >= 0
+    return pd.Series(codes[position[found]], index=lsoa["code"].to_numpy(dtype=object)[found])
+
+
+def locate_xy(
+    layer: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """Area code (missing outside every area) of each EPSG:27700 point, by the join's rules."""
+    codes = layer["code"].to_numpy(dtype=object)
+    points = _Points(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    position, _ = points.locate(layer.geometry.to_numpy(), codes)
+    return _codes_at(codes, position)
+
+
+class _Points:
+    """Point coordinates; the x-sorted order is built once and reused for every layer."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x = x
+        self.y = y
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    def locate(self, polygons: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int]:
+        """Position of each point's polygon (-1 outside all) and how many lay on a boundary.
+
+        Polygons are tried in ascending code order and a placed point is never moved, so where
+        several areas hold a point the lowest code wins: first among areas holding it strictly
+        inside, then (for the points still unplaced) among areas whose boundary it lies on.
+        """
+        polygons = np.array(polygons, dtype=object)  # a copy: preparing must not touch the input
+        shapely.prepare(polygons)
+        bounds = shapely.bounds(polygons)
+        by_code = np.argsort(np.asarray(codes, dtype=str), kind="stable")
+        position = self._first_hit(shapely.contains_xy, polygons, bounds, by_code)
+        rest = np.flatnonzero(position < 0)
+        if not len(rest):
+            return position, 0
+        outside = _Points(self.x[rest], self.y[rest])
+        on_edge = outside._first_hit(shapely.intersects_xy, polygons, bounds, by_code)
+        position[rest] = on_edge
+        return position, int((on_edge >= 0).sum())
+
+    def _first_hit(
+        self,
+        test: Callable[..., np.ndarray],
+        polygons: np.ndarray,
+        bounds: np.ndarray,
+        by_code: np.ndarray,
+    ) -> np.ndarray:
+        """For each point, the first polygon in ``by_code`` order passing ``test`` (or -1)."""
+        position = np.full(len(self.x), -1, dtype=np.int64)
+        for index in by_code:
+            candidates = self._candidates(bounds[index], len(polygons), position)
+            hit = test(polygons[index], self.x[candidates], self.y[candidates])
+            position[candidates[hit]] = index
+        return position
+
+    def _candidates(self, box: np.ndarray, n_polygons: int, position: np.ndarray) -> np.ndarray:
+        """Unplaced points inside ``box`` (minx, miny, maxx, maxy)."""
+        if n_polygons <= _SORTED_ABOVE:
+            x, y = self.x, self.y
+            found = np.flatnonzero((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3]))
+        else:
+            order, sorted_x = self._x_sorted()
+            start = np.searchsorted(sorted_x, box[0], side="left")
+            stop = np.searchsorted(sorted_x, box[2], side="right")
+            strip = order[start:stop]
+            y = self.y[strip]
+            found = strip[(y >= box[1]) & (y <= box[3])]
+        return found[position[found] < 0]
+
+    def _x_sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._sorted is None:
+            order = np.argsort(self.x, kind="stable")
+            self._sorted = (order, self.x[order])
+        return self._sorted
