@@ -1,0 +1,100 @@
+"""Small hand-made inputs for the store tests: canonical frames, police.uk CSVs, square areas.
+
+Everything is built inline. The areas are 1 km squares in British National Grid:
+ward W1 = [500000, 501000] x [200000, 201000], W2 = [501000, 502000] x the same; LSOAs split them
+at x = 500500 (E01000001) and cover the rest (E01000002). Points are chosen 250 m or more from
+any edge, so the few metres between lon/lat round trips cannot move them across a boundary.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from geo_service import schema
+from geo_service.projection import from_bng
+
+#: Named points (easting, northing) and where they fall.
+P_W1 = (500250.0, 200500.0)  # ward W1, LSOA E01000001
+P_W2 = (501500.0, 200500.0)  # ward W2, LSOA E01000002
+P_OUT = (510000.0, 200500.0)  # outside every area
+
+POLICE_HEADER = (
+    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
+    "LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context",
+)  # fmt: skip
+
+
+def canonical(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """A canonical incident frame from partial rows (defaults: police_uk, Burglary)."""
+    base = {"source": "police_uk", "category": "Burglary", "source_line": 2}
+    return schema.conform(pd.DataFrame([base | dict(r) for r in rows]))
+
+
+def police_row(
+    crime_id: str, month: str, point: tuple[float, float] | None, crime_type: str, lsoa: str = ""
+) -> list[str]:
+    """One police.uk street-level CSV row; ``point`` in BNG metres (None: no coordinates)."""
+    lon = lat = ""
+    if point is not None:
+        x, y = from_bng(np.array([point[0]]), np.array([point[1]]))
+        lon, lat = f"{x[0]:.6f}", f"{y[0]:.6f}"
+    return [crime_id, month, "Test Police", "Test Police", lon, lat, "On or near Test Street",
+            lsoa, "", crime_type, "", ""]  # fmt: skip
+
+
+def write_police_csv(path: Path, rows: Sequence[Sequence[str]]) -> Path:
+    """Write a police.uk street-level CSV with the real header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(POLICE_HEADER)
+        writer.writerows(rows)
+    return path
+
+
+def january_rows() -> list[list[str]]:
+    """8 rows: 6 stored, 1 duplicate (C1 again), 1 rejected (month 2021-13)."""
+    return [
+        police_row("C1", "2021-01", P_W1, "Burglary"),
+        police_row("C2", "2021-01", P_W2, "Vehicle crime"),
+        police_row("C3", "2021-01", P_OUT, "Burglary"),
+        police_row("", "2021-01", P_W1, "Anti-social behaviour"),
+        police_row("", "2021-01", P_W1, "Anti-social behaviour"),
+        police_row("C1", "2021-01", P_W1, "Burglary"),
+        police_row("C4", "2021-01", None, "Drugs", lsoa="E01000002"),
+        police_row("C5", "2021-13", P_W2, "Drugs"),
+    ]
+
+
+@pytest.fixture
+def ward_file(tmp_path: Path) -> Path:
+    """GeoJSON of wards W1 and W2 in EPSG:27700."""
+    wards = gpd.GeoDataFrame(
+        {"WD13CD": ["W1", "W2"], "WD13NM": ["West", "East"]},
+        geometry=[box(500000, 200000, 501000, 201000), box(501000, 200000, 502000, 201000)],
+        crs="EPSG:27700",
+    )
+    path = tmp_path / "wards.geojson"
+    wards.to_file(path, driver="GeoJSON")
+    return path
+
+
+@pytest.fixture
+def lsoa_file(tmp_path: Path) -> Path:
+    """GeoJSON of LSOAs E01000001 (west half of W1) and E01000002 (the rest)."""
+    lsoas = gpd.GeoDataFrame(
+        {"LSOA11CD": ["E01000001", "E01000002"], "LSOA11NM": ["Test 001A", "Test 001B"]},
+        geometry=[box(500000, 200000, 500500, 201000), box(500500, 200000, 502000, 201000)],
+        crs="EPSG:27700",
+    )
+    path = tmp_path / "lsoa.geojson"
+    lsoas.to_file(path, driver="GeoJSON")
+    return path

@@ -1,0 +1,259 @@
+"""Store: layout, reading with filters, idempotence, month replacement, atomicity, locking."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from geo_service import schema
+from geo_service.errors import InputError, NotFoundError, StoreError
+from geo_service.store import FileRecord, Store
+from tests.store.conftest import canonical
+
+NO_REJECTS = pd.DataFrame({"file": [], "line": []})
+
+
+def _record(name: str, sha: str, frame: pd.DataFrame, source: str = "police_uk") -> FileRecord:
+    months = tuple(sorted(frame["month"].unique().tolist()))
+    return FileRecord(f"/in/{name}", name, source, sha, len(frame), 0, 0, months)
+
+
+def _rows(name: str, month: str, ids: list[str], **extra: object) -> pd.DataFrame:
+    return canonical(
+        [
+            {"incident_id": i, "month": month, "x": 500000.0 + n, "y": 200000.0,
+             "source_file": name, "source_line": n + 2} | extra
+            for n, i in enumerate(ids)
+        ]
+    )  # fmt: skip
+
+
+def _write(store: Store, frame: pd.DataFrame, name: str, sha: str):  # type: ignore[no-untyped-def]
+    return store.write_incidents(
+        frame, [_record(name, sha, frame)], rejects=NO_REJECTS, kind="police-uk"
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def test_empty_store_reads_as_empty(store: Store) -> None:
+    frame = store.incidents()
+    assert list(frame.columns) == list(schema.INCIDENT_COLUMNS)
+    assert len(frame) == 0
+    assert store.months() == [] and store.layer_names() == []
+    assert store.status()["incidents"] == 0
+    with pytest.raises(NotFoundError, match=r"no area layer 'ward'.*available: none"):
+        store.layer("ward")
+    assert not store.root.exists()  # reading never creates the store
+
+
+def test_write_then_read_round_trips_values_and_layout(store: Store) -> None:
+    frame = pd.concat(
+        [_rows("a.csv", "2021-01", ["p:1", "p:2"]), _rows("a.csv", "2021-02", ["p:3"])],
+        ignore_index=True,
+    )
+    result = _write(store, frame, "a.csv", "sha-a")
+    assert (result.stored, result.duplicates_in_store) == (3, 0)
+    part = store.root / "versions" / "v000001" / "incidents" / "source=police_uk" / "month=2021-01"
+    assert (part / "part.parquet").is_file()
+    back = store.incidents()
+    pd.testing.assert_frame_equal(
+        back.sort_values("incident_id", ignore_index=True), frame.reset_index(drop=True)
+    )
+    assert store.months() == ["2021-01", "2021-02"]
+
+
+def test_filters_match_plain_pandas(store: Store) -> None:
+    rng = np.random.default_rng(7)
+    months = [f"2021-{m:02d}" for m in range(1, 7)]
+    rows = [
+        {"incident_id": f"s:{n}", "source": source, "month": str(rng.choice(months)),
+         "category": str(rng.choice(["Burglary", "Drugs", "Robbery"])), "source_file": source}
+        for n, source in enumerate(rng.choice(["police_uk", "mapped:fire"], size=300))
+    ]  # fmt: skip
+    frame = canonical(rows)
+    for source in ("police_uk", "mapped:fire"):
+        part = frame.loc[frame["source"] == source]
+        store.write_incidents(
+            part, [_record(source, source, part, source)], rejects=NO_REJECTS, kind="x"
+        )
+    got = store.incidents(
+        sources=["mapped:fire"], categories=["Drugs", "Robbery"], month_from="2021-02",
+        month_to="2021-04", columns=["incident_id", "month"],
+    )  # fmt: skip
+    expected = frame.loc[
+        (frame["source"] == "mapped:fire")
+        & frame["category"].isin(["Drugs", "Robbery"])
+        & (frame["month"] >= "2021-02")
+        & (frame["month"] <= "2021-04"),
+        ["incident_id", "month"],
+    ]
+    assert len(expected) > 10
+    assert sorted(got["incident_id"]) == sorted(expected["incident_id"])
+    assert list(got.columns) == ["incident_id", "month"]
+    with pytest.raises(InputError, match="unknown column"):
+        store.incidents(columns=["nope"])
+    with pytest.raises(InputError, match="expected YYYY-MM"):
+        store.incidents(month_from="2021-13")
+
+
+def test_same_file_again_changes_nothing(store: Store) -> None:
+    frame = _rows("a.csv", "2021-01", ["p:1", "p:2"])
+    _write(store, frame, "a.csv", "sha-a")
+    manifest = (store.root / "versions" / "v000001" / "manifest.json").read_text()
+    again = _write(store, frame, "a.csv", "sha-a")
+    assert again.ingest_id is None and again.stored == 0
+    assert again.duplicates_in_store == 2 and again.unchanged_files == ("/in/a.csv",)
+    assert store.version() == "v000001"
+    assert (store.root / "versions" / "v000001" / "manifest.json").read_text() == manifest
+
+
+def test_newer_file_replaces_its_months_and_keeps_other_files(store: Store) -> None:
+    old = pd.concat(
+        [_rows("a.csv", "2021-01", ["p:1", "p:2"]), _rows("a.csv", "2021-02", ["p:3"])],
+        ignore_index=True,
+    )
+    _write(store, old, "a.csv", "sha-a1")
+    _write(store, _rows("b.csv", "2021-01", ["p:9"]), "b.csv", "sha-b")  # another force, same month
+    newer = _rows("a.csv", "2021-01", ["p:1", "p:5"], category="Drugs")
+    result = _write(store, newer, "a.csv", "sha-a2")
+    assert result.superseded_files == ("/in/a.csv",) and result.stored == 2
+    got = store.incidents().set_index("incident_id")
+    assert sorted(got.index) == ["p:1", "p:5", "p:9"]  # p:2 gone, Feb (only in old a.csv) gone
+    assert got.loc["p:1", "category"] == "Drugs"
+    assert store.months() == ["2021-01"]
+    files = store.manifest()["files"]
+    assert [f["superseded_by"] is not None for f in files] == [True, False, False]
+
+
+def test_id_already_in_partition_is_a_duplicate(store: Store) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["p:1", "p:2"]), "a.csv", "sha-a")
+    result = _write(store, _rows("c.csv", "2021-01", ["p:2", "p:3"]), "c.csv", "sha-c")
+    assert (result.stored, result.duplicates_in_store) == (1, 1)
+    assert sorted(store.incidents()["incident_id"]) == ["p:1", "p:2", "p:3"]
+    assert store.incidents().set_index("incident_id").loc["p:2", "source_file"] == "a.csv"
+
+
+def test_failed_publish_leaves_previous_state(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+    before, manifest = store.incidents(), store.manifest()
+
+    def crash(*args: object) -> None:
+        raise OSError("simulated crash before publishing")
+
+    monkeypatch.setattr(Store, "_publish", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        _write(store, _rows("b.csv", "2021-02", ["p:2"]), "b.csv", "sha-b")
+    pd.testing.assert_frame_equal(store.incidents(), before)
+    assert store.manifest() == manifest and store.version() == "v000001"
+    monkeypatch.undo()
+    _write(store, _rows("b.csv", "2021-02", ["p:2"]), "b.csv", "sha-b")
+    assert sorted(store.incidents()["incident_id"]) == ["p:1", "p:2"]
+    assert not [p for p in (store.root / "versions").iterdir() if p.name.startswith(".staging")]
+
+
+@pytest.mark.parametrize("when", ["before_rename", "after_rename"])
+def test_killed_writer_leaves_previous_state(store: Store, when: str) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+    before = store.incidents()
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import pandas as pd
+        from geo_service.store import Store, FileRecord
+        from tests.store.conftest import canonical
+        original = Store._publish
+        def killed(self, staging, manifest):
+            if {when!r} == "after_rename":
+                staging.rename(staging.parent / "v000002")
+            os.kill(os.getpid(), signal.SIGKILL)
+        Store._publish = killed
+        frame = canonical([{{"incident_id": "p:2", "month": "2021-02", "source_file": "b.csv"}}])
+        record = FileRecord("/in/b.csv", "b.csv", "police_uk", "sha-b", 1, 0, 0, ("2021-02",))
+        Store({str(store.root)!r}).write_incidents(
+            frame, [record], rejects=pd.DataFrame(), kind="police-uk")
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, check=False, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    pd.testing.assert_frame_equal(store.incidents(), before)
+    assert store.version() == "v000001"
+    result = _write(store, _rows("b.csv", "2021-02", ["p:2"]), "b.csv", "sha-b")
+    assert result.stored == 1 and store.version() == "v000002"
+    assert sorted(store.incidents()["incident_id"]) == ["p:1", "p:2"]
+
+
+def test_second_writer_gets_store_error(store: Store) -> None:
+    other = Store(store.root)
+    with store.locked():
+        locked = rf"being written by another process \(pid {os.getpid()}\)"
+        with pytest.raises(StoreError, match=locked):
+            _write(other, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+        _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")  # re-entrant
+    _write(other, _rows("b.csv", "2021-01", ["p:2"]), "b.csv", "sha-b")  # released
+    assert len(store.incidents()) == 2
+
+
+def _squares() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": pd.array([None, None], "str"),
+         "population": [100.0, np.nan], "households": [np.nan, np.nan]},
+        geometry=[box(500000, 199000, 500001.5, 201000), box(500001.5, 199000, 500010, 201000)],
+        crs="EPSG:27700",
+    )  # fmt: skip
+
+
+def _assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
+    """A stand-in join: x < 500001.5 is W1, up to 500010 is W2 (the squares above)."""
+    x = frame["x"].to_numpy()
+    codes = np.where(x < 500001.5, "W1", np.where(x < 500010, "W2", None))
+    return frame.assign(**{schema.area_column(n): pd.array(codes, dtype="str") for n in layers})
+
+
+def test_layer_write_assigns_stored_incidents(store: Store) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["p:1", "p:2", "p:3"]), "a.csv", "sha-a")
+    store.write_layer("ward", _squares(), info={"path": "squares"}, assign=_assign_by_x)
+    got = store.incidents().set_index("incident_id")["area_ward"]
+    assert got.to_dict() == {"p:1": "W1", "p:2": "W1", "p:3": "W2"}  # x = 500000, 500001, 500002
+    assert store.layer_names() == ["ward"]
+    assert store.layer("ward")["code"].tolist() == ["W1", "W2"]
+    status = store.status()["layers"]["ward"]
+    assert (status["areas"], status["with_population"], status["incidents_in_an_area"]) == (2, 1, 3)
+    with pytest.raises(StoreError, match="lack area column"):
+        _write(store, _rows("b.csv", "2021-01", ["p:4"]), "b.csv", "sha-b")
+    with pytest.raises(InputError, match="layer name 'Ward!'"):
+        store.write_layer("Ward!", _squares(), info={}, assign=_assign_by_x)
+
+
+def test_status_counts_match_groupby(store: Store) -> None:
+    frame = pd.concat(
+        [_rows("a.csv", "2021-01", ["p:1", "p:2"]),
+         _rows("a.csv", "2021-02", ["p:3"], category="Drugs", x=np.nan)],
+        ignore_index=True,
+    )  # fmt: skip
+    _write(store, frame, "a.csv", "sha-a")
+    status = json.loads(json.dumps(store.status()))
+    assert status["incidents"] == 3 and status["without_location"] == 1
+    assert status["sources"]["police_uk"]["months"] == {"2021-01": 2, "2021-02": 1}
+    expected = frame.groupby(["source", "category", "month"]).size()
+    assert {(c["source"], c["category"], c["month"]): c["incidents"] for c in status["counts"]} == (
+        expected.to_dict()
+    )
