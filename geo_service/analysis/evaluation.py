@@ -1,0 +1,440 @@
+"""How well a hotspot map predicts: a rolling-origin backtest with hit rate and PAI.
+
+For each origin month t, each method builds a score per grid cell from the incidents of months
+up to t only; the cells of the study area are ranked by score and the incidents of the next
+``horizon_months`` months that fall in the top 1 / 5 / 10 % of the area are counted:
+
+- hit rate = target incidents in the selected cells / target incidents in the study area;
+- area share = selected cells / study-area cells (cells are equal, so this is the area share);
+- PAI (predictive accuracy index, Chainey et al. 2008) = hit rate / area share;
+- oracle hit rate = the best hit rate any map could reach at that coverage (the target period's
+  own busiest cells).
+
+The number of cells selected at coverage c % is ``floor(c / 100 * cells)``, at least one; the
+table reports the area share actually used. Cells with equal scores are neither favoured by their
+position nor broken at random: when a group of tied cells straddles the cut-off, the selection
+takes the expected hits of a uniformly random choice among them (the tied group's hits times the
+fraction of it selected), so hits can be fractional and results are deterministic. Incidents
+outside the grid's study area are not in the totals.
+
+A method is any function from a :class:`History` (what is known at the origin) to a score per
+cell; :func:`default_methods` gives kernel density at several bandwidths (:mod:`.kde`), the naive
+baselines (last month's and last 12 months' counts per cell) and prospective hotspotting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.signal import fftconvolve
+
+from geo_service.analysis.grid import Grid
+from geo_service.analysis.kde import kde_surface
+from geo_service.analysis.periods import format_month, parse_month
+from geo_service.errors import InputError
+from geo_service.schema import has_location
+
+log = logging.getLogger(__name__)
+
+BACKTEST_COLUMNS = (
+    "method",
+    "origin",
+    "coverage",
+    "hits",
+    "total",
+    "hit_rate",
+    "area_share",
+    "pai",
+    "oracle_hit_rate",
+)
+
+
+@dataclass(frozen=True)
+class History:
+    """What is known at an origin month: located incidents of every month up to it.
+
+    ``monthly_counts[i]`` counts month ``months[i]`` per grid cell; ``x``, ``y`` and
+    ``month_index`` (into ``months``) list the located incidents, including those off the grid.
+    """
+
+    grid: Grid
+    months: tuple[str, ...]
+    monthly_counts: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    month_index: np.ndarray
+
+    @property
+    def origin(self) -> str:
+        """The last month known."""
+        return self.months[-1]
+
+    def recent(self, months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``x``, ``y`` and lag in months (0 = origin month) of incidents of the last ``months``."""
+        keep = self.month_index >= len(self.months) - months
+        lag = len(self.months) - 1 - self.month_index[keep]
+        return self.x[keep], self.y[keep], lag
+
+
+#: A hotspot method: a score per grid cell (shape ``grid.shape``) from what is known at an origin.
+Method = Callable[[History], np.ndarray]
+
+
+def kde_method(*, bandwidth_m: float, kernel: str = "quartic", months: int = 12) -> Method:
+    """Kernel density of the last ``months`` months' incidents (see :func:`.kde.kde_surface`)."""
+
+    def score(history: History) -> np.ndarray:
+        x, y, _ = history.recent(months)
+        return kde_surface(x, y, history.grid, bandwidth_m=bandwidth_m, kernel=kernel)
+
+    return score
+
+
+def recent_counts_method(*, months: int = 1) -> Method:
+    """Naive baseline: each cell's count over the last ``months`` months."""
+
+    def score(history: History) -> np.ndarray:
+        return np.asarray(history.monthly_counts[-months:].sum(axis=0), dtype=float)
+
+    return score
+
+
+def prospective_method(*, radius_m: float = 400.0, window_months: int = 2) -> Method:
+    """Prospective hotspotting (Bowers, Johnson and Pease 2004).
+
+    Each incident of the last ``window_months`` months adds ``1 / (1 + d) * 1 / (1 + lag)`` to
+    every cell whose centre is within ``radius_m`` of the incident's cell, where ``d`` is the
+    distance in cells and ``lag`` the age in months (0 for the origin month). The original uses
+    weeks and 8 weeks; police.uk dates are monthly, so 2 months of month lags stand in for them.
+    Computed as one FFT convolution of the lag-weighted counts with the distance kernel.
+    """
+
+    def score(history: History) -> np.ndarray:
+        grid = history.grid
+        reach = math.floor(radius_m / grid.cell_m)
+        offsets = np.arange(-reach, reach + 1)
+        distance = np.hypot(*np.meshgrid(offsets, offsets))
+        stencil = np.where(distance * grid.cell_m <= radius_m, 1.0 / (1.0 + distance), 0.0)
+        padded = Grid(
+            x0=grid.x0 - reach * grid.cell_m,
+            y0=grid.y0 - reach * grid.cell_m,
+            cell_m=grid.cell_m,
+            nx=grid.nx + 2 * reach,
+            ny=grid.ny + 2 * reach,
+            inside=np.ones((1, 1), dtype=bool),
+        )
+        x, y, lag = history.recent(window_months)
+        weighted = padded.counts(x, y, weights=1.0 / (1.0 + lag.astype(float)))
+        smooth = fftconvolve(weighted, stencil, mode="same")
+        smooth = smooth[reach : reach + grid.ny, reach : reach + grid.nx]
+        # FFT round-off would otherwise break ties between cells that should score exactly 0.
+        return np.where(smooth < 1e-9, 0.0, np.round(smooth, 9))
+
+    return score
+
+
+def default_bandwidths_m(cell_m: float) -> tuple[float, ...]:
+    """Three KDE bandwidths from 250, 500, 1000, 2000, 4000 m, none below the cell size."""
+    usable = [b for b in (250.0, 500.0, 1000.0, 2000.0, 4000.0) if b >= cell_m]
+    return tuple(usable[:3]) or (float(cell_m),)
+
+
+def default_methods(
+    *, cell_m: float = 100.0, bandwidths_m: Sequence[float] | None = None
+) -> dict[str, Method]:
+    """KDE (quartic, last 12 months) at each bandwidth, the naive baselines and prospective.
+
+    ``bandwidths_m`` defaults to :func:`default_bandwidths_m` of ``cell_m``.
+    """
+    chosen = default_bandwidths_m(cell_m) if bandwidths_m is None else tuple(bandwidths_m)
+    methods: dict[str, Method] = {f"kde-{b:g}m": kde_method(bandwidth_m=float(b)) for b in chosen}
+    methods["previous-month"] = recent_counts_method(months=1)
+    methods["previous-12-months"] = recent_counts_method(months=12)
+    methods["prospective"] = prospective_method()
+    return methods
+
+
+def selection_hits(
+    scores: np.ndarray, target: np.ndarray, inside: np.ndarray, *, cells: np.ndarray
+) -> np.ndarray:
+    """Expected target hits in the ``cells`` top-scoring inside cells, for each count in ``cells``.
+
+    Ties straddling a cut-off contribute their hits in proportion to the share selected.
+    """
+    score = np.nan_to_num(np.asarray(scores, dtype=float)[inside], nan=-np.inf)
+    hits = np.asarray(target, dtype=float)[inside]
+    order = np.argsort(-score, kind="stable")
+    score, hits = score[order], hits[order]
+    starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])
+    group_hits = np.add.reduceat(hits, starts) if len(hits) else np.zeros(0)
+    group_size = np.diff(np.r_[starts, len(score)])
+    cells_before = np.r_[0, np.cumsum(group_size)]
+    hits_before = np.r_[0.0, np.cumsum(group_hits)]
+    k = np.asarray(cells)
+    group = np.clip(np.searchsorted(cells_before, k, side="right") - 1, 0, len(group_size) - 1)
+    within = (k - cells_before[group]) / np.maximum(group_size[group], 1)
+    return hits_before[group] + np.clip(within, 0.0, 1.0) * group_hits[group]
+
+
+def _cells_for(coverage_pct: np.ndarray, n_inside: int) -> np.ndarray:
+    k = np.floor(np.asarray(coverage_pct, dtype=float) / 100.0 * n_inside + 1e-9).astype(int)
+    return np.where(np.asarray(coverage_pct) > 0, np.maximum(k, 1), 0)
+
+
+def _oracle_hits(target: np.ndarray, inside: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    best = np.sort(np.asarray(target, dtype=float)[inside])[::-1]
+    return np.r_[0.0, np.cumsum(best)][np.asarray(cells)]
+
+
+def hit_rate_table(
+    scores: np.ndarray,
+    target: np.ndarray,
+    inside: np.ndarray,
+    *,
+    coverages: Sequence[float] = (1, 5, 10),
+) -> pd.DataFrame:
+    """Hit rate, area share, PAI and oracle hit rate of one map against one target count grid.
+
+    ``scores``, ``target`` (incidents per cell in the target period) and ``inside`` share a shape.
+    """
+    covers = np.asarray(coverages, dtype=float)
+    if covers.size == 0 or np.any((covers < 0) | (covers > 100)):
+        raise InputError(f"coverages must be percentages in 0..100, got {list(coverages)}")
+    n_inside = int(np.count_nonzero(inside))
+    if n_inside == 0:
+        raise InputError("the grid has no cells inside the study area")
+    cells = _cells_for(covers, n_inside)
+    total = float(np.asarray(target, dtype=float)[inside].sum())
+    hits = selection_hits(scores, target, inside, cells=cells)
+    share = cells / n_inside
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(total > 0, hits / total, np.nan)
+        pai = np.where(share > 0, rate / share, np.nan)
+        oracle = np.where(total > 0, _oracle_hits(target, inside, cells) / total, np.nan)
+    return pd.DataFrame(
+        {
+            "coverage": covers,
+            "hits": hits,
+            "total": total,
+            "hit_rate": rate,
+            "area_share": share,
+            "pai": pai,
+            "oracle_hit_rate": oracle,
+        }
+    )
+
+
+def coverage_curve(
+    scores: np.ndarray, target: np.ndarray, inside: np.ndarray, *, step_pct: float = 1.0
+) -> pd.DataFrame:
+    """Hit rate and oracle hit rate against coverage from 0 to 100 % in steps of ``step_pct``."""
+    if not 0 < step_pct <= 100:
+        raise InputError(f"step_pct must be in (0, 100], got {step_pct!r}")
+    covers = np.unique(np.r_[np.arange(0.0, 100.0, step_pct), 100.0])
+    return hit_rate_table(scores, target, inside, coverages=covers.tolist())
+
+
+@dataclass(frozen=True)
+class _Series:
+    """Located incidents sorted by month, with the per-month count cube over the grid."""
+
+    months: tuple[str, ...]
+    cube: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    month_index: np.ndarray
+
+    def history(self, grid: Grid, origin: int) -> History:
+        end = int(np.searchsorted(self.month_index, origin, side="right"))
+        return History(
+            grid=grid,
+            months=self.months[: origin + 1],
+            monthly_counts=self.cube[: origin + 1],
+            x=self.x[:end],
+            y=self.y[:end],
+            month_index=self.month_index[:end],
+        )
+
+
+def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _Series:
+    """Month-sorted located incidents of months ``first..last`` (month indexes) and their cube."""
+    located = incidents.loc[has_location(incidents), ["month", "x", "y"]]
+    month = np.asarray([parse_month(m, what="incident month") for m in located["month"]], dtype=int)
+    keep = (month >= first) & (month <= last)
+    month_index = month[keep] - first
+    order = np.argsort(month_index, kind="stable")
+    x = located["x"].to_numpy(dtype=float)[keep][order]
+    y = located["y"].to_numpy(dtype=float)[keep][order]
+    month_index = month_index[order]
+    n_months = last - first + 1
+    cell = grid.cell_index(x, y)
+    on_grid = cell >= 0
+    flat = np.bincount(
+        month_index[on_grid] * grid.nx * grid.ny + cell[on_grid],
+        minlength=n_months * grid.nx * grid.ny,
+    )
+    cube = flat.reshape(n_months, grid.ny, grid.nx)
+    cube.flags.writeable = False
+    months = tuple(format_month(first + i) for i in range(n_months))
+    return _Series(months=months, cube=cube, x=x, y=y, month_index=month_index)
+
+
+def backtest(
+    incidents: pd.DataFrame,
+    grid: Grid,
+    *,
+    methods: Mapping[str, Method],
+    first_origin: str,
+    last_origin: str,
+    horizon_months: int = 1,
+    coverages: Sequence[float] = (1, 5, 10),
+) -> pd.DataFrame:
+    """Rolling-origin backtest of each method over origins ``first_origin..last_origin``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents of one category (or group); only located ones are used. History
+        starts at the earliest month present.
+    grid
+        The grid; ``grid.inside`` is the study area.
+    methods
+        Name -> method, e.g. :func:`default_methods`.
+    first_origin, last_origin
+        The first and last origin month "YYYY-MM"; each origin is scored on the
+        ``horizon_months`` months after it.
+    coverages
+        Percentages of the study area to select.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`BACKTEST_COLUMNS`, one row per method, origin and coverage.
+    """
+    first = parse_month(first_origin, what="first origin")
+    last = parse_month(last_origin, what="last origin")
+    if last < first:
+        raise InputError(f"last origin {last_origin} is before first origin {first_origin}")
+    if int(horizon_months) != horizon_months or horizon_months < 1:
+        raise InputError(f"horizon_months must be a whole number >= 1, got {horizon_months!r}")
+    if not methods:
+        raise InputError("no methods to evaluate; expected at least one, e.g. default_methods()")
+    start = _first_month(incidents, default=first)
+    series = _series(incidents, grid, first=min(start, first), last=last + horizon_months)
+    offset = min(start, first)
+    rows = []
+    for origin in range(first - offset, last - offset + 1):
+        history = series.history(grid, origin)
+        target = series.cube[origin + 1 : origin + 1 + horizon_months].sum(axis=0)
+        for name, method in methods.items():
+            table = hit_rate_table(method(history), target, grid.inside, coverages=coverages)
+            table.insert(0, "origin", series.months[origin])
+            table.insert(0, "method", name)
+            rows.append(table)
+        log.debug("backtest origin %s done", series.months[origin])
+    return pd.concat(rows, ignore_index=True)[list(BACKTEST_COLUMNS)]
+
+
+def _first_month(incidents: pd.DataFrame, *, default: int) -> int:
+    months = incidents["month"].dropna()
+    return parse_month(str(months.min()), what="incident month") if len(months) else default
+
+
+def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean hit rate, PAI and oracle hit rate per method and coverage over the origins.
+
+    Also ``pooled_hit_rate`` (all hits over all target incidents) and ``origins``. Rows are
+    ordered by coverage, then best mean hit rate first.
+    """
+    grouped = table.groupby(["method", "coverage"], sort=False)
+    summary = grouped.agg(
+        origins=("origin", "nunique"),
+        hit_rate=("hit_rate", "mean"),
+        pai=("pai", "mean"),
+        area_share=("area_share", "mean"),
+        oracle_hit_rate=("oracle_hit_rate", "mean"),
+        hits=("hits", "sum"),
+        total=("total", "sum"),
+    ).reset_index()
+    summary["pooled_hit_rate"] = summary["hits"] / summary["total"].where(summary["total"] > 0)
+    summary = summary.drop(columns=["hits", "total"])
+    return summary.sort_values(
+        ["coverage", "hit_rate", "method"], ascending=[True, False, True]
+    ).reset_index(drop=True)
+
+
+def best_method(summary: pd.DataFrame, *, coverage: float = 5) -> str:
+    """The method with the highest mean hit rate at ``coverage`` (ties: the first name)."""
+    rows = summary[np.isclose(summary["coverage"].to_numpy(dtype=float), coverage)]
+    rows = rows.dropna(subset=["hit_rate"])
+    if rows.empty:
+        allowed = sorted(summary["coverage"].unique().tolist())
+        raise InputError(f"no backtest results at coverage {coverage:g} %; have {allowed}")
+    ranked = rows.sort_values(["hit_rate", "method"], ascending=[False, True])
+    return str(ranked["method"].iloc[0])
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """The accuracy figures stated beside a hotspot map."""
+
+    method: str
+    coverage: float
+    hit_rate: float
+    pai: float
+    oracle_hit_rate: float
+    origins: int
+    first_origin: str
+    last_origin: str
+
+    def statement(self) -> str:
+        """e.g. "hit rate 23 % and PAI 4.6 at 5 % of area over the last 12 months"."""
+        return (
+            f"{self.method}: hit rate {100 * self.hit_rate:.0f} % and PAI {self.pai:.1f} "
+            f"at {self.coverage:g} % of area over the last {self.origins} months "
+            f"(best possible {100 * self.oracle_hit_rate:.0f} %)"
+        )
+
+
+def accuracy_for(
+    incidents: pd.DataFrame,
+    grid: Grid,
+    *,
+    method: str,
+    methods: Mapping[str, Method] | None = None,
+    last_month: str,
+    months: int = 12,
+    coverage: float = 5,
+    horizon_months: int = 1,
+) -> Accuracy:
+    """Backtest ``method`` on the last ``months`` target months ending ``last_month``."""
+    available = dict(methods) if methods is not None else default_methods(cell_m=grid.cell_m)
+    if method not in available:
+        raise InputError(f"unknown method {method!r}; allowed: {', '.join(sorted(available))}")
+    last = parse_month(last_month, what="last month") - horizon_months
+    first = last - int(months) + 1
+    table = backtest(
+        incidents,
+        grid,
+        methods={method: available[method]},
+        first_origin=format_month(first),
+        last_origin=format_month(last),
+        horizon_months=horizon_months,
+        coverages=(coverage,),
+    )
+    row = summarise_backtest(table).iloc[0]
+    return Accuracy(
+        method=method,
+        coverage=float(coverage),
+        hit_rate=float(row["hit_rate"]),
+        pai=float(row["pai"]),
+        oracle_hit_rate=float(row["oracle_hit_rate"]),
+        origins=int(row["origins"]),
+        first_origin=format_month(first),
+        last_origin=format_month(last),
+    )

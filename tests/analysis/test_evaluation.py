@@ -1,0 +1,306 @@
+"""Tests for the rolling-origin backtest: hit rate, PAI, oracle, baselines and prospective."""
+
+from __future__ import annotations
+
+import glob
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo_service import schema
+from geo_service.analysis.evaluation import (
+    BACKTEST_COLUMNS,
+    History,
+    accuracy_for,
+    backtest,
+    best_method,
+    coverage_curve,
+    default_bandwidths_m,
+    default_methods,
+    hit_rate_table,
+    kde_method,
+    prospective_method,
+    recent_counts_method,
+    summarise_backtest,
+)
+from geo_service.analysis.grid import Grid, grid_for
+from geo_service.analysis.kde import kde_surface
+from geo_service.errors import InputError
+from geo_service.projection import to_bng
+
+ALL_INSIDE = np.ones((4, 4), dtype=bool)
+
+
+def grid4(inside: np.ndarray = ALL_INSIDE) -> Grid:
+    """A 4 x 4 grid of 100 m cells from (0, 0)."""
+    return Grid(x0=0.0, y0=0.0, cell_m=100.0, nx=4, ny=4, inside=inside)
+
+
+def incidents(points: list[tuple[float, float, str]]) -> pd.DataFrame:
+    """Canonical incidents from (x, y, month) triples."""
+    frame = pd.DataFrame(points, columns=["x", "y", "month"])
+    frame["incident_id"] = [f"t:{i}" for i in range(len(frame))]
+    frame["category"] = "Burglary"
+    return schema.conform(frame)
+
+
+def test_hit_rate_and_pai_by_hand() -> None:
+    scores = np.arange(16, dtype=float).reshape(4, 4)  # top cells: 15, 14, 13, 12 (last row)
+    target = np.zeros((4, 4))
+    target[3] = [2, 1, 0, 3]  # cells 12..15
+    target[0, 0] = 10  # 10 + 6 = 16 incidents in all
+    table = hit_rate_table(scores, target, ALL_INSIDE, coverages=(25, 10)).set_index("coverage")
+    # 25 %: 4 cells (12..15) hold 2 + 1 + 0 + 3 = 6 of 16
+    assert table.loc[25, "hits"] == 6
+    assert table.loc[25, "hit_rate"] == pytest.approx(6 / 16)
+    assert table.loc[25, "area_share"] == 0.25
+    assert table.loc[25, "pai"] == pytest.approx(1.5)
+    # the oracle picks cells with 10, 3, 2, 1
+    assert table.loc[25, "oracle_hit_rate"] == pytest.approx(16 / 16)
+    # 10 % of 16 cells = 1.6 -> 1 cell (15, with 3 incidents)
+    assert table.loc[10, "area_share"] == 1 / 16
+    assert table.loc[10, "hit_rate"] == pytest.approx(3 / 16)
+    assert table.loc[10, "pai"] == pytest.approx(3.0)
+    assert table.loc[10, "oracle_hit_rate"] == pytest.approx(10 / 16)
+
+
+def test_tied_scores_take_expected_hits() -> None:
+    scores = np.zeros((4, 4))
+    scores[0, :3] = 5.0  # three tied top cells
+    target = np.zeros((4, 4))
+    target[0, :3] = [3, 0, 3]
+    target[2, 2] = 2
+    table = hit_rate_table(scores, target, ALL_INSIDE, coverages=(12.5, 25)).set_index("coverage")
+    # 2 of the 3 tied cells: expected 2/3 of their 6 hits
+    assert table.loc[12.5, "hits"] == pytest.approx(4.0)
+    # 4 cells: all three tied (6) plus 1 of the 13 zero-score cells (expected 2/13)
+    assert table.loc[25, "hits"] == pytest.approx(6 + 2 / 13)
+    uniform = hit_rate_table(np.ones((4, 4)), target, ALL_INSIDE, coverages=(25,))
+    assert uniform.loc[0, "hit_rate"] == pytest.approx(0.25)
+    assert uniform.loc[0, "pai"] == pytest.approx(1.0)
+
+
+def test_cells_outside_the_study_area_are_ignored() -> None:
+    inside = ALL_INSIDE.copy()
+    inside[3, 3] = False
+    scores = np.arange(16, dtype=float).reshape(4, 4)
+    target = np.zeros((4, 4))
+    target[3, 3] = 100  # outside: neither selected nor counted
+    target[3, 2] = 1
+    target[0, 0] = 3
+    table = hit_rate_table(scores, target, inside, coverages=(20,))
+    assert table.loc[0, "total"] == 4
+    assert table.loc[0, "area_share"] == pytest.approx(3 / 15)  # floor(0.2 * 15) = 3 cells
+    assert table.loc[0, "hits"] == 1
+    assert table.loc[0, "pai"] == pytest.approx((1 / 4) / (3 / 15))
+
+
+def test_coverage_curve_runs_from_zero_to_everything() -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.random((4, 4))
+    target = rng.integers(0, 5, size=(4, 4)).astype(float)
+    curve = coverage_curve(scores, target, ALL_INSIDE, step_pct=25)
+    assert curve["coverage"].tolist() == [0, 25, 50, 75, 100]
+    assert curve["hit_rate"].iloc[0] == 0 and curve["hit_rate"].iloc[-1] == pytest.approx(1)
+    assert np.all(np.diff(curve["hit_rate"]) >= 0)
+    assert np.all(curve["oracle_hit_rate"] >= curve["hit_rate"] - 1e-12)
+
+
+def _history(
+    points: list[tuple[float, float, int]], months: tuple[str, ...], grid: Grid
+) -> History:
+    x = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    month_index = np.array([p[2] for p in points], dtype=int)
+    cube = np.stack([grid.counts(x[month_index == i], y[month_index == i]) for i in range(3)])
+    return History(grid, months, cube, x, y, month_index)
+
+
+def test_prospective_weights_by_hand() -> None:
+    line = Grid(x0=0.0, y0=0.0, cell_m=100.0, nx=11, ny=1, inside=np.ones((1, 11), dtype=bool))
+    months = ("2021-01", "2021-02", "2021-03")
+    # cell 5 in the origin month, cell 5 the month before, cell 0 two months before (too old)
+    history = _history([(550, 50, 2), (550, 50, 1), (50, 50, 0)], months, line)
+    score = prospective_method(radius_m=400.0, window_months=2)(history)[0]
+    space = np.array([0, 1 / 5, 1 / 4, 1 / 3, 1 / 2, 1, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 0])
+    np.testing.assert_allclose(score, space * (1 + 1 / 2), atol=1e-9)
+
+
+def test_naive_baselines_and_kde_see_only_the_past() -> None:
+    grid = grid4()
+    months = ("2021-01", "2021-02", "2021-03")
+    history = _history([(50, 50, 0), (50, 50, 2), (350, 350, 2), (150, 50, 1)], months, grid)
+    last = recent_counts_method(months=1)(history)
+    assert last[0, 0] == 1 and last[3, 3] == 1 and last.sum() == 2
+    assert recent_counts_method(months=12)(history).sum() == 4
+    kde = kde_method(bandwidth_m=150.0, months=2)(history)
+    expected = kde_surface(
+        np.array([50.0, 350.0, 150.0]), np.array([50.0, 350.0, 50.0]), grid, bandwidth_m=150.0
+    )
+    np.testing.assert_allclose(kde, expected)
+
+
+def test_backtest_rows_and_no_leakage() -> None:
+    grid = grid4()
+    points = [(50, 50, "2021-01"), (50, 50, "2021-02"), (350, 350, "2021-03"), (50, 50, "2021-04")]
+    points += [(150, 150, "2021-04"), (50, 50, "2021-05")]
+    seen: list[str] = []
+
+    def spy(history: History) -> np.ndarray:
+        seen.append(history.origin)
+        assert history.months[-1] == history.origin
+        return history.monthly_counts.sum(axis=0).astype(float)
+
+    table = backtest(
+        incidents(points),
+        grid,
+        methods={"all-past": spy},
+        first_origin="2021-02",
+        last_origin="2021-03",
+        horizon_months=2,
+        coverages=(10,),
+    )
+    assert list(table.columns) == list(BACKTEST_COLUMNS)
+    assert seen == ["2021-02", "2021-03"]
+    rows = table.set_index("origin")
+    # origin 2021-02: past = cell (0,0) x2; targets 2021-03..04 = 3 incidents, 1 in cell (0,0)
+    assert rows.loc["2021-02", "total"] == 3 and rows.loc["2021-02", "hits"] == 1
+    # origin 2021-03: targets 2021-04..05 = 3 incidents, 2 in cell (0,0), the top past cell
+    assert rows.loc["2021-03", "hits"] == 2
+    assert rows.loc["2021-03", "oracle_hit_rate"] == pytest.approx(2 / 3)
+
+
+def test_summary_best_method_and_accuracy() -> None:
+    table = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b"],
+            "origin": ["2021-01", "2021-02", "2021-01", "2021-02"],
+            "coverage": [5.0] * 4,
+            "hits": [1.0, 3.0, 2.0, 2.0],
+            "total": [4.0, 4.0, 4.0, 4.0],
+            "hit_rate": [0.25, 0.75, 0.5, 0.5],
+            "area_share": [0.05] * 4,
+            "pai": [5.0, 15.0, 10.0, 10.0],
+            "oracle_hit_rate": [1.0] * 4,
+        }
+    )
+    summary = summarise_backtest(table)
+    assert summary["hit_rate"].tolist() == [0.5, 0.5] and summary["method"].tolist() == ["a", "b"]
+    assert summary["pai"].tolist() == [10.0, 10.0]
+    assert best_method(summary, coverage=5) == "a"  # tie: first name
+    with pytest.raises(InputError, match="coverage 10"):
+        best_method(summary, coverage=10)
+    grid = grid4()
+    points = [(50, 50, f"2021-{m:02d}") for m in range(1, 8)] + [(350, 350, "2021-07")]
+    accuracy = accuracy_for(
+        incidents(points), grid, method="previous-month", last_month="2021-07", months=3
+    )
+    # origins 2021-04..06; each next month has its incident in cell (0, 0) = last month's cell
+    assert (accuracy.first_origin, accuracy.last_origin, accuracy.origins) == (
+        "2021-04",
+        "2021-06",
+        3,
+    )
+    assert accuracy.hit_rate == pytest.approx((1 + 1 + 0.5) / 3)
+    assert "at 5 % of area over the last 3 months" in accuracy.statement()
+
+
+def test_bad_arguments() -> None:
+    grid = grid4()
+    frame = incidents([(50, 50, "2021-01")])
+    methods = default_methods()
+    with pytest.raises(InputError, match="before first origin"):
+        backtest(
+            frame, grid, methods=default_methods(), first_origin="2021-03", last_origin="2021-02"
+        )
+    with pytest.raises(InputError, match="YYYY-MM"):
+        backtest(
+            frame, grid, methods=default_methods(), first_origin="March", last_origin="2021-02"
+        )
+    with pytest.raises(InputError, match="coverages"):
+        hit_rate_table(np.ones((4, 4)), np.ones((4, 4)), ALL_INSIDE, coverages=(150,))
+    assert default_bandwidths_m(100) == (250, 500, 1000)
+    assert default_bandwidths_m(500) == (500, 1000, 2000)
+
+
+# --- real data: Hertfordshire police.uk, 13 months -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hertfordshire(shared_data) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame]:
+    files = sorted(glob.glob(str(shared_data / "police-uk-hertfordshire-street" / "*.csv.gz")))
+    raw = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    x, y = to_bng(raw["Longitude"].to_numpy(), raw["Latitude"].to_numpy())
+    frame = pd.DataFrame({"x": x, "y": y, "month": raw["Month"], "category": raw["Crime type"]})
+    frame["incident_id"] = "police_uk:" + pd.Series(np.arange(len(raw))).astype(str)
+    dacorum = raw["LSOA name"].fillna("").str.startswith("Dacorum").to_numpy()
+    wards_path = shared_data / "ons-boundaries-uk-geojson" / "dacorum" / "dacorum_wards.geojson"
+    wards = gpd.read_file(wards_path).to_crs(schema.CRS)
+    return schema.conform(frame), dacorum, wards
+
+
+def _reference_hit_rate(frame: pd.DataFrame, grid: Grid, scores: np.ndarray, k: int) -> float:
+    """Top-k cells by score against target counts from a plain pandas groupby."""
+    col = ((frame["x"] - grid.x0) // grid.cell_m).astype(int)
+    row = ((frame["y"] - grid.y0) // grid.cell_m).astype(int)
+    ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+    cells = (row[ok] * grid.nx + col[ok]).to_numpy()
+    cells = cells[grid.inside.ravel()[cells]]
+    counts = pd.Series(cells).value_counts()
+    ranked = pd.Series(scores.ravel()).where(grid.inside.ravel()).dropna()
+    top = ranked.sort_values(ascending=False).index[:k]
+    assert ranked.sort_values(ascending=False).iloc[k - 1] > ranked.sort_values().iloc[0]
+    return counts.reindex(top, fill_value=0).sum() / counts.sum()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("category", ["Burglary", "Anti-social behaviour"])
+def test_dacorum_backtest_matches_a_pandas_reference(hertfordshire, category) -> None:
+    frame, dacorum, wards = hertfordshire
+    grid = grid_for(wards, cell_m=200.0)
+    subset = frame[dacorum & frame["category"].eq(category).to_numpy()]
+    methods = {"kde-500m": kde_method(bandwidth_m=500.0)}
+    methods |= {"previous-12-months": recent_counts_method(months=12)}
+    table = backtest(subset, grid, methods=methods, first_origin="2021-10", last_origin="2021-12")
+    assert len(table) == 2 * 3 * 3
+    assert (table["hit_rate"] <= table["oracle_hit_rate"] + 1e-12).all()
+    np.testing.assert_allclose(table["pai"], table["hit_rate"] / table["area_share"])
+    row = table.query("method == 'kde-500m' and origin == '2021-12' and coverage == 5").iloc[0]
+    past = subset[subset["month"] <= "2021-12"]
+    scores = kde_surface(past["x"], past["y"], grid, bandwidth_m=500.0)
+    k = int(np.floor(0.05 * grid.inside.sum()))
+    expected = _reference_hit_rate(subset[subset["month"] == "2022-01"], grid, scores, k)
+    assert row["hit_rate"] == pytest.approx(expected)
+    # the map beats chance (PAI 1) by a wide margin on real data
+    assert table.query("coverage == 5")["pai"].mean() > 4
+
+
+@pytest.mark.realdata
+def test_county_backtest_runs_for_two_categories(hertfordshire, shared_data) -> None:
+    frame, _, _ = hertfordshire
+    folder = shared_data / "ons-boundaries-uk-geojson" / "hertfordshire" / "wards"
+    wards = pd.concat([gpd.read_file(path) for path in sorted(folder.glob("*.geojson"))])
+    grid = grid_for(wards.to_crs(schema.CRS), cell_m=500.0)
+    for category in ("Vehicle crime", "Violence and sexual offences"):
+        subset = frame[frame["category"].eq(category).to_numpy()]
+        table = backtest(
+            subset,
+            grid,
+            methods=default_methods(cell_m=500.0),
+            first_origin="2021-11",
+            last_origin="2021-12",
+        )
+        summary = summarise_backtest(table)
+        assert set(summary["method"]) == {
+            "kde-500m",
+            "kde-1000m",
+            "kde-2000m",
+            "previous-month",
+            "previous-12-months",
+            "prospective",
+        }
+        at5 = summary[summary["coverage"] == 5]
+        assert (at5["pai"] > 3).all()
+        assert best_method(summary) in set(at5["method"])
