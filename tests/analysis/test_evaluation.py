@@ -212,13 +212,9 @@ def test_bad_arguments() -> None:
     frame = incidents([(50, 50, "2021-01")])
     methods = default_methods()
     with pytest.raises(InputError, match="before first origin"):
-        backtest(
-            frame, grid, methods=default_methods(), first_origin="2021-03", last_origin="2021-02"
-        )
+        backtest(frame, grid, methods=methods, first_origin="2021-03", last_origin="2021-02")
     with pytest.raises(InputError, match="YYYY-MM"):
-        backtest(
-            frame, grid, methods=default_methods(), first_origin="March", last_origin="2021-02"
-        )
+        backtest(frame, grid, methods=methods, first_origin="March", last_origin="2021-02")
     with pytest.raises(InputError, match="coverages"):
         hit_rate_table(np.ones((4, 4)), np.ones((4, 4)), ALL_INSIDE, coverages=(150,))
     assert default_bandwidths_m(100) == (250, 500, 1000)
