@@ -1,0 +1,74 @@
+"""Reporting periods: labels, month lists, rolling/calendar/financial/same-month windows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geo_service.analysis.periods import (
+    Period,
+    calendar_years,
+    custom_periods,
+    financial_years,
+    month_label,
+    rolling_periods,
+    same_month_last_year,
+    shift_month,
+)
+from geo_service.errors import InputError
+
+
+def test_rolling_periods_match_the_assessment_window() -> None:
+    previous, current = rolling_periods("2013-07")
+    assert (previous.start, previous.end) == ("2011-08", "2012-07")
+    assert (current.start, current.end) == ("2012-08", "2013-07")
+    assert previous.label == "Aug 11 to Jul 12"
+    assert current.label == "Aug 12 to Jul 13"
+    assert current.n_months == 12
+    assert current.months[0] == "2012-08" and current.months[-1] == "2013-07"
+
+
+def test_collision_window_is_july_to_june() -> None:
+    previous, current = rolling_periods("2013-06")
+    assert (previous.start, current.start, current.end) == ("2011-07", "2012-07", "2013-06")
+
+
+def test_short_rolling_windows_and_year_boundaries() -> None:
+    previous, current = rolling_periods("2022-02", months=3)
+    assert current.months == ("2021-12", "2022-01", "2022-02")
+    assert previous.months == ("2021-09", "2021-10", "2021-11")
+    assert shift_month("2022-01", -1) == "2021-12"
+    assert month_label("2009-01") == "Jan 09"
+
+
+def test_calendar_financial_and_same_month() -> None:
+    assert calendar_years(2021) == (Period("2020-01", "2020-12"), Period("2021-01", "2021-12"))
+    assert financial_years(2013) == (Period("2012-04", "2013-03"), Period("2013-04", "2014-03"))
+    previous, current = same_month_last_year("2022-01")
+    assert (previous, current) == (Period("2021-01", "2021-01"), Period("2022-01", "2022-01"))
+    assert current.label == "Jan 22"
+    assert custom_periods(("2020-01", "2020-06"), ("2021-01", "2021-03"))[1].n_months == 3
+
+
+def test_contains_is_inclusive_and_ignores_missing() -> None:
+    months = pd.Series(["2012-07", "2012-08", "2013-07", "2013-08", None], dtype="str")
+    _, current = rolling_periods("2013-07")
+    assert current.contains(months).tolist() == [False, True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2013-13", "2014-01", "period start: '2013-13' is not a month"),
+        ("2013-01", "July 2013", "period end: 'July 2013' is not a month"),
+        ("2013-05", "2013-01", "is before its start"),
+    ],
+)
+def test_bad_periods_raise_clear_errors(start: str, end: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Period(start, end)
+
+
+def test_zero_month_window_is_refused() -> None:
+    with pytest.raises(InputError, match="months: 0"):
+        rolling_periods("2013-07", months=0)

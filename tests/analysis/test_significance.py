@@ -1,0 +1,67 @@
+"""The exact conditional Poisson test against scipy, and BH q-values against scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from geo_service.analysis.significance import (
+    bh_qvalues,
+    change_labels,
+    poisson_change_p,
+    poisson_change_pvalues,
+)
+
+
+@pytest.mark.parametrize(
+    ("previous", "current"),
+    [(7, 33), (33, 7), (4, 16), (36, 14), (10, 10), (0, 5), (430, 407), (1, 0)],
+)
+def test_equal_exposure_matches_scipy_binomtest(previous: int, current: int) -> None:
+    expected = stats.binomtest(previous, previous + current, 0.5).pvalue
+    assert poisson_change_p(previous, current) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "t1", "t2"), [(20, 7, 12, 6), (3, 9, 1, 2), (50, 40, 12, 12)]
+)
+def test_unequal_exposure_matches_scipy_binomtest(
+    previous: int, current: int, t1: float, t2: float
+) -> None:
+    expected = stats.binomtest(previous, previous + current, t1 / (t1 + t2)).pvalue
+    observed = poisson_change_p(previous, current, exposure_previous=t1, exposure_current=t2)
+    assert observed == pytest.approx(expected, rel=1e-9)
+
+
+def test_hand_worked_values() -> None:
+    # 0 vs 5: P(a = 0) + P(a = 5) = 2 / 32.
+    assert poisson_change_p(0, 5) == pytest.approx(2 / 32)
+    assert poisson_change_p(0, 0) == 1.0
+    assert poisson_change_p(3, 3) == pytest.approx(1.0)
+    assert poisson_change_pvalues(np.array([0, 2]), np.array([5, 2])).tolist() == pytest.approx(
+        [2 / 32, 1.0]
+    )
+
+
+def test_bh_qvalues_match_scipy() -> None:
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0, 0.2, size=40)
+    np.testing.assert_allclose(bh_qvalues(p), stats.false_discovery_control(p), rtol=1e-12)
+
+
+def test_bh_qvalues_skip_missing_values() -> None:
+    p = np.array([0.01, np.nan, 0.04, 0.03])
+    q = bh_qvalues(p)
+    assert np.isnan(q[1])
+    np.testing.assert_allclose(q[[0, 2, 3]], stats.false_discovery_control([0.01, 0.04, 0.03]))
+
+
+def test_labels_read_q_at_five_percent() -> None:
+    labels = change_labels([7, 36, 10, 10], [33, 14, 20, 10], [0.001, 0.049, 0.05, 1.0])
+    assert labels.tolist() == [
+        "significant increase",
+        "significant decrease",
+        "no significant change",
+        "no significant change",
+    ]
