@@ -26,7 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     # demo
     "geo_service.cli.stats",
     # hotspots, shifts
-    # repeat-locations, evaluate
+    "geo_service.cli.rtc",
     # serve
 )
 
