@@ -171,7 +171,7 @@ def day_of_week_profile(
 ) -> pd.DataFrame:
     """Counts and % shares per day of the week (Monday first) of the dated incidents."""
     dated = select(incidents, group=group, period=period)["occurred_at"].dropna()
-    counts = dated.dt.dayofweek.value_counts().reindex(range(7), fill_value=0)
+    counts = dated.dt.day_of_week.value_counts().reindex(range(7), fill_value=0)
     return _profile("day", list(WEEKDAYS), counts.to_numpy(dtype="int64"))
 
 
