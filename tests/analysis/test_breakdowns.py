@@ -31,9 +31,22 @@ def _rows(category: str, column: str, spec: dict[str | None, tuple[int, int]]) -
 
 
 def test_ordinals() -> None:
-    assert [ordinal(n) for n in (1, 2, 3, 4, 10, 11, 12, 13, 21, 22, 101, 111)] == [
-        "1st", "2nd", "3rd", "4th", "10th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th",
-    ]  # fmt: skip
+    numbers = (1, 2, 3, 4, 10, 11, 12, 13, 21, 22, 101, 111)
+    expected = [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "10th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "101st",
+        "111th",
+    ]
+    assert [ordinal(n) for n in numbers] == expected
 
 
 def test_subcategory_breakdown_shares_and_change() -> None:

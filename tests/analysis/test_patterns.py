@@ -36,7 +36,7 @@ def test_monthly_series_zero_fills_and_matches_groupby() -> None:
             _monthly({"2013-01": 3, "2013-03": 5}),
             _monthly({"2013-03": 2}, area="B"),
             _monthly({"2013-02": 9}, category="Drugs"),
-        ]  # fmt: skip
+        ]
     )
     period = Period("2013-01", "2013-04")
     borough = monthly_series(frame, group="ASB incidents", period=period)
