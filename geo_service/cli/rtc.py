@@ -155,7 +155,7 @@ def _emit(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
     if fmt == "geojson":
         geo = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
         for column in ("first_date", "last_date"):
-            geo[column] = geo[column].dt.strftime("%Y-%m-%d")
+            geo[column] = pd.to_datetime(geo[column]).dt.strftime("%Y-%m-%d")
         stream.write(geo.to_json(drop_id=True, ensure_ascii=False) + "\n")
         return
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
