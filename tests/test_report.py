@@ -1,0 +1,140 @@
+"""The HTML report: sections, generated sentences, escaping, collision window, self-containment."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo_service import schema
+from geo_service.categories import load_groups
+from geo_service.report import (
+    DEFAULT_PRIORITIES,
+    Peers,
+    build_report,
+    group_noun,
+    mover_sentences,
+    persistence_sentence,
+    signed,
+)
+
+BEATS = {"D2A": ("Berkhamsted Castle", 7, 33), "D1M": ("<b>Chaulden</b> & Shrubhill", 4, 16),
+         "D1G": ("Highfield and St Pauls", 36, 14)}  # fmt: skip
+
+
+def _frame() -> pd.DataFrame:
+    rows = []
+    for code, (_name, before, after) in BEATS.items():
+        rows += [("Burglary", "Burglary dwelling", "2012-01", code, None)] * before
+        rows += [("Burglary", "Burglary dwelling", "2013-03", code, None)] * after
+    rows += [("Road traffic collision", None, "2012-07", "D1G", "Slight")] * 5  # current RTC year
+    rows += [("Road traffic collision", None, "2013-07", "D1G", "Fatal")] * 9  # outside it
+    rows += [("Burglary", "Burglary dwelling", "2013-04", None, None)] * 2  # no location
+    frame = pd.DataFrame(
+        rows, columns=["category", "subcategory", "month", "area_beat", "severity"]
+    )
+    located = frame["area_beat"].notna()
+    frame["x"] = np.where(located, 500000.0, np.nan)
+    frame["y"] = np.where(located, 200000.0, np.nan)
+    frame["area_district"] = np.where(located, "E07000096", None)
+    return schema.conform(frame)
+
+
+def _areas() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"code": list(BEATS), "name": [v[0] for v in BEATS.values()], "households": 2000.0}
+    )
+
+
+@pytest.fixture(scope="module")
+def html() -> str:
+    return build_report(
+        _frame(), layer="beat", areas=_areas(), groups=load_groups(), period_end="2013-07"
+    )
+
+
+def _text(html: str) -> str:
+    body = re.sub(r"<(style|svg)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+def test_report_is_well_formed_and_self_contained(html: str) -> None:
+    HTMLParser().feed(html)
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "@media print" in html
+    assert html.count("<svg") == len(DEFAULT_PRIORITIES)
+    for name in DEFAULT_PRIORITIES:
+        assert f"<h2>{name}</h2>" in html
+
+
+def test_sentences_read_like_the_assessment(html: str) -> None:
+    text = _text(html)
+    total = 33 + 16 + 14 + 2
+    assert (
+        "Berkhamsted Castle (D2A) reported the highest number of dwelling burglary offences, "
+        f"accounting for {100 * 33 / total:.1f}% of the total (33 offences), "
+        "up 26 from 7 the previous year."
+    ) in text
+    assert (
+        "There were 65 dwelling burglary offences recorded in the period (Aug 12 to Jul 13)" in text
+    )
+    assert "an increase of 38.3% compared to 47 the previous year" in text
+    assert "Highfield and St Pauls (D1G), down 22 from 36 to 14" in text
+    assert "2 dwelling burglary offences in the current period had no location" in text
+    assert "The peak month was Mar 13 with 33" not in text  # 2013-03 holds 63
+    assert "The peak month was Mar 13 with 63 dwelling burglary offences" in text
+
+
+def test_data_text_is_escaped(html: str) -> None:
+    assert "<b>Chaulden</b>" not in html
+    assert "&lt;b&gt;Chaulden&lt;/b&gt; &amp; Shrubhill (D1M)" in html
+
+
+def test_collisions_use_the_july_to_june_year(html: str) -> None:
+    section = html.split("<h2>Road traffic collisions</h2>")[1]
+    assert "Jul 12 to Jun 13" in section and "Jul 11 to Jun 12" in section
+    text = _text(section)
+    assert "There were 5 road traffic collisions recorded in the period (Jul 12 to Jun 13)" in text
+    assert re.search(r"Slight\s+0\s+5", text) and re.search(r"Grand Total\s+0\s+5", text)
+
+
+def test_looking_back_table_and_risk(html: str) -> None:
+    text = _text(html)
+    assert re.search(r"Dwelling burglary 47 65 \+18 \+38\.3%", text)
+    burglary = text.split("Dwelling burglary Risk assessment")[1][:400]
+    # 47 -> 65 is not significant (binomial p = 0.11): volume 2 + trend 2 + harm 3 = 7, Medium.
+    assert burglary.startswith(" shows a 'Medium Risk'")
+    assert "trend score 2 (no significant change), harm weight 3; total 7." in burglary
+
+
+def test_peer_sentence_with_districts() -> None:
+    districts = pd.DataFrame({"code": ["E07000096"], "name": ["Dacorum"], "population": [144800.0]})
+    html = build_report(
+        _frame(), layer="beat", areas=_areas(), groups=load_groups(), period_end="2013-07",
+        priorities=("Dwelling burglary",),
+        peers=Peers(layer="district", areas=districts, code="E07000096"),
+    )  # fmt: skip
+    assert "Among its peers it is 1st of 1 for the number of incidents" in _text(html)
+
+
+def test_text_helpers() -> None:
+    assert group_noun("Vehicle crime (excluding interference)") == (
+        "vehicle crime offences (excluding interference)"
+    )
+    assert group_noun("ASB incidents") == "ASB incidents"
+    assert (signed(82), signed(-862), signed(0)) == ("+82", "-862", "0")
+    empty = pd.DataFrame(columns=["code", "name", "previous", "current", "change"])
+    assert mover_sentences(empty, empty, "fires") == [
+        "No area recorded an increase.",
+        "No area recorded a decrease.",
+    ]
+    persistence = pd.DataFrame(
+        {"code": ["D1Q", "D1T"], "name": ["Bennetts End", "Woodhall"], "persisted": [True, True]}
+    )
+    assert persistence_sentence(persistence) == (
+        "Two of the areas in the top five last year have remained in the top five this year: "
+        "Bennetts End (D1Q), Woodhall (D1T)."
+    )
