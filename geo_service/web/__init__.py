@@ -1,0 +1,49 @@
+"""The Flask web service: :func:`create_app` builds an app for one store (no app at import time).
+
+Views (:mod:`.pages`, :mod:`.api`) parse the request (:mod:`.params`), call the framework-free
+service functions (:mod:`.services`), and render templates from the top-level ``templates/``
+folder with assets from ``static/``. Results are cached per store version and request options in a
+bounded LRU held by the app object, so a repeated page costs a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from geo_service.config import Settings
+from geo_service.web.errors import register_error_handler
+from geo_service.web.security import add_security_headers
+from geo_service.web.state import STATE_KEY, WebState
+
+_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = _ROOT / "templates"
+STATIC = _ROOT / "static"
+
+
+def create_app(settings: Settings, *, store: object | None = None) -> Flask:
+    """A Flask app serving ``settings.store`` (or ``store``, any object with the Store reads).
+
+    Parameters
+    ----------
+    settings
+        The installation's settings (store path, tiles).
+    store
+        An already opened store; by default ``geo_service.store.Store(settings.store)``.
+    """
+    from geo_service.web import api, pages
+
+    app = Flask(
+        "geo_service.web",
+        template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
+        static_url_path="/static",
+    )
+    app.config.update(DEBUG=False, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=1024)
+    app.extensions[STATE_KEY] = WebState.open(settings, store=store)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint, url_prefix="/api")
+    register_error_handler(app)
+    app.after_request(add_security_headers)
+    return app

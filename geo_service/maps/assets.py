@@ -1,0 +1,102 @@
+"""Splitting a Folium map into page parts, with every asset served from our own ``static/``.
+
+Folium writes a whole HTML document whose header loads Leaflet, jQuery, Bootstrap and Font Awesome
+from public CDNs and whose body ends in an inline ``<script>``. Pages served to networks without
+internet access, under a Content-Security-Policy of ``script-src 'self'``, need neither: the map's
+``<div>`` goes into our template, its script (plus the header's small inline settings script) is
+served from a URL of our own, and the CDN references are replaced by the local copies listed in
+:data:`LOCAL_ASSETS`. Assets the generated script does not use (jQuery, Bootstrap, Font Awesome,
+awesome-markers) are dropped; an unknown remote asset is an error, so a new Folium feature cannot
+silently reach the internet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import folium
+
+#: Remote asset (as Folium names it) -> path under ``static/``; None means "not needed, dropped".
+LOCAL_ASSETS: dict[str, str | None] = {
+    "leaflet": "vendor/leaflet/leaflet.js",
+    "leaflet_css": "vendor/leaflet/leaflet.css",
+    "jquery": None,
+    "bootstrap": None,
+    "bootstrap_css": None,
+    "glyphicons_css": None,
+    "awesome_markers": None,
+    "awesome_markers_css": None,
+    "awesome_markers_font_css": None,
+    "awesome_rotate_css": None,
+}
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_REMOTE = re.compile(r"""(?:src|href)=["'](https?:)?//[^"']+["']""")
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """A rendered map: the ``<div>`` for the page, its script, and the local assets it needs."""
+
+    html: str
+    script: str
+    scripts: tuple[str, ...]
+    stylesheets: tuple[str, ...]
+
+
+def split_map(fmap: folium.Map) -> MapParts:
+    """Render ``fmap`` into page parts that reference only local assets.
+
+    Raises
+    ------
+    ValueError
+        When the map needs a remote asset with no local copy (a programming error, not user input).
+    """
+    figure = fmap.get_root()
+    figure.render()
+    header = figure.header.render()
+    scripts, stylesheets = _local_assets(figure)
+    leftover = _REMOTE.findall(_strip_known(header, figure))
+    if leftover:
+        raise ValueError(f"map needs remote assets with no local copy: {leftover}")
+    settings = "\n".join(_INLINE_SCRIPT.findall(header))
+    return MapParts(
+        html=figure.html.render(),
+        script=settings + "\n" + figure.script.render(),
+        scripts=scripts,
+        stylesheets=stylesheets,
+    )
+
+
+def _local_assets(figure: folium.Figure) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    scripts: list[str] = []
+    stylesheets: list[str] = []
+    for child in _all_children(figure):
+        for name, _url in getattr(child, "default_js", []):
+            _add(scripts, name)
+        for name, _url in getattr(child, "default_css", []):
+            _add(stylesheets, name)
+    return tuple(scripts), tuple(stylesheets)
+
+
+def _add(into: list[str], name: str) -> None:
+    if name not in LOCAL_ASSETS:
+        raise ValueError(f"map asset {name!r} has no local copy; add it to static/")
+    local = LOCAL_ASSETS[name]
+    if local is not None and local not in into:
+        into.append(local)
+
+
+def _strip_known(header: str, figure: folium.Figure) -> str:
+    for child in _all_children(figure):
+        for _name, url in [*getattr(child, "default_js", []), *getattr(child, "default_css", [])]:
+            header = header.replace(url, "")
+    return header
+
+
+def _all_children(element: object) -> list[object]:
+    found = [element]
+    for child in getattr(element, "_children", {}).values():
+        found.extend(_all_children(child))
+    return found

@@ -1,0 +1,270 @@
+"""Folium maps and layers built from analysis results (folium is imported only in this package).
+
+Every builder takes frames in EPSG:27700 and adds one switchable layer to a map, returning the
+:class:`~geo_service.maps.legends.Legend` that explains it. Feature properties shown in tooltips
+are HTML-escaped (Folium inserts them with ``innerHTML``), boundaries are simplified and
+coordinates rounded by :func:`~geo_service.maps.geojson.light_geojson`, and points are capped, so
+a page stays light whatever the store holds.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from geo_service.maps.geojson import light_geojson
+from geo_service.maps.legends import (
+    EMERGING_COLOURS,
+    NO_DATA,
+    SEQUENTIAL,
+    SEVERITY_COLOURS,
+    Legend,
+    change_colour,
+    change_legend,
+    classed_colour,
+    count_breaks,
+    count_legend,
+)
+from geo_service.maps.raster import OverlayImage
+from geo_service.schema import CRS
+
+OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+#: Most collision points drawn on one map (the most severe first).
+MAX_POINTS = 3000
+
+
+def tile_url(tiles: str) -> str | None:
+    """The tile URL template for a ``Settings.tiles`` value; None for "none"."""
+    if tiles == "none":
+        return None
+    return OSM_URL if tiles == "openstreetmap" else tiles
+
+
+def tile_origin(tiles: str) -> str | None:
+    """``scheme://host`` of the tile server (for the Content-Security-Policy), or None."""
+    url = tile_url(tiles)
+    if url is None:
+        return None
+    parts = urlsplit(url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
+
+
+def base_map(
+    bounds_m: Sequence[float], *, tiles: str = "none", attribution: str = ""
+) -> folium.Map:
+    """An empty map fitted to ``bounds_m`` (minx, miny, maxx, maxy in EPSG:27700 metres)."""
+    (south, west), (north, east) = _lonlat_box(bounds_m)
+    fmap = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2], tiles=None, control_scale=True
+    )
+    url = tile_url(tiles)
+    if url is not None:
+        credit = OSM_ATTRIBUTION if url == OSM_URL else (attribution or url)
+        folium.TileLayer(tiles=url, attr=credit, name="Map tiles", overlay=False).add_to(fmap)
+    fmap.fit_bounds([[south, west], [north, east]])
+    return fmap
+
+
+def finish_map(fmap: folium.Map) -> folium.Map:
+    """Add the layer switcher (expanded, so the layers are visible and printable)."""
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+def choropleth_layer(
+    fmap: folium.Map,
+    areas: gpd.GeoDataFrame,
+    *,
+    value: str,
+    name: str,
+    fields: Sequence[tuple[str, str]],
+    show: bool = True,
+) -> Legend:
+    """Areas filled by the count in column ``value`` (classes from the values' quantiles).
+
+    ``fields`` are the ``(column, label)`` pairs shown in the tooltip.
+    """
+    breaks = count_breaks(areas[value].to_numpy(dtype=float, na_value=np.nan))
+    colours = [classed_colour(v, breaks, SEQUENTIAL) for v in areas[value].astype(float)]
+    _area_geojson(fmap, areas.assign(_fill=colours, _weight=1), name=name, fields=fields, show=show)
+    return count_legend(name, breaks)
+
+
+def change_layer(
+    fmap: folium.Map,
+    areas: gpd.GeoDataFrame,
+    *,
+    name: str,
+    fields: Sequence[tuple[str, str]],
+    show: bool = False,
+) -> Legend:
+    """Areas filled by % change (diverging), outlined thick where ``significant`` is True.
+
+    ``areas`` needs columns ``pct_change``, ``current`` and ``significant``.
+    """
+    pct = areas["pct_change"].to_numpy(dtype=float, na_value=np.nan)
+    current = areas["current"].to_numpy(dtype=float, na_value=0.0)
+    colours = [change_colour(p, c) for p, c in zip(pct, current, strict=True)]
+    weights = np.where(areas["significant"].to_numpy(dtype=bool, na_value=False), 4, 1)
+    styled = areas.assign(_fill=colours, _weight=weights)
+    _area_geojson(fmap, styled, name=name, fields=fields, show=show)
+    return change_legend(name)
+
+
+def density_layer(
+    fmap: folium.Map,
+    image: OverlayImage,
+    *,
+    url: str,
+    name: str,
+    edges: Sequence[float],
+    colours: Sequence[str],
+    unit: str,
+    show: bool = False,
+) -> Legend:
+    """The density surface as one image overlay fetched from ``url`` (the PNG of ``image``).
+
+    Class k (drawn in ``colours[k - 1]``) holds values in ``(edges[k - 1], edges[k]]``.
+    """
+    layer = folium.raster_layers.ImageOverlay(
+        image="https://invalid/", bounds=[list(image.bounds[0]), list(image.bounds[1])],
+        name=name, show=show,
+    )  # fmt: skip
+    # Folium reads a plain path as a local file to embed; the overlay is a same-site URL instead.
+    layer.url = url
+    layer.add_to(fmap)
+    entries = tuple(
+        (colour, f"{edges[k]:.3g} to {edges[k + 1]:.3g} {unit}") for k, colour in enumerate(colours)
+    )
+    note = "Class breaks are shared by both periods, so the two maps compare."
+    return Legend(title=name, entries=entries, note=note)
+
+
+def hotspot_layer(
+    fmap: folium.Map,
+    clusters: gpd.GeoDataFrame,
+    hot_cells: gpd.GeoDataFrame,
+    *,
+    name: str,
+    show: bool = False,
+) -> Legend:
+    """Cluster polygons (``count`` column) and Gi* hot cells (``count``, ``label``) in one layer."""
+    group = folium.FeatureGroup(name=name, show=show)
+    if len(hot_cells):
+        _geojson(hot_cells.assign(_fill="#fc9272", _weight=0.5), [("label", "Gi*"), ("count", "Incidents")]).add_to(group)  # fmt: skip
+    if len(clusters):
+        _geojson(clusters.assign(_fill="#cb181d", _weight=2), [("cluster", "Cluster"), ("count", "Incidents")]).add_to(group)  # fmt: skip
+    group.add_to(fmap)
+    entries = (("#cb181d", "point cluster (count in tooltip)"), ("#fc9272", "Gi* hot cell"))
+    return Legend(title=name, entries=entries)
+
+
+def emerging_layer(
+    fmap: folium.Map, cells: gpd.GeoDataFrame, *, name: str, show: bool = False
+) -> Legend:
+    """Grid cells coloured by emerging-hotspot class (column ``pattern``)."""
+    colours = [EMERGING_COLOURS.get(str(p).lower(), NO_DATA) for p in cells["pattern"]]
+    layer = _geojson(cells.assign(_fill=colours, _weight=0.3), [("pattern", "Pattern")])
+    folium.FeatureGroup(name=name, show=show).add_child(layer).add_to(fmap)
+    present = {str(p).lower() for p in cells["pattern"]}
+    entries = tuple((c, k) for k, c in EMERGING_COLOURS.items() if k in present or not present)
+    return Legend(title=name, entries=entries)
+
+
+def outline_layer(
+    fmap: folium.Map, areas: gpd.GeoDataFrame, *, name: str, fields: Sequence[tuple[str, str]]
+) -> None:
+    """Area outlines with no fill (context for other layers), always shown."""
+    styled = areas.assign(_fill="none", _weight=1.5)
+    layer = _geojson(styled, fields, fill_opacity=0.0)
+    folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
+
+
+def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -> Legend:
+    """Collisions as small circles coloured by severity (at most :data:`MAX_POINTS`)."""
+    rank = collisions["severity"].map({"Fatal": 0, "Serious": 1, "Slight": 2}).fillna(3)
+    drawn = collisions.assign(_rank=rank).sort_values("_rank", kind="stable").head(MAX_POINTS)
+    geometry = gpd.points_from_xy(drawn["x"], drawn["y"], crs=CRS)
+    colours = [SEVERITY_COLOURS.get(str(s), NO_DATA) for s in drawn["severity"]]
+    points = gpd.GeoDataFrame(
+        drawn[["severity", "month", "location_text"]].assign(_fill=colours, _weight=0.5),
+        geometry=geometry,
+        crs=CRS,
+    )
+    fields = [("severity", "Severity"), ("month", "Month"), ("location_text", "Location")]
+    marker = folium.CircleMarker(radius=4)
+    layer = _geojson(points, fields, marker=marker, fill_opacity=0.9)
+    folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
+    entries = tuple((c, s) for s, c in SEVERITY_COLOURS.items())
+    note = f"At most {MAX_POINTS:,} collisions drawn, most severe first." if len(collisions) > MAX_POINTS else ""  # fmt: skip
+    return Legend(title=name, entries=entries, note=note)
+
+
+def sites_layer(
+    fmap: folium.Map, sites: gpd.GeoDataFrame, *, name: str, fields: Sequence[tuple[str, str]]
+) -> Legend:
+    """Repeat-collision sites (polygons or points) with a text label (column ``label``)."""
+    styled = sites.assign(_fill="#6a51a3", _weight=2)
+    group = folium.FeatureGroup(name=name, show=True)
+    _geojson(styled, fields, marker=folium.CircleMarker(radius=9)).add_to(group)
+    lonlat = sites.geometry.to_crs("EPSG:4326").representative_point()
+    for point, label in zip(lonlat, sites["label"], strict=True):
+        icon = folium.DivIcon(html=f'<span class="road-label">{html.escape(str(label))}</span>')
+        folium.Marker([round(point.y, 6), round(point.x, 6)], icon=icon).add_to(group)
+    group.add_to(fmap)
+    return Legend(title=name, entries=(("#6a51a3", "repeat-collision site (rank, road)"),))
+
+
+def _area_geojson(
+    fmap: folium.Map,
+    areas: gpd.GeoDataFrame,
+    *,
+    name: str,
+    fields: Sequence[tuple[str, str]],
+    show: bool,
+) -> None:
+    layer = _geojson(areas, fields)
+    folium.FeatureGroup(name=name, show=show).add_child(layer).add_to(fmap)
+
+
+def _geojson(
+    frame: gpd.GeoDataFrame,
+    fields: Sequence[tuple[str, str]],
+    *,
+    marker: folium.CircleMarker | None = None,
+    fill_opacity: float = 0.7,
+) -> folium.GeoJson:
+    columns = [c for c, _ in fields]
+    data = light_geojson(frame, properties=[*columns, "_fill", "_weight"], escape_html=True)
+    aliases = [html.escape(label) for _, label in fields]
+
+    def style(feature: dict) -> dict:
+        fill = feature["properties"]["_fill"]
+        return {
+            "fillColor": fill,
+            "color": "#333333",
+            "weight": feature["properties"]["_weight"],
+            "fillOpacity": 0.0 if fill == "none" else fill_opacity,
+        }
+
+    tooltip = folium.GeoJsonTooltip(fields=columns, aliases=aliases) if columns else None
+    return folium.GeoJson(data, style_function=style, tooltip=tooltip, marker=marker)
+
+
+def _lonlat_box(bounds_m: Sequence[float]) -> tuple[tuple[float, float], tuple[float, float]]:
+    minx, miny, maxx, maxy = (float(b) for b in bounds_m)
+    xs = np.array([minx, maxx, minx, maxx])
+    ys = np.array([miny, miny, maxy, maxy])
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(xs, ys)
+    return (round(float(lat.min()), 6), round(float(lon.min()), 6)), (
+        round(float(lat.max()), 6),
+        round(float(lon.max()), 6),
+    )

@@ -1,0 +1,90 @@
+"""Area and hotspot layers as light GeoJSON: simplified in metres, lon/lat rounded, text escaped.
+
+Full-detail ward polygons are megabytes; simplified to 20 m (finer than a screen pixel at the zoom
+a district is viewed at) and rounded to 6 decimals of a degree (~0.1 m) they are a few hundred
+kB at most. The same function serves the ``/api/...geojson`` exports (raw text) and the Folium
+layers, whose tooltips insert property values as HTML, so there every text is escaped first.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from geo_service.schema import CRS
+
+#: Simplification tolerance for boundaries, metres.
+SIMPLIFY_M = 20.0
+#: Decimal places kept in lon/lat.
+DECIMALS = 6
+
+
+def light_geojson(
+    layer: gpd.GeoDataFrame,
+    *,
+    properties: Sequence[str] | None = None,
+    tolerance_m: float = SIMPLIFY_M,
+    decimals: int = DECIMALS,
+    escape_html: bool = False,
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (EPSG:4326) of ``layer``, simplified and rounded.
+
+    Parameters
+    ----------
+    layer
+        Polygons, lines or points in EPSG:27700 (or any CRS; it is reprojected first).
+    properties
+        Columns copied into each feature's properties; all non-geometry columns when None.
+    tolerance_m
+        Douglas-Peucker tolerance in metres (topology preserved); 0 keeps every vertex.
+    decimals
+        Decimal places kept in the output coordinates.
+    escape_html
+        Escape every text value for insertion into HTML (tooltips, popups).
+    """
+    projected = layer.to_crs(CRS) if layer.crs is not None and layer.crs != CRS else layer
+    geoms = projected.geometry.to_numpy()
+    if tolerance_m > 0:
+        geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+    lonlat = gpd.GeoSeries(geoms, crs=CRS).to_crs("EPSG:4326").to_numpy()
+    rounded = shapely.set_precision(lonlat, 10.0**-decimals, mode="pointwise")
+    columns = list(properties) if properties is not None else _columns(projected)
+    records = projected[columns].to_dict(orient="records") if columns else [{}] * len(projected)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {k: _clean(v, escape_html) for k, v in record.items()},
+            "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
+        }
+        for record, geom in zip(records, rounded, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _columns(frame: gpd.GeoDataFrame) -> list[str]:
+    return [c for c in frame.columns if c != frame.geometry.name]
+
+
+def _clean(value: object, escape_html: bool) -> object:
+    """A JSON-ready property value: missing -> None, numpy scalars -> Python, text escaped."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (int, float, bool)):
+        return value
+    try:
+        if value != value:  # pd.NA and NaN compare unequal to themselves
+            return None
+    except TypeError:
+        return None
+    text = str(value)
+    return html.escape(text) if escape_html else text

@@ -1,0 +1,142 @@
+"""The maps of the web pages, each composed from the layer builders of :mod:`.builders`.
+
+Each function returns the split map (:class:`~geo_service.maps.assets.MapParts`) and the legends
+of its layers. Inputs are analysis results: an area layer, a change table (columns of
+:func:`geo_service.analysis.change.change_table`), hotspot frames and a density overlay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_service.maps import builders
+from geo_service.maps.assets import MapParts, split_map
+from geo_service.maps.legends import Legend
+from geo_service.maps.raster import OverlayImage
+
+_AREA_FIELDS = (("name", "Area"), ("code", "Code"), ("previous", "Previous"),
+                ("current", "Current"), ("pct_text", "Change"), ("label", "Significance"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Tile settings: ``"none"``, ``"openstreetmap"`` or a URL template, and its attribution."""
+
+    tiles: str = "none"
+    attribution: str = ""
+
+
+@dataclass(frozen=True)
+class HotspotFrames:
+    """Hotspot shapes to draw: clusters, Gi* hot cells and emerging-hotspot cells."""
+
+    clusters: gpd.GeoDataFrame
+    hot_cells: gpd.GeoDataFrame
+    emerging: gpd.GeoDataFrame
+
+
+@dataclass(frozen=True)
+class Density:
+    """A density overlay: the image, its URL and the class breaks it was drawn with."""
+
+    image: OverlayImage
+    url: str
+    edges: tuple[float, ...]
+    colours: tuple[str, ...]
+
+
+def area_values(areas: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``areas`` joined to a change table by ``code``, with display columns for tooltips."""
+    columns = ["code", "previous", "current", "change", "pct_change", "label", "q"]
+    merged = areas[["code", "name", "geometry"]].merge(table[columns], on="code", how="left")
+    pct = merged["pct_change"].to_numpy(dtype=float, na_value=np.nan)
+    text = [f"{p:+.0f}%" if np.isfinite(p) else "n/a" for p in pct]
+    significant = merged["q"].to_numpy(dtype=float, na_value=np.nan) < 0.05
+    return gpd.GeoDataFrame(
+        merged.assign(pct_text=text, significant=significant), geometry="geometry", crs=areas.crs
+    )
+
+
+def choropleth_map(
+    areas: gpd.GeoDataFrame, table: pd.DataFrame, *, title: str, tiles: Tiles
+) -> tuple[MapParts, tuple[Legend, ...]]:
+    """A map of current-period counts per area."""
+    values = area_values(areas, table)
+    fmap = _base(values, tiles)
+    legend = builders.choropleth_layer(fmap, values, value="current", name=title, fields=_AREA_FIELDS)  # fmt: skip
+    return split_map(builders.finish_map(fmap)), (legend,)
+
+
+def change_map(
+    areas: gpd.GeoDataFrame, table: pd.DataFrame, *, title: str, tiles: Tiles
+) -> tuple[MapParts, tuple[Legend, ...]]:
+    """A map of % change per area (diverging), significant changes outlined."""
+    values = area_values(areas, table)
+    fmap = _base(values, tiles)
+    legend = builders.change_layer(fmap, values, name=title, fields=_AREA_FIELDS, show=True)
+    return split_map(builders.finish_map(fmap)), (legend,)
+
+
+def category_map(
+    areas: gpd.GeoDataFrame,
+    table: pd.DataFrame,
+    *,
+    hotspots: HotspotFrames,
+    density: Density | None,
+    tiles: Tiles,
+    focus: gpd.GeoDataFrame | None = None,
+) -> tuple[MapParts, tuple[Legend, ...]]:
+    """The category map: counts, change, density, hotspots and emerging classes as layers.
+
+    ``focus`` (an area) zooms the map to it and outlines it (the beat page).
+    """
+    values = area_values(areas, table)
+    fmap = _base(focus if focus is not None else values, tiles)
+    legends = [
+        builders.choropleth_layer(fmap, values, value="current", name="Incidents by area", fields=_AREA_FIELDS),  # fmt: skip
+        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS),  # fmt: skip
+    ]
+    if density is not None:
+        legends.append(
+            builders.density_layer(
+                fmap, density.image, url=density.url, name="Density (kernel)",
+                edges=density.edges, colours=density.colours, unit="per km²",
+            )  # fmt: skip
+        )
+    legends.append(builders.hotspot_layer(fmap, hotspots.clusters, hotspots.hot_cells, name="Hotspots", show=focus is not None))  # fmt: skip
+    if len(hotspots.emerging):
+        legends.append(builders.emerging_layer(fmap, hotspots.emerging, name="Emerging hotspots"))
+    if focus is not None:
+        builders.outline_layer(fmap, focus, name="This area", fields=(("name", "Area"),))
+    return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+def collisions_map(
+    collisions: pd.DataFrame,
+    sites: gpd.GeoDataFrame,
+    *,
+    areas: gpd.GeoDataFrame,
+    tiles: Tiles,
+) -> tuple[MapParts, tuple[Legend, ...]]:
+    """Collisions by severity and the ranked repeat-collision sites with road labels."""
+    fmap = _base(areas, tiles)
+    builders.outline_layer(fmap, areas, name="Areas", fields=(("name", "Area"), ("code", "Code")))
+    legends = [builders.collisions_layer(fmap, collisions, name="Collisions by severity")]
+    if len(sites):
+        fields = (("rank_count", "Rank"), ("count", "Collisions"), ("ksi", "Killed or serious"), ("road", "Road"))  # fmt: skip
+        labelled = sites.assign(label=[f"{r}. {road}" for r, road in zip(sites["rank_count"], sites["road"], strict=True)])  # fmt: skip
+        legends.append(builders.sites_layer(fmap, labelled, name="Repeat-collision sites", fields=fields))  # fmt: skip
+    return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+def _base(frame: gpd.GeoDataFrame, tiles: Tiles) -> folium.Map:
+    bounds = frame.total_bounds if len(frame) else np.array([0.0, 0.0, 1.0, 1.0])
+    pad = 200.0
+    box = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
+    return builders.base_map(box, tiles=tiles.tiles, attribution=tiles.attribution)
+

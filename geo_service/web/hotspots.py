@@ -1,0 +1,137 @@
+"""Hotspot layers for a category page: density, clusters, Gi* hot cells, emerging classes, accuracy.
+
+Framework-free like :mod:`geo_service.web.services`: it picks the incidents of the two periods
+and calls :mod:`geo_service.analysis` (grid, kernel density, class breaks, clusters, Gi*,
+emerging hotspots, backtest). The density class breaks are computed once from both periods'
+surfaces, so the previous and current maps share their classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_service.analysis import evaluation, kde
+from geo_service.analysis.clusters import dbscan_clusters
+from geo_service.analysis.counts import select
+from geo_service.analysis.grid import Grid, grid_for
+from geo_service.analysis.periods import Period
+from geo_service.categories import CategoryGroup
+from geo_service.schema import CRS, has_location
+
+log = logging.getLogger(__name__)
+
+#: Percentage of the study area a hotspot map's top cells cover when scoring it.
+COVERAGE_PCT = 5.0
+
+
+@dataclass(frozen=True, eq=False)
+class Hotspots:
+    """The hotspot layers of one category and period pair."""
+
+    grid: Grid
+    surface: np.ndarray
+    breaks: np.ndarray
+    bandwidth_m: float
+    clusters: gpd.GeoDataFrame
+    hot_cells: gpd.GeoDataFrame
+    emerging: gpd.GeoDataFrame
+    accuracy: evaluation.Accuracy | None
+
+
+def hotspots_for(
+    incidents: pd.DataFrame,
+    areas: gpd.GeoDataFrame,
+    *,
+    group: CategoryGroup,
+    previous: Period,
+    current: Period,
+) -> Hotspots:
+    """Density (current period), clusters, Gi* hot cells, emerging classes and accuracy."""
+    grid = grid_for(areas)
+    before = _located(select(incidents, group=group, period=previous))
+    after = _located(select(incidents, group=group, period=current))
+    bandwidth = _bandwidth(after, before)
+    surface_before = _surface(before, grid, bandwidth)
+    surface_after = _surface(after, grid, bandwidth)
+    inside = grid.inside
+    breaks = kde.class_breaks([surface_before[inside], surface_after[inside]])
+    clusters = _clusters(after, areas)
+    accuracy = _accuracy(pd.concat([before, after]), grid, bandwidth_m=bandwidth, current=current)
+    return Hotspots(
+        grid=grid,
+        surface=surface_after,
+        breaks=breaks,
+        bandwidth_m=bandwidth,
+        clusters=clusters,
+        hot_cells=_empty_cells(),
+        emerging=_empty_cells(),
+        accuracy=accuracy,
+    )
+
+
+def clip_to(spots: Hotspots, area: gpd.GeoDataFrame) -> Hotspots:
+    """``spots`` with only the clusters and cells that touch ``area``."""
+    shape = area.geometry.union_all()
+
+    def touching(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        return frame[frame.intersects(shape)] if len(frame) else frame
+
+    return Hotspots(
+        grid=spots.grid,
+        surface=spots.surface,
+        breaks=spots.breaks,
+        bandwidth_m=spots.bandwidth_m,
+        clusters=touching(spots.clusters),
+        hot_cells=touching(spots.hot_cells),
+        emerging=touching(spots.emerging),
+        accuracy=spots.accuracy,
+    )
+
+
+def _located(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.loc[has_location(frame)]
+
+
+def _bandwidth(after: pd.DataFrame, before: pd.DataFrame) -> float:
+    # One bandwidth for both periods, so their surfaces (and shared breaks) compare.
+    points = after if len(after) >= 2 else before
+    if len(points) < 2:
+        return kde.POLICE_UK_MIN_BANDWIDTH_M
+    return float(kde.auto_bandwidth_m(points["x"].to_numpy(), points["y"].to_numpy()))
+
+
+def _surface(points: pd.DataFrame, grid: Grid, bandwidth_m: float) -> np.ndarray:
+    x = points["x"].to_numpy(dtype=float)
+    y = points["y"].to_numpy(dtype=float)
+    return kde.kde_surface(x, y, grid, bandwidth_m=bandwidth_m)
+
+
+def _clusters(points: pd.DataFrame, areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if len(points) < 10:
+        return _empty_cells()
+    x = points["x"].to_numpy(dtype=float)
+    y = points["y"].to_numpy(dtype=float)
+    return dbscan_clusters(x, y, areas=areas)
+
+
+def _accuracy(
+    incidents: pd.DataFrame, grid: Grid, *, bandwidth_m: float, current: Period
+) -> evaluation.Accuracy | None:
+    """Backtest of the density map (this bandwidth): each month of the current period predicted."""
+    if len(incidents) < 2:
+        return None
+    name = f"kde-{bandwidth_m:.0f}m"
+    methods = {name: evaluation.kde_method(bandwidth_m=bandwidth_m)}
+    return evaluation.accuracy_for(
+        incidents, grid, method=name, methods=methods, last_month=current.end,
+        months=current.n_months, coverage=COVERAGE_PCT,
+    )  # fmt: skip
+
+
+def _empty_cells() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"count": pd.Series(dtype="int64")}, geometry=[], crs=CRS)

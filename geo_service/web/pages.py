@@ -1,0 +1,275 @@
+"""The HTML pages: overview, category, area (beat), collisions and report, with their map scripts.
+
+Each view parses the query string, fetches (cached) results from :mod:`.services`, builds the map
+with :mod:`geo_service.maps.views` and renders a template. A page's map bootstrap script and its
+density image have URLs of their own beside the page (``.../map.js``, ``.../density.png``) with the
+same query string, so the page needs no inline script and the image is fetched only when the
+density layer is switched on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from flask import Blueprint, Response, render_template, request, url_for
+
+from geo_service.analysis import kde
+from geo_service.analysis.repeat_locations import cluster_rules
+from geo_service.categories import CategoryGroup
+from geo_service.errors import NotFoundError
+from geo_service.maps import views as map_views
+from geo_service.maps.assets import MapParts
+from geo_service.maps.legends import SEQUENTIAL, Legend
+from geo_service.maps.raster import surface_overlay
+from geo_service.web import present, services
+from geo_service.web.hotspots import Hotspots
+from geo_service.web.params import RuleOptions, ViewOptions, rule_options, view_options
+from geo_service.web.state import WebState, web_state
+
+blueprint = Blueprint("pages", __name__)
+
+
+@dataclass(frozen=True)
+class MapBundle:
+    """A rendered map, its legends and its density image (if any)."""
+
+    parts: MapParts
+    legends: tuple[Legend, ...]
+    png: bytes | None = None
+
+
+@blueprint.route("/")
+def overview() -> str:
+    """The looking-back table, monthly sparklines and links to every page."""
+    state, summary, opts = request_context()
+    groups = groups_for(state, summary)
+    view = state.cached(("overview", opts.key()), lambda: services.overview(state.store, groups, opts))  # fmt: skip
+    table = view.table[(view.table["previous"] + view.table["current"]) > 0]
+    areas = state.store.layer(opts.layer) if opts.layer else None
+    return render_template(
+        "overview.html", summary=summary, opts=opts, view=view, table=table,
+        columns=present.headings(table, present.LOOKING_BACK_COLUMNS),
+        rows=present.cells(table, present.LOOKING_BACK_COLUMNS),
+        empty=[g for g in view.table["group"] if g not in set(table["group"])],
+        areas=[] if areas is None else list(zip(areas["code"], areas["name"], strict=True)),
+        present=present,
+    )  # fmt: skip
+
+
+@blueprint.route("/category/<name>")
+def category(name: str) -> str:
+    """The category page: map with switchable layers, beat table, monthly chart, accuracy."""
+    state, summary, opts = request_context()
+    group = services.resolve_category(groups_for(state, summary), name)
+    view, bundle = category_results(state, group, opts)
+    monthly = view.monthly["count"]
+    return render_template(
+        "category.html", summary=summary, opts=opts, view=view, bundle=bundle,
+        map_js=url_for("pages.category_map_js", name=group.name, **opts.query()),
+        columns=present.headings(view.table, present.CHANGE_COLUMNS),
+        rows=present.cells(view.table, present.CHANGE_COLUMNS),
+        bars=present.monthly_bars(list(monthly.index), list(monthly), current_from=view.current.start),  # fmt: skip
+        accuracy=view.hotspots.accuracy, present=present,
+    )  # fmt: skip
+
+
+@blueprint.route("/category/<name>/map.js")
+def category_map_js(name: str) -> Response:
+    """The category map's bootstrap script."""
+    state, summary, opts = request_context()
+    group = services.resolve_category(groups_for(state, summary), name)
+    return _script(category_results(state, group, opts)[1])
+
+
+@blueprint.route("/category/<name>/density.png")
+def category_density(name: str) -> Response:
+    """The category's density surface as a PNG overlay."""
+    state, summary, opts = request_context()
+    group = services.resolve_category(groups_for(state, summary), name)
+    png = category_results(state, group, opts)[1].png
+    if png is None:
+        raise NotFoundError(f"no density surface for {name!r}")
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "max-age=300"})
+
+
+@blueprint.route("/area/<layer>/<code>")
+def area(layer: str, code: str) -> str:
+    """Everything about one area for a JAG meeting."""
+    state, summary, opts = request_context(layer=layer)
+    groups = groups_for(state, summary)
+    view = state.cached(("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts))  # fmt: skip
+    group = _area_group(groups, view, request.args.get("category"))
+    rows = view.changes[(view.changes["previous"] + view.changes["current"]) > 0]
+    return render_template(
+        "area.html", summary=summary, opts=opts, view=view, group=group,
+        map_js=url_for("pages.area_map_js", layer=layer, code=code, category=group.name, **opts.query(without=("layer",))),  # fmt: skip
+        columns=present.headings(rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])),  # fmt: skip
+        rows=present.cells(rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])),  # fmt: skip
+        bundle=_area_bundle(state, group, code, opts), present=present,
+    )  # fmt: skip
+
+
+@blueprint.route("/area/<layer>/<code>/map.js")
+def area_map_js(layer: str, code: str) -> Response:
+    """The area map's bootstrap script."""
+    state, summary, opts = request_context(layer=layer)
+    groups = groups_for(state, summary)
+    view = state.cached(("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts))  # fmt: skip
+    group = _area_group(groups, view, request.args.get("category"))
+    return _script(_area_bundle(state, group, code, opts))
+
+
+@blueprint.route("/collisions")
+def collisions() -> str:
+    """Repeat-collision sites ranked, severity by year, and the collision map."""
+    state, summary, opts = request_context()
+    rules = request_rule_options()
+    view, bundle = collision_results(state, opts, rules)
+    site_columns = (
+        present.Column("rank_count", "Rank", "int"), present.Column("road", "Road"),
+        present.Column("count", "Collisions", "int"), present.Column("fatal", "Fatal", "int"),
+        present.Column("serious", "Serious", "int"), present.Column("slight", "Slight", "int"),
+        present.Column("area_name", "Area"), present.Column("first_date", "First"),
+        present.Column("last_date", "Last"),
+    )  # fmt: skip
+    severity_columns = [present.Column(c, c, "text" if c == "severity" else "int") for c in view.severity.columns]  # fmt: skip
+    return render_template(
+        "collisions.html", summary=summary, opts=opts, view=view, bundle=bundle, rules=rules,
+        presets=cluster_rules(), map_js=url_for("pages.collisions_map_js", **request.args),
+        site_columns=present.headings(view.sites, site_columns),
+        site_rows=present.cells(view.sites, site_columns),
+        severity_columns=severity_columns, severity_rows=present.cells(view.severity, severity_columns),  # fmt: skip
+        present=present,
+    )  # fmt: skip
+
+
+@blueprint.route("/collisions/map.js")
+def collisions_map_js() -> Response:
+    """The collision map's bootstrap script."""
+    state, _summary, opts = request_context()
+    return _script(collision_results(state, opts, request_rule_options())[1])
+
+
+@blueprint.route("/report")
+def report() -> Response:
+    """The strategic-assessment document (self-contained HTML with inline CSS, no script)."""
+    state, summary, opts = request_context()
+    groups = groups_for(state, summary)
+    document = state.cached(("report", opts.key()), lambda: services.report_document(state.store, groups, opts))  # fmt: skip
+    response = Response(document, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return response
+
+
+def request_context(*, layer: str | None = None) -> tuple[WebState, services.StoreSummary, ViewOptions]:
+    state = web_state()
+    summary = state.cached(("summary",), lambda: services.store_summary(state.store))
+    if not summary.months:
+        raise NotFoundError(
+            f"the store at {state.settings.store} holds no incidents yet; "
+            "ingest data first (`geo-service ingest` or `geo-service demo`)"
+        )
+    args = dict(request.args)
+    if layer is not None:
+        if layer not in summary.layers:
+            raise NotFoundError(f"no area layer {layer!r}; available: {', '.join(summary.layers)}")
+        args["layer"] = layer
+    return state, summary, view_options(args, months_stored=summary.months, layers=summary.layers)
+
+
+def groups_for(state: WebState, summary: services.StoreSummary) -> tuple[CategoryGroup, ...]:
+    return services.page_groups(state.groups, summary)
+
+
+def request_rule_options() -> RuleOptions:
+    return rule_options(request.args, presets=sorted(cluster_rules()))
+
+
+def category_results(
+    state: WebState, group: CategoryGroup, opts: ViewOptions
+) -> tuple[services.CategoryView, MapBundle]:
+    def make() -> tuple[services.CategoryView, MapBundle]:
+        view = services.category_view(state.store, group, opts)
+        density_url = url_for("pages.category_density", name=group.name, **opts.query())
+        density = _density(view.hotspots, density_url)
+        parts, legends = map_views.category_map(
+            view.areas, view.table, hotspots=_frames(view.hotspots), density=density,
+            tiles=_tiles(state),
+        )  # fmt: skip
+        return view, MapBundle(parts, legends, density.image.png if density else None)
+
+    return state.cached(("category", group.name, opts.key()), make)
+
+
+def _area_group(
+    groups: tuple[CategoryGroup, ...], view: services.AreaView, wanted: str | None
+) -> CategoryGroup:
+    if wanted:
+        return services.resolve_category(groups, wanted)
+    busiest = view.changes.sort_values("current", ascending=False, kind="stable")
+    return services.resolve_category(groups, str(busiest["group"].iloc[0])) if len(busiest) else groups[0]  # fmt: skip
+
+
+def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOptions) -> MapBundle:
+    def make() -> MapBundle:
+        view, _bundle = category_results(state, group, opts)
+        spots = services.hotspots.clip_to(view.hotspots, view.areas[view.areas["code"].astype(str) == code])  # fmt: skip
+        focus = view.areas[view.areas["code"].astype(str) == code]
+        density_url = url_for("pages.category_density", name=group.name, **opts.query())
+        parts, legends = map_views.category_map(
+            view.areas, view.table, hotspots=_frames(spots), density=_density(spots, density_url),
+            tiles=_tiles(state), focus=focus,
+        )  # fmt: skip
+        return MapBundle(parts, legends)
+
+    return state.cached(("area-map", group.name, code, opts.key()), make)
+
+
+def collision_results(
+    state: WebState, opts: ViewOptions, rules: RuleOptions
+) -> tuple[services.CollisionsView, MapBundle]:
+    def make() -> tuple[services.CollisionsView, MapBundle]:
+        view = services.collisions_view(state.store, opts, rules)
+        parts, legends = map_views.collisions_map(view.collisions, view.sites, areas=view.areas, tiles=_tiles(state))  # fmt: skip
+        return view, MapBundle(parts, legends)
+
+    return state.cached(("collisions", opts.key(), rules), make)
+
+
+def _density(spots: Hotspots, url: str) -> map_views.Density | None:
+    if len(spots.breaks) < 2:
+        return None
+    grid = spots.grid
+    classes = kde.classify(spots.surface, spots.breaks)
+    classes = classes * grid.inside
+    xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
+    ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
+    colours = SEQUENTIAL[-(len(spots.breaks) - 1) :]
+    image = surface_overlay(classes, xs, ys, colours=colours)
+    edges = tuple(float(b) for b in spots.breaks)
+    return map_views.Density(image=image, url=url, edges=edges, colours=tuple(colours))
+
+
+def _frames(spots: Hotspots) -> map_views.HotspotFrames:
+    return map_views.HotspotFrames(spots.clusters, spots.hot_cells, spots.emerging)
+
+
+def _tiles(state: WebState) -> map_views.Tiles:
+    return map_views.Tiles(state.settings.tiles, state.settings.tile_attribution)
+
+
+def _script(bundle: MapBundle) -> Response:
+    return Response(bundle.parts.script, mimetype="text/javascript")
+
+
+@blueprint.app_context_processor
+def _template_helpers() -> dict[str, object]:
+    def print_url() -> str:
+        args = {**request.args, "print": "1"}
+        return url_for(request.endpoint or ".overview", **(request.view_args or {}), **args)
+
+    return {"print_url": print_url}

@@ -1,0 +1,129 @@
+"""Presentation helpers for templates: table cells with sort keys, number formats, small SVG charts.
+
+Text is returned raw and escaped by Jinja's autoescape; the chart helpers return only numbers
+(coordinates), so no text from data ever reaches markup unescaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from geo_service.analysis.periods import month_label
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: frame column, heading, and format (``text``, ``int``, ``pct``, ``float``)."""
+
+    key: str
+    heading: str
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted cell and the value the table sorts it by."""
+
+    text: str
+    sort: str
+    numeric: bool
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a monthly chart (SVG user units) with its month and count."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    month: str
+    count: int
+    current: bool
+
+
+#: The beat (area) table of a category page.
+CHANGE_COLUMNS = (
+    Column("code", "Code"), Column("name", "Area"), Column("previous", "Previous", "int"),
+    Column("current", "Current", "int"), Column("change", "Change", "int"),
+    Column("pct_change", "% change", "pct"), Column("share", "% share", "float"),
+    Column("rank", "Rank", "int"), Column("rate", "Rate", "float"),
+    Column("rate_per", "Rate per"), Column("label", "Significance"), Column("note", "Note"),
+)  # fmt: skip
+LOOKING_BACK_COLUMNS = (
+    Column("group", "Category"), Column("previous", "Previous", "int"),
+    Column("current", "Current", "int"), Column("change", "Change", "int"),
+    Column("pct_change", "% change", "pct"), Column("label", "Significance"),
+)  # fmt: skip
+
+
+def cells(frame: pd.DataFrame, columns: Sequence[Column]) -> list[list[Cell]]:
+    """Rows of formatted cells for the ``columns`` present in ``frame``."""
+    present = [c for c in columns if c.key in frame.columns]
+    records = frame[[c.key for c in present]].astype(object).to_dict(orient="records")
+    return [[_cell(record[c.key], c.kind) for c in present] for record in records]
+
+
+def headings(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Column]:
+    """The columns of ``columns`` present in ``frame``."""
+    return [c for c in columns if c.key in frame.columns]
+
+
+def _cell(value: object, kind: str) -> Cell:
+    missing = value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+    if missing:
+        return Cell(text="–" if kind != "text" else "", sort="", numeric=kind != "text")
+    if kind == "text":
+        return Cell(text=str(value), sort=str(value).casefold(), numeric=False)
+    number = float(value)  # type: ignore[arg-type]
+    if kind == "int":
+        text = f"{number:,.0f}"
+    elif kind == "pct":
+        text = f"{number:+.1f}%"
+    else:
+        text = f"{number:,.1f}"
+    return Cell(text=text, sort=repr(number), numeric=True)
+
+
+def monthly_bars(
+    months: Sequence[str],
+    counts: Sequence[int],
+    *,
+    current_from: str | None = None,
+    width: float = 480.0,
+    height: float = 120.0,
+) -> list[Bar]:
+    """Bars of a monthly chart scaled into ``width`` x ``height``; ``current_from`` marks the
+    months of the current period."""
+    n = max(len(counts), 1)
+    top = max(max(counts, default=0), 1)
+    step = width / n
+    bars = []
+    for i, (month, count) in enumerate(zip(months, counts, strict=True)):
+        h = height * count / top
+        current = current_from is not None and month >= current_from
+        bars.append(Bar(i * step + 0.5, height - h, max(step - 1.0, 0.5), h, month, int(count), current))  # fmt: skip
+    return bars
+
+
+def sparkline(counts: Sequence[int], *, width: float = 120.0, height: float = 24.0) -> str:
+    """SVG polyline ``points`` of a small monthly line (numbers only)."""
+    if not counts:
+        return ""
+    top = max(max(counts), 1)
+    step = width / max(len(counts) - 1, 1)
+    return " ".join(f"{i * step:.1f},{height - height * c / top:.1f}" for i, c in enumerate(counts))
+
+
+def month_text(month: str) -> str:
+    """``"2013-07"`` -> ``"Jul 13"``."""
+    return month_label(month)
+
+
+def percent(value: float | None) -> str:
+    """``0.234`` -> ``"23 %"``; None -> ``"n/a"``."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"

@@ -1,0 +1,82 @@
+"""Per-app state: settings, the store, category groups and a bounded LRU cache of results.
+
+Held in ``app.extensions`` so each app (and each test) has its own; nothing module-level.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import current_app
+
+from geo_service.categories import CategoryGroup, load_groups
+from geo_service.config import Settings
+
+STATE_KEY = "geo_service"
+#: Results kept per app (pages, map scripts, images); the oldest are dropped first.
+CACHE_ENTRIES = 128
+T = TypeVar("T")
+
+
+@dataclass
+class LruCache:
+    """A thread-safe least-recently-used cache of at most ``size`` entries."""
+
+    size: int = CACHE_ENTRIES
+    _items: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value cached under ``key``, made (outside the lock) and kept when missing."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]  # type: ignore[no-any-return]
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class WebState:
+    """What the views of one app share."""
+
+    settings: Settings
+    store: Any
+    groups: tuple[CategoryGroup, ...]
+    cache: LruCache
+
+    @classmethod
+    def open(cls, settings: Settings, *, store: object | None = None) -> WebState:
+        """State for ``settings``, opening the store unless one is given."""
+        if store is None:
+            from geo_service.store import Store
+
+            store = Store(settings.store)
+        return cls(
+            settings=settings,
+            store=store,
+            groups=load_groups(settings.categories),
+            cache=LruCache(),
+        )
+
+    def cached(self, key: tuple[Hashable, ...], make: Callable[[], T]) -> T:
+        """``make()`` cached under the store's current version and ``key``."""
+        return self.cache.get_or_make((self.store.version(), *key), make)
+
+
+def web_state() -> WebState:
+    """The state of the app handling the current request."""
+    state: WebState = current_app.extensions[STATE_KEY]
+    return state
