@@ -27,7 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.stats",
     # hotspots, shifts
     "geo_service.cli.rtc",
-    # serve
+    "geo_service.cli.serve",
 )
 
 
