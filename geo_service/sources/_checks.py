@@ -137,9 +137,20 @@ def located_lonlat(
     x = np.full(len(lon), np.nan)
     y = np.full(len(lon), np.nan)
     if usable.any():
-        x[usable], y[usable] = to_bng(lon[usable], lat[usable], source_crs=crs)
+        x[usable], y[usable] = _project_distinct(lon[usable], lat[usable], crs=crs)
     check_in_gb(rejects, x, y, lon_values, columns[0])
     return _blank_rejected(rejects, x, y)
+
+
+def _project_distinct(a: np.ndarray, b: np.ndarray, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """to_bng on each distinct (a, b) pair once: police.uk snaps points to few map points."""
+    a_code, a_values = pd.factorize(a)
+    b_code, b_values = pd.factorize(b)
+    pair_code, pairs = pd.factorize(a_code.astype(np.int64) * len(b_values) + b_code)
+    if len(pairs) > len(a) // 2:
+        return to_bng(a, b, source_crs=crs)
+    x, y = to_bng(a_values[pairs // len(b_values)], b_values[pairs % len(b_values)], source_crs=crs)
+    return x[pair_code], y[pair_code]
 
 
 def check_in_gb(
@@ -178,20 +189,47 @@ def _blank_rejected(
 
 
 def file_part(rejects: Rejects, columns: dict[str, object]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The kept rows of one file as a canonical frame, and its rejects."""
+    """The kept rows of one file as a canonical frame, and its rejects.
+
+    ``columns`` maps canonical names to a text array (pyarrow), a numpy array, a pandas
+    extension array or a scalar repeated on every row; canonical columns not given are missing.
+    """
     keep = ~rejects.rejected
-    frame = pd.DataFrame({name: _take(value, keep) for name, value in columns.items()})
-    return conform(frame), rejects.frame()
+    n = int(keep.sum())
+    data = {
+        name: _canonical_column(columns.get(name), keep, n, dtype)
+        for name, dtype in INCIDENT_COLUMNS.items()
+    }
+    return conform(pd.DataFrame(data)), rejects.frame()
 
 
-def _take(value: object, keep: np.ndarray) -> object:
-    if isinstance(value, pa.Array | pa.ChunkedArray):
-        return pd.Series(value.filter(pa.array(keep)).to_pandas(), dtype="str")
-    if isinstance(value, np.ndarray):
-        return value[keep]
-    if isinstance(value, pd.Series):
-        return value[keep].reset_index(drop=True)
-    return value
+def _canonical_column(value: object, keep: np.ndarray, n: int, dtype: str) -> object:
+    """One canonical column of ``n`` kept rows, built without per-row Python objects."""
+    everything = n == len(keep)
+    if value is None:
+        return _all_missing(n, dtype)
+    if isinstance(value, str):
+        return pd.array(pa.repeat(pa.scalar(value, pa.string()), n), dtype="str")
+    if isinstance(value, pa.Array):
+        kept = value if everything else value.filter(pa.array(keep))
+        return pd.array(kept.cast(pa.string()), dtype="str")
+    if isinstance(value, np.ndarray | pd.api.extensions.ExtensionArray):
+        return value if everything else value[keep]
+    raise TypeError(f"unsupported column value {type(value)!r}")
+
+
+def _all_missing(n: int, dtype: str) -> object:
+    if dtype == "str":
+        return pd.array(pa.nulls(n, pa.string()), dtype="str")
+    if dtype == "Int64":
+        return pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
+    if dtype == "bool":
+        return np.zeros(n, dtype=bool)
+    if dtype == "float64":
+        return np.full(n, np.nan)
+    if dtype.startswith("datetime64"):
+        return np.full(n, np.datetime64("NaT"), dtype=dtype)
+    return np.full(n, -1, dtype=np.int64)
 
 
 def assemble(
@@ -203,19 +241,11 @@ def assemble(
     incidents = pd.concat(frames, ignore_index=True) if frames else empty_incidents()
     rejected = [part[2] for part in parts if len(part[2])]
     rejects = pd.concat(rejected, ignore_index=True) if rejected else empty_rejects()
-    repeated = incidents["incident_id"].duplicated(keep="first").to_numpy()
+    repeated = repeated_ids(incidents["incident_id"])
     duplicate_rows = _duplicate_rows(incidents, repeated)
     if repeated.any():
         incidents = incidents.loc[~repeated].reset_index(drop=True)
-        for row in duplicate_rows.itertuples(index=False):
-            logger.warning(
-                "%s line %d: %s already read (%s line %d); stored once",
-                row.file,
-                row.line,
-                row.incident_id,
-                row.first_file,
-                row.first_line,
-            )
+        _log_duplicates(duplicate_rows)
     result = LoadResult(
         incidents=incidents[list(INCIDENT_COLUMNS)],
         rejects=rejects,
@@ -226,6 +256,68 @@ def assemble(
     )
     _check_invariant(result)
     return result
+
+
+def repeated_ids(ids: pd.Series) -> np.ndarray:
+    """Mask of values already seen earlier in ``ids`` (like ``duplicated(keep="first")``).
+
+    Each value of 8 bytes or more gets a 64-bit key from its length and last 16 bytes (ids
+    differ most at their end: hashes, running numbers); only values whose key repeats are
+    compared as text. Sorting keys is several times faster than hashing a million strings.
+    """
+    repeated = np.zeros(len(ids), dtype=bool)
+    if len(ids) < 2:
+        return repeated
+    values = pa.chunked_array(pa.array(ids.array)).combine_chunks().cast(pa.large_string())
+    if values.null_count or values.buffers()[2] is None:
+        return ids.duplicated(keep="first").to_numpy()
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=np.int64, count=len(values) + 1, offset=values.offset * 8
+    )
+    lengths = np.diff(offsets)
+    short = lengths < 8
+    long = ~short
+    keys = _tail_keys(values.buffers()[2], offsets[:-1][long], offsets[1:][long])
+    ordered = np.sort(keys)
+    repeating = ordered[1:][ordered[1:] == ordered[:-1]]
+    candidates = short.copy()
+    if len(repeating):
+        slot = np.minimum(np.searchsorted(repeating, keys), len(repeating) - 1)
+        candidates[~short] = repeating[slot] == keys
+    if candidates.any():
+        exact = pd.Series(values.filter(pa.array(candidates)).to_pylist())
+        repeated[candidates] = exact.duplicated(keep="first").to_numpy()
+    return repeated
+
+
+def _tail_keys(buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Key of each value (at least 8 bytes long) from its length and last 16 bytes."""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    if len(ends) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    # Every byte offset viewed as the start of an unaligned little-endian 64-bit word.
+    words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    last = words[ends - 8]
+    before = words[np.maximum(starts, ends - 16)]
+    return (
+        last * golden ^ before ^ (ends - starts).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+    )
+
+
+def _log_duplicates(duplicate_rows: pd.DataFrame, *, examples: int = 5) -> None:
+    """One warning with the count and a few examples; every duplicate at debug level."""
+    shown = [
+        f"{row.file} line {row.line} (first {row.first_file} line {row.first_line})"
+        for row in duplicate_rows.head(examples).itertuples(index=False)
+    ]
+    logger.warning(
+        "%d row(s) repeat an incident id already read and were stored once, e.g. %s",
+        len(duplicate_rows),
+        "; ".join(shown),
+    )
+    for row in duplicate_rows.itertuples(index=False):
+        logger.debug("%s line %d repeats %s", row.file, row.line, row.incident_id)
 
 
 def _duplicate_rows(incidents: pd.DataFrame, repeated: np.ndarray) -> pd.DataFrame:

@@ -16,7 +16,8 @@ import hashlib
 import io
 import logging
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,15 @@ class RawFile:
     """The decoded bytes of one input file and its header."""
 
     path: Path
-    sha256: str
+    digest: Future[str]
     data: bytes
     encoding: str  # "utf8" or "latin1"
     header: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file's bytes as stored (compressed when gzipped)."""
+        return self.digest.result()
 
 
 @dataclass(frozen=True)
@@ -91,14 +97,19 @@ def open_file(path: Path) -> RawFile:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
-    sha256 = hashlib.sha256(raw).hexdigest()
+    # hashlib releases the GIL: checksum large files while pyarrow parses them.
+    hasher = ThreadPoolExecutor(max_workers=1)
+    digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
+    hasher.shutdown(wait=False)
     data = _decompress(path, raw) if raw[:2] == _GZIP_MAGIC else raw
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
     encoding = _encoding(path, data)
-    first_line = data.split(b"\n", 1)[0].decode("utf-8" if encoding == "utf8" else "latin-1")
-    header = next(csv.reader([first_line.removeprefix(_BOM).rstrip("\r")]), [])
-    return RawFile(path, sha256, data, encoding, tuple(name.strip() for name in header))
+    end = data.find(b"\n")
+    first_line = data[: end if end >= 0 else len(data)]
+    text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
+    header = next(csv.reader([text.removeprefix(_BOM).rstrip("\r")]), [])
+    return RawFile(path, digest, data, encoding, tuple(name.strip() for name in header))
 
 
 def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None:
@@ -111,13 +122,23 @@ def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None
         )
 
 
-def read_columns(raw: RawFile, columns: Sequence[str]) -> RawRows:
-    """The named ``columns`` of ``raw`` as text arrays, fast when the file is regular."""
+def read_columns(
+    raw: RawFile, columns: Sequence[str], *, null_values: Sequence[str] = ("",)
+) -> RawRows:
+    """The named ``columns`` of ``raw`` as text arrays (``null_values`` become nulls).
+
+    Fast (pyarrow) when the file is regular; line by line when it is not.
+    """
     wanted = list(dict.fromkeys(columns))
-    rows = _read_fast(raw, wanted)
+    nulls = list(null_values)
+    try:
+        rows = _read_fast(raw, wanted, nulls)
+    except pa.ArrowInvalid as exc:
+        logger.info("%s: pyarrow could not parse the file (%s)", raw.path, exc)
+        rows = None
     if rows is None:
         logger.info("%s: irregular CSV layout, reading it line by line", raw.path)
-        rows = _read_exact(raw, wanted)
+        rows = _read_exact(raw, wanted, nulls)
     return rows
 
 
@@ -129,6 +150,8 @@ def _decompress(path: Path, raw: bytes) -> bytes:
 
 
 def _encoding(path: Path, data: bytes) -> str:
+    if data.isascii():
+        return "utf8"
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -137,8 +160,12 @@ def _encoding(path: Path, data: bytes) -> str:
     return "utf8"
 
 
-def _read_fast(raw: RawFile, wanted: list[str]) -> RawRows | None:
-    """pyarrow read; None when line numbers could not be exact (blank or malformed lines)."""
+def _read_fast(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows | None:
+    """pyarrow read; None when line numbers could not be exact (blank or malformed lines).
+
+    Blank lines and fields spanning lines both surface as rows with the wrong number of fields
+    (``ignore_empty_lines=False``, no newlines in values), which sends the file to the exact path.
+    """
     malformed: list[str] = []
 
     def _on_invalid(row: pacsv.InvalidRow) -> str:
@@ -150,51 +177,61 @@ def _read_fast(raw: RawFile, wanted: list[str]) -> RawRows | None:
         read_options=pacsv.ReadOptions(
             encoding=raw.encoding, column_names=list(raw.header), skip_rows=1
         ),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=_on_invalid),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=_on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted,
             column_types={name: pa.string() for name in wanted},
-            null_values=[""],
+            null_values=nulls,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         ),
     )
-    n_lines = raw.data.count(b"\n") + (0 if raw.data.endswith(b"\n") else 1)
-    if malformed or n_lines != table.num_rows + 1:
+    if malformed:
         return None
     columns = {name: table.column(name).combine_chunks() for name in wanted}
     lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     return RawRows(columns, lines, _malformed_frame(raw.path, [], [], len(raw.header)))
 
 
-def _read_exact(raw: RawFile, wanted: list[str]) -> RawRows:
+def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     """Line-by-line read with the csv module: exact line numbers, malformed rows rejected."""
     text = raw.data.decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)
     index = [raw.header.index(name) for name in wanted]
+    null_set = set(nulls)
     values: list[list[str | None]] = [[] for _ in wanted]
     lines: list[int] = []
     bad_lines: list[int] = []
     bad_text: list[str] = []
-    start = reader.line_num + 1
-    for record in reader:
-        if not record:
-            start = reader.line_num + 1
-            continue
+    for line, record in _numbered_records(raw.path, text):
         if len(record) != len(raw.header):
-            bad_lines.append(start)
+            bad_lines.append(line)
             bad_text.append(",".join(record))
-        else:
-            lines.append(start)
-            for out, i in zip(values, index, strict=True):
-                out.append(record[i] or None)
-        start = reader.line_num + 1
+            continue
+        lines.append(line)
+        for out, i in zip(values, index, strict=True):
+            out.append(None if record[i] in null_set else record[i])
     columns = {
         name: pa.array(col, type=pa.string()) for name, col in zip(wanted, values, strict=True)
     }
     malformed = _malformed_frame(raw.path, bad_lines, bad_text, len(raw.header))
     return RawRows(columns, np.asarray(lines, dtype=np.int64), malformed)
+
+
+def _numbered_records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each non-blank record after the header."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    start = reader.line_num + 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path} line {start}: not readable as CSV ({exc})") from exc
+        if record:
+            yield start, record
+        start = reader.line_num + 1
 
 
 def _malformed_frame(path: Path, lines: list[int], texts: list[str], n_fields: int) -> pd.DataFrame:
