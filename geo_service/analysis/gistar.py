@@ -208,9 +208,8 @@ def gi_star_grid(
         raise InputError(f"counts must have the grid's shape {grid.shape}, got {np.shape(counts)}")
     inside = grid.inside.ravel()
     values = np.asarray(counts, dtype=float).ravel()[inside]
-    result = gi_star(
-        values, grid_weights(grid, queen=queen), permutations=permutations, seed=seed, fdr=fdr
-    )
+    weights = grid_weights(grid, queen=queen)
+    result = gi_star(values, weights, permutations=permutations, seed=seed, fdr=fdr, draws=draws)
     frame = grid.to_geodataframe({"count": counts})
     frame["z"] = result.z
     frame["p"] = result.p
