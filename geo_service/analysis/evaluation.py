@@ -264,7 +264,7 @@ class _Series:
 def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _Series:
     """Month-sorted located incidents of months ``first..last`` (month indexes) and their cube."""
     located = incidents.loc[has_location(incidents), ["month", "x", "y"]]
-    month = np.asarray([parse_month(m, what="incident month") for m in located["month"]], dtype=int)
+    month = _month_indexes(located["month"])
     keep = (month >= first) & (month <= last)
     month_index = month[keep] - first
     order = np.argsort(month_index, kind="stable")
@@ -282,6 +282,13 @@ def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _S
     cube.flags.writeable = False
     months = tuple(format_month(first + i) for i in range(n_months))
     return _Series(months=months, cube=cube, x=x, y=y, month_index=month_index)
+
+
+def _month_indexes(months: pd.Series) -> np.ndarray:
+    """``parse_month`` of every value, parsing each distinct month once."""
+    codes, uniques = pd.factorize(months.astype("str"), use_na_sentinel=False)
+    parsed = np.array([parse_month(str(u), what="incident month") for u in uniques], dtype=int)
+    return parsed[codes]
 
 
 def backtest(
