@@ -67,7 +67,10 @@ def build_report(
     Parameters
     ----------
     incidents
-        Canonical incidents of the borough, joined to ``layer`` (and to ``peers.layer``).
+        Canonical incidents joined to ``layer`` (and to ``peers.layer``). Borough figures count
+        the incidents allocated to an area of ``layer``; incidents with no location are
+        reported as unallocated; those located outside every area are ignored (except by the
+        peer comparison, which counts per peer area).
     layer, areas
         The area layer of the local tables (beats, wards) and its standard frame.
     groups
@@ -157,11 +160,12 @@ def _section(
 ) -> dict[str, Any]:
     previous, current = windows.for_group(group)
     subset = select(incidents, group=group)
+    anywhere = select(everywhere, group=group)
     table = change.change_table(
-        subset, layer=layer, areas=areas, group=group, previous=previous, current=current
+        anywhere, layer=layer, areas=areas, group=group, previous=previous, current=current
     )
     totals = change.looking_back(subset, (group,), previous, current).iloc[0]
-    peer = _peer_position(select(everywhere, group=group), group, peers, previous, current)
+    peer = _peer_position(anywhere, group, peers, previous, current)
     rating = risk.risk_rating(
         group.name,
         previous=int(totals["previous"]),
@@ -171,18 +175,50 @@ def _section(
         matrix=matrix,
     )
     noun = group_noun(group.name)
-    return {
+    section: dict[str, Any] = {
         "name": group.name,
         "previous_label": previous.label,
         "current_label": current.label,
         "rating": rating,
-        "sentences": _sentences(table, totals, noun, current) + peer["sentences"],
-        "top": _top_rows(table),
-        "chart": _chart(subset, group, previous, current),
-        "time_sentences": _time_sentences(incidents, subset, group, current, noun),
-        "subcategories": _subcategory_rows(subset, group, previous, current),
-        "severity": _severity_rows(subset, group, previous, current),
+        "empty": int(table["previous"].sum() + table["current"].sum()) == 0,
+        "sentences": [],
+        "top": [],
+        "time_sentences": [],
+        "subcategories": [],
+        "severity": [],
     }
+    if section["empty"]:
+        section["sentences"] = [_EMPTY.format(noun=noun)]
+        return section
+    sentences = _sentences(table, totals, noun, current) + peer["sentences"]
+    section.update(
+        sentences=[_period_wording(s, windows.months) for s in sentences],
+        top=_top_rows(table),
+        chart=_chart(subset, group, previous, current),
+        time_sentences=_time_sentences(incidents, subset, group, current, noun),
+        subcategories=_subcategory_rows(subset, group, previous, current),
+        severity=_severity_rows(subset, group, previous, current),
+    )
+    return section
+
+
+_EMPTY = (
+    "No {noun} were recorded in either period. Either none occurred or the data does not "
+    "distinguish this group (police.uk data, for instance, has no subcategories)."
+)
+
+
+def _period_wording(sentence: str, months: int) -> str:
+    """Sentences are worded for year-on-year comparisons; other lengths compare periods."""
+    if months == 12:
+        return sentence
+    for year, period in (
+        ("the previous year", "the previous period"),
+        ("last year", "in the previous period"),
+        ("this year", "now"),
+    ):
+        sentence = sentence.replace(year, period)
+    return sentence
 
 
 def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Period) -> list[str]:
@@ -203,7 +239,7 @@ def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Perio
     if not unallocated.empty:
         sentences.append(
             f"{int(unallocated['current'].iloc[0])} {noun} in the current period had no location "
-            "and could not be allocated to an area; they are included in the total."
+            "and could not be allocated to an area; they are not in the figures above."
         )
     return sentences
 
@@ -359,7 +395,7 @@ def _peer_position(
 # Sentences -------------------------------------------------------------------------------------
 
 _PLURAL_UNITS = ("incidents", "fires", "collisions", "offences", "crimes")
-_NUMBER_WORDS = ("No", "One", "Two", "Three", "Four", "Five")
+_NUMBER_WORDS = ("None", "One", "Two", "Three", "Four", "Five")
 
 
 def group_noun(name: str) -> str:
@@ -441,7 +477,7 @@ def mover_sentences(increases: pd.DataFrame, decreases: pd.DataFrame, noun: str)
             for r in table.itertuples(index=False)
         ]
         plural = "s were" if len(parts) > 1 else " was"
-        sentences.append(f"The greatest {kind}{plural} in {' and '.join(parts)}.")
+        sentences.append(f"The greatest {kind}{plural} in {', and '.join(parts)}.")
     return sentences
 
 
@@ -452,7 +488,9 @@ def persistence_sentence(persistence: pd.DataFrame) -> str:
     word = _NUMBER_WORDS[count] if count < len(_NUMBER_WORDS) else str(count)
     names = ", ".join(f"{r.name} ({r.code})" for r in stayed.itertuples(index=False))
     verb = "has" if count == 1 else "have"
+    if not count:
+        return "None of the areas in the top five last year has remained in the top five this year."
     text = (
         f"{word} of the areas in the top five last year {verb} remained in the top five this year"
     )
-    return f"{text}: {names}." if count else f"{text}."
+    return f"{text}: {names}."

@@ -8,8 +8,10 @@ Conventions
 -----------
 * ``change = current - previous``; ``pct_change = 100 * change / previous``, left missing (with a
   ``note``) when ``previous`` is 0 - it is never divided by zero.
-* ``share`` is the area's percentage of the borough total in the current period; the borough
-  total is the sum over the layer's areas plus the unallocated incidents.
+* ``share`` is the area's percentage of the borough total in the current period: the incidents
+  allocated to the layer's areas. Unallocated incidents (no location, no area) are reported in
+  their own row but not in the total, because a force-wide extract's unlocated rows cannot be
+  attributed to one borough.
 * ``rank`` orders areas by current count, highest = 1; ties share the best rank ("min" method:
   1, 2, 2, 4). The unallocated row has no rank.
 * ``rate`` is the current-period count per 1,000 of the denominator named in ``rate_per``:
@@ -199,7 +201,7 @@ def _base_table(areas: pd.DataFrame, before: pd.Series, after: pd.Series) -> pd.
         }
     )
     table["is_unallocated"] = table["code"] == UNALLOCATED
-    total = table["current"].sum()
+    total = table.loc[~table["is_unallocated"], "current"].sum()
     table["share"] = np.where(table["is_unallocated"], np.nan, _percent(table["current"], total))
     ranks = table.loc[~table["is_unallocated"], "current"].rank(method="min", ascending=False)
     table["rank"] = ranks.reindex(table.index).astype("Int64")

@@ -106,10 +106,11 @@ def total_count(incidents: pd.DataFrame, *, group: CategoryGroup | str, period: 
 
 
 def within_layer(incidents: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """The incidents that belong to ``layer``'s extent: in one of its areas, or with no location.
+    """The incidents allocated to one of ``layer``'s areas.
 
-    Used to restrict a force-wide store to one borough before borough totals are taken.
+    Used to restrict a force-wide store to one borough before borough totals are taken. Incidents
+    with no location are left out: a force-wide extract's unlocated rows cannot be attributed to
+    the borough, so tables report them separately as "Unallocated".
     """
     area = area_codes_column(incidents, layer)
-    keep = area.notna().to_numpy(dtype=bool) | ~has_location(incidents)
-    return incidents.loc[keep]
+    return incidents.loc[area.notna().to_numpy(dtype=bool)]

@@ -121,6 +121,14 @@ def rolling_periods(end: str, *, months: int = 12) -> tuple[Period, Period]:
     return current.shifted(-months), current
 
 
+def year_on_year_periods(end: str, *, months: int = 12) -> tuple[Period, Period]:
+    """The ``months`` ending at ``end`` and the same months a year earlier: ``(previous,
+    current)``. For 12 months this equals :func:`rolling_periods`; for one month it compares
+    January 2022 with January 2021."""
+    _, current = rolling_periods(end, months=months)
+    return current.shifted(-12), current
+
+
 def calendar_years(year: int) -> tuple[Period, Period]:
     """Calendar year ``year`` and the year before: ``(previous, current)``."""
     return rolling_periods(f"{year:04d}-12", months=12)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from geo_service.analysis import change
 from geo_service.analysis.counts import within_layer
-from geo_service.analysis.periods import rolling_periods
+from geo_service.analysis.periods import Period, rolling_periods, year_on_year_periods
 from geo_service.categories import find_group, load_groups
 from geo_service.cli._output import TABLE_FORMATS, write_frame
 from geo_service.config import Settings
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.set_defaults(handler=_change)
 
     report = subparsers.add_parser("report", help="write a strategic-assessment HTML document")
-    _period_args(report)
+    _period_args(report, against=False)
     report.add_argument("--out", type=Path, required=True, help="HTML file to write")
     report.add_argument("--layer", default="beat", help="area layer of the local tables")
     report.add_argument("--title", default="Strategic assessment", help="document title")
@@ -62,9 +62,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=_report)
 
 
-def _period_args(parser: argparse.ArgumentParser) -> None:
+def _period_args(parser: argparse.ArgumentParser, *, against: bool = True) -> None:
     parser.add_argument("--period-end", required=True, metavar="YYYY-MM", help="last month")
     parser.add_argument("--months", type=int, default=12, help="months per period (default 12)")
+    if against:
+        parser.add_argument(
+            "--against",
+            choices=tuple(_AGAINST),
+            default="preceding",
+            help="compare with the preceding months (default) or the same months a year earlier",
+        )
+
+
+_AGAINST = {"preceding": rolling_periods, "year-earlier": year_on_year_periods}
+
+
+def _periods(args: argparse.Namespace) -> tuple[Period, Period]:
+    return _AGAINST[args.against](args.period_end, months=args.months)
 
 
 def _read(store: Store, *, month_from: str | None = None) -> pd.DataFrame:
@@ -76,7 +90,7 @@ def _read(store: Store, *, month_from: str | None = None) -> pd.DataFrame:
 
 
 def _summary(args: argparse.Namespace, settings: Settings) -> int:
-    previous, current = rolling_periods(args.period_end, months=args.months)
+    previous, current = _periods(args)
     store = Store(settings.store)
     incidents = _read(store, month_from=previous.start)
     if args.layer:
@@ -95,7 +109,7 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _change(args: argparse.Namespace, settings: Settings) -> int:
-    previous, current = rolling_periods(args.period_end, months=args.months)
+    previous, current = _periods(args)
     store = Store(settings.store)
     areas = store.layer(args.layer)
     incidents = _read(store, month_from=previous.start)

@@ -41,7 +41,7 @@ def test_counts_include_zero_areas_and_unallocated() -> None:
     )
     assert counts.to_dict() == {"A": 3, "B": 1, "C": 0, UNALLOCATED: 2}
     assert total_count(frame, group="Dwelling burglary", period=period) == 11
-    assert len(within_layer(frame, "beat")) == 8
+    assert len(within_layer(frame, "beat")) == 6
 
 
 def test_plain_category_name_is_a_group() -> None:
