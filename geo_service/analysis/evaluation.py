@@ -19,7 +19,8 @@ outside the grid's study area are not in the totals.
 
 A method is any function from a :class:`History` (what is known at the origin) to a score per
 cell; :func:`default_methods` gives kernel density at several bandwidths (:mod:`.kde`), the naive
-baselines (last month's and last 12 months' counts per cell) and prospective hotspotting.
+baselines (last month's and last 12 months' counts per cell), prospective hotspotting and Gi*
+hot cells (:mod:`.gistar`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import fftconvolve
 
+from geo_service.analysis.gistar import gi_star, grid_weights
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.kde import kde_surface
 from geo_service.analysis.periods import format_month, parse_month
@@ -138,6 +140,28 @@ def prospective_method(*, radius_m: float = 400.0, window_months: int = 2) -> Me
     return score
 
 
+def gistar_method(*, months: int = 12, queen: bool = True) -> Method:
+    """Getis-Ord Gi* hot cells of the last ``months`` months' counts (see :mod:`.gistar`).
+
+    The score is the hot-spot bin (3/2/1 for 99/95/90 % confidence, analytical p-values with
+    Benjamini-Hochberg FDR; 0 elsewhere), so the map is the hot cells as a Gi* map shows them and
+    cells within a bin are tied.
+    """
+
+    def score(history: History) -> np.ndarray:
+        grid = history.grid
+        counts = history.monthly_counts[-months:].sum(axis=0)
+        inside = grid.inside.ravel()
+        result = gi_star(
+            counts.ravel()[inside].astype(float), grid_weights(grid, queen=queen), permutations=0
+        )
+        flat = np.zeros(grid.nx * grid.ny)
+        flat[inside] = np.maximum(result.bins, 0)
+        return flat.reshape(grid.shape)
+
+    return score
+
+
 def default_bandwidths_m(cell_m: float) -> tuple[float, ...]:
     """Three KDE bandwidths from 250, 500, 1000, 2000, 4000 m, none below the cell size."""
     usable = [b for b in (250.0, 500.0, 1000.0, 2000.0, 4000.0) if b >= cell_m]
@@ -147,7 +171,7 @@ def default_bandwidths_m(cell_m: float) -> tuple[float, ...]:
 def default_methods(
     *, cell_m: float = 100.0, bandwidths_m: Sequence[float] | None = None
 ) -> dict[str, Method]:
-    """KDE (quartic, last 12 months) at each bandwidth, the naive baselines and prospective.
+    """KDE (quartic, last 12 months) at each bandwidth, the naive baselines, prospective, Gi*.
 
     ``bandwidths_m`` defaults to :func:`default_bandwidths_m` of ``cell_m``.
     """
@@ -156,6 +180,7 @@ def default_methods(
     methods["previous-month"] = recent_counts_method(months=1)
     methods["previous-12-months"] = recent_counts_method(months=12)
     methods["prospective"] = prospective_method()
+    methods["gistar"] = gistar_method()
     return methods
 
 

@@ -19,12 +19,14 @@ from geo_service.analysis.evaluation import (
     coverage_curve,
     default_bandwidths_m,
     default_methods,
+    gistar_method,
     hit_rate_table,
     kde_method,
     prospective_method,
     recent_counts_method,
     summarise_backtest,
 )
+from geo_service.analysis.gistar import gi_star_grid
 from geo_service.analysis.grid import Grid, grid_for
 from geo_service.analysis.kde import kde_surface
 from geo_service.errors import InputError
@@ -140,6 +142,22 @@ def test_naive_baselines_and_kde_see_only_the_past() -> None:
         np.array([50.0, 350.0, 150.0]), np.array([50.0, 350.0, 50.0]), grid, bandwidth_m=150.0
     )
     np.testing.assert_allclose(kde, expected)
+
+
+def test_gistar_method_scores_the_hot_bins() -> None:
+    inside = np.ones((6, 6), dtype=bool)
+    inside[0, 0] = False
+    grid = Grid(x0=0.0, y0=0.0, cell_m=100.0, nx=6, ny=6, inside=inside)
+    # one incident per cell, plus 8 more in each cell of the 2 x 2 block at rows 3-4, cols 2-3
+    points = [(100.0 * c + 50, 100.0 * r + 50, (r + c) % 3) for r in range(6) for c in range(6)]
+    points += [(x, y, 2) for x in (250.0, 350.0) for y in (350.0, 450.0)] * 8
+    history = _history(points, ("2021-01", "2021-02", "2021-03"), grid)
+    score = gistar_method(months=12)(history)
+    reference = gi_star_grid(grid, history.monthly_counts.sum(axis=0), permutations=0)
+    expected = np.zeros(36)
+    expected[reference["cell"]] = np.maximum(reference["bin"], 0)
+    np.testing.assert_array_equal(score.ravel(), expected)
+    assert score[3:5, 2:4].tolist() == [[3, 3], [3, 3]] and score.sum() == 12
 
 
 def test_backtest_rows_and_no_leakage() -> None:
@@ -296,6 +314,7 @@ def test_county_backtest_runs_for_two_categories(hertfordshire, shared_data) -> 
             "previous-month",
             "previous-12-months",
             "prospective",
+            "gistar",
         }
         at5 = summary[summary["coverage"] == 5]
         assert (at5["pai"] > 3).all()
