@@ -26,6 +26,7 @@ import shapely
 from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.neighbors import radius_neighbors_graph
 
+from geo_service.analysis.grid import Grid
 from geo_service.errors import InputError
 from geo_service.schema import CRS
 
@@ -265,6 +266,24 @@ def cluster_polygons(
         crs=CRS,
     )
     return frame
+
+
+def cluster_cells(grid: Grid, clusters: gpd.GeoDataFrame) -> np.ndarray:
+    """Rasterise cluster polygons: each cell scores the density (incidents per km^2) of the
+    densest cluster holding its centre, 0 elsewhere; shape ``grid.shape``.
+
+    This turns a cluster map into a ranking of cells, so it can be scored like any hotspot map.
+    """
+    score = np.zeros(grid.nx * grid.ny)
+    if len(clusters) == 0:
+        return score.reshape(grid.shape)
+    xc, yc = grid.centres()
+    centres = shapely.points(xc.ravel(), yc.ravel())
+    shapes = clusters.geometry.to_numpy()
+    shape_i, cell_i = shapely.STRtree(centres).query(shapes, predicate="contains")
+    density = clusters["count"].to_numpy(float) / (clusters["area_m2"].to_numpy(float) / 1e6)
+    np.maximum.at(score, cell_i, density[shape_i])
+    return score.reshape(grid.shape)
 
 
 def _points(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.ingest",
     # demo
     "geo_service.cli.stats",
-    # hotspots, shifts
+    "geo_service.cli.hotspots",
     "geo_service.cli.rtc",
     "geo_service.cli.serve",
 )
