@@ -121,6 +121,7 @@ def located_lonlat(
     columns: tuple[str, str] = ("longitude", "latitude"),
     crs: str = "EPSG:4326",
     check_swapped: bool = True,
+    check_gb: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Checked EPSG:27700 x/y arrays from text lon/lat (or x/y in ``crs``), NaN = no location."""
     lon = parse_numbers(rejects, lon_values, columns[0])
@@ -138,7 +139,8 @@ def located_lonlat(
     y = np.full(len(lon), np.nan)
     if usable.any():
         x[usable], y[usable] = _project_distinct(lon[usable], lat[usable], crs=crs)
-    check_in_gb(rejects, x, y, lon_values, columns[0])
+    if check_gb:
+        check_in_gb(rejects, x, y, lon_values, columns[0])
     return _blank_rejected(rejects, x, y)
 
 
