@@ -12,11 +12,18 @@ exactly esda's ``G_Local(y, w, star=True, transform="B").Zs``; note that esda's 
 Inference: ``p`` is the two-sided normal p-value of z (esda's ``p_norm`` is one-sided:
 ``p = 2 * p_norm``). ``p_sim`` is the conditional-permutation pseudo p-value exactly as esda
 computes it (the other locations' values are shuffled while location i keeps its own;
-``(min(larger, P - larger) + 1) / (P + 1)``, one-sided in the direction of the observed value),
-reproducing esda's draws for the same ``seed``: the same ``numpy.random.RandomState(seed)``
+``(min(larger, P - larger) + 1) / (P + 1)`` with ``larger`` the random values >= the observed
+one), reproducing esda's draws for the same ``seed``: the same ``numpy.random.RandomState(seed)``
 sequence of ``choice(n - 1, max_neighbours, replace=False)``. The permutations are vectorised in
-chunks of locations, so memory stays bounded. ``q`` are Benjamini-Hochberg q-values of the
-two-sided p used for the bins (``min(1, 2 * p_sim)`` with permutations, else ``p``).
+chunks of locations, so memory stays bounded.
+
+Ties: on sparse counts most random neighbourhood sums of an empty cell are 0 too, i.e. tied
+with the observed 0; esda's formula then gives ``larger = P``, folds it to 0 and reports the
+smallest possible p, calling every empty cell a 99 % cold spot. The bins therefore use the
+tie-aware one-sided p ``(min(#random >= observed, #random <= observed) + 1) / (P + 1)``, which
+equals ``p_sim`` whenever no random value ties the observed one. ``q`` are Benjamini-Hochberg
+q-values of the two-sided p used for the bins (``min(1, 2 * p_tied)`` with permutations, else
+``p``).
 
 Bins: +3/+2/+1 hot spot at 99/95/90 % confidence (q, or p with ``fdr=False``, below
 0.01/0.05/0.10 and z > 0), -3/-2/-1 cold spots likewise, 0 not significant.
@@ -53,11 +60,12 @@ BIN_LABELS = {
 
 @dataclass(frozen=True, eq=False)
 class GiStarResult:
-    """Gi* per location: z, two-sided p, pseudo p, q-values and confidence bins."""
+    """Gi* per location: z, two-sided p, pseudo p (esda's and tie-aware), q and bins."""
 
     z: np.ndarray
     p: np.ndarray
     p_sim: np.ndarray | None
+    p_tied: np.ndarray | None
     q: np.ndarray
     bins: np.ndarray
     permutations: int
@@ -98,11 +106,15 @@ def gi_star(
     w = _star_weights(weights, x.size)
     z = _z_scores(x, w)
     p = 2.0 * stats.norm.sf(np.abs(z))
-    p_sim = _pseudo_p(x, w, permutations, seed, draws) if permutations > 0 else None
-    chosen = p if p_sim is None else np.minimum(1.0, 2.0 * p_sim)
+    p_sim: np.ndarray | None = None
+    p_tied: np.ndarray | None = None
+    chosen = p
+    if permutations > 0:
+        p_sim, p_tied = _pseudo_p(x, w, permutations, seed, draws)
+        chosen = np.minimum(1.0, 2.0 * p_tied)
     q = bh_qvalues(chosen)
     bins = confidence_bins(z, q if fdr else chosen)
-    return GiStarResult(z, p, p_sim, q, bins, int(permutations), int(seed), bool(fdr))
+    return GiStarResult(z, p, p_sim, p_tied, q, bins, int(permutations), int(seed), bool(fdr))
 
 
 def confidence_bins(z: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -201,8 +213,8 @@ def gi_star_grid(
 ) -> gpd.GeoDataFrame:
     """Gi* of grid-cell ``counts`` (shape ``grid.shape``) over the inside cells, as squares.
 
-    Columns: ``cell``, ``row``, ``col``, ``count``, ``z``, ``p``, ``p_sim``, ``q``, ``bin``,
-    ``label``, geometry.
+    Columns: ``cell``, ``row``, ``col``, ``count``, ``z``, ``p``, ``p_sim``, ``p_tied``, ``q``,
+    ``bin``, ``label``, geometry.
     """
     if np.shape(counts) != grid.shape:
         raise InputError(f"counts must have the grid's shape {grid.shape}, got {np.shape(counts)}")
@@ -213,7 +225,9 @@ def gi_star_grid(
     frame = grid.to_geodataframe({"count": counts})
     frame["z"] = result.z
     frame["p"] = result.p
-    frame["p_sim"] = np.full(values.size, np.nan) if result.p_sim is None else result.p_sim
+    missing = np.full(values.size, np.nan)
+    frame["p_sim"] = missing if result.p_sim is None else result.p_sim
+    frame["p_tied"] = missing if result.p_tied is None else result.p_tied
     frame["q"] = result.q
     frame["bin"] = result.bins
     frame["label"] = [BIN_LABELS[int(b)] for b in result.bins]
@@ -254,17 +268,18 @@ def _z_scores(x: np.ndarray, others: sp.csr_array) -> np.ndarray:
 
 def _pseudo_p(
     x: np.ndarray, others: sp.csr_array, permutations: int, seed: int, draws: str
-) -> np.ndarray:
-    """esda's conditional-permutation pseudo p-values (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """esda's pseudo p-values and the tie-aware ones (see the module docstring)."""
     n = x.size
     cardinality = np.diff(others.indptr)
     max_card = int(cardinality.max()) if n else 0
     if max_card == 0:
-        return np.ones(n)
+        return np.ones(n), np.ones(n)
     drawn = _draws(n, max_card, permutations, seed, draws)
     padded = _padded_rows(others, cardinality, max_card)
     observed = others @ x
     larger = np.empty(n, dtype=np.int64)
+    smaller = np.empty(n, dtype=np.int64)
     # Chunks small enough that few draws fall inside one (see _random_sums).
     chunk = max(16, min(CHUNK_ELEMENTS // permutations, n // (8 * max_card) + 1))
     below = x[drawn]
@@ -273,10 +288,13 @@ def _pseudo_p(
         stop = min(n, start + chunk)
         random_sums = _random_sums(padded[start:stop], drawn, below, delta, start, stop)
         larger[start:stop] = (random_sums >= observed[start:stop, None]).sum(axis=1)
-    larger = np.minimum(larger, permutations - larger)
-    p_sim = (larger + 1.0) / (permutations + 1.0)
+        smaller[start:stop] = (random_sums <= observed[start:stop, None]).sum(axis=1)
+    folded = np.minimum(larger, permutations - larger)
+    p_sim = (folded + 1.0) / (permutations + 1.0)
+    p_tied = (np.minimum(larger, smaller) + 1.0) / (permutations + 1.0)
     p_sim[cardinality == 0] = 1.0
-    return p_sim
+    p_tied[cardinality == 0] = 1.0
+    return np.minimum(p_sim, 1.0), np.minimum(p_tied, 1.0)
 
 
 def _random_sums(
