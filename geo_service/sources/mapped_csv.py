@@ -248,7 +248,8 @@ def _classify_severity(
     if classifier is None:
         return None
     severity = _classify(classifier, col)
-    known = pc.fill_null(pc.is_in(severity, value_set=pa.array(SEVERITIES)), True)
+    # Raw values a [severity] table does not list stay missing; only other results are wrong.
+    known = pc.or_(pc.is_in(severity, value_set=pa.array(SEVERITIES)), pc.is_null(severity))
     bad = ~np.asarray(known.to_numpy(zero_copy_only=False), dtype=bool)
     column = classifier.column or "severity"
     values = col.get(column, severity)
