@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any
 from urllib.parse import quote
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -381,9 +383,15 @@ def read_partition(path: Path) -> pa.Table:
 
 
 def write_table(table: pa.Table, path: Path) -> None:
-    """Write a partition file (parent directories created)."""
+    """Write a partition file (parent directories created).
+
+    Dictionary encoding is kept for the repetitive text columns and skipped for the unique or
+    numeric ones, where it only costs time (about twice as fast, and smaller files).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="snappy")
+    plain = {"incident_id", "x", "y", "source_line", "occurred_at", "casualties", "speed_limit"}
+    dictionary = [name for name in table.column_names if name not in plain]
+    pq.write_table(table, path, compression="snappy", use_dictionary=dictionary)
 
 
 def ids_in(table: pa.Table, ids: pa.Array) -> pa.Array:
@@ -416,8 +424,30 @@ def _file_schema(layers: Sequence[str]) -> pa.Schema:
 
 def _to_arrow(frame: pd.DataFrame, layers: Sequence[str]) -> pa.Table:
     target = _file_schema(layers)
-    conformed = _conform(frame, layers)
-    return pa.Table.from_pandas(conformed[target.names], schema=target, preserve_index=False)
+    expected = dict(schema.INCIDENT_COLUMNS) | {schema.area_column(n): "str" for n in layers}
+    if any(name not in frame or str(frame[name].dtype) != d for name, d in expected.items()):
+        frame = _conform(frame, layers)
+    return pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False)
+
+
+def _partition_slices(
+    rows: pd.DataFrame, table: pa.Table
+) -> tuple[pa.Table, dict[tuple[str, str], tuple[int, int]]]:
+    """``table`` ordered by (source, month) and the row range of each partition in it."""
+    if not len(rows):
+        return table, {}
+    source_codes, sources = pd.factorize(rows["source"], sort=True)
+    month_codes, months = pd.factorize(rows["month"], sort=True)
+    key = source_codes.astype(np.int64) * len(months) + month_codes
+    order = np.argsort(key, kind="stable")
+    if (order != np.arange(len(order))).any():  # loaders give files in order: usually sorted
+        table, key = table.take(pa.array(order)), key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    return table, {
+        (str(sources[key[a] // len(months)]), str(months[key[a] % len(months)])): (int(a), int(b))
+        for a, b in zip(starts, ends, strict=True)
+    }
 
 
 def _check_layer(name: str, layer: gpd.GeoDataFrame) -> None:
@@ -505,12 +535,11 @@ def _write_ingest(
     rejects: pd.DataFrame,
 ) -> WriteResult:
     layers = sorted(manifest["layers"])
-    table = _to_arrow(plan.rows, layers)
-    groups = plan.rows.groupby(list(_PARTITION_KEYS), sort=True).indices if len(plan.rows) else {}
+    table, groups = _partition_slices(plan.rows, _to_arrow(plan.rows, layers))
     affected = set(groups) | {(r["source"], m) for r in plan.superseded for m in r["months"]}
     old_parts = {(p["source"], p["month"]): p for p in manifest["partitions"].values()}
     partitions: dict[str, Any] = {}
-    duplicates, stored_keys = 0, []
+    duplicates, stored_keys, jobs = 0, [], []
     for key in sorted(set(old_parts) | affected):
         path = partition_dir(*key) + "/part.parquet"
         if key not in affected:
@@ -518,22 +547,18 @@ def _write_ingest(
             partitions["/".join(key)] = old_parts[key]
             continue
         existing = _existing_rows(store, old_parts.get(key), plan.superseded, key[0], layers)
-        new = table.take(pa.array(groups[key])) if key in groups else table.slice(0, 0)
-        repeated = ids_in(new, pc.drop_null(existing["incident_id"]))
-        duplicates += int(pc.sum(repeated).as_py() or 0)
-        new = new.filter(pc.invert(repeated))
+        start, end = groups.get(key, (0, 0))
+        new, repeated = _without_stored_ids(table.slice(start, end - start), existing)
+        duplicates += repeated
         stored_keys.append(new["source_file"])
         combined = pa.concat_tables([existing, new])
         if combined.num_rows:
-            write_table(combined, staging / path)
+            jobs.append((combined, staging / path))
             partitions["/".join(key)] = {
                 "source": key[0], "month": key[1], "rows": combined.num_rows, "path": path,
             }  # fmt: skip
-    for name in layers:
-        _link(
-            store._version_dir() / "layers" / f"{name}.parquet",
-            staging / "layers" / f"{name}.parquet",
-        )
+    _write_tables(jobs)
+    _link_layers(store, staging, layers)
     stored_by_key = _count_keys(stored_keys)
     rejects_path = _write_rejects(store.root, ingest_id, rejects)
     _write_manifest(
@@ -550,6 +575,20 @@ def _write_ingest(
         superseded_files=tuple(r["path"] for r in plan.superseded),
         rejects_path=rejects_path,
     )
+
+
+def _without_stored_ids(new: pa.Table, existing: pa.Table) -> tuple[pa.Table, int]:
+    """``new`` minus rows whose incident id ``existing`` holds, and how many were removed."""
+    if not existing.num_rows or not new.num_rows:
+        return new, 0
+    repeated = ids_in(new, pc.drop_null(existing["incident_id"]))
+    return new.filter(pc.invert(repeated)), int(pc.sum(repeated).as_py() or 0)
+
+
+def _write_tables(jobs: Sequence[tuple[pa.Table, Path]]) -> None:
+    """Write partition files, several at once (Parquet encoding releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        list(pool.map(lambda job: write_table(*job), jobs))
 
 
 def _existing_rows(

@@ -1,0 +1,269 @@
+"""Ingest benchmark: police.uk-format files of 100k and 1M rows over 25 synthetic wards.
+
+Measured, each in a fresh Python process so that peak memory (``ru_maxrss``) is its own:
+
+- ``pipeline``: :func:`geo_service.sources.load_police_uk` (read, validate, project) then
+  :func:`geo_service.join.assign_areas` (join) - what the product does before writing;
+- ``ingest``: :func:`geo_service.ingest.ingest_files` into a fresh store that holds the ward layer
+  (load, join, store write, manifest, publish);
+- ``naive``: the same work written the obvious way (``pandas.read_csv`` + ``points_from_xy`` +
+  ``to_crs`` + ``geopandas.sjoin``), the reference. Incidents per ward must be identical.
+
+Inputs are synthetic and seeded: one file per month in a police.uk download layout
+(``YYYY-MM/YYYY-MM-synthetic-street.csv``), ~25 % anti-social behaviour without a Crime ID, ~2 %
+without coordinates, ~9 % of points outside the wards. The wards are 25 Voronoi cells over a
+20 x 15 km box, densified to a vertex every 50 m (real ward outlines have hundreds of vertices).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SIZES = (100_000, 1_000_000)
+QUICK_SIZES = (20_000,)
+SEED = 20_210_101
+MONTHS = tuple(f"2021-{m:02d}" for m in range(1, 13))
+BOX_M = (490_000.0, 200_000.0, 510_000.0, 215_000.0)  # west, south, east, north (EPSG:27700)
+TARGETS = {"speedup_vs_naive_min": 2.0, "ingest_seconds_max": 3.0, "peak_memory_mb_max": 2000.0}
+_HEADER = (
+    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
+    "LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context",
+)  # fmt: skip
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    """Benchmark the ingest at each size; raises if the naive and product counts differ."""
+    sizes = QUICK_SIZES if quick else SIZES
+    repeats = 1 if quick else 2
+    with tempfile.TemporaryDirectory(prefix="geo-bench-ingest-") as tmp:
+        work = Path(tmp)
+        layer_path = write_wards(work / "wards.parquet", seed=SEED)
+        results = [_bench_size(n, work, layer_path, repeats=repeats) for n in sizes]
+    largest = results[-1]
+    met = {
+        "speedup_vs_naive_min": largest["speedup_vs_naive"] >= TARGETS["speedup_vs_naive_min"],
+        "ingest_seconds_max": largest["ingest"]["seconds"] <= TARGETS["ingest_seconds_max"],
+        "peak_memory_mb_max": largest["ingest"]["peak_memory_mb"] <= TARGETS["peak_memory_mb_max"],
+    }
+    return {
+        "quick": quick,
+        "seed": SEED,
+        "repeats": repeats,
+        "targets": {"rows": sizes[-1], **TARGETS},
+        "targets_met": met,
+        "sizes": results,
+    }
+
+
+def _bench_size(rows: int, work: Path, layer_path: Path, *, repeats: int) -> dict[str, Any]:
+    data = work / f"police-{rows}"
+    started = time.perf_counter()
+    files = write_police_files(data, rows, seed=SEED)
+    generated_s = time.perf_counter() - started
+    pipeline = _best([_child("pipeline", data, layer_path) for _ in range(repeats)])
+    naive = _best([_child("naive", data, layer_path) for _ in range(repeats)])
+    ingest = _best(
+        [_child("ingest", data, layer_path, work / f"store-{rows}-{k}") for k in range(repeats)]
+    )
+    if pipeline["counts"] != naive["counts"] or ingest["counts"] != naive["counts"]:
+        raise RuntimeError(
+            f"{rows} rows: incidents per ward differ: product {pipeline['counts']}, "
+            f"ingest {ingest['counts']}, naive {naive['counts']}"
+        )
+    return {
+        "rows": rows,
+        "files": files,
+        "generate_seconds": round(generated_s, 2),
+        "pipeline": pipeline,
+        "ingest": ingest,
+        "naive": naive,
+        "speedup_vs_naive": round(naive["seconds"] / pipeline["seconds"], 2),
+        "counts_identical": True,
+        "incidents_in_a_ward": sum(naive["counts"].values()),
+    }
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest run, with every run's time and the highest peak memory."""
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["all_seconds"] = [r["seconds"] for r in runs]
+    best["peak_memory_mb"] = max(r["peak_memory_mb"] for r in runs)
+    return best
+
+
+def _child(stage: str, data: Path, layer: Path, store: Path | None = None) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.ingest", stage, str(data), str(layer)]
+    if store is not None:
+        command.append(str(store))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench stage {stage} failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# ------------------------------------------------------------------------ synthetic inputs
+def write_wards(path: Path, *, seed: int, wards: int = 25) -> Path:
+    """25 Voronoi wards over :data:`BOX_M` as a standard area layer (GeoParquet, EPSG:27700)."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    west, south, east, north = BOX_M
+    seeds = shapely.points(rng.uniform(west, east, wards), rng.uniform(south, north, wards))
+    box = shapely.box(west, south, east, north)
+    cells = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=box)
+    polygons = shapely.segmentize(shapely.intersection(shapely.get_parts(cells), box), 50.0)
+    layer = gpd.GeoDataFrame(
+        {
+            "code": [f"E05{n:06d}" for n in range(len(polygons))],
+            "name": [f"Synthetic ward {n + 1}" for n in range(len(polygons))],
+            "parent": pd.array([None] * len(polygons), dtype="str"),
+            "population": np.nan,
+            "households": np.nan,
+        },
+        geometry=polygons,
+        crs="EPSG:27700",
+    )
+    layer.to_parquet(path)
+    return path
+
+
+def write_police_files(folder: Path, rows: int, *, seed: int) -> int:
+    """Write ``rows`` police.uk rows as one file per month; returns the number of files."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from geo_service.projection import from_bng
+    from geo_service.schema import POLICE_UK_CATEGORIES
+
+    rng = np.random.default_rng(seed)
+    types = np.array(POLICE_UK_CATEGORIES, dtype=object)
+    weights = np.where(types == "Anti-social behaviour", 0.25, 0.75 / (len(types) - 1))
+    crime_type = rng.choice(types, size=rows, p=weights / weights.sum())
+    asb = crime_type == "Anti-social behaviour"
+    west, south, east, north = BOX_M
+    pad = 0.05 * (east - west)
+    lon, lat = from_bng(
+        rng.uniform(west - pad, east + pad, rows), rng.uniform(south - pad, north + pad, rows)
+    )
+    located = rng.random(rows) >= 0.02
+    ids = np.array([f"{seed:08x}{n:056x}" for n in range(rows)], dtype=object)
+    month = np.array(MONTHS, dtype=object)[np.sort(rng.integers(0, len(MONTHS), rows))]
+    lsoa = rng.integers(0, 150, rows).astype(str)
+    outcome = "Investigation complete; no suspect identified"
+    columns = {
+        "Crime ID": np.where(asb, None, ids),
+        "Month": month,
+        "Reported by": np.full(rows, "Synthetic Constabulary", dtype=object),
+        "Falls within": np.full(rows, "Synthetic Constabulary", dtype=object),
+        "Longitude": np.where(located, np.round(lon, 6), np.nan),
+        "Latitude": np.where(located, np.round(lat, 6), np.nan),
+        "Location": np.char.add("On or near Street ", rng.integers(0, 500, rows).astype(str)),
+        "LSOA code": np.where(located, np.char.add("E01", np.char.zfill(lsoa, 6)), None),
+        "LSOA name": np.where(located, np.char.add("Synthetic ", lsoa), None),
+        "Crime type": crime_type,
+        "Last outcome category": np.where(asb, None, outcome),
+        "Context": np.full(rows, None, dtype=object),
+    }
+    table = pa.table({name: pa.array(columns[name], from_pandas=True) for name in _HEADER})
+    table = table.set_column(4, "Longitude", table["Longitude"].cast(pa.string()))
+    table = table.set_column(5, "Latitude", table["Latitude"].cast(pa.string()))
+    bounds = [*np.searchsorted(month, np.array(MONTHS, dtype=object)).tolist(), rows]
+    for k, name in enumerate(MONTHS):
+        path = folder / name / f"{name}-synthetic-street.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = table.slice(bounds[k], bounds[k + 1] - bounds[k])
+        pacsv.write_csv(part, path, pacsv.WriteOptions(quoting_style="needed"))
+    return len(MONTHS)
+
+
+# ------------------------------------------------------------------------ child processes
+def _stage_pipeline(data: Path, layer_path: Path) -> dict[str, Any]:
+    import geopandas as gpd
+
+    from geo_service.join import assign_areas
+    from geo_service.sources import load_police_uk
+
+    layer = gpd.read_parquet(layer_path)
+    start = time.perf_counter()
+    loaded = load_police_uk(data)
+    loaded_at = time.perf_counter()
+    incidents, _ = assign_areas(loaded.incidents, {"ward": layer})
+    end = time.perf_counter()
+    return {
+        "seconds": end - start,
+        "load_seconds": loaded_at - start,
+        "join_seconds": end - loaded_at,
+        "rows_read": loaded.rows_read,
+        "rejected": len(loaded.rejects),
+        "counts": _counts(incidents["area_ward"]),
+    }
+
+
+def _stage_ingest(data: Path, layer_path: Path, store_path: Path) -> dict[str, Any]:
+    import geopandas as gpd
+
+    from geo_service.ingest import ingest_files
+    from geo_service.store import Store
+
+    store = Store(store_path)
+    store.write_layer("ward", gpd.read_parquet(layer_path), info={"path": "synthetic"})
+    start = time.perf_counter()
+    summary = ingest_files(store, "police-uk", [data])
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "rows_read": summary.rows_read,
+        "stored": summary.stored,
+        "counts": _counts(store.incidents(columns=["area_ward"])["area_ward"]),
+    }
+
+
+def _stage_naive(data: Path, layer_path: Path) -> dict[str, Any]:
+    import geopandas as gpd
+    import pandas as pd
+
+    layer = gpd.read_parquet(layer_path)
+    start = time.perf_counter()
+    frame = pd.concat(
+        [pd.read_csv(path) for path in sorted(data.glob("*/*-street.csv"))], ignore_index=True
+    )
+    frame = frame.dropna(subset=["Longitude", "Latitude"])
+    points = gpd.GeoDataFrame(
+        frame, geometry=gpd.points_from_xy(frame["Longitude"], frame["Latitude"]), crs="EPSG:4326"
+    ).to_crs("EPSG:27700")
+    joined = gpd.sjoin(points, layer[["code", "geometry"]], how="left", predicate="within")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows_read": len(frame), "counts": _counts(joined["code"])}
+
+
+def _counts(codes: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in codes.value_counts().sort_index().items()}
+
+
+_STAGES = {"pipeline": _stage_pipeline, "ingest": _stage_ingest, "naive": _stage_naive}
+
+
+def _child_main(argv: list[str]) -> None:
+    stage, *paths = argv
+    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = _STAGES[stage](*(Path(p) for p in paths))
+    result["seconds"] = round(result["seconds"], 3)
+    result["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["memory_at_start_mb"] = round(baseline_mb, 1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])
