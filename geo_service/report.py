@@ -23,6 +23,17 @@ from geo_service.analysis import breakdowns, change, patterns, risk
 from geo_service.analysis.counts import select, within_layer
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.categories import CategoryGroup, find_group
+from geo_service.report_text import (
+    group_noun,
+    mover_sentences,
+    period_wording,
+    persistence_sentence,
+    signed,
+    significant_sentence,
+    top_area_sentence,
+    trend_sentence,
+    unit_of,
+)
 from geo_service.schema import ROAD_TRAFFIC_COLLISION
 
 #: The assessment's priority sections, in its order.
@@ -36,6 +47,12 @@ DEFAULT_PRIORITIES: tuple[str, ...] = (
     "Deliberate fires",
     "Road traffic collisions",
 )
+
+
+#: Days are reported when their Poisson tail probability is below this (stricter than for
+#: months, since a year has ~365 days to test), at most this many per section.
+_DAY_ALPHA = 0.001
+_DAYS_SHOWN = 2
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,7 @@ def _section(
         "top": [],
         "time_sentences": [],
         "subcategories": [],
+        "type_sentence": None,
         "severity": [],
     }
     if section["empty"]:
@@ -192,11 +210,12 @@ def _section(
         return section
     sentences = _sentences(table, totals, noun, current) + peer["sentences"]
     section.update(
-        sentences=[_period_wording(s, windows.months) for s in sentences],
+        sentences=[period_wording(s, windows.months) for s in sentences],
         top=_top_rows(table),
         chart=_chart(subset, group, previous, current),
         time_sentences=_time_sentences(incidents, subset, group, current, noun),
         subcategories=_subcategory_rows(subset, group, previous, current),
+        type_sentence=_type_sentence(subset, group, previous, current, noun),
         severity=_severity_rows(subset, group, previous, current),
     )
     return section
@@ -208,19 +227,6 @@ _EMPTY = (
 )
 
 
-def _period_wording(sentence: str, months: int) -> str:
-    """Sentences are worded for year-on-year comparisons; other lengths compare periods."""
-    if months == 12:
-        return sentence
-    for year, period in (
-        ("the previous year", "the previous period"),
-        ("last year", "in the previous period"),
-        ("this year", "now"),
-    ):
-        sentence = sentence.replace(year, period)
-    return sentence
-
-
 def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Period) -> list[str]:
     sentences = [trend_sentence(totals, noun, current)]
     areas = table.loc[table["code"] != change.UNALLOCATED]
@@ -229,12 +235,10 @@ def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Perio
     increases, decreases = change.top_movers(table, n=2)
     sentences.extend(mover_sentences(increases, decreases, noun))
     sentences.append(persistence_sentence(change.top_five_persistence(table)))
-    significant = areas.loc[areas["label"] != "no significant change"]
-    for row in significant.itertuples(index=False):
-        sentences.append(
-            f"{row.name} ({row.code}) shows a {row.label} "
-            f"({row.previous} to {row.current}, q {_p_text(row.q)})."
-        )
+    for label in ("significant increase", "significant decrease"):
+        sentence = significant_sentence(areas.loc[areas["label"] == label], label)
+        if sentence:
+            sentences.append(sentence)
     unallocated = table.loc[table["code"] == change.UNALLOCATED]
     if not unallocated.empty:
         sentences.append(
@@ -320,13 +324,12 @@ def _time_sentences(
             f"{month_label(row.month)} was well above its expected level: {row.count} {noun} "
             f"against {row.expected:.1f} expected ({row.basis})."
         )
-    for month in current.months:
-        days = patterns.daily_exceedances(subset, group=group, month=month)
-        for day in days.head(1).itertuples(index=False):
-            sentences.append(
-                f"{pd.Timestamp(day.date):%-d %B %Y} recorded {day.count} {noun}, above the "
-                f"month's average of {day.daily_mean:.1f} per day."
-            )
+    days = patterns.daily_exceedances(subset, group=group, period=current, alpha=_DAY_ALPHA)
+    for day in days.head(_DAYS_SHOWN).itertuples(index=False):
+        sentences.append(
+            f"{pd.Timestamp(day.date):%-d %B %Y} recorded {day.count} {noun}, above the "
+            f"month's average of {day.daily_mean:.1f} per day."
+        )
     return sentences
 
 
@@ -348,6 +351,24 @@ def _subcategory_rows(
         }
         for row in table.itertuples(index=False)
     ]
+
+
+def _type_sentence(
+    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period, noun: str
+) -> str | None:
+    """ "The most common type was Other outdoor location (32 fires, 25.6%), followed by ..." """
+    table = breakdowns.subcategory_breakdown(
+        subset, group=group, previous=previous, current=current
+    )
+    named = table.loc[(table["subcategory"] != breakdowns.NOT_GIVEN) & (table["current"] > 0)]
+    if len(named) < 2:
+        return None
+    first, second = named.iloc[0], named.iloc[1]
+    return (
+        f"The most common type was {first['subcategory']} ({first['current']} "
+        f"{unit_of(noun)}, {first['share']:.1f}% of the total), followed by "
+        f"{second['subcategory']} ({second['current']})."
+    )
 
 
 def _severity_rows(
@@ -390,107 +411,3 @@ def _peer_position(
     if pd.notna(own["previous_rate_position"]):
         sentence += f"; the previous year it was {own['previous_rate_position']} on the rate"
     return {"volume_ratio": ratio, "sentences": [sentence + " (highest = 1st)."]}
-
-
-# Sentences -------------------------------------------------------------------------------------
-
-_PLURAL_UNITS = ("incidents", "fires", "collisions", "offences", "crimes")
-_NUMBER_WORDS = ("None", "One", "Two", "Three", "Four", "Five")
-
-
-def group_noun(name: str) -> str:
-    """How the text names a group's incidents: "Dwelling burglary" -> "dwelling burglary
-    offences", "ASB incidents" -> "ASB incidents", "Vehicle crime (excluding interference)" ->
-    "vehicle crime offences (excluding interference)"."""
-    text = name if name[:2].isupper() else name[:1].lower() + name[1:]
-    head, bracket, tail = text.partition(" (")
-    if head.split()[-1].lower() in _PLURAL_UNITS:
-        return text
-    return f"{head} offences{bracket}{tail}"
-
-
-def unit_of(noun: str) -> str:
-    """The counted unit of a noun from :func:`group_noun`: "offences", "incidents" ..."""
-    return noun.partition(" (")[0].split()[-1]
-
-
-def signed(value: int) -> str:
-    """``82`` -> ``"+82"``, ``-862`` -> ``"-862"``, ``0`` -> ``"0"``."""
-    return f"{value:+d}" if value else "0"
-
-
-def trend_sentence(totals: pd.Series, noun: str, current: Period) -> str:
-    """The borough trend: count, % change against the previous period, and its significance."""
-    before, after = int(totals["previous"]), int(totals["current"])
-    text = f"There were {after} {noun} recorded in the period ({current.label})"
-    if before == 0:
-        text += ", against none the previous year"
-    elif after == before:
-        text += f", the same number as the previous year ({before})"
-    else:
-        word = "an increase" if after > before else "a decrease"
-        pct = abs(float(totals["pct_change"]))
-        text += f", {word} of {pct:.1f}% compared to {before} the previous year"
-    verdict = (
-        "not statistically significant"
-        if totals["label"] == "no significant change"
-        else f"a {totals['label']}"
-    )
-    return f"{text}; the change is {verdict} (p {_p_text(float(totals['p']))})."
-
-
-def _p_text(value: float) -> str:
-    """``"= 0.043"``, or ``"< 0.001"`` for smaller values."""
-    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
-
-
-def _movement(change_count: int, previous: int) -> str:
-    if change_count == 0:
-        return f"unchanged from {previous} the previous year"
-    word = "up" if change_count > 0 else "down"
-    return f"{word} {abs(change_count)} from {previous} the previous year"
-
-
-def top_area_sentence(row: pd.Series, noun: str) -> str:
-    """ "D2A ... reported the highest number of ..., accounting for 8.1% of the total (33 ...),
-    up 26 from 7 the previous year." """
-    return (
-        f"{row['name']} ({row['code']}) reported the highest number of {noun}, accounting for "
-        f"{row['share']:.1f}% of the total ({row['current']} {unit_of(noun)}), "
-        f"{_movement(int(row['change']), int(row['previous']))}."
-    )
-
-
-def mover_sentences(increases: pd.DataFrame, decreases: pd.DataFrame, noun: str) -> list[str]:
-    """Sentences naming the areas with the greatest increases and decreases."""
-    sentences = []
-    for table, kind, word in ((increases, "increase", "up"), (decreases, "decrease", "down")):
-        if table.empty:
-            sentences.append(
-                f"No area recorded an {kind}."
-                if kind == "increase"
-                else "No area recorded a decrease."
-            )
-            continue
-        parts = [
-            f"{r.name} ({r.code}), {word} {abs(int(r.change))} from {r.previous} to {r.current}"
-            for r in table.itertuples(index=False)
-        ]
-        plural = "s were" if len(parts) > 1 else " was"
-        sentences.append(f"The greatest {kind}{plural} in {', and '.join(parts)}.")
-    return sentences
-
-
-def persistence_sentence(persistence: pd.DataFrame) -> str:
-    """How many of last year's top five areas stayed in the top five, and which."""
-    stayed = persistence.loc[persistence["persisted"]]
-    count = len(stayed)
-    word = _NUMBER_WORDS[count] if count < len(_NUMBER_WORDS) else str(count)
-    names = ", ".join(f"{r.name} ({r.code})" for r in stayed.itertuples(index=False))
-    verb = "has" if count == 1 else "have"
-    if not count:
-        return "None of the areas in the top five last year has remained in the top five this year."
-    text = (
-        f"{word} of the areas in the top five last year {verb} remained in the top five this year"
-    )
-    return f"{text}: {names}."

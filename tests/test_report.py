@@ -11,14 +11,13 @@ import pytest
 
 from geo_service import schema
 from geo_service.categories import load_groups
-from geo_service.report import (
-    DEFAULT_PRIORITIES,
-    Peers,
-    build_report,
+from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
+from geo_service.report_text import (
     group_noun,
     mover_sentences,
     persistence_sentence,
     signed,
+    significant_sentence,
 )
 
 BEATS = {"D2A": ("Berkhamsted Castle", 7, 33), "D1M": ("<b>Chaulden</b> & Shrubhill", 4, 16),
@@ -139,3 +138,24 @@ def test_text_helpers() -> None:
         "Two of the areas in the top five last year have remained in the top five this year: "
         "Bennetts End (D1Q), Woodhall (D1T)."
     )
+
+
+def test_significant_sentence_names_the_strongest_few() -> None:
+    rows = pd.DataFrame(
+        {
+            "name": ["Berkhamsted Castle", "Tring East", "Apsley", "Watling"],
+            "code": ["D2A", "D3C", "D1D", "D1S"],
+            "previous": [7, 1, 2, 3],
+            "current": [33, 9, 12, 14],
+            "q": [0.0011, 0.0004, 0.02, 0.03],
+        }
+    )
+    assert significant_sentence(rows.head(1), "significant increase") == (
+        "Berkhamsted Castle (D2A) shows a significant increase (7 to 33, q = 0.001)."
+    )
+    assert significant_sentence(rows, "significant increase") == (
+        "4 areas show a significant increase: Tring East (D3C, 1 to 9, q < 0.001); "
+        "Berkhamsted Castle (D2A, 7 to 33, q = 0.001); Apsley (D1D, 2 to 12, q = 0.020) "
+        "and 1 other area."
+    )
+    assert significant_sentence(rows.head(0), "significant increase") is None

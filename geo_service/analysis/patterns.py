@@ -138,32 +138,37 @@ def daily_exceedances(
     incidents: pd.DataFrame,
     *,
     group: CategoryGroup | str,
-    month: str,
+    period: Period | str,
     alpha: float = ALPHA,
 ) -> pd.DataFrame:
-    """Days of ``month`` far above the month's daily average.
+    """Days far above their month's daily average, for one month (``"YYYY-MM"``) or every month
+    of a period.
 
-    Returns columns date (``"YYYY-MM-DD"``), count, daily_mean, p; most extreme first. Empty when
-    the incidents carry no dates.
+    Returns columns date (``"YYYY-MM-DD"``), count, daily_mean (the month's dated incidents /
+    days in the month), p; most extreme first. Empty when the incidents carry no dates.
     """
-    period = Period(month, month)
-    chosen = select(incidents, group=group, period=period)
-    dated = chosen["occurred_at"].dropna()
-    index = parse_month(month)
-    days = calendar.monthrange(index // 12, index % 12 + 1)[1]
-    daily_mean = len(dated) / days
-    per_day = dated.dt.strftime("%Y-%m-%d").value_counts()
-    p = np.array([_upper_tail(int(c), daily_mean) for c in per_day.to_numpy()])
-    table = pd.DataFrame(
-        {
-            "date": per_day.index.astype("str"),
-            "count": per_day.to_numpy(dtype="int64"),
-            "daily_mean": daily_mean,
-            "p": p,
-        }
+    window = Period(period, period) if isinstance(period, str) else period
+    chosen = select(incidents, group=group, period=window)
+    dated = chosen.loc[chosen["occurred_at"].notna()]
+    days = dated["occurred_at"].dt.strftime("%Y-%m-%d")
+    months = dated["month"].astype("str")
+    per_day = pd.DataFrame({"date": days, "month": months}).value_counts().rename("count")
+    per_month = months.value_counts()
+    table = per_day.reset_index()
+    length = np.array([_days_in(m) for m in table["month"]], dtype=float)
+    table["daily_mean"] = per_month.reindex(table["month"]).to_numpy(dtype=float) / length
+    counts = table["count"].to_numpy(dtype=float)
+    table["p"] = stats.poisson.sf(counts - 1, table["daily_mean"].to_numpy(dtype=float))
+    table = table.loc[(table["p"] < alpha) & (counts > table["daily_mean"].to_numpy(dtype=float))]
+    table = table.sort_values(["p", "date"], kind="stable").reset_index(drop=True)
+    return table.loc[:, ["date", "count", "daily_mean", "p"]].astype(
+        {"date": "str", "count": "int64"}
     )
-    table = table.loc[(table["p"] < alpha) & (table["count"] > daily_mean)]
-    return table.sort_values(["p", "date"], kind="stable").reset_index(drop=True)
+
+
+def _days_in(month: str) -> int:
+    index = parse_month(month)
+    return calendar.monthrange(index // 12, index % 12 + 1)[1]
 
 
 def day_of_week_profile(

@@ -92,7 +92,7 @@ def test_halloween_day_stands_out_from_the_month_average() -> None:
             }
         )
     )
-    result = daily_exceedances(frame, group="ASB incidents", month="2012-10")
+    result = daily_exceedances(frame, group="ASB incidents", period="2012-10")
     assert len(frame) == 304
     first = result.iloc[0]
     assert (first["date"], first["count"]) == ("2012-10-31", 23)
@@ -121,3 +121,20 @@ def test_day_and_hour_profiles_count_only_known_dates_and_times() -> None:
     assert days.loc["Monday", "share"] == pytest.approx(200 / 3)
     hours = hour_of_day_profile(frame, group="Robbery", period=period).set_index("hour")
     assert hours["count"].sum() == 2 and hours.loc[23, "count"] == 1 and hours.loc[1, "count"] == 1
+
+
+def test_daily_exceedances_over_a_period_use_each_months_own_average() -> None:
+    october = [f"2012-10-{d:02d}" for d in range(1, 32) for _ in range(3)] + ["2012-10-31"] * 12
+    november = [f"2012-11-{d:02d}" for d in range(1, 31) for _ in range(10)]
+    november += ["2012-11-05"] * 20
+    dates = pd.to_datetime(october + november)
+    frame = schema.conform(
+        pd.DataFrame({"category": ASB, "month": dates.strftime("%Y-%m"), "occurred_at": dates})
+    )
+    result = daily_exceedances(frame, group="ASB incidents", period=Period("2012-10", "2012-11"))
+    by_date = result.set_index("date")
+    assert sorted(by_date.index) == ["2012-10-31", "2012-11-05"]
+    assert by_date.loc["2012-10-31", "daily_mean"] == pytest.approx(105 / 31)
+    assert by_date.loc["2012-11-05", "daily_mean"] == pytest.approx(320 / 30)
+    assert by_date.loc["2012-11-05", "p"] == pytest.approx(stats.poisson.sf(29, 320 / 30))
+    assert result["p"].is_monotonic_increasing

@@ -1,0 +1,151 @@
+"""Sentences of the strategic-assessment report, worded like the assessment's own.
+
+Each function turns one analysis result (a change-table row, the movers, the top-five
+persistence, a borough total) into plain English: "Berkhamsted Castle (D2A) reported the highest
+number of dwelling burglary offences, accounting for 8.1% of the total (33 offences), up 26 from 7
+the previous year." The text is plain (not HTML); the report template escapes it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from geo_service.analysis.periods import Period
+
+#: Areas named per direction in the significant-change sentence.
+SIGNIFICANT_SHOWN = 3
+
+_PLURAL_UNITS = ("incidents", "fires", "collisions", "offences", "crimes")
+_NUMBER_WORDS = ("None", "One", "Two", "Three", "Four", "Five")
+
+
+def group_noun(name: str) -> str:
+    """How the text names a group's incidents: "Dwelling burglary" -> "dwelling burglary
+    offences", "ASB incidents" -> "ASB incidents", "Vehicle crime (excluding interference)" ->
+    "vehicle crime offences (excluding interference)"."""
+    text = name if name[:2].isupper() else name[:1].lower() + name[1:]
+    head, bracket, tail = text.partition(" (")
+    if head.split()[-1].lower() in _PLURAL_UNITS:
+        return text
+    return f"{head} offences{bracket}{tail}"
+
+
+def unit_of(noun: str) -> str:
+    """The counted unit of a noun from :func:`group_noun`: "offences", "incidents" ..."""
+    return noun.partition(" (")[0].split()[-1]
+
+
+def signed(value: int) -> str:
+    """``82`` -> ``"+82"``, ``-862`` -> ``"-862"``, ``0`` -> ``"0"``."""
+    return f"{value:+d}" if value else "0"
+
+
+def trend_sentence(totals: pd.Series, noun: str, current: Period) -> str:
+    """The borough trend: count, % change against the previous period, and its significance."""
+    before, after = int(totals["previous"]), int(totals["current"])
+    text = f"There were {after} {noun} recorded in the period ({current.label})"
+    if before == 0:
+        text += ", against none the previous year"
+    elif after == before:
+        text += f", the same number as the previous year ({before})"
+    else:
+        word = "an increase" if after > before else "a decrease"
+        pct = abs(float(totals["pct_change"]))
+        text += f", {word} of {pct:.1f}% compared to {before} the previous year"
+    verdict = (
+        "not statistically significant"
+        if totals["label"] == "no significant change"
+        else f"a {totals['label']}"
+    )
+    return f"{text}; the change is {verdict} (p {p_text(float(totals['p']))})."
+
+
+def p_text(value: float) -> str:
+    """``"= 0.043"``, or ``"< 0.001"`` for smaller values."""
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
+
+
+def _movement(change_count: int, previous: int) -> str:
+    if change_count == 0:
+        return f"unchanged from {previous} the previous year"
+    word = "up" if change_count > 0 else "down"
+    return f"{word} {abs(change_count)} from {previous} the previous year"
+
+
+def top_area_sentence(row: pd.Series, noun: str) -> str:
+    """ "D2A ... reported the highest number of ..., accounting for 8.1% of the total (33 ...),
+    up 26 from 7 the previous year." """
+    return (
+        f"{row['name']} ({row['code']}) reported the highest number of {noun}, accounting for "
+        f"{row['share']:.1f}% of the total ({row['current']} {unit_of(noun)}), "
+        f"{_movement(int(row['change']), int(row['previous']))}."
+    )
+
+
+def mover_sentences(increases: pd.DataFrame, decreases: pd.DataFrame, noun: str) -> list[str]:
+    """Sentences naming the areas with the greatest increases and decreases."""
+    sentences = []
+    for table, kind, word in ((increases, "increase", "up"), (decreases, "decrease", "down")):
+        if table.empty:
+            sentences.append(
+                f"No area recorded an {kind}."
+                if kind == "increase"
+                else "No area recorded a decrease."
+            )
+            continue
+        parts = [
+            f"{r.name} ({r.code}), {word} {abs(int(r.change))} from {r.previous} to {r.current}"
+            for r in table.itertuples(index=False)
+        ]
+        plural = "s were" if len(parts) > 1 else " was"
+        sentences.append(f"The greatest {kind}{plural} in {', and '.join(parts)}.")
+    return sentences
+
+
+def persistence_sentence(persistence: pd.DataFrame) -> str:
+    """How many of last year's top five areas stayed in the top five, and which."""
+    stayed = persistence.loc[persistence["persisted"]]
+    count = len(stayed)
+    word = _NUMBER_WORDS[count] if count < len(_NUMBER_WORDS) else str(count)
+    names = ", ".join(f"{r.name} ({r.code})" for r in stayed.itertuples(index=False))
+    verb = "has" if count == 1 else "have"
+    if not count:
+        return "None of the areas in the top five last year has remained in the top five this year."
+    text = (
+        f"{word} of the areas in the top five last year {verb} remained in the top five this year"
+    )
+    return f"{text}: {names}."
+
+
+def significant_sentence(rows: pd.DataFrame, label: str) -> str | None:
+    """ "Berkhamsted Castle (D2A) shows a significant increase (7 to 33, q = 0.001)." or, for
+    several, the strongest few and how many others."""
+    if rows.empty:
+        return None
+    strongest = rows.sort_values(["q", "code"], kind="stable").head(SIGNIFICANT_SHOWN)
+    parts = [
+        f"{r.name} ({r.code}, {r.previous} to {r.current}, q {p_text(r.q)})"
+        for r in strongest.itertuples(index=False)
+    ]
+    if len(rows) == 1:
+        r = strongest.iloc[0]
+        return (
+            f"{r['name']} ({r['code']}) shows a {label} "
+            f"({r['previous']} to {r['current']}, q {p_text(float(r['q']))})."
+        )
+    others = len(rows) - len(parts)
+    tail = f" and {others} other area{'s' if others > 1 else ''}" if others else ""
+    return f"{len(rows)} areas show a {label}: {'; '.join(parts)}{tail}."
+
+
+def period_wording(sentence: str, months: int) -> str:
+    """Sentences are worded for year-on-year comparisons; other lengths compare periods."""
+    if months == 12:
+        return sentence
+    for year, period in (
+        ("the previous year", "the previous period"),
+        ("last year", "in the previous period"),
+        ("this year", "now"),
+    ):
+        sentence = sentence.replace(year, period)
+    return sentence
