@@ -17,11 +17,12 @@ import pandas as pd
 from geo_service.analysis import change
 from geo_service.analysis.counts import within_layer
 from geo_service.analysis.periods import Period, rolling_periods, year_on_year_periods
-from geo_service.categories import find_group, load_groups
+from geo_service.categories import CategoryGroup, find_group, load_groups
 from geo_service.cli._output import TABLE_FORMATS, write_frame
 from geo_service.config import Settings
 from geo_service.errors import InputError, NotFoundError
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
+from geo_service.schema import CATEGORIES
 from geo_service.store import Store
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def _change(args: argparse.Namespace, settings: Settings) -> int:
     store = Store(settings.store)
     areas = store.layer(args.layer)
     incidents = _read(store, month_from=previous.start)
-    group = find_group(load_groups(settings.categories), args.category)
+    group = _group(load_groups(settings.categories), args.category, incidents)
     table = change.change_table(
         incidents, layer=args.layer, areas=areas, group=group, previous=previous, current=current
     )
@@ -156,6 +157,19 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(f"{args.out}: cannot write the report ({exc.strerror})") from exc
     logger.info("wrote %s", args.out)
     return 0
+
+
+def _group(groups: tuple[CategoryGroup, ...], name: str, incidents: pd.DataFrame) -> CategoryGroup:
+    """The group called ``name``, or a group of the category ``name`` when that is a known or
+    stored category; otherwise NotFoundError listing what is allowed."""
+    known = {g.name.casefold() for g in groups} | {c.casefold() for c in CATEGORIES}
+    stored = set(incidents["category"].dropna().astype("str"))
+    if name.casefold() in known or name in stored:
+        return find_group(groups, name)
+    allowed = [g.name for g in groups] + sorted(set(CATEGORIES) | stored)
+    raise NotFoundError(
+        f"--category {name!r} is neither a group nor a category; allowed: {', '.join(allowed)}"
+    )
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:

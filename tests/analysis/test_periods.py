@@ -14,6 +14,7 @@ from geo_service.analysis.periods import (
     rolling_periods,
     same_month_last_year,
     shift_month,
+    year_on_year_periods,
 )
 from geo_service.errors import InputError
 
@@ -72,3 +73,11 @@ def test_bad_periods_raise_clear_errors(start: str, end: str, message: str) -> N
 def test_zero_month_window_is_refused() -> None:
     with pytest.raises(InputError, match="months: 0"):
         rolling_periods("2013-07", months=0)
+
+
+def test_year_on_year_periods() -> None:
+    previous, current = year_on_year_periods("2022-01", months=1)
+    assert (previous.label, current.label) == ("Jan 21", "Jan 22")
+    previous, current = year_on_year_periods("2013-07", months=3)
+    assert previous == Period("2012-05", "2012-07") and current == Period("2013-05", "2013-07")
+    assert year_on_year_periods("2013-07") == rolling_periods("2013-07")

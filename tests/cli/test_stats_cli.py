@@ -107,3 +107,19 @@ def test_report_writes_a_document(tmp_path: Path) -> None:
         "accounting for 52.4% of the total (33 offences), up 26 from 7 the previous year."
     ) in html
     assert "Chaulden &amp; Shrubhill" in html
+
+
+def test_change_against_the_year_earlier(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["change", "--layer", "beat", "--period-end", "2013-01", "--months", "1"]
+    assert main([*argv, "--against", "year-earlier", "--category", "Burglary"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "Burglary by beat: Jan 12 vs Jan 13"
+    d2a = next(line for line in out.splitlines() if line.lstrip().startswith("D2A"))
+    assert d2a.split()[3:7] == ["7", "33", "+26", "+371.4%"]
+
+
+def test_change_unknown_category_lists_the_allowed(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["change", "--layer", "beat", "--period-end", "2013-07", "--category", "Burglery"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'Burglery' is neither a group nor a category" in err and "Dwelling burglary" in err
