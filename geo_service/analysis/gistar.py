@@ -22,8 +22,8 @@ with the observed 0; esda's formula then gives ``larger = P``, folds it to 0 and
 smallest possible p, calling every empty cell a 99 % cold spot. The bins therefore use the
 tie-aware one-sided p ``(min(#random >= observed, #random <= observed) + 1) / (P + 1)``, which
 equals ``p_sim`` whenever no random value ties the observed one. ``q`` are Benjamini-Hochberg
-q-values of the two-sided p used for the bins (``min(1, 2 * p_tied)`` with permutations, else
-``p``).
+q-values of the two-sided p used for the bins: ``p`` by default, or ``min(1, 2 * p_tied)`` with
+``inference="permutation"``.
 
 Bins: +3/+2/+1 hot spot at 99/95/90 % confidence (q, or p with ``fdr=False``, below
 0.01/0.05/0.10 and z > 0), -3/-2/-1 cold spots likewise, 0 not significant.
@@ -43,6 +43,7 @@ from geo_service.analysis.grid import Grid
 from geo_service.analysis.significance import bh_qvalues
 from geo_service.errors import InputError
 
+INFERENCES = ("normal", "permutation")
 #: Confidence levels of the bins, as (bin, largest p or q) from the most confident down.
 BIN_LEVELS: tuple[tuple[int, float], ...] = ((3, 0.01), (2, 0.05), (1, 0.10))
 #: Bound on the elements of one chunk of permuted neighbour values (8 bytes each).
@@ -80,6 +81,7 @@ def gi_star(
     permutations: int = 999,
     seed: int = 0,
     fdr: bool = True,
+    inference: str = "normal",
     draws: str = "esda",
 ) -> GiStarResult:
     """Getis-Ord Gi* of ``values`` with spatial ``weights`` (see the module docstring).
@@ -96,6 +98,11 @@ def gi_star(
         Seed of the permutations (esda's ``seed``).
     fdr
         Bin by Benjamini-Hochberg q-values (default) rather than raw p-values.
+    inference
+        The p-values the bins (and q) use: ``"normal"`` (default, as ArcGIS does), or
+        ``"permutation"`` (tie-aware pseudo p). A pseudo p is never below ``1 / (P + 1)``, so
+        under FDR across thousands of cells it can only be significant with many more
+        permutations than cells / 20; with 999 permutations on a district grid nothing passes.
     draws
         ``"esda"`` (default): esda's exact draws for ``seed``, which cost one shuffle of all
         n - 1 values per permutation (about 1 s for 999 permutations of 14k cells). ``"fast"``:
@@ -106,12 +113,17 @@ def gi_star(
     w = _star_weights(weights, x.size)
     z = _z_scores(x, w)
     p = 2.0 * stats.norm.sf(np.abs(z))
+    if inference not in INFERENCES:
+        raise InputError(f"unknown inference {inference!r}; allowed: {', '.join(INFERENCES)}")
     p_sim: np.ndarray | None = None
     p_tied: np.ndarray | None = None
     chosen = p
     if permutations > 0:
         p_sim, p_tied = _pseudo_p(x, w, permutations, seed, draws)
-        chosen = np.minimum(1.0, 2.0 * p_tied)
+        if inference == "permutation":
+            chosen = np.minimum(1.0, 2.0 * p_tied)
+    elif inference == "permutation":
+        raise InputError("inference='permutation' needs permutations > 0")
     q = bh_qvalues(chosen)
     bins = confidence_bins(z, q if fdr else chosen)
     return GiStarResult(z, p, p_sim, p_tied, q, bins, int(permutations), int(seed), bool(fdr))
@@ -209,6 +221,7 @@ def gi_star_grid(
     permutations: int = 999,
     seed: int = 0,
     fdr: bool = True,
+    inference: str = "normal",
     draws: str = "esda",
 ) -> gpd.GeoDataFrame:
     """Gi* of grid-cell ``counts`` (shape ``grid.shape``) over the inside cells, as squares.
@@ -221,7 +234,15 @@ def gi_star_grid(
     inside = grid.inside.ravel()
     values = np.asarray(counts, dtype=float).ravel()[inside]
     weights = grid_weights(grid, queen=queen)
-    result = gi_star(values, weights, permutations=permutations, seed=seed, fdr=fdr, draws=draws)
+    result = gi_star(
+        values,
+        weights,
+        permutations=permutations,
+        seed=seed,
+        fdr=fdr,
+        inference=inference,
+        draws=draws,
+    )
     frame = grid.to_geodataframe({"count": counts})
     frame["z"] = result.z
     frame["p"] = result.p

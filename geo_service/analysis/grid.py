@@ -75,9 +75,7 @@ class Grid:
         index[~ok] = -1
         return index
 
-    def counts(
-        self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
-    ) -> np.ndarray:
+    def counts(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Number (or summed ``weights``) of points in each cell, shape ``(ny, nx)``.
 
         Integer counts without weights, floats with them. Points outside the grid are ignored.
@@ -121,7 +119,10 @@ class Grid:
                     f"grid values {name!r}: expected {self.ny}x{self.nx} cells, got {array.shape}"
                 )
             data[name] = array.reshape(-1)[cell]
-        geometry = self.boxes().ravel()[cell]
+        half = self.cell_m / 2
+        xc = self.x0 + (col + 0.5) * self.cell_m
+        yc = self.y0 + (row + 0.5) * self.cell_m
+        geometry = shapely.box(xc - half, yc - half, xc + half, yc + half)
         return gpd.GeoDataFrame(data, geometry=geometry, crs=CRS)
 
 

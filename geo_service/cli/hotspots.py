@@ -191,13 +191,15 @@ def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Na
     frame = frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)].reset_index(drop=True)
     months = data.period.n_months
 
+    inside = data.grid.inside.ravel()
+    weights = gistar.grid_weights(data.grid)
+
     def score(history: History) -> np.ndarray:
-        grid = history.grid
-        recent = history.monthly_counts[-months:].sum(axis=0)
-        cells = gistar.gi_star_grid(grid, recent, permutations=0)
-        flat = np.zeros(grid.nx * grid.ny)
-        flat[cells["cell"].to_numpy()] = np.maximum(cells["bin"].to_numpy(), 0)
-        return flat.reshape(grid.shape)
+        recent = history.monthly_counts[-months:].sum(axis=0).ravel()[inside]
+        result = gistar.gi_star(recent.astype(float), weights, permutations=0)
+        flat = np.zeros(inside.size)
+        flat[inside] = np.maximum(result.bins, 0)
+        return flat.reshape(data.grid.shape)
 
     parameters = {"permutations": args.permutations, "seed": args.seed, "weights": "queen"}
     return frame, parameters, score
