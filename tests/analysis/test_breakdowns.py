@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +19,7 @@ from geo_service.analysis.breakdowns import (
     subcategory_breakdown,
 )
 from geo_service.analysis.change import change_table
-from geo_service.analysis.periods import rolling_periods
+from geo_service.analysis.periods import rolling_periods, same_month_last_year
 
 PREVIOUS, CURRENT = rolling_periods("2013-07")
 
@@ -112,3 +115,56 @@ def test_peer_positions_on_counts_and_rates() -> None:
     # previous rates: D1 10.0, D2 5.0, D3 15.0
     assert positions.loc["D3", "previous_rate"] == pytest.approx(15.0)
     assert positions.loc["D1", "previous_rate_position"] == "2nd of 3"
+
+
+@pytest.mark.realdata
+def test_hertfordshire_districts_peer_positions_match_groupby(shared_data: Path) -> None:
+    folder = shared_data / "ons-boundaries-uk-geojson" / "hertfordshire" / "wards"
+    wards = pd.concat(
+        [gpd.read_file(p).assign(district=p.name[:9]) for p in sorted(folder.glob("*.geojson"))],
+        ignore_index=True,
+    ).to_crs(27700)
+    raw = pd.concat(
+        [
+            pd.read_csv(
+                shared_data / "police-uk-hertfordshire-street" / f"{m}-hertfordshire-street.csv.gz"
+            )
+            for m in ("2021-01", "2022-01")
+        ],
+        ignore_index=True,
+    ).dropna(subset=["Longitude", "Latitude"])
+    points = gpd.GeoDataFrame(
+        raw, geometry=gpd.points_from_xy(raw["Longitude"], raw["Latitude"]), crs=4326
+    ).to_crs(27700)
+    joined = gpd.sjoin(points, wards[["district", "geometry"]], how="left", predicate="within")
+    frame = schema.conform(
+        pd.DataFrame(
+            {
+                "category": joined["Crime type"].to_numpy(),
+                "month": joined["Month"].to_numpy(),
+                "x": joined.geometry.x.to_numpy(),
+                "y": joined.geometry.y.to_numpy(),
+                "area_district": pd.array(joined["district"].to_numpy(), dtype="str"),
+            }
+        )
+    )
+    codes = sorted(wards["district"].unique())
+    areas = pd.DataFrame({"code": codes, "name": codes})
+    previous, current = same_month_last_year("2022-01")
+    table = change_table(
+        frame,
+        layer="district",
+        areas=areas,
+        group="ASB incidents",
+        previous=previous,
+        current=current,
+    )
+    positions = peer_positions(table).set_index("code")
+    asb = joined.loc[joined["Crime type"] == "Anti-social behaviour"]
+    expected = asb.loc[asb["Month"] == "2022-01"].groupby("district").size().reindex(codes)
+    assert len(codes) == 10
+    assert table.set_index("code").loc[codes, "current"].tolist() == expected.tolist()
+    ranks = expected.rank(method="min", ascending=False).astype(int)
+    assert positions.loc[codes, "count_rank"].tolist() == ranks.tolist()
+    dacorum = positions.loc["E07000096", "count_position"]
+    assert dacorum == f"{ordinal(int(ranks['E07000096']))} of 10"
