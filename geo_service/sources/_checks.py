@@ -104,6 +104,8 @@ def check_month(rejects: Rejects, values: pa.Array, column: str) -> None:
 
 def parse_numbers(rejects: Rejects, values: pa.Array, column: str) -> np.ndarray:
     """Text to float64 (NaN where empty); rejects text that is not a number."""
+    if pa.types.is_floating(values.type):
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=float)
     try:
         return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -123,19 +123,27 @@ def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None
 
 
 def read_columns(
-    raw: RawFile, columns: Sequence[str], *, null_values: Sequence[str] = ("",)
+    raw: RawFile,
+    columns: Sequence[str],
+    *,
+    null_values: Sequence[str] = ("",),
+    number_columns: Sequence[str] = (),
 ) -> RawRows:
-    """The named ``columns`` of ``raw`` as text arrays (``null_values`` become nulls).
+    """The named ``columns`` of ``raw`` as arrays (``null_values`` become nulls).
 
-    Fast (pyarrow) when the file is regular; line by line when it is not.
+    Columns are text, except ``number_columns``, which are float64 when every value in the file
+    parses as a number (the common case, and faster) and text otherwise, so that the loader can
+    reject the rows that do not. Fast (pyarrow) when the file is regular; line by line when not.
     """
     wanted = list(dict.fromkeys(columns))
     nulls = list(null_values)
-    try:
-        rows = _read_fast(raw, wanted, nulls)
-    except pa.ArrowInvalid as exc:
-        logger.info("%s: pyarrow could not parse the file (%s)", raw.path, exc)
-        rows = None
+    rows = None
+    for numbers in ([c for c in number_columns if c in wanted], []):
+        try:
+            rows = _read_fast(raw, wanted, nulls, numbers)
+            break
+        except pa.ArrowInvalid as exc:
+            logger.debug("%s: pyarrow could not parse the file as typed (%s)", raw.path, exc)
     if rows is None:
         logger.info("%s: irregular CSV layout, reading it line by line", raw.path)
         rows = _read_exact(raw, wanted, nulls)
@@ -160,7 +168,9 @@ def _encoding(path: Path, data: bytes) -> str:
     return "utf8"
 
 
-def _read_fast(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows | None:
+def _read_fast(
+    raw: RawFile, wanted: list[str], nulls: list[str], numbers: list[str]
+) -> RawRows | None:
     """pyarrow read; None when line numbers could not be exact (blank or malformed lines).
 
     Blank lines and fields spanning lines both surface as rows with the wrong number of fields
@@ -180,7 +190,9 @@ def _read_fast(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows | N
         parse_options=pacsv.ParseOptions(invalid_row_handler=_on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted,
-            column_types={name: pa.string() for name in wanted},
+            column_types={
+                name: pa.float64() if name in numbers else pa.string() for name in wanted
+            },
             null_values=nulls,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,

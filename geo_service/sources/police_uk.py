@@ -98,7 +98,7 @@ def load_police_uk(
 def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
     raw = open_file(path)
     require_columns(raw, COLUMNS, what="police.uk street-level crime")
-    rows = read_columns(raw, COLUMNS)
+    rows = read_columns(raw, COLUMNS, number_columns=("Longitude", "Latitude"))
     col = rows.columns
     rejects = Rejects(path, rows.lines)
     check_month(rejects, col["Month"], "Month")
