@@ -8,12 +8,14 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from geo_service import schema
 from geo_service.categories import load_groups
 from geo_service.cli import main
 from geo_service.cli import stats as stats_cli
 from geo_service.errors import NotFoundError
+from geo_service.store import FileRecord, Store
 
 BEATS = {"D2A": (7, 33, "Berkhamsted Castle"), "D1M": (4, 16, "Chaulden & Shrubhill"),
          "D1G": (36, 14, "Highfield and St Pauls")}  # fmt: skip
@@ -123,3 +125,40 @@ def test_change_unknown_category_lists_the_allowed(capsys: pytest.CaptureFixture
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "'Burglery' is neither a group nor a category" in err and "Dwelling burglary" in err
+
+
+def test_change_on_a_real_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same command on a store written through the store API (two square beats)."""
+    monkeypatch.setattr(stats_cli, "Store", Store)
+    store = Store(tmp_path / "store")
+    beats = gpd.GeoDataFrame(
+        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": [None, None],
+         "population": [2000.0, 4000.0], "households": [float("nan")] * 2},
+        geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)], crs=schema.CRS,
+    )  # fmt: skip
+
+    def assign(incidents: pd.DataFrame, _layers: object) -> pd.DataFrame:
+        code = (incidents["x"] >= 1000).map({True: "W2", False: "W1"})
+        return incidents.assign(area_beat=code.where(incidents["x"].notna()))
+
+    store.write_layer("beat", beats, info={"path": "squares"}, assign=assign)
+    months = ["2021-01"] * 3 + ["2022-01"] * 9 + ["2022-01"]
+    xs = [100.0, 1500.0, 1600.0] + [200.0] * 6 + [1200.0] * 3 + [float("nan")]
+    frame = pd.DataFrame(
+        {"incident_id": [f"mapped:t:{i}" for i in range(13)], "source": "mapped:t",
+         "category": "Drugs", "month": months, "x": xs, "y": [500.0] * 12 + [float("nan")]},
+    )  # fmt: skip
+    frame = assign(frame, None)
+    frame = frame.assign(source_file="t.csv", source_line=range(2, 15))
+    record = FileRecord("/in/t.csv", "t.csv", "mapped:t", "t.csv", 13, 0, 0, ("2021-01", "2022-01"))
+    store.write_incidents(schema.conform(frame), [record], rejects=pd.DataFrame(), kind="mapped")
+    argv = ["--store", str(tmp_path / "store"), "change", "--layer", "beat", "--period-end"]
+    argv += ["2022-01", "--months", "1", "--against", "year-earlier", "--category", "Drugs"]
+    assert main([*argv, "--format", "json"]) == 0
+    rows = {r["code"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["W1"]["previous"], rows["W1"]["current"], rows["W1"]["rank"]) == (1, 6, 1)
+    assert (rows["W2"]["previous"], rows["W2"]["current"], rows["W2"]["change"]) == (2, 3, 1)
+    assert rows["W1"]["rate"] == 3.0 and rows["W2"]["pct_change"] == 50.0
+    assert rows["Unallocated"]["current"] == 1 and rows["Unallocated"]["share"] is None
