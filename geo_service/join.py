@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 import shapely
+from scipy import ndimage
 
 from geo_service.errors import InputError
 from geo_service.schema import CRS, area_column
@@ -42,6 +43,13 @@ from geo_service.schema import CRS, area_column
 LSOA_LAYER = "lsoa"
 #: Above this many polygons the x-sorted search beats a bounding-box mask over every point.
 _SORTED_ABOVE = 64
+#: From this many points on, a grid of cells no boundary crosses places most points by lookup.
+_GRID_FROM_POINTS = 50_000
+#: Grid size: about this many cells per mean area, and never more than this many cells.
+_CELLS_PER_AREA = 4096
+_MAX_CELLS = 2**20
+#: Position of a point not yet placed (-1 is "outside every area").
+_UNKNOWN = -2
 _LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -227,14 +235,30 @@ class _Points:
         shapely.prepare(polygons)
         bounds = shapely.bounds(polygons)
         by_code = np.argsort(np.asarray(codes, dtype=str), kind="stable")
-        position = self._first_hit(shapely.contains_xy, polygons, bounds, by_code)
-        rest = np.flatnonzero(position < 0)
-        if not len(rest):
-            return position, 0
-        outside = _Points(self.x[rest], self.y[rest])
-        on_edge = outside._first_hit(shapely.intersects_xy, polygons, bounds, by_code)
-        position[rest] = on_edge
-        return position, int((on_edge >= 0).sum())
+        if len(self.x) >= max(_GRID_FROM_POINTS, 1):
+            grid = _InteriorGrid(polygons, bounds, by_code, max_cells=min(len(self.x), _MAX_CELLS))
+            position = grid.lookup(self.x, self.y)
+        else:
+            position = np.full(len(self.x), _UNKNOWN, dtype=np.int64)
+        self._place(shapely.contains_xy, position, polygons, bounds, by_code)
+        on_boundary = self._place(shapely.intersects_xy, position, polygons, bounds, by_code)
+        position[position == _UNKNOWN] = -1
+        return position, on_boundary
+
+    def _place(
+        self,
+        test: Callable[..., np.ndarray],
+        position: np.ndarray,
+        polygons: np.ndarray,
+        bounds: np.ndarray,
+        by_code: np.ndarray,
+    ) -> int:
+        """Place the unknown points of ``position`` (in place) that pass ``test``; count them."""
+        rest = np.flatnonzero(position == _UNKNOWN)
+        points = self if len(rest) == len(self.x) else _Points(self.x[rest], self.y[rest])
+        found = points._first_hit(test, polygons, bounds, by_code)
+        position[rest] = np.where(found >= 0, found, _UNKNOWN)
+        return int((found >= 0).sum())
 
     def _first_hit(
         self,
@@ -270,3 +294,60 @@ class _Points:
             order = np.argsort(self.x, kind="stable")
             self._sorted = (order, self.x[order])
         return self._sorted
+
+
+class _InteriorGrid:
+    """A regular grid over a layer that places the points of cells no boundary comes near.
+
+    Cells near a boundary (holding a boundary point sampled every half cell, or next to such a
+    cell, which absorbs the sampling and rounding at cell edges) answer ``_UNKNOWN``: their points
+    are tested against the polygons. A connected region of the other cells is crossed by no
+    boundary, so it lies wholly inside or outside each polygon and every point in it has the
+    answer of any one of its cell centres: the lowest-code polygon holding it, or -1 (outside
+    every area). Points beyond the layer's bounds are outside.
+    """
+
+    def __init__(
+        self, polygons: np.ndarray, bounds: np.ndarray, by_code: np.ndarray, *, max_cells: int
+    ) -> None:
+        self.x0, self.y0 = bounds[:, 0].min(), bounds[:, 1].min()
+        width, height = bounds[:, 2].max() - self.x0, bounds[:, 3].max() - self.y0
+        mean_area = float(np.mean(shapely.area(polygons)))
+        self.cell_m = max(
+            np.sqrt(mean_area / _CELLS_PER_AREA), np.sqrt(width * height / max_cells), 1e-6
+        )
+        self.nx, self.ny = int(width // self.cell_m) + 1, int(height // self.cell_m) + 1
+        self.owner = self._owners(polygons, bounds, by_code)
+
+    def _owners(self, polygons: np.ndarray, bounds: np.ndarray, by_code: np.ndarray) -> np.ndarray:
+        near = self._near_boundary(polygons)
+        regions, count = ndimage.label(~near)  # 4-connected regions free of boundaries
+        regions = regions.ravel()
+        _, first_cell = np.unique(regions, return_index=True)  # region 0 is the near cells
+        cells = first_cell[1:]
+        centres = _Points(
+            self.x0 + (cells % self.nx + 0.5) * self.cell_m,
+            self.y0 + (cells // self.nx + 0.5) * self.cell_m,
+        )
+        region_owner = np.full(count + 1, _UNKNOWN, dtype=np.int64)
+        region_owner[1:] = centres._first_hit(shapely.contains_xy, polygons, bounds, by_code)
+        return region_owner[regions]
+
+    def _near_boundary(self, polygons: np.ndarray) -> np.ndarray:
+        """(ny, nx) mask of the cells within one cell of a boundary point."""
+        lines = shapely.segmentize(shapely.boundary(polygons), self.cell_m / 2)
+        xy = shapely.get_coordinates(lines)
+        ix = np.clip((xy[:, 0] - self.x0) // self.cell_m, 0, self.nx - 1).astype(np.int64)
+        iy = np.clip((xy[:, 1] - self.y0) // self.cell_m, 0, self.ny - 1).astype(np.int64)
+        near = np.zeros((self.ny, self.nx), dtype=bool)
+        near[iy, ix] = True
+        return ndimage.binary_dilation(near, structure=np.ones((3, 3), dtype=bool))
+
+    def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Polygon position, -1 (outside every area) or ``_UNKNOWN`` for each point."""
+        fx = (x - self.x0) / self.cell_m
+        fy = (y - self.y0) / self.cell_m
+        on_grid = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
+        ix = np.clip(fx, 0, self.nx - 1).astype(np.int64)
+        iy = np.clip(fy, 0, self.ny - 1).astype(np.int64)
+        return np.where(on_grid, self.owner[iy * self.nx + ix], -1)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from geo_service import join
 from geo_service.boundaries import read_layer
 from geo_service.errors import InputError
 from geo_service.join import JoinReport, LayerJoin, assign_areas, locate_xy, lsoa_lookup
@@ -40,6 +41,16 @@ def incidents(xy: list[tuple[float, float]], lsoa: list[str | None] | None = Non
     if lsoa is not None:
         frame["lsoa_code"] = pd.array(lsoa, dtype="str")
     return frame
+
+
+@pytest.fixture(autouse=True, params=["tested", "grid"])
+def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test twice: points tested one by one, and placed through the interior grid."""
+    if request.param == "grid":
+        monkeypatch.setattr(join, "_GRID_FROM_POINTS", 0)
+    else:
+        monkeypatch.setattr(join, "_GRID_FROM_POINTS", 10**12)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -242,3 +253,23 @@ def test_real_unlocated_rows_allocated_by_lsoa(hertfordshire, dacorum) -> None:
     ward_of = gpd.sjoin(points, dacorum["ward"][["code", "geometry"]], predicate="intersects")
     expected = blanked["LSOA code"].map(ward_of.set_index("lsoa")["code"])
     assert (out["area_ward"] == expected).all()
+
+
+@pytest.fixture(scope="module")
+def county_lsoas(shared_data: Path) -> gpd.GeoDataFrame:
+    files = sorted((shared_data / ONS / "hertfordshire" / "lsoa").glob("*_lsoa.geojson"))
+    return pd.concat([read_layer(f)[0] for f in files], ignore_index=True)
+
+
+def test_hertfordshire_lsoas_match_geopandas_sjoin(hertfordshire, county_lsoas) -> None:
+    """690 real polygons: the x-sorted search and the grid against geopandas.sjoin."""
+    layer = county_lsoas
+    assert len(layer) == 690
+    out, report = assign_areas(hertfordshire, {"county_lsoa": layer})
+    located = hertfordshire.dropna(subset=["x", "y"])
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(located["x"], located["y"]), crs=27700)
+    points.index = located.index
+    joined = gpd.sjoin(points, layer[["code", "geometry"]], how="left", predicate="within")
+    reference = joined["code"].groupby(level=0).min().reindex(out.index)
+    assert (out["area_county_lsoa"].fillna("-") == reference.fillna("-")).all()
+    assert report["county_lsoa"].located_inside == int(reference.notna().sum())
