@@ -184,7 +184,10 @@ def write_police_files(folder: Path, rows: int, *, seed: int) -> int:
         path = folder / name / f"{name}-synthetic-street.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         part = table.slice(bounds[k], bounds[k + 1] - bounds[k])
-        pacsv.write_csv(part, path, pacsv.WriteOptions(quoting_style="needed"))
+        with open(path, "wb") as handle:  # an unquoted header, as police.uk writes it
+            handle.write((",".join(_HEADER) + "\n").encode())
+            options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+            pacsv.write_csv(part, handle, options)
     return len(MONTHS)
 
 

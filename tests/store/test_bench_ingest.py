@@ -1,0 +1,49 @@
+"""The ingest benchmark's quick run: it completes and writes a result file of the agreed shape."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from bench import MODULES
+from bench.__main__ import main
+from bench.ingest import QUICK_SIZES, write_police_files
+
+
+def test_quick_run_writes_results(tmp_path: Path) -> None:
+    assert main(["ingest", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "ingest-quick.json").read_text("utf-8"))
+    assert result["benchmark"] == "ingest-quick" and result["quick"] is True
+    machine = result["machine"]
+    assert machine["cores"] == os.cpu_count() and machine["packages"]["pandas"] == pd.__version__
+    assert set(result["targets_met"]) == {
+        "speedup_vs_naive_min", "ingest_seconds_max", "peak_memory_mb_max",
+    }  # fmt: skip
+    (size,) = result["sizes"]
+    assert size["rows"] == QUICK_SIZES[0] and size["files"] == 12 and size["counts_identical"]
+    assert size["pipeline"]["rows_read"] == size["ingest"]["rows_read"] == QUICK_SIZES[0]
+    assert size["ingest"]["stored"] == QUICK_SIZES[0]  # synthetic rows are all valid and unique
+    assert size["pipeline"]["counts"] == size["naive"]["counts"] == size["ingest"]["counts"]
+    assert len(size["naive"]["counts"]) == 25
+    for stage in ("pipeline", "ingest", "naive"):
+        assert size[stage]["seconds"] > 0 and size[stage]["peak_memory_mb"] > 0
+
+
+def test_synthetic_files_are_police_uk_shaped(tmp_path: Path) -> None:
+    assert write_police_files(tmp_path, 1200, seed=1) == 12
+    frames = [
+        pd.read_csv(p, dtype={"Crime ID": "str"}) for p in sorted(tmp_path.glob("*/*-street.csv"))
+    ]
+    frame = pd.concat(frames, ignore_index=True)
+    assert len(frame) == 1200 and frame["Month"].nunique() == 12
+    asb = frame["Crime type"] == "Anti-social behaviour"
+    assert frame.loc[asb, "Crime ID"].isna().all() and frame.loc[~asb, "Crime ID"].notna().all()
+    assert 0.15 < asb.mean() < 0.35
+    assert frame["Crime ID"].dropna().is_unique
+
+
+def test_protocol_lists_this_module() -> None:
+    assert MODULES["ingest"] == "bench.ingest"
