@@ -83,6 +83,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shifts", help="previous vs current period per area or grid cell, with significance"
     )
     _common_args(moved)
+    moved.add_argument(
+        "--against",
+        choices=("previous", "last-year"),
+        default="previous",
+        help="compare with the months just before (default) or the same months a year earlier",
+    )
     moved.add_argument("--format", choices=("csv", "geojson"), default="csv")
     moved.set_defaults(handler=_shifts)
 
@@ -104,6 +110,10 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
         raise NotFoundError(
             f"no located {data.group.name!r} incidents in {data.period.label} inside the study area"
         )
+    held = set(Store(settings.store).months())
+    missing = [m for m in data.period.months if m not in held]
+    if missing:
+        logger.warning("the store has no incidents for %s; the map covers fewer months", missing)
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     builders: dict[str, Callable[..., tuple[gpd.GeoDataFrame, dict[str, Any], Method]]] = {
         "kde": _kde_map,
@@ -249,8 +259,11 @@ def _describe(meta: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------ shifts
 def _shifts(args: argparse.Namespace, settings: Settings) -> int:
     store = Store(settings.store)
-    data = study_data(store, args, settings, history_months=2 * args.months)
-    previous, current = rolling_periods(data.period.end, months=data.period.n_months)
+    lag = 12 if args.against == "last-year" else args.months
+    data = study_data(store, args, settings, history_months=lag + args.months)
+    current = data.period
+    previous = current.shifted(-lag)
+    _check_covered(store, previous, current)
     if args.cell_m is None and data.layer_name is not None and data.areas is not None:
         incidents = store.incidents(
             month_from=previous.start, month_to=current.end,
@@ -277,6 +290,18 @@ def _shifts(args: argparse.Namespace, settings: Settings) -> int:
         meta["current"], len(frame), meta["unit"], meta["significant"],
     )  # fmt: skip
     return _write(frame, args.format, args.out, meta)
+
+
+def _check_covered(store: Store, *periods: Period) -> None:
+    held = set(store.months())
+    for period in periods:
+        missing = [m for m in period.months if m not in held]
+        if missing:
+            raise InputError(
+                f"period {period.label} is not covered by the store: no incidents for "
+                f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; the store holds "
+                f"{min(held)}..{max(held)} (choose --period-end, --months or --against to fit)"
+            )
 
 
 # ------------------------------------------------------------------------------ study data
