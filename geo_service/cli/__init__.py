@@ -23,7 +23,7 @@ from geo_service.errors import GeoServiceError
 #: Modules of this package that register sub-commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.ingest",
-    # demo
+    "geo_service.cli.demo",
     "geo_service.cli.stats",
     "geo_service.cli.hotspots",
     "geo_service.cli.rtc",

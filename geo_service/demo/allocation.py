@@ -36,12 +36,17 @@ def apportion(
 ) -> np.ndarray:
     """Split ``total`` into integers proportional to ``weights`` within ``lower``..``upper``.
 
-    Largest-remainder apportionment, repeated while bounds clip cells. Raises ValueError when the
-    bounds make ``total`` impossible.
+    Each cell first gets its lower bound; the rest is shared by largest-remainder apportionment
+    over ``weights``, repeated while upper bounds clip cells. Raises ValueError when the bounds
+    make ``total`` impossible.
     """
     weights = np.asarray(weights, dtype=float)
     low = np.zeros(len(weights), dtype=np.int64) if lower is None else np.asarray(lower, np.int64)
-    high = np.full(len(weights), total, dtype=np.int64) if upper is None else np.asarray(upper, np.int64)
+    high = (
+        np.full(len(weights), total, dtype=np.int64)
+        if upper is None
+        else np.asarray(upper, np.int64)
+    )
     if low.sum() > total or high.sum() < total or (low > high).any():
         raise ValueError(f"cannot split {total} within bounds {low.tolist()}..{high.tolist()}")
     counts = low.copy()
@@ -64,7 +69,9 @@ def apportion(
     return counts
 
 
-def beat_weights(family: FamilySpec, beats: Sequence[BeatSpec], rng: np.random.Generator) -> np.ndarray:
+def beat_weights(
+    family: FamilySpec, beats: Sequence[BeatSpec], rng: np.random.Generator
+) -> np.ndarray:
     """Seeded plausible weights of ``beats`` for ``family``."""
     kind = _PROFILE_KIND[family.profile]
     base = np.array([b.people * kind[b.kind] for b in beats])
@@ -82,9 +89,7 @@ def allocate(calibration: Calibration, *, seed: int) -> pd.DataFrame:
     """One row per incident to generate (``ALLOCATION_COLUMNS``), meeting every target exactly."""
     rng = np.random.default_rng(seed)
     parts = [_family_rows(calibration, family, rng) for family in calibration.families]
-    columns = {
-        name: np.concatenate([part[name] for part in parts]) for name in ALLOCATION_COLUMNS
-    }
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in ALLOCATION_COLUMNS}
     frame = pd.DataFrame(columns)
     frame["year"] = frame["year"].astype(np.int64)
     return frame
@@ -118,9 +123,13 @@ def _beat_counts(
 ) -> dict[int, np.ndarray]:
     codes = [b.code for b in calibration.beats]
     previous = _assessed_year(family, codes, weights, 0, None)
-    current = _assessed_year(family, codes, (previous + 0.5) * rng.lognormal(0, 0.15, len(codes)), 1, previous)
+    current = _assessed_year(
+        family, codes, (previous + 0.5) * rng.lognormal(0, 0.15, len(codes)), 1, previous
+    )
     result = {}
-    for year, total in zip(range(calibration.first_year, calibration.previous_year), family.history, strict=True):
+    for year, total in zip(
+        range(calibration.first_year, calibration.previous_year), family.history, strict=True
+    ):
         noisy = (previous + 0.5) * rng.lognormal(0.0, 0.12, size=len(codes))
         result[year] = apportion(total, noisy)
     result[calibration.previous_year] = previous
@@ -129,7 +138,11 @@ def _beat_counts(
 
 
 def _assessed_year(
-    family: FamilySpec, codes: list[str], weights: np.ndarray, index: int, previous: np.ndarray | None
+    family: FamilySpec,
+    codes: list[str],
+    weights: np.ndarray,
+    index: int,
+    previous: np.ndarray | None,
 ) -> np.ndarray:
     """Beat counts of the previous (index 0) or current (1) year, fixed cells and bounds applied."""
     total = family.total(index)
@@ -261,4 +274,3 @@ def _subcategory_table(
     if (table.sum(axis=0) != totals).any():
         raise ValueError(f"family {family.name}: subcategory table does not meet its totals")
     return table
-

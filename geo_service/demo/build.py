@@ -17,16 +17,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geo_service.demo import writers
+from geo_service import ingest
+from geo_service.demo import DEFAULT_SEED, writers
 from geo_service.demo.allocation import allocate, apportion
 from geo_service.demo.calibration import Calibration, load_calibration
 from geo_service.demo.geography import Geography, build_geography, write_boundaries
 from geo_service.demo.incidents import place_incidents
+from geo_service.errors import InputError
 from geo_service.schema import ASB, ROAD_TRAFFIC_COLLISION
+from geo_service.store import Store
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SEED = 2014
 MAPPINGS = ("demo_force_extract.toml", "demo_asb.toml", "demo_fire.toml")
 #: Household size relative to the borough's, by kind of beat (town centres: smaller households).
 _HOUSEHOLD_SIZE = {"centre": 0.85, "urban": 1.0, "rural": 1.08}
@@ -57,7 +59,10 @@ class DemoFiles:
 
 
 def demo_incidents(
-    *, seed: int = DEFAULT_SEED, calibration: Calibration | None = None, geography: Geography | None = None
+    *,
+    seed: int = DEFAULT_SEED,
+    calibration: Calibration | None = None,
+    geography: Geography | None = None,
 ) -> pd.DataFrame:
     """Every demo incident (family, category, subcategory, beat, month, time, x/y, references)."""
     calibration = calibration or load_calibration()
@@ -143,9 +148,9 @@ def _copy_mappings(folder: Path) -> Path:
 
 def _readme(seed: int) -> str:
     return (
-        "SYNTHETIC demo input set for geo_service (seed {seed}).\n"
-        "Every record, boundary, road line and street name here is invented. Totals are calibrated\n"
-        "to the Dacorum 2014/15 strategic assessment; the geography is not real.\n\n"
+        f"SYNTHETIC demo input set for geo_service (seed {seed}).\n"
+        "Every record, boundary, road line and street name here is invented. Totals are\n"
+        "calibrated to the Dacorum 2014/15 strategic assessment; the geography is not real.\n\n"
         "boundaries/     demo beats, sectors (GeoJSON, EPSG:27700) and main roads (context layer)\n"
         "denominators/   residents and households per beat and per sector\n"
         "force/          force crime extract and ASB incidents (mapped CSV, see mappings/)\n"
@@ -153,30 +158,44 @@ def _readme(seed: int) -> str:
         "police-uk/      the same crimes and ASB as police.uk street-level files: load these OR\n"
         "                force/, never both (they are the same records)\n"
         "stats19/        road traffic collisions in the DfT STATS19 collision format\n"
-    ).format(seed=seed)
+    )
 
 
-def ingest_demo(store_root: Path, files: DemoFiles, *, public_only: bool = False, progress: bool = False) -> None:
+def ingest_demo(
+    store_root: Path, files: DemoFiles, *, public_only: bool = False, progress: bool = False
+) -> tuple[ingest.IngestSummary, ...]:
     """Load the demo input set into the store through the normal ingest service functions."""
-    from geo_service import ingest
-    from geo_service.store import Store
-
+    check_can_ingest(store_root, public_only=public_only)
     store = Store(store_root)
     ingest.add_layer(store, "beat", files.beats, code_col="code", name_col="name")
     ingest.add_layer(store, "sector", files.sectors, code_col="code", name_col="name")
     ingest.add_denominators(store, "beat", files.beat_denominators)
     ingest.add_denominators(store, "sector", files.sector_denominators)
-    if public_only:
-        ingest.ingest_files(store, "police-uk", [files.police_uk], progress=progress)
-    else:
-        ingest.ingest_files(store, "mapped", [files.force_extract], mapping=files.mappings / MAPPINGS[0], progress=progress)
-        ingest.ingest_files(store, "mapped", [files.asb], mapping=files.mappings / MAPPINGS[1], progress=progress)
-    ingest.ingest_files(store, "mapped", [files.fires], mapping=files.mappings / MAPPINGS[2], progress=progress)
-    ingest.ingest_files(store, "stats19", list(files.stats19), progress=progress)
+    force, asb, fire = (files.mappings / name for name in MAPPINGS)
+    jobs: list[tuple[str, list[Path], Path | None]] = (
+        [("police-uk", [files.police_uk], None)]
+        if public_only
+        else [("mapped", [files.force_extract], force), ("mapped", [files.asb], asb)]
+    )
+    jobs += [("mapped", [files.fires], fire), ("stats19", list(files.stats19), None)]
+    return tuple(
+        ingest.ingest_files(store, kind, paths, mapping=mapping, progress=progress)
+        for kind, paths, mapping in jobs
+    )
+
+
+def check_can_ingest(store_root: Path, *, public_only: bool) -> None:
+    """Refuse a store holding the other version of the demo records (they would count twice)."""
+    store = Store(store_root)
+    sources = set(store.status().get("sources", {}))
+    clash = "police_uk" if not public_only else "mapped:force_crime"
+    if clash in sources:
+        raise InputError(
+            f"store {store.root} already holds {clash!r}, the other version of the same demo "
+            "records; ingesting both would count them twice. Use a fresh store (--store DIR)."
+        )
 
 
 def store_has_incidents(store_root: Path) -> bool:
     """True when the store at ``store_root`` already holds incidents (the demo or anything else)."""
-    from geo_service.store import Store
-
     return bool(Store(store_root).months())

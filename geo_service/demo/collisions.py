@@ -50,12 +50,16 @@ def _site_point(site: CollisionSite, geography: Geography) -> tuple[float, float
         stretch = shapely.get_parts(shapely.intersection(lines[0], beat))
         longest = stretch[np.argmax(shapely.length(stretch))] if len(stretch) else None
         points = (
-            shapely.get_coordinates(shapely.line_interpolate_point(longest, site.at, normalized=True))
+            shapely.get_coordinates(
+                shapely.line_interpolate_point(longest, site.at, normalized=True)
+            )
             if longest is not None
             else np.empty((0, 2))
         )
     if len(points) == 0:
-        raise ValueError(f"collision site {site.name!r}: roads {site.roads} do not meet in {site.beat}")
+        raise ValueError(
+            f"collision site {site.name!r}: roads {site.roads} do not meet in {site.beat}"
+        )
     return float(np.round(points[0, 0])), float(np.round(points[0, 1]))
 
 
@@ -81,7 +85,9 @@ def add_collision_details(
     rural = {b.code: b.kind == "rural" for b in calibration.beats}
     pieces = _road_pieces(geography)
     records = [
-        _unsited(str(beats[i]), str(severity[i]), (x[i], y[i]), pieces[beats[i]], rural[beats[i]], rng)
+        _unsited(
+            str(beats[i]), str(severity[i]), (x[i], y[i]), pieces[beats[i]], rural[beats[i]], rng
+        )
         for i in range(len(rows))
     ]
     _plant_sites(records, beats, years, calibration, geography, rng)
@@ -156,7 +162,12 @@ def _road_fields(ref: str, second: str | None, rural: bool) -> dict[str, object]
 
 def _second(first: str, second: str) -> dict[str, object]:
     if second == "Unclassified":
-        return {"road_2": "Unclassified", "road_2_class": 6, "road_2_number": 0, "junction_detail": 3}
+        return {
+            "road_2": "Unclassified",
+            "road_2_class": 6,
+            "road_2_number": 0,
+            "junction_detail": 3,
+        }
     return {
         "road_2": second,
         "road_2_class": 1 if second.startswith("M") else 3,
@@ -166,7 +177,11 @@ def _second(first: str, second: str) -> dict[str, object]:
 
 
 def _casualties(severity: str, rng: np.random.Generator) -> int:
-    choices = {"Slight": [1, 1, 1, 1, 1, 1, 2, 2, 3], "Serious": [1, 1, 1, 2, 2, 3], "Fatal": [1, 1, 2]}
+    choices = {
+        "Slight": [1, 1, 1, 1, 1, 1, 2, 2, 3],
+        "Serious": [1, 1, 1, 2, 2, 3],
+        "Fatal": [1, 1, 2],
+    }
     return int(rng.choice(choices[severity]))
 
 
@@ -193,5 +208,7 @@ def _plant_sites(
                 angle, dist = rng.uniform(0, 2 * np.pi), site.radius_m * np.sqrt(rng.uniform())
                 records[r].update(_road_fields(site.roads[0], second, rural[site.beat]))
                 records[r].update(
-                    x=round(sx + dist * np.cos(angle)), y=round(sy + dist * np.sin(angle)), site=site.name
+                    x=round(sx + dist * np.cos(angle)),
+                    y=round(sy + dist * np.sin(angle)),
+                    site=site.name,
                 )

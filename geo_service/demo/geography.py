@@ -39,19 +39,66 @@ _BOUNDS_M = (490_000.0, 200_000.0, 512_000.0, 216_000.0)
 
 #: Main roads: (ref, name, STATS19 road class, waypoints in EPSG:27700 metres).
 ROADS: tuple[tuple[str, str, int, tuple[tuple[float, float], ...]], ...] = (
-    ("M1", "M1 motorway", 1, ((510_300, 199_500), (509_600, 205_000), (508_900, 210_000),
-                              (508_300, 213_300), (507_400, 216_800))),
-    ("A5", "A5 Watling Street", 3, ((503_800, 216_900), (506_600, 214_900), (508_300, 213_300),
-                                    (511_800, 211_200))),
-    ("A41", "A41", 3, ((489_500, 214_200), (492_200, 212_100), (494_800, 210_300),
-                       (497_800, 208_600), (500_200, 206_800), (502_800, 205_400),
-                       (505_400, 204_700), (507_200, 202_600), (508_600, 199_500))),
-    ("A4146", "A4146 Leighton Buzzard Road", 3, ((505_400, 204_700), (505_350, 206_000),
-                                                (505_250, 207_100), (504_900, 208_400),
-                                                (504_000, 210_800), (502_400, 213_600),
-                                                (500_900, 216_800))),
-    ("A4147", "A4147", 3, ((505_250, 207_100), (506_200, 208_300), (507_600, 209_700),
-                           (508_900, 210_000), (511_800, 211_600))),
+    (
+        "M1",
+        "M1 motorway",
+        1,
+        (
+            (510_300, 199_500),
+            (509_600, 205_000),
+            (508_900, 210_000),
+            (508_300, 213_300),
+            (507_400, 216_800),
+        ),
+    ),
+    (
+        "A5",
+        "A5 Watling Street",
+        3,
+        ((503_800, 216_900), (506_600, 214_900), (508_300, 213_300), (511_800, 211_200)),
+    ),
+    (
+        "A41",
+        "A41",
+        3,
+        (
+            (489_500, 214_200),
+            (492_200, 212_100),
+            (494_800, 210_300),
+            (497_800, 208_600),
+            (500_200, 206_800),
+            (502_800, 205_400),
+            (505_400, 204_700),
+            (507_200, 202_600),
+            (508_600, 199_500),
+        ),
+    ),
+    (
+        "A4146",
+        "A4146 Leighton Buzzard Road",
+        3,
+        (
+            (505_400, 204_700),
+            (505_350, 206_000),
+            (505_250, 207_100),
+            (504_900, 208_400),
+            (504_000, 210_800),
+            (502_400, 213_600),
+            (500_900, 216_800),
+        ),
+    ),
+    (
+        "A4147",
+        "A4147",
+        3,
+        (
+            (505_250, 207_100),
+            (506_200, 208_300),
+            (507_600, 209_700),
+            (508_900, 210_000),
+            (511_800, 211_600),
+        ),
+    ),
 )
 
 
@@ -65,7 +112,9 @@ class Geography:
     map_points: pd.DataFrame  # point_id, beat, x, y, street
 
 
-def build_geography(*, seed: int = GEOGRAPHY_SEED, calibration: Calibration | None = None) -> Geography:
+def build_geography(
+    *, seed: int = GEOGRAPHY_SEED, calibration: Calibration | None = None
+) -> Geography:
     """Generate the synthetic borough for ``seed`` (deterministic)."""
     calibration = calibration or load_calibration()
     rng = np.random.default_rng(seed)
@@ -90,7 +139,9 @@ def _outline(rng: np.random.Generator) -> shapely.Polygon:
     return shapely.set_precision(shape, 1.0)
 
 
-def _cell_seeds(outline: shapely.Polygon, beats: tuple[BeatSpec, ...], rng: np.random.Generator) -> np.ndarray:
+def _cell_seeds(
+    outline: shapely.Polygon, beats: tuple[BeatSpec, ...], rng: np.random.Generator
+) -> np.ndarray:
     """Seeds of the small cells: uniform over the borough plus dense clouds in the towns."""
     minx, miny, maxx, maxy = outline.bounds
     uniform = rng.uniform((minx, miny), (maxx, maxy), size=(900, 2))
@@ -102,7 +153,9 @@ def _cell_seeds(outline: shapely.Polygon, beats: tuple[BeatSpec, ...], rng: np.r
     return seeds[shapely.contains_xy(outline, seeds[:, 0], seeds[:, 1])]
 
 
-def _beats(outline: shapely.Polygon, specs: tuple[BeatSpec, ...], rng: np.random.Generator) -> gpd.GeoDataFrame:
+def _beats(
+    outline: shapely.Polygon, specs: tuple[BeatSpec, ...], rng: np.random.Generator
+) -> gpd.GeoDataFrame:
     seeds = _cell_seeds(outline, specs, rng)
     cells = shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=outline.buffer(5000))
     polygons = np.array([shapely.intersection(c, outline) for c in shapely.get_parts(cells)])
@@ -144,7 +197,7 @@ def _merge_detached(polygons: np.ndarray, owner: np.ndarray) -> np.ndarray:
             for cell in members:
                 if shapely.intersects(main, shapely.point_on_surface(polygons[cell])):
                     continue
-                owner[cell] = _best_neighbour(polygons, owner, cell, beat)
+                owner[cell] = _best_neighbour(polygons, owner, int(cell), int(beat))
                 changed = True
         if not changed:
             break
@@ -185,7 +238,9 @@ def _roads(outline: shapely.Polygon, rng: np.random.Generator) -> gpd.GeoDataFra
         fixed = np.isin(coords, np.array(waypoints)).all(axis=1)
         coords[~fixed] += rng.normal(0.0, 60.0, size=(int((~fixed).sum()), 2))
         clipped = shapely.intersection(shapely.LineString(np.round(coords)), outline)
-        lines.append(shapely.line_merge(clipped) if clipped.geom_type == "MultiLineString" else clipped)
+        lines.append(
+            shapely.line_merge(clipped) if clipped.geom_type == "MultiLineString" else clipped
+        )
     return gpd.GeoDataFrame(
         {
             "ref": pd.array([r[0] for r in ROADS], dtype="str"),
@@ -198,31 +253,94 @@ def _roads(outline: shapely.Polygon, rng: np.random.Generator) -> gpd.GeoDataFra
 
 
 _STEMS = (
-    "Ash", "Beech", "Bramble", "Chestnut", "Cowslip", "Elder", "Fern", "Foxglove", "Hawthorn",
-    "Hazel", "Heron", "Holly", "Juniper", "Kestrel", "Larch", "Linnet", "Maple", "Meadow", "Oak",
-    "Orchard", "Plover", "Rowan", "Sedge", "Sorrel", "Swift", "Teasel", "Thistle", "Willow", "Wren",
-    "Yarrow", "Alder", "Bracken", "Clover", "Dunnock", "Finch", "Gorse", "Lapwing", "Mallow",
+    "Ash",
+    "Beech",
+    "Bramble",
+    "Chestnut",
+    "Cowslip",
+    "Elder",
+    "Fern",
+    "Foxglove",
+    "Hawthorn",
+    "Hazel",
+    "Heron",
+    "Holly",
+    "Juniper",
+    "Kestrel",
+    "Larch",
+    "Linnet",
+    "Maple",
+    "Meadow",
+    "Oak",
+    "Orchard",
+    "Plover",
+    "Rowan",
+    "Sedge",
+    "Sorrel",
+    "Swift",
+    "Teasel",
+    "Thistle",
+    "Willow",
+    "Wren",
+    "Yarrow",
+    "Alder",
+    "Bracken",
+    "Clover",
+    "Dunnock",
+    "Finch",
+    "Gorse",
+    "Lapwing",
+    "Mallow",
 )
-_SUFFIXES = ("Road", "Close", "Way", "Lane", "Drive", "Avenue", "Gardens", "Crescent", "Walk",
-             "Rise", "Court", "Green", "Mead", "Row")
-_PLACES = ("Parking Area", "Supermarket", "Petrol Station", "Park/Open Space", "Sports/Recreation Area",
-           "Shopping Area", "Further/Higher Educational Building", "Pedestrian Subway")
+_SUFFIXES = (
+    "Road",
+    "Close",
+    "Way",
+    "Lane",
+    "Drive",
+    "Avenue",
+    "Gardens",
+    "Crescent",
+    "Walk",
+    "Rise",
+    "Court",
+    "Green",
+    "Mead",
+    "Row",
+)
+_PLACES = (
+    "Parking Area",
+    "Supermarket",
+    "Petrol Station",
+    "Park/Open Space",
+    "Sports/Recreation Area",
+    "Shopping Area",
+    "Further/Higher Educational Building",
+    "Pedestrian Subway",
+)
 
 
-def _map_points(beats: gpd.GeoDataFrame, specs: tuple[BeatSpec, ...], rng: np.random.Generator) -> pd.DataFrame:
+def _map_points(
+    beats: gpd.GeoDataFrame, specs: tuple[BeatSpec, ...], rng: np.random.Generator
+) -> pd.DataFrame:
     """Anonymous snap points (police.uk style), more of them where beats are denser."""
     frames = []
     for spec, polygon in zip(specs, beats.geometry.to_numpy(), strict=True):
         inner = shapely.buffer(polygon, -25.0)
         count = {"centre": 220, "urban": 140, "rural": 70}[spec.kind]
         xy = sample_in_polygon(inner, count, rng, centre=(spec.x, spec.y), spread_m=spec.radius_m)
-        frames.append(pd.DataFrame({"beat": spec.code, "x": np.round(xy[:, 0]), "y": np.round(xy[:, 1])}))
+        frames.append(
+            pd.DataFrame({"beat": spec.code, "x": np.round(xy[:, 0]), "y": np.round(xy[:, 1])})
+        )
     points = pd.concat(frames, ignore_index=True)
     stems = rng.choice(len(_STEMS), size=len(points))
     suffixes = rng.choice(len(_SUFFIXES), size=len(points))
     streets = [f"{_STEMS[s]} {_SUFFIXES[t]}" for s, t in zip(stems, suffixes, strict=True)]
     places = rng.random(len(points)) < 0.08
-    streets = [_PLACES[i % len(_PLACES)] if p else s for i, (s, p) in enumerate(zip(streets, places, strict=True))]
+    streets = [
+        _PLACES[i % len(_PLACES)] if p else s
+        for i, (s, p) in enumerate(zip(streets, places, strict=True))
+    ]
     points["street"] = pd.array(streets, dtype="str")
     points.insert(0, "point_id", np.arange(len(points), dtype=np.int64))
     return points
@@ -250,7 +368,9 @@ def sample_in_polygon(
     return out[:count]
 
 
-def nearest_points(points: pd.DataFrame, beat: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def nearest_points(
+    points: pd.DataFrame, beat: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
     """Index into ``points`` of the nearest map point in the same beat, for each (beat, x, y)."""
     result = np.empty(len(x), dtype=np.int64)
     for code, rows in points.groupby("beat", sort=True).indices.items():
@@ -267,8 +387,11 @@ def write_boundaries(geography: Geography, folder: Path) -> list[Path]:
     """Write beats, sectors and roads as GeoJSON (EPSG:27700, fixed formatting) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, frame in (("beats", geography.beats), ("sectors", geography.sectors),
-                        ("roads", geography.roads)):
+    for name, frame in (
+        ("beats", geography.beats),
+        ("sectors", geography.sectors),
+        ("roads", geography.roads),
+    ):
         path = folder / f"demo_{name}.geojson"
         path.write_text(_geojson(frame, f"demo_{name}"), encoding="utf-8")
         written.append(path)
@@ -278,10 +401,15 @@ def write_boundaries(geography: Geography, folder: Path) -> list[Path]:
 def _geojson(frame: gpd.GeoDataFrame, name: str) -> str:
     """GeoJSON text with integer-metre coordinates, a CRS member and the SYNTHETIC note."""
     features = []
-    for row, geometry in zip(frame.drop(columns="geometry").to_dict(orient="records"),
-                             frame.geometry.to_numpy(), strict=True):
-        properties = {k: (None if pd.isna(v) else (int(v) if isinstance(v, np.integer) else v))
-                      for k, v in row.items()}
+    for row, geometry in zip(
+        frame.drop(columns="geometry").to_dict(orient="records"),
+        frame.geometry.to_numpy(),
+        strict=True,
+    ):
+        properties = {
+            k: (None if pd.isna(v) else (int(v) if isinstance(v, np.integer) else v))
+            for k, v in row.items()
+        }
         shape = json.loads(shapely.to_geojson(shapely.set_precision(geometry, 1.0)))
         features.append({"type": "Feature", "properties": properties, "geometry": _ints(shape)})
     document = {
@@ -297,7 +425,7 @@ def _geojson(frame: gpd.GeoDataFrame, name: str) -> str:
 
 def _ints(value: object) -> object:
     if isinstance(value, float):
-        return int(round(value))
+        return round(value)
     if isinstance(value, list):
         return [_ints(v) for v in value]
     if isinstance(value, dict):

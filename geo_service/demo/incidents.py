@@ -49,9 +49,9 @@ def place_incidents(
     x, y = _points(frame, calibration, geography, rng)
     frame["x"], frame["y"] = x, y
     frame = add_collision_details(frame, calibration, geography, rng)
-    return frame.sort_values(["occurred_at", "family", "beat", "x", "y"], kind="stable").reset_index(
-        drop=True
-    )
+    return frame.sort_values(
+        ["occurred_at", "family", "beat", "x", "y"], kind="stable"
+    ).reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------ time

@@ -97,7 +97,9 @@ def outcomes(incidents: pd.DataFrame, *, seed: int) -> pd.Series:
 
 def write_force_extract(incidents: pd.DataFrame, path: Path) -> Path:
     """The force's crime extract: reference, offence group and sub-type, date, time, x/y, beat."""
-    crime = incidents[incidents["category"].isin(POLICE_UK_CATEGORIES) & (incidents["category"] != ASB)]
+    crime = incidents[
+        incidents["category"].isin(POLICE_UK_CATEGORIES) & (incidents["category"] != ASB)
+    ]
     date, time = _dates(crime["occurred_at"])
     frame = pd.DataFrame(
         {
@@ -153,7 +155,9 @@ def write_fires(incidents: pd.DataFrame, path: Path) -> Path:
             "Motive": np.where(deliberate, "Deliberate", "Accidental"),
             "Easting": fires["x"].astype(np.int64),
             "Northing": fires["y"].astype(np.int64),
-            "StationGround": fires["beat"].str[:2].map({"D1": "Hemel Hempstead", "D2": "Berkhamsted", "D3": "Tring"}),
+            "StationGround": fires["beat"]
+            .str[:2]
+            .map({"D1": "Hemel Hempstead", "D2": "Berkhamsted", "D3": "Tring"}),
             "Address": fires["street"],
         }
     )
@@ -161,7 +165,12 @@ def write_fires(incidents: pd.DataFrame, path: Path) -> Path:
 
 
 def write_police_uk(
-    incidents: pd.DataFrame, geography: Geography, calibration: Calibration, folder: Path, *, seed: int
+    incidents: pd.DataFrame,
+    geography: Geography,
+    calibration: Calibration,
+    folder: Path,
+    *,
+    seed: int,
 ) -> list[Path]:
     """The same crimes and ASB as police.uk street-level files, one per month."""
     records = incidents[incidents["category"].isin(POLICE_UK_CATEGORIES)]
@@ -219,7 +228,7 @@ def write_stats19(incidents: pd.DataFrame, folder: Path) -> list[Path]:
             "number_of_vehicles": np.where(rtc["casualties"].astype(int) > 1, 2, 1),
             "number_of_casualties": rtc["casualties"].astype(np.int64),
             "date": stamps.dt.strftime("%d/%m/%Y"),
-            "day_of_week": (stamps.dt.dayofweek + 1) % 7 + 1,  # 1 = Sunday
+            "day_of_week": (stamps.dt.day_of_week + 1) % 7 + 1,  # 1 = Sunday
             "time": stamps.dt.strftime("%H:%M"),
             "local_authority_district": 431,
             "local_authority_ons_district": "E07000096",
