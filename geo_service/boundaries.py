@@ -347,28 +347,26 @@ def find_overlaps(
 def find_gaps(layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> tuple[float, ...]:
     """Areas (m²) of the holes in the layer's union that are not holes of any single area."""
     geometry = layer.geometry.to_numpy()
-    union = shapely.union_all(geometry)
-    holes = _holes(union)
+    holes = _holes(shapely.union_all(geometry))
+    holes = holes[shapely.area(holes) > tolerance_m2]  # generalised files leave many slivers
     if not len(holes):
         return ()
     own_holes = _holes(geometry)
-    own_area = np.asarray(shapely.area(own_holes), dtype=float)
+    own_area = shapely.area(own_holes)
     gaps = []
-    for hole in holes:  # holes of a union are few
-        area = float(hole.area)
-        inside = shapely.contains_xy(
-            own_holes, *shapely.get_coordinates(hole.point_on_surface())[0]
-        )
-        is_own = bool(np.any(inside & np.isclose(own_area, area, rtol=1e-6, atol=0.01)))
-        if area > tolerance_m2 and not is_own:
-            gaps.append(area)
+    for hole in holes:  # the few holes above the tolerance
+        x, y = shapely.get_coordinates(hole.point_on_surface())[0]
+        same = shapely.contains_xy(own_holes, x, y) & np.isclose(own_area, hole.area, rtol=1e-6)
+        if not same.any():
+            gaps.append(float(hole.area))
     return tuple(sorted(gaps, reverse=True))
 
 
-def _holes(geometry: shapely.Geometry) -> np.ndarray:
-    polygons = shapely.get_parts(geometry)
-    rings = [ring for polygon in polygons for ring in polygon.interiors]
-    return np.asarray(shapely.polygons(rings)) if rings else np.empty(0, dtype=object)
+def _holes(geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
+    """The interior rings of polygons, as polygons."""
+    rings, owner = shapely.get_rings(shapely.get_parts(geometry), return_index=True)
+    exterior = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.empty(0, dtype=bool)
+    return np.asarray(shapely.polygons(rings[~exterior]))
 
 
 def _log_report(report: LayerReport) -> None:
