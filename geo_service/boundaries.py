@@ -60,6 +60,9 @@ class LayerReport:
         Areas in the layer.
     code_column, name_column : str
         The file's columns used for ``code`` and ``name``.
+    parent_column : str or None
+        The file's column used for ``parent``: one named ``parent``, else another ONS code column
+        that repeats (e.g. ``LAD11CD`` in an output-area file).
     source_crs : str
         The CRS of the file (or the one stated by the caller).
     transformation : str
@@ -78,6 +81,7 @@ class LayerReport:
     features: int
     code_column: str
     name_column: str
+    parent_column: str | None
     source_crs: str
     transformation: str
     repaired: tuple[str, ...]
@@ -120,12 +124,14 @@ def read_layer(
     _check_polygons(raw, path, codes)
     geometry = _to_bng(raw.geometry.to_numpy(), source_crs)
     geometry, repaired = _repair(geometry, codes, path)
-    layer = _standard_layer(raw, codes, name_column, geometry)
+    parent_column = _detect_parent(raw, code_column)
+    layer = _standard_layer(raw, codes, name_column, parent_column, geometry)
     report = LayerReport(
         path=str(path),
         features=len(layer),
         code_column=code_column,
         name_column=name_column,
+        parent_column=parent_column,
         source_crs=source_crs,
         transformation=_transformation(source_crs),
         repaired=repaired,
@@ -214,6 +220,13 @@ def _detect_name(code: str, columns: Sequence[str]) -> str | None:
     if match and f"{code[:-2]}nm" in columns:
         return f"{code[:-2]}nm"
     return next((c for c in columns if c.lower() == "name"), None)
+
+
+def _detect_parent(frame: pd.DataFrame, code: str) -> str | None:
+    columns = [c for c in frame.columns if c not in (code, frame.geometry.name)]
+    named = [c for c in columns if c.lower() == "parent"]
+    coarser = [c for c in columns if _ONS_CODE.match(c) and not frame[c].is_unique]
+    return (named or coarser or [None])[0]
 
 
 def _checked_codes(values: pd.Series, path: Path, column: str) -> np.ndarray:
@@ -306,14 +319,18 @@ def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
 
 
 def _standard_layer(
-    raw: gpd.GeoDataFrame, codes: np.ndarray, name_column: str, geometry: np.ndarray
+    raw: gpd.GeoDataFrame,
+    codes: np.ndarray,
+    name_column: str,
+    parent_column: str | None,
+    geometry: np.ndarray,
 ) -> gpd.GeoDataFrame:
     names = raw[name_column].astype("str").to_numpy(dtype=object)
     names = np.where(pd.isna(names), codes, names)
     lowered = {c.lower(): c for c in raw.columns}
     parent = (
-        raw[lowered["parent"]].astype("str")
-        if "parent" in lowered
+        raw[parent_column].astype("str")
+        if parent_column is not None
         else pd.Series(pd.NA, index=raw.index, dtype="str")
     )
     frame = {

@@ -63,6 +63,7 @@ def test_dacorum_wards_detected_and_reprojected(shared_data: Path) -> None:
     path = shared_data / ONS / "dacorum" / "dacorum_wards.geojson"
     layer, report = read_layer(path)
     assert (report.code_column, report.name_column) == ("WD13CD", "WD13NM")
+    assert report.parent_column is None  # WD13CDO is the old ward code, not a parent
     assert report.source_crs == "EPSG:4326"
     assert "British National Grid" in report.transformation
     assert list(layer.columns) == [*LAYER_COLUMNS, "geometry"]
@@ -89,6 +90,7 @@ def test_output_areas_pick_unique_code_and_repair_the_invalid_one(shared_data: P
     path = shared_data / ONS / "dacorum" / "dacorum_oa.geojson"
     layer, report = read_layer(path)  # OA11CD and LAD11CD both match; only OA11CD is unique
     assert report.code_column == "OA11CD" and report.name_column == "OA11CD"
+    assert report.parent_column == "LAD11CD" and set(layer["parent"]) == {"E07000096"}
     assert report.repaired == ("E00118964",)  # the one self-intersecting OA (SOURCE.md)
     assert shapely.is_valid(layer.geometry.to_numpy()).all()
     assert set(layer.geom_type) <= {"Polygon", "MultiPolygon"}
@@ -234,7 +236,12 @@ def test_overlaps_and_gaps_reported(tmp_path: Path) -> None:
 
 def test_geopackage_and_shapefile_read(tmp_path: Path) -> None:
     frame = gpd.GeoDataFrame(
-        {"LSOA11CD": ["E1", "E2"], "LSOA11NM": ["One", "Two"], "population": [1500, 1600]},
+        {
+            "LSOA11CD": ["E1", "E2"],
+            "LSOA11NM": ["One", "Two"],
+            "Parent": ["M1", "M2"],
+            "population": [1500, 1600],
+        },
         geometry=[shapely.Polygon(square(0, 0)[0]), shapely.Polygon(square(10, 0)[0])],
         crs=27700,
     )
@@ -243,6 +250,7 @@ def test_geopackage_and_shapefile_read(tmp_path: Path) -> None:
         layer, report = read_layer(tmp_path / name)
         assert report.code_column == "LSOA11CD" and list(layer["name"]) == ["One", "Two"]
         assert list(layer["population"]) == [1500.0, 1600.0]
+        assert report.parent_column == "Parent" and list(layer["parent"]) == ["M1", "M2"]
         assert layer["households"].isna().all()
 
 
