@@ -774,4 +774,8 @@ def _layer_status(
         "with_households": int(layer["households"].notna().sum()),
         "incidents_in_an_area": int(area.notna().sum()),
         "located_outside_every_area": int((located & area.isna()).sum()),
+        "incidents_by_area": {
+            str(code): int(n)
+            for code, n in area.value_counts().reindex(sorted(layer["code"]), fill_value=0).items()
+        },
     }

@@ -38,6 +38,7 @@ def test_ingest_and_status_json(
     assert (ward["areas"], ward["incidents_in_an_area"], ward["located_outside_every_area"]) == (
         2, 4, 1,
     )  # fmt: skip
+    assert ward["incidents_by_area"] == {"W1": 3, "W2": 1}  # C1, 2 x ASB; C2
     assert status["rejects"]["live_files"] == 1
     (record,) = status["files"]
     counts = [record[k] for k in ("rows", "stored", "rejects", "duplicates")]
