@@ -130,10 +130,13 @@ def collisions() -> str:
         present.Column("rank_count", "Rank", "int"), present.Column("road", "Road"),
         present.Column("count", "Collisions", "int"), present.Column("fatal", "Fatal", "int"),
         present.Column("serious", "Serious", "int"), present.Column("slight", "Slight", "int"),
-        present.Column("area_name", "Area"), present.Column("first_date", "First"),
-        present.Column("last_date", "Last"),
+        present.Column("area_name", "Area"), present.Column("first_date", "First", "date"),
+        present.Column("last_date", "Last", "date"),
     )  # fmt: skip
-    severity_columns = [present.Column(c, c, "text" if c == "severity" else "int") for c in view.severity.columns]  # fmt: skip
+    severity_columns = [
+        present.Column(c, "Severity", "text") if c == "severity" else present.Column(c, c, "int")
+        for c in view.severity.columns
+    ]
     return render_template(
         "collisions.html", summary=summary, opts=opts, view=view, bundle=bundle, rules=rules,
         presets=cluster_rules(), map_js=url_for("pages.collisions_map_js", **request.args),
@@ -163,6 +166,12 @@ def report() -> Response:
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
     return response
+
+
+@blueprint.route("/favicon.ico")
+def favicon() -> Response:
+    """No icon (answered, so browsers log no error)."""
+    return Response(status=204)
 
 
 def request_context(*, layer: str | None = None) -> tuple[WebState, services.StoreSummary, ViewOptions]:

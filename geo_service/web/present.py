@@ -17,7 +17,7 @@ from geo_service.analysis.periods import month_label
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: frame column, heading, and format (``text``, ``int``, ``pct``, ``float``)."""
+    """A table column: frame column, heading and format (text, int, pct, float, date)."""
 
     key: str
     heading: str
@@ -79,6 +79,9 @@ def _cell(value: object, kind: str) -> Cell:
         return Cell(text="–" if kind != "text" else "", sort="", numeric=kind != "text")
     if kind == "text":
         return Cell(text=str(value), sort=str(value).casefold(), numeric=False)
+    if kind == "date":
+        day = pd.Timestamp(value).strftime("%Y-%m-%d")  # type: ignore[arg-type]
+        return Cell(text=day, sort=day, numeric=False)
     number = float(value)  # type: ignore[arg-type]
     if kind == "int":
         text = f"{number:,.0f}"

@@ -115,15 +115,34 @@ def page_groups(
     groups: Sequence[CategoryGroup], summary: StoreSummary
 ) -> tuple[CategoryGroup, ...]:
     """The configured groups followed by every stored plain category not named by a group."""
-    names = {g.name.casefold() for g in groups}
-    extra = [find_group((), c) for c in summary.categories if c.casefold() not in names]
+    covered = {g.name.casefold() for g in groups} | {
+        g.include[0].category.casefold() for g in groups if _is_plain(g)
+    }
+    extra = [find_group((), c) for c in summary.categories if c.casefold() not in covered]
     return (*groups, *extra)
 
 
+def _is_plain(group: CategoryGroup) -> bool:
+    """True when ``group`` is exactly one whole category (no subcategory or hour filter)."""
+    if len(group.include) != 1:
+        return False
+    s = group.include[0]
+    return s.subcategories is None and s.exclude_subcategories is None and s.hours is None
+
+
 def resolve_category(groups: Sequence[CategoryGroup], name: str) -> CategoryGroup:
-    """The group or stored category called ``name``; :class:`NotFoundError` lists them."""
+    """The group called ``name``, else the group that is exactly category ``name``.
+
+    Raises
+    ------
+    NotFoundError
+        Listing the groups when there is neither.
+    """
     for group in groups:
         if group.name.casefold() == name.casefold():
+            return group
+    for group in groups:
+        if _is_plain(group) and group.include[0].category.casefold() == name.casefold():
             return group
     allowed = ", ".join(g.name for g in groups)
     raise NotFoundError(f"no category or group {name!r}; available: {allowed}")

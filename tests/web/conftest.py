@@ -77,12 +77,12 @@ def _row(category: str, month: str, x: float, y: float, where: str) -> dict[str,
 
 
 def _assign(frame: pd.DataFrame) -> list[object]:
-    layer = beats()
-    codes: list[object] = []
-    for x, y in zip(frame["x"], frame["y"], strict=True):
-        hit = layer[layer.contains(shapely.Point(x, y))] if np.isfinite(x) else layer.iloc[0:0]
-        codes.append(hit["code"].iloc[0] if len(hit) else None)
-    return codes
+    """Beat of each point: the beats are the 1 km cells (col + 2 * row) from (X0, Y0)."""
+    codes = beats()["code"].tolist()
+    col = np.floor((frame["x"].to_numpy() - X0) / 1000.0)
+    row = np.floor((frame["y"].to_numpy() - Y0) / 1000.0)
+    inside = (col >= 0) & (col < 2) & (row >= 0) & (row < 2)
+    return [codes[int(c + 2 * r)] if ok else None for c, r, ok in zip(col, row, inside, strict=True)]
 
 
 class MemoryStore:
@@ -139,12 +139,12 @@ def frame() -> pd.DataFrame:
     return incidents()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def store(frame: pd.DataFrame) -> MemoryStore:
     return MemoryStore(frame, {"beat": beats()})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app(store: MemoryStore):  # noqa: ANN201
     settings = Settings(store=Path("memory"), tiles="none")
     application = create_app(settings, store=store)
@@ -152,6 +152,6 @@ def app(store: MemoryStore):  # noqa: ANN201
     return application
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(app):  # noqa: ANN001, ANN201
     return app.test_client()

@@ -1,0 +1,39 @@
+"""Light GeoJSON: simplified in metres, rounded lon/lat, text escaped only when asked."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_service.maps.geojson import light_geojson
+
+
+def _wiggly() -> gpd.GeoDataFrame:
+    # A 2 km square whose south edge has 200 vertices wiggling by 5 m: noise under 20 m.
+    xs = np.linspace(500_000, 502_000, 200)
+    south = [(x, 200_000 + (5.0 if i % 2 else 0.0)) for i, x in enumerate(xs)]
+    ring = [*south, (502_000, 202_000), (500_000, 202_000)]
+    return gpd.GeoDataFrame(
+        {"code": ["A"], "name": ["<script>x</script>"], "n": [np.nan], "k": pd.array([3], dtype="Int64")},
+        geometry=[shapely.Polygon(ring)], crs="EPSG:27700",
+    )  # fmt: skip
+
+
+def test_simplified_rounded_and_reprojected() -> None:
+    data = light_geojson(_wiggly())
+    ring = data["features"][0]["geometry"]["coordinates"][0]
+    assert len(ring) <= 6  # the wiggle is gone at 20 m
+    for lon, lat in ring:
+        assert round(lon, 6) == lon and round(lat, 6) == lat
+        assert -0.6 < lon < -0.5 and 51.6 < lat < 51.8  # around (500000, 200000) in lon/lat
+    full = light_geojson(_wiggly(), tolerance_m=0)
+    assert len(full["features"][0]["geometry"]["coordinates"][0]) == 203
+
+
+def test_properties_json_ready_and_escaping() -> None:
+    raw = light_geojson(_wiggly())["features"][0]["properties"]
+    assert raw == {"code": "A", "name": "<script>x</script>", "n": None, "k": 3}
+    escaped = light_geojson(_wiggly(), escape_html=True)["features"][0]["properties"]
+    assert escaped["name"] == "&lt;script&gt;x&lt;/script&gt;"
