@@ -1,0 +1,148 @@
+"""Tests for binned FFT kernel density: exact against a direct kernel sum, units, bandwidth,
+class breaks; and against scikit-learn's KernelDensity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+from sklearn.neighbors import KernelDensity
+
+from geo_service.analysis.grid import grid_for
+from geo_service.analysis.kde import (
+    auto_bandwidth_m,
+    class_breaks,
+    classify,
+    kde_surface,
+    kernel_value,
+)
+from geo_service.errors import InputError
+
+
+def _direct(xc: np.ndarray, yc: np.ndarray, x: np.ndarray, y: np.ndarray, h: float, kernel: str):
+    """Sum of kernels centred on each point, evaluated at every cell centre, per km2."""
+    total = np.zeros(xc.shape)
+    for px, py in zip(x, y, strict=True):
+        d = np.hypot(xc - px, yc - py)
+        if kernel == "quartic":
+            u2 = (d / h) ** 2
+            total += np.where(u2 < 1, 3 / (math.pi * h * h) * (1 - u2) ** 2, 0.0)
+        else:
+            k = np.exp(-0.5 * (d / h) ** 2) / (2 * math.pi * h * h)
+            total += np.where(d <= 4 * h, k, 0.0)
+    return total * 1e6
+
+
+@pytest.mark.parametrize(
+    ("kernel", "h"), [("quartic", 350.0), ("quartic", 120.0), ("gaussian", 90.0)]
+)
+def test_equals_direct_sum_of_kernels_for_points_at_cell_centres(kernel: str, h: float) -> None:
+    grid = grid_for(box(0, 0, 2000, 1500), cell_m=50)
+    rng = np.random.default_rng(3)
+    xc, yc = grid.centres()
+    pick = rng.integers(0, grid.nx * grid.ny, 60)
+    x, y = xc.ravel()[pick], yc.ravel()[pick]  # binning moves them nowhere: exact comparison
+    surface = kde_surface(x, y, grid, bandwidth_m=h, kernel=kernel)
+    np.testing.assert_allclose(surface, _direct(xc, yc, x, y, h, kernel), rtol=1e-9, atol=1e-9)
+
+
+def test_points_beyond_the_grid_still_spread_into_it() -> None:
+    grid = grid_for(box(0, 0, 1000, 1000), cell_m=100)
+    x, y = np.array([-150.0]), np.array([450.0])  # the centre of a cell just west of the grid
+    surface = kde_surface(x, y, grid, bandwidth_m=400)
+    xc, yc = grid.centres()
+    np.testing.assert_allclose(surface, _direct(xc, yc, x, y, 400, "quartic"), atol=1e-9)
+    assert surface[4, 0] > 0 and surface[4, 3] == 0  # 200 m away inside, 400 m away outside
+
+
+def test_density_is_per_km2_and_integrates_to_the_number_of_points() -> None:
+    grid = grid_for(box(0, 0, 20_000, 20_000), cell_m=50)
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(5000, 15000, 1000), rng.uniform(5000, 15000, 1000)
+    for kernel in ("quartic", "gaussian"):
+        surface = kde_surface(x, y, grid, bandwidth_m=500, kernel=kernel)
+        assert surface.sum() * grid.cell_area_km2 == pytest.approx(1000, rel=2e-3)
+    # A single point: peak 3 / (pi h^2) per m2 = 3e6 / (pi 500^2) per km2.
+    one = kde_surface(np.array([10_025.0]), np.array([10_025.0]), grid, bandwidth_m=500)
+    assert one.max() == pytest.approx(3e6 / (math.pi * 500**2))
+
+
+def test_weights_equal_repeated_points_and_missing_points_are_ignored() -> None:
+    grid = grid_for(box(0, 0, 3000, 3000), cell_m=100)
+    x = np.array([500.0, 1700.0, np.nan])
+    y = np.array([800.0, 2100.0, 5.0])
+    weighted = kde_surface(x, y, grid, bandwidth_m=600, weights=np.array([3.0, 1.0, 9.0]))
+    repeated = kde_surface(
+        np.array([500.0, 500.0, 500.0, 1700.0]), np.array([800.0] * 3 + [2100.0]), grid,
+        bandwidth_m=600,
+    )  # fmt: skip
+    np.testing.assert_allclose(weighted, repeated, atol=1e-12)
+
+
+def test_matches_sklearn_kernel_density_gaussian() -> None:
+    grid = grid_for(box(0, 0, 3000, 3000), cell_m=50)
+    xc, yc = grid.centres()
+    rng = np.random.default_rng(5)
+    pick = rng.integers(0, grid.nx * grid.ny, 300)
+    points = np.column_stack([xc.ravel()[pick], yc.ravel()[pick]])
+    h = 150.0
+    ours = kde_surface(points[:, 0], points[:, 1], grid, bandwidth_m=h, kernel="gaussian")
+    model = KernelDensity(kernel="gaussian", bandwidth=h).fit(points)
+    theirs = np.exp(model.score_samples(np.column_stack([xc.ravel(), yc.ravel()]))) * 300 * 1e6
+    # Ours stops at 4 sd (3.4e-4 of each kernel's mass, up to ~0.3 % of a low density value).
+    big = theirs > 1e-2 * theirs.max()
+    np.testing.assert_allclose(ours.ravel()[big], theirs[big], rtol=5e-3)
+    assert np.median(np.abs(ours.ravel()[big] / theirs[big] - 1)) < 1e-4
+
+
+def test_auto_bandwidth_follows_the_documented_rule_and_floor() -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0, 3000, 2000), rng.normal(0, 2000, 2000)
+    dist = np.hypot(x - x.mean(), y - y.mean())
+    sd = math.sqrt(np.mean(dist**2))
+    dm = np.median(dist)
+    expected = 0.9 * min(sd, math.sqrt(1 / math.log(2)) * dm) * 2000**-0.2
+    assert auto_bandwidth_m(x, y, min_bandwidth_m=0) == pytest.approx(expected)
+    assert auto_bandwidth_m(x / 100, y / 100) == 300.0  # tight cluster: the police.uk floor
+    grid = grid_for(box(-10_000, -10_000, 10_000, 10_000), cell_m=100)
+    auto = kde_surface(x, y, grid, min_bandwidth_m=0)
+    explicit = kde_surface(x, y, grid, bandwidth_m=expected)
+    np.testing.assert_allclose(auto, explicit)
+
+
+def test_class_breaks_are_pooled_quantiles_shared_by_months() -> None:
+    month_1 = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    month_2 = np.array([0.0, 0.0, 5.0, 6.0, 7.0, 8.0])
+    edges = class_breaks([month_1, month_2], n_classes=4)
+    positive = np.array([1, 2, 3, 4, 5, 6, 7, 8.0])
+    # np.quantile (linear) of 1..8 at 1/4, 1/2, 3/4: 2.75, 4.5, 6.25
+    np.testing.assert_allclose(edges, [0, 2.75, 4.5, 6.25, 8])
+    np.testing.assert_allclose(edges[1:-1], np.quantile(positive, [0.25, 0.5, 0.75]))
+    np.testing.assert_array_equal(classify(month_1, edges), [0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(classify(month_2, edges), [0, 0, 3, 3, 4, 4])
+    np.testing.assert_array_equal(classify(np.array([9.0]), edges), [4])
+
+
+def test_head_tail_breaks_split_at_successive_means() -> None:
+    values = np.array([1.0] * 10 + [2.0] * 5 + [10.0, 20.0, 100.0])
+    edges = class_breaks(values, n_classes=3, method="head_tail")
+    mean_all = values.mean()  # 9.0; head: 10, 20, 100 -> mean 43.33
+    np.testing.assert_allclose(edges, [0, mean_all, np.mean([10, 20, 100]), 100])
+
+
+def test_bad_arguments_name_the_allowed_values() -> None:
+    grid = grid_for(box(0, 0, 1000, 1000), cell_m=100)
+    with pytest.raises(InputError, match="allowed: quartic, gaussian"):
+        kde_surface(np.zeros(1), np.zeros(1), grid, kernel="epanechnikov")
+    with pytest.raises(InputError, match="positive number of metres"):
+        kde_surface(np.zeros(1), np.zeros(1), grid, bandwidth_m=-5)
+    with pytest.raises(InputError, match="same length"):
+        kde_surface(np.zeros(2), np.zeros(3), grid)
+    with pytest.raises(InputError, match="allowed: quantile, head_tail"):
+        class_breaks([np.ones(3)], method="jenks")
+    assert class_breaks([np.zeros(3)]).tolist() == [0.0]
+    assert kernel_value(np.array([0.0]), 100.0, kernel="quartic")[0] == pytest.approx(
+        3 / (math.pi * 1e4)
+    )
