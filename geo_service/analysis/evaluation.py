@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.signal import fftconvolve
 
 from geo_service.analysis.gistar import gi_star, grid_weights
@@ -56,7 +57,7 @@ BACKTEST_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class History:
     """What is known at an origin month: located incidents of every month up to it.
 
@@ -148,13 +149,18 @@ def gistar_method(*, months: int = 12, queen: bool = True) -> Method:
     cells within a bin are tied.
     """
 
+    # The weights depend only on the grid: build them once per grid, not once per origin.
+    weights_for: dict[int, tuple[Grid, sp.csr_array]] = {}
+
     def score(history: History) -> np.ndarray:
         grid = history.grid
+        if id(grid) not in weights_for or weights_for[id(grid)][0] is not grid:
+            weights_for.clear()
+            weights_for[id(grid)] = (grid, grid_weights(grid, queen=queen))
         counts = history.monthly_counts[-months:].sum(axis=0)
         inside = grid.inside.ravel()
-        result = gi_star(
-            counts.ravel()[inside].astype(float), grid_weights(grid, queen=queen), permutations=0
-        )
+        weights = weights_for[id(grid)][1]
+        result = gi_star(counts.ravel()[inside].astype(float), weights, permutations=0)
         flat = np.zeros(grid.nx * grid.ny)
         flat[inside] = np.maximum(result.bins, 0)
         return flat.reshape(grid.shape)
@@ -264,7 +270,7 @@ def coverage_curve(
     return hit_rate_table(scores, target, inside, coverages=covers.tolist())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Series:
     """Located incidents sorted by month, with the per-month count cube over the grid."""
 
@@ -364,12 +370,26 @@ def backtest(
         history = series.history(grid, origin)
         target = series.cube[origin + 1 : origin + 1 + horizon_months].sum(axis=0)
         for name, method in methods.items():
-            table = hit_rate_table(method(history), target, grid.inside, coverages=coverages)
+            table = _score_one(name, method, history, target, coverages)
             table.insert(0, "origin", series.months[origin])
             table.insert(0, "method", name)
             rows.append(table)
         log.debug("backtest origin %s done", series.months[origin])
     return pd.concat(rows, ignore_index=True)[list(BACKTEST_COLUMNS)]
+
+
+def _score_one(
+    name: str, method: Method, history: History, target: np.ndarray, coverages: Sequence[float]
+) -> pd.DataFrame:
+    """The hit-rate table of one method's map at one origin."""
+    grid = history.grid
+    scores = np.asarray(method(history), dtype=float)
+    if scores.shape != grid.shape:
+        raise InputError(
+            f"method {name!r} returned scores of shape {scores.shape}; "
+            f"expected the grid's {grid.shape}"
+        )
+    return hit_rate_table(scores, target, grid.inside, coverages=coverages)
 
 
 def _first_month(incidents: pd.DataFrame, *, default: int) -> int:

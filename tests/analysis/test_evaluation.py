@@ -233,6 +233,14 @@ def test_bad_arguments() -> None:
         backtest(frame, grid, methods=methods, first_origin="2021-03", last_origin="2021-02")
     with pytest.raises(InputError, match="YYYY-MM"):
         backtest(frame, grid, methods=methods, first_origin="March", last_origin="2021-02")
+    with pytest.raises(InputError, match="'flat' returned scores of shape"):
+        backtest(
+            frame,
+            grid,
+            methods={"flat": lambda history: np.ones(16)},
+            first_origin="2021-01",
+            last_origin="2021-01",
+        )
     with pytest.raises(InputError, match="coverages"):
         hit_rate_table(np.ones((4, 4)), np.ones((4, 4)), ALL_INSIDE, coverages=(150,))
     assert default_bandwidths_m(100) == (250, 500, 1000)
