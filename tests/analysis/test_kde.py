@@ -94,7 +94,7 @@ def test_matches_sklearn_kernel_density_gaussian() -> None:
     # Ours stops at 4 sd (3.4e-4 of each kernel's mass, up to ~0.3 % of a low density value).
     big = theirs > 1e-2 * theirs.max()
     np.testing.assert_allclose(ours.ravel()[big], theirs[big], rtol=5e-3)
-    assert np.median(np.abs(ours.ravel()[big] / theirs[big] - 1)) < 1e-4
+    assert np.median(np.abs(ours.ravel()[big] / theirs[big] - 1)) < 5e-4
 
 
 def test_auto_bandwidth_follows_the_documented_rule_and_floor() -> None:
