@@ -28,11 +28,12 @@ from geo_service.report_text import (
     mover_sentences,
     period_wording,
     persistence_sentence,
+    profile_sentence,
     signed,
     significant_sentence,
     top_area_sentence,
     trend_sentence,
-    unit_of,
+    type_sentence,
 )
 from geo_service.schema import ROAD_TRAFFIC_COLLISION
 
@@ -200,6 +201,7 @@ def _section(
         "empty": int(table["previous"].sum() + table["current"].sum()) == 0,
         "sentences": [],
         "top": [],
+        "rate_per": None,
         "time_sentences": [],
         "subcategories": [],
         "type_sentence": None,
@@ -212,10 +214,11 @@ def _section(
     section.update(
         sentences=[period_wording(s, windows.months) for s in sentences],
         top=_top_rows(table),
+        rate_per=next(iter(table["rate_per"].dropna()), None),
         chart=_chart(subset, group, previous, current),
         time_sentences=_time_sentences(incidents, subset, group, current, noun),
         subcategories=_subcategory_rows(subset, group, previous, current),
-        type_sentence=_type_sentence(subset, group, previous, current, noun),
+        type_sentence=type_sentence(subset, group, previous, current, noun),
         severity=_severity_rows(subset, group, previous, current),
     )
     return section
@@ -274,7 +277,8 @@ def _chart(
     before = patterns.monthly_series(subset, group=group, period=previous)["count"].tolist()
     after = patterns.monthly_series(subset, group=group, period=current)["count"].tolist()
     width, height, left, bottom, top = 560, 220, 40, 30, 10
-    top_value = max([*before, *after, 1])
+    tick = _nice_step(max([*before, *after, 1]) / 4)
+    top_value = tick * math.ceil(max([*before, *after, 1]) / tick)
     step = (width - left - 10) / max(len(after) - 1, 1)
 
     def points(values: list[int]) -> str:
@@ -287,7 +291,13 @@ def _chart(
         {"x": f"{left + i * step:.1f}", "label": month_label(m)[:3]}
         for i, m in enumerate(current.months)
     ]
+    levels = [tick * k for k in range(1, round(top_value / tick) + 1)]
+    grid = [
+        {"y": f"{top + (height - top - bottom) * (1 - v / top_value):.1f}", "label": f"{v:g}"}
+        for v in levels
+    ]
     return {
+        "grid": grid,
         "width": width,
         "height": height,
         "left": left,
@@ -299,6 +309,14 @@ def _chart(
         "previous_label": previous.label,
         "current_label": current.label,
     }
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at or above ``raw`` (a readable axis step)."""
+    if raw <= 1:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
 
 
 def _time_sentences(
@@ -324,6 +342,9 @@ def _time_sentences(
             f"{month_label(row.month)} was well above its expected level: {row.count} {noun} "
             f"against {row.expected:.1f} expected ({row.basis})."
         )
+    profile = profile_sentence(subset, group, current, noun)
+    if profile:
+        sentences.append(profile)
     days = patterns.daily_exceedances(subset, group=group, period=current, alpha=_DAY_ALPHA)
     for day in days.head(_DAYS_SHOWN).itertuples(index=False):
         sentences.append(
@@ -351,24 +372,6 @@ def _subcategory_rows(
         }
         for row in table.itertuples(index=False)
     ]
-
-
-def _type_sentence(
-    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period, noun: str
-) -> str | None:
-    """ "The most common type was Other outdoor location (32 fires, 25.6%), followed by ..." """
-    table = breakdowns.subcategory_breakdown(
-        subset, group=group, previous=previous, current=current
-    )
-    named = table.loc[(table["subcategory"] != breakdowns.NOT_GIVEN) & (table["current"] > 0)]
-    if len(named) < 2:
-        return None
-    first, second = named.iloc[0], named.iloc[1]
-    return (
-        f"The most common type was {first['subcategory']} ({first['current']} "
-        f"{unit_of(noun)}, {first['share']:.1f}% of the total), followed by "
-        f"{second['subcategory']} ({second['current']})."
-    )
 
 
 def _severity_rows(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from geo_service.analysis import breakdowns, patterns
 from geo_service.analysis.periods import Period
+from geo_service.categories import CategoryGroup
 
 #: Areas named per direction in the significant-change sentence.
 SIGNIFICANT_SHOWN = 3
@@ -149,3 +151,41 @@ def period_wording(sentence: str, months: int) -> str:
     ):
         sentence = sentence.replace(year, period)
     return sentence
+
+
+def profile_sentence(
+    subset: pd.DataFrame, group: CategoryGroup, current: Period, noun: str
+) -> str | None:
+    """The busiest day of the week and hour of the day, where dates and times are known."""
+    days = patterns.day_of_week_profile(subset, group=group, period=current)
+    if int(days["count"].sum()) == 0:
+        return None
+    busiest = days.loc[days["count"].idxmax()]
+    text = f"Of the {noun} with a date, most fell on a {busiest['day']} ({busiest['share']:.1f}%)"
+    hours = patterns.hour_of_day_profile(subset, group=group, period=current)
+    if int(hours["count"].sum()) > 0:
+        peak = hours.loc[hours["count"].idxmax()]
+        hour = int(peak["hour"])
+        text += (
+            f"; the busiest hour was {hour:02d}:00-{(hour + 1) % 24:02d}:00 "
+            f"({peak['share']:.1f}% of those with a known time)"
+        )
+    return text + "."
+
+
+def type_sentence(
+    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period, noun: str
+) -> str | None:
+    """ "The most common type was Other outdoor location (32 fires, 25.6%), followed by ..." """
+    table = breakdowns.subcategory_breakdown(
+        subset, group=group, previous=previous, current=current
+    )
+    named = table.loc[(table["subcategory"] != breakdowns.NOT_GIVEN) & (table["current"] > 0)]
+    if len(named) < 2:
+        return None
+    first, second = named.iloc[0], named.iloc[1]
+    return (
+        f"The most common type was {first['subcategory']} ({first['current']} "
+        f"{unit_of(noun)}, {first['share']:.1f}% of the total), followed by "
+        f"{second['subcategory']} ({second['current']})."
+    )

@@ -10,14 +10,17 @@ import pandas as pd
 import pytest
 
 from geo_service import schema
-from geo_service.categories import load_groups
+from geo_service.analysis.periods import Period, rolling_periods
+from geo_service.categories import find_group, load_groups
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.report_text import (
     group_noun,
     mover_sentences,
     persistence_sentence,
+    profile_sentence,
     signed,
     significant_sentence,
+    type_sentence,
 )
 
 BEATS = {"D2A": ("Berkhamsted Castle", 7, 33), "D1M": ("<b>Chaulden</b> & Shrubhill", 4, 16),
@@ -159,3 +162,31 @@ def test_significant_sentence_names_the_strongest_few() -> None:
         "and 1 other area."
     )
     assert significant_sentence(rows.head(0), "significant increase") is None
+
+
+def test_profile_and_type_sentences() -> None:
+    # 2013-01-05 is a Saturday, 2013-01-07 a Monday.
+    frame = schema.conform(
+        pd.DataFrame(
+            {
+                "category": "Deliberate fire",
+                "subcategory": ["Wheelie bin"] * 3 + ["Grassland"] * 2 + [None],
+                "month": "2013-01",
+                "occurred_at": pd.to_datetime(
+                    ["2013-01-05 20:10"] * 3 + ["2013-01-07 20:30"] * 2 + [None]
+                ),
+                "time_known": [True, True, True, False, True, False],
+            }
+        )
+    )
+    _, current = rolling_periods("2013-07")
+    group = find_group(load_groups(), "Deliberate fires")
+    assert profile_sentence(frame, group, current, "deliberate fires") == (
+        "Of the deliberate fires with a date, most fell on a Saturday (60.0%); "
+        "the busiest hour was 20:00-21:00 (100.0% of those with a known time)."
+    )
+    previous = Period("2011-08", "2012-07")
+    assert type_sentence(frame, group, previous, current, "deliberate fires") == (
+        "The most common type was Wheelie bin (3 fires, 50.0% of the total), "
+        "followed by Grassland (2)."
+    )
