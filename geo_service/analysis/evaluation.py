@@ -420,6 +420,18 @@ def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def hit_rate_curve(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean hit rate by coverage (rows) and method (columns), plus the ``oracle`` column.
+
+    ``summary`` is :func:`summarise_backtest` of a backtest run at many coverages, e.g.
+    ``coverages=range(0, 101)`` for the curve from 0 to 100 % of the area.
+    """
+    curve = summary.pivot(index="coverage", columns="method", values="hit_rate")
+    curve["oracle"] = summary.groupby("coverage")["oracle_hit_rate"].mean()
+    curve.columns.name = None
+    return curve.reset_index()
+
+
 def best_method(summary: pd.DataFrame, *, coverage: float = 5) -> str:
     """The method with the highest mean hit rate at ``coverage`` (ties: the first name)."""
     rows = summary[np.isclose(summary["coverage"].to_numpy(dtype=float), coverage)]

@@ -25,6 +25,7 @@ from geo_service.analysis.evaluation import (
     backtest,
     best_method,
     default_methods,
+    hit_rate_curve,
     summarise_backtest,
 )
 from geo_service.analysis.grid import Grid, grid_for
@@ -77,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--cell-m", type=float, help="grid cell size (default: automatic)")
     evaluate.add_argument("--layer", help="area layer bounding the study area")
     evaluate.add_argument("--detail", action="store_true", help="one row per origin month")
+    evaluate.add_argument(
+        "--curve", action="store_true", help="mean hit rate at every 1 %% of area, per method"
+    )
     evaluate.add_argument("--format", choices=TABLE_FORMATS, default="table")
     evaluate.set_defaults(handler=_evaluate)
 
@@ -190,14 +194,14 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         months, months_wanted=args.months, horizon=args.horizon_months
     )
     grid = _study_grid(store, args.layer, incidents, cell_m=args.cell_m)
-    coverages = _coverages(args.coverage)
+    coverages = [float(c) for c in range(101)] if args.curve else _coverages(args.coverage)
     table = backtest(
         incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
         last_origin=last_origin, horizon_months=args.horizon_months, coverages=coverages,
     )  # fmt: skip
     summary = summarise_backtest(table)
     best = best_method(summary, coverage=5 if 5 in coverages else coverages[0])
-    shown = table if args.detail else summary
+    shown = hit_rate_curve(summary) if args.curve else table if args.detail else summary
     if args.format == "json":
         document = {
             "category": group.name, "cell_m": grid.cell_m, "first_origin": first_origin,

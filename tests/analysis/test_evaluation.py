@@ -20,6 +20,7 @@ from geo_service.analysis.evaluation import (
     default_bandwidths_m,
     default_methods,
     gistar_method,
+    hit_rate_curve,
     hit_rate_table,
     kde_method,
     prospective_method,
@@ -223,6 +224,28 @@ def test_summary_best_method_and_accuracy() -> None:
     )
     assert accuracy.hit_rate == pytest.approx((1 + 1 + 0.5) / 3)
     assert "at 5 % of area over the last 3 months" in accuracy.statement()
+
+
+def test_hit_rate_curve_over_a_backtest() -> None:
+    grid = grid4()
+    points = [(50, 50, "2021-01"), (350, 350, "2021-02"), (50, 50, "2021-02"), (50, 50, "2021-03")]
+    table = backtest(
+        incidents(points),
+        grid,
+        methods={"last": recent_counts_method(months=1)},
+        first_origin="2021-01",
+        last_origin="2021-02",
+        coverages=range(0, 101, 25),
+    )
+    curve = hit_rate_curve(summarise_backtest(table)).set_index("coverage")
+    assert list(curve.columns) == ["last", "oracle"]
+    assert curve.loc[0.0].tolist() == [0.0, 0.0]
+    assert curve.loc[100.0].tolist() == [1.0, 1.0]
+    # 25 % = 4 cells. Origin 01 scores cell 0 only: it and 3 of the 15 tied zero cells, so of
+    # 02's two incidents 1 + 3/15 are expected hits (0.6). Origin 02 (cells 0 and 15, then 2 of
+    # 14 zero cells) catches 03's one incident in cell 0: 1. Oracle: 1 at both.
+    assert curve.loc[25.0, "last"] == pytest.approx((0.6 + 1.0) / 2)
+    assert curve.loc[25.0, "oracle"] == 1.0
 
 
 def test_bad_arguments() -> None:

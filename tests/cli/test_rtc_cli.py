@@ -143,6 +143,10 @@ def test_evaluate_table_and_errors(store_dir: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "2021-04" in out and "2021-05" in out and "2021-03" not in out
     assert "best method:" in out
+    assert main([*args, "--curve", "--format", "csv"]) == 0
+    curve = pd.read_csv(StringIO(capsys.readouterr().out))
+    assert curve["coverage"].tolist() == list(range(101))
+    assert curve["oracle"].iloc[-1] == 1.0 and curve["previous-month"].iloc[0] == 0.0
     assert main([*args, "--coverage", "0,200"]) == 2
     assert "--coverage" in capsys.readouterr().err
     assert main(["--store", str(store_dir), "evaluate", "--category", "Robbery"]) == 2
