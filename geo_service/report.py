@@ -185,28 +185,16 @@ def _section(
     totals = change.looking_back(subset, (group,), previous, current).iloc[0]
     peer = _peer_position(anywhere, group, peers, previous, current)
     rating = risk.risk_rating(
-        group.name,
-        previous=int(totals["previous"]),
-        current=int(totals["current"]),
-        p=float(totals["p"]),
-        volume_ratio=peer["volume_ratio"],
-        matrix=matrix,
-    )
+        group.name, previous=int(totals["previous"]), current=int(totals["current"]),
+        p=float(totals["p"]), volume_ratio=peer["volume_ratio"], matrix=matrix,
+    )  # fmt: skip
     noun = group_noun(group.name)
-    section: dict[str, Any] = {
-        "name": group.name,
-        "previous_label": previous.label,
-        "current_label": current.label,
-        "rating": rating,
-        "empty": int(table["previous"].sum() + table["current"].sum()) == 0,
-        "sentences": [],
-        "top": [],
-        "rate_per": None,
-        "time_sentences": [],
-        "subcategories": [],
-        "type_sentence": None,
-        "severity": [],
-    }
+    section: dict[str, Any] = dict(
+        name=group.name, previous_label=previous.label, current_label=current.label,
+        rating=rating, empty=int(table["previous"].sum() + table["current"].sum()) == 0,
+        sentences=[], top=[], rate_per=None, time_sentences=[], subcategories=[],
+        type_sentence=None, severity=[],
+    )  # fmt: skip
     if section["empty"]:
         section["sentences"] = [_EMPTY.format(noun=noun)]
         return section
