@@ -90,6 +90,14 @@ def is_missing(values: pa.Array) -> np.ndarray:
     return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def prefixed_ids(prefix: str, values: pa.Array) -> pa.Array:
+    """``<prefix>:<value>`` for each value (null where the value is null)."""
+    text = pa.large_string()
+    return pc.binary_join_element_wise(
+        pa.scalar(prefix, text), values.cast(text), pa.scalar(":", text)
+    )
+
+
 def check_required(rejects: Rejects, values: pa.Array, column: str) -> None:
     """Reject rows where a required text field is empty."""
     rejects.add(is_missing(values), column, values, f"{column} is empty (required)")
@@ -213,10 +221,11 @@ def _canonical_column(value: object, keep: np.ndarray, n: int, dtype: str) -> ob
     if value is None:
         return _all_missing(n, dtype)
     if isinstance(value, str):
-        return pd.array(pa.repeat(pa.scalar(value, pa.string()), n), dtype="str")
+        return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype="str")
     if isinstance(value, pa.Array):
         kept = value if everything else value.filter(pa.array(keep))
-        return pd.array(kept.cast(pa.string()), dtype="str")
+        # pandas keeps text as large_string: cast once here (a no-op for columns read as such).
+        return pd.array(kept.cast(pa.large_string()), dtype="str")
     if isinstance(value, np.ndarray | pd.api.extensions.ExtensionArray):
         return value if everything else value[keep]
     raise TypeError(f"unsupported column value {type(value)!r}")
@@ -224,7 +233,7 @@ def _canonical_column(value: object, keep: np.ndarray, n: int, dtype: str) -> ob
 
 def _all_missing(n: int, dtype: str) -> object:
     if dtype == "str":
-        return pd.array(pa.nulls(n, pa.string()), dtype="str")
+        return pd.array(pa.nulls(n, pa.large_string()), dtype="str")
     if dtype == "Int64":
         return pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
     if dtype == "bool":

@@ -191,7 +191,7 @@ def _read_fast(
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted,
             column_types={
-                name: pa.float64() if name in numbers else pa.string() for name in wanted
+                name: pa.float64() if name in numbers else pa.large_string() for name in wanted
             },
             null_values=nulls,
             strings_can_be_null=True,
@@ -223,7 +223,8 @@ def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
         for out, i in zip(values, index, strict=True):
             out.append(None if record[i] in null_set else record[i])
     columns = {
-        name: pa.array(col, type=pa.string()) for name, col in zip(wanted, values, strict=True)
+        name: pa.array(col, type=pa.large_string())
+        for name, col in zip(wanted, values, strict=True)
     }
     malformed = _malformed_frame(raw.path, bad_lines, bad_text, len(raw.header))
     return RawRows(columns, np.asarray(lines, dtype=np.int64), malformed)

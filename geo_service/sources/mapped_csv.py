@@ -34,6 +34,7 @@ from geo_service.sources._checks import (
     is_missing,
     located_lonlat,
     months_of,
+    prefixed_ids,
 )
 from geo_service.sources._files import expand_paths, open_file, read_columns, require_columns
 from geo_service.sources._mapping import (
@@ -105,7 +106,7 @@ def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFram
     frame, rejected = file_part(
         rejects,
         {
-            "incident_id": pc.binary_join_element_wise(spec.source, col[id_column], ":"),
+            "incident_id": prefixed_ids(spec.source, col[id_column]),
             "source": spec.source,
             "category": category,
             "subcategory": _classify(spec.subcategory, col) if spec.subcategory else None,

@@ -46,6 +46,7 @@ from geo_service.sources._checks import (
     is_missing,
     located_lonlat,
     months_of,
+    prefixed_ids,
 )
 from geo_service.sources._files import expand_paths, open_file, read_columns, require_columns
 from geo_service.sources._progress import progress_over
@@ -135,10 +136,11 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
 def _incident_ids(path: Path, crime_ids: pa.Array, lines: np.ndarray) -> pa.Array:
     """``police_uk:<Crime ID>``, or ``police_uk:asb:<file stem>:<line>`` when there is none."""
     stem = path.name.removesuffix(".gz").removesuffix(".csv")
+    text = pa.large_string()
     fallback = pc.binary_join_element_wise(
-        f"{SOURCE}:asb:{stem}", pa.array(lines).cast(pa.string()), ":"
+        pa.scalar(f"{SOURCE}:asb:{stem}", text), pa.array(lines).cast(text), pa.scalar(":", text)
     )
-    with_id = pc.binary_join_element_wise(SOURCE, crime_ids, ":")
+    with_id = prefixed_ids(SOURCE, crime_ids)
     return pc.if_else(pa.array(is_missing(crime_ids)), fallback, with_id)
 
 

@@ -57,6 +57,7 @@ from geo_service.sources._checks import (
     located_lonlat,
     months_of,
     parse_numbers,
+    prefixed_ids,
 )
 from geo_service.sources._files import RawFile, expand_paths, open_file, read_columns
 from geo_service.sources._progress import progress_over
@@ -150,7 +151,7 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
     frame, rejected = file_part(
         rejects,
         {
-            "incident_id": pc.binary_join_element_wise(SOURCE, col["index"], ":"),
+            "incident_id": prefixed_ids(SOURCE, col["index"]),
             "source": SOURCE,
             "category": ROAD_TRAFFIC_COLLISION,
             "subcategory": severity,
