@@ -231,6 +231,8 @@ class _Points:
         several areas hold a point the lowest code wins: first among areas holding it strictly
         inside, then (for the points still unplaced) among areas whose boundary it lies on.
         """
+        if not len(polygons):
+            return np.full(len(self.x), -1, dtype=np.int64), 0
         polygons = np.array(polygons, dtype=object)  # a copy: preparing must not touch the input
         shapely.prepare(polygons)
         bounds = shapely.bounds(polygons)

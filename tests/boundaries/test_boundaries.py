@@ -143,6 +143,16 @@ def test_no_crs_refused_and_accepted_when_stated(tmp_path: Path) -> None:
     assert layer.geometry.iloc[0].equals(frame.geometry.iloc[0])
 
 
+def test_stated_crs_overrides_the_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write_geojson(
+        tmp_path / "a.geojson", [({"code": "A"}, polygon(square(-0.5, 51.7, 0.1)))], crs=BNG
+    )
+    layer, report = read_layer(path, crs="EPSG:4326")
+    assert report.source_crs == "EPSG:4326" and "file states" in caplog.text
+    x, y = shapely.get_coordinates(layer.geometry.iloc[0])[0]
+    assert 500_000 < x < 520_000 and 190_000 < y < 210_000  # lon/lat near Hemel Hempstead
+
+
 def test_unknown_crs_text_is_an_input_error(tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "a.geojson", [({"code": "A"}, polygon(square(0, 0)))], crs=BNG)
     with pytest.raises(InputError, match="'EPSG:99999999' is not a CRS"):
@@ -321,3 +331,5 @@ def test_dissolve_sums_denominators(four_squares) -> None:
 def test_dissolve_needs_a_parent_for_every_area(four_squares) -> None:
     with pytest.raises(InputError, match="no parent for area"):
         dissolve_layer(four_squares)
+    with pytest.raises(InputError, match="by 'sector': not a column"):
+        dissolve_layer(four_squares, by="sector")

@@ -178,6 +178,12 @@ def test_layer_checks(two_squares: gpd.GeoDataFrame) -> None:
         assign_areas(frame.drop(columns="y"), {"ward": two_squares})
 
 
+def test_empty_layer_places_nothing(two_squares: gpd.GeoDataFrame) -> None:
+    frame = incidents([(5, 5)] * 3)
+    out, report = assign_areas(frame, {"ward": two_squares.iloc[0:0]})
+    assert out["area_ward"].isna().all() and report["ward"].located_outside == 3
+
+
 def test_empty_incidents(two_squares: gpd.GeoDataFrame) -> None:
     frame = pd.DataFrame({"x": pd.Series(dtype=float), "y": pd.Series(dtype=float)})
     out, report = assign_areas(frame, {"ward": two_squares})
