@@ -217,30 +217,34 @@ def _greedy_sites(
 ) -> list[list[int]]:
     """Disjoint groups of row positions, taken greedily by largest unassigned neighbourhood.
 
-    Keys only get worse as collisions are assigned, so a lazy heap is exact: a popped entry whose
-    recomputed key is unchanged is the true best.
+    A neighbourhood's rank (count, then fatal, then serious) is packed into one integer, the sum
+    of per-collision weights ``base^2 + base * fatal + serious`` with ``base`` above any
+    neighbourhood size. Ranks only fall as collisions are assigned, so a lazy max-heap is exact:
+    a popped entry whose recomputed rank is unchanged is the true best.
     """
     lists = [np.asarray(n, dtype=np.int64) for n in neighbours]
-    fatal = severity == "Fatal"
-    serious = severity == "Serious"
+    base = max((len(n) for n in lists), default=0) + 1
+    weight = base * base + base * (severity == "Fatal") + (severity == "Serious")
+    weight = weight.astype(np.int64)
+    id_rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
     free = np.ones(len(lists), dtype=bool)
 
-    def key(i: int) -> tuple[int, int, int, str]:
-        members = lists[i][free[lists[i]]]
-        return (-len(members), -int(fatal[members].sum()), -int(serious[members].sum()), ids[i])
+    def rank(i: int) -> int:
+        members = lists[i]
+        return int(weight[members[free[members]]].sum())
 
-    heap = [(*key(i), i) for i in range(len(lists)) if len(lists[i]) >= min_count]
+    heap = [(-rank(i), int(id_rank[i]), i) for i in range(len(lists)) if len(lists[i]) >= min_count]
     heapq.heapify(heap)
     groups: list[list[int]] = []
     while heap:
-        *stored, i = heapq.heappop(heap)
+        stored, tie, i = heapq.heappop(heap)
         if not free[i]:
             continue
-        current = key(i)
-        if -current[0] < min_count:
+        current = rank(i)
+        if current // (base * base) < min_count:
             continue
-        if tuple(stored) != current:
-            heapq.heappush(heap, (*current, i))
+        if current != -stored:
+            heapq.heappush(heap, (-current, tie, i))
             continue
         members = lists[i][free[lists[i]]]
         free[members] = False
