@@ -156,13 +156,31 @@ def located_lonlat(
 
 def _project_distinct(a: np.ndarray, b: np.ndarray, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """to_bng on each distinct (a, b) pair once: police.uk snaps points to few map points."""
+    codes, distinct_a, distinct_b = _distinct_pairs(a, b)
+    if len(distinct_a) > len(a) // 2:
+        return to_bng(a, b, source_crs=crs)
+    x, y = to_bng(distinct_a, distinct_b, source_crs=crs)
+    return x[codes], y[codes]
+
+
+def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of each (a, b) pair and the distinct pairs (exact float values)."""
+    micro_a, micro_b = np.round(a * 1e6), np.round(b * 1e6)
+    exact = (
+        np.array_equal(micro_a / 1e6, a)
+        and np.array_equal(micro_b / 1e6, b)
+        and bool(np.all(np.abs(micro_a) < 2**31))
+        and bool(np.all(np.abs(micro_b) < 2**31))
+    )
+    if exact:  # up to 6 decimals (police.uk): one 64-bit key per pair, one hash pass
+        key = (micro_a.astype(np.int64) << 32) + (micro_b.astype(np.int64) + 2**31)
+        codes, keys = pd.factorize(key)
+        low = (keys & 0xFFFFFFFF) - 2**31
+        return codes, (keys >> 32) / 1e6, low / 1e6
     a_code, a_values = pd.factorize(a)
     b_code, b_values = pd.factorize(b)
-    pair_code, pairs = pd.factorize(a_code.astype(np.int64) * len(b_values) + b_code)
-    if len(pairs) > len(a) // 2:
-        return to_bng(a, b, source_crs=crs)
-    x, y = to_bng(a_values[pairs // len(b_values)], b_values[pairs % len(b_values)], source_crs=crs)
-    return x[pair_code], y[pair_code]
+    codes, pairs = pd.factorize(a_code.astype(np.int64) * len(b_values) + b_code)
+    return codes, a_values[pairs // len(b_values)], b_values[pairs % len(b_values)]
 
 
 def check_in_gb(

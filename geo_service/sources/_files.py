@@ -106,7 +106,7 @@ def open_file(path: Path) -> RawFile:
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
     encoding = _encoding(path, data)
     end = data.find(b"\n")
-    first_line = data[: end if end >= 0 else len(data)]
+    first_line = data[: end if end >= 0 else len(data)].removeprefix(_BOM.encode())
     text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
     header = next(csv.reader([text.removeprefix(_BOM).rstrip("\r")]), [])
     return RawFile(path, digest, data, encoding, tuple(name.strip() for name in header))

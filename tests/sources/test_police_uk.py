@@ -308,3 +308,11 @@ def test_hertfordshire_2018_12(shared_data: Path) -> None:
     assert np.isnan(result.incidents["x"]).sum() == 67
     assert (result.incidents["category"] == "Anti-social behaviour").sum() == 1_790
     assert result.files[0].months == ("2018-12",)
+
+
+def test_progress_bar_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "2021-01-x-street.csv", [_row("p1", "2021-01", HEMEL, "Drugs")])
+    result = load_police_uk(path, progress=True)
+    captured = capsys.readouterr()
+    assert len(result.incidents) == 1
+    assert "police.uk files" in captured.err and captured.out == ""
