@@ -15,7 +15,6 @@ from libpysal.weights import WSP
 from scipy import stats
 from shapely.geometry import Point, box
 
-from geo_service.analysis.grid import grid_for
 from geo_service.analysis.gistar import (
     confidence_bins,
     contiguity_weights,
@@ -24,6 +23,7 @@ from geo_service.analysis.gistar import (
     gi_star_grid,
     grid_weights,
 )
+from geo_service.analysis.grid import grid_for
 from geo_service.analysis.significance import bh_qvalues
 from geo_service.errors import InputError
 from geo_service.schema import CRS
