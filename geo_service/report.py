@@ -26,6 +26,7 @@ from geo_service.categories import CategoryGroup, find_group
 from geo_service.report_text import (
     group_noun,
     mover_sentences,
+    peer_sentence,
     period_wording,
     persistence_sentence,
     profile_sentence,
@@ -378,27 +379,20 @@ def _peer_position(
     previous: Period,
     current: Period,
 ) -> dict[str, Any]:
+    """The borough's position among its peers, and its rate relative to their mean rate."""
+    none: dict[str, Any] = {"volume_ratio": math.nan, "sentences": []}
     if peers is None:
-        return {"volume_ratio": math.nan, "sentences": []}
+        return none
     table = change.change_table(
-        subset,
-        layer=peers.layer,
-        areas=peers.areas,
-        group=group,
-        previous=previous,
-        current=current,
-    )
+        subset, layer=peers.layer, areas=peers.areas, group=group,
+        previous=previous, current=current,
+    )  # fmt: skip
     positions = breakdowns.peer_positions(table, areas=peers.areas).set_index("code")
     if peers.code not in positions.index:
-        return {"volume_ratio": math.nan, "sentences": []}
+        return none
     own = positions.loc[peers.code]
-    sentence = f"Among its peers it is {own['count_position']} for the number of incidents"
-    ratio = math.nan
-    if pd.notna(own["rate"]):
-        per = table.set_index("code").loc[peers.code, "rate_per"]
-        sentence += f" and {own['rate_position']} for the rate per {per} ({own['rate']:.2f})"
-        mean_rate = float(positions["rate"].mean())
-        ratio = float(own["rate"]) / mean_rate if mean_rate > 0 else math.nan
-    if pd.notna(own["previous_rate_position"]):
-        sentence += f"; the previous year it was {own['previous_rate_position']} on the rate"
-    return {"volume_ratio": ratio, "sentences": [sentence + " (highest = 1st)."]}
+    per = table.set_index("code").loc[peers.code, "rate_per"]
+    mean_rate = float(positions["rate"].mean())
+    ratio = float(own["rate"]) / mean_rate if mean_rate > 0 else math.nan
+    noun = group_noun(group.name)
+    return {"volume_ratio": ratio, "sentences": [peer_sentence(own, noun, per)]}

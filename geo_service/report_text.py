@@ -189,3 +189,20 @@ def type_sentence(
         f"{unit_of(noun)}, {first['share']:.1f}% of the total), followed by "
         f"{second['subcategory']} ({second['current']})."
     )
+
+
+def peer_sentence(own: pd.Series, noun: str, per: object) -> str:
+    """ "Among its peers, Dacorum is 7th of 10 for the rate of ... per 1,000 households (6.70),
+    6th of 10 the previous year; 5th of 10 for the number of ... (4th of 10 the previous year)." """
+    name = own["name"]
+    text = f"Among its peers, {name} is"
+    if pd.notna(own["rate"]):
+        text += f" {own['rate_position']} for the rate of {noun} per {per} ({own['rate']:.2f})"
+        if pd.notna(own["previous_rate_position"]):
+            text += f", {own['previous_rate_position']} the previous year;"
+        else:
+            text += ";"
+    text += f" {own['count_position']} for the number of {noun}"
+    if pd.notna(own["previous_count_position"]):
+        text += f" ({own['previous_count_position']} the previous year)"
+    return text + ". The highest is 1st."

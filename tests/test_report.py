@@ -16,6 +16,7 @@ from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.report_text import (
     group_noun,
     mover_sentences,
+    peer_sentence,
     persistence_sentence,
     profile_sentence,
     signed,
@@ -119,7 +120,13 @@ def test_peer_sentence_with_districts() -> None:
         priorities=("Dwelling burglary",),
         peers=Peers(layer="district", areas=districts, code="E07000096"),
     )  # fmt: skip
-    assert "Among its peers it is 1st of 1 for the number of incidents" in _text(html)
+    rate = 1000 * 63 / 144800  # district layer has residents but no households
+    assert (
+        "Among its peers, Dacorum is 1st of 1 for the rate of dwelling burglary offences per "
+        f"1,000 residents ({rate:.2f}), 1st of 1 the previous year; 1st of 1 for the number of "
+        "dwelling burglary offences (1st of 1 the previous year). The highest is 1st."
+    ) in _text(html)
+    assert "(rate 1.00 &times; the peer average)" in html
 
 
 def test_text_helpers() -> None:
@@ -189,4 +196,17 @@ def test_profile_and_type_sentences() -> None:
     assert type_sentence(frame, group, previous, current, "deliberate fires") == (
         "The most common type was Wheelie bin (3 fires, 50.0% of the total), "
         "followed by Grassland (2)."
+    )
+
+
+def test_peer_sentence_with_rates() -> None:
+    own = pd.Series(
+        {"name": "Dacorum", "rate": 6.7049, "rate_position": "7th of 10",
+         "previous_rate_position": "6th of 10", "count_position": "5th of 10",
+         "previous_count_position": "4th of 10"}
+    )  # fmt: skip
+    assert peer_sentence(own, "dwelling burglary offences", "1,000 households") == (
+        "Among its peers, Dacorum is 7th of 10 for the rate of dwelling burglary offences per "
+        "1,000 households (6.70), 6th of 10 the previous year; 5th of 10 for the number of "
+        "dwelling burglary offences (4th of 10 the previous year). The highest is 1st."
     )
