@@ -387,8 +387,10 @@ def _holes(geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
 
 
 def _log_report(report: LayerReport) -> None:
-    logger.info(
-        "%s: %d areas, %.2f km², code %s, name %s, from %s via %s",
+    """Debug-level: callers (the CLI) show the report themselves."""
+    logger.debug(
+        "%s: %d areas, %.2f km², code %s, name %s, from %s via %s; repaired %s; "
+        "%d overlapping pair(s); %d gap(s)",
         report.path,
         report.features,
         report.area_m2 / 1e6,
@@ -396,13 +398,10 @@ def _log_report(report: LayerReport) -> None:
         report.name_column,
         report.source_crs,
         report.transformation,
+        ", ".join(report.repaired) or "none",
+        len(report.overlaps),
+        len(report.gaps_m2),
     )
-    if report.repaired:
-        logger.warning("%s: repaired invalid polygons: %s", report.path, ", ".join(report.repaired))
-    if report.overlaps:
-        logger.warning("%s: %d overlapping pair(s) of areas", report.path, len(report.overlaps))
-    if report.gaps_m2:
-        logger.warning("%s: %d gap(s) between areas", report.path, len(report.gaps_m2))
 
 
 def read_denominators(layer: gpd.GeoDataFrame, csv_path: Path | str) -> gpd.GeoDataFrame:
