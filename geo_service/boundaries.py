@@ -276,7 +276,7 @@ def _check_polygons(frame: gpd.GeoDataFrame, path: Path, codes: np.ndarray) -> N
 
 def _to_bng(geometry: np.ndarray, source_crs: str) -> np.ndarray:
     if pyproj.CRS.from_user_input(source_crs) == pyproj.CRS.from_user_input(CRS):
-        return geometry
+        return np.asarray(shapely.force_2d(geometry))
 
     def transform(coords: np.ndarray) -> np.ndarray:
         x, y = to_bng(coords[:, 0], coords[:, 1], source_crs=source_crs)
@@ -315,7 +315,9 @@ def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
     if not polygons:
         return shapely.MultiPolygon()
     merged = shapely.union_all(polygons)
-    return merged if merged.geom_type in _POLYGONAL else _polygonal(merged)
+    if merged.geom_type in _POLYGONAL:
+        return merged
+    return shapely.MultiPolygon([p for p in shapely.get_parts(merged) if p.geom_type == "Polygon"])
 
 
 def _standard_layer(

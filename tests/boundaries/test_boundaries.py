@@ -153,6 +153,14 @@ def test_stated_crs_overrides_the_file(tmp_path: Path, caplog: pytest.LogCapture
     assert 500_000 < x < 520_000 and 190_000 < y < 210_000  # lon/lat near Hemel Hempstead
 
 
+@pytest.mark.parametrize("crs", [BNG, "OGC:CRS84"])
+def test_z_coordinates_dropped(tmp_path: Path, crs: str) -> None:
+    ring = [[-0.5, 51.7, 100.0], [-0.4, 51.7, 110.0], [-0.4, 51.8, 120.0], [-0.5, 51.7, 100.0]]
+    path = write_geojson(tmp_path / "z.geojson", [({"code": "A"}, polygon([ring]))], crs=crs)
+    layer, _ = read_layer(path)
+    assert not shapely.has_z(layer.geometry.to_numpy()).any()
+
+
 def test_unknown_crs_text_is_an_input_error(tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "a.geojson", [({"code": "A"}, polygon(square(0, 0)))], crs=BNG)
     with pytest.raises(InputError, match="'EPSG:99999999' is not a CRS"):
