@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from geo_service.demo.calibration import Calibration
 from geo_service.demo.geography import Geography, nearest_points
@@ -34,28 +37,28 @@ _OUTCOME_WEIGHTS = (0.42, 0.2, 0.08, 0.08, 0.06, 0.04, 0.05, 0.07)
 _ASB_TYPES = {
     "Nuisance": "Rowdy or nuisance behaviour",
     "Personal": "Rowdy or inconsiderate behaviour towards a person",
-    "Environmental": "Littering, fly-posting or graffiti",
+    "Environmental": "Environmental damage or littering",
     "Unclassified": "",
 }
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as CSV (header, quotes only where needed, ``\n`` line ends)."""
+    """Write ``frame`` as CSV: plain header, quotes only where a value needs them, ``\n`` ends."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [_texts(frame[name]) for name in frame.columns]
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream, lineterminator="\n")
+    header = ",".join(frame.columns) + "\n"
+    body = io.BytesIO()
+    try:  # fast path: no value holds a comma, quote or line break
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
+        pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), body, options)
+        data = header.encode("utf-8") + body.getvalue()
+    except pa.ArrowInvalid:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
         writer.writerow(list(frame.columns))
-        writer.writerows(zip(*columns, strict=True))
+        writer.writerows(frame.astype(object).where(frame.notna(), "").itertuples(index=False))
+        data = text.getvalue().encode("utf-8")
+    path.write_bytes(data)
     return path
-
-
-def _texts(column: pd.Series) -> list[str]:
-    """A column as CSV text: integers plain, missing values empty."""
-    if pd.api.types.is_integer_dtype(column.dtype):
-        return [str(v) for v in column.to_numpy(dtype=np.int64)]
-    values = column.to_numpy(dtype=object)
-    return ["" if v is None or v is pd.NA or v != v else str(v) for v in values]
 
 
 def _dates(stamps: pd.Series) -> tuple[pd.Series, pd.Series]:
