@@ -2,11 +2,16 @@
 
 :func:`assign_areas` adds an ``area_<layer>`` column (:func:`geo_service.schema.area_column`) for
 each standard area layer (see :mod:`geo_service.boundaries`). It works on the plain coordinate
-arrays of the canonical table, never on a Python loop per point: for each polygon (a loop over
-areas, which are few) it takes the points inside the polygon's bounding box and tests them with
-``shapely.contains_xy`` against the prepared polygon. Few polygons use a bounding-box mask over all
-points; many polygons (LSOAs) use the points sorted by x and a binary search, so each polygon only
-looks at its own strip.
+arrays of the canonical table; it builds no Point objects and never loops over points:
+
+1. With many points, a grid over the layer answers most of them by a table lookup: a connected
+   region of cells that no boundary comes near lies wholly inside one area or outside all of them,
+   and one test of one cell centre per region settles every point in it.
+2. The remaining points (near a boundary) are tested polygon by polygon (a loop over areas) with
+   ``shapely.contains_xy`` on the prepared polygon, taking as candidates the points inside the
+   polygon's bounding box: a mask over the points for a few polygons, a binary search in the
+   points sorted by x for many (LSOAs).
+3. Points still unplaced are tested with ``shapely.intersects_xy``: those on a boundary.
 
 Rules, so that the same data always give the same answer:
 
