@@ -25,6 +25,7 @@ from geo_service.analysis.periods import Period, month_label, rolling_periods, s
 from geo_service.categories import CategoryGroup, find_group
 from geo_service.report_text import (
     group_noun,
+    long_run_sentence,
     mover_sentences,
     peer_sentence,
     period_wording,
@@ -325,6 +326,11 @@ def _time_sentences(
         f"the average was {peak.mean_per_month:.1f} a month."
     ]
     covered = incidents["month"].dropna().unique()
+    history = patterns.yearly_totals(
+        subset, group=group, end=current.end, months=current.n_months, covered_months=covered
+    )
+    if len(history) >= 3:
+        sentences.append(long_run_sentence(history, noun))
     unusual = patterns.unusual_months(subset, group=group, period=current, covered_months=covered)
     for row in unusual.loc[unusual["far_above"]].itertuples(index=False):
         sentences.append(

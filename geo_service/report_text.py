@@ -206,3 +206,24 @@ def peer_sentence(own: pd.Series, noun: str, per: object) -> str:
     if pd.notna(own["previous_count_position"]):
         text += f" ({own['previous_count_position']} the previous year)"
     return text + ". The highest is 1st."
+
+
+def long_run_sentence(history: pd.DataFrame, noun: str) -> str:
+    """ "Over the past 5 years the average number of ASB incidents per month has fallen by 62.9%,
+    from 879.2 (Aug 08 to Jul 09) to 326.4 (Aug 12 to Jul 13)." """
+    first, last = history.iloc[0], history.iloc[-1]
+    before, after = float(first["mean_per_month"]), float(last["mean_per_month"])
+    span = f"Over the past {len(history)} years the average number of {noun} per month"
+    ends = f"from {_decimal(before)} ({first['period']}) to {_decimal(after)} ({last['period']})"
+    if before == 0:
+        return f"{span} went {ends}."
+    pct = 100.0 * (after - before) / before
+    if round(pct, 1) == 0:
+        return f"{span} was unchanged, {ends}."
+    word = "risen" if pct > 0 else "fallen"
+    return f"{span} has {word} by {abs(pct):.1f}%, {ends}."
+
+
+def _decimal(value: float) -> str:
+    """Up to two decimals without trailing zeros: 879.25, 326.4, 12."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")

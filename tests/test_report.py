@@ -15,6 +15,7 @@ from geo_service.categories import find_group, load_groups
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.report_text import (
     group_noun,
+    long_run_sentence,
     mover_sentences,
     peer_sentence,
     persistence_sentence,
@@ -209,4 +210,15 @@ def test_peer_sentence_with_rates() -> None:
         "Among its peers, Dacorum is 7th of 10 for the rate of dwelling burglary offences per "
         "1,000 households (6.70), 6th of 10 the previous year; 5th of 10 for the number of "
         "dwelling burglary offences (4th of 10 the previous year). The highest is 1st."
+    )
+
+
+def test_long_run_sentence() -> None:
+    history = pd.DataFrame(
+        {"period": ["Aug 08 to Jul 09", "Aug 10 to Jul 11", "Aug 12 to Jul 13"],
+         "mean_per_month": [879.25, 500.0, 326.4]}
+    )  # fmt: skip
+    assert long_run_sentence(history, "ASB incidents") == (
+        "Over the past 3 years the average number of ASB incidents per month has fallen by "
+        "62.9%, from 879.25 (Aug 08 to Jul 09) to 326.4 (Aug 12 to Jul 13)."
     )

@@ -72,6 +72,38 @@ def monthly_series(
     return wide
 
 
+def yearly_totals(
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    end: str,
+    years: int = 5,
+    months: int = 12,
+    covered_months: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Totals of consecutive ``months``-long windows ending at ``end``, oldest first.
+
+    Only windows whose every month is covered by the data (``covered_months``, default the
+    months present in ``incidents``) are returned, at most ``years`` of them. Columns: period
+    (label), start, end, count, mean_per_month.
+    """
+    if covered_months is None:
+        covered = set(incidents["month"].dropna().astype("str"))
+    else:
+        covered = {str(m) for m in covered_months}
+    windows = [
+        Period(shift_month(end, -(k * months + months - 1)), shift_month(end, -k * months))
+        for k in range(years)
+    ]
+    windows = [w for w in reversed(windows) if set(w.months) <= covered]
+    chosen = select(incidents, group=group)
+    rows = []
+    for window in windows:
+        count = int(np.count_nonzero(window.contains(chosen["month"])))
+        rows.append((window.label, window.start, window.end, count, count / window.n_months))
+    return pd.DataFrame(rows, columns=["period", "start", "end", "count", "mean_per_month"])
+
+
 def peak_and_trough(series: pd.Series) -> PeakTrough:
     """Peak and trough of a monthly count series indexed by month."""
     values = series.astype("int64")

@@ -17,6 +17,7 @@ from geo_service.analysis.patterns import (
     monthly_series,
     peak_and_trough,
     unusual_months,
+    yearly_totals,
 )
 from geo_service.analysis.periods import Period
 
@@ -138,3 +139,19 @@ def test_daily_exceedances_over_a_period_use_each_months_own_average() -> None:
     assert by_date.loc["2012-11-05", "daily_mean"] == pytest.approx(320 / 30)
     assert by_date.loc["2012-11-05", "p"] == pytest.approx(stats.poisson.sf(29, 320 / 30))
     assert result["p"].is_monotonic_increasing
+
+
+def test_yearly_totals_keep_fully_covered_windows() -> None:
+    counts = {f"{2008 + (m + 7) // 12}-{(m + 7) % 12 + 1:02d}": 10 for m in range(60)}
+    counts["2013-07"] = 22  # windows: Aug 08..Jul 09 .. Aug 12..Jul 13
+    del counts["2008-08"]  # the oldest window is no longer fully covered
+    frame = _monthly(counts)
+    covered = [*counts, "2008-08"]
+    table = yearly_totals(frame, group="ASB incidents", end="2013-07", covered_months=covered)
+    assert table["period"].tolist() == [
+        "Aug 08 to Jul 09", "Aug 09 to Jul 10", "Aug 10 to Jul 11", "Aug 11 to Jul 12",
+        "Aug 12 to Jul 13",
+    ]  # fmt: skip
+    assert table["count"].tolist() == [110, 120, 120, 120, 132]
+    assert table["mean_per_month"].iloc[-1] == pytest.approx(11.0)
+    assert len(yearly_totals(frame, group="ASB incidents", end="2013-07")) == 4
