@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -270,6 +271,11 @@ def test_geopackage_and_shapefile_read(tmp_path: Path) -> None:
         assert list(layer["population"]) == [1500.0, 1600.0]
         assert report.parent_column == "Parent" and list(layer["parent"]) == ["M1", "M2"]
         assert layer["households"].isna().all()
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:  # a downloaded, zipped Shapefile
+        for part in tmp_path.glob("a.*"):
+            if part.suffix in {".shp", ".shx", ".dbf", ".prj", ".cpg"}:
+                archive.write(part, part.name)
+    assert read_layer(tmp_path / "a.zip")[1].features == 2
 
 
 # -------------------------------------------------------------------------------- denominators
