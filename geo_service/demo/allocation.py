@@ -148,9 +148,8 @@ def _assessed_year(
     total = family.total(index)
     fixed = np.array([code in family.beats for code in codes])
     counts = np.array([family.beats[c][index] if c in family.beats else 0 for c in codes], np.int64)
-    big = total
     lower = np.full(len(codes), family.min_other[index] if family.min_other else 0, np.int64)
-    upper = np.full(len(codes), family.max_other[index] if family.max_other else big, np.int64)
+    upper = np.full(len(codes), family.max_other[index] if family.max_other else total, np.int64)
     if previous is not None:
         if family.max_increase is not None:
             upper = np.minimum(upper, previous + family.max_increase)

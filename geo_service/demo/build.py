@@ -21,7 +21,7 @@ from geo_service import ingest
 from geo_service.demo import DEFAULT_SEED, writers
 from geo_service.demo.allocation import allocate, apportion
 from geo_service.demo.calibration import Calibration, load_calibration
-from geo_service.demo.geography import Geography, build_geography, write_boundaries
+from geo_service.demo.geography import Geography, build_geography
 from geo_service.demo.incidents import place_incidents
 from geo_service.errors import InputError
 from geo_service.schema import ASB, ROAD_TRAFFIC_COLLISION
@@ -107,7 +107,7 @@ def write_demo(out: Path, *, seed: int = DEFAULT_SEED) -> DemoFiles:
     incidents = demo_incidents(seed=seed, calibration=calibration, geography=geography)
     for part in ("boundaries", "denominators", "force", "fire", "police-uk", "stats19", "mappings"):
         shutil.rmtree(out / part, ignore_errors=True)
-    beats, sectors, roads = write_boundaries(geography, out / "boundaries")
+    beats, sectors, roads = writers.write_boundaries(geography, out / "boundaries")
     residents, households = population(calibration)
     sector_of = geography.beats["parent"].to_numpy()
     sector_codes = geography.sectors["code"].to_numpy()

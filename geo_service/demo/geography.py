@@ -4,7 +4,7 @@ Everything here is SYNTHETIC. The beat codes and names are those of the Dacorum 
 assessment (plus a few the assessment does not name), placed around the real borough's extent in
 British National Grid metres, but the shapes are a seeded tessellation, not real boundaries, and the
 roads are named lines, not real alignments. The same seed always gives the same geometry, so the
-committed GeoJSON in ``boundaries/`` can be regenerated with :func:`write_boundaries`.
+committed GeoJSON in ``boundaries/`` can be regenerated (``python -m geo_service.demo.geography``).
 
 Beats are built by scattering many small Voronoi cells (dense in the three towns), clipping them
 to an irregular borough outline and giving each cell to the beat whose anchor is nearest by an
@@ -14,7 +14,6 @@ are the union of their cells, so they tile the borough without gaps or overlaps.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -383,57 +382,9 @@ def nearest_points(
     return result
 
 
-def write_boundaries(geography: Geography, folder: Path) -> list[Path]:
-    """Write beats, sectors and roads as GeoJSON (EPSG:27700, fixed formatting) into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in (
-        ("beats", geography.beats),
-        ("sectors", geography.sectors),
-        ("roads", geography.roads),
-    ):
-        path = folder / f"demo_{name}.geojson"
-        path.write_text(_geojson(frame, f"demo_{name}"), encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def _geojson(frame: gpd.GeoDataFrame, name: str) -> str:
-    """GeoJSON text with integer-metre coordinates, a CRS member and the SYNTHETIC note."""
-    features = []
-    for row, geometry in zip(
-        frame.drop(columns="geometry").to_dict(orient="records"),
-        frame.geometry.to_numpy(),
-        strict=True,
-    ):
-        properties = {
-            k: (None if pd.isna(v) else (int(v) if isinstance(v, np.integer) else v))
-            for k, v in row.items()
-        }
-        shape = json.loads(shapely.to_geojson(shapely.set_precision(geometry, 1.0)))
-        features.append({"type": "Feature", "properties": properties, "geometry": _ints(shape)})
-    document = {
-        "type": "FeatureCollection",
-        "name": name,
-        "description": SYNTHETIC_NOTE,
-        "synthetic": True,
-        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}},
-        "features": features,
-    }
-    return json.dumps(document, separators=(",", ":")) + "\n"
-
-
-def _ints(value: object) -> object:
-    if isinstance(value, float):
-        return round(value)
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    return value
-
-
 if __name__ == "__main__":  # pragma: no cover - regenerate the committed boundaries
     import sys
+
+    from geo_service.demo.writers import write_boundaries
 
     write_boundaries(build_geography(), Path(sys.argv[1] if len(sys.argv) > 1 else "boundaries"))

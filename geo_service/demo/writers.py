@@ -10,15 +10,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import shapely
 from pyarrow import csv as pa_csv
 
 from geo_service.demo.calibration import Calibration
-from geo_service.demo.geography import Geography, nearest_points
+from geo_service.demo.geography import SYNTHETIC_NOTE, Geography, nearest_points
 from geo_service.projection import from_bng
 from geo_service.schema import ASB, POLICE_UK_CATEGORIES, ROAD_TRAFFIC_COLLISION
 
@@ -273,3 +276,53 @@ def write_denominators(
         }
     )
     return _write_csv(frame, path)
+
+
+def write_boundaries(geography: Geography, folder: Path) -> list[Path]:
+    """Write beats, sectors and roads as GeoJSON (EPSG:27700, fixed formatting) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in (
+        ("beats", geography.beats),
+        ("sectors", geography.sectors),
+        ("roads", geography.roads),
+    ):
+        path = folder / f"demo_{name}.geojson"
+        path.write_text(_geojson(frame, f"demo_{name}"), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _geojson(frame: gpd.GeoDataFrame, name: str) -> str:
+    """GeoJSON text with integer-metre coordinates, a CRS member and the SYNTHETIC note."""
+    features = []
+    for row, geometry in zip(
+        frame.drop(columns="geometry").to_dict(orient="records"),
+        frame.geometry.to_numpy(),
+        strict=True,
+    ):
+        properties = {
+            k: (None if pd.isna(v) else (int(v) if isinstance(v, np.integer) else v))
+            for k, v in row.items()
+        }
+        shape = json.loads(shapely.to_geojson(shapely.set_precision(geometry, 1.0)))
+        features.append({"type": "Feature", "properties": properties, "geometry": _ints(shape)})
+    document = {
+        "type": "FeatureCollection",
+        "name": name,
+        "description": SYNTHETIC_NOTE,
+        "synthetic": True,
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}},
+        "features": features,
+    }
+    return json.dumps(document, separators=(",", ":")) + "\n"
+
+
+def _ints(value: object) -> object:
+    if isinstance(value, float):
+        return round(value)
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    return value

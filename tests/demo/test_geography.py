@@ -12,7 +12,8 @@ import shapely
 from geo_service.boundaries import find_gaps, find_overlaps, read_layer
 from geo_service.demo.calibration import load_calibration
 from geo_service.demo.collisions import site_points
-from geo_service.demo.geography import Geography, build_geography, write_boundaries
+from geo_service.demo.geography import Geography, build_geography
+from geo_service.demo.writers import write_boundaries
 
 COMMITTED = Path(__file__).resolve().parents[2] / "boundaries"
 #: Beats the assessment names, with its codes and names.
