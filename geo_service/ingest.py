@@ -226,7 +226,21 @@ def _file_records(loaded: LoadResult, kind: str) -> list[FileRecord]:
                 months=tuple(file.months),
             )
         )
+    _check_distinct_names(records)
     return records
+
+
+def _check_distinct_names(records: Sequence[FileRecord]) -> None:
+    """Two different files with one name cannot be told apart later (rows carry the name)."""
+    seen: dict[tuple[str, str], FileRecord] = {}
+    for record in records:
+        other = seen.setdefault((record.source, record.key), record)
+        if other.sha256 != record.sha256:
+            raise InputError(
+                f"{record.path} and {other.path} have the same name ({record.key}) but different "
+                "content; the store tells files apart by name, so ingest them separately, "
+                "renaming one"
+            )
 
 
 def _file_key(file: SourceFile, keys: set[str]) -> str:

@@ -97,6 +97,16 @@ def test_denominators_fill_the_stored_layer(tmp_path: Path, ward_file: Path) -> 
         ingest.add_denominators(store, "beat", csv)
 
 
+def test_two_different_files_with_one_name_are_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    name = "2021-01-test-street.csv"
+    first = write_police_csv(tmp_path / "a" / name, january_rows())
+    second = write_police_csv(tmp_path / "b" / name, january_rows()[:2])
+    with pytest.raises(InputError, match="have the same name"):
+        ingest.ingest_files(store, "police-uk", [first, second])
+    assert store.version() is None
+
+
 def test_bad_requests_are_input_errors(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     with pytest.raises(InputError, match="allowed: police-uk, stats19, mapped"):
