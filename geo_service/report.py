@@ -324,7 +324,7 @@ def _time_sentences(
     earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
     share = 100.0 * peak.peak_count / int(series.sum())
     sentences = [
-        f"The peak month was {month_label(peak.peak_month)} with {peak.peak_count} {noun} "
+        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
         f"({share:.1f}% of the period; {int(earlier['count'].iloc[0])} in "
         f"{month_label(year_before)}) and the lowest {month_label(peak.trough_month)} with "
         f"{peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."

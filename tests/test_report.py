@@ -90,7 +90,7 @@ def test_sentences_read_like_the_assessment(html: str) -> None:
     assert "Highfield and St Pauls (D1G), down 22 from 36 to 14" in text
     assert "2 dwelling burglary offences in the current period had no location" in text
     assert (
-        "The peak month was Mar 13 with 63 dwelling burglary offences (100.0% of the period; "
+        "The peak month for dwelling burglary offences was Mar 13 with 63 (100.0% of the period; "
         "0 in Mar 12) and the lowest Aug 12 with 0; the average was 5.2 a month."
     ) in text
 
