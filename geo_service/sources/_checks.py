@@ -218,8 +218,10 @@ def _blank_rejected(
     return x, y
 
 
-def file_part(rejects: Rejects, columns: dict[str, object]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The kept rows of one file as a canonical frame, and its rejects.
+def file_part(
+    rejects: Rejects, columns: dict[str, object], *, malformed: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The kept rows of one file as a canonical frame, and its rejects (with ``malformed``).
 
     ``columns`` maps canonical names to a text array (pyarrow), a numpy array, a pandas
     extension array or a scalar repeated on every row; canonical columns not given are missing.
@@ -230,7 +232,11 @@ def file_part(rejects: Rejects, columns: dict[str, object]) -> tuple[pd.DataFram
         name: _canonical_column(columns.get(name), keep, n, dtype)
         for name, dtype in INCIDENT_COLUMNS.items()
     }
-    return conform(pd.DataFrame(data)), rejects.frame()
+    rejected = rejects.frame()
+    if malformed is not None and len(malformed):
+        rejected = pd.concat([rejected, malformed], ignore_index=True)
+        rejected = rejected.sort_values("line", kind="stable", ignore_index=True)
+    return conform(pd.DataFrame(data)), rejected
 
 
 def _canonical_column(value: object, keep: np.ndarray, n: int, dtype: str) -> object:

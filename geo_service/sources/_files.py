@@ -183,7 +183,7 @@ def _read_fast(
         return "skip"
 
     table = pacsv.read_csv(
-        io.BytesIO(raw.data),
+        pa.BufferReader(raw.data),
         read_options=pacsv.ReadOptions(
             encoding=raw.encoding, column_names=list(raw.header), skip_rows=1
         ),

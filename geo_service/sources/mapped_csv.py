@@ -120,9 +120,8 @@ def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFram
             "source_file": path.name,
             "source_line": rows.lines,
         },
+        malformed=rows.malformed,
     )
-    if len(rows.malformed):
-        rejected = pd.concat([rejected, rows.malformed], ignore_index=True)
     return SourceFile(path, raw.sha256, rows.rows, months_of(frame)), frame, rejected
 
 

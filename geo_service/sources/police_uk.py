@@ -123,11 +123,7 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
             "source_file": path.name,
             "source_line": rows.lines,
         },
-    )
-    rejected = (
-        pd.concat([rejected, rows.malformed], ignore_index=True)
-        if len(rows.malformed)
-        else rejected
+        malformed=rows.malformed,
     )
     source_file = SourceFile(path, raw.sha256, rows.rows, months_of(frame))
     return source_file, frame, rejected
