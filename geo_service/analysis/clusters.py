@@ -193,7 +193,8 @@ def hdbscan_clusters(
     on every incident, ties included: a map point holding at least ``min_samples`` incidents
     gets core distance 0 (infinitely dense), so it is always a cluster core, which is the right
     reading of a repeat location. The cost grows fast, hence ``max_points``.
-    ``min_cluster_size`` defaults to ``max(5, round(sqrt(n) / 2))`` incidents.
+    ``min_cluster_size`` defaults to ``max(10, round(sqrt(n)))`` incidents (smaller values split
+    a busy estate whose map points each hold a few incidents into fragments and noise).
     """
     xy = _points(x, y)
     xy = xy[np.isfinite(xy).all(axis=1)]
@@ -203,7 +204,7 @@ def hdbscan_clusters(
             f"{max_points:,} (narrow the period or area, or use dbscan)"
         )
     if min_cluster_size is None:
-        min_cluster_size = max(MIN_SAMPLES_FLOOR, round(math.sqrt(len(xy)) / 2))
+        min_cluster_size = max(2 * MIN_SAMPLES_FLOOR, round(math.sqrt(len(xy))))
     if len(xy) < max(min_cluster_size, 2):
         labels = np.full(len(xy), -1, dtype=np.int64)
     else:
