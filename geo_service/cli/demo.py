@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ingest the police.uk files instead of the force extract + ASB file",
     )
     parser.add_argument("--progress", action="store_true", help="show progress bars")
+    # also accepted after the command (as the Makefile writes it); the global flag otherwise
+    parser.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_demo)
 
 
