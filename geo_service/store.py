@@ -219,7 +219,7 @@ class Store:
         """
         with self.locked():
             manifest = self.manifest()
-            _check_area_columns(incidents, sorted(manifest["layers"]))
+            _check_incidents(incidents, sorted(manifest["layers"]))
             plan = _plan_ingest(manifest, incidents, files)
             if not plan.new_files:
                 return plan.unchanged_result()
@@ -324,10 +324,14 @@ def _check_columns(columns: Sequence[str] | None, allowed: Sequence[str]) -> lis
     return list(columns)
 
 
-def _check_area_columns(incidents: pd.DataFrame, layers: Sequence[str]) -> None:
+def _check_incidents(incidents: pd.DataFrame, layers: Sequence[str]) -> None:
+    """What the loaders guarantee; a failure here is a bug upstream, not bad user input."""
     missing = [schema.area_column(n) for n in layers if schema.area_column(n) not in incidents]
     if missing:
         raise StoreError(f"incidents lack area column(s) {missing} for the stored layers")
+    for key in _PARTITION_KEYS:
+        if key not in incidents or incidents[key].isna().any():
+            raise StoreError(f"incidents without a {key} cannot be stored")
 
 
 def _filter(

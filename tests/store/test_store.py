@@ -257,3 +257,10 @@ def test_status_counts_match_groupby(store: Store) -> None:
     assert {(c["source"], c["category"], c["month"]): c["incidents"] for c in status["counts"]} == (
         expected.to_dict()
     )
+
+
+def test_incidents_without_month_are_refused(store: Store) -> None:
+    frame = _rows("a.csv", "2021-01", ["p:1"]).assign(month=pd.array([None], dtype="str"))
+    with pytest.raises(StoreError, match="without a month"):
+        _write(store, frame, "a.csv", "sha-a")
+    assert store.version() is None
