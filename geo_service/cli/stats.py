@@ -82,18 +82,30 @@ def _periods(args: argparse.Namespace) -> tuple[Period, Period]:
     return _AGAINST[args.against](args.period_end, months=args.months)
 
 
-def _read(store: Store, *, month_from: str | None = None) -> pd.DataFrame:
-    if not store.months():
+def _read(store: Store, *periods: Period) -> pd.DataFrame:
+    """Stored incidents of the months ``periods`` span (all months when none are given)."""
+    stored = store.months()
+    if not stored:
         raise NotFoundError(
             f"store {store.root} holds no incidents; add some with `geo-service ingest`"
         )
-    return store.incidents(month_from=month_from)
+    if not periods:
+        return store.incidents()
+    wanted = sorted({m for p in periods for m in p.months})
+    missing = sorted(set(wanted) - set(stored))
+    if missing:
+        shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
+        logger.warning(
+            "no incidents stored for %d of the %d months compared (%s); the store holds %s..%s",
+            len(missing), len(wanted), shown, stored[0], stored[-1],
+        )  # fmt: skip
+    return store.incidents(month_from=wanted[0], month_to=wanted[-1])
 
 
 def _summary(args: argparse.Namespace, settings: Settings) -> int:
     previous, current = _periods(args)
     store = Store(settings.store)
-    incidents = _read(store, month_from=previous.start)
+    incidents = _read(store, previous, current)
     if args.layer:
         store.layer(args.layer)
         incidents = within_layer(incidents, args.layer)
@@ -113,7 +125,7 @@ def _change(args: argparse.Namespace, settings: Settings) -> int:
     previous, current = _periods(args)
     store = Store(settings.store)
     areas = store.layer(args.layer)
-    incidents = _read(store, month_from=previous.start)
+    incidents = _read(store, previous, current)
     group = _group(load_groups(settings.categories), args.category, incidents)
     table = change.change_table(
         incidents, layer=args.layer, areas=areas, group=group, previous=previous, current=current
@@ -136,9 +148,13 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.peer_layer) != bool(args.peer_code):
         raise InputError("--peer-layer and --peer-code go together; give both or neither")
     if args.peer_layer:
-        peers = Peers(
-            layer=args.peer_layer, areas=store.layer(args.peer_layer), code=args.peer_code
-        )
+        peer_areas = store.layer(args.peer_layer)
+        if args.peer_code not in set(peer_areas["code"].astype("str")):
+            raise NotFoundError(
+                f"--peer-code {args.peer_code!r} is not an area of layer {args.peer_layer!r}; "
+                f"its codes: {', '.join(peer_areas['code'].astype('str'))}"
+            )
+        peers = Peers(layer=args.peer_layer, areas=peer_areas, code=args.peer_code)
     incidents = _read(store)
     html = build_report(
         incidents,
@@ -162,10 +178,12 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 def _group(groups: tuple[CategoryGroup, ...], name: str, incidents: pd.DataFrame) -> CategoryGroup:
     """The group called ``name``, or a group of the category ``name`` when that is a known or
     stored category; otherwise NotFoundError listing what is allowed."""
-    known = {g.name.casefold() for g in groups} | {c.casefold() for c in CATEGORIES}
     stored = set(incidents["category"].dropna().astype("str"))
-    if name.casefold() in known or name in stored:
+    if name.casefold() in {g.name.casefold() for g in groups}:
         return find_group(groups, name)
+    spelled = {c.casefold(): c for c in (*CATEGORIES, *sorted(stored))}
+    if name.casefold() in spelled:
+        return find_group(groups, spelled[name.casefold()])
     allowed = [g.name for g in groups] + sorted(set(CATEGORIES) | stored)
     raise NotFoundError(
         f"--category {name!r} is neither a group nor a category; allowed: {', '.join(allowed)}"

@@ -113,7 +113,7 @@ def test_report_writes_a_document(tmp_path: Path) -> None:
 
 def test_change_against_the_year_earlier(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["change", "--layer", "beat", "--period-end", "2013-01", "--months", "1"]
-    assert main([*argv, "--against", "year-earlier", "--category", "Burglary"]) == 0
+    assert main([*argv, "--against", "year-earlier", "--category", "burglary"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "Burglary by beat: Jan 12 vs Jan 13"
     d2a = next(line for line in out.splitlines() if line.lstrip().startswith("D2A"))
@@ -162,3 +162,13 @@ def test_change_on_a_real_store(
     assert (rows["W2"]["previous"], rows["W2"]["current"], rows["W2"]["change"]) == (2, 3, 1)
     assert rows["W1"]["rate"] == 3.0 and rows["W2"]["pct_change"] == 50.0
     assert rows["Unallocated"]["current"] == 1 and rows["Unallocated"]["share"] is None
+
+
+def test_report_refuses_an_unknown_peer_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--period-end", "2013-07", "--out", str(tmp_path / "r.html")]
+    assert main([*argv, "--peer-layer", "beat", "--peer-code", "E07000096"]) == 2
+    assert "--peer-code 'E07000096' is not an area of layer 'beat'" in capsys.readouterr().err
+    assert main([*argv, "--peer-layer", "beat"]) == 2
+    assert "--peer-layer and --peer-code go together" in capsys.readouterr().err
