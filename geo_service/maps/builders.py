@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from geo_service.maps.geojson import light_geojson
+from geo_service.maps.geojson import dissolve_cells, light_geojson
 from geo_service.maps.legends import (
     EMERGING_COLOURS,
     NO_DATA,
@@ -159,6 +159,7 @@ def hotspot_layer(
     """Cluster polygons (``count`` column) and Gi* hot cells (``count``, ``label``) in one layer."""
     group = folium.FeatureGroup(name=name, show=show)
     if len(hot_cells):
+        hot_cells = dissolve_cells(hot_cells, by="label", total="count")
         _geojson(hot_cells.assign(_fill="#fc9272", _weight=0.5), [("label", "Gi*"), ("count", "Incidents")]).add_to(group)  # fmt: skip
     if len(clusters):
         _geojson(clusters.assign(_fill="#cb181d", _weight=2), [("cluster", "Cluster"), ("count", "Incidents")]).add_to(group)  # fmt: skip
@@ -171,12 +172,14 @@ def emerging_layer(
     fmap: folium.Map, cells: gpd.GeoDataFrame, *, name: str, show: bool = False
 ) -> Legend:
     """Grid cells coloured by emerging-hotspot class (column ``pattern``)."""
-    colours = [EMERGING_COLOURS.get(str(p).lower(), NO_DATA) for p in cells["pattern"]]
+    cells = dissolve_cells(cells, by="pattern")
+    kinds = [str(p).split(" ")[0].lower() for p in cells["pattern"]]
+    colours = [EMERGING_COLOURS.get(k, NO_DATA) for k in kinds]
     layer = _geojson(cells.assign(_fill=colours, _weight=0.3), [("pattern", "Pattern")])
     folium.FeatureGroup(name=name, show=show).add_child(layer).add_to(fmap)
-    present = {str(p).lower() for p in cells["pattern"]}
-    entries = tuple((c, k) for k, c in EMERGING_COLOURS.items() if k in present or not present)
-    return Legend(title=name, entries=entries)
+    entries = tuple((c, f"{k} hot spot") for k, c in EMERGING_COLOURS.items() if k in set(kinds))
+    note = "Gi* each month over both periods with a Mann-Kendall trend; hot spots only."
+    return Legend(title=name, entries=entries, note=note)
 
 
 def outline_layer(

@@ -88,3 +88,27 @@ def _clean(value: object, escape_html: bool) -> object:
         return None
     text = str(value)
     return html.escape(text) if escape_html else text
+
+
+def dissolve_cells(
+    cells: gpd.GeoDataFrame, *, by: str, total: str | None = None
+) -> gpd.GeoDataFrame:
+    """Touching grid cells of equal ``by`` merged into one polygon each (``total`` summed).
+
+    Thousands of hot cells drawn as squares are most of a page's weight; merged, they are a
+    handful of outlines with the same look and their summed counts.
+    """
+    rows: list[dict[str, Any]] = []
+    for value, group in cells.groupby(by, sort=True):
+        merged = shapely.union_all(group.geometry.to_numpy())
+        parts = shapely.get_parts(merged)
+        centres = shapely.point_on_surface(group.geometry.to_numpy())
+        tree = shapely.STRtree(parts)
+        part_of, cell_of = tree.query(centres, predicate="within")
+        for k, part in enumerate(parts):
+            row: dict[str, Any] = {by: value, "geometry": part}
+            if total is not None:
+                row[total] = int(group[total].to_numpy()[cell_of[part_of == k]].sum())
+            rows.append(row)
+    columns = [by, *([total] if total else []), "geometry"]
+    return gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=cells.crs)

@@ -108,11 +108,12 @@ def category_map(
                 edges=density.edges, colours=density.colours, unit="per km²",
             )  # fmt: skip
         )
-    legends.append(builders.hotspot_layer(fmap, hotspots.clusters, hotspots.hot_cells, name="Hotspots", show=focus is not None))  # fmt: skip
+    legends.append(builders.hotspot_layer(fmap, hotspots.clusters, hotspots.hot_cells, name="Hotspots (clusters, Gi*)", show=focus is not None))  # fmt: skip
     if len(hotspots.emerging):
-        legends.append(builders.emerging_layer(fmap, hotspots.emerging, name="Emerging hotspots"))
-    if focus is not None:
-        builders.outline_layer(fmap, focus, name="This area", fields=(("name", "Area"),))
+        legends.append(builders.emerging_layer(fmap, hotspots.emerging, name="Emerging hot spots"))
+    outline = focus if focus is not None else values
+    label = "This area" if focus is not None else "Area outlines"
+    builders.outline_layer(fmap, outline, name=label, fields=(("name", "Area"), ("code", "Code")))
     return split_map(builders.finish_map(fmap)), tuple(legends)
 
 

@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis import evaluation, kde
+from geo_service.analysis import emerging, evaluation, gistar, kde
 from geo_service.analysis.clusters import dbscan_clusters
 from geo_service.analysis.counts import select
 from geo_service.analysis.grid import Grid, grid_for
@@ -25,6 +25,10 @@ from geo_service.schema import CRS, has_location
 
 log = logging.getLogger(__name__)
 
+#: Class-break method of the density map: head/tail breaks suit crime's heavy-tailed densities.
+BREAKS = "head_tail"
+#: Emerging-hotspot classes drawn (the hot ones; cold spots are not patrol targets).
+DRAWN_KIND = "hot spot"
 #: Percentage of the study area a hotspot map's top cells cover when scoring it.
 COVERAGE_PCT = 5.0
 
@@ -59,7 +63,7 @@ def hotspots_for(
     surface_before = _surface(before, grid, bandwidth)
     surface_after = _surface(after, grid, bandwidth)
     inside = grid.inside
-    breaks = kde.class_breaks([surface_before[inside], surface_after[inside]])
+    breaks = kde.class_breaks([surface_before[inside], surface_after[inside]], method=BREAKS)
     clusters = _clusters(after, areas)
     accuracy = _accuracy(pd.concat([before, after]), grid, bandwidth_m=bandwidth, current=current)
     return Hotspots(
@@ -68,8 +72,8 @@ def hotspots_for(
         breaks=breaks,
         bandwidth_m=bandwidth,
         clusters=clusters,
-        hot_cells=_empty_cells(),
-        emerging=_empty_cells(),
+        hot_cells=_hot_cells(after, grid),
+        emerging=_emerging(pd.concat([before, after]), grid, Period(previous.start, current.end)),
         accuracy=accuracy,
     )
 
@@ -131,6 +135,30 @@ def _accuracy(
         incidents, grid, method=name, methods=methods, last_month=current.end,
         months=current.n_months, coverage=COVERAGE_PCT,
     )  # fmt: skip
+
+
+def _hot_cells(points: pd.DataFrame, grid: Grid) -> gpd.GeoDataFrame:
+    """Grid cells that are Gi* hot spots (90 % or more, FDR) on the current period's counts."""
+    if len(points) < 10 or grid.inside.sum() < 3:
+        return _empty_cells()
+    counts = grid.counts(points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float))
+    cells = gistar.gi_star_grid(grid, counts, permutations=0)
+    return cells.loc[cells["bin"] > 0, ["count", "label", "geometry"]].reset_index(drop=True)
+
+
+def _emerging(points: pd.DataFrame, grid: Grid, period: Period) -> gpd.GeoDataFrame:
+    """Emerging-hotspot class of each cell from monthly Gi* over both periods (hot ones only)."""
+    if len(points) < 10 or period.n_months < 3 or grid.inside.sum() < 3:
+        return _empty_cells()
+    inside = grid.inside.ravel()
+    months = points["month"].astype(str).to_numpy()
+    x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
+    steps = np.stack([grid.counts(x[months == m], y[months == m]).ravel()[inside] for m in period.months])  # fmt: skip
+    classes = emerging.emerging_hotspots(steps, gistar.grid_weights(grid))
+    cells = grid.to_geodataframe()
+    cells["pattern"] = classes["pattern"].to_numpy()
+    hot = cells["pattern"].astype(str).str.endswith(DRAWN_KIND)
+    return cells.loc[hot, ["pattern", "geometry"]].reset_index(drop=True)
 
 
 def _empty_cells() -> gpd.GeoDataFrame:

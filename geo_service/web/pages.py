@@ -46,13 +46,13 @@ def overview() -> str:
     groups = groups_for(state, summary)
     view = state.cached(("overview", opts.key()), lambda: services.overview(state.store, groups, opts))  # fmt: skip
     table = view.table[(view.table["previous"] + view.table["current"]) > 0]
-    areas = state.store.layer(opts.layer) if opts.layer else None
+    areas = state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
     return render_template(
         "overview.html", summary=summary, opts=opts, view=view, table=table,
         columns=present.headings(table, present.LOOKING_BACK_COLUMNS),
         rows=present.cells(table, present.LOOKING_BACK_COLUMNS),
         empty=[g for g in view.table["group"] if g not in set(table["group"])],
-        areas=[] if areas is None else list(zip(areas["code"], areas["name"], strict=True)),
+        areas=list(zip(areas["code"], areas["name"], strict=True)),
         present=present,
     )  # fmt: skip
 

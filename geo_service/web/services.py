@@ -9,6 +9,7 @@ and the periods and puts the results together.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -101,7 +102,7 @@ def store_summary(store: StoreLike) -> StoreSummary:
     """Months, sources, categories and layers in ``store``."""
     frame = store.incidents(columns=["source", "category"])
     layers = tuple(store.layer_names())
-    synthetic = any(_is_synthetic(store.layer(name)) for name in layers)
+    synthetic = _is_synthetic(store)
     return StoreSummary(
         months=tuple(store.months()),
         sources=tuple(sorted(frame["source"].dropna().astype(str).unique())),
@@ -265,9 +266,21 @@ def _categories(group: CategoryGroup | None) -> list[str] | None:
     return sorted(set(names))
 
 
-def _is_synthetic(layer: gpd.GeoDataFrame) -> bool:
-    text = " ".join(str(v) for v in layer.attrs.values()).casefold()
-    return SYNTHETIC_MARK in text
+def _is_synthetic(store: StoreLike) -> bool:
+    """True when a stored layer came from the demo's synthetic boundary files.
+
+    The store records each layer's origin (its file path and read report) in its manifest; the
+    demo's files are named ``demo_*.geojson`` and describe themselves as synthetic.
+    """
+    manifest = getattr(store, "manifest", None)
+    if manifest is None:
+        return False
+    for info in manifest().get("layers", {}).values():
+        text = str(info).casefold()
+        path = str(info.get("path", "")) if isinstance(info, dict) else ""
+        if SYNTHETIC_MARK in text or Path(path).name.startswith("demo_"):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_category_page_has_map_table_chart_and_accuracy(client) -> None:  # noqa
     assert 'id="area-table"' in html and ">D1A<" in html and ">106.1%<" in html.replace("+", "")
     assert "hit rate" in html and "PAI" in html and "5 % of the area" in html
     assert html.count("<rect") >= 24  # one bar per month of both periods
-    for title in ("Incidents by area", "Change vs previous period", "Density (kernel)", "Hotspots"):
+    for title in ("Incidents by area", "Change vs previous period", "Density (kernel)", "Hotspots (clusters, Gi*)"):
         assert f"<h3>{title}</h3>" in html
 
 
