@@ -228,8 +228,12 @@ def file_part(
     """
     keep = ~rejects.rejected
     n = int(keep.sum())
+    # Arrow arrays are immutable, so one all-missing text column can back every absent one.
+    missing_text = _all_missing(n, "str")
     data = {
-        name: _canonical_column(columns.get(name), keep, n, dtype)
+        name: missing_text
+        if columns.get(name) is None and dtype == "str"
+        else _canonical_column(columns.get(name), keep, n, dtype)
         for name, dtype in INCIDENT_COLUMNS.items()
     }
     rejected = rejects.frame()

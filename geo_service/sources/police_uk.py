@@ -132,12 +132,13 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
 def _incident_ids(path: Path, crime_ids: pa.Array, lines: np.ndarray) -> pa.Array:
     """``police_uk:<Crime ID>``, or ``police_uk:asb:<file stem>:<line>`` when there is none."""
     stem = path.name.removesuffix(".gz").removesuffix(".csv")
-    text = pa.large_string()
-    fallback = pc.binary_join_element_wise(
-        pa.scalar(f"{SOURCE}:asb:{stem}", text), pa.array(lines).cast(text), pa.scalar(":", text)
-    )
+    missing = is_missing(crime_ids)
     with_id = prefixed_ids(SOURCE, crime_ids)
-    return pc.if_else(pa.array(is_missing(crime_ids)), fallback, with_id)
+    if not missing.any():
+        return with_id
+    # Built for the rows without an id only, then dropped into their (null) places in order.
+    fallback = prefixed_ids(f"{SOURCE}:asb:{stem}", pa.array(lines[missing]))
+    return pc.replace_with_mask(with_id, pa.array(missing), fallback)
 
 
 def _warn_unknown_types(path: Path, types: pa.Array) -> None:
