@@ -183,6 +183,12 @@ def _check_areas(areas: pd.DataFrame) -> None:
     missing = [c for c in ("code", "name") if c not in areas.columns]
     if missing:
         raise InputError(f"area layer: missing column(s) {missing}; expected code and name")
+    codes = areas["code"].astype("str")
+    repeated = sorted(set(codes[codes.duplicated()]))
+    if repeated:
+        raise InputError(
+            f"area layer: column 'code' repeats {', '.join(repeated[:5])}; expected unique codes"
+        )
 
 
 def _base_table(areas: pd.DataFrame, before: pd.Series, after: pd.Series) -> pd.DataFrame:

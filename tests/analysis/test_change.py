@@ -23,6 +23,7 @@ from geo_service.analysis.change import (
 )
 from geo_service.analysis.periods import rolling_periods, same_month_last_year
 from geo_service.categories import load_groups
+from geo_service.errors import InputError
 
 PREVIOUS, CURRENT = rolling_periods("2013-07")
 DWELLING = "Burglary dwelling"
@@ -235,3 +236,14 @@ def test_dacorum_wards_january_2022_vs_2021_match_sjoin(shared_data: Path) -> No
     assert all_rows.tolist() == [937, 997]  # the figures SOURCE.md states for Dacorum by polygon
     assert asb["previous"].sum() + result["previous"].sum() == all_rows["2021-01"]
     assert asb["current"].sum() + result["current"].sum() == all_rows["2022-01"]
+
+
+def test_bad_area_layers_are_refused() -> None:
+    frame = _burglary_frame()
+    twice = pd.concat([_areas(), _areas().head(1)], ignore_index=True)
+    with pytest.raises(InputError, match="column 'code' repeats D2A"):
+        change_table(frame, layer="beat", areas=twice, group="Dwelling burglary",
+                     previous=PREVIOUS, current=CURRENT)  # fmt: skip
+    with pytest.raises(InputError, match=r"missing column\(s\) \['name'\]"):
+        change_table(frame, layer="beat", areas=_areas().drop(columns="name"),
+                     group="Dwelling burglary", previous=PREVIOUS, current=CURRENT)  # fmt: skip
