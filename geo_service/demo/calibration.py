@@ -138,10 +138,49 @@ def load_calibration(path: Path | None = None) -> Calibration:
         text = Path(path).read_text("utf-8")
         where = str(path)
     try:
-        document = tomllib.loads(text)
-        return _calibration(document)
+        calibration = _calibration(tomllib.loads(text))
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{where}: not a valid demo calibration table ({exc!r})") from exc
+    problems = _problems(calibration)
+    if problems:
+        raise InputError(f"{where}: inconsistent calibration:\n  - " + "\n  - ".join(problems))
+    return calibration
+
+
+def _problems(calibration: Calibration) -> list[str]:
+    """Every inconsistency between the beats, families, hotspots and collision sites."""
+    codes = {b.code for b in calibration.beats}
+    families = {f.name for f in calibration.families}
+    problems = [
+        f"beat {b.code}: sector {b.sector!r} is not in [sectors]"
+        for b in calibration.beats
+        if b.sector not in calibration.sectors
+    ]
+    for family in calibration.families:
+        named = set(family.beats) | set(family.cells) | {s.beat for s in family.series}
+        problems += [f"family {family.name}: unknown beat {c!r}" for c in sorted(named - codes)]
+        if len(family.history) != calibration.previous_year - calibration.first_year:
+            problems.append(
+                f"family {family.name}: history needs one total per year before "
+                f"{calibration.previous_year}"
+            )
+        for code, cells in family.cells.items():
+            for index in (0, 1):
+                if family.beats.get(code, (None, None))[index] != sum(
+                    c[index] for c in cells.values()
+                ):
+                    problems.append(
+                        f"family {family.name}: cells of {code} do not sum to its beat total"
+                    )
+    for spot in calibration.hotspots:
+        if spot.beat not in codes or not set(spot.families) <= families:
+            problems.append(f"hotspot {spot.name!r}: unknown beat or family")
+    problems += [
+        f"collision site {s.name!r}: unknown beat {s.beat!r}"
+        for s in calibration.collision_sites
+        if s.beat not in codes
+    ]
+    return problems
 
 
 def _calibration(document: dict[str, Any]) -> Calibration:

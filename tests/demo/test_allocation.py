@@ -58,3 +58,24 @@ def test_allocation_is_deterministic_for_a_seed() -> None:
     first = allocate(calibration, seed=11)
     assert first.equals(allocate(calibration, seed=11))
     assert not first.equals(allocate(calibration, seed=12))
+
+
+@pytest.mark.parametrize("seed", [1, 99])
+def test_stated_beat_cells_and_bounds_hold_for_any_seed(seed: int) -> None:
+    calibration = load_calibration()
+    rows = allocate(calibration, seed=seed)
+    for family in calibration.families:
+        for index, year in enumerate((calibration.previous_year, calibration.current_year)):
+            mine = rows[rows["family"].eq(family.name) & rows["year"].eq(year)]
+            beats = mine.groupby("beat").size()
+            for code, pair in family.beats.items():
+                assert beats.get(code, 0) == pair[index], (family.name, code, year)
+            others = beats.drop(list(family.beats), errors="ignore")
+            if family.max_other is not None:
+                assert others.max() <= family.max_other[index], family.name
+            if family.min_other is not None:
+                assert others.min() >= family.min_other[index], family.name
+            months = mine.groupby("month").size()
+            for month, count in family.months.items():
+                if month in year_months(year, family):
+                    assert months.get(month, 0) == count, (family.name, month)

@@ -252,3 +252,21 @@ def test_deliberate_fires(incidents: pd.DataFrame) -> None:
     assert months["2013-07"] == 20 and months.drop("2013-07").max() < 20
     assert round(100 * 20 / 125) == 16
     assert (_in(incidents, "Deliberate fires", PREVIOUS)["month"] == "2012-07").sum() == 13
+
+
+def test_an_inconsistent_table_is_refused_with_every_problem(tmp_path) -> None:
+    from importlib import resources
+
+    from geo_service.demo.calibration import load_calibration
+    from geo_service.errors import InputError
+
+    text = resources.files("geo_service.demo").joinpath("calibration.toml").read_text("utf-8")
+    broken = text.replace("beats = { D2A = [7, 33]", "beats = { D9Z = [7, 33]").replace(
+        'beat = "D1S"\nper_year = 3', 'beat = "D8X"\nper_year = 3', 1
+    )
+    path = tmp_path / "calibration.toml"
+    path.write_text(broken, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_calibration(path)
+    assert "unknown beat 'D9Z'" in str(caught.value)
+    assert "unknown beat 'D8X'" in str(caught.value)
