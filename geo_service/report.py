@@ -37,7 +37,7 @@ from geo_service.report_text import (
     trend_sentence,
     type_sentence,
 )
-from geo_service.schema import ROAD_TRAFFIC_COLLISION
+from geo_service.schema import ROAD_TRAFFIC_COLLISION, SEVERITIES
 
 #: The assessment's priority sections, in its order.
 DEFAULT_PRIORITIES: tuple[str, ...] = (
@@ -163,7 +163,7 @@ class _Windows:
 
     def for_group(self, group: CategoryGroup) -> tuple[Period, Period]:
         end = self.period_end
-        if any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include):
+        if _is_collisions(group):
             end = shift_month(end, -self.collision_lag_months)
         return rolling_periods(end, months=self.months)
 
@@ -201,14 +201,15 @@ def _section(
         section["sentences"] = [_EMPTY.format(noun=noun)]
         return section
     sentences = _sentences(table, totals, noun, current) + peer["sentences"]
+    types = _subcategory_rows(subset, group, previous, current)
     section.update(
         sentences=[period_wording(s, windows.months) for s in sentences],
         top=_top_rows(table),
         rate_per=next(iter(table["rate_per"].dropna()), None),
         chart=_chart(subset, group, previous, current),
         time_sentences=_time_sentences(incidents, subset, group, current, noun),
-        subcategories=_subcategory_rows(subset, group, previous, current),
-        type_sentence=type_sentence(subset, group, previous, current, noun),
+        subcategories=types,
+        type_sentence=type_sentence(subset, group, previous, current, noun) if types else None,
         severity=_severity_rows(subset, group, previous, current),
     )
     return section
@@ -361,6 +362,8 @@ def _subcategory_rows(
     )
     if table.empty or list(table["subcategory"]) == [breakdowns.NOT_GIVEN]:
         return []
+    if _is_collisions(group) and set(table["subcategory"]) <= {*SEVERITIES, breakdowns.NOT_GIVEN}:
+        return []  # the severity table already shows these
     return [
         {
             "subcategory": str(row.subcategory),
@@ -376,7 +379,7 @@ def _subcategory_rows(
 def _severity_rows(
     subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
 ) -> list[list[str]]:
-    if not any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include):
+    if not _is_collisions(group):
         return []
     table = breakdowns.severity_by_period(subset, (previous, current), group=group)
     return [[str(v) for v in row] for row in table.itertuples(index=False)]
@@ -406,3 +409,8 @@ def _peer_position(
     ratio = float(own["rate"]) / mean_rate if mean_rate > 0 else math.nan
     noun = group_noun(group.name)
     return {"volume_ratio": ratio, "sentences": [peer_sentence(own, noun, per)]}
+
+
+def _is_collisions(group: CategoryGroup) -> bool:
+    """Whether ``group`` counts road traffic collisions (own window, severity table)."""
+    return any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include)

@@ -34,8 +34,8 @@ def _frame() -> pd.DataFrame:
     for code, (_name, before, after) in BEATS.items():
         rows += [("Burglary", "Burglary dwelling", "2012-01", code, None)] * before
         rows += [("Burglary", "Burglary dwelling", "2013-03", code, None)] * after
-    rows += [("Road traffic collision", None, "2012-07", "D1G", "Slight")] * 5  # current RTC year
-    rows += [("Road traffic collision", None, "2013-07", "D1G", "Fatal")] * 9  # outside it
+    rows += [("Road traffic collision", "Slight", "2012-07", "D1G", "Slight")] * 5  # RTC year
+    rows += [("Road traffic collision", "Fatal", "2013-07", "D1G", "Fatal")] * 9  # outside it
     rows += [("Burglary", "Burglary dwelling", "2013-04", None, None)] * 2  # no location
     frame = pd.DataFrame(
         rows, columns=["category", "subcategory", "month", "area_beat", "severity"]
@@ -106,6 +106,7 @@ def test_collisions_use_the_july_to_june_year(html: str) -> None:
     text = _text(section)
     assert "There were 5 road traffic collisions recorded in the period (Jul 12 to Jun 13)" in text
     assert re.search(r"Slight\s+0\s+5", text) and re.search(r"Grand Total\s+0\s+5", text)
+    assert "Breakdown by type" not in section  # subcategories repeat the severity table
 
 
 def test_looking_back_table_and_risk(html: str) -> None:
