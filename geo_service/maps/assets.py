@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import folium
 
@@ -53,7 +54,7 @@ def split_map(fmap: folium.Map) -> MapParts:
     ValueError
         When the map needs a remote asset with no local copy (a programming error, not user input).
     """
-    figure = fmap.get_root()
+    figure = cast(folium.Figure, fmap.get_root())
     figure.render()
     header = figure.header.render()
     scripts, stylesheets = _local_assets(figure)

@@ -135,9 +135,11 @@ def density_layer(
     Class k (drawn in ``colours[k - 1]``) holds values in ``(edges[k - 1], edges[k]]``.
     """
     layer = folium.raster_layers.ImageOverlay(
-        image="https://invalid/", bounds=[list(image.bounds[0]), list(image.bounds[1])],
-        name=name, show=show,
-    )  # fmt: skip
+        image="https://invalid/",
+        bounds=[list(image.bounds[0]), list(image.bounds[1])],
+        name=name,
+        show=show,
+    )
     # Folium reads a plain path as a local file to embed; the overlay is a same-site URL instead.
     layer.url = url
     layer.add_to(fmap)
@@ -160,9 +162,15 @@ def hotspot_layer(
     group = folium.FeatureGroup(name=name, show=show)
     if len(hot_cells):
         hot_cells = dissolve_cells(hot_cells, by="label", total="count")
-        _geojson(hot_cells.assign(_fill="#fc9272", _weight=0.5), [("label", "Gi*"), ("count", "Incidents")]).add_to(group)  # fmt: skip
+        _geojson(
+            hot_cells.assign(_fill="#fc9272", _weight=0.5),
+            [("label", "Gi*"), ("count", "Incidents")],
+        ).add_to(group)
     if len(clusters):
-        _geojson(clusters.assign(_fill="#cb181d", _weight=2), [("cluster", "Cluster"), ("count", "Incidents")]).add_to(group)  # fmt: skip
+        _geojson(
+            clusters.assign(_fill="#cb181d", _weight=2),
+            [("cluster", "Cluster"), ("count", "Incidents")],
+        ).add_to(group)
     group.add_to(fmap)
     entries = (("#cb181d", "point cluster (count in tooltip)"), ("#fc9272", "Gi* hot cell"))
     return Legend(title=name, entries=entries)
@@ -207,7 +215,11 @@ def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -
     layer = _geojson(points, fields, marker=marker, fill_opacity=0.9)
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
     entries = tuple((c, s) for s, c in SEVERITY_COLOURS.items())
-    note = f"At most {MAX_POINTS:,} collisions drawn, most severe first." if len(collisions) > MAX_POINTS else ""  # fmt: skip
+    note = (
+        f"At most {MAX_POINTS:,} collisions drawn, most severe first."
+        if len(collisions) > MAX_POINTS
+        else ""
+    )
     return Legend(title=name, entries=entries, note=note)
 
 

@@ -15,8 +15,14 @@ import numpy as np
 SEQUENTIAL: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 #: Diverging colours (ColorBrewer RdBu reversed, 7 classes): blue fall, grey steady, red rise.
 DIVERGING: tuple[str, ...] = (
-    "#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b",
-)  # fmt: skip
+    "#2166ac",
+    "#67a9cf",
+    "#d1e5f0",
+    "#f7f7f7",
+    "#fddbc7",
+    "#ef8a62",
+    "#b2182b",
+)
 #: Upper bounds (%) of the diverging classes but the last.
 CHANGE_BREAKS_PCT: tuple[float, ...] = (-50.0, -20.0, -5.0, 5.0, 20.0, 50.0)
 NO_DATA = "#d9d9d9"

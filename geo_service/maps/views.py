@@ -19,8 +19,14 @@ from geo_service.maps.assets import MapParts, split_map
 from geo_service.maps.legends import Legend
 from geo_service.maps.raster import OverlayImage
 
-_AREA_FIELDS = (("name", "Area"), ("code", "Code"), ("previous", "Previous"),
-                ("current", "Current"), ("pct_text", "Change"), ("label", "Significance"))  # fmt: skip
+_AREA_FIELDS = (
+    ("name", "Area"),
+    ("code", "Code"),
+    ("previous", "Previous"),
+    ("current", "Current"),
+    ("pct_text", "Change"),
+    ("label", "Significance"),
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ def choropleth_map(
     """A map of current-period counts per area."""
     values = area_values(areas, table)
     fmap = _base(values, tiles)
-    legend = builders.choropleth_layer(fmap, values, value="current", name=title, fields=_AREA_FIELDS)  # fmt: skip
+    legend = builders.choropleth_layer(
+        fmap, values, value="current", name=title, fields=_AREA_FIELDS
+    )
     return split_map(builders.finish_map(fmap)), (legend,)
 
 
@@ -98,17 +106,32 @@ def category_map(
     values = area_values(areas, table)
     fmap = _base(focus if focus is not None else values, tiles)
     legends = [
-        builders.choropleth_layer(fmap, values, value="current", name="Incidents by area", fields=_AREA_FIELDS),  # fmt: skip
-        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS),  # fmt: skip
+        builders.choropleth_layer(
+            fmap, values, value="current", name="Incidents by area", fields=_AREA_FIELDS
+        ),
+        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS),
     ]
     if density is not None:
         legends.append(
             builders.density_layer(
-                fmap, density.image, url=density.url, name="Density (kernel)",
-                edges=density.edges, colours=density.colours, unit="per km²",
-            )  # fmt: skip
+                fmap,
+                density.image,
+                url=density.url,
+                name="Density (kernel)",
+                edges=density.edges,
+                colours=density.colours,
+                unit="per km²",
+            )
         )
-    legends.append(builders.hotspot_layer(fmap, hotspots.clusters, hotspots.hot_cells, name="Hotspots (clusters, Gi*)", show=focus is not None))  # fmt: skip
+    legends.append(
+        builders.hotspot_layer(
+            fmap,
+            hotspots.clusters,
+            hotspots.hot_cells,
+            name="Hotspots (clusters, Gi*)",
+            show=focus is not None,
+        )
+    )
     if len(hotspots.emerging):
         legends.append(builders.emerging_layer(fmap, hotspots.emerging, name="Emerging hot spots"))
     outline = focus if focus is not None else values
@@ -129,9 +152,20 @@ def collisions_map(
     builders.outline_layer(fmap, areas, name="Areas", fields=(("name", "Area"), ("code", "Code")))
     legends = [builders.collisions_layer(fmap, collisions, name="Collisions by severity")]
     if len(sites):
-        fields = (("rank_count", "Rank"), ("count", "Collisions"), ("ksi", "Killed or serious"), ("road", "Road"))  # fmt: skip
-        labelled = sites.assign(label=[f"{r}. {road}" for r, road in zip(sites["rank_count"], sites["road"], strict=True)])  # fmt: skip
-        legends.append(builders.sites_layer(fmap, labelled, name="Repeat-collision sites", fields=fields))  # fmt: skip
+        fields = (
+            ("rank_count", "Rank"),
+            ("count", "Collisions"),
+            ("ksi", "Killed or serious"),
+            ("road", "Road"),
+        )
+        labelled = sites.assign(
+            label=[
+                f"{r}. {road}" for r, road in zip(sites["rank_count"], sites["road"], strict=True)
+            ]
+        )
+        legends.append(
+            builders.sites_layer(fmap, labelled, name="Repeat-collision sites", fields=fields)
+        )
     return split_map(builders.finish_map(fmap)), tuple(legends)
 
 
@@ -140,4 +174,3 @@ def _base(frame: gpd.GeoDataFrame, tiles: Tiles) -> folium.Map:
     pad = 200.0
     box = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
     return builders.base_map(box, tiles=tiles.tiles, attribution=tiles.attribution)
-

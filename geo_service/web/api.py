@@ -64,7 +64,9 @@ def looking_back(fmt: str) -> Response:
     """The overview's looking-back table."""
     state, summary, opts = pages.request_context()
     groups = pages.groups_for(state, summary)
-    view = state.cached(("overview", opts.key()), lambda: services.overview(state.store, groups, opts))  # fmt: skip
+    view = state.cached(
+        ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
+    )
     return table_response(view.table, fmt, name=f"looking-back-{opts.period_end}")
 
 
@@ -100,7 +102,9 @@ def area_changes(layer: str, code: str, fmt: str) -> Response:
     """Every category's change in one area."""
     state, summary, opts = pages.request_context(layer=layer)
     groups = pages.groups_for(state, summary)
-    view = state.cached(("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts))  # fmt: skip
+    view = state.cached(
+        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
+    )
     return table_response(view.changes, fmt, name=f"area-{code}-{opts.period_end}")
 
 
@@ -142,8 +146,11 @@ def summary() -> Response:
     """Months, sources, categories and layers held."""
     state, held, _opts = pages.request_context()
     body = {
-        "months": list(held.months), "sources": list(held.sources),
-        "categories": list(held.categories), "layers": list(held.layers),
-        "synthetic": held.synthetic, "store_version": state.store.version(),
-    }  # fmt: skip
+        "months": list(held.months),
+        "sources": list(held.sources),
+        "categories": list(held.categories),
+        "layers": list(held.layers),
+        "synthetic": held.synthetic,
+        "store_version": state.store.version(),
+    }
     return Response(json.dumps(body), mimetype="application/json")

@@ -132,9 +132,14 @@ def _accuracy(
     name = f"kde-{bandwidth_m:.0f}m"
     methods = {name: evaluation.kde_method(bandwidth_m=bandwidth_m)}
     return evaluation.accuracy_for(
-        incidents, grid, method=name, methods=methods, last_month=current.end,
-        months=current.n_months, coverage=COVERAGE_PCT,
-    )  # fmt: skip
+        incidents,
+        grid,
+        method=name,
+        methods=methods,
+        last_month=current.end,
+        months=current.n_months,
+        coverage=COVERAGE_PCT,
+    )
 
 
 def _hot_cells(points: pd.DataFrame, grid: Grid) -> gpd.GeoDataFrame:
@@ -153,7 +158,9 @@ def _emerging(points: pd.DataFrame, grid: Grid, period: Period) -> gpd.GeoDataFr
     inside = grid.inside.ravel()
     months = points["month"].astype(str).to_numpy()
     x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
-    steps = np.stack([grid.counts(x[months == m], y[months == m]).ravel()[inside] for m in period.months])  # fmt: skip
+    steps = np.stack(
+        [grid.counts(x[months == m], y[months == m]).ravel()[inside] for m in period.months]
+    )
     classes = emerging.emerging_hotspots(steps, gistar.grid_weights(grid))
     cells = grid.to_geodataframe()
     cells["pattern"] = classes["pattern"].to_numpy()

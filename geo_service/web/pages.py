@@ -10,6 +10,7 @@ density layer is switched on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, render_template, request, url_for
@@ -44,17 +45,23 @@ def overview() -> str:
     """The looking-back table, monthly sparklines and links to every page."""
     state, summary, opts = request_context()
     groups = groups_for(state, summary)
-    view = state.cached(("overview", opts.key()), lambda: services.overview(state.store, groups, opts))  # fmt: skip
+    view = state.cached(
+        ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
+    )
     table = view.table[(view.table["previous"] + view.table["current"]) > 0]
     areas = state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
     return render_template(
-        "overview.html", summary=summary, opts=opts, view=view, table=table,
+        "overview.html",
+        summary=summary,
+        opts=opts,
+        view=view,
+        table=table,
         columns=present.headings(table, present.LOOKING_BACK_COLUMNS),
         rows=present.cells(table, present.LOOKING_BACK_COLUMNS),
         empty=[g for g in view.table["group"] if g not in set(table["group"])],
         areas=list(zip(areas["code"], areas["name"], strict=True)),
         present=present,
-    )  # fmt: skip
+    )
 
 
 @blueprint.route("/category/<name>")
@@ -65,13 +72,20 @@ def category(name: str) -> str:
     view, bundle = category_results(state, group, opts)
     monthly = view.monthly["count"]
     return render_template(
-        "category.html", summary=summary, opts=opts, view=view, bundle=bundle,
-        map_js=url_for("pages.category_map_js", name=group.name, **opts.query()),
+        "category.html",
+        summary=summary,
+        opts=opts,
+        view=view,
+        bundle=bundle,
+        map_js=_url("pages.category_map_js", name=group.name, **opts.query()),
         columns=present.headings(view.table, present.CHANGE_COLUMNS),
         rows=present.cells(view.table, present.CHANGE_COLUMNS),
-        bars=present.monthly_bars(list(monthly.index), list(monthly), current_from=view.current.start),  # fmt: skip
-        accuracy=view.hotspots.accuracy, present=present,
-    )  # fmt: skip
+        bars=present.monthly_bars(
+            list(monthly.index), list(monthly), current_from=view.current.start
+        ),
+        accuracy=view.hotspots.accuracy,
+        present=present,
+    )
 
 
 @blueprint.route("/category/<name>/map.js")
@@ -98,16 +112,33 @@ def area(layer: str, code: str) -> str:
     """Everything about one area for a JAG meeting."""
     state, summary, opts = request_context(layer=layer)
     groups = groups_for(state, summary)
-    view = state.cached(("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts))  # fmt: skip
+    view = state.cached(
+        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
+    )
     group = _area_group(groups, view, request.args.get("category"))
     rows = view.changes[(view.changes["previous"] + view.changes["current"]) > 0]
     return render_template(
-        "area.html", summary=summary, opts=opts, view=view, group=group,
-        map_js=url_for("pages.area_map_js", layer=layer, code=code, category=group.name, **opts.query(without=("layer",))),  # fmt: skip
-        columns=present.headings(rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])),  # fmt: skip
-        rows=present.cells(rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])),  # fmt: skip
-        bundle=_area_bundle(state, group, code, opts), present=present,
-    )  # fmt: skip
+        "area.html",
+        summary=summary,
+        opts=opts,
+        view=view,
+        group=group,
+        map_js=_url(
+            "pages.area_map_js",
+            layer=layer,
+            code=code,
+            category=group.name,
+            **opts.query(without=("layer",)),
+        ),
+        columns=present.headings(
+            rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])
+        ),
+        rows=present.cells(
+            rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])
+        ),
+        bundle=_area_bundle(state, group, code, opts),
+        present=present,
+    )
 
 
 @blueprint.route("/area/<layer>/<code>/map.js")
@@ -115,7 +146,9 @@ def area_map_js(layer: str, code: str) -> Response:
     """The area map's bootstrap script."""
     state, summary, opts = request_context(layer=layer)
     groups = groups_for(state, summary)
-    view = state.cached(("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts))  # fmt: skip
+    view = state.cached(
+        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
+    )
     group = _area_group(groups, view, request.args.get("category"))
     return _script(_area_bundle(state, group, code, opts))
 
@@ -127,24 +160,35 @@ def collisions() -> str:
     rules = request_rule_options()
     view, bundle = collision_results(state, opts, rules)
     site_columns = (
-        present.Column("rank_count", "Rank", "int"), present.Column("road", "Road"),
-        present.Column("count", "Collisions", "int"), present.Column("fatal", "Fatal", "int"),
-        present.Column("serious", "Serious", "int"), present.Column("slight", "Slight", "int"),
-        present.Column("area_name", "Area"), present.Column("first_date", "First", "date"),
+        present.Column("rank_count", "Rank", "int"),
+        present.Column("road", "Road"),
+        present.Column("count", "Collisions", "int"),
+        present.Column("fatal", "Fatal", "int"),
+        present.Column("serious", "Serious", "int"),
+        present.Column("slight", "Slight", "int"),
+        present.Column("area_name", "Area"),
+        present.Column("first_date", "First", "date"),
         present.Column("last_date", "Last", "date"),
-    )  # fmt: skip
+    )
     severity_columns = [
         present.Column(c, "Severity", "text") if c == "severity" else present.Column(c, c, "int")
         for c in view.severity.columns
     ]
     return render_template(
-        "collisions.html", summary=summary, opts=opts, view=view, bundle=bundle, rules=rules,
-        presets=cluster_rules(), map_js=url_for("pages.collisions_map_js", **request.args),
+        "collisions.html",
+        summary=summary,
+        opts=opts,
+        view=view,
+        bundle=bundle,
+        rules=rules,
+        presets=cluster_rules(),
+        map_js=_url("pages.collisions_map_js", **request.args),
         site_columns=present.headings(view.sites, site_columns),
         site_rows=present.cells(view.sites, site_columns),
-        severity_columns=severity_columns, severity_rows=present.cells(view.severity, severity_columns),  # fmt: skip
+        severity_columns=severity_columns,
+        severity_rows=present.cells(view.severity, severity_columns),
         present=present,
-    )  # fmt: skip
+    )
 
 
 @blueprint.route("/collisions/map.js")
@@ -159,7 +203,9 @@ def report() -> Response:
     """The strategic-assessment document (self-contained HTML with inline CSS, no script)."""
     state, summary, opts = request_context()
     groups = groups_for(state, summary)
-    document = state.cached(("report", opts.key()), lambda: services.report_document(state.store, groups, opts))  # fmt: skip
+    document = state.cached(
+        ("report", opts.key()), lambda: services.report_document(state.store, groups, opts)
+    )
     response = Response(document, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -174,7 +220,9 @@ def favicon() -> Response:
     return Response(status=204)
 
 
-def request_context(*, layer: str | None = None) -> tuple[WebState, services.StoreSummary, ViewOptions]:
+def request_context(
+    *, layer: str | None = None
+) -> tuple[WebState, services.StoreSummary, ViewOptions]:
     state = web_state()
     summary = state.cached(("summary",), lambda: services.store_summary(state.store))
     if not summary.months:
@@ -203,12 +251,15 @@ def category_results(
 ) -> tuple[services.CategoryView, MapBundle]:
     def make() -> tuple[services.CategoryView, MapBundle]:
         view = services.category_view(state.store, group, opts)
-        density_url = url_for("pages.category_density", name=group.name, **opts.query())
+        density_url = _url("pages.category_density", name=group.name, **opts.query())
         density = _density(view.hotspots, density_url)
         parts, legends = map_views.category_map(
-            view.areas, view.table, hotspots=_frames(view.hotspots), density=density,
+            view.areas,
+            view.table,
+            hotspots=_frames(view.hotspots),
+            density=density,
             tiles=_tiles(state),
-        )  # fmt: skip
+        )
         return view, MapBundle(parts, legends, density.image.png if density else None)
 
     return state.cached(("category", group.name, opts.key()), make)
@@ -220,19 +271,29 @@ def _area_group(
     if wanted:
         return services.resolve_category(groups, wanted)
     busiest = view.changes.sort_values("current", ascending=False, kind="stable")
-    return services.resolve_category(groups, str(busiest["group"].iloc[0])) if len(busiest) else groups[0]  # fmt: skip
+    return (
+        services.resolve_category(groups, str(busiest["group"].iloc[0]))
+        if len(busiest)
+        else groups[0]
+    )
 
 
 def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOptions) -> MapBundle:
     def make() -> MapBundle:
         view, _bundle = category_results(state, group, opts)
-        spots = services.hotspots.clip_to(view.hotspots, view.areas[view.areas["code"].astype(str) == code])  # fmt: skip
+        spots = services.hotspots.clip_to(
+            view.hotspots, view.areas[view.areas["code"].astype(str) == code]
+        )
         focus = view.areas[view.areas["code"].astype(str) == code]
-        density_url = url_for("pages.category_density", name=group.name, **opts.query())
+        density_url = _url("pages.category_density", name=group.name, **opts.query())
         parts, legends = map_views.category_map(
-            view.areas, view.table, hotspots=_frames(spots), density=_density(spots, density_url),
-            tiles=_tiles(state), focus=focus,
-        )  # fmt: skip
+            view.areas,
+            view.table,
+            hotspots=_frames(spots),
+            density=_density(spots, density_url),
+            tiles=_tiles(state),
+            focus=focus,
+        )
         return MapBundle(parts, legends)
 
     return state.cached(("area-map", group.name, code, opts.key()), make)
@@ -243,7 +304,9 @@ def collision_results(
 ) -> tuple[services.CollisionsView, MapBundle]:
     def make() -> tuple[services.CollisionsView, MapBundle]:
         view = services.collisions_view(state.store, opts, rules)
-        parts, legends = map_views.collisions_map(view.collisions, view.sites, areas=view.areas, tiles=_tiles(state))  # fmt: skip
+        parts, legends = map_views.collisions_map(
+            view.collisions, view.sites, areas=view.areas, tiles=_tiles(state)
+        )
         return view, MapBundle(parts, legends)
 
     return state.cached(("collisions", opts.key(), rules), make)
@@ -271,6 +334,11 @@ def _tiles(state: WebState) -> map_views.Tiles:
     return map_views.Tiles(state.settings.tiles, state.settings.tile_attribution)
 
 
+def _url(endpoint: str, **values: Any) -> str:
+    """``url_for`` with query values from the options (typed for any value)."""
+    return url_for(endpoint, **values)
+
+
 def _script(bundle: MapBundle) -> Response:
     return Response(bundle.parts.script, mimetype="text/javascript")
 
@@ -279,6 +347,6 @@ def _script(bundle: MapBundle) -> Response:
 def _template_helpers() -> dict[str, object]:
     def print_url() -> str:
         args = {**request.args, "print": "1"}
-        return url_for(request.endpoint or ".overview", **(request.view_args or {}), **args)
+        return _url(request.endpoint or ".overview", **(request.view_args or {}), **args)
 
     return {"print_url": print_url}

@@ -48,17 +48,27 @@ class Bar:
 
 #: The beat (area) table of a category page.
 CHANGE_COLUMNS = (
-    Column("code", "Code"), Column("name", "Area"), Column("previous", "Previous", "int"),
-    Column("current", "Current", "int"), Column("change", "Change", "int"),
-    Column("pct_change", "% change", "pct"), Column("share", "% share", "float"),
-    Column("rank", "Rank", "int"), Column("rate", "Rate", "float"),
-    Column("rate_per", "Rate per"), Column("label", "Significance"), Column("note", "Note"),
-)  # fmt: skip
+    Column("code", "Code"),
+    Column("name", "Area"),
+    Column("previous", "Previous", "int"),
+    Column("current", "Current", "int"),
+    Column("change", "Change", "int"),
+    Column("pct_change", "% change", "pct"),
+    Column("share", "% share", "float"),
+    Column("rank", "Rank", "int"),
+    Column("rate", "Rate", "float"),
+    Column("rate_per", "Rate per"),
+    Column("label", "Significance"),
+    Column("note", "Note"),
+)
 LOOKING_BACK_COLUMNS = (
-    Column("group", "Category"), Column("previous", "Previous", "int"),
-    Column("current", "Current", "int"), Column("change", "Change", "int"),
-    Column("pct_change", "% change", "pct"), Column("label", "Significance"),
-)  # fmt: skip
+    Column("group", "Category"),
+    Column("previous", "Previous", "int"),
+    Column("current", "Current", "int"),
+    Column("change", "Change", "int"),
+    Column("pct_change", "% change", "pct"),
+    Column("label", "Significance"),
+)
 
 
 def cells(frame: pd.DataFrame, columns: Sequence[Column]) -> list[list[Cell]]:
@@ -80,7 +90,7 @@ def _cell(value: object, kind: str) -> Cell:
     if kind == "text":
         return Cell(text=str(value), sort=str(value).casefold(), numeric=False)
     if kind == "date":
-        day = pd.Timestamp(value).strftime("%Y-%m-%d")  # type: ignore[arg-type]
+        day = pd.Timestamp(value).strftime("%Y-%m-%d")
         return Cell(text=day, sort=day, numeric=False)
     number = float(value)  # type: ignore[arg-type]
     if kind == "int":
@@ -109,7 +119,9 @@ def monthly_bars(
     for i, (month, count) in enumerate(zip(months, counts, strict=True)):
         h = height * count / top
         current = current_from is not None and month >= current_from
-        bars.append(Bar(i * step + 0.5, height - h, max(step - 1.0, 0.5), h, month, int(count), current))  # fmt: skip
+        bars.append(
+            Bar(i * step + 0.5, height - h, max(step - 1.0, 0.5), h, month, int(count), current)
+        )
     return bars
 
 

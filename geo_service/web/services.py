@@ -1,4 +1,4 @@
-"""Service functions behind the pages and the API: read the store, call the analysis, return results.
+"""Service functions behind pages and API: read the store, call the analysis, return results.
 
 Framework-free (no Flask, no folium): each function takes a store and validated options and
 returns frames or a frozen dataclass, so the CLI, the web layer and the tests call the same code.
@@ -9,16 +9,16 @@ and the periods and puts the results together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
 
 from geo_service.analysis import breakdowns, change, patterns
-from geo_service.analysis.repeat_locations import ClusterRule, cluster_rule, repeat_locations
 from geo_service.analysis.periods import Period, rolling_periods, shift_month
+from geo_service.analysis.repeat_locations import ClusterRule, cluster_rule, repeat_locations
 from geo_service.categories import ALL_CRIME, CategoryGroup, find_group
 from geo_service.errors import NotFoundError
 from geo_service.report import build_report
@@ -200,9 +200,13 @@ def area_view(
     rows = []
     for group in groups:
         table = change.change_table(
-            incidents, layer=opts.layer, areas=areas, group=group,
-            previous=previous, current=current,
-        )  # fmt: skip
+            incidents,
+            layer=opts.layer,
+            areas=areas,
+            group=group,
+            previous=previous,
+            current=current,
+        )
         row = table[table["code"].astype(str) == code]
         rows.append(row.assign(group=group.name))
     changes = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
@@ -212,7 +216,9 @@ def area_view(
         g.name: patterns.monthly_series(here, group=g, period=both)["count"].tolist()
         for g in groups
     }
-    increases, decreases = change.top_movers(changes.drop(columns=["code"]).assign(code=changes["group"]))  # fmt: skip
+    increases, decreases = change.top_movers(
+        changes.drop(columns=["code"]).assign(code=changes["group"])
+    )
     return AreaView(
         layer=opts.layer,
         code=code,
@@ -295,19 +301,27 @@ class CollisionsView:
     areas: gpd.GeoDataFrame
 
 
-def collisions_view(
-    store: StoreLike, opts: ViewOptions, rule_opts: RuleOptions
-) -> CollisionsView:
+def collisions_view(store: StoreLike, opts: ViewOptions, rule_opts: RuleOptions) -> CollisionsView:
     """Repeat-collision sites under the chosen rule and collisions by severity per year."""
     rule = _rule(rule_opts)
     years = max(rule.years, 3)
     first = shift_month(opts.period_end, -12 * years + 1)
-    columns = ["incident_id", *_BASE_COLUMNS, "severity", "urban_rural", "location_text",
-               "road_1", "road_2", area_column(opts.layer)]  # fmt: skip
+    columns = [
+        "incident_id",
+        *_BASE_COLUMNS,
+        "severity",
+        "urban_rural",
+        "location_text",
+        "road_1",
+        "road_2",
+        area_column(opts.layer),
+    ]
     collisions = store.incidents(
-        categories=[ROAD_TRAFFIC_COLLISION], month_from=first, month_to=opts.period_end,
+        categories=[ROAD_TRAFFIC_COLLISION],
+        month_from=first,
+        month_to=opts.period_end,
         columns=columns,
-    )  # fmt: skip
+    )
     areas = store.layer(opts.layer)
     sites = repeat_locations(collisions, rule=rule, period_end=opts.period_end, areas=areas)
     periods = [rolling_periods(shift_month(opts.period_end, -12 * k))[1] for k in range(years)]
@@ -315,21 +329,29 @@ def collisions_view(
     window_start = shift_month(opts.period_end, -12 * rule.years + 1)
     in_window = collisions[collisions["month"].astype(str) >= window_start]
     return CollisionsView(
-        rule=rule, period_end=opts.period_end, sites=sites, severity=severity,
-        collisions=in_window.loc[has_location(in_window)], areas=areas,
-    )  # fmt: skip
+        rule=rule,
+        period_end=opts.period_end,
+        sites=sites,
+        severity=severity,
+        collisions=in_window.loc[has_location(in_window)],
+        areas=areas,
+    )
 
 
 def report_document(store: StoreLike, groups: Sequence[CategoryGroup], opts: ViewOptions) -> str:
     """The strategic-assessment HTML document of :func:`geo_service.report.build_report`."""
-    previous, current = rolling_periods(opts.period_end, months=opts.months)
+    previous, _current = rolling_periods(opts.period_end, months=opts.months)
     incidents = store.incidents(
         month_from=shift_month(previous.start, -12), month_to=opts.period_end
     )
     return build_report(
-        incidents, layer=opts.layer, areas=store.layer(opts.layer), groups=tuple(groups),
-        period_end=opts.period_end, months=opts.months,
-    )  # fmt: skip
+        incidents,
+        layer=opts.layer,
+        areas=store.layer(opts.layer),
+        groups=tuple(groups),
+        period_end=opts.period_end,
+        months=opts.months,
+    )
 
 
 def _rule(opts: RuleOptions) -> ClusterRule:

@@ -35,7 +35,7 @@ class LruCache:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]  # type: ignore[no-any-return]
+                return self._items[key]
         value = make()
         with self._lock:
             self._items[key] = value

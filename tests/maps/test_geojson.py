@@ -16,9 +16,15 @@ def _wiggly() -> gpd.GeoDataFrame:
     south = [(x, 200_000 + (5.0 if i % 2 else 0.0)) for i, x in enumerate(xs)]
     ring = [*south, (502_000, 202_000), (500_000, 202_000)]
     return gpd.GeoDataFrame(
-        {"code": ["A"], "name": ["<script>x</script>"], "n": [np.nan], "k": pd.array([3], dtype="Int64")},
-        geometry=[shapely.Polygon(ring)], crs="EPSG:27700",
-    )  # fmt: skip
+        {
+            "code": ["A"],
+            "name": ["<script>x</script>"],
+            "n": [np.nan],
+            "k": pd.array([3], dtype="Int64"),
+        },
+        geometry=[shapely.Polygon(ring)],
+        crs="EPSG:27700",
+    )
 
 
 def test_simplified_rounded_and_reprojected() -> None:

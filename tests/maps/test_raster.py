@@ -59,6 +59,10 @@ def test_surface_overlay_puts_cells_where_they_are() -> None:
     # A point well inside the east half is transparent, one well inside the west half is class 1.
     ex, ey = to_merc.transform(x_m[80], y_m[30])
     wx, wy = to_merc.transform(x_m[10], y_m[30])
-    assert decoded[int((my1 - ey) / (my1 - my0) * height), int((ex - mx0) / (mx1 - mx0) * width)] == 0
-    assert decoded[int((my1 - wy) / (my1 - my0) * height), int((wx - mx0) / (mx1 - mx0) * width)] == 1
+    assert (
+        decoded[int((my1 - ey) / (my1 - my0) * height), int((ex - mx0) / (mx1 - mx0) * width)] == 0
+    )
+    assert (
+        decoded[int((my1 - wy) / (my1 - my0) * height), int((wx - mx0) / (mx1 - mx0) * width)] == 1
+    )
     assert len(image.png) < 50_000

@@ -29,8 +29,11 @@ MONTHS = [f"{y}-{m:02d}" for y, m in [(2011 + (7 + i) // 12, (7 + i) % 12 + 1) f
 
 def beats() -> gpd.GeoDataFrame:
     """Four 1 km square beats, the first named with a script-injection string."""
-    boxes = [shapely.box(X0 + i * 1000, Y0 + j * 1000, X0 + (i + 1) * 1000, Y0 + (j + 1) * 1000)
-             for j in range(2) for i in range(2)]  # fmt: skip
+    boxes = [
+        shapely.box(X0 + i * 1000, Y0 + j * 1000, X0 + (i + 1) * 1000, Y0 + (j + 1) * 1000)
+        for j in range(2)
+        for i in range(2)
+    ]
     return gpd.GeoDataFrame(
         {
             "code": ["D1A", "D1B", "D2A", "D2B"],
@@ -48,8 +51,11 @@ def incidents(seed: int = 7) -> pd.DataFrame:
     """Synthetic canonical incidents joined to the beat layer (column ``area_beat``)."""
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    plan = [("Burglary", 3, 6, (200.0, 300.0), 120.0), ("Anti-social behaviour", 12, 8, (1500.0, 1500.0), 400.0),
-            ("Deliberate fire", 2, 2, (1200.0, 600.0), 150.0)]  # fmt: skip
+    plan = [
+        ("Burglary", 3, 6, (200.0, 300.0), 120.0),
+        ("Anti-social behaviour", 12, 8, (1500.0, 1500.0), 400.0),
+        ("Deliberate fire", 2, 2, (1200.0, 600.0), 150.0),
+    ]
     for category, before, after, (cx, cy), spread in plan:
         for k, month in enumerate(MONTHS):
             n = before if k < 12 else after
@@ -59,8 +65,13 @@ def incidents(seed: int = 7) -> pd.DataFrame:
     for k, month in enumerate(MONTHS):
         for j, (cx, cy) in enumerate([(500.0, 500.0), (1500.0, 1200.0)]):
             severity = ["Slight", "Serious", "Fatal"][(k + j) % 3 if k % 5 == 0 else 0]
-            row = _row("Road traffic collision", month, X0 + cx + rng.normal(0, 8),
-                       Y0 + cy + rng.normal(0, 8), INJECTION if j else "A41 junction")  # fmt: skip
+            row = _row(
+                "Road traffic collision",
+                month,
+                X0 + cx + rng.normal(0, 8),
+                Y0 + cy + rng.normal(0, 8),
+                INJECTION if j else "A41 junction",
+            )
             rows.append(row | {"severity": severity, "road_1": "A41", "road_2": "A4146"})
     rows.append(_row("Burglary", MONTHS[-1], np.nan, np.nan, "No location"))
     frame = pd.DataFrame(rows)
@@ -72,8 +83,15 @@ def incidents(seed: int = 7) -> pd.DataFrame:
 
 def _row(category: str, month: str, x: float, y: float, where: str) -> dict[str, Any]:
     day = pd.Timestamp(f"{month}-15 14:00")
-    return {"category": category, "month": month, "x": x, "y": y, "location_text": where,
-            "occurred_at": day, "time_known": True}  # fmt: skip
+    return {
+        "category": category,
+        "month": month,
+        "x": x,
+        "y": y,
+        "location_text": where,
+        "occurred_at": day,
+        "time_known": True,
+    }
 
 
 def _assign(frame: pd.DataFrame) -> list[object]:
@@ -82,7 +100,9 @@ def _assign(frame: pd.DataFrame) -> list[object]:
     col = np.floor((frame["x"].to_numpy() - X0) / 1000.0)
     row = np.floor((frame["y"].to_numpy() - Y0) / 1000.0)
     inside = (col >= 0) & (col < 2) & (row >= 0) & (row < 2)
-    return [codes[int(c + 2 * r)] if ok else None for c, r, ok in zip(col, row, inside, strict=True)]
+    return [
+        codes[int(c + 2 * r)] if ok else None for c, r, ok in zip(col, row, inside, strict=True)
+    ]
 
 
 class MemoryStore:
@@ -145,7 +165,7 @@ def store(frame: pd.DataFrame) -> MemoryStore:
 
 
 @pytest.fixture(scope="module")
-def app(store: MemoryStore):  # noqa: ANN201
+def app(store: MemoryStore):
     settings = Settings(store=Path("memory"), tiles="none")
     application = create_app(settings, store=store)
     application.config.update(TESTING=True)
@@ -153,5 +173,5 @@ def app(store: MemoryStore):  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()

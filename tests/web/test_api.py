@@ -14,14 +14,16 @@ Q = "period_end=2013-07&months=12&layer=beat"
 
 
 def test_csv_safe_neutralises_formulas_only_in_text() -> None:
-    frame = pd.DataFrame({"text": ["=SUM(A1)", "+1", "-2", "@x", "plain", None], "n": [-1, 2, 3, 4, 5, 6]})  # fmt: skip
+    frame = pd.DataFrame(
+        {"text": ["=SUM(A1)", "+1", "-2", "@x", "plain", None], "n": [-1, 2, 3, 4, 5, 6]}
+    )
     safe = csv_safe(frame)
     assert safe["text"].tolist()[:5] == ["'=SUM(A1)", "'+1", "'-2", "'@x", "plain"]
     assert safe["text"].isna().iloc[5] and safe["n"].tolist() == [-1, 2, 3, 4, 5, 6]
     assert frame["text"].iloc[0] == "=SUM(A1)"  # input not mutated
 
 
-def test_change_table_csv_and_json_agree(client) -> None:  # noqa: ANN001
+def test_change_table_csv_and_json_agree(client) -> None:
     as_csv = client.get(f"/api/category/Burglary/change.csv?{Q}")
     assert as_csv.mimetype == "text/csv" and "attachment" in as_csv.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
@@ -32,7 +34,7 @@ def test_change_table_csv_and_json_agree(client) -> None:  # noqa: ANN001
     assert d1a["name"] == "Town <b>Centre</b>"  # data, not markup: not HTML-escaped
 
 
-def test_looking_back_and_monthly(client) -> None:  # noqa: ANN001
+def test_looking_back_and_monthly(client) -> None:
     table = client.get(f"/api/looking-back.json?{Q}").get_json()
     burglary = next(r for r in table if r["group"] == "Burglary")
     assert (burglary["previous"], burglary["current"]) == (36, 73)
@@ -40,7 +42,7 @@ def test_looking_back_and_monthly(client) -> None:  # noqa: ANN001
     assert len(monthly) == 24 and sum(r["count"] for r in monthly) == 109
 
 
-def test_layer_geojson_is_light(client) -> None:  # noqa: ANN001
+def test_layer_geojson_is_light(client) -> None:
     response = client.get("/api/layers/beat.geojson")
     data = json.loads(response.get_data(as_text=True))
     assert response.mimetype == "application/geo+json"
@@ -49,16 +51,18 @@ def test_layer_geojson_is_light(client) -> None:  # noqa: ANN001
     assert round(lon, 6) == lon and 51 < lat < 52
 
 
-def test_collision_exports(client) -> None:  # noqa: ANN001
+def test_collision_exports(client) -> None:
     sites = client.get("/api/collisions/sites.json").get_json()
     assert [s["rank_count"] for s in sites] == [1, 2]
     geo = client.get("/api/collisions/sites.geojson").get_json()
     assert len(geo["features"]) == 2 and geo["features"][0]["geometry"]["type"] == "Point"
-    rows = list(csv.reader(io.StringIO(client.get("/api/collisions/severity.csv").get_data(as_text=True))))  # fmt: skip
+    rows = list(
+        csv.reader(io.StringIO(client.get("/api/collisions/severity.csv").get_data(as_text=True)))
+    )
     assert rows[0][0] == "severity" and rows[-1][0] == "Grand Total"
 
 
-def test_api_errors_are_json(client) -> None:  # noqa: ANN001
+def test_api_errors_are_json(client) -> None:
     bad = client.get("/api/looking-back.json?months=5")
     assert bad.status_code == 400 and "allowed: 1, 3, 6, 12, 24" in bad.get_json()["error"]
     missing = client.get("/api/layers/ward.geojson")

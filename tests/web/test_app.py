@@ -11,7 +11,7 @@ from geo_service.web.state import LruCache
 from tests.web.conftest import MemoryStore, beats, incidents
 
 
-def test_security_headers_on_every_response(client) -> None:  # noqa: ANN001
+def test_security_headers_on_every_response(client) -> None:
     for path in ("/", "/static/css/geo_service.css", "/api/layers/beat.geojson", "/nope"):
         response = client.get(path)
         headers = response.headers
@@ -53,7 +53,7 @@ def test_empty_store_says_what_to_do() -> None:
     assert "holds no incidents yet" in response.get_data(as_text=True)
 
 
-def test_no_debug_and_unknown_route_is_html_404(client, app) -> None:  # noqa: ANN001
+def test_no_debug_and_unknown_route_is_html_404(client, app) -> None:
     assert app.debug is False
     response = client.get("/no/such/page")
     assert response.status_code == 404 and "Not found" in response.get_data(as_text=True)

@@ -19,8 +19,14 @@ from tests.web.conftest import INJECTION, MemoryStore, beats, incidents
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -136,7 +142,9 @@ def test_beat_table_sorts(browser: Any, server: str) -> None:
     table.locator("th", has_text="Code").click()
     assert table.locator("tbody tr td:first-child").all_inner_texts() == ascending[::-1]
     table.locator("th", has_text="Current").click()
-    current = [int(v.replace(",", "")) for v in table.locator("tbody tr td:nth-child(4)").all_inner_texts()]  # fmt: skip
+    current = [
+        int(v.replace(",", "")) for v in table.locator("tbody tr td:nth-child(4)").all_inner_texts()
+    ]
     assert current == sorted(current)
 
 

@@ -12,12 +12,12 @@ Q = "period_end=2013-07&months=12&layer=beat"
 QH = Q.replace("&", "&amp;")  # as written in HTML attributes
 
 
-def test_overview_states_periods_sources_and_links(client) -> None:  # noqa: ANN001
+def test_overview_states_periods_sources_and_links(client) -> None:
     html = client.get("/").get_data(as_text=True)
     assert "Aug 12 to Jul 13 against Aug 11 to Jul 12" in html
     assert "sources: stats19, test" in html
     # Burglary 36 -> 73 in the fixture (3 and 6 a month, plus one unlocated in the last month).
-    row = re.search(r'Burglary</a></td>(.*?)</tr>', html, re.S).group(1)
+    row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
     assert ">36<" in row and ">73<" in row and "significant increase" in row
     assert f'href="/category/Burglary?{QH}"' in html
     assert 'href="/area/beat/D1A?period_end=2013-07&amp;months=12"' in html
@@ -26,7 +26,7 @@ def test_overview_states_periods_sources_and_links(client) -> None:  # noqa: ANN
     assert html.count(">Deliberate fire</a>") == 0 and html.count(">Deliberate fires</a>") == 1
 
 
-def test_area_name_is_escaped(client) -> None:  # noqa: ANN001
+def test_area_name_is_escaped(client) -> None:
     html = client.get("/").get_data(as_text=True)
     assert "Town &lt;b&gt;Centre&lt;/b&gt;" in html
     assert "Town <b>Centre</b>" not in html
@@ -42,14 +42,14 @@ def test_area_name_is_escaped(client) -> None:  # noqa: ANN001
         ("print=yes", "allowed: 0, 1"),
     ],
 )
-def test_bad_option_is_400_saying_what_is_allowed(client, query: str, allowed: str) -> None:  # noqa: ANN001
+def test_bad_option_is_400_saying_what_is_allowed(client, query: str, allowed: str) -> None:
     for path in ("/", "/category/Burglary", "/collisions"):
         response = client.get(f"{path}?{query}")
         assert response.status_code == 400
         assert allowed in response.get_data(as_text=True)
 
 
-def test_bad_rule_options_are_400(client) -> None:  # noqa: ANN001
+def test_bad_rule_options_are_400(client) -> None:
     response = client.get("/collisions?rule=nope&min_count=2.5&radius_m=-1")
     text = response.get_data(as_text=True)
     assert response.status_code == 400
@@ -58,7 +58,7 @@ def test_bad_rule_options_are_400(client) -> None:  # noqa: ANN001
     assert "radius_m=&#39;-1&#39;: expected a number from 5 to 1000" in text
 
 
-def test_category_page_has_map_table_chart_and_accuracy(client) -> None:  # noqa: ANN001
+def test_category_page_has_map_table_chart_and_accuracy(client) -> None:
     html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
     assert 'class="folium-map"' in html
     assert f'src="/category/Burglary/map.js?{QH}"' in html
@@ -66,11 +66,16 @@ def test_category_page_has_map_table_chart_and_accuracy(client) -> None:  # noqa
     assert 'id="area-table"' in html and ">D1A<" in html and ">106.1%<" in html.replace("+", "")
     assert "hit rate" in html and "PAI" in html and "5 % of the area" in html
     assert html.count("<rect") >= 24  # one bar per month of both periods
-    for title in ("Incidents by area", "Change vs previous period", "Density (kernel)", "Hotspots (clusters, Gi*)"):
+    for title in (
+        "Incidents by area",
+        "Change vs previous period",
+        "Density (kernel)",
+        "Hotspots (clusters, Gi*)",
+    ):
         assert f"<h3>{title}</h3>" in html
 
 
-def test_map_script_and_density_image(client) -> None:  # noqa: ANN001
+def test_map_script_and_density_image(client) -> None:
     script = client.get(f"/category/Burglary/map.js?{Q}")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
     body = script.get_data(as_text=True)
@@ -81,14 +86,16 @@ def test_map_script_and_density_image(client) -> None:  # noqa: ANN001
     assert png.mimetype == "image/png" and png.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_unknown_category_area_and_layer_are_404(client) -> None:  # noqa: ANN001
+def test_unknown_category_area_and_layer_are_404(client) -> None:
     assert client.get("/category/Nope").status_code == 404
     missing = client.get("/area/beat/ZZZ")
-    assert missing.status_code == 404 and "available: D1A, D1B, D2A, D2B" in missing.get_data(as_text=True)  # fmt: skip
+    assert missing.status_code == 404 and "available: D1A, D1B, D2A, D2B" in missing.get_data(
+        as_text=True
+    )
     assert client.get("/area/ward/D1A").status_code == 404
 
 
-def test_area_page(client) -> None:  # noqa: ANN001
+def test_area_page(client) -> None:
     html = client.get("/area/beat/D1A?category=Burglary").get_data(as_text=True)
     assert "D1A Town &lt;b&gt;Centre&lt;/b&gt;" in html
     assert "Biggest movers" in html and "Burglary: up 35 (33 to 68)" in html
@@ -96,7 +103,7 @@ def test_area_page(client) -> None:  # noqa: ANN001
     assert client.get("/area/beat/D1A/map.js?category=Burglary").status_code == 200
 
 
-def test_collisions_page_escapes_location_in_map_script(client) -> None:  # noqa: ANN001
+def test_collisions_page_escapes_location_in_map_script(client) -> None:
     html = client.get("/collisions").get_data(as_text=True)
     assert "Sites ranked (2)" in html and "A41 / A4146" in html
     script = client.get("/collisions/map.js").get_data(as_text=True)
@@ -104,12 +111,12 @@ def test_collisions_page_escapes_location_in_map_script(client) -> None:  # noqa
     assert "\\u0026lt;script\\u0026gt;" in script  # escaped, then JSON-encoded
 
 
-def test_print_view_keeps_options(client) -> None:  # noqa: ANN001
+def test_print_view_keeps_options(client) -> None:
     html = client.get(f"/category/Burglary?{Q}&print=1").get_data(as_text=True)
     assert 'class="print-view"' in html
 
 
-def test_report_page_has_its_own_strict_policy(client) -> None:  # noqa: ANN001
+def test_report_page_has_its_own_strict_policy(client) -> None:
     response = client.get(f"/report?{Q}")
     assert response.status_code == 200
     assert "Looking back" in response.get_data(as_text=True)
@@ -117,7 +124,7 @@ def test_report_page_has_its_own_strict_policy(client) -> None:  # noqa: ANN001
     assert "default-src 'none'" in policy and "script-src" not in policy
 
 
-def test_repeated_page_is_served_from_cache(client, store) -> None:  # noqa: ANN001
+def test_repeated_page_is_served_from_cache(client, store) -> None:
     client.get(f"/category/Burglary?{Q}")
     reads = store.reads
     client.get(f"/category/Burglary?{Q}")

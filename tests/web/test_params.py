@@ -12,13 +12,22 @@ MONTHS = ["2013-01", "2013-02", "2013-03"]
 
 def test_defaults_are_last_month_twelve_months_and_beat() -> None:
     opts = view_options({}, months_stored=MONTHS, layers=["lsoa", "ward", "beat"])
-    assert (opts.period_end, opts.months, opts.layer, opts.print_view) == ("2013-03", 12, "beat", False)  # fmt: skip
+    assert (opts.period_end, opts.months, opts.layer, opts.print_view) == (
+        "2013-03",
+        12,
+        "beat",
+        False,
+    )
     assert default_layer(["lsoa", "ward"]) == "ward" and default_layer(["lsoa"]) == "lsoa"
 
 
 def test_every_problem_reported_at_once() -> None:
     with pytest.raises(InputError) as caught:
-        view_options({"period_end": "2013-3", "months": "x", "layer": "zz"}, months_stored=MONTHS, layers=["beat"])  # fmt: skip
+        view_options(
+            {"period_end": "2013-3", "months": "x", "layer": "zz"},
+            months_stored=MONTHS,
+            layers=["beat"],
+        )
     message = caught.value.message
     assert "period_end='2013-3': expected a month YYYY-MM between 2013-01 and 2013-03" in message
     assert "months='x': allowed: 1, 3, 6, 12, 24" in message
@@ -34,7 +43,9 @@ def test_query_round_trip_and_key() -> None:
 
 
 def test_rule_options() -> None:
-    opts = rule_options({"rule": "ksi", "min_count": "5", "radius_m": "75.5"}, presets=["default", "ksi"])  # fmt: skip
+    opts = rule_options(
+        {"rule": "ksi", "min_count": "5", "radius_m": "75.5"}, presets=["default", "ksi"]
+    )
     assert (opts.rule, opts.min_count, opts.radius_m, opts.years) == ("ksi", 5, 75.5, None)
     with pytest.raises(InputError, match="years='0': expected a whole number from 1 to 10"):
         rule_options({"years": "0"}, presets=["default"])

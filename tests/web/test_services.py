@@ -15,33 +15,38 @@ PREVIOUS = [f"2011-{m:02d}" for m in range(8, 13)] + [f"2012-{m:02d}" for m in r
 
 
 @pytest.fixture(scope="module")
-def opts(store):  # noqa: ANN001, ANN201
+def opts(store):
     return view_options({}, months_stored=store.months(), layers=store.layer_names())
 
 
 @pytest.fixture(scope="module")
-def groups(store):  # noqa: ANN001, ANN201
+def groups(store):
     return services.page_groups(load_groups(), services.store_summary(store))
 
 
-def test_summary(store) -> None:  # noqa: ANN001
+def test_summary(store) -> None:
     summary = services.store_summary(store)
     assert summary.months[0] == "2011-08" and summary.months[-1] == "2013-07"
     assert summary.sources == ("stats19", "test")
     assert summary.layers == ("beat",) and not summary.synthetic
 
 
-def test_overview_matches_pandas(store, groups, opts, frame: pd.DataFrame) -> None:  # noqa: ANN001
+def test_overview_matches_pandas(store, groups, opts, frame: pd.DataFrame) -> None:
     view = services.overview(store, groups, opts)
     table = view.table.set_index("group")
     burglary = frame[frame["category"] == "Burglary"]
     previous = int(burglary["month"].isin(PREVIOUS).sum())
-    assert (table.loc["Burglary", "previous"], table.loc["Burglary", "current"]) == (previous, len(burglary) - previous)  # fmt: skip
-    expected = burglary.groupby("month").size().reindex(sorted(frame["month"].unique()), fill_value=0)
+    assert (table.loc["Burglary", "previous"], table.loc["Burglary", "current"]) == (
+        previous,
+        len(burglary) - previous,
+    )
+    expected = (
+        burglary.groupby("month").size().reindex(sorted(frame["month"].unique()), fill_value=0)
+    )
     assert view.monthly["Burglary"] == expected.tolist()
 
 
-def test_category_view_table_matches_groupby(store, groups, opts, frame: pd.DataFrame) -> None:  # noqa: ANN001
+def test_category_view_table_matches_groupby(store, groups, opts, frame: pd.DataFrame) -> None:
     group = services.resolve_category(groups, "anti-social behaviour")
     assert group.name == "ASB incidents"  # the group that is exactly that category
     view = services.category_view(store, group, opts)
@@ -57,7 +62,7 @@ def test_category_view_table_matches_groupby(store, groups, opts, frame: pd.Data
     assert spots.accuracy is not None and 0 <= spots.accuracy.hit_rate <= 1
 
 
-def test_area_view_rows_and_unknown_code(store, groups, opts) -> None:  # noqa: ANN001
+def test_area_view_rows_and_unknown_code(store, groups, opts) -> None:
     view = services.area_view(store, groups, "D1A", opts)
     burglary = view.changes.set_index("group").loc["Burglary"]
     assert (burglary["previous"], burglary["current"]) == (33, 68)  # counted by hand from the seed
@@ -66,7 +71,7 @@ def test_area_view_rows_and_unknown_code(store, groups, opts) -> None:  # noqa: 
         services.area_view(store, groups, "XX", opts)
 
 
-def test_collisions_view_rule_override(store, opts) -> None:  # noqa: ANN001
+def test_collisions_view_rule_override(store, opts) -> None:
     default = services.collisions_view(store, opts, RuleOptions("default", None, None, None))
     assert len(default.sites) == 2 and default.sites["count"].tolist() == [24, 24]
     total = default.severity.set_index("severity")
@@ -75,6 +80,6 @@ def test_collisions_view_rule_override(store, opts) -> None:  # noqa: ANN001
     assert len(strict.sites) == 0 and strict.rule.min_count == 30
 
 
-def test_unknown_category_lists_choices(groups) -> None:  # noqa: ANN001
+def test_unknown_category_lists_choices(groups) -> None:
     with pytest.raises(NotFoundError, match="available: All crime"):
         services.resolve_category(groups, "Nope")
