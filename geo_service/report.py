@@ -124,6 +124,7 @@ def build_report(
         "looking_back": [_looking_back_row(r) for r in overview.itertuples(index=False)],
         "sections": sections,
         "alpha": 0.05,
+        "period_word": "year" if months == 12 else "period",
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -190,10 +191,12 @@ def _section(
         group.name, previous=int(totals["previous"]), current=int(totals["current"]),
         p=float(totals["p"]), volume_ratio=peer["volume_ratio"], matrix=matrix,
     )  # fmt: skip
+    earlier = _earlier_rating(incidents, subset, group, previous, peer, matrix)
     noun = group_noun(group.name)
     section: dict[str, Any] = dict(
         name=group.name, previous_label=previous.label, current_label=current.label,
-        rating=rating, empty=int(table["previous"].sum() + table["current"].sum()) == 0,
+        rating=rating, earlier_rating=earlier,
+        empty=int(table["previous"].sum() + table["current"].sum()) == 0,
         sentences=[], top=[], rate_per=None, time_sentences=[], subcategories=[],
         type_sentence=None, severity=[],
     )  # fmt: skip
@@ -393,7 +396,9 @@ def _peer_position(
     current: Period,
 ) -> dict[str, Any]:
     """The borough's position among its peers, and its rate relative to their mean rate."""
-    none: dict[str, Any] = {"volume_ratio": math.nan, "sentences": []}
+    none: dict[str, Any] = {
+        "volume_ratio": math.nan, "previous_volume_ratio": math.nan, "sentences": []
+    }  # fmt: skip
     if peers is None:
         return none
     table = change.change_table(
@@ -405,10 +410,39 @@ def _peer_position(
         return none
     own = positions.loc[peers.code]
     per = table.set_index("code").loc[peers.code, "rate_per"]
-    mean_rate = float(positions["rate"].mean())
-    ratio = float(own["rate"]) / mean_rate if mean_rate > 0 else math.nan
     noun = group_noun(group.name)
-    return {"volume_ratio": ratio, "sentences": [peer_sentence(own, noun, per)]}
+    return {
+        "volume_ratio": _ratio(float(own["rate"]), positions["rate"]),
+        "previous_volume_ratio": _ratio(float(own["previous_rate"]), positions["previous_rate"]),
+        "sentences": [peer_sentence(own, noun, per)],
+    }
+
+
+def _ratio(own: float, peers: pd.Series) -> float:
+    """``own`` divided by the mean of ``peers`` (NaN when either is unknown or the mean is 0)."""
+    mean = float(peers.mean())
+    return own / mean if mean > 0 and math.isfinite(own) else math.nan
+
+
+def _earlier_rating(
+    incidents: pd.DataFrame,
+    subset: pd.DataFrame,
+    group: CategoryGroup,
+    previous: Period,
+    peer: dict[str, Any],
+    matrix: risk.RiskMatrix,
+) -> risk.RiskRating | None:
+    """The rating the previous period had (against the one before it), when the data covers
+    both; its volume input is the previous period's rate against the peers' then."""
+    before = previous.shifted(-previous.n_months)
+    covered = set(incidents["month"].dropna().astype("str"))
+    if not set(before.months) <= covered:
+        return None
+    totals = change.looking_back(subset, (group,), before, previous).iloc[0]
+    return risk.risk_rating(
+        group.name, previous=int(totals["previous"]), current=int(totals["current"]),
+        p=float(totals["p"]), volume_ratio=peer["previous_volume_ratio"], matrix=matrix,
+    )  # fmt: skip
 
 
 def _is_collisions(group: CategoryGroup) -> bool:

@@ -226,3 +226,27 @@ def test_long_run_sentence() -> None:
         "Over the past 3 years the average number of ASB incidents per month has fallen by "
         "62.9%, from 879.25 (Aug 08 to Jul 09) to 326.4 (Aug 12 to Jul 13)."
     )
+
+
+def test_previous_rating_when_the_data_covers_it() -> None:
+    frame = _frame()
+    older = frame.loc[frame["month"] == "2012-01"].assign(month="2011-01")
+    months = Period("2010-08", "2013-07").months  # one bicycle theft a month: data covers these
+    filler = schema.conform(
+        pd.DataFrame({"category": "Bicycle theft", "month": months, "area_beat": "D1G",
+                      "x": 500000.0, "y": 200000.0})
+    )  # fmt: skip
+    html = build_report(
+        pd.concat([frame, older, older, older, filler], ignore_index=True),
+        layer="beat", areas=_areas(), groups=load_groups(), period_end="2013-07",
+        priorities=("Dwelling burglary",),
+    )  # fmt: skip
+    # Aug 10..Jul 11: 3 x 47 = 141 -> Aug 11..Jul 12: 47, a significant decrease:
+    # volume 2 + trend 1 + harm 3 = 6, Low.
+    assert (
+        "The previous year was rated Low (total 6: significant decrease against the year before)."
+    ) in _text(html)
+    assert "previous year was rated" not in build_report(
+        frame, layer="beat", areas=_areas(), groups=load_groups(), period_end="2013-07",
+        priorities=("Dwelling burglary",),
+    )  # fmt: skip
