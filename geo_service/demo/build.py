@@ -87,7 +87,7 @@ def _all_references(incidents: pd.DataFrame) -> pd.Series:
     out = pd.Series("", index=incidents.index, dtype="str")
     for name, pattern in _REFERENCES.items():
         rows = kind == name
-        out[rows] = writers._references(incidents.loc[rows, "occurred_at"], pattern)
+        out[rows] = writers.serial_references(incidents.loc[rows, "occurred_at"], pattern)
     return out
 
 

@@ -69,7 +69,7 @@ def _dates(stamps: pd.Series) -> tuple[pd.Series, pd.Series]:
     return stamps.dt.strftime("%d/%m/%Y"), stamps.dt.strftime("%H:%M")
 
 
-def _references(stamps: pd.Series, pattern: str) -> pd.Series:
+def serial_references(stamps: pd.Series, pattern: str) -> pd.Series:
     """Serial references per calendar year in row order, e.g. ``41/00012/12``."""
     year = stamps.dt.year
     serial = year.groupby(year).cumcount() + 1
