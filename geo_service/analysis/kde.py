@@ -210,8 +210,10 @@ def _checked_points(
             f"{'' if weights is None else ', ' + str(np.shape(weights))}"
         )
     ok = np.isfinite(x) & np.isfinite(y)
-    w = None if weights is None else np.asarray(weights, dtype=float)[ok]
-    return x[ok], y[ok], w
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    if ok.all():
+        return x, y, w
+    return x[ok], y[ok], None if w is None else w[ok]
 
 
 def _bandwidth(
