@@ -25,14 +25,13 @@ from geo_service.analysis.periods import Period, month_label, rolling_periods, s
 from geo_service.categories import CategoryGroup, find_group
 from geo_service.report_text import (
     group_noun,
-    long_run_sentence,
     mover_sentences,
     peer_sentence,
     period_wording,
     persistence_sentence,
-    profile_sentence,
     signed,
     significant_sentence,
+    time_sentences,
     top_area_sentence,
     trend_sentence,
     type_sentence,
@@ -50,12 +49,6 @@ DEFAULT_PRIORITIES: tuple[str, ...] = (
     "Deliberate fires",
     "Road traffic collisions",
 )
-
-
-#: Days are reported when their Poisson tail probability is below this (stricter than for
-#: months, since a year has ~365 days to test), at most this many per section.
-_DAY_ALPHA = 0.001
-_DAYS_SHOWN = 2
 
 
 @dataclass(frozen=True)
@@ -210,7 +203,7 @@ def _section(
         top=_top_rows(table),
         rate_per=next(iter(table["rate_per"].dropna()), None),
         chart=_chart(subset, group, previous, current),
-        time_sentences=_time_sentences(incidents, subset, group, current, noun),
+        time_sentences=time_sentences(incidents, subset, group, current, noun),
         subcategories=types,
         type_sentence=type_sentence(subset, group, previous, current, noun) if types else None,
         severity=_severity_rows(subset, group, previous, current),
@@ -311,50 +304,6 @@ def _nice_step(raw: float) -> float:
         return 1.0
     power = 10 ** math.floor(math.log10(raw))
     return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
-
-
-def _time_sentences(
-    incidents: pd.DataFrame,
-    subset: pd.DataFrame,
-    group: CategoryGroup,
-    current: Period,
-    noun: str,
-) -> list[str]:
-    series = patterns.monthly_series(subset, group=group, period=current)["count"]
-    if int(series.sum()) == 0:
-        return []
-    peak = patterns.peak_and_trough(series)
-    year_before = shift_month(peak.peak_month, -12)
-    earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
-    share = 100.0 * peak.peak_count / int(series.sum())
-    sentences = [
-        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
-        f"({share:.1f}% of the period; {int(earlier['count'].iloc[0])} in "
-        f"{month_label(year_before)}) and the lowest {month_label(peak.trough_month)} with "
-        f"{peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."
-    ]
-    covered = incidents["month"].dropna().unique()
-    history = patterns.yearly_totals(
-        subset, group=group, end=current.end, months=current.n_months, covered_months=covered
-    )
-    if len(history) >= 3:
-        sentences.append(long_run_sentence(history, noun))
-    unusual = patterns.unusual_months(subset, group=group, period=current, covered_months=covered)
-    for row in unusual.loc[unusual["far_above"]].itertuples(index=False):
-        sentences.append(
-            f"{month_label(row.month)} was well above its expected level: {row.count} {noun} "
-            f"against {row.expected:.1f} expected ({row.basis})."
-        )
-    profile = profile_sentence(subset, group, current, noun)
-    if profile:
-        sentences.append(profile)
-    days = patterns.daily_exceedances(subset, group=group, period=current, alpha=_DAY_ALPHA)
-    for day in days.head(_DAYS_SHOWN).itertuples(index=False):
-        sentences.append(
-            f"{pd.Timestamp(day.date):%-d %B %Y} recorded {day.count} {noun}, above the "
-            f"month's average of {day.daily_mean:.1f} per day."
-        )
-    return sentences
 
 
 def _subcategory_rows(

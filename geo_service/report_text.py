@@ -11,11 +11,15 @@ from __future__ import annotations
 import pandas as pd
 
 from geo_service.analysis import breakdowns, patterns
-from geo_service.analysis.periods import Period
+from geo_service.analysis.periods import Period, month_label, shift_month
 from geo_service.categories import CategoryGroup
 
 #: Areas named per direction in the significant-change sentence.
 SIGNIFICANT_SHOWN = 3
+#: Days are reported when their Poisson tail probability is below this (stricter than for
+#: months, since a year has ~365 days to test), at most this many per section.
+DAY_ALPHA = 0.001
+DAYS_SHOWN = 2
 
 _PLURAL_UNITS = ("incidents", "fires", "collisions", "offences", "crimes")
 _NUMBER_WORDS = ("None", "One", "Two", "Three", "Four", "Five")
@@ -227,3 +231,49 @@ def long_run_sentence(history: pd.DataFrame, noun: str) -> str:
 def _decimal(value: float) -> str:
     """Up to two decimals without trailing zeros: 879.25, 326.4, 12."""
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def time_sentences(
+    incidents: pd.DataFrame,
+    subset: pd.DataFrame,
+    group: CategoryGroup,
+    current: Period,
+    noun: str,
+) -> list[str]:
+    """Peak and lowest month, five-year trend, unusual months, busiest day and hour, and days far
+    above their month's average. ``incidents`` (all groups) tells which months the data covers."""
+    series = patterns.monthly_series(subset, group=group, period=current)["count"]
+    if int(series.sum()) == 0:
+        return []
+    peak = patterns.peak_and_trough(series)
+    year_before = shift_month(peak.peak_month, -12)
+    earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
+    share = 100.0 * peak.peak_count / int(series.sum())
+    sentences = [
+        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
+        f"({share:.1f}% of the period; {int(earlier['count'].iloc[0])} in "
+        f"{month_label(year_before)}) and the lowest {month_label(peak.trough_month)} with "
+        f"{peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."
+    ]
+    covered = incidents["month"].dropna().unique()
+    history = patterns.yearly_totals(
+        subset, group=group, end=current.end, months=current.n_months, covered_months=covered
+    )
+    if len(history) >= 3:
+        sentences.append(long_run_sentence(history, noun))
+    unusual = patterns.unusual_months(subset, group=group, period=current, covered_months=covered)
+    for row in unusual.loc[unusual["far_above"]].itertuples(index=False):
+        sentences.append(
+            f"{month_label(row.month)} was well above its expected level: {row.count} {noun} "
+            f"against {row.expected:.1f} expected ({row.basis})."
+        )
+    profile = profile_sentence(subset, group, current, noun)
+    if profile:
+        sentences.append(profile)
+    days = patterns.daily_exceedances(subset, group=group, period=current, alpha=DAY_ALPHA)
+    for day in days.head(DAYS_SHOWN).itertuples(index=False):
+        sentences.append(
+            f"{pd.Timestamp(day.date):%-d %B %Y} recorded {day.count} {noun}, above the "
+            f"month's average of {day.daily_mean:.1f} per day."
+        )
+    return sentences
