@@ -191,10 +191,15 @@ def emerging_layer(
 
 
 def outline_layer(
-    fmap: folium.Map, areas: gpd.GeoDataFrame, *, name: str, fields: Sequence[tuple[str, str]]
+    fmap: folium.Map,
+    areas: gpd.GeoDataFrame,
+    *,
+    name: str,
+    fields: Sequence[tuple[str, str]],
+    weight: float = 1.5,
 ) -> None:
-    """Area outlines with no fill (context for other layers), always shown."""
-    styled = areas.assign(_fill="none", _weight=1.5)
+    """Area outlines with no fill (context for other layers), shown by default."""
+    styled = areas.assign(_fill="none", _weight=weight)
     layer = _geojson(styled, fields, fill_opacity=0.0)
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
 
@@ -267,6 +272,7 @@ def _geojson(
             "fillColor": fill,
             "color": "#333333",
             "weight": feature["properties"]["_weight"],
+            "fill": fill != "none",
             "fillOpacity": 0.0 if fill == "none" else fill_opacity,
         }
 

@@ -107,7 +107,12 @@ def category_map(
     fmap = _base(focus if focus is not None else values, tiles)
     legends = [
         builders.choropleth_layer(
-            fmap, values, value="current", name="Incidents by area", fields=_AREA_FIELDS
+            fmap,
+            values,
+            value="current",
+            name="Incidents by area",
+            fields=_AREA_FIELDS,
+            show=focus is None,
         ),
         builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS),
     ]
@@ -136,7 +141,9 @@ def category_map(
         legends.append(builders.emerging_layer(fmap, hotspots.emerging, name="Emerging hot spots"))
     outline = focus if focus is not None else values
     label = "This area" if focus is not None else "Area outlines"
-    builders.outline_layer(fmap, outline, name=label, fields=(("name", "Area"), ("code", "Code")))
+    weight = 1.5 if focus is None else 4.0
+    fields = (("name", "Area"), ("code", "Code"))
+    builders.outline_layer(fmap, outline, name=label, fields=fields, weight=weight)
     return split_map(builders.finish_map(fmap)), tuple(legends)
 
 
