@@ -92,9 +92,9 @@ def load_mapped(
 
 def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
     raw = open_file(path)
-    needed = spec.file_columns()
-    require_columns(raw, needed, what=f"'{spec.name}' ({spec.path.name})")
-    rows = read_columns(raw, needed)
+    require_columns(raw, spec.file_columns(), what=f"'{spec.name}' ({spec.path.name})")
+    rows = read_columns(raw, spec.file_columns())
+    del raw  # release the file's bytes before validating
     col = rows.columns
     rejects = Rejects(path, rows.lines)
     id_column = str(spec.columns["id"])
@@ -122,7 +122,7 @@ def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFram
         },
         malformed=rows.malformed,
     )
-    return SourceFile(path, raw.sha256, rows.rows, months_of(frame)), frame, rejected
+    return SourceFile(path, rows.sha256, rows.rows, months_of(frame)), frame, rejected
 
 
 def _when(

@@ -48,7 +48,13 @@ from geo_service.sources._checks import (
     months_of,
     prefixed_ids,
 )
-from geo_service.sources._files import expand_paths, open_file, read_columns, require_columns
+from geo_service.sources._files import (
+    RawRows,
+    expand_paths,
+    open_file,
+    read_columns,
+    require_columns,
+)
 from geo_service.sources._progress import progress_over
 from geo_service.sources._result import LoadResult, SourceFile
 
@@ -97,9 +103,7 @@ def load_police_uk(
 
 
 def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
-    raw = open_file(path)
-    require_columns(raw, COLUMNS, what="police.uk street-level crime")
-    rows = read_columns(raw, COLUMNS, number_columns=("Longitude", "Latitude"))
+    rows = _read(path)
     col = rows.columns
     rejects = Rejects(path, rows.lines)
     check_month(rejects, col["Month"], "Month")
@@ -125,8 +129,15 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
         },
         malformed=rows.malformed,
     )
-    source_file = SourceFile(path, raw.sha256, rows.rows, months_of(frame))
+    source_file = SourceFile(path, rows.sha256, rows.rows, months_of(frame))
     return source_file, frame, rejected
+
+
+def _read(path: Path) -> RawRows:
+    """The needed columns of one file (its bytes are released when this returns)."""
+    raw = open_file(path)
+    require_columns(raw, COLUMNS, what="police.uk street-level crime")
+    return read_columns(raw, COLUMNS, number_columns=("Longitude", "Latitude"))
 
 
 def _incident_ids(path: Path, crime_ids: pa.Array, lines: np.ndarray) -> pa.Array:

@@ -59,7 +59,13 @@ from geo_service.sources._checks import (
     parse_numbers,
     prefixed_ids,
 )
-from geo_service.sources._files import RawFile, expand_paths, open_file, read_columns
+from geo_service.sources._files import (
+    RawFile,
+    RawRows,
+    expand_paths,
+    open_file,
+    read_columns,
+)
 from geo_service.sources._progress import progress_over
 from geo_service.sources._result import LoadResult, SourceFile
 
@@ -138,9 +144,7 @@ def _code_lists() -> dict[str, tuple[tuple[str, str], ...]]:
 
 
 def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
-    raw = open_file(path)
-    names = _resolve_columns(raw)
-    rows = read_columns(raw, list(names.values()), null_values=NULL_VALUES)
+    names, rows = _read(path)
     col = {field: rows.columns[name] for field, name in names.items()}
     rejects = Rejects(path, rows.lines)
     for field in REQUIRED:
@@ -169,7 +173,14 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
         },
         malformed=rows.malformed,
     )
-    return SourceFile(path, raw.sha256, rows.rows, months_of(frame)), frame, rejected
+    return SourceFile(path, rows.sha256, rows.rows, months_of(frame)), frame, rejected
+
+
+def _read(path: Path) -> tuple[dict[str, str], RawRows]:
+    """Header names found and the needed columns (the file's bytes are released on return)."""
+    raw = open_file(path)
+    names = _resolve_columns(raw)
+    return names, read_columns(raw, list(names.values()), null_values=NULL_VALUES)
 
 
 def _lsoa(values: pa.Array | None) -> pa.Array | None:
