@@ -229,3 +229,24 @@ def test_toronto_fires(shared_data: Path) -> None:
     }
     assert result.incidents["subcategory"].notna().all()
     assert result.incidents["time_known"].all()
+
+
+@pytest.mark.parametrize(("policy", "stored"), [("reject", 1), ("keep", 2)])
+def test_points_far_from_great_britain(tmp_path: Path, policy: str, stored: int) -> None:
+    mapping = f"""
+name = "far"
+outside_great_britain = "{policy}"
+[columns]
+id = "id"
+month = "m"
+lon = "lon"
+lat = "lat"
+[category]
+value = "Deliberate fire"
+"""
+    csv = "id,m,lon,lat\n1,2021-01,-0.4746,51.7526\n2,2021-01,-79.4,43.7\n"
+    toml, data = _files(tmp_path, mapping, csv)
+    result = load_mapped(data, mapping=toml)
+    assert len(result.incidents) == stored and len(result.rejects) == 2 - stored
+    if policy == "reject":
+        assert result.rejects["reason"].iloc[0].startswith("point lies far outside Great Britain")

@@ -104,3 +104,13 @@ def test_shipped_code_lists_match_dft_schema(shared_data: Path) -> None:
     for variable, codes in shipped.items():
         rows = schema[schema["variable"] == variable].dropna(subset=["code"])
         assert dict(zip(rows["code"], rows["label"], strict=True)) == codes
+
+
+def test_folder_with_both_header_styles(tmp_path: Path) -> None:
+    for name in ("stats19_current.csv", "stats19_camelcase.csv"):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_bytes((FIXTURES / name).read_bytes())
+    result = load_stats19(tmp_path / "in")
+    assert [f.path.name for f in result.files] == ["stats19_camelcase.csv", "stats19_current.csv"]
+    assert result.rows_read == 9 and len(result.incidents) == 5
+    assert result.files[0].months == ("2015-07", "2015-11")
