@@ -92,9 +92,9 @@ def is_missing(values: pa.Array) -> np.ndarray:
 
 def prefixed_ids(prefix: str, values: pa.Array) -> pa.Array:
     """``<prefix>:<value>`` for each value (null where the value is null)."""
-    text = pa.large_string()
-    return pc.binary_join_element_wise(
-        pa.scalar(prefix, text), values.cast(text), pa.scalar(":", text)
+    # Inserting at offset 0 is several times faster than binary_join_element_wise.
+    return pc.binary_replace_slice(
+        values.cast(pa.large_string()), start=0, stop=0, replacement=f"{prefix}:"
     )
 
 
