@@ -167,7 +167,7 @@ def dbscan_clusters(
         pad_m=params.eps_m,
     )
     frame.attrs.update(method="dbscan", eps_m=params.eps_m, min_samples=params.min_samples)
-    log.info(
+    log.debug(
         "DBSCAN eps %.0f m, min_samples %d: %d clusters",
         params.eps_m,
         params.min_samples,

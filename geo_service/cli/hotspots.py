@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 METHODS = ("kde", "dbscan", "hdbscan", "gistar", "emerging")
 #: Layers that bound the study area when ``--layer`` is not given, in order of preference.
 PREFERRED_LAYERS = ("beat", "ward", "district")
+#: The automatic emerging time step holds at least this many incidents on average.
+EMERGING_INCIDENTS_PER_STEP = 200
 _COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
 
 
@@ -75,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hot.add_argument("--min-samples", type=int, help="DBSCAN core size (default: scaled)")
     hot.add_argument("--permutations", type=int, default=999, help="Gi* permutations (0: none)")
     hot.add_argument("--seed", type=int, default=0, help="seed of the Gi* permutations")
+    hot.add_argument(
+        "--step-months", type=int, help="emerging: months per time step (default: automatic)"
+    )
     hot.add_argument("--no-accuracy", action="store_true", help="skip the backtest figures")
     hot.add_argument("--format", choices=("geojson", "csv"), default="geojson")
     hot.set_defaults(handler=_hotspots)
@@ -218,18 +223,35 @@ def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Na
 def _emerging_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
     grid = data.grid
     points = data.in_period()
-    month_of = {m: i for i, m in enumerate(data.period.months)}
+    step_months = args.step_months or _auto_step_months(len(points), data.period.n_months)
+    month_of = {m: i // step_months for i, m in enumerate(data.period.months)}
     step = points["month"].astype(str).map(month_of).to_numpy()
-    cube = np.stack([grid.counts(x[step == t], y[step == t]) for t in range(len(month_of))])
+    steps = max(month_of.values()) + 1
+    if steps < 3:
+        raise InputError(
+            f"emerging hot spots need at least 3 time steps; {data.period.n_months} months in "
+            f"steps of {step_months} give {steps} (use more --months or a smaller --step-months)"
+        )
+    cube = np.stack([grid.counts(x[step == t], y[step == t]) for t in range(steps)])
     inside = grid.inside.ravel()
     table = emerging.emerging_hotspots(
-        cube.reshape(len(month_of), -1)[:, inside], gistar.grid_weights(grid)
+        cube.reshape(steps, -1)[:, inside], gistar.grid_weights(grid)
     )
     frame = grid.to_geodataframe({"count": cube.sum(axis=0)})
     for column in emerging.EMERGING_COLUMNS:
         frame[column] = table[column].to_numpy()
     frame = frame.loc[frame["pattern"] != emerging.NO_PATTERN].reset_index(drop=True)
-    return frame, {"time_steps": len(month_of), "weights": "queen"}, None
+    parameters = {"time_steps": steps, "step_months": step_months, "weights": "queen"}
+    return frame, parameters, None
+
+
+def _auto_step_months(incidents: int, months: int) -> int:
+    """The shortest of 1, 2, 3, 4, 6 months giving >= 200 incidents per step and >= 3 steps."""
+    fitting = [s for s in (1, 2, 3, 4, 6) if months // s >= 3]
+    for step_months in fitting:
+        if incidents * step_months / months >= EMERGING_INCIDENTS_PER_STEP:
+            return step_months
+    return fitting[-1] if fitting else 1
 
 
 def _accuracy(data: StudyData, name: str, method: Method | None) -> dict[str, Any] | None:

@@ -144,6 +144,11 @@ def test_gistar_and_emerging(store_dir: Path, capsys: pytest.CaptureFixture[str]
     assert any(_bng(f).distance(Point(NEW_SPOT)) < 100 for f in hot)
     assert document["geo_service"]["accuracy"]["origins"] == 12
     document = _geojson(store_dir, capsys, "--method", "emerging", "--months", "12")
+    # About 60 burglaries a month: 4-month steps are the first with >= 200 on average.
+    assert document["geo_service"]["step_months"] == 4
+    document = _geojson(
+        store_dir, capsys, "--method", "emerging", "--months", "12", "--step-months", "1"
+    )
     patterns = {}
     for feature in document["features"]:
         patterns.setdefault(feature["properties"]["pattern"], []).append(_bng(feature))
