@@ -94,6 +94,7 @@ def _points(
     frame: pd.DataFrame, calibration: Calibration, geography: Geography, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     centre_x, centre_y, sigma, uniform = _centres(frame, calibration, rng)
+    _villages(frame, calibration, geography, rng, centre_x, centre_y, sigma, uniform)
     x = np.full(len(frame), np.nan)
     y = np.full(len(frame), np.nan)
     beats = frame["beat"].to_numpy()
@@ -129,6 +130,30 @@ def _centres(
         cx[chosen], cy[chosen], sigma[chosen] = spot.x, spot.y, spot.sigma_m
         uniform[chosen] = False
     return cx, cy, sigma, uniform
+
+
+def _villages(
+    frame: pd.DataFrame,
+    calibration: Calibration,
+    geography: Geography,
+    rng: np.random.Generator,
+    *arrays: np.ndarray,
+) -> None:
+    """Gather rural beats' anchor-centred incidents around three villages instead (in place).
+
+    ``arrays`` are the centre x, centre y, spread and uniform arrays of :func:`_centres`.
+    """
+    cx, cy, sigma, uniform = arrays
+    beats = frame["beat"].to_numpy()
+    points = geography.map_points
+    for spec in calibration.beats:
+        if spec.kind != "rural":
+            continue
+        rows = np.flatnonzero((beats == spec.code) & ~uniform & (cx == spec.x) & (cy == spec.y))
+        candidates = points.loc[points["beat"] == spec.code, ["x", "y"]].to_numpy()
+        villages = candidates[rng.choice(len(candidates), size=3, replace=False)]
+        picked = villages[rng.choice(3, size=len(rows), p=[0.5, 0.3, 0.2])]
+        cx[rows], cy[rows], sigma[rows] = picked[:, 0], picked[:, 1], 250.0
 
 
 def _sample(
