@@ -1,11 +1,11 @@
 """Finding input files and reading CSV columns fast, with exact line numbers for every row.
 
-Files are read with :mod:`pyarrow.csv` (only the columns a loader needs, all as text). Gzip is
-detected from the file's magic bytes. Text is UTF-8 (a byte-order mark is ignored); a file that is
-not valid UTF-8 is read as Latin-1 and a log line says so. Line numbers are 1-based with the header
-on line 1; when a file has blank lines, fields spanning lines or rows with the wrong number of
-fields, the file is re-read with the :mod:`csv` module so that every line number stays exact and
-malformed rows become rejects.
+Files are read with :mod:`pyarrow.csv` (only the columns a loader needs). Gzip is detected from
+the file's magic bytes. Text is UTF-8 (a byte-order mark is ignored); a file whose header or
+needed columns are not valid UTF-8 is read as Latin-1 and a log line says so. Line numbers are
+1-based with the header on line 1; when a file has blank lines, fields spanning lines or rows with
+the wrong number of fields, the file is re-read with the :mod:`csv` module so that every line
+number stays exact and malformed rows become rejects.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -110,9 +110,11 @@ def open_file(path: Path) -> RawFile:
     data = _decompress(path, raw) if raw[:2] == _GZIP_MAGIC else raw
     if not data or data.isspace():
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
-    encoding = _encoding(path, data)
     end = data.find(b"\n")
     first_line = data[: end if end >= 0 else len(data)].removeprefix(_BOM.encode())
+    encoding = _header_encoding(first_line)
+    if encoding == "latin1":
+        logger.warning("%s: header is not valid UTF-8; reading the file as Latin-1", path)
     text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
     header = next(csv.reader([text.removeprefix(_BOM).rstrip("\r")]), [])
     return RawFile(path, digest, data, encoding, tuple(name.strip() for name in header))
@@ -140,15 +142,30 @@ def read_columns(
     Columns are text, except ``number_columns``, which are float64 when every value in the file
     parses as a number (the common case, and faster) and text otherwise, so that the loader can
     reject the rows that do not. Fast (pyarrow) when the file is regular; line by line when not.
+    Text that is not valid UTF-8 is read again as Latin-1, with a warning.
     """
     wanted = list(dict.fromkeys(columns))
-    nulls = list(null_values)
+    try:
+        return _read_any(raw, wanted, list(null_values), list(number_columns))
+    except _NotUtf8Error as exc:
+        logger.warning("%s: not valid UTF-8 (%s); reading it as Latin-1", raw.path, exc)
+        latin1 = replace(raw, encoding="latin1")
+        return _read_any(latin1, wanted, list(null_values), list(number_columns))
+
+
+class _NotUtf8Error(Exception):
+    """The file's text is not valid UTF-8."""
+
+
+def _read_any(raw: RawFile, wanted: list[str], nulls: list[str], numbers: list[str]) -> RawRows:
     rows = None
-    for numbers in ([c for c in number_columns if c in wanted], []):
+    for typed in ([c for c in numbers if c in wanted], []):
         try:
-            rows = _read_fast(raw, wanted, nulls, numbers)
+            rows = _read_fast(raw, wanted, nulls, typed)
             break
         except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc) and raw.encoding == "utf8":
+                raise _NotUtf8Error(str(exc)) from exc
             logger.debug("%s: pyarrow could not parse the file as typed (%s)", raw.path, exc)
     if rows is None:
         logger.info("%s: irregular CSV layout, reading it line by line", raw.path)
@@ -163,13 +180,11 @@ def _decompress(path: Path, raw: bytes) -> bytes:
         raise InputError(f"{path}: truncated or corrupt gzip file ({exc})") from exc
 
 
-def _encoding(path: Path, data: bytes) -> str:
-    if data.isascii():
-        return "utf8"
+def _header_encoding(line: bytes) -> str:
+    """UTF-8 unless the header line is not valid UTF-8 (the data rows are checked as read)."""
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        logger.warning("%s: not valid UTF-8 (byte %d); reading it as Latin-1", path, exc.start)
+        line.decode("utf-8")
+    except UnicodeDecodeError:
         return "latin1"
     return "utf8"
 
@@ -206,17 +221,20 @@ def _read_fast(
     )
     if malformed:
         return None
+    lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     columns = {}
     for name in wanted:  # drop each column's chunks once combined: lower peak memory
         columns[name] = table.column(name).combine_chunks()
         table = table.drop_columns([name])
-    lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     return RawRows(columns, lines, _malformed_frame(raw.path, [], [], len(raw.header)), raw.digest)
 
 
 def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     """Line-by-line read with the csv module: exact line numbers, malformed rows rejected."""
-    text = raw.data.decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
+    try:
+        text = raw.data.decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8Error(f"byte {exc.start}") from exc
     index = [raw.header.index(name) for name in wanted]
     null_set = set(nulls)
     values: list[list[str | None]] = [[] for _ in wanted]

@@ -192,15 +192,17 @@ def test_utf8_bom_is_ignored(tmp_path: Path) -> None:
     assert result.incidents["incident_id"].tolist() == ["police_uk:c1"]
 
 
+@pytest.mark.parametrize("blank_line", ["", "\n"])  # fast path, and line-by-line path
 def test_latin1_text_loads_with_correct_characters(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, blank_line: str
 ) -> None:
     path = tmp_path / "2021-01-x-street.csv"
-    text = HEADER + "\n" + _row("c1", "2021-01", HEMEL, "Drugs", location="On or near Café Rouge")
-    path.write_bytes((text + "\n").encode("latin-1"))
+    row = _row("c1", "2021-01", HEMEL, "Drugs", location="On or near Café Rouge")
+    path.write_bytes(f"{HEADER}\n{blank_line}{row}\n".encode("latin-1"))
     with caplog.at_level(logging.WARNING):
         result = load_police_uk(path)
     assert result.incidents["location_text"].tolist() == ["On or near Café Rouge"]
+    assert result.incidents["source_line"].tolist() == [2 + len(blank_line)]
     assert "reading it as Latin-1" in caplog.text
 
 
