@@ -143,3 +143,21 @@ def test_cli_refuses_to_add_the_police_uk_version_to_the_force_extract(
     assert main(argv) == 2
     assert "count them twice" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_dbscan_finds_the_planted_burglary_cluster_of_each_year(demo_store: Store) -> None:
+    from sklearn.cluster import DBSCAN
+
+    from geo_service.categories import find_group, load_groups
+
+    group = find_group(load_groups(), "Dwelling burglary")
+    hotspots = load_calibration().hotspots
+    spots = {s.years[0]: s for s in hotspots if s.families == ("dwelling_burglary",)}
+    for year, first, last in ((2011, "2011-08", "2012-07"), (2012, "2012-08", "2013-07")):
+        rows = demo_store.incidents(categories=["Burglary"], month_from=first, month_to=last)
+        xy = rows.loc[group.mask(rows), ["x", "y"]].to_numpy()
+        labels = DBSCAN(eps=150.0, min_samples=8).fit(xy).labels_
+        ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
+        centre = xy[labels == ids[np.argmax(sizes)]].mean(axis=0)
+        spot = spots[year]
+        assert np.hypot(centre[0] - spot.x, centre[1] - spot.y) < 2 * spot.sigma_m, year
