@@ -276,7 +276,11 @@ def _geojson(
             "fillOpacity": 0.0 if fill == "none" else fill_opacity,
         }
 
-    tooltip = folium.GeoJsonTooltip(fields=columns, aliases=aliases) if columns else None
+    # Folium checks tooltip fields against the features, so an empty layer gets none.
+    has_rows = len(frame) > 0
+    tooltip = (
+        folium.GeoJsonTooltip(fields=columns, aliases=aliases) if columns and has_rows else None
+    )
     return folium.GeoJson(data, style_function=style, tooltip=tooltip, marker=marker)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from geo_service.analysis.periods import month_label
+from geo_service.analysis.periods import Period, month_label
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,16 @@ def month_text(month: str) -> str:
 def percent(value: float | None) -> str:
     """``0.234`` -> ``"23 %"``; None -> ``"n/a"``."""
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"
+
+
+def coverage_note(periods: Sequence[Period], months_held: Sequence[str]) -> str:
+    """A warning when the store holds only part of a compared period ("" when fully held)."""
+    held = set(months_held)
+    notes = []
+    for period in periods:
+        n = sum(1 for m in period.months if m in held)
+        if n < period.n_months:
+            notes.append(f"{period.label}: data for {n} of its {period.n_months} months")
+    if not notes:
+        return ""
+    return "Partly covered periods - " + "; ".join(notes) + ". Counts there are incomplete."

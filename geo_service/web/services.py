@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo_service.analysis import breakdowns, change, patterns
+from geo_service.analysis.counts import within_layer
 from geo_service.analysis.periods import Period, rolling_periods, shift_month
 from geo_service.analysis.repeat_locations import ClusterRule, cluster_rule, repeat_locations
 from geo_service.categories import ALL_CRIME, CategoryGroup, find_group
@@ -152,7 +153,10 @@ def resolve_category(groups: Sequence[CategoryGroup], name: str) -> CategoryGrou
 def overview(store: StoreLike, groups: Sequence[CategoryGroup], opts: ViewOptions) -> Overview:
     """The looking-back table of ``groups`` and each group's monthly counts over both periods."""
     previous, current = rolling_periods(opts.period_end, months=opts.months)
-    incidents = _incidents(store, None, previous, current, layers=())
+    # Borough totals: a force-wide store is cut to the layer's extent, as the report does.
+    incidents = within_layer(
+        _incidents(store, None, previous, current, layers=(opts.layer,)), opts.layer
+    )
     table = change.looking_back(incidents, list(groups), previous, current)
     both = Period(previous.start, current.end)
     monthly = {
@@ -171,8 +175,9 @@ def category_view(store: StoreLike, group: CategoryGroup, opts: ViewOptions) -> 
         incidents, layer=opts.layer, areas=areas, group=group, previous=previous, current=current
     )
     both = Period(previous.start, current.end)
-    monthly = patterns.monthly_series(incidents, group=group, period=both)
-    spots = hotspots.hotspots_for(incidents, areas, group=group, previous=previous, current=current)
+    borough = within_layer(incidents, opts.layer)
+    monthly = patterns.monthly_series(borough, group=group, period=both)
+    spots = hotspots.hotspots_for(borough, areas, group=group, previous=previous, current=current)
     return CategoryView(
         name=group.name,
         previous=previous,
@@ -323,6 +328,7 @@ def collisions_view(store: StoreLike, opts: ViewOptions, rule_opts: RuleOptions)
         columns=columns,
     )
     areas = store.layer(opts.layer)
+    collisions = within_layer(collisions, opts.layer)
     sites = repeat_locations(collisions, rule=rule, period_end=opts.period_end, areas=areas)
     periods = [rolling_periods(shift_month(opts.period_end, -12 * k))[1] for k in range(years)]
     severity = breakdowns.severity_by_period(collisions, list(reversed(periods)))
