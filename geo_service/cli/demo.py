@@ -78,7 +78,13 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     files = write_demo(out, seed=args.seed)
     logger.info("demo input set written to %s (seed %d)", out, args.seed)
     if not args.no_ingest:
-        ingest_demo(settings.store, files, public_only=args.public_only, progress=args.progress)
+        summaries = ingest_demo(
+            settings.store, files, public_only=args.public_only, progress=args.progress
+        )
+        for summary in summaries:
+            first = Path(summary.files[0].path).name if summary.files else ""
+            more = f" and {len(summary.files) - 1} more" if len(summary.files) > 1 else ""
+            logger.info("%s %s%s: %s", summary.kind, first, more, summary.lines()[-1])
         which = "police.uk files" if args.public_only else "force extract + ASB incidents"
         logger.info("demo ingested into %s (%s, fires, collisions)", settings.store, which)
     logger.info(
