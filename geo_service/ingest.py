@@ -262,9 +262,12 @@ def _summary(
 ) -> IngestSummary:
     unchanged = set(written.unchanged_files)
     superseded = set(written.superseded_files)
-    fresh = incidents.loc[~incidents["source_file"].isin(
-        [r.key for r in records if r.path in unchanged]
-    ).to_numpy()]  # fmt: skip
+    unchanged_keys = [r.key for r in records if r.path in unchanged]
+    fresh = (
+        incidents.loc[~incidents["source_file"].isin(unchanged_keys).to_numpy()]
+        if unchanged_keys
+        else incidents
+    )
     files = tuple(
         FileSummary(
             path=r.path,
