@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 ## run: prepare the demo store if missing, then serve it on http://127.0.0.1:5000
 run: $(STAMP)
-	$(PY) -m geo_service demo --store $(STORE) --if-missing
-	$(PY) -m geo_service serve --store $(STORE)
+	$(PY) -m geo_service --store $(STORE) demo --if-missing
+	$(PY) -m geo_service --store $(STORE) serve
 
 ## test: the whole suite
 test: $(STAMP)
