@@ -18,6 +18,7 @@ import pytest
 from shapely.geometry import Point, Polygon, box
 
 from geo_service import schema
+from geo_service.analysis.grid import grid_for
 from geo_service.cli import main
 from geo_service.projection import to_bng
 from geo_service.store import FileRecord, Store
@@ -193,3 +194,90 @@ def test_errors_are_one_line_messages(store_dir: Path, capsys: pytest.CaptureFix
     assert "no located 'Robbery' incidents" in capsys.readouterr().err
     assert _run(store_dir, *hot, "--layer", "beat") == 2
     assert "available: ward" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- the demo borough's plants
+@pytest.fixture(scope="module")
+def demo_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo borough's incidents (Aug 2011 - Jul 2013) and beats, stored directly."""
+    from geo_service.demo.build import demo_incidents
+    from geo_service.demo.calibration import load_calibration
+    from geo_service.demo.geography import build_geography
+
+    calibration = load_calibration()
+    geography = build_geography(calibration=calibration)
+    frame = demo_incidents(calibration=calibration, geography=geography)
+    frame = frame.loc[frame["month"].between("2011-08", "2013-07")].reset_index(drop=True)
+    frame = frame.assign(
+        incident_id=[f"demo:{i}" for i in range(len(frame))],
+        source="demo",
+        source_file="demo.csv",
+        source_line=range(2, len(frame) + 2),
+    )
+    beats = geography.beats.assign(population=float("nan"), households=float("nan"))
+    root = tmp_path_factory.mktemp("hotspots-demo") / "store"
+    store = Store(root)
+    store.write_layer("beat", beats, info={"path": "demo"})
+    stored = schema.conform(frame).assign(area_beat=frame["beat"].astype("str"))
+    months = tuple(sorted(frame["month"].unique().tolist()))
+    record = FileRecord("/in/demo.csv", "demo.csv", "demo", "demo.csv", len(frame), 0, 0, months)
+    store.write_incidents(stored, [record], rejects=pd.DataFrame(), kind="mapped")
+    return root
+
+
+def _cells(store_dir: Path, capsys: pytest.CaptureFixture[str], *args: str) -> pd.DataFrame:
+    """A hotspot command's CSV cells with their centres (x, y) in metres."""
+    assert _run(store_dir, "hotspots", "--no-accuracy", "--format", "csv", *args) == 0
+    table = pd.read_csv(StringIO(capsys.readouterr().out))
+    cell_m = float(args[args.index("--cell-m") + 1]) if "--cell-m" in args else None
+    grid = grid_for(Store(store_dir).layer("beat"), cell_m=cell_m)
+    xc, yc = grid.centres()
+    return table.assign(x=xc.ravel()[table["cell"]], y=yc.ravel()[table["cell"]])
+
+
+def _within(table: pd.DataFrame, point: tuple[float, float], metres: float) -> pd.DataFrame:
+    return table.loc[np.hypot(table["x"] - point[0], table["y"] - point[1]) <= metres]
+
+
+def test_demo_planted_hotspots_are_found(
+    demo_store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Centres from geo_service/demo/calibration.toml ([[hotspots]])."""
+    town_centre, new_burglary = (505250, 207050), (499300, 208500)
+    end = ["--period-end", "2013-07"]
+    kde = _cells(demo_store_dir, capsys, *end, "--category", "ASB incidents", "--method", "kde")
+    peak = kde.loc[kde["density_per_km2"].idxmax()]
+    assert np.hypot(peak["x"] - town_centre[0], peak["y"] - town_centre[1]) < 300
+    gi = _cells(demo_store_dir, capsys, *end, "--category", "ASB incidents", "--method", "gistar",
+                "--permutations", "0")  # fmt: skip
+    assert (_within(gi, town_centre, 100)["bin"] == 3).any()
+    assert _run(demo_store_dir, "hotspots", *end, "--category", "Dwelling burglary",
+                "--method", "dbscan", "--no-accuracy") == 0  # fmt: skip
+    largest = json.loads(capsys.readouterr().out)["features"][0]
+    assert _bng_polygon(largest).distance(Point(new_burglary)) < 200
+    assert "D2A" in largest["properties"]["areas"].split(";")
+    emerging = _cells(demo_store_dir, capsys, *end, "--category", "Dwelling burglary",
+                      "--method", "emerging", "--months", "24", "--cell-m", "250")  # fmt: skip
+    found = set(_within(emerging, new_burglary, 200)["pattern"])
+    assert found & {"new hot spot", "consecutive hot spot"}
+
+
+def test_demo_moving_hotspots_show_as_shifts(
+    demo_store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["shifts", "--period-end", "2013-07", "--category"]
+    assert _run(demo_store_dir, *args, "Dwelling burglary") == 0
+    table = pd.read_csv(StringIO(capsys.readouterr().out)).set_index("code")
+    assert table.loc["D2A", "label"] == "significant increase"  # cluster new in 2012/13
+    assert table.loc["D1G", "label"] == "significant decrease"  # cluster of 2011/12 only
+    vehicle = "Vehicle crime (excluding interference)"
+    assert _run(demo_store_dir, *args, vehicle) == 0
+    table = pd.read_csv(StringIO(capsys.readouterr().out)).set_index("code")
+    assert table.loc["D1T", "label"] == "significant decrease"  # the estate that moved away
+    # ...to a car park in D3D: its KDE hotspot appears there in 2012/13 and not before.
+    car_park = (495000, 209700)
+    peaks = []
+    for end in ("2012-07", "2013-07"):
+        kde = _cells(demo_store_dir, capsys, "--period-end", end, "--category", vehicle)
+        peaks.append(_within(kde, car_park, 200)["density_per_km2"].max())
+    assert peaks[1] > 5 * peaks[0]
