@@ -165,9 +165,11 @@ class Store:
                 raise InputError(f"month {bound!r} is not a month; expected YYYY-MM")
         if not manifest["partitions"]:
             return _conform(schema.empty_incidents(), layers)[wanted]
-        dataset = self._dataset(layers)
         expression = _filter(sources, categories, month_from, month_to)
-        table = dataset.to_table(columns=wanted, filter=expression)
+        try:
+            table = self._dataset(layers).to_table(columns=wanted, filter=expression)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(f"store {self.root} unreadable ({exc})") from exc
         return _conform(table.to_pandas(), layers)[wanted]
 
     def status(self) -> dict[str, Any]:
@@ -179,8 +181,11 @@ class Store:
     def locked(self) -> Iterator[None]:
         """Hold the store's writer lock (re-entrant for this object); StoreError when taken."""
         if self._lock_depth == 0:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StoreError(f"cannot write store {self.root} ({exc.strerror})") from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

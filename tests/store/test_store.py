@@ -264,3 +264,16 @@ def test_incidents_without_month_are_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="without a month"):
         _write(store, frame, "a.csv", "sha-a")
     assert store.version() is None
+
+
+def test_unwritable_or_damaged_store_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot write store"):
+        _write(Store(blocker / "store"), _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+    store = Store(tmp_path / "store")
+    _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+    part = next((store.root / "versions").glob("v*/incidents/*/*/part.parquet"))
+    part.write_bytes(b"damaged")
+    with pytest.raises(StoreError, match="unreadable"):
+        store.incidents()
