@@ -47,7 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    _accept_store_after_command(subparsers)
     return parser
+
+
+def _accept_store_after_command(subparsers: argparse._SubParsersAction) -> None:
+    """Let every command take ``--store`` after its name too (``geo-service serve --store D``).
+
+    SUPPRESS keeps a sub-command's default from overwriting a ``--store`` given before it.
+    """
+    for command in subparsers.choices.values():
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        for action in nested:
+            _accept_store_after_command(action)
+        if not nested and "--store" not in command._option_string_actions:
+            command.add_argument(
+                "--store", type=Path, default=argparse.SUPPRESS, help="store directory"
+            )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
