@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from scipy import stats
 from scipy.spatial import cKDTree
 
-from geo_service.analysis.grid import Grid
+from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.analysis.significance import bh_qvalues
 from geo_service.errors import InputError
 
@@ -161,12 +161,14 @@ def distance_band_weights(
     return w
 
 
-def grid_weights(grid: Grid, *, queen: bool = True) -> sp.csr_array:
+def grid_weights(grid: Grid | HexGrid, *, queen: bool = True) -> sp.csr_array:
     """Binary contiguity between the grid's inside cells, in flat-index order of those cells.
 
-    Queen (8 neighbours, default) or rook (4) adjacency; cells outside the study area are
-    neither locations nor neighbours.
+    Queen (8 neighbours, default) or rook (4) adjacency of squares; the 6 neighbours of
+    hexagons. Cells outside the study area are neither locations nor neighbours.
     """
+    if isinstance(grid, HexGrid):
+        return _hex_weights(grid)
     cells = np.flatnonzero(grid.inside.ravel())
     position = np.full(grid.nx * grid.ny, -1, dtype=np.int64)
     position[cells] = np.arange(cells.size)
@@ -184,6 +186,19 @@ def grid_weights(grid: Grid, *, queen: bool = True) -> sp.csr_array:
         rows.append(np.flatnonzero(keep))
         cols.append(target[keep])
     i, j = np.concatenate(rows), np.concatenate(cols)
+    w = sp.csr_array((np.ones(i.size), (i, j)), shape=(cells.size, cells.size))
+    w.sort_indices()
+    return w
+
+
+def _hex_weights(grid: HexGrid) -> sp.csr_array:
+    cells = np.flatnonzero(grid.inside.ravel())
+    position = np.full(grid.nx * grid.ny, -1, dtype=np.int64)
+    position[cells] = np.arange(cells.size)
+    around = grid.neighbours()[cells]
+    target = np.where(around >= 0, position[np.maximum(around, 0)], -1)
+    i = np.repeat(np.arange(cells.size), 6)[target.ravel() >= 0]
+    j = target.ravel()[target.ravel() >= 0]
     w = sp.csr_array((np.ones(i.size), (i, j)), shape=(cells.size, cells.size))
     w.sort_indices()
     return w
@@ -214,7 +229,7 @@ def contiguity_weights(layer: gpd.GeoDataFrame, *, queen: bool = True) -> sp.csr
 
 
 def gi_star_grid(
-    grid: Grid,
+    grid: Grid | HexGrid,
     counts: np.ndarray,
     *,
     queen: bool = True,

@@ -207,3 +207,121 @@ def _inside_mask(grid: Grid, area: BaseGeometry, rule: str) -> np.ndarray:
         xc, yc = grid.centres()
         return np.asarray(shapely.intersects_xy(area, xc, yc))
     return np.asarray(shapely.intersects(area, grid.boxes()))
+
+
+@dataclass(frozen=True, eq=False)
+class HexGrid:
+    """Pointy-top hexagons ``cell_m`` metres across the flats, in ``ny`` rows of ``nx``.
+
+    Row r's centres are at ``y0 + 1.5 * side * r`` and ``x0 + cell_m * (c + 0.5 * (r % 2))``
+    (odd rows shifted half a cell east), with ``side = cell_m / sqrt(3)``. Each hexagon has the
+    area ``sqrt(3) / 2 * cell_m^2`` and six neighbours at ``cell_m``. Flat indices, ``inside``,
+    ``counts`` and ``to_geodataframe`` work as for :class:`Grid`; kernel density needs the square
+    :class:`Grid` (its FFT works on a raster).
+    """
+
+    x0: float
+    y0: float
+    cell_m: float
+    nx: int
+    ny: int
+    inside: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)``, the shape of every per-cell array."""
+        return (self.ny, self.nx)
+
+    @property
+    def side_m(self) -> float:
+        """Length of a hexagon's side in metres."""
+        return self.cell_m / math.sqrt(3.0)
+
+    def cell_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Flat index ``row * nx + col`` of the hexagon holding each point; -1 outside."""
+        px = np.asarray(x, dtype=float) - self.x0
+        py = np.asarray(y, dtype=float) - self.y0
+        q = (math.sqrt(3.0) / 3.0 * px - py / 3.0) / self.side_m  # axial coordinates
+        r = 2.0 / 3.0 * py / self.side_m
+        finite = np.isfinite(q) & np.isfinite(r)
+        q, r = np.where(finite, q, 0.0), np.where(finite, r, 0.0)
+        rq, rr, rs = np.rint(q), np.rint(r), np.rint(-q - r)  # cube rounding
+        dq, dr, ds = np.abs(rq - q), np.abs(rr - r), np.abs(rs + q + r)
+        fix_q = (dq > dr) & (dq > ds)
+        fix_r = ~fix_q & (dr > ds)
+        rq = np.where(fix_q, -rr - rs, rq)
+        rr = np.where(fix_r, -rq - rs, rr)
+        row = rr.astype(np.int64)
+        col = rq.astype(np.int64) + (row - (row & 1)) // 2
+        ok = finite & (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
+        return np.where(ok, row * self.nx + col, -1)
+
+    def counts(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Number (or summed ``weights``) of points in each hexagon, shape ``(ny, nx)``."""
+        index = self.cell_index(x, y)
+        ok = index >= 0
+        w = None if weights is None else np.asarray(weights, dtype=float)[ok]
+        return np.bincount(index[ok], weights=w, minlength=self.nx * self.ny).reshape(self.shape)
+
+    def centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Hexagon-centre eastings and northings, each of shape ``(ny, nx)``."""
+        row, col = np.mgrid[0 : self.ny, 0 : self.nx]
+        xc = self.x0 + self.cell_m * (col + 0.5 * (row % 2))
+        yc = self.y0 + 1.5 * self.side_m * row
+        return xc.astype(float), yc.astype(float)
+
+    def neighbours(self) -> np.ndarray:
+        """``(n_cells, 6)`` flat indices of each cell's neighbours (-1 beyond the grid)."""
+        row, col = np.divmod(np.arange(self.nx * self.ny), self.nx)
+        odd = row % 2
+        steps = [(0, -1), (0, 1), (-1, -1), (-1, 0), (1, -1), (1, 0)]
+        out = np.full((row.size, 6), -1, dtype=np.int64)
+        for k, (dr, dc) in enumerate(steps):
+            r, c = row + dr, col + dc + (odd if dr else 0)
+            ok = (r >= 0) & (r < self.ny) & (c >= 0) & (c < self.nx)
+            out[ok, k] = r[ok] * self.nx + c[ok]
+        return out
+
+    def to_geodataframe(self, values: dict[str, np.ndarray] | None = None) -> gpd.GeoDataFrame:
+        """The inside hexagons as polygons with ``cell``, ``row``, ``col`` and ``values``."""
+        cell = np.flatnonzero(self.inside.ravel())
+        row, col = np.divmod(cell, self.nx)
+        data: dict[str, np.ndarray] = {"cell": cell, "row": row, "col": col}
+        for name, array in (values or {}).items():
+            data[name] = np.asarray(array).reshape(-1)[cell]
+        xc, yc = (c.ravel()[cell] for c in self.centres())
+        angles = np.deg2rad(30.0 + 60.0 * np.arange(7))
+        ring = np.stack(
+            [
+                xc[:, None] + self.side_m * np.cos(angles),
+                yc[:, None] + self.side_m * np.sin(angles),
+            ],
+            axis=-1,
+        )
+        return gpd.GeoDataFrame(data, geometry=shapely.polygons(ring), crs=CRS)
+
+
+def hex_grid_for(
+    boundary: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries, *, cell_m: float | None = None
+) -> HexGrid:
+    """Hexagons covering ``boundary``; a hexagon is inside when its centre is in the boundary.
+
+    ``cell_m`` is the distance across the flats (between neighbouring centres); by default
+    :func:`auto_cell_m`, as for square grids.
+    """
+    area = _boundary_geometry(boundary)
+    size = auto_cell_m(area) if cell_m is None else float(cell_m)
+    if not math.isfinite(size) or size <= 0:
+        raise InputError(f"cell size must be a positive number of metres, got {cell_m!r}")
+    minx, miny, maxx, maxy = area.bounds
+    side = size / math.sqrt(3.0)
+    nx = math.ceil((maxx - minx) / size) + 2
+    ny = math.ceil((maxy - miny) / (1.5 * side)) + 2
+    if nx * ny > MAX_CELLS:
+        raise InputError(f"cell size {size:g} m gives {nx} x {ny} hexagons; use a larger cell_m")
+    grid = HexGrid(minx - size / 2, miny - side, size, nx, ny, np.ones((ny, nx), dtype=bool))
+    xc, yc = grid.centres()
+    shapely.prepare(area)
+    mask = np.asarray(shapely.intersects_xy(area, xc, yc))
+    mask.flags.writeable = False
+    return HexGrid(grid.x0, grid.y0, size, nx, ny, mask)

@@ -23,7 +23,7 @@ from geo_service.analysis.gistar import (
     gi_star_grid,
     grid_weights,
 )
-from geo_service.analysis.grid import grid_for
+from geo_service.analysis.grid import grid_for, hex_grid_for
 from geo_service.analysis.significance import bh_qvalues
 from geo_service.errors import InputError
 from geo_service.schema import CRS
@@ -169,6 +169,19 @@ def test_weights_builders() -> None:
         contiguity_weights(squares, queen=False).toarray(),
         [[0, 1, 1, 0], [1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0]],
     )
+
+
+def test_hexagon_weights_link_the_six_neighbours() -> None:
+    hexes = hex_grid_for(box(0, 0, 1000, 1000), cell_m=100)
+    weights = grid_weights(hexes)
+    assert weights.shape[0] == hexes.inside.sum()
+    assert (weights != weights.T).nnz == 0
+    assert np.asarray(weights.sum(axis=1)).max() == 6
+    xc, yc = (c.ravel()[hexes.inside.ravel()] for c in hexes.centres())
+    i, j = weights.nonzero()
+    np.testing.assert_allclose(np.hypot(xc[i] - xc[j], yc[i] - yc[j]), 100.0)
+    frame = gi_star_grid(hexes, np.ones(hexes.shape), permutations=0)
+    assert len(frame) == hexes.inside.sum()
 
 
 def test_grid_frame_and_errors() -> None:

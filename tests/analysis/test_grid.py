@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,7 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
-from geo_service.analysis.grid import Grid, auto_cell_m, grid_for
+from geo_service.analysis.grid import Grid, auto_cell_m, grid_for, hex_grid_for
 from geo_service.errors import InputError
 from geo_service.schema import CRS
 
@@ -116,3 +117,33 @@ def test_dacorum_grid_covers_the_district(shared_data: Path) -> None:
     assert shapely.box(grid.x0, grid.y0, grid.x0 + grid.nx * 100, grid.y0 + grid.ny * 100).covers(
         wards.union_all()
     )
+
+
+def test_hexagons_hold_the_points_nearest_their_centres() -> None:
+    boundary = Polygon([(0, 0), (3000, 0), (3000, 2000), (0, 2000)])
+    hexes = hex_grid_for(boundary, cell_m=200)
+    rng = np.random.default_rng(6)
+    x, y = rng.uniform(0, 3000, 4000), rng.uniform(0, 2000, 4000)
+    index = hexes.cell_index(x, y)
+    assert (index >= 0).all()  # the grid covers the whole boundary
+    xc, yc = (c.ravel() for c in hexes.centres())
+    nearest = np.argmin(np.hypot(x[:, None] - xc[None], y[:, None] - yc[None]), axis=1)
+    np.testing.assert_array_equal(index, nearest)
+    assert hexes.counts(x, y).sum() == 4000
+    assert hexes.cell_index(np.array([np.nan, -1e6]), np.array([0.0, 0.0])).tolist() == [-1, -1]
+
+
+def test_hexagon_polygons_tile_and_neighbours() -> None:
+    hexes = hex_grid_for(box(0, 0, 2000, 2000), cell_m=100)
+    frame = hexes.to_geodataframe({"value": np.ones(hexes.shape)})
+    area = math.sqrt(3) / 2 * 100**2
+    np.testing.assert_allclose(frame.geometry.area, area)
+    assert frame.geometry.union_all().area == pytest.approx(len(frame) * area, rel=1e-9)
+    # centre-inside hexagons cover the square to within a ragged edge of half a cell
+    assert len(frame) * area == pytest.approx(2000 * 2000, rel=0.05)
+    neighbours = hexes.neighbours()
+    xc, yc = (c.ravel() for c in hexes.centres())
+    inner = np.flatnonzero((neighbours >= 0).all(axis=1))
+    assert inner.size > 0
+    d = np.hypot(xc[neighbours[inner]] - xc[inner, None], yc[neighbours[inner]] - yc[inner, None])
+    np.testing.assert_allclose(d, 100.0)
