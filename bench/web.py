@@ -14,6 +14,7 @@ Targets (issue 6): every page under 2 MB and under 300 ms warm server time with 
 
 from __future__ import annotations
 
+import logging
 import statistics
 import tempfile
 import time
@@ -24,6 +25,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+log = logging.getLogger(__name__)
 
 SEED = 20130731
 SIZES = (1_000_000,)
@@ -56,10 +59,14 @@ def run(*, quick: bool) -> dict[str, Any]:
     results = [_bench_size(n) for n in (QUICK_SIZES if quick else SIZES)]
     largest = results[-1]["pages"]
     met = {
+        "all_pages_ok": all(p["status"] == 200 for p in largest.values()),
         "page_bytes_max": all(
-            p["total_bytes"] <= TARGETS["page_bytes_max"] for p in largest.values()
+            p["status"] == 200 and p["total_bytes"] <= TARGETS["page_bytes_max"]
+            for p in largest.values()
         ),
-        "warm_ms_max": all(p["warm_ms"] <= TARGETS["warm_ms_max"] for p in largest.values()),
+        "warm_ms_max": all(
+            p["status"] == 200 and p["warm_ms"] <= TARGETS["warm_ms_max"] for p in largest.values()
+        ),
     }
     return {
         "quick": quick,
@@ -89,14 +96,18 @@ def _bench_size(n: int) -> dict[str, Any]:
 def _measure(client: Any, url: str) -> dict[str, Any]:
     cold_s, response = _get(client, url)
     if response.status_code != 200:
-        raise RuntimeError(f"{url}: status {response.status_code}")
+        # Recorded, not raised: the other pages are still measured; the targets then fail.
+        log.error("%s: status %d", url, response.status_code)
+        return {"status": response.status_code, "total_bytes": None, "warm_ms": None}
     html = response.get_data(as_text=True)
     warm = [_get(client, url)[0] for _ in range(REPEATS)]
     assets = _assets(client, html)
     script = next((a for a in assets if "/map.js" in a[0]), None)
     map_warm = [_get(client, script[0])[0] for _ in range(REPEATS)] if script else [0.0]
     density = _density_bytes(client, script[0]) if script else 0
+    log.info("%s: cold %.0f ms, warm %.1f ms", url, cold_s * 1000, statistics.median(warm) * 1000)
     return {
+        "status": 200,
         "cold_ms": round(cold_s * 1000),
         "warm_ms": round(statistics.median(warm) * 1000, 1),
         "map_script_warm_ms": round(statistics.median(map_warm) * 1000, 1),

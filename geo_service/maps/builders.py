@@ -204,6 +204,16 @@ def outline_layer(
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
 
 
+def roads_layer(
+    fmap: folium.Map, roads: gpd.GeoDataFrame, *, name: str, fields: Sequence[tuple[str, str]]
+) -> Legend:
+    """Road lines as context (a plain background has no streets), named in tooltips."""
+    styled = roads.assign(_fill="none", _weight=3)
+    layer = _geojson(styled, fields, fill_opacity=0.0, colour="#7f6f5f")
+    folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
+    return Legend(title=name, entries=(("#7f6f5f", "main road (hover for its name)"),))
+
+
 def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -> Legend:
     """Collisions as small circles coloured by severity (at most :data:`MAX_POINTS`)."""
     rank = collisions["severity"].map({"Fatal": 0, "Serious": 1, "Slight": 2}).fillna(3)
@@ -261,6 +271,7 @@ def _geojson(
     *,
     marker: folium.CircleMarker | None = None,
     fill_opacity: float = 0.7,
+    colour: str = "#333333",
 ) -> folium.GeoJson:
     columns = [c for c, _ in fields]
     data = light_geojson(frame, properties=[*columns, "_fill", "_weight"], escape_html=True)
@@ -270,7 +281,7 @@ def _geojson(
         fill = feature["properties"]["_fill"]
         return {
             "fillColor": fill,
-            "color": "#333333",
+            "color": colour,
             "weight": feature["properties"]["_weight"],
             "fill": fill != "none",
             "fillOpacity": 0.0 if fill == "none" else fill_opacity,

@@ -98,10 +98,12 @@ def category_map(
     density: Density | None,
     tiles: Tiles,
     focus: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> tuple[MapParts, tuple[Legend, ...]]:
     """The category map: counts, change, density, hotspots and emerging classes as layers.
 
-    ``focus`` (an area) zooms the map to it and outlines it (the beat page).
+    ``focus`` (an area) zooms the map to it and outlines it (the beat page); ``roads`` (lines
+    with ``ref`` and ``name``) are drawn as context.
     """
     values = area_values(areas, table)
     fmap = _base(focus if focus is not None else values, tiles)
@@ -144,6 +146,8 @@ def category_map(
     weight = 1.5 if focus is None else 4.0
     fields = (("name", "Area"), ("code", "Code"))
     builders.outline_layer(fmap, outline, name=label, fields=fields, weight=weight)
+    if roads is not None:
+        legends.append(_roads(fmap, roads))
     return split_map(builders.finish_map(fmap)), tuple(legends)
 
 
@@ -153,9 +157,12 @@ def collisions_map(
     *,
     areas: gpd.GeoDataFrame,
     tiles: Tiles,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> tuple[MapParts, tuple[Legend, ...]]:
     """Collisions by severity and the ranked repeat-collision sites with road labels."""
     fmap = _base(areas, tiles)
+    if roads is not None:
+        _roads(fmap, roads)
     builders.outline_layer(fmap, areas, name="Areas", fields=(("name", "Area"), ("code", "Code")))
     legends = [builders.collisions_layer(fmap, collisions, name="Collisions by severity")]
     if len(sites):
@@ -174,6 +181,11 @@ def collisions_map(
             builders.sites_layer(fmap, labelled, name="Repeat-collision sites", fields=fields)
         )
     return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+def _roads(fmap: folium.Map, roads: gpd.GeoDataFrame) -> Legend:
+    fields = [(c, label) for c, label in (("ref", "Road"), ("name", "Name")) if c in roads]
+    return builders.roads_layer(fmap, roads, name="Roads", fields=fields)
 
 
 def _base(frame: gpd.GeoDataFrame, tiles: Tiles) -> folium.Map:

@@ -10,8 +10,10 @@ density layer is switched on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 from flask import Blueprint, Response, render_template, request, url_for
 
@@ -29,6 +31,8 @@ from geo_service.web.params import RuleOptions, ViewOptions, rule_options, view_
 from geo_service.web.state import WebState, web_state
 
 blueprint = Blueprint("pages", __name__)
+#: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
+DEMO_ROADS = Path(__file__).resolve().parents[2] / "boundaries" / "demo_roads.geojson"
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ def category_results(
             hotspots=_frames(view.hotspots),
             density=density,
             tiles=_tiles(state),
+            roads=_roads(state),
         )
         return view, MapBundle(parts, legends, density.image.png if density else None)
 
@@ -293,6 +298,7 @@ def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpt
             density=_density(spots, density_url),
             tiles=_tiles(state),
             focus=focus,
+            roads=_roads(state),
         )
         return MapBundle(parts, legends)
 
@@ -305,7 +311,7 @@ def collision_results(
     def make() -> tuple[services.CollisionsView, MapBundle]:
         view = services.collisions_view(state.store, opts, rules)
         parts, legends = map_views.collisions_map(
-            view.collisions, view.sites, areas=view.areas, tiles=_tiles(state)
+            view.collisions, view.sites, areas=view.areas, tiles=_tiles(state), roads=_roads(state)
         )
         return view, MapBundle(parts, legends)
 
@@ -328,6 +334,14 @@ def _density(spots: Hotspots, url: str) -> map_views.Density | None:
 
 def _frames(spots: Hotspots) -> map_views.HotspotFrames:
     return map_views.HotspotFrames(spots.clusters, spots.hot_cells, spots.emerging)
+
+
+def _roads(state: WebState) -> gpd.GeoDataFrame | None:
+    """The demo's synthetic road lines as map context, when the store holds the demo."""
+    summary = state.cached(("summary",), lambda: services.store_summary(state.store))
+    if not summary.synthetic or not DEMO_ROADS.is_file():
+        return None
+    return state.cached(("demo-roads",), lambda: gpd.read_file(DEMO_ROADS).to_crs("EPSG:27700"))
 
 
 def _tiles(state: WebState) -> map_views.Tiles:

@@ -92,7 +92,6 @@ PAGES = {
     "area": "/area/beat/D1A?category=Burglary",
     "collisions": "/collisions",
     "report": "/report",
-    "category-print": "/category/Burglary?print=1",
 }
 
 
