@@ -236,7 +236,7 @@ def _occurred_at(
     iso = pd.to_datetime(text.where(dates.isna()), format="%Y-%m-%d", errors="coerce")
     dates = dates.fillna(iso)
     bad = dates.isna().to_numpy() & text.notna().to_numpy()
-    rejects.add(bad, names["date"], col["date"], "not a date: expected dd/mm/yyyy")
+    rejects.add(bad, names["date"], col["date"], "not a date: expected dd/mm/yyyy or yyyy-mm-dd")
     offset = pd.Series(pd.NaT, index=text.index, dtype="timedelta64[us]")
     if "time" in col:
         clock = pd.Series(col["time"].to_pandas(), dtype="str").str.strip()
