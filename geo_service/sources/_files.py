@@ -15,6 +15,8 @@ import gzip
 import hashlib
 import io
 import logging
+import mmap
+import os
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +42,7 @@ class RawFile:
 
     path: Path
     digest: Future[str]
-    data: bytes
+    data: bytes | mmap.mmap
     encoding: str  # "utf8" or "latin1"
     header: tuple[str, ...]
 
@@ -98,17 +100,14 @@ def expand_paths(
 
 
 def open_file(path: Path) -> RawFile:
-    """Read, checksum, decompress and decode the header of ``path``; whole-file errors raise."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
+    """Map, checksum, decompress and decode the header of ``path``; whole-file errors raise."""
+    raw = _map(path)
     # hashlib releases the GIL: checksum large files while pyarrow parses them.
     hasher = ThreadPoolExecutor(max_workers=1)
     digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
     hasher.shutdown(wait=False)
     data = _decompress(path, raw) if raw[:2] == _GZIP_MAGIC else raw
-    if not data or data.isspace():
+    if _is_blank(data):
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
     end = data.find(b"\n")
     first_line = data[: end if end >= 0 else len(data)].removeprefix(_BOM.encode())
@@ -118,6 +117,22 @@ def open_file(path: Path) -> RawFile:
     text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
     header = next(csv.reader([text.removeprefix(_BOM).rstrip("\r")]), [])
     return RawFile(path, digest, data, encoding, tuple(name.strip() for name in header))
+
+
+def _map(path: Path) -> bytes | mmap.mmap:
+    """The file's bytes, memory-mapped (no copy) unless the file is empty."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
+
+
+def _is_blank(data: bytes | mmap.mmap) -> bool:
+    """True for an empty file or one of only whitespace (checked up to 64 KiB)."""
+    return len(data) == 0 or (len(data) <= 65_536 and bytes(data).isspace())
 
 
 def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None:
@@ -173,7 +188,7 @@ def _read_any(raw: RawFile, wanted: list[str], nulls: list[str], numbers: list[s
     return rows
 
 
-def _decompress(path: Path, raw: bytes) -> bytes:
+def _decompress(path: Path, raw: bytes | mmap.mmap) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
@@ -232,7 +247,7 @@ def _read_fast(
 def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     """Line-by-line read with the csv module: exact line numbers, malformed rows rejected."""
     try:
-        text = raw.data.decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
+        text = bytes(raw.data).decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
     except UnicodeDecodeError as exc:
         raise _NotUtf8Error(f"byte {exc.start}") from exc
     index = [raw.header.index(name) for name in wanted]
