@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geo_service.analysis.counts import counts_by_area, select
-from geo_service.analysis.grid import Grid
+from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.analysis.periods import Period
 from geo_service.analysis.significance import (
     ALPHA,
@@ -103,14 +103,14 @@ def area_shifts(
 
 def cell_shifts(
     incidents: pd.DataFrame,
-    grid: Grid,
+    grid: Grid | HexGrid,
     *,
     group: CategoryGroup | str,
     previous: Period,
     current: Period,
     alpha: float = ALPHA,
 ) -> gpd.GeoDataFrame:
-    """Shifts per inside cell of ``grid`` (cell squares with ``cell``, ``row``, ``col``)."""
+    """Shifts per inside cell of ``grid`` (cell polygons with ``cell``, ``row``, ``col``)."""
     counts = [_cell_counts(incidents, grid, group, period) for period in (previous, current)]
     frame = grid.to_geodataframe({"previous": counts[0], "current": counts[1]})
     table = shift_table(
@@ -126,7 +126,7 @@ def cell_shifts(
 
 
 def _cell_counts(
-    incidents: pd.DataFrame, grid: Grid, group: CategoryGroup | str, period: Period
+    incidents: pd.DataFrame, grid: Grid | HexGrid, group: CategoryGroup | str, period: Period
 ) -> np.ndarray:
     chosen = select(incidents, group=group, period=period)
     located = chosen.loc[has_location(chosen)]

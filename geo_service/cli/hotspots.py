@@ -29,7 +29,7 @@ from shapely.geometry import box
 
 from geo_service.analysis import clusters, emerging, gistar, kde, shifts
 from geo_service.analysis.evaluation import History, Method, accuracy_for
-from geo_service.analysis.grid import Grid, grid_for
+from geo_service.analysis.grid import Grid, HexGrid, grid_for, hex_grid_for
 from geo_service.analysis.periods import Period, rolling_periods
 from geo_service.categories import CategoryGroup, find_group, load_groups
 from geo_service.cli._output import write_frame
@@ -58,6 +58,21 @@ class StudyData:
     layer_name: str | None
     areas: gpd.GeoDataFrame | None
     incidents: pd.DataFrame  # every located incident of the group up to the period end
+
+    def cells(self, hexagons: bool) -> Grid | HexGrid:
+        """The square grid, or hexagons of the same cell size over the same study area."""
+        if not hexagons:
+            return self.grid
+        xc, yc = self.grid.centres()
+        half = self.grid.cell_m / 2
+        inside = self.grid.inside
+        area = (
+            self.areas
+            if self.areas is not None
+            else box(xc[inside].min() - half, yc[inside].min() - half,
+                     xc[inside].max() + half, yc[inside].max() + half)
+        )  # fmt: skip
+        return hex_grid_for(area, cell_m=self.grid.cell_m)
 
     def in_period(self) -> pd.DataFrame:
         """The located incidents of the period inside the study area."""
@@ -105,6 +120,9 @@ def _common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", help="area layer of the study area (default: beat or ward)")
     parser.add_argument("--cell-m", type=float, help="grid cell size in metres (default: auto)")
     parser.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    parser.add_argument(
+        "--hex", action="store_true", help="hexagonal cells (gistar, emerging and cell shifts)"
+    )
 
 
 # ----------------------------------------------------------------------------------- hotspots
@@ -201,8 +219,9 @@ def _hdbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.N
 
 
 def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
-    counts = data.grid.counts(x, y)
-    frame = gistar.gi_star_grid(data.grid, counts, permutations=args.permutations, seed=args.seed)
+    cells = data.cells(args.hex)
+    counts = cells.counts(x, y)
+    frame = gistar.gi_star_grid(cells, counts, permutations=args.permutations, seed=args.seed)
     frame = frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)].reset_index(drop=True)
     months = data.period.n_months
 
@@ -216,12 +235,17 @@ def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Na
         flat[inside] = np.maximum(result.bins, 0)
         return flat.reshape(data.grid.shape)
 
-    parameters = {"permutations": args.permutations, "seed": args.seed, "weights": "queen"}
+    parameters = {
+        "permutations": args.permutations,
+        "seed": args.seed,
+        "weights": "hexagon neighbours" if args.hex else "queen",
+        "cells": "hexagons" if args.hex else "squares",
+    }
     return frame, parameters, score
 
 
 def _emerging_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
-    grid = data.grid
+    grid = data.cells(args.hex)
     points = data.in_period()
     step_months = args.step_months or _auto_step_months(len(points), data.period.n_months)
     month_of = {m: i // step_months for i, m in enumerate(data.period.months)}
@@ -241,7 +265,11 @@ def _emerging_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.
     for column in emerging.EMERGING_COLUMNS:
         frame[column] = table[column].to_numpy()
     frame = frame.loc[frame["pattern"] != emerging.NO_PATTERN].reset_index(drop=True)
-    parameters = {"time_steps": steps, "step_months": step_months, "weights": "queen"}
+    parameters = {
+        "time_steps": steps,
+        "step_months": step_months,
+        "cells": "hexagons" if args.hex else "squares",
+    }
     return frame, parameters, None
 
 
@@ -286,7 +314,8 @@ def _shifts(args: argparse.Namespace, settings: Settings) -> int:
     current = data.period
     previous = current.shifted(-lag)
     _check_covered(store, previous, current)
-    if args.cell_m is None and data.layer_name is not None and data.areas is not None:
+    per_area = args.cell_m is None and not args.hex
+    if per_area and data.layer_name is not None and data.areas is not None:
         incidents = store.incidents(
             month_from=previous.start, month_to=current.end,
             columns=[*_COLUMNS, area_column(data.layer_name)],
@@ -296,8 +325,9 @@ def _shifts(args: argparse.Namespace, settings: Settings) -> int:
             current=current,
         )  # fmt: skip
     else:
+        cells = data.cells(args.hex)
         frame = shifts.cell_shifts(
-            data.incidents, data.grid, group=data.group, previous=previous, current=current
+            data.incidents, cells, group=data.group, previous=previous, current=current
         )
         frame = frame.loc[(frame["previous"] > 0) | (frame["current"] > 0)].reset_index(drop=True)
     meta = {

@@ -144,6 +144,12 @@ def test_gistar_and_emerging(store_dir: Path, capsys: pytest.CaptureFixture[str]
     assert any(_bng(f).distance(Point(ESTATE)) < 100 for f in hot)
     assert any(_bng(f).distance(Point(NEW_SPOT)) < 100 for f in hot)
     assert document["geo_service"]["accuracy"]["origins"] == 12
+    document = _geojson(store_dir, capsys, "--method", "gistar", "--hex", "--no-accuracy")
+    assert document["geo_service"]["cells"] == "hexagons"
+    hot = [f for f in document["features"] if f["properties"]["bin"] == 3]
+    assert len(hot[0]["geometry"]["coordinates"][0]) == 7  # closed hexagon rings
+    assert any(_bng(f).distance(Point(ESTATE)) < 100 for f in hot)
+    assert any(_bng(f).distance(Point(NEW_SPOT)) < 100 for f in hot)
     document = _geojson(store_dir, capsys, "--method", "emerging", "--months", "12")
     # About 60 burglaries a month: 4-month steps are the first with >= 200 on average.
     assert document["geo_service"]["step_months"] == 4
