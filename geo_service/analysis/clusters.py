@@ -23,8 +23,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sklearn.cluster import DBSCAN, HDBSCAN
-from sklearn.neighbors import radius_neighbors_graph
 
 from geo_service.analysis.grid import Grid
 from geo_service.errors import InputError
@@ -99,6 +97,8 @@ def _auto_params(
     if min_samples is None:
         min_samples = MIN_SAMPLES_FLOOR
         if n > 0:
+            from sklearn.neighbors import radius_neighbors_graph  # see _weighted_dbscan
+
             graph = radius_neighbors_graph(unique, eps_m, mode="connectivity", include_self=True)
             around = graph @ counts.astype(float)
             order = np.argsort(around)
@@ -208,6 +208,8 @@ def hdbscan_clusters(
     if len(xy) < max(min_cluster_size, 2):
         labels = np.full(len(xy), -1, dtype=np.int64)
     else:
+        from sklearn.cluster import HDBSCAN  # see _weighted_dbscan
+
         model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
         labels = _by_size(model.fit(xy).labels_)
     frame = cluster_polygons(xy[:, 0], xy[:, 1], labels, hull=hull, areas=areas, pad_m=50.0)
@@ -308,6 +310,10 @@ def _weighted_dbscan(
 ) -> np.ndarray:
     if len(unique) == 0:
         return np.zeros(0, dtype=np.int64)
+    # Imported here: scikit-learn takes over a second to import, and every geo-service command
+    # imports this module; only clustering should pay for it.
+    from sklearn.cluster import DBSCAN
+
     model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="kd_tree")
     return _by_size(model.fit(unique, sample_weight=counts).labels_, counts)
 
