@@ -92,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hot.add_argument("--min-samples", type=int, help="DBSCAN core size (default: scaled)")
     hot.add_argument("--permutations", type=int, default=999, help="Gi* permutations (0: none)")
     hot.add_argument("--seed", type=int, default=0, help="seed of the Gi* permutations")
+    hot.add_argument("--areas", action="store_true", help="gistar: on the layer's area counts")
     hot.add_argument(
         "--step-months", type=int, help="emerging: months per time step (default: automatic)"
     )
@@ -219,6 +220,8 @@ def _hdbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.N
 
 
 def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
+    if args.areas:
+        return _gistar_areas_map(data, x, y, args)
     cells = data.cells(args.hex)
     counts = cells.counts(x, y)
     frame = gistar.gi_star_grid(cells, counts, permutations=args.permutations, seed=args.seed)
@@ -242,6 +245,21 @@ def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Na
         "cells": "hexagons" if args.hex else "squares",
     }
     return frame, parameters, score
+
+
+def _gistar_areas_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace
+) -> tuple:
+    if data.areas is None:
+        raise InputError("--areas needs an area layer; add one with `geo-service boundaries add`")
+    point_i, area_i = data.areas.sindex.query(shapely.points(x, y), predicate="within")
+    counts = np.bincount(
+        area_i[np.unique(point_i, return_index=True)[1]], minlength=len(data.areas)
+    )
+    frame = gistar.gi_star_areas(data.areas, counts, permutations=args.permutations, seed=args.seed)
+    parameters = {"permutations": args.permutations, "seed": args.seed, "cells": data.layer_name,
+                  "weights": "queen contiguity"}  # fmt: skip
+    return frame, parameters, None
 
 
 def _emerging_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
@@ -284,7 +302,7 @@ def _auto_step_months(incidents: int, months: int) -> int:
 
 def _accuracy(data: StudyData, name: str, method: Method | None) -> dict[str, Any] | None:
     if method is None:
-        logger.info("no backtest for the %s method (it classifies, it does not rank cells)", name)
+        logger.info("no backtest for %s maps of classes or areas (it ranks grid cells)", name)
         return None
     try:
         accuracy = accuracy_for(

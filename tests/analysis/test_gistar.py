@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,7 @@ from geo_service.analysis.gistar import (
     contiguity_weights,
     distance_band_weights,
     gi_star,
+    gi_star_areas,
     gi_star_grid,
     grid_weights,
 )
@@ -200,3 +202,23 @@ def test_grid_frame_and_errors() -> None:
         gi_star(np.ones(3), sp.csr_array(np.ones((3, 3))), inference="bootstrap")
     with pytest.raises(InputError, match="3 x 3"):
         gi_star(np.ones(3), sp.csr_array(np.ones((2, 2))))
+
+
+def test_area_gi_star_on_dacorum_wards_equals_esda_with_libpysal_queen(shared_data: Path) -> None:
+    from libpysal.weights import Queen
+
+    path = shared_data / "ons-boundaries-uk-geojson/dacorum/dacorum_wards.geojson"
+    wards = gpd.read_file(path).to_crs(CRS).rename(columns={"WD13CD": "code", "WD13NM": "name"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # libpysal's notes on islands and IDs
+        queen = Queen.from_dataframe(wards, use_index=False)
+    ours = contiguity_weights(wards)
+    np.testing.assert_array_equal(ours.toarray(), queen.sparse.toarray())
+    counts = np.random.default_rng(9).poisson(40, len(wards)).astype(float)
+    frame = gi_star_areas(wards, counts, permutations=99, seed=4)
+    theirs = _esda(counts, ours, permutations=99, seed=4)
+    np.testing.assert_allclose(frame["z"], theirs.Zs, atol=1e-12)
+    np.testing.assert_allclose(frame["p_sim"], theirs.p_sim, rtol=1e-6)
+    assert frame["code"].tolist() == wards["code"].tolist()
+    with pytest.raises(InputError, match="one value per area"):
+        gi_star_areas(wards, counts[:3])

@@ -257,6 +257,14 @@ def test_demo_planted_hotspots_are_found(
     gi = _cells(demo_store_dir, capsys, *end, "--category", "ASB incidents", "--method", "gistar",
                 "--permutations", "0")  # fmt: skip
     assert (_within(gi, town_centre, 100)["bin"] == 3).any()
+    assert _run(demo_store_dir, "hotspots", *end, "--category", "ASB incidents", "--method",
+                "gistar", "--areas", "--permutations", "0") == 0  # fmt: skip
+    beats = json.loads(capsys.readouterr().out)
+    assert len(beats["features"]) == 25 and beats["geo_service"]["accuracy"] is None
+    by_code = {f["properties"]["code"]: f["properties"] for f in beats["features"]}
+    # Hemel Hempstead's beats (D1*) hold the borough's ASB: their Gi* is high, Tring's low.
+    assert min(by_code[c]["z"] for c in ("D1A", "D1C", "D1G")) > 2
+    assert max(p["z"] for c, p in by_code.items() if c.startswith("D3")) < 0
     assert _run(demo_store_dir, "hotspots", *end, "--category", "Dwelling burglary",
                 "--method", "dbscan", "--no-accuracy") == 0  # fmt: skip
     largest = json.loads(capsys.readouterr().out)["features"][0]
