@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from dataclasses import replace
 
 from geo_service.config import Settings
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the web service until interrupted."""
-    from geo_service.web import create_app
+    from geo_service.web import create_app, warm_cache
 
     chosen = replace(
         settings,
@@ -44,5 +45,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("serving on %s: reachable from other machines on the network", chosen.host)
     app = create_app(chosen)
     log.info("serving store %s on http://%s:%d/", chosen.store, chosen.host, chosen.port)
+    threading.Thread(target=warm_cache, args=(app,), name="warm-cache", daemon=True).start()
     app.run(host=chosen.host, port=chosen.port, debug=False, use_reloader=False, threaded=True)
     return 0

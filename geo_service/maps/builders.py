@@ -38,7 +38,10 @@ from geo_service.schema import CRS
 OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 #: Most collision points drawn on one map (the most severe first).
-MAX_POINTS = 3000
+MAX_POINTS = 2000
+#: Most repeat-collision sites drawn, and most given a text label (the best ranked).
+MAX_SITES = 200
+MAX_LABELS = 20
 
 
 def tile_url(tiles: str) -> str | None:
@@ -241,16 +244,21 @@ def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -
 def sites_layer(
     fmap: folium.Map, sites: gpd.GeoDataFrame, *, name: str, fields: Sequence[tuple[str, str]]
 ) -> Legend:
-    """Repeat-collision sites (polygons or points) with a text label (column ``label``)."""
-    styled = sites.assign(_fill="#6a51a3", _weight=2)
+    """The first :data:`MAX_SITES` sites (points or polygons, in rank order) with the first
+    :data:`MAX_LABELS` labelled (column ``label``)."""
+    drawn = sites.head(MAX_SITES)
+    styled = drawn.assign(_fill="#6a51a3", _weight=2)
     group = folium.FeatureGroup(name=name, show=True)
     _geojson(styled, fields, marker=folium.CircleMarker(radius=9)).add_to(group)
-    lonlat = sites.geometry.to_crs("EPSG:4326").representative_point()
-    for point, label in zip(lonlat, sites["label"], strict=True):
+    labelled = drawn.head(MAX_LABELS)
+    lonlat = labelled.geometry.to_crs("EPSG:4326").representative_point()
+    for point, label in zip(lonlat, labelled["label"], strict=True):
         icon = folium.DivIcon(html=f'<span class="road-label">{html.escape(str(label))}</span>')
         folium.Marker([round(point.y, 6), round(point.x, 6)], icon=icon).add_to(group)
     group.add_to(fmap)
-    return Legend(title=name, entries=(("#6a51a3", "repeat-collision site (rank, road)"),))
+    note = f"The first {MAX_SITES} of {len(sites):,} sites drawn." if len(sites) > MAX_SITES else ""
+    entries = (("#6a51a3", f"repeat-collision site; the first {MAX_LABELS} labelled (rank, road)"),)
+    return Legend(title=name, entries=entries, note=note)
 
 
 def _area_geojson(

@@ -8,15 +8,19 @@ bounded LRU held by the app object, so a repeated page costs a dictionary lookup
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Flask
 
 from geo_service.config import Settings
+from geo_service.errors import GeoServiceError
 from geo_service.web.errors import register_error_handler
 from geo_service.web.security import add_security_headers
 from geo_service.web.state import STATE_KEY, WebState
 
+log = logging.getLogger(__name__)
 _ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = _ROOT / "templates"
 STATIC = _ROOT / "static"
@@ -47,3 +51,27 @@ def create_app(settings: Settings, *, store: object | None = None) -> Flask:
     register_error_handler(app)
     app.after_request(add_security_headers)
     return app
+
+
+def warm_cache(app: Flask) -> None:
+    """Compute the overview, collisions and every category page once, so people find them fast.
+
+    With a million incidents a page's first computation takes tens of seconds; ``serve`` runs
+    this in a background thread at start-up. Failures are logged, never raised.
+    """
+    client = app.test_client()
+    paths = ["/", "/collisions"]
+    with app.test_request_context():
+        try:
+            from geo_service.web import pages
+
+            state, summary, _opts = pages.request_context()
+            groups = pages.groups_for(state, summary)
+            paths += [f"/category/{quote(g.name)}" for g in groups]
+        except GeoServiceError as exc:
+            log.info("cache warming skipped: %s", exc.message)
+            return
+    for path in paths:
+        response = client.get(path)
+        response.close()
+        log.debug("warmed %s (%d)", path, response.status_code)

@@ -31,6 +31,8 @@ from geo_service.web.params import RuleOptions, ViewOptions, rule_options, view_
 from geo_service.web.state import WebState, web_state
 
 blueprint = Blueprint("pages", __name__)
+#: Most sites listed on the collisions page (all of them are in the CSV and JSON exports).
+MAX_SITE_ROWS = 50
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = Path(__file__).resolve().parents[2] / "boundaries" / "demo_roads.geojson"
 
@@ -186,9 +188,10 @@ def collisions() -> str:
         bundle=bundle,
         rules=rules,
         presets=cluster_rules(),
+        max_rows=MAX_SITE_ROWS,
         map_js=_url("pages.collisions_map_js", **request.args),
         site_columns=present.headings(view.sites, site_columns),
-        site_rows=present.cells(view.sites, site_columns),
+        site_rows=present.cells(view.sites.head(MAX_SITE_ROWS), site_columns),
         severity_columns=severity_columns,
         severity_rows=present.cells(view.severity, severity_columns),
         present=present,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geo_service.config import Settings
-from geo_service.web import create_app
+from geo_service.web import create_app, warm_cache
 from geo_service.web.security import content_security_policy
 from geo_service.web.state import LruCache
 from tests.web.conftest import MemoryStore, beats, incidents
@@ -57,3 +57,13 @@ def test_no_debug_and_unknown_route_is_html_404(client, app) -> None:
     assert app.debug is False
     response = client.get("/no/such/page")
     assert response.status_code == 404 and "Not found" in response.get_data(as_text=True)
+
+
+def test_warm_cache_computes_pages_ahead() -> None:
+    store = MemoryStore(incidents(), {"beat": beats()})
+    app = create_app(Settings(store=Path("m")), store=store)
+    warm_cache(app)
+    reads = store.reads
+    for path in ("/", "/collisions", "/category/Burglary"):
+        assert app.test_client().get(path).status_code == 200
+    assert store.reads == reads
