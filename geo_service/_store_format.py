@@ -1,0 +1,196 @@
+"""The on-disk format of the embedded store: partition layout, Arrow schema, file records.
+
+Private to the store (:mod:`geo_service.store` reads it, :mod:`geo_service._store_write` writes
+it). Incidents are plain Parquet partitioned by source and month (Hive style, values URL-quoted),
+canonical columns minus the partition keys, then one ``area_<layer>`` column per stored layer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geo_service import schema
+from geo_service.errors import InputError, StoreError
+
+#: ``assign(incidents, layers)`` returns ``incidents`` with an ``area_<layer>`` column per layer.
+AssignAreas = Callable[[pd.DataFrame, Mapping[str, gpd.GeoDataFrame]], pd.DataFrame]
+
+PARTITION_KEYS = ("source", "month")
+LAYER_COLUMNS = ("code", "name", "parent", "population", "households", "geometry")
+_ARROW_TYPES: Mapping[str, pa.DataType] = {
+    "str": pa.large_string(),
+    "datetime64[us]": pa.timestamp("us"),
+    "bool": pa.bool_(),
+    "float64": pa.float64(),
+    "Int64": pa.int64(),
+    "int64": pa.int64(),
+}
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One input file of an ingest, as the manifest records it."""
+
+    path: str
+    key: str  # the ``source_file`` value its rows carry (normally the file name)
+    source: str
+    sha256: str
+    rows: int
+    rejects: int
+    duplicates: int
+    months: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write of incidents changed."""
+
+    ingest_id: str | None
+    stored: int
+    duplicates_in_store: int
+    stored_by_file: Mapping[str, int]
+    unchanged_files: tuple[str, ...]
+    superseded_files: tuple[str, ...]
+    rejects_path: Path | None
+
+
+def empty_manifest() -> dict[str, Any]:
+    """The manifest of a store holding nothing."""
+    return {"version": 0, "files": [], "ingests": [], "layers": {}, "partitions": {}}
+
+
+def partition_dir(source: str, month: str) -> str:
+    """Relative directory of the (source, month) partition."""
+    return f"incidents/source={quote(source, safe='')}/month={quote(month, safe='')}"
+
+
+def file_schema(layers: Sequence[str]) -> pa.Schema:
+    """Arrow schema of a partition file: canonical columns minus the partition keys, then areas."""
+    fields = [
+        pa.field(name, _ARROW_TYPES[dtype])
+        for name, dtype in schema.INCIDENT_COLUMNS.items()
+        if name not in PARTITION_KEYS
+    ]
+    fields += [pa.field(schema.area_column(n), pa.large_string()) for n in layers]
+    return pa.schema(fields)
+
+
+def conform(frame: pd.DataFrame, layers: Sequence[str]) -> pd.DataFrame:
+    """Canonical dtypes and column order, with an area column for every layer."""
+    out = schema.conform(frame)
+    for name in layers:
+        column = schema.area_column(name)
+        if column not in out:
+            out[column] = pd.Series(pd.array([None] * len(out), dtype="str"), index=out.index)
+    return out
+
+
+def to_arrow(frame: pd.DataFrame, layers: Sequence[str]) -> pa.Table:
+    """``frame`` as a table of the partition file schema."""
+    target = file_schema(layers)
+    expected = dict(schema.INCIDENT_COLUMNS) | {schema.area_column(n): "str" for n in layers}
+    if any(name not in frame or str(frame[name].dtype) != d for name, d in expected.items()):
+        frame = conform(frame, layers)
+    return pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False)
+
+
+def partition_slices(
+    rows: pd.DataFrame, table: pa.Table
+) -> tuple[pa.Table, dict[tuple[str, str], tuple[int, int]]]:
+    """``table`` ordered by (source, month) and the row range of each partition in it."""
+    if not len(rows):
+        return table, {}
+    source_codes, sources = pd.factorize(rows["source"], sort=True)
+    month_codes, months = pd.factorize(rows["month"], sort=True)
+    key = source_codes.astype(np.int64) * len(months) + month_codes
+    order = np.argsort(key, kind="stable")
+    if (order != np.arange(len(order))).any():  # loaders give files in order: usually sorted
+        table, key = table.take(pa.array(order)), key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    return table, {
+        (str(sources[key[a] // len(months)]), str(months[key[a] % len(months)])): (int(a), int(b))
+        for a, b in zip(starts, ends, strict=True)
+    }
+
+
+def read_partition(path: Path) -> pa.Table:
+    """One partition file as an Arrow table."""
+    return pq.read_table(path)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write a partition file (parent directories created).
+
+    Dictionary encoding is kept for the repetitive text columns and skipped for the unique or
+    numeric ones, where it only costs time (about twice as fast, and smaller files).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plain = {"incident_id", "x", "y", "source_line", "occurred_at", "casualties", "speed_limit"}
+    dictionary = [name for name in table.column_names if name not in plain]
+    pq.write_table(table, path, compression="snappy", use_dictionary=dictionary)
+
+
+def link(source: Path, target: Path) -> None:
+    """Hard-link an immutable file into a new version (copy where links are unsupported)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def ids_in(table: pa.Table, ids: pa.Array) -> pa.Array:
+    """Mask of rows of ``table`` whose non-missing incident_id is in ``ids``."""
+    return pc.fill_null(pc.is_in(table["incident_id"], value_set=ids), False)
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def record_dict(record: FileRecord) -> dict[str, Any]:
+    """A FileRecord as a JSON-ready dict."""
+    out = asdict(record)
+    out["months"] = list(record.months)
+    return out
+
+
+def check_incidents(incidents: pd.DataFrame, layers: Sequence[str]) -> None:
+    """What the loaders guarantee; a failure here is a bug upstream, not bad user input."""
+    missing = [schema.area_column(n) for n in layers if schema.area_column(n) not in incidents]
+    if missing:
+        raise StoreError(f"incidents lack area column(s) {missing} for the stored layers")
+    for key in PARTITION_KEYS:
+        if key not in incidents or incidents[key].isna().any():
+            raise StoreError(f"incidents without a {key} cannot be stored")
+
+
+def check_layer(name: str, layer: gpd.GeoDataFrame) -> None:
+    """Refuse an unusable layer name, missing standard columns or a CRS other than 27700."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name) or name == "hint":
+        raise InputError(
+            f"layer name {name!r} is not usable; expected lower-case letters, digits and '_', "
+            "starting with a letter (e.g. ward, beat, lsoa), and not 'hint'"
+        )
+    missing = [c for c in LAYER_COLUMNS if c not in layer.columns]
+    if missing:
+        raise InputError(f"layer {name!r} lacks column(s) {missing}; expected {LAYER_COLUMNS}")
+    if layer.crs is None or layer.crs.to_epsg() != 27700:
+        raise InputError(f"layer {name!r} is in {layer.crs}; expected EPSG:27700")

@@ -1,0 +1,351 @@
+"""Writing the embedded store: staging a new version, partitions, layers, manifest, publishing.
+
+Private to :class:`geo_service.store.Store`, which holds the writer lock and calls these. Every
+write builds a complete new version in a staging directory beside the published one (unchanged
+files are hard links into it) and :func:`publish` makes it current with two atomic renames, so a
+process killed at any point leaves the previous version published. ``current`` is always the
+published version directory (None for an empty store).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from geo_service._store_format import (
+    AssignAreas,
+    FileRecord,
+    WriteResult,
+    conform,
+    file_schema,
+    ids_in,
+    link,
+    now_iso,
+    partition_dir,
+    partition_slices,
+    read_partition,
+    record_dict,
+    to_arrow,
+    write_table,
+)
+from geo_service.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+_KEEP_VERSIONS = 3
+
+
+# --------------------------------------------------------------------- staging, publishing
+def new_staging(root: Path, current_version: str | None) -> Path:
+    """A fresh staging directory; leftovers of killed writers are removed first."""
+    versions = root / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    for entry in versions.iterdir():
+        if entry.name.startswith(".staging") or (
+            entry.name > (current_version or "") and entry.name.startswith("v")
+        ):
+            logger.info("removing unpublished %s left by an interrupted write", entry.name)
+            shutil.rmtree(entry, ignore_errors=True)
+    staging = versions / f".staging-{os.getpid()}"
+    staging.mkdir()
+    return staging
+
+
+def publish(root: Path, staging: Path, manifest: Mapping[str, Any]) -> None:
+    """Make ``staging`` the published version: rename into place, then replace CURRENT."""
+    versions = root / "versions"
+    name = f"v{int(manifest.get('version', 0)) + 1:06d}"
+    target = versions / name
+    staging.rename(target)
+    pointer = root / "CURRENT.tmp"
+    with open(pointer, "w", encoding="utf-8") as handle:
+        handle.write(name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer, root / "CURRENT")
+    _fsync_dir(root)
+    old = sorted(p for p in versions.iterdir() if p.name.startswith("v") and p.name < name)
+    for stale in old[: max(0, len(old) - (_KEEP_VERSIONS - 1))]:
+        shutil.rmtree(stale, ignore_errors=True)
+    logger.debug("published %s", target)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _current(current: Path | None) -> Path:
+    if current is None:
+        raise StoreError("the store is empty")
+    return current
+
+
+# ------------------------------------------------------------------------ ingest writes
+@dataclass(frozen=True)
+class IngestPlan:
+    """Which files of an ingest are new, unchanged or superseding stored ones."""
+
+    rows: pd.DataFrame  # rows of new or changed files
+    new_files: tuple[FileRecord, ...]
+    unchanged: tuple[FileRecord, ...]
+    unchanged_rows: int
+    superseded: tuple[Mapping[str, Any], ...]
+
+    def unchanged_result(self) -> WriteResult:
+        """The result of an ingest that changes nothing."""
+        return WriteResult(
+            ingest_id=None,
+            stored=0,
+            duplicates_in_store=self.unchanged_rows,
+            stored_by_file={f.path: 0 for f in self.unchanged},
+            unchanged_files=tuple(f.path for f in self.unchanged),
+            superseded_files=(),
+            rejects_path=None,
+        )
+
+
+def plan_ingest(
+    manifest: Mapping[str, Any], incidents: pd.DataFrame, files: Sequence[FileRecord]
+) -> IngestPlan:
+    """Sort ``files`` into new, unchanged (same checksum stored) and superseding ones."""
+    live = [r for r in manifest["files"] if not r.get("superseded_by")]
+    stored_sha = {(r["source"], r["sha256"]) for r in live}
+    unchanged = tuple(f for f in files if (f.source, f.sha256) in stored_sha)
+    new_files = tuple(f for f in files if (f.source, f.sha256) not in stored_sha)
+    superseded = tuple(
+        r for r in live if any(r["source"] == f.source and r["key"] == f.key for f in new_files)
+    )
+    from_unchanged = incidents["source_file"].isin([f.key for f in unchanged]).to_numpy()
+    return IngestPlan(
+        rows=incidents.loc[~from_unchanged],
+        new_files=new_files,
+        unchanged=unchanged,
+        unchanged_rows=int(from_unchanged.sum()),
+        superseded=superseded,
+    )
+
+
+def ingest_id(files: Sequence[FileRecord]) -> str:
+    """A new ingest's id: UTC time stamp and the first file's checksum prefix."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    digest = files[0].sha256[:8] if files else "empty"
+    return f"{stamp}-{digest}"
+
+
+def write_ingest(
+    root: Path,
+    current: Path | None,
+    staging: Path,
+    manifest: dict[str, Any],
+    plan: IngestPlan,
+    *,
+    ingest: str,
+    kind: str,
+    transformation: str | None,
+    rejects: pd.DataFrame,
+) -> WriteResult:
+    """Stage the partitions, layers, rejects and manifest of one ingest (id ``ingest``)."""
+    layers = sorted(manifest["layers"])
+    table, groups = partition_slices(plan.rows, to_arrow(plan.rows, layers))
+    affected = set(groups) | {(r["source"], m) for r in plan.superseded for m in r["months"]}
+    old_parts = {(p["source"], p["month"]): p for p in manifest["partitions"].values()}
+    partitions: dict[str, Any] = {}
+    duplicates, stored_keys, jobs = 0, [], []
+    for key in sorted(set(old_parts) | affected):
+        path = partition_dir(*key) + "/part.parquet"
+        if key not in affected:
+            link(_current(current) / path, staging / path)
+            partitions["/".join(key)] = old_parts[key]
+            continue
+        existing = _existing_rows(current, old_parts.get(key), plan.superseded, key[0], layers)
+        start, end = groups.get(key, (0, 0))
+        new, repeated = _without_stored_ids(table.slice(start, end - start), existing)
+        duplicates += repeated
+        stored_keys.append(new["source_file"])
+        combined = pa.concat_tables([existing, new])
+        if combined.num_rows:
+            jobs.append((combined, staging / path))
+            partitions["/".join(key)] = {
+                "source": key[0], "month": key[1], "rows": combined.num_rows, "path": path,
+            }  # fmt: skip
+    _write_tables(jobs)
+    for name in layers:
+        relative = Path("layers") / f"{name}.parquet"
+        link(_current(current) / relative, staging / relative)
+    stored_by_key = _count_keys(stored_keys)
+    rejects_path = _write_rejects(root, ingest, rejects)
+    _write_ingest_manifest(
+        staging, manifest, plan, partitions, stored_by_key, ingest=ingest, kind=kind,
+        transformation=transformation, rejects_path=rejects_path,
+    )  # fmt: skip
+    return WriteResult(
+        ingest_id=ingest,
+        stored=sum(stored_by_key.values()),
+        duplicates_in_store=plan.unchanged_rows + duplicates,
+        stored_by_file={f.path: stored_by_key.get(f.key, 0) for f in plan.new_files}
+        | {f.path: 0 for f in plan.unchanged},
+        unchanged_files=tuple(f.path for f in plan.unchanged),
+        superseded_files=tuple(r["path"] for r in plan.superseded),
+        rejects_path=rejects_path,
+    )
+
+
+def _without_stored_ids(new: pa.Table, existing: pa.Table) -> tuple[pa.Table, int]:
+    """``new`` minus rows whose incident id ``existing`` holds, and how many were removed."""
+    if not existing.num_rows or not new.num_rows:
+        return new, 0
+    repeated = ids_in(new, pc.drop_null(existing["incident_id"]))
+    return new.filter(pc.invert(repeated)), int(pc.sum(repeated).as_py() or 0)
+
+
+def _write_tables(jobs: Sequence[tuple[pa.Table, Path]]) -> None:
+    """Write partition files, several at once (Parquet encoding releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        list(pool.map(lambda job: write_table(*job), jobs))
+
+
+def _existing_rows(
+    current: Path | None,
+    part: Mapping[str, Any] | None,
+    superseded: Sequence[Mapping[str, Any]],
+    source: str,
+    layers: Sequence[str],
+) -> pa.Table:
+    """A partition's stored rows, minus those of superseded files."""
+    target = file_schema(layers)
+    if part is None:
+        return target.empty_table()
+    table = read_partition(_current(current) / part["path"]).select(target.names).cast(target)
+    gone = [r["key"] for r in superseded if r["source"] == source]
+    if gone:
+        keep = pc.invert(pc.fill_null(pc.is_in(table["source_file"], pa.array(gone)), False))
+        table = table.filter(keep)
+    return table
+
+
+def _count_keys(columns: Sequence[pa.ChunkedArray]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for column in columns:
+        for item in pc.value_counts(column).to_pylist():
+            key = item["values"] if item["values"] is not None else ""
+            counts[key] = counts.get(key, 0) + int(item["counts"])
+    return counts
+
+
+def _write_rejects(root: Path, ingest: str, rejects: pd.DataFrame) -> Path | None:
+    if rejects.empty:
+        return None
+    folder = root / "rejects"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{ingest}.csv"
+    temporary = folder / f".{ingest}.csv.tmp"
+    rejects.to_csv(temporary, index=False, lineterminator="\n")
+    os.replace(temporary, path)
+    return path
+
+
+def _write_ingest_manifest(
+    staging: Path,
+    manifest: Mapping[str, Any],
+    plan: IngestPlan,
+    partitions: Mapping[str, Any],
+    stored_by_key: Mapping[str, int],
+    *,
+    ingest: str,
+    kind: str,
+    transformation: str | None,
+    rejects_path: Path | None,
+) -> None:
+    when = now_iso()
+    gone = {(r["source"], r["key"], r["sha256"]) for r in plan.superseded}
+    files = [
+        {**r, "superseded_by": ingest} if (r["source"], r["key"], r["sha256"]) in gone else r
+        for r in manifest["files"]
+    ]
+    for record in plan.new_files:
+        files.append(
+            record_dict(record)
+            | {"stored": stored_by_key.get(record.key, 0), "ingest_id": ingest,
+               "ingested_at": when, "transformation": transformation, "superseded_by": None}
+        )  # fmt: skip
+    entry = {
+        "id": ingest, "time": when, "kind": kind,
+        "files": [f.path for f in (*plan.new_files, *plan.unchanged)],
+        "unchanged_files": [f.path for f in plan.unchanged],
+        "stored": sum(stored_by_key.values()),
+        "rejected": sum(f.rejects for f in (*plan.new_files, *plan.unchanged)),
+        "rejects_file": str(rejects_path) if rejects_path else None,
+    }  # fmt: skip
+    updated = dict(manifest) | {
+        "version": int(manifest["version"]) + 1,
+        "files": files,
+        "ingests": [*manifest["ingests"], entry],
+        "partitions": dict(partitions),
+        "published_at": when,
+    }
+    (staging / "manifest.json").write_text(json.dumps(updated, indent=1), "utf-8")
+
+
+# ------------------------------------------------------------------------ layer writes
+def write_layer(
+    current: Path | None,
+    staging: Path,
+    manifest: dict[str, Any],
+    name: str,
+    layer: gpd.GeoDataFrame,
+    *,
+    info: Mapping[str, Any],
+    assign: AssignAreas | None,
+    progress: bool = False,
+) -> None:
+    """Stage layer ``name``, the other layers, the partitions (re-assigned with ``assign``)."""
+    names = sorted(set(manifest["layers"]) | {name})
+    if assign is None and name not in manifest["layers"] and manifest["partitions"]:
+        raise StoreError(f"new layer {name!r} needs its incidents assigned")
+    (staging / "layers").mkdir(parents=True, exist_ok=True)
+    layer.to_parquet(staging / "layers" / f"{name}.parquet")
+    for other in names:
+        if other != name:
+            relative = Path("layers") / f"{other}.parquet"
+            link(_current(current) / relative, staging / relative)
+    all_layers = (
+        {n: layer if n == name else gpd.read_parquet(staging / "layers" / f"{n}.parquet")
+         for n in names} if assign else {}
+    )  # fmt: skip
+    parts = list(manifest["partitions"].values())
+    if assign is not None and parts:
+        logger.info("assigning the incidents of %d partitions to %s", len(parts), names)
+    for part in tqdm(parts, desc="assigning areas", unit="month", disable=not progress):
+        source = _current(current) / part["path"]
+        if assign is None:
+            link(source, staging / part["path"])
+            continue
+        frame = conform(read_partition(source).to_pandas(), [])
+        frame = frame.assign(source=part["source"], month=part["month"])
+        write_table(to_arrow(assign(frame, all_layers), names), staging / part["path"])
+    entry = dict(manifest["layers"].get(name, {})) | dict(info)
+    entry |= {"features": len(layer), "updated_at": now_iso()}
+    updated = dict(manifest) | {
+        "version": int(manifest["version"]) + 1,
+        "layers": dict(manifest["layers"]) | {name: entry},
+        "published_at": now_iso(),
+    }
+    (staging / "manifest.json").write_text(json.dumps(updated, indent=1, default=str), "utf-8")
