@@ -412,7 +412,7 @@ def _grid(areas: gpd.GeoDataFrame | None, incidents: pd.DataFrame, *, cell_m: fl
         raise NotFoundError("no located incidents of this category, and no area layer stored")
     low = incidents[["x", "y"]].quantile(0.01).to_numpy()
     high = incidents[["x", "y"]].quantile(0.99).to_numpy()
-    logger.info("no area layer stored: the study area is the box holding 98 %% of the incidents")
+    logger.info("no area layer stored: the study area is the box holding 98 % of the incidents")
     return grid_for(box(*low, *np.maximum(high, low + 1.0)), cell_m=cell_m)
 
 
