@@ -231,6 +231,16 @@ def demo_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _planted(beat: str, family: str) -> tuple[float, float]:
+    """Centre of the demo's planted hotspot of ``family`` in ``beat`` (calibration.toml)."""
+    from geo_service.demo.calibration import load_calibration
+
+    for spot in load_calibration().hotspots:
+        if spot.beat == beat and family in spot.families:
+            return (float(spot.x), float(spot.y))
+    raise AssertionError(f"the demo plants no {family} hotspot in {beat}")
+
+
 def _cells(store_dir: Path, capsys: pytest.CaptureFixture[str], *args: str) -> pd.DataFrame:
     """A hotspot command's CSV cells with their centres (x, y) in metres."""
     assert _run(store_dir, "hotspots", "--no-accuracy", "--format", "csv", *args) == 0
@@ -249,7 +259,8 @@ def test_demo_planted_hotspots_are_found(
     demo_store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Centres from geo_service/demo/calibration.toml ([[hotspots]])."""
-    town_centre, new_burglary = (505250, 207050), (499300, 208500)
+    town_centre = _planted("D1A", "asb")
+    new_burglary = _planted("D2A", "dwelling_burglary")  # 2012/13 only
     end = ["--period-end", "2013-07"]
     kde = _cells(demo_store_dir, capsys, *end, "--category", "ASB incidents", "--method", "kde")
     peak = kde.loc[kde["density_per_km2"].idxmax()]
@@ -289,7 +300,7 @@ def test_demo_moving_hotspots_show_as_shifts(
     table = pd.read_csv(StringIO(capsys.readouterr().out)).set_index("code")
     assert table.loc["D1T", "label"] == "significant decrease"  # the estate that moved away
     # ...to a car park in D3D: its KDE hotspot appears there in 2012/13 and not before.
-    car_park = (495000, 209700)
+    car_park = _planted("D3D", "vehicle_crime")
     peaks = []
     for end in ("2012-07", "2013-07"):
         kde = _cells(demo_store_dir, capsys, "--period-end", end, "--category", vehicle)
