@@ -42,7 +42,11 @@ def empty_duplicates() -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One input file as read: where it was, its checksum, how many data rows, which months."""
+    """One input file as read: where it was, its checksum, how many data rows, which months.
+
+    ``rows`` counts every data row of the file; ``months`` are the distinct months of its valid
+    rows (rows later counted as duplicates included, rejected rows not).
+    """
 
     path: Path
     sha256: str

@@ -318,3 +318,22 @@ def test_progress_bar_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert len(result.incidents) == 1
     assert "police.uk files" in captured.err and captured.out == ""
+
+
+def test_crime_id_repeated_in_a_later_file(tmp_path: Path) -> None:
+    _write(tmp_path / "2021-01", "2021-01-x-street.csv", [_row("same", "2021-01", HEMEL, "Drugs")])
+    _write(tmp_path / "2021-02", "2021-02-x-street.csv", [_row("same", "2021-02", HEMEL, "Drugs")])
+    result = load_police_uk(tmp_path)
+    _accounted(result)
+    assert result.duplicates == 1 and result.incidents["month"].tolist() == ["2021-01"]
+    assert result.duplicate_rows.to_dict("records") == [
+        {
+            "file": "2021-02-x-street.csv",
+            "line": 2,
+            "incident_id": "police_uk:same",
+            "first_file": "2021-01-x-street.csv",
+            "first_line": 2,
+        }
+    ]
+    # A file's months are those of its valid rows, repeats included.
+    assert [f.months for f in result.files] == [("2021-01",), ("2021-02",)]
