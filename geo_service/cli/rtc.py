@@ -257,5 +257,5 @@ def _study_grid(
     located = incidents.loc[has_location(incidents)]
     low = located[["x", "y"]].quantile(0.01).to_numpy()
     high = located[["x", "y"]].quantile(0.99).to_numpy()
-    logger.info("no area layer stored: study area is the box holding 98 %% of the incidents")
+    logger.info("no area layer stored: study area is the box holding 98 % of the incidents")
     return grid_for(box(*low, *np.maximum(high, low + 1.0)), cell_m=cell_m)
