@@ -332,7 +332,7 @@ def write_layer(
     )  # fmt: skip
     parts = list(manifest["partitions"].values())
     if assign is not None and parts:
-        logger.info("assigning the incidents of %d partitions to %s", len(parts), names)
+        logger.debug("assigning the incidents of %d partitions to %s", len(parts), names)
     for part in tqdm(parts, desc="assigning areas", unit="month", disable=not progress):
         source = _current(current) / part["path"]
         if assign is None:

@@ -3,7 +3,8 @@
 These are the service functions the CLI (and later the web layer) call::
 
     ingest_files(store, kind, paths)   load (LOADERS[kind]) -> assign_areas -> Store.write_incidents
-    add_layer(store, layer, path)      read_layer -> Store.write_layer (re-assigns every incident)
+    add_layer(store, layer, paths)     read_layer per file -> Store.write_layer (re-assigns all)
+    dissolve_layer(store, layer, from_layer=...)  boundaries.dissolve_layer -> Store.write_layer
     add_denominators(store, layer, csv)
 
 Every row read is accounted for: ``rows_read == stored + duplicates + rejected``, where duplicates
@@ -22,17 +23,16 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 
-from geo_service import boundaries, join, schema
+from geo_service import _ingest_layers, boundaries, join, schema
 from geo_service.errors import InputError
 from geo_service.projection import transformation_used
 from geo_service.sources import LOADERS, LoadResult, SourceFile
+from geo_service.sources._mapping import ColumnMapping, read_mapping
 from geo_service.store import FileRecord, Store, WriteResult
 
 logger = logging.getLogger(__name__)
-
-#: How each loader's coordinates reach EPSG:27700, recorded with every file (None: mapping says).
-_SOURCE_CRS: Mapping[str, str | None] = {"police-uk": "EPSG:4326", "stats19": None, "mapped": None}
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def ingest_files(
             records,
             rejects=loaded.rejects,
             kind=kind,
-            transformation=_transformation(kind),
+            transformation=_transformation(kind, mapping),
         )
     return _summary(kind, loaded, incidents, records, written, layers=report.as_dict())
 
@@ -148,21 +148,71 @@ def ingest_files(
 def add_layer(
     store: Store,
     layer: str,
-    path: Path,
+    path: Path | Sequence[Path],
     *,
     code_col: str | None = None,
     name_col: str | None = None,
     crs: str | None = None,
+    parent_from_filename: bool = False,
+    progress: bool = False,
 ) -> boundaries.LayerReport:
-    """Read an area layer file, store it as ``layer`` and assign every stored incident to it.
+    """Read area layer file(s), store them as ``layer`` and assign every stored incident to it.
 
-    Replacing an existing layer re-assigns every incident to the new polygons. Denominators of
-    the old layer are not carried over; add them again with :func:`add_denominators`.
+    Several files are concatenated into one layer (codes must be unique across them). With
+    ``parent_from_filename`` each area's ``parent`` is its file's name up to the first ``_``
+    (``E07000096_wards.geojson`` -> ``E07000096``): per-district ward files then dissolve into
+    districts (:func:`dissolve_layer`). Replacing an existing layer re-assigns every incident to
+    the new polygons. Denominators of the old layer are not carried over; add them again with
+    :func:`add_denominators`. ``progress`` shows progress bars over the files and the months.
     """
-    frame, report = boundaries.read_layer(path, code_col=code_col, name_col=name_col, crs=crs)
-    info = {"report": _plain(asdict(report)), "path": str(path), "denominators": None}
-    store.write_layer(layer, frame, info=info, assign=_assign)
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    frame, report = _ingest_layers.read_layers(
+        paths, code_col=code_col, name_col=name_col, crs=crs,
+        parent_from_name=parent_from_filename, progress=progress,
+    )  # fmt: skip
+    info = {
+        "report": _plain(asdict(report)),
+        "path": "; ".join(str(p) for p in paths),
+        "denominators": None,
+        "parent_from_filename": parent_from_filename,
+    }
+    store.write_layer(layer, frame, info=info, assign=_assign, progress=progress)
     return report
+
+
+def dissolve_layer(
+    store: Store,
+    layer: str,
+    *,
+    from_layer: str,
+    names_csv: Path | None = None,
+    progress: bool = False,
+) -> gpd.GeoDataFrame:
+    """Store ``layer`` made of the parents of stored ``from_layer`` and assign every incident.
+
+    Areas of ``from_layer`` are merged by their ``parent`` (wards -> districts, beats ->
+    sectors) with :func:`geo_service.boundaries.dissolve_layer`; population and households are
+    summed (NaN when any member's is unknown). ``names_csv`` (columns ``code,name``) names the
+    new areas; unnamed ones are named by their code. Returns the stored layer.
+    """
+    if layer == from_layer:
+        raise InputError(f"dissolve: the new layer must not replace {from_layer!r} itself")
+    with store.locked():
+        source = store.layer(from_layer)
+        _ingest_layers.check_parents(source, from_layer)
+        codes = source["parent"].dropna().astype(str).unique().tolist()
+        names = _ingest_layers.read_names(names_csv, codes) if names_csv is not None else None
+        dissolved = boundaries.dissolve_layer(source, names=names)
+        info = {
+            "report": None,
+            "path": None,
+            "dissolved_from": from_layer,
+            "names": str(names_csv) if names_csv is not None else None,
+            "area_m2": float(dissolved.geometry.area.sum()),
+            "denominators": None,
+        }
+        store.write_layer(layer, dissolved, info=info, assign=_assign, progress=progress)
+    return dissolved
 
 
 def add_denominators(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFrame:
@@ -200,9 +250,34 @@ def _assign(incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> 
     return join.assign_areas(incidents, layers)[0]
 
 
-def _transformation(kind: str) -> str | None:
-    crs = _SOURCE_CRS.get(kind)
-    return transformation_used(crs) if crs else None
+def _transformation(kind: str, mapping: Path | None) -> str | None:
+    """How the loader's coordinates reach EPSG:27700, as recorded with every file."""
+    if kind == "police-uk":
+        return transformation_used("EPSG:4326")
+    if kind == "stats19":
+        return (
+            "none for easting/northing (EPSG:27700); rows with only longitude/latitude: "
+            + transformation_used("EPSG:4326")
+        )
+    if kind == "mapped" and mapping is not None:
+        crs = _mapping_crs(read_mapping(mapping))
+        if crs is None:
+            return "none (the mapping reads no coordinates)"
+        if pyproj.CRS.from_user_input(crs) == pyproj.CRS.from_user_input(schema.CRS):
+            return f"none (coordinates in {crs})"
+        return f"from {crs}: {transformation_used(crs)}"
+    return None
+
+
+def _mapping_crs(spec: ColumnMapping) -> str | None:
+    """The CRS of a mapping's coordinates, as the mapped loader reads them (None: no columns)."""
+    if "lon" in spec.columns:
+        default = "EPSG:4326"
+    elif "x" in spec.columns:
+        default = "EPSG:27700"
+    else:
+        return None
+    return str(spec.columns.get("crs", default))
 
 
 def _file_records(loaded: LoadResult, kind: str) -> list[FileRecord]:

@@ -1,5 +1,7 @@
 """Commands that fill and describe the store: ``ingest``, ``boundaries``, ``status``.
 
+``boundaries`` has the actions ``add``, ``dissolve`` and ``denominators``.
+
 Each handler parses its arguments, calls a service function of :mod:`geo_service.ingest` or
 :class:`geo_service.store.Store`, and prints the result; errors reach :func:`geo_service.cli.main`
 as :class:`~geo_service.errors.GeoServiceError` (one line, exit code 2).
@@ -36,13 +38,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     boundaries = subparsers.add_parser("boundaries", help="add area layers and denominators")
     actions = boundaries.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="add (or replace) an area layer from a boundary file")
+    add = actions.add_parser(
+        "add", help="add (or replace) an area layer from boundary files", description=_ADD_HELP
+    )
     add.add_argument("layer", help="layer name, e.g. ward, beat, lsoa")
-    add.add_argument("path", type=Path, help="GeoJSON, Shapefile or GeoPackage")
+    add.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="GeoJSON, Shapefile or GeoPackage"
+    )
     add.add_argument("--code-col", help="column holding the area code (detected for ONS files)")
     add.add_argument("--name-col", help="column holding the area name")
     add.add_argument("--crs", help="CRS of a file that states none, e.g. EPSG:27700")
+    add.add_argument(
+        "--parent-from-filename",
+        action="store_true",
+        help="each area's parent is its file name before the first '_' (E07000096_wards.geojson "
+        "-> E07000096): per-district ward files, later dissolved into districts",
+    )
+    add.add_argument("--progress", action="store_true", help="show progress bars")
     add.set_defaults(handler=_boundaries_add)
+    dissolve = actions.add_parser(
+        "dissolve",
+        help="a layer of the parents of another (wards -> districts, beats -> sectors)",
+        description=_DISSOLVE_HELP,
+    )
+    dissolve.add_argument("layer", help="name of the new layer, e.g. district, sector")
+    dissolve.add_argument(
+        "--from", dest="from_layer", required=True, metavar="LAYER", help="a stored layer"
+    )
+    dissolve.add_argument("--names", type=Path, metavar="CSV", help="CSV code,name of new areas")
+    dissolve.add_argument("--progress", action="store_true", help="show a progress bar")
+    dissolve.set_defaults(handler=_boundaries_dissolve)
     denominators = actions.add_parser(
         "denominators", help="population, households and parent per area from a CSV"
     )
@@ -59,6 +84,18 @@ _INGEST_HELP = (
     "Load police.uk street-level CSVs, DfT STATS19 collision CSVs, or any CSV described by a "
     "TOML mapping; assign each incident to every stored area layer; store it. Re-ingesting a "
     "file changes nothing; a newer file with the same name replaces the months it covers."
+)
+
+
+_ADD_HELP = (
+    "Read one or more boundary files (any CRS; ONS code/name columns detected) into one layer, "
+    "store it and assign every stored incident to it. Codes must be unique across the files. "
+    "Districts from per-district ward files: `boundaries add ward --parent-from-filename "
+    "wards/*_wards.geojson`, then `boundaries dissolve district --from ward`."
+)
+_DISSOLVE_HELP = (
+    "Merge the areas of a stored layer by their parent code into a new layer (population and "
+    "households summed) and assign every stored incident to it."
 )
 
 
@@ -81,12 +118,17 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
     store = Store(settings.store)
     report = ingest.add_layer(
-        store, args.layer, args.path, code_col=args.code_col, name_col=args.name_col, crs=args.crs
-    )
+        store, args.layer, args.paths, code_col=args.code_col, name_col=args.name_col,
+        crs=args.crs, parent_from_filename=args.parent_from_filename,
+        progress=bool(args.progress or sys.stderr.isatty()),
+    )  # fmt: skip
+    files = f"{len(args.paths)} files" if len(args.paths) > 1 else report.path
     print(
-        f"layer {args.layer!r}: {report.features} areas from {report.path} "
+        f"layer {args.layer!r}: {report.features} areas from {files} "
         f"(code {report.code_column}, name {report.name_column}, CRS {report.source_crs})"
     )
+    if report.parent_column:
+        print(f"parent from: {report.parent_column}")
     print(f"transformation: {report.transformation}")
     if report.repaired:
         print(f"repaired invalid polygons: {', '.join(report.repaired)}")
@@ -94,12 +136,32 @@ def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"overlapping areas: {len(report.overlaps)} pairs")
     if report.gaps_m2:
         print(f"gaps between areas: {len(report.gaps_m2)} ({sum(report.gaps_m2):.0f} m²)")
-    layer = store.status()["layers"][args.layer]
+    _print_assigned(store, args.layer)
+    return 0
+
+
+def _boundaries_dissolve(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store(settings.store)
+    layer = ingest.dissolve_layer(
+        store, args.layer, from_layer=args.from_layer, names_csv=args.names,
+        progress=bool(args.progress or sys.stderr.isatty()),
+    )  # fmt: skip
+    print(
+        f"layer {args.layer!r}: {len(layer)} areas dissolved from {args.from_layer!r} "
+        f"({layer.geometry.area.sum() / 1e6:.2f} km²); population for "
+        f"{int(layer['population'].notna().sum())}, households for "
+        f"{int(layer['households'].notna().sum())}"
+    )
+    _print_assigned(store, args.layer)
+    return 0
+
+
+def _print_assigned(store: Store, name: str) -> None:
+    layer = store.status()["layers"][name]
     print(
         f"stored incidents in an area: {layer['incidents_in_an_area']}; "
         f"located outside every area: {layer['located_outside_every_area']}"
     )
-    return 0
 
 
 def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> int:
