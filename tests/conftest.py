@@ -1,4 +1,8 @@
-"""Shared test fixtures: where the real public data lives, and a skip when it is absent."""
+"""Shared test fixtures: the real public data (skipped when absent) and the demo borough.
+
+The demo input set is written once per session and ingested into temporary stores; every test
+package that needs the demo uses these fixtures rather than building its own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+
+from geo_service.demo import DEFAULT_SEED
+from geo_service.demo.build import DemoFiles, ingest_demo, write_demo
+from geo_service.ingest import IngestSummary
+from geo_service.store import Store
 
 #: Real public data beside the checkout (../shared/data), or GEO_SERVICE_SHARED_DATA.
 _BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -18,3 +27,34 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real public data not found at {SHARED_DATA} (set GEO_SERVICE_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> DemoFiles:
+    """The default demo input set."""
+    return write_demo(tmp_path_factory.mktemp("demo") / "input", seed=DEFAULT_SEED)
+
+
+@pytest.fixture(scope="session")
+def demo_ingest(
+    demo_files: DemoFiles, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Store, tuple[IngestSummary, ...]]:
+    """A store holding the demo (force extract + ASB), and the ingest summaries."""
+    root = tmp_path_factory.mktemp("demo-store") / "store"
+    summaries = ingest_demo(root, demo_files)
+    return Store(root), summaries
+
+
+@pytest.fixture(scope="session")
+def demo_store(demo_ingest: tuple[Store, tuple[IngestSummary, ...]]) -> Store:
+    return demo_ingest[0]
+
+
+@pytest.fixture(scope="session")
+def public_ingest(
+    demo_files: DemoFiles, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Store, tuple[IngestSummary, ...]]:
+    """A store holding the police.uk version of the demo."""
+    root = tmp_path_factory.mktemp("demo-public") / "store"
+    summaries = ingest_demo(root, demo_files, public_only=True)
+    return Store(root), summaries
