@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: The projected CRS of every stored coordinate (British National Grid, metres).
 CRS = "EPSG:27700"
@@ -118,6 +119,9 @@ def _missing(n: int, dtype: str) -> pd.api.extensions.ExtensionArray | np.ndarra
         return np.full(n, np.nan)
     if dtype.startswith("datetime64"):
         return np.full(n, np.datetime64("NaT"), dtype=dtype)
+    if dtype == "str":
+        # An Arrow null array converts without a Python object per row.
+        return pd.array(pa.nulls(n, pa.large_string()), dtype=dtype)
     return pd.array([None] * n, dtype=dtype)
 
 
