@@ -27,7 +27,6 @@ import pyarrow.compute as pc
 from geo_service.schema import SEVERITIES
 from geo_service.sources._checks import (
     Rejects,
-    assemble,
     check_month,
     check_required,
     file_part,
@@ -36,7 +35,8 @@ from geo_service.sources._checks import (
     months_of,
     prefixed_ids,
 )
-from geo_service.sources._files import expand_paths, open_file, read_columns, require_columns
+from geo_service.sources._files import open_file, read_columns, require_columns
+from geo_service.sources._load import load_each
 from geo_service.sources._mapping import (
     NUMBER_FIELDS,
     ROAD_FIELDS,
@@ -44,7 +44,6 @@ from geo_service.sources._mapping import (
     ColumnMapping,
     read_mapping,
 )
-from geo_service.sources._progress import progress_over
 from geo_service.sources._result import LoadResult, SourceFile
 from geo_service.sources.stats19 import road_names, whole_numbers
 
@@ -80,14 +79,13 @@ def load_mapped(
         Canonical incidents (source ``mapped:<name>``), rejects, duplicates and provenance.
     """
     spec = read_mapping(mapping)
-    files = expand_paths(paths, folder_patterns=FOLDER_PATTERNS)
-    parts = []
-    rows_read = 0
-    for path in progress_over(files, enabled=progress, what=f"{spec.name} files"):
-        part = _load_file(path, spec)
-        rows_read += part[0].rows
-        parts.append(part)
-    return assemble(parts, rows_read=rows_read)
+    return load_each(
+        paths,
+        lambda path: _load_file(path, spec),
+        folder_patterns=FOLDER_PATTERNS,
+        progress=progress,
+        what=f"{spec.name} files",
+    )
 
 
 def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:

@@ -39,7 +39,6 @@ import pyarrow.compute as pc
 from geo_service.schema import POLICE_UK_CATEGORIES
 from geo_service.sources._checks import (
     Rejects,
-    assemble,
     check_month,
     check_required,
     file_part,
@@ -50,12 +49,11 @@ from geo_service.sources._checks import (
 )
 from geo_service.sources._files import (
     RawRows,
-    expand_paths,
     open_file,
     read_columns,
     require_columns,
 )
-from geo_service.sources._progress import progress_over
+from geo_service.sources._load import load_each
 from geo_service.sources._result import LoadResult, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -92,14 +90,13 @@ def load_police_uk(
     LoadResult
         Canonical incidents (source ``police_uk``), rejects, duplicates and file provenance.
     """
-    files = expand_paths(paths, folder_patterns=FOLDER_PATTERNS)
-    parts = []
-    rows_read = 0
-    for path in progress_over(files, enabled=progress, what="police.uk files"):
-        part = _load_file(path)
-        rows_read += part[0].rows
-        parts.append(part)
-    return assemble(parts, rows_read=rows_read)
+    return load_each(
+        paths,
+        _load_file,
+        folder_patterns=FOLDER_PATTERNS,
+        progress=progress,
+        what="police.uk files",
+    )
 
 
 def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:

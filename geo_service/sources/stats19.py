@@ -50,7 +50,6 @@ from geo_service.errors import InputError
 from geo_service.schema import ROAD_TRAFFIC_COLLISION
 from geo_service.sources._checks import (
     Rejects,
-    assemble,
     check_in_gb,
     file_part,
     is_missing,
@@ -62,11 +61,10 @@ from geo_service.sources._checks import (
 from geo_service.sources._files import (
     RawFile,
     RawRows,
-    expand_paths,
     open_file,
     read_columns,
 )
-from geo_service.sources._progress import progress_over
+from geo_service.sources._load import load_each
 from geo_service.sources._result import LoadResult, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -117,14 +115,9 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
         Canonical incidents (source ``stats19``, category "Road traffic collision"), rejects,
         duplicated collision indexes and file provenance.
     """
-    files = expand_paths(paths, folder_patterns=FOLDER_PATTERNS)
-    parts = []
-    rows_read = 0
-    for path in progress_over(files, enabled=progress, what="STATS19 files"):
-        part = _load_file(path)
-        rows_read += part[0].rows
-        parts.append(part)
-    return assemble(parts, rows_read=rows_read)
+    return load_each(
+        paths, _load_file, folder_patterns=FOLDER_PATTERNS, progress=progress, what="STATS19 files"
+    )
 
 
 def code_lists() -> dict[str, dict[str, str]]:
