@@ -35,12 +35,10 @@ _INSIDE_RULES = ("centre", "overlap")
 
 
 @dataclass(frozen=True, eq=False)
-class Grid:
-    """A square grid of ``ny`` rows by ``nx`` columns of ``cell_m`` metres from ``(x0, y0)``.
+class _CellGrid:
+    """What square and hexagonal grids share: origin, cell size, shape, study-area mask, counts.
 
-    ``inside`` is a read-only boolean array of shape ``(ny, nx)``: the cells that belong to the
-    study area (see :func:`grid_for`). Cells outside it are still part of the raster (so kernels
-    spread across the boundary) but are left out of tables, tests and maps.
+    Subclasses give ``cell_index`` (flat index of each point's cell, -1 outside the grid).
     """
 
     x0: float
@@ -54,6 +52,30 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         """``(ny, nx)``, the shape of every per-cell array."""
         return (self.ny, self.nx)
+
+    def cell_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Flat index ``row * nx + col`` of each point's cell; -1 outside the grid."""
+        raise NotImplementedError
+
+    def counts(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Number (or summed ``weights``) of points in each cell, shape ``(ny, nx)``.
+
+        Integer counts without weights, floats with them. Points outside the grid are ignored.
+        """
+        index = self.cell_index(x, y)
+        ok = index >= 0
+        w = None if weights is None else np.asarray(weights, dtype=float)[ok]
+        return np.bincount(index[ok], weights=w, minlength=self.nx * self.ny).reshape(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Grid(_CellGrid):
+    """A square grid of ``ny`` rows by ``nx`` columns of ``cell_m`` metres from ``(x0, y0)``.
+
+    ``inside`` is a read-only boolean array of shape ``(ny, nx)``: the cells that belong to the
+    study area (see :func:`grid_for`). Cells outside it are still part of the raster (so kernels
+    spread across the boundary) but are left out of tables, tests and maps.
+    """
 
     @property
     def cell_area_km2(self) -> float:
@@ -74,20 +96,6 @@ class Grid:
         index += np.where(ok, col, 0).astype(np.int64)
         index[~ok] = -1
         return index
-
-    def counts(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Number (or summed ``weights``) of points in each cell, shape ``(ny, nx)``.
-
-        Integer counts without weights, floats with them. Points outside the grid are ignored.
-        """
-        index = self.cell_index(x, y)
-        ok = index >= 0
-        if weights is None:
-            flat = np.bincount(index[ok], minlength=self.nx * self.ny)
-        else:
-            w = np.asarray(weights, dtype=float)[ok]
-            flat = np.bincount(index[ok], weights=w, minlength=self.nx * self.ny)
-        return flat.reshape(self.shape)
 
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Cell-centre eastings and northings, each of shape ``(ny, nx)``."""
@@ -210,7 +218,7 @@ def _inside_mask(grid: Grid, area: BaseGeometry, rule: str) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class HexGrid:
+class HexGrid(_CellGrid):
     """Pointy-top hexagons ``cell_m`` metres across the flats, in ``ny`` rows of ``nx``.
 
     Row r's centres are at ``y0 + 1.5 * side * r`` and ``x0 + cell_m * (c + 0.5 * (r % 2))``
@@ -219,18 +227,6 @@ class HexGrid:
     ``counts`` and ``to_geodataframe`` work as for :class:`Grid`; kernel density needs the square
     :class:`Grid` (its FFT works on a raster).
     """
-
-    x0: float
-    y0: float
-    cell_m: float
-    nx: int
-    ny: int
-    inside: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(ny, nx)``, the shape of every per-cell array."""
-        return (self.ny, self.nx)
 
     @property
     def side_m(self) -> float:
@@ -255,13 +251,6 @@ class HexGrid:
         col = rq.astype(np.int64) + (row - (row & 1)) // 2
         ok = finite & (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
         return np.where(ok, row * self.nx + col, -1)
-
-    def counts(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Number (or summed ``weights``) of points in each hexagon, shape ``(ny, nx)``."""
-        index = self.cell_index(x, y)
-        ok = index >= 0
-        w = None if weights is None else np.asarray(weights, dtype=float)[ok]
-        return np.bincount(index[ok], weights=w, minlength=self.nx * self.ny).reshape(self.shape)
 
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Hexagon-centre eastings and northings, each of shape ``(ny, nx)``."""
