@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,10 +28,11 @@ from shapely.geometry import box
 
 from geo_service.analysis import clusters, emerging, gistar, kde, shifts
 from geo_service.analysis.evaluation import History, Method, accuracy_for
-from geo_service.analysis.grid import Grid, HexGrid, grid_for, hex_grid_for
+from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
 from geo_service.analysis.periods import Period, rolling_periods
 from geo_service.categories import CategoryGroup, find_group, load_groups
 from geo_service.cli._output import write_frame
+from geo_service.cli._store_args import study_grid, study_layer_name, write_to
 from geo_service.config import Settings
 from geo_service.errors import InputError, NotFoundError
 from geo_service.schema import CRS, area_column, has_location
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("kde", "dbscan", "hdbscan", "gistar", "emerging")
 #: Layers that bound the study area when ``--layer`` is not given, in order of preference.
-PREFERRED_LAYERS = ("beat", "ward", "district")
 #: The automatic emerging time step holds at least this many incidents on average.
 EMERGING_INCIDENTS_PER_STEP = 200
 _COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
@@ -158,7 +157,7 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
         "accuracy": None if args.no_accuracy else _accuracy(data, args.method, method),
     }
     logger.info("%s", _describe(meta))
-    return _write(frame, args.format, args.out, meta)
+    return write_to(args.out, len(frame), lambda out: _emit(frame, args.format, out, meta))
 
 
 def _kde_map(data: StudyData, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
@@ -359,7 +358,7 @@ def _shifts(args: argparse.Namespace, settings: Settings) -> int:
         "%s: %s vs %s, %d %s(s), %d significant", meta["category"], meta["previous"],
         meta["current"], len(frame), meta["unit"], meta["significant"],
     )  # fmt: skip
-    return _write(frame, args.format, args.out, meta)
+    return write_to(args.out, len(frame), lambda out: _emit(frame, args.format, out, meta))
 
 
 def _check_covered(store: Store, *periods: Period) -> None:
@@ -388,45 +387,13 @@ def study_data(
     start = period.shifted(-max(history_months, args.months)).start
     frame = store.incidents(month_from=start, month_to=period.end, columns=_COLUMNS)
     incidents = frame.loc[group.mask(frame) & has_location(frame)]
-    name = _layer_name(store, args.layer)
+    name = study_layer_name(store, args.layer)
     areas = store.layer(name) if name is not None else None
-    grid = _grid(areas, incidents, cell_m=args.cell_m)
+    grid = study_grid(areas, incidents, cell_m=args.cell_m)
     return StudyData(group, period, grid, name, areas, incidents)
 
 
-def _layer_name(store: Store, requested: str | None) -> str | None:
-    names = store.layer_names()
-    if requested is not None:
-        store.layer(requested)  # NotFoundError listing the layers
-        return requested
-    for name in PREFERRED_LAYERS:
-        if name in names:
-            return name
-    return names[0] if names else None
-
-
-def _grid(areas: gpd.GeoDataFrame | None, incidents: pd.DataFrame, *, cell_m: float | None) -> Grid:
-    if areas is not None:
-        return grid_for(areas, cell_m=cell_m)
-    if incidents.empty:
-        raise NotFoundError("no located incidents of this category, and no area layer stored")
-    low = incidents[["x", "y"]].quantile(0.01).to_numpy()
-    high = incidents[["x", "y"]].quantile(0.99).to_numpy()
-    logger.info("no area layer stored: the study area is the box holding 98 % of the incidents")
-    return grid_for(box(*low, *np.maximum(high, low + 1.0)), cell_m=cell_m)
-
-
 # ------------------------------------------------------------------------------------ output
-def _write(frame: gpd.GeoDataFrame, fmt: str, out: Path | None, meta: dict[str, Any]) -> int:
-    if out is None:
-        _emit(frame, fmt, sys.stdout, meta)
-    else:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            _emit(frame, fmt, handle, meta)
-        logger.info("wrote %d rows to %s", len(frame), out)
-    return 0
-
-
 def _emit(frame: gpd.GeoDataFrame, fmt: str, stream: TextIO, meta: dict[str, Any]) -> None:
     if fmt == "geojson":
         geo = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).to_crs("EPSG:4326")

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-from shapely.geometry import box
 
 from geo_service.analysis.evaluation import (
     backtest,
@@ -28,7 +26,6 @@ from geo_service.analysis.evaluation import (
     hit_rate_curve,
     summarise_backtest,
 )
-from geo_service.analysis.grid import Grid, grid_for
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.analysis.repeat_locations import (
     ClusterRule,
@@ -38,6 +35,7 @@ from geo_service.analysis.repeat_locations import (
 )
 from geo_service.categories import find_group, load_groups
 from geo_service.cli._output import TABLE_FORMATS, records, write_frame
+from geo_service.cli._store_args import study_grid, study_layer_name, write_to
 from geo_service.config import Settings
 from geo_service.errors import InputError, NotFoundError
 from geo_service.schema import CRS, ROAD_TRAFFIC_COLLISION, has_location
@@ -46,7 +44,6 @@ from geo_service.store import Store
 logger = logging.getLogger(__name__)
 
 #: Layers used to label sites and bound the study area when ``--layer`` is not given, in order.
-PREFERRED_LAYERS = ("beat", "ward", "district")
 _EVAL_COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
 
 
@@ -95,17 +92,17 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.roads is not None:
         table = collisions_per_km(collisions, _roads(args.roads, args.road_name_col))
-        return _write(table, "csv", args.out)
+        return write_to(args.out, len(table), lambda out: _emit(table, "csv", out))
     rule = _rule(args)
     period_end = args.period_end or str(collisions["month"].max())
-    layer_name = _layer_name(store, args.layer)
+    layer_name = study_layer_name(store, args.layer)
     areas = store.layer(layer_name) if layer_name else None
     sites = repeat_locations(collisions, rule=rule, period_end=period_end, areas=areas)
     logger.info(
         "%d sites: %s, window of %d years ending %s", len(sites), _describe(rule), rule.years,
         period_end,
     )  # fmt: skip
-    return _write(sites, args.format, args.out)
+    return write_to(args.out, len(sites), lambda out: _emit(sites, args.format, out))
 
 
 def _rule(args: argparse.Namespace) -> ClusterRule:
@@ -145,16 +142,6 @@ def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
     return roads.rename(columns={name_col: "name"})
 
 
-def _write(frame: pd.DataFrame, fmt: str, out: Path | None) -> int:
-    if out is None:
-        _emit(frame, fmt, sys.stdout)
-    else:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            _emit(frame, fmt, handle)
-        logger.info("wrote %d rows to %s", len(frame), out)
-    return 0
-
-
 def _emit(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
     if fmt == "geojson":
         geo = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
@@ -164,17 +151,6 @@ def _emit(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
         return
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     write_frame(table, "csv", out=stream)
-
-
-def _layer_name(store: Store, requested: str | None) -> str | None:
-    names = store.layer_names()
-    if requested is not None:
-        store.layer(requested)  # NotFoundError listing the layers
-        return requested
-    for name in PREFERRED_LAYERS:
-        if name in names:
-            return name
-    return names[0] if names else None
 
 
 # ---------------------------------------------------------------------------------- evaluate
@@ -193,7 +169,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     first_origin, last_origin = _origins(
         months, months_wanted=args.months, horizon=args.horizon_months
     )
-    grid = _study_grid(store, args.layer, incidents, cell_m=args.cell_m)
+    name = study_layer_name(store, args.layer)
+    areas = store.layer(name) if name is not None else None
+    grid = study_grid(areas, incidents, cell_m=args.cell_m)
     coverages = [float(c) for c in range(101)] if args.curve else _coverages(args.coverage)
     table = backtest(
         incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
@@ -245,17 +223,3 @@ def _coverages(text: str) -> list[float]:
     if not values or any(not 0 < v <= 100 for v in values):
         raise InputError(f"--coverage: each value must be in (0, 100], got {text!r}")
     return values
-
-
-def _study_grid(
-    store: Store, requested: str | None, incidents: pd.DataFrame, *, cell_m: float | None
-) -> Grid:
-    """The grid over the study layer, or over the middle 98 % of the incidents without one."""
-    name = _layer_name(store, requested)
-    if name is not None:
-        return grid_for(store.layer(name), cell_m=cell_m)
-    located = incidents.loc[has_location(incidents)]
-    low = located[["x", "y"]].quantile(0.01).to_numpy()
-    high = located[["x", "y"]].quantile(0.99).to_numpy()
-    logger.info("no area layer stored: study area is the box holding 98 % of the incidents")
-    return grid_for(box(*low, *np.maximum(high, low + 1.0)), cell_m=cell_m)

@@ -15,13 +15,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import Point, Polygon, box
+from shapely.geometry import Point, Polygon
 
-from geo_service import schema
 from geo_service.analysis.grid import grid_for
 from geo_service.cli import main
 from geo_service.projection import to_bng
-from geo_service.store import FileRecord, Store
+from geo_service.store import Store
+from tests.cli.conftest import assign_by_x, two_wards, write_rows
 
 X0, Y0 = 500000.0, 200000.0
 ESTATE = (X0 + 800, Y0 + 1200)
@@ -31,22 +31,11 @@ IN_2021 = 12 * (40 + 12) + 6 * NEW_PER_MONTH
 
 
 def _wards() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {
-            "code": ["W1", "W2"],
-            "name": ["West", "East"],
-            "parent": [None, None],
-            "population": [float("nan")] * 2,
-            "households": [float("nan")] * 2,
-        },
-        geometry=[box(X0, Y0, X0 + 2000, Y0 + 2000), box(X0 + 2000, Y0, X0 + 4000, Y0 + 2000)],
-        crs=schema.CRS,
-    )
+    return two_wards(X0, Y0, 2000.0)
 
 
 def _assign(incidents: pd.DataFrame, layers: object = None) -> pd.DataFrame:
-    code = (incidents["x"] >= X0 + 2000).map({True: "W2", False: "W1"})
-    return incidents.assign(area_ward=code.where(incidents["x"].notna()))
+    return assign_by_x(incidents, X0 + 2000)
 
 
 def _burglaries() -> pd.DataFrame:
@@ -73,11 +62,7 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hotspots") / "store"
     store = Store(root)
     store.write_layer("ward", _wards(), info={"path": "squares"}, assign=_assign)
-    frame = _assign(_burglaries())
-    frame = frame.assign(source_file="b.csv", source_line=range(2, len(frame) + 2))
-    months = tuple(sorted(frame["month"].unique().tolist()))
-    record = FileRecord("/in/b.csv", "b.csv", "police_uk", "b.csv", len(frame), 0, 0, months)
-    store.write_incidents(schema.conform(frame), [record], rejects=pd.DataFrame(), kind="mapped")
+    write_rows(store, _assign(_burglaries()), "b.csv")
     return root
 
 
@@ -217,17 +202,13 @@ def demo_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame = frame.assign(
         incident_id=[f"demo:{i}" for i in range(len(frame))],
         source="demo",
-        source_file="demo.csv",
-        source_line=range(2, len(frame) + 2),
+        area_beat=frame["beat"].astype("str"),
     )
     beats = geography.beats.assign(population=float("nan"), households=float("nan"))
     root = tmp_path_factory.mktemp("hotspots-demo") / "store"
     store = Store(root)
     store.write_layer("beat", beats, info={"path": "demo"})
-    stored = schema.conform(frame).assign(area_beat=frame["beat"].astype("str"))
-    months = tuple(sorted(frame["month"].unique().tolist()))
-    record = FileRecord("/in/demo.csv", "demo.csv", "demo", "demo.csv", len(frame), 0, 0, months)
-    store.write_incidents(stored, [record], rejects=pd.DataFrame(), kind="mapped")
+    write_rows(store, frame, "demo.csv")
     return root
 
 

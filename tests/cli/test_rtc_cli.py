@@ -9,41 +9,22 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-from shapely.geometry import LineString, box
+from shapely.geometry import LineString
 
 from geo_service import schema
 from geo_service.cli import main
-from geo_service.store import FileRecord, Store
+from geo_service.store import Store
+from tests.cli.conftest import assign_by_x, two_wards, write_rows
 
 X0, Y0 = 500000.0, 200000.0  # a 2 km x 1 km study area: wards W1 (west) and W2 (east)
 
 
-def _write(store: Store, frame: pd.DataFrame, name: str) -> None:
-    frame = frame.assign(source_file=name, source_line=range(2, len(frame) + 2))
-    months = tuple(sorted(frame["month"].unique().tolist()))
-    record = FileRecord(
-        f"/in/{name}", name, str(frame["source"].iloc[0]), name, len(frame), 0, 0, months
-    )
-    store.write_incidents(schema.conform(frame), [record], rejects=pd.DataFrame(), kind="mapped")
-
-
 def _wards() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {
-            "code": ["W1", "W2"],
-            "name": ["West", "East"],
-            "parent": [None, None],
-            "population": [float("nan")] * 2,
-            "households": [float("nan")] * 2,
-        },
-        geometry=[box(X0, Y0, X0 + 1000, Y0 + 1000), box(X0 + 1000, Y0, X0 + 2000, Y0 + 1000)],
-        crs=schema.CRS,
-    )
+    return two_wards(X0, Y0, 1000.0)
 
 
-def _assign_by_x(incidents: pd.DataFrame, layers) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    code = (incidents["x"] >= X0 + 1000).map({True: "W2", False: "W1"})
-    return incidents.assign(area_ward=code.where(incidents["x"].notna()))
+def _assign_by_x(incidents: pd.DataFrame, layers: object) -> pd.DataFrame:
+    return assign_by_x(incidents, X0 + 1000)
 
 
 @pytest.fixture
@@ -67,7 +48,7 @@ def store_dir(tmp_path: Path) -> Path:
             "road_2": ["A4251"] * 6 + [None] * 3,
         }
     )
-    _write(store, _assign_by_x(collisions, None), "collisions.csv")
+    write_rows(store, _assign_by_x(collisions, None), "collisions.csv")
     # burglaries: every month 3 at the same spot in W1, 1 wandering across W2
     rows = []
     for m in range(1, 7):
@@ -77,7 +58,7 @@ def store_dir(tmp_path: Path) -> Path:
     burglary["incident_id"] = [f"police_uk:{i}" for i in range(len(burglary))]
     burglary["source"] = "police_uk"
     burglary["category"] = "Burglary"
-    _write(store, _assign_by_x(burglary, None), "burglary.csv")
+    write_rows(store, _assign_by_x(burglary, None), "burglary.csv")
     return tmp_path / "store"
 
 
