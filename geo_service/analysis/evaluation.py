@@ -123,14 +123,7 @@ def prospective_method(*, radius_m: float = 400.0, window_months: int = 2) -> Me
         offsets = np.arange(-reach, reach + 1)
         distance = np.hypot(*np.meshgrid(offsets, offsets))
         stencil = np.where(distance * grid.cell_m <= radius_m, 1.0 / (1.0 + distance), 0.0)
-        padded = Grid(
-            x0=grid.x0 - reach * grid.cell_m,
-            y0=grid.y0 - reach * grid.cell_m,
-            cell_m=grid.cell_m,
-            nx=grid.nx + 2 * reach,
-            ny=grid.ny + 2 * reach,
-            inside=np.ones((1, 1), dtype=bool),
-        )
+        padded = grid.padded(reach)
         x, y, lag = history.recent(window_months)
         weighted = padded.counts(x, y, weights=1.0 / (1.0 + lag.astype(float)))
         smooth = fftconvolve(weighted, stencil, mode="same")

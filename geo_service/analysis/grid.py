@@ -97,6 +97,21 @@ class Grid(_CellGrid):
         index[~ok] = -1
         return index
 
+    def padded(self, reach: int) -> Grid:
+        """This grid grown by ``reach`` cells on every side (for convolutions); all cells inside.
+
+        The mask is a ``(1, 1)`` placeholder: a padded grid is a raster to count into, not a
+        study area.
+        """
+        return Grid(
+            x0=self.x0 - reach * self.cell_m,
+            y0=self.y0 - reach * self.cell_m,
+            cell_m=self.cell_m,
+            nx=self.nx + 2 * reach,
+            ny=self.ny + 2 * reach,
+            inside=np.ones((1, 1), dtype=bool),
+        )
+
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Cell-centre eastings and northings, each of shape ``(ny, nx)``."""
         xs = self.x0 + (np.arange(self.nx) + 0.5) * self.cell_m

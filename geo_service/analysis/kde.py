@@ -81,7 +81,7 @@ def kde_surface(
     h = _bandwidth(x, y, bandwidth_m, kernel, min_bandwidth_m)
     stencil = kernel_stencil(h, grid.cell_m, kernel=kernel)
     reach = stencil.shape[0] // 2
-    padded = _padded_grid(grid, reach)
+    padded = grid.padded(reach)
     binned = padded.counts(x, y, w).astype(float)
     smooth = fftconvolve(binned, stencil, mode="same")
     surface = smooth[reach : reach + grid.ny, reach : reach + grid.nx]
@@ -226,14 +226,3 @@ def _bandwidth(
     radius = auto_bandwidth_m(x, y, min_bandwidth_m=floor_m)
     # Same spread as the quartic kernel of that radius.
     return radius if kernel == "quartic" else radius * QUARTIC_SD_PER_RADIUS
-
-
-def _padded_grid(grid: Grid, reach: int) -> Grid:
-    return Grid(
-        x0=grid.x0 - reach * grid.cell_m,
-        y0=grid.y0 - reach * grid.cell_m,
-        cell_m=grid.cell_m,
-        nx=grid.nx + 2 * reach,
-        ny=grid.ny + 2 * reach,
-        inside=np.ones((1, 1), dtype=bool),
-    )

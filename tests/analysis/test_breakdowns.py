@@ -20,6 +20,7 @@ from geo_service.analysis.breakdowns import (
 )
 from geo_service.analysis.change import change_table
 from geo_service.analysis.periods import rolling_periods, same_month_last_year
+from tests.analysis.conftest import hertfordshire_points, joined_incidents
 
 PREVIOUS, CURRENT = rolling_periods("2013-07")
 
@@ -124,30 +125,9 @@ def test_hertfordshire_districts_peer_positions_match_groupby(shared_data: Path)
         [gpd.read_file(p).assign(district=p.name[:9]) for p in sorted(folder.glob("*.geojson"))],
         ignore_index=True,
     ).to_crs(27700)
-    raw = pd.concat(
-        [
-            pd.read_csv(
-                shared_data / "police-uk-hertfordshire-street" / f"{m}-hertfordshire-street.csv.gz"
-            )
-            for m in ("2021-01", "2022-01")
-        ],
-        ignore_index=True,
-    ).dropna(subset=["Longitude", "Latitude"])
-    points = gpd.GeoDataFrame(
-        raw, geometry=gpd.points_from_xy(raw["Longitude"], raw["Latitude"]), crs=4326
-    ).to_crs(27700)
+    points = hertfordshire_points(shared_data, ["2021-01", "2022-01"])
     joined = gpd.sjoin(points, wards[["district", "geometry"]], how="left", predicate="within")
-    frame = schema.conform(
-        pd.DataFrame(
-            {
-                "category": joined["Crime type"].to_numpy(),
-                "month": joined["Month"].to_numpy(),
-                "x": joined.geometry.x.to_numpy(),
-                "y": joined.geometry.y.to_numpy(),
-                "area_district": pd.array(joined["district"].to_numpy(), dtype="str"),
-            }
-        )
-    )
+    frame = joined_incidents(joined, code_col="district", layer="district")
     codes = sorted(wards["district"].unique())
     areas = pd.DataFrame({"code": codes, "name": codes})
     previous, current = same_month_last_year("2022-01")

@@ -24,6 +24,7 @@ from geo_service.analysis.change import (
 from geo_service.analysis.periods import rolling_periods, same_month_last_year
 from geo_service.categories import load_groups
 from geo_service.errors import InputError
+from tests.analysis.conftest import hertfordshire_points, joined_incidents
 
 PREVIOUS, CURRENT = rolling_periods("2013-07")
 DWELLING = "Burglary dwelling"
@@ -189,36 +190,14 @@ def test_random_frame_matches_plain_groupby() -> None:
     assert "Unallocated" not in result.index  # every row is located: None areas are outside
 
 
-def _police_uk_month(folder: Path, month: str) -> pd.DataFrame:
-    raw = pd.read_csv(folder / f"{month}-hertfordshire-street.csv.gz")
-    located = raw.dropna(subset=["Longitude", "Latitude"])
-    points = gpd.GeoDataFrame(
-        located, geometry=gpd.points_from_xy(located["Longitude"], located["Latitude"]), crs=4326
-    ).to_crs(27700)
-    return points
-
-
 @pytest.mark.realdata
 def test_dacorum_wards_january_2022_vs_2021_match_sjoin(shared_data: Path) -> None:
     wards = gpd.read_file(shared_data / "ons-boundaries-uk-geojson/dacorum/dacorum_wards.geojson")
     wards = wards.to_crs(27700).rename(columns={"WD13CD": "code", "WD13NM": "name"})
-    folder = shared_data / "police-uk-hertfordshire-street"
-    points = pd.concat(
-        [_police_uk_month(folder, m) for m in ("2021-01", "2022-01")], ignore_index=True
-    )
+    points = hertfordshire_points(shared_data, ["2021-01", "2022-01"])
     joined = gpd.sjoin(points, wards[["code", "geometry"]], how="left", predicate="within")
     assert not joined.index.has_duplicates  # wards do not overlap
-    frame = schema.conform(
-        pd.DataFrame(
-            {
-                "category": joined["Crime type"].to_numpy(),
-                "month": joined["Month"].to_numpy(),
-                "x": joined.geometry.x.to_numpy(),
-                "y": joined.geometry.y.to_numpy(),
-                "area_ward": pd.array(joined["code"].to_numpy(), dtype="str"),
-            }
-        )
-    )
+    frame = joined_incidents(joined, code_col="code", layer="ward")
     previous, current = same_month_last_year("2022-01")
     result = change_table(
         frame, layer="ward", areas=wards, group="All crime", previous=previous, current=current
