@@ -1,4 +1,4 @@
-"""Area layers (wards, beats, LSOAs, districts): read, validate, repair, reproject, denominators.
+"""Area layers (wards, beats, LSOAs, districts): read, validate, repair, reproject.
 
 Every layer the product uses is a *standard area layer*: a GeoDataFrame in EPSG:27700 with columns
 ``code`` (unique str), ``name`` (str), ``parent`` (str or missing: beat -> sector,
@@ -15,13 +15,16 @@ any CRS into one:
   (:mod:`geo_service.projection`, OSTN15 when PROJ has the grid) and the choice is recorded;
 - invalid polygons are repaired with ``shapely.make_valid`` (polygonal parts kept) and named in the
   :class:`LayerReport`, as are overlapping pairs and gaps between areas.
+
+Denominators (:func:`read_denominators`) and coarser layers (:func:`dissolve_layer`) live in
+:mod:`geo_service.area_tables` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,19 +35,33 @@ import pyogrio
 import pyproj
 import shapely
 
+from geo_service.area_tables import (  # re-exported: ingest and the tests import them here
+    DENOMINATORS,
+    dissolve_layer,
+    polygonal_part,
+    read_denominators,
+)
 from geo_service.errors import InputError
 from geo_service.projection import to_bng, transformation_used
 from geo_service.schema import CRS
+
+__all__ = [
+    "DENOMINATORS",
+    "LAYER_COLUMNS",
+    "LayerReport",
+    "dissolve_layer",
+    "find_gaps",
+    "find_overlaps",
+    "read_denominators",
+    "read_layer",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Columns of a standard area layer, in order (plus ``geometry``).
 LAYER_COLUMNS: tuple[str, ...] = ("code", "name", "parent", "population", "households")
-#: Numeric denominator columns a CSV may give.
-DENOMINATORS: tuple[str, ...] = ("population", "households")
 
 _ONS_CODE = re.compile(r"^([A-Z]{2,6})(\d{2})CD$", re.IGNORECASE)
-_POLYGONAL = ("Polygon", "MultiPolygon")
 _EXAMPLES = 10  # how many offending rows an error message lists
 
 
@@ -300,24 +317,13 @@ def _repair(
         return geometry, ()
     fixed = geometry.copy()
     for position in invalid:  # a loop over the few invalid areas, not over points
-        fixed[position] = _polygonal(shapely.make_valid(geometry[position]))
+        fixed[position] = polygonal_part(shapely.make_valid(geometry[position]))
         if fixed[position].is_empty:
             raise InputError(
                 f"{path}: feature {position + 1} ({codes[position]}) is an invalid polygon "
                 "with no area left after repair"
             )
     return fixed, tuple(str(c) for c in codes[invalid])
-
-
-def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
-    parts = shapely.get_parts(geometry)
-    polygons = [part for part in parts if part.geom_type in _POLYGONAL]
-    if not polygons:
-        return shapely.MultiPolygon()
-    merged = shapely.union_all(polygons)
-    if merged.geom_type in _POLYGONAL:
-        return merged
-    return shapely.MultiPolygon([p for p in shapely.get_parts(merged) if p.geom_type == "Polygon"])
 
 
 def _standard_layer(
@@ -403,117 +409,4 @@ def _log_report(report: LayerReport) -> None:
         ", ".join(report.repaired) or "none",
         len(report.overlaps),
         len(report.gaps_m2),
-    )
-
-
-def read_denominators(layer: gpd.GeoDataFrame, csv_path: Path | str) -> gpd.GeoDataFrame:
-    """A copy of ``layer`` with population, households and parent filled from a CSV.
-
-    The CSV has a ``code`` column and any of ``population``, ``households`` (non-negative numbers)
-    and ``parent`` (a code). Areas the CSV does not mention keep their values; a code the layer
-    does not hold, a repeated code or a non-numeric value is an error naming the line.
-    """
-    csv_path = Path(csv_path)
-    table = _read_denominator_csv(csv_path)
-    codes = table["code"]
-    known = pd.Index(layer["code"])
-    _check_denominator_codes(codes, known, csv_path)
-    out = layer.copy()
-    rows = known.get_indexer(codes)
-    for column in DENOMINATORS:
-        if column in table.columns:
-            values = _numeric(table[column], csv_path, column)
-            filled = out[column].to_numpy(dtype=float, copy=True)
-            filled[rows] = values
-            out[column] = filled
-    if "parent" in table.columns:
-        parent = out["parent"].to_numpy(dtype=object, copy=True)
-        parent[rows] = table["parent"].to_numpy(dtype=object)
-        out["parent"] = pd.array(parent, dtype="str")
-    return out
-
-
-def _read_denominator_csv(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype="str", keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a readable UTF-8 CSV with a header ({exc})") from exc
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    usable = [c for c in ("parent", *DENOMINATORS) if c in table.columns]
-    if "code" not in table.columns or not usable:
-        raise InputError(
-            f"{path}: expected a 'code' column and at least one of parent, population, "
-            f"households; columns found: {', '.join(table.columns)}"
-        )
-    table = table.apply(lambda column: column.str.strip())
-    return table.replace("", pd.NA)
-
-
-def _check_denominator_codes(codes: pd.Series, known: pd.Index, path: Path) -> None:
-    lines = codes.index.to_numpy() + 2  # header is line 1
-    missing = codes.isna().to_numpy()
-    if missing.any():
-        raise InputError(f"{path}: column 'code' is empty on line(s) {_lines(lines[missing])}")
-    unknown = ~codes.isin(known).to_numpy()
-    if unknown.any():
-        listed = ", ".join(
-            f"{c!r} (line {n})" for c, n in zip(codes[unknown], lines[unknown], strict=True)
-        )
-        raise InputError(f"{path}: code(s) not in the layer: {listed}")
-    repeated = codes.duplicated(keep=False).to_numpy()
-    if repeated.any():
-        raise InputError(
-            f"{path}: code(s) given more than once, on lines {_lines(lines[repeated])}"
-        )
-
-
-def _lines(lines: np.ndarray) -> str:
-    return ", ".join(str(int(n)) for n in lines[:_EXAMPLES])
-
-
-def _numeric(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad = (values.notna().to_numpy() & np.isnan(numbers)) | (numbers < 0)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{path}: line {first + 2}, column {column!r}: {values.iloc[first]!r} is not a "
-            "non-negative number"
-        )
-    return numbers
-
-
-def dissolve_layer(
-    layer: gpd.GeoDataFrame, *, by: str = "parent", names: Mapping[str, str] | None = None
-) -> gpd.GeoDataFrame:
-    """A coarser standard layer: areas merged by ``by`` (e.g. beats into sectors).
-
-    Population and households are summed; a group with any unknown (NaN) member gets NaN. The new
-    areas are named from ``names`` (code -> name) where given, else by their code.
-    """
-    if by not in layer.columns:
-        raise InputError(f"cannot dissolve by {by!r}: not a column of the layer")
-    groups = layer[by]
-    if groups.isna().any():
-        orphans = ", ".join(layer.loc[groups.isna(), "code"].astype(str)[:_EXAMPLES])
-        raise InputError(f"cannot dissolve by {by!r}: no {by} for area(s) {orphans}")
-    keys = groups.astype(str).to_numpy(dtype=object)
-    order = sorted(set(keys))
-    geometry = layer.geometry.to_numpy()
-    merged = [_polygonal(shapely.union_all(geometry[keys == key])) for key in order]
-    incomplete = layer[list(DENOMINATORS)].isna().groupby(keys).any()
-    sums = layer[list(DENOMINATORS)].groupby(keys).sum().mask(incomplete).reindex(order)
-    lookup = dict(names or {})
-    return gpd.GeoDataFrame(
-        {
-            "code": pd.array(order, dtype="str"),
-            "name": pd.array([lookup.get(k, k) for k in order], dtype="str"),
-            "parent": pd.array([None] * len(order), dtype="str"),
-            "population": sums["population"].to_numpy(dtype=float),
-            "households": sums["households"].to_numpy(dtype=float),
-        },
-        geometry=gpd.GeoSeries(merged, crs=layer.crs).values,
-        crs=layer.crs,
     )
