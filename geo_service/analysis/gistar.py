@@ -27,6 +27,9 @@ q-values of the two-sided p used for the bins: ``p`` by default, or ``min(1, 2 *
 
 Bins: +3/+2/+1 hot spot at 99/95/90 % confidence (q, or p with ``fdr=False``, below
 0.01/0.05/0.10 and z > 0), -3/-2/-1 cold spots likewise, 0 not significant.
+
+The spatial weights (grid cells, areas, distance bands) are built in :mod:`.weights` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -37,11 +40,30 @@ import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
 from scipy import stats
-from scipy.spatial import cKDTree
 
 from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.analysis.significance import bh_qvalues
+from geo_service.analysis.weights import (  # re-exported: web and the evaluation import them here
+    contiguity_weights,
+    distance_band_weights,
+    grid_weights,
+)
 from geo_service.errors import InputError
+
+__all__ = [
+    "BIN_LABELS",
+    "BIN_LEVELS",
+    "CHUNK_ELEMENTS",
+    "INFERENCES",
+    "GiStarResult",
+    "confidence_bins",
+    "contiguity_weights",
+    "distance_band_weights",
+    "gi_star",
+    "gi_star_areas",
+    "gi_star_grid",
+    "grid_weights",
+]
 
 INFERENCES = ("normal", "permutation")
 #: Confidence levels of the bins, as (bin, largest p or q) from the most confident down.
@@ -137,95 +159,6 @@ def confidence_bins(z: np.ndarray, p: np.ndarray) -> np.ndarray:
     for value, limit in reversed(BIN_LEVELS):
         level[np.nan_to_num(p, nan=1.0) < limit] = value
     return np.where(z > 0, level, -level) * (np.nan_to_num(z) != 0)
-
-
-def distance_band_weights(
-    x: np.ndarray, y: np.ndarray, threshold_m: float, *, binary: bool = True
-) -> sp.csr_array:
-    """Neighbours within ``threshold_m`` metres (self excluded), via a KD-tree.
-
-    Binary weights (1) by default; ``binary=False`` gives inverse-distance weights ``1 / d``
-    (coincident points get the weight of 1 m).
-    """
-    if not threshold_m > 0:
-        raise InputError(f"threshold must be a positive distance in metres, got {threshold_m}")
-    xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-    tree = cKDTree(xy)
-    pairs = tree.query_pairs(threshold_m, output_type="ndarray")
-    i = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    distance_m = np.hypot(*(xy[i] - xy[j]).T)
-    data = np.ones(i.size) if binary else 1.0 / np.maximum(distance_m, 1.0)
-    w = sp.csr_array((data, (i, j)), shape=(len(xy), len(xy)))
-    w.sort_indices()
-    return w
-
-
-def grid_weights(grid: Grid | HexGrid, *, queen: bool = True) -> sp.csr_array:
-    """Binary contiguity between the grid's inside cells, in flat-index order of those cells.
-
-    Queen (8 neighbours, default) or rook (4) adjacency of squares; the 6 neighbours of
-    hexagons. Cells outside the study area are neither locations nor neighbours.
-    """
-    if isinstance(grid, HexGrid):
-        return _hex_weights(grid)
-    cells = np.flatnonzero(grid.inside.ravel())
-    position = np.full(grid.nx * grid.ny, -1, dtype=np.int64)
-    position[cells] = np.arange(cells.size)
-    row, col = np.divmod(cells, grid.nx)
-    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
-    if queen:
-        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    rows, cols = [], []
-    for dr, dc in steps:
-        r, c = row + dr, col + dc
-        ok = (r >= 0) & (r < grid.ny) & (c >= 0) & (c < grid.nx)
-        target = np.full(cells.size, -1, dtype=np.int64)
-        target[ok] = position[r[ok] * grid.nx + c[ok]]
-        keep = target >= 0
-        rows.append(np.flatnonzero(keep))
-        cols.append(target[keep])
-    i, j = np.concatenate(rows), np.concatenate(cols)
-    w = sp.csr_array((np.ones(i.size), (i, j)), shape=(cells.size, cells.size))
-    w.sort_indices()
-    return w
-
-
-def _hex_weights(grid: HexGrid) -> sp.csr_array:
-    cells = np.flatnonzero(grid.inside.ravel())
-    position = np.full(grid.nx * grid.ny, -1, dtype=np.int64)
-    position[cells] = np.arange(cells.size)
-    around = grid.neighbours()[cells]
-    target = np.where(around >= 0, position[np.maximum(around, 0)], -1)
-    i = np.repeat(np.arange(cells.size), 6)[target.ravel() >= 0]
-    j = target.ravel()[target.ravel() >= 0]
-    w = sp.csr_array((np.ones(i.size), (i, j)), shape=(cells.size, cells.size))
-    w.sort_indices()
-    return w
-
-
-def contiguity_weights(layer: gpd.GeoDataFrame, *, queen: bool = True) -> sp.csr_array:
-    """Binary contiguity between the areas of a layer, in row order.
-
-    Queen: areas sharing any boundary point; rook: sharing a boundary line of positive length.
-    """
-    geoms = layer.geometry.to_numpy()
-    left, right = layer.sindex.query(geoms, predicate="touches")
-    if not queen:
-        shared = np.array(
-            [geoms[a].intersection(geoms[b]).length > 0 for a, b in zip(left, right, strict=True)],
-            dtype=bool,
-        )
-        left, right = left[shared], right[shared]
-    # Overlapping neighbours (slivers of imperfect boundaries) count too.
-    o_left, o_right = layer.sindex.query(geoms, predicate="overlaps")
-    i = np.concatenate([left, o_left])
-    j = np.concatenate([right, o_right])
-    n = len(layer)
-    w = sp.csr_array((np.ones(i.size), (i, j)), shape=(n, n))
-    w.data[:] = 1.0
-    w.sort_indices()
-    return w
 
 
 def gi_star_grid(
