@@ -129,6 +129,7 @@ def area(layer: str, code: str) -> str:
         opts=opts,
         view=view,
         group=group,
+        others=[name for name in rows["group"] if name != group.name],
         map_js=_url(
             "pages.area_map_js",
             layer=layer,

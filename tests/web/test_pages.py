@@ -99,6 +99,8 @@ def test_area_page(client) -> None:
     html = client.get("/area/beat/D1A?category=Burglary").get_data(as_text=True)
     assert "D1A Town &lt;b&gt;Centre&lt;/b&gt;" in html
     assert "Biggest movers" in html and "Burglary: up 35 (33 to 68)" in html
+    # Other categories offered for the map: only those with incidents in the area.
+    assert "category=ASB+incidents" in html and "BCS+comparator" not in html
     assert 'src="/area/beat/D1A/map.js?category=Burglary' in html
     assert client.get("/area/beat/D1A/map.js?category=Burglary").status_code == 200
 
