@@ -26,6 +26,7 @@ TOP_KEYS = {
     "subcategory",
     "severity",
     "outside_great_britain",
+    "missing",
 }
 TEXT_FIELDS = ("location", "area_hint", "lsoa", "outcome", "junction", "urban_rural")
 NUMBER_FIELDS = ("casualties", "speed_limit")
@@ -87,6 +88,8 @@ class ColumnMapping:
     subcategory: Classifier | None
     severity: Classifier | None
     keep_outside_gb: bool
+    #: Field texts that mean "no value" in every column, besides the empty field.
+    missing: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -129,6 +132,7 @@ def read_mapping(path: str | Path) -> ColumnMapping:
     outside = document.get("outside_great_britain", "reject")
     if outside not in ("reject", "keep"):
         problems.append('\'outside_great_britain\' must be "reject" or "keep"')
+    missing = _missing(problems, document.get("missing", []))
     if problems or category is None:
         raise InputError(f"{path}: invalid mapping:\n  - " + "\n  - ".join(problems))
     return ColumnMapping(
@@ -140,7 +144,16 @@ def read_mapping(path: str | Path) -> ColumnMapping:
         subcategory=subcategory,
         severity=severity,
         keep_outside_gb=outside == "keep",
+        missing=missing,
     )
+
+
+def _missing(problems: list[str], values: object) -> tuple[str, ...]:
+    """The ``missing = [...]`` list: non-empty texts (the empty field is always missing)."""
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        problems.append("'missing' must be a list of non-empty texts read as no value")
+        return ()
+    return tuple(values)
 
 
 def _unknown(

@@ -12,6 +12,8 @@ converted to UTC. Times: ``time`` as one column (``time_format``, default ``%H:%
 Coordinates: ``x``/``y`` in ``crs`` (default EPSG:27700) or ``lon``/``lat`` (default EPSG:4326),
 checked like police.uk points; ``outside_great_britain = "keep"`` keeps points far from Great
 Britain (e.g. a foreign test data set) instead of rejecting them.
+Missing values: an empty field, and any field whose whole text is listed in the mapping's
+top-level ``missing = [...]`` (e.g. ``["\\\\"]`` for exports that write a backslash for "none").
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def load_mapped(
 def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
     raw = open_file(path)
     require_columns(raw, spec.file_columns(), what=f"'{spec.name}' ({spec.path.name})")
-    rows = read_columns(raw, spec.file_columns())
+    rows = read_columns(raw, spec.file_columns(), null_values=("", *spec.missing))
     del raw  # release the file's bytes before validating
     col = rows.columns
     rejects = Rejects(path, rows.lines)

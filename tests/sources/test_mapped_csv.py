@@ -194,6 +194,34 @@ def test_invalid_toml_is_an_input_error(tmp_path: Path) -> None:
         load_mapped(tmp_path, mapping=toml)
 
 
+def test_missing_texts_read_as_no_value(tmp_path: Path) -> None:
+    mapping = FIRE_MAPPING.replace(
+        'description = "Fire-service incident export"',
+        'description = "Fire-service incident export"\nmissing = ["\\\\", "N/A"]',
+    ).replace("[category]", '[category]\ndefault = "Other fire"')
+    csv = (
+        "IncidentNumber,CallDate,CallTime,Easting,Northing,Address,Type,Cause\n"
+        "F1,14/03/2021,17:45,505500,207000,N/A,Vehicle fire,Accidental\n"
+        "F2,15/03/2021,17:45,505600,207100,\\x,\\,N/A\n"
+    )
+    result = load_mapped(_files(tmp_path, mapping, csv)[1], mapping=tmp_path / "mapping.toml")
+    frame = result.incidents.set_index("incident_id")
+    assert len(result.rejects) == 0
+    # F1: "N/A" is no address.
+    assert pd.isna(frame.loc["mapped:fire:F1", "location_text"])
+    # F2: only whole fields match ("\\x" stays); a missing Type takes the category default
+    # and no subcategory (without `missing`, the subcategory would be "\\").
+    assert frame.loc["mapped:fire:F2", "location_text"] == "\\x"
+    assert frame.loc["mapped:fire:F2", "category"] == "Other fire"
+    assert pd.isna(frame.loc["mapped:fire:F2", "subcategory"])
+
+
+def test_missing_must_be_a_list_of_texts(tmp_path: Path) -> None:
+    mapping = FIRE_MAPPING.replace("[columns]", 'missing = "N/A"\n[columns]')
+    with pytest.raises(InputError, match="'missing' must be a list of non-empty texts"):
+        load_mapped(_files(tmp_path, mapping, FIRE_CSV)[1], mapping=tmp_path / "mapping.toml")
+
+
 @pytest.mark.realdata
 def test_edinburgh_collisions(shared_data: Path) -> None:
     folder = shared_data / "edinburgh-council-collisions-stats19"
@@ -215,6 +243,16 @@ def test_edinburgh_collisions(shared_data: Path) -> None:
     assert first["road_1"] == "Unclassified" and result.incidents["road_1"].iloc[1] == "A8"
     assert result.incidents["occurred_at"].min() == pd.Timestamp("2010-01-02 14:04")
     assert result.incidents["month"].max() == "2013-06"
+    # road_2: a backslash ("no second road", listed in the mapping's `missing`) and "Unknown"
+    # are missing; A/B/Motorway with their numbers are named, C roads have no number.
+    road_2 = result.incidents["road_2"]
+    assert first["road_2"] == "A901"
+    assert road_2.isna().sum() == (raw["road2_class"].isin(["\\", "Unknown"])).sum() == 1_639
+    assert (road_2 == "Unclassified").sum() == (raw["road2_class"] == "Unclassified").sum()
+    assert (road_2 == "C road").sum() == 278
+    named = raw["road2_class"].isin(["A", "B"])
+    expected = (raw["road2_class"] + raw["road2_no"].str.strip()).where(named)
+    assert road_2.where(named.to_numpy()).dropna().tolist() == expected.dropna().tolist()
 
 
 @pytest.mark.realdata
