@@ -28,7 +28,9 @@ CamelCase ones (``Accident_Index``, ``Location_Easting_OSGR``, ``Accident_Severi
 - ``area_hint`` is ``local_authority_ons_district`` when the file has it; ``lsoa_code`` is the
   collision's LSOA when given.
 - Location: easting/northing (EPSG:27700) when present, else longitude/latitude (WGS84).
-  ``NULL`` and empty fields are missing. A collision with neither is kept without a location.
+  ``NULL`` and empty fields are missing. A collision with neither is kept without a location; one
+  with an easting but no northing (or the reverse) and no longitude/latitude is rejected.
+- ``junction`` codes in neither DfT list are left missing and named in one warning per file.
 
 A missing or unreadable index, severity or date rejects the row.
 """
@@ -160,7 +162,7 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
             "lsoa_code": _lsoa(col.get("lsoa")),
             "area_hint": col.get("ons_district"),
             "severity": severity,
-            **_decoded_details(col),
+            **_decoded_details(col, path),
             "source_file": path.name,
             "source_line": rows.lines,
         },
@@ -244,13 +246,21 @@ def _occurred_at(
 def _location(
     rejects: Rejects, col: Mapping[str, pa.Array], names: Mapping[str, str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """EPSG:27700 x/y: easting/northing where both are given, else projected lon/lat."""
+    """EPSG:27700 x/y: easting/northing where both are given, else projected lon/lat.
+
+    A row with only one of easting/northing and no usable longitude/latitude is rejected.
+    """
     n = len(rejects.lines)
     x, y = np.full(n, np.nan), np.full(n, np.nan)
     has_grid = np.zeros(n, dtype=bool)
+    halves: list[tuple[np.ndarray, str, str]] = []
     if "easting" in col and "northing" in col:
         easting = parse_numbers(rejects, col["easting"], names["easting"])
         northing = parse_numbers(rejects, col["northing"], names["northing"])
+        halves = [
+            (np.isfinite(easting) & np.isnan(northing), "northing", "easting"),
+            (np.isnan(easting) & np.isfinite(northing), "easting", "northing"),
+        ]
         has_grid = np.isfinite(easting) & np.isfinite(northing)
         has_grid &= ~((easting == 0) & (northing == 0))
         x[has_grid], y[has_grid] = easting[has_grid], northing[has_grid]
@@ -261,17 +271,21 @@ def _location(
         lat = pc.if_else(no_grid, col["latitude"], pa.nulls(n, pa.string()))
         lx, ly = located_lonlat(rejects, lon, lat, columns=(names["longitude"], names["latitude"]))
         x[~has_grid], y[~has_grid] = lx[~has_grid], ly[~has_grid]
+    for half, empty, given in halves:
+        reason = f"empty while {names[given]} is given, and no longitude/latitude"
+        rejects.add(half & np.isnan(x), names[empty], col[empty], reason)
     x[rejects.rejected] = np.nan
     y[rejects.rejected] = np.nan
     return x, y
 
 
-def _decoded_details(col: Mapping[str, pa.Array]) -> dict[str, object]:
+def _decoded_details(col: Mapping[str, pa.Array], path: Path) -> dict[str, object]:
     """Roads, junction, speed limit, casualties and urban/rural, decoded."""
     codes = _code_lists()
     n = len(next(iter(col.values())))
     junction_codes = dict(codes["junction_detail_historic"]) | dict(codes["junction_detail"])
     usable_junctions = {k: v for k, v in junction_codes.items() if k not in ("-1", "99")}
+    _warn_unknown_codes(path, _trimmed(col, "junction", n), junction_codes, "junction_detail")
     urban = {k: v for k, v in codes["urban_or_rural_area"] if v in ("Urban", "Rural")}
     return {
         "road_1": road_names(
@@ -289,6 +303,19 @@ def _decoded_details(col: Mapping[str, pa.Array]) -> dict[str, object]:
         "speed_limit": whole_numbers(col.get("speed_limit"), low=5, high=70, n=n),
         "casualties": whole_numbers(col.get("casualties"), low=0, high=10_000, n=n),
     }
+
+
+def _warn_unknown_codes(path: Path, values: pa.Array, table: Mapping[str, str], what: str) -> None:
+    """One warning naming the codes of ``values`` that ``table`` does not list (nulls aside)."""
+    unknown = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array(list(table)))))
+    codes = sorted({str(code) for code in pc.unique(unknown).to_pylist() if code})
+    if codes:
+        logger.warning(
+            "%s: %s code(s) not in the DfT code lists, left missing: %s",
+            path,
+            what,
+            ", ".join(codes),
+        )
 
 
 def _trimmed(col: Mapping[str, pa.Array], field: str, n: int) -> pa.Array:

@@ -114,3 +114,44 @@ def test_folder_with_both_header_styles(tmp_path: Path) -> None:
     assert [f.path.name for f in result.files] == ["stats19_camelcase.csv", "stats19_current.csv"]
     assert result.rows_read == 9 and len(result.incidents) == 5
     assert result.files[0].months == ("2015-07", "2015-11")
+
+
+HALF_GRID_CSV = (
+    (
+        "collision_index,collision_severity,date,location_easting_osgr,location_northing_osgr,"
+        "longitude,latitude,junction_detail\n"
+    )
+    + """A1,3,14/03/2023,505500,NULL,NULL,NULL,3
+A2,3,14/03/2023,NULL,207000,-0.474600,51.752600,42
+A3,3,14/03/2023,NULL,207000,,,42
+A4,3,14/03/2023,505500,207000,,,77
+A5,3,14/03/2023,NULL,NULL,NULL,NULL,-1
+"""
+)
+
+
+def test_half_a_grid_reference_and_unknown_junction_codes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "collisions.csv"
+    path.write_text(HALF_GRID_CSV, encoding="utf-8")
+    with caplog.at_level("WARNING", logger="geo_service.sources.stats19"):
+        result = load_stats19(path)
+    # A1: easting only, no lon/lat; A3: northing only, no lon/lat. A2 falls back to lon/lat.
+    assert result.rejects[["line", "column", "reason"]].to_numpy().tolist() == [
+        [2, "location_northing_osgr", "empty while location_easting_osgr is given, and no "
+         "longitude/latitude"],
+        [4, "location_easting_osgr", "empty while location_northing_osgr is given, and no "
+         "longitude/latitude"],
+    ]  # fmt: skip
+    rows = result.incidents.set_index("incident_id")
+    assert list(rows.index) == ["stats19:A2", "stats19:A4", "stats19:A5"]
+    transformer = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+    expected_x, _ = transformer.transform(-0.4746, 51.7526)
+    assert rows.loc["stats19:A2", "x"] == pytest.approx(expected_x, abs=0.01)
+    assert np.isnan(rows.loc["stats19:A5", "x"])  # no location at all is kept
+    assert rows["junction"].isna().all()  # 42, 77 unknown; -1 "unknown" by the DfT
+    warnings = [r.getMessage() for r in caplog.records if "junction_detail" in r.getMessage()]
+    assert warnings == [
+        f"{path}: junction_detail code(s) not in the DfT code lists, left missing: 42, 77"
+    ]
