@@ -4,8 +4,8 @@ Measured at 100k incidents on a ~48k-cell grid (a Dacorum-sized area in 100 m ce
 quick, at 1M incidents on a 300 x 300 = 90k-cell grid:
 :func:`geo_service.analysis.evaluation.backtest` with
 :func:`~geo_service.analysis.evaluation.default_methods` (KDE at three bandwidths, last
-month's and last 12 months' counts, prospective hotspotting) over 12 origins at 1/5/10 % coverage,
-plus the time of each method alone.
+month's and last 12 months' counts, prospective hotspotting, Gi* hot cells) over 12 origins at
+1/5/10 % coverage, plus the time of each method alone.
 
 Inputs are synthetic and seeded, police.uk style: incidents are snapped to a fixed set of "map
 points" (one per ten incidents), drawn each month from lognormal map-point weights that drift a
