@@ -26,8 +26,9 @@ class Settings:
     store: Path = Path("data/store")
     #: TOML file of category groups; None uses the packaged defaults.
     categories: Path | None = None
-    #: Map tiles: "none" (plain background, works offline), "openstreetmap", or a URL template.
-    tiles: str = "none"
+    #: Map tiles: "auto" (OpenStreetMap for real data, none for the synthetic demo), "none"
+    #: (plain background: locked-down networks), "openstreetmap", or a URL template.
+    tiles: str = "auto"
     #: Attribution shown for a custom tile URL template.
     tile_attribution: str = ""
     #: Address and port the web service binds to.

@@ -349,7 +349,7 @@ def _roads(state: WebState) -> gpd.GeoDataFrame | None:
 
 
 def _tiles(state: WebState) -> map_views.Tiles:
-    return map_views.Tiles(state.settings.tiles, state.settings.tile_attribution)
+    return map_views.Tiles(state.tiles(), state.settings.tile_attribution)
 
 
 def _url(endpoint: str, **values: Any) -> str:

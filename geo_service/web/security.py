@@ -38,9 +38,7 @@ def add_security_headers(response: Response) -> Response:
     """Add CSP, nosniff, framing and referrer headers to ``response``."""
     headers = response.headers
     # A view may set a stricter policy of its own (the report: no script at all).
-    headers.setdefault(
-        "Content-Security-Policy", content_security_policy(web_state().settings.tiles)
-    )
+    headers.setdefault("Content-Security-Policy", content_security_policy(web_state().tiles()))
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"

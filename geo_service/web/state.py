@@ -71,6 +71,18 @@ class WebState:
             cache=LruCache(),
         )
 
+    def tiles(self) -> str:
+        """The tile setting in force: "auto" becomes "none" for a demo store, else OpenStreetMap.
+
+        The demo's geography is synthetic, so real streets under it would mislead.
+        """
+        if self.settings.tiles != "auto":
+            return self.settings.tiles
+        from geo_service.web.services import store_summary
+
+        summary = self.cached(("summary",), lambda: store_summary(self.store))
+        return "none" if summary.synthetic else "openstreetmap"
+
     def cached(self, key: tuple[Hashable, ...], make: Callable[[], T]) -> T:
         """``make()`` cached under the store's current version and ``key``."""
         return self.cache.get_or_make((self.store.version(), *key), make)

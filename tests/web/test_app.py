@@ -37,6 +37,26 @@ def test_tiles_setting_reaches_the_map() -> None:
     assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in script
 
 
+class _DemoMemoryStore(MemoryStore):
+    """The fixture store, with its beats recorded as read from the demo's boundary file."""
+
+    def manifest(self) -> dict[str, object]:
+        return {"layers": {"beat": {"path": "boundaries/demo_beats.geojson"}}}
+
+
+def test_auto_tiles_are_openstreetmap_for_real_data_and_none_for_the_demo() -> None:
+    osm = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    for store, expected in (
+        (MemoryStore(incidents(), {"beat": beats()}), True),
+        (_DemoMemoryStore(incidents(), {"beat": beats()}), False),
+    ):
+        client = create_app(Settings(store=Path("m"), tiles="auto"), store=store).test_client()
+        script = client.get("/category/Burglary/map.js").get_data(as_text=True)
+        policy = client.get("/").headers["Content-Security-Policy"]
+        assert (osm in script) is expected
+        assert ("tile.openstreetmap.org" in policy) is expected
+
+
 def test_lru_cache_is_bounded() -> None:
     cache = LruCache(size=2)
     calls: list[str] = []
