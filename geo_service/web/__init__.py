@@ -9,11 +9,11 @@ bounded LRU held by the app object, so a repeated page costs a dictionary lookup
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from urllib.parse import quote
 
 from flask import Flask
 
+from geo_service._paths import project_folder
 from geo_service.config import Settings
 from geo_service.errors import GeoServiceError
 from geo_service.web.errors import register_error_handler
@@ -21,9 +21,8 @@ from geo_service.web.security import add_security_headers
 from geo_service.web.state import STATE_KEY, WebState
 
 log = logging.getLogger(__name__)
-_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = _ROOT / "templates"
-STATIC = _ROOT / "static"
+TEMPLATES = project_folder("templates")
+STATIC = project_folder("static")
 
 
 def create_app(settings: Settings, *, store: object | None = None) -> Flask:

@@ -10,13 +10,13 @@ density layer is switched on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 from flask import Blueprint, Response, render_template, request, url_for
 
+from geo_service._paths import project_folder
 from geo_service.analysis import kde
 from geo_service.analysis.repeat_locations import cluster_rules
 from geo_service.categories import CategoryGroup
@@ -34,7 +34,7 @@ blueprint = Blueprint("pages", __name__)
 #: Most sites listed on the collisions page (all of them are in the CSV and JSON exports).
 MAX_SITE_ROWS = 50
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
-DEMO_ROADS = Path(__file__).resolve().parents[2] / "boundaries" / "demo_roads.geojson"
+DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
 
 
 @dataclass(frozen=True)
