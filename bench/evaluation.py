@@ -90,14 +90,21 @@ def _bench_size(n: int, nx: int, ny: int) -> dict[str, Any]:
     grid = Grid(x0=500_000.0, y0=200_000.0, cell_m=100.0, nx=nx, ny=ny, inside=_inside(nx, ny))
     incidents = synthetic_incidents(n, grid, seed=SEED)
     methods = default_methods(cell_m=grid.cell_m)
-    options = {"first_origin": FIRST_ORIGIN, "last_origin": LAST_ORIGIN}
     start = time.perf_counter()
-    table = backtest(incidents, grid, methods=methods, **options)
+    table = backtest(
+        incidents, grid, methods=methods, first_origin=FIRST_ORIGIN, last_origin=LAST_ORIGIN
+    )
     seconds = time.perf_counter() - start
     per_method = {}
     for name, method in methods.items():
         started = time.perf_counter()
-        backtest(incidents, grid, methods={name: method}, **options)
+        backtest(
+            incidents,
+            grid,
+            methods={name: method},
+            first_origin=FIRST_ORIGIN,
+            last_origin=LAST_ORIGIN,
+        )
         per_method[name] = round(time.perf_counter() - started, 3)
     _check_against_reference(incidents, grid, table)
     at5 = table[table["coverage"] == 5].groupby("method")[["hit_rate", "pai"]].mean()

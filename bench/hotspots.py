@@ -128,7 +128,9 @@ def _sklearn_kde(rng: np.random.Generator, grid, x, y, quick: bool) -> dict[str,
     }
 
 
-def _clustered_points(rng: np.random.Generator, n: int, side_m: float) -> tuple:  # type: ignore[type-arg]
+def _clustered_points(
+    rng: np.random.Generator, n: int, side_m: float
+) -> tuple[np.ndarray, np.ndarray]:
     centres = rng.uniform(0.1 * side_m, 0.8 * side_m, (40, 2))
     which = rng.integers(0, 40, n)
     xy = centres[which] + rng.normal(0, 0.03 * side_m, (n, 2))
@@ -166,7 +168,9 @@ def _dbscan(quick: bool) -> dict[str, Any]:
     return out
 
 
-def _plain_dbscan(xy: np.ndarray, labels: np.ndarray, eps: float, min_samples: int) -> dict:  # type: ignore[type-arg]
+def _plain_dbscan(
+    xy: np.ndarray, labels: np.ndarray, eps: float, min_samples: int
+) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds, model = timed(DBSCAN(eps=eps, min_samples=min_samples).fit, xy)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
