@@ -104,7 +104,8 @@ def dissolve_cells(
         parts = shapely.get_parts(merged)
         centres = shapely.point_on_surface(group.geometry.to_numpy())
         tree = shapely.STRtree(parts)
-        part_of, cell_of = tree.query(centres, predicate="within")
+        # query() answers (index into centres, index into parts): each cell's centre -> its part.
+        cell_of, part_of = tree.query(centres, predicate="within")
         for k, part in enumerate(parts):
             row: dict[str, Any] = {by: value, "geometry": part}
             if total is not None:

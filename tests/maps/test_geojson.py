@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_service.maps.geojson import light_geojson
+from geo_service.maps.geojson import dissolve_cells, light_geojson
 
 
 def _wiggly() -> gpd.GeoDataFrame:
@@ -43,3 +43,21 @@ def test_properties_json_ready_and_escaping() -> None:
     assert raw == {"code": "A", "name": "<script>x</script>", "n": None, "k": 3}
     escaped = light_geojson(_wiggly(), escape_html=True)["features"][0]["properties"]
     assert escaped["name"] == "&lt;script&gt;x&lt;/script&gt;"
+
+
+def test_dissolve_cells_sums_the_cells_of_each_part() -> None:
+    # Three 100 m cells with counts 5, 7, 11: the first two touch, the third stands apart.
+    # Merged by hand: one outline of 5 + 7 = 12 and one of 11.
+    cells = gpd.GeoDataFrame(
+        {"label": ["Hot"] * 3, "count": [5, 7, 11]},
+        geometry=[
+            shapely.box(0, 0, 100, 100),
+            shapely.box(100, 0, 200, 100),
+            shapely.box(500, 500, 600, 600),
+        ],
+        crs="EPSG:27700",
+    )
+    merged = dissolve_cells(cells, by="label", total="count")
+    assert len(merged) == 2
+    by_area = dict(zip(merged.geometry.area.round(), merged["count"], strict=True))
+    assert by_area == {20_000.0: 12, 10_000.0: 11}
