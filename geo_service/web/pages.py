@@ -35,6 +35,10 @@ blueprint = Blueprint("pages", __name__)
 MAX_SITE_ROWS = 50
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
+#: Query-string keys a page's own links carry on (page, collision-rule and area-map options).
+QUERY_KEYS = (
+    "period_end", "months", "layer", "print", "rule", "min_count", "radius_m", "years", "category"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,8 @@ def collisions() -> str:
         rules=rules,
         presets=cluster_rules(),
         max_rows=MAX_SITE_ROWS,
-        map_js=_url("pages.collisions_map_js", **request.args),
+        map_js=_url("pages.collisions_map_js", **known_args()),
+        known=known_args(),
         site_columns=present.headings(view.sites, site_columns),
         site_rows=present.cells(view.sites.head(MAX_SITE_ROWS), site_columns),
         severity_columns=severity_columns,
@@ -352,6 +357,11 @@ def _tiles(state: WebState) -> map_views.Tiles:
     return map_views.Tiles(state.tiles(), state.settings.tile_attribution)
 
 
+def known_args(**overrides: str) -> dict[str, str]:
+    """The request's query values under :data:`QUERY_KEYS` (others dropped), with ``overrides``."""
+    return {k: v for k, v in request.args.items() if k in QUERY_KEYS} | overrides
+
+
 def _url(endpoint: str, **values: Any) -> str:
     """``url_for`` with query values from the options (typed for any value)."""
     return url_for(endpoint, **values)
@@ -364,7 +374,7 @@ def _script(bundle: MapBundle) -> Response:
 @blueprint.app_context_processor
 def _template_helpers() -> dict[str, object]:
     def print_url() -> str:
-        args = {**request.args, "print": "1"}
-        return _url(request.endpoint or ".overview", **(request.view_args or {}), **args)
+        values: dict[str, Any] = known_args(print="1") | (request.view_args or {})
+        return url_for(request.endpoint or "pages.overview", **values)
 
     return {"print_url": print_url}

@@ -114,8 +114,19 @@ def test_collisions_page_escapes_location_in_map_script(client) -> None:
 
 
 def test_print_view_keeps_options(client) -> None:
-    html = client.get(f"/category/Burglary?{Q}&print=1").get_data(as_text=True)
+    query = "period_end=2013-06&months=6&layer=beat"  # not the defaults (2013-07, 12)
+    html = client.get(f"/category/Burglary?{query}&print=1").get_data(as_text=True)
     assert 'class="print-view"' in html
+    assert "Jan 13 to Jun 13 against Jul 12 to Dec 12" in html  # the periods asked for
+    kept = query.replace("&", "&amp;") + "&amp;print=1"
+    links = re.findall(
+        r'(?:href|src)="(/(?:category|api/category|collisions|report|\?)[^"]*)"', html
+    )
+    assert len(links) >= 6
+    assert all(link.endswith(f"?{kept}") for link in links), links
+    assert f'src="/category/Burglary/map.js?{kept}"' in html
+    script = client.get(f"/category/Burglary/map.js?{query}&print=1").get_data(as_text=True)
+    assert "period_end=2013-06\\u0026months=6\\u0026layer=beat" in script  # density URL
 
 
 def test_report_page_has_its_own_strict_policy(client) -> None:
@@ -138,3 +149,35 @@ def test_partly_covered_period_is_flagged(client) -> None:
     html = client.get("/?period_end=2012-07").get_data(as_text=True)
     assert "Aug 10 to Jul 11: data for 0 of its 12 months" in html
     assert "Partly covered" not in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/?endpoint=x",
+        "/collisions?endpoint=x",
+        "/category/Burglary?name=x",
+        "/area/beat/D1A?code=x",
+        "/area/beat/D1A?layer=ward",
+        "/?_external=1",
+        "/collisions?_anchor=x&rule=default",
+    ],
+)
+def test_unknown_query_keys_never_give_500(client, url: str) -> None:
+    response = client.get(url)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html[:300]
+    # Unknown keys are not carried into the page's links (print link, map script).
+    links = re.findall(r'(?:href|src)="(/[^"]*)"', html)
+    assert links
+    for key in ("endpoint", "name", "code", "_external", "_anchor"):
+        assert not [link for link in links if f"?{key}=" in link or f";{key}=" in link]
+
+
+def test_print_link_keeps_only_the_page_options(client) -> None:
+    html = client.get(f"/category/Burglary?{Q}&endpoint=x&_external=1").get_data(as_text=True)
+    link = re.search(r'class="print-link" href="([^"]+)"', html).group(1)
+    assert link == f"/category/Burglary?{QH}&amp;print=1"
+    area = client.get("/area/beat/D1A?layer=ward&category=Burglary").get_data(as_text=True)
+    link = re.search(r'class="print-link" href="([^"]+)"', area).group(1)
+    assert link == "/area/beat/D1A?category=Burglary&amp;print=1"
