@@ -282,7 +282,7 @@ def assemble(
     incidents = pd.concat(frames, ignore_index=True) if frames else empty_incidents()
     rejected = [part[2] for part in parts if len(part[2])]
     rejects = pd.concat(rejected, ignore_index=True) if rejected else empty_rejects()
-    repeated = repeated_ids(incidents["incident_id"])
+    repeated = incidents["incident_id"].duplicated(keep="first").to_numpy()
     duplicate_rows = _duplicate_rows(incidents, repeated)
     if repeated.any():
         incidents = incidents.loc[~repeated].reset_index(drop=True)
@@ -297,53 +297,6 @@ def assemble(
     )
     _check_invariant(result)
     return result
-
-
-def repeated_ids(ids: pd.Series) -> np.ndarray:
-    """Mask of values already seen earlier in ``ids`` (like ``duplicated(keep="first")``).
-
-    Each value of 8 bytes or more gets a 64-bit key from its length and last 16 bytes (ids
-    differ most at their end: hashes, running numbers); only values whose key repeats are
-    compared as text. Sorting keys is several times faster than hashing a million strings.
-    """
-    repeated = np.zeros(len(ids), dtype=bool)
-    if len(ids) < 2:
-        return repeated
-    values = pa.chunked_array(pa.array(ids.array)).combine_chunks().cast(pa.large_string())
-    if values.null_count or values.buffers()[2] is None:
-        return ids.duplicated(keep="first").to_numpy()
-    offsets = np.frombuffer(
-        values.buffers()[1], dtype=np.int64, count=len(values) + 1, offset=values.offset * 8
-    )
-    lengths = np.diff(offsets)
-    short = lengths < 8
-    long = ~short
-    keys = _tail_keys(values.buffers()[2], offsets[:-1][long], offsets[1:][long])
-    ordered = np.sort(keys)
-    repeating = ordered[1:][ordered[1:] == ordered[:-1]]
-    candidates = short.copy()
-    if len(repeating):
-        slot = np.minimum(np.searchsorted(repeating, keys), len(repeating) - 1)
-        candidates[~short] = repeating[slot] == keys
-    if candidates.any():
-        exact = pd.Series(values.filter(pa.array(candidates)).to_pylist())
-        repeated[candidates] = exact.duplicated(keep="first").to_numpy()
-    return repeated
-
-
-def _tail_keys(buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Key of each value (at least 8 bytes long) from its length and last 16 bytes."""
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    if len(ends) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    # Every byte offset viewed as the start of an unaligned little-endian 64-bit word.
-    words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-    golden = np.uint64(0x9E3779B97F4A7C15)
-    last = words[ends - 8]
-    before = words[np.maximum(starts, ends - 16)]
-    return (
-        last * golden ^ before ^ (ends - starts).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
-    )
 
 
 def _log_duplicates(duplicate_rows: pd.DataFrame, *, examples: int = 5) -> None:
