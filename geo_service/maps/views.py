@@ -160,7 +160,8 @@ def collisions_map(
     roads: gpd.GeoDataFrame | None = None,
 ) -> tuple[MapParts, tuple[Legend, ...]]:
     """Collisions by severity and the ranked repeat-collision sites with road labels."""
-    fmap = _base(areas, tiles)
+    extent = areas if len(areas) else _points(collisions)  # no layer yet: the collisions' extent
+    fmap = _base(extent, tiles)
     if roads is not None:
         _roads(fmap, roads)
     builders.outline_layer(fmap, areas, name="Areas", fields=(("name", "Area"), ("code", "Code")))
@@ -186,6 +187,12 @@ def collisions_map(
 def _roads(fmap: folium.Map, roads: gpd.GeoDataFrame) -> Legend:
     fields = [(c, label) for c, label in (("ref", "Road"), ("name", "Name")) if c in roads]
     return builders.roads_layer(fmap, roads, name="Roads", fields=fields)
+
+
+def _points(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    located = frame.dropna(subset=["x", "y"])
+    geometry = gpd.points_from_xy(located["x"], located["y"])
+    return gpd.GeoDataFrame(geometry=geometry, crs="EPSG:27700")
 
 
 def _base(frame: gpd.GeoDataFrame, tiles: Tiles) -> folium.Map:

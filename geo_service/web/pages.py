@@ -35,6 +35,11 @@ blueprint = Blueprint("pages", __name__)
 MAX_SITE_ROWS = 50
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
+#: What a page that needs area boundaries says when the store has none.
+NO_LAYER = (
+    "this page needs an area layer (beats or wards) and the store has none yet; add one with "
+    "`geo-service boundaries add beat PATH...` (or `ward`), then reload"
+)
 #: Query-string keys a page's own links carry on (page, collision-rule and area-map options).
 QUERY_KEYS = (
     "period_end", "months", "layer", "print", "rule", "min_count", "radius_m", "years", "category"
@@ -59,7 +64,11 @@ def overview() -> str:
         ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
     )
     table = view.table[(view.table["previous"] + view.table["current"]) > 0]
-    areas = state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
+    areas = (
+        state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
+        if opts.layer
+        else services.empty_layer()
+    )
     return render_template(
         "overview.html",
         summary=summary,
@@ -70,6 +79,7 @@ def overview() -> str:
         rows=present.cells(table, present.LOOKING_BACK_COLUMNS),
         empty=[g for g in view.table["group"] if g not in set(table["group"])],
         areas=list(zip(areas["code"], areas["name"], strict=True)),
+        no_layer=NO_LAYER if not opts.layer else None,
         present=present,
     )
 
@@ -215,6 +225,7 @@ def collisions_map_js() -> Response:
 def report() -> Response:
     """The strategic-assessment document (self-contained HTML with inline CSS, no script)."""
     state, summary, opts = request_context()
+    require_layer(opts)
     groups = groups_for(state, summary)
     document = state.cached(
         ("report", opts.key()), lambda: services.report_document(state.store, groups, opts)
@@ -245,10 +256,18 @@ def request_context(
         )
     args = dict(request.args)
     if layer is not None:
+        if not summary.layers:
+            raise NotFoundError(NO_LAYER)
         if layer not in summary.layers:
             raise NotFoundError(f"no area layer {layer!r}; available: {', '.join(summary.layers)}")
         args["layer"] = layer
     return state, summary, view_options(args, months_stored=summary.months, layers=summary.layers)
+
+
+def require_layer(opts: ViewOptions) -> None:
+    """Raise :class:`NotFoundError` saying how to add a layer when the store has none."""
+    if not opts.layer:
+        raise NotFoundError(NO_LAYER)
 
 
 def groups_for(state: WebState, summary: services.StoreSummary) -> tuple[CategoryGroup, ...]:
@@ -262,6 +281,8 @@ def request_rule_options() -> RuleOptions:
 def category_results(
     state: WebState, group: CategoryGroup, opts: ViewOptions
 ) -> tuple[services.CategoryView, MapBundle]:
+    require_layer(opts)
+
     def make() -> tuple[services.CategoryView, MapBundle]:
         view = services.category_view(state.store, group, opts)
         density_url = _url("pages.category_density", name=group.name, **opts.query())

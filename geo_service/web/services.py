@@ -25,6 +25,7 @@ from geo_service.errors import NotFoundError
 from geo_service.report import build_report
 from geo_service.schema import (
     ASB,
+    CRS,
     POLICE_UK_CATEGORIES,
     ROAD_TRAFFIC_COLLISION,
     area_column,
@@ -154,9 +155,9 @@ def overview(store: StoreLike, groups: Sequence[CategoryGroup], opts: ViewOption
     """The looking-back table of ``groups`` and each group's monthly counts over both periods."""
     previous, current = rolling_periods(opts.period_end, months=opts.months)
     # Borough totals: a force-wide store is cut to the layer's extent, as the report does.
-    incidents = within_layer(
-        _incidents(store, None, previous, current, layers=(opts.layer,)), opts.layer
-    )
+    incidents = _incidents(store, None, previous, current, layers=(opts.layer,))
+    if opts.layer:  # without a layer: every stored incident
+        incidents = within_layer(incidents, opts.layer)
     table = change.looking_back(incidents, list(groups), previous, current)
     both = Period(previous.start, current.end)
     monthly = {
@@ -277,6 +278,12 @@ def _categories(group: CategoryGroup | None) -> list[str] | None:
     return sorted(set(names))
 
 
+def empty_layer() -> gpd.GeoDataFrame:
+    """A standard area layer with no areas (pages of a store that has no layer yet)."""
+    columns = {"code": [], "name": [], "parent": [], "population": [], "households": []}
+    return gpd.GeoDataFrame(columns, geometry=[], crs=CRS)
+
+
 def _is_synthetic(store: StoreLike) -> bool:
     """True when a stored layer came from the demo's synthetic boundary files.
 
@@ -319,7 +326,7 @@ def collisions_view(store: StoreLike, opts: ViewOptions, rule_opts: RuleOptions)
         "location_text",
         "road_1",
         "road_2",
-        area_column(opts.layer),
+        *([area_column(opts.layer)] if opts.layer else []),
     ]
     collisions = store.incidents(
         categories=[ROAD_TRAFFIC_COLLISION],
@@ -327,8 +334,11 @@ def collisions_view(store: StoreLike, opts: ViewOptions, rule_opts: RuleOptions)
         month_to=opts.period_end,
         columns=columns,
     )
-    areas = store.layer(opts.layer)
-    collisions = within_layer(collisions, opts.layer)
+    if opts.layer:
+        areas = store.layer(opts.layer)
+        collisions = within_layer(collisions, opts.layer)
+    else:  # no layer yet: every stored collision, sites without area names
+        areas = empty_layer()
     sites = repeat_locations(collisions, rule=rule, period_end=opts.period_end, areas=areas)
     periods = [rolling_periods(shift_month(opts.period_end, -12 * k))[1] for k in range(years)]
     severity = breakdowns.severity_by_period(collisions, list(reversed(periods)))
