@@ -67,6 +67,7 @@ class WriteResult:
     unchanged_files: tuple[str, ...]
     superseded_files: tuple[str, ...]
     rejects_path: Path | None
+    superseded_keys: tuple[tuple[str, str], ...] = ()  # (source, key) of the superseded files
 
 
 def empty_manifest() -> dict[str, Any]:
@@ -77,6 +78,11 @@ def empty_manifest() -> dict[str, Any]:
 def partition_dir(source: str, month: str) -> str:
     """Relative directory of the (source, month) partition."""
     return f"incidents/source={quote(source, safe='')}/month={quote(month, safe='')}"
+
+
+def held_dir(source: str, month: str) -> str:
+    """Relative directory of the (source, month) rows held back as duplicates of stored ones."""
+    return "held/" + partition_dir(source, month).removeprefix("incidents/")
 
 
 def file_schema(layers: Sequence[str]) -> pa.Schema:

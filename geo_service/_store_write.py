@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +21,6 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from tqdm import tqdm
 
 from geo_service._store_format import (
@@ -31,17 +28,14 @@ from geo_service._store_format import (
     FileRecord,
     WriteResult,
     conform,
-    file_schema,
-    ids_in,
     link,
     now_iso,
-    partition_dir,
-    partition_slices,
     read_partition,
     record_dict,
     to_arrow,
     write_table,
 )
+from geo_service._store_merge import Merged, count_keys, merge_partitions
 from geo_service.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -162,94 +156,40 @@ def write_ingest(
     transformation: str | None,
     rejects: pd.DataFrame,
 ) -> WriteResult:
-    """Stage the partitions, layers, rejects and manifest of one ingest (id ``ingest``)."""
+    """Stage the partitions, held rows, layers, rejects and manifest of one ingest (``ingest``).
+
+    The rejects file is written before the version is published, so a published manifest never
+    names a missing one; :func:`remove_orphan_rejects` removes those of ingests never published.
+    """
     layers = sorted(manifest["layers"])
-    table, groups = partition_slices(plan.rows, to_arrow(plan.rows, layers))
-    affected = set(groups) | {(r["source"], m) for r in plan.superseded for m in r["months"]}
-    old_parts = {(p["source"], p["month"]): p for p in manifest["partitions"].values()}
-    partitions: dict[str, Any] = {}
-    duplicates, stored_keys, jobs = 0, [], []
-    for key in sorted(set(old_parts) | affected):
-        path = partition_dir(*key) + "/part.parquet"
-        if key not in affected:
-            link(_current(current) / path, staging / path)
-            partitions["/".join(key)] = old_parts[key]
-            continue
-        existing = _existing_rows(current, old_parts.get(key), plan.superseded, key[0], layers)
-        start, end = groups.get(key, (0, 0))
-        new, repeated = _without_stored_ids(table.slice(start, end - start), existing)
-        duplicates += repeated
-        stored_keys.append(new["source_file"])
-        combined = pa.concat_tables([existing, new])
-        if combined.num_rows:
-            jobs.append((combined, staging / path))
-            partitions["/".join(key)] = {
-                "source": key[0], "month": key[1], "rows": combined.num_rows, "path": path,
-            }  # fmt: skip
-    _write_tables(jobs)
-    for name in layers:
-        relative = Path("layers") / f"{name}.parquet"
-        link(_current(current) / relative, staging / relative)
-    stored_by_key = _count_keys(stored_keys)
+    merged = merge_partitions(current, staging, manifest, plan.rows, plan.superseded, layers)
+    _link_layers(current, staging, layers)
+    stored_by_key = count_keys(merged.stored)
     rejects_path = _write_rejects(root, ingest, rejects)
     _write_ingest_manifest(
-        staging, manifest, plan, partitions, stored_by_key, ingest=ingest, kind=kind,
+        staging, manifest, plan, merged, stored_by_key, ingest=ingest, kind=kind,
         transformation=transformation, rejects_path=rejects_path,
     )  # fmt: skip
     return WriteResult(
         ingest_id=ingest,
         stored=sum(stored_by_key.values()),
-        duplicates_in_store=plan.unchanged_rows + duplicates,
+        duplicates_in_store=plan.unchanged_rows + merged.duplicates,
         stored_by_file={f.path: stored_by_key.get(f.key, 0) for f in plan.new_files}
         | {f.path: 0 for f in plan.unchanged},
         unchanged_files=tuple(f.path for f in plan.unchanged),
         superseded_files=tuple(r["path"] for r in plan.superseded),
         rejects_path=rejects_path,
+        superseded_keys=tuple((r["source"], r["key"]) for r in plan.superseded),
     )
 
 
-def _without_stored_ids(new: pa.Table, existing: pa.Table) -> tuple[pa.Table, int]:
-    """``new`` minus rows whose incident id ``existing`` holds, and how many were removed."""
-    if not existing.num_rows or not new.num_rows:
-        return new, 0
-    repeated = ids_in(new, pc.drop_null(existing["incident_id"]))
-    return new.filter(pc.invert(repeated)), int(pc.sum(repeated).as_py() or 0)
+def _link_layers(current: Path | None, staging: Path, layers: Sequence[str]) -> None:
+    for name in layers:
+        relative = Path("layers") / f"{name}.parquet"
+        link(_current(current) / relative, staging / relative)
 
 
-def _write_tables(jobs: Sequence[tuple[pa.Table, Path]]) -> None:
-    """Write partition files, several at once (Parquet encoding releases the GIL)."""
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        list(pool.map(lambda job: write_table(*job), jobs))
-
-
-def _existing_rows(
-    current: Path | None,
-    part: Mapping[str, Any] | None,
-    superseded: Sequence[Mapping[str, Any]],
-    source: str,
-    layers: Sequence[str],
-) -> pa.Table:
-    """A partition's stored rows, minus those of superseded files."""
-    target = file_schema(layers)
-    if part is None:
-        return target.empty_table()
-    table = read_partition(_current(current) / part["path"]).select(target.names).cast(target)
-    gone = [r["key"] for r in superseded if r["source"] == source]
-    if gone:
-        keep = pc.invert(pc.fill_null(pc.is_in(table["source_file"], pa.array(gone)), False))
-        table = table.filter(keep)
-    return table
-
-
-def _count_keys(columns: Sequence[pa.ChunkedArray]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for column in columns:
-        for item in pc.value_counts(column).to_pylist():
-            key = item["values"] if item["values"] is not None else ""
-            counts[key] = counts.get(key, 0) + int(item["counts"])
-    return counts
-
-
+# ----------------------------------------------------------------------------- rejects
 def _write_rejects(root: Path, ingest: str, rejects: pd.DataFrame) -> Path | None:
     if rejects.empty:
         return None
@@ -262,11 +202,58 @@ def _write_rejects(root: Path, ingest: str, rejects: pd.DataFrame) -> Path | Non
     return path
 
 
+def discard_rejects(root: Path, ingest: str) -> None:
+    """Remove the rejects file of an ingest that failed before it was published."""
+    for name in (f"{ingest}.csv", f".{ingest}.csv.tmp"):
+        (root / "rejects" / name).unlink(missing_ok=True)
+
+
+def remove_orphan_rejects(root: Path, manifest: Mapping[str, Any]) -> None:
+    """Remove rejects files of ingests the published manifest does not hold (killed writers)."""
+    folder = root / "rejects"
+    if not folder.is_dir():
+        return
+    published = {f"{i['id']}.csv" for i in manifest["ingests"]}
+    for path in folder.iterdir():
+        if path.is_file() and path.name not in published:
+            logger.info("removing %s left by an ingest that was never published", path)
+            path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- manifest
+def _file_entries(
+    manifest: Mapping[str, Any],
+    plan: IngestPlan,
+    merged: Merged,
+    stored_by_key: Mapping[str, int],
+    *,
+    ingest: str,
+    transformation: str | None,
+    when: str,
+) -> list[dict[str, Any]]:
+    """The manifest's file records: superseded ones marked, promoted rows counted, new added."""
+    gone = {(r["source"], r["key"], r["sha256"]) for r in plan.superseded}
+    files = []
+    for r in manifest["files"]:
+        if (r["source"], r["key"], r["sha256"]) in gone:
+            r = {**r, "superseded_by": ingest}
+        elif not r.get("superseded_by") and (r["source"], r["key"]) in merged.promoted:
+            r = {**r, "stored": int(r["stored"]) + merged.promoted[(r["source"], r["key"])]}
+        files.append(r)
+    for record in plan.new_files:
+        files.append(
+            record_dict(record)
+            | {"stored": stored_by_key.get(record.key, 0), "ingest_id": ingest,
+               "ingested_at": when, "transformation": transformation, "superseded_by": None}
+        )  # fmt: skip
+    return files
+
+
 def _write_ingest_manifest(
     staging: Path,
     manifest: Mapping[str, Any],
     plan: IngestPlan,
-    partitions: Mapping[str, Any],
+    merged: Merged,
     stored_by_key: Mapping[str, int],
     *,
     ingest: str,
@@ -275,17 +262,6 @@ def _write_ingest_manifest(
     rejects_path: Path | None,
 ) -> None:
     when = now_iso()
-    gone = {(r["source"], r["key"], r["sha256"]) for r in plan.superseded}
-    files = [
-        {**r, "superseded_by": ingest} if (r["source"], r["key"], r["sha256"]) in gone else r
-        for r in manifest["files"]
-    ]
-    for record in plan.new_files:
-        files.append(
-            record_dict(record)
-            | {"stored": stored_by_key.get(record.key, 0), "ingest_id": ingest,
-               "ingested_at": when, "transformation": transformation, "superseded_by": None}
-        )  # fmt: skip
     entry = {
         "id": ingest, "time": when, "kind": kind,
         "files": [f.path for f in (*plan.new_files, *plan.unchanged)],
@@ -294,11 +270,16 @@ def _write_ingest_manifest(
         "rejected": sum(f.rejects for f in (*plan.new_files, *plan.unchanged)),
         "rejects_file": str(rejects_path) if rejects_path else None,
     }  # fmt: skip
+    files = _file_entries(
+        manifest, plan, merged, stored_by_key, ingest=ingest, transformation=transformation,
+        when=when,
+    )  # fmt: skip
     updated = dict(manifest) | {
         "version": int(manifest["version"]) + 1,
         "files": files,
         "ingests": [*manifest["ingests"], entry],
-        "partitions": dict(partitions),
+        "partitions": dict(merged.partitions),
+        "held": dict(merged.held),
         "published_at": when,
     }
     (staging / "manifest.json").write_text(json.dumps(updated, indent=1), "utf-8")
@@ -320,17 +301,12 @@ def write_layer(
     names = sorted(set(manifest["layers"]) | {name})
     if assign is None and name not in manifest["layers"] and manifest["partitions"]:
         raise StoreError(f"new layer {name!r} needs its incidents assigned")
-    (staging / "layers").mkdir(parents=True, exist_ok=True)
-    layer.to_parquet(staging / "layers" / f"{name}.parquet")
-    for other in names:
-        if other != name:
-            relative = Path("layers") / f"{other}.parquet"
-            link(_current(current) / relative, staging / relative)
+    _stage_layers(current, staging, names, name, layer)
     all_layers = (
         {n: layer if n == name else gpd.read_parquet(staging / "layers" / f"{n}.parquet")
          for n in names} if assign else {}
     )  # fmt: skip
-    parts = list(manifest["partitions"].values())
+    parts = [*manifest["partitions"].values(), *manifest.get("held", {}).values()]
     if assign is not None and parts:
         logger.debug("assigning the incidents of %d partitions to %s", len(parts), names)
     for part in tqdm(parts, desc="assigning areas", unit="month", disable=not progress):
@@ -341,6 +317,25 @@ def write_layer(
         frame = conform(read_partition(source).to_pandas(), [])
         frame = frame.assign(source=part["source"], month=part["month"])
         write_table(to_arrow(assign(frame, all_layers), names), staging / part["path"])
+    _write_layer_manifest(staging, manifest, name, layer, info)
+
+
+def _stage_layers(
+    current: Path | None, staging: Path, names: Sequence[str], name: str, layer: gpd.GeoDataFrame
+) -> None:
+    """Write layer ``name`` into the staging version and link the other stored layers."""
+    (staging / "layers").mkdir(parents=True, exist_ok=True)
+    layer.to_parquet(staging / "layers" / f"{name}.parquet")
+    _link_layers(current, staging, [other for other in names if other != name])
+
+
+def _write_layer_manifest(
+    staging: Path,
+    manifest: Mapping[str, Any],
+    name: str,
+    layer: gpd.GeoDataFrame,
+    info: Mapping[str, Any],
+) -> None:
     entry = dict(manifest["layers"].get(name, {})) | dict(info)
     entry |= {"features": len(layer), "updated_at": now_iso()}
     updated = dict(manifest) | {

@@ -296,7 +296,7 @@ def _file_records(loaded: LoadResult, kind: str) -> list[FileRecord]:
                 source=str(sources.get(key, kind.replace("-", "_"))),
                 sha256=file.sha256,
                 rows=file.rows,
-                rejects=int(rejects.get(str(file.path), 0) + rejects.get(file.path.name, 0)),
+                rejects=sum(int(rejects.get(name, 0)) for name in _file_names(file)),
                 duplicates=int(duplicates.get(key, 0)),
                 months=tuple(file.months),
             )
@@ -318,6 +318,11 @@ def _check_distinct_names(records: Sequence[FileRecord]) -> None:
             )
 
 
+def _file_names(file: SourceFile) -> set[str]:
+    """The distinct names a loader may give ``file`` in its rows (a bare name is one name)."""
+    return {file.path.name, str(file.path), file.path.as_posix()}
+
+
 def _file_key(file: SourceFile, keys: set[str]) -> str:
     """The ``source_file`` value the file's rows carry (its name unless the loader used more)."""
     for candidate in (file.path.name, str(file.path), file.path.as_posix()):
@@ -336,7 +341,7 @@ def _summary(
     layers: Mapping[str, Mapping[str, int]],
 ) -> IngestSummary:
     unchanged = set(written.unchanged_files)
-    superseded = set(written.superseded_files)
+    superseded = set(written.superseded_keys)
     unchanged_keys = [r.key for r in records if r.path in unchanged]
     fresh = (
         incidents.loc[~incidents["source_file"].isin(unchanged_keys).to_numpy()]
@@ -353,7 +358,7 @@ def _summary(
             months=r.months,
             status="unchanged"
             if r.path in unchanged
-            else ("replaced earlier version" if r.path in superseded else "new"),
+            else ("replaced earlier version" if (r.source, r.key) in superseded else "new"),
         )
         for r in records
     )

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._lock_depth = 0
+        self._held = threading.local()  # per thread: depth of locked() re-entry
+        self._writer = threading.Lock()  # one writing thread per Store object
         self._lock_fd: int | None = None
 
     # ----------------------------------------------------------------------------- reading
@@ -143,34 +145,59 @@ class Store:
     # ----------------------------------------------------------------------------- writing
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the store's writer lock (re-entrant for this object); StoreError when taken."""
-        if self._lock_depth == 0:
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise StoreError(f"cannot write store {self.root} ({exc.strerror})") from exc
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-                os.close(fd)
+        """Hold the store's writer lock; StoreError when another thread or process holds it.
+
+        Re-entrant within one thread. Another thread of this process using the same (or another)
+        ``Store`` object gets a StoreError at once, as another process does; nobody waits.
+        """
+        depth = int(getattr(self._held, "depth", 0))
+        if depth == 0:
+            if not self._writer.acquire(blocking=False):
                 raise StoreError(
-                    f"store {self.root} is being written by another process ({holder}); "
+                    f"store {self.root} is being written by another thread of this process; "
                     "try again when it has finished"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-            self._lock_fd = fd
-        self._lock_depth += 1
+                )
+            try:
+                self._lock_fd = self._take_file_lock()
+            except BaseException:
+                self._writer.release()
+                raise
+        self._held.depth = depth + 1
         try:
             yield
         finally:
-            self._lock_depth -= 1
-            if self._lock_depth == 0 and self._lock_fd is not None:
+            self._held.depth = depth
+            if depth == 0:
+                self._release_file_lock()
+
+    def _take_file_lock(self) -> int:
+        """Open ``<store>/.lock`` and take the exclusive ``flock`` on it; returns the fd."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot write store {self.root} ({exc.strerror})") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(
+                f"store {self.root} is being written by another process ({holder}); "
+                "try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        return fd
+
+    def _release_file_lock(self) -> None:
+        try:
+            if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 os.close(self._lock_fd)
                 self._lock_fd = None
+        finally:
+            self._writer.release()
 
     def write_incidents(
         self,
@@ -192,13 +219,18 @@ class Store:
             plan = _store_write.plan_ingest(manifest, incidents, files)
             if not plan.new_files:
                 return plan.unchanged_result()
-            staging = self._staging()
-            result = _store_write.write_ingest(
-                self.root, self._current_dir(), staging, manifest, plan,
-                ingest=_store_write.ingest_id(files), kind=kind, transformation=transformation,
-                rejects=rejects,
-            )  # fmt: skip
-            self._publish(staging, manifest)
+            staging, before = self._staging(manifest), self.version()
+            ingest = _store_write.ingest_id(files)
+            try:
+                result = _store_write.write_ingest(
+                    self.root, self._current_dir(), staging, manifest, plan, ingest=ingest,
+                    kind=kind, transformation=transformation, rejects=rejects,
+                )  # fmt: skip
+                self._publish(staging, manifest)
+            except BaseException:
+                if self.version() == before:  # not published: its rejects must not remain
+                    _store_write.discard_rejects(self.root, ingest)
+                raise
             return result
 
     def write_layer(
@@ -219,7 +251,7 @@ class Store:
         check_layer(name, layer)
         with self.locked():
             manifest = self.manifest()
-            staging = self._staging()
+            staging = self._staging(manifest)
             _store_write.write_layer(
                 self._current_dir(), staging, manifest, name, layer, info=info, assign=assign,
                 progress=progress,
@@ -249,8 +281,9 @@ class Store:
             schema=full,
         )  # fmt: skip
 
-    def _staging(self) -> Path:
+    def _staging(self, manifest: Mapping[str, Any]) -> Path:
         """A fresh staging directory; leftovers of killed writers are removed first."""
+        _store_write.remove_orphan_rejects(self.root, manifest)
         return _store_write.new_staging(self.root, self.version())
 
     def _publish(self, staging: Path, manifest: Mapping[str, Any]) -> None:
@@ -297,38 +330,14 @@ def _status(store: Store) -> dict[str, Any]:
     layers = sorted(manifest["layers"])
     columns = ["source", "category", "month", "x", *(schema.area_column(n) for n in layers)]
     frame = store.incidents(columns=columns)
-    counts = (
-        frame.groupby(["source", "category", "month"], sort=True).size().rename("incidents")
-    ).reset_index()
-    located = frame["x"].notna()
-    sources = {}
-    for source, rows in frame.groupby("source", sort=True):
-        sources[str(source)] = {
-            "incidents": len(rows),
-            "without_location": int(rows["x"].isna().sum()),
-            "months": {
-                str(k): int(v) for k, v in rows["month"].value_counts().sort_index().items()
-            },
-            "categories": {
-                str(k): int(v) for k, v in rows["category"].value_counts().sort_index().items()
-            },
-        }
     live = [r for r in manifest["files"] if not r.get("superseded_by")]
     return {
         "store": str(store.root),
         "version": store.version(),
         "incidents": len(frame),
-        "without_location": int((~located).sum()),
-        "sources": sources,
-        "counts": [
-            {
-                "source": r.source,
-                "category": r.category,
-                "month": r.month,
-                "incidents": int(r.incidents),
-            }
-            for r in counts.itertuples()
-        ],
+        "without_location": int(frame["x"].isna().sum()),
+        "sources": {str(s): _source_status(rows) for s, rows in frame.groupby("source", sort=True)},
+        "counts": _counts(frame),
         "layers": {n: _layer_status(store, n, manifest["layers"][n], frame) for n in layers},
         "files": manifest["files"],
         "ingests": manifest["ingests"],
@@ -337,6 +346,27 @@ def _status(store: Store) -> dict[str, Any]:
             "files": [i["rejects_file"] for i in manifest["ingests"] if i.get("rejects_file")],
         },
     }
+
+
+def _source_status(rows: pd.DataFrame) -> dict[str, Any]:
+    """Incidents, those without location, and counts by month and category of one source."""
+    return {
+        "incidents": len(rows),
+        "without_location": int(rows["x"].isna().sum()),
+        "months": {str(k): int(v) for k, v in rows["month"].value_counts().sort_index().items()},
+        "categories": {
+            str(k): int(v) for k, v in rows["category"].value_counts().sort_index().items()
+        },
+    }
+
+
+def _counts(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Incidents per (source, category, month), sorted."""
+    counts = frame.groupby(["source", "category", "month"], sort=True).size()
+    return [
+        {"source": str(s), "category": str(c), "month": str(m), "incidents": int(n)}
+        for (s, c, m), n in counts.items()
+    ]
 
 
 def _layer_status(

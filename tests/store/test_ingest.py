@@ -115,3 +115,36 @@ def test_bad_requests_are_input_errors(tmp_path: Path) -> None:
         ingest.ingest_files(store, "mapped", [tmp_path / "x.csv"])
     with pytest.raises(InputError, match="only for 'mapped'"):
         ingest.ingest_files(store, "police-uk", [tmp_path / "x.csv"], mapping=tmp_path / "m.toml")
+
+
+def test_bare_file_name_counts_each_reject_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    rows = [
+        police_row("C1", "2013-07", P_W1, "Burglary"),
+        police_row("C2", "2013-07", P_W1, "Drugs"),
+        police_row("C3", "2013-13", P_W1, "Drugs"),  # rejected: no such month
+    ]
+    write_police_csv(folder / "2013-07-test-street.csv", rows)
+    monkeypatch.chdir(folder)
+    store = Store(tmp_path / "store")
+    summary = ingest.ingest_files(store, "police-uk", ["2013-07-test-street.csv"])
+    (record,) = summary.files
+    assert (record.rows, record.stored, record.duplicates, record.rejected) == (3, 2, 0, 1)
+    assert (summary.rows_read, summary.stored, summary.duplicates, summary.rejected) == (3, 2, 0, 1)
+    (stored,) = store.manifest()["files"]
+    assert stored["rejects"] == 1 and store.status()["rejects"]["live_files"] == 1
+
+
+def test_same_name_in_another_folder_replaces_the_earlier_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    name = "2013-07-a-street.csv"
+    first = write_police_csv(tmp_path / "v1" / name, [police_row("C1", "2013-07", P_W1, "Drugs")])
+    ingest.ingest_files(store, "police-uk", [first])
+    second = write_police_csv(
+        tmp_path / "v2" / name, [police_row("C2", "2013-07", P_W1, "Burglary")]
+    )
+    summary = ingest.ingest_files(store, "police-uk", [second])
+    assert summary.files[0].status == "replaced earlier version"
+    assert store.incidents()["incident_id"].tolist() == ["police_uk:C2"]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -277,3 +278,96 @@ def test_unwritable_or_damaged_store_is_a_store_error(tmp_path: Path) -> None:
     part.write_bytes(b"damaged")
     with pytest.raises(StoreError, match="unreadable"):
         store.incidents()
+
+
+def test_replacing_a_file_keeps_an_incident_another_file_provides(store: Store) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["X", "Y"]), "a.csv", "sha-a1")
+    held = _write(store, _rows("b.csv", "2021-01", ["X", "Z"]), "b.csv", "sha-b")
+    assert (held.stored, held.duplicates_in_store) == (1, 1)  # X is a's
+    _write(store, _rows("a.csv", "2021-01", ["Y"]), "a.csv", "sha-a2")
+    got = store.incidents().set_index("incident_id")["source_file"].sort_index()
+    assert got.to_dict() == {"X": "b.csv", "Y": "a.csv", "Z": "b.csv"}
+    live = {f["key"]: f["stored"] for f in store.manifest()["files"] if not f["superseded_by"]}
+    assert live == {"a.csv": 1, "b.csv": 2}
+    # Replacing b.csv now removes its X and Z, and nothing is held back any more.
+    _write(store, _rows("b.csv", "2021-01", ["W"]), "b.csv", "sha-b2")
+    assert sorted(store.incidents()["incident_id"]) == ["W", "Y"]
+
+
+def test_held_duplicates_follow_layer_changes(store: Store) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["X"]), "a.csv", "sha-a1")
+    _write(store, _rows("b.csv", "2021-01", ["X"]), "b.csv", "sha-b")
+    store.write_layer("ward", _squares(), info={}, assign=_assign_by_x)
+    empty = _rows("a.csv", "2021-01", []).assign(area_ward=pd.array([], dtype="str"))
+    record = FileRecord("/in/a.csv", "a.csv", "police_uk", "sha-a2", 0, 0, 0, ("2021-01",))
+    store.write_incidents(empty, [record], rejects=NO_REJECTS, kind="police-uk")
+    got = store.incidents().set_index("incident_id")
+    assert got.loc["X", "source_file"] == "b.csv" and got.loc["X", "area_ward"] == "W1"
+
+
+def test_threads_sharing_a_store_do_not_share_the_lock(store: Store) -> None:
+    inside, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        with store.locked():
+            inside.set()
+            release.wait(30)
+
+    def enter() -> None:
+        try:
+            with store.locked():
+                pass
+        except StoreError as exc:
+            errors.append(exc)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(30)
+    second = threading.Thread(target=enter)
+    second.start()
+    second.join(30)
+    release.set()
+    holder.join(30)
+    assert len(errors) == 1 and "being written" in str(errors[0])
+    with store.locked(), store.locked():  # re-entrant within one thread, and released after
+        pass
+
+
+def test_failed_ingest_leaves_no_rejects_file(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rejects = pd.DataFrame({"file": ["b.csv"], "line": [3], "column": ["Month"],
+                            "value": ["2021-13"], "reason": ["not a month"]})  # fmt: skip
+
+    def write_b() -> object:
+        frame = _rows("b.csv", "2021-02", ["p:2"])
+        return store.write_incidents(
+            frame, [_record("b.csv", "sha-b", frame)], rejects=rejects, kind="police-uk"
+        )
+
+    _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+
+    def crash(*args: object) -> None:
+        raise OSError("simulated crash before publishing")
+
+    monkeypatch.setattr(Store, "_publish", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        write_b()
+    assert not (store.root / "rejects").exists() or not list((store.root / "rejects").iterdir())
+    assert store.status()["rejects"]["files"] == []
+    monkeypatch.undo()
+    result = write_b()
+    assert store.status()["rejects"]["files"] == [str(result.rejects_path)]  # type: ignore[attr-defined]
+    assert [p.name for p in (store.root / "rejects").iterdir()] == [
+        f"{result.ingest_id}.csv"  # type: ignore[attr-defined]
+    ]
+
+
+def test_orphan_rejects_of_a_killed_ingest_are_removed_by_the_next_writer(store: Store) -> None:
+    _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
+    orphan = store.root / "rejects" / "20990101T000000000000Z-deadbeef.csv"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_text("file,line\nb.csv,3\n", "utf-8")
+    _write(store, _rows("b.csv", "2021-02", ["p:2"]), "b.csv", "sha-b")
+    assert not orphan.exists()
