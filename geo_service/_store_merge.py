@@ -12,7 +12,7 @@ an incident another stored file still provides.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +60,19 @@ def merge_partitions(
     rows: pd.DataFrame,
     superseded: Sequence[Mapping[str, Any]],
     layers: Sequence[str],
+    *,
+    held: pd.DataFrame,
 ) -> Merged:
-    """Stage every partition: unaffected ones linked, affected ones merged and rewritten."""
+    """Stage every partition: unaffected ones linked, affected ones merged and rewritten.
+
+    ``held`` are rows of the new files already counted as duplicates (by the loader): they join
+    the held rows of their partition.
+    """
     table, groups = partition_slices(rows, to_arrow(rows, layers))
-    affected = set(groups) | {(r["source"], m) for r in superseded for m in r["months"]}
+    held_table, held_groups = partition_slices(held, to_arrow(held, layers))
+    affected = (
+        set(groups) | set(held_groups) | {(r["source"], m) for r in superseded for m in r["months"]}
+    )
     old_parts = {(p["source"], p["month"]): p for p in manifest["partitions"].values()}
     old_held = {(p["source"], p["month"]): p for p in manifest.get("held", {}).values()}
     merged, jobs = Merged(), []
@@ -75,21 +84,31 @@ def merge_partitions(
                     link(_published(current) / entry["path"], staging / entry["path"])
                     into["/".join(key)] = entry
             continue
-        start, end = groups.get(key, (0, 0))
-        stored, held = _merge_one(
+        (start, end), (first, last) = groups.get(key, (0, 0)), held_groups.get(key, (0, 0))
+        stored, kept = _merge_one(
             current, old_parts.get(key), old_held.get(key), superseded,
             table.slice(start, end - start), key, layers, merged,
         )  # fmt: skip
-        for rows, folder, into in ((stored, partition_dir, merged.partitions),
-                                   (held, held_dir, merged.held)):  # fmt: skip
-            if rows.num_rows:
-                path = folder(*key) + "/part.parquet"
-                jobs.append((rows, staging / path))
-                into["/".join(key)] = {
-                    "source": key[0], "month": key[1], "rows": rows.num_rows, "path": path,
-                }  # fmt: skip
+        kept = pa.concat_tables([kept, held_table.slice(first, last - first)])
+        jobs += _entry(key, stored, partition_dir, staging, merged.partitions)
+        jobs += _entry(key, kept, held_dir, staging, merged.held)
     _write_tables(jobs)
     return merged
+
+
+def _entry(
+    key: tuple[str, str],
+    rows: pa.Table,
+    folder: Callable[[str, str], str],
+    staging: Path,
+    into: dict[str, Any],
+) -> list[tuple[pa.Table, Path]]:
+    """Record a (source, month) file of ``rows`` in ``into``; the write job (none if empty)."""
+    if not rows.num_rows:
+        return []
+    path = folder(*key) + "/part.parquet"
+    into["/".join(key)] = {"source": key[0], "month": key[1], "rows": rows.num_rows, "path": path}
+    return [(rows, staging / path)]
 
 
 def _merge_one(

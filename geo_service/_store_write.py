@@ -98,6 +98,7 @@ class IngestPlan:
     """Which files of an ingest are new, unchanged or superseding stored ones."""
 
     rows: pd.DataFrame  # rows of new or changed files
+    held: pd.DataFrame  # rows of new or changed files repeating an id of ``rows`` (not stored)
     new_files: tuple[FileRecord, ...]
     unchanged: tuple[FileRecord, ...]
     unchanged_rows: int
@@ -117,7 +118,11 @@ class IngestPlan:
 
 
 def plan_ingest(
-    manifest: Mapping[str, Any], incidents: pd.DataFrame, files: Sequence[FileRecord]
+    manifest: Mapping[str, Any],
+    incidents: pd.DataFrame,
+    files: Sequence[FileRecord],
+    *,
+    held: pd.DataFrame | None = None,
 ) -> IngestPlan:
     """Sort ``files`` into new, unchanged (same checksum stored) and superseding ones."""
     live = [r for r in manifest["files"] if not r.get("superseded_by")]
@@ -128,8 +133,10 @@ def plan_ingest(
         r for r in live if any(r["source"] == f.source and r["key"] == f.key for f in new_files)
     )
     from_unchanged = incidents["source_file"].isin([f.key for f in unchanged]).to_numpy()
+    held = incidents.iloc[0:0] if held is None else held
     return IngestPlan(
         rows=incidents.loc[~from_unchanged],
+        held=held.loc[held["source_file"].isin([f.key for f in new_files]).to_numpy()],
         new_files=new_files,
         unchanged=unchanged,
         unchanged_rows=int(from_unchanged.sum()),
@@ -162,7 +169,9 @@ def write_ingest(
     names a missing one; :func:`remove_orphan_rejects` removes those of ingests never published.
     """
     layers = sorted(manifest["layers"])
-    merged = merge_partitions(current, staging, manifest, plan.rows, plan.superseded, layers)
+    merged = merge_partitions(
+        current, staging, manifest, plan.rows, plan.superseded, layers, held=plan.held
+    )
     _link_layers(current, staging, layers)
     stored_by_key = count_keys(merged.stored)
     rejects_path = _write_rejects(root, ingest, rejects)

@@ -207,16 +207,19 @@ class Store:
         rejects: pd.DataFrame,
         kind: str,
         transformation: str | None = None,
+        held: pd.DataFrame | None = None,
     ) -> WriteResult:
         """Store the incidents of one ingest (with an area column per stored layer).
 
         Rows of files already stored (same checksum) are counted as duplicates and not written;
-        a file with a known name but new content supersedes the stored one.
+        a file with a known name but new content supersedes the stored one. ``held`` are rows
+        the caller already counted as duplicates of ``incidents`` rows from another file (same
+        columns): they are kept aside, not stored, and promoted if that other file is replaced.
         """
         with self.locked():
             manifest = self.manifest()
             check_incidents(incidents, sorted(manifest["layers"]))
-            plan = _store_write.plan_ingest(manifest, incidents, files)
+            plan = _store_write.plan_ingest(manifest, incidents, files, held=held)
             if not plan.new_files:
                 return plan.unchanged_result()
             staging, before = self._staging(manifest), self.version()

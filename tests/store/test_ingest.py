@@ -148,3 +148,30 @@ def test_same_name_in_another_folder_replaces_the_earlier_version(tmp_path: Path
     summary = ingest.ingest_files(store, "police-uk", [second])
     assert summary.files[0].status == "replaced earlier version"
     assert store.incidents()["incident_id"].tolist() == ["police_uk:C2"]
+
+
+def test_replacing_a_file_keeps_an_incident_a_file_of_the_same_ingest_provides(
+    tmp_path: Path, ward_file: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    ingest.add_layer(store, "ward", ward_file)
+    a = write_police_csv(
+        tmp_path / "in" / "2021-01-a-street.csv",
+        [police_row("X", "2021-01", P_W1, "Drugs"), police_row("Y", "2021-01", P_W1, "Drugs")],
+    )
+    b = write_police_csv(
+        tmp_path / "in" / "2021-01-b-street.csv",
+        [police_row("X", "2021-01", P_W1, "Drugs"), police_row("Z", "2021-01", P_W1, "Drugs")],
+    )
+    both = ingest.ingest_files(store, "police-uk", [a, b])
+    assert (both.stored, both.duplicates_in_files, both.duplicates_in_store) == (3, 1, 0)
+    write_police_csv(a, [police_row("Y", "2021-01", P_W1, "Drugs")])
+    replaced = ingest.ingest_files(store, "police-uk", [a])
+    assert _accounted(replaced) and replaced.files[0].status == "replaced earlier version"
+    got = store.incidents().set_index("incident_id")
+    assert got["source_file"].sort_index().to_dict() == {
+        "police_uk:X": "2021-01-b-street.csv",
+        "police_uk:Y": "2021-01-a-street.csv",
+        "police_uk:Z": "2021-01-b-street.csv",
+    }
+    assert got.loc["police_uk:X", "area_ward"] == "W1"
