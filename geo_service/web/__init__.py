@@ -56,8 +56,22 @@ def warm_cache(app: Flask) -> None:
     """Compute the overview, collisions and every category page once, so people find them fast.
 
     With a million incidents a page's first computation takes tens of seconds; ``serve`` runs
-    this in a background thread at start-up. Failures are logged, never raised.
+    this in a background thread at start-up, and from then on the app runs it again (in one
+    background thread at a time) when it first sees a new store version. Failures are logged,
+    never raised.
     """
+    state: WebState = app.extensions[STATE_KEY]
+    state.warmer = lambda: warm_cache(app)
+    if not state.warming.acquire(blocking=False):
+        log.info("cache warming already running")
+        return
+    try:
+        _warm(app)
+    finally:
+        state.warming.release()
+
+
+def _warm(app: Flask) -> None:
     client = app.test_client()
     paths = ["/", "/collisions"]
     with app.test_request_context():

@@ -63,10 +63,7 @@ def geojson_response(layer: gpd.GeoDataFrame, *, columns: list[str] | None = Non
 def looking_back(fmt: str) -> Response:
     """The overview's looking-back table."""
     state, summary, opts = pages.request_context()
-    groups = pages.groups_for(state, summary)
-    view = state.cached(
-        ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
-    )
+    view = pages.overview_results(state, summary, opts)
     return table_response(view.table, fmt, name=f"looking-back-{opts.period_end}")
 
 
@@ -102,9 +99,7 @@ def area_changes(layer: str, code: str, fmt: str) -> Response:
     """Every category's change in one area."""
     state, summary, opts = pages.request_context(layer=layer)
     groups = pages.groups_for(state, summary)
-    view = state.cached(
-        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
-    )
+    view = pages.area_results(state, groups, code, opts)
     return table_response(view.changes, fmt, name=f"area-{code}-{opts.period_end}")
 
 

@@ -59,10 +59,7 @@ class MapBundle:
 def overview() -> str:
     """The looking-back table, monthly sparklines and links to every page."""
     state, summary, opts = request_context()
-    groups = groups_for(state, summary)
-    view = state.cached(
-        ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
-    )
+    view = overview_results(state, summary, opts)
     table = view.table[(view.table["previous"] + view.table["current"]) > 0]
     areas = (
         state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
@@ -132,9 +129,7 @@ def area(layer: str, code: str) -> str:
     """Everything about one area for a JAG meeting."""
     state, summary, opts = request_context(layer=layer)
     groups = groups_for(state, summary)
-    view = state.cached(
-        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
-    )
+    view = area_results(state, groups, code, opts)
     group = _area_group(groups, view, request.args.get("category"))
     rows = view.changes[(view.changes["previous"] + view.changes["current"]) > 0]
     return render_template(
@@ -167,9 +162,7 @@ def area_map_js(layer: str, code: str) -> Response:
     """The area map's bootstrap script."""
     state, summary, opts = request_context(layer=layer)
     groups = groups_for(state, summary)
-    view = state.cached(
-        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
-    )
+    view = area_results(state, groups, code, opts)
     group = _area_group(groups, view, request.args.get("category"))
     return _script(_area_bundle(state, group, code, opts))
 
@@ -278,6 +271,25 @@ def request_rule_options() -> RuleOptions:
     return rule_options(request.args, presets=sorted(cluster_rules()))
 
 
+def overview_results(
+    state: WebState, summary: services.StoreSummary, opts: ViewOptions
+) -> services.Overview:
+    """The (cached) overview of every page group."""
+    groups = groups_for(state, summary)
+    return state.cached(
+        ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
+    )
+
+
+def area_results(
+    state: WebState, groups: tuple[CategoryGroup, ...], code: str, opts: ViewOptions
+) -> services.AreaView:
+    """The (cached) view of area ``code`` of ``opts.layer``."""
+    return state.cached(
+        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
+    )
+
+
 def category_results(
     state: WebState, group: CategoryGroup, opts: ViewOptions
 ) -> tuple[services.CategoryView, MapBundle]:
@@ -285,8 +297,7 @@ def category_results(
 
     def make() -> tuple[services.CategoryView, MapBundle]:
         view = services.category_view(state.store, group, opts)
-        density_url = _url("pages.category_density", name=group.name, **opts.query())
-        density = _density(view.hotspots, density_url)
+        density = _density(view.hotspots, _density_url(state, group, opts))
         parts, legends = map_views.category_map(
             view.areas,
             view.table,
@@ -316,16 +327,13 @@ def _area_group(
 def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOptions) -> MapBundle:
     def make() -> MapBundle:
         view, _bundle = category_results(state, group, opts)
-        spots = services.hotspots.clip_to(
-            view.hotspots, view.areas[view.areas["code"].astype(str) == code]
-        )
         focus = view.areas[view.areas["code"].astype(str) == code]
-        density_url = _url("pages.category_density", name=group.name, **opts.query())
+        spots = services.hotspots.clip_to(view.hotspots, focus)
         parts, legends = map_views.category_map(
             view.areas,
             view.table,
             hotspots=_frames(spots),
-            density=_density(spots, density_url),
+            density=_density(spots, _density_url(state, group, opts)),
             tiles=_tiles(state),
             focus=focus,
             roads=_roads(state),
@@ -346,6 +354,12 @@ def collision_results(
         return view, MapBundle(parts, legends)
 
     return state.cached(("collisions", opts.key(), rules), make)
+
+
+def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions) -> str:
+    """The density image's URL, naming the store version so a browser never shows a stale image."""
+    version = state.store.version() or ""
+    return _url("pages.category_density", name=group.name, **opts.query(), v=version)
 
 
 def _density(spots: Hotspots, url: str) -> map_views.Density | None:

@@ -280,7 +280,13 @@ def _categories(group: CategoryGroup | None) -> list[str] | None:
 
 def empty_layer() -> gpd.GeoDataFrame:
     """A standard area layer with no areas (pages of a store that has no layer yet)."""
-    columns = {"code": [], "name": [], "parent": [], "population": [], "households": []}
+    columns: dict[str, list[object]] = {
+        "code": [],
+        "name": [],
+        "parent": [],
+        "population": [],
+        "households": [],
+    }
     return gpd.GeoDataFrame(columns, geometry=[], crs=CRS)
 
 

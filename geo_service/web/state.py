@@ -5,6 +5,7 @@ Held in ``app.extensions`` so each app (and each test) has its own; nothing modu
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -16,6 +17,7 @@ from flask import current_app
 from geo_service.categories import CategoryGroup, load_groups
 from geo_service.config import Settings
 
+log = logging.getLogger(__name__)
 STATE_KEY = "geo_service"
 #: Results kept per app (pages, map scripts, images); the oldest are dropped first.
 CACHE_ENTRIES = 128
@@ -44,6 +46,19 @@ class LruCache:
                 self._items.popitem(last=False)
         return value
 
+    def keep_only(self, wanted: Callable[[Hashable], bool]) -> int:
+        """Drop every entry whose key is not ``wanted``; the number dropped."""
+        with self._lock:
+            gone = [key for key in self._items if not wanted(key)]
+            for key in gone:
+                del self._items[key]
+        return len(gone)
+
+    def held(self) -> list[Hashable]:
+        """The keys held, oldest first."""
+        with self._lock:
+            return list(self._items)
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -56,6 +71,13 @@ class WebState:
     store: Any
     groups: tuple[CategoryGroup, ...]
     cache: LruCache
+    #: Recomputes the common pages (set by :func:`geo_service.web.warm_cache`); run in the
+    #: background when a new store version is first seen.
+    warmer: Callable[[], None] | None = None
+    #: Held while a warm-up runs, so at most one runs at a time.
+    warming: threading.Lock = field(default_factory=threading.Lock)
+    _seen: list[str | None] = field(default_factory=list)  # the last store version seen, if any
+    _seen_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, store: object | None = None) -> WebState:
@@ -85,7 +107,21 @@ class WebState:
 
     def cached(self, key: tuple[Hashable, ...], make: Callable[[], T]) -> T:
         """``make()`` cached under the store's current version and ``key``."""
-        return self.cache.get_or_make((self.store.version(), *key), make)
+        version = self.store.version()
+        self._note_version(version)
+        return self.cache.get_or_make((version, *key), make)
+
+    def _note_version(self, version: str | None) -> None:
+        """On a new store version: drop older versions' results, re-warm in the background."""
+        with self._seen_lock:
+            if self._seen == [version]:
+                return
+            changed = bool(self._seen)
+            self._seen[:] = [version]
+        dropped = self.cache.keep_only(lambda key: isinstance(key, tuple) and key[0] == version)
+        log.info("store version %s: %d cached results of older versions dropped", version, dropped)
+        if changed and self.warmer is not None and not self.warming.locked():
+            threading.Thread(target=self.warmer, name="rewarm-cache", daemon=True).start()
 
 
 def web_state() -> WebState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +13,9 @@ import pytest
 from geo_service import schema
 from geo_service.config import Settings
 from geo_service.store import FileRecord, Store
-from geo_service.web import create_app
-from tests.web.conftest import incidents
+from geo_service.web import create_app, warm_cache
+from geo_service.web.state import STATE_KEY
+from tests.web.conftest import beats, incidents
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 HINT = "geo-service boundaries add"
@@ -94,3 +96,64 @@ def test_collision_map_without_a_layer_opens_on_the_collisions(no_layer: Store) 
     assert bounds is not None
     lat = float(bounds.group(1))
     assert 51.6 < lat < 51.8  # Hemel Hempstead, not (0, 0)
+
+
+@pytest.fixture
+def with_beats(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "store")
+    store.write_layer("beat", beats(), info={"path": "beats.geojson"})
+    write(store, incidents(), "first.csv")
+    return store
+
+
+def _burglary_row(html: str) -> str:
+    return re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+
+
+def test_new_ingest_drops_the_cache_and_shows_new_numbers(with_beats: Store) -> None:
+    app = app_for(with_beats)
+    client = app.test_client()
+    state = app.extensions[STATE_KEY]
+    first = _burglary_row(client.get("/").get_data(as_text=True))
+    old_version = with_beats.version()
+    # Counts inside the beats, by a plain pandas filter and groupby.
+    frame = incidents()
+    inside = frame[frame["area_beat"].notna()]
+    previous, current = burglary_counts(inside)
+    assert f">{previous}<" in first and f">{current}<" in first
+    write(with_beats, incidents(8), "second.csv")  # a second file of the same plan
+    second = _burglary_row(client.get("/").get_data(as_text=True))
+    both = pd.concat([inside, incidents(8).pipe(lambda f: f[f["area_beat"].notna()])])
+    previous2, current2 = burglary_counts(both)
+    assert previous2 > previous
+    assert f">{previous2}<" in second and f">{current2}<" in second
+    versions = {key[0] for key in state.cache.held()}
+    assert versions == {with_beats.version()} and old_version not in versions
+
+
+def test_density_image_url_names_the_store_version(with_beats: Store) -> None:
+    client = app_for(with_beats).test_client()
+    script = client.get("/category/Burglary/map.js").get_data(as_text=True)
+    version = with_beats.version()
+    assert f"v={version}" in script
+    write(with_beats, incidents(8), "second.csv")
+    newer = client.get("/category/Burglary/map.js").get_data(as_text=True)
+    assert with_beats.version() != version and f"v={with_beats.version()}" in newer
+    url = re.search(r'"(/category/Burglary/density\.png\?[^"]+)"', newer).group(1)
+    png = client.get(url.replace("\\u0026", "&"))
+    assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
+
+
+def test_new_version_rewarms_in_the_background(with_beats: Store) -> None:
+    app = app_for(with_beats)
+    warm_cache(app)  # as `serve` does at start
+    state = app.extensions[STATE_KEY]
+    assert any(key[1] == "category" for key in state.cache.held())
+    write(with_beats, incidents(8), "second.csv")
+    app.test_client().get("/api/summary.json")  # the first request to see the new version
+    for thread in threading.enumerate():
+        if thread.name == "rewarm-cache":
+            thread.join(timeout=60)
+    keys = state.cache.held()
+    assert {key[0] for key in keys} == {with_beats.version()}
+    assert ("category", "Burglary") in {key[1:3] for key in keys}
