@@ -85,3 +85,28 @@ def test_collisions_view_rule_override(store, opts) -> None:
 def test_unknown_category_lists_choices(groups) -> None:
     with pytest.raises(NotFoundError, match="available: All crime"):
         services.resolve_category(groups, "Nope")
+
+
+def test_density_breaks_are_shared_by_both_periods(store, groups, opts, frame) -> None:
+    from geo_service.analysis import kde
+    from geo_service.analysis.grid import grid_for
+
+    group = services.resolve_category(groups, "Burglary")
+    spots = services.category_view(store, group, opts).hotspots
+    # Independently: both periods' surfaces on the same grid and bandwidth, pooled for breaks.
+    grid = grid_for(store.layer("beat"))
+    inside = grid.inside
+    burglary = frame[(frame["category"] == "Burglary") & frame["area_beat"].notna()]
+    surfaces = []
+    for months in (PREVIOUS, [m for m in burglary["month"].unique() if m not in PREVIOUS]):
+        rows = burglary[burglary["month"].isin(months)]
+        x, y = rows["x"].to_numpy(dtype=float), rows["y"].to_numpy(dtype=float)
+        surfaces.append(kde.kde_surface(x, y, grid, bandwidth_m=spots.bandwidth_m)[inside])
+    expected = kde.class_breaks(surfaces, method="head_tail")
+    np.testing.assert_allclose(spots.breaks, expected)
+    np.testing.assert_allclose(spots.surface[inside], surfaces[1])
+    current_only = kde.class_breaks([surfaces[1]], method="head_tail")
+    assert not np.allclose(current_only, expected)  # the previous period does move the breaks
+    # Same period pair, same breaks: the area page's map and a repeat request agree.
+    again = services.category_view(store, group, opts).hotspots
+    np.testing.assert_array_equal(again.breaks, spots.breaks)
