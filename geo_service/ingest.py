@@ -244,27 +244,13 @@ def _summary(
     layers: Mapping[str, Mapping[str, int]],
 ) -> IngestSummary:
     unchanged = set(written.unchanged_files)
-    superseded = set(written.superseded_keys)
     unchanged_keys = [r.key for r in records if r.path in unchanged]
     fresh = (
         incidents.loc[~incidents["source_file"].isin(unchanged_keys).to_numpy()]
         if unchanged_keys
         else incidents
     )
-    files = tuple(
-        FileSummary(
-            path=r.path,
-            rows=r.rows,
-            stored=int(written.stored_by_file.get(r.path, 0)),
-            duplicates=r.rows - r.rejects - int(written.stored_by_file.get(r.path, 0)),
-            rejected=r.rejects,
-            months=r.months,
-            status="unchanged"
-            if r.path in unchanged
-            else ("replaced earlier version" if (r.source, r.key) in superseded else "new"),
-        )
-        for r in records
-    )
+    files = tuple(_file_summary(r, written) for r in records)
     return IngestSummary(
         kind=kind,
         ingest_id=written.ingest_id,
@@ -279,6 +265,26 @@ def _summary(
         files=files,
         rejects_path=written.rejects_path,
         layers=layers,
+    )
+
+
+def _file_summary(record: FileRecord, written: WriteResult) -> FileSummary:
+    """What happened to one file; a superseded file is matched by (source, name), as stored."""
+    stored = int(written.stored_by_file.get(record.path, 0))
+    if record.path in written.unchanged_files:
+        status = "unchanged"
+    elif (record.source, record.key) in written.superseded_keys:
+        status = "replaced earlier version"
+    else:
+        status = "new"
+    return FileSummary(
+        path=record.path,
+        rows=record.rows,
+        stored=stored,
+        duplicates=record.rows - record.rejects - stored,
+        rejected=record.rejects,
+        months=record.months,
+        status=status,
     )
 
 

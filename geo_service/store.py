@@ -6,6 +6,7 @@ Layout of a store directory::
     .lock                            fcntl lock held by the one writer
     versions/v000007/manifest.json   ingested files, ingests, layers, partitions
     versions/v000007/incidents/source=police_uk/month=2021-01/part.parquet
+    versions/v000007/held/source=police_uk/month=2021-01/part.parquet   duplicate rows kept aside
     versions/v000007/layers/ward.parquet       (GeoParquet, EPSG:27700)
     rejects/<ingest-id>.csv          rows each ingest could not use
 
@@ -19,7 +20,9 @@ published and readable; staging left behind is removed by the next writer.
 Files are identified by source and file name: re-ingesting a file whose checksum is already stored
 changes nothing; a file with the same name but new content supersedes the old one, whose rows are
 removed from every month it covered. Each (source, month) partition holds the rows of the live files
-covering it; an incident id already stored in that partition by another file is a duplicate.
+covering it; an incident id already stored in that partition by another file is a duplicate, not
+stored but held aside, and stored in its place if that other file is replaced without the id (see
+:mod:`geo_service._store_merge`).
 """
 
 from __future__ import annotations
