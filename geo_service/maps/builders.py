@@ -217,10 +217,16 @@ def roads_layer(
     return Legend(title=name, entries=(("#7f6f5f", "main road (hover for its name)"),))
 
 
+def drawn_collisions(collisions: pd.DataFrame) -> pd.DataFrame:
+    """The collisions a map draws: most severe first (stable), at most :data:`MAX_POINTS`."""
+    rank = collisions["severity"].map({"Fatal": 0, "Serious": 1, "Slight": 2}).fillna(3)
+    ranked = collisions.assign(_rank=rank).sort_values("_rank", kind="stable")
+    return ranked.head(MAX_POINTS).drop(columns="_rank")
+
+
 def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -> Legend:
     """Collisions as small circles coloured by severity (at most :data:`MAX_POINTS`)."""
-    rank = collisions["severity"].map({"Fatal": 0, "Serious": 1, "Slight": 2}).fillna(3)
-    drawn = collisions.assign(_rank=rank).sort_values("_rank", kind="stable").head(MAX_POINTS)
+    drawn = drawn_collisions(collisions)
     geometry = gpd.points_from_xy(drawn["x"], drawn["y"], crs=CRS)
     colours = [SEVERITY_COLOURS.get(str(s), NO_DATA) for s in drawn["severity"]]
     points = gpd.GeoDataFrame(

@@ -16,7 +16,10 @@ import pandas as pd
 from flask import Blueprint, Response
 
 from geo_service.cli._output import records
+from geo_service.maps import views as map_views
+from geo_service.maps.builders import drawn_collisions
 from geo_service.maps.geojson import light_geojson
+from geo_service.schema import CRS
 from geo_service.web import pages, services
 from geo_service.web.state import web_state
 
@@ -24,6 +27,8 @@ blueprint = Blueprint("api", __name__)
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FMT = "<any(csv, json):fmt>"
+#: Properties of each collision point.
+POINT_COLUMNS = ("incident_id", "month", "severity", "road_1", "road_2", "location_text")
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,10 +93,32 @@ def monthly(name: str, fmt: str) -> Response:
 @blueprint.route("/category/<name>/hotspots.geojson")
 def hotspots_geojson(name: str) -> Response:
     """The category's point clusters (current period) as polygons."""
+    return geojson_response(_category_view(name).hotspots.clusters)
+
+
+@blueprint.route("/category/<name>/areas.geojson")
+def areas_geojson(name: str) -> Response:
+    """The area layer with the category's counts and change (the choropleth values)."""
+    view = _category_view(name)
+    return geojson_response(map_views.area_values(view.areas, view.table))
+
+
+@blueprint.route("/category/<name>/hot-cells.geojson")
+def hot_cells_geojson(name: str) -> Response:
+    """The category's Gi* hot grid cells (current period) with their counts and confidence."""
+    return geojson_response(_category_view(name).hotspots.hot_cells)
+
+
+@blueprint.route("/category/<name>/emerging.geojson")
+def emerging_geojson(name: str) -> Response:
+    """The category's emerging-hotspot grid cells (the hot classes) with their pattern."""
+    return geojson_response(_category_view(name).hotspots.emerging)
+
+
+def _category_view(name: str) -> services.CategoryView:
     state, summary, opts = pages.request_context()
     group = services.resolve_category(pages.groups_for(state, summary), name)
-    view, _bundle = pages.category_results(state, group, opts)
-    return geojson_response(view.hotspots.clusters)
+    return pages.category_results(state, group, opts)[0]
 
 
 @blueprint.route(f"/area/<layer>/<code>/changes.{_FMT}")
@@ -126,6 +153,20 @@ def sites_geojson() -> Response:
     state, _summary, opts = pages.request_context()
     view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
     return geojson_response(view.sites.drop(columns=["collision_ids"], errors="ignore"))
+
+
+@blueprint.route("/collisions/points.geojson")
+def collision_points() -> Response:
+    """The collisions the map draws (rule window): most severe first, at most ``MAX_POINTS``."""
+    state, _summary, opts = pages.request_context()
+    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    drawn = drawn_collisions(view.collisions)
+    points = gpd.GeoDataFrame(
+        drawn[[c for c in POINT_COLUMNS if c in drawn.columns]],
+        geometry=gpd.points_from_xy(drawn["x"], drawn["y"]),
+        crs=CRS,
+    )
+    return geojson_response(points)
 
 
 @blueprint.route(f"/collisions/severity.{_FMT}")

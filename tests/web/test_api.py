@@ -68,3 +68,59 @@ def test_api_errors_are_json(client) -> None:
     missing = client.get("/api/layers/ward.geojson")
     assert missing.status_code == 404 and "available: beat" in missing.get_json()["error"]
     assert client.get("/api/looking-back.xlsx").status_code == 404
+
+
+def _service_category(store, name: str):  # type: ignore[no-untyped-def]
+    from geo_service.categories import load_groups
+    from geo_service.web import services
+    from geo_service.web.params import view_options
+
+    opts = view_options({}, months_stored=store.months(), layers=store.layer_names())
+    groups = services.page_groups(load_groups(), services.store_summary(store))
+    return services.category_view(store, services.resolve_category(groups, name), opts)
+
+
+def test_category_areas_geojson_carries_the_choropleth_values(client, store) -> None:
+    response = client.get(f"/api/category/Burglary/areas.geojson?{Q}")
+    assert response.status_code == 200 and response.mimetype == "application/geo+json"
+    features = response.get_json()["features"]
+    assert [f["properties"]["code"] for f in features] == ["D1A", "D1B", "D2A", "D2B"]
+    d1a = features[0]["properties"]
+    assert (d1a["previous"], d1a["current"], d1a["change"]) == (33, 68, 35)  # as the change table
+    assert d1a["pct_text"] == "+106%" and d1a["significant"] is True
+    table = _service_category(store, "Burglary").table.set_index("code")
+    for feature in features:
+        props = feature["properties"]
+        assert props["current"] == table.loc[props["code"], "current"]
+
+
+def test_hot_cell_and_emerging_geojson_match_the_service(client, store) -> None:
+    spots = _service_category(store, "Burglary").hotspots
+    cells = client.get(f"/api/category/Burglary/hot-cells.geojson?{Q}").get_json()["features"]
+    assert len(spots.hot_cells) > 0 and len(cells) == len(spots.hot_cells)
+    assert sum(f["properties"]["count"] for f in cells) == int(spots.hot_cells["count"].sum())
+    assert all(f["properties"]["label"].startswith("hot spot") for f in cells)
+    assert cells[0]["geometry"]["type"] == "Polygon"
+    emerging = client.get(f"/api/category/Burglary/emerging.geojson?{Q}").get_json()["features"]
+    assert len(spots.emerging) > 0 and len(emerging) == len(spots.emerging)
+    patterns = sorted(f["properties"]["pattern"] for f in emerging)
+    assert patterns == sorted(spots.emerging["pattern"].astype(str))
+
+
+def test_collision_points_geojson_most_severe_first_and_capped(client, store, monkeypatch) -> None:
+    from geo_service.maps import builders
+    from geo_service.web import services
+    from geo_service.web.params import RuleOptions, view_options
+
+    opts = view_options({}, months_stored=store.months(), layers=store.layer_names())
+    view = services.collisions_view(store, opts, RuleOptions("default", None, None, None))
+    features = client.get("/api/collisions/points.geojson").get_json()["features"]
+    assert len(features) == len(view.collisions) > 3
+    rank = {"Fatal": 0, "Serious": 1, "Slight": 2}
+    ranks = [rank[f["properties"]["severity"]] for f in features]
+    assert ranks == sorted(ranks) and ranks[0] == 0
+    assert set(features[0]["properties"]) >= {"incident_id", "month", "severity", "road_1"}
+    assert features[0]["geometry"]["type"] == "Point"
+    monkeypatch.setattr(builders, "MAX_POINTS", 3)
+    capped = client.get("/api/collisions/points.geojson?rule=default&years=3").get_json()
+    assert len(capped["features"]) == 3
