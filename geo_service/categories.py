@@ -81,6 +81,20 @@ def load_groups(path: Path | None = None) -> tuple[CategoryGroup, ...]:
     return tuple(_group(where, i, entry) for i, entry in enumerate(document.get("groups", [])))
 
 
+def categories_of(group: CategoryGroup) -> list[str]:
+    """The stored categories ``group`` can match, sorted (``*crime``: every police.uk crime).
+
+    Lets a caller ask the store for only these categories before applying the group's mask.
+    """
+    names: set[str] = set()
+    for selector in group.include:
+        if selector.category == ALL_CRIME:
+            names.update(c for c in POLICE_UK_CATEGORIES if c != ASB)
+        else:
+            names.add(selector.category)
+    return sorted(names)
+
+
 def find_group(groups: tuple[CategoryGroup, ...], name: str) -> CategoryGroup:
     """The group called ``name`` (case-insensitive), else a group of the plain category ``name``."""
     for group in groups:

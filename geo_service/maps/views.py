@@ -68,28 +68,6 @@ def area_values(areas: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFram
     )
 
 
-def choropleth_map(
-    areas: gpd.GeoDataFrame, table: pd.DataFrame, *, title: str, tiles: Tiles
-) -> tuple[MapParts, tuple[Legend, ...]]:
-    """A map of current-period counts per area."""
-    values = area_values(areas, table)
-    fmap = _base(values, tiles)
-    legend = builders.choropleth_layer(
-        fmap, values, value="current", name=title, fields=_AREA_FIELDS
-    )
-    return split_map(builders.finish_map(fmap)), (legend,)
-
-
-def change_map(
-    areas: gpd.GeoDataFrame, table: pd.DataFrame, *, title: str, tiles: Tiles
-) -> tuple[MapParts, tuple[Legend, ...]]:
-    """A map of % change per area (diverging), significant changes outlined."""
-    values = area_values(areas, table)
-    fmap = _base(values, tiles)
-    legend = builders.change_layer(fmap, values, name=title, fields=_AREA_FIELDS, show=True)
-    return split_map(builders.finish_map(fmap)), (legend,)
-
-
 def category_map(
     areas: gpd.GeoDataFrame,
     table: pd.DataFrame,

@@ -20,13 +20,11 @@ from geo_service.analysis import breakdowns, change, patterns
 from geo_service.analysis.counts import within_layer
 from geo_service.analysis.periods import Period, rolling_periods, shift_month
 from geo_service.analysis.repeat_locations import ClusterRule, cluster_rule, repeat_locations
-from geo_service.categories import ALL_CRIME, CategoryGroup, find_group
+from geo_service.categories import CategoryGroup, categories_of, find_group
 from geo_service.errors import NotFoundError
 from geo_service.report import build_report
 from geo_service.schema import (
-    ASB,
     CRS,
-    POLICE_UK_CATEGORIES,
     ROAD_TRAFFIC_COLLISION,
     area_column,
     has_location,
@@ -239,15 +237,6 @@ def area_view(
     )
 
 
-def area_hotspots(
-    store: StoreLike, group: CategoryGroup, code: str, opts: ViewOptions
-) -> hotspots.Hotspots:
-    """Hotspots of ``group`` whose shapes touch area ``code`` (computed borough-wide)."""
-    view = category_view(store, group, opts)
-    area = view.areas[view.areas["code"].astype(str) == code]
-    return hotspots.clip_to(view.hotspots, area)
-
-
 def _incidents(
     store: StoreLike,
     group: CategoryGroup | None,
@@ -267,15 +256,7 @@ def _incidents(
 
 def _categories(group: CategoryGroup | None) -> list[str] | None:
     """Store categories a group can match (None: all), so the store prunes what it reads."""
-    if group is None:
-        return None
-    names: list[str] = []
-    for selector in group.include:
-        if selector.category == ALL_CRIME:
-            names.extend(c for c in POLICE_UK_CATEGORIES if c != ASB)
-        else:
-            names.append(selector.category)
-    return sorted(set(names))
+    return None if group is None else categories_of(group)
 
 
 def empty_layer() -> gpd.GeoDataFrame:
