@@ -79,7 +79,7 @@ def load_risk_matrix(path: Path | None = None) -> RiskMatrix:
             volume_low_below=float(document["volume"]["low_below"]),
             volume_high_from=float(document["volume"]["high_from"]),
             volume_unknown=int(document["volume"]["unknown"]),
-            trend_scores={k: int(v) for k, v in document["trend"].items()},
+            trend_scores=_trend_scores(document["trend"]),
             harm_weights={k: int(v) for k, v in harm.items()},
             harm_default=default,
             low_max=int(document["rating"]["low_max"]),
@@ -157,3 +157,10 @@ def _volume_score(ratio: float, matrix: RiskMatrix) -> int:
     if ratio < matrix.volume_low_below:
         return 1
     return 3 if ratio >= matrix.volume_high_from else 2
+
+
+def _trend_scores(table: Mapping[str, object]) -> dict[str, int]:
+    """Trend scores by label; "no_incidents" scores as a decrease unless the file says otherwise."""
+    scores = {key: int(str(value)) for key, value in table.items()}
+    scores.setdefault("no_incidents", scores["significant_decrease"])
+    return scores

@@ -23,6 +23,7 @@ ALPHA = 0.05
 SIGNIFICANT_INCREASE = "significant increase"
 SIGNIFICANT_DECREASE = "significant decrease"
 NO_SIGNIFICANT_CHANGE = "no significant change"
+NO_INCIDENTS = "no incidents"
 
 # Outcomes whose probability equals the observed one up to rounding count as "as extreme".
 _RELATIVE_TOLERANCE = 1 + 1e-7
@@ -96,12 +97,14 @@ def bh_qvalues(pvalues: npt.ArrayLike) -> np.ndarray:
 def change_labels(
     previous: npt.ArrayLike, current: npt.ArrayLike, qvalues: npt.ArrayLike, *, alpha: float = ALPHA
 ) -> np.ndarray:
-    """Plain labels: "significant increase/decrease" when ``q < alpha``, else "no significant
-    change"."""
+    """Plain labels: "significant increase/decrease" when ``q < alpha``, "no incidents" when both
+    counts are zero (nothing to compare: e.g. a group the data cannot select), else "no
+    significant change"."""
     prev = np.asarray(previous, dtype=float)
     curr = np.asarray(current, dtype=float)
     significant = np.asarray(qvalues, dtype=float) < alpha
     labels = np.full(prev.shape, NO_SIGNIFICANT_CHANGE, dtype=object)
+    labels[(prev == 0) & (curr == 0)] = NO_INCIDENTS
     labels[significant & (curr > prev)] = SIGNIFICANT_INCREASE
     labels[significant & (curr < prev)] = SIGNIFICANT_DECREASE
     return labels

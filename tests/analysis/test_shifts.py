@@ -36,7 +36,7 @@ def test_shift_table_against_the_exact_test_row_by_row() -> None:
     assert table["p"].iloc[6] == pytest.approx(2 * 0.5**9)
     labels = table["label"].tolist()
     assert labels[5] == "significant decrease" and labels[6] == "significant increase"
-    assert labels[0] == labels[3] == "no significant change"
+    assert labels[0] == "no incidents" and labels[3] == "no significant change"
 
 
 def test_unequal_periods_are_compared_per_month() -> None:

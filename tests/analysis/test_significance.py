@@ -65,3 +65,8 @@ def test_labels_read_q_at_five_percent() -> None:
         "no significant change",
         "no significant change",
     ]
+    # Nothing in either period: there is no change to test.
+    assert change_labels([0, 0], [0, 1], [1.0, 1.0]).tolist() == [
+        "no incidents",
+        "no significant change",
+    ]
