@@ -58,11 +58,8 @@ def trend_sentence(totals: pd.Series, noun: str, current: Period) -> str:
         word = "an increase" if after > before else "a decrease"
         pct = abs(float(totals["pct_change"]))
         text += f", {word} of {pct:.1f}% compared to {before} the previous year"
-    verdict = (
-        "not statistically significant"
-        if totals["label"] == "no significant change"
-        else f"a {totals['label']}"
-    )
+    significant = str(totals["label"]).startswith("significant")
+    verdict = f"a {totals['label']}" if significant else "not statistically significant"
     return f"{text}; the change is {verdict} (p {p_text(float(totals['p']))})."
 
 
