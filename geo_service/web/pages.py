@@ -35,6 +35,8 @@ blueprint = Blueprint("pages", __name__)
 MAX_SITE_ROWS = 50
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
+#: First column of the area page's table.
+CATEGORY_COLUMN = present.Column("group", "Category")
 #: What a page that needs area boundaries says when the store has none.
 NO_LAYER = (
     "this page needs an area layer (beats or wards) and the store has none yet; add one with "
@@ -95,8 +97,8 @@ def category(name: str) -> str:
         view=view,
         bundle=bundle,
         map_js=_url("pages.category_map_js", name=group.name, **opts.query()),
-        columns=present.headings(view.table, present.CHANGE_COLUMNS),
-        rows=present.cells(view.table, present.CHANGE_COLUMNS),
+        columns=present.headings(view.table, present.change_columns(view.table)),
+        rows=present.cells(view.table, present.change_columns(view.table)),
         bars=present.monthly_bars(
             list(monthly.index), list(monthly), current_from=view.current.start
         ),
@@ -146,12 +148,8 @@ def area(layer: str, code: str) -> str:
             category=group.name,
             **opts.query(without=("layer",)),
         ),
-        columns=present.headings(
-            rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])
-        ),
-        rows=present.cells(
-            rows, (present.Column("group", "Category"), *present.CHANGE_COLUMNS[2:])
-        ),
+        columns=present.headings(rows, present.change_columns(rows, (CATEGORY_COLUMN,))),
+        rows=present.cells(rows, present.change_columns(rows, (CATEGORY_COLUMN,))),
         bundle=_area_bundle(state, group, code, opts),
         present=present,
     )

@@ -71,6 +71,23 @@ LOOKING_BACK_COLUMNS = (
 )
 
 
+def change_columns(frame: pd.DataFrame, first: Sequence[Column] = ()) -> tuple[Column, ...]:
+    """:data:`CHANGE_COLUMNS` for ``frame`` (after ``first``, which replaces code and name).
+
+    When every row's rate is per the same base, the base goes into the "Rate" heading instead of
+    repeating in a column of its own.
+    """
+    columns = (*first, *CHANGE_COLUMNS[2:]) if first else CHANGE_COLUMNS
+    bases = frame["rate_per"].dropna().astype(str).unique() if "rate_per" in frame else []
+    if len(bases) != 1:
+        return columns
+    return tuple(
+        Column("rate", f"Rate per {bases[0]}", "float") if c.key == "rate" else c
+        for c in columns
+        if c.key != "rate_per"
+    )
+
+
 def cells(frame: pd.DataFrame, columns: Sequence[Column]) -> list[list[Cell]]:
     """Rows of formatted cells for the ``columns`` present in ``frame``."""
     present = [c for c in columns if c.key in frame.columns]

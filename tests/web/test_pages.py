@@ -181,3 +181,11 @@ def test_print_link_keeps_only_the_page_options(client) -> None:
     area = client.get("/area/beat/D1A?layer=ward&category=Burglary").get_data(as_text=True)
     link = re.search(r'class="print-link" href="([^"]+)"', area).group(1)
     assert link == "/area/beat/D1A?category=Burglary&amp;print=1"
+
+
+def test_rate_base_is_in_the_heading_not_a_column(client) -> None:
+    for path in ("/category/Burglary", "/area/beat/D1A"):
+        html = client.get(path).get_data(as_text=True)
+        headings = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+        assert "Rate per 1,000 residents" in headings and "Rate per" not in headings
+        assert ">1,000 residents<" not in html
