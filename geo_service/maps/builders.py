@@ -31,6 +31,7 @@ from geo_service.maps.legends import (
     classed_colour,
     count_breaks,
     count_legend,
+    significant,
 )
 from geo_service.maps.raster import OverlayImage
 from geo_service.schema import CRS
@@ -147,7 +148,8 @@ def density_layer(
     layer.url = url
     layer.add_to(fmap)
     entries = tuple(
-        (colour, f"{edges[k]:.3g} to {edges[k + 1]:.3g} {unit}") for k, colour in enumerate(colours)
+        (colour, f"{significant(edges[k])} to {significant(edges[k + 1])} {unit}")
+        for k, colour in enumerate(colours)
     )
     note = "Class breaks are shared by both periods, so the two maps compare."
     return Legend(title=name, entries=entries, note=note)

@@ -98,3 +98,11 @@ def change_legend(title: str) -> Legend:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3g}"
+
+
+def significant(value: float, *, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant figures, never in scientific notation (1,190; 22.4)."""
+    rounded = float(f"{value:.{digits}g}")
+    if abs(rounded) >= 10 ** (digits - 1):
+        return f"{rounded:,.0f}"
+    return f"{rounded:.{digits}g}"

@@ -44,3 +44,13 @@ def test_change_colour_classes() -> None:
 def test_legends_have_one_entry_per_class() -> None:
     assert len(count_legend("n", (1.0, 3.0)).entries) == 3
     assert len(change_legend("c").entries) == len(DIVERGING) + 1
+
+
+def test_significant_figures_without_scientific_notation() -> None:
+    from geo_service.maps.legends import significant
+
+    assert significant(1190.4) == "1,190"  # ".3g" would say 1.19e+03
+    assert significant(12_345.0) == "12,300"
+    assert significant(280.0) == "280" and significant(22.43) == "22.4"
+    assert significant(3.561) == "3.56" and significant(0.0) == "0"
+    assert significant(0.012345) == "0.0123"
