@@ -109,7 +109,10 @@ class WebState:
         """``make()`` cached under the store's current version and ``key``."""
         version = self.store.version()
         self._note_version(version)
-        return self.cache.get_or_make((version, *key), make)
+        value = self.cache.get_or_make((version, *key), make)
+        if self._seen != [version]:  # a newer version arrived while this one was computed
+            self.cache.keep_only(lambda held: isinstance(held, tuple) and [held[0]] == self._seen)
+        return value
 
     def _note_version(self, version: str | None) -> None:
         """On a new store version: drop older versions' results, re-warm in the background."""
