@@ -210,11 +210,10 @@ def _incidents(n: int, beats: gpd.GeoDataFrame) -> pd.DataFrame:
     names = list(CATEGORIES)
     category = np.array(names)[rng.choice(len(names), n, p=list(CATEGORIES.values()))]
     month = np.array(MONTHS)[rng.integers(0, len(MONTHS), n)]
-    severity = np.where(
-        category == "Road traffic collision",
-        np.array(["Fatal", "Serious", "Slight"])[rng.choice(3, n, p=[0.02, 0.13, 0.85])],
-        None,
-    )
+    drawn = np.array(["Fatal", "Serious", "Slight"], dtype=object)[
+        rng.choice(3, n, p=[0.02, 0.13, 0.85])
+    ]
+    severity = np.where(category == "Road traffic collision", drawn, np.array(None, dtype=object))
     col = np.floor((xy[:, 0] - X0) / 4000).astype(int)
     row = np.floor((xy[:, 1] - Y0) / 3000).astype(int)
     inside = (col >= 0) & (col < 5) & (row >= 0) & (row < 5)
