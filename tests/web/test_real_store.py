@@ -144,8 +144,11 @@ def test_density_image_url_names_the_store_version(with_beats: Store) -> None:
     assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
 
 
-def test_new_version_rewarms_in_the_background(with_beats: Store) -> None:
-    app = app_for(with_beats)
+def test_new_version_rewarms_in_the_background(with_beats: Store, tmp_path: Path) -> None:
+    groups = tmp_path / "groups.toml"  # one group, so warming is quick
+    groups.write_text('[[groups]]\nname = "Burglary"\ninclude = [{ category = "Burglary" }]\n')
+    settings = Settings(store=with_beats.root, tiles="none", categories=groups)
+    app = create_app(settings, store=with_beats)
     warm_cache(app)  # as `serve` does at start
     state = app.extensions[STATE_KEY]
     assert any(key[1] == "category" for key in state.cache.held())
