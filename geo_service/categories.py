@@ -6,14 +6,13 @@ assessment's "Looking back" table; a partnership can supply its own file (``Sett
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geo_service._toml import read_toml
 from geo_service.errors import InputError
 from geo_service.schema import ASB, POLICE_UK_CATEGORIES
 
@@ -65,19 +64,7 @@ class CategoryGroup:
 
 def load_groups(path: Path | None = None) -> tuple[CategoryGroup, ...]:
     """Read category groups from ``path``, or the packaged defaults when ``path`` is None."""
-    if path is None:
-        text = resources.files("geo_service").joinpath("data/categories.toml").read_text("utf-8")
-        where = "geo_service/data/categories.toml"
-    else:
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read category groups file ({exc.strerror})") from exc
-        where = str(path)
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{where}: not valid TOML ({exc})") from exc
+    document, where = read_toml(path, packaged="data/categories.toml", what="category groups file")
     return tuple(_group(where, i, entry) for i, entry in enumerate(document.get("groups", [])))
 
 

@@ -9,14 +9,13 @@ see why a group is rated as it is.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
+from geo_service._toml import read_toml
 from geo_service.analysis import significance
 from geo_service.errors import InputError
 
@@ -62,17 +61,8 @@ class RiskRating:
 
 def load_risk_matrix(path: Path | None = None) -> RiskMatrix:
     """Read the risk matrix from ``path``, or the packaged default when ``path`` is None."""
-    if path is None:
-        text = resources.files("geo_service").joinpath("data/risk.toml").read_text("utf-8")
-        where = "geo_service/data/risk.toml"
-    else:
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read risk matrix ({exc.strerror})") from exc
-        where = str(path)
+    document, where = read_toml(path, packaged="data/risk.toml", what="risk matrix")
     try:
-        document = tomllib.loads(text)
         harm = dict(document["harm"])
         default = int(harm.pop("default", 2))
         return RiskMatrix(
@@ -85,8 +75,6 @@ def load_risk_matrix(path: Path | None = None) -> RiskMatrix:
             low_max=int(document["rating"]["low_max"]),
             high_min=int(document["rating"]["high_min"]),
         )
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{where}: not valid TOML ({exc})") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(
             f"{where}: risk matrix incomplete or not numeric ({exc!r}); expected tables "

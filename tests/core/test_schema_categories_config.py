@@ -109,3 +109,15 @@ def test_bng_round_trip_and_known_point() -> None:
     assert abs(easting[0] - 651409.903) < 5 and abs(northing[0] - 313177.270) < 5
     lon, lat = from_bng(easting, northing)
     assert abs(lon[0] - 1.716073973) < 1e-7 and abs(lat[0] - 52.658007833) < 1e-7
+
+
+def test_config_files_name_the_file_when_unreadable_or_invalid(tmp_path: Path) -> None:
+    from geo_service.analysis.risk import load_risk_matrix
+
+    broken = _write(tmp_path, "[volume\nlow_below = 1")
+    with pytest.raises(InputError, match=r"bad.toml: not valid TOML"):
+        load_groups(broken)
+    with pytest.raises(InputError, match=r"bad.toml: not valid TOML"):
+        load_risk_matrix(broken)
+    with pytest.raises(InputError, match=r"missing.toml: cannot read risk matrix"):
+        load_risk_matrix(tmp_path / "missing.toml")
