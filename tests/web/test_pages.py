@@ -66,6 +66,8 @@ def test_category_page_has_map_table_chart_and_accuracy(client) -> None:
     assert 'id="area-table"' in html and ">D1A<" in html and ">106.1%<" in html.replace("+", "")
     assert "hit rate" in html and "PAI" in html and "5 % of the area" in html
     assert html.count("<rect") >= 24  # one bar per month of both periods
+    # Significant changes stand out in the area table as they do on the overview.
+    assert '<td class=" sig-up" data-sort="significant increase">' in html
     for title in (
         "Incidents by area",
         "Change vs previous period",
