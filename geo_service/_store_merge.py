@@ -135,7 +135,10 @@ def _merge_one(
         merged.promoted[name] = merged.promoted.get(name, 0) + int(item["counts"])
     existing = pa.concat_tables([existing, promoted])
     repeated = _ids_stored(new, existing)
-    fresh, again = new.filter(pc.invert(repeated)), new.filter(repeated)
+    if pc.any(repeated).as_py():
+        fresh, again = new.filter(pc.invert(repeated)), new.filter(repeated)
+    else:  # the usual case, a new month: no copy of the rows
+        fresh, again = new, new.slice(0, 0)
     merged.duplicates += again.num_rows
     merged.stored.append(fresh["source_file"])
     return pa.concat_tables([existing, fresh]), pa.concat_tables([waiting, again])
