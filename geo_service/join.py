@@ -177,7 +177,8 @@ def _unlocated_lsoa_codes(incidents: pd.DataFrame, located: np.ndarray) -> np.nd
     """The LSOA code (or None) of each incident without coordinates."""
     if "lsoa_code" not in incidents.columns:
         return np.full(int((~located).sum()), None, dtype=object)
-    codes = incidents["lsoa_code"].to_numpy(dtype=object)[~located]
+    # Select first: turning every row's code into a Python object costs ~0.2 s per million.
+    codes = incidents["lsoa_code"].iloc[np.flatnonzero(~located)].to_numpy(dtype=object)
     return np.asarray(np.where(pd.isna(codes), None, codes), dtype=object)
 
 
