@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=_ingest)
 
-    boundaries = subparsers.add_parser("boundaries", help="add area layers and denominators")
+    boundaries = subparsers.add_parser(
+        "boundaries", help="add area layers, their denominators, and layers dissolved from parents"
+    )
     actions = boundaries.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser(
         "add", help="add (or replace) an area layer from boundary files", description=_ADD_HELP
