@@ -9,6 +9,7 @@ snapping. :func:`transformation_used` names the one in force so it can be record
 
 from __future__ import annotations
 
+import threading
 import warnings
 from functools import lru_cache
 
@@ -19,17 +20,31 @@ from pyproj.transformer import TransformerGroup
 
 from geo_service.schema import CRS
 
+_CREATING = threading.Lock()
+
 
 @lru_cache(maxsize=16)
-def _transformer(source_crs: str) -> Transformer:
-    """The most accurate transformation whose grids are present (a fixed choice, not per point)."""
-    with warnings.catch_warnings():
+def _best_operation(source_crs: str) -> tuple[str, str]:
+    """PROJ pipeline and description of the most accurate transformation whose grids are present."""
+    # catch_warnings swaps process-wide filters, so threads take turns here.
+    with _CREATING, warnings.catch_warnings():
         # PROJ warns that OSTN15 is missing when it is; the fallback is recorded, not an error.
         warnings.simplefilter("ignore", UserWarning)
         group = TransformerGroup(
             pyproj.CRS.from_user_input(source_crs), pyproj.CRS.from_user_input(CRS), always_xy=True
         )
-    return group.transformers[0]
+    best = group.transformers[0]
+    return str(best.definition), f"{best.description} (stated accuracy {best.accuracy} m)"
+
+
+@lru_cache(maxsize=16)
+def _transformer(source_crs: str) -> Transformer:
+    """A transformer for the best operation, safe to share between threads.
+
+    Loaders project files in parallel threads. TransformerGroup members are not thread-safe;
+    a transformer built from the same pipeline is (pyproj gives each thread its own PROJ object).
+    """
+    return Transformer.from_pipeline(_best_operation(source_crs)[0])
 
 
 def to_bng(
@@ -57,5 +72,4 @@ def from_bng(
 
 def transformation_used(source_crs: str = "EPSG:4326") -> str:
     """Description of the transformation PROJ uses from ``source_crs`` to EPSG:27700."""
-    transformer = _transformer(source_crs)
-    return f"{transformer.description} (stated accuracy {transformer.accuracy} m)"
+    return _best_operation(source_crs)[1]

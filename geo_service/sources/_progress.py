@@ -10,9 +10,11 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-def progress_over(items: Iterable[T], *, enabled: bool, what: str) -> Iterator[T]:
-    """Iterate ``items``, with a progress bar labelled ``what`` when ``enabled``."""
+def progress_over(
+    items: Iterable[T], *, enabled: bool, what: str, total: int | None = None
+) -> Iterator[T]:
+    """Iterate ``items`` lazily, with a progress bar (``what``, of ``total``) when ``enabled``."""
     if not enabled:
         yield from items
         return
-    yield from tqdm(list(items), desc=what, unit="file")
+    yield from tqdm(items, desc=what, unit="file", total=total)

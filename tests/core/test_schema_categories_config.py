@@ -121,3 +121,23 @@ def test_config_files_name_the_file_when_unreadable_or_invalid(tmp_path: Path) -
         load_risk_matrix(broken)
     with pytest.raises(InputError, match=r"missing.toml: cannot read risk matrix"):
         load_risk_matrix(tmp_path / "missing.toml")
+
+
+def test_threads_project_at_once_with_the_same_results() -> None:
+    """Loaders project files in parallel threads through one shared, thread-safe transformer."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(-0.8, -0.3, 50_000), rng.uniform(51.6, 51.9, 50_000)
+    expected = to_bng(lon, lat)
+    both_running = threading.Barrier(2)
+
+    def project(_: int) -> tuple[np.ndarray, np.ndarray]:
+        both_running.wait(timeout=10)
+        return to_bng(lon, lat)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(project, range(2)))
+    for easting, northing in results:
+        assert np.array_equal(easting, expected[0]) and np.array_equal(northing, expected[1])
