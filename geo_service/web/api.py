@@ -75,18 +75,14 @@ def looking_back(fmt: str) -> Response:
 @blueprint.route(f"/category/<name>/change.{_FMT}")
 def change_table(name: str, fmt: str) -> Response:
     """The change table of a category by area."""
-    state, summary, opts = pages.request_context()
-    group = services.resolve_category(pages.groups_for(state, summary), name)
-    view, _bundle = pages.category_results(state, group, opts)
+    _summary, opts, _group, view, _bundle = pages.category_request(name)
     return table_response(view.table, fmt, name=f"change-{opts.layer}-{opts.period_end}")
 
 
 @blueprint.route(f"/category/<name>/monthly.{_FMT}")
 def monthly(name: str, fmt: str) -> Response:
     """Monthly counts of a category over both periods."""
-    state, summary, opts = pages.request_context()
-    group = services.resolve_category(pages.groups_for(state, summary), name)
-    view, _bundle = pages.category_results(state, group, opts)
+    _summary, opts, _group, view, _bundle = pages.category_request(name)
     return table_response(view.monthly.reset_index(), fmt, name=f"monthly-{opts.period_end}")
 
 
@@ -116,9 +112,7 @@ def emerging_geojson(name: str) -> Response:
 
 
 def _category_view(name: str) -> services.CategoryView:
-    state, summary, opts = pages.request_context()
-    group = services.resolve_category(pages.groups_for(state, summary), name)
-    return pages.category_results(state, group, opts)[0]
+    return pages.category_request(name)[3]
 
 
 @blueprint.route(f"/area/<layer>/<code>/changes.{_FMT}")

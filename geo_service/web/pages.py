@@ -86,9 +86,7 @@ def overview() -> str:
 @blueprint.route("/category/<name>")
 def category(name: str) -> str:
     """The category page: map with switchable layers, beat table, monthly chart, accuracy."""
-    state, summary, opts = request_context()
-    group = services.resolve_category(groups_for(state, summary), name)
-    view, bundle = category_results(state, group, opts)
+    summary, opts, group, view, bundle = category_request(name)
     monthly = view.monthly["count"]
     return render_template(
         "category.html",
@@ -110,17 +108,13 @@ def category(name: str) -> str:
 @blueprint.route("/category/<name>/map.js")
 def category_map_js(name: str) -> Response:
     """The category map's bootstrap script."""
-    state, summary, opts = request_context()
-    group = services.resolve_category(groups_for(state, summary), name)
-    return _script(category_results(state, group, opts)[1])
+    return _script(category_request(name)[4])
 
 
 @blueprint.route("/category/<name>/density.png")
 def category_density(name: str) -> Response:
     """The category's density surface as a PNG overlay."""
-    state, summary, opts = request_context()
-    group = services.resolve_category(groups_for(state, summary), name)
-    png = category_results(state, group, opts)[1].png
+    png = category_request(name)[4].png
     if png is None:
         raise NotFoundError(f"no density surface for {name!r}")
     return Response(png, mimetype="image/png", headers={"Cache-Control": "max-age=300"})
@@ -129,11 +123,9 @@ def category_density(name: str) -> Response:
 @blueprint.route("/area/<layer>/<code>")
 def area(layer: str, code: str) -> str:
     """Everything about one area for a JAG meeting."""
-    state, summary, opts = request_context(layer=layer)
-    groups = groups_for(state, summary)
-    view = area_results(state, groups, code, opts)
-    group = _area_group(groups, view, request.args.get("category"))
+    state, summary, opts, view, group = _area_request(layer, code)
     rows = view.changes[(view.changes["previous"] + view.changes["current"]) > 0]
+    columns = present.change_columns(rows, (CATEGORY_COLUMN,))
     return render_template(
         "area.html",
         summary=summary,
@@ -148,8 +140,8 @@ def area(layer: str, code: str) -> str:
             category=group.name,
             **opts.query(without=("layer",)),
         ),
-        columns=present.headings(rows, present.change_columns(rows, (CATEGORY_COLUMN,))),
-        rows=present.cells(rows, present.change_columns(rows, (CATEGORY_COLUMN,))),
+        columns=present.headings(rows, columns),
+        rows=present.cells(rows, columns),
         bundle=_area_bundle(state, group, code, opts),
         present=present,
     )
@@ -158,10 +150,7 @@ def area(layer: str, code: str) -> str:
 @blueprint.route("/area/<layer>/<code>/map.js")
 def area_map_js(layer: str, code: str) -> Response:
     """The area map's bootstrap script."""
-    state, summary, opts = request_context(layer=layer)
-    groups = groups_for(state, summary)
-    view = area_results(state, groups, code, opts)
-    group = _area_group(groups, view, request.args.get("category"))
+    state, _summary, opts, _view, group = _area_request(layer, code)
     return _script(_area_bundle(state, group, code, opts))
 
 
@@ -263,6 +252,26 @@ def require_layer(opts: ViewOptions) -> None:
 
 def groups_for(state: WebState, summary: services.StoreSummary) -> tuple[CategoryGroup, ...]:
     return services.page_groups(state.groups, summary)
+
+
+def category_request(
+    name: str,
+) -> tuple[services.StoreSummary, ViewOptions, CategoryGroup, services.CategoryView, MapBundle]:
+    """For a category URL: the store summary, options, category ``name`` and its results."""
+    state, summary, opts = request_context()
+    group = services.resolve_category(groups_for(state, summary), name)
+    view, bundle = category_results(state, group, opts)
+    return summary, opts, group, view, bundle
+
+
+def _area_request(
+    layer: str, code: str
+) -> tuple[WebState, services.StoreSummary, ViewOptions, services.AreaView, CategoryGroup]:
+    """For an area URL: state, store summary, options, the area's view and its map category."""
+    state, summary, opts = request_context(layer=layer)
+    groups = groups_for(state, summary)
+    view = area_results(state, groups, code, opts)
+    return state, summary, opts, view, _area_group(groups, view, request.args.get("category"))
 
 
 def request_rule_options() -> RuleOptions:
