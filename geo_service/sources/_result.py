@@ -2,42 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-#: Columns of :attr:`LoadResult.rejects`, one row per unusable input row.
-REJECT_COLUMNS: tuple[str, ...] = ("file", "line", "column", "value", "reason")
+#: Columns and dtypes of :attr:`LoadResult.rejects`, one row per unusable input row.
+REJECT_DTYPES: Mapping[str, str] = {
+    "file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"
+}  # fmt: skip
+REJECT_COLUMNS: tuple[str, ...] = tuple(REJECT_DTYPES)
 
-#: Columns of :attr:`LoadResult.duplicate_rows`, one row per input row stored once already.
-DUPLICATE_COLUMNS: tuple[str, ...] = ("file", "line", "incident_id", "first_file", "first_line")
+#: Columns and dtypes of :attr:`LoadResult.duplicate_rows`, one row per input row stored once
+#: already.
+DUPLICATE_DTYPES: Mapping[str, str] = {
+    "file": "str", "line": "int64", "incident_id": "str", "first_file": "str", "first_line": "int64"
+}  # fmt: skip
+DUPLICATE_COLUMNS: tuple[str, ...] = tuple(DUPLICATE_DTYPES)
 
 
 def empty_rejects() -> pd.DataFrame:
     """A rejects table with no rows."""
-    return pd.DataFrame(
-        {
-            "file": pd.Series(dtype="str"),
-            "line": pd.Series(dtype="int64"),
-            "column": pd.Series(dtype="str"),
-            "value": pd.Series(dtype="str"),
-            "reason": pd.Series(dtype="str"),
-        }
-    )
+    return _empty(REJECT_DTYPES)
 
 
 def empty_duplicates() -> pd.DataFrame:
     """A duplicates table with no rows."""
-    return pd.DataFrame(
-        {
-            "file": pd.Series(dtype="str"),
-            "line": pd.Series(dtype="int64"),
-            "incident_id": pd.Series(dtype="str"),
-            "first_file": pd.Series(dtype="str"),
-            "first_line": pd.Series(dtype="int64"),
-        }
-    )
+    return _empty(DUPLICATE_DTYPES)
+
+
+def _empty(dtypes: Mapping[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
 @dataclass(frozen=True)
