@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from geo_service import schema
 from geo_service.projection import from_bng
@@ -77,24 +77,24 @@ def january_rows() -> list[list[str]]:
 @pytest.fixture
 def ward_file(tmp_path: Path) -> Path:
     """GeoJSON of wards W1 and W2 in EPSG:27700."""
-    wards = gpd.GeoDataFrame(
+    return _layer_file(
+        tmp_path / "wards.geojson",
         {"WD13CD": ["W1", "W2"], "WD13NM": ["West", "East"]},
-        geometry=[box(500000, 200000, 501000, 201000), box(501000, 200000, 502000, 201000)],
-        crs="EPSG:27700",
+        [box(500000, 200000, 501000, 201000), box(501000, 200000, 502000, 201000)],
     )
-    path = tmp_path / "wards.geojson"
-    wards.to_file(path, driver="GeoJSON")
-    return path
 
 
 @pytest.fixture
 def lsoa_file(tmp_path: Path) -> Path:
     """GeoJSON of LSOAs E01000001 (west half of W1) and E01000002 (the rest)."""
-    lsoas = gpd.GeoDataFrame(
+    return _layer_file(
+        tmp_path / "lsoa.geojson",
         {"LSOA11CD": ["E01000001", "E01000002"], "LSOA11NM": ["Test 001A", "Test 001B"]},
-        geometry=[box(500000, 200000, 500500, 201000), box(500500, 200000, 502000, 201000)],
-        crs="EPSG:27700",
+        [box(500000, 200000, 500500, 201000), box(500500, 200000, 502000, 201000)],
     )
-    path = tmp_path / "lsoa.geojson"
-    lsoas.to_file(path, driver="GeoJSON")
+
+
+def _layer_file(path: Path, columns: dict[str, list[str]], polygons: list[Polygon]) -> Path:
+    """Write an EPSG:27700 polygon layer as GeoJSON at ``path``."""
+    gpd.GeoDataFrame(columns, geometry=polygons, crs="EPSG:27700").to_file(path, driver="GeoJSON")
     return path
