@@ -25,13 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; allowed: {', '.join(MODULES)}")
     for name in args.names or list(MODULES):
-        try:
-            module = importlib.import_module(MODULES[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != MODULES[name]:
-                raise
-            logger.info("%s: no module %s yet; skipped", name, MODULES[name])
-            continue
+        module = importlib.import_module(MODULES[name])
         logger.info("%s: running%s", name, " (quick)" if args.quick else "")
         result = module.run(quick=args.quick)
         path = write_result(f"{name}-quick" if args.quick else name, result, out_dir=args.out)
