@@ -13,7 +13,7 @@ from geo_service import schema
 from geo_service.analysis.periods import Period, rolling_periods
 from geo_service.categories import find_group, load_groups
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
-from geo_service.report_text import (
+from geo_service.report.text import (
     group_noun,
     long_run_sentence,
     mover_sentences,

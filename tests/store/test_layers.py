@@ -18,9 +18,9 @@ from scipy import stats
 from shapely.geometry import box
 
 from geo_service import ingest
-from geo_service._ingest_layers import parent_from_filename
 from geo_service.cli import main
 from geo_service.errors import InputError
+from geo_service.ingest.layers import parent_from_filename
 from geo_service.projection import transformation_used
 from geo_service.store import Store
 from tests.store.conftest import P_W1, P_W2, police_row, write_police_csv

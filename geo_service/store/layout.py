@@ -1,6 +1,6 @@
 """The on-disk format of the embedded store: partition layout, Arrow schema, file records.
 
-Private to the store (:mod:`geo_service.store` reads it, :mod:`geo_service._store_write` writes
+Private to the store (:mod:`geo_service.store` reads it, :mod:`geo_service.store.write` writes
 it). Incidents are plain Parquet partitioned by source and month (Hive style, values URL-quoted),
 canonical columns minus the partition keys, then one ``area_<layer>`` column per stored layer.
 """

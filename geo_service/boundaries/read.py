@@ -17,7 +17,7 @@ any CRS into one:
   :class:`LayerReport`, as are overlapping pairs and gaps between areas.
 
 Denominators (:func:`read_denominators`) and coarser layers (:func:`dissolve_layer`) live in
-:mod:`geo_service.area_tables` and are re-exported here.
+:mod:`geo_service.boundaries.derive`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from geo_service.area_tables import (  # re-exported: ingest and the tests import them here
+from geo_service.boundaries.derive import (
     DENOMINATORS,
     dissolve_layer,
     polygonal_part,

@@ -1,4 +1,4 @@
-"""Tests for geo_service.area_tables: denominators from a CSV and layers dissolved by parent."""
+"""Tests for geo_service.boundaries.derive: denominators from a CSV, layers dissolved by parent."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from geo_service import boundaries
-from geo_service.area_tables import dissolve_layer, read_denominators
+from geo_service.boundaries.derive import dissolve_layer, read_denominators
 from geo_service.errors import InputError
 
 

@@ -1,6 +1,6 @@
 """Merging an ingest's rows into the stored (source, month) partitions, and held rows.
 
-Private to :mod:`geo_service._store_write`. A partition holds one row per incident id (rows
+Private to :mod:`geo_service.store.write`. A partition holds one row per incident id (rows
 without an id are all kept). A row whose id the partition already holds from another live file
 is a duplicate: it is not stored but **held**, in ``held/source=.../month=.../part.parquet``
 beside ``incidents/`` (same schema, never read as incidents), and counted as a duplicate. When a
@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geo_service._store_format import (
+from geo_service.errors import StoreError
+from geo_service.store.layout import (
     file_schema,
     held_dir,
     ids_in,
@@ -33,7 +34,6 @@ from geo_service._store_format import (
     to_arrow,
     write_table,
 )
-from geo_service.errors import StoreError
 
 
 def _published(current: Path | None) -> Path:

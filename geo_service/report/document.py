@@ -23,7 +23,7 @@ from geo_service.analysis import breakdowns, change, patterns, risk
 from geo_service.analysis.counts import select, within_layer
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.categories import CategoryGroup, find_group
-from geo_service.report_text import (
+from geo_service.report.text import (
     group_noun,
     mover_sentences,
     peer_sentence,
@@ -124,7 +124,7 @@ def build_report(
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("geo_service", "templates_report"),
+        loader=jinja2.PackageLoader("geo_service.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -23,7 +23,8 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
-from geo_service._store_format import (
+from geo_service.errors import StoreError
+from geo_service.store.layout import (
     AssignAreas,
     FileRecord,
     WriteResult,
@@ -35,8 +36,7 @@ from geo_service._store_format import (
     to_arrow,
     write_table,
 )
-from geo_service._store_merge import Merged, count_keys, merge_partitions
-from geo_service.errors import StoreError
+from geo_service.store.merge import Merged, count_keys, merge_partitions
 
 logger = logging.getLogger(__name__)
 

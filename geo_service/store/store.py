@@ -22,7 +22,7 @@ changes nothing; a file with the same name but new content supersedes the old on
 removed from every month it covered. Each (source, month) partition holds the rows of the live files
 covering it; an incident id already stored in that partition by another file is a duplicate, not
 stored but held aside, and stored in its place if that other file is replaced without the id (see
-:mod:`geo_service._store_merge`).
+:mod:`geo_service.store.merge`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from geo_service import _store_write, schema
-from geo_service._store_format import (
+from geo_service import schema
+from geo_service.errors import InputError, NotFoundError, StoreError
+from geo_service.store import write as _store_write
+from geo_service.store.layout import (
     PARTITION_KEYS,
     AssignAreas,
     FileRecord,
@@ -56,7 +58,6 @@ from geo_service._store_format import (
     file_schema,
     partition_dir,
 )
-from geo_service.errors import InputError, NotFoundError, StoreError
 
 __all__ = ["AssignAreas", "FileRecord", "Store", "WriteResult", "partition_dir"]
 

@@ -24,8 +24,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service import _ingest_files, _ingest_layers, boundaries, join, schema
+from geo_service import boundaries, join, schema
 from geo_service.errors import InputError
+from geo_service.ingest import files as _ingest_files
+from geo_service.ingest import layers as _ingest_layers
 from geo_service.sources import LOADERS, LoadResult
 from geo_service.store import FileRecord, Store, WriteResult
 
