@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from geo_service.categories import CategoryGroup, load_groups
 from geo_service.errors import InputError
 
 ENV_PREFIX = "GEO_SERVICE_"
@@ -34,6 +35,16 @@ class Settings:
     #: Address and port the web service binds to.
     host: str = "127.0.0.1"
     port: int = 5000
+
+    def groups(self) -> tuple[CategoryGroup, ...]:
+        """The category groups of :attr:`categories` (the packaged ones when it is None).
+
+        Raises
+        ------
+        InputError
+            When the file cannot be read or a group is malformed.
+        """
+        return load_groups(self.categories)
 
 
 def load_settings(

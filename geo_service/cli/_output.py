@@ -1,42 +1,71 @@
-"""Writing tables to the terminal in the formats the CLI offers (table, csv, json)."""
+"""What every store-reading command shares: the period flags, opening the store, writing output."""
 
 from __future__ import annotations
 
-import json
+import argparse
+import logging
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
 import pandas as pd
 
+from geo_service.config import Settings
 from geo_service.errors import InputError
+from geo_service.services.options import AGAINST
+
+if TYPE_CHECKING:
+    from geo_service.store import Store
+
+logger = logging.getLogger(__name__)
 
 TABLE_FORMATS = ("table", "csv", "json")
 
 
+def period_args(parser: argparse.ArgumentParser, *, period_end_required: bool = True) -> None:
+    """``--period-end``, ``--months`` and ``--against``: the comparison, as on every page."""
+    parser.add_argument(
+        "--period-end", required=period_end_required, metavar="YYYY-MM", help="last month"
+    )
+    parser.add_argument("--months", type=int, default=12, help="months per period (default 12)")
+    parser.add_argument(
+        "--against",
+        choices=AGAINST,
+        default="preceding",
+        help="compare with the preceding months (default) or the same months a year earlier",
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    """The store of ``settings`` (imported here so ``--help`` stays light)."""
+    from geo_service.store import Store
+
+    return Store(settings.store)
+
+
 def write_frame(frame: pd.DataFrame, fmt: str, *, out: TextIO | None = None) -> None:
-    """Write ``frame`` as an aligned text table, CSV or JSON records to ``out`` (stdout)."""
+    """Write ``frame`` as an aligned text table, CSV (formula-safe) or JSON records."""
+    from geo_service import export
+
     stream = out or sys.stdout
     if fmt == "table":
         stream.write(frame.to_string(index=False, na_rep="-") + "\n")
-    elif fmt == "csv":
-        frame.to_csv(stream, index=False, lineterminator="\n")
-    elif fmt == "json":
-        json.dump(records(frame), stream, indent=2, ensure_ascii=False)
-        stream.write("\n")
+    elif fmt in ("csv", "json"):
+        export.export_frame(frame, fmt, out=stream)
     else:
         raise InputError(f"unknown format {fmt!r}; allowed: {', '.join(TABLE_FORMATS)}")
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """JSON-ready records: missing values become null, numpy scalars plain Python values."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{k: _plain(v) for k, v in row.items()} for row in clean.to_dict(orient="records")]
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+def write_to(out: Path | None, rows: int, emit: Callable[[TextIO], None]) -> int:
+    """Run ``emit`` on standard output (``out`` None or ``-``), or on the file ``out``."""
+    if out is None or str(out) == "-":
+        emit(sys.stdout)
+    else:
+        try:
+            with open(out, "w", encoding="utf-8", newline="") as handle:
+                emit(handle)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write ({exc.strerror})") from exc
+        logger.info("wrote %d rows to %s", rows, out)
+    return 0

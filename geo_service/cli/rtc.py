@@ -1,9 +1,10 @@
-"""Commands for collision cluster sites and map accuracy: ``repeat-locations`` and ``evaluate``.
+"""``repeat-locations`` and ``evaluate``: collision cluster sites, and hotspot-map accuracy.
 
 ``repeat-locations`` lists road-collision cluster sites under a preset rule (optionally changed by
-flags), labelled with the area layer they fall in; with ``--roads`` it gives collisions per km of
-each named road instead. ``evaluate`` runs the rolling-origin backtest of the hotspot methods for
-one category over the latest months and names the method that predicts best.
+flags) in the study layer's areas, and the sites outside every area apart; with ``--roads`` it
+gives collisions per km of each named road instead. ``evaluate`` runs the rolling-origin backtest
+of the hotspot methods for one category and names the method that predicts best. Both call
+:mod:`geo_service.services`, as the collisions page does.
 """
 
 from __future__ import annotations
@@ -12,39 +13,18 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 import geopandas as gpd
 import pandas as pd
 
-from geo_service.analysis.evaluation import (
-    backtest,
-    best_method,
-    default_methods,
-    hit_rate_curve,
-    summarise_backtest,
-)
-from geo_service.analysis.periods import format_month, parse_month
-from geo_service.analysis.repeat_locations import (
-    ClusterRule,
-    cluster_rules,
-    collisions_per_km,
-    repeat_locations,
-)
-from geo_service.categories import find_group, load_groups
-from geo_service.cli._output import TABLE_FORMATS, records, write_frame
-from geo_service.cli._store_args import study_grid, study_layer_name, write_to
+from geo_service.cli._output import TABLE_FORMATS, open_store, write_frame, write_to
 from geo_service.config import Settings
-from geo_service.errors import InputError, NotFoundError
-from geo_service.schema import CRS, ROAD_TRAFFIC_COLLISION, has_location
-from geo_service.store import Store
+from geo_service.errors import InputError
+from geo_service.services.options import EvaluateOptions, RuleOptions
 
 logger = logging.getLogger(__name__)
-
-#: Layers used to label sites and bound the study area when ``--layer`` is not given, in order.
-_EVAL_COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,13 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sites = subparsers.add_parser(
         "repeat-locations", help="road-collision cluster sites (N collisions within R m in Y years)"
     )
-    sites.add_argument("--rule", default="default", choices=sorted(cluster_rules()))
+    sites.add_argument("--rule", default="default", help="rule preset (default, somerset, ksi)")
     sites.add_argument("--min-count", type=int, help="collisions needed for a site")
     sites.add_argument("--radius-m", type=float, help="one radius for all sites (metres)")
     sites.add_argument("--years", type=int, help="years counted back from --period-end")
     sites.add_argument("--ksi-only", action="store_true", help="count fatal and serious only")
     sites.add_argument("--period-end", metavar="YYYY-MM", help="last month (default: latest)")
     sites.add_argument("--layer", help="area layer labelling the sites (default: beat or ward)")
+    sites.add_argument(
+        "--outside", action="store_true", help="list the sites outside every area instead"
+    )
     sites.add_argument("--roads", type=Path, help="road line file: give collisions per km instead")
     sites.add_argument("--road-name-col", default="name", help="road name column of --roads")
     sites.add_argument("--format", choices=("csv", "geojson"), default="csv")
@@ -82,51 +65,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_evaluate)
 
 
-# ---------------------------------------------------------------------------- repeat-locations
-def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
-    store = Store(settings.store)
-    collisions = store.incidents(categories=[ROAD_TRAFFIC_COLLISION])
-    if collisions.empty:
-        raise NotFoundError(
-            f"store {store.root} holds no road traffic collisions; ingest STATS19 files first"
-        )
-    if args.roads is not None:
-        table = collisions_per_km(collisions, _roads(args.roads, args.road_name_col))
-        return write_to(args.out, len(table), lambda out: _emit(table, "csv", out))
-    rule = _rule(args)
-    period_end = args.period_end or str(collisions["month"].max())
-    layer_name = study_layer_name(store, args.layer)
-    areas = store.layer(layer_name) if layer_name else None
-    sites = repeat_locations(collisions, rule=rule, period_end=period_end, areas=areas)
-    logger.info(
-        "%d sites: %s, window of %d years ending %s", len(sites), _describe(rule), rule.years,
-        period_end,
-    )  # fmt: skip
-    return write_to(args.out, len(sites), lambda out: _emit(sites, args.format, out))
-
-
-def _rule(args: argparse.Namespace) -> ClusterRule:
-    rule = cluster_rules()[args.rule]
-    if args.min_count is not None:
-        rule = replace(rule, min_count=args.min_count, name="custom")
-    if args.radius_m is not None:
-        rule = replace(
-            rule, radius_m=args.radius_m, urban_radius_m=None, rural_radius_m=None, name="custom"
-        )
-    if args.years is not None:
-        rule = replace(rule, years=args.years, name="custom")
-    if args.ksi_only:
-        rule = replace(rule, severities=("Fatal", "Serious"), name="custom")
-    return rule
-
-
-def _describe(rule: ClusterRule) -> str:
-    radius = (
-        f"{rule.urban_radius_m:g} m urban / {rule.rural_radius_m:g} m rural"
-        if rule.urban_radius_m is not None and rule.rural_radius_m is not None
-        else f"{rule.radius_m:g} m"
+def rule_options(args: argparse.Namespace) -> RuleOptions:
+    """The cluster-site rule of the ``repeat-locations`` flags."""
+    return RuleOptions(
+        rule=args.rule,
+        min_count=args.min_count,
+        radius_m=args.radius_m,
+        years=args.years,
+        ksi_only=args.ksi_only,
     )
-    return f"at least {rule.min_count} of {'/'.join(rule.severities)} within {radius}"
+
+
+def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.services import collisions
+
+    store = open_store(settings)
+    if args.roads is not None:
+        table = collisions.road_rates(store, _roads(args.roads, args.road_name_col))
+        return write_to(args.out, len(table), lambda out: write_frame(table, "csv", out=out))
+    result = collisions.collision_sites(
+        store, rule_options(args), period_end=args.period_end, layer=args.layer
+    )
+    logger.info("%s", collisions.describe(result))
+    chosen = result.outside if args.outside else result.sites
+    return write_to(args.out, len(chosen), lambda out: _emit(chosen, args.format, out))
 
 
 def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
@@ -142,82 +104,52 @@ def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
     return roads.rename(columns={name_col: "name"})
 
 
-def _emit(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
+def _emit(frame: gpd.GeoDataFrame, fmt: str, stream: TextIO) -> None:
+    from geo_service import export
+
     if fmt == "geojson":
-        geo = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
-        for column in ("first_date", "last_date"):
-            geo[column] = pd.to_datetime(geo[column]).dt.strftime("%Y-%m-%d")
-        stream.write(geo.to_json(drop_id=True, ensure_ascii=False) + "\n")
-        return
-    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    write_frame(table, "csv", out=stream)
+        export.write_geojson(frame, stream)
+    else:
+        export.write_csv(export.with_centroid(frame), stream)
 
 
-# ---------------------------------------------------------------------------------- evaluate
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    store = Store(settings.store)
-    months = store.months()
-    if not months:
-        raise NotFoundError(
-            f"store {store.root} holds no incidents; add some with `geo-service ingest`"
-        )
-    group = find_group(load_groups(settings.categories), args.category)
-    frame = store.incidents(columns=_EVAL_COLUMNS)
-    incidents = frame.loc[group.mask(frame)]
-    if not has_location(incidents).any():
-        raise NotFoundError(f"no located incidents of {args.category!r} in store {store.root}")
-    first_origin, last_origin = _origins(
-        months, months_wanted=args.months, horizon=args.horizon_months
-    )
-    name = study_layer_name(store, args.layer)
-    areas = store.layer(name) if name is not None else None
-    grid = study_grid(areas, incidents, cell_m=args.cell_m)
-    coverages = [float(c) for c in range(101)] if args.curve else _coverages(args.coverage)
-    table = backtest(
-        incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
-        last_origin=last_origin, horizon_months=args.horizon_months, coverages=coverages,
+    from geo_service import export
+    from geo_service.analysis.evaluation import hit_rate_curve
+    from geo_service.services.evaluation import evaluate
+
+    coverages = tuple(float(c) for c in range(101)) if args.curve else _coverages(args.coverage)
+    opts = EvaluateOptions(
+        category=args.category, months=args.months, horizon_months=args.horizon_months,
+        coverages=coverages, cell_m=args.cell_m, layer=args.layer,
     )  # fmt: skip
-    summary = summarise_backtest(table)
-    best = best_method(summary, coverage=5 if 5 in coverages else coverages[0])
-    shown = hit_rate_curve(summary) if args.curve else table if args.detail else summary
+    result = evaluate(open_store(settings), settings.groups(), opts)
+    shown: pd.DataFrame = (
+        hit_rate_curve(result.summary) if args.curve else result.table if args.detail
+        else result.summary
+    )  # fmt: skip
     if args.format == "json":
         document = {
-            "category": group.name, "cell_m": grid.cell_m, "first_origin": first_origin,
-            "last_origin": last_origin, "horizon_months": args.horizon_months,
-            "best_method": best, "rows": records(shown),
+            "category": result.category, "cell_m": result.cell_m,
+            "first_origin": result.first_origin, "last_origin": result.last_origin,
+            "horizon_months": result.horizon_months, "best_method": result.best_method,
+            "rows": export.json_records(shown),
         }  # fmt: skip
         json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
-    else:
-        write_frame(shown.round(4), args.format)
-        if args.format == "table":
-            sys.stdout.write(
-                f"\nbest method: {best} (origins {first_origin}..{last_origin}, "
-                f"{grid.cell_m:g} m cells)\n"
-            )
+        return 0
+    write_frame(shown.round(4) if args.format == "table" else shown, args.format)
+    if args.format == "table":
+        sys.stdout.write(
+            f"\nbest method: {result.best_method} (origins {result.first_origin}.."
+            f"{result.last_origin}, {result.cell_m:g} m cells)\n"
+        )
     return 0
 
 
-def _origins(months: list[str], *, months_wanted: int, horizon: int) -> tuple[str, str]:
-    """Origins whose targets are the latest ``months_wanted`` months (at least one of history)."""
-    if months_wanted < 1 or horizon < 1:
-        raise InputError("--months and --horizon-months must be at least 1")
-    first_data, last_data = parse_month(months[0]), parse_month(months[-1])
-    last = last_data - horizon
-    first = max(last - months_wanted + 1, first_data)
-    if last < first:
-        raise InputError(
-            f"the store covers {months[0]}..{months[-1]}; a backtest needs at least "
-            f"{horizon + 1} months"
-        )
-    if last - first + 1 < months_wanted:
-        logger.info("only %d origin months available", last - first + 1)
-    return format_month(first), format_month(last)
-
-
-def _coverages(text: str) -> list[float]:
+def _coverages(text: str) -> tuple[float, ...]:
     try:
-        values = [float(part) for part in text.split(",") if part.strip()]
+        values = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise InputError(f"--coverage: expected percentages like 1,5,10, got {text!r}") from None
     if not values or any(not 0 < v <= 100 for v in values):

@@ -1,67 +1,71 @@
 """The API and exports: every table as CSV and JSON, every layer as GeoJSON.
 
-Tables come from the same cached service results as the pages. CSV cells that a spreadsheet would
-read as a formula (text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) get a
-leading apostrophe. GeoJSON is EPSG:4326, boundaries simplified to 20 m, coordinates rounded to 6
-decimals; text is not HTML-escaped here (it is data, not markup).
+Views parse the request, take the (cached) service results the pages use, and write them with
+:mod:`geo_service.export`, as the CLI does: formula-neutralised CSV, JSON records, RFC 7946
+GeoJSON. Every answer carries an ETag and Last-Modified from the store version, so a client
+can ask again cheaply (``If-None-Match`` gives 304).
 """
 
 from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
-from geo_service.cli._output import records
+from geo_service import export
 from geo_service.maps import views as map_views
 from geo_service.maps.builders import drawn_collisions
-from geo_service.maps.geojson import light_geojson
 from geo_service.schema import CRS
-from geo_service.web import pages, services
+from geo_service.services import hotspots as hotspot_services
+from geo_service.services.options import METHODS, HotspotOptions
+from geo_service.services.views import CategoryView
+from geo_service.web import pages
+from geo_service.web.params import hotspot_options
 from geo_service.web.state import web_state
 
 blueprint = Blueprint("api", __name__)
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FMT = "<any(csv, json):fmt>"
 #: Properties of each collision point.
 POINT_COLUMNS = ("incident_id", "month", "severity", "road_1", "road_2", "location_text")
+#: Boundary simplification of area layers served to maps (metres; shared edges kept shared).
+SIMPLIFY_M = 20.0
+_MIMETYPES = {"csv": "text/csv", "json": "application/json"}
 
 
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells cannot start a spreadsheet formula."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(_neutralise, na_action="ignore")
-    return out
-
-
-def _neutralise(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+def _cached_response(body: str, mimetype: str, **headers: str) -> Response:
+    """``body`` with the store version's ETag and Last-Modified; 304 when the client has it."""
+    state = web_state()
+    tags = export.cache_headers(state.store.version(), request.full_path)
+    response = Response(body, mimetype=mimetype, headers={**tags, **headers})
+    response.make_conditional(request)
+    return response
 
 
 def table_response(frame: pd.DataFrame, fmt: str, *, name: str) -> Response:
-    """``frame`` as a CSV download or a JSON array of records."""
-    if fmt == "csv":
-        buffer = io.StringIO()
-        csv_safe(frame).to_csv(buffer, index=False, lineterminator="\n")
-        headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-        return Response(buffer.getvalue(), mimetype="text/csv", headers=headers)
-    body = json.dumps(records(frame), ensure_ascii=False)
-    return Response(body, mimetype="application/json")
+    """``frame`` as a formula-safe CSV download or a JSON array of records."""
+    buffer = io.StringIO()
+    export.export_frame(frame, fmt, out=buffer)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'} if fmt == "csv" else {}
+    return _cached_response(buffer.getvalue(), _MIMETYPES[fmt], **headers)
 
 
-def geojson_response(layer: gpd.GeoDataFrame, *, columns: list[str] | None = None) -> Response:
-    """``layer`` as light GeoJSON (simplified, rounded, EPSG:4326)."""
+def geojson_response(
+    layer: gpd.GeoDataFrame,
+    *,
+    columns: list[str] | None = None,
+    meta: dict[str, Any] | None = None,
+    simplify_m: float | None = None,
+) -> Response:
+    """``layer`` as RFC 7946 GeoJSON (WGS84, counter-clockwise rings), ``meta`` as a member."""
     chosen = columns if columns is not None else [c for c in layer.columns if c != "geometry"]
-    data = light_geojson(layer, properties=[c for c in chosen if c in layer.columns])
-    return Response(json.dumps(data, ensure_ascii=False), mimetype="application/geo+json")
+    frame = layer[[c for c in chosen if c in layer.columns] + ["geometry"]]
+    document = export.geojson_document(frame, meta=meta, simplify_m=simplify_m)
+    return _cached_response(json.dumps(document, ensure_ascii=False), "application/geo+json")
 
 
 @blueprint.route(f"/looking-back.{_FMT}")
@@ -76,7 +80,7 @@ def looking_back(fmt: str) -> Response:
 def change_table(name: str, fmt: str) -> Response:
     """The change table of a category by area."""
     _summary, opts, _group, view, _bundle = pages.category_request(name)
-    return table_response(view.table, fmt, name=f"change-{opts.layer}-{opts.period_end}")
+    return table_response(view.table, fmt, name=f"change-{view.layer}-{opts.period_end}")
 
 
 @blueprint.route(f"/category/<name>/monthly.{_FMT}")
@@ -88,15 +92,15 @@ def monthly(name: str, fmt: str) -> Response:
 
 @blueprint.route("/category/<name>/hotspots.geojson")
 def hotspots_geojson(name: str) -> Response:
-    """The category's point clusters (current period) as polygons."""
-    return geojson_response(_category_view(name).hotspots.clusters)
+    """The category's DBSCAN clusters (current period) as polygons."""
+    return _map_response(_category_view(name).hotspots.dbscan)
 
 
 @blueprint.route("/category/<name>/areas.geojson")
 def areas_geojson(name: str) -> Response:
     """The area layer with the category's counts and change (the choropleth values)."""
     view = _category_view(name)
-    return geojson_response(map_views.area_values(view.areas, view.table))
+    return geojson_response(map_views.area_values(view.areas, view.table), simplify_m=SIMPLIFY_M)
 
 
 @blueprint.route("/category/<name>/hot-cells.geojson")
@@ -107,11 +111,36 @@ def hot_cells_geojson(name: str) -> Response:
 
 @blueprint.route("/category/<name>/emerging.geojson")
 def emerging_geojson(name: str) -> Response:
-    """The category's emerging-hotspot grid cells (the hot classes) with their pattern."""
-    return geojson_response(_category_view(name).hotspots.emerging)
+    """The category's emerging-hotspot cells, every class (as ``hotspots --method emerging``)."""
+    return _map_response(_category_view(name).hotspots.emerging)
 
 
-def _category_view(name: str) -> services.CategoryView:
+@blueprint.route("/category/<name>/hotspots/<method>.geojson")
+def hotspot_map_geojson(name: str, method: str) -> Response:
+    """One hotspot map with its accuracy, for any method and options the CLI takes.
+
+    Query: the page options plus ``cell_m``, ``hex``, ``bandwidth_m``, ``eps_m``,
+    ``min_samples``, ``permutations``, ``seed``, ``areas``, ``step_months``, ``accuracy``.
+    """
+    state, _summary, opts = pages.request_context()
+    chosen: HotspotOptions = hotspot_options(
+        request.args, category=name, method=method, view=opts, methods=METHODS
+    )
+    result = state.cached(
+        ("hotspot-map", chosen),
+        lambda: hotspot_services.hotspot_map(state.store, state.groups, chosen),
+    )
+    return geojson_response(result.frame, meta=result.meta)
+
+
+def _map_response(found: hotspot_services.HotspotMap | None) -> Response:
+    if found is None:
+        empty = gpd.GeoDataFrame({"count": pd.Series(dtype="int64")}, geometry=[], crs=CRS)
+        return geojson_response(empty)
+    return geojson_response(found.frame, meta=found.meta)
+
+
+def _category_view(name: str) -> CategoryView:
     return pages.category_request(name)[3]
 
 
@@ -126,27 +155,40 @@ def area_changes(layer: str, code: str, fmt: str) -> Response:
 
 @blueprint.route("/layers/<layer>.geojson")
 def layer_geojson(layer: str) -> Response:
-    """A stored area layer."""
+    """A stored area layer (boundaries simplified together, so neighbours do not overlap)."""
     state = web_state()
     frame = state.cached(("layer", layer), lambda: state.store.layer(layer))
-    return geojson_response(frame, columns=["code", "name", "parent", "population", "households"])
+    return geojson_response(
+        frame,
+        columns=["code", "name", "parent", "population", "households"],
+        simplify_m=SIMPLIFY_M,
+    )
 
 
 @blueprint.route(f"/collisions/sites.{_FMT}")
 def sites(fmt: str) -> Response:
-    """Repeat-collision sites under the rule in the query string."""
+    """Repeat-collision sites in the layer's areas under the rule in the query string."""
     state, _summary, opts = pages.request_context()
     view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
-    table = pd.DataFrame(view.sites.drop(columns="geometry"))
+    table = export.with_centroid(view.sites)
     return table_response(table, fmt, name=f"collision-sites-{opts.period_end}")
+
+
+@blueprint.route(f"/collisions/outside.{_FMT}")
+def sites_outside(fmt: str) -> Response:
+    """Repeat-collision sites outside every area of the layer (reported apart)."""
+    state, _summary, opts = pages.request_context()
+    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    table = export.with_centroid(view.outside)
+    return table_response(table, fmt, name=f"collision-sites-outside-{opts.period_end}")
 
 
 @blueprint.route("/collisions/sites.geojson")
 def sites_geojson() -> Response:
-    """Repeat-collision sites as points."""
+    """Repeat-collision sites as points (as ``repeat-locations --format geojson``)."""
     state, _summary, opts = pages.request_context()
     view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
-    return geojson_response(view.sites.drop(columns=["collision_ids"], errors="ignore"))
+    return geojson_response(view.sites)
 
 
 @blueprint.route("/collisions/points.geojson")
@@ -180,7 +222,7 @@ def summary() -> Response:
         "sources": list(held.sources),
         "categories": list(held.categories),
         "layers": list(held.layers),
-        "synthetic": held.synthetic,
+        "demo": held.demo,
         "store_version": state.store.version(),
     }
-    return Response(json.dumps(body), mimetype="application/json")
+    return _cached_response(json.dumps(body), "application/json")

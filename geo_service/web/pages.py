@@ -18,16 +18,23 @@ from flask import Blueprint, Response, render_template, request, url_for
 
 from geo_service._paths import project_folder
 from geo_service.analysis import kde
-from geo_service.analysis.repeat_locations import cluster_rules
 from geo_service.categories import CategoryGroup
+from geo_service.cluster_rules import load_cluster_rules
 from geo_service.errors import NotFoundError
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
 from geo_service.maps.legends import SEQUENTIAL, Legend
 from geo_service.maps.raster import surface_overlay
-from geo_service.web import present, services
-from geo_service.web.hotspots import Hotspots
-from geo_service.web.params import RuleOptions, ViewOptions, rule_options, view_options
+from geo_service.services import collisions as collision_services
+from geo_service.services import context, tables
+from geo_service.services.collisions import CollisionSites
+from geo_service.services.context import StoreSummary
+from geo_service.services.hotspots import CategoryHotspots
+from geo_service.services.options import RuleOptions, ViewOptions
+from geo_service.services.report import ReportOptions, report_document
+from geo_service.services.views import CategoryView, category_view
+from geo_service.web import present
+from geo_service.web.params import rule_options, view_options
 from geo_service.web.state import WebState, web_state
 
 blueprint = Blueprint("pages", __name__)
@@ -44,7 +51,8 @@ NO_LAYER = (
 )
 #: Query-string keys a page's own links carry on (page, collision-rule and area-map options).
 QUERY_KEYS = (
-    "period_end", "months", "layer", "print", "rule", "min_count", "radius_m", "years", "category"
+    "period_end", "months", "layer", "against", "print", "rule", "min_count", "radius_m", "years",
+    "ksi_only", "category",
 )  # fmt: skip
 
 
@@ -66,7 +74,7 @@ def overview() -> str:
     areas = (
         state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
         if opts.layer
-        else services.empty_layer()
+        else context.empty_layer()
     )
     return render_template(
         "overview.html",
@@ -182,7 +190,7 @@ def collisions() -> str:
         view=view,
         bundle=bundle,
         rules=rules,
-        presets=cluster_rules(),
+        presets=load_cluster_rules(),
         max_rows=MAX_SITE_ROWS,
         map_js=_url("pages.collisions_map_js", **known_args()),
         known=known_args(),
@@ -204,11 +212,11 @@ def collisions_map_js() -> Response:
 @blueprint.route("/report")
 def report() -> Response:
     """The strategic-assessment document (self-contained HTML with inline CSS, no script)."""
-    state, summary, opts = request_context()
+    state, _summary, opts = request_context()
     require_layer(opts)
-    groups = groups_for(state, summary)
     document = state.cached(
-        ("report", opts.key()), lambda: services.report_document(state.store, groups, opts)
+        ("report", opts.key()),
+        lambda: report_document(state.store, state.groups, ReportOptions(view=opts)),
     )
     response = Response(document, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
@@ -224,11 +232,9 @@ def favicon() -> Response:
     return Response(status=204)
 
 
-def request_context(
-    *, layer: str | None = None
-) -> tuple[WebState, services.StoreSummary, ViewOptions]:
+def request_context(*, layer: str | None = None) -> tuple[WebState, StoreSummary, ViewOptions]:
     state = web_state()
-    summary = state.cached(("summary",), lambda: services.store_summary(state.store))
+    summary = state.summary()
     if not summary.months:
         raise NotFoundError(
             f"the store at {state.settings.store} holds no incidents yet; "
@@ -250,23 +256,24 @@ def require_layer(opts: ViewOptions) -> None:
         raise NotFoundError(NO_LAYER)
 
 
-def groups_for(state: WebState, summary: services.StoreSummary) -> tuple[CategoryGroup, ...]:
-    return services.page_groups(state.groups, summary)
+def groups_for(state: WebState, summary: StoreSummary) -> tuple[CategoryGroup, ...]:
+    """The settings' groups, then every stored category that no group is exactly."""
+    return context.page_groups(state.groups, summary.categories)
 
 
 def category_request(
     name: str,
-) -> tuple[services.StoreSummary, ViewOptions, CategoryGroup, services.CategoryView, MapBundle]:
+) -> tuple[StoreSummary, ViewOptions, CategoryGroup, CategoryView, MapBundle]:
     """For a category URL: the store summary, options, category ``name`` and its results."""
     state, summary, opts = request_context()
-    group = services.resolve_category(groups_for(state, summary), name)
+    group = context.resolve_group(groups_for(state, summary), name)
     view, bundle = category_results(state, group, opts)
     return summary, opts, group, view, bundle
 
 
 def _area_request(
     layer: str, code: str
-) -> tuple[WebState, services.StoreSummary, ViewOptions, services.AreaView, CategoryGroup]:
+) -> tuple[WebState, StoreSummary, ViewOptions, tables.AreaView, CategoryGroup]:
     """For an area URL: state, store summary, options, the area's view and its map category."""
     state, summary, opts = request_context(layer=layer)
     groups = groups_for(state, summary)
@@ -275,35 +282,35 @@ def _area_request(
 
 
 def request_rule_options() -> RuleOptions:
-    return rule_options(request.args, presets=sorted(cluster_rules()))
+    return rule_options(request.args, presets=sorted(load_cluster_rules()))
 
 
 def overview_results(
-    state: WebState, summary: services.StoreSummary, opts: ViewOptions
-) -> services.Overview:
-    """The (cached) overview of every page group."""
+    state: WebState, summary: StoreSummary, opts: ViewOptions
+) -> tables.LookingBack:
+    """The (cached) looking-back table of every page group."""
     groups = groups_for(state, summary)
     return state.cached(
-        ("overview", opts.key()), lambda: services.overview(state.store, groups, opts)
+        ("overview", opts.key()), lambda: tables.looking_back(state.store, groups, opts)
     )
 
 
 def area_results(
     state: WebState, groups: tuple[CategoryGroup, ...], code: str, opts: ViewOptions
-) -> services.AreaView:
+) -> tables.AreaView:
     """The (cached) view of area ``code`` of ``opts.layer``."""
     return state.cached(
-        ("area", code, opts.key()), lambda: services.area_view(state.store, groups, code, opts)
+        ("area", code, opts.key()), lambda: tables.area_view(state.store, groups, code, opts)
     )
 
 
 def category_results(
     state: WebState, group: CategoryGroup, opts: ViewOptions
-) -> tuple[services.CategoryView, MapBundle]:
+) -> tuple[CategoryView, MapBundle]:
     require_layer(opts)
 
-    def make() -> tuple[services.CategoryView, MapBundle]:
-        view = services.category_view(state.store, group, opts)
+    def make() -> tuple[CategoryView, MapBundle]:
+        view = category_view(state.store, state.groups, group, opts)
         density = _density(view.hotspots, _density_url(state, group, opts))
         parts, legends = map_views.category_map(
             view.areas,
@@ -319,15 +326,13 @@ def category_results(
 
 
 def _area_group(
-    groups: tuple[CategoryGroup, ...], view: services.AreaView, wanted: str | None
+    groups: tuple[CategoryGroup, ...], view: tables.AreaView, wanted: str | None
 ) -> CategoryGroup:
     if wanted:
-        return services.resolve_category(groups, wanted)
+        return context.resolve_group(groups, wanted)
     busiest = view.changes.sort_values("current", ascending=False, kind="stable")
     return (
-        services.resolve_category(groups, str(busiest["group"].iloc[0]))
-        if len(busiest)
-        else groups[0]
+        context.resolve_group(groups, str(busiest["group"].iloc[0])) if len(busiest) else groups[0]
     )
 
 
@@ -335,7 +340,7 @@ def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpt
     def make() -> MapBundle:
         view, _bundle = category_results(state, group, opts)
         focus = view.areas[view.areas["code"].astype(str) == code]
-        spots = services.hotspots.clip_to(view.hotspots, focus)
+        spots = view.hotspots.clipped(focus)
         parts, legends = map_views.category_map(
             view.areas,
             view.table,
@@ -352,9 +357,11 @@ def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpt
 
 def collision_results(
     state: WebState, opts: ViewOptions, rules: RuleOptions
-) -> tuple[services.CollisionsView, MapBundle]:
-    def make() -> tuple[services.CollisionsView, MapBundle]:
-        view = services.collisions_view(state.store, opts, rules)
+) -> tuple[CollisionSites, MapBundle]:
+    def make() -> tuple[CollisionSites, MapBundle]:
+        view = collision_services.collision_sites(
+            state.store, rules, period_end=opts.period_end, layer=opts.layer or None
+        )
         parts, legends = map_views.collisions_map(
             view.collisions, view.sites, areas=view.areas, tiles=_tiles(state), roads=_roads(state)
         )
@@ -369,28 +376,30 @@ def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions) -> st
     return _url("pages.category_density", name=group.name, **opts.query(), v=version)
 
 
-def _density(spots: Hotspots, url: str) -> map_views.Density | None:
-    if len(spots.breaks) < 2:
+def _density(spots: CategoryHotspots, url: str) -> map_views.Density | None:
+    density = spots.kde
+    if density is None or density.breaks is None or density.surface is None:
+        return None
+    if len(density.breaks) < 2:
         return None
     grid = spots.grid
-    classes = kde.classify(spots.surface, spots.breaks)
+    classes = kde.classify(density.surface, density.breaks)
     classes = classes * grid.inside
     xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
     ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
-    colours = SEQUENTIAL[-(len(spots.breaks) - 1) :]
+    colours = SEQUENTIAL[-(len(density.breaks) - 1) :]
     image = surface_overlay(classes, xs, ys, colours=colours)
-    edges = tuple(float(b) for b in spots.breaks)
+    edges = tuple(float(b) for b in density.breaks)
     return map_views.Density(image=image, url=url, edges=edges, colours=tuple(colours))
 
 
-def _frames(spots: Hotspots) -> map_views.HotspotFrames:
-    return map_views.HotspotFrames(spots.clusters, spots.hot_cells, spots.emerging)
+def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:
+    return map_views.HotspotFrames(spots.clusters, spots.hot_cells, spots.emerging_hot)
 
 
 def _roads(state: WebState) -> gpd.GeoDataFrame | None:
     """The demo's synthetic road lines as map context, when the store holds the demo."""
-    summary = state.cached(("summary",), lambda: services.store_summary(state.store))
-    if not summary.synthetic or not DEMO_ROADS.is_file():
+    if not state.summary().demo or not DEMO_ROADS.is_file():
         return None
     return state.cached(("demo-roads",), lambda: gpd.read_file(DEMO_ROADS).to_crs("EPSG:27700"))
 

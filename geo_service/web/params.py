@@ -9,54 +9,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from geo_service.errors import InputError
+from geo_service.services.options import (
+    AGAINST,
+    PREFERRED_LAYERS,
+    HotspotOptions,
+    RuleOptions,
+    ViewOptions,
+)
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 #: Period lengths offered, months.
 MONTH_CHOICES: tuple[int, ...] = (1, 3, 6, 12, 24)
-#: Preferred default layers, first present wins.
-PREFERRED_LAYERS: tuple[str, ...] = ("beat", "ward")
 _FLAGS = ("0", "1")
-
-
-@dataclass(frozen=True)
-class ViewOptions:
-    """The validated options of a page."""
-
-    period_end: str
-    months: int
-    layer: str
-    print_view: bool = False
-
-    def key(self) -> tuple[str, int, str]:
-        """The options that change results (the print flag only changes the layout)."""
-        return (self.period_end, self.months, self.layer)
-
-    def query(self, *, without: tuple[str, ...] = ()) -> dict[str, str]:
-        """The options as query-string values (for links that keep them), less ``without``."""
-        query = {"period_end": self.period_end, "months": str(self.months), "layer": self.layer}
-        query |= {"print": "1"} if self.print_view else {}
-        return {k: v for k, v in query.items() if k not in without}
-
-
-@dataclass(frozen=True)
-class RuleOptions:
-    """Collision cluster-site rule options: a preset, optionally with overridden numbers."""
-
-    rule: str
-    min_count: int | None
-    radius_m: float | None
-    years: int | None
 
 
 def view_options(
     args: Mapping[str, str], *, months_stored: Sequence[str], layers: Sequence[str]
 ) -> ViewOptions:
-    """Validate ``period_end``, ``months``, ``layer`` and ``print`` against what the store holds.
+    """Validate ``period_end``, ``months``, ``against``, ``layer`` and ``print`` against what
+    the store holds.
 
-    Defaults: the last stored month, 12 months, the first of ``beat``/``ward``/any stored layer.
+    Defaults: the last stored month, 12 months against the preceding 12, the first of
+    :data:`~geo_service.services.options.PREFERRED_LAYERS` stored, else any stored layer.
     """
     problems: list[str] = []
     last = months_stored[-1] if months_stored else None
@@ -70,15 +46,25 @@ def view_options(
     layer = args.get("layer") or default_layer(layers)
     if layers and layer not in layers:
         problems.append(f"layer={layer!r}: allowed: {', '.join(layers)}")
+    against = args.get("against") or "preceding"
+    if against not in AGAINST:
+        problems.append(f"against={against!r}: allowed: {', '.join(AGAINST)}")
     flag = args.get("print", "0")
     if flag not in _FLAGS:
         problems.append(f"print={flag!r}: allowed: 0, 1")
     _raise(problems)
-    return ViewOptions(period_end=period_end, months=months, layer=layer, print_view=flag == "1")
+    return ViewOptions(
+        period_end=period_end,
+        months=months,
+        layer=layer,
+        against=against,
+        print_view=flag == "1",
+    )
 
 
 def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOptions:
-    """Validate ``rule`` (a preset name) and optional ``min_count``, ``radius_m``, ``years``."""
+    """Validate ``rule`` (a preset name) and optional ``min_count``, ``radius_m``, ``years``
+    and ``ksi_only`` (``0``/``1``): every override the CLI's ``repeat-locations`` has."""
     problems: list[str] = []
     rule = args.get("rule", "default")
     if rule not in presets:
@@ -86,12 +72,16 @@ def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOpti
     min_count = _bounded(args.get("min_count"), "min_count", 2, 100, problems, whole=True)
     radius = _bounded(args.get("radius_m"), "radius_m", 5, 1000, problems)
     years = _bounded(args.get("years"), "years", 1, 10, problems, whole=True)
+    ksi_only = args.get("ksi_only", "0")
+    if ksi_only not in _FLAGS:
+        problems.append(f"ksi_only={ksi_only!r}: allowed: 0, 1")
     _raise(problems)
     return RuleOptions(
         rule=rule,
         min_count=None if min_count is None else int(min_count),
         radius_m=radius,
         years=None if years is None else int(years),
+        ksi_only=ksi_only == "1",
     )
 
 
@@ -133,3 +123,52 @@ def _bounded(
 def _raise(problems: list[str]) -> None:
     if problems:
         raise InputError("; ".join(problems))
+
+
+def hotspot_options(
+    args: Mapping[str, str],
+    *,
+    category: str,
+    method: str,
+    view: ViewOptions,
+    methods: Sequence[str],
+) -> HotspotOptions:
+    """Validate a hotspot map's query: every option of the CLI's ``hotspots`` command.
+
+    ``period_end`` and ``months`` come from the page options ``view``; the rest from ``args``:
+    ``cell_m``, ``bandwidth_m``, ``eps_m`` (metres), ``min_samples``, ``permutations``, ``seed``,
+    ``step_months`` (whole numbers), ``hex``, ``areas``, ``accuracy`` (``0``/``1``).
+    """
+    problems: list[str] = []
+    if method not in methods:
+        problems.append(f"method {method!r}: allowed: {', '.join(methods)}")
+    cell_m = _bounded(args.get("cell_m"), "cell_m", 10, 5000, problems)
+    bandwidth_m = _bounded(args.get("bandwidth_m"), "bandwidth_m", 10, 20000, problems)
+    eps_m = _bounded(args.get("eps_m"), "eps_m", 1, 5000, problems)
+    min_samples = _bounded(args.get("min_samples"), "min_samples", 2, 10000, problems, whole=True)
+    permutations = _bounded(args.get("permutations"), "permutations", 0, 9999, problems, whole=True)
+    seed = _bounded(args.get("seed"), "seed", 0, 2**31 - 1, problems, whole=True)
+    step = _bounded(args.get("step_months"), "step_months", 1, 24, problems, whole=True)
+    flags = {}
+    for name, default in (("hex", "0"), ("areas", "0"), ("accuracy", "1")):
+        flags[name] = args.get(name, default)
+        if flags[name] not in _FLAGS:
+            problems.append(f"{name}={flags[name]!r}: allowed: 0, 1")
+    _raise(problems)
+    return HotspotOptions(
+        category=category,
+        period_end=view.period_end,
+        months=view.months,
+        layer=view.layer or None,
+        method=method,
+        cell_m=cell_m,
+        hexagons=flags["hex"] == "1",
+        bandwidth_m=bandwidth_m,
+        eps_m=eps_m,
+        min_samples=None if min_samples is None else int(min_samples),
+        permutations=999 if permutations is None else int(permutations),
+        seed=0 if seed is None else int(seed),
+        areas=flags["areas"] == "1",
+        step_months=None if step is None else int(step),
+        accuracy=flags["accuracy"] == "1",
+    )

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 from flask import current_app
 
-from geo_service.categories import CategoryGroup, load_groups
+from geo_service.categories import CategoryGroup
 from geo_service.config import Settings
+from geo_service.services.context import StoreSummary, store_summary
 
 log = logging.getLogger(__name__)
 STATE_KEY = "geo_service"
@@ -89,7 +90,7 @@ class WebState:
         return cls(
             settings=settings,
             store=store,
-            groups=load_groups(settings.categories),
+            groups=settings.groups(),
             cache=LruCache(),
         )
 
@@ -100,10 +101,11 @@ class WebState:
         """
         if self.settings.tiles != "auto":
             return self.settings.tiles
-        from geo_service.web.services import store_summary
+        return "none" if self.summary().demo else "openstreetmap"
 
-        summary = self.cached(("summary",), lambda: store_summary(self.store))
-        return "none" if summary.synthetic else "openstreetmap"
+    def summary(self) -> StoreSummary:
+        """What the store holds (cached per store version)."""
+        return self.cached(("summary",), lambda: store_summary(self.store))
 
     def cached(self, key: tuple[Hashable, ...], make: Callable[[], T]) -> T:
         """``make()`` cached under the store's current version and ``key``."""

@@ -117,6 +117,9 @@ class MemoryStore:
     def version(self) -> str | None:
         return "v1" if len(self._frame) else None
 
+    def is_demo(self) -> bool:
+        return False
+
     def months(self) -> list[str]:
         return sorted(self._frame["month"].dropna().unique().tolist())
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo_service.cli._store_args import study_grid, study_layer_name, write_to
+from geo_service.services.context import study_grid, study_layer_name, write_to
 from geo_service.errors import NotFoundError
 from geo_service.store import Store
 from tests.cli.conftest import two_wards
@@ -36,7 +36,7 @@ def test_grid_without_layer_is_the_box_of_98_percent(caplog: pytest.LogCaptureFi
     # the 1 % and 99 % quantiles are 10 m and 990 m, so the box is 980 m square.
     steps = np.arange(0.0, 1001.0, 10.0)
     frame = pd.DataFrame({"x": np.append(X0 + steps, np.nan), "y": np.append(Y0 + steps, np.nan)})
-    with caplog.at_level(logging.INFO, logger="geo_service.cli._store_args"):
+    with caplog.at_level(logging.INFO, logger="geo_service.services.context"):
         grid = study_grid(None, frame, cell_m=10.0)
     assert (grid.x0, grid.y0) == (X0 + 10, Y0 + 10) and grid.shape == (98, 98)
     assert grid.inside.all() and "98 % of the incidents" in caplog.text

@@ -1,0 +1,196 @@
+"""What every use case asks first: the store, the category group, the study layer and its grid.
+
+Each rule exists once here: a category name resolves to a group through the settings' category
+groups; the study layer defaults to the first of :data:`~.options.PREFERRED_LAYERS` stored; the
+study grid covers the layer (or, with no layer, the box holding 98 % of the located incidents).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import box
+
+from geo_service.analysis.grid import Grid, grid_for
+from geo_service.categories import CategoryGroup, Selector
+from geo_service.errors import NotFoundError
+from geo_service.schema import CATEGORIES, CRS, has_location
+from geo_service.services.options import PREFERRED_LAYERS
+
+logger = logging.getLogger(__name__)
+
+
+class StoreLike(Protocol):
+    """The reads every service makes of a store (:class:`geo_service.store.Store`)."""
+
+    def version(self) -> str | None: ...
+    def months(self) -> list[str]: ...
+    def layer_names(self) -> list[str]: ...
+    def layer(self, name: str) -> gpd.GeoDataFrame: ...
+    def incidents(
+        self,
+        *,
+        sources: Sequence[str] | None = ...,
+        categories: Sequence[str] | None = ...,
+        month_from: str | None = ...,
+        month_to: str | None = ...,
+        columns: Sequence[str] | None = ...,
+    ) -> pd.DataFrame: ...
+    def is_demo(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What a store holds, for headers, links and defaults.
+
+    ``demo`` is the store's own flag (set by ``geo-service demo``): its geography is synthetic.
+    """
+
+    months: tuple[str, ...]
+    sources: tuple[str, ...]
+    categories: tuple[str, ...]
+    layers: tuple[str, ...]
+    demo: bool
+
+
+def store_summary(store: StoreLike) -> StoreSummary:
+    """Months, sources, categories and layers held by ``store``."""
+    frame = store.incidents(columns=["source", "category"])
+    return StoreSummary(
+        months=tuple(store.months()),
+        sources=tuple(sorted(frame["source"].dropna().astype(str).unique())),
+        categories=tuple(sorted(frame["category"].dropna().astype(str).unique())),
+        layers=tuple(store.layer_names()),
+        demo=bool(store.is_demo()),
+    )
+
+
+def require_incidents(store: StoreLike) -> list[str]:
+    """The months ``store`` holds; :class:`NotFoundError` saying how to add some when none."""
+    months = store.months()
+    if not months:
+        raise NotFoundError(
+            f"the store at {getattr(store, 'root', '')} holds no incidents yet; "
+            "ingest data first (`geo-service ingest` or `geo-service demo`)"
+        )
+    return months
+
+
+def is_plain(group: CategoryGroup) -> bool:
+    """True when ``group`` is exactly one whole category (no subcategory or hour filter)."""
+    if len(group.include) != 1:
+        return False
+    s = group.include[0]
+    return s.subcategories is None and s.exclude_subcategories is None and s.hours is None
+
+
+def plain_group(category: str) -> CategoryGroup:
+    """The group of every incident of ``category``."""
+    return CategoryGroup(name=category, include=(Selector(category=category),))
+
+
+def page_groups(
+    groups: Sequence[CategoryGroup], stored_categories: Sequence[str]
+) -> tuple[CategoryGroup, ...]:
+    """The configured groups followed by every stored category no group is exactly."""
+    covered = {g.name.casefold() for g in groups} | {
+        g.include[0].category.casefold() for g in groups if is_plain(g)
+    }
+    extra = [plain_group(c) for c in stored_categories if c.casefold() not in covered]
+    return (*groups, *extra)
+
+
+def resolve_group(
+    groups: Sequence[CategoryGroup], name: str, *, stored_categories: Sequence[str] = ()
+) -> CategoryGroup:
+    """The group called ``name``, else the group that is exactly category ``name``, else the
+    known or stored category ``name`` as a group of its own (all case-insensitive).
+
+    Raises
+    ------
+    NotFoundError
+        Listing the groups and categories allowed when ``name`` is none of them.
+    """
+    wanted = name.casefold()
+    for group in groups:
+        if group.name.casefold() == wanted:
+            return group
+    for group in groups:
+        if is_plain(group) and group.include[0].category.casefold() == wanted:
+            return group
+    spelled = {c.casefold(): c for c in (*CATEGORIES, *stored_categories)}
+    if wanted in spelled:
+        return plain_group(spelled[wanted])
+    allowed = [g.name for g in groups] + sorted(set(CATEGORIES) | set(stored_categories))
+    raise NotFoundError(
+        f"no category or group {name!r}; allowed: {', '.join(dict.fromkeys(allowed))}"
+    )
+
+
+def group_named(store: StoreLike, groups: Sequence[CategoryGroup], name: str) -> CategoryGroup:
+    """:func:`resolve_group` against ``groups``, then against the categories ``store`` holds."""
+    try:
+        return resolve_group(groups, name)
+    except NotFoundError:
+        frame = store.incidents(columns=["category"])
+        stored = sorted(frame["category"].dropna().astype(str).unique())
+        return resolve_group(groups, name, stored_categories=stored)
+
+
+def study_layer_name(store: StoreLike, requested: str | None) -> str | None:
+    """``requested`` (checked to exist), else the first preferred layer stored, else any.
+
+    Raises
+    ------
+    NotFoundError
+        When ``requested`` is not stored (listing the layers).
+    """
+    names = store.layer_names()
+    if requested:
+        if requested not in names:
+            shown = ", ".join(names) if names else "none yet"
+            raise NotFoundError(f"no area layer {requested!r}; stored layers: {shown}")
+        return requested
+    for name in PREFERRED_LAYERS:
+        if name in names:
+            return name
+    return names[0] if names else None
+
+
+def study_grid(
+    areas: gpd.GeoDataFrame | None, incidents: pd.DataFrame, *, cell_m: float | None
+) -> Grid:
+    """The grid over ``areas``; without them, over the box holding 98 % of the located incidents.
+
+    Raises
+    ------
+    NotFoundError
+        With no areas and no located incidents.
+    """
+    if areas is not None:
+        return grid_for(areas, cell_m=cell_m)
+    located = incidents.loc[has_location(incidents)]
+    if located.empty:
+        raise NotFoundError("no located incidents of this category, and no area layer stored")
+    low = located[["x", "y"]].quantile(0.01).to_numpy()
+    high = located[["x", "y"]].quantile(0.99).to_numpy()
+    logger.info("no area layer stored: the study area is the box holding 98 % of the incidents")
+    return grid_for(box(*low, *np.maximum(high, low + 1.0)), cell_m=cell_m)
+
+
+def empty_layer() -> gpd.GeoDataFrame:
+    """A standard area layer with no areas (pages of a store that has no layer yet)."""
+    columns: dict[str, list[object]] = {
+        "code": [],
+        "name": [],
+        "parent": [],
+        "population": [],
+        "households": [],
+    }
+    return gpd.GeoDataFrame(columns, geometry=[], crs=CRS)

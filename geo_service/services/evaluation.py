@@ -1,0 +1,120 @@
+"""How well each hotspot method predicts next month: the rolling-origin backtest of a category.
+
+The targets are the latest months the store holds; each origin month's map is scored on the
+following ``horizon_months`` (hit rate, PAI and the oracle at each coverage), and the best method
+at 5 % of the area is named (:mod:`geo_service.analysis.evaluation`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from geo_service.analysis.evaluation import (
+    backtest,
+    best_method,
+    default_methods,
+    summarise_backtest,
+)
+from geo_service.analysis.periods import format_month, parse_month
+from geo_service.categories import CategoryGroup
+from geo_service.errors import InputError, NotFoundError
+from geo_service.schema import has_location
+from geo_service.services.context import (
+    StoreLike,
+    group_named,
+    require_incidents,
+    study_grid,
+    study_layer_name,
+)
+from geo_service.services.options import EvaluateOptions
+
+logger = logging.getLogger(__name__)
+_COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """The backtest of one category: one row per origin, method and coverage (``table``), its
+    summary per method and coverage (``summary``), the best method, and what it rests on."""
+
+    category: str
+    cell_m: float
+    first_origin: str
+    last_origin: str
+    horizon_months: int
+    best_method: str
+    table: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def evaluate(
+    store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions
+) -> Evaluation:
+    """Backtest every default hotspot method on ``opts.category``.
+
+    Raises
+    ------
+    InputError
+        When the store covers too few months for one origin, or options are out of range.
+    NotFoundError
+        When the category has no located incident.
+    """
+    months = require_incidents(store)
+    if not opts.coverages or any(not 0 < c <= 100 for c in opts.coverages):
+        raise InputError(f"coverage: each value must be in (0, 100], got {list(opts.coverages)}")
+    group = group_named(store, groups, opts.category)
+    first_origin, last_origin = origins(
+        months, months_wanted=opts.months, horizon=opts.horizon_months
+    )
+    history_from = format_month(parse_month(first_origin) - 24)
+    frame = store.incidents(month_from=history_from, month_to=months[-1], columns=_COLUMNS)
+    incidents = frame.loc[group.mask(frame)]
+    if not has_location(incidents).any():
+        raise NotFoundError(f"no located incidents of {group.name!r} in the store")
+    name = study_layer_name(store, opts.layer)
+    areas = store.layer(name) if name is not None else None
+    grid = study_grid(areas, incidents, cell_m=opts.cell_m)
+    table = backtest(
+        incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
+        last_origin=last_origin, horizon_months=opts.horizon_months,
+        coverages=list(opts.coverages),
+    )  # fmt: skip
+    summary = summarise_backtest(table)
+    coverage = 5.0 if 5.0 in opts.coverages else float(opts.coverages[0])
+    return Evaluation(
+        category=group.name,
+        cell_m=grid.cell_m,
+        first_origin=first_origin,
+        last_origin=last_origin,
+        horizon_months=opts.horizon_months,
+        best_method=best_method(summary, coverage=coverage),
+        table=table,
+        summary=summary,
+    )
+
+
+def origins(months: Sequence[str], *, months_wanted: int, horizon: int) -> tuple[str, str]:
+    """Origins whose targets are the latest ``months_wanted`` months (one of history at least).
+
+    Raises
+    ------
+    InputError
+        When ``months_wanted`` or ``horizon`` is below 1, or the store is too short.
+    """
+    if months_wanted < 1 or horizon < 1:
+        raise InputError("months and horizon months must be at least 1")
+    first_data, last_data = parse_month(months[0]), parse_month(months[-1])
+    last = last_data - horizon
+    first = max(last - months_wanted + 1, first_data)
+    if last < first:
+        raise InputError(
+            f"the store covers {months[0]}..{months[-1]}; a backtest needs at least "
+            f"{horizon + 1} months"
+        )
+    if last - first + 1 < months_wanted:
+        logger.info("only %d origin months available", last - first + 1)
+    return format_month(first), format_month(last)

@@ -1,0 +1,588 @@
+"""Hotspot maps, their backtested accuracy, and where things moved: one function per question.
+
+:func:`hotspot_map` builds one map of a category over the months ending a period end - kernel
+density (class breaks shared with the previous period, head/tail), DBSCAN or HDBSCAN clusters,
+Getis-Ord Gi* cells (or areas) with FDR, or emerging hot-spot classes - and states how well that
+kind of map predicted the following month over the past year (hit rate and PAI at 5 % of the
+area, :func:`geo_service.analysis.evaluation.accuracy_for`). :func:`category_hotspots` is the set
+of maps a category page draws, made by the same function, so the page, the API and the CLI show
+the same features. :func:`shifts` compares two periods per area or grid cell.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import box
+
+from geo_service.analysis import clusters, emerging, gistar, kde
+from geo_service.analysis import shifts as shift_stats
+from geo_service.analysis.evaluation import Accuracy, History, Method, accuracy_for
+from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
+from geo_service.analysis.periods import Period, rolling_periods
+from geo_service.categories import CategoryGroup
+from geo_service.errors import InputError, NotFoundError
+from geo_service.schema import CRS, area_column, has_location
+from geo_service.services.context import (
+    StoreLike,
+    group_named,
+    require_incidents,
+    study_grid,
+    study_layer_name,
+)
+from geo_service.services.options import (
+    METHODS,
+    HotspotOptions,
+    ShiftOptions,
+    ViewOptions,
+    comparison_periods,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Class-break method of density maps: head/tail breaks suit crime's heavy-tailed densities.
+BREAKS = "head_tail"
+#: The automatic emerging time step holds at least this many incidents on average.
+EMERGING_INCIDENTS_PER_STEP = 200
+#: Percentage of the study area whose top cells score a map (hit rate and PAI).
+COVERAGE_PCT = 5.0
+#: Target months of the accuracy backtest.
+ACCURACY_MONTHS = 12
+#: Emerging classes a patrol map draws (the hot ones; cold spots are not patrol targets).
+DRAWN_KIND = "hot spot"
+_COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
+
+
+@dataclass(frozen=True, eq=False)
+class StudyData:
+    """The study area and the located incidents of one group up to the period end.
+
+    ``incidents`` holds every located incident of ``group`` from ``history`` months before the
+    period to its end (the backtest and the previous period need them).
+    """
+
+    group: CategoryGroup
+    period: Period
+    grid: Grid
+    layer: str | None
+    areas: gpd.GeoDataFrame | None
+    incidents: pd.DataFrame
+
+    def cells(self, hexagons: bool) -> Grid | HexGrid:
+        """The square grid, or hexagons of the same cell size over the same study area."""
+        if not hexagons:
+            return self.grid
+        xc, yc = self.grid.centres()
+        half = self.grid.cell_m / 2
+        inside = self.grid.inside
+        area = (
+            self.areas
+            if self.areas is not None
+            else box(xc[inside].min() - half, yc[inside].min() - half,
+                     xc[inside].max() + half, yc[inside].max() + half)
+        )  # fmt: skip
+        return hex_grid_for(area, cell_m=self.grid.cell_m)
+
+    def in_period(self, period: Period | None = None) -> pd.DataFrame:
+        """The located incidents of ``period`` (default: the study period) in the study area."""
+        chosen = self.incidents.loc[(period or self.period).contains(self.incidents["month"])]
+        cell = self.grid.cell_index(chosen["x"].to_numpy(), chosen["y"].to_numpy())
+        keep = (cell >= 0) & self.grid.inside.ravel()[np.maximum(cell, 0)]
+        return chosen.loc[keep]
+
+
+@dataclass(frozen=True, eq=False)
+class HotspotMap:
+    """One hotspot map: its features (EPSG:27700), what it rests on, and its accuracy.
+
+    ``meta`` names the method, category, period, incident count, cell size (metres), layer and
+    the method's parameters, plus ``accuracy`` (a dict, or ``None`` when not measured). For KDE,
+    ``surface`` and ``previous_surface`` are the densities per km^2 on ``grid`` and ``breaks`` the
+    class edges both share.
+    """
+
+    method: str
+    frame: gpd.GeoDataFrame
+    meta: dict[str, Any]
+    grid: Grid
+    accuracy: Accuracy | None = None
+    surface: np.ndarray | None = None
+    previous_surface: np.ndarray | None = None
+    breaks: np.ndarray | None = None
+
+
+def study_data(
+    store: StoreLike,
+    groups: Sequence[CategoryGroup],
+    *,
+    category: str,
+    period_end: str,
+    months: int,
+    layer: str | None,
+    cell_m: float | None,
+    history_months: int = 24,
+) -> StudyData:
+    """The group's located incidents up to the period end and the grid over the study area.
+
+    Raises
+    ------
+    InputError
+        When ``months`` is below 1.
+    NotFoundError
+        When the store holds no incidents, or the category or layer is unknown.
+    """
+    if months < 1:
+        raise InputError(f"months must be at least 1, got {months}")
+    _, period = rolling_periods(period_end, months=months)
+    require_incidents(store)
+    group = group_named(store, groups, category)
+    start = period.shifted(-max(history_months, months)).start
+    frame = store.incidents(month_from=start, month_to=period.end, columns=_COLUMNS)
+    incidents = frame.loc[group.mask(frame) & has_location(frame)]
+    name = study_layer_name(store, layer)
+    areas = store.layer(name) if name is not None else None
+    grid = study_grid(areas, incidents, cell_m=cell_m)
+    return StudyData(group, period, grid, name, areas, incidents)
+
+
+def hotspot_map(
+    store: StoreLike,
+    groups: Sequence[CategoryGroup],
+    opts: HotspotOptions,
+    *,
+    data: StudyData | None = None,
+) -> HotspotMap:
+    """One hotspot map of ``opts.category`` by ``opts.method``, with its backtested accuracy.
+
+    Parameters
+    ----------
+    store, groups
+        The store and the settings' category groups.
+    opts
+        The map's options; see :class:`~geo_service.services.options.HotspotOptions`.
+    data
+        The study data when the caller already has it (same category, period and layer).
+
+    Raises
+    ------
+    InputError
+        For an unknown method or options the data cannot support (too few time steps).
+    NotFoundError
+        When no located incident of the category lies in the study area in the period.
+    """
+    if opts.method not in METHODS:
+        raise InputError(f"method={opts.method!r}: allowed: {', '.join(METHODS)}")
+    data = data or study_data(
+        store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
+        layer=opts.layer, cell_m=opts.cell_m,
+    )  # fmt: skip
+    points = data.in_period()
+    if points.empty:
+        raise NotFoundError(
+            f"no located {data.group.name!r} incidents in {data.period.label} inside the study area"
+        )
+    x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
+    built = _BUILDERS[opts.method](data, x, y, opts)
+    accuracy = _accuracy(data, opts.method, built.method) if opts.accuracy else None
+    meta: dict[str, Any] = {
+        "method": opts.method,
+        "category": data.group.name,
+        "period": data.period.label,
+        "period_end": data.period.end,
+        "months": data.period.n_months,
+        "incidents": len(points),
+        "cell_m": data.grid.cell_m,
+        "layer": data.layer,
+        **built.parameters,
+        "accuracy": None if accuracy is None else accuracy_dict(accuracy),
+    }
+    return HotspotMap(
+        method=opts.method,
+        frame=built.frame,
+        meta=meta,
+        grid=data.grid,
+        accuracy=accuracy,
+        surface=built.surface,
+        previous_surface=built.previous_surface,
+        breaks=built.breaks,
+    )
+
+
+def accuracy_dict(accuracy: Accuracy) -> dict[str, Any]:
+    """The accuracy figures and their one-sentence statement, JSON-ready."""
+    return {**asdict(accuracy), "statement": accuracy.statement()}
+
+
+def describe(hotspots: HotspotMap) -> str:
+    """One line for the log: method, category, period, incidents and accuracy."""
+    meta = hotspots.meta
+    accuracy = meta.get("accuracy")
+    stated = accuracy["statement"] if accuracy else "accuracy not available"
+    return (
+        f"{meta['method']} map of {meta['category']}, {meta['period']}: "
+        f"{meta['incidents']} incidents; {stated}"
+    )
+
+
+# ------------------------------------------------------------------------ the category page
+@dataclass(frozen=True, eq=False)
+class CategoryHotspots:
+    """The maps a category page draws: density, clusters, Gi* cells and emerging classes.
+
+    Each is the :class:`HotspotMap` the CLI's ``hotspots --method`` gives for the same options;
+    ``emerging`` is ``None`` when the period is too short for three time steps.
+    """
+
+    kde: HotspotMap | None
+    dbscan: HotspotMap | None
+    gistar: HotspotMap | None
+    emerging: HotspotMap | None
+    grid: Grid
+
+    @property
+    def accuracy(self) -> Accuracy | None:
+        """The density map's backtested accuracy."""
+        return None if self.kde is None else self.kde.accuracy
+
+    @property
+    def clusters(self) -> gpd.GeoDataFrame:
+        """DBSCAN cluster polygons."""
+        return _frame_or_empty(self.dbscan)
+
+    @property
+    def hot_cells(self) -> gpd.GeoDataFrame:
+        """Gi* cells that are hot spots at 90 % or more (FDR), with count and label."""
+        if self.gistar is None:
+            return _empty_cells()
+        frame = self.gistar.frame
+        hot = frame.loc[frame["bin"] > 0, ["count", "label", "geometry"]]
+        return hot.reset_index(drop=True)
+
+    @property
+    def emerging_hot(self) -> gpd.GeoDataFrame:
+        """Emerging-hotspot cells of the hot classes, with their pattern."""
+        if self.emerging is None:
+            return _empty_cells()
+        frame = self.emerging.frame
+        hot = frame["pattern"].astype(str).str.endswith(DRAWN_KIND)
+        return frame.loc[hot, ["pattern", "geometry"]].reset_index(drop=True)
+
+    def clipped(self, area: gpd.GeoDataFrame) -> CategoryHotspots:
+        """The same maps with only the features that touch ``area`` (an area page)."""
+        shape = area.geometry.union_all()
+
+        def touching(found: HotspotMap | None) -> HotspotMap | None:
+            if found is None or not len(found.frame):
+                return found
+            return replace(found, frame=found.frame[found.frame.intersects(shape)])
+
+        return replace(
+            self,
+            dbscan=touching(self.dbscan),
+            gistar=touching(self.gistar),
+            emerging=touching(self.emerging),
+        )
+
+
+def category_hotspots(
+    store: StoreLike, groups: Sequence[CategoryGroup], group: CategoryGroup, opts: ViewOptions
+) -> CategoryHotspots:
+    """Density (with accuracy), DBSCAN clusters, Gi* cells and emerging classes of ``group``
+    over the current period of ``opts`` (default options of each method, as the CLI's)."""
+    _previous, current = opts.periods()
+    base = HotspotOptions(
+        category=group.name, period_end=current.end, months=current.n_months,
+        layer=opts.layer or None, accuracy=False,
+    )  # fmt: skip
+    data = study_data(
+        store, [group, *groups], category=group.name, period_end=base.period_end,
+        months=base.months, layer=base.layer, cell_m=None,
+    )  # fmt: skip
+    maps: dict[str, HotspotMap | None] = {}
+    for method in ("kde", "dbscan", "gistar", "emerging"):
+        chosen = replace(base, method=method, accuracy=method == "kde")
+        try:
+            maps[method] = hotspot_map(store, groups, chosen, data=data)
+        except (InputError, NotFoundError) as exc:
+            logger.info("%s map of %s not drawn: %s", method, group.name, exc)
+            maps[method] = None
+    return CategoryHotspots(
+        kde=maps["kde"],
+        dbscan=maps["dbscan"],
+        gistar=maps["gistar"],
+        emerging=maps["emerging"],
+        grid=data.grid,
+    )
+
+
+# ------------------------------------------------------------------------- map builders
+@dataclass(frozen=True, eq=False)
+class _Built:
+    frame: gpd.GeoDataFrame
+    parameters: dict[str, Any]
+    method: Method | None
+    surface: np.ndarray | None = None
+    previous_surface: np.ndarray | None = None
+    breaks: np.ndarray | None = None
+
+
+def _kde_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+    bandwidth = float(opts.bandwidth_m or kde.auto_bandwidth_m(x, y))
+    surface = kde.kde_surface(x, y, data.grid, bandwidth_m=bandwidth)
+    before = data.in_period(data.period.shifted(-data.period.n_months))
+    previous = kde.kde_surface(
+        before["x"].to_numpy(dtype=float), before["y"].to_numpy(dtype=float), data.grid,
+        bandwidth_m=bandwidth,
+    )  # fmt: skip
+    inside = data.grid.inside
+    edges = kde.class_breaks([previous[inside], surface[inside]], method=BREAKS)
+    frame = data.grid.to_geodataframe(
+        {
+            "count": data.grid.counts(x, y),
+            "density_per_km2": surface,
+            "class": kde.classify(surface, edges),
+        }
+    )
+    frame = frame.loc[frame["density_per_km2"] > 0].reset_index(drop=True)
+    parameters = {
+        "bandwidth_m": bandwidth,
+        "class_breaks": edges.tolist(),
+        "class_method": BREAKS,
+    }
+    return _Built(frame, parameters, _kde_method(bandwidth, data.period.n_months),
+                  surface, previous, edges)  # fmt: skip
+
+
+def _kde_method(bandwidth_m: float, months: int) -> Method:
+    def score(history: History) -> np.ndarray:
+        hx, hy, _ = history.recent(months)
+        return kde.kde_surface(hx, hy, history.grid, bandwidth_m=bandwidth_m)
+
+    return score
+
+
+def _study_area_m2(data: StudyData) -> float:
+    return float(data.grid.inside.sum()) * data.grid.cell_m**2
+
+
+def _dbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+    area_m2 = _study_area_m2(data)
+    frame = clusters.dbscan_clusters(
+        x, y, eps_m=opts.eps_m, min_samples=opts.min_samples, areas=data.areas,
+        study_area_m2=area_m2,
+    )  # fmt: skip
+    months = data.period.n_months
+
+    def score(history: History) -> np.ndarray:
+        hx, hy, _ = history.recent(months)
+        found = clusters.dbscan_clusters(
+            hx, hy, eps_m=opts.eps_m, min_samples=opts.min_samples, study_area_m2=area_m2
+        )
+        return clusters.cluster_cells(history.grid, found)
+
+    parameters = {"eps_m": frame.attrs["eps_m"], "min_samples": frame.attrs["min_samples"]}
+    return _Built(_plain_attrs(frame), parameters, score)
+
+
+def _hdbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+    frame = clusters.hdbscan_clusters(x, y, areas=data.areas, min_samples=opts.min_samples)
+    size = frame.attrs["min_cluster_size"]
+    months = data.period.n_months
+
+    def score(history: History) -> np.ndarray:
+        hx, hy, _ = history.recent(months)
+        found = clusters.hdbscan_clusters(hx, hy, min_cluster_size=size)
+        return clusters.cluster_cells(history.grid, found)
+
+    return _Built(_plain_attrs(frame), {"min_cluster_size": size}, score)
+
+
+def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+    if opts.areas:
+        return _gistar_areas_map(data, x, y, opts)
+    cells = data.cells(opts.hexagons)
+    counts = cells.counts(x, y)
+    frame = gistar.gi_star_grid(cells, counts, permutations=opts.permutations, seed=opts.seed)
+    frame = frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)].reset_index(drop=True)
+    months = data.period.n_months
+    inside = data.grid.inside.ravel()
+    weights = gistar.grid_weights(data.grid)
+
+    def score(history: History) -> np.ndarray:
+        recent = history.monthly_counts[-months:].sum(axis=0).ravel()[inside]
+        result = gistar.gi_star(recent.astype(float), weights, permutations=0)
+        flat = np.zeros(inside.size)
+        flat[inside] = np.maximum(result.bins, 0)
+        return flat.reshape(data.grid.shape)
+
+    parameters = {
+        "permutations": opts.permutations,
+        "seed": opts.seed,
+        "weights": "hexagon neighbours" if opts.hexagons else "queen",
+        "cells": "hexagons" if opts.hexagons else "squares",
+    }
+    return _Built(frame, parameters, score)
+
+
+def _gistar_areas_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions
+) -> _Built:
+    if data.areas is None:
+        raise InputError(
+            "Gi* by area needs an area layer; add one with `geo-service boundaries add`"
+        )
+    point_i, area_i = data.areas.sindex.query(shapely.points(x, y), predicate="within")
+    counts = np.bincount(
+        area_i[np.unique(point_i, return_index=True)[1]], minlength=len(data.areas)
+    )
+    frame = gistar.gi_star_areas(data.areas, counts, permutations=opts.permutations, seed=opts.seed)
+    parameters = {"permutations": opts.permutations, "seed": opts.seed, "cells": data.layer,
+                  "weights": "queen contiguity"}  # fmt: skip
+    return _Built(frame, parameters, None)
+
+
+def _emerging_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+    grid = data.cells(opts.hexagons)
+    points = data.in_period()
+    step_months = opts.step_months or auto_step_months(len(points), data.period.n_months)
+    month_of = {m: i // step_months for i, m in enumerate(data.period.months)}
+    step = points["month"].astype(str).map(month_of).to_numpy()
+    steps = max(month_of.values()) + 1
+    if steps < 3:
+        raise InputError(
+            f"emerging hot spots need at least 3 time steps; {data.period.n_months} months in "
+            f"steps of {step_months} give {steps} (use more months or a smaller step)"
+        )
+    cube = np.stack([grid.counts(x[step == t], y[step == t]) for t in range(steps)])
+    inside = grid.inside.ravel()
+    table = emerging.emerging_hotspots(
+        cube.reshape(steps, -1)[:, inside], gistar.grid_weights(grid)
+    )
+    frame = grid.to_geodataframe({"count": cube.sum(axis=0)})
+    for column in emerging.EMERGING_COLUMNS:
+        frame[column] = table[column].to_numpy()
+    frame = frame.loc[frame["pattern"] != emerging.NO_PATTERN].reset_index(drop=True)
+    parameters = {
+        "time_steps": steps,
+        "step_months": step_months,
+        "cells": "hexagons" if opts.hexagons else "squares",
+    }
+    return _Built(frame, parameters, None)
+
+
+def auto_step_months(incidents: int, months: int) -> int:
+    """The shortest of 1, 2, 3, 4, 6 months giving >= 200 incidents per step and >= 3 steps."""
+    fitting = [s for s in (1, 2, 3, 4, 6) if months // s >= 3]
+    for step_months in fitting:
+        if incidents * step_months / months >= EMERGING_INCIDENTS_PER_STEP:
+            return step_months
+    return fitting[-1] if fitting else 1
+
+
+_BUILDERS: dict[str, Callable[[StudyData, np.ndarray, np.ndarray, HotspotOptions], _Built]] = {
+    "kde": _kde_map,
+    "dbscan": _dbscan_map,
+    "hdbscan": _hdbscan_map,
+    "gistar": _gistar_map,
+    "emerging": _emerging_map,
+}
+
+
+def _accuracy(data: StudyData, name: str, method: Method | None) -> Accuracy | None:
+    if method is None:
+        logger.info("no backtest for %s maps of classes or areas (it ranks grid cells)", name)
+        return None
+    try:
+        return accuracy_for(
+            data.incidents, data.grid, method=name, methods={name: method},
+            last_month=data.period.end, months=ACCURACY_MONTHS, coverage=COVERAGE_PCT,
+        )  # fmt: skip
+    except InputError as exc:
+        logger.info("accuracy not available: %s", exc)
+        return None
+
+
+def _plain_attrs(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = frame.copy()
+    out.attrs = {}
+    return out
+
+
+def _frame_or_empty(found: HotspotMap | None) -> gpd.GeoDataFrame:
+    return _empty_cells() if found is None else found.frame
+
+
+def _empty_cells() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"count": pd.Series(dtype="int64")}, geometry=[], crs=CRS)
+
+
+# ------------------------------------------------------------------------------------ shifts
+@dataclass(frozen=True, eq=False)
+class Shifts:
+    """Change per area (or grid cell) between two periods, with p, q and a label, and ``meta``
+    (category, periods, unit, number significant at q < 0.05)."""
+
+    frame: gpd.GeoDataFrame
+    meta: dict[str, Any]
+
+
+def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions) -> Shifts:
+    """Period-on-period (or year-on-year) change of ``opts.category`` per area or cell.
+
+    Raises
+    ------
+    InputError
+        When either period holds a month the store does not cover.
+    """
+    previous, current = comparison_periods(opts.period_end, months=opts.months,
+                                           against=opts.against)  # fmt: skip
+    lag_months = current.n_months if opts.against == "preceding" else 12
+    data = study_data(
+        store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
+        layer=opts.layer, cell_m=opts.cell_m, history_months=lag_months + opts.months,
+    )  # fmt: skip
+    _check_covered(store.months(), previous, current)
+    per_area = opts.cell_m is None and not opts.hexagons and not opts.cells
+    if per_area and data.layer is not None and data.areas is not None:
+        incidents = store.incidents(
+            month_from=previous.start, month_to=current.end,
+            columns=[*_COLUMNS, area_column(data.layer)],
+        )  # fmt: skip
+        frame = shift_stats.area_shifts(
+            incidents, data.areas, layer=data.layer, group=data.group, previous=previous,
+            current=current,
+        )  # fmt: skip
+    else:
+        frame = shift_stats.cell_shifts(
+            data.incidents, data.cells(opts.hexagons), group=data.group, previous=previous,
+            current=current,
+        )  # fmt: skip
+        frame = frame.loc[(frame["previous"] > 0) | (frame["current"] > 0)].reset_index(drop=True)
+    meta = {
+        "category": data.group.name,
+        "previous": previous.label,
+        "current": current.label,
+        "against": opts.against,
+        "unit": "cell" if "cell" in frame.columns else data.layer,
+        "significant": int((frame["q"] < 0.05).sum()),
+    }
+    return Shifts(frame, meta)
+
+
+def _check_covered(held_months: Sequence[str], *periods: Period) -> None:
+    held = set(held_months)
+    for period in periods:
+        missing = [m for m in period.months if m not in held]
+        if missing:
+            raise InputError(
+                f"period {period.label} is not covered by the store: no incidents for "
+                f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; the store holds "
+                f"{min(held)}..{max(held)} (choose the period end, months or comparison to fit)"
+            )

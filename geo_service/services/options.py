@@ -1,0 +1,140 @@
+"""The typed options of every use case: what the CLI parses from flags and the web from a query.
+
+One vocabulary for both faces: a comparison is ``period_end`` (``YYYY-MM``), ``months`` and
+``against`` (``"preceding"`` months or the same months a ``"year-earlier"``); hotspot, rule and
+evaluation options carry their units in their names (``cell_m``, ``radius_m``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geo_service.analysis.periods import Period, rolling_periods, year_on_year_periods
+from geo_service.errors import InputError
+
+#: What a period is compared with: the months just before it, or the same months a year earlier.
+AGAINST: tuple[str, ...] = ("preceding", "year-earlier")
+#: The study layer when none is named: the first of these the store holds, else any.
+PREFERRED_LAYERS: tuple[str, ...] = ("beat", "ward", "district")
+#: Hotspot methods, in the order the CLI lists them.
+METHODS: tuple[str, ...] = ("kde", "dbscan", "hdbscan", "gistar", "emerging")
+
+
+def comparison_periods(period_end: str, *, months: int, against: str) -> tuple[Period, Period]:
+    """The previous and current periods of ``months`` months ending ``period_end``.
+
+    Raises
+    ------
+    InputError
+        When ``against`` is not one of :data:`AGAINST` or ``months`` is below 1.
+    """
+    if against not in AGAINST:
+        raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
+    if months < 1:
+        raise InputError(f"months must be at least 1, got {months}")
+    if against == "year-earlier":
+        return year_on_year_periods(period_end, months=months)
+    return rolling_periods(period_end, months=months)
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """A comparison over one area layer: the options of the tables, pages and report."""
+
+    period_end: str
+    months: int = 12
+    layer: str = ""
+    against: str = "preceding"
+    print_view: bool = False
+
+    def periods(self) -> tuple[Period, Period]:
+        """The previous and current periods compared."""
+        return comparison_periods(self.period_end, months=self.months, against=self.against)
+
+    def key(self) -> tuple[str, int, str, str]:
+        """The options that change results (the print flag only changes the layout)."""
+        return (self.period_end, self.months, self.layer, self.against)
+
+    def query(self, *, without: tuple[str, ...] = ()) -> dict[str, str]:
+        """The options as query-string values (for links that keep them), less ``without``."""
+        query = {
+            "period_end": self.period_end,
+            "months": str(self.months),
+            "layer": self.layer,
+            "against": self.against,
+        }
+        query |= {"print": "1"} if self.print_view else {}
+        return {k: v for k, v in query.items() if k not in without}
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """Collision cluster-site rule: a preset, optionally with overridden numbers.
+
+    ``radius_m`` replaces the urban and rural radii by one radius (metres); ``years`` counts back
+    from the period end; ``ksi_only`` counts fatal and serious collisions only.
+    """
+
+    rule: str = "default"
+    min_count: int | None = None
+    radius_m: float | None = None
+    years: int | None = None
+    ksi_only: bool = False
+
+
+@dataclass(frozen=True)
+class HotspotOptions:
+    """One hotspot map: a category over ``months`` months ending ``period_end``.
+
+    Parameters left ``None`` are chosen from the data (bandwidth, DBSCAN radius and core size,
+    emerging time step, cell size); ``permutations`` and ``seed`` drive Gi*'s pseudo p-values.
+    """
+
+    category: str
+    period_end: str
+    months: int = 12
+    layer: str | None = None
+    method: str = "kde"
+    cell_m: float | None = None
+    hexagons: bool = False
+    bandwidth_m: float | None = None
+    eps_m: float | None = None
+    min_samples: int | None = None
+    permutations: int = 999
+    seed: int = 0
+    areas: bool = False
+    step_months: int | None = None
+    accuracy: bool = True
+
+
+@dataclass(frozen=True)
+class ShiftOptions:
+    """Year-on-year (or period-on-period) change of one category per area or grid cell.
+
+    ``cells`` asks for grid cells even when an area layer is stored.
+    """
+
+    category: str
+    period_end: str
+    months: int = 12
+    against: str = "preceding"
+    layer: str | None = None
+    cell_m: float | None = None
+    hexagons: bool = False
+    cells: bool = False
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """The rolling-origin backtest of every hotspot method for one category.
+
+    ``months`` target months (the latest the store holds), each predicted ``horizon_months``
+    ahead; ``coverages`` are percentages of the study area.
+    """
+
+    category: str
+    months: int = 12
+    horizon_months: int = 1
+    coverages: tuple[float, ...] = (1.0, 5.0, 10.0)
+    cell_m: float | None = None
+    layer: str | None = None

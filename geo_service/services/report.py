@@ -1,0 +1,72 @@
+"""The strategic-assessment document for a comparison: the same HTML from the CLI and the web.
+
+The report reads every stored month (its long-run sentences look back five years), the
+settings' category groups (its looking-back table has exactly those rows) and the study layer
+of the options, and calls :func:`geo_service.report.build_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from geo_service.categories import CategoryGroup
+from geo_service.errors import InputError, NotFoundError
+from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
+from geo_service.services.context import StoreLike, require_incidents
+from geo_service.services.options import ViewOptions
+from geo_service.services.tables import required_layer
+
+#: Title of the document when none is given.
+DEFAULT_TITLE = "Strategic assessment"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The report's comparison, title and optional peer comparison (``peer_layer`` of areas
+    such as districts, ``peer_code`` the partnership's own area in it)."""
+
+    view: ViewOptions
+    title: str = DEFAULT_TITLE
+    peer_layer: str | None = None
+    peer_code: str | None = None
+
+
+def report_document(store: StoreLike, groups: Sequence[CategoryGroup], opts: ReportOptions) -> str:
+    """The strategic-assessment HTML document (inline CSS and SVG, no script).
+
+    Raises
+    ------
+    InputError
+        When only one of ``peer_layer`` and ``peer_code`` is given.
+    NotFoundError
+        When the store holds no incidents or layer, or ``peer_code`` is not in ``peer_layer``.
+    """
+    require_incidents(store)
+    layer = required_layer(store, opts.view)
+    peers = _peers(store, opts)
+    return build_report(
+        store.incidents(),
+        layer=layer,
+        areas=store.layer(layer),
+        groups=tuple(groups),
+        period_end=opts.view.period_end,
+        months=opts.view.months,
+        priorities=DEFAULT_PRIORITIES,
+        title=opts.title,
+        peers=peers,
+    )
+
+
+def _peers(store: StoreLike, opts: ReportOptions) -> Peers | None:
+    if bool(opts.peer_layer) != bool(opts.peer_code):
+        raise InputError("peer layer and peer code go together; give both or neither")
+    if not opts.peer_layer or not opts.peer_code:
+        return None
+    areas = store.layer(opts.peer_layer)
+    if opts.peer_code not in set(areas["code"].astype("str")):
+        raise NotFoundError(
+            f"peer code {opts.peer_code!r} is not an area of layer {opts.peer_layer!r}; "
+            f"its codes: {', '.join(areas['code'].astype('str'))}"
+        )
+    return Peers(layer=opts.peer_layer, areas=areas, code=opts.peer_code)
