@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -29,13 +28,13 @@ from geo_service.analysis.evaluation import (
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.analysis.repeat_locations import (
     ClusterRule,
-    cluster_rules,
     collisions_per_km,
     repeat_locations,
 )
 from geo_service.categories import find_group, load_groups
 from geo_service.cli._output import TABLE_FORMATS, records, write_frame
 from geo_service.cli._store_args import study_grid, study_layer_name, write_to
+from geo_service.cluster_rules import cluster_rule, load_cluster_rules, rule_with_overrides
 from geo_service.config import Settings
 from geo_service.errors import InputError, NotFoundError
 from geo_service.schema import CRS, ROAD_TRAFFIC_COLLISION, has_location
@@ -52,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sites = subparsers.add_parser(
         "repeat-locations", help="road-collision cluster sites (N collisions within R m in Y years)"
     )
-    sites.add_argument("--rule", default="default", choices=sorted(cluster_rules()))
+    sites.add_argument("--rule", default="default", choices=sorted(load_cluster_rules()))
     sites.add_argument("--min-count", type=int, help="collisions needed for a site")
     sites.add_argument("--radius-m", type=float, help="one radius for all sites (metres)")
     sites.add_argument("--years", type=int, help="years counted back from --period-end")
@@ -106,18 +105,13 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rule(args: argparse.Namespace) -> ClusterRule:
-    rule = cluster_rules()[args.rule]
-    if args.min_count is not None:
-        rule = replace(rule, min_count=args.min_count, name="custom")
-    if args.radius_m is not None:
-        rule = replace(
-            rule, radius_m=args.radius_m, urban_radius_m=None, rural_radius_m=None, name="custom"
-        )
-    if args.years is not None:
-        rule = replace(rule, years=args.years, name="custom")
-    if args.ksi_only:
-        rule = replace(rule, severities=("Fatal", "Serious"), name="custom")
-    return rule
+    return rule_with_overrides(
+        cluster_rule(args.rule),
+        min_count=args.min_count,
+        radius_m=args.radius_m,
+        years=args.years,
+        ksi_only=args.ksi_only,
+    )
 
 
 def _describe(rule: ClusterRule) -> str:

@@ -18,8 +18,8 @@ from flask import Blueprint, Response, render_template, request, url_for
 
 from geo_service._paths import project_folder
 from geo_service.analysis import kde
-from geo_service.analysis.repeat_locations import cluster_rules
 from geo_service.categories import CategoryGroup
+from geo_service.cluster_rules import load_cluster_rules
 from geo_service.errors import NotFoundError
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
@@ -182,7 +182,7 @@ def collisions() -> str:
         view=view,
         bundle=bundle,
         rules=rules,
-        presets=cluster_rules(),
+        presets=load_cluster_rules(),
         max_rows=MAX_SITE_ROWS,
         map_js=_url("pages.collisions_map_js", **known_args()),
         known=known_args(),
@@ -275,7 +275,7 @@ def _area_request(
 
 
 def request_rule_options() -> RuleOptions:
-    return rule_options(request.args, presets=sorted(cluster_rules()))
+    return rule_options(request.args, presets=sorted(load_cluster_rules()))
 
 
 def overview_results(

@@ -9,7 +9,7 @@ and the periods and puts the results together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,8 +19,9 @@ import pandas as pd
 from geo_service.analysis import breakdowns, change, patterns
 from geo_service.analysis.counts import within_layer
 from geo_service.analysis.periods import Period, rolling_periods, shift_month
-from geo_service.analysis.repeat_locations import ClusterRule, cluster_rule, repeat_locations
+from geo_service.analysis.repeat_locations import ClusterRule, repeat_locations
 from geo_service.categories import CategoryGroup, categories_of, find_group
+from geo_service.cluster_rules import cluster_rule, rule_with_overrides
 from geo_service.errors import NotFoundError
 from geo_service.report import build_report
 from geo_service.schema import (
@@ -358,12 +359,6 @@ def report_document(store: StoreLike, groups: Sequence[CategoryGroup], opts: Vie
 
 
 def _rule(opts: RuleOptions) -> ClusterRule:
-    preset = cluster_rule(opts.rule)
-    changes: dict[str, Any] = {}
-    if opts.min_count is not None:
-        changes["min_count"] = opts.min_count
-    if opts.radius_m is not None:
-        changes.update(radius_m=opts.radius_m, urban_radius_m=None, rural_radius_m=None)
-    if opts.years is not None:
-        changes["years"] = opts.years
-    return replace(preset, name=f"{preset.name} (adjusted)", **changes) if changes else preset
+    return rule_with_overrides(
+        cluster_rule(opts.rule), min_count=opts.min_count, radius_m=opts.radius_m, years=opts.years
+    )
