@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import heapq
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 
 import geopandas as gpd
 import numpy as np
@@ -38,15 +36,6 @@ from geo_service.errors import InputError
 from geo_service.schema import CRS, SEVERITIES, has_location
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_RULE_KEYS = {
-    "description",
-    "min_count",
-    "radius_m",
-    "urban_radius_m",
-    "rural_radius_m",
-    "years",
-    "severities",
-}
 _NEEDED = ("incident_id", "month", "occurred_at", "x", "y", "severity")
 SITE_COLUMNS = (
     "site_id",
@@ -111,32 +100,6 @@ class ClusterRule:
         return np.where(rural, self.rural_radius_m, np.where(urban, self.urban_radius_m, stricter))
 
 
-def cluster_rules() -> dict[str, ClusterRule]:
-    """The packaged rule presets (``geo_service/data/cluster_rules.toml``), by name."""
-    text = resources.files("geo_service").joinpath("data/cluster_rules.toml").read_text("utf-8")
-    document = tomllib.loads(text)
-    rules = {}
-    for name, entry in document.get("rules", {}).items():
-        unknown = set(entry) - _RULE_KEYS
-        if unknown:
-            raise InputError(
-                f"cluster_rules.toml: rule {name!r}: unknown key(s) {sorted(unknown)}; "
-                f"allowed: {sorted(_RULE_KEYS)}"
-            )
-        fields = {k: v for k, v in entry.items() if k != "severities"}
-        severities = tuple(entry.get("severities", SEVERITIES))
-        rules[name] = ClusterRule(name=name, severities=severities, **fields)
-    return rules
-
-
-def cluster_rule(name: str) -> ClusterRule:
-    """The preset called ``name``; :class:`InputError` lists the presets otherwise."""
-    rules = cluster_rules()
-    if name not in rules:
-        raise InputError(f"unknown cluster rule {name!r}; allowed: {', '.join(sorted(rules))}")
-    return rules[name]
-
-
 def repeat_locations(
     collisions: pd.DataFrame,
     *,
@@ -152,7 +115,7 @@ def repeat_locations(
         Canonical incidents (only located ones of the rule's severities are used; pass road
         traffic collisions only).
     rule
-        The site rule, e.g. ``cluster_rule("default")``.
+        The site rule, e.g. a preset of :func:`geo_service.cluster_rules.load_cluster_rules`.
     period_end
         Last month of the window, "YYYY-MM"; the window ends on that month's last day.
     areas

@@ -11,11 +11,10 @@ from shapely.geometry import LineString, box
 from geo_service import schema
 from geo_service.analysis.repeat_locations import (
     ClusterRule,
-    cluster_rule,
-    cluster_rules,
     collisions_per_km,
     repeat_locations,
 )
+from geo_service.cluster_rules import cluster_rule, load_cluster_rules
 from geo_service.errors import InputError
 
 EDINBURGH = "edinburgh-council-collisions-stats19/edinburgh_accidents_2010_2013H1_geocoded.csv"
@@ -183,7 +182,7 @@ def test_road_label_area_and_dates() -> None:
 
 
 def test_presets_and_bad_input() -> None:
-    rules = cluster_rules()
+    rules = load_cluster_rules()
     assert {"default", "somerset", "ksi"} <= set(rules)
     default = rules["default"]
     assert (default.min_count, default.radius_m, default.years) == (4, 50.0, 3)
