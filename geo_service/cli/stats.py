@@ -43,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.add_argument("--format", choices=TABLE_FORMATS, default="table")
     table.set_defaults(handler=_change)
 
+    area = subparsers.add_parser(
+        "area", help="one area (beat, ward) for a JAG meeting: every category's change there"
+    )
+    area.add_argument("code", help="the area's code, e.g. D2A")
+    area.add_argument("--layer", help="area layer (default: beat, ward or district)")
+    period_args(area)
+    area.add_argument("--format", choices=TABLE_FORMATS, default="table")
+    area.set_defaults(handler=_area)
+
     report = subparsers.add_parser("report", help="write a strategic-assessment HTML document")
     period_args(report)
     report.add_argument("--out", type=Path, required=True, help="HTML file to write ('-': stdout)")
@@ -65,9 +74,11 @@ def view_options(args: argparse.Namespace) -> ViewOptions:
 
 def _summary(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.analysis.change import rounded
+    from geo_service.services.context import store_groups
     from geo_service.services.tables import looking_back
 
-    result = looking_back(open_store(settings), settings.groups(), view_options(args))
+    store = open_store(settings)
+    result = looking_back(store, store_groups(store, settings.groups()), view_options(args))
     table = rounded(result.table)
     if args.format == "table":
         where = f" inside {result.layer}" if result.layer else ""
@@ -97,6 +108,27 @@ def _change(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(line + "\n")
     else:
         write_frame(result.table.loc[:, list(CHANGE_COLUMNS)], args.format)
+    return 0
+
+
+def _area(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.analysis.change import rounded
+    from geo_service.services.context import store_groups
+    from geo_service.services.tables import area_view
+
+    store = open_store(settings)
+    view = area_view(store, store_groups(store, settings.groups()), args.code, view_options(args))
+    columns = ["group", *(c for c in view.changes.columns if c not in ("group", "code", "name"))]
+    table = view.changes.loc[:, columns]
+    if args.format == "table":
+        sys.stdout.write(
+            f"{view.code} {view.name} ({view.layer}): {view.previous.label} vs "
+            f"{view.current.label}\n"
+        )
+        keep = ["group", "previous", "current", "change", "pct_change", "rate", "p", "q", "label"]
+        write_frame(_display(rounded(table).loc[:, keep]), "table")
+    else:
+        write_frame(table, args.format)
     return 0
 
 

@@ -17,8 +17,9 @@ import pandas as pd
 from geo_service.analysis import breakdowns
 from geo_service.analysis.periods import rolling_periods, shift_month
 from geo_service.analysis.repeat_locations import ClusterRule, collisions_per_km, repeat_locations
-from geo_service.cluster_rules import load_cluster_rules, rule_with_overrides
-from geo_service.errors import InputError, NotFoundError
+from geo_service.cluster_rules import cluster_rule as named_rule
+from geo_service.cluster_rules import rule_with_overrides
+from geo_service.errors import NotFoundError
 from geo_service.schema import ROAD_TRAFFIC_COLLISION, has_location
 from geo_service.services.context import StoreLike, empty_layer, study_layer_name
 from geo_service.services.options import RuleOptions
@@ -57,11 +58,8 @@ def cluster_rule(opts: RuleOptions) -> ClusterRule:
     InputError
         When the preset is unknown (listing the presets).
     """
-    presets = load_cluster_rules()
-    if opts.rule not in presets:
-        raise InputError(f"rule={opts.rule!r}: allowed: {', '.join(sorted(presets))}")
     return rule_with_overrides(
-        presets[opts.rule], min_count=opts.min_count, radius_m=opts.radius_m, years=opts.years,
+        named_rule(opts.rule), min_count=opts.min_count, radius_m=opts.radius_m, years=opts.years,
         ksi_only=opts.ksi_only,
     )  # fmt: skip
 

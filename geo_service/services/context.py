@@ -106,6 +106,12 @@ def page_groups(
     return (*groups, *extra)
 
 
+def store_groups(store: StoreLike, groups: Sequence[CategoryGroup]) -> tuple[CategoryGroup, ...]:
+    """:func:`page_groups` of ``groups`` and the categories ``store`` holds: the rows of the
+    looking-back table and of an area's table, on the command line and on the pages."""
+    return page_groups(groups, store_summary(store).categories)
+
+
 def resolve_group(
     groups: Sequence[CategoryGroup], name: str, *, stored_categories: Sequence[str] = ()
 ) -> CategoryGroup:

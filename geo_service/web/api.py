@@ -21,10 +21,11 @@ from geo_service.maps import views as map_views
 from geo_service.maps.builders import drawn_collisions
 from geo_service.schema import CRS
 from geo_service.services import hotspots as hotspot_services
+from geo_service.services.evaluation import evaluate
 from geo_service.services.options import METHODS, HotspotOptions
 from geo_service.services.views import CategoryView
 from geo_service.web import pages
-from geo_service.web.params import hotspot_options
+from geo_service.web.params import evaluate_options, hotspot_options, shift_options
 from geo_service.web.state import web_state
 
 blueprint = Blueprint("api", __name__)
@@ -131,6 +132,39 @@ def hotspot_map_geojson(name: str, method: str) -> Response:
         lambda: hotspot_services.hotspot_map(state.store, state.groups, chosen),
     )
     return geojson_response(result.frame, meta=result.meta)
+
+
+@blueprint.route("/category/<name>/shifts.<any(geojson, csv, json):fmt>")
+def shifts(name: str, fmt: str) -> Response:
+    """Change of the category per area (or grid cell: ``cells=1``, ``cell_m``, ``hex=1``)
+    between the two periods of the page options, with p, q and a label."""
+    state, _summary, opts = pages.request_context()
+    chosen = shift_options(request.args, category=name, view=opts)
+    result = state.cached(
+        ("shifts", chosen), lambda: hotspot_services.shifts(state.store, state.groups, chosen)
+    )
+    if fmt == "geojson":
+        return geojson_response(result.frame, meta=result.meta)
+    table = export.with_centroid(result.frame)
+    return table_response(table, fmt, name=f"shifts-{opts.period_end}")
+
+
+@blueprint.route("/category/<name>/evaluation.json")
+def evaluation(name: str) -> Response:
+    """The backtest of every hotspot method on the category (as ``geo-service evaluate``)."""
+    state, _summary, opts = pages.request_context()
+    chosen = evaluate_options(request.args, category=name, view=opts)
+    result = state.cached(("evaluate", chosen), lambda: evaluate(state.store, state.groups, chosen))
+    body = {
+        "category": result.category,
+        "cell_m": result.cell_m,
+        "first_origin": result.first_origin,
+        "last_origin": result.last_origin,
+        "horizon_months": result.horizon_months,
+        "best_method": result.best_method,
+        "rows": export.json_records(result.summary),
+    }
+    return _cached_response(json.dumps(body, ensure_ascii=False), "application/json")
 
 
 def _map_response(found: hotspot_services.HotspotMap | None) -> Response:

@@ -14,8 +14,10 @@ from geo_service.errors import InputError
 from geo_service.services.options import (
     AGAINST,
     PREFERRED_LAYERS,
+    EvaluateOptions,
     HotspotOptions,
     RuleOptions,
+    ShiftOptions,
     ViewOptions,
 )
 
@@ -171,4 +173,52 @@ def hotspot_options(
         areas=flags["areas"] == "1",
         step_months=None if step is None else int(step),
         accuracy=flags["accuracy"] == "1",
+    )
+
+
+def shift_options(args: Mapping[str, str], *, category: str, view: ViewOptions) -> ShiftOptions:
+    """Validate a shifts query: the page's comparison plus ``cells``/``hex`` (``0``/``1``) and
+    ``cell_m`` (metres), as the CLI's ``shifts`` flags."""
+    problems: list[str] = []
+    cell_m = _bounded(args.get("cell_m"), "cell_m", 10, 5000, problems)
+    flags = {name: args.get(name, "0") for name in ("cells", "hex")}
+    problems += [f"{k}={v!r}: allowed: 0, 1" for k, v in flags.items() if v not in _FLAGS]
+    _raise(problems)
+    return ShiftOptions(
+        category=category,
+        period_end=view.period_end,
+        months=view.months,
+        against=view.against,
+        layer=view.layer or None,
+        cell_m=cell_m,
+        hexagons=flags["hex"] == "1",
+        cells=flags["cells"] == "1",
+    )
+
+
+def evaluate_options(
+    args: Mapping[str, str], *, category: str, view: ViewOptions
+) -> EvaluateOptions:
+    """Validate a backtest query: ``targets`` (months, default 12), ``horizon_months``,
+    ``coverage`` (percentages, e.g. ``1,5,10``) and ``cell_m``, as the CLI's ``evaluate``."""
+    problems: list[str] = []
+    months = _bounded(args.get("targets"), "targets", 1, 120, problems, whole=True)
+    horizon = _bounded(args.get("horizon_months"), "horizon_months", 1, 12, problems, whole=True)
+    cell_m = _bounded(args.get("cell_m"), "cell_m", 10, 5000, problems)
+    coverages: tuple[float, ...] = (1.0, 5.0, 10.0)
+    if args.get("coverage"):
+        try:
+            coverages = tuple(float(p) for p in args["coverage"].split(",") if p.strip())
+        except ValueError:
+            problems.append(f"coverage={args['coverage']!r}: expected percentages like 1,5,10")
+        if not coverages or any(not 0 < c <= 100 for c in coverages):
+            problems.append(f"coverage={args['coverage']!r}: each value must be in (0, 100]")
+    _raise(problems)
+    return EvaluateOptions(
+        category=category,
+        months=12 if months is None else int(months),
+        horizon_months=1 if horizon is None else int(horizon),
+        coverages=coverages,
+        cell_m=cell_m,
+        layer=view.layer or None,
     )

@@ -1,17 +1,16 @@
-"""Tests for the CLI helpers shared by hotspots and rtc: study layer, fallback grid, output."""
+"""The study layer default and the study grid every hotspot, shift and backtest use."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from geo_service.services.context import study_grid, study_layer_name, write_to
 from geo_service.errors import NotFoundError
+from geo_service.services.context import study_grid, study_layer_name
 from geo_service.store import Store
 from tests.cli.conftest import two_wards
 
@@ -49,14 +48,3 @@ def test_grid_over_the_layer() -> None:
     empty = pd.DataFrame({"x": [], "y": []})  # the layer alone decides the grid
     grid = study_grid(wards, empty, cell_m=100.0)
     assert (grid.x0, grid.y0, grid.shape) == (X0, Y0, (10, 20)) and grid.inside.sum() == 200
-
-
-def test_write_to_stdout_or_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def emit(stream: TextIO) -> None:
-        stream.write("a,b\n1,2\n")
-
-    assert write_to(None, 1, emit) == 0
-    assert capsys.readouterr().out == "a,b\n1,2\n"
-    out = tmp_path / "t.csv"
-    assert write_to(out, 1, emit) == 0
-    assert out.read_text("utf-8") == "a,b\n1,2\n" and capsys.readouterr().out == ""

@@ -6,21 +6,7 @@ import csv
 import io
 import json
 
-import pandas as pd
-
-from geo_service.web.api import csv_safe
-
 Q = "period_end=2013-07&months=12&layer=beat"
-
-
-def test_csv_safe_neutralises_formulas_only_in_text() -> None:
-    frame = pd.DataFrame(
-        {"text": ["=SUM(A1)", "+1", "-2", "@x", "plain", None], "n": [-1, 2, 3, 4, 5, 6]}
-    )
-    safe = csv_safe(frame)
-    assert safe["text"].tolist()[:5] == ["'=SUM(A1)", "'+1", "'-2", "'@x", "plain"]
-    assert safe["text"].isna().iloc[5] and safe["n"].tolist() == [-1, 2, 3, 4, 5, 6]
-    assert frame["text"].iloc[0] == "=SUM(A1)"  # input not mutated
 
 
 def test_change_table_csv_and_json_agree(client) -> None:
@@ -72,12 +58,12 @@ def test_api_errors_are_json(client) -> None:
 
 def _service_category(store, name: str):  # type: ignore[no-untyped-def]
     from geo_service.categories import load_groups
-    from geo_service.web import services
+    from geo_service.services import context, views
     from geo_service.web.params import view_options
 
     opts = view_options({}, months_stored=store.months(), layers=store.layer_names())
-    groups = services.page_groups(load_groups(), services.store_summary(store))
-    return services.category_view(store, services.resolve_category(groups, name), opts)
+    groups = context.page_groups(load_groups(), context.store_summary(store).categories)
+    return views.category_view(store, groups, context.resolve_group(groups, name), opts)
 
 
 def test_category_areas_geojson_carries_the_choropleth_values(client, store) -> None:
@@ -102,18 +88,22 @@ def test_hot_cell_and_emerging_geojson_match_the_service(client, store) -> None:
     assert all(f["properties"]["label"].startswith("hot spot") for f in cells)
     assert cells[0]["geometry"]["type"] == "Polygon"
     emerging = client.get(f"/api/category/Burglary/emerging.geojson?{Q}").get_json()["features"]
-    assert len(spots.emerging) > 0 and len(emerging) == len(spots.emerging)
+    every_class = spots.emerging.frame
+    assert len(every_class) > 0 and len(emerging) == len(every_class)
     patterns = sorted(f["properties"]["pattern"] for f in emerging)
-    assert patterns == sorted(spots.emerging["pattern"].astype(str))
+    assert patterns == sorted(every_class["pattern"].astype(str))
 
 
 def test_collision_points_geojson_most_severe_first_and_capped(client, store, monkeypatch) -> None:
     from geo_service.maps import builders
-    from geo_service.web import services
-    from geo_service.web.params import RuleOptions, view_options
+    from geo_service.services import collisions
+    from geo_service.services.options import RuleOptions
+    from geo_service.web.params import view_options
 
     opts = view_options({}, months_stored=store.months(), layers=store.layer_names())
-    view = services.collisions_view(store, opts, RuleOptions("default", None, None, None))
+    view = collisions.collision_sites(
+        store, RuleOptions("default"), period_end=opts.period_end, layer=opts.layer
+    )
     features = client.get("/api/collisions/points.geojson").get_json()["features"]
     assert len(features) == len(view.collisions) > 3
     rank = {"Fatal": 0, "Serious": 1, "Slight": 2}

@@ -38,10 +38,10 @@ def test_tiles_setting_reaches_the_map() -> None:
 
 
 class _DemoMemoryStore(MemoryStore):
-    """The fixture store, with its beats recorded as read from the demo's boundary file."""
+    """The fixture store, flagged as the demo's (as ``geo-service demo`` flags its store)."""
 
-    def manifest(self) -> dict[str, object]:
-        return {"layers": {"beat": {"path": "boundaries/demo_beats.geojson"}}}
+    def is_demo(self) -> bool:
+        return True
 
 
 def test_auto_tiles_are_openstreetmap_for_real_data_and_none_for_the_demo() -> None:

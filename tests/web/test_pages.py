@@ -8,7 +8,7 @@ import pytest
 
 from tests.web.conftest import INJECTION
 
-Q = "period_end=2013-07&months=12&layer=beat"
+Q = "period_end=2013-07&months=12&layer=beat&against=preceding"
 QH = Q.replace("&", "&amp;")  # as written in HTML attributes
 
 
@@ -20,7 +20,7 @@ def test_overview_states_periods_sources_and_links(client) -> None:
     row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
     assert ">33<" in row and ">68<" in row and "significant increase" in row
     assert f'href="/category/Burglary?{QH}"' in html
-    assert 'href="/area/beat/D1A?period_end=2013-07&amp;months=12"' in html
+    assert 'href="/area/beat/D1A?period_end=2013-07&amp;months=12&amp;against=preceding"' in html
     assert 'href="/collisions?' in html
     # A plain category that a group already is ("Deliberate fires") is not listed twice.
     assert html.count(">Deliberate fire</a>") == 0 and html.count(">Deliberate fires</a>") == 1
@@ -116,7 +116,7 @@ def test_collisions_page_escapes_location_in_map_script(client) -> None:
 
 
 def test_print_view_keeps_options(client) -> None:
-    query = "period_end=2013-06&months=6&layer=beat"  # not the defaults (2013-07, 12)
+    query = "period_end=2013-06&months=6&layer=beat&against=preceding"  # not 2013-07, 12
     html = client.get(f"/category/Burglary?{query}&print=1").get_data(as_text=True)
     assert 'class="print-view"' in html
     assert "Jan 13 to Jun 13 against Jul 12 to Dec 12" in html  # the periods asked for

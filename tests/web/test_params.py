@@ -37,9 +37,18 @@ def test_every_problem_reported_at_once() -> None:
 
 def test_query_round_trip_and_key() -> None:
     opts = view_options({"months": "3", "print": "1"}, months_stored=MONTHS, layers=["beat"])
-    assert opts.query() == {"period_end": "2013-03", "months": "3", "layer": "beat", "print": "1"}
-    assert opts.query(without=("layer", "print")) == {"period_end": "2013-03", "months": "3"}
-    assert opts.key() == ("2013-03", 3, "beat")
+    assert opts.query() == {
+        "period_end": "2013-03",
+        "months": "3",
+        "layer": "beat",
+        "against": "preceding",
+        "print": "1",
+    }
+    assert opts.query(without=("layer", "print", "against")) == {
+        "period_end": "2013-03",
+        "months": "3",
+    }
+    assert opts.key() == ("2013-03", 3, "beat", "preceding")
 
 
 def test_rule_options() -> None:
