@@ -27,6 +27,7 @@ Tabular formats (CSV, JSON, Excel) given a layer write its attributes plus its c
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -240,9 +241,23 @@ def write_csv(frame: pd.DataFrame, stream: TextIO) -> None:
     Floats are written with ``repr`` (shortest text that reads back to the same float), so
     ``p = 0.012345678901234567`` is written in full. Missing values are empty cells. Datetimes are
     written by pandas: ``YYYY-MM-DD`` when a column holds dates only, else ``YYYY-MM-DD hh:mm:ss``
-    (the form spreadsheets read as a date and time).
+    (the form spreadsheets read as a date and time). Cells are quoted only where needed, except
+    that every text cell is quoted when one holds a carriage return (see :func:`_csv_quoting`).
     """
-    formula_safe(_table_of(frame)).to_csv(stream, index=False, lineterminator="\n")
+    table = formula_safe(_table_of(frame))
+    table.to_csv(stream, index=False, lineterminator="\n", quoting=_csv_quoting(table))
+
+
+def _csv_quoting(table: pd.DataFrame) -> int:
+    """Quote every text cell when one holds a carriage return, else only where needed.
+
+    Python's csv writer quotes a cell holding a character of the line terminator (``\n``) but
+    not a lone ``\r``, which readers take as a line end; RFC 4180 wants both quoted.
+    """
+    held = pd.Series([str(c) for c in table.columns], dtype=object)
+    texts = [held, *(s.astype(str) for _, s in table.items() if _holds_text(s))]
+    has_cr = any(t.str.contains("\r", regex=False).any() for t in texts)
+    return csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL
 
 
 def csv_text(frame: pd.DataFrame) -> str:
@@ -614,10 +629,11 @@ def write_excel(
     -----
     Every text cell is stored as text, and formula-like text (see :data:`FORMULA_START`) also
     with Excel's quote prefix, so ``=HYPERLINK(...)`` is shown and kept as text, never evaluated
-    (no ``<f>`` formula element is written), and reads back unchanged. Numbers are numbers, NaN
-    and infinities empty cells, datetimes Excel dates (dates only when a column holds only
-    midnights; time-zone-aware ones as ISO text, Excel has no time zones). The header row is
-    frozen.
+    (no ``<f>`` formula element is written), and reads back unchanged (except that a carriage
+    return reads back as a line feed: XML normalises it). Numbers are numbers with 16
+    significant digits (openpyxl's ``%.16g``; Excel shows 15); NaN and infinities are empty
+    cells; datetimes are Excel dates (dates only when a column holds only midnights;
+    time-zone-aware ones as ISO text, as Excel has no time zones). The header row is frozen.
     """
     from openpyxl import Workbook  # only this writer needs it
 
