@@ -168,6 +168,7 @@ def with_centroid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """
     projected = _in_house_crs(frame.geometry)
     centres = shapely.centroid(projected.to_numpy())
+    centres[shapely.is_empty(centres)] = None  # GEOS has no x of an empty point; None gives NaN
     x, y = shapely.get_x(centres), shapely.get_y(centres)
     lonlat = gpd.GeoSeries(centres, crs=CRS).to_crs(_WGS84).to_numpy()
     out = frame.copy()
@@ -333,10 +334,11 @@ def geojson_document(
     Notes
     -----
     GDAL's GeoJSON writer with ``RFC7946=YES`` (through pyogrio) gives the same geometry -- the
-    tests use it as the reference -- but it is about 35 times slower on Dacorum's 25 wards
-    (44 ms against 1.2 ms), writes to a file that must be parsed back to add the metadata, adds
-    ``name`` and ``xy_coordinate_resolution`` members, and refuses object columns of mixed
-    types. So the geometry work is done here with shapely (>= 2.1) and pyproj.
+    tests use it as the reference -- but written to a buffer and parsed back it takes 4 to 5
+    times as long (Dacorum's 25 wards: 21 ms against 4.6 ms; Hertfordshire's 690 LSOAs: 308 ms
+    against 97 ms), the metadata must then be added to the parsed document, it adds ``name``
+    and ``xy_coordinate_resolution`` members, and it refuses object columns of mixed types. So
+    the geometry work is done here with shapely (>= 2.1, for ``orient_polygons``) and pyproj.
     """
     _check_geojson_args(frame, simplify_m=simplify_m, precision=precision)
     geometries = _lonlat(frame.geometry, simplify_m=simplify_m, precision=precision)
@@ -345,9 +347,11 @@ def geojson_document(
         {
             "type": "Feature",
             "properties": {str(k): json_value(v) for k, v in row.items()},
-            "geometry": _geometry_member(geometry),
+            "geometry": geometry,
         }
-        for row, geometry in zip(properties.to_dict(orient="records"), geometries, strict=True)
+        for row, geometry in zip(
+            properties.to_dict(orient="records"), _geometry_members(geometries), strict=True
+        )
     ]
     document: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     if meta is not None:
@@ -406,10 +410,13 @@ def _simplified(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
     return out
 
 
-def _geometry_member(geometry: shapely.Geometry | None) -> dict[str, Any] | None:
-    if geometry is None or shapely.is_empty(geometry):
-        return None
-    return dict(shapely.geometry.mapping(geometry))
+def _geometry_members(geoms: np.ndarray) -> list[dict[str, Any] | None]:
+    """GeoJSON geometry members; None for a missing or empty geometry (a null geometry)."""
+    # GEOS writes shortest round-trip numbers; this is ~1.6 times faster than shapely's mapping.
+    present = geoms.copy()
+    present[shapely.is_empty(geoms)] = None
+    texts = shapely.to_geojson(present)
+    return [None if text is None else json.loads(text) for text in texts]
 
 
 # ---------------------------------------------------------------------------- file formats
