@@ -38,6 +38,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from typing import IO, Any, BinaryIO, TextIO
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from geo_service.errors import InputError
@@ -252,8 +254,8 @@ def write_csv(frame: pd.DataFrame, stream: TextIO) -> None:
 def _csv_quoting(table: pd.DataFrame) -> int:
     """Quote every text cell when one holds a carriage return, else only where needed.
 
-    Python's csv writer quotes a cell holding a character of the line terminator (``\n``) but
-    not a lone ``\r``, which readers take as a line end; RFC 4180 wants both quoted.
+    Python's csv writer quotes a cell holding a character of the line terminator (``\\n``)
+    but not a lone ``\\r``, which readers take as a line end; RFC 4180 wants both quoted.
     """
     held = pd.Series([str(c) for c in table.columns], dtype=object)
     texts = [held, *(s.astype(str) for _, s in table.items() if _holds_text(s))]
@@ -390,7 +392,7 @@ def _lonlat(geometry: gpd.GeoSeries, *, simplify_m: float | None, precision: int
     lonlat = gpd.GeoSeries(geoms, crs=CRS).to_crs(_WGS84).to_numpy()
     # np.round, unlike set_precision's grid snapping, gives the float nearest the decimal.
     rounded = shapely.transform(lonlat, lambda xy: np.round(xy, precision))
-    # Oriented last: rounding can reverse a ring only if it collapses, but never after.
+    # Oriented after rounding, so the orientation is that of the coordinates written.
     return np.asarray(shapely.orient_polygons(rounded, exterior_cw=False))
 
 
@@ -444,8 +446,6 @@ def write_geopackage(
     """
     if not layer.strip():
         raise InputError(f"{path}: a GeoPackage layer needs a name, got {layer!r}")
-    import pyogrio  # geopandas' own I/O engine; imported here as only file writers need it
-
     table = _writable(frame)
     metadata = None if meta is None else {k: json.dumps(json_value(v)) for k, v in meta.items()}
     pyogrio.write_dataframe(table, Path(path), layer=layer, driver="GPKG", layer_metadata=metadata)
@@ -512,8 +512,6 @@ def write_shapefile(frame: pd.DataFrame, path: Path | str) -> dict[str, str]:
     if target.suffix.lower() != ".shp":
         raise InputError(f"{target}: a Shapefile path must end in .shp")
     _check_one_family(frame, target)
-    import pyogrio  # geopandas' own I/O engine; imported here as only file writers need it
-
     table = _writable(frame)
     geometry = _geometry_name(table)
     attributes = _iso_times(pd.DataFrame(table.drop(columns=geometry) if geometry else table))
@@ -642,7 +640,7 @@ def write_excel(
     cells; datetimes are Excel dates (dates only when a column holds only midnights;
     time-zone-aware ones as ISO text, as Excel has no time zones). The header row is frozen.
     """
-    from openpyxl import Workbook  # only this writer needs it
+    from openpyxl import Workbook  # imported when used: 0.15 s that only Excel output needs
 
     tables = {**frames, **({"geo_service": _meta_table(meta)} if meta is not None else {})}
     if not tables:
@@ -703,7 +701,7 @@ def _excel_value(value: object) -> object:
 
 
 def _excel_cell(sheet: Any, value: object) -> object:
-    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell import WriteOnlyCell  # see write_excel
 
     if not isinstance(value, str):
         return value
@@ -782,6 +780,16 @@ def etag_matches(if_none_match: str | None, tag: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- entry point
+@dataclass(frozen=True)
+class _Request:
+    """What :func:`export_frame` passes to each format's writer besides the frame."""
+
+    out: Out
+    name: str
+    meta: Mapping[str, Any] | None
+    simplify_m: float | None
+
+
 def export_frame(
     frame: pd.DataFrame,
     fmt: str,
@@ -789,6 +797,7 @@ def export_frame(
     out: Out,
     meta: Mapping[str, Any] | None = None,
     layer: str | None = None,
+    simplify_m: float | None = None,
 ) -> None:
     """Write ``frame`` in the format ``fmt`` to ``out``: the one door both faces use.
 
@@ -807,7 +816,11 @@ def export_frame(
         GeoJSON and JSON, a sheet of the workbook, the GeoPackage layer's metadata. CSV and
         Shapefile have nowhere to keep it and leave it out.
     layer
-        The GeoPackage layer or Excel sheet name (default: the file's stem, else ``data``).
+        The GeoPackage layer, Excel sheet or zipped Shapefile name (default: the file's stem,
+        else ``data``).
+    simplify_m
+        GeoJSON only: simplification in metres, see :func:`geojson_document`. Other formats are
+        written at full detail.
 
     Raises
     ------
@@ -819,7 +832,7 @@ def export_frame(
     if writer is None:
         raise InputError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
     name = layer or (Path(out).stem if isinstance(out, Path | str) else "data")
-    writer(frame, out, meta, name)
+    writer(frame, _Request(out=out, name=name, meta=meta, simplify_m=simplify_m))
 
 
 def _text_out(out: Out, write: Callable[[TextIO], None]) -> None:
@@ -835,7 +848,8 @@ def _text_out(out: Out, write: Callable[[TextIO], None]) -> None:
         wrapper.detach()  # leave the caller's stream open
 
 
-def _binary_out(out: Out, fmt: str, name: str, write: Callable[[Path], None]) -> None:
+def _binary_out(request: _Request, fmt: str, write: Callable[[Path], None]) -> None:
+    out = request.out
     if isinstance(out, Path | str):
         write(Path(out))
         return
@@ -843,7 +857,7 @@ def _binary_out(out: Out, fmt: str, name: str, write: Callable[[Path], None]) ->
         raise InputError(f"{fmt} is a binary format: give a file path or a binary stream")
     with tempfile.TemporaryDirectory(prefix="geo-service-export-") as folder:
         # Inside a zip the files carry the layer's name.
-        target = Path(folder) / (re.sub(r"[^\w.-]", "_", name) + f".{fmt}")
+        target = Path(folder) / (re.sub(r"[^\w.-]", "_", request.name) + f".{fmt}")
         write(target)
         if fmt == "shp":
             _zip_folder(Path(folder), out)  # type: ignore[arg-type]
@@ -858,42 +872,49 @@ def _zip_folder(folder: Path, out: IO[bytes]) -> None:
             archive.write(path, arcname=path.name)
 
 
-def _export_csv(frame: pd.DataFrame, out: Out, meta: object, name: str) -> None:
-    _text_out(out, lambda stream: write_csv(frame, stream))
+def _export_csv(frame: pd.DataFrame, request: _Request) -> None:
+    _text_out(request.out, lambda stream: write_csv(frame, stream))
 
 
-def _export_json(frame: pd.DataFrame, out: Out, meta: Any, name: str) -> None:
-    _text_out(out, lambda stream: write_json(frame, stream, meta=meta))
+def _export_json(frame: pd.DataFrame, request: _Request) -> None:
+    _text_out(request.out, lambda stream: write_json(frame, stream, meta=request.meta))
 
 
-def _export_geojson(frame: pd.DataFrame, out: Out, meta: Any, name: str) -> None:
+def _export_geojson(frame: pd.DataFrame, request: _Request) -> None:
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError("geojson needs a layer with geometry; this table has none (try csv)")
-    _text_out(out, lambda stream: write_geojson(frame, stream, meta=meta))
-
-
-def _export_xlsx(frame: pd.DataFrame, out: Out, meta: Any, name: str) -> None:
-    if isinstance(out, io.TextIOBase):
-        raise InputError("xlsx is a binary format: give a file path or a binary stream")
-    write_excel({name: frame}, out, meta=meta)  # type: ignore[arg-type]
-
-
-def _export_gpkg(frame: pd.DataFrame, out: Out, meta: Any, name: str) -> None:
-    _binary_out(
-        out, "gpkg", name, lambda path: write_geopackage(frame, path, layer=name, meta=meta)
+    _text_out(
+        request.out,
+        lambda stream: write_geojson(
+            frame, stream, meta=request.meta, simplify_m=request.simplify_m
+        ),
     )
 
 
-def _export_shp(frame: pd.DataFrame, out: Out, meta: object, name: str) -> None:
-    _binary_out(out, "shp", name, lambda path: _ignore(write_shapefile(frame, path)))
+def _export_xlsx(frame: pd.DataFrame, request: _Request) -> None:
+    if isinstance(request.out, io.TextIOBase):
+        raise InputError("xlsx is a binary format: give a file path or a binary stream")
+    write_excel({request.name: frame}, request.out, meta=request.meta)  # type: ignore[arg-type]
+
+
+def _export_gpkg(frame: pd.DataFrame, request: _Request) -> None:
+    _binary_out(
+        request,
+        "gpkg",
+        lambda path: write_geopackage(frame, path, layer=request.name, meta=request.meta),
+    )
+
+
+def _export_shp(frame: pd.DataFrame, request: _Request) -> None:
+    _binary_out(request, "shp", lambda path: _ignore(write_shapefile(frame, path)))
 
 
 def _ignore(_: object) -> None:
     return None
 
 
-#: Export format -> writer(frame, out, meta, layer name).
-FORMATS: dict[str, Callable[[pd.DataFrame, Out, Any, str], None]] = {
+#: Export format -> its writer.
+FORMATS: dict[str, Callable[[pd.DataFrame, _Request], None]] = {
     "csv": _export_csv,
     "json": _export_json,
     "geojson": _export_geojson,

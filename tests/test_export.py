@@ -466,3 +466,11 @@ def test_an_empty_layer_exports(fmt: str, tmp_path: Path) -> None:
         assert path.read_text("utf-8").startswith("code,name,count,p,first_date,centroid_x")
     if fmt == "geojson":
         assert json.loads(path.read_text("utf-8")) == {"type": "FeatureCollection", "features": []}
+
+
+def test_export_frame_passes_simplification_to_geojson_only() -> None:
+    circle = gpd.GeoDataFrame({"k": [1]}, geometry=[Point(500000, 200000).buffer(100)], crs=CRS)
+    text = io.StringIO()
+    export.export_frame(circle, "geojson", out=text, simplify_m=5.0)
+    ring = json.loads(text.getvalue())["features"][0]["geometry"]["coordinates"][0]
+    assert len(ring) == len(shapely.simplify(circle.geometry[0], 5.0).exterior.coords) == 17
