@@ -38,7 +38,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -80,7 +80,7 @@ def json_value(value: object) -> object:
     Parameters
     ----------
     value
-        A cell of a frame, a metadata value, or a list/tuple/array/mapping of them.
+        A cell of a frame, a metadata value, or a list/tuple/array/mapping/dataclass of them.
 
     Returns
     -------
@@ -97,6 +97,8 @@ def json_value(value: object) -> object:
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
     if isinstance(value, Mapping):
         return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
@@ -517,9 +519,9 @@ def write_shapefile(frame: pd.DataFrame, path: Path | str) -> dict[str, str]:
     attributes = _iso_times(pd.DataFrame(table.drop(columns=geometry) if geometry else table))
     names = shapefile_field_names(attributes.columns)
     attributes = attributes.rename(columns=names)
-    for column in names.values():
-        if _holds_text(attributes[column]):
-            attributes[column] = _fit_dbf_text(attributes[column], column, target)
+    for column, field in names.items():
+        if _holds_text(attributes[field]):
+            attributes[field] = _fit_dbf_text(attributes[field], column, target)
     renamed = (
         gpd.GeoDataFrame(attributes, geometry=table.geometry.to_numpy(), crs=table.crs)
         if geometry
@@ -546,7 +548,7 @@ def _check_one_family(frame: pd.DataFrame, target: Path) -> None:
         )
 
 
-def _fit_dbf_text(series: pd.Series, field: str, target: Path) -> pd.Series:
+def _fit_dbf_text(series: pd.Series, column: str, target: Path) -> pd.Series:
     cut = series.map(
         lambda v: _cut_bytes(v, SHAPEFILE_TEXT_MAX) if isinstance(v, str) else v,
         na_action="ignore",
@@ -554,8 +556,8 @@ def _fit_dbf_text(series: pd.Series, field: str, target: Path) -> pd.Series:
     changed = int((cut.fillna("") != series.fillna("")).sum())
     if changed:
         logger.warning(
-            "%s: %d values of field %s cut to %d bytes (dBase limit)",
-            target, changed, field, SHAPEFILE_TEXT_MAX,
+            "%s: %d values of column %s cut to %d bytes (dBase limit)",
+            target, changed, column, SHAPEFILE_TEXT_MAX,
         )  # fmt: skip
     return cut
 

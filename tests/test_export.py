@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -476,3 +477,36 @@ def test_export_frame_passes_simplification_to_geojson_only() -> None:
     # One polygon is a valid coverage: Visvalingam-Whyatt keeps 27 of the 65 vertices.
     expected = shapely.coverage_simplify(circle.geometry.to_numpy(), 5.0)[0]
     assert len(ring) == len(expected.exterior.coords) == 27
+
+
+def test_metadata_is_cleaned_like_properties() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Accuracy:
+        hit_rate: float
+        pai: float
+
+    meta = {
+        "class_breaks": np.array([0.5, 1.25]),
+        "accuracy": Accuracy(hit_rate=np.float64(0.31), pai=float("nan")),
+        "cell_m": np.float32(100.0),
+        "when": pd.Timestamp("2013-07-31"),
+        "layer": None,
+    }
+    assert export.json_value(meta) == {
+        "class_breaks": [0.5, 1.25], "accuracy": {"hit_rate": 0.31, "pai": None},
+        "cell_m": 100.0, "when": "2013-07-31T00:00:00", "layer": None,
+    }  # fmt: skip
+
+
+def test_shapefile_of_a_table_cuts_long_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = ";".join(f"C{k:04d}" for k in range(60))  # 60 x 6 - 1 = 359 characters
+    table = pd.DataFrame({"site_id": [1], "collision_ids": [ids]})
+    with caplog.at_level("WARNING", logger="geo_service.export"):
+        names = export.write_shapefile(table, tmp_path / "sites.shp")
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".cpg", ".csv", ".dbf"]
+    back = pyogrio.read_dataframe(tmp_path / "sites.dbf", read_geometry=False)
+    assert names == {"site_id": "site_id", "collision_ids": "collision_"}
+    assert back["collision_"].tolist() == [ids[:254]]
+    assert "1 values of column collision_ids cut to 254 bytes" in caplog.text
