@@ -277,6 +277,9 @@ def _is_synthetic(store: StoreLike) -> bool:
     The store records each layer's origin (its file path and read report) in its manifest; the
     demo's files are named ``demo_*.geojson`` and describe themselves as synthetic.
     """
+    is_demo = getattr(store, "is_demo", None)
+    if is_demo is not None:  # a real Store records the demo flag in its manifest
+        return bool(is_demo())
     manifest = getattr(store, "manifest", None)
     if manifest is None:
         return False
