@@ -158,7 +158,7 @@ def store_status(store: Store) -> dict[str, Any]:
     ``files`` and ``ingests`` (as the manifest records them) and ``rejects``.
     """
     manifest = store.manifest()
-    summary = store._summary()
+    summary = store.summary()
     return {
         "store": str(store.root),
         "version": store.version(),

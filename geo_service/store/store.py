@@ -78,6 +78,7 @@ class _Cached:
         self.manifest = manifest
         self.verified = False
         self.summary: pd.DataFrame | None = None
+        self.coverage: Coverage | None = None
 
 
 class Store:
@@ -188,15 +189,35 @@ class Store:
             Columns ``source``, ``month``, ``category``, ``rows``, ``unlocated`` (rows lacking
             a finite x or y), one row per combination held, sorted.
         """
-        return self._summary()[["source", "month", "category", "rows", "unlocated"]].copy()
+        summary = self.summary()
+        return summary[["source", "month", "category", "rows", "unlocated"]].copy()
 
     def coverage(self) -> Coverage:
         """The months each source holds and the detail each carries per category.
 
         Equal to :meth:`Coverage.from_incidents` of every stored row, computed from the
-        per-month summary of the partitions (read once per version, five columns).
+        per-month summary of the partitions (read once per version, five columns) and kept
+        until the store changes.
         """
-        return _status.coverage_from_summary(self._summary())
+        version = self.version()
+        if version is None:
+            return Coverage()
+        summary, cached = self._summary(version), self._cached(version)
+        if cached.coverage is None:
+            cached.coverage = _status.coverage_from_summary(summary)
+        return cached.coverage
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per source, month and category, from the partition files (kept per version).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source``, ``month``, ``category``, ``rows``, ``unlocated`` (rows without
+            a finite x or y), ``with_subcategory`` (rows carrying one) and ``with_time`` (rows
+            with a known time of day); sorted by source, month, category. Treat as read-only.
+        """
+        return self._summary(self.version()).copy()
 
     def status(self) -> dict[str, Any]:
         """What the store holds, JSON-ready: see :func:`geo_service.store.status.store_status`."""
@@ -366,9 +387,8 @@ class Store:
         self._verify()
         return self.manifest()
 
-    def _summary(self) -> pd.DataFrame:
-        """Per (source, month, category): rows, unlocated, with subcategory, with time."""
-        version = self.version()
+    def _summary(self, version: str | None) -> pd.DataFrame:
+        """:meth:`summary` of ``version``, read once."""
         if version is None:
             return _status.summarise(self.root, [])
         self._verify()
