@@ -227,10 +227,11 @@ def _stage_ingest(data: Path, layer_path: Path, store_path: Path) -> dict[str, A
     import geopandas as gpd
 
     from geo_service.ingest import ingest_files
-    from geo_service.store import Store
+    from geo_service.store import LayerInfo, Store
 
     store = Store(store_path)
-    store.write_layer("ward", gpd.read_parquet(layer_path), info={"path": "synthetic"})
+    info = LayerInfo(path="synthetic", synthetic=True)
+    store.write_layer("ward", gpd.read_parquet(layer_path), info=info)
     start, cpu_start = time.perf_counter(), _cpu_seconds()
     summary = ingest_files(store, "police-uk", [data])
     seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start

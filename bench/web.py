@@ -155,10 +155,11 @@ def _density_bytes(client: Any, script_url: str) -> int:
 
 def _fill_store(store: Any, n: int) -> None:
     from geo_service import schema
-    from geo_service.store import FileRecord
+    from geo_service.store import FileRecord, LayerInfo
 
     beats = _beats()
-    store.write_layer("beat", beats, info={"path": "bench/web.py synthetic beats"})
+    info = LayerInfo(path="bench/web.py synthetic beats", synthetic=True)
+    store.write_layer("beat", beats, info=info)
     incidents = _incidents(n, beats)
     record = FileRecord(
         path="bench-web.csv",

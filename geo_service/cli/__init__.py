@@ -3,8 +3,8 @@
 Each command group lives in its own module of this package, listed in :data:`COMMAND_MODULES`;
 a module exposes ``register(subparsers)``, which adds its sub-commands and sets ``handler`` on each
 to a function ``handler(args, settings) -> int``. The CLI calls the same service functions as the
-web layer. A :class:`~geo_service.errors.GeoServiceError` becomes a one-line message and exit
-code 2; ``--debug`` shows the full traceback instead.
+web layer. A :class:`~geo_service.errors.GeoServiceError` becomes a one-line message and the exit
+code its class carries (:data:`EXIT_CODES`); ``--debug`` shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -20,6 +20,17 @@ from pathlib import Path
 from geo_service import __version__
 from geo_service.config import Settings, load_settings
 from geo_service.errors import GeoServiceError
+
+#: Exit codes of the command line (also in ``geo-service --help`` and docs/store.md).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "success"),
+    (2, "usage: bad arguments, or an input file refused as a whole (the store is unchanged)"),
+    (3, "bad data: the command is well formed but the data cannot answer it"),
+    (4, "store busy: another process is writing the store; try again when it has finished"),
+    (5, "store damaged: its manifest is unreadable or its files do not match it"),
+    (130, "interrupted (Ctrl-C)"),
+    (141, "the reader of the output went away (e.g. `| head`)"),
+)
 
 #: Modules of this package that register sub-commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -37,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="geo-service",
         description="Hotspot maps and beat-level change tables for Community Safety Partnerships.",
+        epilog="exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"geo-service {__version__}")
     parser.add_argument("--config", type=Path, help="settings TOML file (or GEO_SERVICE_CONFIG)")
@@ -88,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"geo-service: error: {exc.message}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("geo-service: interrupted", file=sys.stderr)
         return 130

@@ -188,16 +188,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_status(status: dict[str, Any]) -> None:
     print(f"store {status['store']} (version {status['version'] or 'empty'})")
+    if status["demo"]:
+        print("the SYNTHETIC demo (its layers are recorded as synthetic)")
     print(f"incidents: {status['incidents']} ({status['without_location']} without location)")
     for source, info in status["sources"].items():
-        months = list(info["months"])
-        print(f"\n{source}: {info['incidents']} incidents, {months[0]}..{months[-1]}")
-        by_month = pd.DataFrame(list(info["months"].items()), columns=["month", "incidents"])
-        write_frame(by_month, "table")
-        by_category = pd.DataFrame(
-            list(info["categories"].items()), columns=["category", "incidents"]
-        )
-        write_frame(by_category, "table")
+        _print_source(source, info)
     for name, layer in status["layers"].items():
         print(
             f"\nlayer {name}: {layer['areas']} areas; population for {layer['with_population']}, "
@@ -210,3 +205,24 @@ def _print_status(status: dict[str, Any]) -> None:
     print(f"rejected rows in stored files: {status['rejects']['live_files']}")
     for path in status["rejects"]["files"]:
         print(f"  {path}")
+
+
+def _print_source(source: str, info: dict[str, Any]) -> None:
+    """One source: months held and missing, rows and unlocated per month and category, detail."""
+    missing = info["missing_months"]
+    print(
+        f"\n{source}: {info['incidents']} incidents, {info['first_month']}..{info['last_month']}; "
+        f"months missing: {', '.join(missing) if missing else 'none'}"
+    )
+    by_month = pd.DataFrame(info["by_month_category"])
+    by_month["unlocated %"] = (100 * by_month.pop("unlocated_share")).round(1)
+    write_frame(by_month, "table")
+    detail = pd.DataFrame(
+        [
+            {"category": category, "rows": info["categories"][category],
+             "subcategories": "yes" if carries["subcategories"] else "no",
+             "times": "yes" if carries["times"] else "no"}
+            for category, carries in info["detail"].items()
+        ]
+    )  # fmt: skip
+    write_frame(detail, "table")

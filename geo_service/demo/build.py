@@ -167,8 +167,9 @@ def ingest_demo(
     """Load the demo input set into the store through the normal ingest service functions."""
     check_can_ingest(store_root, public_only=public_only)
     store = Store(store_root)
-    ingest.add_layer(store, "beat", files.beats, code_col="code", name_col="name")
-    ingest.add_layer(store, "sector", files.sectors, code_col="code", name_col="name")
+    for name, path in (("beat", files.beats), ("sector", files.sectors)):
+        # recorded as synthetic in the manifest: how pages and maps know this is the demo
+        ingest.add_layer(store, name, path, code_col="code", name_col="name", synthetic=True)
     ingest.add_denominators(store, "beat", files.beat_denominators)
     ingest.add_denominators(store, "sector", files.sector_denominators)
     force, asb, fire = (files.mappings / name for name in MAPPINGS)
@@ -187,7 +188,7 @@ def ingest_demo(
 def check_can_ingest(store_root: Path, *, public_only: bool) -> None:
     """Refuse a store holding the other version of the demo records (they would count twice)."""
     store = Store(store_root)
-    sources = set(store.status().get("sources", {}))
+    sources = set(store.manifest().sources())
     clash = "police_uk" if not public_only else "mapped:force_crime"
     if clash in sources:
         raise InputError(

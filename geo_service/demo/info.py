@@ -1,7 +1,8 @@
 """Telling whether a store holds the synthetic demo, for pages that must say so.
 
-The web layer shows :data:`SYNTHETIC_NOTE` on every page of a demo store and draws the demo's
-road lines (:func:`demo_roads`) on a plain background instead of map tiles.
+The demo's layers are recorded as synthetic in the store's manifest when the demo writes them
+(:meth:`geo_service.store.Store.is_demo`). The web layer then shows :data:`SYNTHETIC_NOTE` on every
+page and draws the demo's road lines (:func:`demo_roads`) on a plain background instead of tiles.
 """
 
 from __future__ import annotations
@@ -14,27 +15,20 @@ from geo_service.demo.geography import SYNTHETIC_NOTE
 from geo_service.schema import CRS
 from geo_service.store import Store
 
-__all__ = ["SYNTHETIC_NOTE", "demo_roads", "is_demo_store"]
-
-_DEMO_LAYER_FILES = ("demo_beats.geojson", "demo_sectors.geojson")
-
-
-def is_demo_store(store: Store) -> bool:
-    """True when the store's area layers are the demo's synthetic beats or sectors."""
-    layers = store.manifest().get("layers", {})
-    names = {Path(str(info.get("path", ""))).name for info in layers.values()}
-    return bool(names & set(_DEMO_LAYER_FILES))
+__all__ = ["SYNTHETIC_NOTE", "demo_roads"]
 
 
 def demo_roads(store: Store) -> gpd.GeoDataFrame | None:
     """The demo's named road lines (ref, name, road_class; EPSG:27700), or None if not a demo.
 
-    Read from beside the beats file the demo ingested (``<out>/boundaries/demo_roads.geojson``).
+    Read from beside the boundary file of a synthetic layer
+    (``<out>/boundaries/demo_roads.geojson``, written with the beats by
+    :func:`geo_service.demo.build.write_demo`).
     """
-    layers = store.manifest().get("layers", {})
-    for info in layers.values():
-        path = Path(str(info.get("path", "")))
-        roads = path.with_name("demo_roads.geojson")
-        if path.name in _DEMO_LAYER_FILES and roads.is_file():
+    for info in store.manifest().layers.values():
+        if not info.synthetic or info.path is None:
+            continue
+        roads = Path(info.path).with_name("demo_roads.geojson")
+        if roads.is_file():
             return gpd.read_file(roads).set_crs(CRS, allow_override=True)
     return None

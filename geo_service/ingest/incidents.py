@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from geo_service.errors import InputError
 from geo_service.ingest import files as _ingest_files
 from geo_service.ingest import layers as _ingest_layers
 from geo_service.sources import LOADERS, LoadResult
-from geo_service.store import FileRecord, Store, WriteResult
+from geo_service.store import Denominators, FileRecord, LayerInfo, Store, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +154,7 @@ def add_layer(
     name_col: str | None = None,
     crs: str | None = None,
     parent_from_filename: bool = False,
+    synthetic: bool = False,
     progress: bool = False,
 ) -> boundaries.LayerReport:
     """Read area layer file(s), store them as ``layer`` and assign every stored incident to it.
@@ -163,19 +164,21 @@ def add_layer(
     (``E07000096_wards.geojson`` -> ``E07000096``): per-district ward files then dissolve into
     districts (:func:`dissolve_layer`). Replacing an existing layer re-assigns every incident to
     the new polygons. Denominators of the old layer are not carried over; add them again with
-    :func:`add_denominators`. ``progress`` shows progress bars over the files and the months.
+    :func:`add_denominators`. ``synthetic`` records the layer as invented areas (the demo's),
+    which makes :meth:`Store.is_demo` true. ``progress`` shows progress bars over the files and
+    the months.
     """
     paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
     frame, report = _ingest_layers.read_layers(
         paths, code_col=code_col, name_col=name_col, crs=crs,
         parent_from_name=parent_from_filename, progress=progress,
     )  # fmt: skip
-    info = {
-        "report": _plain(asdict(report)),
-        "path": "; ".join(str(p) for p in paths),
-        "denominators": None,
-        "parent_from_filename": parent_from_filename,
-    }
+    info = LayerInfo(
+        path="; ".join(str(p) for p in paths),
+        report=_plain(asdict(report)),
+        parent_from_filename=parent_from_filename,
+        synthetic=synthetic,
+    )
     store.write_layer(layer, frame, info=info, assign=_assign, progress=progress)
     return report
 
@@ -193,7 +196,8 @@ def dissolve_layer(
     Areas of ``from_layer`` are merged by their ``parent`` (wards -> districts, beats ->
     sectors) with :func:`geo_service.boundaries.dissolve_layer`; population and households are
     summed (NaN when any member's is unknown). ``names_csv`` (columns ``code,name``) names the
-    new areas; unnamed ones are named by their code. Returns the stored layer.
+    new areas; unnamed ones are named by their code. The new layer is synthetic when
+    ``from_layer`` is. Returns the stored layer.
     """
     if layer == from_layer:
         raise InputError(f"dissolve: the new layer must not replace {from_layer!r} itself")
@@ -203,14 +207,12 @@ def dissolve_layer(
         codes = source["parent"].dropna().astype(str).unique().tolist()
         names = _ingest_layers.read_names(names_csv, codes) if names_csv is not None else None
         dissolved = boundaries.dissolve_layer(source, names=names)
-        info = {
-            "report": None,
-            "path": None,
-            "dissolved_from": from_layer,
-            "names": str(names_csv) if names_csv is not None else None,
-            "area_m2": float(dissolved.geometry.area.sum()),
-            "denominators": None,
-        }
+        info = LayerInfo(
+            dissolved_from=from_layer,
+            names=str(names_csv) if names_csv is not None else None,
+            area_m2=float(dissolved.geometry.area.sum()),
+            synthetic=store.manifest().layers[from_layer].synthetic,
+        )
         store.write_layer(layer, dissolved, info=info, assign=_assign, progress=progress)
     return dissolved
 
@@ -219,14 +221,13 @@ def add_denominators(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFra
     """Fill population, households and parent of stored ``layer`` from a CSV; returns the layer."""
     with store.locked():
         filled = boundaries.read_denominators(store.layer(layer), csv_path)
-        info = {
-            "denominators": {
-                "path": str(csv_path),
-                "with_population": int(filled["population"].notna().sum()),
-                "with_households": int(filled["households"].notna().sum()),
-                "with_parent": int(filled["parent"].notna().sum()),
-            }
-        }
+        denominators = Denominators(
+            path=str(csv_path),
+            with_population=int(filled["population"].notna().sum()),
+            with_households=int(filled["households"].notna().sum()),
+            with_parent=int(filled["parent"].notna().sum()),
+        )
+        info = replace(store.manifest().layers[layer], denominators=denominators)
         store.write_layer(layer, filled, info=info)
     return filled
 

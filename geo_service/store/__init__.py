@@ -1,12 +1,32 @@
 """The embedded store: versioned Parquet partitions of incidents and area layers.
 
 Modules: :mod:`~geo_service.store.store` (the :class:`Store` reader and its writer lock),
+:mod:`~geo_service.store.manifest` (the typed :class:`Manifest` and its JSON form),
 :mod:`~geo_service.store.layout` (file layout, schema, records), :mod:`~geo_service.store.merge`
 (merging new rows into month partitions), :mod:`~geo_service.store.write` (staging, rejects and
-the atomic publish). Only this package writes a store.
+the atomic publish), :mod:`~geo_service.store.status` (status, coverage, checking the files
+against the manifest). Only this package writes a store.
 """
 
 from geo_service.store.layout import FileRecord, WriteResult
+from geo_service.store.manifest import (
+    Denominators,
+    IngestRecord,
+    LayerInfo,
+    Manifest,
+    Partition,
+    StoredFile,
+)
 from geo_service.store.store import Store
 
-__all__ = ["FileRecord", "Store", "WriteResult"]
+__all__ = [
+    "Denominators",
+    "FileRecord",
+    "IngestRecord",
+    "LayerInfo",
+    "Manifest",
+    "Partition",
+    "Store",
+    "StoredFile",
+    "WriteResult",
+]

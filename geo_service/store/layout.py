@@ -11,10 +11,9 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import geopandas as gpd
@@ -68,11 +67,6 @@ class WriteResult:
     superseded_files: tuple[str, ...]
     rejects_path: Path | None
     superseded_keys: tuple[tuple[str, str], ...] = ()  # (source, key) of the superseded files
-
-
-def empty_manifest() -> dict[str, Any]:
-    """The manifest of a store holding nothing."""
-    return {"version": 0, "files": [], "ingests": [], "layers": {}, "partitions": {}}
 
 
 def partition_dir(source: str, month: str) -> str:
@@ -169,13 +163,6 @@ def ids_in(table: pa.Table, ids: pa.Array) -> pa.Array:
 def now_iso() -> str:
     """The current UTC time, ISO 8601, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def record_dict(record: FileRecord) -> dict[str, Any]:
-    """A FileRecord as a JSON-ready dict."""
-    out = asdict(record)
-    out["months"] = list(record.months)
-    return out
 
 
 def check_incidents(incidents: pd.DataFrame, layers: Sequence[str]) -> None:

@@ -12,11 +12,10 @@ an incident another stored file still provides.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +33,7 @@ from geo_service.store.layout import (
     to_arrow,
     write_table,
 )
+from geo_service.store.manifest import Manifest, Partition, StoredFile
 
 
 def _published(current: Path | None) -> Path:
@@ -46,8 +46,8 @@ def _published(current: Path | None) -> Path:
 class Merged:
     """The staged partitions and held rows of an ingest, and what moved where."""
 
-    partitions: dict[str, Any] = field(default_factory=dict)
-    held: dict[str, Any] = field(default_factory=dict)
+    partitions: dict[tuple[str, str], Partition] = field(default_factory=dict)
+    held: dict[tuple[str, str], Partition] = field(default_factory=dict)
     stored: list[pa.ChunkedArray] = field(default_factory=list)  # source_file of stored new rows
     promoted: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, key) -> rows
     duplicates: int = 0
@@ -56,9 +56,9 @@ class Merged:
 def merge_partitions(
     current: Path | None,
     staging: Path,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     rows: pd.DataFrame,
-    superseded: Sequence[Mapping[str, Any]],
+    superseded: Sequence[StoredFile],
     layers: Sequence[str],
     *,
     held: pd.DataFrame,
@@ -71,18 +71,17 @@ def merge_partitions(
     table, groups = partition_slices(rows, to_arrow(rows, layers))
     held_table, held_groups = partition_slices(held, to_arrow(held, layers))
     affected = (
-        set(groups) | set(held_groups) | {(r["source"], m) for r in superseded for m in r["months"]}
+        set(groups) | set(held_groups) | {(r.source, m) for r in superseded for m in r.months}
     )
-    old_parts = {(p["source"], p["month"]): p for p in manifest["partitions"].values()}
-    old_held = {(p["source"], p["month"]): p for p in manifest.get("held", {}).values()}
+    old_parts, old_held = manifest.partitions, manifest.held
     merged, jobs = Merged(), []
     for key in sorted(set(old_parts) | set(old_held) | affected):
         if key not in affected:
             for entry, into in ((old_parts.get(key), merged.partitions),
                                 (old_held.get(key), merged.held)):  # fmt: skip
                 if entry is not None:
-                    link(_published(current) / entry["path"], staging / entry["path"])
-                    into["/".join(key)] = entry
+                    link(_published(current) / entry.path, staging / entry.path)
+                    into[key] = entry
             continue
         (start, end), (first, last) = groups.get(key, (0, 0)), held_groups.get(key, (0, 0))
         stored, kept = _merge_one(
@@ -101,21 +100,21 @@ def _entry(
     rows: pa.Table,
     folder: Callable[[str, str], str],
     staging: Path,
-    into: dict[str, Any],
+    into: dict[tuple[str, str], Partition],
 ) -> list[tuple[pa.Table, Path]]:
     """Record a (source, month) file of ``rows`` in ``into``; the write job (none if empty)."""
     if not rows.num_rows:
         return []
     path = folder(*key) + "/part.parquet"
-    into["/".join(key)] = {"source": key[0], "month": key[1], "rows": rows.num_rows, "path": path}
+    into[key] = Partition(source=key[0], month=key[1], rows=rows.num_rows, path=path)
     return [(rows, staging / path)]
 
 
 def _merge_one(
     current: Path | None,
-    part: Mapping[str, Any] | None,
-    held_part: Mapping[str, Any] | None,
-    superseded: Sequence[Mapping[str, Any]],
+    part: Partition | None,
+    held_part: Partition | None,
+    superseded: Sequence[StoredFile],
     new: pa.Table,
     key: tuple[str, str],
     layers: Sequence[str],
@@ -172,8 +171,8 @@ def _write_tables(jobs: Sequence[tuple[pa.Table, Path]]) -> None:
 
 def _existing_rows(
     current: Path | None,
-    part: Mapping[str, Any] | None,
-    superseded: Sequence[Mapping[str, Any]],
+    part: Partition | None,
+    superseded: Sequence[StoredFile],
     source: str,
     layers: Sequence[str],
 ) -> pa.Table:
@@ -181,8 +180,8 @@ def _existing_rows(
     target = file_schema(layers)
     if part is None:
         return target.empty_table()
-    table = read_partition(_published(current) / part["path"]).select(target.names).cast(target)
-    gone = [r["key"] for r in superseded if r["source"] == source]
+    table = read_partition(_published(current) / part.path).select(target.names).cast(target)
+    gone = [r.key for r in superseded if r.source == source]
     if gone:
         keep = pc.invert(pc.fill_null(pc.is_in(table["source_file"], pa.array(gone)), False))
         table = table.filter(keep)

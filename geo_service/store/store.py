@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,15 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from geo_service import schema
-from geo_service.errors import InputError, NotFoundError, StoreError
+from geo_service.coverage import Coverage
+from geo_service.errors import (
+    InputError,
+    NotFoundError,
+    StoreBusyError,
+    StoreDamagedError,
+    StoreError,
+)
+from geo_service.store import status as _status
 from geo_service.store import write as _store_write
 from geo_service.store.layout import (
     PARTITION_KEYS,
@@ -54,24 +61,39 @@ from geo_service.store.layout import (
     check_incidents,
     check_layer,
     conform,
-    empty_manifest,
     file_schema,
     partition_dir,
 )
+from geo_service.store.manifest import LayerInfo, Manifest, Partition
 
 __all__ = ["AssignAreas", "FileRecord", "Store", "WriteResult", "partition_dir"]
 
 logger = logging.getLogger(__name__)
 
 
+class _Cached:
+    """What a :class:`Store` has read of one published version (versions never change)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.verified = False
+        self.summary: pd.DataFrame | None = None
+        self.coverage: Coverage | None = None
+
+
 class Store:
-    """A store directory; reading is always safe, writing takes an exclusive lock."""
+    """A store directory; reading is always safe, writing takes an exclusive lock.
+
+    What a version holds never changes once published, so the manifest, the check of the files
+    against it and the per-month summaries are read once per version and kept.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._held = threading.local()  # per thread: depth of locked() re-entry
         self._writer = threading.Lock()  # one writing thread per Store object
         self._lock_fd: int | None = None
+        self._cache: dict[str, _Cached] = {}  # version name -> what was read of it
 
     # ----------------------------------------------------------------------------- reading
     def version(self) -> str | None:
@@ -82,24 +104,28 @@ class Store:
             return None
         return name or None
 
-    def manifest(self) -> dict[str, Any]:
-        """The published manifest (an empty one when nothing is stored)."""
+    def manifest(self) -> Manifest:
+        """The published manifest (an empty one when nothing is stored).
+
+        Raises
+        ------
+        StoreDamagedError
+            The manifest of the published version is missing or unreadable.
+        """
         version = self.version()
-        if version is None:
-            return empty_manifest()
-        path = self.root / "versions" / version / "manifest.json"
-        try:
-            return dict(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{path}: store manifest unreadable ({exc})") from exc
+        return Manifest() if version is None else self._cached(version).manifest
 
     def months(self) -> list[str]:
         """Every month with stored incidents, sorted."""
-        return sorted({p["month"] for p in self.manifest()["partitions"].values()})
+        return self.manifest().months()
 
     def layer_names(self) -> list[str]:
         """Names of the stored area layers, sorted."""
-        return sorted(self.manifest()["layers"])
+        return self.manifest().layer_names()
+
+    def is_demo(self) -> bool:
+        """Whether the store holds the synthetic demo (a layer written as ``synthetic``)."""
+        return self.manifest().is_demo()
 
     def layer(self, name: str) -> gpd.GeoDataFrame:
         """The stored area layer ``name`` (standard layer columns, EPSG:27700)."""
@@ -109,7 +135,11 @@ class Store:
             raise NotFoundError(
                 f"no area layer {name!r} in store {self.root}; available: {available}"
             )
-        return gpd.read_parquet(self._version_dir() / "layers" / f"{name}.parquet")
+        path = self._version_dir() / "layers" / f"{name}.parquet"
+        try:
+            return gpd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise StoreDamagedError(f"{path}: stored layer {name!r} unreadable ({exc})") from exc
 
     def incidents(
         self,
@@ -124,40 +154,87 @@ class Store:
 
         Source and month filters prune whole partitions; ``month_from``/``month_to`` are
         inclusive "YYYY-MM" bounds. ``columns`` selects a subset. An empty store gives an empty
-        canonical frame.
+        canonical frame. Only the partition files the manifest lists are read, after checking
+        them against it (:class:`~geo_service.errors.StoreDamagedError` when they differ).
         """
         manifest = self.manifest()
-        layers = sorted(manifest["layers"])
+        layers = manifest.layer_names()
         allowed = [*schema.INCIDENT_COLUMNS, *(schema.area_column(n) for n in layers)]
         wanted = _check_columns(columns, allowed)
         for bound in (month_from, month_to):
             if bound is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", bound):
                 raise InputError(f"month {bound!r} is not a month; expected YYYY-MM")
-        if not manifest["partitions"]:
+        parts = [
+            p for p in manifest.partitions.values()
+            if (sources is None or p.source in sources)
+            and (month_from is None or p.month >= month_from)
+            and (month_to is None or p.month <= month_to)
+        ]  # fmt: skip
+        if not parts:
             return conform(schema.empty_incidents(), layers)[wanted]
-        expression = _filter(sources, categories, month_from, month_to)
+        self._verify()
+        expression = None if categories is None else ds.field("category").isin(list(categories))
         try:
-            table = self._dataset(layers).to_table(columns=wanted, filter=expression)
+            table = self._dataset(parts, layers).to_table(columns=wanted, filter=expression)
         except (OSError, pa.ArrowException) as exc:
-            raise StoreError(f"store {self.root} unreadable ({exc})") from exc
+            raise StoreDamagedError(f"store {self.root} unreadable ({exc})") from exc
         return conform(table.to_pandas(), layers)[wanted]
 
+    def unlocated(self) -> pd.DataFrame:
+        """Rows and rows without coordinates per source, month and category.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source``, ``month``, ``category``, ``rows``, ``unlocated`` (rows lacking
+            a finite x or y), one row per combination held, sorted.
+        """
+        summary = self.summary()
+        return summary[["source", "month", "category", "rows", "unlocated"]].copy()
+
+    def coverage(self) -> Coverage:
+        """The months each source holds and the detail each carries per category.
+
+        Equal to :meth:`Coverage.from_incidents` of every stored row, computed from the
+        per-month summary of the partitions (read once per version, five columns) and kept
+        until the store changes.
+        """
+        version = self.version()
+        if version is None:
+            return Coverage()
+        summary, cached = self._summary(version), self._cached(version)
+        if cached.coverage is None:
+            cached.coverage = _status.coverage_from_summary(summary)
+        return cached.coverage
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per source, month and category, from the partition files (kept per version).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source``, ``month``, ``category``, ``rows``, ``unlocated`` (rows without
+            a finite x or y), ``with_subcategory`` (rows carrying one) and ``with_time`` (rows
+            with a known time of day); sorted by source, month, category. Treat as read-only.
+        """
+        return self._summary(self.version()).copy()
+
     def status(self) -> dict[str, Any]:
-        """What the store holds: counts per source/category/month, layers, files, rejects."""
-        return _status(self)
+        """What the store holds, JSON-ready: see :func:`geo_service.store.status.store_status`."""
+        return _status.store_status(self)
 
     # ----------------------------------------------------------------------------- writing
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the store's writer lock; StoreError when another thread or process holds it.
+        """Hold the store's writer lock; StoreBusyError when another thread or process holds it.
 
         Re-entrant within one thread. Another thread of this process using the same (or another)
-        ``Store`` object gets a StoreError at once, as another process does; nobody waits.
+        ``Store`` object gets a StoreBusyError at once, as another process does; nobody waits.
         """
         depth = int(getattr(self._held, "depth", 0))
         if depth == 0:
             if not self._writer.acquire(blocking=False):
-                raise StoreError(
+                raise StoreBusyError(
                     f"store {self.root} is being written by another thread of this process; "
                     "try again when it has finished"
                 )
@@ -186,7 +263,7 @@ class Store:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             os.close(fd)
-            raise StoreError(
+            raise StoreBusyError(
                 f"store {self.root} is being written by another process ({holder}); "
                 "try again when it has finished"
             ) from None
@@ -221,8 +298,8 @@ class Store:
         columns): they are kept aside, not stored, and promoted if that other file is replaced.
         """
         with self.locked():
-            manifest = self.manifest()
-            check_incidents(incidents, sorted(manifest["layers"]))
+            manifest = self._writable()
+            check_incidents(incidents, manifest.layer_names())
             plan = _store_write.plan_ingest(manifest, incidents, files, held=held)
             if not plan.new_files:
                 return plan.unchanged_result()
@@ -245,11 +322,15 @@ class Store:
         name: str,
         layer: gpd.GeoDataFrame,
         *,
-        info: Mapping[str, Any],
+        info: LayerInfo,
         assign: AssignAreas | None = None,
         progress: bool = False,
     ) -> None:
-        """Store area layer ``name`` with ``info`` (its report, origin) merged into the manifest.
+        """Store area layer ``name``, recorded in the manifest as ``info`` (origin, report).
+
+        ``info`` is the layer's whole record (take the stored one with
+        :func:`dataclasses.replace` to change a part); its ``features`` and ``updated_at``
+        are set here.
 
         With ``assign``, every stored incident is re-assigned to all layers (needed when the
         layer is new or its polygons changed); without it the partitions are kept as they are.
@@ -257,7 +338,7 @@ class Store:
         """
         check_layer(name, layer)
         with self.locked():
-            manifest = self.manifest()
+            manifest = self._writable()
             staging = self._staging(manifest)
             _store_write.write_layer(
                 self._current_dir(), staging, manifest, name, layer, info=info, assign=assign,
@@ -276,24 +357,67 @@ class Store:
         version = self.version()
         return None if version is None else self.root / "versions" / version
 
-    def _dataset(self, layers: Sequence[str]) -> ds.Dataset:
+    def _cached(self, version: str) -> _Cached:
+        """What was read of ``version``, reading its manifest the first time."""
+        cached = self._cache.get(version)
+        if cached is None:
+            path = self.root / "versions" / version / "manifest.json"
+            try:
+                manifest = Manifest.from_json(path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StoreDamagedError(
+                    f"{path}: store manifest unreadable ({exc}); the store is damaged"
+                ) from exc
+            cached = _Cached(manifest)
+            self._cache = {version: cached}  # older versions are never read again
+        return cached
+
+    def _verify(self) -> None:
+        """Check the published version's files against its manifest, once per version."""
+        version = self.version()
+        if version is None:
+            return
+        cached = self._cached(version)
+        if not cached.verified:
+            _status.verify_files(self.root / "versions" / version, cached.manifest)
+            cached.verified = True
+
+    def _writable(self) -> Manifest:
+        """The manifest a write starts from, its files checked (a write never builds on damage)."""
+        self._verify()
+        return self.manifest()
+
+    def _summary(self, version: str | None) -> pd.DataFrame:
+        """:meth:`summary` of ``version``, read once."""
+        if version is None:
+            return _status.summarise(self.root, [])
+        self._verify()
+        cached = self._cached(version)
+        if cached.summary is None:
+            parts = list(cached.manifest.partitions.values())
+            cached.summary = _status.summarise(self.root / "versions" / version, parts)
+        return cached.summary
+
+    def _dataset(self, parts: Sequence[Partition], layers: Sequence[str]) -> ds.Dataset:
+        """The listed partition files only: a stray file in a month folder is never read."""
         partitioning = ds.partitioning(
             pa.schema([(k, pa.large_string()) for k in PARTITION_KEYS]), flavor="hive"
         )
         full = file_schema(layers)
         for key in PARTITION_KEYS:
             full = full.append(pa.field(key, pa.large_string()))
+        base = self._version_dir()
         return ds.dataset(
-            self._version_dir() / "incidents", format="parquet", partitioning=partitioning,
-            schema=full,
+            [str(base / p.path) for p in parts], format="parquet", partitioning=partitioning,
+            partition_base_dir=str(base / "incidents"), schema=full,
         )  # fmt: skip
 
-    def _staging(self, manifest: Mapping[str, Any]) -> Path:
+    def _staging(self, manifest: Manifest) -> Path:
         """A fresh staging directory; leftovers of killed writers are removed first."""
         _store_write.remove_orphan_rejects(self.root, manifest)
         return _store_write.new_staging(self.root, self.version())
 
-    def _publish(self, staging: Path, manifest: Mapping[str, Any]) -> None:
+    def _publish(self, staging: Path, manifest: Manifest) -> None:
         """Make ``staging`` the published version: rename into place, then replace CURRENT."""
         _store_write.publish(self.root, staging, manifest)
 
@@ -306,90 +430,3 @@ def _check_columns(columns: Sequence[str] | None, allowed: Sequence[str]) -> lis
     if unknown:
         raise InputError(f"unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
     return list(columns)
-
-
-def _filter(
-    sources: Sequence[str] | None,
-    categories: Sequence[str] | None,
-    month_from: str | None,
-    month_to: str | None,
-) -> ds.Expression | None:
-    parts: list[ds.Expression] = []
-    if sources is not None:
-        parts.append(ds.field("source").isin(list(sources)))
-    if month_from is not None:
-        parts.append(ds.field("month") >= month_from)
-    if month_to is not None:
-        parts.append(ds.field("month") <= month_to)
-    if categories is not None:
-        parts.append(ds.field("category").isin(list(categories)))
-    if not parts:
-        return None
-    expression = parts[0]
-    for part in parts[1:]:
-        expression = expression & part
-    return expression
-
-
-# ------------------------------------------------------------------------------ status
-def _status(store: Store) -> dict[str, Any]:
-    manifest = store.manifest()
-    layers = sorted(manifest["layers"])
-    columns = ["source", "category", "month", "x", *(schema.area_column(n) for n in layers)]
-    frame = store.incidents(columns=columns)
-    live = [r for r in manifest["files"] if not r.get("superseded_by")]
-    return {
-        "store": str(store.root),
-        "version": store.version(),
-        "incidents": len(frame),
-        "without_location": int(frame["x"].isna().sum()),
-        "sources": {str(s): _source_status(rows) for s, rows in frame.groupby("source", sort=True)},
-        "counts": _counts(frame),
-        "layers": {n: _layer_status(store, n, manifest["layers"][n], frame) for n in layers},
-        "files": manifest["files"],
-        "ingests": manifest["ingests"],
-        "rejects": {
-            "live_files": sum(int(r["rejects"]) for r in live),
-            "files": [i["rejects_file"] for i in manifest["ingests"] if i.get("rejects_file")],
-        },
-    }
-
-
-def _source_status(rows: pd.DataFrame) -> dict[str, Any]:
-    """Incidents, those without location, and counts by month and category of one source."""
-    return {
-        "incidents": len(rows),
-        "without_location": int(rows["x"].isna().sum()),
-        "months": {str(k): int(v) for k, v in rows["month"].value_counts().sort_index().items()},
-        "categories": {
-            str(k): int(v) for k, v in rows["category"].value_counts().sort_index().items()
-        },
-    }
-
-
-def _counts(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Incidents per (source, category, month), sorted."""
-    counts = frame.groupby(["source", "category", "month"], sort=True).size()
-    return [
-        {"source": str(s), "category": str(c), "month": str(m), "incidents": int(n)}
-        for (s, c, m), n in counts.items()
-    ]
-
-
-def _layer_status(
-    store: Store, name: str, entry: Mapping[str, Any], frame: pd.DataFrame
-) -> dict[str, Any]:
-    layer = store.layer(name)
-    area = frame[schema.area_column(name)]
-    located = frame["x"].notna()
-    return dict(entry) | {
-        "areas": len(layer),
-        "with_population": int(layer["population"].notna().sum()),
-        "with_households": int(layer["households"].notna().sum()),
-        "incidents_in_an_area": int(area.notna().sum()),
-        "located_outside_every_area": int((located & area.isna()).sum()),
-        "incidents_by_area": {
-            str(code): int(n)
-            for code, n in area.value_counts().reindex(sorted(layer["code"]), fill_value=0).items()
-        },
-    }

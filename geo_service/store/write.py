@@ -9,15 +9,13 @@ published version directory (None for an empty store).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -32,10 +30,10 @@ from geo_service.store.layout import (
     link,
     now_iso,
     read_partition,
-    record_dict,
     to_arrow,
     write_table,
 )
+from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, StoredFile
 from geo_service.store.merge import Merged, count_keys, merge_partitions
 
 logger = logging.getLogger(__name__)
@@ -59,10 +57,10 @@ def new_staging(root: Path, current_version: str | None) -> Path:
     return staging
 
 
-def publish(root: Path, staging: Path, manifest: Mapping[str, Any]) -> None:
-    """Make ``staging`` the published version: rename into place, then replace CURRENT."""
+def publish(root: Path, staging: Path, manifest: Manifest) -> None:
+    """Make ``staging`` the published version after ``manifest``'s: rename, replace CURRENT."""
     versions = root / "versions"
-    name = f"v{int(manifest.get('version', 0)) + 1:06d}"
+    name = f"v{manifest.version + 1:06d}"
     target = versions / name
     staging.rename(target)
     pointer = root / "CURRENT.tmp"
@@ -102,7 +100,7 @@ class IngestPlan:
     new_files: tuple[FileRecord, ...]
     unchanged: tuple[FileRecord, ...]
     unchanged_rows: int
-    superseded: tuple[Mapping[str, Any], ...]
+    superseded: tuple[StoredFile, ...]
 
     def unchanged_result(self) -> WriteResult:
         """The result of an ingest that changes nothing."""
@@ -118,19 +116,19 @@ class IngestPlan:
 
 
 def plan_ingest(
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     incidents: pd.DataFrame,
     files: Sequence[FileRecord],
     *,
     held: pd.DataFrame | None = None,
 ) -> IngestPlan:
     """Sort ``files`` into new, unchanged (same checksum stored) and superseding ones."""
-    live = [r for r in manifest["files"] if not r.get("superseded_by")]
-    stored_sha = {(r["source"], r["sha256"]) for r in live}
+    live = manifest.live_files()
+    stored_sha = {(r.source, r.sha256) for r in live}
     unchanged = tuple(f for f in files if (f.source, f.sha256) in stored_sha)
     new_files = tuple(f for f in files if (f.source, f.sha256) not in stored_sha)
     superseded = tuple(
-        r for r in live if any(r["source"] == f.source and r["key"] == f.key for f in new_files)
+        r for r in live if any(r.source == f.source and r.key == f.key for f in new_files)
     )
     from_unchanged = incidents["source_file"].isin([f.key for f in unchanged]).to_numpy()
     held = incidents.iloc[0:0] if held is None else held
@@ -155,7 +153,7 @@ def write_ingest(
     root: Path,
     current: Path | None,
     staging: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     plan: IngestPlan,
     *,
     ingest: str,
@@ -168,7 +166,7 @@ def write_ingest(
     The rejects file is written before the version is published, so a published manifest never
     names a missing one; :func:`remove_orphan_rejects` removes those of ingests never published.
     """
-    layers = sorted(manifest["layers"])
+    layers = manifest.layer_names()
     merged = merge_partitions(
         current, staging, manifest, plan.rows, plan.superseded, layers, held=plan.held
     )
@@ -186,9 +184,9 @@ def write_ingest(
         stored_by_file={f.path: stored_by_key.get(f.key, 0) for f in plan.new_files}
         | {f.path: 0 for f in plan.unchanged},
         unchanged_files=tuple(f.path for f in plan.unchanged),
-        superseded_files=tuple(r["path"] for r in plan.superseded),
+        superseded_files=tuple(r.path for r in plan.superseded),
         rejects_path=rejects_path,
-        superseded_keys=tuple((r["source"], r["key"]) for r in plan.superseded),
+        superseded_keys=tuple((r.source, r.key) for r in plan.superseded),
     )
 
 
@@ -217,12 +215,12 @@ def discard_rejects(root: Path, ingest: str) -> None:
         (root / "rejects" / name).unlink(missing_ok=True)
 
 
-def remove_orphan_rejects(root: Path, manifest: Mapping[str, Any]) -> None:
+def remove_orphan_rejects(root: Path, manifest: Manifest) -> None:
     """Remove rejects files of ingests the published manifest does not hold (killed writers)."""
     folder = root / "rejects"
     if not folder.is_dir():
         return
-    published = {f"{i['id']}.csv" for i in manifest["ingests"]}
+    published = {f"{i.id}.csv" for i in manifest.ingests}
     for path in folder.iterdir():
         if path.is_file() and path.name not in published:
             logger.info("removing %s left by an ingest that was never published", path)
@@ -231,7 +229,7 @@ def remove_orphan_rejects(root: Path, manifest: Mapping[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- manifest
 def _file_entries(
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     plan: IngestPlan,
     merged: Merged,
     stored_by_key: Mapping[str, int],
@@ -239,28 +237,29 @@ def _file_entries(
     ingest: str,
     transformation: str | None,
     when: str,
-) -> list[dict[str, Any]]:
+) -> tuple[StoredFile, ...]:
     """The manifest's file records: superseded ones marked, promoted rows counted, new added."""
-    gone = {(r["source"], r["key"], r["sha256"]) for r in plan.superseded}
+    gone = {(r.source, r.key, r.sha256) for r in plan.superseded}
     files = []
-    for r in manifest["files"]:
-        if (r["source"], r["key"], r["sha256"]) in gone:
-            r = {**r, "superseded_by": ingest}
-        elif not r.get("superseded_by") and (r["source"], r["key"]) in merged.promoted:
-            r = {**r, "stored": int(r["stored"]) + merged.promoted[(r["source"], r["key"])]}
+    for r in manifest.files:
+        if (r.source, r.key, r.sha256) in gone:
+            r = replace(r, superseded_by=ingest)
+        elif r.live and (r.source, r.key) in merged.promoted:
+            r = replace(r, stored=r.stored + merged.promoted[(r.source, r.key)])
         files.append(r)
     for record in plan.new_files:
         files.append(
-            record_dict(record)
-            | {"stored": stored_by_key.get(record.key, 0), "ingest_id": ingest,
-               "ingested_at": when, "transformation": transformation, "superseded_by": None}
+            StoredFile.from_record(
+                record, stored=stored_by_key.get(record.key, 0), ingest_id=ingest,
+                ingested_at=when, transformation=transformation,
+            )
         )  # fmt: skip
-    return files
+    return tuple(files)
 
 
 def _write_ingest_manifest(
     staging: Path,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     plan: IngestPlan,
     merged: Merged,
     stored_by_key: Mapping[str, int],
@@ -271,62 +270,65 @@ def _write_ingest_manifest(
     rejects_path: Path | None,
 ) -> None:
     when = now_iso()
-    entry = {
-        "id": ingest, "time": when, "kind": kind,
-        "files": [f.path for f in (*plan.new_files, *plan.unchanged)],
-        "unchanged_files": [f.path for f in plan.unchanged],
-        "stored": sum(stored_by_key.values()),
-        "rejected": sum(f.rejects for f in (*plan.new_files, *plan.unchanged)),
-        "rejects_file": str(rejects_path) if rejects_path else None,
-    }  # fmt: skip
+    entry = IngestRecord(
+        id=ingest, time=when, kind=kind,
+        files=tuple(f.path for f in (*plan.new_files, *plan.unchanged)),
+        unchanged_files=tuple(f.path for f in plan.unchanged),
+        stored=sum(stored_by_key.values()),
+        rejected=sum(f.rejects for f in (*plan.new_files, *plan.unchanged)),
+        rejects_file=str(rejects_path) if rejects_path else None,
+    )  # fmt: skip
     files = _file_entries(
         manifest, plan, merged, stored_by_key, ingest=ingest, transformation=transformation,
         when=when,
     )  # fmt: skip
-    updated = dict(manifest) | {
-        "version": int(manifest["version"]) + 1,
-        "files": files,
-        "ingests": [*manifest["ingests"], entry],
-        "partitions": dict(merged.partitions),
-        "held": dict(merged.held),
-        "published_at": when,
-    }
-    (staging / "manifest.json").write_text(json.dumps(updated, indent=1), "utf-8")
+    updated = manifest.next_version(
+        files=files,
+        ingests=(*manifest.ingests, entry),
+        partitions=dict(merged.partitions),
+        held=dict(merged.held),
+    )
+    _write_manifest(staging, updated)
+
+
+def _write_manifest(staging: Path, manifest: Manifest) -> None:
+    (staging / "manifest.json").write_text(manifest.to_json(), "utf-8")
 
 
 # ------------------------------------------------------------------------ layer writes
 def write_layer(
     current: Path | None,
     staging: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     name: str,
     layer: gpd.GeoDataFrame,
     *,
-    info: Mapping[str, Any],
+    info: LayerInfo,
     assign: AssignAreas | None,
     progress: bool = False,
 ) -> None:
     """Stage layer ``name``, the other layers, the partitions (re-assigned with ``assign``)."""
-    names = sorted(set(manifest["layers"]) | {name})
-    if assign is None and name not in manifest["layers"] and manifest["partitions"]:
+    names = sorted(set(manifest.layers) | {name})
+    if assign is None and name not in manifest.layers and manifest.partitions:
         raise StoreError(f"new layer {name!r} needs its incidents assigned")
     _stage_layers(current, staging, names, name, layer)
     all_layers = (
         {n: layer if n == name else gpd.read_parquet(staging / "layers" / f"{n}.parquet")
          for n in names} if assign else {}
     )  # fmt: skip
-    parts = [*manifest["partitions"].values(), *manifest.get("held", {}).values()]
+    parts = [*manifest.partitions.values(), *manifest.held.values()]
     if assign is not None and parts:
         logger.debug("assigning the incidents of %d partitions to %s", len(parts), names)
     for part in tqdm(parts, desc="assigning areas", unit="month", disable=not progress):
-        source = _current(current) / part["path"]
+        source = _current(current) / part.path
         if assign is None:
-            link(source, staging / part["path"])
+            link(source, staging / part.path)
             continue
         frame = conform(read_partition(source).to_pandas(), [])
-        frame = frame.assign(source=part["source"], month=part["month"])
-        write_table(to_arrow(assign(frame, all_layers), names), staging / part["path"])
-    _write_layer_manifest(staging, manifest, name, layer, info)
+        frame = frame.assign(source=part.source, month=part.month)
+        write_table(to_arrow(assign(frame, all_layers), names), staging / part.path)
+    entry = replace(info, features=len(layer), updated_at=now_iso())
+    _write_manifest(staging, manifest.next_version(layers=dict(manifest.layers) | {name: entry}))
 
 
 def _stage_layers(
@@ -336,20 +338,3 @@ def _stage_layers(
     (staging / "layers").mkdir(parents=True, exist_ok=True)
     layer.to_parquet(staging / "layers" / f"{name}.parquet")
     _link_layers(current, staging, [other for other in names if other != name])
-
-
-def _write_layer_manifest(
-    staging: Path,
-    manifest: Mapping[str, Any],
-    name: str,
-    layer: gpd.GeoDataFrame,
-    info: Mapping[str, Any],
-) -> None:
-    entry = dict(manifest["layers"].get(name, {})) | dict(info)
-    entry |= {"features": len(layer), "updated_at": now_iso()}
-    updated = dict(manifest) | {
-        "version": int(manifest["version"]) + 1,
-        "layers": dict(manifest["layers"]) | {name: entry},
-        "published_at": now_iso(),
-    }
-    (staging / "manifest.json").write_text(json.dumps(updated, indent=1, default=str), "utf-8")

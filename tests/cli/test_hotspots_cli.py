@@ -20,7 +20,7 @@ from shapely.geometry import Point, Polygon
 from geo_service.analysis.grid import grid_for
 from geo_service.cli import main
 from geo_service.projection import to_bng
-from geo_service.store import Store
+from geo_service.store import LayerInfo, Store
 from tests.cli.conftest import assign_by_x, two_wards, write_rows
 
 X0, Y0 = 500000.0, 200000.0
@@ -61,7 +61,7 @@ def _burglaries() -> pd.DataFrame:
 def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hotspots") / "store"
     store = Store(root)
-    store.write_layer("ward", _wards(), info={"path": "squares"}, assign=_assign)
+    store.write_layer("ward", _wards(), info=LayerInfo(path="squares"), assign=_assign)
     write_rows(store, _assign(_burglaries()), "b.csv")
     return root
 
@@ -207,7 +207,7 @@ def demo_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     beats = geography.beats.assign(population=float("nan"), households=float("nan"))
     root = tmp_path_factory.mktemp("hotspots-demo") / "store"
     store = Store(root)
-    store.write_layer("beat", beats, info={"path": "demo"})
+    store.write_layer("beat", beats, info=LayerInfo(path="demo"))
     write_rows(store, frame, "demo.csv")
     return root
 

@@ -13,7 +13,7 @@ from shapely.geometry import LineString
 
 from geo_service import schema
 from geo_service.cli import main
-from geo_service.store import Store
+from geo_service.store import LayerInfo, Store
 from tests.cli.conftest import assign_by_x, two_wards, write_rows
 
 X0, Y0 = 500000.0, 200000.0  # a 2 km x 1 km study area: wards W1 (west) and W2 (east)
@@ -31,7 +31,7 @@ def _assign_by_x(incidents: pd.DataFrame, layers: object) -> pd.DataFrame:
 def store_dir(tmp_path: Path) -> Path:
     """Collisions: 5 slight + 1 fatal at a junction in W2, 3 elsewhere; burglaries over 6 months."""
     store = Store(tmp_path / "store")
-    store.write_layer("ward", _wards(), info={"path": "squares"}, assign=_assign_by_x)
+    store.write_layer("ward", _wards(), info=LayerInfo(path="squares"), assign=_assign_by_x)
     junction = [(X0 + 1500 + i, Y0 + 500) for i in range(6)]
     scattered = [(X0 + 100, Y0 + 100), (X0 + 400, Y0 + 400), (X0 + 700, Y0 + 700)]
     collisions = pd.DataFrame(

@@ -15,7 +15,7 @@ from geo_service.categories import load_groups
 from geo_service.cli import main
 from geo_service.cli import stats as stats_cli
 from geo_service.errors import NotFoundError
-from geo_service.store import FileRecord, Store
+from geo_service.store import FileRecord, LayerInfo, Store
 
 BEATS = {"D2A": (7, 33, "Berkhamsted Castle"), "D1M": (4, 16, "Chaulden & Shrubhill"),
          "D1G": (36, 14, "Highfield and St Pauls")}  # fmt: skip
@@ -143,7 +143,7 @@ def test_change_on_a_real_store(
         code = (incidents["x"] >= 1000).map({True: "W2", False: "W1"})
         return incidents.assign(area_beat=code.where(incidents["x"].notna()))
 
-    store.write_layer("beat", beats, info={"path": "squares"}, assign=assign)
+    store.write_layer("beat", beats, info=LayerInfo(path="squares"), assign=assign)
     months = ["2021-01"] * 3 + ["2022-01"] * 9 + ["2022-01"]
     xs = [100.0, 1500.0, 1600.0] + [200.0] * 6 + [1200.0] * 3 + [float("nan")]
     frame = pd.DataFrame(

@@ -1,16 +1,20 @@
-"""Recognising a demo store, and its road context layer."""
+"""Recognising a demo store (its flag in the manifest), and its road context layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from geo_service.demo.info import SYNTHETIC_NOTE, demo_roads, is_demo_store
+from geo_service.demo.info import SYNTHETIC_NOTE, demo_roads
 from geo_service.store import Store
 
 
 def test_demo_store_is_recognised(demo_store: Store, tmp_path: Path) -> None:
-    assert is_demo_store(demo_store)
-    assert not is_demo_store(Store(tmp_path / "empty"))
+    assert demo_store.is_demo()
+    assert {n: i.synthetic for n, i in demo_store.manifest().layers.items()} == {
+        "beat": True,
+        "sector": True,
+    }
+    assert not Store(tmp_path / "empty").is_demo()
     assert "SYNTHETIC" in SYNTHETIC_NOTE
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from geo_service.errors import NotFoundError
 from geo_service.services.context import study_grid, study_layer_name
-from geo_service.store import Store
+from geo_service.store import LayerInfo, Store
 from tests.cli.conftest import two_wards
 
 X0, Y0 = 500000.0, 200000.0
@@ -21,9 +21,9 @@ def test_layer_name_prefers_beat_ward_district(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     assert study_layer_name(store, None) is None
     wards = two_wards(X0, Y0, 1000.0)
-    store.write_layer("lsoa", wards, info={"path": "squares"})
+    store.write_layer("lsoa", wards, info=LayerInfo(path="squares"))
     assert study_layer_name(store, None) == "lsoa"  # the only one
-    store.write_layer("ward", wards, info={"path": "squares"})
+    store.write_layer("ward", wards, info=LayerInfo(path="squares"))
     assert study_layer_name(store, None) == "ward"
     assert study_layer_name(store, "lsoa") == "lsoa"
     with pytest.raises(NotFoundError, match="beat"):

@@ -133,8 +133,8 @@ def test_bare_file_name_counts_each_reject_once(
     (record,) = summary.files
     assert (record.rows, record.stored, record.duplicates, record.rejected) == (3, 2, 0, 1)
     assert (summary.rows_read, summary.stored, summary.duplicates, summary.rejected) == (3, 2, 0, 1)
-    (stored,) = store.manifest()["files"]
-    assert stored["rejects"] == 1 and store.status()["rejects"]["live_files"] == 1
+    (stored,) = store.manifest().files
+    assert stored.rejects == 1 and store.status()["rejects"]["live_files"] == 1
 
 
 def test_same_name_in_another_folder_replaces_the_earlier_version(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_several_files_make_one_layer_then_dissolve(
         "police_uk:C2": {"area_ward": "W2", "area_district": "D2"},
         "police_uk:C3": {"area_ward": "W3", "area_district": "D2"},
     }
-    assert store.manifest()["layers"]["district"]["dissolved_from"] == "ward"
+    assert store.manifest().layers["district"].dissolved_from == "ward"
 
 
 def test_cli_add_and_dissolve_with_progress(
@@ -151,7 +151,7 @@ def test_transformation_is_recorded_for_stats19_and_mapped(tmp_path: Path) -> No
     fire = tmp_path / "fire.csv"
     fire.write_text("Ref,Date,Lon,Lat\nF1,2021-01-03,-0.47,51.75\n")
     ingest.ingest_files(store, "mapped", [fire], mapping=mapping)
-    recorded = {r["source"]: r["transformation"] for r in store.manifest()["files"]}
+    recorded = {r.source: r.transformation for r in store.manifest().files}
     assert recorded["stats19"] == (
         "none for easting/northing (EPSG:27700); rows with only longitude/latitude: " + lonlat
     )

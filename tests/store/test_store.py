@@ -20,7 +20,7 @@ from shapely.geometry import box
 
 from geo_service import schema
 from geo_service.errors import InputError, NotFoundError, StoreError
-from geo_service.store import FileRecord, Store
+from geo_service.store import FileRecord, LayerInfo, Store
 from tests.store.conftest import canonical
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
@@ -138,8 +138,8 @@ def test_newer_file_replaces_its_months_and_keeps_other_files(store: Store) -> N
     assert sorted(got.index) == ["p:1", "p:5", "p:9"]  # p:2 gone, Feb (only in old a.csv) gone
     assert got.loc["p:1", "category"] == "Drugs"
     assert store.months() == ["2021-01"]
-    files = store.manifest()["files"]
-    assert [f["superseded_by"] is not None for f in files] == [True, False, False]
+    files = store.manifest().files
+    assert [f.superseded_by is not None for f in files] == [True, False, False]
 
 
 def test_id_already_in_partition_is_a_duplicate(store: Store) -> None:
@@ -231,7 +231,7 @@ def _assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) ->
 
 def test_layer_write_assigns_stored_incidents(store: Store) -> None:
     _write(store, _rows("a.csv", "2021-01", ["p:1", "p:2", "p:3"]), "a.csv", "sha-a")
-    store.write_layer("ward", _squares(), info={"path": "squares"}, assign=_assign_by_x)
+    store.write_layer("ward", _squares(), info=LayerInfo(path="squares"), assign=_assign_by_x)
     got = store.incidents().set_index("incident_id")["area_ward"]
     assert got.to_dict() == {"p:1": "W1", "p:2": "W1", "p:3": "W2"}  # x = 500000, 500001, 500002
     assert store.layer_names() == ["ward"]
@@ -241,7 +241,7 @@ def test_layer_write_assigns_stored_incidents(store: Store) -> None:
     with pytest.raises(StoreError, match="lack area column"):
         _write(store, _rows("b.csv", "2021-01", ["p:4"]), "b.csv", "sha-b")
     with pytest.raises(InputError, match="layer name 'Ward!'"):
-        store.write_layer("Ward!", _squares(), info={}, assign=_assign_by_x)
+        store.write_layer("Ward!", _squares(), info=LayerInfo(), assign=_assign_by_x)
 
 
 def test_status_counts_match_groupby(store: Store) -> None:
@@ -287,7 +287,7 @@ def test_replacing_a_file_keeps_an_incident_another_file_provides(store: Store) 
     _write(store, _rows("a.csv", "2021-01", ["Y"]), "a.csv", "sha-a2")
     got = store.incidents().set_index("incident_id")["source_file"].sort_index()
     assert got.to_dict() == {"X": "b.csv", "Y": "a.csv", "Z": "b.csv"}
-    live = {f["key"]: f["stored"] for f in store.manifest()["files"] if not f["superseded_by"]}
+    live = {f.key: f.stored for f in store.manifest().live_files()}
     assert live == {"a.csv": 1, "b.csv": 2}
     # Replacing b.csv now removes its X and Z, and nothing is held back any more.
     _write(store, _rows("b.csv", "2021-01", ["W"]), "b.csv", "sha-b2")
@@ -297,7 +297,7 @@ def test_replacing_a_file_keeps_an_incident_another_file_provides(store: Store) 
 def test_held_duplicates_follow_layer_changes(store: Store) -> None:
     _write(store, _rows("a.csv", "2021-01", ["X"]), "a.csv", "sha-a1")
     _write(store, _rows("b.csv", "2021-01", ["X"]), "b.csv", "sha-b")
-    store.write_layer("ward", _squares(), info={}, assign=_assign_by_x)
+    store.write_layer("ward", _squares(), info=LayerInfo(), assign=_assign_by_x)
     empty = _rows("a.csv", "2021-01", []).assign(area_ward=pd.array([], dtype="str"))
     record = FileRecord("/in/a.csv", "a.csv", "police_uk", "sha-a2", 0, 0, 0, ("2021-01",))
     store.write_incidents(empty, [record], rejects=NO_REJECTS, kind="police-uk")

@@ -12,7 +12,7 @@ import pytest
 
 from geo_service import schema
 from geo_service.config import Settings
-from geo_service.store import FileRecord, Store
+from geo_service.store import FileRecord, LayerInfo, Store
 from geo_service.web import create_app, warm_cache
 from geo_service.web.state import STATE_KEY
 from tests.web.conftest import beats, incidents
@@ -101,7 +101,7 @@ def test_collision_map_without_a_layer_opens_on_the_collisions(no_layer: Store) 
 @pytest.fixture
 def with_beats(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
-    store.write_layer("beat", beats(), info={"path": "beats.geojson"})
+    store.write_layer("beat", beats(), info=LayerInfo(path="beats.geojson"))
     write(store, incidents(), "first.csv")
     return store
 

@@ -1,0 +1,282 @@
+"""What a store holds and whether its files match its manifest: status, coverage, verification.
+
+Private to :class:`geo_service.store.Store`, which caches what these read per version.
+
+* :func:`summarise` reads five columns of each partition file and counts, per source, month and
+  category, the rows, the rows without coordinates (``unlocated``) and the rows carrying a
+  subcategory or a known time; :func:`coverage_from_summary` turns that into a
+  :class:`~geo_service.coverage.Coverage`.
+* :func:`verify_files` compares a version's files with its manifest: a partition the manifest
+  lists but that is missing or holds another number of rows, or a Parquet file in the version
+  that the manifest does not list (``part (1).parquet`` left by a file manager's copy), is a
+  :class:`~geo_service.errors.StoreDamagedError`, never a silently wrong count.
+* :func:`store_status` is the document ``geo-service status --json`` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geo_service import schema
+from geo_service.coverage import Coverage
+from geo_service.errors import StoreDamagedError
+from geo_service.store.manifest import LayerInfo, Manifest, Partition
+
+if TYPE_CHECKING:
+    from geo_service.store.store import Store
+
+#: Columns of :func:`summarise`'s frame.
+SUMMARY_COLUMNS = (
+    "source", "month", "category", "rows", "unlocated", "with_subcategory", "with_time",
+)  # fmt: skip
+_READ = ["category", "subcategory", "time_known", "x", "y"]
+
+
+# -------------------------------------------------------------------------- verification
+def verify_files(version_dir: Path, manifest: Manifest) -> None:
+    """Raise StoreDamagedError when ``version_dir``'s files differ from ``manifest``.
+
+    Checks that every listed partition and held file exists and holds the listed number of
+    rows (from the Parquet footer, no data read), that every listed layer file exists, and that
+    no unlisted ``.parquet`` file lies under ``incidents/`` or ``held/``.
+    """
+    listed = [*manifest.partitions.values(), *manifest.held.values()]
+    problems = [p for p in (_partition_problem(version_dir, part) for part in listed) if p]
+    problems += [
+        f"layer file layers/{name}.parquet is missing"
+        for name in manifest.layers
+        if not (version_dir / "layers" / f"{name}.parquet").is_file()
+    ]
+    known = {part.path for part in listed}
+    for folder in ("incidents", "held"):
+        for path in sorted((version_dir / folder).rglob("*.parquet")):
+            relative = path.relative_to(version_dir).as_posix()
+            if relative not in known:
+                problems.append(f"{relative} is not in the manifest")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" * (len(problems) > 5))
+        raise StoreDamagedError(
+            f"store version {version_dir} does not match its manifest: {shown}. The store is "
+            "damaged (files were moved, copied or deleted by hand): restore it from a backup or "
+            "ingest the files again into a new store"
+        )
+
+
+def _partition_problem(version_dir: Path, part: Partition) -> str | None:
+    path = version_dir / part.path
+    if not path.is_file():
+        return f"{part.path} ({part.rows} rows listed) is missing"
+    try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        return f"{part.path} is unreadable ({exc})"
+    if rows != part.rows:
+        return f"{part.path} holds {rows} rows; the manifest lists {part.rows}"
+    return None
+
+
+# ------------------------------------------------------------------------------ summary
+def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
+    """Per (source, month, category): rows, unlocated, with_subcategory, with_time (counts).
+
+    ``unlocated`` counts rows without a finite x or y (as :func:`geo_service.schema.has_location`
+    judges); the frame has :data:`SUMMARY_COLUMNS`, sorted by source, month, category.
+    """
+    frames = [_summarise_one(version_dir / part.path, part) for part in parts]
+    if not frames:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="str" if i < 3 else "int64") for i, c in enumerate(SUMMARY_COLUMNS)}
+        )
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["source", "month", "category"], ignore_index=True)
+
+
+def _summarise_one(path: Path, part: Partition) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path, columns=_READ)
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreDamagedError(f"{path}: partition unreadable ({exc})") from exc
+    located = pc.and_(
+        pc.fill_null(pc.is_finite(table["x"]), False), pc.fill_null(pc.is_finite(table["y"]), False)
+    )
+    counts = pa.table(
+        {
+            "category": table["category"].cast(pa.large_string()),
+            "rows": pa.array(np.ones(table.num_rows, dtype=np.int64)),
+            "unlocated": pc.invert(located).cast(pa.int64()),
+            "with_subcategory": pc.is_valid(table["subcategory"]).cast(pa.int64()),
+            "with_time": pc.fill_null(table["time_known"], False).cast(pa.int64()),
+        }
+    )
+    grouped = counts.group_by("category").aggregate(
+        [(c, "sum") for c in ("rows", "unlocated", "with_subcategory", "with_time")]
+    )
+    frame = grouped.to_pandas().rename(columns=lambda c: c.removesuffix("_sum"))
+    frame = frame.astype({c: "int64" for c in SUMMARY_COLUMNS[3:]})
+    frame.insert(0, "month", part.month)
+    frame.insert(0, "source", part.source)
+    return frame[list(SUMMARY_COLUMNS)]
+
+
+def coverage_from_summary(summary: pd.DataFrame) -> Coverage:
+    """The :class:`Coverage` of the rows :func:`summarise` counted.
+
+    One representative row per (source, month, category), carrying a subcategory or a known
+    time when any counted row did: :meth:`Coverage.from_incidents` only asks whether any did.
+    """
+    frame = pd.DataFrame(
+        {
+            "source": summary["source"].astype("str"),
+            "category": summary["category"].astype("str"),
+            "subcategory": pd.Series("yes", index=summary.index, dtype="str").where(
+                summary["with_subcategory"] > 0
+            ),
+            "month": summary["month"].astype("str"),
+            "time_known": (summary["with_time"] > 0).to_numpy(dtype=bool),
+        }
+    )
+    return Coverage.from_incidents(frame)
+
+
+# ------------------------------------------------------------------------------- status
+def store_status(store: Store) -> dict[str, Any]:
+    """What ``store`` holds, JSON-ready.
+
+    Keys: ``store``, ``version``, ``created_at``, ``updated_at``, ``demo``, ``incidents``,
+    ``without_location``, ``sources`` (per source: :func:`source_status`), ``counts`` (one
+    record per source, category and month), ``layers`` (per layer: its record, areas,
+    denominators filled, incidents in an area, located outside every area, per area),
+    ``files`` and ``ingests`` (as the manifest records them) and ``rejects``.
+    """
+    manifest = store.manifest()
+    summary = store.summary()
+    return {
+        "store": str(store.root),
+        "version": store.version(),
+        "created_at": manifest.created_at,
+        "updated_at": manifest.published_at,
+        "demo": manifest.is_demo(),
+        "incidents": int(summary["rows"].sum()),
+        "without_location": int(summary["unlocated"].sum()),
+        "sources": {
+            str(s): source_status(rows) for s, rows in summary.groupby("source", sort=True)
+        },
+        "counts": _counts(summary),
+        "layers": _layers_status(store, manifest),
+        "files": [_plain(asdict(f)) for f in manifest.files],
+        "ingests": [_plain(asdict(i)) for i in manifest.ingests],
+        "rejects": {
+            "live_files": sum(f.rejects for f in manifest.live_files()),
+            "files": [i.rejects_file for i in manifest.ingests if i.rejects_file],
+        },
+    }
+
+
+def source_status(rows: pd.DataFrame) -> dict[str, Any]:
+    """One source's part of the status, from its rows of the summary.
+
+    ``first_month``..``last_month`` and the ``missing_months`` between them (months with no
+    row of the source); per month and per category the rows (``months``, ``categories``); per
+    month and category the rows, unlocated rows and their share (``by_month_category``); and
+    per category whether the source carries subcategories and times of day (``detail``).
+    """
+    months = rows.groupby("month", sort=True)["rows"].sum()
+    held = [str(m) for m in months.index]
+    span = pd.period_range(held[0], held[-1], freq="M").strftime("%Y-%m").tolist()
+    detail = rows.groupby("category", sort=True)[["rows", "with_subcategory", "with_time"]].sum()
+    total, unlocated = int(rows["rows"].sum()), int(rows["unlocated"].sum())
+    return {
+        "incidents": total,
+        "without_location": unlocated,
+        "unlocated_share": unlocated / total if total else None,
+        "first_month": held[0],
+        "last_month": held[-1],
+        "missing_months": [m for m in span if m not in set(held)],
+        "months": {str(k): int(v) for k, v in months.items()},
+        "categories": {str(k): int(v) for k, v in detail["rows"].items()},
+        "detail": {
+            str(c): {"subcategories": bool(sub > 0), "times": bool(timed > 0)}
+            for c, sub, timed in zip(
+                detail.index, detail["with_subcategory"], detail["with_time"], strict=True
+            )
+        },
+        "by_month_category": [_month_category(r) for r in rows.itertuples(index=False)],
+    }
+
+
+def _month_category(row: Any) -> dict[str, Any]:
+    rows, unlocated = int(row.rows), int(row.unlocated)
+    return {
+        "month": str(row.month),
+        "category": str(row.category),
+        "rows": rows,
+        "unlocated": unlocated,
+        "unlocated_share": unlocated / rows,
+    }
+
+
+def _counts(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """Incidents and unlocated ones per (source, category, month), sorted."""
+    ordered = summary.sort_values(["source", "category", "month"])
+    return [
+        {
+            "source": str(r.source),
+            "category": str(r.category),
+            "month": str(r.month),
+            "incidents": int(r.rows),
+            "unlocated": int(r.unlocated),
+        }
+        for r in ordered.itertuples(index=False)
+    ]
+
+
+def _layers_status(store: Store, manifest: Manifest) -> dict[str, Any]:
+    layers = manifest.layer_names()
+    if not layers:
+        return {}
+    columns = ["x", "y", *(schema.area_column(n) for n in layers)]
+    frame = store.incidents(columns=columns)
+    located = schema.has_location(frame)
+    return {n: _layer_status(store, n, manifest.layers[n], frame, located) for n in layers}
+
+
+def _layer_status(
+    store: Store, name: str, info: LayerInfo, frame: pd.DataFrame, located: np.ndarray
+) -> dict[str, Any]:
+    layer = store.layer(name)
+    area = frame[schema.area_column(name)]
+    return layer_record(info) | {
+        "areas": len(layer),
+        "with_population": int(layer["population"].notna().sum()),
+        "with_households": int(layer["households"].notna().sum()),
+        "incidents_in_an_area": int(area.notna().sum()),
+        "located_outside_every_area": int((located & area.isna().to_numpy()).sum()),
+        "incidents_by_area": {
+            str(code): int(n)
+            for code, n in area.value_counts().reindex(sorted(layer["code"]), fill_value=0).items()
+        },
+    }
+
+
+def layer_record(info: LayerInfo) -> dict[str, Any]:
+    """A layer's manifest record as JSON-ready values (unknown recorded keys included)."""
+    out = {k: v for k, v in asdict(info).items() if k != "extra"}
+    return _plain(dict(info.extra) | out)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so a record reads as its JSON form."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
