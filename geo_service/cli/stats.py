@@ -79,11 +79,11 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_store(settings)
     result = looking_back(store, store_groups(store, settings.groups()), view_options(args))
-    table = rounded(result.table)
+    table = result.table
     if args.format == "table":
         where = f" inside {result.layer}" if result.layer else ""
         sys.stdout.write(f"{result.previous.label} vs {result.current.label}{where}\n")
-        table = _display(table).rename(
+        table = _display(rounded(table)).rename(
             columns={"previous": result.previous.label, "current": result.current.label}
         )
     write_frame(table, args.format)

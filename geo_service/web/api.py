@@ -34,7 +34,7 @@ _FMT = "<any(csv, json):fmt>"
 #: Properties of each collision point.
 POINT_COLUMNS = ("incident_id", "month", "severity", "road_1", "road_2", "location_text")
 #: Boundary simplification of area layers served to maps (metres; shared edges kept shared).
-SIMPLIFY_M = 20.0
+SIMPLIFY_M = 50.0
 _MIMETYPES = {"csv": "text/csv", "json": "application/json"}
 
 
