@@ -19,7 +19,7 @@ import pytest
 
 from geo_service.cli import main
 from geo_service.errors import InputError
-from geo_service.sources import load_police_uk
+from geo_service.sources import load_mapped, load_police_uk
 from geo_service.store import Store
 
 CASES = Path(__file__).resolve().parents[2].parent / "shared" / "cases" / "real-files"
@@ -144,6 +144,17 @@ def test_10_fallback_coordinates_place_every_fire(
     assert rows["location_precision"].tolist() == [
         "exact" if e else fallback for e in exact.tolist()
     ]
+
+
+def test_10_shipped_lfb_mapping_places_every_fire() -> None:
+    data = _case("10-lfb-redacted-coordinates") / "lfb_style_incidents_2021.csv"
+    mapping = Path(__file__).resolve().parents[2] / "geo_service/data/mappings/lfb_incidents.toml"
+    result = load_mapped(data, mapping=mapping)
+    assert (len(result.incidents), len(result.rejects), result.located_by_fallback) == (8, 0, 3)
+    assert result.incidents["x"].notna().all()
+    assert result.incidents["location_precision"].value_counts().to_dict() == {
+        "exact": 5, "rounded up to 50 m": 3,
+    }  # fmt: skip
 
 
 def test_13_northern_ireland_without_lsoa(
