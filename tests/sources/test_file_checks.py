@@ -274,3 +274,12 @@ def test_fallback_precision_labels_and_mismatched_lists(tmp_path: Path) -> None:
     mapping.write_text(FALLBACK_MAPPING.replace('["Northing_m", "Northing_rounded"]', '"N"'))
     with pytest.raises(InputError, match="x and y must list as many columns each"):
         load_mapped(data, mapping=mapping)
+
+
+def test_unquoted_decimal_commas_in_a_comma_file_refuse_it(tmp_path: Path) -> None:
+    # "-0,4746" unquoted splits every located row into 14 fields.
+    rows = [",".join(_fields(r, decimal_comma=True)) for r in ROWS[:3]]
+    path = tmp_path / NAME
+    path.write_text("\n".join([",".join(HEADER), *rows]) + "\n")
+    with pytest.raises(InputError, match=r"3 of 3 rows .* wrong number of fields \(expected 12\)"):
+        load_police_uk(path)
