@@ -40,6 +40,9 @@ INCIDENT_COLUMNS: Mapping[str, str] = {
     "severity": "str",  # collisions: "Fatal" | "Serious" | "Slight"
     "casualties": "Int64",  # collisions: number of casualties
     "outcome": "str",  # police.uk "Last outcome category" or a source's outcome
+    "reported_by": "str",  # police.uk "Reported by": the force that recorded the row (e.g. BTP)
+    "falls_within": "str",  # police.uk "Falls within": the force area whose download holds it
+    "location_precision": "str",  # mapped: "exact" or the fall-back pair used; else missing
     "road_1": "str",  # collisions: first road, e.g. "A41", "M1", "Unclassified"
     "road_2": "str",  # collisions: second road at a junction
     "junction": "str",  # collisions: decoded junction detail

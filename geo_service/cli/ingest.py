@@ -32,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("kind", choices=list(LOADERS), help="input format")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument("--mapping", type=Path, help="TOML column mapping (for 'mapped')")
+    parser.add_argument(
+        "--exclude-force",
+        action="append",
+        default=[],
+        metavar="FORCE",
+        help="police-uk: leave out rows whose 'Reported by' is FORCE, e.g. 'British Transport "
+        "Police' (repeatable; counted as rejected, reason 'excluded on request')",
+    )
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=_ingest)
@@ -104,8 +112,9 @@ _DISSOLVE_HELP = (
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     progress = bool(args.progress or sys.stderr.isatty())
     summary = ingest.ingest_files(
-        Store(settings.store), args.kind, args.paths, mapping=args.mapping, progress=progress
-    )
+        Store(settings.store), args.kind, args.paths, mapping=args.mapping,
+        exclude_forces=args.exclude_force, progress=progress,
+    )  # fmt: skip
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

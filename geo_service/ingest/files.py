@@ -21,18 +21,27 @@ from geo_service.sources._mapping import ColumnMapping, read_mapping
 from geo_service.store import FileRecord
 
 
-def loader_options(kind: str, mapping: Path | None, paths: Sequence[Path]) -> dict[str, Any]:
+def loader_options(
+    kind: str,
+    mapping: Path | None,
+    paths: Sequence[Path],
+    *,
+    exclude_forces: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The keyword options of the ``kind`` loader; raises for options that kind does not take."""
     if kind not in LOADERS:
         raise InputError(f"unknown input kind {kind!r}; allowed: {', '.join(LOADERS)}")
     if not paths:
         raise InputError(f"ingest {kind}: no files given")
+    if exclude_forces and kind != "police-uk":
+        raise InputError(f"ingest {kind}: --exclude-force is only for 'police-uk' files")
     if kind == "mapped":
         if mapping is None:
             raise InputError("ingest mapped: --mapping FILE (a TOML column mapping) is required")
         return {"mapping": mapping}
     if mapping is not None:
         raise InputError(f"ingest {kind}: --mapping is only for 'mapped' files")
-    return {}
+    return {"exclude_forces": tuple(exclude_forces)} if exclude_forces else {}
 
 
 def transformation(kind: str, mapping: Path | None) -> str | None:
@@ -116,30 +125,20 @@ def _file_key(file: SourceFile, keys: set[str]) -> str:
     return file.path.name
 
 
-def held_rows(
-    loaded: LoadResult,
-    kind: str,
-    records: Sequence[FileRecord],
-    layers: Mapping[str, gpd.GeoDataFrame],
-    options: Mapping[str, Any],
-) -> pd.DataFrame:
+def held_rows(loaded: LoadResult, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
     """Rows the loader dropped as repeats of an id first read from another file, with areas.
 
     The loader keeps the first row per incident id across the files read; the store holds the
     repeats from other files back (not stored, already counted as duplicates) so that replacing
-    the first file later does not lose the incident. Only files holding such repeats are read a
-    second time, each alone.
+    the first file later does not lose the incident. The loader returns those rows
+    (:attr:`LoadResult.held`, in the order of :attr:`LoadResult.duplicate_rows`), so no file is
+    read again.
     """
     repeats = loaded.duplicate_rows
-    repeats = repeats.loc[repeats["file"].astype(str) != repeats["first_file"].astype(str)]
-    if repeats.empty:
+    other_file = (repeats["file"].astype(str) != repeats["first_file"].astype(str)).to_numpy()
+    if not other_file.any():
         return loaded.incidents.iloc[0:0]
-    frames = []
-    for record in records:
-        lines = repeats.loc[repeats["file"].astype(str).isin([record.key, record.path]), "line"]
-        if lines.empty:
-            continue
-        alone = LOADERS[kind]([Path(record.path)], progress=False, **options).incidents
-        frames.append(alone.loc[alone["source_line"].isin(lines.tolist()).to_numpy()])
-    rows = pd.concat(frames, ignore_index=True) if frames else loaded.incidents.iloc[0:0]
+    rows = loaded.held.loc[other_file]
+    # One row per file and id: a repeat within the repeating file is that file's duplicate.
+    rows = rows.loc[~rows.duplicated(["source_file", "incident_id"])].reset_index(drop=True)
     return join.assign_areas(rows, layers)[0]

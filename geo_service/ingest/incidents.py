@@ -77,6 +77,7 @@ class IngestSummary:
     files: tuple[FileSummary, ...]
     rejects_path: Path | None
     layers: Mapping[str, Mapping[str, int]]
+    located_by_fallback: int = 0  # mapped: rows located by a fall-back coordinate pair
 
     @property
     def changed(self) -> bool:
@@ -93,6 +94,8 @@ class IngestSummary:
             f"stored), rejected {self.rejected}; without location {self.without_location}, "
             f"outside every area {outside}"
         )
+        if self.located_by_fallback:
+            out.append(f"located by a fall-back coordinate pair: {self.located_by_fallback}")
         if not self.changed:
             out.append("nothing new: every file was already in the store; the store is unchanged")
         return out
@@ -110,6 +113,7 @@ def ingest_files(
     paths: Iterable[str | Path],
     *,
     mapping: Path | None = None,
+    exclude_forces: Sequence[str] = (),
     progress: bool = False,
 ) -> IngestSummary:
     """Load ``paths`` with the ``kind`` loader, assign areas for every stored layer, store them.
@@ -124,11 +128,13 @@ def ingest_files(
         Files or folders, as the loader accepts them.
     mapping
         The TOML column mapping; required for ``mapped``, refused otherwise.
+    exclude_forces
+        police.uk ``Reported by`` values whose rows are left out (counted as rejected).
     progress
         Show progress bars (stderr).
     """
     files = [Path(p) for p in paths]
-    options = _ingest_files.loader_options(kind, mapping, files)
+    options = _ingest_files.loader_options(kind, mapping, files, exclude_forces=exclude_forces)
     with store.locked():
         loaded = LOADERS[kind](files, progress=progress, **options)
         layers = {name: store.layer(name) for name in store.layer_names()}
@@ -140,7 +146,7 @@ def ingest_files(
             rejects=loaded.rejects,
             kind=kind,
             transformation=_ingest_files.transformation(kind, mapping),
-            held=_ingest_files.held_rows(loaded, kind, records, layers, options),
+            held=_ingest_files.held_rows(loaded, layers),
         )
     return _summary(kind, loaded, incidents, records, written, layers=report.as_dict())
 
@@ -268,6 +274,7 @@ def _summary(
         files=files,
         rejects_path=written.rejects_path,
         layers=layers,
+        located_by_fallback=loaded.located_by_fallback,
     )
 
 

@@ -1,8 +1,12 @@
 """Source loaders: one module per input format, dispatched from :data:`LOADERS`.
 
-Every loader takes files (or folders) and returns a :class:`LoadResult`: canonical incidents
-(:mod:`geo_service.schema`, x/y in EPSG:27700), rejects (file, line, column, value, reason) and
-provenance, with ``rows_read == len(incidents) + duplicates + len(rejects)``.
+Every loader takes files (or folders, or ``-`` for standard input) and returns a
+:class:`LoadResult`: canonical incidents (:mod:`geo_service.schema`, x/y in EPSG:27700), rejects
+(file, line, column, value, reason), the duplicate rows it found (listed and ``held`` as canonical
+rows, so ingest never reads a file twice) and provenance, with
+``rows_read == len(incidents) + duplicates + len(rejects)``. Whole-file problems (separator,
+decimal mark, spreadsheet-rewritten months, more than half the rows rejected for one reason) are
+checked per file before the result is assembled and refuse the load (:mod:`._load`).
 
 ========== ====================================== ================================
 key        loader                                 input

@@ -11,6 +11,11 @@ first check it fails. Coordinates:
 - latitude in -10..3 with longitude in 49..61: rejected, "latitude/longitude appear swapped";
 - outside Great Britain's national grid by more than 100 km (e.g. a point in another
   country): rejected.
+
+Numbers written with a decimal comma (``-0,434011``, as spreadsheets in decimal-comma locales
+save them) are read as decimals when the whole column uses that mark; a column that mixes decimal
+commas and decimal points, or whose comma numbers could as well be thousands (``505,150`` in a
+comma-separated file), refuses the file.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geo_service.errors import InputError
 from geo_service.projection import to_bng
 from geo_service.schema import INCIDENT_COLUMNS, conform, empty_incidents
+from geo_service.sources._dates import MONTH_PATTERN
 from geo_service.sources._result import (
     LoadResult,
     SourceFile,
@@ -38,7 +45,9 @@ logger = logging.getLogger(__name__)
 
 #: Extent of the British National Grid (EPSG:27700) plus a 100 km margin, metres.
 GB_BOUNDS_M: tuple[float, float, float, float] = (-100_000.0, -100_000.0, 800_000.0, 1_400_000.0)
-_MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+#: A number with a decimal comma and no other mark.
+_DECIMAL_COMMA = r"^\s*[+-]?[0-9]*,[0-9]+\s*$"
+_THOUSANDS = r"^\s*[+-]?[0-9]{1,3},[0-9]{3}\s*$"
 
 
 @dataclass
@@ -49,6 +58,8 @@ class Rejects:
     lines: np.ndarray
     rejected: np.ndarray = field(init=False)
     parts: list[pd.DataFrame] = field(default_factory=list)
+    #: The file's field separator (tells a decimal comma from a thousands separator).
+    delimiter: str = ","
 
     def __post_init__(self) -> None:
         self.rejected = np.zeros(len(self.lines), dtype=bool)
@@ -105,7 +116,7 @@ def check_required(rejects: Rejects, values: pa.Array, column: str) -> None:
 
 def check_month(rejects: Rejects, values: pa.Array, column: str) -> None:
     """Reject rows whose month is not a real ``YYYY-MM`` month."""
-    good = pc.fill_null(pc.match_substring_regex(values, _MONTH_PATTERN), False)
+    good = pc.fill_null(pc.match_substring_regex(values, MONTH_PATTERN), False)
     bad = ~np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool)
     rejects.add(bad, column, values, "not a month: expected YYYY-MM with month 01-12")
 
@@ -119,8 +130,50 @@ def parse_numbers(rejects: Rejects, values: pa.Array, column: str) -> np.ndarray
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         text = pd.Series(values.to_pandas(), dtype="str")
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        rejects.add(np.isnan(numbers) & text.notna().to_numpy(), column, values, "not a number")
+        failed = np.isnan(numbers) & text.notna().to_numpy()
+        if failed.any():
+            numbers = _decimal_commas(rejects, text, numbers, column)
+            failed = np.isnan(numbers) & text.notna().to_numpy()
+        rejects.add(failed, column, values, "not a number")
         return numbers
+
+
+def _decimal_commas(
+    rejects: Rejects, text: pd.Series, numbers: np.ndarray, column: str
+) -> np.ndarray:
+    """``numbers`` with decimal-comma values read, when the column uses that mark throughout.
+
+    Raises naming the cause when the mark is ambiguous: decimal commas beside decimal points,
+    or every comma number looking like a thousands group in a comma-separated file.
+    """
+    comma = text.str.match(_DECIMAL_COMMA).to_numpy(dtype=bool, na_value=False)
+    if not comma.any():
+        return numbers
+    point = ~np.isnan(numbers) & text.str.contains(".", regex=False).to_numpy(
+        dtype=bool, na_value=False
+    )
+    example = text[comma].iloc[0]
+    if point.any():
+        raise InputError(
+            f"{rejects.path}: file refused: {column} mixes decimal commas (e.g. '{example}') and "
+            f"decimal points (e.g. '{text[point].iloc[0]}'); save the file with one decimal mark"
+        )
+    thousands = text[comma].str.match(_THOUSANDS).to_numpy(dtype=bool, na_value=False)
+    if rejects.delimiter == "," and thousands.all():
+        raise InputError(
+            f"{rejects.path}: file refused: {column} values such as '{example}' may be decimal "
+            "commas or thousands separators; save the file without either"
+        )
+    logger.warning(
+        "%s: %s uses a decimal comma (e.g. '%s'); read as decimal numbers",
+        rejects.path,
+        column,
+        example,
+    )
+    read = pd.to_numeric(text[comma].str.replace(",", ".", regex=False), errors="coerce")
+    out = numbers.copy()
+    out[comma] = read.to_numpy(dtype=float, na_value=np.nan)
+    return out
 
 
 def located_lonlat(
@@ -284,6 +337,7 @@ def assemble(
     rejects = pd.concat(rejected, ignore_index=True) if rejected else empty_rejects()
     repeated = incidents["incident_id"].duplicated(keep="first").to_numpy()
     duplicate_rows = _duplicate_rows(incidents, repeated)
+    held = incidents.loc[repeated].reset_index(drop=True)
     if repeated.any():
         incidents = incidents.loc[~repeated].reset_index(drop=True)
         _log_duplicates(duplicate_rows)
@@ -294,6 +348,7 @@ def assemble(
         duplicates=int(repeated.sum()),
         files=files,
         duplicate_rows=duplicate_rows,
+        held=held[list(INCIDENT_COLUMNS)],
     )
     _check_invariant(result)
     return result

@@ -1,11 +1,14 @@
 """Finding input files and reading CSV columns fast, with exact line numbers for every row.
 
 Files are read with :mod:`pyarrow.csv` (only the columns a loader needs). Gzip is detected from
-the file's magic bytes. Text is UTF-8 (a byte-order mark is ignored); a file whose header or
-needed columns are not valid UTF-8 is read as Latin-1 and a log line says so. Line numbers are
-1-based with the header on line 1; when a file has blank lines, fields spanning lines or rows with
-the wrong number of fields, the file is re-read with the :mod:`csv` module so that every line
-number stays exact and malformed rows become rejects.
+the file's magic bytes. The path ``-`` reads standard input (once, whole). The field separator is
+found from the header line: ``,`` unless the header splits on ``;`` or a tab alone, as
+spreadsheets in decimal-comma locales write "CSV"; a header that splits as well on two separators
+is refused. Text is UTF-8 (a byte-order mark is ignored); a file whose header or needed columns
+are not valid UTF-8 is read as Latin-1 and a log line says so. Line numbers are 1-based with the
+header on line 1; when a file has blank lines, fields spanning lines or rows with the wrong number
+of fields, the file is re-read with the :mod:`csv` module so that every line number stays exact
+and malformed rows become rejects.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import io
 import logging
 import mmap
 import os
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 _BOM = "\ufeff"
 _GZIP_MAGIC = b"\x1f\x8b"
+#: The path that names standard input.
+STDIN = Path("-")
+#: Field separators recognised in a header line, with the names used in messages.
+SEPARATORS = {",": "','", ";": "';'", "\t": "tabs"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class RawFile:
     data: bytes | mmap.mmap
     encoding: str  # "utf8" or "latin1"
     header: tuple[str, ...]
+    delimiter: str = ","
 
     @property
     def sha256(self) -> str:
@@ -60,6 +69,7 @@ class RawRows:
     lines: np.ndarray  # int64, 1-based line of each row
     malformed: pd.DataFrame  # rejects: rows with the wrong number of fields
     digest: Future[str]  # SHA-256 of the file, computed beside the parse
+    delimiter: str = ","
 
     @property
     def sha256(self) -> str:
@@ -77,7 +87,8 @@ def expand_paths(
 ) -> list[Path]:
     """Files named by ``paths``: files as given, folders searched recursively for patterns.
 
-    The result is sorted and without repeats, so loading is deterministic.
+    The result is sorted and without repeats, so loading is deterministic. ``-`` (standard
+    input) is kept as given.
     """
     given = [paths] if isinstance(paths, str | Path) else list(paths)
     if not given:
@@ -85,7 +96,7 @@ def expand_paths(
     found: set[Path] = set()
     for item in given:
         path = Path(item)
-        if path.is_file():
+        if path == STDIN or path.is_file():
             found.add(path)
         elif path.is_dir():
             matches = {p for pattern in folder_patterns for p in path.rglob(pattern) if p.is_file()}
@@ -100,8 +111,14 @@ def expand_paths(
 
 
 def open_file(path: Path) -> RawFile:
-    """Map, checksum, decompress and decode the header of ``path``; whole-file errors raise."""
-    raw = _map(path)
+    """Map, checksum, decompress and decode the header of ``path``; whole-file errors raise.
+
+    ``-`` reads standard input; the file is then named ``stdin-<first 12 hex digits of its
+    SHA-256>.csv`` in rows and records, so that the same input gives the same name and ids.
+    """
+    raw = _read_stdin() if path == STDIN else _map(path)
+    if path == STDIN:
+        path = Path(f"stdin-{hashlib.sha256(raw).hexdigest()[:12]}.csv")
     # hashlib releases the GIL: checksum large files while pyarrow parses them.
     hasher = ThreadPoolExecutor(max_workers=1)
     digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
@@ -115,8 +132,45 @@ def open_file(path: Path) -> RawFile:
     if encoding == "latin1":
         logger.warning("%s: header is not valid UTF-8; reading the file as Latin-1", path)
     text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
-    header = next(csv.reader([text.removeprefix(_BOM).rstrip("\r")]), [])
-    return RawFile(path, digest, data, encoding, tuple(name.strip() for name in header))
+    text = text.removeprefix(_BOM).rstrip("\r")
+    delimiter = _separator(path, text)
+    header = next(csv.reader([text], delimiter=delimiter), [])
+    names = tuple(name.strip() for name in header)
+    return RawFile(path, digest, data, encoding, names, delimiter)
+
+
+def _read_stdin() -> bytes:
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, AttributeError, ValueError) as exc:
+        raise InputError(f"-: cannot read standard input ({exc})") from exc
+
+
+def _separator(path: Path, header: str) -> str:
+    """The field separator of a file from its header line (``,`` unless another one is clear).
+
+    A header that splits into the most fields on ``;`` or on tabs uses that separator; a header
+    that splits equally well on two is refused rather than guessed.
+    """
+    fields = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in SEPARATORS}
+    most = max(fields.values())
+    best = [sep for sep, count in fields.items() if count == most]
+    if most <= 1:
+        return ","
+    if len(best) > 1:
+        named = " and ".join(f"{SEPARATORS[sep]} ({fields[sep]} fields)" for sep in best)
+        raise InputError(
+            f"{path}: cannot tell the field separator: the header splits as well on {named}; "
+            "save the file as comma-separated CSV"
+        )
+    if best[0] != ",":
+        logger.warning(
+            "%s: fields are separated by %s (a spreadsheet's CSV in a decimal-comma locale); "
+            "reading it so",
+            path,
+            SEPARATORS[best[0]],
+        )
+    return best[0]
 
 
 def _map(path: Path) -> bytes | mmap.mmap:
@@ -139,9 +193,11 @@ def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None
     """Raise naming the file, the missing columns and the expected header when any is missing."""
     missing = [name for name in required if name not in raw.header]
     if missing:
+        separated = f" (fields are separated by {SEPARATORS[raw.delimiter]})"
         raise InputError(
             f"{raw.path}: not a {what} file: missing column(s) {', '.join(missing)}; "
             f"expected a header with {', '.join(required)}; found {', '.join(raw.header) or '-'}"
+            + (separated if raw.delimiter != "," else "")
         )
 
 
@@ -227,7 +283,9 @@ def _read_fast(
             # On 2 cores one parse thread beside the checksum thread measured faster than two.
             use_threads=(os.cpu_count() or 1) > 2,
         ),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=_on_invalid, ignore_empty_lines=False),
+        parse_options=pacsv.ParseOptions(
+            delimiter=raw.delimiter, invalid_row_handler=_on_invalid, ignore_empty_lines=False
+        ),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted,
             column_types={
@@ -245,7 +303,8 @@ def _read_fast(
     for name in wanted:  # drop each column's chunks once combined: lower peak memory
         columns[name] = table.column(name).combine_chunks()
         table = table.drop_columns([name])
-    return RawRows(columns, lines, _malformed_frame(raw.path, [], [], len(raw.header)), raw.digest)
+    malformed_none = _malformed_frame(raw.path, [], [], len(raw.header))
+    return RawRows(columns, lines, malformed_none, raw.digest, raw.delimiter)
 
 
 def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
@@ -260,10 +319,10 @@ def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     lines: list[int] = []
     bad_lines: list[int] = []
     bad_text: list[str] = []
-    for line, record in _numbered_records(raw.path, text):
+    for line, record in _numbered_records(raw.path, text, raw.delimiter):
         if len(record) != len(raw.header):
             bad_lines.append(line)
-            bad_text.append(",".join(record))
+            bad_text.append(raw.delimiter.join(record))
             continue
         lines.append(line)
         for out, i in zip(values, index, strict=True):
@@ -273,12 +332,13 @@ def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
         for name, col in zip(wanted, values, strict=True)
     }
     malformed = _malformed_frame(raw.path, bad_lines, bad_text, len(raw.header))
-    return RawRows(columns, np.asarray(lines, dtype=np.int64), malformed, raw.digest)
+    lines_array = np.asarray(lines, dtype=np.int64)
+    return RawRows(columns, lines_array, malformed, raw.digest, raw.delimiter)
 
 
-def _numbered_records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+def _numbered_records(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line, fields) of each non-blank record after the header."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader, None)
     start = reader.line_num + 1
     while True:

@@ -43,10 +43,13 @@ COLUMN_KEYS = {
     "lon",
     "lat",
     "crs",
+    "precision",
     *TEXT_FIELDS,
     *NUMBER_FIELDS,
     *ROAD_FIELDS,
 }
+#: Coordinate keys that take one column or an ordered list (exact first, fall-backs after).
+COORDINATE_KEYS = ("x", "y", "lon", "lat")
 CLASS_KEYS = {"value", "column", "values", "default", "rules"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -96,17 +99,39 @@ class ColumnMapping:
         """The ``source`` value of incidents loaded with this mapping."""
         return f"mapped:{self.name}"
 
+    def coordinate_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (x, y) or (lon, lat) column pairs, in the order they are tried."""
+        first, second = ("lon", "lat") if "lon" in self.columns else ("x", "y")
+        if first not in self.columns:
+            return ()
+        xs, ys = (_as_tuple(self.columns[key]) for key in (first, second))
+        return tuple(zip(xs, ys, strict=True))
+
+    def precision_labels(self) -> tuple[str, ...] | None:
+        """``location_precision`` of rows located by each pair (None: not recorded)."""
+        pairs = self.coordinate_pairs()
+        given = self.columns.get("precision")
+        if given is not None:
+            return _as_tuple(given)
+        if len(pairs) < 2:
+            return None
+        return ("exact", *(f"fall-back ({x}, {y})" for x, y in pairs[1:]))
+
     def file_columns(self) -> list[str]:
         """Every file column the mapping reads, in a stable order."""
         names: list[str] = []
         for key, value in self.columns.items():
-            if key in ("date_format", "time_format", "crs"):
+            if key in ("date_format", "time_format", "crs", "precision"):
                 continue
             names.extend([value] if isinstance(value, str) else value)
         for classifier in (self.category, self.subcategory, self.severity):
             if classifier is not None:
                 names.extend(classifier.columns())
         return list(dict.fromkeys(names))
+
+
+def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
 
 
 def read_mapping(path: str | Path) -> ColumnMapping:
@@ -172,14 +197,18 @@ def _columns(problems: list[str], table: object) -> dict[str, str | tuple[str, .
     columns: dict[str, str | tuple[str, ...]] = {}
     for key, value in table.items():
         pair_ok = key in ("time", *ROAD_FIELDS) and _is_pair(value)
+        list_ok = key in (*COORDINATE_KEYS, "precision") and _is_text_list(value)
         if isinstance(value, str) and value:
             columns[key] = value
-        elif pair_ok:
+        elif pair_ok or list_ok:
             columns[key] = tuple(value)
         else:
             kind = "a column name or [first, second]" if key in ("time", *ROAD_FIELDS) else "text"
+            if key in COORDINATE_KEYS:
+                kind = "a column name or a list of them (exact first, fall-backs after)"
             problems.append(f"[columns] {key}: expected {kind}, got {value!r}")
     _check_column_set(problems, columns)
+    _check_coordinate_lists(problems, columns)
     crs = columns.get("crs")
     if isinstance(crs, str):
         try:
@@ -187,6 +216,36 @@ def _columns(problems: list[str], table: object) -> dict[str, str | tuple[str, .
         except pyproj.exceptions.CRSError:
             problems.append(f"[columns] crs: {crs!r} is not a coordinate reference system")
     return columns
+
+
+def _is_text_list(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _check_coordinate_lists(problems: list[str], columns: Mapping[str, object]) -> None:
+    """Fall-back lists pair up one to one, and precision labels name every pair."""
+    for first, second in (("x", "y"), ("lon", "lat")):
+        a, b = columns.get(first), columns.get(second)
+        if a is None or b is None:
+            continue
+        sizes = [1 if isinstance(v, str) else len(v) for v in (a, b) if isinstance(v, str | tuple)]
+        if len(set(sizes)) > 1:
+            problems.append(
+                f"[columns] {first} and {second} must list as many columns each "
+                f"(pairs are tried in order), got {sizes[0]} and {sizes[1]}"
+            )
+        labels = columns.get("precision")
+        if labels is not None and sizes:
+            count = (
+                1 if isinstance(labels, str) else len(labels) if isinstance(labels, tuple) else 0
+            )
+            if count != sizes[0]:
+                problems.append(
+                    f"[columns] precision must give one label per coordinate pair ({sizes[0]}), "
+                    f"got {count}"
+                )
+    if "precision" in columns and not any(k in columns for k in COORDINATE_KEYS):
+        problems.append("[columns] precision needs x/y or lon/lat")
 
 
 def _is_pair(value: object) -> bool:

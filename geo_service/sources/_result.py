@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo_service.schema import empty_incidents
+
 #: Columns and dtypes of :attr:`LoadResult.rejects`, one row per unusable input row.
 REJECT_DTYPES: Mapping[str, str] = {
     "file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"
@@ -48,6 +50,8 @@ class SourceFile:
     sha256: str
     rows: int
     months: tuple[str, ...]
+    #: Rows located by a fall-back coordinate pair of a mapping (not its first pair).
+    located_by_fallback: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class LoadResult:
         The files read, in the order they were read.
     duplicate_rows
         The duplicated rows themselves: file, line, incident_id and where it was first seen.
+    held
+        The canonical rows of those duplicates (same columns as ``incidents``, in the order of
+        ``duplicate_rows``): what the store holds back so that replacing the file whose row was
+        kept does not lose the incident, without reading any file again.
     """
 
     incidents: pd.DataFrame
@@ -80,3 +88,9 @@ class LoadResult:
     duplicates: int
     files: tuple[SourceFile, ...]
     duplicate_rows: pd.DataFrame = field(default_factory=empty_duplicates)
+    held: pd.DataFrame = field(default_factory=empty_incidents)
+
+    @property
+    def located_by_fallback(self) -> int:
+        """Rows located by a mapping's fall-back coordinate pair, over all files."""
+        return sum(file.located_by_fallback for file in self.files)

@@ -6,12 +6,20 @@ severity. The loader adds no quirks of its own: what it does with each row is wh
 says, validated like every other source (empty ids, unreadable dates, months and coordinates,
 rows no category rule matches and severities other than Fatal/Serious/Slight are rejected).
 
-Dates: ``date_format`` (strptime) when given, else ISO 8601; a timestamp with a UTC offset is
-converted to UTC. Times: ``time`` as one column (``time_format``, default ``%H:%M``) or as
-``[hour, minute]`` columns; a missing or unreadable time leaves ``time_known`` false.
+Dates: ``date_format`` (strptime) when given, else ISO 8601; a timestamp with a UTC offset or
+``Z`` is converted to Europe/London local time, one without is taken as local time (month, hour
+and weekday are then local). A ``month`` column rewritten by a spreadsheet (``Jan-21``) is read
+back. Times: ``time`` as one column (``time_format``, default ``%H:%M``) or as ``[hour, minute]``
+columns; a missing or unreadable time leaves ``time_known`` false.
 Coordinates: ``x``/``y`` in ``crs`` (default EPSG:27700) or ``lon``/``lat`` (default EPSG:4326),
 checked like police.uk points; ``outside_great_britain = "keep"`` keeps points far from Great
-Britain (e.g. a foreign test data set) instead of rejecting them.
+Britain (e.g. a foreign test data set) instead of rejecting them. Each of ``x``/``y`` (or
+``lon``/``lat``) may list columns, exact first and fall-backs after (``x = ["Easting_m",
+"Easting_rounded"]``): each row takes the first pair with both values given, and
+``location_precision`` records which (``precision = [...]`` labels the pairs; by default
+"exact" and "fall-back (<x column>, <y column>)").
+When more than ``max_reject_share`` of a file's rows (default 50 %) fail for one reason (a date
+format that does not fit, say), the file is refused as a whole.
 Missing values: an empty field, and any field whose whole text is listed in the mapping's
 top-level ``missing = [...]`` (e.g. ``["\\\\"]`` for exports that write a backslash for "none").
 """
@@ -37,8 +45,9 @@ from geo_service.sources._checks import (
     months_of,
     prefixed_ids,
 )
+from geo_service.sources._dates import local_times, read_months
 from geo_service.sources._files import open_file, read_columns, require_columns
-from geo_service.sources._load import load_each
+from geo_service.sources._load import MAX_REJECT_SHARE, load_each
 from geo_service.sources._mapping import (
     NUMBER_FIELDS,
     ROAD_FIELDS,
@@ -62,23 +71,36 @@ _NUMBER_RANGES = {"casualties": (0, 10_000), "speed_limit": (5, 70)}
 
 
 def load_mapped(
-    paths: str | Path | Iterable[str | Path], *, mapping: str | Path, progress: bool = False
+    paths: str | Path | Iterable[str | Path],
+    *,
+    mapping: str | Path,
+    progress: bool = False,
+    max_reject_share: float = MAX_REJECT_SHARE,
 ) -> LoadResult:
     """Load CSV files whose columns the TOML ``mapping`` describes.
 
     Parameters
     ----------
     paths
-        Files, and folders searched recursively for ``*.csv`` / ``*.csv.gz``.
+        Files, and folders searched recursively for ``*.csv`` / ``*.csv.gz``; ``-`` reads
+        standard input.
     mapping
         The mapping TOML file; every problem in it is reported at once.
     progress
         Show a progress bar over the files.
+    max_reject_share
+        Share of a file's rows (0-1) rejected for one reason above which the file is refused.
 
     Returns
     -------
     LoadResult
-        Canonical incidents (source ``mapped:<name>``), rejects, duplicates and provenance.
+        Canonical incidents (source ``mapped:<name>``), rejects, duplicates and provenance;
+        ``files[i].located_by_fallback`` counts the rows a fall-back coordinate pair located.
+
+    Raises
+    ------
+    InputError
+        The mapping is invalid, a file lacks a column it names, or a file is refused as a whole.
     """
     spec = read_mapping(mapping)
     return load_each(
@@ -87,20 +109,22 @@ def load_mapped(
         folder_patterns=FOLDER_PATTERNS,
         progress=progress,
         what=f"{spec.name} files",
+        max_reject_share=max_reject_share,
     )
 
 
 def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
     raw = open_file(path)
+    path = raw.path  # standard input is named by its checksum
     require_columns(raw, spec.file_columns(), what=f"'{spec.name}' ({spec.path.name})")
     rows = read_columns(raw, spec.file_columns(), null_values=("", *spec.missing))
     del raw  # release the file's bytes before validating
     col = rows.columns
-    rejects = Rejects(path, rows.lines)
+    rejects = Rejects(path, rows.lines, delimiter=rows.delimiter)
     id_column = str(spec.columns["id"])
     check_required(rejects, col[id_column], id_column)
     occurred_at, time_known, month = _when(rejects, col, spec)
-    x, y = _where(rejects, col, spec)
+    x, y, precision, fallback = _where(rejects, col, spec)
     category = _classify_required(rejects, spec.category, col)
     severity = _classify_severity(rejects, spec.severity, col)
     frame, rejected = file_part(
@@ -116,13 +140,16 @@ def _load_file(path: Path, spec: ColumnMapping) -> tuple[SourceFile, pd.DataFram
             "x": x,
             "y": y,
             "severity": severity,
+            "location_precision": precision,
             **_details(col, spec),
             "source_file": path.name,
             "source_line": rows.lines,
         },
         malformed=rows.malformed,
     )
-    return SourceFile(path, rows.sha256, rows.rows, months_of(frame)), frame, rejected
+    fallback_kept = int((fallback & ~rejects.rejected).sum())
+    source_file = SourceFile(path, rows.sha256, rows.rows, months_of(frame), fallback_kept)
+    return source_file, frame, rejected
 
 
 def _when(
@@ -132,12 +159,9 @@ def _when(
     n = len(rejects.lines)
     if "date" not in spec.columns:
         month_column = str(spec.columns["month"])
-        check_month(rejects, col[month_column], month_column)
-        return (
-            np.full(n, np.datetime64("NaT"), "datetime64[us]"),
-            np.zeros(n, bool),
-            col[month_column],
-        )
+        months = read_months(rejects.path, col[month_column], month_column)
+        check_month(rejects, months, month_column)
+        return np.full(n, np.datetime64("NaT"), "datetime64[us]"), np.zeros(n, bool), months
     date_column = str(spec.columns["date"])
     dates, has_time = _parse_dates(rejects, col[date_column], date_column, spec)
     offset = _time_of_day(col, spec) if "time" in spec.columns else None
@@ -154,12 +178,11 @@ def _parse_dates(
     text = pd.Series(values.to_pandas(), dtype="str").str.strip()
     fmt = spec.columns.get("date_format")
     if isinstance(fmt, str):
-        dates = pd.to_datetime(text, format=fmt, errors="coerce")
+        dates = local_times(text, date_format=fmt)
         has_time = np.full(len(text), any(d in fmt for d in ("%H", "%I", "%M", "%T", "%R")))
         expected = fmt
     else:
-        dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-        dates = dates.dt.tz_localize(None)
+        dates = local_times(text)
         has_time = (text.str.len() > 10).to_numpy(dtype=bool, na_value=False)
         expected = "an ISO 8601 date"
     bad = dates.isna().to_numpy() & text.notna().to_numpy()
@@ -187,25 +210,46 @@ def _time_of_day(col: Mapping[str, pa.Array], spec: ColumnMapping) -> pd.Series:
 
 def _where(
     rejects: Rejects, col: Mapping[str, pa.Array], spec: ColumnMapping
-) -> tuple[np.ndarray, np.ndarray]:
-    """EPSG:27700 x/y (NaN = no location) from x/y or lon/lat in the mapping's CRS."""
+) -> tuple[np.ndarray, np.ndarray, pa.Array | None, np.ndarray]:
+    """EPSG:27700 x/y (NaN = no location), location precision and the fall-back mask.
+
+    Each row takes the first coordinate pair of the mapping with both values given; a row with
+    none is checked on the first pair (no location, or one coordinate only, rejected).
+    """
     n = len(rejects.lines)
-    if "lon" in spec.columns:
-        first, second, crs = spec.columns["lon"], spec.columns["lat"], "EPSG:4326"
-    elif "x" in spec.columns:
-        first, second, crs = spec.columns["x"], spec.columns["y"], "EPSG:27700"
-    else:
-        return np.full(n, np.nan), np.full(n, np.nan)
-    crs = str(spec.columns.get("crs", crs))
-    return located_lonlat(
+    pairs = spec.coordinate_pairs()
+    if not pairs:
+        return np.full(n, np.nan), np.full(n, np.nan), None, np.zeros(n, bool)
+    crs = str(spec.columns.get("crs", "EPSG:4326" if "lon" in spec.columns else "EPSG:27700"))
+    chosen = np.full(n, -1)
+    for i, (first, second) in enumerate(pairs):
+        both = ~is_missing(col[first]) & ~is_missing(col[second])
+        chosen[(chosen < 0) & both] = i
+    a, b = col[pairs[0][0]], col[pairs[0][1]]
+    for i, (first, second) in enumerate(pairs[1:], start=1):
+        use = pa.array(chosen == i)
+        a = pc.if_else(use, col[first].cast(a.type), a)
+        b = pc.if_else(use, col[second].cast(b.type), b)
+    x, y = located_lonlat(
         rejects,
-        col[str(first)],
-        col[str(second)],
-        columns=(str(first), str(second)),
+        a,
+        b,
+        columns=pairs[0],
         crs=crs,
         check_swapped=crs.upper() == "EPSG:4326",
         check_gb=not spec.keep_outside_gb,
     )
+    return x, y, _precision(spec, chosen, np.isfinite(x)), (chosen > 0) & np.isfinite(x)
+
+
+def _precision(spec: ColumnMapping, chosen: np.ndarray, located: np.ndarray) -> pa.Array | None:
+    """The label of the pair that located each row (missing for rows without a location)."""
+    labels = spec.precision_labels()
+    if labels is None:
+        return None
+    index = pa.array(np.where(located, chosen, -1)).cast(pa.int64())
+    index = pc.if_else(pc.less(index, 0), pa.scalar(None, pa.int64()), index)
+    return pc.take(pa.array(labels, type=pa.large_string()), index)
 
 
 def _classify(classifier: Classifier, col: Mapping[str, pa.Array]) -> pa.Array:

@@ -10,7 +10,14 @@ Open Government Licence v3.0."
 
 **Quirks**, and what this loader does about them:
 
-- Dates are monthly only (``Month`` = ``YYYY-MM``): ``occurred_at`` is always empty.
+- Dates are monthly only (``Month`` = ``YYYY-MM``): ``occurred_at`` is always empty. A file
+  opened and saved in a spreadsheet has ``Month`` rewritten (``Jan-21``, ``01/01/2021``, a serial
+  day number, ...): those forms are read back when they agree with the month in the file name
+  (``2021-01-<force>-street.csv``), and the whole file is refused when they do not.
+- ``Reported by`` is the force that recorded the row and ``Falls within`` the force area whose
+  download holds it: a territorial force's file also holds British Transport Police rows. Both
+  are kept (``reported_by``, ``falls_within``); ``exclude_forces`` leaves a force's rows out,
+  listed among the rejects as "excluded on request" (never counted as a fault of the file).
 - Locations are anonymised: each point is snapped to one of a fixed set of map points and
   ``Location`` reads "On or near <street or place>"; kept as ``location_text``.
 - Anti-social behaviour rows have no ``Crime ID`` (and no outcome). They are never merged with
@@ -28,7 +35,7 @@ Open Government Licence v3.0."
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +54,14 @@ from geo_service.sources._checks import (
     months_of,
     prefixed_ids,
 )
+from geo_service.sources._dates import month_from_name, read_months
 from geo_service.sources._files import (
     RawRows,
     open_file,
     read_columns,
     require_columns,
 )
-from geo_service.sources._load import load_each
+from geo_service.sources._load import EXCLUDED_PREFIX, MAX_REJECT_SHARE, load_each
 from geo_service.sources._result import LoadResult, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -70,10 +78,16 @@ COLUMNS = (
     "Crime type",
     "Last outcome category",
 )
+#: Read when the file has them (every police.uk file does; hand-made extracts may not).
+OPTIONAL_COLUMNS = ("Reported by", "Falls within")
 
 
 def load_police_uk(
-    paths: str | Path | Iterable[str | Path], *, progress: bool = False
+    paths: str | Path | Iterable[str | Path],
+    *,
+    progress: bool = False,
+    exclude_forces: Sequence[str] = (),
+    max_reject_share: float = MAX_REJECT_SHARE,
 ) -> LoadResult:
     """Load police.uk street-level CSV files (``.csv``/``.csv.gz``, files or download folders).
 
@@ -81,30 +95,49 @@ def load_police_uk(
     ----------
     paths
         Files, and folders searched recursively for ``*-street.csv`` / ``*-street.csv.gz``;
-        several forces and months at once. Files are read in sorted path order.
+        several forces and months at once; ``-`` reads standard input. Files are read in sorted
+        path order.
     progress
         Show a progress bar over the files.
+    exclude_forces
+        ``Reported by`` values (e.g. "British Transport Police") whose rows are left out; they
+        are listed among the rejects with a reason starting "excluded on request".
+    max_reject_share
+        Share of a file's rows (0-1) rejected for one reason above which the file is refused.
 
     Returns
     -------
     LoadResult
         Canonical incidents (source ``police_uk``), rejects, duplicates and file provenance.
+
+    Raises
+    ------
+    InputError
+        A whole-file problem: no such file, not a street-level file, a spreadsheet-rewritten
+        ``Month`` that disagrees with the file name, or more than ``max_reject_share`` of a
+        file's rows rejected for one reason.
     """
+    excluded = tuple(exclude_forces)
     return load_each(
         paths,
-        _load_file,
+        lambda path: _load_file(path, excluded),
         folder_patterns=FOLDER_PATTERNS,
         progress=progress,
         what="police.uk files",
+        max_reject_share=max_reject_share,
     )
 
 
-def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
-    rows = _read(path)
+def _load_file(
+    path: Path, exclude_forces: tuple[str, ...]
+) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
+    path, rows = _read(path)  # standard input is named by its checksum
     col = rows.columns
-    rejects = Rejects(path, rows.lines)
-    check_month(rejects, col["Month"], "Month")
+    rejects = Rejects(path, rows.lines, delimiter=rows.delimiter)
+    month = read_months(path, col["Month"], "Month", expected=month_from_name(path))
+    check_month(rejects, month, "Month")
     check_required(rejects, col["Crime type"], "Crime type")
+    _exclude(rejects, col.get("Reported by"), exclude_forces)
     x, y = located_lonlat(
         rejects, col["Longitude"], col["Latitude"], columns=("Longitude", "Latitude")
     )
@@ -115,12 +148,14 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
             "incident_id": _incident_ids(path, col["Crime ID"], rows.lines),
             "source": SOURCE,
             "category": col["Crime type"],
-            "month": col["Month"],
+            "month": month,
             "x": x,
             "y": y,
             "location_text": col["Location"],
             "lsoa_code": col["LSOA code"],
             "outcome": col["Last outcome category"],
+            "reported_by": col.get("Reported by"),
+            "falls_within": col.get("Falls within"),
             "source_file": path.name,
             "source_line": rows.lines,
         },
@@ -130,11 +165,23 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
     return source_file, frame, rejected
 
 
-def _read(path: Path) -> RawRows:
-    """The needed columns of one file (its bytes are released when this returns)."""
+def _read(path: Path) -> tuple[Path, RawRows]:
+    """The file's name as read and its needed columns (its bytes are released on return)."""
     raw = open_file(path)
     require_columns(raw, COLUMNS, what="police.uk street-level crime")
-    return read_columns(raw, COLUMNS, number_columns=("Longitude", "Latitude"))
+    wanted = [*COLUMNS, *(name for name in OPTIONAL_COLUMNS if name in raw.header)]
+    rows = read_columns(raw, wanted, number_columns=("Longitude", "Latitude"))
+    return raw.path, rows
+
+
+def _exclude(rejects: Rejects, reported_by: pa.Array | None, forces: tuple[str, ...]) -> None:
+    """Leave out the rows reported by ``forces`` (listed as rejects, not counted as faults)."""
+    if not forces or reported_by is None:
+        return
+    for force in forces:
+        hit = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(reported_by), force), False)
+        mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        rejects.add(mask, "Reported by", reported_by, f"{EXCLUDED_PREFIX}: reported by {force}")
 
 
 def _incident_ids(path: Path, crime_ids: pa.Array, lines: np.ndarray) -> pa.Array:

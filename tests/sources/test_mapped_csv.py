@@ -103,7 +103,9 @@ values = { "1" = "Fatal", "2" = "Serious", "3" = "Slight" }
         [3, "latitude/longitude appear swapped"]
     ]
     rows = result.incidents.set_index("incident_id")
-    assert rows.loc["mapped:other:a", "occurred_at"] == pd.Timestamp("2021-06-01 09:00")  # UTC
+    assert rows.loc["mapped:other:a", "occurred_at"] == pd.Timestamp(
+        "2021-06-01 10:00"
+    )  # London, BST
     assert rows.loc["mapped:other:a", "severity"] == "Slight"
     assert rows.loc["mapped:other:a", "category"] == "Drugs"
     assert rows.loc["mapped:other:c", "category"] == "Other"
