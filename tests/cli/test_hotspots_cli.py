@@ -173,12 +173,12 @@ def test_shifts_per_ward_and_per_cell(store_dir: Path, capsys: pytest.CaptureFix
     document = json.loads(capsys.readouterr().out)
     rising = [f for f in document["features"] if f["properties"]["label"] == "significant increase"]
     assert rising and all(_bng(f).distance(Point(NEW_SPOT)) < 150 for f in rising)
-    assert _run(store_dir, *args, "--against", "last-year") == 0
+    assert _run(store_dir, *args, "--against", "year-earlier") == 0
 
 
 def test_errors_are_one_line_messages(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["shifts", "--category", "Burglary", "--period-end", "2021-12", "--months", "13"]
-    assert _run(store_dir, *args, "--against", "last-year") == 2
+    assert _run(store_dir, *args, "--against", "year-earlier") == 2
     assert "not covered by the store" in capsys.readouterr().err
     hot = ["hotspots", "--category", "Robbery", "--period-end", "2021-12"]
     assert _run(store_dir, *hot) == 2

@@ -61,7 +61,7 @@ def test_locked_store_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[
     store = tmp_path / "store"
     csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
     with Store(store).locked():
-        assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 2
+        assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 4  # busy
     assert "being written by another process" in capsys.readouterr().err
 
 
