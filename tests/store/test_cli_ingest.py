@@ -57,11 +57,13 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(["--store", str(store), "boundaries", "add", "Bad Name", str(tmp_path)]) == 2
 
 
-def test_locked_store_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_locked_store_is_reported_with_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "store"
     csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
     with Store(store).locked():
-        assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 2
+        assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 4
     assert "being written by another process" in capsys.readouterr().err
 
 
