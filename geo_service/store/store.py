@@ -23,6 +23,11 @@ removed from every month it covered. Each (source, month) partition holds the ro
 covering it; an incident id already stored in that partition by another file is a duplicate, not
 stored but held aside, and stored in its place if that other file is replaced without the id (see
 :mod:`geo_service.store.merge`).
+
+The manifest is read into a typed :class:`~geo_service.store.manifest.Manifest`. Before a version's
+incidents are first read (or a write builds on it) its files are checked against the manifest: a
+listed file missing or holding another number of rows, or an unlisted Parquet file in a month
+folder, raises :class:`~geo_service.errors.StoreDamagedError`; only listed files are ever read.
 """
 
 from __future__ import annotations
