@@ -4,7 +4,7 @@
 
 Each handler parses its arguments, calls a service function of :mod:`geo_service.ingest` or
 :class:`geo_service.store.Store`, and prints the result; errors reach :func:`geo_service.cli.main`
-as :class:`~geo_service.errors.GeoServiceError` (one line, exit code 2).
+as :class:`~geo_service.errors.GeoServiceError` (one line, the exit code of its class).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Modules: :mod:`~geo_service.store.store` (the :class:`Store` reader and its writ
 :mod:`~geo_service.store.manifest` (the typed :class:`Manifest` and its JSON form),
 :mod:`~geo_service.store.layout` (file layout, schema, records), :mod:`~geo_service.store.merge`
 (merging new rows into month partitions), :mod:`~geo_service.store.write` (staging, rejects and
-the atomic publish), :mod:`~geo_service.store.status` (status, coverage, checking the files
-against the manifest). Only this package writes a store.
+the atomic publish), :mod:`~geo_service.store.lock` (the writer lock),
+:mod:`~geo_service.store.status` (status, coverage, checking the files against the manifest).
+Only this package writes a store.
 """
 
 from geo_service.store.layout import FileRecord, WriteResult

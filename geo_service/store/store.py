@@ -23,17 +23,19 @@ removed from every month it covered. Each (source, month) partition holds the ro
 covering it; an incident id already stored in that partition by another file is a duplicate, not
 stored but held aside, and stored in its place if that other file is replaced without the id (see
 :mod:`geo_service.store.merge`).
+
+The manifest is read into a typed :class:`~geo_service.store.manifest.Manifest`. Before a version's
+incidents are first read (or a write builds on it) its files are checked against the manifest: a
+listed file missing or holding another number of rows, or an unlisted Parquet file in a month
+folder, raises :class:`~geo_service.errors.StoreDamagedError`; only listed files are ever read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import re
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,7 @@ import pyarrow.dataset as ds
 
 from geo_service import schema
 from geo_service.coverage import Coverage
-from geo_service.errors import (
-    InputError,
-    NotFoundError,
-    StoreBusyError,
-    StoreDamagedError,
-    StoreError,
-)
+from geo_service.errors import InputError, NotFoundError, StoreDamagedError, StoreError
 from geo_service.store import status as _status
 from geo_service.store import write as _store_write
 from geo_service.store.layout import (
@@ -64,6 +60,7 @@ from geo_service.store.layout import (
     file_schema,
     partition_dir,
 )
+from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
 
 __all__ = ["AssignAreas", "FileRecord", "Store", "WriteResult", "partition_dir"]
@@ -90,9 +87,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._held = threading.local()  # per thread: depth of locked() re-entry
-        self._writer = threading.Lock()  # one writing thread per Store object
-        self._lock_fd: int | None = None
+        self._lock = WriterLock(self.root)
         self._cache: dict[str, _Cached] = {}  # version name -> what was read of it
 
     # ----------------------------------------------------------------------------- reading
@@ -224,61 +219,13 @@ class Store:
         return _status.store_status(self)
 
     # ----------------------------------------------------------------------------- writing
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the store's writer lock; StoreBusyError when another thread or process holds it.
 
         Re-entrant within one thread. Another thread of this process using the same (or another)
         ``Store`` object gets a StoreBusyError at once, as another process does; nobody waits.
         """
-        depth = int(getattr(self._held, "depth", 0))
-        if depth == 0:
-            if not self._writer.acquire(blocking=False):
-                raise StoreBusyError(
-                    f"store {self.root} is being written by another thread of this process; "
-                    "try again when it has finished"
-                )
-            try:
-                self._lock_fd = self._take_file_lock()
-            except BaseException:
-                self._writer.release()
-                raise
-        self._held.depth = depth + 1
-        try:
-            yield
-        finally:
-            self._held.depth = depth
-            if depth == 0:
-                self._release_file_lock()
-
-    def _take_file_lock(self) -> int:
-        """Open ``<store>/.lock`` and take the exclusive ``flock`` on it; returns the fd."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(f"cannot write store {self.root} ({exc.strerror})") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-            os.close(fd)
-            raise StoreBusyError(
-                f"store {self.root} is being written by another process ({holder}); "
-                "try again when it has finished"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        return fd
-
-    def _release_file_lock(self) -> None:
-        try:
-            if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                os.close(self._lock_fd)
-                self._lock_fd = None
-        finally:
-            self._writer.release()
+        return self._lock.held()
 
     def write_incidents(
         self,

@@ -57,11 +57,13 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(["--store", str(store), "boundaries", "add", "Bad Name", str(tmp_path)]) == 2
 
 
-def test_locked_store_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_locked_store_is_reported_with_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "store"
     csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
     with Store(store).locked():
-        assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 4  # busy
+        assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 4
     assert "being written by another process" in capsys.readouterr().err
 
 
@@ -91,8 +93,37 @@ def test_real_hertfordshire_year_via_cli(
     per_month = raw["Month"].value_counts().to_dict()
     assert months["2021-12"] == per_month["2021-12"] - 3  # the 3 repeats in 2021-12
     assert months["2021-01"] == per_month["2021-01"]
+    _check_unlocated_against_raw_files(Store(store), status, raw_files=sorted(street.glob("*.gz")))
     assert main(["--store", str(store), "ingest", "police-uk", "--json", str(street)]) == 0
     second = json.loads(capsys.readouterr().out)
     assert (second["stored"], second["ingest_id"]) == (0, None)
     assert second["duplicates"] + second["rejected"] == 108_465
     assert _status(store, capsys)["version"] == status["version"]
+
+
+def _check_unlocated_against_raw_files(
+    store: Store,
+    status: dict,
+    raw_files: list[Path],  # type: ignore[type-arg]
+) -> None:
+    """Rows and unlocated rows per month and crime type, counted with plain pandas."""
+    columns = ["Crime ID", "Month", "Crime type", "Longitude", "Latitude"]
+    raw = pd.concat((pd.read_csv(p, usecols=columns) for p in raw_files), ignore_index=True)
+    repeated = raw["Crime ID"].notna() & raw["Crime ID"].duplicated()
+    raw = raw.loc[~repeated]  # the loader keeps the first row of a repeated id (4 here)
+    raw["unlocated"] = raw["Longitude"].isna() | raw["Latitude"].isna()
+    expected = raw.groupby(["Month", "Crime type"])["unlocated"].agg(["size", "sum"]).reset_index()
+    expected.columns = ["month", "category", "rows", "unlocated"]
+    got = store.unlocated().drop(columns="source")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert int(expected["unlocated"].sum()) == status["without_location"] == 1786
+    police = status["sources"]["police_uk"]
+    assert (police["first_month"], police["last_month"], police["missing_months"]) == (
+        "2021-01", "2022-01", [],
+    )  # fmt: skip
+    # police.uk files carry neither offence sub-types nor times of day, for any category.
+    assert len(police["detail"]) == 14
+    assert not any(d["subcategories"] or d["times"] for d in police["detail"].values())
+    coverage = store.coverage()
+    assert coverage.months["police_uk"] == tuple(police["months"])
+    assert not coverage.subcategories and not coverage.times

@@ -19,7 +19,7 @@ import pytest
 from shapely.geometry import box
 
 from geo_service import schema
-from geo_service.errors import InputError, NotFoundError, StoreError
+from geo_service.errors import InputError, NotFoundError, StoreBusyError, StoreError
 from geo_service.store import FileRecord, LayerInfo, Store
 from tests.store.conftest import canonical
 
@@ -202,11 +202,11 @@ def test_killed_writer_leaves_previous_state(store: Store, when: str) -> None:
     assert sorted(store.incidents()["incident_id"]) == ["p:1", "p:2"]
 
 
-def test_second_writer_gets_store_error(store: Store) -> None:
+def test_second_writer_gets_store_busy_error(store: Store) -> None:
     other = Store(store.root)
     with store.locked():
         locked = rf"being written by another process \(pid {os.getpid()}\)"
-        with pytest.raises(StoreError, match=locked):
+        with pytest.raises(StoreBusyError, match=locked):
             _write(other, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
         _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")  # re-entrant
     _write(other, _rows("b.csv", "2021-01", ["p:2"]), "b.csv", "sha-b")  # released
@@ -318,7 +318,7 @@ def test_threads_sharing_a_store_do_not_share_the_lock(store: Store) -> None:
         try:
             with store.locked():
                 pass
-        except StoreError as exc:
+        except StoreBusyError as exc:
             errors.append(exc)
 
     holder = threading.Thread(target=hold)
