@@ -109,7 +109,14 @@ def normalised(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def warn_unknown(path: Path, column: str, values: pa.Array, unknown: np.ndarray) -> None:
+def warn_unknown(
+    path: Path,
+    column: str,
+    values: pa.Array,
+    unknown: np.ndarray,
+    *,
+    expected: str = "a DfT code or label of the field",
+) -> None:
     """One warning naming the distinct values of ``values`` where ``unknown`` is true."""
     if not unknown.any():
         return
@@ -117,11 +124,11 @@ def warn_unknown(path: Path, column: str, values: pa.Array, unknown: np.ndarray)
     distinct = sorted({str(v).strip() for v in picked})
     more = f" and {len(distinct) - _EXAMPLES} more" if len(distinct) > _EXAMPLES else ""
     logger.warning(
-        "%s: %s: %d row(s) hold a value that is neither a DfT code nor a DfT label, left "
-        "missing: %s%s",
+        "%s: %s: %d row(s) with a value that is not %s, left missing: %s%s",
         path,
         column,
         int(unknown.sum()),
+        expected,
         ", ".join(distinct[:_EXAMPLES]),
         more,
     )
@@ -168,7 +175,8 @@ def speed_limits(values: pa.Array | None, *, n: int, path: Path, column: str) ->
     numbers = pd.to_numeric(digits, errors="coerce")
     valid = numbers.between(5, 70) & (numbers % 1 == 0)
     unknown = text.notna() & ~valid & ~text.isin(_NO_SPEED_LIMIT)
-    warn_unknown(path, column, values, unknown.to_numpy(dtype=bool))
+    expected = "a speed limit in mph (5 to 70) or a DfT code or label"
+    warn_unknown(path, column, values, unknown.to_numpy(dtype=bool), expected=expected)
     return pd.array(numbers.where(valid).astype("Float64"), dtype="Int64")
 
 
@@ -180,6 +188,6 @@ def probabilities(values: pa.Array | None, *, n: int, path: Path, column: str) -
     numbers = pd.to_numeric(text, errors="coerce")
     valid = numbers.between(0.0, 1.0)
     unknown = text.notna() & ~valid & text.ne("-1")
-    if unknown.any():
-        warn_unknown(path, column, values, unknown.to_numpy(dtype=bool))
+    expected = "a probability from 0 to 1"
+    warn_unknown(path, column, values, unknown.to_numpy(dtype=bool), expected=expected)
     return numbers.where(valid).to_numpy(dtype=float, na_value=np.nan)
