@@ -362,5 +362,5 @@ def test_casualty_or_vehicle_tables_without_collisions_are_refused(tmp_path: Pat
         "(vehicle); casualty and vehicle tables are linked to the collisions of a collision "
         "table ingested with them"
     )
-    with pytest.raises(InputError, match="vehicle-2024.csv: a STATS19 vehicle table"):
+    with pytest.raises(InputError, match=r"vehicle-2024\.csv: a STATS19 vehicle table"):
         load_stats19(folder / "vehicle-2024.csv")
