@@ -28,7 +28,7 @@ named in one warning per file and field.
   a C road or a classified road with no number gives "C road", "A road", ...; no second road
   (class 0, "not at junction") is missing.
 - ``junction``: the DfT label. ``junction_detail`` is read with both the 2011 and the 2024 code
-  lists (their codes do not overlap; 2024 code 19 is "Other junction", from the DfT 2025 data
+  lists (they share only 0, 99 and -1, with the same meanings; 2024 code 19 is "Other junction", from the DfT 2025 data
   guide). The 2024 layout moved the older values (roundabouts, slip roads) to
   ``junction_detail_historic``: where ``junction_detail`` is -1, unknown, empty or absent, the
   historic value is used.
@@ -159,7 +159,8 @@ CODED: Mapping[str, CodedField] = {
     "severity": CodedField(("collision_severity",)),
     "road_1_class": CodedField(("first_road_class",)),
     "road_2_class": CodedField(("second_road_class",)),
-    # Pre-2024 files carry the 2011 codes under junction_detail; the lists share no code.
+    # Pre-2024 files carry the 2011 codes under junction_detail. The two lists share only
+    # 0, 99 and -1, which mean the same in both, so one table decodes either.
     "junction": CodedField(("junction_detail", "junction_detail_historic")),
     "junction_historic": CodedField(("junction_detail_historic",)),
     "urban_rural": CodedField(("urban_or_rural_area",), keep=("Urban", "Rural")),
