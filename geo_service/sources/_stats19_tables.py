@@ -165,7 +165,7 @@ def _casualty_rows(path: Path) -> pd.DataFrame:
         logger.warning(
             "%s: %d casualty row(s) without a collision index ignored", path, no_index.sum()
         )
-    logger.info("%s: STATS19 casualty table, %d casualties", path, int((~no_index).sum()))
+    logger.info("%s: linked: STATS19 casualty table, %d casualties", path, int((~no_index).sum()))
     return rows.loc[~no_index.to_numpy()]
 
 

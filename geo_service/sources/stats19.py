@@ -28,10 +28,10 @@ named in one warning per file and field.
   a C road or a classified road with no number gives "C road", "A road", ...; no second road
   (class 0, "not at junction") is missing.
 - ``junction``: the DfT label. ``junction_detail`` is read with both the 2011 and the 2024 code
-  lists (they share only 0, 99 and -1, with the same meanings; 2024 code 19 is "Other junction", from the DfT 2025 data
-  guide). The 2024 layout moved the older values (roundabouts, slip roads) to
-  ``junction_detail_historic``: where ``junction_detail`` is -1, unknown, empty or absent, the
-  historic value is used.
+  lists (they share only 0, 99 and -1, with the same meanings; 2024 code 19 is "Other
+  junction", from the DfT 2025 data guide). The 2024 layout moved the older values
+  (roundabouts, slip roads) to ``junction_detail_historic``: where ``junction_detail`` is -1,
+  unknown, empty or absent, the historic value is used.
 - ``urban_rural``: "Urban" / "Rural"; ``speed_limit`` mph; ``casualties`` from
   ``number_of_casualties``.
 - ``adjusted_serious`` / ``adjusted_slight``: the DfT severity adjustment for the change to

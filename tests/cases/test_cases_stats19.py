@@ -69,6 +69,8 @@ def test_09_download_folder_links_casualties(
     messages = [r.getMessage() for r in caplog.records]
     vehicle = folder / "dft-road-casualty-statistics-vehicle-2024.csv"
     assert f"{vehicle}: skipped: STATS19 vehicle table (vehicle details are not stored)" in messages
+    casualty = folder / "dft-road-casualty-statistics-casualty-2024.csv"
+    assert f"{casualty}: linked: STATS19 casualty table, 5 casualties" in messages
     rows = Store(store).incidents()
     assert len(rows) == 5
     # one slight casualty (class 1 driver, type -1) per collision in the casualty table
