@@ -48,6 +48,15 @@ INCIDENT_COLUMNS: Mapping[str, str] = {
     "junction": "str",  # collisions: decoded junction detail
     "speed_limit": "Int64",  # collisions: mph
     "urban_rural": "str",  # collisions: "Urban" | "Rural"
+    # STATS19 collisions: figures summed from the casualty table, when it was loaded with them.
+    "ksi_casualties": "Int64",  # killed or seriously injured casualties
+    "pedestrian_casualties": "Int64",
+    "cyclist_casualties": "Int64",
+    "motorcyclist_casualties": "Int64",
+    # STATS19: DfT severity adjustment for injury-based recording (CRASH/COPA), probability 0..1
+    "adjusted_serious": "float64",
+    "adjusted_slight": "float64",
+    "highway_authority": "str",  # STATS19 local_authority_highway, ONS code (E10000015)
     "source_file": "str",  # provenance: file name the row came from
     "source_line": "int64",  # provenance: 1-based line number in that file (header is line 1)
 }

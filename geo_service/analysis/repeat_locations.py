@@ -14,6 +14,13 @@ found greedily so that site lists are stable and no collision is counted twice:
    neighbourhood holds at least N collisions make it a site and mark its collisions assigned;
    stop when no neighbourhood reaches N.
 
+Sites are ranked three ways (1 = worst): by collision count (ties: more KSI collisions), by
+severity (fatal, then serious collisions, then count) and by casualties (KSI casualties, then all
+casualties, then count). Casualty figures come from the ``casualties`` and ``ksi_casualties``
+incident columns (STATS19 ``number_of_casualties`` and the linked casualty table); a site's
+figure sums its collisions' known values and is missing when none of them has one. ``by_year``
+counts the site's collisions in each calendar year the window touches ("2012: 3; 2013: 0").
+
 A site's centre is its seed collision's location, so every collision of a site lies within the
 radius of the reported point (a mean centre would not guarantee that). Neighbourhoods come from a
 KD-tree; the greedy step uses a lazy max-heap, so the work grows with the number of
@@ -41,11 +48,15 @@ SITE_COLUMNS = (
     "site_id",
     "rank_count",
     "rank_severity",
+    "rank_casualties",
     "count",
     "fatal",
     "serious",
     "slight",
     "ksi",
+    "casualties",
+    "ksi_casualties",
+    "by_year",
     "road",
     "area_code",
     "area_name",
@@ -139,7 +150,9 @@ def repeat_locations(
     severity = window["severity"].astype("str").to_numpy(dtype=object, na_value="")
     ids = window["incident_id"].astype("str").to_numpy(dtype=object, na_value="")
     groups = _greedy_sites(neighbours, severity, ids, min_count=rule.min_count)
-    sites = _describe_sites(window, groups, radii)
+    start, end = _window_bounds(period_end, rule.years)
+    calendar_years = tuple(range(start.year, (end - pd.Timedelta(days=1)).year + 1))
+    sites = _describe_sites(window, groups, radii, calendar_years)
     return _label_areas(_rank(sites), areas)
 
 
@@ -216,7 +229,7 @@ def _greedy_sites(
 
 
 def _describe_sites(
-    window: pd.DataFrame, groups: list[list[int]], radii: np.ndarray
+    window: pd.DataFrame, groups: list[list[int]], radii: np.ndarray, years: tuple[int, ...]
 ) -> pd.DataFrame:
     """One summary row per site; the first member of each group is its seed."""
     if not groups:
@@ -239,6 +252,9 @@ def _describe_sites(
     grouped = members.groupby("site_id", sort=True)
     sites = grouped[["fatal", "serious", "slight"]].sum()
     sites.insert(0, "count", grouped.size())
+    for column in ("casualties", "ksi_casualties"):
+        sites[column] = _known_sums(site, part.get(column))
+    sites["by_year"] = _by_year(site, part["_when"], years)
     sites["road"] = _road_labels(site, part)
     sites["radius_m"] = radii[seeds]
     sites["x"] = window["x"].to_numpy(dtype=float)[seeds]
@@ -247,6 +263,28 @@ def _describe_sites(
     sites["last_date"] = grouped["when"].max()
     sites["collision_ids"] = grouped["incident_id"].agg(";".join)
     return sites.reset_index()
+
+
+def _known_sums(site: np.ndarray, values: pd.Series | None) -> pd.Series:
+    """Per site, the sum of the known ``values`` (Int64; missing when none is known)."""
+    index = pd.Index(np.unique(site), name="site_id")
+    if values is None:
+        return pd.Series(pd.NA, index=index, dtype="Int64")
+    numbers = pd.to_numeric(values, errors="coerce").astype("Float64").to_numpy()
+    frame = pd.DataFrame({"site_id": site, "value": numbers})
+    sums = frame.groupby("site_id")["value"].sum(min_count=1)
+    return sums.reindex(index).round().astype("Int64")
+
+
+def _by_year(site: np.ndarray, when: pd.Series, years: tuple[int, ...]) -> pd.Series:
+    """Per site, "YYYY: n" for every calendar year of the window, in order, joined by "; "."""
+    frame = pd.DataFrame({"site_id": site, "year": pd.DatetimeIndex(when).year})
+    counts = frame.groupby(["site_id", "year"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(years), fill_value=0)
+    text = [
+        "; ".join(f"{y}: {n}" for y, n in zip(years, row, strict=True)) for row in counts.to_numpy()
+    ]
+    return pd.Series(text, index=counts.index, dtype="str")
 
 
 def _road_labels(site: np.ndarray, part: pd.DataFrame) -> pd.Series:
@@ -277,7 +315,7 @@ def _most_common(
 
 
 def _rank(sites: pd.DataFrame) -> pd.DataFrame:
-    """Add KSI and the two ranks (1 = worst); ties keep the greedy order."""
+    """Add KSI and the three ranks (1 = worst); ties keep the greedy order."""
     if sites.empty:
         return sites
     sites = sites.assign(ksi=sites["fatal"] + sites["serious"])
@@ -285,9 +323,17 @@ def _rank(sites: pd.DataFrame) -> pd.DataFrame:
     by_severity = sites.sort_values(
         ["fatal", "serious", "count", "site_id"], ascending=[False, False, False, True]
     )
-    rank_count = pd.Series(np.arange(1, len(sites) + 1), index=by_count.index)
-    rank_severity = pd.Series(np.arange(1, len(sites) + 1), index=by_severity.index)
-    sites = sites.assign(rank_count=rank_count, rank_severity=rank_severity)
+    by_casualties = sites.sort_values(
+        ["ksi_casualties", "casualties", "count", "site_id"],
+        ascending=[False, False, False, True],
+        na_position="last",
+    )
+    ranks = np.arange(1, len(sites) + 1)
+    sites = sites.assign(
+        rank_count=pd.Series(ranks, index=by_count.index),
+        rank_severity=pd.Series(ranks, index=by_severity.index),
+        rank_casualties=pd.Series(ranks, index=by_casualties.index),
+    )
     return sites.sort_values("rank_count").reset_index(drop=True)
 
 

@@ -12,25 +12,47 @@ or extracted by a force or council in the same layout.
 CamelCase ones (``Accident_Index``, ``Location_Easting_OSGR``, ``Accident_Severity``,
 ``1st_Road_Class``, ...) are recognised; matching ignores case.
 
+**Codes or labels.** Every coded field the product uses (severity, first and second road class,
+junction detail, urban or rural area, speed limit) is read from DfT codes (``3``) or DfT labels
+(``A``, any case), as the Kaggle ``Accident_Information.csv`` and R ``stats19`` formatted tables
+carry them. A DfT "no value" entry (-1, "Data missing or out of range", "unknown (self
+reported)") is missing; a value that is neither a code nor a label of the field is missing and
+named in one warning per file and field.
+
 **Decoding.**
 
-- ``severity`` and ``subcategory``: "Fatal" / "Serious" / "Slight" (codes 1-3, labels also
-  accepted). The subcategory repeats the severity so that category groups can select
-  "killed or seriously injured" collisions the same way they select burglary types.
+- ``severity`` and ``subcategory``: "Fatal" / "Serious" / "Slight". The subcategory repeats the
+  severity so that category groups can select "killed or seriously injured" collisions the same
+  way they select burglary types.
 - ``road_1`` / ``road_2``: class + number, e.g. "M1", "A41", "A1(M)", "B4505"; "Unclassified";
   a C road or a classified road with no number gives "C road", "A road", ...; no second road
   (class 0, "not at junction") is missing.
-- ``junction``: the DfT label (2011 and 2024 specifications; their codes do not overlap).
-- ``urban_rural``: "Urban" / "Rural"; ``speed_limit`` mph (unknown codes -1 and 99 are missing);
-  ``casualties`` from ``number_of_casualties``.
+- ``junction``: the DfT label. ``junction_detail`` is read with both the 2011 and the 2024 code
+  lists (they share only 0, 99 and -1, with the same meanings; 2024 code 19 is "Other
+  junction", from the DfT 2025 data guide). The 2024 layout moved the older values
+  (roundabouts, slip roads) to ``junction_detail_historic``: where ``junction_detail`` is -1,
+  unknown, empty or absent, the historic value is used.
+- ``urban_rural``: "Urban" / "Rural"; ``speed_limit`` mph; ``casualties`` from
+  ``number_of_casualties``.
+- ``adjusted_serious`` / ``adjusted_slight``: the DfT severity adjustment for the change to
+  injury-based recording (CRASH, COPA): the probability (0..1) that the collision would have
+  been serious / slight under injury-based reporting (``collision_adjusted_severity_serious``,
+  or the older ``adjusted_serious`` names).
+- ``highway_authority``: ``local_authority_highway``, as an ONS code (a DfT authority name such as
+  "Hertfordshire" becomes its code); ``area_hint`` is ``local_authority_ons_district``;
+  ``lsoa_code`` is the collision's LSOA.
 - ``occurred_at`` from ``date`` (dd/mm/yyyy, or ISO yyyy-mm-dd) and ``time`` (HH:MM; a missing or
   unreadable time leaves ``time_known`` false).
-- ``area_hint`` is ``local_authority_ons_district`` when the file has it; ``lsoa_code`` is the
-  collision's LSOA when given.
 - Location: easting/northing (EPSG:27700) when present, else longitude/latitude (WGS84).
   ``NULL`` and empty fields are missing. A collision with neither is kept without a location; one
   with an easting but no northing (or the reverse) and no longitude/latitude is rejected.
-- ``junction`` codes in neither DfT list are left missing and named in one warning per file.
+
+**Casualty and vehicle tables.** A DfT download holds collision, casualty and vehicle tables
+side by side. Files are told apart by their header (:mod:`._stats19_tables`): casualty tables
+given with collision tables (named together, or in one folder) are summed per collision into
+``ksi_casualties``, ``pedestrian_casualties``, ``cyclist_casualties`` and
+``motorcyclist_casualties``; vehicle tables are skipped. Casualty or vehicle tables with no
+collision table are refused, since the figures could not be linked to anything.
 
 A missing or unreadable index, severity or date rejects the row.
 """
@@ -39,8 +61,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from importlib import resources
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +84,31 @@ from geo_service.sources._checks import (
 from geo_service.sources._files import (
     RawFile,
     RawRows,
+    expand_paths,
     open_file,
     read_columns,
 )
 from geo_service.sources._load import load_each
 from geo_service.sources._result import LoadResult, SourceFile
+from geo_service.sources._stats19_codes import (
+    CodedField,
+    decode,
+    highway_codes,
+    labelled_fields,
+    probabilities,
+    speed_limits,
+)
+from geo_service.sources._stats19_codes import code_lists as code_lists
+from geo_service.sources._stats19_tables import (
+    CASUALTY,
+    COLLISION,
+    VEHICLE,
+    casualty_figures,
+    link_casualties,
+    refuse_without_collisions,
+    skip_vehicle_tables,
+    table_kind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +131,40 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "road_2_class": ("second_road_class", "2nd_road_class"),
     "road_2_number": ("second_road_number", "2nd_road_number"),
     "junction": ("junction_detail",),
+    "junction_historic": ("junction_detail_historic",),
     "speed_limit": ("speed_limit",),
     "casualties": ("number_of_casualties",),
     "urban_rural": ("urban_or_rural_area",),
     "ons_district": ("local_authority_ons_district",),
+    "highway": ("local_authority_highway", "local_authority_(highway)"),
+    "adjusted_serious": (
+        "collision_adjusted_severity_serious",
+        "collision_adjusted_serious",
+        "accident_adjusted_severity_serious",
+        "adjusted_severity_serious",
+        "adjusted_serious",
+    ),
+    "adjusted_slight": (
+        "collision_adjusted_severity_slight",
+        "collision_adjusted_slight",
+        "accident_adjusted_severity_slight",
+        "adjusted_severity_slight",
+        "adjusted_slight",
+    ),
     "lsoa": ("lsoa_of_collision_location", "lsoa_of_accident_location"),
 }
 REQUIRED = ("index", "severity", "date")
+#: Coded field -> how it decodes (the DfT code lists that apply; the labels stored).
+CODED: Mapping[str, CodedField] = {
+    "severity": CodedField(("collision_severity",)),
+    "road_1_class": CodedField(("first_road_class",)),
+    "road_2_class": CodedField(("second_road_class",)),
+    # Pre-2024 files carry the 2011 codes under junction_detail. The two lists share only
+    # 0, 99 and -1, which mean the same in both, so one table decodes either.
+    "junction": CodedField(("junction_detail", "junction_detail_historic")),
+    "junction_historic": CodedField(("junction_detail_historic",)),
+    "urban_rural": CodedField(("urban_or_rural_area",), keep=("Urban", "Rural")),
+}
 _ROAD_PREFIX = {"Motorway": "M", "A(M)": "A", "A": "A", "B": "B", "C": "C"}
 _ROAD_NAMES = {"Motorway": "Motorway", "A(M)": "A(M) road", "A": "A road", "B": "B road"}
 
@@ -107,7 +175,8 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
     Parameters
     ----------
     paths
-        Files, and folders searched recursively for ``*.csv`` / ``*.csv.gz``.
+        Files, and folders searched recursively for ``*.csv`` / ``*.csv.gz``. Casualty tables
+        among them are linked to their collisions; vehicle tables are skipped.
     progress
         Show a progress bar over the files.
 
@@ -115,27 +184,29 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
     -------
     LoadResult
         Canonical incidents (source ``stats19``, category "Road traffic collision"), rejects,
-        duplicated collision indexes and file provenance.
+        duplicated collision indexes and the provenance of the collision tables.
+
+    Raises
+    ------
+    InputError
+        A whole-file problem, or casualty/vehicle tables without a collision table.
     """
-    return load_each(
-        paths, _load_file, folder_patterns=FOLDER_PATTERNS, progress=progress, what="STATS19 files"
-    )
-
-
-def code_lists() -> dict[str, dict[str, str]]:
-    """The shipped DfT code lists: variable -> code -> label."""
-    return {name: dict(codes) for name, codes in _code_lists().items()}
-
-
-@lru_cache(maxsize=1)
-def _code_lists() -> dict[str, tuple[tuple[str, str], ...]]:
-    source = resources.files("geo_service").joinpath("data/stats19_codes.csv")
-    with source.open("r", encoding="utf-8") as handle:
-        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
-    return {
-        str(variable): tuple(zip(group["code"], group["label"], strict=True))
-        for variable, group in table.groupby("variable")
-    }
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    files = expand_paths(given, folder_patterns=FOLDER_PATTERNS)
+    kinds = {path: table_kind(path) for path in files}
+    collisions = [p for p in files if kinds[p] == COLLISION]
+    if not collisions:
+        refuse_without_collisions([Path(p) for p in given], kinds)
+    result = load_each(
+        collisions, _load_file, folder_patterns=FOLDER_PATTERNS, progress=progress,
+        what="STATS19 files",
+    )  # fmt: skip
+    skip_vehicle_tables([p for p in files if kinds[p] == VEHICLE])
+    casualty_tables = [p for p in files if kinds[p] == CASUALTY]
+    if not casualty_tables:
+        return result
+    figures = casualty_figures(casualty_tables)
+    return replace(result, incidents=link_casualties(result.incidents, figures, prefix=SOURCE))
 
 
 def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
@@ -162,7 +233,7 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
             "lsoa_code": _lsoa(col.get("lsoa")),
             "area_hint": col.get("ons_district"),
             "severity": severity,
-            **_decoded_details(col, path),
+            **_decoded_details(col, names, path),
             "source_file": path.name,
             "source_line": rows.lines,
         },
@@ -206,20 +277,15 @@ def _resolve_columns(raw: RawFile) -> dict[str, str]:
 
 
 def _decode_severity(rejects: Rejects, values: pa.Array, column: str) -> pa.Array:
-    codes = _code_lists()["collision_severity"]
-    table = {code: label for code, label in codes} | {label.lower(): label for _, label in codes}
+    """Severity labels; a value that is not a DfT severity code or label rejects the row."""
+    table = CODED["severity"].table()
     text = pc.utf8_lower(pc.utf8_trim_whitespace(values))
-    decoded = _lookup(text, table)
+    text = pc.replace_substring_regex(text, r"^(-?\d+)\.0+$", r"\1")
+    keys = pa.array(list(table), type=pa.string())
+    decoded = pc.take(pa.array(list(table.values()), type=pa.string()), pc.index_in(text, keys))
     bad = is_missing(decoded) & ~is_missing(values)
     rejects.add(bad, column, values, "unknown severity: expected 1, 2, 3 or Fatal/Serious/Slight")
     return decoded
-
-
-def _lookup(values: pa.Array, table: Mapping[str, str]) -> pa.Array:
-    """Map text through ``table``; values not in it become null."""
-    keys = pa.array(list(table), type=pa.string())
-    position = pc.index_in(values, value_set=keys)
-    return pc.take(pa.array(list(table.values()), type=pa.string()), position)
 
 
 def _occurred_at(
@@ -279,43 +345,40 @@ def _location(
     return x, y
 
 
-def _decoded_details(col: Mapping[str, pa.Array], path: Path) -> dict[str, object]:
-    """Roads, junction, speed limit, casualties and urban/rural, decoded."""
-    codes = _code_lists()
+def _decoded_details(
+    col: Mapping[str, pa.Array], names: Mapping[str, str], path: Path
+) -> dict[str, object]:
+    """Roads, junction, speed limit, casualties, urban/rural, adjustment and authority, decoded."""
     n = len(next(iter(col.values())))
-    junction_codes = dict(codes["junction_detail_historic"]) | dict(codes["junction_detail"])
-    usable_junctions = {k: v for k, v in junction_codes.items() if k not in ("-1", "99")}
-    _warn_unknown_codes(path, _trimmed(col, "junction", n), junction_codes, "junction_detail")
-    urban = {k: v for k, v in codes["urban_or_rural_area"] if v in ("Urban", "Rural")}
+    labels, as_label = {}, {}
+    for field in ("road_1_class", "road_2_class", "junction", "junction_historic", "urban_rural"):
+        if field in col:
+            labels[field], as_label[names[field]] = decode(
+                col[field], CODED[field], path=path, column=names[field]
+            )
+        else:
+            labels[field] = pa.nulls(n, pa.string())
+    labelled_fields(path, as_label)
     return {
-        "road_1": road_names(
-            _trimmed(col, "road_1_class", n),
-            _trimmed(col, "road_1_number", n),
-            codes=dict(codes["first_road_class"]),
+        "road_1": road_names(labels["road_1_class"], _trimmed(col, "road_1_number", n)),
+        "road_2": road_names(labels["road_2_class"], _trimmed(col, "road_2_number", n)),
+        # 2024 layout: -1/unknown/empty in the new field falls back to the historic field.
+        "junction": pc.coalesce(labels["junction"], labels["junction_historic"]),
+        "urban_rural": labels["urban_rural"],
+        "speed_limit": speed_limits(
+            col.get("speed_limit"), n=n, path=path, column=names.get("speed_limit", "")
         ),
-        "road_2": road_names(
-            _trimmed(col, "road_2_class", n),
-            _trimmed(col, "road_2_number", n),
-            codes=dict(codes["second_road_class"]),
-        ),
-        "junction": _lookup(_trimmed(col, "junction", n), usable_junctions),
-        "urban_rural": _lookup(_trimmed(col, "urban_rural", n), urban),
-        "speed_limit": whole_numbers(col.get("speed_limit"), low=5, high=70, n=n),
         "casualties": whole_numbers(col.get("casualties"), low=0, high=10_000, n=n),
+        "adjusted_serious": _probabilities(col, names, "adjusted_serious", path, n),
+        "adjusted_slight": _probabilities(col, names, "adjusted_slight", path, n),
+        "highway_authority": highway_codes(col.get("highway")),
     }
 
 
-def _warn_unknown_codes(path: Path, values: pa.Array, table: Mapping[str, str], what: str) -> None:
-    """One warning naming the codes of ``values`` that ``table`` does not list (nulls aside)."""
-    unknown = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array(list(table)))))
-    codes = sorted({str(code) for code in pc.unique(unknown).to_pylist() if code})
-    if codes:
-        logger.warning(
-            "%s: %s code(s) not in the DfT code lists, left missing: %s",
-            path,
-            what,
-            ", ".join(codes),
-        )
+def _probabilities(
+    col: Mapping[str, pa.Array], names: Mapping[str, str], field: str, path: Path, n: int
+) -> np.ndarray:
+    return probabilities(col.get(field), n=n, path=path, column=names.get(field, field))
 
 
 def _trimmed(col: Mapping[str, pa.Array], field: str, n: int) -> pa.Array:

@@ -151,6 +151,42 @@ def test_ranking_by_count_and_by_severity() -> None:
     ]
 
 
+def test_casualty_figures_rank_and_collisions_by_year() -> None:
+    # Three sites: A (4 collisions, 4 casualties, 0 KSI casualties), B (4 collisions,
+    # 2+3+1+1 = 7 casualties, 1+0+0 = 1 KSI casualty, one collision without casualty rows),
+    # C (5 collisions, no casualty figures at all).
+    a = [(0.0, float(i)) for i in range(4)]
+    b = [(1000.0, float(i)) for i in range(4)]
+    c = [(2000.0, float(i)) for i in range(5)]
+    dates = ["2011-03-01", "2013-01-01", "2013-06-01", "2013-12-31"]
+    dates += ["2012-05-05"] * 4 + ["2011-01-01"] * 5
+    frame = collisions(a + b + c, dates=dates)
+    frame["casualties"] = pd.array([1, 1, 1, 1, 2, 3, 1, 1] + [None] * 5, dtype="Int64")
+    frame["ksi_casualties"] = pd.array([0, 0, 0, 0, 1, 0, 0, None] + [None] * 5, dtype="Int64")
+    sites = repeat_locations(frame, rule=DEFAULT, period_end="2013-12").set_index("x")
+    assert sites.loc[0.0, ["casualties", "ksi_casualties"]].tolist() == [4, 0]
+    assert sites.loc[1000.0, ["casualties", "ksi_casualties"]].tolist() == [7, 1]
+    assert sites.loc[2000.0, ["casualties", "ksi_casualties"]].isna().all()
+    # by count: C (5), then A and B (4 each, no KSI collisions: greedy order, A has smaller ids);
+    # by casualties: B (1 KSI casualty), A (0), C (unknown, last).
+    assert sites["rank_count"].to_dict() == {2000.0: 1, 0.0: 2, 1000.0: 3}
+    assert sites["rank_casualties"].to_dict() == {1000.0: 1, 0.0: 2, 2000.0: 3}
+    # the window 2011-01-01..2013-12-31 touches 2011, 2012, 2013
+    assert sites.loc[0.0, "by_year"] == "2011: 1; 2012: 0; 2013: 3"
+    assert sites.loc[1000.0, "by_year"] == "2011: 0; 2012: 4; 2013: 0"
+    assert sites.loc[2000.0, "by_year"] == "2011: 5; 2012: 0; 2013: 0"
+    # a window of 3 years ending June 2013 runs from July 2010: four calendar years
+    june = repeat_locations(frame, rule=DEFAULT, period_end="2013-06").set_index("x")
+    assert june.loc[1000.0, "by_year"] == "2010: 0; 2011: 0; 2012: 4; 2013: 0"
+
+
+def test_sites_without_casualty_columns() -> None:
+    frame = collisions([(0.0, float(i)) for i in range(4)]).drop(columns=["casualties"])
+    sites = repeat_locations(frame, rule=DEFAULT, period_end="2013-12")
+    assert sites[["casualties", "ksi_casualties"]].isna().all(axis=None)
+    assert sites.loc[0, "rank_casualties"] == 1
+
+
 def test_ksi_rule_counts_only_fatal_and_serious() -> None:
     xy = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (3.0, 0.0)]
     frame = collisions(xy, severity=["Serious", "Slight", "Slight", "Fatal"])

@@ -91,7 +91,7 @@ def test_not_a_stats19_file(tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_shipped_code_lists_match_dft_schema(shared_data: Path) -> None:
     schema = pd.read_csv(shared_data / "dft-stats19-schema" / "stats19_schema.csv", dtype=str)
-    schema = schema[schema["table"] == "collision"]
+    schema = schema[schema["table"].isin(["collision", "casualty"])]
     shipped = code_lists()
     assert set(shipped) == {
         "collision_severity",
@@ -100,10 +100,19 @@ def test_shipped_code_lists_match_dft_schema(shared_data: Path) -> None:
         "junction_detail",
         "junction_detail_historic",
         "urban_or_rural_area",
+        "local_authority_highway",
+        "casualty_severity",
+        "casualty_class",
+        "casualty_type",
     }
     for variable, codes in shipped.items():
         rows = schema[schema["variable"] == variable].dropna(subset=["code"])
-        assert dict(zip(rows["code"], rows["label"], strict=True)) == codes
+        expected = dict(zip(rows["code"], rows["label"].str.strip(), strict=True))
+        if variable == "junction_detail":
+            # The DfT 2025 data guide adds 19 "Other junction" (ropensci/stats19 issue #318);
+            # the schema table predates it.
+            expected["19"] = "Other junction"
+        assert codes == expected, variable
 
 
 def test_folder_with_both_header_styles(tmp_path: Path) -> None:
@@ -153,5 +162,205 @@ def test_half_a_grid_reference_and_unknown_junction_codes(
     assert rows["junction"].isna().all()  # 42, 77 unknown; -1 "unknown" by the DfT
     warnings = [r.getMessage() for r in caplog.records if "junction_detail" in r.getMessage()]
     assert warnings == [
-        f"{path}: junction_detail code(s) not in the DfT code lists, left missing: 42, 77"
+        f"{path}: junction_detail: 3 row(s) with a value that is not a DfT code or label of the "
+        "field, left missing: 42, 77"
     ]
+
+
+# ----------------------------------------------------------------------- 2024 layout
+LAYOUT_2024 = (
+    "collision_index,collision_severity,date,location_easting_osgr,location_northing_osgr,"
+    "junction_detail_historic,junction_detail,local_authority_highway,"
+    "collision_adjusted_severity_serious,collision_adjusted_severity_slight\n"
+    "J1,3,01/02/2024,505100,207200,9,19,E10000015,0.25,0.75\n"
+    "J2,3,01/02/2024,505100,207200,5,-1,E10000015,-1,-1\n"
+    "J3,2,01/02/2024,505100,207200,6,,E10000015,1,0\n"
+    "J4,3,01/02/2024,505100,207200,7,17,-1,0.5,0.5\n"
+    "J5,3,01/02/2024,505100,207200,8,99,E10000015,,\n"
+    "J6,3,01/02/2024,505100,207200,-1,-1,E10000015,1.5,0\n"
+)
+
+
+def test_2024_layout_reads_historic_junction_where_the_new_field_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "collisions_2024.csv"
+    path.write_text(LAYOUT_2024, encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        rows = load_stats19(path).incidents.set_index("incident_id")
+    assert rows["junction"].fillna("").tolist() == [
+        "Other junction",  # new code 19
+        "Slip road",  # -1: historic 5
+        "Crossroads",  # empty: historic 6
+        "Junction with more than four arms (not roundabout)",  # new 17 wins over historic 7
+        "Private drive or entrance",  # 99 "unknown (self reported)": historic 8
+        "",  # -1 in both
+    ]
+    highway = rows["highway_authority"].fillna("").tolist()
+    assert highway == ["E10000015"] * 3 + [""] + ["E10000015"] * 2
+    serious = rows["adjusted_serious"].to_numpy()
+    np.testing.assert_array_equal(serious, [0.25, np.nan, 1.0, 0.5, np.nan, np.nan])
+    np.testing.assert_array_equal(rows["adjusted_slight"], [0.75, np.nan, 0.0, 0.5, np.nan, 0.0])
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        f"{path}: collision_adjusted_severity_serious: 1 row(s) with a value that is not a "
+        "probability from 0 to 1, left missing: 1.5"
+    ]
+
+
+def test_older_adjustment_names_and_highway_names(tmp_path: Path) -> None:
+    path = tmp_path / "collisions.csv"
+    path.write_text(
+        "Accident_Index,Accident_Severity,Date,Longitude,Latitude,Local_Authority_(Highway),"
+        "adjusted_serious,adjusted_slight\n"
+        "K1,Serious,2019-05-01,-0.47,51.75,Hertfordshire,0.9,0.1\n"
+        "K2,Slight,2019-05-01,-0.47,51.75,Northumberland,0.2,0.8\n"
+        "K3,Slight,2019-05-01,-0.47,51.75,E06000060,0.1,0.9\n",
+        encoding="utf-8",
+    )
+    rows = load_stats19(path).incidents
+    # a name the DfT list holds once becomes its code; one it holds twice (old and new
+    # Northumberland) is kept as given; codes are kept.
+    assert rows["highway_authority"].tolist() == ["E10000015", "Northumberland", "E06000060"]
+    assert rows["adjusted_serious"].tolist() == [0.9, 0.2, 0.1]
+    assert rows["adjusted_slight"].tolist() == [0.1, 0.8, 0.9]
+
+
+# ----------------------------------------------------------------------------- labels
+LABELS_CSV = (
+    "Accident_Index,Accident_Severity,Date,Longitude,Latitude,1st_Road_Class,1st_Road_Number,"
+    "2nd_Road_Class,2nd_Road_Number,Junction_Detail,Urban_or_Rural_Area,Speed_limit\n"
+    "L1,fatal,2016-01-01,-0.47,51.75,Motorway,1,Not at junction or within 20 metres,0,"
+    "Not at junction or within 20 metres,RURAL,70 mph\n"
+    "L2,Serious,2016-01-01,-0.47,51.75,a(m),1,B,488,roundabout,urban,30.0\n"
+    "L3,Slight,2016-01-01,-0.47,51.75, C ,0,Unclassified,0,Mini-roundabout,Unallocated,"
+    "Data missing or out of range\n"
+    "L4,Slight,2016-01-01,-0.47,51.75,A road,41,Data missing or out of range,-1,"
+    "Other junction,Town,forty\n"
+    "L5,3,2016-01-01,-0.47,51.75,3.0,41,6,0,3,1,99\n"
+)
+
+
+def test_dft_labels_read_as_codes_for_every_coded_field(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "Accident_Information.csv"
+    path.write_text(LABELS_CSV, encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        rows = load_stats19(path).incidents.set_index("incident_id")
+    assert rows["severity"].tolist() == ["Fatal", "Serious", "Slight", "Slight", "Slight"]
+    assert rows["road_1"].fillna("").tolist() == ["M1", "A1(M)", "C road", "", "A41"]
+    assert rows["road_2"].fillna("").tolist() == ["", "B488", "Unclassified", "", "Unclassified"]
+    assert rows["junction"].tolist() == [
+        "Not at junction or within 20 metres",
+        "Roundabout",
+        "Mini-roundabout",
+        "Other junction",
+        "T or staggered junction",
+    ]
+    # "Unallocated" is a DfT label meaning no value: missing, without a warning
+    assert rows["urban_rural"].fillna("").tolist() == ["Rural", "Urban", "", "", "Urban"]
+    assert rows["speed_limit"].fillna(0).tolist() == [70, 30, 0, 0, 0]
+    # one warning per field, naming the values that are neither a DfT code nor a label
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: 1st_Road_Class: 1 row(s) with a value that is not a DfT code or label of the "
+        "field, left missing: A road",
+        f"{path}: Urban_or_Rural_Area: 1 row(s) with a value that is not a DfT code or label "
+        "of the field, left missing: Town",
+        f"{path}: Speed_limit: 1 row(s) with a value that is not a speed limit in mph (5 to 70) "
+        "or a DfT code or label, left missing: forty",
+    ]
+
+
+# ------------------------------------------------------------ casualty and vehicle tables
+COLLISIONS_CSV = (
+    "collision_index,collision_severity,date,location_easting_osgr,location_northing_osgr\n"
+    "C1,1,01/05/2024,505100,207200\n"
+    "C2,3,02/05/2024,505100,207200\n"
+    "C3,2,03/05/2024,505100,207200\n"
+)
+# C1: a pedestrian (slight), a cyclist (serious), a motorcyclist over 500cc (fatal) and a car
+# driver (slight); C2: a passenger of a moped (type 2, slight); C3: no casualty rows;
+# C9: not in the collision table.
+CASUALTY_CSV = (
+    "collision_index,vehicle_reference,casualty_reference,casualty_class,casualty_severity,"
+    "casualty_type\n"
+    "C1,1,1,3,3,0\n"
+    "C1,2,2,1,2,1\n"
+    "C1,3,3,1,1,5\n"
+    "C1,4,4,1,3,9\n"
+    "C2,1,1,2,3,2\n"
+    "C9,1,1,1,3,9\n"
+)
+CASUALTY_LABELS_CSV = (
+    "Accident_Index,Vehicle_Reference,Casualty_Reference,Casualty_Class,Casualty_Severity,"
+    "Casualty_Type\n"
+    "C1,1,1,Pedestrian,Slight,Pedestrian\n"
+    "C1,2,2,Driver or rider,Serious,Cyclist\n"
+    "C1,3,3,Driver or rider,Fatal,Motorcycle over 500cc rider or passenger\n"
+    "C1,4,4,Driver or rider,Slight,Car occupant\n"
+    "C2,1,1,Passenger,Slight,Motorcycle 50cc and under rider or passenger\n"
+    "C9,1,1,Driver or rider,Slight,Car occupant\n"
+)
+VEHICLE_CSV = "collision_index,vehicle_reference,vehicle_type\nC1,1,9\n"
+
+
+@pytest.mark.parametrize("casualties", [CASUALTY_CSV, CASUALTY_LABELS_CSV])
+def test_download_folder_links_casualties_to_collisions(
+    tmp_path: Path, casualties: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "dft"
+    folder.mkdir()
+    (folder / "collision-2024.csv").write_text(COLLISIONS_CSV, encoding="utf-8")
+    (folder / "casualty-2024.csv").write_text(casualties, encoding="utf-8")
+    (folder / "vehicle-2024.csv").write_text(VEHICLE_CSV, encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        result = load_stats19(folder)
+    assert [f.path.name for f in result.files] == ["collision-2024.csv"]
+    assert result.rows_read == 3 and len(result.rejects) == 0
+    rows = result.incidents.set_index("incident_id")
+    figures = [
+        "casualties",
+        "ksi_casualties",
+        "pedestrian_casualties",
+        "cyclist_casualties",
+        "motorcyclist_casualties",
+    ]
+    assert rows.loc["stats19:C1", figures].tolist() == [4, 2, 1, 1, 1]
+    assert rows.loc["stats19:C2", figures].tolist() == [1, 0, 0, 0, 1]
+    assert rows.loc["stats19:C3", figures].isna().all()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        f"{folder / 'vehicle-2024.csv'}: skipped: STATS19 vehicle table (vehicle details are "
+        "not stored)",
+        "1 of 3 collision(s) have no row in the casualty table(s); their casualty figures are "
+        "missing",
+        "casualties of 1 collision index(es) not in the collision table(s) ignored, e.g. C9",
+    ]
+
+
+def test_named_files_link_and_repeated_casualties_count_once(tmp_path: Path) -> None:
+    collisions = tmp_path / "collisions.csv"
+    collisions.write_text(COLLISIONS_CSV, encoding="utf-8")
+    first = tmp_path / "casualties_a.csv"
+    first.write_text(CASUALTY_CSV, encoding="utf-8")
+    again = tmp_path / "casualties_b.csv"  # the same table saved twice
+    again.write_text(CASUALTY_CSV, encoding="utf-8")
+    rows = load_stats19([collisions, first, again]).incidents.set_index("incident_id")
+    assert rows.loc["stats19:C1", ["casualties", "ksi_casualties"]].tolist() == [4, 2]
+
+
+def test_casualty_or_vehicle_tables_without_collisions_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dft"
+    folder.mkdir()
+    (folder / "casualty-2024.csv").write_text(CASUALTY_CSV, encoding="utf-8")
+    (folder / "vehicle-2024.csv").write_text(VEHICLE_CSV, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_stats19(folder)
+    assert str(caught.value).startswith(
+        "no STATS19 collision table among casualty-2024.csv (casualty), vehicle-2024.csv "
+        "(vehicle); casualty and vehicle tables are linked to the collisions of a collision "
+        "table ingested with them"
+    )
+    with pytest.raises(InputError, match=r"vehicle-2024\.csv: a STATS19 vehicle table"):
+        load_stats19(folder / "vehicle-2024.csv")
