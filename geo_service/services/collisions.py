@@ -27,7 +27,8 @@ from geo_service.services.options import RuleOptions
 #: Collision columns the sites, the severity table and the map need.
 COLLISION_COLUMNS: tuple[str, ...] = (
     "incident_id", "source", "category", "subcategory", "month", "occurred_at", "time_known",
-    "x", "y", "severity", "urban_rural", "location_text", "road_1", "road_2",
+    "x", "y", "severity", "urban_rural", "location_text", "road_1", "road_2", "casualties",
+    "ksi_casualties", "highway_authority",
 )  # fmt: skip
 
 

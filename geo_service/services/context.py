@@ -161,7 +161,7 @@ def study_layer_name(store: StoreLike, requested: str | None) -> str | None:
     if requested:
         if requested not in names:
             shown = ", ".join(names) if names else "none yet"
-            raise NotFoundError(f"no area layer {requested!r}; stored layers: {shown}")
+            raise NotFoundError(f"no area layer {requested!r}; available: {shown}")
         return requested
     for name in PREFERRED_LAYERS:
         if name in names:

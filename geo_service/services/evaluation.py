@@ -64,8 +64,8 @@ def evaluate(
         When the category has no located incident.
     """
     months = require_incidents(store)
-    if not opts.coverages or any(not 0 < c <= 100 for c in opts.coverages):
-        raise InputError(f"coverage: each value must be in (0, 100], got {list(opts.coverages)}")
+    if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
+        raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
     group = group_named(store, groups, opts.category)
     first_origin, last_origin = origins(
         months, months_wanted=opts.months, horizon=opts.horizon_months

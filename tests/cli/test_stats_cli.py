@@ -70,7 +70,7 @@ def fake_store(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_summary_prints_the_looking_back_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["summary", "--period-end", "2013-07"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "Aug 11 to Jul 12 vs Aug 12 to Jul 13"
+    assert lines[0] == "Aug 11 to Jul 12 vs Aug 12 to Jul 13 inside beat"
     all_crime = next(line for line in lines if line.lstrip().startswith("All crime"))
     assert all_crime.split()[2:6] == ["7241", "6379", "-862", "-11.9%"]
     order = [g.name for g in load_groups()]
