@@ -23,9 +23,11 @@ import json
 import logging
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import geopandas as gpd
 import pyogrio
@@ -148,9 +150,10 @@ def source_crs(frame: gpd.GeoDataFrame, path: Path, layer: str, given: str | Non
         chosen = pyproj.CRS.from_user_input(given)
     except pyproj.exceptions.CRSError as exc:
         raise InputError(f"--crs {given!r} is not a CRS PROJ knows (e.g. EPSG:27700)") from exc
-    if stated is not None and origin == STATED and stated != chosen:
+    differs = stated is not None and not stated.equals(chosen, ignore_axis_order=True)
+    if differs and origin == STATED:
         logger.warning("%s: the file states %s; using the given %s", path, crs_text(stated), given)
-    elif stated is not None and stated != chosen:
+    elif differs:
         logger.info("%s: %s; using the given %s", path, origin, given)
     return SourceCrs(chosen, "given with --crs", given=True)
 
@@ -232,28 +235,16 @@ def _topojson_crs_member(path: Path, layer: str) -> pyproj.CRS | None:
         raise InputError(f"{path}: its crs member {name!r} is not a CRS PROJ knows") from exc
 
 
-def _open_json(path: Path, layer: str) -> Any:
-    """A binary stream of the JSON text of ``layer`` (a member of a zip, or the file itself)."""
+@contextmanager
+def _open_json(path: Path, layer: str) -> Iterator[IO[bytes]]:
+    """A binary stream of the JSON text of ``layer``: the file itself, or its member in a zip."""
     if path.suffix.lower() != ".zip":
-        return path.open("rb")
-    archive = zipfile.ZipFile(path)
-    members = [m for m in archive.namelist() if Path(m).stem == layer]
-    if not members:
-        archive.close()
-        raise InputError(f"{path}: no member of the zip holds layer {layer!r}")
-    return _ZipMember(archive, members[0])
-
-
-class _ZipMember:
-    """A seekable stream of one zip member that closes its archive when done."""
-
-    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
-        self._archive = archive
-        self._stream = archive.open(name)
-
-    def __enter__(self) -> Any:
-        return self._stream
-
-    def __exit__(self, *exc: object) -> None:
-        self._stream.close()
-        self._archive.close()
+        with path.open("rb") as stream:
+            yield stream
+        return
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.namelist() if Path(m).stem == layer]
+        if not members:
+            raise InputError(f"{path}: no member of the zip holds layer {layer!r}")
+        with archive.open(members[0]) as stream:
+            yield stream

@@ -26,7 +26,6 @@ from functools import lru_cache
 
 import numpy as np
 import pyproj
-import shapely
 
 from geo_service.errors import InputError
 
@@ -243,8 +242,3 @@ def _features(positions: np.ndarray, codes: Sequence[str]) -> str:
     )
     more = len(positions) - _EXAMPLES
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def polygon_bounds(geometry: np.ndarray) -> np.ndarray:
-    """``shapely.bounds`` of each geometry, ``(n, 4)``."""
-    return np.asarray(shapely.bounds(geometry), dtype=float).reshape(-1, 4)
