@@ -150,10 +150,11 @@ def source_crs(frame: gpd.GeoDataFrame, path: Path, layer: str, given: str | Non
         chosen = pyproj.CRS.from_user_input(given)
     except pyproj.exceptions.CRSError as exc:
         raise InputError(f"--crs {given!r} is not a CRS PROJ knows (e.g. EPSG:27700)") from exc
-    differs = stated is not None and not stated.equals(chosen, ignore_axis_order=True)
-    if differs and origin == STATED:
+    if stated is None or stated.equals(chosen, ignore_axis_order=True):
+        pass
+    elif origin == STATED:
         logger.warning("%s: the file states %s; using the given %s", path, crs_text(stated), given)
-    elif differs:
+    else:  # the format's default, not the file's word: worth a note, not a warning
         logger.info("%s: %s; using the given %s", path, origin, given)
     return SourceCrs(chosen, "given with --crs", given=True)
 
