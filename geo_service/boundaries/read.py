@@ -205,6 +205,8 @@ def _detect_columns(
     name_col: str | None,
     code_from_filename: bool,
 ) -> tuple[str, str]:
+    if code_from_filename and code_col is not None:
+        raise InputError("--code-col and --code-from-filename cannot be used together")
     columns = [c for c in frame.columns if c != frame.geometry.name]
     for given, flag in ((code_col, "--code-col"), (name_col, "--name-col")):
         if given is not None and given not in columns:
@@ -212,8 +214,6 @@ def _detect_columns(
                 f"{path}: {flag} {given!r} is not a column; columns found: {', '.join(columns)}"
             )
     if code_from_filename:
-        if code_col is not None:
-            raise InputError("--code-col and --code-from-filename cannot be used together")
         return FROM_FILENAME, name_col or _detect_name(FROM_FILENAME, columns) or FROM_FILENAME
     code = code_col or _detect_code(frame, columns)
     if code is None:
