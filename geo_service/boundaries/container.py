@@ -34,7 +34,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from geo_service.boundaries.crs_check import describe_likely, likely_crs
+from geo_service.boundaries.crs_check import crs_text, describe_likely, likely_crs
 from geo_service.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -187,14 +187,6 @@ def stated_crs(frame: gpd.GeoDataFrame, path: Path, layer: str) -> tuple[pyproj.
             "the file states no coordinate reference system (a Shapefile needs a .prj file)"
         )
     return frame.crs, STATED
-
-
-def crs_text(crs: pyproj.CRS) -> str:
-    """``EPSG:nnnn`` when the CRS has an EPSG code (GeoJSON's CRS84 counts as 4326), else WKT."""
-    epsg = crs.to_epsg()
-    if epsg is None and crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True):
-        epsg = 4326
-    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
 def _geojson_has_crs_member(path: Path, layer: str) -> bool:

@@ -106,7 +106,7 @@ def likely_crs(bounds: np.ndarray) -> list[tuple[str, str]]:
 
 
 def describe_likely(likely: Sequence[tuple[str, str]], *, given: bool) -> str:
-    """ "coordinates look like British National Grid metres; add --crs EPSG:27700"."""
+    """The advice, e.g. ``coordinates look like British National Grid metres; add --crs ...``."""
     verb = "use" if given else "add"
     if len(likely) == 1:
         code, text = likely[0]
@@ -215,11 +215,23 @@ def _to_lonlat(crs: pyproj.CRS) -> pyproj.Transformer:
     return _to_lonlat_cached(crs.to_wkt())
 
 
+def crs_text(crs: pyproj.CRS) -> str:
+    """``EPSG:nnnn`` when the CRS has an EPSG code (GeoJSON's CRS84 counts as 4326), else WKT."""
+    epsg = _epsg(crs)
+    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+
 def _crs_name(crs: pyproj.CRS) -> str:
+    """``EPSG:nnnn``, else the CRS's name: short enough for a message."""
+    epsg = _epsg(crs)
+    return f"EPSG:{epsg}" if epsg is not None else str(crs.name)
+
+
+def _epsg(crs: pyproj.CRS) -> int | None:
     epsg = crs.to_epsg()
     if epsg is None and crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True):
-        epsg = 4326
-    return f"EPSG:{epsg}" if epsg is not None else str(crs.name)
+        return 4326
+    return epsg
 
 
 def _ranges(bounds: np.ndarray) -> str:

@@ -47,6 +47,7 @@ from geo_service.boundaries.derive import (
     polygonal_part,
     read_denominators,
 )
+from geo_service.boundaries.topology import find_gaps, find_overlaps
 from geo_service.errors import InputError
 from geo_service.projection import to_bng, transformation_used
 from geo_service.schema import CRS
@@ -168,7 +169,7 @@ def read_layer(
         shapely.bounds(raw.geometry.to_numpy()), source.crs, path=str(path),
         origin=source.origin, given=source.given, codes=list(codes),
     )  # fmt: skip
-    source_crs = container.crs_text(source.crs)
+    source_crs = crs_check.crs_text(source.crs)
     geometry = _to_bng(raw.geometry.to_numpy(), source_crs)
     crs_check.check_areas(
         shapely.area(geometry), source.crs, path=str(path), origin=source.origin,
@@ -374,48 +375,6 @@ def _standard_layer(
         source = raw[lowered[column]] if column in lowered else pd.Series(np.nan, index=raw.index)
         frame[column] = pd.to_numeric(source, errors="coerce").to_numpy(dtype=float)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=CRS).values, crs=CRS)
-
-
-def find_overlaps(
-    layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0
-) -> tuple[tuple[str, str, float], ...]:
-    """Pairs of areas whose overlap exceeds ``tolerance_m2`` (codes and overlap area in m²)."""
-    geometry = layer.geometry.to_numpy()
-    left, right = shapely.STRtree(geometry).query(geometry, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    overlap_m2 = shapely.area(shapely.intersection(geometry[left], geometry[right]))
-    codes = layer["code"].to_numpy(dtype=object)
-    return tuple(
-        (str(codes[i]), str(codes[j]), float(a))
-        for i, j, a in zip(left, right, overlap_m2, strict=True)
-        if a > tolerance_m2
-    )
-
-
-def find_gaps(layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> tuple[float, ...]:
-    """Areas (m²) of the holes in the layer's union that are not holes of any single area."""
-    geometry = layer.geometry.to_numpy()
-    holes = _holes(shapely.union_all(geometry))
-    holes = holes[shapely.area(holes) > tolerance_m2]  # generalised files leave many slivers
-    if not len(holes):
-        return ()
-    own_holes = _holes(geometry)
-    own_area = shapely.area(own_holes)
-    gaps = []
-    for hole in holes:  # the few holes above the tolerance
-        x, y = shapely.get_coordinates(hole.point_on_surface())[0]
-        same = shapely.contains_xy(own_holes, x, y) & np.isclose(own_area, hole.area, rtol=1e-6)
-        if not same.any():
-            gaps.append(float(hole.area))
-    return tuple(sorted(gaps, reverse=True))
-
-
-def _holes(geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
-    """The interior rings of polygons, as polygons."""
-    rings, owner = shapely.get_rings(shapely.get_parts(geometry), return_index=True)
-    exterior = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.empty(0, dtype=bool)
-    return np.asarray(shapely.polygons(rings[~exterior]))
 
 
 def _log_report(report: LayerReport) -> None:
