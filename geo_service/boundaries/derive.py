@@ -1,8 +1,9 @@
 """What is derived from a standard area layer: its denominators and coarser layers built from it.
 
 :func:`read_denominators` fills ``population``, ``households`` and ``parent`` from a CSV;
-:func:`dissolve_layer` merges areas by their parent (beats into sectors, wards into districts),
-summing the denominators. Both are re-exported by :mod:`geo_service.boundaries`.
+:func:`named_areas` renames areas (code -> name); :func:`dissolve_layer` merges areas by their
+parent (beats into sectors, wards into districts), summing the denominators. All are re-exported
+by :mod:`geo_service.boundaries`.
 """
 
 from __future__ import annotations
@@ -135,6 +136,17 @@ def dissolve_layer(
         geometry=gpd.GeoSeries(merged, crs=layer.crs).values,
         crs=layer.crs,
     )
+
+
+def named_areas(layer: gpd.GeoDataFrame, names: Mapping[str, str]) -> gpd.GeoDataFrame:
+    """A copy of ``layer`` whose areas listed in ``names`` (code -> name) carry those names."""
+    out = layer.copy()
+    current = out["name"].astype(str).to_numpy(dtype=object)
+    codes = out["code"].astype(str).to_numpy(dtype=object)
+    out["name"] = pd.array(
+        [names.get(code, name) for code, name in zip(codes, current, strict=True)], dtype="str"
+    )
+    return out
 
 
 def polygonal_part(geometry: shapely.Geometry) -> shapely.Geometry:

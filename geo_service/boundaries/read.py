@@ -3,13 +3,20 @@
 Every layer the product uses is a *standard area layer*: a GeoDataFrame in EPSG:27700 with columns
 ``code`` (unique str), ``name`` (str), ``parent`` (str or missing: beat -> sector,
 ward -> district), ``population`` and ``households`` (float, NaN when unknown) and ``geometry``
-(valid Polygon or MultiPolygon). :func:`read_layer` turns a GeoJSON, Shapefile or GeoPackage in
-any CRS into one:
+(valid Polygon or MultiPolygon). :func:`read_layer` turns a GeoJSON, TopoJSON, Shapefile,
+GeoPackage, KML or FileGDB in any CRS into one:
 
+- one layer is read: the one named (``source_layer`` or ``file.gpkg:NAME``) or the file's only
+  one; a file with several is refused with their names and feature counts
+  (:mod:`~geo_service.boundaries.container`);
 - a file without a CRS (a Shapefile with a missing or empty ``.prj``) is refused unless the caller
   states the CRS; a stated CRS overrides the file's;
+- the coordinates must fit the CRS (degrees within ±180/±90, metres not degree-sized, every area
+  in Great Britain or Northern Ireland, no specks): checked before anything is projected or
+  repaired, the refusal suggesting the CRS they fit (:mod:`~geo_service.boundaries.crs_check`);
 - the code and name columns are detected for ONS files (``WD13CD``/``WD13NM``, ``LSOA11CD``...,
-  any ``<letters><yy>CD``/``NM`` pair) or plain ``code``/``name``, or named by the caller;
+  any ``<letters><yy>CD``/``NM`` pair) or plain ``code``/``name``, or named by the caller; a file
+  of one area can give its code in its file name (police.uk neighbourhood KMLs);
 - codes must be present and unique; geometries must be non-empty polygons;
 - coordinates are transformed with the same PROJ transformation as the incidents
   (:mod:`geo_service.projection`, OSTN15 when PROJ has the grid) and the choice is recorded;
@@ -17,8 +24,7 @@ any CRS into one:
   :class:`LayerReport`, as are overlapping pairs and gaps between areas.
 
 Denominators (:func:`read_denominators`) and coarser layers (:func:`dissolve_layer`) live in
-:mod:`geo_service.boundaries.derive`.
-"""
+:mod:`geo_service.boundaries.derive`."""
 
 from __future__ import annotations
 
@@ -31,16 +37,17 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import pyproj
 import shapely
 
+from geo_service.boundaries import container, crs_check
 from geo_service.boundaries.derive import (
     DENOMINATORS,
     dissolve_layer,
     polygonal_part,
     read_denominators,
 )
+from geo_service.boundaries.topology import find_gaps, find_overlaps
 from geo_service.errors import InputError
 from geo_service.projection import to_bng, transformation_used
 from geo_service.schema import CRS
@@ -60,6 +67,9 @@ logger = logging.getLogger(__name__)
 
 #: Columns of a standard area layer, in order (plus ``geometry``).
 LAYER_COLUMNS: tuple[str, ...] = ("code", "name", "parent", "population", "households")
+
+#: ``code_column`` of a layer whose codes are its file names (``--code-from-filename``).
+FROM_FILENAME = "(file name)"
 
 _ONS_CODE = re.compile(r"^([A-Z]{2,6})(\d{2})CD$", re.IGNORECASE)
 _EXAMPLES = 10  # how many offending rows an error message lists
@@ -92,6 +102,10 @@ class LayerReport:
         Areas (m²) of holes in the union of the layer that are not holes of any single area.
     area_m2 : float
         Total area of the layer in m².
+    source_layer : str or None
+        The layer of the file read (a GeoPackage, zip or KML can hold several).
+    crs_origin : str
+        Where ``source_crs`` came from: "stated by the file", "given with --crs", ...
     """
 
     path: str
@@ -105,6 +119,8 @@ class LayerReport:
     overlaps: tuple[tuple[str, str, float], ...]
     gaps_m2: tuple[float, ...]
     area_m2: float
+    source_layer: str | None = None
+    crs_origin: str = ""
 
 
 def read_layer(
@@ -113,6 +129,8 @@ def read_layer(
     code_col: str | None = None,
     name_col: str | None = None,
     crs: str | None = None,
+    source_layer: str | None = None,
+    code_from_filename: bool = False,
     tolerance_m2: float = 1.0,
 ) -> tuple[gpd.GeoDataFrame, LayerReport]:
     """Read an area layer file into a standard area layer in EPSG:27700.
@@ -120,11 +138,16 @@ def read_layer(
     Parameters
     ----------
     path
-        GeoJSON, Shapefile or GeoPackage (anything pyogrio reads).
+        GeoJSON, TopoJSON, Shapefile (or a zip of one), GeoPackage, KML, FileGDB: anything
+        pyogrio reads. ``file.gpkg:NAME`` names a layer of the file.
     code_col, name_col
         Columns holding the area code and name; detected when not given.
     crs
         CRS of the coordinates (e.g. ``"EPSG:27700"``); required when the file states none.
+    source_layer
+        The layer of a file holding several (required then; the error lists them).
+    code_from_filename
+        The code is the file's stem (``DC01.kml`` -> ``DC01``): one feature per file.
     tolerance_m2
         Overlaps and gaps smaller than this are not reported.
 
@@ -133,16 +156,29 @@ def read_layer(
     layer, report
         The standard area layer and what was found and repaired.
     """
-    path = Path(path)
-    raw = _read_file(path)
-    source_crs = _source_crs(raw, path, crs)
-    code_column, name_column = _detect_columns(raw, path, code_col=code_col, name_col=name_col)
-    codes = _checked_codes(raw[code_column], path, code_column)
+    path, source_layer = container.split_layer_suffix(Path(path), source_layer)
+    chosen = container.choose_layer(path, source_layer)
+    raw = container.read_source(path, chosen)
+    source = container.source_crs(raw, path, chosen, crs)
+    code_column, name_column = _detect_columns(
+        raw, path, code_col=code_col, name_col=name_col, code_from_filename=code_from_filename
+    )
+    codes = _codes(raw, path, code_column, code_from_filename=code_from_filename)
     _check_polygons(raw, path, codes)
+    crs_check.check_coordinates(
+        shapely.bounds(raw.geometry.to_numpy()), source.crs, path=str(path),
+        origin=source.origin, given=source.given, codes=list(codes),
+    )  # fmt: skip
+    source_crs = crs_check.crs_text(source.crs)
     geometry = _to_bng(raw.geometry.to_numpy(), source_crs)
+    crs_check.check_areas(
+        shapely.area(geometry), source.crs, path=str(path), origin=source.origin,
+        given=source.given,
+    )  # fmt: skip
     geometry, repaired = _repair(geometry, codes, path)
     parent_column = _detect_parent(raw, code_column)
-    layer = _standard_layer(raw, codes, name_column, parent_column, geometry)
+    names = _names(raw, name_column, codes)
+    layer = _standard_layer(raw, codes, names, parent_column, geometry)
     report = LayerReport(
         path=str(path),
         features=len(layer),
@@ -155,67 +191,37 @@ def read_layer(
         overlaps=find_overlaps(layer, tolerance_m2=tolerance_m2),
         gaps_m2=find_gaps(layer, tolerance_m2=tolerance_m2),
         area_m2=float(shapely.area(geometry).sum()),
+        source_layer=chosen,
+        crs_origin=source.origin,
     )
     _log_report(report)
     return layer, report
 
 
-def _read_file(path: Path) -> gpd.GeoDataFrame:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty; expected a GeoJSON, Shapefile or GeoPackage")
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several GDAL error types
-        raise InputError(
-            f"{path}: cannot read as a GeoJSON, Shapefile or GeoPackage ({exc})"
-        ) from exc
-    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
-        raise InputError(f"{path}: the file holds no features; expected area polygons")
-    return frame
-
-
-def _source_crs(frame: gpd.GeoDataFrame, path: Path, crs: str | None) -> str:
-    if crs is not None:
-        try:
-            stated = pyproj.CRS.from_user_input(crs)
-        except pyproj.exceptions.CRSError as exc:
-            raise InputError(f"--crs {crs!r} is not a CRS PROJ knows (e.g. EPSG:27700)") from exc
-        if frame.crs is not None and frame.crs != stated:
-            logger.warning("%s: file states %s; using the given %s", path, frame.crs, crs)
-        return _crs_text(stated)
-    if frame.crs is None:
-        raise InputError(
-            f"{path}: the file states no coordinate reference system (a Shapefile needs a "
-            ".prj file); give the CRS explicitly, e.g. --crs EPSG:27700"
-        )
-    return _crs_text(frame.crs)
-
-
-def _crs_text(crs: pyproj.CRS) -> str:
-    """``EPSG:nnnn`` when the CRS has an EPSG code (GeoJSON's CRS84 counts as 4326), else WKT."""
-    epsg = crs.to_epsg()
-    if epsg is None and crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True):
-        epsg = 4326
-    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
-
-
 def _detect_columns(
-    frame: pd.DataFrame, path: Path, *, code_col: str | None, name_col: str | None
+    frame: pd.DataFrame,
+    path: Path,
+    *,
+    code_col: str | None,
+    name_col: str | None,
+    code_from_filename: bool,
 ) -> tuple[str, str]:
+    if code_from_filename and code_col is not None:
+        raise InputError("--code-col and --code-from-filename cannot be used together")
     columns = [c for c in frame.columns if c != frame.geometry.name]
     for given, flag in ((code_col, "--code-col"), (name_col, "--name-col")):
         if given is not None and given not in columns:
             raise InputError(
                 f"{path}: {flag} {given!r} is not a column; columns found: {', '.join(columns)}"
             )
+    if code_from_filename:
+        return FROM_FILENAME, name_col or _detect_name(FROM_FILENAME, columns) or FROM_FILENAME
     code = code_col or _detect_code(frame, columns)
     if code is None:
         raise InputError(
             f"{path}: cannot tell which column holds the area code (expected an ONS column such "
             f"as WD13CD or LSOA11CD, or 'code'); columns found: {', '.join(columns)}; "
-            "name it with --code-col"
+            "name it with --code-col, or take it from the file name with --code-from-filename"
         )
     name = name_col or _detect_name(code, columns) or code
     return code, name
@@ -239,11 +245,32 @@ def _detect_name(code: str, columns: Sequence[str]) -> str | None:
     return next((c for c in columns if c.lower() == "name"), None)
 
 
+def _names(frame: pd.DataFrame, column: str, codes: np.ndarray) -> np.ndarray:
+    """Area names from ``column``; a missing or blank name falls back to the code."""
+    if column not in frame.columns:
+        return codes.copy()
+    names = frame[column].astype("str").str.strip().to_numpy(dtype=object)
+    blank = pd.isna(names) | (names == "")
+    return np.where(blank, codes, names)
+
+
 def _detect_parent(frame: pd.DataFrame, code: str) -> str | None:
     columns = [c for c in frame.columns if c not in (code, frame.geometry.name)]
     named = [c for c in columns if c.lower() == "parent"]
     coarser = [c for c in columns if _ONS_CODE.match(c) and not frame[c].is_unique]
     return (named or coarser or [None])[0]
+
+
+def _codes(frame: pd.DataFrame, path: Path, column: str, *, code_from_filename: bool) -> np.ndarray:
+    """The checked area codes: the code column, or the file's stem for a one-feature file."""
+    if not code_from_filename:
+        return _checked_codes(frame[column], path, column)
+    if len(frame) != 1:
+        raise InputError(
+            f"{path}: --code-from-filename needs one feature per file (the code is the file "
+            f"name); the file holds {len(frame)}"
+        )
+    return np.array([path.stem], dtype=object)
 
 
 def _checked_codes(values: pd.Series, path: Path, column: str) -> np.ndarray:
@@ -329,12 +356,10 @@ def _repair(
 def _standard_layer(
     raw: gpd.GeoDataFrame,
     codes: np.ndarray,
-    name_column: str,
+    names: np.ndarray,
     parent_column: str | None,
     geometry: np.ndarray,
 ) -> gpd.GeoDataFrame:
-    names = raw[name_column].astype("str").to_numpy(dtype=object)
-    names = np.where(pd.isna(names), codes, names)
     lowered = {c.lower(): c for c in raw.columns}
     parent = (
         raw[parent_column].astype("str")
@@ -350,48 +375,6 @@ def _standard_layer(
         source = raw[lowered[column]] if column in lowered else pd.Series(np.nan, index=raw.index)
         frame[column] = pd.to_numeric(source, errors="coerce").to_numpy(dtype=float)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=CRS).values, crs=CRS)
-
-
-def find_overlaps(
-    layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0
-) -> tuple[tuple[str, str, float], ...]:
-    """Pairs of areas whose overlap exceeds ``tolerance_m2`` (codes and overlap area in m²)."""
-    geometry = layer.geometry.to_numpy()
-    left, right = shapely.STRtree(geometry).query(geometry, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    overlap_m2 = shapely.area(shapely.intersection(geometry[left], geometry[right]))
-    codes = layer["code"].to_numpy(dtype=object)
-    return tuple(
-        (str(codes[i]), str(codes[j]), float(a))
-        for i, j, a in zip(left, right, overlap_m2, strict=True)
-        if a > tolerance_m2
-    )
-
-
-def find_gaps(layer: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> tuple[float, ...]:
-    """Areas (m²) of the holes in the layer's union that are not holes of any single area."""
-    geometry = layer.geometry.to_numpy()
-    holes = _holes(shapely.union_all(geometry))
-    holes = holes[shapely.area(holes) > tolerance_m2]  # generalised files leave many slivers
-    if not len(holes):
-        return ()
-    own_holes = _holes(geometry)
-    own_area = shapely.area(own_holes)
-    gaps = []
-    for hole in holes:  # the few holes above the tolerance
-        x, y = shapely.get_coordinates(hole.point_on_surface())[0]
-        same = shapely.contains_xy(own_holes, x, y) & np.isclose(own_area, hole.area, rtol=1e-6)
-        if not same.any():
-            gaps.append(float(hole.area))
-    return tuple(sorted(gaps, reverse=True))
-
-
-def _holes(geometry: shapely.Geometry | np.ndarray) -> np.ndarray:
-    """The interior rings of polygons, as polygons."""
-    rings, owner = shapely.get_rings(shapely.get_parts(geometry), return_index=True)
-    exterior = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.empty(0, dtype=bool)
-    return np.asarray(shapely.polygons(rings[~exterior]))
 
 
 def _log_report(report: LayerReport) -> None:

@@ -1,6 +1,6 @@
 """Commands that fill and describe the store: ``ingest``, ``boundaries``, ``status``.
 
-``boundaries`` has the actions ``add``, ``dissolve`` and ``denominators``.
+``boundaries`` has the actions ``add``, ``dissolve``, ``denominators`` and ``names``.
 
 Each handler parses its arguments, calls a service function of :mod:`geo_service.ingest` or
 :class:`geo_service.store.Store`, and prints the result; errors reach :func:`geo_service.cli.main`
@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_ingest)
 
     boundaries = subparsers.add_parser(
-        "boundaries", help="add area layers, their denominators, and layers dissolved from parents"
+        "boundaries",
+        help="add area layers, their denominators and names, and layers dissolved from parents",
     )
     actions = boundaries.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser(
@@ -53,11 +54,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add.add_argument("layer", help="layer name, e.g. ward, beat, lsoa")
     add.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="GeoJSON, Shapefile or GeoPackage"
-    )
-    add.add_argument("--code-col", help="column holding the area code (detected for ONS files)")
+        "paths", nargs="+", type=Path, metavar="PATH",
+        help="GeoJSON, TopoJSON, Shapefile (or zip), GeoPackage, KML, FileGDB; FILE:LAYER "
+        "names a layer of a file holding several",
+    )  # fmt: skip
+    add.add_argument(
+        "--source-layer", metavar="NAME",
+        help="the layer to read from a file holding several (GeoPackage, zip of Shapefiles, "
+        "KML folders, FileGDB); the error for such a file lists its layers",
+    )  # fmt: skip
+    code = add.add_mutually_exclusive_group()
+    code.add_argument("--code-col", help="column holding the area code (detected for ONS files)")
+    code.add_argument(
+        "--code-from-filename", action="store_true",
+        help="each file holds one area whose code is the file name without its extension "
+        "(police.uk neighbourhoods: DC01.kml -> DC01)",
+    )  # fmt: skip
     add.add_argument("--name-col", help="column holding the area name")
-    add.add_argument("--crs", help="CRS of a file that states none, e.g. EPSG:27700")
+    add.add_argument(
+        "--names", type=Path, metavar="CSV", help="CSV code,name naming the areas (e.g. beats)"
+    )
+    add.add_argument(
+        "--crs", help="CRS of the coordinates when the file states none or a wrong one"
+    )
     add.add_argument(
         "--parent-from-filename",
         action="store_true",
@@ -84,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     denominators.add_argument("layer", help="a stored layer name")
     denominators.add_argument("csv", type=Path, help="CSV with code and population/households")
     denominators.set_defaults(handler=_boundaries_denominators)
+    names = actions.add_parser(
+        "names", help="rename the areas of a stored layer from a CSV code,name"
+    )
+    names.add_argument("layer", help="a stored layer name")
+    names.add_argument("csv", type=Path, help="CSV with columns code,name")
+    names.set_defaults(handler=_boundaries_names)
 
     status = subparsers.add_parser("status", help="what the store holds")
     status.add_argument("--json", action="store_true", help="everything, as JSON")
@@ -100,8 +125,12 @@ _INGEST_HELP = (
 _ADD_HELP = (
     "Read one or more boundary files (any CRS; ONS code/name columns detected) into one layer, "
     "store it and assign every stored incident to it. Codes must be unique across the files. "
+    "Coordinates that cannot be in the file's CRS are refused with the CRS they look like. "
+    "A file with several layers needs --source-layer (or FILE:LAYER). "
     "Districts from per-district ward files: `boundaries add ward --parent-from-filename "
-    "wards/*_wards.geojson`, then `boundaries dissolve district --from ward`."
+    "wards/*_wards.geojson`, then `boundaries dissolve district --from ward`. "
+    "police.uk neighbourhoods: `boundaries add beat --code-from-filename --names "
+    "neighbourhoods.csv hertfordshire/*.kml`."
 )
 _DISSOLVE_HELP = (
     "Merge the areas of a stored layer by their parent code into a new layer (population and "
@@ -130,14 +159,19 @@ def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
     store = Store(settings.store)
     report = ingest.add_layer(
         store, args.layer, args.paths, code_col=args.code_col, name_col=args.name_col,
-        crs=args.crs, parent_from_filename=args.parent_from_filename,
+        crs=args.crs, source_layer=args.source_layer,
+        code_from_filename=args.code_from_filename,
+        parent_from_filename=args.parent_from_filename, names_csv=args.names,
         progress=bool(args.progress or sys.stderr.isatty()),
     )  # fmt: skip
     files = f"{len(args.paths)} files" if len(args.paths) > 1 else report.path
     print(
         f"layer {args.layer!r}: {report.features} areas from {files} "
-        f"(code {report.code_column}, name {report.name_column}, CRS {report.source_crs})"
+        f"(code {report.code_column}, name {report.name_column}, CRS {report.source_crs}"
+        f"{f': {report.crs_origin}' if report.crs_origin else ''})"
     )
+    if len(args.paths) == 1 and report.source_layer not in (None, Path(report.path).stem):
+        print(f"read the file's layer {report.source_layer!r}")
     if report.parent_column:
         print(f"parent from: {report.parent_column}")
     print(f"transformation: {report.transformation}")
@@ -181,6 +215,15 @@ def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> in
         f"layer {args.layer!r}: population for {int(layer['population'].notna().sum())} of "
         f"{len(layer)} areas, households for {int(layer['households'].notna().sum())}, "
         f"parent for {int(layer['parent'].notna().sum())}"
+    )
+    return 0
+
+
+def _boundaries_names(args: argparse.Namespace, settings: Settings) -> int:
+    layer = ingest.name_areas(Store(settings.store), args.layer, args.csv)
+    renamed = int((layer["name"] != layer["code"]).sum())
+    print(
+        f"layer {args.layer!r}: {renamed} of {len(layer)} areas have a name other than their code"
     )
     return 0
 

@@ -12,6 +12,7 @@ from geo_service.ingest.incidents import (
     add_layer,
     dissolve_layer,
     ingest_files,
+    name_areas,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "add_layer",
     "dissolve_layer",
     "ingest_files",
+    "name_areas",
 ]

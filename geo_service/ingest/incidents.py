@@ -6,6 +6,7 @@ These are the service functions the CLI (and later the web layer) call::
     add_layer(store, layer, paths)     read_layer per file -> Store.write_layer (re-assigns all)
     dissolve_layer(store, layer, from_layer=...)  boundaries.dissolve_layer -> Store.write_layer
     add_denominators(store, layer, csv)
+    name_areas(store, layer, csv)
 
 Every row read is accounted for: ``rows_read == stored + duplicates + rejected``, where duplicates
 are rows repeated within the files read and rows already in the store (a file ingested before, or
@@ -159,7 +160,10 @@ def add_layer(
     code_col: str | None = None,
     name_col: str | None = None,
     crs: str | None = None,
+    source_layer: str | None = None,
+    code_from_filename: bool = False,
     parent_from_filename: bool = False,
+    names_csv: Path | None = None,
     synthetic: bool = False,
     progress: bool = False,
 ) -> boundaries.LayerReport:
@@ -172,18 +176,21 @@ def add_layer(
     the new polygons. Denominators of the old layer are not carried over; add them again with
     :func:`add_denominators`. ``synthetic`` records the layer as invented areas (the demo's),
     which makes :meth:`Store.is_demo` true. ``progress`` shows progress bars over the files and
-    the months.
+    the months. ``source_layer``, ``code_from_filename`` and ``names_csv``: see
+    :func:`geo_service.ingest.layers.read_layers`.
     """
     paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
     frame, report = _ingest_layers.read_layers(
-        paths, code_col=code_col, name_col=name_col, crs=crs,
-        parent_from_name=parent_from_filename, progress=progress,
+        paths, code_col=code_col, name_col=name_col, crs=crs, source_layer=source_layer,
+        code_from_filename=code_from_filename, parent_from_name=parent_from_filename,
+        names_csv=names_csv, progress=progress,
     )  # fmt: skip
     info = LayerInfo(
         path="; ".join(str(p) for p in paths),
         report=_plain(asdict(report)),
         parent_from_filename=parent_from_filename,
         synthetic=synthetic,
+        names=str(names_csv) if names_csv is not None else None,
     )
     store.write_layer(layer, frame, info=info, assign=_assign, progress=progress)
     return report
@@ -221,6 +228,21 @@ def dissolve_layer(
         )
         store.write_layer(layer, dissolved, info=info, assign=_assign, progress=progress)
     return dissolved
+
+
+def name_areas(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFrame:
+    """Rename areas of stored ``layer`` from a ``code,name`` CSV; returns the layer.
+
+    Areas the CSV does not list keep their names; polygons, and so the incidents' areas, do not
+    change.
+    """
+    with store.locked():
+        stored = store.layer(layer)
+        names = _ingest_layers.read_names(csv_path, stored["code"].astype(str))
+        named = boundaries.named_areas(stored, names)
+        info = replace(store.manifest().layers[layer], names=str(csv_path))
+        store.write_layer(layer, named, info=info)
+    return named
 
 
 def add_denominators(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFrame:

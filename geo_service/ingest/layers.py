@@ -3,7 +3,9 @@
 Per-district boundary downloads (ONS ward files one per local authority, as
 ``E07000096_wards.geojson``) are read one by one with :func:`geo_service.boundaries.read_layer`
 and concatenated; codes must be unique across all the files, and each area's ``parent`` can be
-taken from its file's name so that the wards can later be dissolved into districts.
+taken from its file's name so that the wards can later be dissolved into districts. Files of one
+area each (police.uk neighbourhood KMLs, ``DC01.kml``) can give the area's code from the file
+name instead, and a ``code,name`` CSV (the police API's neighbourhood list) names the areas.
 """
 
 from __future__ import annotations
@@ -38,27 +40,44 @@ def read_layers(
     code_col: str | None = None,
     name_col: str | None = None,
     crs: str | None = None,
+    source_layer: str | None = None,
+    code_from_filename: bool = False,
     parent_from_name: bool = False,
+    names_csv: Path | None = None,
     progress: bool = False,
 ) -> tuple[gpd.GeoDataFrame, boundaries.LayerReport]:
-    """Read boundary files into one standard layer, with one report covering them all."""
+    """Read boundary files into one standard layer, with one report covering them all.
+
+    ``source_layer`` is the layer read from each file (``file.gpkg:NAME`` names it per file);
+    ``code_from_filename`` takes each area's code from its file's stem (one feature per file);
+    ``names_csv`` (columns ``code,name``) names the areas after reading.
+    """
     if not paths:
         raise InputError("boundaries add: no boundary files given")
     frames, reports = [], []
     for path in tqdm(paths, desc="boundary files", unit="file", disable=not progress):
-        frame, report = boundaries.read_layer(path, code_col=code_col, name_col=name_col, crs=crs)
+        frame, report = boundaries.read_layer(
+            path, code_col=code_col, name_col=name_col, crs=crs, source_layer=source_layer,
+            code_from_filename=code_from_filename,
+        )  # fmt: skip
         if parent_from_name:
-            parent = parent_from_filename(Path(path))
+            parent = parent_from_filename(Path(report.path))
             frame = frame.assign(parent=pd.array([parent] * len(frame), dtype="str"))
         frames.append(frame)
         reports.append(report)
     if len(frames) == 1:
-        return frames[0], _with_parent(reports[0], parent_from_name)
-    _check_unique_codes(frames, paths)
-    combined = gpd.GeoDataFrame(
-        pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs
-    )
-    return combined, _combined_report(combined, reports, parent_from_name)
+        layer, report = frames[0], _with_parent(reports[0], parent_from_name)
+    else:
+        _check_unique_codes(frames, paths)
+        layer = gpd.GeoDataFrame(
+            pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs
+        )
+        report = _combined_report(layer, reports, parent_from_name)
+    if names_csv is None:
+        return layer, report
+    names = read_names(names_csv, layer["code"].astype(str))
+    named = dataclasses.replace(report, name_column=f"{names_csv} ({len(names)} named)")
+    return boundaries.named_areas(layer, names), named
 
 
 def _check_unique_codes(frames: Sequence[gpd.GeoDataFrame], paths: Sequence[Path]) -> None:
@@ -108,14 +127,16 @@ def _combined_report(
         overlaps=boundaries.find_overlaps(layer),
         gaps_m2=boundaries.find_gaps(layer),
         area_m2=float(shapely.area(layer.geometry.to_numpy()).sum()),
+        source_layer=_joined(r.source_layer for r in reports) or None,
+        crs_origin=_joined(r.crs_origin for r in reports),
     )
 
 
 def read_names(csv_path: Path, codes: Iterable[str]) -> dict[str, str]:
     """``code -> name`` from a CSV with ``code`` and ``name`` columns, for the given codes only.
 
-    A code that is not among ``codes``, a repeated code or a missing column is an error naming
-    the file (and the line).
+    A code that is not among ``codes``, a repeated code, an empty name or a missing column is an
+    error naming the file (and the line).
     """
     try:
         table = pd.read_csv(csv_path, dtype="str", keep_default_na=False, encoding="utf-8-sig")
@@ -130,19 +151,22 @@ def read_names(csv_path: Path, codes: Iterable[str]) -> dict[str, str]:
             f"{csv_path}: column(s) {missing} missing; expected a CSV with columns code,name "
             f"(found {list(table.columns)})"
         )
+    table = table.assign(code=table["code"].str.strip(), name=table["name"].str.strip())
     known = set(codes)
-    for position, (code, repeated) in enumerate(
-        zip(table["code"], table["code"].duplicated(), strict=True)
+    for position, (code, name, repeated) in enumerate(
+        zip(table["code"], table["name"], table["code"].duplicated(), strict=True)
     ):
         line = position + 2  # 1-based, after the header
         if code not in known:
             raise InputError(
-                f"{csv_path}: line {line}, column code: {code!r} is not one of the new areas "
-                f"(expected one of {', '.join(sorted(known)[:_EXAMPLES])}"
+                f"{csv_path}: line {line}, column code: {code!r} is not a code of the layer's "
+                f"areas (expected one of {', '.join(sorted(known)[:_EXAMPLES])}"
                 f"{', ...' if len(known) > _EXAMPLES else ''})"
             )
         if repeated:
             raise InputError(f"{csv_path}: line {line}, column code: {code!r} is repeated")
+        if not name:
+            raise InputError(f"{csv_path}: line {line}, column name: empty for code {code!r}")
     return dict(zip(table["code"], table["name"], strict=True))
 
 

@@ -134,6 +134,33 @@ def test_dissolve_refuses_missing_parents_and_unknown_names(
     assert store.layer_names() == ["ward"]
 
 
+def test_layer_of_a_multi_layer_file_then_renamed(tmp_path: Path) -> None:
+    """A refused container leaves the store as it was; names change names, not areas."""
+    store = Store(tmp_path / "store")
+    csv = write_police_csv(
+        tmp_path / "in" / "2021-01-test-street.csv",
+        [police_row("C1", "2021-01", P_W1, "Burglary"), police_row("C2", "2021-01", P_W2, "Drugs")],
+    )
+    ingest.ingest_files(store, "police-uk", [csv])
+    gpkg = tmp_path / "bdline.gpkg"
+    for layer, codes in (("district", ["D1"]), ("ward", ["W1", "W2"])):
+        source = _squares(tmp_path / f"{layer}.geojson", codes, 500000)
+        gpd.read_file(source).to_file(gpkg, layer=layer)
+    report = ingest.add_layer(store, "ward", gpkg, source_layer="ward")
+    assert report.source_layer == "ward" and report.features == 2
+    before = store.version()
+    with pytest.raises(InputError, match=r"holds 2 layers: district \(1 feature\), ward \(2"):
+        ingest.add_layer(store, "ward", gpkg)
+    assert store.version() == before
+    names = tmp_path / "names.csv"
+    names.write_text("code,name\nW2,Gadebridge\n")
+    ingest.name_areas(store, "ward", names)
+    assert store.layer("ward")["name"].tolist() == ["Ward W1", "Gadebridge"]
+    assert store.manifest()["layers"]["ward"]["names"] == str(names)
+    areas = store.incidents().set_index("incident_id")["area_ward"].to_dict()
+    assert areas == {"police_uk:C1": "W1", "police_uk:C2": "W2"}
+
+
 def test_transformation_is_recorded_for_stats19_and_mapped(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     stats19 = tmp_path / "collisions.csv"
