@@ -11,15 +11,20 @@ from geo_service.analysis.counts import (
     UNALLOCATED,
     counts_by_area,
     total_count,
+    unlocated_outside,
+    unlocated_summary,
     within_layer,
 )
 from geo_service.analysis.periods import Period
 from geo_service.errors import InputError
 
 
-def _incidents(rows: list[tuple[str, str | None, str, str | None, bool]]) -> pd.DataFrame:
-    """Rows of (category, subcategory, month, beat code, located)."""
+def _incidents(
+    rows: list[tuple[str, str | None, str, str | None, bool]], source: str = "force"
+) -> pd.DataFrame:
+    """Rows of (category, subcategory, month, beat code, located), all of one ``source``."""
     frame = pd.DataFrame(rows, columns=["category", "subcategory", "month", "area_beat", "located"])
+    frame["source"] = source
     frame["x"] = np.where(frame["located"], 500000.0, np.nan)
     frame["y"] = np.where(frame["located"], 200000.0, np.nan)
     frame["incident_id"] = [f"t:{i}" for i in range(len(frame))]
@@ -27,21 +32,53 @@ def _incidents(rows: list[tuple[str, str | None, str, str | None, bool]]) -> pd.
 
 
 def test_counts_include_zero_areas_and_unallocated() -> None:
-    frame = _incidents(
+    borough = _incidents(
         [("Burglary", "Burglary dwelling", "2013-01", "A", True)] * 3
         + [("Burglary", "Burglary dwelling", "2013-02", "B", True)]
         + [("Burglary", "Burglary dwelling", "2013-02", None, False)] * 2  # no location
-        + [("Burglary", "Burglary dwelling", "2013-02", None, True)] * 5  # outside the layer
         + [("Burglary", "Burglary other", "2013-02", "A", True)]  # not dwelling
         + [("Burglary", "Burglary dwelling", "2012-02", "A", True)]  # other period
     )
+    # A wider source: 5 rows outside the layer, and an unlocated row that is not the borough's.
+    wider = _incidents(
+        [("Burglary", "Burglary dwelling", "2013-02", None, True)] * 5
+        + [("Burglary", "Burglary dwelling", "2013-02", None, False)],
+        source="police_uk",
+    )
+    frame = pd.concat([borough, wider], ignore_index=True)
     period = Period("2012-08", "2013-07")
     counts = counts_by_area(
         frame, layer="beat", codes=["A", "B", "C"], group="Dwelling burglary", period=period
     )
     assert counts.to_dict() == {"A": 3, "B": 1, "C": 0, UNALLOCATED: 2}
-    assert total_count(frame, group="Dwelling burglary", period=period) == 11
+    assert total_count(frame, group="Dwelling burglary", period=period) == 12
     assert len(within_layer(frame, "beat")) == 6
+    summary = unlocated_summary(frame, "beat")
+    assert (summary.unlocated, summary.placed, summary.unallocated, summary.outside) == (3, 0, 2, 1)
+    assert unlocated_outside(frame, "beat") == 1
+
+
+def test_force_wide_unlocated_rows_are_not_the_borough_s() -> None:
+    """Two force-wide rows with no location; one has an LSOA the join placed in area B."""
+    located = _incidents(
+        [("Drugs", None, "2013-01", "A", True), ("Drugs", None, "2013-01", None, True)],
+        source="police_uk",
+    )
+    unlocated = _incidents(
+        [("Drugs", None, "2013-01", None, False), ("Drugs", None, "2013-01", "B", False)],
+        source="police_uk",
+    )
+    frame = pd.concat([located, unlocated], ignore_index=True)
+    counts = counts_by_area(
+        frame, layer="beat", codes=["A", "B"], group="Drugs", period=Period("2013-01", "2013-01")
+    )
+    assert counts.to_dict() == {"A": 1, "B": 1, UNALLOCATED: 0}
+    assert len(within_layer(frame, "beat")) == 2
+    summary = unlocated_summary(frame, "beat")
+    assert summary.sentence("Dacorum") == (
+        "2 rows in the files have no location; 1 of them can be placed in Dacorum."
+    )
+    assert unlocated_outside(frame, "beat") == 1
 
 
 def test_plain_category_name_is_a_group() -> None:
