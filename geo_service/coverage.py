@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis.periods import Period, month_label, parse_month
+from geo_service.analysis.periods import Period, format_month, month_label, parse_month
 from geo_service.categories import (
     ALL_CRIME,
     SUBTYPES,
@@ -25,6 +25,20 @@ from geo_service.categories import (
     Selector,
     categories_of,
 )
+
+def months_text(months: Iterable[str]) -> str:
+    """Months as runs: ``["2020-02", ..., "2020-12", "2021-03"]`` -> "Feb 20 to Dec 20, Mar 21"."""
+    indices = sorted({parse_month(m) for m in months})
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return ", ".join(
+        Period(format_month(r[0]), format_month(r[-1])).label for r in runs
+    )
+
 
 #: How many months earlier than the period asked a source's own window may end (half a year:
 #: its window then still shares at least half its months with the period asked).
@@ -214,6 +228,14 @@ class Coverage:
             w.source: self.missing_months(w.source, (*w.previous.months, *w.current.months))
             for w in found.windows
         }
+
+    def missing_lines(
+        self, sources: Iterable[str], previous: Period, current: Period
+    ) -> list[str]:
+        """One line per source missing months of a comparison, e.g. "police_uk: no data for
+        Feb 20 to Dec 20"; empty when every source holds every month it is compared over."""
+        missing = self.missing_for(sources, previous, current)
+        return [f"{s}: no data for {months_text(m)}" for s, m in missing.items() if m]
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,54 @@ def _sources_within(incidents: pd.DataFrame, layer: str) -> set[str]:
     frame = pd.DataFrame({"source": key[located], "inside": inside[located]})
     every = frame.groupby("source", sort=False)["inside"].all()
     return {str(s) for s, ok in every.items() if bool(ok)}
+
+
+#: A change in the share of rows with no location between the two periods compared is material
+#: when the shares differ by more than this many percentage points ...
+UNLOCATED_POINTS = 5.0
+#: ... or when one share is more than this many times the other and the larger is at least
+#: :data:`UNLOCATED_FLOOR` percent. Either moves located (area) counts by an amount comparable
+#: to the changes the tables discuss (a 5-point shift alone moves every area's count by ~5 %),
+#: with no change on the ground; the floor keeps 0.1 % against 0.2 % from raising an alarm.
+UNLOCATED_RATIO = 1.5
+UNLOCATED_FLOOR = 1.0
+
+
+def unlocated_shares(
+    incidents: pd.DataFrame,
+    periods: tuple[Period, ...] | list[Period],
+    *,
+    group: CategoryGroup | str | None = None,
+) -> pd.DataFrame:
+    """Per period: rows, rows with no location, and their share (percent).
+
+    Pass the force-wide rows (before :func:`within_layer`): the share describes the files.
+    Columns: period (label), rows, unlocated, share (NaN for a period with no rows).
+    """
+    chosen = incidents if group is None else select(incidents, group=group)
+    unlocated = ~has_location(chosen)
+    rows = []
+    for period in periods:
+        inside = period.contains(chosen["month"])
+        total, missing = int(inside.sum()), int((inside & unlocated).sum())
+        rows.append((period.label, total, missing, 100.0 * missing / total if total else np.nan))
+    return pd.DataFrame(rows, columns=["period", "rows", "unlocated", "share"])
+
+
+def unlocated_warning(shares: pd.DataFrame) -> str | None:
+    """A warning when the unlocated share of the first two rows of :func:`unlocated_shares`
+    (previous, current) differs materially (:data:`UNLOCATED_POINTS`, :data:`UNLOCATED_RATIO`),
+    else None."""
+    before, after = (float(v) for v in shares["share"].iloc[:2])
+    if not (np.isfinite(before) and np.isfinite(after)):
+        return None
+    low, high = sorted((before, after))
+    ratio = high / low if low > 0 else np.inf
+    material = high - low > UNLOCATED_POINTS or (ratio > UNLOCATED_RATIO and high >= UNLOCATED_FLOOR)
+    if not material:
+        return None
+    first, second = shares["period"].iloc[0], shares["period"].iloc[1]
+    return (
+        f"The share of rows with no location changed from {before:.1f}% ({first}) to "
+        f"{after:.1f}% ({second}): area counts can rise or fall for that reason alone."
+    )
