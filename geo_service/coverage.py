@@ -26,6 +26,7 @@ from geo_service.categories import (
     categories_of,
 )
 
+
 def months_text(months: Iterable[str]) -> str:
     """Months as runs: ``["2020-02", ..., "2020-12", "2021-03"]`` -> "Feb 20 to Dec 20, Mar 21"."""
     indices = sorted({parse_month(m) for m in months})
@@ -35,9 +36,7 @@ def months_text(months: Iterable[str]) -> str:
             runs[-1].append(index)
         else:
             runs.append([index])
-    return ", ".join(
-        Period(format_month(r[0]), format_month(r[-1])).label for r in runs
-    )
+    return ", ".join(Period(format_month(r[0]), format_month(r[-1])).label for r in runs)
 
 
 #: How many months earlier than the period asked a source's own window may end (half a year:
@@ -229,9 +228,7 @@ class Coverage:
             for w in found.windows
         }
 
-    def missing_lines(
-        self, sources: Iterable[str], previous: Period, current: Period
-    ) -> list[str]:
+    def missing_lines(self, sources: Iterable[str], previous: Period, current: Period) -> list[str]:
         """One line per source missing months of a comparison, e.g. "police_uk: no data for
         Feb 20 to Dec 20"; empty when every source holds every month it is compared over."""
         missing = self.missing_for(sources, previous, current)

@@ -129,7 +129,8 @@ def test_peer_sentence_with_districts() -> None:
     assert (
         "Among its peers, Dacorum is 1st of 1 for the rate of dwelling burglary offences per "
         f"1,000 residents ({rate:.2f}), 1st of 1 the previous year; 1st of 1 for the number of "
-        "dwelling burglary offences (1st of 1 the previous year). The highest is 1st."
+        "dwelling burglary offences (1st of 1 the previous year). Positions count up from the "
+        "lowest (1st), so the highest is last, as in iQuanta."
     ) in _text(html)
     assert "(rate 1.00 &times; the peer average)" in html
 
@@ -213,8 +214,12 @@ def test_peer_sentence_with_rates() -> None:
     assert peer_sentence(own, "dwelling burglary offences", "1,000 households") == (
         "Among its peers, Dacorum is 7th of 10 for the rate of dwelling burglary offences per "
         "1,000 households (6.70), 6th of 10 the previous year; 5th of 10 for the number of "
-        "dwelling burglary offences (4th of 10 the previous year). The highest is 1st."
+        "dwelling burglary offences (4th of 10 the previous year). Positions count up from the "
+        "lowest (1st), so the highest is last, as in iQuanta."
     )
+    assert peer_sentence(
+        own, "dwelling burglary offences", "1,000 households", highest_first=True
+    ).endswith("(4th of 10 the previous year). Positions count down from the highest (1st).")
 
 
 def test_long_run_sentence() -> None:

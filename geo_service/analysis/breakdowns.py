@@ -79,8 +79,8 @@ def severity_by_period(
 def position_convention(*, highest_first: bool = False) -> str:
     """The convention of :func:`peer_positions`, said in words beside the positions."""
     if highest_first:
-        return "1st is the highest"
-    return "1st is the lowest and the highest is last, as in iQuanta"
+        return "Positions count down from the highest (1st)."
+    return "Positions count up from the lowest (1st), so the highest is last, as in iQuanta."
 
 
 def peer_positions(

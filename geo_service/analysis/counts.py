@@ -272,7 +272,9 @@ def unlocated_warning(shares: pd.DataFrame) -> str | None:
         return None
     low, high = sorted((before, after))
     ratio = high / low if low > 0 else np.inf
-    material = high - low > UNLOCATED_POINTS or (ratio > UNLOCATED_RATIO and high >= UNLOCATED_FLOOR)
+    material = high - low > UNLOCATED_POINTS or (
+        ratio > UNLOCATED_RATIO and high >= UNLOCATED_FLOOR
+    )
     if not material:
         return None
     first, second = shares["period"].iloc[0], shares["period"].iloc[1]
