@@ -19,7 +19,7 @@ month with no incident of the group still counts as a zero when the data covers 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,21 +55,35 @@ def monthly_series(
     period: Period,
     layer: str | None = None,
     codes: list[str] | None = None,
+    held: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Counts per month of ``period`` (zeros included): column ``count`` for the whole frame, or
     one column per area code of ``layer`` (``codes``, else every code seen) when ``layer`` is
-    given. Indexed by month ``"YYYY-MM"``."""
+    given. Indexed by month ``"YYYY-MM"``.
+
+    With ``held`` (the months the group's sources hold, e.g.
+    :meth:`geo_service.coverage.Coverage.months_of`), a month not held is missing (``<NA>``,
+    nullable ``Int64``): "no data", never 0.
+    """
     chosen = select(incidents, group=group, period=period)
     months = pd.Index(period.months, name="month", dtype="str")
     if layer is None:
         counts = chosen["month"].value_counts().reindex(months, fill_value=0)
-        return pd.DataFrame({"count": counts.astype("int64")}, index=months)
+        return _unheld(pd.DataFrame({"count": counts.astype("int64")}, index=months), held)
     area = area_codes_column(chosen, layer)
     wide = pd.crosstab(chosen["month"], area)
     columns = pd.Index(codes if codes is not None else sorted(wide.columns), dtype="str")
     wide = wide.reindex(index=months, columns=columns, fill_value=0).astype("int64")
     wide.columns.name = "code"
-    return wide
+    return _unheld(wide, held)
+
+
+def _unheld(table: pd.DataFrame, held: Collection[str] | None) -> pd.DataFrame:
+    if held is None:
+        return table
+    out = table.astype("Int64")
+    out.loc[~table.index.isin(list(held))] = pd.NA
+    return out
 
 
 def yearly_totals(

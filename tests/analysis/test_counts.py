@@ -12,7 +12,9 @@ from geo_service.analysis.counts import (
     counts_by_area,
     total_count,
     unlocated_outside,
+    unlocated_shares,
     unlocated_summary,
+    unlocated_warning,
     within_layer,
 )
 from geo_service.analysis.periods import Period
@@ -95,3 +97,26 @@ def test_missing_layer_names_the_joined_layers() -> None:
         counts_by_area(
             frame, layer="ward", codes=["A"], group="Drugs", period=Period("2013-01", "2013-01")
         )
+
+
+def test_unlocated_share_per_period_and_its_warning() -> None:
+    # 2012: 100 rows, 14 unlocated (14.0 %); 2013: 60 rows, 1 unlocated (1.7 %).
+    rows = [("Drugs", None, "2012-03", "A", True)] * 86 + [
+        ("Drugs", None, "2012-03", None, False)
+    ] * 14
+    rows += [("Drugs", None, "2013-03", "A", True)] * 59 + [("Drugs", None, "2013-03", None, False)]
+    frame = _incidents(rows)
+    periods = [Period("2012-01", "2012-12"), Period("2013-01", "2013-12")]
+    shares = unlocated_shares(frame, periods)
+    assert shares["rows"].tolist() == [100, 60] and shares["unlocated"].tolist() == [14, 1]
+    assert shares["share"].tolist() == pytest.approx([14.0, 100 / 60])
+    assert unlocated_warning(shares) == (
+        "The share of rows with no location changed from 14.0% (Jan 12 to Dec 12) to 1.7% "
+        "(Jan 13 to Dec 13): area counts can rise or fall for that reason alone."
+    )
+    # 2.0 % against 2.9 %: under 5 points and a ratio of 1.45: not material.
+    close = shares.assign(share=[2.0, 2.9])
+    assert unlocated_warning(close) is None
+    # 0.2 % against 0.5 %: a ratio of 2.5, but both under the 1 % floor.
+    assert unlocated_warning(shares.assign(share=[0.2, 0.5])) is None
+    assert unlocated_warning(shares.assign(share=[1.0, 1.6])) is not None  # ratio 1.6
