@@ -39,6 +39,9 @@ def months_text(months: Iterable[str]) -> str:
     return ", ".join(Period(format_month(r[0]), format_month(r[-1])).label for r in runs)
 
 
+#: The label of a comparison no source of the store can make.
+NO_SOURCE = "no data: no source in the store supplies it"
+
 #: How many months earlier than the period asked a source's own window may end (half a year:
 #: its window then still shares at least half its months with the period asked).
 MAX_LAG_MONTHS = 6
@@ -334,7 +337,7 @@ class PeriodCoverage:
         """ "" when covered; else e.g. "no data for the earlier period" or "earlier period partly
         covered (1 of 12 months)"."""
         if not self.windows:
-            return "no data: no source in the store supplies it"
+            return NO_SOURCE
         parts = [
             _period_label(word, held, period.n_months)
             for word, held, period in (

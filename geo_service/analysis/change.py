@@ -230,7 +230,7 @@ class _Honest:
         return (before if self.previous_known else pd.NA, after if self.current_known else pd.NA)
 
     def texts(self) -> tuple[str, str, str]:
-        if self.held is None:
+        if self.held is None or self.group is None:  # nothing formed: its months are moot
             return "", "", self.omitted
         return self.held.text(), self.held.window_text(), self.omitted
 

@@ -45,7 +45,7 @@ from geo_service.analysis.periods import (
     shift_month,
 )
 from geo_service.categories import CategoryGroup, find_group
-from geo_service.coverage import Coverage
+from geo_service.coverage import NO_SOURCE, Coverage
 from geo_service.report.text import (
     group_noun,
     mover_sentences,
@@ -255,7 +255,7 @@ class _Windows:
 def _section(
     incidents: pd.DataFrame, everywhere: pd.DataFrame, group: CategoryGroup, setting: _Setting
 ) -> dict[str, Any]:
-    previous, current = setting.windows.for_group(group)
+    previous, current = _own_periods(group, *setting.windows.for_group(group), setting.coverage)
     subset = select(incidents, group=group)
     anywhere = select(everywhere, group=group)
     table = change.change_table(
@@ -310,6 +310,20 @@ _EMPTY = (
 )
 
 
+def _own_periods(
+    group: CategoryGroup, previous: Period, current: Period, coverage: Coverage | None
+) -> tuple[Period, Period]:
+    """The periods a section is about: its sources' own latest months when they all end early by
+    the same number of months (collisions ending June in a report to July), else those given."""
+    if coverage is None:
+        return previous, current
+    shifts = {w.shift_months for w in coverage.for_group(group, previous, current).windows}
+    if len(shifts) != 1:
+        return previous, current
+    (shift,) = shifts
+    return previous.shifted(-shift), current.shifted(-shift)
+
+
 def _formed(group: CategoryGroup, coverage: Coverage | None) -> CategoryGroup:
     """What of ``group`` the data can form (all of it without a coverage)."""
     if coverage is None:
@@ -328,6 +342,8 @@ def _not_compared(totals: pd.Series, noun: str, previous: Period, current: Perio
     """What a section says when its two periods cannot be compared: never a change or a risk."""
     if totals["label"] == change.NOT_AVAILABLE:
         return [f"Figures for {noun} are {totals['omitted']}."]
+    if totals["label"] == NO_SOURCE:
+        return [f"No source in the store supplies {noun}: nothing can be said about them."]
     sentences = []
     if pd.notna(totals["current"]):
         sentences.append(
