@@ -95,18 +95,22 @@ def yearly_totals(
     months: int = 12,
     covered_months: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """Totals of consecutive ``months``-long windows ending at ``end``, oldest first.
+    """Totals of ``months``-long windows ending at ``end`` and at the same point of each earlier
+    year, oldest first.
 
-    Only windows whose every month is covered by the data (``covered_months``, default the
-    months present in ``incidents``) are returned, at most ``years`` of them. Columns: period
-    (label), start, end, count, mean_per_month.
+    Windows of 12 months are consecutive years; shorter windows are the same months of each
+    year (January of each year for a 1-month window), so the trend is free of seasons. Only
+    windows whose every month is covered by the data (``covered_months``, default the months
+    present in ``incidents``) are returned, at most ``years`` of them. Columns: period (label),
+    start, end, count, mean_per_month.
     """
     if covered_months is None:
         covered = set(incidents["month"].dropna().astype("str"))
     else:
         covered = {str(m) for m in covered_months}
+    step = max(months, 12)  # a year apart (longer windows: back to back)
     windows = [
-        Period(shift_month(end, -(k * months + months - 1)), shift_month(end, -k * months))
+        Period(shift_month(end, -(k * step + months - 1)), shift_month(end, -k * step))
         for k in range(years)
     ]
     windows = [w for w in reversed(windows) if set(w.months) <= covered]

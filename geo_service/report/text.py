@@ -237,6 +237,30 @@ def _decimal(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _peak_sentences(
+    subset: pd.DataFrame,
+    group: CategoryGroup,
+    series: pd.Series,
+    noun: str,
+    held: Collection[str] | None,
+) -> list[str]:
+    """The peak month with the same month a year earlier ("no data for Mar 12" when not held)."""
+    peak = patterns.peak_and_trough(series)
+    year_before = shift_month(peak.peak_month, -12)
+    earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
+    share = 100.0 * peak.peak_count / int(series.sum())
+    then = (
+        f"{int(earlier['count'].iloc[0])} in {month_label(year_before)}"
+        if held is None or year_before in held
+        else f"no data for {month_label(year_before)}"
+    )
+    return [
+        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
+        f"({share:.1f}% of the period; {then}) and the lowest {month_label(peak.trough_month)} "
+        f"with {peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."
+    ]
+
+
 def time_sentences(
     incidents: pd.DataFrame,
     subset: pd.DataFrame,
@@ -253,20 +277,7 @@ def time_sentences(
     series = patterns.monthly_series(subset, group=group, period=current)["count"]
     if int(series.sum()) == 0:
         return []
-    peak = patterns.peak_and_trough(series)
-    year_before = shift_month(peak.peak_month, -12)
-    earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
-    share = 100.0 * peak.peak_count / int(series.sum())
-    then = (
-        f"{int(earlier['count'].iloc[0])} in {month_label(year_before)}"
-        if held is None or year_before in held
-        else f"no data for {month_label(year_before)}"
-    )
-    sentences = [
-        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
-        f"({share:.1f}% of the period; {then}) and the lowest {month_label(peak.trough_month)} "
-        f"with {peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."
-    ]
+    sentences = _peak_sentences(subset, group, series, noun, held) if len(series) > 1 else []
     covered = incidents["month"].dropna().unique() if held is None else sorted(held)
     history = patterns.yearly_totals(
         subset, group=group, end=current.end, months=current.n_months, covered_months=covered
