@@ -225,10 +225,9 @@ def _sources_within(incidents: pd.DataFrame, layer: str) -> set[str]:
     a borough extract, whose unlocated rows then belong to the borough."""
     located = has_location(incidents)
     inside = area_codes_column(incidents, layer).notna().to_numpy(dtype=bool)
-    key = _source_key(incidents).to_numpy(dtype=object)
-    frame = pd.DataFrame({"source": key[located], "inside": inside[located]})
-    every = frame.groupby("source", sort=False)["inside"].all()
-    return {str(s) for s, ok in every.items() if bool(ok)}
+    key = _source_key(incidents)
+    reaching = set(key[located & ~inside].unique())
+    return {str(s) for s in key[located & inside].unique()} - reaching
 
 
 #: A change in the share of rows with no location between the two periods compared is material
