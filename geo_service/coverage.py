@@ -5,7 +5,15 @@ A comparison is honest only over months its sources hold: a month a source does 
 the detail the group's selectors need (offence sub-types for "Dwelling burglary", times of day for
 night-time violence); police.uk data, for example, has neither. :class:`Coverage` holds both facts
 as data, built from the stored rows (:meth:`Coverage.from_incidents`), so every service asks it
-the same questions.
+the same questions:
+
+* :meth:`Coverage.for_group` / :meth:`Coverage.comparison` - how the sources of a row cover the
+  two periods of a comparison, each source over its own window (a source ending up to
+  :data:`MAX_LAG_MONTHS` before the period is compared over its own latest months), as a
+  :class:`PeriodCoverage` that labels a period not fully held;
+* :meth:`Coverage.formable` - the part of a group the sources can honestly form, and a note
+  naming what is left out (:class:`FormedGroup`);
+* :meth:`Coverage.missing_lines` - the months each source lacks for a comparison, as text.
 """
 
 from __future__ import annotations

@@ -28,24 +28,28 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from geo_service.analysis import breakdowns, change, patterns, risk
+from geo_service.analysis import breakdowns, change, risk
 from geo_service.analysis.counts import (
     select,
-    unlocated_shares,
-    unlocated_summary,
-    unlocated_warning,
     within_layer,
 )
 from geo_service.analysis.periods import (
     PRECEDING,
     Period,
     comparison_periods,
-    month_label,
     parse_month,
     shift_month,
 )
 from geo_service.categories import CategoryGroup, find_group
-from geo_service.coverage import NO_SOURCE, Coverage
+from geo_service.coverage import Coverage
+from geo_service.report.chart import monthly_chart
+from geo_service.report.notes import (
+    apart_sentences,
+    data_notes,
+    looking_back_notes,
+    not_compared_sentences,
+    omitted_sentences,
+)
 from geo_service.report.text import (
     group_noun,
     mover_sentences,
@@ -150,8 +154,8 @@ def build_report(
         "current_label": current.label,
         "layer": layer,
         "looking_back": [_looking_back_row(r) for r in overview.itertuples(index=False)],
-        "looking_back_notes": _looking_back_notes(overview),
-        "data_notes": _data_notes(incidents, groups, layer, previous, current, coverage),
+        "looking_back_notes": looking_back_notes(overview),
+        "data_notes": data_notes(incidents, layer, previous, current, coverage),
         "sections": sections,
         "alpha": 0.05,
         "period_word": "year" if months == 12 else "period",
@@ -173,37 +177,6 @@ class _Setting:
     matrix: risk.RiskMatrix
     coverage: Coverage | None
     highest_first: bool
-
-
-def _looking_back_notes(overview: pd.DataFrame) -> list[str]:
-    """One note per row whose figures are not a full comparison of what the group names."""
-    notes = []
-    for row in overview.itertuples(index=False):
-        said = [str(t) for t in (row.omitted, row.coverage, row.window) if t]
-        if said:
-            notes.append(f"{row.group}: {'; '.join(said)}.")
-    return notes
-
-
-def _data_notes(
-    incidents: pd.DataFrame,
-    groups: tuple[CategoryGroup, ...],
-    layer: str,
-    previous: Period,
-    current: Period,
-    coverage: Coverage | None,
-) -> list[str]:
-    """Months missing per source, rows with no location, and a shift in their share."""
-    notes: list[str] = []
-    if coverage is not None:
-        notes += coverage.missing_lines(coverage.months, previous, current)
-    summary = unlocated_summary(incidents, layer)
-    if summary.outside:
-        notes.append(summary.sentence(f"an area of the {layer} layer"))
-    warning = unlocated_warning(unlocated_shares(incidents, [previous, current]))
-    if warning:
-        notes.append(warning)
-    return notes
 
 
 def _environment() -> jinja2.Environment:
@@ -272,7 +245,7 @@ def _section(
         time_sentences=[], subcategories=[], type_sentence=None, severity=[],
     )  # fmt: skip
     if pd.isna(totals["previous"]) or pd.isna(totals["current"]):
-        section["sentences"] = _not_compared(totals, noun, previous, current)
+        section["sentences"] = not_compared_sentences(totals, noun, previous, current)
         return section
     if int(totals["previous"]) + int(totals["current"]) == 0:
         section["sentences"] = [_EMPTY.format(noun=noun)]
@@ -285,17 +258,17 @@ def _section(
         p=float(totals["p"]), volume_ratio=peer["volume_ratio"], matrix=setting.matrix,
     )  # fmt: skip
     sentences = _sentences(table, totals, noun, current) + peer["sentences"]
-    sentences += _apart_sentences(anywhere, setting.layer, noun, current)
+    sentences += apart_sentences(anywhere, setting.layer, noun, current)
     wording = setting.windows.months, setting.windows.against
     held = None if setting.coverage is None else set(setting.coverage.months_of(formed))
     types = _subcategory_rows(subset, formed, previous, current)
     section.update(
         rating=rating, empty=False,
         earlier_rating=_earlier_rating(incidents, subset, formed, previous, current, peer, setting),
-        sentences=[period_wording(s, *wording) for s in _omitted(totals) + sentences],
+        sentences=[period_wording(s, *wording) for s in omitted_sentences(totals) + sentences],
         top=_top_rows(table),
         rate_per=next(iter(table["rate_per"].dropna()), None),
-        chart=_chart(subset, formed, previous, current),
+        chart=monthly_chart(subset, formed, previous, current),
         time_sentences=time_sentences(incidents, subset, formed, current, noun, held=held),
         subcategories=types,
         type_sentence=type_sentence(subset, formed, previous, current, noun) if types else None,
@@ -329,44 +302,6 @@ def _formed(group: CategoryGroup, coverage: Coverage | None) -> CategoryGroup:
     if coverage is None:
         return group
     return coverage.formable(group).group or group
-
-
-def _omitted(totals: pd.Series) -> list[str]:
-    """ "These figures leave out what it cannot form from police_uk data (...)." """
-    if not totals["omitted"]:
-        return []
-    return [f"These figures {str(totals['omitted']).replace('leaves out', 'leave out')}."]
-
-
-def _not_compared(totals: pd.Series, noun: str, previous: Period, current: Period) -> list[str]:
-    """What a section says when its two periods cannot be compared: never a change or a risk."""
-    if totals["label"] == change.NOT_AVAILABLE:
-        return [f"Figures for {noun} are {totals['omitted']}."]
-    if totals["label"] == NO_SOURCE:
-        return [f"No source in the store supplies {noun}: nothing can be said about them."]
-    sentences = []
-    if pd.notna(totals["current"]):
-        sentences.append(
-            f"There were {int(totals['current'])} {noun} recorded in the period ({current.label})."
-        )
-    held = str(totals["coverage"]) or str(totals["label"])
-    sentences.append(
-        f"The data does not hold every month of both periods ({held}), so no change against "
-        f"{previous.label} is stated, tested or rated for risk."
-    )
-    return _omitted(totals) + sentences
-
-
-def _apart_sentences(anywhere: pd.DataFrame, layer: str, noun: str, current: Period) -> list[str]:
-    """Unlocated rows of the group in the current period that nothing places in the layer."""
-    summary = unlocated_summary(anywhere.loc[current.contains(anywhere["month"])], layer)
-    if not summary.outside:
-        return []
-    return [
-        f"A further {summary.outside} {noun} in the files for the current period had no location "
-        f"and nothing places them in an area of the {layer} layer (they may lie anywhere the "
-        "files cover); they are left out."
-    ]
 
 
 def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Period) -> list[str]:
@@ -407,55 +342,6 @@ def _top_rows(table: pd.DataFrame, n: int = 5) -> list[dict[str, str]]:
             }
         )
     return rows
-
-
-def _chart(
-    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
-) -> dict[str, Any]:
-    """Geometry of a two-line monthly chart (previous vs current period, month by month)."""
-    before = patterns.monthly_series(subset, group=group, period=previous)["count"].tolist()
-    after = patterns.monthly_series(subset, group=group, period=current)["count"].tolist()
-    width, height, left, bottom, top = 560, 220, 40, 30, 10
-    tick = _nice_step(max([*before, *after, 1]) / 4)
-    top_value = tick * math.ceil(max([*before, *after, 1]) / tick)
-    step = (width - left - 10) / max(len(after) - 1, 1)
-
-    def points(values: list[int]) -> str:
-        return " ".join(
-            f"{left + i * step:.1f},{top + (height - top - bottom) * (1 - v / top_value):.1f}"
-            for i, v in enumerate(values)
-        )
-
-    ticks = [
-        {"x": f"{left + i * step:.1f}", "label": month_label(m)[:3]}
-        for i, m in enumerate(current.months)
-    ]
-    levels = [tick * k for k in range(1, round(top_value / tick) + 1)]
-    grid = [
-        {"y": f"{top + (height - top - bottom) * (1 - v / top_value):.1f}", "label": f"{v:g}"}
-        for v in levels
-    ]
-    return {
-        "grid": grid,
-        "width": width,
-        "height": height,
-        "left": left,
-        "baseline": height - bottom,
-        "top_value": top_value,
-        "previous": points(before),
-        "current": points(after),
-        "ticks": ticks,
-        "previous_label": previous.label,
-        "current_label": current.label,
-    }
-
-
-def _nice_step(raw: float) -> float:
-    """The smallest of 1, 2, 5 x 10^k at or above ``raw`` (a readable axis step)."""
-    if raw <= 1:
-        return 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
 
 
 def _subcategory_rows(
