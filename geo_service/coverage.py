@@ -115,8 +115,15 @@ class Coverage:
         return tuple(sorted({m for held in self.months.values() for m in held}))
 
     def sources_of(self, group: CategoryGroup) -> tuple[str, ...]:
-        """The sources that supplied any category ``group`` can match, sorted."""
-        return tuple(sorted({s for c in categories_of(group) for s in self.sources.get(c, ())}))
+        """The sources that supplied any category ``group`` can match (within a selector's own
+        :attr:`~geo_service.categories.Selector.sources` when it names them), sorted."""
+        found: set[str] = set()
+        for selector in group.include:
+            for category in _categories(selector):
+                supplied = self.sources.get(category, ())
+                allowed = supplied if selector.sources is None else selector.sources
+                found.update(s for s in supplied if s in allowed)
+        return tuple(sorted(found))
 
     def months_of(self, group: CategoryGroup) -> tuple[str, ...]:
         """Months held by every source of ``group``'s categories, sorted (union over sources)."""

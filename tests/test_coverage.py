@@ -131,3 +131,16 @@ def test_month_mask_takes_periods_or_pairs() -> None:
 def test_months_text_writes_runs() -> None:
     months = [*_months("2020-02", "2020-12"), "2021-03"]
     assert months_text(months) == "Feb 20 to Dec 20, Mar 21"
+
+
+def test_a_narrowed_group_is_judged_on_the_months_of_its_own_sources() -> None:
+    # The force extract (with sub-types) holds 24 months; police.uk (without) only the last 13.
+    coverage = _coverage(
+        _rows("force", "Burglary", _months("2020-02", "2022-01"), "Burglary dwelling"),
+        _rows("police_uk", "Burglary", _months("2021-01", "2022-01")),
+    )
+    formed = coverage.formable(find_group(GROUPS, "Dwelling burglary")).group
+    assert formed is not None
+    assert coverage.sources_of(formed) == ("force",)
+    assert coverage.for_group(formed, *rolling_periods("2022-01")).covered
+    assert coverage.sources_of(find_group(GROUPS, "Dwelling burglary")) == ("force", "police_uk")
