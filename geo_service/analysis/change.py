@@ -25,8 +25,9 @@ Coverage (when a :class:`~geo_service.coverage.Coverage` is given)
 * Each row's sources are checked against the months they hold. A period not fully held has
   ``previous``/``current`` missing (``<NA>``: "no data", never 0), ``coverage`` says what is held
   ("Feb 20 to Jan 21: 1 of 12 months held"), ``label`` says so ("no data for the earlier
-  period", "earlier period partly covered (1 of 12 months)") and p, q, share, rank and rate are
-  missing: nothing is called significant.
+  period", "earlier period partly covered (1 of 12 months)"), change, p and q are missing, and
+  share, rank and rate are given only when the current period is held: nothing is called
+  significant.
 * A source whose data ends before the period (at most
   :data:`~geo_service.coverage.MAX_LAG_MONTHS` earlier) is counted over its own latest months;
   ``window`` names it ("stats19: Jul 12 to Jun 13 (its data ends Jun 13)").
