@@ -17,17 +17,36 @@ from geo_service.errors import InputError
 from geo_service.schema import ASB, POLICE_UK_CATEGORIES
 
 ALL_CRIME = "*crime"
+#: The two kinds of detail a selector may need beyond its category.
+SUBTYPES = "sub-types"
+TIMES = "times of day"
 _SELECTOR_KEYS = {"category", "subcategories", "exclude_subcategories", "hours"}
 
 
 @dataclass(frozen=True)
 class Selector:
-    """Incidents of one category, optionally narrowed by subcategory and hour of day."""
+    """Incidents of one category, optionally narrowed by subcategory and hour of day.
+
+    ``sources`` narrows it to the rows of those sources; it is never read from a file but set
+    by :meth:`geo_service.coverage.Coverage.formable` when only some sources carry the detail
+    the selector needs.
+    """
 
     category: str
     subcategories: tuple[str, ...] | None = None
     exclude_subcategories: tuple[str, ...] | None = None
     hours: tuple[int, ...] | None = None
+    sources: tuple[str, ...] | None = None
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The detail this selector needs beyond the category: sub-types and/or times of day."""
+        need: list[str] = []
+        if self.subcategories is not None or self.exclude_subcategories is not None:
+            need.append(SUBTYPES)
+        if self.hours is not None:
+            need.append(TIMES)
+        return tuple(need)
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         """Boolean mask of the rows of ``frame`` this selector matches."""
@@ -40,6 +59,8 @@ class Selector:
             selected = selected & frame["subcategory"].isin(self.subcategories).to_numpy()
         if self.exclude_subcategories is not None:
             selected = selected & ~frame["subcategory"].isin(self.exclude_subcategories).to_numpy()
+        if self.sources is not None:
+            selected = selected & frame["source"].isin(self.sources).to_numpy(dtype=bool)
         if self.hours is not None:
             hour = frame["occurred_at"].dt.hour
             timed = frame["time_known"].to_numpy(dtype=bool)

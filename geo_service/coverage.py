@@ -5,18 +5,55 @@ A comparison is honest only over months its sources hold: a month a source does 
 the detail the group's selectors need (offence sub-types for "Dwelling burglary", times of day for
 night-time violence); police.uk data, for example, has neither. :class:`Coverage` holds both facts
 as data, built from the stored rows (:meth:`Coverage.from_incidents`), so every service asks it
-the same questions.
+the same questions:
+
+* :meth:`Coverage.for_group` / :meth:`Coverage.comparison` - how the sources of a row cover the
+  two periods of a comparison, each source over its own window (a source ending up to
+  :data:`MAX_LAG_MONTHS` before the period is compared over its own latest months), as a
+  :class:`PeriodCoverage` that labels a period not fully held;
+* :meth:`Coverage.formable` - the part of a group the sources can honestly form, and a note
+  naming what is left out (:class:`FormedGroup`);
+* :meth:`Coverage.missing_lines` - the months each source lacks for a comparison, as text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from geo_service.categories import ALL_CRIME, CategoryGroup, Selector, categories_of
+from geo_service.analysis.periods import Period, format_month, month_label, parse_month
+from geo_service.categories import (
+    ALL_CRIME,
+    SUBTYPES,
+    TIMES,
+    CategoryGroup,
+    Selector,
+    categories_of,
+)
+
+
+def months_text(months: Iterable[str]) -> str:
+    """Months as runs: ``["2020-02", ..., "2020-12", "2021-03"]`` -> "Feb 20 to Dec 20, Mar 21"."""
+    indices = sorted({parse_month(m) for m in months})
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return ", ".join(Period(format_month(r[0]), format_month(r[-1])).label for r in runs)
+
+
+#: The label of a comparison no source of the store can make.
+NO_SOURCE = "no data: no source in the store supplies it"
+
+#: How many months earlier than the period asked a source's own window may end (half a year:
+#: its window then still shares at least half its months with the period asked).
+MAX_LAG_MONTHS = 6
+
 
 #: Columns :meth:`Coverage.from_incidents` reads.
 COVERAGE_COLUMNS: tuple[str, ...] = ("source", "category", "subcategory", "month", "time_known")
@@ -78,8 +115,15 @@ class Coverage:
         return tuple(sorted({m for held in self.months.values() for m in held}))
 
     def sources_of(self, group: CategoryGroup) -> tuple[str, ...]:
-        """The sources that supplied any category ``group`` can match, sorted."""
-        return tuple(sorted({s for c in categories_of(group) for s in self.sources.get(c, ())}))
+        """The sources that supplied any category ``group`` can match (within a selector's own
+        :attr:`~geo_service.categories.Selector.sources` when it names them), sorted."""
+        found: set[str] = set()
+        for selector in group.include:
+            for category in _categories(selector):
+                supplied = self.sources.get(category, ())
+                allowed = supplied if selector.sources is None else selector.sources
+                found.update(s for s in supplied if s in allowed)
+        return tuple(sorted(found))
 
     def months_of(self, group: CategoryGroup) -> tuple[str, ...]:
         """Months held by every source of ``group``'s categories, sorted (union over sources)."""
@@ -106,21 +150,107 @@ class Coverage:
         for selector in group.include:
             for category in _categories(selector):
                 for source in self.sources.get(category, ()):
-                    need = _needs(selector)
-                    lacks = tuple(
-                        n
-                        for n in need
-                        if (source, category)
-                        not in (self.subcategories if n == SUBTYPES else self.times)
-                    )
+                    lacks = self._lacks(selector, source, category)
                     if lacks:
                         found.append(Gap(source=source, category=category, lacks=lacks))
         return tuple(dict.fromkeys(found))
 
+    def formable(self, group: CategoryGroup) -> FormedGroup:
+        """The part of ``group`` its sources can honestly form, and what had to be left out.
 
-#: The two kinds of detail a selector may need.
-SUBTYPES = "sub-types"
-TIMES = "times of day"
+        A part (one selector's category) that no source can form is dropped; one that only
+        some sources can form is narrowed to those sources (:attr:`Selector.sources`). The
+        result's :attr:`FormedGroup.group` is None when nothing is left.
+        """
+        gaps = self.gaps(group)
+        if not gaps:
+            return FormedGroup(name=group.name, group=group, gaps=())
+        parts: list[Selector] = []
+        for selector in group.include:
+            pieces = [self._formable_part(selector, c) for c in _categories(selector)]
+            kept = [p for p in pieces if p is not None]
+            intact = len(kept) == len(pieces) and all(p.sources is None for p in kept)
+            parts.extend([selector] if intact else kept)
+        formed = CategoryGroup(name=group.name, include=tuple(parts)) if parts else None
+        return FormedGroup(name=group.name, group=formed, gaps=gaps)
+
+    def _lacks(self, selector: Selector, source: str, category: str) -> tuple[str, ...]:
+        held = {SUBTYPES: self.subcategories, TIMES: self.times}
+        return tuple(n for n in selector.needs if (source, category) not in held[n])
+
+    def _formable_part(self, selector: Selector, category: str) -> Selector | None:
+        sources = self.sources.get(category, ())
+        able = tuple(s for s in sources if not self._lacks(selector, s, category))
+        if len(able) == len(sources):
+            return replace(selector, category=category)
+        return replace(selector, category=category, sources=able) if able else None
+
+    def comparison(
+        self,
+        sources: Iterable[str],
+        previous: Period,
+        current: Period,
+        *,
+        max_lag_months: int = MAX_LAG_MONTHS,
+    ) -> PeriodCoverage:
+        """How well ``sources`` cover ``previous`` and ``current``, each over its own window.
+
+        A source whose data ends before ``current.end`` (at most ``max_lag_months`` earlier)
+        is compared over its own latest months: both periods move back by the same number of
+        months, so a July-June collision year stands beside an August-July crime year. A
+        source ending earlier still is not moved (its missing months show as not held).
+        """
+        windows = tuple(
+            self._window(s, previous, current, max_lag_months) for s in sorted(set(sources))
+        )
+        return PeriodCoverage(previous=previous, current=current, windows=windows)
+
+    def for_group(
+        self,
+        group: CategoryGroup,
+        previous: Period,
+        current: Period,
+        *,
+        max_lag_months: int = MAX_LAG_MONTHS,
+    ) -> PeriodCoverage:
+        """:meth:`comparison` for the sources of ``group``'s categories."""
+        return self.comparison(
+            self.sources_of(group), previous, current, max_lag_months=max_lag_months
+        )
+
+    def _window(self, source: str, previous: Period, current: Period, lag: int) -> SourceWindow:
+        last = self.last_month(source, not_after=current.end)
+        latest = self.last_month(source)
+        shift = 0
+        if last is not None and latest == last:  # the source ends before the period does
+            shift = parse_month(current.end) - parse_month(last)
+            shift = shift if shift <= lag else 0
+        held = set(self.months.get(source, ()))
+        before, after = previous.shifted(-shift), current.shifted(-shift)
+        return SourceWindow(
+            source=source,
+            previous=before,
+            current=after,
+            shift_months=shift,
+            held_previous=tuple(m in held for m in before.months),
+            held_current=tuple(m in held for m in after.months),
+        )
+
+    def missing_for(
+        self, sources: Iterable[str], previous: Period, current: Period
+    ) -> dict[str, tuple[str, ...]]:
+        """Per source, the months of its window (:meth:`comparison`) that it does not hold."""
+        found = self.comparison(sources, previous, current)
+        return {
+            w.source: self.missing_months(w.source, (*w.previous.months, *w.current.months))
+            for w in found.windows
+        }
+
+    def missing_lines(self, sources: Iterable[str], previous: Period, current: Period) -> list[str]:
+        """One line per source missing months of a comparison, e.g. "police_uk: no data for
+        Feb 20 to Dec 20"; empty when every source holds every month it is compared over."""
+        missing = self.missing_for(sources, previous, current)
+        return [f"{s}: no data for {months_text(m)}" for s, m in missing.items() if m]
 
 
 @dataclass(frozen=True)
@@ -135,6 +265,138 @@ class Gap:
         """E.g. ``"police_uk data has no Burglary sub-types"``."""
         return f"{self.source} data has no {self.category} {' or '.join(self.lacks)}"
 
+    def short(self) -> str:
+        """E.g. ``"no Burglary sub-types"``."""
+        return f"no {self.category} {' or '.join(self.lacks)}"
+
+
+@dataclass(frozen=True)
+class FormedGroup:
+    """What of a group the data can form (:meth:`Coverage.formable`)."""
+
+    name: str
+    group: CategoryGroup | None
+    gaps: tuple[Gap, ...]
+
+    @property
+    def available(self) -> bool:
+        """Whether anything of the group can be formed."""
+        return self.group is not None
+
+    def note(self) -> str:
+        """Empty when whole; else "not available from police_uk data (no Burglary sub-types)" or
+        "leaves out what police_uk data cannot form (no Burglary sub-types)"."""
+        if not self.gaps:
+            return ""
+        by_source: dict[str, list[str]] = {}
+        for gap in self.gaps:
+            by_source.setdefault(gap.source, []).append(gap.short())
+        said = "; ".join(f"{s} data ({', '.join(g)})" for s, g in by_source.items())
+        if self.group is None:
+            return f"not available from {said}"
+        return f"leaves out what it cannot form from {said}"
+
+
+@dataclass(frozen=True)
+class SourceWindow:
+    """One source's own pair of periods, and which of their months it holds."""
+
+    source: str
+    previous: Period
+    current: Period
+    shift_months: int
+    held_previous: tuple[bool, ...]
+    held_current: tuple[bool, ...]
+
+    def text(self) -> str:
+        """E.g. ``"stats19: Jul 12 to Jun 13 (its data ends Jun 13)"``."""
+        ends = month_label(self.current.end)
+        return f"{self.source}: {self.current.label} (its data ends {ends})"
+
+
+@dataclass(frozen=True)
+class PeriodCoverage:
+    """How the sources of one row cover the two periods of a comparison.
+
+    A month of a period counts as held when every source holds its own month at that position.
+    """
+
+    previous: Period
+    current: Period
+    windows: tuple[SourceWindow, ...]
+
+    @property
+    def held_previous(self) -> int:
+        """Months of the earlier period held by every source."""
+        return _held(self.previous, [w.held_previous for w in self.windows])
+
+    @property
+    def held_current(self) -> int:
+        """Months of the current period held by every source."""
+        return _held(self.current, [w.held_current for w in self.windows])
+
+    @property
+    def previous_covered(self) -> bool:
+        return self.held_previous == self.previous.n_months
+
+    @property
+    def current_covered(self) -> bool:
+        return self.held_current == self.current.n_months
+
+    @property
+    def covered(self) -> bool:
+        """Whether both periods are fully held (a change can then be stated)."""
+        return self.previous_covered and self.current_covered
+
+    def label(self) -> str:
+        """ "" when covered; else e.g. "no data for the earlier period" or "earlier period partly
+        covered (1 of 12 months)"."""
+        if not self.windows:
+            return NO_SOURCE
+        parts = [
+            _period_label(word, held, period.n_months)
+            for word, held, period in (
+                ("earlier", self.held_previous, self.previous),
+                ("current", self.held_current, self.current),
+            )
+        ]
+        return "; ".join(p for p in parts if p)
+
+    def text(self) -> str:
+        """ "" when covered; else e.g. "Feb 20 to Jan 21: 1 of 12 months held"."""
+        parts = [
+            f"{period.label}: {held} of {period.n_months} months held"
+            for held, period in (
+                (self.held_previous, self.previous),
+                (self.held_current, self.current),
+            )
+            if held < period.n_months
+        ]
+        return "; ".join(parts)
+
+    def window_text(self) -> str:
+        """Sources compared over their own months, e.g. "stats19: Jul 12 to Jun 13 (its data
+        ends Jun 13)"; "" when every source is compared over the periods asked."""
+        return "; ".join(w.text() for w in self.windows if w.shift_months)
+
+    def source_periods(self, which: str) -> dict[str, Period]:
+        """Source -> its own ``"previous"`` or ``"current"`` period, for counting."""
+        return {w.source: getattr(w, which) for w in self.windows}
+
+
+def _held(period: Period, held: list[tuple[bool, ...]]) -> int:
+    if not held:
+        return 0
+    return sum(all(h[i] for h in held) for i in range(period.n_months))
+
+
+def _period_label(word: str, held: int, months: int) -> str:
+    if held == months:
+        return ""
+    if held == 0:
+        return f"no data for the {word} period"
+    return f"{word} period partly covered ({held} of {months} months)"
+
 
 def _categories(selector: Selector) -> list[str]:
     if selector.category == ALL_CRIME:
@@ -142,20 +404,14 @@ def _categories(selector: Selector) -> list[str]:
     return [selector.category]
 
 
-def _needs(selector: Selector) -> tuple[str, ...]:
-    need: list[str] = []
-    if selector.subcategories is not None or selector.exclude_subcategories is not None:
-        need.append(SUBTYPES)
-    if selector.hours is not None:
-        need.append(TIMES)
-    return tuple(need)
-
-
-def month_mask(frame: pd.DataFrame, windows: Mapping[str, tuple[str, str]]) -> np.ndarray:
-    """Rows of ``frame`` whose month lies in their own source's ``(first, last)`` window."""
+def month_mask(frame: pd.DataFrame, windows: Mapping[str, tuple[str, str] | Period]) -> np.ndarray:
+    """Rows of ``frame`` whose month lies in their own source's ``(first, last)`` window (or
+    :class:`~geo_service.analysis.periods.Period`)."""
     keep = np.zeros(len(frame), dtype=bool)
     month = frame["month"].astype("str")
     source = frame["source"].astype("str")
-    for name, (first, last) in windows.items():
-        keep |= ((source == name) & (month >= first) & (month <= last)).to_numpy()
+    for name, window in windows.items():
+        first, last = (window.start, window.end) if isinstance(window, Period) else window
+        inside = (source == name) & (month >= first) & (month <= last)
+        keep |= inside.to_numpy(dtype=bool, na_value=False)
     return keep

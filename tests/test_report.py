@@ -12,6 +12,7 @@ import pytest
 from geo_service import schema
 from geo_service.analysis.periods import Period, rolling_periods
 from geo_service.categories import find_group, load_groups
+from geo_service.coverage import Coverage
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.report.text import (
     group_noun,
@@ -24,6 +25,7 @@ from geo_service.report.text import (
     significant_sentence,
     type_sentence,
 )
+from geo_service.store import Store
 
 BEATS = {"D2A": ("Berkhamsted Castle", 7, 33), "D1M": ("<b>Chaulden</b> & Shrubhill", 4, 16),
          "D1G": ("Highfield and St Pauls", 36, 14)}  # fmt: skip
@@ -129,7 +131,8 @@ def test_peer_sentence_with_districts() -> None:
     assert (
         "Among its peers, Dacorum is 1st of 1 for the rate of dwelling burglary offences per "
         f"1,000 residents ({rate:.2f}), 1st of 1 the previous year; 1st of 1 for the number of "
-        "dwelling burglary offences (1st of 1 the previous year). The highest is 1st."
+        "dwelling burglary offences (1st of 1 the previous year). Positions count up from the "
+        "lowest (1st), so the highest is last, as in iQuanta."
     ) in _text(html)
     assert "(rate 1.00 &times; the peer average)" in html
 
@@ -213,8 +216,12 @@ def test_peer_sentence_with_rates() -> None:
     assert peer_sentence(own, "dwelling burglary offences", "1,000 households") == (
         "Among its peers, Dacorum is 7th of 10 for the rate of dwelling burglary offences per "
         "1,000 households (6.70), 6th of 10 the previous year; 5th of 10 for the number of "
-        "dwelling burglary offences (4th of 10 the previous year). The highest is 1st."
+        "dwelling burglary offences (4th of 10 the previous year). Positions count up from the "
+        "lowest (1st), so the highest is last, as in iQuanta."
     )
+    assert peer_sentence(
+        own, "dwelling burglary offences", "1,000 households", highest_first=True
+    ).endswith("(4th of 10 the previous year). Positions count down from the highest (1st).")
 
 
 def test_long_run_sentence() -> None:
@@ -250,3 +257,81 @@ def test_previous_rating_when_the_data_covers_it() -> None:
         frame, layer="beat", areas=_areas(), groups=load_groups(), period_end="2013-07",
         priorities=("Dwelling burglary",),
     )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- coverage
+def _police_uk_like() -> pd.DataFrame:
+    """13 months (2021-01..2022-01) of police.uk-like rows: no sub-types, no times."""
+    rows = []
+    for month in Period("2021-01", "2022-01").months:
+        rows += [("Drugs", month, "D2A")] * 3 + [("Burglary", month, "D1M")] * 2
+    rows += [("Drugs", "2022-01", "D1G")] * 9  # Jan 22: 12 drugs offences against 3 in Jan 21
+    frame = pd.DataFrame(rows, columns=["category", "month", "area_beat"])
+    frame["source"], frame["x"], frame["y"] = "police_uk", 500000.0, 200000.0
+    return schema.conform(frame)
+
+
+@pytest.fixture(scope="module")
+def police_uk_report() -> str:
+    frame = _police_uk_like()
+    return build_report(
+        frame, layer="beat", areas=_areas(), groups=load_groups(), period_end="2022-01",
+        priorities=("Drugs offences", "Dwelling burglary"), coverage=Coverage.from_incidents(frame),
+    )  # fmt: skip
+
+
+def test_partly_covered_year_is_not_a_change_nor_rated(police_uk_report: str) -> None:
+    text = _text(police_uk_report)
+    assert re.search(r"Drugs offences no data 45 - - earlier period partly covered", text)
+    assert "Drugs offences: Feb 20 to Jan 21: 1 of 12 months held." in text
+    drugs = _text(police_uk_report.split("<h2>Drugs offences</h2>")[1].split("<h2>")[0])
+    assert "There were 45 drugs offences recorded in the period (Feb 21 to Jan 22)." in drugs
+    assert (
+        "The data does not hold every month of both periods (Feb 20 to Jan 21: 1 of 12 months "
+        "held), so no change against Feb 20 to Jan 21 is stated, tested or rated for risk."
+    ) in drugs
+    for word in ("Risk assessment", "increase", "significant (", " 0 in "):
+        assert word not in drugs
+    assert "police_uk: no data for Feb 20 to Dec 20" in text
+
+
+def test_group_the_source_cannot_form_is_said(police_uk_report: str) -> None:
+    text = _text(police_uk_report)
+    assert (
+        "Figures for dwelling burglary offences are not available from police_uk data "
+        "(no Burglary sub-types)."
+    ) in text
+    assert re.search(r"Dwelling burglary no data no data - - not available", text)
+    assert "No dwelling burglary offences were recorded" not in text
+
+
+def test_year_earlier_month_is_compared_and_worded() -> None:
+    frame = _police_uk_like()
+    html = build_report(
+        frame, layer="beat", areas=_areas(), groups=load_groups(), period_end="2022-01",
+        months=1, against="year-earlier", priorities=("Drugs offences",),
+        coverage=Coverage.from_incidents(frame),
+    )  # fmt: skip
+    text = _text(html)
+    assert "Period assessed: Jan 22, compared with Jan 21 (the same months a year earlier)." in text
+    # 3 -> 12: binomial p = P(X <= 3 | 15, 0.5) * 2 = 0.035, a significant increase.
+    assert (
+        "There were 12 drugs offences recorded in the period (Jan 22), an increase of 300.0% "
+        "compared to 3 a year earlier; the change is a significant increase (p = 0.035)."
+    ) in text
+    assert "Risk assessment shows a" in text
+
+
+def test_demo_report_compares_collisions_july_to_june(demo_store: Store) -> None:
+    incidents = demo_store.incidents()
+    html = build_report(
+        incidents, layer="beat", areas=demo_store.layer("beat"), groups=load_groups(),
+        period_end="2013-07", priorities=("Road traffic collisions",),
+        coverage=Coverage.from_incidents(incidents),
+    )  # fmt: skip
+    text = _text(html)
+    assert re.search(r"Road traffic collisions 299 268 -31 -10\.4% no significant change", text)
+    assert "Road traffic collisions: stats19: Jul 12 to Jun 13 (its data ends Jun 13)." in text
+    assert (
+        "There were 268 road traffic collisions recorded in the period (Jul 12 to Jun 13)" in text
+    )

@@ -1,9 +1,13 @@
 """Breakdowns: by subcategory, collision severity by year, and position among peer areas.
 
-Peer positions follow the assessment's wording: among the ten districts of a county, the area
-with the highest count (or rate) is "1st of 10" and the lowest "10th of 10"; ties share the best
-position ("min" ranking). Compute them from a :func:`~geo_service.analysis.change.change_table` of
-the peer layer (all districts, all wards ...).
+Peer positions are written as the field writes them: "7th of 10". By default they follow the
+Home Office / iQuanta convention the published assessment uses, where positions count up from the
+lowest: the area with the lowest count (or rate) is "1st of 10" and the highest "10th of 10"
+("Dacorum remains highest in the county (10th/10)"); areas tied share the lower position ("min"
+ranking: two areas tied highest of 10 are both "9th of 10", the assessment's "joint 9th/10").
+``highest_first=True`` counts from the highest instead (highest "1st of 10"). Compute them from a
+:func:`~geo_service.analysis.change.change_table` of the peer layer (all districts, all wards ...);
+:func:`position_convention` states the convention beside them.
 """
 
 from __future__ import annotations
@@ -72,7 +76,16 @@ def severity_by_period(
     return pd.DataFrame(columns)
 
 
-def peer_positions(table: pd.DataFrame, *, areas: pd.DataFrame | None = None) -> pd.DataFrame:
+def position_convention(*, highest_first: bool = False) -> str:
+    """The convention of :func:`peer_positions`, said in words beside the positions."""
+    if highest_first:
+        return "Positions count down from the highest (1st)."
+    return "Positions count up from the lowest (1st), so the highest is last, as in iQuanta."
+
+
+def peer_positions(
+    table: pd.DataFrame, *, areas: pd.DataFrame | None = None, highest_first: bool = False
+) -> pd.DataFrame:
     """Position of each area among its peers on counts and rates, both periods.
 
     Parameters
@@ -81,6 +94,9 @@ def peer_positions(table: pd.DataFrame, *, areas: pd.DataFrame | None = None) ->
         A change table of the peer layer (columns code, name, previous, current, rate, rate_per).
     areas
         The peer layer's standard frame; gives the denominators of the previous-period rates.
+    highest_first
+        False (default): the Home Office / iQuanta convention, the highest is "10th of 10";
+        True: the highest is "1st of 10".
 
     Returns
     -------
@@ -90,7 +106,7 @@ def peer_positions(table: pd.DataFrame, *, areas: pd.DataFrame | None = None) ->
         previous_rate_rank, previous_rate_position (rate columns missing without denominators).
     """
     peers = table.loc[table["code"] != UNALLOCATED, ["code", "name", "previous", "current"]]
-    out = peers.copy()
+    out = peers.astype({"previous": "float64", "current": "float64"})
     out["rate"] = table.loc[peers.index, "rate"] if "rate" in table.columns else np.nan
     out["previous_rate"] = _previous_rate(table.loc[peers.index], areas)
     for key, column in (
@@ -99,15 +115,15 @@ def peer_positions(table: pd.DataFrame, *, areas: pd.DataFrame | None = None) ->
         ("rate", "rate"),
         ("previous_rate", "previous_rate"),
     ):
-        ranks, positions = _positions(out[column])
+        ranks, positions = _positions(out[column], highest_first=highest_first)
         out[f"{key}_rank"] = ranks
         out[f"{key}_position"] = positions
     return out.drop(columns=["previous", "current"]).reset_index(drop=True)
 
 
-def _positions(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _positions(values: pd.Series, *, highest_first: bool) -> tuple[pd.Series, pd.Series]:
     numbers = values.astype("float64")
-    ranks = numbers.rank(method="min", ascending=False).astype("Int64")
+    ranks = numbers.rank(method="min", ascending=not highest_first).astype("Int64")
     of = int(numbers.notna().sum())
     positions = pd.array(
         [None if pd.isna(r) else f"{ordinal(int(r))} of {of}" for r in ranks], dtype="str"
@@ -128,5 +144,5 @@ def _previous_rate(table: pd.DataFrame, areas: pd.DataFrame | None) -> np.ndarra
     ]
     denominator = np.array(denominators, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = 1000.0 * table["previous"].to_numpy(dtype=float) / denominator
+        rate = 1000.0 * table["previous"].to_numpy(dtype=float, na_value=np.nan) / denominator
     return np.where(denominator > 0, rate, np.nan)

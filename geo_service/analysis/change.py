@@ -19,9 +19,29 @@ Conventions
   area has no denominator. Rates are per period, not annualised.
 * ``p`` is the exact conditional Poisson test of the two counts, weighted by period lengths;
   ``q`` its Benjamini-Hochberg adjustment across the areas of the table; ``label`` reads q.
+
+Coverage (when a :class:`~geo_service.coverage.Coverage` is given)
+-------------------------------------------------------------------
+* Each row's sources are checked against the months they hold. A period not fully held has
+  ``previous``/``current`` missing (``<NA>``: "no data", never 0), ``coverage`` says what is held
+  ("Feb 20 to Jan 21: 1 of 12 months held"), ``label`` says so ("no data for the earlier
+  period", "earlier period partly covered (1 of 12 months)"), change, p and q are missing, and
+  share, rank and rate are given only when the current period is held: nothing is called
+  significant.
+* A source whose data ends before the period (at most
+  :data:`~geo_service.coverage.MAX_LAG_MONTHS` earlier) is counted over its own latest months;
+  ``window`` names it ("stats19: Jul 12 to Jun 13 (its data ends Jun 13)").
+* A group whose parts need detail a source lacks (sub-types, times) is counted from what can be
+  formed and ``omitted`` names the rest; when nothing can be formed every count is missing and
+  ``label`` is ``"not available"`` (``omitted``: "not available from police_uk data (no Burglary
+  sub-types)"), never "no incidents".
+* Without a coverage (``coverage=None``) every period is taken as held: pure tables for tests.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,6 +56,7 @@ from geo_service.analysis.counts import (
 )
 from geo_service.analysis.periods import Period
 from geo_service.categories import CategoryGroup
+from geo_service.coverage import Coverage, PeriodCoverage
 from geo_service.errors import InputError
 
 CHANGE_COLUMNS = (
@@ -53,8 +74,26 @@ CHANGE_COLUMNS = (
     "p",
     "q",
     "label",
+    "coverage",
+    "window",
+    "omitted",
 )
-LOOKING_BACK_COLUMNS = ("group", "previous", "current", "change", "pct_change", "p", "label")
+LOOKING_BACK_COLUMNS = (
+    "group",
+    "previous",
+    "current",
+    "change",
+    "pct_change",
+    "p",
+    "label",
+    "note",
+    "coverage",
+    "window",
+    "omitted",
+)
+
+#: Label of a row whose group the data cannot form at all.
+NOT_AVAILABLE = "not available"
 
 NOTE_NEW = "none in the previous period: % change undefined"
 NOTE_NONE = "none in either period"
@@ -70,6 +109,7 @@ def change_table(
     group: CategoryGroup | str,
     previous: Period,
     current: Period,
+    coverage: Coverage | None = None,
 ) -> pd.DataFrame:
     """One row per area of ``layer`` (zeros included) comparing two periods for ``group``.
 
@@ -85,52 +125,121 @@ def change_table(
         Category group, or the name of a packaged group or of a plain category.
     previous, current
         The periods compared.
+    coverage
+        The months and detail the store's sources hold (see the module docstring); None takes
+        every month as held.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`CHANGE_COLUMNS`, areas ordered by rank, then an ``"Unallocated"`` row when
-        any incident of either period has neither location nor area.
+        Columns :data:`CHANGE_COLUMNS` (counts as nullable ``Int64``: missing means no data),
+        areas ordered by rank, then an ``"Unallocated"`` row when any incident of either period
+        has no location and no area but belongs to the layer (see
+        :mod:`geo_service.analysis.counts`).
     """
     _check_areas(areas)
-    chosen = resolve_group(group)
+    honest = _Honest.of(resolve_group(group), coverage, previous, current)
     codes = areas["code"].astype("str")
-    before = counts_by_area(incidents, layer=layer, codes=codes, group=chosen, period=previous)
-    after = counts_by_area(incidents, layer=layer, codes=codes, group=chosen, period=current)
-    table = _base_table(areas, before, after)
+    counted = honest.group or honest.asked
+    before, after = (
+        counts_by_area(
+            incidents, layer=layer, codes=codes, group=counted, period=period,
+            windows=honest.windows(which),
+        )
+        for period, which in ((previous, "previous"), (current, "current"))
+    )  # fmt: skip
+    table = _base_table(areas, before, after, honest)
     table = _add_change(table)
-    table = _add_rate(table, areas, chosen)
-    table = _add_significance(table, previous, current)
+    table = _add_rate(table, areas, counted)
+    table = _add_significance(table, previous, current, honest)
     table = table.sort_values(["is_unallocated", "rank", "code"], kind="stable")
-    keep = (~table["is_unallocated"]) | (table["previous"] + table["current"] > 0)
+    seen = table["previous"].fillna(0) + table["current"].fillna(0)
+    keep = (~table["is_unallocated"]) | (seen > 0)
     return table.loc[keep, list(CHANGE_COLUMNS)].reset_index(drop=True)
 
 
 def looking_back(
     incidents: pd.DataFrame,
-    groups: tuple[CategoryGroup, ...] | list[CategoryGroup],
+    groups: Sequence[CategoryGroup],
     previous: Period,
     current: Period,
+    *,
+    coverage: Coverage | None = None,
 ) -> pd.DataFrame:
     """The "Looking back" table: one row per group, in the given order, for the whole borough.
 
     ``p`` is the exact Poisson test of the two totals (one test per row, so ``label`` reads ``p``
     at :data:`~geo_service.analysis.significance.ALPHA`; groups overlap, so no FDR adjustment).
+    With ``coverage``, each row is compared over its own sources' months and says what it could
+    not know (module docstring); counts are nullable ``Int64``.
     """
-    rows = [
-        (
-            g.name,
-            total_count(incidents, group=g, period=previous),
-            total_count(incidents, group=g, period=current),
+    rows = []
+    honesty = [_Honest.of(g, coverage, previous, current) for g in groups]
+    for g, honest in zip(groups, honesty, strict=True):
+        counted = honest.group or honest.asked
+        before, after = (
+            total_count(incidents, group=counted, period=period, windows=honest.windows(which))
+            for period, which in ((previous, "previous"), (current, "current"))
         )
-        for g in groups
-    ]
-    table = pd.DataFrame(rows, columns=["group", "previous", "current"])
+        rows.append((g.name, *honest.mask_counts(before, after), *honest.texts()))
+    table = pd.DataFrame(
+        rows, columns=["group", "previous", "current", "coverage", "window", "omitted"]
+    )
+    table = table.astype({"previous": "Int64", "current": "Int64"})
     table = _add_change(table)
     p = _pvalues(table, previous, current)
     table["p"] = p
-    table["label"] = significance.change_labels(table["previous"], table["current"], p)
+    labels = significance.change_labels(
+        table["previous"].fillna(0), table["current"].fillna(0), np.nan_to_num(p, nan=1.0)
+    )
+    own = [h.label() for h in honesty]
+    table["label"] = pd.array([o or lab for o, lab in zip(own, labels, strict=True)], dtype="str")
     return table.loc[:, list(LOOKING_BACK_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class _Honest:
+    """What one row can honestly say: the group it can form and the periods it holds."""
+
+    asked: CategoryGroup
+    group: CategoryGroup | None
+    omitted: str
+    held: PeriodCoverage | None
+
+    @classmethod
+    def of(
+        cls, group: CategoryGroup, coverage: Coverage | None, previous: Period, current: Period
+    ) -> _Honest:
+        if coverage is None:
+            return cls(asked=group, group=group, omitted="", held=None)
+        formed = coverage.formable(group)
+        held = coverage.for_group(formed.group or group, previous, current)
+        return cls(asked=group, group=formed.group, omitted=formed.note(), held=held)
+
+    @property
+    def previous_known(self) -> bool:
+        return self.group is not None and (self.held is None or self.held.previous_covered)
+
+    @property
+    def current_known(self) -> bool:
+        return self.group is not None and (self.held is None or self.held.current_covered)
+
+    def windows(self, which: str) -> dict[str, Period] | None:
+        return None if self.held is None else self.held.source_periods(which)
+
+    def mask_counts(self, before: int, after: int) -> tuple[object, object]:
+        return (before if self.previous_known else pd.NA, after if self.current_known else pd.NA)
+
+    def texts(self) -> tuple[str, str, str]:
+        if self.held is None or self.group is None:  # nothing formed: its months are moot
+            return "", "", self.omitted
+        return self.held.text(), self.held.window_text(), self.omitted
+
+    def label(self) -> str:
+        """The row's label when no change can be stated, else ""."""
+        if self.group is None:
+            return NOT_AVAILABLE
+        return "" if self.held is None else self.held.label()
 
 
 def top_movers(table: pd.DataFrame, *, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -191,44 +300,55 @@ def _check_areas(areas: pd.DataFrame) -> None:
         )
 
 
-def _base_table(areas: pd.DataFrame, before: pd.Series, after: pd.Series) -> pd.DataFrame:
+def _base_table(
+    areas: pd.DataFrame, before: pd.Series, after: pd.Series, honest: _Honest
+) -> pd.DataFrame:
     names = pd.concat(
         [
             areas.set_index(areas["code"].astype("str"))["name"].astype("str"),
             pd.Series({UNALLOCATED: UNALLOCATED_NAME}, dtype="str"),
         ]
     )
+    missing = pd.array([pd.NA] * len(before), dtype="Int64")
     table = pd.DataFrame(
         {
             "code": before.index.astype("str"),
             "name": names.reindex(before.index).to_numpy(),
-            "previous": before.to_numpy(),
-            "current": after.reindex(before.index).to_numpy(),
+            "previous": pd.array(before.to_numpy(), dtype="Int64")
+            if honest.previous_known
+            else missing,
+            "current": pd.array(after.reindex(before.index).to_numpy(), dtype="Int64")
+            if honest.current_known
+            else missing,
         }
     )
+    coverage, window, omitted = honest.texts()
+    table["coverage"], table["window"], table["omitted"] = coverage, window, omitted
     table["is_unallocated"] = table["code"] == UNALLOCATED
-    total = table.loc[~table["is_unallocated"], "current"].sum()
-    table["share"] = np.where(table["is_unallocated"], np.nan, _percent(table["current"], total))
-    ranks = table.loc[~table["is_unallocated"], "current"].rank(method="min", ascending=False)
+    current = table["current"].astype("float64")
+    total = current[~table["is_unallocated"]].sum()
+    table["share"] = np.where(table["is_unallocated"], np.nan, _percent(current, total))
+    ranks = current[~table["is_unallocated"]].rank(method="min", ascending=False)
     table["rank"] = ranks.reindex(table.index).astype("Int64")
     return table
 
 
 def _percent(part: pd.Series, whole: float) -> np.ndarray:
-    values = part.to_numpy(dtype=float)
-    if whole == 0:
+    values = part.to_numpy(dtype=float, na_value=np.nan)
+    if whole == 0 or not np.isfinite(whole):
         return np.full(values.shape, np.nan)
     return 100.0 * values / whole
 
 
 def _add_change(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
-    prev = out["previous"].to_numpy(dtype=float)
-    curr = out["current"].to_numpy(dtype=float)
-    out["change"] = (out["current"] - out["previous"]).astype("int64")
+    prev = out["previous"].to_numpy(dtype=float, na_value=np.nan)
+    curr = out["current"].to_numpy(dtype=float, na_value=np.nan)
+    out["change"] = (out["current"] - out["previous"]).astype("Int64")
     safe = np.where(prev > 0, prev, 1.0)
     out["pct_change"] = np.where(prev > 0, 100.0 * (curr - prev) / safe, np.nan)
-    note = np.where(prev > 0, "", np.where(curr > 0, NOTE_NEW, NOTE_NONE))
+    known = np.isfinite(prev) & np.isfinite(curr)
+    note = np.where(~known | (prev > 0), "", np.where(curr > 0, NOTE_NEW, NOTE_NONE))
     out["note"] = pd.array(note, dtype="str")
     return out
 
@@ -259,10 +379,9 @@ def _add_rate(table: pd.DataFrame, areas: pd.DataFrame, group: CategoryGroup) ->
         return out
     denominators = areas.set_index(areas["code"].astype("str"))[column].astype("float64")
     denominator = denominators.reindex(out["code"]).to_numpy()
+    current = out["current"].to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(
-            denominator > 0, 1000.0 * out["current"].to_numpy(float) / denominator, np.nan
-        )
+        rate = np.where(denominator > 0, 1000.0 * current / denominator, np.nan)
     out["rate"] = rate
     per = PER_HOUSEHOLDS if column == "households" else PER_RESIDENTS
     out["rate_per"] = pd.array([per if np.isfinite(r) else None for r in rate], dtype="str")
@@ -270,22 +389,36 @@ def _add_rate(table: pd.DataFrame, areas: pd.DataFrame, group: CategoryGroup) ->
 
 
 def _pvalues(table: pd.DataFrame, previous: Period, current: Period) -> np.ndarray:
-    return significance.poisson_change_pvalues(
-        table["previous"].to_numpy(),
-        table["current"].to_numpy(),
-        exposure_previous=previous.n_months,
-        exposure_current=current.n_months,
-    )
+    """Poisson p-values; missing where either count is unknown (nothing is tested then)."""
+    before = table["previous"].to_numpy(dtype=float, na_value=np.nan)
+    after = table["current"].to_numpy(dtype=float, na_value=np.nan)
+    known = np.isfinite(before) & np.isfinite(after)
+    p = np.full(len(table), np.nan)
+    if known.any():
+        p[known] = significance.poisson_change_pvalues(
+            before[known].astype("int64"),
+            after[known].astype("int64"),
+            exposure_previous=previous.n_months,
+            exposure_current=current.n_months,
+        )
+    return p
 
 
-def _add_significance(table: pd.DataFrame, previous: Period, current: Period) -> pd.DataFrame:
+def _add_significance(
+    table: pd.DataFrame, previous: Period, current: Period, honest: _Honest
+) -> pd.DataFrame:
     out = table.copy()
     p = _pvalues(out, previous, current)
     p[out["is_unallocated"].to_numpy()] = np.nan
     q = significance.bh_qvalues(p)
     out["p"] = p
     out["q"] = q
-    labels = significance.change_labels(out["previous"], out["current"], q)
+    labels = significance.change_labels(
+        out["previous"].fillna(0), out["current"].fillna(0), np.nan_to_num(q, nan=1.0)
+    )
+    own = honest.label()
+    if own:
+        labels[:] = own
     labels[out["is_unallocated"].to_numpy()] = None
     out["label"] = pd.array(labels, dtype="str")
     return out

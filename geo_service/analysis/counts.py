@@ -1,24 +1,36 @@
 """Counting incidents per area, category group and period from the ``area_<layer>`` columns.
 
 An incident belongs to an area of a layer when its ``area_<layer>`` column holds that area's code
-(the join fills it from the point, or from the LSOA when the point is missing). An incident with no
-area falls in one of two cases:
+(the join fills it from the point, or from the LSOA code when the point is missing). An incident
+with no area falls in one of three cases:
 
-* it has no location at all: it is **unallocated** - counted in the "Unallocated" total of every
-  table, never dropped, because it may well belong to the borough;
 * it has a location outside every area of the layer: it is **outside** the layer's extent (a force
-  file covers neighbouring districts) and is not part of the layer's tables.
+  file covers neighbouring districts) and is not part of the layer's tables;
+* it has no location, and its source lies within the layer (every located row of that source, in
+  the frame given, has an area of the layer): it is **unallocated** - it belongs to the borough
+  but to no one area, so tables count it in their "Unallocated" row;
+* it has no location and its source reaches beyond the layer (a force-wide police.uk extract):
+  nothing places it in the borough, so it is **unlocated outside** - left out of the layer's
+  tables and reported apart (:func:`unlocated_summary`: "1,786 rows in the files have no
+  location; 0 of them can be placed in Dacorum").
+
+Counting functions take an optional ``windows`` (source -> period) so that a group mixing sources
+that end in different months counts each source over its own months
+(:meth:`geo_service.coverage.Coverage.comparison`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from geo_service.analysis.periods import Period
 from geo_service.categories import CategoryGroup, find_group, load_groups
+from geo_service.coverage import month_mask
 from geo_service.errors import InputError
 from geo_service.schema import area_column, has_location
 
@@ -57,13 +69,28 @@ def area_codes_column(incidents: pd.DataFrame, layer: str) -> pd.Series:
     return incidents[column]
 
 
+def period_mask(
+    incidents: pd.DataFrame, period: Period, windows: Mapping[str, Period] | None = None
+) -> np.ndarray:
+    """Rows inside ``period``, or, for a source named in ``windows``, inside its own period."""
+    inside = period.contains(incidents["month"])
+    if not windows:
+        return inside
+    own = incidents["source"].isin(list(windows)).to_numpy(dtype=bool, na_value=False)
+    return np.where(own, month_mask(incidents, windows), inside)
+
+
 def select(
-    incidents: pd.DataFrame, *, group: CategoryGroup | str, period: Period | None = None
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    period: Period | None = None,
+    windows: Mapping[str, Period] | None = None,
 ) -> pd.DataFrame:
-    """The incidents of ``group`` (and inside ``period`` when given)."""
+    """The incidents of ``group`` (and inside ``period`` when given; see :func:`period_mask`)."""
     mask = resolve_group(group).mask(incidents)
     if period is not None:
-        mask = mask & period.contains(incidents["month"])
+        mask = mask & period_mask(incidents, period, windows)
     return incidents.loc[mask]
 
 
@@ -74,6 +101,7 @@ def counts_by_area(
     codes: pd.Index | list[str],
     group: CategoryGroup | str,
     period: Period,
+    windows: Mapping[str, Period] | None = None,
 ) -> pd.Series:
     """Incidents of ``group`` in ``period`` per area code of ``layer``.
 
@@ -81,36 +109,175 @@ def counts_by_area(
     -------
     pandas.Series
         Indexed by ``codes`` (zeros included, in the given order) followed by :data:`UNALLOCATED`
-        (incidents with no location and no area). Located incidents outside every area are left
-        out and logged.
+        (incidents with no location and no area whose source lies within the layer; see the
+        module docstring). Incidents outside every area, and unlocated incidents of sources
+        reaching beyond the layer, are left out and logged.
     """
-    chosen = select(incidents, group=group, period=period)
+    within = _sources_within(incidents, layer)
+    chosen = select(incidents, group=group, period=period, windows=windows)
     area = area_codes_column(chosen, layer)
     index = pd.Index(list(codes), dtype="str")
     known = area.isin(index).to_numpy(dtype=bool, na_value=False)
     per_area = area[known].value_counts().reindex(index, fill_value=0).astype("int64")
-    no_area = ~known
-    unallocated = int((no_area & ~has_location(chosen)).sum())
-    outside = int(no_area.sum()) - unallocated
-    if outside:
-        logger.debug("%d located incident(s) lie outside every %s area", outside, layer)
+    no_area = ~known & ~has_location(chosen)
+    belongs = _source_key(chosen).isin(within).to_numpy(dtype=bool)
+    unallocated = int((no_area & belongs).sum())
+    apart = int(len(chosen) - known.sum()) - unallocated
+    if apart:
+        logger.debug("%d incident(s) lie outside every %s area or cannot be placed", apart, layer)
     result = pd.concat([per_area, pd.Series({UNALLOCATED: unallocated}, dtype="int64")])
     result.index.name = "code"
     return result
 
 
-def total_count(incidents: pd.DataFrame, *, group: CategoryGroup | str, period: Period) -> int:
-    """Number of incidents of ``group`` in ``period``."""
-    mask = resolve_group(group).mask(incidents) & period.contains(incidents["month"])
+def total_count(
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    period: Period,
+    windows: Mapping[str, Period] | None = None,
+) -> int:
+    """Number of incidents of ``group`` in ``period`` (per-source ``windows``: see
+    :func:`period_mask`)."""
+    mask = resolve_group(group).mask(incidents) & period_mask(incidents, period, windows)
     return int(np.count_nonzero(mask))
 
 
 def within_layer(incidents: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """The incidents allocated to one of ``layer``'s areas.
+    """The incidents placed in one of ``layer``'s areas.
 
-    Used to restrict a force-wide store to one borough before borough totals are taken. Incidents
-    with no location are left out: a force-wide extract's unlocated rows cannot be attributed to
-    the borough, so tables report them separately as "Unallocated".
+    Used to restrict a force-wide store to one borough before borough totals are taken. An
+    unlocated incident is kept only when the join placed it in an area (through its LSOA code);
+    other unlocated incidents are left out, since nothing places them in the borough (tables
+    count those of sources within the layer in their "Unallocated" row).
     """
     area = area_codes_column(incidents, layer)
     return incidents.loc[area.notna().to_numpy(dtype=bool)]
+
+
+@dataclass(frozen=True)
+class UnlocatedSummary:
+    """Rows with no location, and how many of them the layer could take.
+
+    Attributes
+    ----------
+    unlocated
+        Rows with no usable coordinates.
+    placed
+        Of those, rows the join placed in an area of the layer (through an LSOA code).
+    unallocated
+        Of those, rows not placed but from a source lying within the layer (the tables'
+        "Unallocated" row).
+    """
+
+    layer: str
+    unlocated: int
+    placed: int
+    unallocated: int
+
+    @property
+    def outside(self) -> int:
+        """Unlocated rows nothing places in the layer (reported apart)."""
+        return self.unlocated - self.placed - self.unallocated
+
+    def sentence(self, where: str) -> str:
+        """E.g. "1,786 rows in the files have no location; 0 of them can be placed in Dacorum"."""
+        if not self.unlocated:
+            return "Every row in the files has a location."
+        text = (
+            f"{self.unlocated:,} rows in the files have no location; {self.placed:,} of them can "
+            f"be placed in {where}"
+        )
+        if self.unallocated:
+            text += f" and {self.unallocated:,} belong to it without an area (unallocated)"
+        return text + "."
+
+
+def unlocated_summary(incidents: pd.DataFrame, layer: str) -> UnlocatedSummary:
+    """How the rows of ``incidents`` with no location fall for ``layer`` (see the module
+    docstring)."""
+    area = area_codes_column(incidents, layer).notna().to_numpy(dtype=bool)
+    unlocated = ~has_location(incidents)
+    belongs = _source_key(incidents).isin(_sources_within(incidents, layer)).to_numpy(dtype=bool)
+    return UnlocatedSummary(
+        layer=layer,
+        unlocated=int(unlocated.sum()),
+        placed=int((unlocated & area).sum()),
+        unallocated=int((unlocated & ~area & belongs).sum()),
+    )
+
+
+def unlocated_outside(incidents: pd.DataFrame, layer: str) -> int:
+    """Rows with no location that nothing places in ``layer`` (neither an area nor a source
+    lying within the layer): reported apart, never counted for the layer's areas."""
+    return unlocated_summary(incidents, layer).outside
+
+
+def _source_key(frame: pd.DataFrame) -> pd.Series:
+    """The source of each row; a frame without sources is one source, ``""``."""
+    if "source" not in frame.columns:
+        return pd.Series("", index=frame.index, dtype="str")
+    return frame["source"].astype("str").fillna("")
+
+
+def _sources_within(incidents: pd.DataFrame, layer: str) -> set[str]:
+    """Sources whose located rows all lie in an area of ``layer`` (at least one located row):
+    a borough extract, whose unlocated rows then belong to the borough."""
+    located = has_location(incidents)
+    inside = area_codes_column(incidents, layer).notna().to_numpy(dtype=bool)
+    key = _source_key(incidents)
+    reaching = set(key[located & ~inside].unique())
+    return {str(s) for s in key[located & inside].unique()} - reaching
+
+
+#: A change in the share of rows with no location between the two periods compared is material
+#: when the shares differ by more than this many percentage points ...
+UNLOCATED_POINTS = 5.0
+#: ... or when one share is more than this many times the other and the larger is at least
+#: :data:`UNLOCATED_FLOOR` percent. Either moves located (area) counts by an amount comparable
+#: to the changes the tables discuss (a 5-point shift alone moves every area's count by ~5 %),
+#: with no change on the ground; the floor keeps 0.1 % against 0.2 % from raising an alarm.
+UNLOCATED_RATIO = 1.5
+UNLOCATED_FLOOR = 1.0
+
+
+def unlocated_shares(
+    incidents: pd.DataFrame,
+    periods: tuple[Period, ...] | list[Period],
+    *,
+    group: CategoryGroup | str | None = None,
+) -> pd.DataFrame:
+    """Per period: rows, rows with no location, and their share (percent).
+
+    Pass the force-wide rows (before :func:`within_layer`): the share describes the files.
+    Columns: period (label), rows, unlocated, share (NaN for a period with no rows).
+    """
+    chosen = incidents if group is None else select(incidents, group=group)
+    unlocated = ~has_location(chosen)
+    rows = []
+    for period in periods:
+        inside = period.contains(chosen["month"])
+        total, missing = int(inside.sum()), int((inside & unlocated).sum())
+        rows.append((period.label, total, missing, 100.0 * missing / total if total else np.nan))
+    return pd.DataFrame(rows, columns=["period", "rows", "unlocated", "share"])
+
+
+def unlocated_warning(shares: pd.DataFrame) -> str | None:
+    """A warning when the unlocated share of the first two rows of :func:`unlocated_shares`
+    (previous, current) differs materially (:data:`UNLOCATED_POINTS`, :data:`UNLOCATED_RATIO`),
+    else None."""
+    before, after = (float(v) for v in shares["share"].iloc[:2])
+    if not (np.isfinite(before) and np.isfinite(after)):
+        return None
+    low, high = sorted((before, after))
+    ratio = high / low if low > 0 else np.inf
+    material = high - low > UNLOCATED_POINTS or (
+        ratio > UNLOCATED_RATIO and high >= UNLOCATED_FLOOR
+    )
+    if not material:
+        return None
+    first, second = shares["period"].iloc[0], shares["period"].iloc[1]
+    return (
+        f"The share of rows with no location changed from {before:.1f}% ({first}) to "
+        f"{after:.1f}% ({second}): area counts can rise or fall for that reason alone."
+    )

@@ -19,7 +19,7 @@ month with no incident of the group still counts as a zero when the data covers 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,21 +55,35 @@ def monthly_series(
     period: Period,
     layer: str | None = None,
     codes: list[str] | None = None,
+    held: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Counts per month of ``period`` (zeros included): column ``count`` for the whole frame, or
     one column per area code of ``layer`` (``codes``, else every code seen) when ``layer`` is
-    given. Indexed by month ``"YYYY-MM"``."""
+    given. Indexed by month ``"YYYY-MM"``.
+
+    With ``held`` (the months the group's sources hold, e.g.
+    :meth:`geo_service.coverage.Coverage.months_of`), a month not held is missing (``<NA>``,
+    nullable ``Int64``): "no data", never 0.
+    """
     chosen = select(incidents, group=group, period=period)
     months = pd.Index(period.months, name="month", dtype="str")
     if layer is None:
         counts = chosen["month"].value_counts().reindex(months, fill_value=0)
-        return pd.DataFrame({"count": counts.astype("int64")}, index=months)
+        return _unheld(pd.DataFrame({"count": counts.astype("int64")}, index=months), held)
     area = area_codes_column(chosen, layer)
     wide = pd.crosstab(chosen["month"], area)
     columns = pd.Index(codes if codes is not None else sorted(wide.columns), dtype="str")
     wide = wide.reindex(index=months, columns=columns, fill_value=0).astype("int64")
     wide.columns.name = "code"
-    return wide
+    return _unheld(wide, held)
+
+
+def _unheld(table: pd.DataFrame, held: Collection[str] | None) -> pd.DataFrame:
+    if held is None:
+        return table
+    out = table.astype("Int64")
+    out.loc[~table.index.isin(list(held))] = pd.NA
+    return out
 
 
 def yearly_totals(
@@ -81,18 +95,22 @@ def yearly_totals(
     months: int = 12,
     covered_months: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """Totals of consecutive ``months``-long windows ending at ``end``, oldest first.
+    """Totals of ``months``-long windows ending at ``end`` and at the same point of each earlier
+    year, oldest first.
 
-    Only windows whose every month is covered by the data (``covered_months``, default the
-    months present in ``incidents``) are returned, at most ``years`` of them. Columns: period
-    (label), start, end, count, mean_per_month.
+    Windows of 12 months are consecutive years; shorter windows are the same months of each
+    year (January of each year for a 1-month window), so the trend is free of seasons. Only
+    windows whose every month is covered by the data (``covered_months``, default the months
+    present in ``incidents``) are returned, at most ``years`` of them. Columns: period (label),
+    start, end, count, mean_per_month.
     """
     if covered_months is None:
         covered = set(incidents["month"].dropna().astype("str"))
     else:
         covered = {str(m) for m in covered_months}
+    step = max(months, 12)  # a year apart (longer windows: back to back)
     windows = [
-        Period(shift_month(end, -(k * months + months - 1)), shift_month(end, -k * months))
+        Period(shift_month(end, -(k * step + months - 1)), shift_month(end, -k * step))
         for k in range(years)
     ]
     windows = [w for w in reversed(windows) if set(w.months) <= covered]

@@ -10,6 +10,7 @@ given to :func:`rolling_periods`. Months are the text ``"YYYY-MM"`` used by the 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,3 +149,83 @@ def same_month_last_year(month: str) -> tuple[Period, Period]:
 def custom_periods(previous: tuple[str, str], current: tuple[str, str]) -> tuple[Period, Period]:
     """Two explicit ``(start, end)`` ranges; they may differ in length (rates then differ too)."""
     return Period(*previous), Period(*current)
+
+
+#: The two comparisons a period can be made against: the same-length period just before it, or
+#: the same months a year earlier (for 12 months the two are the same periods).
+PRECEDING = "preceding"
+YEAR_EARLIER = "year-earlier"
+AGAINST: tuple[str, ...] = (PRECEDING, YEAR_EARLIER)
+
+#: The longest period a default comparison uses (a year, as the assessment does).
+DEFAULT_MONTHS = 12
+
+
+def comparison_periods(
+    end: str, *, months: int = 12, against: str = PRECEDING
+) -> tuple[Period, Period]:
+    """``(previous, current)`` for the ``months`` ending ``end`` against ``against``.
+
+    Raises
+    ------
+    InputError
+        When ``against`` is not one of :data:`AGAINST`.
+    """
+    if against == PRECEDING:
+        return rolling_periods(end, months=months)
+    if against == YEAR_EARLIER:
+        return year_on_year_periods(end, months=months)
+    raise InputError(f"against: {against!r} is not a comparison; expected one of {list(AGAINST)}")
+
+
+def default_comparison(
+    coverage_months: Iterable[str],
+    *,
+    period_end: str | None = None,
+    months: int | None = None,
+    against: str | None = None,
+) -> tuple[Period, Period, str]:
+    """The comparison the data supports: ``(previous, current, against)``.
+
+    Parameters
+    ----------
+    coverage_months
+        Months (``YYYY-MM``) the data holds, e.g. ``Coverage.all_months()`` or the months of the
+        sources a page shows.
+    period_end
+        Last month of the current period; default the latest month held.
+    months
+        Period length in months; default the longest length, at most :data:`DEFAULT_MONTHS`,
+        for which both periods are fully held.
+    against
+        :data:`PRECEDING` or :data:`YEAR_EARLIER`. Default: year-earlier for a 1-month period
+        (the JAG's monthly review: this month against the same month last year, free of
+        seasonal swings) and for a chosen length; preceding for 12 months given explicitly.
+
+    Returns
+    -------
+    tuple
+        ``(previous, current, against)``. With ``months`` left to the data, year-earlier
+        windows are tried from 12 months down to 1 (13 months held give the latest month
+        against the same month a year earlier); when no year-earlier window is fully held the
+        longest fully held preceding window is used; when not even that exists, one month
+        against the month before (its coverage then shows the gap).
+    """
+    held = {str(m) for m in coverage_months}
+    if period_end is None:
+        if not held:
+            raise InputError("the store holds no months; add incident files first")
+        period_end = max(held)
+    parse_month(period_end, what="period end")
+    if months is not None:
+        chosen = against or (YEAR_EARLIER if months == 1 else PRECEDING)
+        return (*comparison_periods(period_end, months=months, against=chosen), chosen)
+    kinds = (against,) if against is not None else (YEAR_EARLIER, PRECEDING)
+    for kind in kinds:
+        for length in range(DEFAULT_MONTHS, 0, -1):
+            previous, current = comparison_periods(period_end, months=length, against=kind)
+            if set(previous.months) <= held and set(current.months) <= held:
+                same = against is None and length == DEFAULT_MONTHS  # both kinds agree
+                return previous, current, PRECEDING if same else kind
+    fallback = against or PRECEDING
+    return (*comparison_periods(period_end, months=1, against=fallback), fallback)

@@ -4,6 +4,10 @@ The matrix (``geo_service/data/risk.toml``, or a partnership's own file) scores 
 1 to 3 - volume (rate against peers), trend (the significance of the change) and harm (a weight per
 group) - and maps their sum to a level. Every input is returned next to the rating so a reader can
 see why a group is rated as it is.
+
+A group is rated only when both period totals are known: a row of a coverage-aware
+:func:`~geo_service.analysis.change.looking_back` table with a missing total (a period not fully
+held, a group the data cannot form) is :data:`NOT_RATED`, never scored as if it were zero.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from geo_service.analysis import significance
 from geo_service.errors import InputError
 
 LOW, MEDIUM, HIGH = "Low", "Medium", "High"
+NOT_RATED = "Not rated"
 
 
 @dataclass(frozen=True)
@@ -121,12 +126,17 @@ def risk_table(
 ) -> pd.DataFrame:
     """Ratings for every row of a :func:`~geo_service.analysis.change.looking_back` table.
 
-    ``volume_ratios`` maps group name to the borough's rate divided by the peer mean rate.
+    ``volume_ratios`` maps group name to the borough's rate divided by the peer mean rate. A row
+    with a missing total is :data:`NOT_RATED` (its ``trend_label`` says why; scores missing).
     """
     chosen = matrix or load_risk_matrix()
     ratios = volume_ratios or {}
-    ratings = [
-        risk_rating(
+    rows = []
+    for row in looking_back.itertuples(index=False):
+        if pd.isna(row.previous) or pd.isna(row.current):
+            rows.append({"group": str(row.group), "level": NOT_RATED, "trend_label": row.label})
+            continue
+        rating = risk_rating(
             str(row.group),
             previous=int(row.previous),
             current=int(row.current),
@@ -134,9 +144,8 @@ def risk_table(
             volume_ratio=float(ratios.get(str(row.group), math.nan)),
             matrix=chosen,
         )
-        for row in looking_back.itertuples(index=False)
-    ]
-    return pd.DataFrame([r.__dict__ for r in ratings])
+        rows.append(rating.__dict__)
+    return pd.DataFrame(rows, columns=list(RiskRating.__dataclass_fields__))
 
 
 def _volume_score(ratio: float, matrix: RiskMatrix) -> int:

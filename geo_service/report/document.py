@@ -8,6 +8,15 @@ reported the highest number of dwelling burglary offences, accounting for 8.1% o
 offences), up 26 from 7 the previous year."). Text from the data is escaped by Jinja2's
 autoescape. Collision groups use their own window, ``collision_lag_months`` earlier (the
 assessment's July-June year for a report ending in July).
+
+Given the store's :class:`~geo_service.coverage.Coverage`, the report says only what the data
+supports: each group is compared over the months its own sources hold (a source ending earlier
+is compared over its own latest months, and the report says so); a comparison whose periods are
+not fully held is shown with its coverage and is not described as a change, tested or rated; a
+month not held is "no data", never 0; a group the data cannot form is "not available from
+police_uk data (no Burglary sub-types)", and one it can form only in part names what it leaves
+out. Unlocated rows that nothing places in the layer are reported apart, and a material change in
+the share of unlocated rows between the two periods is flagged.
 """
 
 from __future__ import annotations
@@ -19,10 +28,28 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from geo_service.analysis import breakdowns, change, patterns, risk
-from geo_service.analysis.counts import select, within_layer
-from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
+from geo_service.analysis import breakdowns, change, risk
+from geo_service.analysis.counts import (
+    select,
+    within_layer,
+)
+from geo_service.analysis.periods import (
+    PRECEDING,
+    Period,
+    comparison_periods,
+    parse_month,
+    shift_month,
+)
 from geo_service.categories import CategoryGroup, find_group
+from geo_service.coverage import Coverage
+from geo_service.report.chart import monthly_chart
+from geo_service.report.notes import (
+    apart_sentences,
+    data_notes,
+    looking_back_notes,
+    not_compared_sentences,
+    omitted_sentences,
+)
 from geo_service.report.text import (
     group_noun,
     mover_sentences,
@@ -74,6 +101,9 @@ def build_report(
     collision_lag_months: int = 1,
     peers: Peers | None = None,
     matrix: risk.RiskMatrix | None = None,
+    coverage: Coverage | None = None,
+    against: str = PRECEDING,
+    highest_first: bool = False,
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
 
@@ -99,15 +129,24 @@ def build_report(
         Optional peer comparison (positions, and the volume input of the risk rating).
     matrix
         Risk matrix; the packaged default when None.
+    coverage
+        Months and detail each source holds (module docstring); None takes every month as held
+        (pure tests).
+    against
+        ``"preceding"`` (the ``months`` before) or ``"year-earlier"`` (the same months a year
+        earlier), :data:`~geo_service.analysis.periods.AGAINST`.
+    highest_first
+        Peer positions: False (default) writes the highest as "10th of 10" (iQuanta), True as
+        "1st of 10".
     """
-    previous, current = rolling_periods(period_end, months=months)
+    previous, current = comparison_periods(period_end, months=months, against=against)
     borough = within_layer(incidents, layer)
-    overview = change.looking_back(borough, groups, previous, current)
-    chosen = matrix or risk.load_risk_matrix()
-    windows = _Windows(period_end, months, collision_lag_months)
+    overview = change.looking_back(borough, groups, previous, current, coverage=coverage)
+    windows = _Windows(period_end, months, collision_lag_months, against)
+    setting = _Setting(layer, areas, windows, peers, matrix or risk.load_risk_matrix(),
+                       coverage, highest_first)  # fmt: skip
     sections = [
-        _section(borough, incidents, find_group(groups, name), layer, areas, windows, peers, chosen)
-        for name in priorities
+        _section(borough, incidents, find_group(groups, name), setting) for name in priorities
     ]
     context = {
         "title": title,
@@ -115,11 +154,29 @@ def build_report(
         "current_label": current.label,
         "layer": layer,
         "looking_back": [_looking_back_row(r) for r in overview.itertuples(index=False)],
+        "looking_back_notes": looking_back_notes(overview),
+        "data_notes": data_notes(incidents, layer, previous, current, coverage),
         "sections": sections,
         "alpha": 0.05,
         "period_word": "year" if months == 12 else "period",
+        "against_word": "the same months a year earlier"
+        if against != PRECEDING and months != 12
+        else f"the {'year' if months == 12 else 'period'} before",
     }
     return _environment().get_template("report.html.j2").render(**context)
+
+
+@dataclass(frozen=True)
+class _Setting:
+    """What every section of one report shares."""
+
+    layer: str
+    areas: pd.DataFrame
+    windows: _Windows
+    peers: Peers | None
+    matrix: risk.RiskMatrix
+    coverage: Coverage | None
+    highest_first: bool
 
 
 def _environment() -> jinja2.Environment:
@@ -135,12 +192,17 @@ def _environment() -> jinja2.Environment:
 def _looking_back_row(row: Any) -> dict[str, str]:
     return {
         "group": str(row.group),
-        "previous": str(row.previous),
-        "current": str(row.current),
-        "change": signed(int(row.change)),
+        "previous": _count(row.previous),
+        "current": _count(row.current),
+        "change": "-" if pd.isna(row.change) else signed(int(row.change)),
         "pct_change": _pct(row.pct_change),
         "label": str(row.label),
     }
+
+
+def _count(value: object) -> str:
+    """A count, or "no data" when the period is not held (never 0)."""
+    return "no data" if pd.isna(value) else str(value)
 
 
 def _pct(value: float) -> str:
@@ -154,60 +216,64 @@ class _Windows:
     period_end: str
     months: int
     collision_lag_months: int
+    against: str = PRECEDING
 
     def for_group(self, group: CategoryGroup) -> tuple[Period, Period]:
         end = self.period_end
         if _is_collisions(group):
             end = shift_month(end, -self.collision_lag_months)
-        return rolling_periods(end, months=self.months)
+        return comparison_periods(end, months=self.months, against=self.against)
 
 
 def _section(
-    incidents: pd.DataFrame,
-    everywhere: pd.DataFrame,
-    group: CategoryGroup,
-    layer: str,
-    areas: pd.DataFrame,
-    windows: _Windows,
-    peers: Peers | None,
-    matrix: risk.RiskMatrix,
+    incidents: pd.DataFrame, everywhere: pd.DataFrame, group: CategoryGroup, setting: _Setting
 ) -> dict[str, Any]:
-    previous, current = windows.for_group(group)
+    previous, current = _own_periods(group, *setting.windows.for_group(group), setting.coverage)
     subset = select(incidents, group=group)
     anywhere = select(everywhere, group=group)
     table = change.change_table(
-        anywhere, layer=layer, areas=areas, group=group, previous=previous, current=current
-    )
-    totals = change.looking_back(subset, (group,), previous, current).iloc[0]
-    peer = _peer_position(anywhere, group, peers, previous, current)
-    rating = risk.risk_rating(
-        group.name, previous=int(totals["previous"]), current=int(totals["current"]),
-        p=float(totals["p"]), volume_ratio=peer["volume_ratio"], matrix=matrix,
+        anywhere, layer=setting.layer, areas=setting.areas, group=group,
+        previous=previous, current=current, coverage=setting.coverage,
     )  # fmt: skip
-    earlier = _earlier_rating(incidents, subset, group, previous, peer, matrix)
+    totals = change.looking_back(
+        subset, (group,), previous, current, coverage=setting.coverage
+    ).iloc[0]
     noun = group_noun(group.name)
     section: dict[str, Any] = dict(
         name=group.name, previous_label=previous.label, current_label=current.label,
-        rating=rating, earlier_rating=earlier,
-        empty=int(table["previous"].sum() + table["current"].sum()) == 0,
-        sentences=[], top=[], rate_per=None, time_sentences=[], subcategories=[],
-        type_sentence=None, severity=[],
+        rating=None, earlier_rating=None, empty=True, sentences=[], top=[], rate_per=None,
+        time_sentences=[], subcategories=[], type_sentence=None, severity=[],
     )  # fmt: skip
-    if section["empty"]:
+    if pd.isna(totals["previous"]) or pd.isna(totals["current"]):
+        section["sentences"] = not_compared_sentences(totals, noun, previous, current)
+        return section
+    if int(totals["previous"]) + int(totals["current"]) == 0:
         section["sentences"] = [_EMPTY.format(noun=noun)]
         return section
+    formed = _formed(group, setting.coverage)
+    subset = select(incidents, group=formed)
+    peer = _peer_position(anywhere, formed, setting, previous, current)
+    rating = risk.risk_rating(
+        group.name, previous=int(totals["previous"]), current=int(totals["current"]),
+        p=float(totals["p"]), volume_ratio=peer["volume_ratio"], matrix=setting.matrix,
+    )  # fmt: skip
     sentences = _sentences(table, totals, noun, current) + peer["sentences"]
-    types = _subcategory_rows(subset, group, previous, current)
+    sentences += apart_sentences(anywhere, setting.layer, noun, current)
+    wording = setting.windows.months, setting.windows.against
+    held = None if setting.coverage is None else set(setting.coverage.months_of(formed))
+    types = _subcategory_rows(subset, formed, previous, current)
     section.update(
-        sentences=[period_wording(s, windows.months) for s in sentences],
+        rating=rating, empty=False,
+        earlier_rating=_earlier_rating(incidents, subset, formed, previous, current, peer, setting),
+        sentences=[period_wording(s, *wording) for s in omitted_sentences(totals) + sentences],
         top=_top_rows(table),
         rate_per=next(iter(table["rate_per"].dropna()), None),
-        chart=_chart(subset, group, previous, current),
-        time_sentences=time_sentences(incidents, subset, group, current, noun),
+        chart=monthly_chart(subset, formed, previous, current),
+        time_sentences=time_sentences(incidents, subset, formed, current, noun, held=held),
         subcategories=types,
-        type_sentence=type_sentence(subset, group, previous, current, noun) if types else None,
-        severity=_severity_rows(subset, group, previous, current),
-    )
+        type_sentence=type_sentence(subset, formed, previous, current, noun) if types else None,
+        severity=_severity_rows(subset, formed, previous, current),
+    )  # fmt: skip
     return section
 
 
@@ -215,6 +281,27 @@ _EMPTY = (
     "No {noun} were recorded in either period. Either none occurred or the data does not "
     "distinguish this group (police.uk data, for instance, has no subcategories)."
 )
+
+
+def _own_periods(
+    group: CategoryGroup, previous: Period, current: Period, coverage: Coverage | None
+) -> tuple[Period, Period]:
+    """The periods a section is about: its sources' own latest months when they all end early by
+    the same number of months (collisions ending June in a report to July), else those given."""
+    if coverage is None:
+        return previous, current
+    shifts = {w.shift_months for w in coverage.for_group(group, previous, current).windows}
+    if len(shifts) != 1:
+        return previous, current
+    (shift,) = shifts
+    return previous.shifted(-shift), current.shifted(-shift)
+
+
+def _formed(group: CategoryGroup, coverage: Coverage | None) -> CategoryGroup:
+    """What of ``group`` the data can form (all of it without a coverage)."""
+    if coverage is None:
+        return group
+    return coverage.formable(group).group or group
 
 
 def _sentences(table: pd.DataFrame, totals: pd.Series, noun: str, current: Period) -> list[str]:
@@ -257,55 +344,6 @@ def _top_rows(table: pd.DataFrame, n: int = 5) -> list[dict[str, str]]:
     return rows
 
 
-def _chart(
-    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
-) -> dict[str, Any]:
-    """Geometry of a two-line monthly chart (previous vs current period, month by month)."""
-    before = patterns.monthly_series(subset, group=group, period=previous)["count"].tolist()
-    after = patterns.monthly_series(subset, group=group, period=current)["count"].tolist()
-    width, height, left, bottom, top = 560, 220, 40, 30, 10
-    tick = _nice_step(max([*before, *after, 1]) / 4)
-    top_value = tick * math.ceil(max([*before, *after, 1]) / tick)
-    step = (width - left - 10) / max(len(after) - 1, 1)
-
-    def points(values: list[int]) -> str:
-        return " ".join(
-            f"{left + i * step:.1f},{top + (height - top - bottom) * (1 - v / top_value):.1f}"
-            for i, v in enumerate(values)
-        )
-
-    ticks = [
-        {"x": f"{left + i * step:.1f}", "label": month_label(m)[:3]}
-        for i, m in enumerate(current.months)
-    ]
-    levels = [tick * k for k in range(1, round(top_value / tick) + 1)]
-    grid = [
-        {"y": f"{top + (height - top - bottom) * (1 - v / top_value):.1f}", "label": f"{v:g}"}
-        for v in levels
-    ]
-    return {
-        "grid": grid,
-        "width": width,
-        "height": height,
-        "left": left,
-        "baseline": height - bottom,
-        "top_value": top_value,
-        "previous": points(before),
-        "current": points(after),
-        "ticks": ticks,
-        "previous_label": previous.label,
-        "current_label": current.label,
-    }
-
-
-def _nice_step(raw: float) -> float:
-    """The smallest of 1, 2, 5 x 10^k at or above ``raw`` (a readable axis step)."""
-    if raw <= 1:
-        return 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
-
-
 def _subcategory_rows(
     subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
 ) -> list[dict[str, str]]:
@@ -340,7 +378,7 @@ def _severity_rows(
 def _peer_position(
     subset: pd.DataFrame,
     group: CategoryGroup,
-    peers: Peers | None,
+    setting: _Setting,
     previous: Period,
     current: Period,
 ) -> dict[str, Any]:
@@ -348,13 +386,16 @@ def _peer_position(
     none: dict[str, Any] = {
         "volume_ratio": math.nan, "previous_volume_ratio": math.nan, "sentences": []
     }  # fmt: skip
+    peers = setting.peers
     if peers is None:
         return none
     table = change.change_table(
         subset, layer=peers.layer, areas=peers.areas, group=group,
-        previous=previous, current=current,
+        previous=previous, current=current, coverage=setting.coverage,
     )  # fmt: skip
-    positions = breakdowns.peer_positions(table, areas=peers.areas).set_index("code")
+    positions = breakdowns.peer_positions(
+        table, areas=peers.areas, highest_first=setting.highest_first
+    ).set_index("code")
     if peers.code not in positions.index:
         return none
     own = positions.loc[peers.code]
@@ -363,7 +404,7 @@ def _peer_position(
     return {
         "volume_ratio": _ratio(float(own["rate"]), positions["rate"]),
         "previous_volume_ratio": _ratio(float(own["previous_rate"]), positions["previous_rate"]),
-        "sentences": [peer_sentence(own, noun, per)],
+        "sentences": [peer_sentence(own, noun, per, highest_first=setting.highest_first)],
     }
 
 
@@ -378,19 +419,26 @@ def _earlier_rating(
     subset: pd.DataFrame,
     group: CategoryGroup,
     previous: Period,
+    current: Period,
     peer: dict[str, Any],
-    matrix: risk.RiskMatrix,
+    setting: _Setting,
 ) -> risk.RiskRating | None:
-    """The rating the previous period had (against the one before it), when the data covers
-    both; its volume input is the previous period's rate against the peers' then."""
-    before = previous.shifted(-previous.n_months)
-    covered = set(incidents["month"].dropna().astype("str"))
-    if not set(before.months) <= covered:
+    """The rating the previous period had (against the one the same distance before it), when
+    the data covers both; its volume input is the previous period's rate against the peers'."""
+    gap = parse_month(current.start) - parse_month(previous.start)
+    before = previous.shifted(-gap)
+    if setting.coverage is None:
+        covered = set(incidents["month"].dropna().astype("str"))
+        if not set(before.months) <= covered:
+            return None
+    elif not setting.coverage.for_group(group, before, previous).covered:
         return None
-    totals = change.looking_back(subset, (group,), before, previous).iloc[0]
+    totals = change.looking_back(
+        subset, (group,), before, previous, coverage=setting.coverage
+    ).iloc[0]
     return risk.risk_rating(
         group.name, previous=int(totals["previous"]), current=int(totals["current"]),
-        p=float(totals["p"]), volume_ratio=peer["previous_volume_ratio"], matrix=matrix,
+        p=float(totals["p"]), volume_ratio=peer["previous_volume_ratio"], matrix=setting.matrix,
     )  # fmt: skip
 
 

@@ -8,10 +8,12 @@ the previous year." The text is plain (not HTML); the report template escapes it
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pandas as pd
 
 from geo_service.analysis import breakdowns, patterns
-from geo_service.analysis.periods import Period, month_label, shift_month
+from geo_service.analysis.periods import PRECEDING, Period, month_label, shift_month
 from geo_service.categories import CategoryGroup
 
 #: Areas named per direction in the significant-change sentence.
@@ -141,13 +143,15 @@ def significant_sentence(rows: pd.DataFrame, label: str) -> str | None:
     return f"{len(rows)} areas show a {label}: {'; '.join(parts)}{tail}."
 
 
-def period_wording(sentence: str, months: int) -> str:
-    """Sentences are worded for year-on-year comparisons; other lengths compare periods."""
+def period_wording(sentence: str, months: int, against: str = PRECEDING) -> str:
+    """Sentences are worded for year-on-year comparisons; other lengths compare periods: the
+    previous period, or, ``against="year-earlier"``, the same months a year earlier."""
     if months == 12:
         return sentence
+    earlier = "the previous period" if against == PRECEDING else "a year earlier"
     for year, period in (
-        ("the previous year", "the previous period"),
-        ("last year", "in the previous period"),
+        ("the previous year", earlier),
+        ("last year", "in the previous period" if against == PRECEDING else "a year earlier"),
         ("this year", "now"),
     ):
         sentence = sentence.replace(year, period)
@@ -192,9 +196,11 @@ def type_sentence(
     )
 
 
-def peer_sentence(own: pd.Series, noun: str, per: object) -> str:
+def peer_sentence(own: pd.Series, noun: str, per: object, *, highest_first: bool = False) -> str:
     """ "Among its peers, Dacorum is 7th of 10 for the rate of ... per 1,000 households (6.70),
-    6th of 10 the previous year; 5th of 10 for the number of ... (4th of 10 the previous year)." """
+    6th of 10 the previous year; 5th of 10 for the number of ... (4th of 10 the previous year)."
+    followed by the positions' convention (:func:`~geo_service.analysis.breakdowns.
+    position_convention`): by default, as in iQuanta, the highest is last."""
     name = own["name"]
     text = f"Among its peers, {name} is"
     if pd.notna(own["rate"]):
@@ -206,7 +212,8 @@ def peer_sentence(own: pd.Series, noun: str, per: object) -> str:
     text += f" {own['count_position']} for the number of {noun}"
     if pd.notna(own["previous_count_position"]):
         text += f" ({own['previous_count_position']} the previous year)"
-    return text + ". The highest is 1st."
+    convention = breakdowns.position_convention(highest_first=highest_first)
+    return f"{text}. {convention}"
 
 
 def long_run_sentence(history: pd.DataFrame, noun: str) -> str:
@@ -230,29 +237,48 @@ def _decimal(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _peak_sentences(
+    subset: pd.DataFrame,
+    group: CategoryGroup,
+    series: pd.Series,
+    noun: str,
+    held: Collection[str] | None,
+) -> list[str]:
+    """The peak month with the same month a year earlier ("no data for Mar 12" when not held)."""
+    peak = patterns.peak_and_trough(series)
+    year_before = shift_month(peak.peak_month, -12)
+    earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
+    share = 100.0 * peak.peak_count / int(series.sum())
+    then = (
+        f"{int(earlier['count'].iloc[0])} in {month_label(year_before)}"
+        if held is None or year_before in held
+        else f"no data for {month_label(year_before)}"
+    )
+    return [
+        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
+        f"({share:.1f}% of the period; {then}) and the lowest {month_label(peak.trough_month)} "
+        f"with {peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."
+    ]
+
+
 def time_sentences(
     incidents: pd.DataFrame,
     subset: pd.DataFrame,
     group: CategoryGroup,
     current: Period,
     noun: str,
+    *,
+    held: Collection[str] | None = None,
 ) -> list[str]:
     """Peak and lowest month, five-year trend, unusual months, busiest day and hour, and days far
-    above their month's average. ``incidents`` (all groups) tells which months the data covers."""
+    above their month's average. ``held`` are the months the group's sources hold; without it,
+    ``incidents`` (all groups) tells which months the data covers. A month not held is written
+    "no data for Nov 20", never "0 in Nov 20"."""
     series = patterns.monthly_series(subset, group=group, period=current)["count"]
     if int(series.sum()) == 0:
         return []
-    peak = patterns.peak_and_trough(series)
-    year_before = shift_month(peak.peak_month, -12)
-    earlier = patterns.monthly_series(subset, group=group, period=Period(year_before, year_before))
-    share = 100.0 * peak.peak_count / int(series.sum())
-    sentences = [
-        f"The peak month for {noun} was {month_label(peak.peak_month)} with {peak.peak_count} "
-        f"({share:.1f}% of the period; {int(earlier['count'].iloc[0])} in "
-        f"{month_label(year_before)}) and the lowest {month_label(peak.trough_month)} with "
-        f"{peak.trough_count}; the average was {peak.mean_per_month:.1f} a month."
-    ]
-    covered = incidents["month"].dropna().unique()
+    sentences = _peak_sentences(subset, group, series, noun, held) if len(series) > 1 else []
+    covered = incidents["month"].dropna().unique() if held is None else sorted(held)
     history = patterns.yearly_totals(
         subset, group=group, end=current.end, months=current.n_months, covered_months=covered
     )

@@ -104,7 +104,7 @@ def test_peer_positions_on_counts_and_rates() -> None:
     table = change_table(
         frame, layer="district", areas=areas, group="Drugs", previous=PREVIOUS, current=CURRENT
     )
-    positions = peer_positions(table, areas=areas).set_index("code")
+    positions = peer_positions(table, areas=areas, highest_first=True).set_index("code")
     assert positions.loc["D4", "count_position"] == "1st of 4"
     assert positions.loc["D2", "count_position"] == "3rd of 4"  # tied with D3
     assert positions.loc["D3", "count_rank"] == 3
@@ -116,6 +116,13 @@ def test_peer_positions_on_counts_and_rates() -> None:
     # previous rates: D1 10.0, D2 5.0, D3 15.0
     assert positions.loc["D3", "previous_rate"] == pytest.approx(15.0)
     assert positions.loc["D1", "previous_rate_position"] == "2nd of 3"
+    # The default is the iQuanta convention of the published assessment: the highest is last.
+    iquanta = peer_positions(table, areas=areas).set_index("code")
+    assert iquanta.loc["D4", "count_position"] == "4th of 4"
+    assert iquanta.loc["D2", "count_position"] == "1st of 4"  # tied lowest with D3 (20 each)
+    assert iquanta.loc["D3", "count_position"] == "1st of 4"
+    assert iquanta.loc["D1", "count_position"] == "3rd of 4"
+    assert iquanta.loc["D1", "rate_position"] == "3rd of 3"
 
 
 @pytest.mark.realdata
@@ -139,7 +146,7 @@ def test_hertfordshire_districts_peer_positions_match_groupby(shared_data: Path)
         previous=previous,
         current=current,
     )
-    positions = peer_positions(table).set_index("code")
+    positions = peer_positions(table, highest_first=True).set_index("code")
     asb = joined.loc[joined["Crime type"] == "Anti-social behaviour"]
     expected = asb.loc[asb["Month"] == "2022-01"].groupby("district").size().reindex(codes)
     assert len(codes) == 10

@@ -21,9 +21,17 @@ from geo_service.analysis.change import (
     top_five_persistence,
     top_movers,
 )
-from geo_service.analysis.periods import rolling_periods, same_month_last_year
-from geo_service.categories import load_groups
+from geo_service.analysis.counts import unlocated_summary, within_layer
+from geo_service.analysis.periods import (
+    Period,
+    default_comparison,
+    rolling_periods,
+    same_month_last_year,
+)
+from geo_service.categories import CategoryGroup, Selector, find_group, load_groups
+from geo_service.coverage import Coverage
 from geo_service.errors import InputError
+from geo_service.store import Store
 from tests.analysis.conftest import hertfordshire_points, joined_incidents
 
 PREVIOUS, CURRENT = rolling_periods("2013-07")
@@ -226,3 +234,146 @@ def test_bad_area_layers_are_refused() -> None:
     with pytest.raises(InputError, match=r"missing column\(s\) \['name'\]"):
         change_table(frame, layer="beat", areas=_areas().drop(columns="name"),
                      group="Dwelling burglary", previous=PREVIOUS, current=CURRENT)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- coverage
+def _sourced(rows: list[tuple[str, str, str, str | None]]) -> pd.DataFrame:
+    """Rows of (source, category, month, beat); every row located in its beat."""
+    frame = pd.DataFrame(rows, columns=["source", "category", "month", "area_beat"])
+    frame["x"], frame["y"] = 500000.0, 200000.0
+    return schema.conform(frame)
+
+
+TWO_BEATS = pd.DataFrame({"code": ["A", "B"], "name": ["Beat A", "Beat B"]})
+
+
+def test_partly_held_period_is_no_data_and_never_significant() -> None:
+    # police.uk style: 13 months held (2021-01..2022-01); 1 row a month in A, 10 in Jan 22 in B.
+    rows = [("police_uk", "Drugs", m, "A") for m in Period("2021-01", "2022-01").months]
+    rows += [("police_uk", "Drugs", "2022-01", "B")] * 10
+    frame = _sourced(rows)
+    coverage = Coverage.from_incidents(frame)
+    previous, current = rolling_periods("2022-01")
+    table = change_table(
+        frame, layer="beat", areas=TWO_BEATS, group="Drugs",
+        previous=previous, current=current, coverage=coverage,
+    ).set_index("code")  # fmt: skip
+    a = table.loc["A"]
+    assert pd.isna(a["previous"]) and a["current"] == 12 and pd.isna(a["change"])
+    assert np.isnan(a["p"]) and np.isnan(a["q"]) and np.isnan(a["pct_change"])
+    assert a["label"] == "earlier period partly covered (1 of 12 months)"
+    assert a["coverage"] == "Feb 20 to Jan 21: 1 of 12 months held"
+    assert a["rank"] == 1 and a["share"] == pytest.approx(100 * 12 / 22)  # current is held
+    # Without coverage the same frame reads as a "significant increase" from 1 to 12 in A.
+    naive = change_table(
+        frame, layer="beat", areas=TWO_BEATS, group="Drugs", previous=previous, current=current
+    ).set_index("code")
+    assert (naive.loc["A", "previous"], naive.loc["B", "label"]) == (1, "significant increase")
+    back = looking_back(frame, [find_group(load_groups(), "Drugs offences")], previous, current,
+                        coverage=coverage)  # fmt: skip
+    assert pd.isna(back.loc[0, "previous"]) and back.loc[0, "current"] == 22
+    assert back.loc[0, "label"] == "earlier period partly covered (1 of 12 months)"
+    # Against the same month a year earlier both periods are held: a real comparison.
+    same = looking_back(frame, [find_group(load_groups(), "Drugs offences")],
+                        *same_month_last_year("2022-01"), coverage=coverage)  # fmt: skip
+    assert (same.loc[0, "previous"], same.loc[0, "current"]) == (1, 11)
+    assert same.loc[0, "p"] == pytest.approx(stats.binomtest(1, 12, 0.5).pvalue)
+    assert same.loc[0, "coverage"] == "" and same.loc[0, "label"] == "significant increase"
+
+
+def test_group_mixing_sources_counts_each_over_its_own_months() -> None:
+    # Fires to Jul 13, collisions to Jun 13. By hand, with the 12 months ending Jul 13:
+    # fires Aug 11-Jul 12: 3, Aug 12-Jul 13: 5; collisions Jul 11-Jun 12: 4, Jul 12-Jun 13: 2
+    # (the collision of Jul 11 counts, the fire of Jul 11 does not).
+    rows = [
+        ("fire", "Deliberate fire", m, "A") for m in ("2011-07", "2012-01", "2012-02", "2012-07")
+    ]
+    rows += [("fire", "Deliberate fire", m, "A") for m in ("2013-01",) * 4 + ("2013-07",)]
+    rows += [("stats19", "Road traffic collision", m, "B") for m in ("2011-07", "2012-01")]
+    rows += [("stats19", "Road traffic collision", m, "B") for m in ("2012-03", "2012-06")]
+    rows += [("stats19", "Road traffic collision", m, "B") for m in ("2012-07", "2013-06")]
+    frame = _sourced(rows)
+    held = [("fire", "Deliberate fire", m, None) for m in Period("2011-07", "2013-07").months]
+    held += [("stats19", "Road traffic collision", m, None)
+             for m in Period("2011-07", "2013-06").months]  # fmt: skip
+    coverage = Coverage.from_incidents(_sourced(held))
+    both = CategoryGroup("Fires and collisions", (Selector("Deliberate fire"),
+                                                  Selector("Road traffic collision")))  # fmt: skip
+    table = change_table(
+        frame, layer="beat", areas=TWO_BEATS, group=both,
+        previous=PREVIOUS, current=CURRENT, coverage=coverage,
+    ).set_index("code")  # fmt: skip
+    assert (table.loc["A", "previous"], table.loc["A", "current"]) == (3, 5)
+    assert (table.loc["B", "previous"], table.loc["B", "current"]) == (4, 2)
+    assert table.loc["A", "window"] == "stats19: Jul 12 to Jun 13 (its data ends Jun 13)"
+    assert table.loc["A", "coverage"] == ""
+    back = looking_back(frame, [both], PREVIOUS, CURRENT, coverage=coverage)
+    assert (back.loc[0, "previous"], back.loc[0, "current"]) == (7, 7)
+
+
+def test_group_the_source_cannot_form_is_not_available_not_zero() -> None:
+    rows = [("police_uk", "Burglary", m, "A") for m in Period("2011-08", "2013-07").months]
+    frame = _sourced(rows)
+    coverage = Coverage.from_incidents(frame)
+    table = change_table(
+        frame, layer="beat", areas=TWO_BEATS, group="Dwelling burglary",
+        previous=PREVIOUS, current=CURRENT, coverage=coverage,
+    )  # fmt: skip
+    assert table["previous"].isna().all() and table["current"].isna().all()
+    assert set(table["label"]) == {"not available"}
+    assert set(table["omitted"]) == {"not available from police_uk data (no Burglary sub-types)"}
+    assert "no incidents" not in set(table["label"])
+
+
+def test_demo_collisions_compared_july_to_june(demo_store: Store) -> None:
+    incidents = demo_store.incidents()
+    coverage = Coverage.from_incidents(incidents)
+    rtc = find_group(load_groups(), "Road traffic collisions")
+    row = looking_back(within_layer(incidents, "beat"), [rtc], *rolling_periods("2013-07"),
+                       coverage=coverage).iloc[0]  # fmt: skip
+    # The published assessment: 268 collisions July 2012-June 2013, 299 the year before.
+    assert (row["previous"], row["current"]) == (299, 268)
+    assert round(row["pct_change"], 1) == -10.4
+    assert row["label"] == "no significant change"
+    assert row["window"] == "stats19: Jul 12 to Jun 13 (its data ends Jun 13)"
+
+
+@pytest.mark.realdata
+def test_hertfordshire_13_months_no_row_significant_on_the_default_year(shared_data: Path) -> None:
+    from geo_service.boundaries.read import read_layer
+    from geo_service.join import assign_areas
+    from geo_service.sources.police_uk import load_police_uk
+
+    folder = shared_data / "police-uk-hertfordshire-street"
+    boundaries = shared_data / "ons-boundaries-uk-geojson" / "dacorum"
+    loaded = load_police_uk(folder).incidents
+    wards, _ = read_layer(boundaries / "dacorum_wards.geojson")
+    lsoa, _ = read_layer(boundaries / "dacorum_lsoa.geojson")
+    incidents, _ = assign_areas(loaded, {"ward": wards, "lsoa": lsoa})
+    coverage = Coverage.from_incidents(incidents)
+    assert coverage.months["police_uk"] == Period("2021-01", "2022-01").months
+    previous, current = rolling_periods("2022-01")  # the default 12-month view
+    groups = load_groups()
+    back = looking_back(within_layer(incidents, "ward"), groups, previous, current,
+                        coverage=coverage).set_index("group")  # fmt: skip
+    assert not back["label"].str.startswith("significant").any()
+    assert back["p"].isna().all()
+    crime = back.loc["All crime"]
+    assert pd.isna(crime["previous"]) and crime["current"] == 8779
+    assert crime["coverage"] == "Feb 20 to Jan 21: 1 of 12 months held"
+    # police.uk has no sub-types: never "no incidents", never a silent subset.
+    assert back.loc["Dwelling burglary", "label"] == "not available"
+    sac = back.loc["Serious acquisitive crime"]
+    assert sac["current"] == back.loc["Robbery", "current"] == 59
+    assert sac["omitted"] == ("leaves out what it cannot form from police_uk data "
+                              "(no Burglary sub-types, no Vehicle crime sub-types)")  # fmt: skip
+    table = change_table(incidents, layer="ward", areas=wards, group="All crime",
+                         previous=previous, current=current, coverage=coverage)  # fmt: skip
+    assert not table["label"].str.startswith("significant").any()
+    assert "Unallocated" not in set(table["code"])  # 1,786 force-wide unlocated rows
+    assert unlocated_summary(incidents, "ward").sentence("Dacorum") == (
+        "1,786 rows in the files have no location; 0 of them can be placed in Dacorum."
+    )
+    # The data supports the latest month against the same month a year earlier.
+    default = default_comparison(coverage.all_months())
+    assert default == (Period("2021-01", "2021-01"), Period("2022-01", "2022-01"), "year-earlier")

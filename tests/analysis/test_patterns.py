@@ -155,3 +155,27 @@ def test_yearly_totals_keep_fully_covered_windows() -> None:
     assert table["count"].tolist() == [110, 120, 120, 120, 132]
     assert table["mean_per_month"].iloc[-1] == pytest.approx(11.0)
     assert len(yearly_totals(frame, group="ASB incidents", end="2013-07")) == 4
+
+
+def test_monthly_series_writes_no_data_for_months_not_held() -> None:
+    frame = schema.conform(
+        pd.DataFrame({"category": "Drugs", "month": ["2021-01", "2021-01", "2021-03"]})
+    )
+    period = Period("2020-12", "2021-03")
+    series = monthly_series(
+        frame, group="Drugs", period=period, held=["2021-01", "2021-02", "2021-03"]
+    )
+    assert series["count"].tolist()[1:] == [2, 0, 1]  # Feb 21 is held: a real zero
+    assert pd.isna(series["count"].iloc[0])  # Dec 20 is not held: no data, not 0
+    plain = monthly_series(frame, group="Drugs", period=period)
+    assert plain["count"].tolist() == [0, 2, 0, 1]
+
+
+def test_yearly_totals_of_one_month_take_the_same_month_each_year() -> None:
+    counts = {"2011-01": 4, "2011-12": 50, "2012-01": 6, "2012-12": 50, "2013-01": 8}
+    frame = _monthly(counts)
+    covered = Period("2011-01", "2013-01").months
+    table = yearly_totals(frame, group="ASB incidents", end="2013-01", months=1,
+                          covered_months=covered)  # fmt: skip
+    assert table["period"].tolist() == ["Jan 11", "Jan 12", "Jan 13"]
+    assert table["count"].tolist() == [4, 6, 8]  # December's 50s are not in a January trend

@@ -6,9 +6,13 @@ import pandas as pd
 import pytest
 
 from geo_service.analysis.periods import (
+    PRECEDING,
+    YEAR_EARLIER,
     Period,
     calendar_years,
+    comparison_periods,
     custom_periods,
+    default_comparison,
     financial_years,
     month_label,
     rolling_periods,
@@ -81,3 +85,52 @@ def test_year_on_year_periods() -> None:
     previous, current = year_on_year_periods("2013-07", months=3)
     assert previous == Period("2012-05", "2012-07") and current == Period("2013-05", "2013-07")
     assert year_on_year_periods("2013-07") == rolling_periods("2013-07")
+
+
+def _held(first: str, last: str) -> tuple[str, ...]:
+    return Period(first, last).months
+
+
+def test_default_comparison_is_what_the_data_supports() -> None:
+    # 13 months: the latest month against the same month a year earlier.
+    thirteen = _held("2021-01", "2022-01")
+    assert default_comparison(thirteen) == (
+        Period("2021-01", "2021-01"),
+        Period("2022-01", "2022-01"),
+        YEAR_EARLIER,
+    )
+    # 24 months: the year against the year before (year-earlier and preceding agree).
+    assert default_comparison(_held("2011-08", "2013-07")) == (
+        *rolling_periods("2013-07"),
+        PRECEDING,
+    )
+    # 18 months: the latest 6 months against the same 6 months a year earlier.
+    previous, current, against = default_comparison(_held("2020-08", "2022-01"))
+    assert (previous.label, current.label, against) == (
+        "Aug 20 to Jan 21",
+        "Aug 21 to Jan 22",
+        YEAR_EARLIER,
+    )
+    # Asked for "preceding" with 13 months: the longest fully held pair is 6 against 6.
+    previous, current, _ = default_comparison(thirteen, against=PRECEDING)
+    assert (previous.label, current.label) == ("Feb 21 to Jul 21", "Aug 21 to Jan 22")
+    # A 1-month view defaults to the JAG's year-earlier comparison; 12 months to preceding.
+    assert default_comparison(thirteen, months=1)[2] == YEAR_EARLIER
+    assert default_comparison(thirteen, months=12) == (*rolling_periods("2022-01"), PRECEDING)
+    # An earlier period end is honoured; with 3 months held, 1 month against the month before.
+    assert default_comparison(_held("2021-01", "2021-03"), period_end="2021-02") == (
+        Period("2021-01", "2021-01"),
+        Period("2021-02", "2021-02"),
+        PRECEDING,
+    )
+
+
+def test_comparison_periods_use_one_vocabulary() -> None:
+    assert comparison_periods("2022-01", months=1, against=YEAR_EARLIER) == (
+        same_month_last_year("2022-01")
+    )
+    assert comparison_periods("2013-07") == rolling_periods("2013-07")
+    with pytest.raises(InputError, match=r"expected one of \['preceding', 'year-earlier'\]"):
+        comparison_periods("2013-07", against="last-year")
+    with pytest.raises(InputError, match="holds no months"):
+        default_comparison([])

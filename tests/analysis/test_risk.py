@@ -67,3 +67,26 @@ def test_incomplete_matrix_file_is_refused(tmp_path: Path) -> None:
         load_risk_matrix(path)
     with pytest.raises(InputError, match="cannot read risk matrix"):
         load_risk_matrix(tmp_path / "missing.toml")
+
+
+def test_rows_without_both_totals_are_not_rated() -> None:
+    table = pd.DataFrame(
+        {
+            "group": ["Drugs offences", "Dwelling burglary"],
+            "previous": pd.array([pd.NA, 47], dtype="Int64"),
+            "current": pd.array([297, 63], dtype="Int64"),
+            "p": [math.nan, stats.binomtest(47, 110, 0.5).pvalue],
+            "label": ["earlier period partly covered (1 of 12 months)", "no significant change"],
+        }
+    )
+    rated = risk_table(table).set_index("group")
+    assert rated.loc["Drugs offences", "level"] == "Not rated"
+    assert rated.loc["Drugs offences", "trend_label"] == (
+        "earlier period partly covered (1 of 12 months)"
+    )
+    assert pd.isna(rated.loc["Drugs offences", "score"])
+    # 47 -> 63, not significant: volume 2 + trend 2 + harm 3 = 7, Medium.
+    assert (rated.loc["Dwelling burglary", "level"], rated.loc["Dwelling burglary", "score"]) == (
+        "Medium",
+        7,
+    )
