@@ -184,10 +184,12 @@ class UnlocatedSummary:
         """E.g. "1,786 rows in the files have no location; 0 of them can be placed in Dacorum"."""
         if not self.unlocated:
             return "Every row in the files has a location."
-        text = (
-            f"{self.unlocated:,} rows in the files have no location; {self.placed:,} of them can "
-            f"be placed in {where}"
+        rows = (
+            "1 row in the files has"
+            if self.unlocated == 1
+            else (f"{self.unlocated:,} rows in the files have")
         )
+        text = f"{rows} no location; {self.placed:,} of them can be placed in {where}"
         if self.unallocated:
             text += f" and {self.unallocated:,} belong to it without an area (unallocated)"
         return text + "."

@@ -23,17 +23,25 @@ logger = logging.getLogger(__name__)
 TABLE_FORMATS = ("table", "csv", "json")
 
 
-def period_args(parser: argparse.ArgumentParser, *, period_end_required: bool = True) -> None:
-    """``--period-end``, ``--months`` and ``--against``: the comparison, as on every page."""
+def period_args(parser: argparse.ArgumentParser) -> None:
+    """``--period-end``, ``--months`` and ``--against``: the comparison, as on every page.
+
+    What is left out is chosen from the data as the pages choose it
+    (:func:`geo_service.services.options.resolve_view`).
+    """
     parser.add_argument(
-        "--period-end", required=period_end_required, metavar="YYYY-MM", help="last month"
+        "--period-end", metavar="YYYY-MM", help="last month (default: the latest month held)"
     )
-    parser.add_argument("--months", type=int, default=12, help="months per period (default 12)")
+    parser.add_argument(
+        "--months",
+        type=int,
+        help="months per period (default: the longest, up to 12, that both periods cover)",
+    )
     parser.add_argument(
         "--against",
         choices=AGAINST,
-        default="preceding",
-        help="compare with the preceding months (default) or the same months a year earlier",
+        help="compare with the preceding months or the same months a year earlier (default: "
+        "year-earlier for one month, else whichever the data covers, preceding first at 12)",
     )
 
 

@@ -96,13 +96,19 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
 
 def _shifts(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services import hotspots
+    from geo_service.services.options import resolve_view
 
+    store = open_store(settings)
+    view = resolve_view(
+        store.coverage().all_months(), period_end=args.period_end, months=args.months,
+        against=args.against,
+    )  # fmt: skip
     opts = ShiftOptions(
-        category=args.category, period_end=args.period_end, months=args.months,
-        against=args.against, layer=args.layer, cell_m=args.cell_m, hexagons=args.hex,
+        category=args.category, period_end=view.period_end, months=view.months,
+        against=view.against, layer=args.layer, cell_m=args.cell_m, hexagons=args.hex,
         cells=args.cells,
     )  # fmt: skip
-    result = hotspots.shifts(open_store(settings), settings.groups(), opts)
+    result = hotspots.shifts(store, settings.groups(), opts)
     meta = result.meta
     logger.info(
         "%s: %s vs %s, %d %s(s), %d significant", meta["category"], meta["previous"],

@@ -17,7 +17,8 @@ import pandas as pd
 from geo_service.cli._output import TABLE_FORMATS, open_store, period_args, write_frame
 from geo_service.config import Settings
 from geo_service.errors import InputError
-from geo_service.services.options import ViewOptions
+from geo_service.services.context import StoreLike
+from geo_service.services.options import ViewOptions, resolve_view
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=_report)
 
 
-def view_options(args: argparse.Namespace) -> ViewOptions:
-    """The comparison of the period flags and ``--layer``."""
-    return ViewOptions(
+def view_options(args: argparse.Namespace, store: StoreLike) -> ViewOptions:
+    """The comparison of the period flags and ``--layer``, the rest chosen from the data."""
+    return resolve_view(
+        store.coverage().all_months(),
         period_end=args.period_end,
         months=args.months,
-        layer=getattr(args, "layer", None) or "",
         against=args.against,
+        layer=getattr(args, "layer", None) or "",
     )
 
 
@@ -78,7 +80,7 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services.tables import looking_back
 
     store = open_store(settings)
-    result = looking_back(store, store_groups(store, settings.groups()), view_options(args))
+    result = looking_back(store, store_groups(store, settings.groups()), view_options(args, store))
     table = result.table
     if args.format == "table":
         where = f" inside {result.layer}" if result.layer else ""
@@ -87,27 +89,39 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
             columns={"previous": result.previous.label, "current": result.current.label}
         )
     write_frame(table, args.format)
+    _quality(result.quality, args.format)
     return 0
+
+
+def _quality(notes: tuple[str, ...], fmt: str) -> None:
+    """What the comparison could not know: below the table, or on stderr beside CSV/JSON."""
+    for note in notes:
+        if fmt == "table":
+            sys.stdout.write(f"note: {note}\n")
+        else:
+            logger.warning("note: %s", note)
 
 
 def _change(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services.context import group_named
-    from geo_service.services.tables import CHANGE_COLUMNS, change_by_area
+    from geo_service.services.tables import BASIS_COLUMNS, CHANGE_COLUMNS, change_by_area
 
     store = open_store(settings)
     group = group_named(store, settings.groups(), args.category)
-    result = change_by_area(store, group, view_options(args))
+    result = change_by_area(store, group, view_options(args, store))
     if args.format == "table":
         from geo_service.analysis.change import rounded
 
         sys.stdout.write(
             f"{group.name} by {result.layer}: {result.previous.label} vs {result.current.label}\n"
         )
-        write_frame(_display(rounded(result.table).loc[:, list(CHANGE_COLUMNS)]), "table")
+        shown = [c for c in CHANGE_COLUMNS if c not in BASIS_COLUMNS]
+        write_frame(_display(rounded(result.table).loc[:, shown]), "table")
         for line in _footnotes(result.table):
             sys.stdout.write(line + "\n")
     else:
         write_frame(result.table.loc[:, list(CHANGE_COLUMNS)], args.format)
+    _quality(result.quality, args.format)
     return 0
 
 
@@ -117,7 +131,8 @@ def _area(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services.tables import area_view
 
     store = open_store(settings)
-    view = area_view(store, store_groups(store, settings.groups()), args.code, view_options(args))
+    groups = store_groups(store, settings.groups())
+    view = area_view(store, groups, args.code, view_options(args, store))
     columns = ["group", *(c for c in view.changes.columns if c not in ("group", "code", "name"))]
     table = view.changes.loc[:, columns]
     if args.format == "table":
@@ -129,19 +144,21 @@ def _area(args: argparse.Namespace, settings: Settings) -> int:
         write_frame(_display(rounded(table).loc[:, keep]), "table")
     else:
         write_frame(table, args.format)
+    _quality(view.quality, args.format)
     return 0
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services.report import ReportOptions, report_document
 
+    store = open_store(settings)
     opts = ReportOptions(
-        view=view_options(args),
+        view=view_options(args, store),
         title=args.title,
         peer_layer=args.peer_layer,
         peer_code=args.peer_code,
     )
-    html = report_document(open_store(settings), settings.groups(), opts)
+    html = report_document(store, settings.groups(), opts)
     if str(args.out) == "-":
         sys.stdout.write(html)
         return 0
@@ -156,7 +173,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 def _display(table: pd.DataFrame) -> pd.DataFrame:
     """Signed changes and percentages with a % sign, as the assessment prints them."""
     out = table.copy()
-    out["change"] = [f"{int(v):+d}" if v else "0" for v in out["change"]]
+    out["change"] = ["-" if pd.isna(v) else f"{int(v):+d}" if v else "0" for v in out["change"]]
     out["pct_change"] = [f"{v:+.1f}%" if pd.notna(v) else "-" for v in out["pct_change"]]
     if "share" in out.columns:
         out["share"] = [f"{v:.1f}%" if pd.notna(v) else "-" for v in out["share"]]
@@ -164,7 +181,13 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _footnotes(table: pd.DataFrame) -> list[str]:
-    lines = []
+    lines = [
+        f"{column}: {text}"
+        for column in ("coverage", "window", "omitted")
+        if column in table.columns
+        for text in table[column].dropna().astype(str).unique()
+        if text
+    ]
     per = table["rate_per"].dropna().unique()
     if len(per):
         lines.append(f"rate: current-period count per {per[0]}")

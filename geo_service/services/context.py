@@ -19,6 +19,7 @@ from shapely.geometry import box
 
 from geo_service.analysis.grid import Grid, grid_for
 from geo_service.categories import CategoryGroup, Selector
+from geo_service.coverage import Coverage
 from geo_service.errors import NotFoundError
 from geo_service.schema import CATEGORIES, CRS, has_location
 from geo_service.services.options import PREFERRED_LAYERS
@@ -43,6 +44,7 @@ class StoreLike(Protocol):
         columns: Sequence[str] | None = ...,
     ) -> pd.DataFrame: ...
     def is_demo(self) -> bool: ...
+    def coverage(self) -> Coverage: ...
 
 
 @dataclass(frozen=True)

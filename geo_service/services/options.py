@@ -7,13 +7,13 @@ evaluation options carry their units in their names (``cell_m``, ``radius_m``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from geo_service.analysis.periods import Period, rolling_periods, year_on_year_periods
+from geo_service.analysis.periods import AGAINST, Period, default_comparison
+from geo_service.analysis.periods import comparison_periods as _periods
 from geo_service.errors import InputError
 
-#: What a period is compared with: the months just before it, or the same months a year earlier.
-AGAINST: tuple[str, ...] = ("preceding", "year-earlier")
 #: The study layer when none is named: the first of these the store holds, else any.
 PREFERRED_LAYERS: tuple[str, ...] = ("beat", "ward", "district")
 #: Hotspot methods, in the order the CLI lists them.
@@ -32,9 +32,37 @@ def comparison_periods(period_end: str, *, months: int, against: str) -> tuple[P
         raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
     if months < 1:
         raise InputError(f"months must be at least 1, got {months}")
-    if against == "year-earlier":
-        return year_on_year_periods(period_end, months=months)
-    return rolling_periods(period_end, months=months)
+    return _periods(period_end, months=months, against=against)
+
+
+def resolve_view(
+    months_held: Iterable[str],
+    *,
+    period_end: str | None = None,
+    months: int | None = None,
+    against: str | None = None,
+    layer: str = "",
+) -> ViewOptions:
+    """The comparison asked for, with what was left out chosen from the data.
+
+    Defaults (:func:`geo_service.analysis.periods.default_comparison`): the latest month held;
+    the longest window (12 months at most) that both periods fully cover, preferring the same
+    months a year earlier (with 13 months held: the latest month against the same month a
+    year earlier); a 1-month view is compared with the same month a year earlier.
+
+    Raises
+    ------
+    InputError
+        When ``against`` is unknown, ``months`` is below 1 or no month is held.
+    """
+    if against is not None and against not in AGAINST:
+        raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
+    if months is not None and months < 1:
+        raise InputError(f"months must be at least 1, got {months}")
+    _previous, current, chosen = default_comparison(
+        months_held, period_end=period_end, months=months, against=against
+    )
+    return ViewOptions(period_end=current.end, months=current.n_months, layer=layer, against=chosen)
 
 
 @dataclass(frozen=True)

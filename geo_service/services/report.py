@@ -55,6 +55,8 @@ def report_document(store: StoreLike, groups: Sequence[CategoryGroup], opts: Rep
         priorities=DEFAULT_PRIORITIES,
         title=opts.title,
         peers=peers,
+        coverage=store.coverage(),
+        against=opts.view.against,
     )
 
 

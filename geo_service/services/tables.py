@@ -14,9 +14,15 @@ import geopandas as gpd
 import pandas as pd
 
 from geo_service.analysis import change, patterns
-from geo_service.analysis.counts import within_layer
+from geo_service.analysis.counts import (
+    unlocated_shares,
+    unlocated_summary,
+    unlocated_warning,
+    within_layer,
+)
 from geo_service.analysis.periods import Period
 from geo_service.categories import CategoryGroup, categories_of
+from geo_service.coverage import Coverage
 from geo_service.errors import NotFoundError
 from geo_service.schema import area_column
 from geo_service.services.context import StoreLike, require_incidents, study_layer_name
@@ -29,8 +35,10 @@ BASE_COLUMNS: tuple[str, ...] = (
 #: Columns of a change table, in order (CLI output, page tables and CSV exports).
 CHANGE_COLUMNS: tuple[str, ...] = (
     "code", "name", "previous", "current", "change", "pct_change",
-    "share", "rank", "rate", "p", "q", "label",
+    "share", "rank", "rate", "p", "q", "label", "coverage", "window", "omitted",
 )  # fmt: skip
+#: What a comparison rests on, per row: months held, each source's window, parts left out.
+BASIS_COLUMNS: tuple[str, ...] = ("coverage", "window", "omitted")
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,8 @@ class LookingBack:
     previous: Period
     current: Period
     table: pd.DataFrame
-    monthly: dict[str, list[int]]
+    monthly: dict[str, list[int | None]]
+    quality: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class ChangeByArea:
     table: pd.DataFrame
     areas: gpd.GeoDataFrame
     monthly: pd.DataFrame
+    quality: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,9 +83,10 @@ class AreaView:
     previous: Period
     current: Period
     changes: pd.DataFrame
-    monthly: dict[str, list[int]]
+    monthly: dict[str, list[int | None]]
     increases: pd.DataFrame
     decreases: pd.DataFrame
+    quality: tuple[str, ...] = ()
 
 
 def view_layer(store: StoreLike, opts: ViewOptions) -> str | None:
@@ -101,16 +112,14 @@ def looking_back(
     require_incidents(store)
     layer = view_layer(store, opts)
     previous, current = opts.periods()
-    incidents = _read(store, None, previous, current, layer=layer)
-    if layer:
-        incidents = within_layer(incidents, layer)
-    table = change.looking_back(incidents, list(groups), previous, current)
+    coverage = store.coverage()
+    everything = _read(store, None, previous, current, layer=layer)
+    incidents = within_layer(everything, layer) if layer else everything
+    table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)
-    monthly = {
-        g.name: patterns.monthly_series(incidents, group=g, period=both)["count"].tolist()
-        for g in groups
-    }
-    return LookingBack(layer, previous, current, table, monthly)
+    monthly = {g.name: _monthly_counts(incidents, g, both, coverage) for g in groups}
+    quality = data_quality(everything, coverage, None, previous, current, layer=layer)
+    return LookingBack(layer, previous, current, table, monthly, quality)
 
 
 def change_by_area(store: StoreLike, group: CategoryGroup, opts: ViewOptions) -> ChangeByArea:
@@ -124,14 +133,19 @@ def change_by_area(store: StoreLike, group: CategoryGroup, opts: ViewOptions) ->
     require_incidents(store)
     layer = required_layer(store, opts)
     previous, current = opts.periods()
+    coverage = store.coverage()
     incidents = _read(store, group, previous, current, layer=layer)
     areas = store.layer(layer)
     table = change.change_table(
-        incidents, layer=layer, areas=areas, group=group, previous=previous, current=current
-    )
+        incidents, layer=layer, areas=areas, group=group, previous=previous, current=current,
+        coverage=coverage,
+    )  # fmt: skip
     inside = within_layer(incidents, layer)
-    monthly = patterns.monthly_series(inside, group=group, period=_span(previous, current))
-    return ChangeByArea(group, layer, previous, current, table, areas, monthly)
+    monthly = patterns.monthly_series(
+        inside, group=group, period=_span(previous, current), held=coverage.months_of(group)
+    )
+    quality = data_quality(incidents, coverage, group, previous, current, layer=layer)
+    return ChangeByArea(group, layer, previous, current, table, areas, monthly, quality)
 
 
 def area_view(
@@ -154,20 +168,19 @@ def area_view(
             f"available: {', '.join(areas['code'].astype(str))}"
         )
     previous, current = opts.periods()
+    coverage = store.coverage()
     incidents = _read(store, None, previous, current, layer=layer)
     rows = []
     for group in groups:
         table = change.change_table(
-            incidents, layer=layer, areas=areas, group=group, previous=previous, current=current
-        )
+            incidents, layer=layer, areas=areas, group=group, previous=previous, current=current,
+            coverage=coverage,
+        )  # fmt: skip
         rows.append(table[table["code"].astype(str) == code].assign(group=group.name))
     changes = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     here = incidents[incidents[area_column(layer)].astype(str) == code]
     both = _span(previous, current)
-    monthly = {
-        g.name: patterns.monthly_series(here, group=g, period=both)["count"].tolist()
-        for g in groups
-    }
+    monthly = {g.name: _monthly_counts(here, g, both, coverage) for g in groups}
     increases, decreases = change.top_movers(
         changes.drop(columns=["code"]).assign(code=changes["group"])
     )
@@ -182,6 +195,7 @@ def area_view(
         monthly=monthly,
         increases=increases,
         decreases=decreases,
+        quality=data_quality(incidents, coverage, None, previous, current, layer=layer),
     )
 
 
@@ -194,6 +208,43 @@ def required_layer(store: StoreLike, opts: ViewOptions) -> str:
             "`geo-service boundaries add beat PATH...` (or `ward`)"
         )
     return layer
+
+
+def data_quality(
+    incidents: pd.DataFrame,
+    coverage: Coverage,
+    group: CategoryGroup | None,
+    previous: Period,
+    current: Period,
+    *,
+    layer: str | None,
+) -> tuple[str, ...]:
+    """What a comparison could not know, in sentences: months a source does not hold, rows
+    with no location (and how many the layer can take), and a material shift in their share.
+
+    ``incidents`` are the rows read for the comparison, before they are cut to the layer.
+    """
+    sources = coverage.sources_of(group) if group is not None else tuple(coverage.months)
+    notes = list(coverage.missing_lines(sources, previous, current))
+    chosen = incidents if group is None else incidents.loc[group.mask(incidents)]
+    if layer and len(chosen):
+        summary = unlocated_summary(chosen, layer)
+        if summary.unlocated:
+            notes.append(summary.sentence(f"the {layer} layer"))
+    warning = unlocated_warning(unlocated_shares(chosen, [previous, current]))
+    if warning:
+        notes.append(warning)
+    return tuple(notes)
+
+
+def _monthly_counts(
+    incidents: pd.DataFrame, group: CategoryGroup, period: Period, coverage: Coverage
+) -> list[int | None]:
+    """Counts per month of ``period``; ``None`` for a month no source of ``group`` holds."""
+    series = patterns.monthly_series(
+        incidents, group=group, period=period, held=coverage.months_of(group)
+    )["count"]
+    return [None if pd.isna(v) else int(v) for v in series]
 
 
 def _span(previous: Period, current: Period) -> Period:

@@ -22,7 +22,8 @@ from geo_service.services.tables import change_by_area
 @dataclass(frozen=True, eq=False)
 class CategoryView:
     """One category group: change per area (``table``), the layer's ``areas``, monthly counts
-    in the layer over both periods (``monthly``) and the hotspot maps of the current period."""
+    in the layer over both periods (``monthly``), the hotspot maps of the current period and
+    what the comparison could not know (``quality``, sentences)."""
 
     name: str
     layer: str
@@ -32,6 +33,7 @@ class CategoryView:
     areas: gpd.GeoDataFrame
     monthly: pd.DataFrame
     hotspots: CategoryHotspots
+    quality: tuple[str, ...] = ()
 
 
 def category_view(
@@ -55,4 +57,5 @@ def category_view(
         areas=change.areas,
         monthly=change.monthly,
         hotspots=spots,
+        quality=change.quality,
     )

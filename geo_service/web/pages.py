@@ -14,6 +14,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from flask import Blueprint, Response, render_template, request, url_for
 
 from geo_service._paths import project_folder
@@ -70,7 +71,7 @@ def overview() -> str:
     """The looking-back table, monthly sparklines and links to every page."""
     state, summary, opts = request_context()
     view = overview_results(state, summary, opts)
-    table = view.table[(view.table["previous"] + view.table["current"]) > 0]
+    table = view.table[_any_incidents(view.table)]
     areas = (
         state.cached(("layer", opts.layer), lambda: state.store.layer(opts.layer))
         if opts.layer
@@ -132,7 +133,7 @@ def category_density(name: str) -> Response:
 def area(layer: str, code: str) -> str:
     """Everything about one area for a JAG meeting."""
     state, summary, opts, view, group = _area_request(layer, code)
-    rows = view.changes[(view.changes["previous"] + view.changes["current"]) > 0]
+    rows = view.changes[_any_incidents(view.changes)]
     columns = present.change_columns(rows, (CATEGORY_COLUMN,))
     return render_template(
         "area.html",
@@ -140,7 +141,11 @@ def area(layer: str, code: str) -> str:
         opts=opts,
         view=view,
         group=group,
-        others=[name for name in rows["group"] if name != group.name],
+        others=[
+            name
+            for name, n in zip(rows["group"], _counted(rows), strict=True)
+            if n and name != group.name
+        ],
         map_js=_url(
             "pages.area_map_js",
             layer=layer,
@@ -233,6 +238,19 @@ def report() -> Response:
 def favicon() -> Response:
     """No icon (answered, so browsers log no error)."""
     return Response(status=204)
+
+
+def _counted(table: pd.DataFrame) -> np.ndarray:
+    """Rows with an incident counted in either period."""
+    total = table["previous"].fillna(0) + table["current"].fillna(0)
+    return (total > 0).to_numpy(dtype=bool)
+
+
+def _any_incidents(table: pd.DataFrame) -> np.ndarray:
+    """Rows with an incident in either period, or with a period that has no data (shown so
+    that "no data" is said, never hidden)."""
+    unknown = table["previous"].isna() | table["current"].isna()
+    return _counted(table) | unknown.to_numpy(dtype=bool)
 
 
 def request_context(*, layer: str | None = None) -> tuple[WebState, StoreSummary, ViewOptions]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from geo_service.errors import InputError
 from geo_service.services.options import (
@@ -19,6 +20,7 @@ from geo_service.services.options import (
     RuleOptions,
     ShiftOptions,
     ViewOptions,
+    resolve_view,
 )
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -33,35 +35,39 @@ def view_options(
     """Validate ``period_end``, ``months``, ``against``, ``layer`` and ``print`` against what
     the store holds.
 
-    Defaults: the last stored month, 12 months against the preceding 12, the first of
-    :data:`~geo_service.services.options.PREFERRED_LAYERS` stored, else any stored layer.
+    What the query leaves out is chosen from the data, as on the command line
+    (:func:`~geo_service.services.options.resolve_view`): the latest month held, the longest
+    window (up to 12 months) both periods fully cover, year-earlier for one month; the layer
+    is the first of :data:`~geo_service.services.options.PREFERRED_LAYERS` stored, else any.
     """
     problems: list[str] = []
-    last = months_stored[-1] if months_stored else None
-    period_end = args.get("period_end") or last or ""
-    if months_stored and (not _MONTH.match(period_end) or period_end not in months_stored):
+    period_end = args.get("period_end") or None
+    if (
+        period_end is not None
+        and months_stored
+        and (not _MONTH.match(period_end) or period_end not in months_stored)
+    ):
         problems.append(
             f"period_end={period_end!r}: expected a month YYYY-MM between "
             f"{months_stored[0]} and {months_stored[-1]}"
         )
-    months = _choice_int(args.get("months"), "months", MONTH_CHOICES, 12, problems)
+    months = _choice_int(args.get("months"), "months", MONTH_CHOICES, None, problems)
     layer = args.get("layer") or default_layer(layers)
     if layers and layer not in layers:
         problems.append(f"layer={layer!r}: allowed: {', '.join(layers)}")
-    against = args.get("against") or "preceding"
-    if against not in AGAINST:
+    against = args.get("against") or None
+    if against is not None and against not in AGAINST:
         problems.append(f"against={against!r}: allowed: {', '.join(AGAINST)}")
     flag = args.get("print", "0")
     if flag not in _FLAGS:
         problems.append(f"print={flag!r}: allowed: 0, 1")
     _raise(problems)
-    return ViewOptions(
-        period_end=period_end,
-        months=months,
-        layer=layer,
-        against=against,
-        print_view=flag == "1",
+    if not months_stored:  # an empty store: the pages say so before any comparison is made
+        return ViewOptions(period_end="", months=months or 12, layer=layer, against="preceding")
+    chosen = resolve_view(
+        months_stored, period_end=period_end, months=months, against=against, layer=layer
     )
+    return replace(chosen, print_view=flag == "1")
 
 
 def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOptions:
@@ -96,8 +102,8 @@ def default_layer(layers: Sequence[str]) -> str:
 
 
 def _choice_int(
-    raw: str | None, name: str, choices: Sequence[int], default: int, problems: list[str]
-) -> int:
+    raw: str | None, name: str, choices: Sequence[int], default: int | None, problems: list[str]
+) -> int | None:
     if raw is None or raw == "":
         return default
     if raw.isdigit() and int(raw) in choices:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from geo_service.analysis.periods import Period, month_label
+from geo_service.analysis.periods import month_label
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Bar:
     width: float
     height: float
     month: str
-    count: int
+    count: int | None  # None: no source of the category holds the month ("no data")
     current: bool
 
 
@@ -60,6 +60,9 @@ CHANGE_COLUMNS = (
     Column("rate_per", "Rate per"),
     Column("label", "Significance"),
     Column("note", "Note"),
+    Column("coverage", "Data held"),
+    Column("window", "Compared over"),
+    Column("omitted", "Left out"),
 )
 LOOKING_BACK_COLUMNS = (
     Column("group", "Category"),
@@ -68,6 +71,10 @@ LOOKING_BACK_COLUMNS = (
     Column("change", "Change", "int"),
     Column("pct_change", "% change", "pct"),
     Column("label", "Significance"),
+    Column("note", "Note"),
+    Column("coverage", "Data held"),
+    Column("window", "Compared over"),
+    Column("omitted", "Left out"),
 )
 
 
@@ -89,15 +96,22 @@ def change_columns(frame: pd.DataFrame, first: Sequence[Column] = ()) -> tuple[C
 
 
 def cells(frame: pd.DataFrame, columns: Sequence[Column]) -> list[list[Cell]]:
-    """Rows of formatted cells for the ``columns`` present in ``frame``."""
-    present = [c for c in columns if c.key in frame.columns]
+    """Rows of formatted cells for the ``columns`` :func:`headings` shows."""
+    present = headings(frame, columns)
     records = frame[[c.key for c in present]].astype(object).to_dict(orient="records")
     return [[_cell(record[c.key], c.kind) for c in present] for record in records]
 
 
 def headings(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Column]:
-    """The columns of ``columns`` present in ``frame``."""
-    return [c for c in columns if c.key in frame.columns]
+    """The columns of ``columns`` present in ``frame``, less text columns empty in every row
+    (a note or coverage column says something only when some row has something to say)."""
+    return [c for c in columns if c.key in frame.columns and not _blank(frame[c.key], c.kind)]
+
+
+def _blank(values: pd.Series, kind: str) -> bool:
+    if kind != "text":
+        return False
+    return bool((values.isna() | (values.astype("string").fillna("") == "")).all())
 
 
 def _cell(value: object, kind: str) -> Cell:
@@ -121,34 +135,51 @@ def _cell(value: object, kind: str) -> Cell:
 
 def monthly_bars(
     months: Sequence[str],
-    counts: Sequence[int],
+    counts: Sequence[int | None],
     *,
     current_from: str | None = None,
     width: float = 480.0,
     height: float = 120.0,
 ) -> list[Bar]:
     """Bars of a monthly chart scaled into ``width`` x ``height``; ``current_from`` marks the
-    months of the current period."""
+    months of the current period. A month with no data (``None``) has no bar."""
     n = max(len(counts), 1)
-    top = max(max(counts, default=0), 1)
+    values = [_value(c) for c in counts]
+    top = max(max((v for v in values if v is not None), default=0), 1)
     step = width / n
     bars = []
-    for i, (month, count) in enumerate(zip(months, counts, strict=True)):
-        h = height * count / top
+    for i, (month, value) in enumerate(zip(months, values, strict=True)):
+        h = 0.0 if value is None else height * value / top
         current = current_from is not None and month >= current_from
-        bars.append(
-            Bar(i * step + 0.5, height - h, max(step - 1.0, 0.5), h, month, int(count), current)
-        )
+        bars.append(Bar(i * step + 0.5, height - h, max(step - 1.0, 0.5), h, month, value, current))
     return bars
 
 
-def sparkline(counts: Sequence[int], *, width: float = 120.0, height: float = 24.0) -> str:
-    """SVG polyline ``points`` of a small monthly line (numbers only)."""
+def total(counts: Sequence[int | None]) -> int:
+    """The sum of the months held (``None``: no data, left out)."""
+    return sum(v for v in map(_value, counts) if v is not None)
+
+
+def _value(count: object) -> int | None:
+    """``count`` as an int; ``None`` for no data (``None`` or ``<NA>``)."""
+    if count is None or bool(pd.isna(count)):
+        return None
+    return int(count)  # type: ignore[call-overload]
+
+
+def sparkline(counts: Sequence[int | None], *, width: float = 120.0, height: float = 24.0) -> str:
+    """SVG polyline ``points`` of a small monthly line (numbers only); months with no data
+    (``None``) are left out of the line rather than drawn as 0."""
     if not counts:
         return ""
-    top = max(max(counts), 1)
+    values = [_value(c) for c in counts]
+    top = max(max((v for v in values if v is not None), default=0), 1)
     step = width / max(len(counts) - 1, 1)
-    return " ".join(f"{i * step:.1f},{height - height * c / top:.1f}" for i, c in enumerate(counts))
+    return " ".join(
+        f"{i * step:.1f},{height - height * v / top:.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
 
 
 def month_text(month: str) -> str:
@@ -159,16 +190,3 @@ def month_text(month: str) -> str:
 def percent(value: float | None) -> str:
     """``0.234`` -> ``"23 %"``; None -> ``"n/a"``."""
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"
-
-
-def coverage_note(periods: Sequence[Period], months_held: Sequence[str]) -> str:
-    """A warning when the store holds only part of a compared period ("" when fully held)."""
-    held = set(months_held)
-    notes = []
-    for period in periods:
-        n = sum(1 for m in period.months if m in held)
-        if n < period.n_months:
-            notes.append(f"{period.label}: data for {n} of its {period.n_months} months")
-    if not notes:
-        return ""
-    return "Partly covered periods - " + "; ".join(notes) + ". Counts there are incomplete."

@@ -14,6 +14,7 @@ from geo_service import schema
 from geo_service.categories import load_groups
 from geo_service.cli import main
 from geo_service.cli import stats as stats_cli
+from geo_service.coverage import Coverage
 from geo_service.errors import NotFoundError
 from geo_service.services.tables import CHANGE_COLUMNS
 from geo_service.store import FileRecord, LayerInfo, Store
@@ -40,6 +41,16 @@ class FakeStore:
     def layer_names(self) -> list[str]:
         return ["beat"]
 
+    def coverage(self) -> Coverage:
+        """Every month from Aug 2011 to Jul 2013 held, burglaries with their sub-types."""
+        months = tuple(f"{y}-{m:02d}" for y in (2011, 2012, 2013) for m in range(1, 13))
+        held = tuple(m for m in months if "2011-08" <= m <= "2013-07")
+        return Coverage(
+            months={"test": held},
+            sources={"Burglary": ("test",), "Shoplifting": ("test",)},
+            subcategories=frozenset({("test", "Burglary")}),
+        )
+
     def layer(self, name: str) -> gpd.GeoDataFrame:
         if name != "beat":
             raise NotFoundError(f"no area layer {name!r} in store {self.root}; available: beat")
@@ -59,6 +70,7 @@ class FakeStore:
         frame = pd.DataFrame(rows, columns=["month", "category", "subcategory", "area_beat"])
         frame["x"] = 500000.0
         frame["y"] = 200000.0
+        frame["source"] = "test"
         return schema.conform(frame)
 
 

@@ -19,6 +19,7 @@ import pytest
 import shapely
 
 from geo_service import schema
+from geo_service.coverage import Coverage
 from geo_service.config import Settings
 from geo_service.web import create_app
 
@@ -119,6 +120,9 @@ class MemoryStore:
 
     def is_demo(self) -> bool:
         return False
+
+    def coverage(self) -> Coverage:
+        return Coverage.from_incidents(self._frame)
 
     def months(self) -> list[str]:
         return sorted(self._frame["month"].dropna().unique().tolist())

@@ -147,10 +147,22 @@ def test_repeated_page_is_served_from_cache(client, store) -> None:
     assert store.reads == reads
 
 
-def test_partly_covered_period_is_flagged(client) -> None:
+def test_period_not_held_is_no_data_never_significant(client) -> None:
+    """12 months ending Jul 12 against the 12 before: the store holds none of Aug 10-Jul 11."""
+    html = client.get("/?period_end=2012-07&months=12").get_data(as_text=True)
+    assert "test: no data for Aug 10 to Jul 11" in html
+    assert "stats19: no data for Aug 10 to Jul 11" in html
+    row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+    assert "no data for the earlier period" in row and "significant" not in row
+    default = client.get("/").get_data(as_text=True)
+    assert "no data for" not in default
+    assert "1 row in the files has no location; 0 of them can be placed in the beat" in default
+
+
+def test_default_comparison_is_the_longest_window_both_periods_hold(client) -> None:
+    """For Jul 12 the store holds Aug 11 onwards: 6 months against the 6 before."""
     html = client.get("/?period_end=2012-07").get_data(as_text=True)
-    assert "Aug 10 to Jul 11: data for 0 of its 12 months" in html
-    assert "Partly covered" not in client.get("/").get_data(as_text=True)
+    assert "Feb 12 to Jul 12 against Aug 11 to Jan 12" in html
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,23 @@ from geo_service.web.params import default_layer, rule_options, view_options
 MONTHS = ["2013-01", "2013-02", "2013-03"]
 
 
-def test_defaults_are_last_month_twelve_months_and_beat() -> None:
+def test_defaults_are_last_month_the_window_held_and_beat() -> None:
+    # Three months held: only one month against the month before is fully held.
     opts = view_options({}, months_stored=MONTHS, layers=["lsoa", "ward", "beat"])
-    assert (opts.period_end, opts.months, opts.layer, opts.print_view) == (
+    assert (opts.period_end, opts.months, opts.against, opts.layer, opts.print_view) == (
         "2013-03",
-        12,
+        1,
+        "preceding",
         "beat",
         False,
     )
+    # Thirteen months held: the latest month against the same month a year earlier.
+    year = [f"2012-{m:02d}" for m in range(3, 13)] + MONTHS
+    opts = view_options({}, months_stored=year, layers=["beat"])
+    assert (opts.period_end, opts.months, opts.against) == ("2013-03", 1, "year-earlier")
+    # A length asked for is kept; one month alone is compared with a year earlier.
+    opts = view_options({"months": "1"}, months_stored=MONTHS, layers=["beat"])
+    assert (opts.months, opts.against) == (1, "year-earlier")
     assert default_layer(["lsoa", "ward"]) == "ward" and default_layer(["lsoa"]) == "lsoa"
 
 
