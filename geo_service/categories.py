@@ -74,6 +74,9 @@ class CategoryGroup:
 
     name: str
     include: tuple[Selector, ...]
+    #: The partnership's priority order (1 first), or None: the strategic assessment gives each
+    #: priority a section of its own, in this order.
+    priority: int | None = None
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         """Boolean mask of the rows of ``frame`` in this group."""
@@ -114,11 +117,28 @@ def find_group(groups: tuple[CategoryGroup, ...], name: str) -> CategoryGroup:
 def _group(where: str, index: int, entry: dict[str, object]) -> CategoryGroup:
     name = entry.get("name")
     include = entry.get("include")
+    priority = entry.get("priority")
     if not isinstance(name, str) or not isinstance(include, list) or not include:
         raise InputError(
             f"{where}: groups[{index}] needs a 'name' (text) and a non-empty 'include' list"
         )
-    return CategoryGroup(name=name, include=tuple(_selector(where, name, s) for s in include))
+    unknown = set(entry) - {"name", "include", "priority"}
+    if unknown:
+        raise InputError(
+            f"{where}: group {name!r}: unknown key(s) {sorted(unknown)}; "
+            "allowed: include, name, priority"
+        )
+    if priority is not None and (
+        isinstance(priority, bool) or not isinstance(priority, int) or priority < 1
+    ):
+        raise InputError(
+            f"{where}: group {name!r}: priority = {priority!r}; expected a whole number from 1"
+        )
+    return CategoryGroup(
+        name=name,
+        include=tuple(_selector(where, name, s) for s in include),
+        priority=priority,
+    )
 
 
 def _selector(where: str, group: str, entry: object) -> Selector:

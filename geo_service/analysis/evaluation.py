@@ -45,6 +45,7 @@ from geo_service.analysis.hotspot_methods import (
 )
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.errors import InputError
+from geo_service.progress import Progress, quiet
 from geo_service.schema import has_location
 
 __all__ = [  # the methods are re-exported: the CLI, web and bench import them from here
@@ -224,6 +225,7 @@ def backtest(
     last_origin: str,
     horizon_months: int = 1,
     coverages: Sequence[float] = (1, 5, 10),
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of each method over origins ``first_origin..last_origin``.
 
@@ -241,6 +243,8 @@ def backtest(
         ``horizon_months`` months after it.
     coverages
         Percentages of the study area to select.
+    progress
+        Shows progress over the origins (:mod:`geo_service.progress`); none by default.
 
     Returns
     -------
@@ -259,7 +263,9 @@ def backtest(
     series = _series(incidents, grid, first=min(start, first), last=last + horizon_months)
     offset = min(start, first)
     rows = []
-    for origin in range(first - offset, last - offset + 1):
+    shown = progress or quiet
+    origins = range(first - offset, last - offset + 1)
+    for origin in shown(origins, what="backtest", total=len(origins), unit="origin"):
         history = series.history(grid, origin)
         target = series.cube[origin + 1 : origin + 1 + horizon_months].sum(axis=0)
         for name, method in methods.items():
@@ -368,8 +374,10 @@ def accuracy_for(
     months: int = 12,
     coverage: float = 5,
     horizon_months: int = 1,
+    progress: Progress | None = None,
 ) -> Accuracy:
-    """Backtest ``method`` on the last ``months`` target months ending ``last_month``."""
+    """Backtest ``method`` on the last ``months`` target months ending ``last_month``
+    (``progress`` as in :func:`backtest`)."""
     available = dict(methods) if methods is not None else default_methods(cell_m=grid.cell_m)
     if method not in available:
         raise InputError(f"unknown method {method!r}; allowed: {', '.join(sorted(available))}")
@@ -383,6 +391,7 @@ def accuracy_for(
         last_origin=format_month(last),
         horizon_months=horizon_months,
         coverages=(coverage,),
+        progress=progress,
     )
     row = summarise_backtest(table).iloc[0]
     return Accuracy(

@@ -49,6 +49,7 @@ from geo_service.analysis.weights import (  # re-exported: web and the evaluatio
     grid_weights,
 )
 from geo_service.errors import InputError
+from geo_service.progress import Progress, quiet
 
 __all__ = [
     "BIN_LABELS",
@@ -105,6 +106,7 @@ def gi_star(
     fdr: bool = True,
     inference: str = "normal",
     draws: str = "esda",
+    progress: Progress | None = None,
 ) -> GiStarResult:
     """Getis-Ord Gi* of ``values`` with spatial ``weights`` (see the module docstring).
 
@@ -130,6 +132,8 @@ def gi_star(
         n - 1 values per permutation (about 1 s for 999 permutations of 14k cells). ``"fast"``:
         distinct neighbours drawn directly from ``numpy.random.default_rng(seed)`` - the same
         distribution of pseudo p-values, not the same values.
+    progress
+        Shows progress over the permutation chunks (:mod:`geo_service.progress`).
     """
     x = np.asarray(values, dtype=float).ravel()
     w = _star_weights(weights, x.size)
@@ -141,7 +145,7 @@ def gi_star(
     p_tied: np.ndarray | None = None
     chosen = p
     if permutations > 0:
-        p_sim, p_tied = _pseudo_p(x, w, permutations, seed, draws)
+        p_sim, p_tied = _pseudo_p(x, w, permutations, seed, draws, progress)
         if inference == "permutation":
             chosen = np.minimum(1.0, 2.0 * p_tied)
     elif inference == "permutation":
@@ -171,6 +175,7 @@ def gi_star_grid(
     fdr: bool = True,
     inference: str = "normal",
     draws: str = "esda",
+    progress: Progress | None = None,
 ) -> gpd.GeoDataFrame:
     """Gi* of grid-cell ``counts`` (shape ``grid.shape``) over the inside cells, as squares.
 
@@ -190,6 +195,7 @@ def gi_star_grid(
         fdr=fdr,
         inference=inference,
         draws=draws,
+        progress=progress,
     )
     frame = grid.to_geodataframe({"count": counts})
     frame["z"] = result.z
@@ -211,6 +217,7 @@ def gi_star_areas(
     permutations: int = 999,
     seed: int = 0,
     fdr: bool = True,
+    progress: Progress | None = None,
 ) -> gpd.GeoDataFrame:
     """Gi* of per-area ``counts`` (in the layer's row order) with contiguity weights.
 
@@ -222,7 +229,7 @@ def gi_star_areas(
         raise InputError(f"counts must hold one value per area ({len(areas)}), got {values.shape}")
     result = gi_star(
         values, contiguity_weights(areas, queen=queen), permutations=permutations, seed=seed,
-        fdr=fdr,
+        fdr=fdr, progress=progress,
     )  # fmt: skip
     missing = np.full(values.size, np.nan)
     frame = gpd.GeoDataFrame(
@@ -277,7 +284,12 @@ def _z_scores(x: np.ndarray, others: sp.csr_array) -> np.ndarray:
 
 
 def _pseudo_p(
-    x: np.ndarray, others: sp.csr_array, permutations: int, seed: int, draws: str
+    x: np.ndarray,
+    others: sp.csr_array,
+    permutations: int,
+    seed: int,
+    draws: str,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """esda's pseudo p-values and the tie-aware ones (see the module docstring)."""
     n = x.size
@@ -294,7 +306,8 @@ def _pseudo_p(
     chunk = max(16, min(CHUNK_ELEMENTS // permutations, n // (8 * max_card) + 1))
     below = x[drawn]
     delta = x[drawn + 1] - below
-    for start in range(0, n, chunk):
+    starts = range(0, n, chunk)
+    for start in (progress or quiet)(starts, what="permutations", total=len(starts), unit="chunk"):
         stop = min(n, start + chunk)
         random_sums = _random_sums(padded[start:stop], drawn, below, delta, start, stop)
         larger[start:stop] = (random_sums >= observed[start:stop, None]).sum(axis=1)

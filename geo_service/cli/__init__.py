@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", type=Path, help="store directory (or GEO_SERVICE_STORE; default data/store)"
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and errors only; no progress bars"
+    )
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", help="debug messages too (tracebacks: --debug)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -87,14 +94,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _log_level(args: argparse.Namespace) -> int:
+    if args.debug or args.verbose:
+        return logging.DEBUG
+    return logging.WARNING if args.quiet else logging.INFO
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
+        level=_log_level(args),
         format="%(levelname)s %(name)s: %(message)s" if args.debug else "%(message)s",
     )
+    logging.getLogger().setLevel(_log_level(args))
     try:
         return int(args.handler(args, settings_from_args(args)))
     except GeoServiceError as exc:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from geo_service.config import Settings
 from geo_service.errors import InputError
+from geo_service.progress import Progress, bar
 from geo_service.services.options import AGAINST
 
 if TYPE_CHECKING:
@@ -43,6 +44,19 @@ def period_args(parser: argparse.ArgumentParser) -> None:
         help="compare with the preceding months or the same months a year earlier (default: "
         "year-earlier for one month, else whichever the data covers, preceding first at 12)",
     )
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars: asked for (``--progress``) or standard error is a terminal, and not
+    ``--quiet``."""
+    if getattr(args, "quiet", False):
+        return False
+    return bool(getattr(args, "progress", False) or sys.stderr.isatty())
+
+
+def progress_of(args: argparse.Namespace) -> Progress | None:
+    """The progress wrapper long steps report to (:func:`geo_service.progress.bar`), or None."""
+    return bar if show_progress(args) else None
 
 
 def open_store(settings: Settings) -> Store:

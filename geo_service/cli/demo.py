@@ -12,6 +12,7 @@ import logging
 import time
 from pathlib import Path
 
+from geo_service.cli._output import show_progress
 from geo_service.config import Settings
 from geo_service.demo import DEFAULT_SEED
 
@@ -79,7 +80,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     logger.info("demo input set written to %s (seed %d)", out, args.seed)
     if not args.no_ingest:
         summaries = ingest_demo(
-            settings.store, files, public_only=args.public_only, progress=args.progress
+            settings.store, files, public_only=args.public_only, progress=show_progress(args)
         )
         for summary in summaries:
             first = Path(summary.files[0].path).name if summary.files else ""

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import geopandas as gpd
 
-from geo_service.cli._output import open_store, period_args, write_to
+from geo_service.cli._output import open_store, period_args, progress_of, write_to
 from geo_service.config import Settings
 from geo_service.services.options import METHODS, HotspotOptions, ShiftOptions
 
@@ -87,7 +87,9 @@ def hotspot_options(args: argparse.Namespace) -> HotspotOptions:
 def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services import hotspots
 
-    result = hotspots.hotspot_map(open_store(settings), settings.groups(), hotspot_options(args))
+    result = hotspots.hotspot_map(
+        open_store(settings), settings.groups(), hotspot_options(args), progress=progress_of(args)
+    )
     logger.info("%s", hotspots.describe(result))
     return write_to(
         args.out, len(result.frame), lambda out: _emit(result.frame, args.format, out, result.meta)

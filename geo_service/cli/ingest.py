@@ -18,9 +18,10 @@ from typing import Any
 import pandas as pd
 
 from geo_service import ingest
-from geo_service.cli._output import write_frame
+from geo_service.cli._output import show_progress, write_frame
 from geo_service.config import Settings
 from geo_service.sources import LOADERS
+from geo_service.sources._mapping import shipped_mappings
 from geo_service.store import Store
 
 
@@ -31,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("kind", choices=list(LOADERS), help="input format")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
-    parser.add_argument("--mapping", type=Path, help="TOML column mapping (for 'mapped')")
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        help="TOML column mapping (for 'mapped'): a file, or the name of a shipped one "
+        f"({', '.join(shipped_mappings())})",
+    )
     parser.add_argument(
         "--exclude-force",
         action="append",
@@ -139,7 +145,7 @@ _DISSOLVE_HELP = (
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    progress = bool(args.progress or sys.stderr.isatty())
+    progress = show_progress(args)
     summary = ingest.ingest_files(
         Store(settings.store), args.kind, args.paths, mapping=args.mapping,
         exclude_forces=args.exclude_force, progress=progress,
@@ -162,7 +168,7 @@ def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
         crs=args.crs, source_layer=args.source_layer,
         code_from_filename=args.code_from_filename,
         parent_from_filename=args.parent_from_filename, names_csv=args.names,
-        progress=bool(args.progress or sys.stderr.isatty()),
+        progress=show_progress(args),
     )  # fmt: skip
     files = f"{len(args.paths)} files" if len(args.paths) > 1 else report.path
     print(
@@ -189,7 +195,7 @@ def _boundaries_dissolve(args: argparse.Namespace, settings: Settings) -> int:
     store = Store(settings.store)
     layer = ingest.dissolve_layer(
         store, args.layer, from_layer=args.from_layer, names_csv=args.names,
-        progress=bool(args.progress or sys.stderr.isatty()),
+        progress=show_progress(args),
     )  # fmt: skip
     print(
         f"layer {args.layer!r}: {len(layer)} areas dissolved from {args.from_layer!r} "

@@ -19,7 +19,13 @@ from typing import TextIO
 import geopandas as gpd
 import pandas as pd
 
-from geo_service.cli._output import TABLE_FORMATS, open_store, write_frame, write_to
+from geo_service.cli._output import (
+    TABLE_FORMATS,
+    open_store,
+    progress_of,
+    write_frame,
+    write_to,
+)
 from geo_service.config import Settings
 from geo_service.errors import InputError
 from geo_service.services.options import EvaluateOptions, RuleOptions
@@ -123,7 +129,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         category=args.category, months=args.months, horizon_months=args.horizon_months,
         coverages=coverages, cell_m=args.cell_m, layer=args.layer,
     )  # fmt: skip
-    result = evaluate(open_store(settings), settings.groups(), opts)
+    result = evaluate(open_store(settings), settings.groups(), opts, progress=progress_of(args))
     shown: pd.DataFrame = (
         hit_rate_curve(result.summary) if args.curve else result.table if args.detail
         else result.summary

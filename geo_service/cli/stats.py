@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo_service.cli._output import TABLE_FORMATS, open_store, period_args, write_frame
+from geo_service.cli._output import (
+    TABLE_FORMATS,
+    open_store,
+    period_args,
+    progress_of,
+    write_frame,
+)
 from geo_service.config import Settings
 from geo_service.errors import InputError
 from geo_service.services.context import StoreLike
@@ -158,7 +164,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         peer_layer=args.peer_layer,
         peer_code=args.peer_code,
     )
-    html = report_document(store, settings.groups(), opts)
+    html = report_document(store, settings.groups(), opts, progress=progress_of(args))
     if str(args.out) == "-":
         sys.stdout.write(html)
         return 0

@@ -42,6 +42,7 @@ from geo_service.analysis.periods import (
 )
 from geo_service.categories import CategoryGroup, find_group
 from geo_service.coverage import Coverage
+from geo_service.progress import Progress, quiet
 from geo_service.report.chart import monthly_chart
 from geo_service.report.notes import (
     apart_sentences,
@@ -104,6 +105,7 @@ def build_report(
     coverage: Coverage | None = None,
     against: str = PRECEDING,
     highest_first: bool = False,
+    progress: Progress | None = None,
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
 
@@ -138,6 +140,8 @@ def build_report(
     highest_first
         Peer positions: False (default) writes the highest as "10th of 10" (iQuanta), True as
         "1st of 10".
+    progress
+        Shows progress over the sections (:mod:`geo_service.progress`); none by default.
     """
     previous, current = comparison_periods(period_end, months=months, against=against)
     borough = within_layer(incidents, layer)
@@ -145,8 +149,10 @@ def build_report(
     windows = _Windows(period_end, months, collision_lag_months, against)
     setting = _Setting(layer, areas, windows, peers, matrix or risk.load_risk_matrix(),
                        coverage, highest_first)  # fmt: skip
+    shown = progress or quiet
     sections = [
-        _section(borough, incidents, find_group(groups, name), setting) for name in priorities
+        _section(borough, incidents, find_group(groups, name), setting)
+        for name in shown(priorities, what="report sections", total=len(priorities), unit="section")
     ]
     context = {
         "title": title,

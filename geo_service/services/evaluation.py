@@ -22,6 +22,7 @@ from geo_service.analysis.evaluation import (
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError, NotFoundError
+from geo_service.progress import Progress
 from geo_service.schema import has_location
 from geo_service.services.context import (
     StoreLike,
@@ -52,9 +53,14 @@ class Evaluation:
 
 
 def evaluate(
-    store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions
+    store: StoreLike,
+    groups: Sequence[CategoryGroup],
+    opts: EvaluateOptions,
+    *,
+    progress: Progress | None = None,
 ) -> Evaluation:
-    """Backtest every default hotspot method on ``opts.category``.
+    """Backtest every default hotspot method on ``opts.category`` (``progress`` over the
+    origins, :mod:`geo_service.progress`).
 
     Raises
     ------
@@ -81,7 +87,7 @@ def evaluate(
     table = backtest(
         incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
         last_origin=last_origin, horizon_months=opts.horizon_months,
-        coverages=list(opts.coverages),
+        coverages=list(opts.coverages), progress=progress,
     )  # fmt: skip
     summary = summarise_backtest(table)
     coverage = 5.0 if 5.0 in opts.coverages else float(opts.coverages[0])

@@ -29,6 +29,7 @@ from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
 from geo_service.analysis.periods import Period, rolling_periods
 from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError, NotFoundError
+from geo_service.progress import Progress, quiet
 from geo_service.schema import CRS, area_column, has_location
 from geo_service.services.context import (
     StoreLike,
@@ -158,6 +159,7 @@ def hotspot_map(
     opts: HotspotOptions,
     *,
     data: StudyData | None = None,
+    progress: Progress | None = None,
 ) -> HotspotMap:
     """One hotspot map of ``opts.category`` by ``opts.method``, with its backtested accuracy.
 
@@ -169,6 +171,8 @@ def hotspot_map(
         The map's options; see :class:`~geo_service.services.options.HotspotOptions`.
     data
         The study data when the caller already has it (same category, period and layer).
+    progress
+        Shows progress over the permutations and the backtest (:mod:`geo_service.progress`).
 
     Raises
     ------
@@ -189,8 +193,10 @@ def hotspot_map(
             f"no located {data.group.name!r} incidents in {data.period.label} inside the study area"
         )
     x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
-    built = _BUILDERS[opts.method](data, x, y, opts)
-    accuracy = _accuracy(data, opts.method, built.method) if opts.accuracy else None
+    built = _BUILDERS[opts.method](data, x, y, opts, progress or quiet)
+    accuracy = (
+        _accuracy(data, opts.method, built.method, progress or quiet) if opts.accuracy else None
+    )
     meta: dict[str, Any] = {
         "method": opts.method,
         "category": data.group.name,
@@ -333,7 +339,9 @@ class _Built:
     breaks: np.ndarray | None = None
 
 
-def _kde_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+def _kde_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
+) -> _Built:
     bandwidth = float(opts.bandwidth_m or kde.auto_bandwidth_m(x, y))
     surface = kde.kde_surface(x, y, data.grid, bandwidth_m=bandwidth)
     before = data.in_period(data.period.shifted(-data.period.n_months))
@@ -372,7 +380,9 @@ def _study_area_m2(data: StudyData) -> float:
     return float(data.grid.inside.sum()) * data.grid.cell_m**2
 
 
-def _dbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+def _dbscan_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
+) -> _Built:
     area_m2 = _study_area_m2(data)
     frame = clusters.dbscan_clusters(
         x, y, eps_m=opts.eps_m, min_samples=opts.min_samples, areas=data.areas,
@@ -391,7 +401,9 @@ def _dbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOpti
     return _Built(_plain_attrs(frame), parameters, score)
 
 
-def _hdbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+def _hdbscan_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
+) -> _Built:
     frame = clusters.hdbscan_clusters(x, y, areas=data.areas, min_samples=opts.min_samples)
     size = frame.attrs["min_cluster_size"]
     months = data.period.n_months
@@ -404,12 +416,16 @@ def _hdbscan_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOpt
     return _Built(_plain_attrs(frame), {"min_cluster_size": size}, score)
 
 
-def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+def _gistar_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
+) -> _Built:
     if opts.areas:
-        return _gistar_areas_map(data, x, y, opts)
+        return _gistar_areas_map(data, x, y, opts, progress)
     cells = data.cells(opts.hexagons)
     counts = cells.counts(x, y)
-    frame = gistar.gi_star_grid(cells, counts, permutations=opts.permutations, seed=opts.seed)
+    frame = gistar.gi_star_grid(
+        cells, counts, permutations=opts.permutations, seed=opts.seed, progress=progress
+    )
     frame = frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)].reset_index(drop=True)
     months = data.period.n_months
     inside = data.grid.inside.ravel()
@@ -432,7 +448,7 @@ def _gistar_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOpti
 
 
 def _gistar_areas_map(
-    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
 ) -> _Built:
     if data.areas is None:
         raise InputError(
@@ -442,13 +458,17 @@ def _gistar_areas_map(
     counts = np.bincount(
         area_i[np.unique(point_i, return_index=True)[1]], minlength=len(data.areas)
     )
-    frame = gistar.gi_star_areas(data.areas, counts, permutations=opts.permutations, seed=opts.seed)
+    frame = gistar.gi_star_areas(
+        data.areas, counts, permutations=opts.permutations, seed=opts.seed, progress=progress
+    )
     parameters = {"permutations": opts.permutations, "seed": opts.seed, "cells": data.layer,
                   "weights": "queen contiguity"}  # fmt: skip
     return _Built(frame, parameters, None)
 
 
-def _emerging_map(data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions) -> _Built:
+def _emerging_map(
+    data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
+) -> _Built:
     grid = data.cells(opts.hexagons)
     points = data.in_period()
     step_months = opts.step_months or auto_step_months(len(points), data.period.n_months)
@@ -486,7 +506,8 @@ def auto_step_months(incidents: int, months: int) -> int:
     return fitting[-1] if fitting else 1
 
 
-_BUILDERS: dict[str, Callable[[StudyData, np.ndarray, np.ndarray, HotspotOptions], _Built]] = {
+_Builder = Callable[[StudyData, np.ndarray, np.ndarray, HotspotOptions, Progress], _Built]
+_BUILDERS: dict[str, _Builder] = {
     "kde": _kde_map,
     "dbscan": _dbscan_map,
     "hdbscan": _hdbscan_map,
@@ -495,7 +516,9 @@ _BUILDERS: dict[str, Callable[[StudyData, np.ndarray, np.ndarray, HotspotOptions
 }
 
 
-def _accuracy(data: StudyData, name: str, method: Method | None) -> Accuracy | None:
+def _accuracy(
+    data: StudyData, name: str, method: Method | None, progress: Progress
+) -> Accuracy | None:
     if method is None:
         logger.info("no backtest for %s maps of classes or areas (it ranks grid cells)", name)
         return None
@@ -503,6 +526,7 @@ def _accuracy(data: StudyData, name: str, method: Method | None) -> Accuracy | N
         return accuracy_for(
             data.incidents, data.grid, method=name, methods={name: method},
             last_month=data.period.end, months=ACCURACY_MONTHS, coverage=COVERAGE_PCT,
+            progress=progress,
         )  # fmt: skip
     except InputError as exc:
         logger.info("accuracy not available: %s", exc)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError, NotFoundError
+from geo_service.progress import Progress
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.services.context import StoreLike, require_incidents
 from geo_service.services.options import ViewOptions
@@ -32,8 +33,15 @@ class ReportOptions:
     peer_code: str | None = None
 
 
-def report_document(store: StoreLike, groups: Sequence[CategoryGroup], opts: ReportOptions) -> str:
-    """The strategic-assessment HTML document (inline CSS and SVG, no script).
+def report_document(
+    store: StoreLike,
+    groups: Sequence[CategoryGroup],
+    opts: ReportOptions,
+    *,
+    progress: Progress | None = None,
+) -> str:
+    """The strategic-assessment HTML document (inline CSS and SVG, no script); ``progress``
+    shows progress over its sections (:mod:`geo_service.progress`).
 
     Raises
     ------
@@ -52,12 +60,23 @@ def report_document(store: StoreLike, groups: Sequence[CategoryGroup], opts: Rep
         groups=tuple(groups),
         period_end=opts.view.period_end,
         months=opts.view.months,
-        priorities=DEFAULT_PRIORITIES,
+        priorities=priorities(groups),
         title=opts.title,
         peers=peers,
         coverage=store.coverage(),
         against=opts.view.against,
+        progress=progress,
     )
+
+
+def priorities(groups: Sequence[CategoryGroup]) -> tuple[str, ...]:
+    """The groups given a ``priority`` number, in its order; a groups file that gives none gets
+    the packaged priorities it names."""
+    marked = sorted((g.priority, i, g.name) for i, g in enumerate(groups) if g.priority)
+    if marked:
+        return tuple(name for _p, _i, name in marked)
+    names = {g.name for g in groups}
+    return tuple(name for name in DEFAULT_PRIORITIES if name in names)
 
 
 def _peers(store: StoreLike, opts: ReportOptions) -> Peers | None:

@@ -134,9 +134,37 @@ def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else value
 
 
+def shipped_mappings() -> dict[str, Path]:
+    """The mappings shipped in ``geo_service/data/mappings``, by name (file stem)."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "mappings"
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def mapping_path(name_or_path: str | Path) -> Path:
+    """``name_or_path`` when it is a file, else the shipped mapping of that name.
+
+    Raises
+    ------
+    InputError
+        When it is neither (listing the shipped names).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_mappings()
+    name = path.name.removesuffix(".toml")
+    if path.parent == Path(".") and name in shipped:
+        return shipped[name]
+    raise InputError(
+        f"--mapping {str(name_or_path)!r}: no such file, nor a shipped mapping; shipped: "
+        f"{', '.join(shipped)}"
+    )
+
+
 def read_mapping(path: str | Path) -> ColumnMapping:
-    """Read and validate the mapping TOML at ``path``; all problems are raised together."""
-    path = Path(path)
+    """Read and validate the mapping TOML at ``path`` (or the shipped mapping of that name,
+    :func:`mapping_path`); all problems are raised together."""
+    path = mapping_path(path)
     try:
         document = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:

@@ -141,3 +141,28 @@ def test_threads_project_at_once_with_the_same_results() -> None:
         results = list(pool.map(project, range(2)))
     for easting, northing in results:
         assert np.array_equal(easting, expected[0]) and np.array_equal(northing, expected[1])
+
+
+def test_priorities_are_numbered_groups_in_their_order(tmp_path: Path) -> None:
+    from geo_service.services.report import priorities
+
+    packaged = load_groups()
+    assert priorities(packaged) == (
+        "Dwelling burglary", "Vehicle crime (excluding interference)", "Drugs offences",
+        "Night-time violence", "ASB incidents", "Criminal damage", "Deliberate fires",
+        "Road traffic collisions",
+    )  # fmt: skip
+    own = tmp_path / "groups.toml"
+    own.write_text(
+        '[[groups]]\nname = "B"\npriority = 2\ninclude = [{ category = "Burglary" }]\n'
+        '[[groups]]\nname = "A"\npriority = 1\ninclude = [{ category = "Robbery" }]\n'
+        '[[groups]]\nname = "C"\ninclude = [{ category = "Drugs" }]\n',
+        encoding="utf-8",
+    )
+    assert priorities(load_groups(own)) == ("A", "B")
+    own.write_text(
+        '[[groups]]\nname = "B"\npriority = true\ninclude = [{ category = "Burglary" }]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="priority = True; expected a whole number"):
+        load_groups(own)

@@ -156,7 +156,7 @@ def test_layer_of_a_multi_layer_file_then_renamed(tmp_path: Path) -> None:
     names.write_text("code,name\nW2,Gadebridge\n")
     ingest.name_areas(store, "ward", names)
     assert store.layer("ward")["name"].tolist() == ["Ward W1", "Gadebridge"]
-    assert store.manifest()["layers"]["ward"]["names"] == str(names)
+    assert store.manifest().layers["ward"].names == str(names)
     areas = store.incidents().set_index("incident_id")["area_ward"].to_dict()
     assert areas == {"police_uk:C1": "W1", "police_uk:C2": "W2"}
 

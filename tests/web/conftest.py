@@ -19,8 +19,8 @@ import pytest
 import shapely
 
 from geo_service import schema
-from geo_service.coverage import Coverage
 from geo_service.config import Settings
+from geo_service.coverage import Coverage
 from geo_service.web import create_app
 
 X0, Y0 = 505_000.0, 206_000.0
