@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from geo_service.analysis.periods import Period
-from geo_service.categories import CategoryGroup, find_group, load_groups
+from geo_service.categories import CategoryGroup, Selector
 from geo_service.coverage import month_mask
 from geo_service.errors import InputError
 from geo_service.schema import area_column, has_location
@@ -42,10 +42,14 @@ UNALLOCATED_NAME = "Unallocated (no location)"
 
 
 def resolve_group(group: CategoryGroup | str) -> CategoryGroup:
-    """``group`` itself, or the packaged group of that name, or a group of that plain category."""
+    """``group`` itself, or the group of every incident of the plain category ``group``.
+
+    Named groups (``"Dwelling burglary"``) come from the settings' groups file and are passed
+    in as :class:`~geo_service.categories.CategoryGroup`; nothing here reads a file.
+    """
     if isinstance(group, CategoryGroup):
         return group
-    return find_group(load_groups(), group)
+    return CategoryGroup(name=group, include=(Selector(category=group),))
 
 
 def area_codes_column(incidents: pd.DataFrame, layer: str) -> pd.Series:

@@ -1,6 +1,7 @@
 """Risk rating (Low / Medium / High) per category group from a configurable matrix.
 
-The matrix (``geo_service/data/risk.toml``, or a partnership's own file) scores three inputs from
+The matrix (read by :func:`geo_service.risk_matrix.load_risk_matrix` from
+``geo_service/data/risk.toml`` or a partnership's own file, and passed in) scores three inputs from
 1 to 3 - volume (rate against peers), trend (the significance of the change) and harm (a weight per
 group) - and maps their sum to a level. Every input is returned next to the rating so a reader can
 see why a group is rated as it is.
@@ -15,13 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from geo_service._toml import read_toml
 from geo_service.analysis import significance
-from geo_service.errors import InputError
 
 LOW, MEDIUM, HIGH = "Low", "Medium", "High"
 NOT_RATED = "Not rated"
@@ -64,29 +62,6 @@ class RiskRating:
     harm_weight: int
 
 
-def load_risk_matrix(path: Path | None = None) -> RiskMatrix:
-    """Read the risk matrix from ``path``, or the packaged default when ``path`` is None."""
-    document, where = read_toml(path, packaged="data/risk.toml", what="risk matrix")
-    try:
-        harm = dict(document["harm"])
-        default = int(harm.pop("default", 2))
-        return RiskMatrix(
-            volume_low_below=float(document["volume"]["low_below"]),
-            volume_high_from=float(document["volume"]["high_from"]),
-            volume_unknown=int(document["volume"]["unknown"]),
-            trend_scores=_trend_scores(document["trend"]),
-            harm_weights={k: int(v) for k, v in harm.items()},
-            harm_default=default,
-            low_max=int(document["rating"]["low_max"]),
-            high_min=int(document["rating"]["high_min"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"{where}: risk matrix incomplete or not numeric ({exc!r}); expected tables "
-            "[volume] low_below/high_from/unknown, [trend], [harm], [rating] low_max/high_min"
-        ) from exc
-
-
 def risk_rating(
     group: str,
     *,
@@ -94,10 +69,11 @@ def risk_rating(
     current: int,
     p: float,
     volume_ratio: float = math.nan,
-    matrix: RiskMatrix | None = None,
+    matrix: RiskMatrix,
 ) -> RiskRating:
-    """Rate one group from its two period totals, their p-value and its rate relative to peers."""
-    chosen = matrix or load_risk_matrix()
+    """Rate one group from its two period totals, their p-value and its rate relative to peers
+    (``matrix``: :func:`geo_service.risk_matrix.load_risk_matrix`)."""
+    chosen = matrix
     trend_label = str(significance.change_labels([previous], [current], [p])[0])
     trend_score = chosen.trend_scores[trend_label.replace(" ", "_")]
     volume_score = _volume_score(volume_ratio, chosen)
@@ -122,14 +98,14 @@ def risk_table(
     looking_back: pd.DataFrame,
     *,
     volume_ratios: Mapping[str, float] | None = None,
-    matrix: RiskMatrix | None = None,
+    matrix: RiskMatrix,
 ) -> pd.DataFrame:
     """Ratings for every row of a :func:`~geo_service.analysis.change.looking_back` table.
 
     ``volume_ratios`` maps group name to the borough's rate divided by the peer mean rate. A row
     with a missing total is :data:`NOT_RATED` (its ``trend_label`` says why; scores missing).
     """
-    chosen = matrix or load_risk_matrix()
+    chosen = matrix
     ratios = volume_ratios or {}
     rows = []
     for row in looking_back.itertuples(index=False):
@@ -154,10 +130,3 @@ def _volume_score(ratio: float, matrix: RiskMatrix) -> int:
     if ratio < matrix.volume_low_below:
         return 1
     return 3 if ratio >= matrix.volume_high_from else 2
-
-
-def _trend_scores(table: Mapping[str, object]) -> dict[str, int]:
-    """Trend scores by label; "no_incidents" scores as a decrease unless the file says otherwise."""
-    scores = {key: int(str(value)) for key, value in table.items()}
-    scores.setdefault("no_incidents", scores["significant_decrease"])
-    return scores

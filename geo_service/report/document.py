@@ -64,6 +64,7 @@ from geo_service.report.text import (
     trend_sentence,
     type_sentence,
 )
+from geo_service.risk_matrix import load_risk_matrix
 from geo_service.schema import ROAD_TRAFFIC_COLLISION, SEVERITIES
 
 #: The assessment's priority sections, in its order.
@@ -147,7 +148,7 @@ def build_report(
     borough = within_layer(incidents, layer)
     overview = change.looking_back(borough, groups, previous, current, coverage=coverage)
     windows = _Windows(period_end, months, collision_lag_months, against)
-    setting = _Setting(layer, areas, windows, peers, matrix or risk.load_risk_matrix(),
+    setting = _Setting(layer, areas, windows, peers, matrix or load_risk_matrix(),
                        coverage, highest_first)  # fmt: skip
     shown = progress or quiet
     sections = [

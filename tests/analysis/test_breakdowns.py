@@ -20,7 +20,11 @@ from geo_service.analysis.breakdowns import (
 )
 from geo_service.analysis.change import change_table
 from geo_service.analysis.periods import rolling_periods, same_month_last_year
+from geo_service.categories import load_groups
 from tests.analysis.conftest import hertfordshire_points, joined_incidents
+
+#: The packaged category groups by name.
+GROUPS = {g.name: g for g in load_groups()}
 
 PREVIOUS, CURRENT = rolling_periods("2013-07")
 
@@ -65,7 +69,7 @@ def test_subcategory_breakdown_shares_and_change() -> None:
         },
     )
     table = subcategory_breakdown(
-        frame, group="Criminal damage", previous=PREVIOUS, current=CURRENT
+        frame, group=GROUPS["Criminal damage"], previous=PREVIOUS, current=CURRENT
     ).set_index("subcategory")
     assert table.index.tolist() == ["Vehicle damage", "Dwelling damage", NOT_GIVEN, "Arson"]
     assert table.loc["Vehicle damage", "share"] == pytest.approx(100 * 635 / 1159)
@@ -142,7 +146,7 @@ def test_hertfordshire_districts_peer_positions_match_groupby(shared_data: Path)
         frame,
         layer="district",
         areas=areas,
-        group="ASB incidents",
+        group=GROUPS["ASB incidents"],
         previous=previous,
         current=current,
     )

@@ -34,6 +34,9 @@ from geo_service.errors import InputError
 from geo_service.store import Store
 from tests.analysis.conftest import hertfordshire_points, joined_incidents
 
+#: The packaged category groups by name.
+GROUPS = {g.name: g for g in load_groups()}
+
 PREVIOUS, CURRENT = rolling_periods("2013-07")
 DWELLING = "Burglary dwelling"
 
@@ -71,7 +74,7 @@ def _areas() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return change_table(
-        _burglary_frame(), layer="beat", areas=_areas(), group="Dwelling burglary",
+        _burglary_frame(), layer="beat", areas=_areas(), group=GROUPS["Dwelling burglary"],
         previous=PREVIOUS, current=CURRENT,
     )  # fmt: skip
 
@@ -111,7 +114,7 @@ def test_unallocated_row_is_last_and_unranked(table: pd.DataFrame) -> None:
     assert pd.isna(last["rank"]) and np.isnan(last["share"]) and np.isnan(last["p"])
     assert table["share"].sum() == pytest.approx(100.0)
     no_unallocated = change_table(
-        _burglary_frame(0), layer="beat", areas=_areas(), group="Dwelling burglary",
+        _burglary_frame(0), layer="beat", areas=_areas(), group=GROUPS["Dwelling burglary"],
         previous=PREVIOUS, current=CURRENT,
     )  # fmt: skip
     assert "Unallocated" not in set(no_unallocated["code"])
@@ -208,7 +211,12 @@ def test_dacorum_wards_january_2022_vs_2021_match_sjoin(shared_data: Path) -> No
     frame = joined_incidents(joined, code_col="code", layer="ward")
     previous, current = same_month_last_year("2022-01")
     result = change_table(
-        frame, layer="ward", areas=wards, group="All crime", previous=previous, current=current
+        frame,
+        layer="ward",
+        areas=wards,
+        group=GROUPS["All crime"],
+        previous=previous,
+        current=current,
     ).set_index("code")
     crime = joined.loc[joined["Crime type"] != "Anti-social behaviour"]
     expected = crime.groupby(["code", "Month"]).size().unstack(fill_value=0)
@@ -217,7 +225,12 @@ def test_dacorum_wards_january_2022_vs_2021_match_sjoin(shared_data: Path) -> No
     assert result.loc[wards["code"], "previous"].tolist() == expected["2021-01"].tolist()
     assert result.loc[wards["code"], "current"].tolist() == expected["2022-01"].tolist()
     asb = change_table(
-        frame, layer="ward", areas=wards, group="ASB incidents", previous=previous, current=current
+        frame,
+        layer="ward",
+        areas=wards,
+        group=GROUPS["ASB incidents"],
+        previous=previous,
+        current=current,
     )
     all_rows = joined.dropna(subset=["code"]).groupby("Month").size()
     assert all_rows.tolist() == [937, 997]  # the figures SOURCE.md states for Dacorum by polygon
@@ -229,11 +242,12 @@ def test_bad_area_layers_are_refused() -> None:
     frame = _burglary_frame()
     twice = pd.concat([_areas(), _areas().head(1)], ignore_index=True)
     with pytest.raises(InputError, match="column 'code' repeats D2A"):
-        change_table(frame, layer="beat", areas=twice, group="Dwelling burglary",
+        change_table(frame, layer="beat", areas=twice, group=GROUPS["Dwelling burglary"],
                      previous=PREVIOUS, current=CURRENT)  # fmt: skip
     with pytest.raises(InputError, match=r"missing column\(s\) \['name'\]"):
         change_table(frame, layer="beat", areas=_areas().drop(columns="name"),
-                     group="Dwelling burglary", previous=PREVIOUS, current=CURRENT)  # fmt: skip
+                     group=GROUPS["Dwelling burglary"], previous=PREVIOUS,
+                     current=CURRENT)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------- coverage
@@ -316,7 +330,7 @@ def test_group_the_source_cannot_form_is_not_available_not_zero() -> None:
     frame = _sourced(rows)
     coverage = Coverage.from_incidents(frame)
     table = change_table(
-        frame, layer="beat", areas=TWO_BEATS, group="Dwelling burglary",
+        frame, layer="beat", areas=TWO_BEATS, group=GROUPS["Dwelling burglary"],
         previous=PREVIOUS, current=CURRENT, coverage=coverage,
     )  # fmt: skip
     assert table["previous"].isna().all() and table["current"].isna().all()
@@ -367,7 +381,7 @@ def test_hertfordshire_13_months_no_row_significant_on_the_default_year(shared_d
     assert sac["current"] == back.loc["Robbery", "current"] == 59
     assert sac["omitted"] == ("leaves out what it cannot form from police_uk data "
                               "(no Burglary sub-types, no Vehicle crime sub-types)")  # fmt: skip
-    table = change_table(incidents, layer="ward", areas=wards, group="All crime",
+    table = change_table(incidents, layer="ward", areas=wards, group=GROUPS["All crime"],
                          previous=previous, current=current, coverage=coverage)  # fmt: skip
     assert not table["label"].str.startswith("significant").any()
     assert "Unallocated" not in set(table["code"])  # 1,786 force-wide unlocated rows

@@ -18,7 +18,11 @@ from geo_service.analysis.counts import (
     within_layer,
 )
 from geo_service.analysis.periods import Period
+from geo_service.categories import load_groups
 from geo_service.errors import InputError
+
+#: The packaged category groups by name.
+GROUPS = {g.name: g for g in load_groups()}
 
 
 def _incidents(
@@ -50,10 +54,10 @@ def test_counts_include_zero_areas_and_unallocated() -> None:
     frame = pd.concat([borough, wider], ignore_index=True)
     period = Period("2012-08", "2013-07")
     counts = counts_by_area(
-        frame, layer="beat", codes=["A", "B", "C"], group="Dwelling burglary", period=period
+        frame, layer="beat", codes=["A", "B", "C"], group=GROUPS["Dwelling burglary"], period=period
     )
     assert counts.to_dict() == {"A": 3, "B": 1, "C": 0, UNALLOCATED: 2}
-    assert total_count(frame, group="Dwelling burglary", period=period) == 12
+    assert total_count(frame, group=GROUPS["Dwelling burglary"], period=period) == 12
     assert len(within_layer(frame, "beat")) == 6
     summary = unlocated_summary(frame, "beat")
     assert (summary.unlocated, summary.placed, summary.unallocated, summary.outside) == (3, 0, 2, 1)

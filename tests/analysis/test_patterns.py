@@ -20,6 +20,10 @@ from geo_service.analysis.patterns import (
     yearly_totals,
 )
 from geo_service.analysis.periods import Period
+from geo_service.categories import load_groups
+
+#: The packaged category groups by name.
+GROUPS = {g.name: g for g in load_groups()}
 
 ASB = "Anti-social behaviour"
 
@@ -40,9 +44,9 @@ def test_monthly_series_zero_fills_and_matches_groupby() -> None:
         ]
     )
     period = Period("2013-01", "2013-04")
-    borough = monthly_series(frame, group="ASB incidents", period=period)
+    borough = monthly_series(frame, group=GROUPS["ASB incidents"], period=period)
     assert borough["count"].tolist() == [3, 0, 7, 0]
-    wide = monthly_series(frame, group="ASB incidents", period=period, layer="beat")
+    wide = monthly_series(frame, group=GROUPS["ASB incidents"], period=period, layer="beat")
     expected = frame.loc[frame["category"] == ASB].groupby(["month", "area_beat"]).size()
     assert wide.loc["2013-03", "A"] == expected[("2013-03", "A")] == 5
     assert wide.loc["2013-03", "B"] == 2 and wide.loc["2013-02"].sum() == 0
@@ -62,7 +66,7 @@ def test_unusual_month_against_same_month_earlier_years() -> None:
     counts["2013-03"] = 30
     counts["2011-03"] = 14  # expected for 2013-03 = mean(14, 10) = 12
     table = unusual_months(
-        _monthly(counts), group="ASB incidents", period=Period("2013-01", "2013-12")
+        _monthly(counts), group=GROUPS["ASB incidents"], period=Period("2013-01", "2013-12")
     )
     march = table.set_index("month").loc["2013-03"]
     assert march["expected"] == pytest.approx(12.0)
@@ -74,7 +78,7 @@ def test_unusual_month_against_same_month_earlier_years() -> None:
 def test_unusual_month_falls_back_to_trailing_mean() -> None:
     counts = {"2013-01": 8, "2013-02": 10, "2013-03": 12, "2013-04": 25}
     table = unusual_months(
-        _monthly(counts), group="ASB incidents", period=Period("2013-03", "2013-04")
+        _monthly(counts), group=GROUPS["ASB incidents"], period=Period("2013-03", "2013-04")
     )
     april = table.set_index("month").loc["2013-04"]
     assert april["basis"] == BASIS_TRAILING and april["expected"] == pytest.approx(10.0)
@@ -93,7 +97,7 @@ def test_halloween_day_stands_out_from_the_month_average() -> None:
             }
         )
     )
-    result = daily_exceedances(frame, group="ASB incidents", period="2012-10")
+    result = daily_exceedances(frame, group=GROUPS["ASB incidents"], period="2012-10")
     assert len(frame) == 304
     first = result.iloc[0]
     assert (first["date"], first["count"]) == ("2012-10-31", 23)
@@ -132,7 +136,9 @@ def test_daily_exceedances_over_a_period_use_each_months_own_average() -> None:
     frame = schema.conform(
         pd.DataFrame({"category": ASB, "month": dates.strftime("%Y-%m"), "occurred_at": dates})
     )
-    result = daily_exceedances(frame, group="ASB incidents", period=Period("2012-10", "2012-11"))
+    result = daily_exceedances(
+        frame, group=GROUPS["ASB incidents"], period=Period("2012-10", "2012-11")
+    )
     by_date = result.set_index("date")
     assert sorted(by_date.index) == ["2012-10-31", "2012-11-05"]
     assert by_date.loc["2012-10-31", "daily_mean"] == pytest.approx(105 / 31)
@@ -147,14 +153,16 @@ def test_yearly_totals_keep_fully_covered_windows() -> None:
     del counts["2008-08"]  # the oldest window is no longer fully covered
     frame = _monthly(counts)
     covered = [*counts, "2008-08"]
-    table = yearly_totals(frame, group="ASB incidents", end="2013-07", covered_months=covered)
+    table = yearly_totals(
+        frame, group=GROUPS["ASB incidents"], end="2013-07", covered_months=covered
+    )
     assert table["period"].tolist() == [
         "Aug 08 to Jul 09", "Aug 09 to Jul 10", "Aug 10 to Jul 11", "Aug 11 to Jul 12",
         "Aug 12 to Jul 13",
     ]  # fmt: skip
     assert table["count"].tolist() == [110, 120, 120, 120, 132]
     assert table["mean_per_month"].iloc[-1] == pytest.approx(11.0)
-    assert len(yearly_totals(frame, group="ASB incidents", end="2013-07")) == 4
+    assert len(yearly_totals(frame, group=GROUPS["ASB incidents"], end="2013-07")) == 4
 
 
 def test_monthly_series_writes_no_data_for_months_not_held() -> None:
@@ -175,7 +183,7 @@ def test_yearly_totals_of_one_month_take_the_same_month_each_year() -> None:
     counts = {"2011-01": 4, "2011-12": 50, "2012-01": 6, "2012-12": 50, "2013-01": 8}
     frame = _monthly(counts)
     covered = Period("2011-01", "2013-01").months
-    table = yearly_totals(frame, group="ASB incidents", end="2013-01", months=1,
+    table = yearly_totals(frame, group=GROUPS["ASB incidents"], end="2013-01", months=1,
                           covered_months=covered)  # fmt: skip
     assert table["period"].tolist() == ["Jan 11", "Jan 12", "Jan 13"]
     assert table["count"].tolist() == [4, 6, 8]  # December's 50s are not in a January trend

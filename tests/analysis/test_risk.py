@@ -9,8 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from geo_service.analysis.risk import load_risk_matrix, risk_rating, risk_table
+from geo_service.analysis.risk import risk_rating, risk_table
 from geo_service.errors import InputError
+from geo_service.risk_matrix import load_risk_matrix
+
+#: The packaged risk matrix.
+MATRIX = load_risk_matrix()
 
 
 def test_packaged_matrix_values() -> None:
@@ -22,20 +26,26 @@ def test_packaged_matrix_values() -> None:
 
 def test_burglary_rating_adds_volume_trend_and_harm() -> None:
     p = stats.binomtest(430, 837, 0.5).pvalue  # 430 -> 407: not significant
-    rating = risk_rating("Dwelling burglary", previous=430, current=407, p=p)
+    rating = risk_rating("Dwelling burglary", previous=430, current=407, p=p, matrix=MATRIX)
     # volume unknown 2 + no significant change 2 + harm 3 = 7 -> Medium
     assert (rating.volume_score, rating.trend_score, rating.harm_weight) == (2, 2, 3)
     assert (rating.score, rating.level) == (7, "Medium")
     assert rating.pct_change == pytest.approx(-5.3488, abs=1e-4)
-    low = risk_rating("Dwelling burglary", previous=430, current=407, p=p, volume_ratio=0.8)
+    low = risk_rating(
+        "Dwelling burglary", previous=430, current=407, p=p, volume_ratio=0.8, matrix=MATRIX
+    )
     assert (low.volume_score, low.score, low.level) == (1, 6, "Low")
 
 
 def test_significant_increase_above_peers_is_high() -> None:
-    rating = risk_rating("Drugs offences", previous=100, current=200, p=1e-9, volume_ratio=1.5)
+    rating = risk_rating(
+        "Drugs offences", previous=100, current=200, p=1e-9, volume_ratio=1.5, matrix=MATRIX
+    )
     assert (rating.volume_score, rating.trend_score, rating.harm_weight) == (3, 3, 1)
     assert rating.level == "Medium"
-    rating = risk_rating("Robbery", previous=100, current=200, p=1e-9, volume_ratio=1.1)
+    rating = risk_rating(
+        "Robbery", previous=100, current=200, p=1e-9, volume_ratio=1.1, matrix=MATRIX
+    )
     assert (rating.score, rating.level) == (9, "High")
 
 
@@ -48,7 +58,7 @@ def test_risk_table_keeps_inputs_next_to_the_rating() -> None:
             "p": [1e-50, 0.25],
         }
     )
-    table = risk_table(looking_back, volume_ratios={"ASB incidents": 0.95})
+    table = risk_table(looking_back, volume_ratios={"ASB incidents": 0.95}, matrix=MATRIX)
     assert table.columns[:3].tolist() == ["group", "level", "score"]
     asb = table.set_index("group").loc["ASB incidents"]
     assert (asb["volume_score"], asb["trend_score"], asb["harm_weight"], asb["level"]) == (
@@ -79,7 +89,7 @@ def test_rows_without_both_totals_are_not_rated() -> None:
             "label": ["earlier period partly covered (1 of 12 months)", "no significant change"],
         }
     )
-    rated = risk_table(table).set_index("group")
+    rated = risk_table(table, matrix=MATRIX).set_index("group")
     assert rated.loc["Drugs offences", "level"] == "Not rated"
     assert rated.loc["Drugs offences", "trend_label"] == (
         "earlier period partly covered (1 of 12 months)"
