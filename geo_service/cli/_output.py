@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TABLE_FORMATS = ("table", "csv", "json")
+#: Formats of the table commands (summary, change, area, evaluate): ``xlsx`` needs ``--out``.
+TABLE_FORMATS = ("table", "csv", "json", "xlsx")
+#: Formats of the layer commands (hotspots, shifts, repeat-locations): binary ones need ``--out``.
+LAYER_FORMATS = ("geojson", "csv", "json", "gpkg", "xlsx", "shp")
+#: Formats written as bytes to a file, never to standard output.
+BINARY_FORMATS = ("xlsx", "gpkg", "shp")
 
 
 def period_args(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +82,38 @@ def write_frame(frame: pd.DataFrame, fmt: str, *, out: TextIO | None = None) -> 
         export.export_frame(frame, fmt, out=stream)
     else:
         raise InputError(f"unknown format {fmt!r}; allowed: {', '.join(TABLE_FORMATS)}")
+
+
+def export_to(
+    frame: pd.DataFrame,
+    fmt: str,
+    out: Path | None,
+    *,
+    meta: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> int:
+    """Write ``frame`` with :func:`geo_service.export.export_frame`: text formats to standard
+    output or ``out``, binary ones (:data:`BINARY_FORMATS`) to the file ``out`` only.
+
+    A layer written as CSV, JSON or Excel carries each feature's centroid (lon/lat and metres)
+    instead of its geometry, so a spreadsheet can map it.
+
+    Raises
+    ------
+    InputError
+        For a binary format without ``--out``.
+    """
+    from geo_service import export
+
+    if fmt in BINARY_FORMATS:
+        if out is None or str(out) == "-":
+            raise InputError(f"--format {fmt} writes a file: give it with --out FILE.{fmt}")
+        export.export_frame(frame, fmt, out=Path(out), meta=meta, layer=name)
+        logger.info("wrote %d rows to %s", len(frame), out)
+        return 0
+    return write_to(
+        out, len(frame), lambda stream: export.export_frame(frame, fmt, out=stream, meta=meta)
+    )
 
 
 def write_to(out: Path | None, rows: int, emit: Callable[[TextIO], None]) -> int:

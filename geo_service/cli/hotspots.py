@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, TextIO
 
-import geopandas as gpd
-
-from geo_service.cli._output import open_store, period_args, progress_of, write_to
+from geo_service.cli._output import LAYER_FORMATS, export_to, open_store, period_args, progress_of
 from geo_service.config import Settings
 from geo_service.services.options import METHODS, HotspotOptions, ShiftOptions
 
@@ -38,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--step-months", type=int, help="emerging: months per time step (default: automatic)"
     )
     hot.add_argument("--no-accuracy", action="store_true", help="skip the backtest figures")
-    hot.add_argument("--format", choices=("geojson", "csv"), default="geojson")
+    hot.add_argument(
+        "--format", choices=LAYER_FORMATS, default="geojson", help="binary formats need --out"
+    )
     hot.set_defaults(handler=_hotspots)
 
     moved = subparsers.add_parser(
@@ -47,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common_args(moved, period=False)
     period_args(moved)
     moved.add_argument("--cells", action="store_true", help="grid cells even with a layer")
-    moved.add_argument("--format", choices=("csv", "geojson"), default="csv")
+    moved.add_argument(
+        "--format", choices=LAYER_FORMATS, default="csv", help="binary formats need --out"
+    )
     moved.set_defaults(handler=_shifts)
 
 
@@ -91,9 +92,7 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
         open_store(settings), settings.groups(), hotspot_options(args), progress=progress_of(args)
     )
     logger.info("%s", hotspots.describe(result))
-    return write_to(
-        args.out, len(result.frame), lambda out: _emit(result.frame, args.format, out, result.meta)
-    )
+    return export_to(result.frame, args.format, args.out, meta=result.meta, name="hotspots")
 
 
 def _shifts(args: argparse.Namespace, settings: Settings) -> int:
@@ -116,15 +115,4 @@ def _shifts(args: argparse.Namespace, settings: Settings) -> int:
         "%s: %s vs %s, %d %s(s), %d significant", meta["category"], meta["previous"],
         meta["current"], len(result.frame), meta["unit"], meta["significant"],
     )  # fmt: skip
-    return write_to(
-        args.out, len(result.frame), lambda out: _emit(result.frame, args.format, out, meta)
-    )
-
-
-def _emit(frame: gpd.GeoDataFrame, fmt: str, stream: TextIO, meta: dict[str, Any]) -> None:
-    from geo_service import export
-
-    if fmt == "geojson":
-        export.write_geojson(frame, stream, meta=meta)
-    else:
-        export.write_csv(export.with_centroid(frame), stream)
+    return export_to(result.frame, args.format, args.out, meta=meta, name="shifts")

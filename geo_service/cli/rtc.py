@@ -14,13 +14,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TextIO
 
 import geopandas as gpd
 import pandas as pd
 
 from geo_service.cli._output import (
+    LAYER_FORMATS,
     TABLE_FORMATS,
+    export_to,
     open_store,
     progress_of,
     write_frame,
@@ -50,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sites.add_argument("--roads", type=Path, help="road line file: give collisions per km instead")
     sites.add_argument("--road-name-col", default="name", help="road name column of --roads")
-    sites.add_argument("--format", choices=("csv", "geojson"), default="csv")
+    sites.add_argument(
+        "--format", choices=LAYER_FORMATS, default="csv", help="binary formats need --out"
+    )
     sites.add_argument("--out", type=Path, help="file to write (default: standard output)")
     sites.set_defaults(handler=_repeat_locations)
 
@@ -68,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--curve", action="store_true", help="mean hit rate at every 1 %% of area, per method"
     )
     evaluate.add_argument("--format", choices=TABLE_FORMATS, default="table")
+    evaluate.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
     evaluate.set_defaults(handler=_evaluate)
 
 
@@ -94,7 +98,8 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
     )
     logger.info("%s", collisions.describe(result))
     chosen = result.outside if args.outside else result.sites
-    return write_to(args.out, len(chosen), lambda out: _emit(chosen, args.format, out))
+    meta = {"rule": result.rule.name, "period_end": result.period_end, "layer": result.layer}
+    return export_to(chosen, args.format, args.out, meta=meta, name="repeat_sites")
 
 
 def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
@@ -108,15 +113,6 @@ def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
             "(choose one with --road-name-col)"
         )
     return roads.rename(columns={name_col: "name"})
-
-
-def _emit(frame: gpd.GeoDataFrame, fmt: str, stream: TextIO) -> None:
-    from geo_service import export
-
-    if fmt == "geojson":
-        export.write_geojson(frame, stream)
-    else:
-        export.write_csv(export.with_centroid(frame), stream)
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -144,6 +140,8 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
+    if args.format == "xlsx":
+        return export_to(shown, "xlsx", args.out, name="backtest")
     write_frame(shown.round(4) if args.format == "table" else shown, args.format)
     if args.format == "table":
         sys.stdout.write(

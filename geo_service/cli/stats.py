@@ -16,6 +16,7 @@ import pandas as pd
 
 from geo_service.cli._output import (
     TABLE_FORMATS,
+    export_to,
     open_store,
     period_args,
     progress_of,
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--layer", help="count incidents inside this layer's areas (default: beat, ward, district)"
     )
     summary.add_argument("--format", choices=TABLE_FORMATS, default="table")
+    summary.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
     summary.set_defaults(handler=_summary)
 
     table = subparsers.add_parser("change", help="one row per area: counts, change, significance")
@@ -48,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--category", default="All crime", help="a category group or category (default All crime)"
     )
     table.add_argument("--format", choices=TABLE_FORMATS, default="table")
+    table.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
     table.set_defaults(handler=_change)
 
     area = subparsers.add_parser(
@@ -57,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     area.add_argument("--layer", help="area layer (default: beat, ward or district)")
     period_args(area)
     area.add_argument("--format", choices=TABLE_FORMATS, default="table")
+    area.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
     area.set_defaults(handler=_area)
 
     report = subparsers.add_parser("report", help="write a strategic-assessment HTML document")
@@ -94,7 +98,10 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
         table = _display(rounded(table)).rename(
             columns={"previous": result.previous.label, "current": result.current.label}
         )
-    write_frame(table, args.format)
+    if args.format == "table":
+        write_frame(table, "table")
+    else:
+        export_to(table, args.format, args.out, name="looking_back")
     _quality(result.quality, args.format)
     return 0
 
@@ -126,7 +133,7 @@ def _change(args: argparse.Namespace, settings: Settings) -> int:
         for line in _footnotes(result.table):
             sys.stdout.write(line + "\n")
     else:
-        write_frame(result.table.loc[:, list(CHANGE_COLUMNS)], args.format)
+        export_to(result.table.loc[:, list(CHANGE_COLUMNS)], args.format, args.out, name="change")
     _quality(result.quality, args.format)
     return 0
 
@@ -149,7 +156,7 @@ def _area(args: argparse.Namespace, settings: Settings) -> int:
         keep = ["group", "previous", "current", "change", "pct_change", "rate", "p", "q", "label"]
         write_frame(_display(rounded(table).loc[:, keep]), "table")
     else:
-        write_frame(table, args.format)
+        export_to(table, args.format, args.out, name="area")
     _quality(view.quality, args.format)
     return 0
 

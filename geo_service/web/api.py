@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 from typing import Any
 
 import geopandas as gpd
@@ -30,29 +31,54 @@ from geo_service.web.state import web_state
 
 blueprint = Blueprint("api", __name__)
 
-_FMT = "<any(csv, json):fmt>"
+_FMT = "<any(csv, json, xlsx):fmt>"
 #: Properties of each collision point.
 POINT_COLUMNS = ("incident_id", "month", "severity", "road_1", "road_2", "location_text")
 #: Boundary simplification of area layers served to maps (metres; shared edges kept shared).
 SIMPLIFY_M = 50.0
-_MIMETYPES = {"csv": "text/csv", "json": "application/json"}
+_MIMETYPES = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+}
 
 
-def _cached_response(body: str, mimetype: str, **headers: str) -> Response:
+def _cached_response(body: str | bytes, mimetype: str, **headers: str) -> Response:
     """``body`` with the store version's ETag and Last-Modified; 304 when the client has it."""
     state = web_state()
-    tags = export.cache_headers(state.store.version(), request.full_path)
+    tags = export.cache_headers(
+        state.store.version(), request.full_path, modified=_published(state.store)
+    )
     response = Response(body, mimetype=mimetype, headers={**tags, **headers})
     response.make_conditional(request)
     return response
 
 
+def _published(store: object) -> datetime | None:
+    """When the store's current version was published (its manifest says), if it says."""
+    manifest = getattr(store, "manifest", None)
+    stamp = getattr(manifest(), "published_at", None) if callable(manifest) else None
+    try:
+        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+
+
 def table_response(frame: pd.DataFrame, fmt: str, *, name: str) -> Response:
-    """``frame`` as a formula-safe CSV download or a JSON array of records."""
+    """``frame`` as a formula-safe CSV or Excel download, or a JSON array of records."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    if fmt in ("xlsx", "gpkg"):
+        return _cached_response(_file_bytes(frame, fmt, name), _MIMETYPES[fmt], **headers)
     buffer = io.StringIO()
     export.export_frame(frame, fmt, out=buffer)
-    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'} if fmt == "csv" else {}
-    return _cached_response(buffer.getvalue(), _MIMETYPES[fmt], **headers)
+    return _cached_response(buffer.getvalue(), _MIMETYPES[fmt], **(headers if fmt == "csv" else {}))
+
+
+def _file_bytes(frame: pd.DataFrame, fmt: str, name: str) -> bytes:
+    buffer = io.BytesIO()
+    export.export_frame(frame, fmt, out=buffer, layer=name)
+    return buffer.getvalue()
 
 
 def geojson_response(
@@ -116,8 +142,8 @@ def emerging_geojson(name: str) -> Response:
     return _map_response(_category_view(name).hotspots.emerging)
 
 
-@blueprint.route("/category/<name>/hotspots/<method>.geojson")
-def hotspot_map_geojson(name: str, method: str) -> Response:
+@blueprint.route("/category/<name>/hotspots/<method>.<any(geojson, gpkg, csv):fmt>")
+def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
     """One hotspot map with its accuracy, for any method and options the CLI takes.
 
     Query: the page options plus ``cell_m``, ``hex``, ``bandwidth_m``, ``eps_m``,
@@ -131,6 +157,8 @@ def hotspot_map_geojson(name: str, method: str) -> Response:
         ("hotspot-map", chosen),
         lambda: hotspot_services.hotspot_map(state.store, state.groups, chosen),
     )
+    if fmt != "geojson":
+        return table_response(result.frame, fmt, name=f"hotspots-{method}-{opts.period_end}")
     return geojson_response(result.frame, meta=result.meta)
 
 

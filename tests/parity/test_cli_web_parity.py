@@ -241,3 +241,46 @@ def test_partnership_groups_file_is_honoured_by_cli_web_and_report(
                          END, "--layer", "beat", "--out", "-")  # fmt: skip
     report_web = web.get(f"/report?{QUERY}").get_data(as_text=True)
     assert report_cli == report_web and "Burglary (homes)" in report_cli
+
+
+def test_excel_and_geopackage_from_both_faces(
+    demo_store: Store, client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The change table as Excel, and repeat sites as a GeoPackage, read back the same from
+    the CLI's files and the web's downloads."""
+    import geopandas as gpd
+    import pandas as pd
+
+    out = tmp_path / "change.xlsx"
+    run_cli(demo_store, capsys, "change", "--category", "Dwelling burglary", "--period-end",
+            END, "--format", "xlsx", "--out", str(out))  # fmt: skip
+    web = web_get(client, f"/api/category/{quote('Dwelling burglary')}/change.xlsx?{QUERY}")
+    assert web.headers["Content-Disposition"].endswith('.xlsx"')
+    cli_sheet = pd.read_excel(out)
+    web_sheet = pd.read_excel(io.BytesIO(web.data))
+    columns = ["code", "previous", "current", "change", "label"]
+    pd.testing.assert_frame_equal(cli_sheet[columns], web_sheet[columns], check_dtype=False)
+    d2a = cli_sheet.set_index("code").loc["D2A"]
+    assert (d2a["previous"], d2a["current"]) == (7, 33)
+
+    gpkg = tmp_path / "sites.gpkg"
+    run_cli(demo_store, capsys, "repeat-locations", "--period-end", RTC_END, "--format",
+            "gpkg", "--out", str(gpkg))  # fmt: skip
+    sites = gpd.read_file(gpkg)
+    geojson = web_get(client, f"/api/collisions/sites.geojson?period_end={RTC_END}").get_json()
+    assert len(sites) == len(geojson["features"]) > 0
+    assert sites["count"].tolist() == [f["properties"]["count"] for f in geojson["features"]]
+    with pytest.raises(SystemExit):  # a binary format needs a file
+        main(["--store", str(demo_store.root), "change", "--format", "gpkg"])
+    assert main(["--store", str(demo_store.root), "change", "--format", "xlsx"]) == 2
+    assert "--out FILE.xlsx" in capsys.readouterr().err
+
+
+def test_api_answers_carry_etag_and_last_modified(demo_store: Store, client: Any) -> None:
+    first = web_get(client, f"/api/looking-back.json?{QUERY}")
+    tag = first.headers["ETag"]
+    assert first.headers["Last-Modified"].endswith("GMT")
+    again = client.get(f"/api/looking-back.json?{QUERY}", headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    other = web_get(client, f"/api/looking-back.json?{QUERY}&against=year-earlier")
+    assert other.headers["ETag"] != tag

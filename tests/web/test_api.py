@@ -53,7 +53,7 @@ def test_api_errors_are_json(client) -> None:
     assert bad.status_code == 400 and "allowed: 1, 3, 6, 12, 24" in bad.get_json()["error"]
     missing = client.get("/api/layers/ward.geojson")
     assert missing.status_code == 404 and "available: beat" in missing.get_json()["error"]
-    assert client.get("/api/looking-back.xlsx").status_code == 404
+    assert client.get("/api/looking-back.ods").status_code == 404
 
 
 def _service_category(store, name: str):  # type: ignore[no-untyped-def]
