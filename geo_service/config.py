@@ -17,6 +17,8 @@ from geo_service.categories import CategoryGroup, load_groups
 from geo_service.errors import InputError
 
 ENV_PREFIX = "GEO_SERVICE_"
+#: The ways of writing positions among peers (:attr:`Settings.positions`).
+POSITIONS: tuple[str, ...] = ("highest-last", "highest-first")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class Settings:
     #: Address and port the web service binds to.
     host: str = "127.0.0.1"
     port: int = 5000
+    #: How the report writes positions among peers: "highest-last" (the Home Office / iQuanta
+    #: convention the published assessments use: the highest of 10 is "10th of 10") or
+    #: "highest-first" (the highest is "1st of 10").
+    positions: str = "highest-last"
 
     def groups(self) -> tuple[CategoryGroup, ...]:
         """The category groups of :attr:`categories` (the packaged ones when it is None).
@@ -89,6 +95,12 @@ def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
                 converted[name] = int(str(value))
             except ValueError:
                 raise InputError(f"{where}: port must be a whole number, got {value!r}") from None
+        elif name == "positions":
+            if value not in POSITIONS:
+                raise InputError(
+                    f"{where}: positions must be one of {', '.join(POSITIONS)}, got {value!r}"
+                )
+            converted[name] = str(value)
         else:
             converted[name] = str(value)
     if converted.get("store") is None:

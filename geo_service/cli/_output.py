@@ -29,7 +29,7 @@ LAYER_FORMATS = ("geojson", "csv", "json", "gpkg", "xlsx", "shp")
 BINARY_FORMATS = ("xlsx", "gpkg", "shp")
 
 
-def period_args(parser: argparse.ArgumentParser) -> None:
+def period_args(parser: argparse.ArgumentParser, *, forces: bool = True) -> None:
     """``--period-end``, ``--months`` and ``--against``: the comparison, as on every page.
 
     What is left out is chosen from the data as the pages choose it
@@ -48,6 +48,16 @@ def period_args(parser: argparse.ArgumentParser) -> None:
         choices=AGAINST,
         help="compare with the preceding months or the same months a year earlier (default: "
         "year-earlier for one month, else whichever the data covers, preceding first at 12)",
+    )
+    if not forces:
+        return
+    parser.add_argument(
+        "--exclude-force",
+        action="append",
+        default=[],
+        metavar="FORCE",
+        help="leave out rows reported by FORCE (police.uk 'Reported by', e.g. 'British "
+        "Transport Police'); repeatable",
     )
 
 

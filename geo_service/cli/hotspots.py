@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shifts", help="previous vs current period per area or grid cell, with significance"
     )
     _common_args(moved, period=False)
-    period_args(moved)
+    period_args(moved, forces=False)
     moved.add_argument("--cells", action="store_true", help="grid cells even with a layer")
     moved.add_argument(
         "--format", choices=LAYER_FORMATS, default="csv", help="binary formats need --out"

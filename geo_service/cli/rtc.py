@@ -44,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sites.add_argument("--radius-m", type=float, help="one radius for all sites (metres)")
     sites.add_argument("--years", type=int, help="years counted back from --period-end")
     sites.add_argument("--ksi-only", action="store_true", help="count fatal and serious only")
+    sites.add_argument(
+        "--highway-authority", metavar="CODE", help="only collisions on this authority's roads "
+        "(STATS19 local_authority_highway, ONS code, e.g. E10000015)",
+    )  # fmt: skip
+    sites.add_argument(
+        "--ksi-trend", action="store_true",
+        help="recorded and severity-adjusted KSI collisions per whole calendar year instead",
+    )  # fmt: skip
     sites.add_argument("--period-end", metavar="YYYY-MM", help="last month (default: latest)")
     sites.add_argument("--layer", help="area layer labelling the sites (default: beat or ward)")
     sites.add_argument(
@@ -83,6 +91,7 @@ def rule_options(args: argparse.Namespace) -> RuleOptions:
         radius_m=args.radius_m,
         years=args.years,
         ksi_only=args.ksi_only,
+        highway_authority=args.highway_authority,
     )
 
 
@@ -97,6 +106,11 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
         store, rule_options(args), period_end=args.period_end, layer=args.layer
     )
     logger.info("%s", collisions.describe(result))
+    if result.note:
+        logger.warning("note: %s", result.note)
+    if args.ksi_trend:
+        fmt = "csv" if args.format in ("geojson", "gpkg", "shp") else args.format
+        return export_to(result.ksi_trend, fmt, args.out, name="ksi_trend")
     chosen = result.outside if args.outside else result.sites
     meta = {"rule": result.rule.name, "period_end": result.period_end, "layer": result.layer}
     return export_to(chosen, args.format, args.out, meta=meta, name="repeat_sites")

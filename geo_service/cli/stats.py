@@ -63,6 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     area.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
     area.set_defaults(handler=_area)
 
+    forces = subparsers.add_parser(
+        "forces", help="incidents per reporting force (police.uk 'Reported by'), both periods"
+    )
+    forces.add_argument("--layer", help="count inside this layer (default: beat, ward, district)")
+    period_args(forces)
+    forces.add_argument("--format", choices=TABLE_FORMATS, default="table")
+    forces.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
+    forces.set_defaults(handler=_forces)
+
     report = subparsers.add_parser("report", help="write a strategic-assessment HTML document")
     period_args(report)
     report.add_argument("--out", type=Path, required=True, help="HTML file to write ('-': stdout)")
@@ -81,6 +90,7 @@ def view_options(args: argparse.Namespace, store: StoreLike) -> ViewOptions:
         months=args.months,
         against=args.against,
         layer=getattr(args, "layer", None) or "",
+        exclude_forces=tuple(getattr(args, "exclude_force", ())),
     )
 
 
@@ -161,6 +171,22 @@ def _area(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _forces(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.services.tables import reporting_forces
+
+    store = open_store(settings)
+    result = reporting_forces(store, view_options(args, store))
+    if args.format == "table":
+        where = f" inside {result.layer}" if result.layer else ""
+        sys.stdout.write(f"{result.previous.label} vs {result.current.label}{where}\n")
+        table = result.table.rename(
+            columns={"previous": result.previous.label, "current": result.current.label}
+        )
+        write_frame(table, "table")
+        return 0
+    return export_to(result.table, args.format, args.out, name="forces")
+
+
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services.report import ReportOptions, report_document
 
@@ -170,6 +196,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         title=args.title,
         peer_layer=args.peer_layer,
         peer_code=args.peer_code,
+        highest_first=settings.positions == "highest-first",
     )
     html = report_document(store, settings.groups(), opts, progress=progress_of(args))
     if str(args.out) == "-":

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from geo_service.analysis import breakdowns
-from geo_service.analysis.periods import rolling_periods, shift_month
+from geo_service.analysis.adjusted_severity import adjusted_ksi
+from geo_service.analysis.periods import month_label, rolling_periods, shift_month
 from geo_service.analysis.repeat_locations import ClusterRule, collisions_per_km, repeat_locations
 from geo_service.cluster_rules import cluster_rule as named_rule
 from geo_service.cluster_rules import rule_with_overrides
@@ -28,8 +29,11 @@ from geo_service.services.options import RuleOptions
 COLLISION_COLUMNS: tuple[str, ...] = (
     "incident_id", "source", "category", "subcategory", "month", "occurred_at", "time_known",
     "x", "y", "severity", "urban_rural", "location_text", "road_1", "road_2", "casualties",
-    "ksi_casualties", "highway_authority",
+    "ksi_casualties", "highway_authority", "adjusted_serious", "adjusted_slight",
+    "location_precision",
 )  # fmt: skip
+#: A location recorded as exact; any other stated precision is approximate (a fall-back pair).
+EXACT = "exact"
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +53,8 @@ class CollisionSites:
     severity: pd.DataFrame
     collisions: pd.DataFrame
     areas: gpd.GeoDataFrame
+    ksi_trend: pd.DataFrame
+    note: str | None = None
 
 
 def cluster_rule(opts: RuleOptions) -> ClusterRule:
@@ -77,7 +83,8 @@ def collision_sites(
     opts
         The rule preset and its overrides.
     period_end
-        Last month of the window (``YYYY-MM``); ``None``: the latest month holding collisions.
+        Last month of the window (``YYYY-MM``); ``None``, or a month after the collision data
+        ends: the latest month holding collisions (a month with no data is never counted).
     layer
         The layer whose areas label the sites (``None``: the default study layer).
 
@@ -87,17 +94,28 @@ def collision_sites(
         When the store holds no road traffic collisions.
     """
     rule = cluster_rule(opts)
-    last = period_end or _latest_collision_month(store)
+    latest = _latest_collision_month(store)
+    last = min(period_end or latest, latest)
+    note = (
+        f"The collision data ends {month_label(latest)}: the window ends there, not at "
+        f"{month_label(period_end)}."
+        if period_end and period_end > latest
+        else None
+    )
     years = max(rule.years, 3)
+    first_month = shift_month(last, -12 * years + 1)
     collisions = store.incidents(
         categories=[ROAD_TRAFFIC_COLLISION],
-        month_from=shift_month(last, -12 * years + 1),
+        month_from=first_month,
         month_to=last,
         columns=list(COLLISION_COLUMNS),
     )
+    collisions = _on_roads_of(collisions, opts.highway_authority)
     name = study_layer_name(store, layer)
     areas = store.layer(name) if name else empty_layer()
-    found = repeat_locations(collisions, rule=rule, period_end=last, areas=areas)
+    found = _with_precision(
+        repeat_locations(collisions, rule=rule, period_end=last, areas=areas), collisions
+    )
     inside = found["area_code"].notna().to_numpy() if name else np.ones(len(found), dtype=bool)
     periods = [rolling_periods(shift_month(last, -12 * k))[1] for k in range(years)]
     severity = breakdowns.severity_by_period(collisions, list(reversed(periods)))
@@ -112,6 +130,8 @@ def collision_sites(
         severity=severity,
         collisions=in_window.loc[has_location(in_window)],
         areas=areas,
+        ksi_trend=_whole_years(adjusted_ksi(collisions), first_month, last),
+        note=note,
     )
 
 
@@ -138,6 +158,46 @@ def describe(result: CollisionSites) -> str:
         f"{rule.min_count} of {'/'.join(rule.severities)} within {radius}, {rule.years} years "
         f"ending {result.period_end}"
     )
+
+
+def _whole_years(table: pd.DataFrame, first_month: str, last_month: str) -> pd.DataFrame:
+    """The rows of the calendar years wholly inside ``first_month..last_month``: a part-year
+    beside whole years would read as a fall."""
+    first_year = int(first_month[:4]) + (first_month[5:] != "01")
+    last_year = int(last_month[:4]) - (last_month[5:] != "12")
+    years = table["year"].astype(int)
+    return table.loc[(years >= first_year) & (years <= last_year)].reset_index(drop=True)
+
+
+def _on_roads_of(collisions: pd.DataFrame, authority: str | None) -> pd.DataFrame:
+    """The collisions on the roads of highway ``authority`` (ONS code; all when None)."""
+    if not authority:
+        return collisions
+    codes = collisions["highway_authority"].astype("string").str.casefold()
+    chosen = collisions.loc[(codes == authority.casefold()).fillna(False).to_numpy(dtype=bool)]
+    if chosen.empty:
+        held = sorted(collisions["highway_authority"].dropna().astype(str).unique())
+        raise NotFoundError(
+            f"highway authority {authority!r}: no collision of the window is on its roads; "
+            f"authorities held: {', '.join(held) or 'none (the files carry no highway authority)'}"
+        )
+    return chosen
+
+
+def _with_precision(sites: gpd.GeoDataFrame, collisions: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Add ``approximate``: how many of each site's collisions have only an approximate
+    location (a fall-back coordinate pair, :data:`EXACT` otherwise), so a site resting on
+    rounded points is seen as such."""
+    out = sites.copy()
+    if out.empty:
+        out["approximate"] = pd.Series(dtype="int64")
+        return out
+    precision = collisions.set_index("incident_id")["location_precision"].astype("string")
+    approximate = set(precision.index[(precision.notna() & (precision != EXACT)).to_numpy()])
+    out["approximate"] = [
+        sum(1 for i in str(ids).split(";") if i in approximate) for ids in out["collision_ids"]
+    ]
+    return out
 
 
 def _latest_collision_month(store: StoreLike) -> str:

@@ -69,10 +69,13 @@ def evaluate(
     NotFoundError
         When the category has no located incident.
     """
-    months = require_incidents(store)
+    require_incidents(store)
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
         raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
     group = group_named(store, groups, opts.category)
+    months = _held_run(store.coverage().months_of(group))
+    if not months:
+        raise NotFoundError(f"no source in the store supplies {group.name!r}")
     first_origin, last_origin = origins(
         months, months_wanted=opts.months, horizon=opts.horizon_months
     )
@@ -101,6 +104,18 @@ def evaluate(
         table=table,
         summary=summary,
     )
+
+
+def _held_run(months: Sequence[str]) -> list[str]:
+    """The latest run of consecutive months in ``months``: a backtest scores months its
+    sources hold, never a gap counted as a month of zeros."""
+    ordered = sorted(months)
+    run: list[str] = ordered[-1:]
+    for month in reversed(ordered[:-1]):
+        if parse_month(month) != parse_month(run[0]) - 1:
+            break
+        run.insert(0, month)
+    return run
 
 
 def origins(months: Sequence[str], *, months_wanted: int, horizon: int) -> tuple[str, str]:

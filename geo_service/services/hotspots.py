@@ -572,7 +572,7 @@ def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions
         store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
         layer=opts.layer, cell_m=opts.cell_m, history_months=lag_months + opts.months,
     )  # fmt: skip
-    _check_covered(store.months(), previous, current)
+    _check_covered(store.coverage().months_of(data.group), previous, current)
     per_area = opts.cell_m is None and not opts.hexagons and not opts.cells
     if per_area and data.layer is not None and data.areas is not None:
         incidents = store.incidents(
@@ -601,12 +601,14 @@ def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions
 
 
 def _check_covered(held_months: Sequence[str], *periods: Period) -> None:
+    """Refuse a comparison over months the category's sources do not hold (never counted 0)."""
     held = set(held_months)
     for period in periods:
         missing = [m for m in period.months if m not in held]
         if missing:
+            span = f"{min(held)}..{max(held)}" if held else "no months"
             raise InputError(
-                f"period {period.label} is not covered by the store: no incidents for "
-                f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; the store holds "
-                f"{min(held)}..{max(held)} (choose the period end, months or comparison to fit)"
+                f"period {period.label} is not covered by the data of this category: no data "
+                f"for {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; its sources "
+                f"hold {span} (choose the period end, months or comparison to fit)"
             )

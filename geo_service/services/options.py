@@ -42,6 +42,7 @@ def resolve_view(
     months: int | None = None,
     against: str | None = None,
     layer: str = "",
+    exclude_forces: tuple[str, ...] = (),
 ) -> ViewOptions:
     """The comparison asked for, with what was left out chosen from the data.
 
@@ -62,7 +63,13 @@ def resolve_view(
     _previous, current, chosen = default_comparison(
         months_held, period_end=period_end, months=months, against=against
     )
-    return ViewOptions(period_end=current.end, months=current.n_months, layer=layer, against=chosen)
+    return ViewOptions(
+        period_end=current.end,
+        months=current.n_months,
+        layer=layer,
+        against=chosen,
+        exclude_forces=tuple(exclude_forces),
+    )
 
 
 @dataclass(frozen=True)
@@ -74,23 +81,27 @@ class ViewOptions:
     layer: str = ""
     against: str = "preceding"
     print_view: bool = False
+    #: Reporting forces whose rows are left out (police.uk ``Reported by``, e.g. British
+    #: Transport Police inside a territorial force's download).
+    exclude_forces: tuple[str, ...] = ()
 
     def periods(self) -> tuple[Period, Period]:
         """The previous and current periods compared."""
         return comparison_periods(self.period_end, months=self.months, against=self.against)
 
-    def key(self) -> tuple[str, int, str, str]:
+    def key(self) -> tuple[str, int, str, str, tuple[str, ...]]:
         """The options that change results (the print flag only changes the layout)."""
-        return (self.period_end, self.months, self.layer, self.against)
+        return (self.period_end, self.months, self.layer, self.against, self.exclude_forces)
 
-    def query(self, *, without: tuple[str, ...] = ()) -> dict[str, str]:
+    def query(self, *, without: tuple[str, ...] = ()) -> dict[str, str | list[str]]:
         """The options as query-string values (for links that keep them), less ``without``."""
-        query = {
+        query: dict[str, str | list[str]] = {
             "period_end": self.period_end,
             "months": str(self.months),
             "layer": self.layer,
             "against": self.against,
         }
+        query |= {"exclude_force": list(self.exclude_forces)} if self.exclude_forces else {}
         query |= {"print": "1"} if self.print_view else {}
         return {k: v for k, v in query.items() if k not in without}
 
@@ -100,7 +111,9 @@ class RuleOptions:
     """Collision cluster-site rule: a preset, optionally with overridden numbers.
 
     ``radius_m`` replaces the urban and rural radii by one radius (metres); ``years`` counts back
-    from the period end; ``ksi_only`` counts fatal and serious collisions only.
+    from the period end; ``ksi_only`` counts fatal and serious collisions only;
+    ``highway_authority`` (an ONS code, e.g. ``E10000015``) keeps the collisions on that
+    authority's roads only (STATS19 ``local_authority_highway``).
     """
 
     rule: str = "default"
@@ -108,6 +121,7 @@ class RuleOptions:
     radius_m: float | None = None
     years: int | None = None
     ksi_only: bool = False
+    highway_authority: str | None = None
 
 
 @dataclass(frozen=True)

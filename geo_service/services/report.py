@@ -16,7 +16,7 @@ from geo_service.progress import Progress
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.services.context import StoreLike, require_incidents
 from geo_service.services.options import ViewOptions
-from geo_service.services.tables import required_layer
+from geo_service.services.tables import required_layer, without_forces
 
 #: Title of the document when none is given.
 DEFAULT_TITLE = "Strategic assessment"
@@ -25,12 +25,14 @@ DEFAULT_TITLE = "Strategic assessment"
 @dataclass(frozen=True)
 class ReportOptions:
     """The report's comparison, title and optional peer comparison (``peer_layer`` of areas
-    such as districts, ``peer_code`` the partnership's own area in it)."""
+    such as districts, ``peer_code`` the partnership's own area in it); ``highest_first``
+    writes the highest peer as "1st of M" instead of the iQuanta "Mth of M"."""
 
     view: ViewOptions
     title: str = DEFAULT_TITLE
     peer_layer: str | None = None
     peer_code: str | None = None
+    highest_first: bool = False
 
 
 def report_document(
@@ -54,7 +56,7 @@ def report_document(
     layer = required_layer(store, opts.view)
     peers = _peers(store, opts)
     return build_report(
-        store.incidents(),
+        without_forces(store.incidents(), opts.view.exclude_forces),
         layer=layer,
         areas=store.layer(layer),
         groups=tuple(groups),
@@ -65,6 +67,7 @@ def report_document(
         peers=peers,
         coverage=store.coverage(),
         against=opts.view.against,
+        highest_first=opts.highest_first,
         progress=progress,
     )
 

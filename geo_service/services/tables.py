@@ -8,9 +8,10 @@ result and the pages render it, so both show the same figures.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo_service.analysis import change, patterns
@@ -39,6 +40,21 @@ CHANGE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 #: What a comparison rests on, per row: months held, each source's window, parts left out.
 BASIS_COLUMNS: tuple[str, ...] = ("coverage", "window", "omitted")
+
+
+#: The reporting force of rows whose source names none (force extracts, fire, STATS19).
+NOT_STATED = "(not stated)"
+
+
+@dataclass(frozen=True)
+class ReportingForces:
+    """Incidents per reporting force in both periods (``table``: reported_by, previous,
+    current, excluded) inside ``layer``."""
+
+    layer: str | None
+    previous: Period
+    current: Period
+    table: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,7 @@ def looking_back(
     layer = view_layer(store, opts)
     previous, current = opts.periods()
     coverage = store.coverage()
-    everything = _read(store, None, previous, current, layer=layer)
+    everything = _read(store, None, previous, current, layer=layer, opts=opts)
     incidents = within_layer(everything, layer) if layer else everything
     table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)
@@ -134,7 +150,7 @@ def change_by_area(store: StoreLike, group: CategoryGroup, opts: ViewOptions) ->
     layer = required_layer(store, opts)
     previous, current = opts.periods()
     coverage = store.coverage()
-    incidents = _read(store, group, previous, current, layer=layer)
+    incidents = _read(store, group, previous, current, layer=layer, opts=opts)
     areas = store.layer(layer)
     table = change.change_table(
         incidents, layer=layer, areas=areas, group=group, previous=previous, current=current,
@@ -169,7 +185,7 @@ def area_view(
         )
     previous, current = opts.periods()
     coverage = store.coverage()
-    incidents = _read(store, None, previous, current, layer=layer)
+    incidents = _read(store, None, previous, current, layer=layer, opts=opts)
     rows = []
     for group in groups:
         table = change.change_table(
@@ -259,13 +275,54 @@ def _read(
     current: Period,
     *,
     layer: str | None,
+    opts: ViewOptions,
 ) -> pd.DataFrame:
-    """The stored incidents of ``group`` (all: ``None``) in the months the periods span."""
+    """The stored incidents of ``group`` (all: ``None``) in the months the periods span, less
+    the rows reported by a force ``opts.exclude_forces`` names."""
     span = _span(previous, current)
-    columns = [*BASE_COLUMNS, *([area_column(layer)] if layer else [])]
-    return store.incidents(
+    columns = [*BASE_COLUMNS, "reported_by", *([area_column(layer)] if layer else [])]
+    frame = store.incidents(
         categories=None if group is None else categories_of(group),
         month_from=span.start,
         month_to=span.end,
         columns=columns,
     )
+    return without_forces(frame, opts.exclude_forces)
+
+
+def without_forces(frame: pd.DataFrame, forces: Sequence[str]) -> pd.DataFrame:
+    """``frame`` less the rows whose ``reported_by`` is one of ``forces`` (case-insensitive)."""
+    if not forces or "reported_by" not in frame.columns:
+        return frame
+    wanted = {f.casefold() for f in forces}
+    reported = frame["reported_by"].astype("string").str.casefold()
+    return frame.loc[~reported.isin(wanted).fillna(False).to_numpy(dtype=bool)]
+
+
+def reporting_forces(store: StoreLike, opts: ViewOptions) -> ReportingForces:
+    """Incidents per reporting force (police.uk ``Reported by``) in both periods, inside the
+    study layer: British Transport Police rows in a territorial force's download show apart.
+
+    Rows of sources that name no reporting force count under ``"(not stated)"``. Forces that
+    ``opts.exclude_forces`` leaves out are listed too, marked excluded.
+    """
+    require_incidents(store)
+    layer = view_layer(store, opts)
+    previous, current = opts.periods()
+    unfiltered = replace(opts, exclude_forces=())
+    frame = _read(store, None, previous, current, layer=layer, opts=unfiltered)
+    if layer:
+        frame = within_layer(frame, layer)
+    force = frame["reported_by"].astype("string").fillna(NOT_STATED)
+    table = pd.DataFrame(
+        {
+            "reported_by": force.to_numpy(),
+            "previous": np.asarray(previous.contains(frame["month"]), dtype=int),
+            "current": np.asarray(current.contains(frame["month"]), dtype=int),
+        }
+    )
+    counts = table.groupby("reported_by", sort=True)[["previous", "current"]].sum()
+    counts = counts.sort_values("current", ascending=False, kind="stable").reset_index()
+    excluded = {f.casefold() for f in opts.exclude_forces}
+    counts["excluded"] = counts["reported_by"].str.casefold().isin(excluded)
+    return ReportingForces(layer, previous, current, counts)

@@ -22,6 +22,7 @@ from geo_service.maps import views as map_views
 from geo_service.maps.builders import drawn_collisions
 from geo_service.schema import CRS
 from geo_service.services import hotspots as hotspot_services
+from geo_service.services import tables
 from geo_service.services.evaluation import evaluate
 from geo_service.services.options import METHODS, HotspotOptions
 from geo_service.services.views import CategoryView
@@ -101,6 +102,16 @@ def looking_back(fmt: str) -> Response:
     state, summary, opts = pages.request_context()
     view = pages.overview_results(state, summary, opts)
     return table_response(view.table, fmt, name=f"looking-back-{opts.period_end}")
+
+
+@blueprint.route(f"/forces.{_FMT}")
+def forces(fmt: str) -> Response:
+    """Incidents per reporting force (police.uk ``Reported by``) in both periods."""
+    state, _summary, opts = pages.request_context()
+    result = state.cached(
+        ("forces", opts.key()), lambda: tables.reporting_forces(state.store, opts)
+    )
+    return table_response(result.table, fmt, name=f"forces-{opts.period_end}")
 
 
 @blueprint.route(f"/category/<name>/change.{_FMT}")
@@ -243,6 +254,14 @@ def sites_outside(fmt: str) -> Response:
     view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
     table = export.with_centroid(view.outside)
     return table_response(table, fmt, name=f"collision-sites-outside-{opts.period_end}")
+
+
+@blueprint.route(f"/collisions/ksi.{_FMT}")
+def ksi_trend(fmt: str) -> Response:
+    """Recorded and severity-adjusted KSI collisions per whole calendar year."""
+    state, _summary, opts = pages.request_context()
+    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    return table_response(view.ksi_trend, fmt, name=f"ksi-trend-{view.period_end}")
 
 
 @blueprint.route("/collisions/sites.geojson")

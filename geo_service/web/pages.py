@@ -32,7 +32,7 @@ from geo_service.services.collisions import CollisionSites
 from geo_service.services.context import StoreSummary
 from geo_service.services.hotspots import CategoryHotspots
 from geo_service.services.options import RuleOptions, ViewOptions
-from geo_service.services.report import ReportOptions, report_document
+from geo_service.services.report import DEFAULT_TITLE, ReportOptions, report_document
 from geo_service.services.views import CategoryView, category_view
 from geo_service.web import present
 from geo_service.web.params import rule_options, view_options
@@ -43,6 +43,17 @@ blueprint = Blueprint("pages", __name__)
 MAX_SITE_ROWS = 50
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
+#: The collisions page's KSI trend table (recorded and severity-adjusted, per calendar year).
+KSI_COLUMNS = (
+    present.Column("year", "Year", "text"),
+    present.Column("collisions", "Collisions", "int"),
+    present.Column("fatal", "Fatal", "int"),
+    present.Column("serious", "Serious (recorded)", "int"),
+    present.Column("ksi", "KSI (recorded)", "int"),
+    present.Column("serious_adjusted", "Serious (adjusted)", "float"),
+    present.Column("ksi_adjusted", "KSI (adjusted)", "float"),
+    present.Column("unadjusted", "Not adjusted", "int"),
+)
 #: First column of the area page's table.
 CATEGORY_COLUMN = present.Column("group", "Category")
 #: What a page that needs area boundaries says when the store has none.
@@ -53,7 +64,8 @@ NO_LAYER = (
 #: Query-string keys a page's own links carry on (page, collision-rule and area-map options).
 QUERY_KEYS = (
     "period_end", "months", "layer", "against", "print", "rule", "min_count", "radius_m", "years",
-    "ksi_only", "category",
+    "ksi_only", "highway_authority", "category", "title", "peer_layer", "peer_code",
+    "exclude_force",
 )  # fmt: skip
 
 
@@ -77,8 +89,19 @@ def overview() -> str:
         if opts.layer
         else context.empty_layer()
     )
+    forces = state.cached(
+        ("forces", opts.key()), lambda: tables.reporting_forces(state.store, opts)
+    ).table
+    force_columns = (
+        present.Column("reported_by", "Reported by"),
+        present.Column("previous", view.previous.label, "int"),
+        present.Column("current", view.current.label, "int"),
+    )
     return render_template(
         "overview.html",
+        force_columns=force_columns if len(forces) > 1 else (),
+        force_rows=present.cells(forces, force_columns) if len(forces) > 1 else [],
+        excluded=opts.exclude_forces,
         summary=summary,
         opts=opts,
         view=view,
@@ -183,6 +206,7 @@ def collisions() -> str:
         present.Column("casualties", "Casualties", "int"),
         present.Column("ksi_casualties", "KSI casualties", "int"),
         present.Column("by_year", "By year"),
+        present.Column("approximate", "Approximate locations", "int"),
         present.Column("area_name", "Area"),
         present.Column("first_date", "First", "date"),
         present.Column("last_date", "Last", "date"),
@@ -206,6 +230,8 @@ def collisions() -> str:
         site_rows=present.cells(view.sites.head(MAX_SITE_ROWS), site_columns),
         severity_columns=severity_columns,
         severity_rows=present.cells(view.severity, severity_columns),
+        ksi_columns=present.headings(view.ksi_trend, KSI_COLUMNS),
+        ksi_rows=present.cells(view.ksi_trend, KSI_COLUMNS),
         present=present,
     )
 
@@ -222,9 +248,15 @@ def report() -> Response:
     """The strategic-assessment document (self-contained HTML with inline CSS, no script)."""
     state, _summary, opts = request_context()
     require_layer(opts)
+    chosen = ReportOptions(
+        view=opts,
+        title=request.args.get("title") or DEFAULT_TITLE,
+        peer_layer=request.args.get("peer_layer") or None,
+        peer_code=request.args.get("peer_code") or None,
+        highest_first=state.settings.positions == "highest-first",
+    )
     document = state.cached(
-        ("report", opts.key()),
-        lambda: report_document(state.store, state.groups, ReportOptions(view=opts)),
+        ("report", chosen), lambda: report_document(state.store, state.groups, chosen)
     )
     response = Response(document, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
@@ -268,7 +300,13 @@ def request_context(*, layer: str | None = None) -> tuple[WebState, StoreSummary
         if layer not in summary.layers:
             raise NotFoundError(f"no area layer {layer!r}; available: {', '.join(summary.layers)}")
         args["layer"] = layer
-    return state, summary, view_options(args, months_stored=summary.months, layers=summary.layers)
+    opts = view_options(
+        args,
+        months_stored=summary.months,
+        layers=summary.layers,
+        exclude_forces=request.args.getlist("exclude_force"),
+    )
+    return state, summary, opts
 
 
 def require_layer(opts: ViewOptions) -> None:
@@ -429,9 +467,15 @@ def _tiles(state: WebState) -> map_views.Tiles:
     return map_views.Tiles(state.tiles(), state.settings.tile_attribution)
 
 
-def known_args(**overrides: str) -> dict[str, str]:
-    """The request's query values under :data:`QUERY_KEYS` (others dropped), with ``overrides``."""
-    return {k: v for k, v in request.args.items() if k in QUERY_KEYS} | overrides
+def known_args(**overrides: str) -> dict[str, str | list[str]]:
+    """The request's query values under :data:`QUERY_KEYS` (others dropped; repeated ones kept
+    as lists), with ``overrides``."""
+    kept: dict[str, str | list[str]] = {}
+    for key in QUERY_KEYS:
+        values = request.args.getlist(key)
+        if values:
+            kept[key] = values if len(values) > 1 else values[0]
+    return kept | overrides
 
 
 def _url(endpoint: str, **values: Any) -> str:

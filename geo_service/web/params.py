@@ -27,10 +27,15 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 #: Period lengths offered, months.
 MONTH_CHOICES: tuple[int, ...] = (1, 3, 6, 12, 24)
 _FLAGS = ("0", "1")
+_CODE = re.compile(r"^[A-Za-z]\d{8}$")
 
 
 def view_options(
-    args: Mapping[str, str], *, months_stored: Sequence[str], layers: Sequence[str]
+    args: Mapping[str, str],
+    *,
+    months_stored: Sequence[str],
+    layers: Sequence[str],
+    exclude_forces: Sequence[str] = (),
 ) -> ViewOptions:
     """Validate ``period_end``, ``months``, ``against``, ``layer`` and ``print`` against what
     the store holds.
@@ -39,6 +44,8 @@ def view_options(
     (:func:`~geo_service.services.options.resolve_view`): the latest month held, the longest
     window (up to 12 months) both periods fully cover, year-earlier for one month; the layer
     is the first of :data:`~geo_service.services.options.PREFERRED_LAYERS` stored, else any.
+    ``exclude_forces`` are the query's repeated ``exclude_force`` values (reporting forces left
+    out).
     """
     problems: list[str] = []
     period_end = args.get("period_end") or None
@@ -65,14 +72,16 @@ def view_options(
     if not months_stored:  # an empty store: the pages say so before any comparison is made
         return ViewOptions(period_end="", months=months or 12, layer=layer, against="preceding")
     chosen = resolve_view(
-        months_stored, period_end=period_end, months=months, against=against, layer=layer
-    )
+        months_stored, period_end=period_end, months=months, against=against, layer=layer,
+        exclude_forces=tuple(f for f in exclude_forces if f),
+    )  # fmt: skip
     return replace(chosen, print_view=flag == "1")
 
 
 def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOptions:
-    """Validate ``rule`` (a preset name) and optional ``min_count``, ``radius_m``, ``years``
-    and ``ksi_only`` (``0``/``1``): every override the CLI's ``repeat-locations`` has."""
+    """Validate ``rule`` (a preset name) and optional ``min_count``, ``radius_m``, ``years``,
+    ``ksi_only`` (``0``/``1``) and ``highway_authority`` (ONS code): every override the CLI's
+    ``repeat-locations`` has."""
     problems: list[str] = []
     rule = args.get("rule", "default")
     if rule not in presets:
@@ -83,6 +92,9 @@ def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOpti
     ksi_only = args.get("ksi_only", "0")
     if ksi_only not in _FLAGS:
         problems.append(f"ksi_only={ksi_only!r}: allowed: 0, 1")
+    authority = args.get("highway_authority") or None
+    if authority is not None and not _CODE.match(authority):
+        problems.append(f"highway_authority={authority!r}: expected an ONS code like E10000015")
     _raise(problems)
     return RuleOptions(
         rule=rule,
@@ -90,6 +102,7 @@ def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOpti
         radius_m=radius,
         years=None if years is None else int(years),
         ksi_only=ksi_only == "1",
+        highway_authority=authority,
     )
 
 

@@ -1,0 +1,179 @@
+"""Reporting forces shown apart or left out, and collision sites: highway authority, the
+severity-adjusted KSI trend, approximate locations and a window ending where the data ends.
+
+Small stores written through the store API; every count is made by hand below.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo_service.cli import main
+from geo_service.config import Settings
+from geo_service.errors import NotFoundError
+from geo_service.services.collisions import collision_sites
+from geo_service.services.options import RuleOptions, ViewOptions
+from geo_service.services.tables import change_by_area, reporting_forces
+from geo_service.store import LayerInfo, Store
+from geo_service.web import create_app
+from tests.cli.conftest import assign_by_x, two_wards, write_rows
+
+X0, Y0 = 500000.0, 200000.0
+HERTS, BTP = "Hertfordshire Constabulary", "British Transport Police"
+
+
+def _months(first: str, last: str) -> list[str]:
+    return [str(p) for p in pd.period_range(first, last, freq="M")]
+
+
+@pytest.fixture(scope="module")
+def force_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Burglaries in W1 each month of 2021 and Jan 2022: 2 by Herts and, in Jan 2021, 3 more
+    by BTP; in Jan 2022, 5 by Herts and 1 by BTP."""
+    store = Store(tmp_path_factory.mktemp("forces") / "store")
+    store.write_layer("ward", two_wards(X0, Y0, 1000.0), info=LayerInfo(path="squares"))
+    rows = []
+    for month in _months("2021-01", "2022-01"):
+        herts = 5 if month == "2022-01" else 2
+        btp = {"2021-01": 3, "2022-01": 1}.get(month, 0)
+        rows += [(month, HERTS)] * herts + [(month, BTP)] * btp
+    frame = pd.DataFrame(rows, columns=["month", "reported_by"]).assign(
+        incident_id=[f"police_uk:c{i}" for i in range(len(rows))], source="police_uk",
+        category="Burglary", x=X0 + 100.0, y=Y0 + 100.0,
+    )  # fmt: skip
+    write_rows(store, assign_by_x(frame, X0 + 1000.0), "2022-01-hertfordshire-street.csv")
+    return store
+
+
+def test_reporting_forces_counts_each_force_in_both_periods(force_store: Store) -> None:
+    opts = ViewOptions(period_end="2022-01", months=1, layer="ward", against="year-earlier")
+    table = reporting_forces(force_store, opts).table.set_index("reported_by")
+    assert table.loc[HERTS, ["previous", "current"]].tolist() == [2, 5]
+    assert table.loc[BTP, ["previous", "current"]].tolist() == [3, 1]
+    assert not table["excluded"].any()
+
+
+def test_excluding_a_force_changes_every_table_alike(
+    force_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from geo_service.services.context import plain_group
+
+    opts = ViewOptions(period_end="2022-01", months=1, layer="ward", against="year-earlier")
+    every = change_by_area(force_store, plain_group("Burglary"), opts).table.set_index("code")
+    herts = change_by_area(
+        force_store, plain_group("Burglary"), ViewOptions(**{**opts.__dict__,
+                                                            "exclude_forces": (BTP,)})
+    ).table.set_index("code")  # fmt: skip
+    assert (every.loc["W1", "previous"], every.loc["W1", "current"]) == (5, 6)
+    assert (herts.loc["W1", "previous"], herts.loc["W1", "current"]) == (2, 5)
+    argv = ["--store", str(force_store.root), "change", "--layer", "ward", "--category",
+            "Burglary", "--period-end", "2022-01", "--months", "1", "--against", "year-earlier",
+            "--exclude-force", BTP, "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    cli = {r["code"]: r for r in json.loads(capsys.readouterr().out)}
+    app = create_app(Settings(store=force_store.root, tiles="none"), store=force_store)
+    client = app.test_client()
+    query = "period_end=2022-01&months=1&layer=ward&against=year-earlier"
+    web = client.get(f"/api/category/Burglary/change.json?{query}&exclude_force={BTP}")
+    web_rows = {r["code"]: r for r in web.get_json()}
+    assert (cli["W1"]["previous"], cli["W1"]["current"]) == (2, 5)
+    assert (web_rows["W1"]["previous"], web_rows["W1"]["current"]) == (2, 5)
+    forces = client.get(f"/api/forces.json?{query}&exclude_force={BTP}").get_json()
+    assert {f["reported_by"]: f["excluded"] for f in forces} == {HERTS: False, BTP: True}
+    page = client.get(f"/?{query}").get_data(as_text=True)
+    assert "Reported by" in page and BTP in page
+
+
+@pytest.fixture(scope="module")
+def collision_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Collisions Jan 2011 - Jun 2013 in W1 (one seed point), on two highway authorities.
+
+    Five at one spot each year (15, all within 10 m): 2011 serious-adjusted probability 0.5 on
+    each of 2 serious ones, 2012 two serious unadjusted; two of the 15 have only a rounded
+    location. Plus 4 more at a second spot on authority E10000016.
+    """
+    store = Store(tmp_path_factory.mktemp("rtc") / "store")
+    store.write_layer("ward", two_wards(X0, Y0, 1000.0), info=LayerInfo(path="squares"))
+    rows = []
+    for year in (2011, 2012, 2013):
+        for k in range(5):
+            severity = "Serious" if k < 2 else "Slight"
+            adjusted = 0.5 if (year == 2011 and k < 2) else np.nan
+            precision = "fall-back (Easting_rounded, Northing_rounded)" if (
+                year == 2013 and k < 2) else "exact"  # fmt: skip
+            rows.append((f"{year}-0{k + 2}", severity, adjusted, precision, "E10000015",
+                         X0 + 200.0 + k, Y0 + 200.0))  # fmt: skip
+    for k in range(4):
+        rows.append((f"2012-0{k + 1}", "Slight", np.nan, "exact", "E10000016", X0 + 700.0,
+                     Y0 + 700.0 + k))  # fmt: skip
+    frame = pd.DataFrame(
+        rows,
+        columns=["month", "severity", "adjusted_serious", "location_precision",
+                 "highway_authority", "x", "y"],
+    ).assign(
+        incident_id=[f"mapped:rtc:{i}" for i in range(len(rows))], source="mapped:rtc",
+        category="Road traffic collision",
+    )  # fmt: skip
+    frame["occurred_at"] = pd.to_datetime(frame["month"] + "-15")
+    write_rows(store, assign_by_x(frame, X0 + 1000.0), "rtc.csv")
+    return store
+
+
+def test_sites_say_how_many_locations_are_approximate(collision_store: Store) -> None:
+    result = collision_sites(
+        collision_store, RuleOptions("default", years=3), period_end="2013-06", layer="ward"
+    )
+    by_count = result.sites.sort_values("count", ascending=False)
+    assert by_count["count"].tolist() == [15, 4]
+    assert by_count["approximate"].tolist() == [2, 0]
+
+
+def test_highway_authority_keeps_its_roads_only(collision_store: Store) -> None:
+    only = collision_sites(
+        collision_store, RuleOptions("default", years=3, highway_authority="e10000016"),
+        period_end="2013-06", layer="ward",
+    )  # fmt: skip
+    assert only.sites["count"].tolist() == [4]
+    with pytest.raises(NotFoundError, match="authorities held: E10000015, E10000016"):
+        collision_sites(
+            collision_store, RuleOptions("default", highway_authority="E10000099"),
+            period_end="2013-06", layer="ward",
+        )  # fmt: skip
+
+
+def test_ksi_trend_whole_years_recorded_and_adjusted(
+    collision_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = collision_sites(
+        collision_store, RuleOptions("default", years=3), period_end="2013-06", layer="ward"
+    )
+    trend = result.ksi_trend.set_index("year")
+    # The window Jul 10 - Jun 13 holds the whole years 2011 and 2012 only.
+    assert trend.index.tolist() == [2011, 2012]
+    assert trend.loc[2011, ["collisions", "serious", "ksi"]].tolist() == [5, 2, 2]
+    assert trend.loc[2011, "ksi_adjusted"] == pytest.approx(1.0)  # 0.5 + 0.5
+    assert trend.loc[2012, ["collisions", "ksi", "unadjusted"]].tolist() == [9, 2, 9]
+    assert trend.loc[2012, "ksi_adjusted"] == pytest.approx(2.0)  # counted as recorded
+    argv = ["--store", str(collision_store.root), "repeat-locations", "--period-end", "2013-06",
+            "--years", "3", "--ksi-trend", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    cli = json.loads(capsys.readouterr().out)
+    app = create_app(Settings(store=collision_store.root, tiles="none"), store=collision_store)
+    web = app.test_client().get("/api/collisions/ksi.json?period_end=2013-06&years=3")
+    assert cli == web.get_json() and [r["year"] for r in cli] == [2011, 2012]
+
+
+def test_window_ends_where_the_collision_data_ends(collision_store: Store) -> None:
+    later = collision_sites(
+        collision_store, RuleOptions("default"), period_end="2014-01", layer="ward"
+    )
+    held = collision_sites(
+        collision_store, RuleOptions("default"), period_end="2013-06", layer="ward"
+    )
+    assert later.period_end == "2013-06" and later.note is not None
+    assert "ends Jun 13" in later.note and held.note is None
+    assert later.sites["count"].tolist() == held.sites["count"].tolist()
