@@ -112,7 +112,7 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
         fmt = "csv" if args.format in ("geojson", "gpkg", "shp") else args.format
         return export_to(result.ksi_trend, fmt, args.out, name="ksi_trend")
     chosen = result.outside if args.outside else result.sites
-    meta = {"rule": result.rule.name, "period_end": result.period_end, "layer": result.layer}
+    meta = collisions.sites_meta(result)
     return export_to(chosen, args.format, args.out, meta=meta, name="repeat_sites")
 
 

@@ -57,6 +57,16 @@ class CollisionSites:
     note: str | None = None
 
 
+def sites_meta(result: CollisionSites) -> dict[str, object]:
+    """What a site list rests on: rule, window end, layer, and the note if any."""
+    return {
+        "rule": result.rule.name,
+        "period_end": result.period_end,
+        "layer": result.layer,
+        "note": result.note,
+    }
+
+
 def cluster_rule(opts: RuleOptions) -> ClusterRule:
     """The preset ``opts.rule`` with ``opts``' overrides applied.
 
@@ -83,8 +93,9 @@ def collision_sites(
     opts
         The rule preset and its overrides.
     period_end
-        Last month of the window (``YYYY-MM``); ``None``, or a month after the collision data
-        ends: the latest month holding collisions (a month with no data is never counted).
+        Last month of the window (``YYYY-MM``); ``None``: the latest month holding collisions
+        (the collision data may end before other sources do). A later month asked for is kept
+        and ``note`` says that the collision data ends before it.
     layer
         The layer whose areas label the sites (``None``: the default study layer).
 
@@ -95,11 +106,11 @@ def collision_sites(
     """
     rule = cluster_rule(opts)
     latest = _latest_collision_month(store)
-    last = min(period_end or latest, latest)
+    last = period_end or latest
     note = (
-        f"The collision data ends {month_label(latest)}: the window ends there, not at "
-        f"{month_label(period_end)}."
-        if period_end and period_end > latest
+        f"The latest collision held is in {month_label(latest)}: months after it hold no "
+        f"collisions, so the window to {month_label(last)} may count fewer than happened."
+        if last > latest
         else None
     )
     years = max(rule.years, 3)

@@ -23,6 +23,7 @@ from geo_service.maps.builders import drawn_collisions
 from geo_service.schema import CRS
 from geo_service.services import hotspots as hotspot_services
 from geo_service.services import tables
+from geo_service.services.collisions import sites_meta
 from geo_service.services.evaluation import evaluate
 from geo_service.services.options import METHODS, HotspotOptions
 from geo_service.services.views import CategoryView
@@ -269,7 +270,7 @@ def sites_geojson() -> Response:
     """Repeat-collision sites as points (as ``repeat-locations --format geojson``)."""
     state, _summary, opts = pages.request_context()
     view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
-    return geojson_response(view.sites)
+    return geojson_response(view.sites, meta=sites_meta(view))
 
 
 @blueprint.route("/collisions/points.geojson")

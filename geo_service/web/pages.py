@@ -419,14 +419,17 @@ def collision_results(
 ) -> tuple[CollisionSites, MapBundle]:
     def make() -> tuple[CollisionSites, MapBundle]:
         view = collision_services.collision_sites(
-            state.store, rules, period_end=opts.period_end, layer=opts.layer or None
+            state.store, rules, period_end=asked, layer=opts.layer or None
         )
         parts, legends = map_views.collisions_map(
             view.collisions, view.sites, areas=view.areas, tiles=_tiles(state), roads=_roads(state)
         )
         return view, MapBundle(parts, legends)
 
-    return state.cached(("collisions", opts.key(), rules), make)
+    # A period end the page defaulted to is the latest month of any source; the collision
+    # window then ends at the latest collision instead (the collision data may end earlier).
+    asked = request.args.get("period_end") or None
+    return state.cached(("collisions", opts.key(), asked, rules), make)
 
 
 def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions) -> str:

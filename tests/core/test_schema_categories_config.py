@@ -112,7 +112,7 @@ def test_bng_round_trip_and_known_point() -> None:
 
 
 def test_config_files_name_the_file_when_unreadable_or_invalid(tmp_path: Path) -> None:
-    from geo_service.analysis.risk import load_risk_matrix
+    from geo_service.risk_matrix import load_risk_matrix
 
     broken = _write(tmp_path, "[volume\nlow_below = 1")
     with pytest.raises(InputError, match=r"bad.toml: not valid TOML"):

@@ -167,13 +167,17 @@ def test_ksi_trend_whole_years_recorded_and_adjusted(
     assert cli == web.get_json() and [r["year"] for r in cli] == [2011, 2012]
 
 
-def test_window_ends_where_the_collision_data_ends(collision_store: Store) -> None:
+def test_default_window_ends_at_the_latest_collision(collision_store: Store) -> None:
+    """Without a period end the window ends at the latest collision; a later one asked for is
+    kept, with a note that the collision data ends before it."""
+    default = collision_sites(collision_store, RuleOptions("default"), period_end=None,
+                              layer="ward")  # fmt: skip
     later = collision_sites(
         collision_store, RuleOptions("default"), period_end="2014-01", layer="ward"
     )
-    held = collision_sites(
-        collision_store, RuleOptions("default"), period_end="2013-06", layer="ward"
-    )
-    assert later.period_end == "2013-06" and later.note is not None
-    assert "ends Jun 13" in later.note and held.note is None
-    assert later.sites["count"].tolist() == held.sites["count"].tolist()
+    assert default.period_end == "2013-06" and default.note is None
+    assert later.period_end == "2014-01" and later.note is not None
+    assert "latest collision held is in Jun 13" in later.note
+    app = create_app(Settings(store=collision_store.root, tiles="none"), store=collision_store)
+    page = app.test_client().get("/collisions").get_data(as_text=True)
+    assert "repeat locations to Jun 13" in page

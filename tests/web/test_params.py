@@ -57,7 +57,7 @@ def test_query_round_trip_and_key() -> None:
         "period_end": "2013-03",
         "months": "3",
     }
-    assert opts.key() == ("2013-03", 3, "beat", "preceding")
+    assert opts.key() == ("2013-03", 3, "beat", "preceding", ())
 
 
 def test_rule_options() -> None:
