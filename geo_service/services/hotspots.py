@@ -58,7 +58,12 @@ COVERAGE_PCT = 5.0
 ACCURACY_MONTHS = 12
 #: Emerging classes a patrol map draws (the hot ones; cold spots are not patrol targets).
 DRAWN_KIND = "hot spot"
-_COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
+_COLUMNS = [
+    "category", "subcategory", "month", "occurred_at", "time_known", "x", "y",
+    "location_precision",
+]  # fmt: skip
+#: A location recorded as exact; any other stated precision is approximate (a fall-back pair).
+EXACT = "exact"
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +209,7 @@ def hotspot_map(
         "period_end": data.period.end,
         "months": data.period.n_months,
         "incidents": len(points),
+        "approximate_locations": approximate_locations(points),
         "cell_m": data.grid.cell_m,
         "layer": data.layer,
         **built.parameters,
@@ -221,6 +227,15 @@ def hotspot_map(
     )
 
 
+def approximate_locations(points: pd.DataFrame) -> int:
+    """How many of ``points`` have only an approximate location (a fall-back coordinate pair,
+    e.g. rounded to 50 m where the exact point was withheld)."""
+    if "location_precision" not in points.columns:
+        return 0
+    precision = points["location_precision"].astype("string")
+    return int((precision.notna() & (precision != EXACT)).sum())
+
+
 def accuracy_dict(accuracy: Accuracy) -> dict[str, Any]:
     """The accuracy figures and their one-sentence statement, JSON-ready."""
     return {**asdict(accuracy), "statement": accuracy.statement()}
@@ -231,9 +246,11 @@ def describe(hotspots: HotspotMap) -> str:
     meta = hotspots.meta
     accuracy = meta.get("accuracy")
     stated = accuracy["statement"] if accuracy else "accuracy not available"
+    approximate = meta.get("approximate_locations") or 0
+    rounded = f" ({approximate} at an approximate location)" if approximate else ""
     return (
         f"{meta['method']} map of {meta['category']}, {meta['period']}: "
-        f"{meta['incidents']} incidents; {stated}"
+        f"{meta['incidents']} incidents{rounded}; {stated}"
     )
 
 

@@ -181,3 +181,17 @@ def test_default_window_ends_at_the_latest_collision(collision_store: Store) -> 
     app = create_app(Settings(store=collision_store.root, tiles="none"), store=collision_store)
     page = app.test_client().get("/collisions").get_data(as_text=True)
     assert "repeat locations to Jun 13" in page
+
+
+def test_hotspot_map_says_how_many_locations_are_approximate(collision_store: Store) -> None:
+    from geo_service.services.hotspots import describe, hotspot_map
+    from geo_service.services.options import HotspotOptions
+
+    opts = HotspotOptions(
+        category="Road traffic collision", period_end="2013-06", months=12, layer="ward",
+        accuracy=False,
+    )  # fmt: skip
+    result = hotspot_map(collision_store, (), opts)
+    # Jul 12 - Jun 13 holds the five 2013 collisions, two of them at a rounded location.
+    assert (result.meta["incidents"], result.meta["approximate_locations"]) == (5, 2)
+    assert "(2 at an approximate location)" in describe(result)
