@@ -21,9 +21,9 @@ from geo_service.analysis.counts import (
     unlocated_warning,
     within_layer,
 )
-from geo_service.analysis.periods import Period
+from geo_service.analysis.periods import Period, shift_month
 from geo_service.categories import CategoryGroup, categories_of
-from geo_service.coverage import Coverage
+from geo_service.coverage import MAX_LAG_MONTHS, Coverage
 from geo_service.errors import NotFoundError
 from geo_service.schema import area_column
 from geo_service.services.context import StoreLike, require_incidents, study_layer_name
@@ -281,9 +281,11 @@ def _read(
     the rows reported by a force ``opts.exclude_forces`` names."""
     span = _span(previous, current)
     columns = [*BASE_COLUMNS, "reported_by", *([area_column(layer)] if layer else [])]
+    # A source whose data ends early is compared over its own latest months, up to
+    # MAX_LAG_MONTHS before the periods (Coverage.comparison): read those months too.
     frame = store.incidents(
         categories=None if group is None else categories_of(group),
-        month_from=span.start,
+        month_from=shift_month(span.start, -MAX_LAG_MONTHS),
         month_to=span.end,
         columns=columns,
     )

@@ -284,3 +284,19 @@ def test_api_answers_carry_etag_and_last_modified(demo_store: Store, client: Any
     assert again.status_code == 304
     other = web_get(client, f"/api/looking-back.json?{QUERY}&against=year-earlier")
     assert other.headers["ETag"] != tag
+
+
+def test_demo_collisions_are_compared_july_to_june_in_both_faces(
+    demo_store: Store, client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Collisions end Jun 13 while crime runs to Jul 13: the collision row compares each
+    source's own latest twelve months (Jul-Jun), 299 -> 268, and is not significant."""
+    cli = json.loads(run_cli(demo_store, capsys, "summary", "--period-end", END, "--format",
+                             "json"))  # fmt: skip
+    web = web_get(client, f"/api/looking-back.json?{QUERY}").get_json()
+    for rows in (cli, web):
+        rtc = next(r for r in rows if r["group"] == "Road traffic collisions")
+        assert (rtc["previous"], rtc["current"]) == (299, 268)
+        assert rtc["pct_change"] == pytest.approx(-10.37, abs=0.01)
+        assert rtc["label"] == "no significant change"
+        assert "Jul 12 to Jun 13" in rtc["window"]
