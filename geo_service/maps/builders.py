@@ -191,7 +191,10 @@ def emerging_layer(
     layer = _geojson(cells.assign(_fill=colours, _weight=0.3), [("pattern", "Pattern")])
     folium.FeatureGroup(name=name, show=show).add_child(layer).add_to(fmap)
     entries = tuple((c, f"{k} hot spot") for k, c in EMERGING_COLOURS.items() if k in set(kinds))
-    note = "Gi* each month over both periods with a Mann-Kendall trend; hot spots only."
+    note = (
+        "Gi* in each time step of the current period (a month, or a few months when incidents "
+        "are few) with a Mann-Kendall trend; hot spots only."
+    )
     return Legend(title=name, entries=entries, note=note)
 
 

@@ -196,7 +196,7 @@ def collisions() -> str:
     state, summary, opts = request_context()
     rules = request_rule_options()
     view, bundle = collision_results(state, opts, rules)
-    site_columns = (
+    site_columns: tuple[present.Column, ...] = (
         present.Column("rank_count", "Rank", "int"),
         present.Column("road", "Road"),
         present.Column("count", "Collisions", "int"),
@@ -211,6 +211,8 @@ def collisions() -> str:
         present.Column("first_date", "First", "date"),
         present.Column("last_date", "Last", "date"),
     )
+    if "approximate" in view.sites and not view.sites["approximate"].gt(0).any():
+        site_columns = tuple(c for c in site_columns if c.key != "approximate")
     severity_columns = [
         present.Column(c, "Severity", "text") if c == "severity" else present.Column(c, c, "int")
         for c in view.severity.columns

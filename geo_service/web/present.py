@@ -110,7 +110,7 @@ def headings(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Column]:
 
 def _blank(values: pd.Series, kind: str) -> bool:
     if kind != "text":
-        return False
+        return bool(values.isna().all())
     return bool((values.isna() | (values.astype("string").fillna("") == "")).all())
 
 
