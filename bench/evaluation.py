@@ -3,7 +3,7 @@
 Measured at 100k incidents on a ~48k-cell grid (a Dacorum-sized area in 100 m cells) and, unless
 quick, at 1M incidents on a 300 x 300 = 90k-cell grid:
 :func:`geo_service.analysis.evaluation.backtest` with
-:func:`~geo_service.analysis.evaluation.default_methods` (KDE at three bandwidths, last
+:func:`~geo_service.analysis.hotspot_methods.default_methods` (KDE at three bandwidths, last
 month's and last 12 months' counts, prospective hotspotting, Gi* hot cells) over 12 origins at
 1/5/10 % coverage, plus the time of each method alone.
 
@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from geo_service import schema
-from geo_service.analysis.evaluation import backtest, default_methods
+from geo_service.analysis.evaluation import backtest
 from geo_service.analysis.grid import Grid
+from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.kde import kde_surface
 
 SEED = 20_130_701

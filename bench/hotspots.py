@@ -35,9 +35,10 @@ from sklearn.neighbors import KernelDensity
 
 from bench import timed
 from geo_service.analysis.clusters import dbscan_clusters, dbscan_labels
-from geo_service.analysis.gistar import gi_star, grid_weights
+from geo_service.analysis.gistar import gi_star
 from geo_service.analysis.grid import grid_for
 from geo_service.analysis.kde import kde_surface
+from geo_service.analysis.weights import grid_weights
 
 SEED = 20_130_701
 TARGETS = {

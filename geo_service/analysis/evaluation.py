@@ -20,7 +20,7 @@ outside the grid's study area are not in the totals.
 A method is any function from a :class:`History` (what is known at the origin) to a score per
 cell; :func:`default_methods` gives kernel density at several bandwidths (:mod:`.kde`), the naive
 baselines (last month's and last 12 months' counts per cell), prospective hotspotting and Gi*
-hot cells (:mod:`.gistar`). The methods live in :mod:`.hotspot_methods` and are re-exported here.
+hot cells (:mod:`.gistar`). The methods live in :mod:`.hotspot_methods`.
 """
 
 from __future__ import annotations
@@ -33,38 +33,21 @@ import numpy as np
 import pandas as pd
 
 from geo_service.analysis.grid import Grid
-from geo_service.analysis.hotspot_methods import (
-    History,
-    Method,
-    default_bandwidths_m,
-    default_methods,
-    gistar_method,
-    kde_method,
-    prospective_method,
-    recent_counts_method,
-)
+from geo_service.analysis.hotspot_methods import History, Method, default_methods
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.errors import InputError
 from geo_service.progress import Progress, quiet
 from geo_service.schema import has_location
 
-__all__ = [  # the methods are re-exported: the CLI, web and bench import them from here
+__all__ = [
     "BACKTEST_COLUMNS",
     "Accuracy",
-    "History",
-    "Method",
     "accuracy_for",
     "backtest",
     "best_method",
     "coverage_curve",
-    "default_bandwidths_m",
-    "default_methods",
-    "gistar_method",
     "hit_rate_curve",
     "hit_rate_table",
-    "kde_method",
-    "prospective_method",
-    "recent_counts_method",
     "selection_hits",
     "summarise_backtest",
 ]

@@ -28,8 +28,7 @@ q-values of the two-sided p used for the bins: ``p`` by default, or ``min(1, 2 *
 Bins: +3/+2/+1 hot spot at 99/95/90 % confidence (q, or p with ``fdr=False``, below
 0.01/0.05/0.10 and z > 0), -3/-2/-1 cold spots likewise, 0 not significant.
 
-The spatial weights (grid cells, areas, distance bands) are built in :mod:`.weights` and are
-re-exported here.
+The spatial weights (grid cells, areas, distance bands) are built in :mod:`.weights`.
 """
 
 from __future__ import annotations
@@ -43,11 +42,7 @@ from scipy import stats
 
 from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.analysis.significance import bh_qvalues
-from geo_service.analysis.weights import (  # re-exported: web and the evaluation import them here
-    contiguity_weights,
-    distance_band_weights,
-    grid_weights,
-)
+from geo_service.analysis.weights import contiguity_weights, grid_weights
 from geo_service.errors import InputError
 from geo_service.progress import Progress, quiet
 
@@ -58,12 +53,9 @@ __all__ = [
     "INFERENCES",
     "GiStarResult",
     "confidence_bins",
-    "contiguity_weights",
-    "distance_band_weights",
     "gi_star",
     "gi_star_areas",
     "gi_star_grid",
-    "grid_weights",
 ]
 
 INFERENCES = ("normal", "permutation")

@@ -17,9 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.signal import fftconvolve
 
-from geo_service.analysis.gistar import gi_star, grid_weights
+from geo_service.analysis.gistar import gi_star
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.kde import kde_surface
+from geo_service.analysis.weights import grid_weights
 
 
 @dataclass(frozen=True, eq=False)

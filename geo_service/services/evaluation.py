@@ -13,12 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from geo_service.analysis.evaluation import (
-    backtest,
-    best_method,
-    default_methods,
-    summarise_backtest,
-)
+from geo_service.analysis.evaluation import backtest, best_method, summarise_backtest
+from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError, NotFoundError

@@ -24,9 +24,11 @@ from shapely.geometry import box
 
 from geo_service.analysis import clusters, emerging, gistar, kde
 from geo_service.analysis import shifts as shift_stats
-from geo_service.analysis.evaluation import Accuracy, History, Method, accuracy_for
+from geo_service.analysis.evaluation import Accuracy, accuracy_for
 from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
+from geo_service.analysis.hotspot_methods import History, Method
 from geo_service.analysis.periods import Period, rolling_periods
+from geo_service.analysis.weights import grid_weights
 from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError, NotFoundError
 from geo_service.progress import Progress, quiet
@@ -446,7 +448,7 @@ def _gistar_map(
     frame = frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)].reset_index(drop=True)
     months = data.period.n_months
     inside = data.grid.inside.ravel()
-    weights = gistar.grid_weights(data.grid)
+    weights = grid_weights(data.grid)
 
     def score(history: History) -> np.ndarray:
         recent = history.monthly_counts[-months:].sum(axis=0).ravel()[inside]
@@ -499,9 +501,7 @@ def _emerging_map(
         )
     cube = np.stack([grid.counts(x[step == t], y[step == t]) for t in range(steps)])
     inside = grid.inside.ravel()
-    table = emerging.emerging_hotspots(
-        cube.reshape(steps, -1)[:, inside], gistar.grid_weights(grid)
-    )
+    table = emerging.emerging_hotspots(cube.reshape(steps, -1)[:, inside], grid_weights(grid))
     frame = grid.to_geodataframe({"count": cube.sum(axis=0)})
     for column in emerging.EMERGING_COLUMNS:
         frame[column] = table[column].to_numpy()

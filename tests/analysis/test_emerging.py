@@ -14,8 +14,8 @@ from geo_service.analysis.emerging import (
     emerging_hotspots,
     mann_kendall,
 )
-from geo_service.analysis.gistar import grid_weights
 from geo_service.analysis.grid import grid_for
+from geo_service.analysis.weights import grid_weights
 from geo_service.errors import InputError
 
 

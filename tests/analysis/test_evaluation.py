@@ -12,20 +12,22 @@ import pytest
 from geo_service import schema
 from geo_service.analysis.evaluation import (
     BACKTEST_COLUMNS,
-    History,
     accuracy_for,
     backtest,
     best_method,
     coverage_curve,
-    default_bandwidths_m,
-    default_methods,
     hit_rate_curve,
     hit_rate_table,
-    kde_method,
-    recent_counts_method,
     summarise_backtest,
 )
 from geo_service.analysis.grid import Grid, grid_for
+from geo_service.analysis.hotspot_methods import (
+    History,
+    default_bandwidths_m,
+    default_methods,
+    kde_method,
+    recent_counts_method,
+)
 from geo_service.analysis.kde import kde_surface
 from geo_service.errors import InputError
 from geo_service.projection import to_bng

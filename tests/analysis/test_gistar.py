@@ -17,17 +17,10 @@ from libpysal.weights import WSP
 from scipy import stats
 from shapely.geometry import Point, box
 
-from geo_service.analysis.gistar import (
-    confidence_bins,
-    contiguity_weights,
-    distance_band_weights,
-    gi_star,
-    gi_star_areas,
-    gi_star_grid,
-    grid_weights,
-)
+from geo_service.analysis.gistar import confidence_bins, gi_star, gi_star_areas, gi_star_grid
 from geo_service.analysis.grid import grid_for
 from geo_service.analysis.significance import bh_qvalues
+from geo_service.analysis.weights import contiguity_weights, distance_band_weights, grid_weights
 from geo_service.errors import InputError
 from geo_service.schema import CRS
 

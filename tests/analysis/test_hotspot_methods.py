@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from geo_service.analysis import evaluation
 from geo_service.analysis.gistar import gi_star_grid
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import (
@@ -15,10 +14,6 @@ from geo_service.analysis.hotspot_methods import (
     recent_counts_method,
 )
 from geo_service.analysis.kde import kde_surface
-
-
-def test_evaluation_re_exports_them() -> None:
-    assert evaluation.kde_method is kde_method and evaluation.History is History
 
 
 def _history(

@@ -7,15 +7,10 @@ import geopandas as gpd
 import numpy as np
 from shapely.geometry import box
 
-from geo_service.analysis import gistar
 from geo_service.analysis.gistar import gi_star_grid
 from geo_service.analysis.grid import grid_for, hex_grid_for
 from geo_service.analysis.weights import contiguity_weights, distance_band_weights, grid_weights
 from geo_service.schema import CRS
-
-
-def test_gistar_re_exports_them() -> None:
-    assert gistar.grid_weights is grid_weights and gistar.contiguity_weights is contiguity_weights
 
 
 def test_weights_builders() -> None:

@@ -18,8 +18,9 @@ from bench.evaluation import (
     _inside,
     synthetic_incidents,
 )
-from geo_service.analysis.evaluation import backtest, default_methods, kde_method
+from geo_service.analysis.evaluation import backtest
 from geo_service.analysis.grid import Grid
+from geo_service.analysis.hotspot_methods import default_methods, kde_method
 from tests.bench.conftest import json_round_trip
 
 

@@ -51,8 +51,9 @@ def test_backtest_reports_each_origin() -> None:
     from shapely.geometry import box
 
     from geo_service import schema
-    from geo_service.analysis.evaluation import backtest, default_methods
+    from geo_service.analysis.evaluation import backtest
     from geo_service.analysis.grid import grid_for
+    from geo_service.analysis.hotspot_methods import default_methods
 
     seen: list[tuple[str, int | None, int]] = []
 
