@@ -29,6 +29,8 @@ class Settings:
     store: Path = Path("data/store")
     #: TOML file of category groups; None uses the packaged defaults.
     categories: Path | None = None
+    #: TOML file of the risk matrix the report rates groups with; None uses the packaged one.
+    risk: Path | None = None
     #: Map tiles: "auto" (OpenStreetMap for real data, none for the synthetic demo), "none"
     #: (plain background: locked-down networks), "openstreetmap", or a URL template.
     tiles: str = "auto"
@@ -88,7 +90,7 @@ def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
     settings = Settings()
     converted: dict[str, object] = {}
     for name, value in values.items():
-        if name in ("store", "categories"):
+        if name in ("store", "categories", "risk"):
             converted[name] = Path(str(value)) if value not in (None, "") else None
         elif name == "port":
             try:

@@ -200,7 +200,8 @@ def default_comparison(
     against
         :data:`PRECEDING` or :data:`YEAR_EARLIER`. Default: year-earlier for a 1-month period
         (the JAG's monthly review: this month against the same month last year, free of
-        seasonal swings) and for a chosen length; preceding for 12 months given explicitly.
+        seasonal swings); preceding for any other length given explicitly; with ``months``
+        left to the data, year-earlier first (see Returns).
 
     Returns
     -------

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shifts", help="previous vs current period per area or grid cell, with significance"
     )
     _common_args(moved, period=False)
-    period_args(moved, forces=False)
+    period_args(moved)
     moved.add_argument("--cells", action="store_true", help="grid cells even with a layer")
     moved.add_argument(
         "--format", choices=LAYER_FORMATS, default="csv", help="binary formats need --out"
@@ -55,7 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common_args(parser: argparse.ArgumentParser, *, period: bool = True) -> None:
     parser.add_argument("--category", required=True, help="a category group or category")
     if period:
-        parser.add_argument("--period-end", required=True, metavar="YYYY-MM", help="last month")
+        parser.add_argument(
+            "--period-end",
+            metavar="YYYY-MM",
+            help="last month (default: the latest month the category's sources hold)",
+        )
+        parser.add_argument(
+            "--exclude-force",
+            action="append",
+            default=[],
+            metavar="FORCE",
+            help="leave out rows reported by FORCE (police.uk 'Reported by'); repeatable",
+        )
     parser.add_argument("--layer", help="area layer of the study area (default: beat or ward)")
     parser.add_argument("--cell-m", type=float, help="grid cell size in metres (default: auto)")
     parser.add_argument("--out", type=Path, help="file to write (default: standard output)")
@@ -82,6 +93,7 @@ def hotspot_options(args: argparse.Namespace) -> HotspotOptions:
         areas=args.areas,
         step_months=args.step_months,
         accuracy=not args.no_accuracy,
+        exclude_forces=tuple(args.exclude_force),
     )
 
 
@@ -97,19 +109,13 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
 
 def _shifts(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.services import hotspots
-    from geo_service.services.options import resolve_view
 
-    store = open_store(settings)
-    view = resolve_view(
-        store.coverage().all_months(), period_end=args.period_end, months=args.months,
-        against=args.against,
-    )  # fmt: skip
     opts = ShiftOptions(
-        category=args.category, period_end=view.period_end, months=view.months,
-        against=view.against, layer=args.layer, cell_m=args.cell_m, hexagons=args.hex,
-        cells=args.cells,
+        category=args.category, period_end=args.period_end, months=args.months,
+        against=args.against, layer=args.layer, cell_m=args.cell_m, hexagons=args.hex,
+        cells=args.cells, exclude_forces=tuple(args.exclude_force),
     )  # fmt: skip
-    result = hotspots.shifts(store, settings.groups(), opts)
+    result = hotspots.shifts(open_store(settings), settings.groups(), opts)
     meta = result.meta
     logger.info(
         "%s: %s vs %s, %d %s(s), %d significant", meta["category"], meta["previous"],

@@ -25,7 +25,6 @@ from geo_service.cli._output import (
     open_store,
     progress_of,
     write_frame,
-    write_to,
 )
 from geo_service.config import Settings
 from geo_service.errors import InputError
@@ -101,7 +100,7 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     if args.roads is not None:
         table = collisions.road_rates(store, _roads(args.roads, args.road_name_col))
-        return write_to(args.out, len(table), lambda out: write_frame(table, "csv", out=out))
+        return export_to(table, _table_format(args.format, "--roads"), args.out, name="roads")
     result = collisions.collision_sites(
         store, rule_options(args), period_end=args.period_end, layer=args.layer
     )
@@ -109,11 +108,18 @@ def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
     if result.note:
         logger.warning("note: %s", result.note)
     if args.ksi_trend:
-        fmt = "csv" if args.format in ("geojson", "gpkg", "shp") else args.format
+        fmt = _table_format(args.format, "--ksi-trend")
         return export_to(result.ksi_trend, fmt, args.out, name="ksi_trend")
     chosen = result.outside if args.outside else result.sites
     meta = collisions.sites_meta(result)
     return export_to(chosen, args.format, args.out, meta=meta, name="repeat_sites")
+
+
+def _table_format(fmt: str, what: str) -> str:
+    """``fmt`` for a table with no geometry; a map format is refused, naming the allowed."""
+    if fmt in ("geojson", "gpkg", "shp"):
+        raise InputError(f"{what} gives a table, not a map: use --format csv, json or xlsx")
+    return fmt
 
 
 def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
@@ -144,7 +150,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         hit_rate_curve(result.summary) if args.curve else result.table if args.detail
         else result.summary
     )  # fmt: skip
-    if args.format == "json":
+    if args.format == "json" and args.out is None:
         document = {
             "category": result.category, "cell_m": result.cell_m,
             "first_origin": result.first_origin, "last_origin": result.last_origin,
@@ -154,8 +160,10 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
-    if args.format == "xlsx":
-        return export_to(shown, "xlsx", args.out, name="backtest")
+    if args.format != "table" and (args.format == "xlsx" or args.out is not None):
+        meta = {"category": result.category, "best_method": result.best_method,
+                "first_origin": result.first_origin, "last_origin": result.last_origin}  # fmt: skip
+        return export_to(shown, args.format, args.out, meta=meta, name="backtest")
     write_frame(shown.round(4) if args.format == "table" else shown, args.format)
     if args.format == "table":
         sys.stdout.write(

@@ -197,6 +197,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         peer_layer=args.peer_layer,
         peer_code=args.peer_code,
         highest_first=settings.positions == "highest-first",
+        risk=settings.risk,
     )
     html = report_document(store, settings.groups(), opts, progress=progress_of(args))
     if str(args.out) == "-":

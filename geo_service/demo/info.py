@@ -1,8 +1,9 @@
 """Telling whether a store holds the synthetic demo, for pages that must say so.
 
 The demo's layers are recorded as synthetic in the store's manifest when the demo writes them
-(:meth:`geo_service.store.Store.is_demo`). The web layer then shows :data:`SYNTHETIC_NOTE` on every
-page and draws the demo's road lines (:func:`demo_roads`) on a plain background instead of tiles.
+(:meth:`geo_service.store.Store.is_demo`); the pages then say the geography is synthetic and
+draw no map tiles. :data:`SYNTHETIC_NOTE` is the wording the demo's own files carry, and
+:func:`demo_roads` finds the road lines written beside the demo's beats.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ingest pipeline: load files, assign them to the stored areas, write them to the store.
 
-These are the service functions the CLI (and later the web layer) call::
+These are the ingest use cases the CLI and the demo call::
 
     ingest_files(store, kind, paths)   load (LOADERS[kind]) -> assign_areas -> Store.write_incidents
     add_layer(store, layer, paths)     read_layer per file -> Store.write_layer (re-assigns all)

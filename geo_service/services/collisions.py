@@ -16,7 +16,7 @@ import pandas as pd
 
 from geo_service.analysis import breakdowns
 from geo_service.analysis.adjusted_severity import adjusted_ksi
-from geo_service.analysis.periods import month_label, rolling_periods, shift_month
+from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.analysis.repeat_locations import ClusterRule, collisions_per_km, repeat_locations
 from geo_service.cluster_rules import cluster_rule as named_rule
 from geo_service.cluster_rules import rule_with_overrides
@@ -129,7 +129,9 @@ def collision_sites(
     )
     inside = found["area_code"].notna().to_numpy() if name else np.ones(len(found), dtype=bool)
     periods = [rolling_periods(shift_month(last, -12 * k))[1] for k in range(years)]
-    severity = breakdowns.severity_by_period(collisions, list(reversed(periods)))
+    severity = _marked_beyond(
+        breakdowns.severity_by_period(collisions, list(reversed(periods))), periods, latest
+    )
     window_start = shift_month(last, -12 * rule.years + 1)
     in_window = collisions[collisions["month"].astype(str) >= window_start]
     return CollisionSites(
@@ -141,7 +143,7 @@ def collision_sites(
         severity=severity,
         collisions=in_window.loc[has_location(in_window)],
         areas=areas,
-        ksi_trend=_whole_years(adjusted_ksi(collisions), first_month, last),
+        ksi_trend=_whole_years(adjusted_ksi(collisions), first_month, min(last, latest)),
         note=note,
     )
 
@@ -169,6 +171,17 @@ def describe(result: CollisionSites) -> str:
         f"{rule.min_count} of {'/'.join(rule.severities)} within {radius}, {rule.years} years "
         f"ending {result.period_end}"
     )
+
+
+def _marked_beyond(table: pd.DataFrame, periods: list[Period], latest: str) -> pd.DataFrame:
+    """Severity columns of periods running past the latest collision held say so in their
+    heading: their counts stop there ("no data" after it, not zero)."""
+    renamed = {
+        p.label: f"{p.label} (no collision data after {month_label(latest)})"
+        for p in periods
+        if p.end > latest
+    }
+    return table.rename(columns=renamed)
 
 
 def _whole_years(table: pd.DataFrame, first_month: str, last_month: str) -> pd.DataFrame:

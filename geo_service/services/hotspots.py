@@ -45,8 +45,9 @@ from geo_service.services.options import (
     HotspotOptions,
     ShiftOptions,
     ViewOptions,
-    comparison_periods,
+    resolve_view,
 )
+from geo_service.services.tables import without_forces
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +132,17 @@ def study_data(
     groups: Sequence[CategoryGroup],
     *,
     category: str,
-    period_end: str,
+    period_end: str | None,
     months: int,
     layer: str | None,
     cell_m: float | None,
     history_months: int = 24,
+    exclude_forces: Sequence[str] = (),
 ) -> StudyData:
     """The group's located incidents up to the period end and the grid over the study area.
+
+    ``period_end`` ``None`` is the latest month the group's sources hold; rows reported by a
+    force of ``exclude_forces`` are left out.
 
     Raises
     ------
@@ -148,11 +153,17 @@ def study_data(
     """
     if months < 1:
         raise InputError(f"months must be at least 1, got {months}")
-    _, period = rolling_periods(period_end, months=months)
     require_incidents(store)
     group = group_named(store, groups, category)
+    held = store.coverage().months_of(group)
+    if period_end is None and not held:
+        raise NotFoundError(f"no source in the store supplies {group.name!r}")
+    _, period = rolling_periods(period_end or held[-1], months=months)
     start = period.shifted(-max(history_months, months)).start
-    frame = store.incidents(month_from=start, month_to=period.end, columns=_COLUMNS)
+    frame = store.incidents(
+        month_from=start, month_to=period.end, columns=[*_COLUMNS, "reported_by"]
+    )
+    frame = without_forces(frame, exclude_forces)
     incidents = frame.loc[group.mask(frame) & has_location(frame)]
     name = study_layer_name(store, layer)
     areas = store.layer(name) if name is not None else None
@@ -192,7 +203,7 @@ def hotspot_map(
         raise InputError(f"method={opts.method!r}: allowed: {', '.join(METHODS)}")
     data = data or study_data(
         store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
-        layer=opts.layer, cell_m=opts.cell_m,
+        layer=opts.layer, cell_m=opts.cell_m, exclude_forces=opts.exclude_forces,
     )  # fmt: skip
     points = data.in_period()
     if points.empty:
@@ -324,11 +335,11 @@ def category_hotspots(
     _previous, current = opts.periods()
     base = HotspotOptions(
         category=group.name, period_end=current.end, months=current.n_months,
-        layer=opts.layer or None, accuracy=False,
+        layer=opts.layer or None, accuracy=False, exclude_forces=opts.exclude_forces,
     )  # fmt: skip
     data = study_data(
         store, [group, *groups], category=group.name, period_end=base.period_end,
-        months=base.months, layer=base.layer, cell_m=None,
+        months=base.months, layer=base.layer, cell_m=None, exclude_forces=opts.exclude_forces,
     )  # fmt: skip
     maps: dict[str, HotspotMap | None] = {}
     for method in ("kde", "dbscan", "gistar", "emerging"):
@@ -577,24 +588,34 @@ class Shifts:
 def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions) -> Shifts:
     """Period-on-period (or year-on-year) change of ``opts.category`` per area or cell.
 
+    The comparison left out of ``opts`` is chosen from the months the category's own sources
+    hold (:func:`~geo_service.services.options.resolve_view`).
+
     Raises
     ------
     InputError
-        When either period holds a month the store does not cover.
+        When either period holds a month the category's sources do not cover.
     """
-    previous, current = comparison_periods(opts.period_end, months=opts.months,
-                                           against=opts.against)  # fmt: skip
-    lag_months = current.n_months if opts.against == "preceding" else 12
+    require_incidents(store)
+    group = group_named(store, groups, opts.category)
+    held = store.coverage().months_of(group)
+    view = resolve_view(held, period_end=opts.period_end, months=opts.months, against=opts.against)
+    previous, current = view.periods()
+    lag_months = current.n_months if view.against == "preceding" else 12
     data = study_data(
-        store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
-        layer=opts.layer, cell_m=opts.cell_m, history_months=lag_months + opts.months,
+        store, [group, *groups], category=group.name, period_end=view.period_end,
+        months=view.months, layer=opts.layer, cell_m=opts.cell_m,
+        history_months=lag_months + view.months, exclude_forces=opts.exclude_forces,
     )  # fmt: skip
-    _check_covered(store.coverage().months_of(data.group), previous, current)
+    _check_covered(held, previous, current)
     per_area = opts.cell_m is None and not opts.hexagons and not opts.cells
     if per_area and data.layer is not None and data.areas is not None:
-        incidents = store.incidents(
-            month_from=previous.start, month_to=current.end,
-            columns=[*_COLUMNS, area_column(data.layer)],
+        incidents = without_forces(
+            store.incidents(
+                month_from=previous.start, month_to=current.end,
+                columns=[*_COLUMNS, "reported_by", area_column(data.layer)],
+            ),
+            opts.exclude_forces,
         )  # fmt: skip
         frame = shift_stats.area_shifts(
             incidents, data.areas, layer=data.layer, group=data.group, previous=previous,
@@ -610,7 +631,7 @@ def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions
         "category": data.group.name,
         "previous": previous.label,
         "current": current.label,
-        "against": opts.against,
+        "against": view.against,
         "unit": "cell" if "cell" in frame.columns else data.layer,
         "significant": int((frame["q"] < 0.05).sum()),
     }

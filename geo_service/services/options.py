@@ -128,12 +128,14 @@ class RuleOptions:
 class HotspotOptions:
     """One hotspot map: a category over ``months`` months ending ``period_end``.
 
-    Parameters left ``None`` are chosen from the data (bandwidth, DBSCAN radius and core size,
-    emerging time step, cell size); ``permutations`` and ``seed`` drive Gi*'s pseudo p-values.
+    Parameters left ``None`` are chosen from the data (period end: the latest month the
+    category's sources hold; bandwidth, DBSCAN radius and core size, emerging time step, cell
+    size); ``permutations`` and ``seed`` drive Gi*'s pseudo p-values; ``exclude_forces`` leaves
+    out the rows those forces reported.
     """
 
     category: str
-    period_end: str
+    period_end: str | None = None
     months: int = 12
     layer: str | None = None
     method: str = "kde"
@@ -147,23 +149,27 @@ class HotspotOptions:
     areas: bool = False
     step_months: int | None = None
     accuracy: bool = True
+    exclude_forces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ShiftOptions:
     """Year-on-year (or period-on-period) change of one category per area or grid cell.
 
-    ``cells`` asks for grid cells even when an area layer is stored.
+    ``cells`` asks for grid cells even when an area layer is stored. ``period_end``,
+    ``months`` and ``against`` left ``None`` are chosen from the months the category's sources
+    hold, as :func:`resolve_view` chooses them.
     """
 
     category: str
-    period_end: str
-    months: int = 12
-    against: str = "preceding"
+    period_end: str | None = None
+    months: int | None = None
+    against: str | None = None
     layer: str | None = None
     cell_m: float | None = None
     hexagons: bool = False
     cells: bool = False
+    exclude_forces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

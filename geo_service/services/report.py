@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError, NotFoundError
 from geo_service.progress import Progress
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
+from geo_service.risk_matrix import load_risk_matrix
 from geo_service.services.context import StoreLike, require_incidents
 from geo_service.services.options import ViewOptions
 from geo_service.services.tables import required_layer, without_forces
@@ -26,13 +28,15 @@ DEFAULT_TITLE = "Strategic assessment"
 class ReportOptions:
     """The report's comparison, title and optional peer comparison (``peer_layer`` of areas
     such as districts, ``peer_code`` the partnership's own area in it); ``highest_first``
-    writes the highest peer as "1st of M" instead of the iQuanta "Mth of M"."""
+    writes the highest peer as "1st of M" instead of the iQuanta "Mth of M"; ``risk`` is a
+    partnership's own risk matrix file (None: the packaged one)."""
 
     view: ViewOptions
     title: str = DEFAULT_TITLE
     peer_layer: str | None = None
     peer_code: str | None = None
     highest_first: bool = False
+    risk: Path | None = None
 
 
 def report_document(
@@ -68,6 +72,7 @@ def report_document(
         coverage=store.coverage(),
         against=opts.view.against,
         highest_first=opts.highest_first,
+        matrix=load_risk_matrix(opts.risk),
         progress=progress,
     )
 

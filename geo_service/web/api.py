@@ -50,7 +50,10 @@ def _cached_response(body: str | bytes, mimetype: str, **headers: str) -> Respon
     """``body`` with the store version's ETag and Last-Modified; 304 when the client has it."""
     state = web_state()
     tags = export.cache_headers(
-        state.store.version(), request.full_path, modified=_published(state.store)
+        state.store.version(),
+        request.path,
+        request.args.to_dict(flat=False),
+        modified=_published(state.store),
     )
     response = Response(body, mimetype=mimetype, headers={**tags, **headers})
     response.make_conditional(request)

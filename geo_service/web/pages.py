@@ -1,6 +1,6 @@
 """The HTML pages: overview, category, area (beat), collisions and report, with their map scripts.
 
-Each view parses the query string, fetches (cached) results from :mod:`.services`, builds the map
+Each view parses the query string, fetches (cached) results from :mod:`geo_service.services`, builds the map
 with :mod:`geo_service.maps.views` and renders a template. A page's map bootstrap script and its
 density image have URLs of their own beside the page (``.../map.js``, ``.../density.png``) with the
 same query string, so the page needs no inline script and the image is fetched only when the
@@ -256,6 +256,7 @@ def report() -> Response:
         peer_layer=request.args.get("peer_layer") or None,
         peer_code=request.args.get("peer_code") or None,
         highest_first=state.settings.positions == "highest-first",
+        risk=state.settings.risk,
     )
     document = state.cached(
         ("report", chosen), lambda: report_document(state.store, state.groups, chosen)

@@ -192,6 +192,7 @@ def hotspot_options(
         areas=flags["areas"] == "1",
         step_months=None if step is None else int(step),
         accuracy=flags["accuracy"] == "1",
+        exclude_forces=view.exclude_forces,
     )
 
 
@@ -212,6 +213,7 @@ def shift_options(args: Mapping[str, str], *, category: str, view: ViewOptions) 
         cell_m=cell_m,
         hexagons=flags["hex"] == "1",
         cells=flags["cells"] == "1",
+        exclude_forces=view.exclude_forces,
     )
 
 
