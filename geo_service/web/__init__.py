@@ -1,8 +1,8 @@
 """The Flask web service: :func:`create_app` builds an app for one store (no app at import time).
 
 Views (:mod:`.pages`, :mod:`.api`) parse the request (:mod:`.params`), call the framework-free
-service functions (:mod:`geo_service.services`), and render templates from the top-level ``templates/``
-folder with assets from ``static/``. Results are cached per store version and request options in a
+service functions (:mod:`geo_service.services`), and render templates from the top-level
+``templates/`` folder with assets from ``static/``. Results are cached per store version and request options in a
 bounded LRU held by the app object, so a repeated page costs a dictionary lookup.
 """
 
