@@ -2,8 +2,8 @@
 
 Views (:mod:`.pages`, :mod:`.api`) parse the request (:mod:`.params`), call the framework-free
 service functions (:mod:`geo_service.services`), and render templates from the top-level
-``templates/`` folder with assets from ``static/``. Results are cached per store version and request options in a
-bounded LRU held by the app object, so a repeated page costs a dictionary lookup.
+``templates/`` folder with assets from ``static/``. Results are cached per store version and request
+options in a bounded LRU held by the app object, so a repeated page costs a dictionary lookup.
 """
 
 from __future__ import annotations

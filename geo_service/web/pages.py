@@ -1,9 +1,9 @@
 """The HTML pages: overview, category, area (beat), collisions and report, with their map scripts.
 
-Each view parses the query string, fetches (cached) results from :mod:`geo_service.services`,
-builds the map with :mod:`geo_service.maps.views` and renders a template. A page's map bootstrap script and its
-density image have URLs of their own beside the page (``.../map.js``, ``.../density.png``) with the
-same query string, so the page needs no inline script and the image is fetched only when the
+Each view parses the query string, fetches (cached) results from :mod:`geo_service.services`, builds
+the map with :mod:`geo_service.maps.views` and renders a template. A page's map bootstrap script and
+its density image have URLs of their own beside the page (``.../map.js``, ``.../density.png``) with
+the same query string, so the page needs no inline script and the image is fetched only when the
 density layer is switched on.
 """
 
