@@ -195,3 +195,34 @@ def test_hotspot_map_says_how_many_locations_are_approximate(collision_store: St
     # Jul 12 - Jun 13 holds the five 2013 collisions, two of them at a rounded location.
     assert (result.meta["incidents"], result.meta["approximate_locations"]) == (5, 2)
     assert "(2 at an approximate location)" in describe(result)
+
+
+def test_hotspot_maps_and_shifts_leave_out_excluded_forces(force_store: Store) -> None:
+    from geo_service.services.hotspots import hotspot_map, shifts
+    from geo_service.services.options import HotspotOptions, ShiftOptions
+
+    opts = HotspotOptions(category="Burglary", period_end="2022-01", months=1, layer="ward",
+                          method="kde", accuracy=False)  # fmt: skip
+    every = hotspot_map(force_store, (), opts)
+    herts = hotspot_map(force_store, (), HotspotOptions(**{**opts.__dict__,
+                                                          "exclude_forces": (BTP,)}))  # fmt: skip
+    assert (every.meta["incidents"], herts.meta["incidents"]) == (6, 5)
+    moved = shifts(force_store, (), ShiftOptions(category="Burglary", period_end="2022-01",
+                                                 months=1, against="year-earlier",
+                                                 exclude_forces=(BTP,)))  # fmt: skip
+    w1 = moved.frame.set_index("code").loc["W1"]
+    assert (w1["previous"], w1["current"]) == (2, 5)
+
+
+def test_shifts_default_to_the_months_the_category_holds(collision_store: Store) -> None:
+    """This store holds collisions in Feb-Jun of each year only (ending Jun 13): with nothing
+    given, shifts compare the longest window both periods hold, Feb-Jun a year apart."""
+    from geo_service.services.hotspots import shifts
+    from geo_service.services.options import ShiftOptions
+
+    result = shifts(collision_store, (), ShiftOptions(category="Road traffic collision"))
+    assert (result.meta["previous"], result.meta["current"]) == (
+        "Feb 12 to Jun 12",
+        "Feb 13 to Jun 13",
+    )
+    assert result.meta["against"] == "year-earlier"
