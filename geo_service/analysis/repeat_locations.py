@@ -56,6 +56,9 @@ SITE_COLUMNS = (
     "ksi",
     "casualties",
     "ksi_casualties",
+    "pedestrian_casualties",
+    "cyclist_casualties",
+    "motorcyclist_casualties",
     "by_year",
     "road",
     "area_code",
@@ -66,6 +69,17 @@ SITE_COLUMNS = (
     "first_date",
     "last_date",
     "collision_ids",
+)
+
+
+#: Casualty figures summed per site when the collisions carry them (STATS19 casualty tables):
+#: all casualties, killed or seriously injured, and the vulnerable road users among them.
+CASUALTY_COLUMNS: tuple[str, ...] = (
+    "casualties",
+    "ksi_casualties",
+    "pedestrian_casualties",
+    "cyclist_casualties",
+    "motorcyclist_casualties",
 )
 
 
@@ -252,7 +266,7 @@ def _describe_sites(
     grouped = members.groupby("site_id", sort=True)
     sites = grouped[["fatal", "serious", "slight"]].sum()
     sites.insert(0, "count", grouped.size())
-    for column in ("casualties", "ksi_casualties"):
+    for column in CASUALTY_COLUMNS:
         sites[column] = _known_sums(site, part.get(column))
     sites["by_year"] = _by_year(site, part["_when"], years)
     sites["road"] = _road_labels(site, part)

@@ -29,8 +29,8 @@ from geo_service.services.options import RuleOptions
 COLLISION_COLUMNS: tuple[str, ...] = (
     "incident_id", "source", "category", "subcategory", "month", "occurred_at", "time_known",
     "x", "y", "severity", "urban_rural", "location_text", "road_1", "road_2", "casualties",
-    "ksi_casualties", "highway_authority", "adjusted_serious", "adjusted_slight",
-    "location_precision",
+    "ksi_casualties", "pedestrian_casualties", "cyclist_casualties", "motorcyclist_casualties",
+    "highway_authority", "adjusted_serious", "adjusted_slight", "location_precision",
 )  # fmt: skip
 #: A location recorded as exact; any other stated precision is approximate (a fall-back pair).
 EXACT = "exact"

@@ -180,6 +180,18 @@ def test_casualty_figures_rank_and_collisions_by_year() -> None:
     assert june.loc[1000.0, "by_year"] == "2010: 0; 2011: 0; 2012: 4; 2013: 0"
 
 
+def test_vulnerable_road_users_summed_per_site() -> None:
+    # One site of four collisions: pedestrians 1+0+2+? (one unknown) = 3, cyclists 0+1+0+0 = 1,
+    # motorcyclists unknown everywhere.
+    frame = collisions([(0.0, float(i)) for i in range(4)])
+    frame["pedestrian_casualties"] = pd.array([1, 0, 2, None], dtype="Int64")
+    frame["cyclist_casualties"] = pd.array([0, 1, 0, 0], dtype="Int64")
+    frame["motorcyclist_casualties"] = pd.array([None] * 4, dtype="Int64")
+    site = repeat_locations(frame, rule=DEFAULT, period_end="2013-12").iloc[0]
+    assert (site["pedestrian_casualties"], site["cyclist_casualties"]) == (3, 1)
+    assert pd.isna(site["motorcyclist_casualties"])
+
+
 def test_sites_without_casualty_columns() -> None:
     frame = collisions([(0.0, float(i)) for i in range(4)]).drop(columns=["casualties"])
     sites = repeat_locations(frame, rule=DEFAULT, period_end="2013-12")
