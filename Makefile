@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@echo "installing geo_service and its dependencies into $(VENV) (a few minutes the first time)"
+	$(PY) -m pip install --progress-bar on -e '.[test,dev]'
 	touch $(STAMP)
 
 ## run: prepare the demo store if missing, then serve it on http://127.0.0.1:5000
