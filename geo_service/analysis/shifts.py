@@ -27,7 +27,7 @@ from geo_service.categories import CategoryGroup
 from geo_service.errors import InputError
 from geo_service.schema import CRS, has_location
 
-SHIFT_COLUMNS = ("previous", "current", "change", "change_pct", "p", "q", "label")
+SHIFT_COLUMNS = ("previous", "current", "change", "pct_change", "p", "q", "label")
 
 
 def shift_table(
@@ -40,7 +40,7 @@ def shift_table(
 ) -> pd.DataFrame:
     """Previous and current counts, their change, exact Poisson p, BH q and a label per row.
 
-    ``change_pct`` is missing where the previous count is 0. The test is run once per distinct
+    ``pct_change`` is missing where the previous count is 0. The test is run once per distinct
     (previous, current) pair, which on a grid of mostly small counts is a few hundred pairs.
     """
     before = np.asarray(previous, dtype=np.int64)
@@ -63,7 +63,7 @@ def shift_table(
             "previous": before,
             "current": after,
             "change": after - before,
-            "change_pct": pct,
+            "pct_change": pct,
             "p": p,
             "q": q,
             "label": change_labels(before, after, q, alpha=alpha).astype(str),

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _accept_store_after_command(subparsers: argparse._SubParsersAction) -> None:
-    """Let every command take ``--store`` after its name too (``geo-service serve --store D``).
+    """Let every command take ``--store``, ``--quiet`` and ``--verbose`` after its name too
+    (``geo-service serve --store D``).
 
     SUPPRESS keeps a sub-command's default from overwriting a ``--store`` given before it.
     """
@@ -84,6 +85,16 @@ def _accept_store_after_command(subparsers: argparse._SubParsersAction) -> None:
             command.add_argument(
                 "--store", type=Path, default=argparse.SUPPRESS, help="store directory"
             )
+        if not nested and "--quiet" not in command._option_string_actions:
+            loudness = command.add_mutually_exclusive_group()
+            loudness.add_argument(
+                "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                help="warnings and errors only; no progress bars",
+            )  # fmt: skip
+            loudness.add_argument(
+                "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                help="debug messages too",
+            )  # fmt: skip
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

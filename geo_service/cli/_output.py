@@ -94,6 +94,19 @@ def write_frame(frame: pd.DataFrame, fmt: str, *, out: TextIO | None = None) -> 
         raise InputError(f"unknown format {fmt!r}; allowed: {', '.join(TABLE_FORMATS)}")
 
 
+def check_out(args: argparse.Namespace) -> None:
+    """Refuse a binary ``--format`` without ``--out`` before any work is done.
+
+    Raises
+    ------
+    InputError
+        For a format of :data:`BINARY_FORMATS` with no ``--out`` (or ``--out -``).
+    """
+    fmt, out = getattr(args, "format", None), getattr(args, "out", None)
+    if fmt in BINARY_FORMATS and (out is None or str(out) == "-"):
+        raise InputError(f"--format {fmt} writes a file: give it with --out FILE.{fmt}")
+
+
 def export_to(
     frame: pd.DataFrame,
     fmt: str,

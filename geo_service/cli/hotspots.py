@@ -12,7 +12,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from geo_service.cli._output import LAYER_FORMATS, export_to, open_store, period_args, progress_of
+from geo_service.cli._output import (
+    LAYER_FORMATS,
+    check_out,
+    export_to,
+    open_store,
+    period_args,
+    progress_of,
+)
 from geo_service.config import Settings
 from geo_service.services.options import METHODS, HotspotOptions, ShiftOptions
 
@@ -98,6 +105,7 @@ def hotspot_options(args: argparse.Namespace) -> HotspotOptions:
 
 
 def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.services import hotspots
 
     result = hotspots.hotspot_map(
@@ -108,6 +116,7 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _shifts(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.services import hotspots
 
     opts = ShiftOptions(

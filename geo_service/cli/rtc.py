@@ -21,6 +21,7 @@ import pandas as pd
 from geo_service.cli._output import (
     LAYER_FORMATS,
     TABLE_FORMATS,
+    check_out,
     export_to,
     open_store,
     progress_of,
@@ -95,6 +96,7 @@ def rule_options(args: argparse.Namespace) -> RuleOptions:
 
 
 def _repeat_locations(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.services import collisions
 
     store = open_store(settings)
@@ -136,6 +138,7 @@ def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service import export
     from geo_service.analysis.evaluation import hit_rate_curve
     from geo_service.services.evaluation import evaluate

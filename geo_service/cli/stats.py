@@ -16,6 +16,7 @@ import pandas as pd
 
 from geo_service.cli._output import (
     TABLE_FORMATS,
+    check_out,
     export_to,
     open_store,
     period_args,
@@ -24,7 +25,7 @@ from geo_service.cli._output import (
 )
 from geo_service.config import Settings
 from geo_service.errors import InputError
-from geo_service.services.context import StoreLike
+from geo_service.services.context import StoreLike, require_incidents
 from geo_service.services.options import ViewOptions, resolve_view
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def view_options(args: argparse.Namespace, store: StoreLike) -> ViewOptions:
     """The comparison of the period flags and ``--layer``, the rest chosen from the data."""
+    require_incidents(store)
     return resolve_view(
         store.coverage().all_months(),
         period_end=args.period_end,
@@ -95,6 +97,7 @@ def view_options(args: argparse.Namespace, store: StoreLike) -> ViewOptions:
 
 
 def _summary(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.analysis.change import rounded
     from geo_service.services.context import store_groups
     from geo_service.services.tables import looking_back
@@ -126,6 +129,7 @@ def _quality(notes: tuple[str, ...], fmt: str) -> None:
 
 
 def _change(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.services.context import group_named
     from geo_service.services.tables import BASIS_COLUMNS, CHANGE_COLUMNS, change_by_area
 
@@ -149,6 +153,7 @@ def _change(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _area(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.analysis.change import rounded
     from geo_service.services.context import store_groups
     from geo_service.services.tables import area_view
@@ -172,6 +177,7 @@ def _area(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _forces(args: argparse.Namespace, settings: Settings) -> int:
+    check_out(args)
     from geo_service.services.tables import reporting_forces
 
     store = open_store(settings)

@@ -107,6 +107,7 @@ def build_report(
     against: str = PRECEDING,
     highest_first: bool = False,
     progress: Progress | None = None,
+    notes: tuple[str, ...] = (),
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
 
@@ -143,6 +144,9 @@ def build_report(
         "1st of 10".
     progress
         Shows progress over the sections (:mod:`geo_service.progress`); none by default.
+    notes
+        Sentences stated first under "What the data could not say" (e.g. rows left out on
+        request).
     """
     previous, current = comparison_periods(period_end, months=months, against=against)
     borough = within_layer(incidents, layer)
@@ -162,7 +166,7 @@ def build_report(
         "layer": layer,
         "looking_back": [_looking_back_row(r) for r in overview.itertuples(index=False)],
         "looking_back_notes": looking_back_notes(overview),
-        "data_notes": data_notes(incidents, layer, previous, current, coverage),
+        "data_notes": [*notes, *data_notes(incidents, layer, previous, current, coverage)],
         "sections": sections,
         "alpha": 0.05,
         "period_word": "year" if months == 12 else "period",

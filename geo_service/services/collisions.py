@@ -20,7 +20,7 @@ from geo_service.analysis.periods import Period, month_label, rolling_periods, s
 from geo_service.analysis.repeat_locations import ClusterRule, collisions_per_km, repeat_locations
 from geo_service.cluster_rules import cluster_rule as named_rule
 from geo_service.cluster_rules import rule_with_overrides
-from geo_service.errors import NotFoundError
+from geo_service.errors import DataError, NotFoundError
 from geo_service.schema import ROAD_TRAFFIC_COLLISION, has_location
 from geo_service.services.context import StoreLike, empty_layer, study_layer_name
 from geo_service.services.options import RuleOptions
@@ -101,7 +101,7 @@ def collision_sites(
 
     Raises
     ------
-    NotFoundError
+    DataError
         When the store holds no road traffic collisions.
     """
     rule = cluster_rule(opts)
@@ -153,7 +153,7 @@ def road_rates(store: StoreLike, roads: gpd.GeoDataFrame) -> pd.DataFrame:
     per_km``, highest first)."""
     collisions = store.incidents(categories=[ROAD_TRAFFIC_COLLISION])
     if collisions.empty:
-        raise NotFoundError("the store holds no road traffic collisions; ingest STATS19 first")
+        raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
     return collisions_per_km(collisions, roads)
 
 
@@ -227,7 +227,7 @@ def _with_precision(sites: gpd.GeoDataFrame, collisions: pd.DataFrame) -> gpd.Ge
 def _latest_collision_month(store: StoreLike) -> str:
     months = store.incidents(categories=[ROAD_TRAFFIC_COLLISION], columns=["month"])["month"]
     if months.empty:
-        raise NotFoundError("the store holds no road traffic collisions; ingest STATS19 first")
+        raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
     return str(months.astype(str).max())
 
 

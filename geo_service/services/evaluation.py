@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -17,7 +17,7 @@ from geo_service.analysis.evaluation import backtest, best_method, summarise_bac
 from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.categories import CategoryGroup
-from geo_service.errors import InputError, NotFoundError
+from geo_service.errors import DataError, InputError
 from geo_service.progress import Progress
 from geo_service.schema import has_location
 from geo_service.services.context import (
@@ -62,24 +62,32 @@ def evaluate(
     ------
     InputError
         When the store covers too few months for one origin, or options are out of range.
-    NotFoundError
-        When the category has no located incident.
+    DataError
+        When no source supplies the category or carries the detail it needs, or it has no
+        located incident.
     """
     require_incidents(store)
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
         raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
-    group = group_named(store, groups, opts.category)
-    months = _held_run(store.coverage().months_of(group))
-    if not months:
-        raise NotFoundError(f"no source in the store supplies {group.name!r}")
+    asked = group_named(store, groups, opts.category)
+    held = store.coverage()
+    formed = held.formable(asked)
+    months = _held_run(held.months_of(asked))
+    if not months or formed.group is None:
+        raise DataError(f"{asked.name!r}: {formed.note() or 'no source in the store supplies it'}")
+    if formed.note():
+        logger.warning("%s %s", asked.name, formed.note())
+    group = replace(formed.group, name=asked.name)
     first_origin, last_origin = origins(
         months, months_wanted=opts.months, horizon=opts.horizon_months
     )
     history_from = format_month(parse_month(first_origin) - 24)
-    frame = store.incidents(month_from=history_from, month_to=months[-1], columns=_COLUMNS)
+    frame = store.incidents(
+        month_from=history_from, month_to=months[-1], columns=[*_COLUMNS, "source"]
+    )
     incidents = frame.loc[group.mask(frame)]
     if not has_location(incidents).any():
-        raise NotFoundError(f"no located incidents of {group.name!r} in the store")
+        raise DataError(f"no located incidents of {group.name!r} in the store")
     name = study_layer_name(store, opts.layer)
     areas = store.layer(name) if name is not None else None
     grid = study_grid(areas, incidents, cell_m=opts.cell_m)

@@ -27,10 +27,11 @@ from geo_service.analysis import shifts as shift_stats
 from geo_service.analysis.evaluation import Accuracy, accuracy_for
 from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
 from geo_service.analysis.hotspot_methods import History, Method
-from geo_service.analysis.periods import Period, rolling_periods
+from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.analysis.weights import grid_weights
 from geo_service.categories import CategoryGroup
-from geo_service.errors import InputError, NotFoundError
+from geo_service.coverage import MAX_LAG_MONTHS
+from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.progress import Progress, quiet
 from geo_service.schema import CRS, area_column, has_location
 from geo_service.services.context import (
@@ -73,8 +74,11 @@ EXACT = "exact"
 class StudyData:
     """The study area and the located incidents of one group up to the period end.
 
-    ``incidents`` holds every located incident of ``group`` from ``history`` months before the
-    period to its end (the backtest and the previous period need them).
+    ``group`` is what the sources can honestly form of the group asked for (the parts their
+    detail allows, :meth:`geo_service.coverage.Coverage.formable`); ``incidents`` holds every
+    located incident of it from ``history`` months before the period to its end (the backtest
+    and the previous period need them); ``notes`` say what the map leaves out or where its
+    period was moved to the months its sources hold.
     """
 
     group: CategoryGroup
@@ -83,6 +87,7 @@ class StudyData:
     layer: str | None
     areas: gpd.GeoDataFrame | None
     incidents: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
     def cells(self, hexagons: bool) -> Grid | HexGrid:
         """The square grid, or hexagons of the same cell size over the same study area."""
@@ -141,34 +146,50 @@ def study_data(
 ) -> StudyData:
     """The group's located incidents up to the period end and the grid over the study area.
 
-    ``period_end`` ``None`` is the latest month the group's sources hold; rows reported by a
-    force of ``exclude_forces`` are left out.
+    ``period_end`` ``None`` is the latest month the group's sources hold, and a period end
+    up to :data:`~geo_service.coverage.MAX_LAG_MONTHS` after it moves back to it (as the tables
+    compare a source that ends early over its own latest months); rows reported by a force of
+    ``exclude_forces`` are left out.
 
     Raises
     ------
     InputError
         When ``months`` is below 1.
+    DataError
+        When no source supplies the group, or none carries the detail it needs.
     NotFoundError
         When the store holds no incidents, or the category or layer is unknown.
     """
     if months < 1:
         raise InputError(f"months must be at least 1, got {months}")
     require_incidents(store)
-    group = group_named(store, groups, category)
-    held = store.coverage().months_of(group)
-    if period_end is None and not held:
-        raise NotFoundError(f"no source in the store supplies {group.name!r}")
-    _, period = rolling_periods(period_end or held[-1], months=months)
+    asked = group_named(store, groups, category)
+    name = study_layer_name(store, layer)  # an unknown layer is the user's to fix first
+    coverage = store.coverage()
+    formed = coverage.formable(asked)
+    held = coverage.months_of(asked)
+    if not held or formed.group is None:
+        reason = formed.note() or "no source in the store supplies it"
+        raise DataError(f"{asked.name!r}: {reason}")
+    group = replace(formed.group, name=asked.name)
+    notes = [f"{asked.name} {formed.note()}"] if formed.note() else []
+    end = period_end or held[-1]
+    if held[-1] < end <= shift_month(held[-1], MAX_LAG_MONTHS):
+        notes.append(
+            f"the data of {asked.name} ends {month_label(held[-1])}: the map covers the "
+            f"{months} months to {month_label(held[-1])}, not to {month_label(end)}"
+        )
+        end = held[-1]
+    _, period = rolling_periods(end, months=months)
     start = period.shifted(-max(history_months, months)).start
     frame = store.incidents(
-        month_from=start, month_to=period.end, columns=[*_COLUMNS, "reported_by"]
+        month_from=start, month_to=period.end, columns=[*_COLUMNS, "source", "reported_by"]
     )
     frame = without_forces(frame, exclude_forces)
     incidents = frame.loc[group.mask(frame) & has_location(frame)]
-    name = study_layer_name(store, layer)
     areas = store.layer(name) if name is not None else None
     grid = study_grid(areas, incidents, cell_m=cell_m)
-    return StudyData(group, period, grid, name, areas, incidents)
+    return StudyData(group, period, grid, name, areas, incidents, tuple(notes))
 
 
 def hotspot_map(
@@ -207,7 +228,7 @@ def hotspot_map(
     )  # fmt: skip
     points = data.in_period()
     if points.empty:
-        raise NotFoundError(
+        raise DataError(
             f"no located {data.group.name!r} incidents in {data.period.label} inside the study area"
         )
     x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
@@ -223,6 +244,7 @@ def hotspot_map(
         "months": data.period.n_months,
         "incidents": len(points),
         "approximate_locations": approximate_locations(points),
+        "notes": list(data.notes),
         "cell_m": data.grid.cell_m,
         "layer": data.layer,
         **built.parameters,
@@ -261,9 +283,10 @@ def describe(hotspots: HotspotMap) -> str:
     stated = accuracy["statement"] if accuracy else "accuracy not available"
     approximate = meta.get("approximate_locations") or 0
     rounded = f" ({approximate} at an approximate location)" if approximate else ""
+    notes = "".join(f"; note: {n}" for n in meta.get("notes") or ())
     return (
         f"{meta['method']} map of {meta['category']}, {meta['period']}: "
-        f"{meta['incidents']} incidents{rounded}; {stated}"
+        f"{meta['incidents']} incidents{rounded}; {stated}{notes}"
     )
 
 
@@ -281,6 +304,12 @@ class CategoryHotspots:
     gistar: HotspotMap | None
     emerging: HotspotMap | None
     grid: Grid
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the maps leave out, or where their period was moved (each said once)."""
+        found = (m for m in (self.kde, self.dbscan, self.gistar, self.emerging) if m is not None)
+        return tuple(dict.fromkeys(n for m in found for n in m.meta.get("notes") or ()))
 
     @property
     def accuracy(self) -> Accuracy | None:
@@ -346,7 +375,7 @@ def category_hotspots(
         chosen = replace(base, method=method, accuracy=method == "kde")
         try:
             maps[method] = hotspot_map(store, groups, chosen, data=data)
-        except (InputError, NotFoundError) as exc:
+        except (InputError, NotFoundError, DataError) as exc:
             logger.info("%s map of %s not drawn: %s", method, group.name, exc)
             maps[method] = None
     return CategoryHotspots(
@@ -613,7 +642,7 @@ def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions
         incidents = without_forces(
             store.incidents(
                 month_from=previous.start, month_to=current.end,
-                columns=[*_COLUMNS, "reported_by", area_column(data.layer)],
+                columns=[*_COLUMNS, "source", "reported_by", area_column(data.layer)],
             ),
             opts.exclude_forces,
         )  # fmt: skip
@@ -645,7 +674,7 @@ def _check_covered(held_months: Sequence[str], *periods: Period) -> None:
         missing = [m for m in period.months if m not in held]
         if missing:
             span = f"{min(held)}..{max(held)}" if held else "no months"
-            raise InputError(
+            raise DataError(
                 f"period {period.label} is not covered by the data of this category: no data "
                 f"for {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; its sources "
                 f"hold {span} (choose the period end, months or comparison to fit)"

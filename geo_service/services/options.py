@@ -54,12 +54,19 @@ def resolve_view(
     Raises
     ------
     InputError
-        When ``against`` is unknown, ``months`` is below 1 or no month is held.
+        When ``against`` is unknown, ``months`` is below 1, ``period_end`` lies outside the
+        months held, or no month is held.
     """
     if against is not None and against not in AGAINST:
         raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
     if months is not None and months < 1:
         raise InputError(f"months must be at least 1, got {months}")
+    held = sorted(months_held)
+    if period_end is not None and held and not held[0] <= period_end <= held[-1]:
+        raise InputError(
+            f"period end {period_end!r}: expected a month between {held[0]} and {held[-1]}, "
+            "the months the store holds"
+        )
     _previous, current, chosen = default_comparison(
         months_held, period_end=period_end, months=months, against=against
     )

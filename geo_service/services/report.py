@@ -18,7 +18,7 @@ from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.risk_matrix import load_risk_matrix
 from geo_service.services.context import StoreLike, require_incidents
 from geo_service.services.options import ViewOptions
-from geo_service.services.tables import required_layer, without_forces
+from geo_service.services.tables import exclusion_notes, required_layer, without_forces
 
 #: Title of the document when none is given.
 DEFAULT_TITLE = "Strategic assessment"
@@ -72,6 +72,7 @@ def report_document(
         coverage=store.coverage(),
         against=opts.view.against,
         highest_first=opts.highest_first,
+        notes=exclusion_notes(store, opts.view),
         matrix=load_risk_matrix(opts.risk),
         progress=progress,
     )

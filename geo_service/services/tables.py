@@ -134,7 +134,9 @@ def looking_back(
     table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)
     monthly = {g.name: _monthly_counts(incidents, g, both, coverage) for g in groups}
-    quality = data_quality(everything, coverage, None, previous, current, layer=layer)
+    quality = exclusion_notes(store, opts) + data_quality(
+        everything, coverage, None, previous, current, layer=layer
+    )
     return LookingBack(layer, previous, current, table, monthly, quality)
 
 
@@ -160,7 +162,9 @@ def change_by_area(store: StoreLike, group: CategoryGroup, opts: ViewOptions) ->
     monthly = patterns.monthly_series(
         inside, group=group, period=_span(previous, current), held=coverage.months_of(group)
     )
-    quality = data_quality(incidents, coverage, group, previous, current, layer=layer)
+    quality = exclusion_notes(store, opts) + data_quality(
+        incidents, coverage, group, previous, current, layer=layer
+    )
     return ChangeByArea(group, layer, previous, current, table, areas, monthly, quality)
 
 
@@ -211,7 +215,8 @@ def area_view(
         monthly=monthly,
         increases=increases,
         decreases=decreases,
-        quality=data_quality(incidents, coverage, None, previous, current, layer=layer),
+        quality=exclusion_notes(store, opts)
+        + data_quality(incidents, coverage, None, previous, current, layer=layer),
     )
 
 
@@ -301,12 +306,37 @@ def without_forces(frame: pd.DataFrame, forces: Sequence[str]) -> pd.DataFrame:
     return frame.loc[~reported.isin(wanted).fillna(False).to_numpy(dtype=bool)]
 
 
+def exclusion_notes(store: StoreLike, opts: ViewOptions) -> tuple[str, ...]:
+    """Sentences saying which reporting forces' rows ``opts`` leaves out, and how many rows in
+    the months compared; a force no row names is said to match nothing (with those held)."""
+    if not opts.exclude_forces:
+        return ()
+    previous, current = opts.periods()
+    span = _span(previous, current)
+    frame = store.incidents(month_from=span.start, month_to=span.end, columns=["reported_by"])
+    counts = frame["reported_by"].astype("string").value_counts()
+    by_name = {str(k).casefold(): (str(k), int(v)) for k, v in counts.items()}
+    notes = []
+    for force in opts.exclude_forces:
+        if force.casefold() in by_name:
+            name, rows = by_name[force.casefold()]
+            notes.append(f"Rows reported by {name} are left out ({rows:,} in the months compared).")
+        else:
+            held = ", ".join(name for name, _ in by_name.values()) or "none"
+            notes.append(
+                f"No row in the months compared was reported by {force!r}, so nothing was left "
+                f"out for it; reporting forces held: {held}."
+            )
+    return tuple(notes)
+
+
 def reporting_forces(store: StoreLike, opts: ViewOptions) -> ReportingForces:
     """Incidents per reporting force (police.uk ``Reported by``) in both periods, inside the
     study layer: British Transport Police rows in a territorial force's download show apart.
 
     Rows of sources that name no reporting force count under ``"(not stated)"``. Forces that
-    ``opts.exclude_forces`` leaves out are listed too, marked excluded.
+    ``opts.exclude_forces`` leaves out are listed too, marked excluded. A period some source
+    does not wholly hold is "no data" (missing), never the count of the months it holds.
     """
     require_incidents(store)
     layer = view_layer(store, opts)
@@ -325,6 +355,12 @@ def reporting_forces(store: StoreLike, opts: ViewOptions) -> ReportingForces:
     )
     counts = table.groupby("reported_by", sort=True)[["previous", "current"]].sum()
     counts = counts.sort_values("current", ascending=False, kind="stable").reset_index()
+    counts[["previous", "current"]] = counts[["previous", "current"]].astype("Int64")
+    coverage = store.coverage()
+    for column, period in (("previous", previous), ("current", current)):
+        missing = [s for s in coverage.months if coverage.missing_months(s, period.months)]
+        if missing:  # "no data", never a count of the months some source happens to hold
+            counts[column] = pd.NA
     excluded = {f.casefold() for f in opts.exclude_forces}
     counts["excluded"] = counts["reported_by"].str.casefold().isin(excluded)
     return ReportingForces(layer, previous, current, counts)

@@ -29,8 +29,8 @@ def test_shift_table_against_the_exact_test_row_by_row() -> None:
     np.testing.assert_allclose(table["p"], expected_p)
     np.testing.assert_allclose(table["q"], bh_qvalues(expected_p))
     assert table["change"].tolist() == [0, 10, -8, 0, 10, -20, 9]
-    assert table["change_pct"].iloc[1] == pytest.approx(200.0)
-    assert np.isnan(table["change_pct"].iloc[0]) and np.isnan(table["change_pct"].iloc[6])
+    assert table["pct_change"].iloc[1] == pytest.approx(200.0)
+    assert np.isnan(table["pct_change"].iloc[0]) and np.isnan(table["pct_change"].iloc[6])
     # 40 -> 20: scipy's exact binomial test of 20 of 60 at 1/2; 0 -> 9: p = 2 * .5^9 = 0.0039
     assert table["p"].iloc[5] == pytest.approx(stats.binomtest(20, 60, 0.5).pvalue)
     assert table["p"].iloc[6] == pytest.approx(2 * 0.5**9)

@@ -178,11 +178,11 @@ def test_shifts_per_ward_and_per_cell(store_dir: Path, capsys: pytest.CaptureFix
 
 def test_errors_are_one_line_messages(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["shifts", "--category", "Burglary", "--period-end", "2021-12", "--months", "13"]
-    assert _run(store_dir, *args, "--against", "year-earlier") == 2
+    assert _run(store_dir, *args, "--against", "year-earlier") == 3  # the data cannot answer
     assert "not covered by the data of this category" in capsys.readouterr().err
     hot = ["hotspots", "--category", "Robbery", "--period-end", "2021-12"]
-    assert _run(store_dir, *hot) == 2
-    assert "no located 'Robbery' incidents" in capsys.readouterr().err
+    assert _run(store_dir, *hot) == 3
+    assert "no source in the store supplies it" in capsys.readouterr().err
     assert _run(store_dir, *hot, "--layer", "beat") == 2
     assert "available: ward" in capsys.readouterr().err
 

@@ -130,4 +130,4 @@ def test_evaluate_table_and_errors(store_dir: Path, capsys: pytest.CaptureFixtur
     assert curve["oracle"].iloc[-1] == 1.0 and curve["previous-month"].iloc[0] == 0.0
     assert main([*args, "--coverage", "0,200"]) == 2
     assert "coverage" in capsys.readouterr().err
-    assert main(["--store", str(store_dir), "evaluate", "--category", "Robbery"]) == 2
+    assert main(["--store", str(store_dir), "evaluate", "--category", "Robbery"]) == 3

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo_service.categories import load_groups
 from geo_service.cli import main
 from geo_service.config import Settings
 from geo_service.errors import NotFoundError
@@ -226,3 +227,106 @@ def test_shifts_default_to_the_months_the_category_holds(collision_store: Store)
         "Feb 13 to Jun 13",
     )
     assert result.meta["against"] == "year-earlier"
+
+
+@pytest.fixture(scope="module")
+def police_uk_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """police.uk-like rows (no sub-types, no times) Jan 2021 - Jan 2022 in W1: each month 2
+    burglaries, 3 vehicle crimes and 1 robbery."""
+    store = Store(tmp_path_factory.mktemp("police-uk") / "store")
+    store.write_layer("ward", two_wards(X0, Y0, 1000.0), info=LayerInfo(path="squares"))
+    rows = []
+    for month in _months("2021-01", "2022-01"):
+        rows += [(month, "Burglary")] * 2 + [(month, "Vehicle crime")] * 3
+        rows += [(month, "Robbery")]
+    frame = pd.DataFrame(rows, columns=["month", "category"]).assign(
+        incident_id=[f"police_uk:p{i}" for i in range(len(rows))], source="police_uk",
+        x=X0 + 300.0 + np.arange(len(rows)) % 7, y=Y0 + 300.0, reported_by=HERTS,
+    )  # fmt: skip
+    write_rows(store, assign_by_x(frame, X0 + 1000.0), "2022-01-herts-street.csv")
+    return store
+
+
+def test_maps_form_a_group_as_the_tables_do(police_uk_store: Store) -> None:
+    """Serious acquisitive crime from police.uk data is robbery only, on the map as in the
+    table, and says so; a group nothing of which can be formed is refused (exit 3)."""
+    from geo_service.errors import DataError
+    from geo_service.services.hotspots import hotspot_map
+    from geo_service.services.options import HotspotOptions
+
+    groups = load_groups()
+    sac = hotspot_map(police_uk_store, groups, HotspotOptions(
+        category="Serious acquisitive crime", period_end="2022-01", months=12, layer="ward",
+        accuracy=False,
+    ))  # fmt: skip
+    assert sac.meta["incidents"] == 12  # one robbery a month, Feb 21 - Jan 22
+    assert any("leaves out" in note and "Burglary" in note for note in sac.meta["notes"])
+    with pytest.raises(DataError, match="not available from police_uk data"):
+        hotspot_map(police_uk_store, groups, HotspotOptions(
+            category="Vehicle crime (excluding interference)", period_end="2022-01",
+            layer="ward", accuracy=False,
+        ))  # fmt: skip
+
+
+def test_forces_table_says_no_data_for_a_period_not_held(police_uk_store: Store) -> None:
+    opts = ViewOptions(period_end="2022-01", months=12, layer="ward")
+    table = reporting_forces(police_uk_store, opts).table.set_index("reported_by")
+    assert pd.isna(table.loc[HERTS, "previous"])  # Feb 20 - Jan 21: one month of twelve held
+    assert table.loc[HERTS, "current"] == 72
+
+
+def test_exclusions_are_stated_where_the_figures_are(
+    force_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from geo_service.services.context import plain_group
+    from geo_service.services.report import ReportOptions, report_document
+
+    opts = ViewOptions(period_end="2022-01", months=1, layer="ward", against="year-earlier",
+                       exclude_forces=(BTP, "Hertfordshire Constabularyy"))  # fmt: skip
+    notes = change_by_area(force_store, plain_group("Burglary"), opts).quality
+    assert f"Rows reported by {BTP} are left out (4 in the months compared)." in notes
+    assert any("'Hertfordshire Constabularyy'" in n and "nothing was left out" in n
+               for n in notes)  # fmt: skip
+    html = report_document(force_store, load_groups(), ReportOptions(view=opts))
+    assert f"Rows reported by {BTP} are left out" in html
+    argv = [
+        "--store",
+        str(force_store.root),
+        "change",
+        "--layer",
+        "ward",
+        "--category",
+        "Burglary",
+        "--period-end",
+        "2022-01",
+        "--months",
+        "1",
+        "--exclude-force",
+        BTP,
+    ]
+    assert main(argv) == 0
+    assert f"note: Rows reported by {BTP} are left out" in capsys.readouterr().out
+
+
+def test_period_end_outside_the_months_held_is_refused(
+    force_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--store", str(force_store.root), "summary", "--period-end", "2099-01"]
+    assert main(argv) == 2
+    assert "expected a month between 2021-01 and 2022-01" in capsys.readouterr().err
+    missing = ["--store", str(force_store.root / "nowhere"), "summary"]
+    assert main(missing) != 0
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_map_of_a_source_ending_early_covers_its_own_months(collision_store: Store) -> None:
+    """Collisions end Jun 13: a map asked to Jul 13 covers the 12 months to Jun 13, and
+    says so, as the tables compare that source over its own months."""
+    from geo_service.services.hotspots import hotspot_map
+    from geo_service.services.options import HotspotOptions
+
+    result = hotspot_map(collision_store, (), HotspotOptions(
+        category="Road traffic collision", period_end="2013-07", layer="ward", accuracy=False,
+    ))  # fmt: skip
+    assert result.meta["period"] == "Jul 12 to Jun 13"
+    assert any("ends Jun 13" in note for note in result.meta["notes"])
