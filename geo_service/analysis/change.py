@@ -259,17 +259,21 @@ def top_movers(table: pd.DataFrame, *, n: int = 3) -> tuple[pd.DataFrame, pd.Dat
 
 
 def top_five_persistence(table: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
-    """Areas in the top ``n`` (by count, "min" ranks) in either period, and whether they stayed.
+    """Areas in the top ``n`` (by count) in either period, and whether they stayed.
 
-    An area with no incidents in a period is never in that period's top ``n``.
+    An area with no incidents in a period is never in that period's top ``n``, and nor is a
+    group of tied areas that straddles the boundary (their "max" rank beyond ``n``): six areas
+    tied for 5th with one incident each are not "in the top five".
 
     Returns columns code, name, previous, current, previous_rank, rank, in_previous_top,
     in_current_top, persisted; ordered by current rank.
     """
     areas = table.loc[table["code"] != UNALLOCATED].copy()
     areas["previous_rank"] = areas["previous"].rank(method="min", ascending=False).astype("Int64")
-    areas["in_previous_top"] = (areas["previous_rank"] <= n) & (areas["previous"] > 0)
-    areas["in_current_top"] = (areas["rank"] <= n) & (areas["current"] > 0)
+    lowest_previous = areas["previous"].rank(method="max", ascending=False)
+    lowest_current = areas["current"].rank(method="max", ascending=False)
+    areas["in_previous_top"] = (lowest_previous <= n) & (areas["previous"] > 0)
+    areas["in_current_top"] = (lowest_current <= n) & (areas["current"] > 0)
     areas["persisted"] = areas["in_previous_top"] & areas["in_current_top"]
     chosen = areas.loc[areas["in_previous_top"] | areas["in_current_top"]]
     columns = ["code", "name", "previous", "current", "previous_rank", "rank"]

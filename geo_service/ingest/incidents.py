@@ -16,6 +16,7 @@ an incident id the month's partition already holds).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -141,6 +142,7 @@ def ingest_files(
         layers = {name: store.layer(name) for name in store.layer_names()}
         incidents, report = join.assign_areas(loaded.incidents, layers)
         records = _ingest_files.file_records(loaded, kind)
+        _warn_months_held_elsewhere(store.manifest().live_files(), records)
         written = store.write_incidents(
             incidents,
             records,
@@ -261,6 +263,36 @@ def add_denominators(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFra
 
 
 # --------------------------------------------------------------------------------- steps
+_MONTH_PREFIX = re.compile(r"^\d{4}-\d{2}-")
+_STDIN_NAME = re.compile(r"^stdin-[0-9a-f]{12}")
+
+
+def _series(key: str) -> str:
+    """What a file name says beyond its month (``2021-03-hertfordshire-street.csv`` ->
+    ``hertfordshire-street.csv``; every standard-input file is one series)."""
+    return _STDIN_NAME.sub("stdin", _MONTH_PREFIX.sub("", key))
+
+
+def _warn_months_held_elsewhere(
+    stored: Sequence[FileRecord], records: Sequence[FileRecord]
+) -> None:
+    """Warn when a new file holds months that a stored file of the same source and series
+    (another name for the same force's month, or an earlier standard input) holds already: both
+    are kept, and rows without an id of their own (police.uk ASB) would then count twice."""
+    for record in records:
+        for other in stored:
+            if other.source != record.source or other.key == record.key:
+                continue
+            shared = sorted(set(record.months) & set(other.months))
+            if shared and _series(other.key) == _series(record.key):
+                logger.warning(
+                    "%s: months %s are already held from %s; both files are kept, so rows "
+                    "without an id of their own may count twice (re-ingest a corrected file "
+                    "under its first name to replace it)",
+                    record.key, ", ".join(shared), other.key,
+                )  # fmt: skip
+
+
 def _assign(incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
     return join.assign_areas(incidents, layers)[0]
 

@@ -391,3 +391,22 @@ def test_hertfordshire_13_months_no_row_significant_on_the_default_year(shared_d
     # The data supports the latest month against the same month a year earlier.
     default = default_comparison(coverage.all_months())
     assert default == (Period("2021-01", "2021-01"), Period("2022-01", "2022-01"), "year-earlier")
+
+
+def test_top_five_leaves_out_a_tie_straddling_fifth_place() -> None:
+    """Four clear leaders, then three areas tied for 5th on one incident: the top five holds
+    only the four leaders in that period (the tie cannot be split honestly)."""
+    table = pd.DataFrame(
+        {
+            "code": list("ABCDEFG"),
+            "name": list("ABCDEFG"),
+            "previous": [9, 8, 7, 6, 5, 0, 0],
+            "current": [9, 8, 7, 6, 1, 1, 1],
+        }
+    )
+    table["rank"] = table["current"].rank(method="min", ascending=False).astype("Int64")
+    result = top_five_persistence(table).set_index("code")
+    assert result["persisted"].to_dict() == {
+        "A": True, "B": True, "C": True, "D": True, "E": False,
+    }  # fmt: skip
+    assert bool(result.loc["E", "in_previous_top"]) and not result.loc["E", "in_current_top"]
