@@ -62,12 +62,13 @@ class StoreSummary:
 
 
 def store_summary(store: StoreLike) -> StoreSummary:
-    """Months, sources, categories and layers held by ``store``."""
-    frame = store.incidents(columns=["source", "category"])
+    """Months, sources, categories and layers held by ``store`` (from its coverage, which the
+    store keeps per version)."""
+    coverage = store.coverage()
     return StoreSummary(
         months=tuple(store.months()),
-        sources=tuple(sorted(frame["source"].dropna().astype(str).unique())),
-        categories=tuple(sorted(frame["category"].dropna().astype(str).unique())),
+        sources=tuple(sorted(coverage.months)),
+        categories=tuple(sorted(coverage.sources)),
         layers=tuple(store.layer_names()),
         demo=bool(store.is_demo()),
     )
@@ -146,8 +147,7 @@ def group_named(store: StoreLike, groups: Sequence[CategoryGroup], name: str) ->
     try:
         return resolve_group(groups, name)
     except NotFoundError:
-        frame = store.incidents(columns=["category"])
-        stored = sorted(frame["category"].dropna().astype(str).unique())
+        stored = sorted(store.coverage().sources)
         return resolve_group(groups, name, stored_categories=stored)
 
 

@@ -89,18 +89,25 @@ def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
     """Per (source, month, category): rows, unlocated, with_subcategory, with_time (counts).
 
     ``unlocated`` counts rows without a finite x or y (as :func:`geo_service.schema.has_location`
-    judges); the frame has :data:`SUMMARY_COLUMNS`, sorted by source, month, category.
+    judges); the frame has :data:`SUMMARY_COLUMNS`, sorted by source, month, category. Each
+    partition is read (five columns) and counted in Arrow, and one pandas frame is made of all
+    the counts, so the cost is the reading, not a pandas frame per partition.
     """
-    frames = [_summarise_one(version_dir / part.path, part) for part in parts]
-    if not frames:
+    if not parts:
         return pd.DataFrame(
             {c: pd.Series(dtype="str" if i < 3 else "int64") for i, c in enumerate(SUMMARY_COLUMNS)}
         )
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values(["source", "month", "category"], ignore_index=True)
+    tables = [_counted(version_dir / part.path, part) for part in parts]
+    frame = pa.concat_tables(tables).to_pandas()
+    frame = frame.astype({**{c: "str" for c in SUMMARY_COLUMNS[:3]},
+                          **{c: "int64" for c in SUMMARY_COLUMNS[3:]}})  # fmt: skip
+    return frame[list(SUMMARY_COLUMNS)].sort_values(
+        ["source", "month", "category"], ignore_index=True
+    )
 
 
-def _summarise_one(path: Path, part: Partition) -> pd.DataFrame:
+def _counted(path: Path, part: Partition) -> pa.Table:
+    """One partition's counts per category (Arrow), with its source and month."""
     try:
         table = pq.read_table(path, columns=_READ)
     except (OSError, pa.ArrowException) as exc:
@@ -117,14 +124,16 @@ def _summarise_one(path: Path, part: Partition) -> pd.DataFrame:
             "with_time": pc.fill_null(table["time_known"], False).cast(pa.int64()),
         }
     )
-    grouped = counts.group_by("category").aggregate(
-        [(c, "sum") for c in ("rows", "unlocated", "with_subcategory", "with_time")]
+    grouped = counts.group_by("category").aggregate([(c, "sum") for c in SUMMARY_COLUMNS[3:]])
+    k = grouped.num_rows
+    return pa.table(
+        {
+            "source": pa.array([part.source] * k, type=pa.large_string()),
+            "month": pa.array([part.month] * k, type=pa.large_string()),
+            "category": grouped["category"],
+            **{c: grouped[f"{c}_sum"] for c in SUMMARY_COLUMNS[3:]},
+        }
     )
-    frame = grouped.to_pandas().rename(columns=lambda c: c.removesuffix("_sum"))
-    frame = frame.astype({c: "int64" for c in SUMMARY_COLUMNS[3:]})
-    frame.insert(0, "month", part.month)
-    frame.insert(0, "source", part.source)
-    return frame[list(SUMMARY_COLUMNS)]
 
 
 def coverage_from_summary(summary: pd.DataFrame) -> Coverage:
