@@ -53,6 +53,12 @@ INCIDENT_COLUMNS: Mapping[str, str] = {
     "pedestrian_casualties": "Int64",
     "cyclist_casualties": "Int64",
     "motorcyclist_casualties": "Int64",
+    # STATS19 collisions: vehicles counted from the vehicle table, when it was loaded with them
+    # (DfT vehicle_type sets: geo_service.sources._stats19_tables).
+    "vehicles": "Int64",  # vehicles in the collision
+    "motorcycles_involved": "Int64",  # motorcycles of any engine size, electric included
+    "pedal_cycles_involved": "Int64",
+    "hgvs_involved": "Int64",  # goods vehicles over 3.5 tonnes maximum gross weight
     # STATS19: DfT severity adjustment for injury-based recording (CRASH/COPA), probability 0..1
     "adjusted_serious": "float64",
     "adjusted_slight": "float64",

@@ -51,8 +51,11 @@ named in one warning per file and field.
 side by side. Files are told apart by their header (:mod:`._stats19_tables`): casualty tables
 given with collision tables (named together, or in one folder) are summed per collision into
 ``ksi_casualties``, ``pedestrian_casualties``, ``cyclist_casualties`` and
-``motorcyclist_casualties``; vehicle tables are skipped. Casualty or vehicle tables with no
-collision table are refused, since the figures could not be linked to anything.
+``motorcyclist_casualties``; vehicle tables so given are counted per collision into
+``vehicles``, ``motorcycles_involved``, ``pedal_cycles_involved`` and ``hgvs_involved`` (DfT
+``vehicle_type`` codes or labels; the code sets are stated in :mod:`._stats19_tables`).
+Casualty or vehicle tables with no collision table are refused, since the figures could not be
+linked to anything.
 
 A missing or unreadable index, severity or date rejects the row.
 """
@@ -105,9 +108,10 @@ from geo_service.sources._stats19_tables import (
     VEHICLE,
     casualty_figures,
     link_casualties,
+    link_vehicles,
     refuse_without_collisions,
-    skip_vehicle_tables,
     table_kind,
+    vehicle_figures,
 )
 
 logger = logging.getLogger(__name__)
@@ -175,8 +179,8 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
     Parameters
     ----------
     paths
-        Files, and folders searched recursively for ``*.csv`` / ``*.csv.gz``. Casualty tables
-        among them are linked to their collisions; vehicle tables are skipped.
+        Files, and folders searched recursively for ``*.csv`` / ``*.csv.gz``. Casualty and
+        vehicle tables among them are linked to their collisions.
     progress
         Show a progress bar over the files.
 
@@ -201,12 +205,19 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
         collisions, _load_file, folder_patterns=FOLDER_PATTERNS, progress=progress,
         what="STATS19 files",
     )  # fmt: skip
-    skip_vehicle_tables([p for p in files if kinds[p] == VEHICLE])
+    return replace(result, incidents=_linked(result.incidents, files, kinds))
+
+
+def _linked(incidents: pd.DataFrame, files: list[Path], kinds: Mapping[Path, str]) -> pd.DataFrame:
+    """``incidents`` with the figures of the casualty and vehicle tables among ``files``."""
     casualty_tables = [p for p in files if kinds[p] == CASUALTY]
-    if not casualty_tables:
-        return result
-    figures = casualty_figures(casualty_tables)
-    return replace(result, incidents=link_casualties(result.incidents, figures, prefix=SOURCE))
+    if casualty_tables:
+        figures = casualty_figures(casualty_tables)
+        incidents = link_casualties(incidents, figures, prefix=SOURCE)
+    vehicle_tables = [p for p in files if kinds[p] == VEHICLE]
+    if vehicle_tables:
+        incidents = link_vehicles(incidents, vehicle_figures(vehicle_tables), prefix=SOURCE)
+    return incidents
 
 
 def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:

@@ -68,7 +68,8 @@ def test_09_download_folder_links_casualties(
         assert main(["--store", str(store), "ingest", "stats19", str(folder)]) == 0
     messages = [r.getMessage() for r in caplog.records]
     vehicle = folder / "dft-road-casualty-statistics-vehicle-2024.csv"
-    assert f"{vehicle}: skipped: STATS19 vehicle table (vehicle details are not stored)" in messages
+    assert f"{vehicle}: linked: STATS19 vehicle table, 5 vehicles" in messages
+    assert not [m for m in messages if "skipped" in m]
     casualty = folder / "dft-road-casualty-statistics-casualty-2024.csv"
     assert f"{casualty}: linked: STATS19 casualty table, 5 casualties" in messages
     rows = Store(store).incidents()
@@ -77,6 +78,9 @@ def test_09_download_folder_links_casualties(
     assert rows["casualties"].tolist() == [1] * 5
     figures = ["ksi_casualties", "pedestrian_casualties", "cyclist_casualties"]
     assert rows[[*figures, "motorcyclist_casualties"]].to_numpy().tolist() == [[0, 0, 0, 0]] * 5
+    # one vehicle row per collision in the vehicle table, each vehicle_type 9 (car)
+    vehicles = ["vehicles", "motorcycles_involved", "pedal_cycles_involved", "hgvs_involved"]
+    assert rows[vehicles].to_numpy().tolist() == [[1, 0, 0, 0]] * 5
 
 
 def test_09_casualty_table_alone_says_what_it_is(

@@ -91,7 +91,7 @@ def test_not_a_stats19_file(tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_shipped_code_lists_match_dft_schema(shared_data: Path) -> None:
     schema = pd.read_csv(shared_data / "dft-stats19-schema" / "stats19_schema.csv", dtype=str)
-    schema = schema[schema["table"].isin(["collision", "casualty"])]
+    schema = schema[schema["table"].isin(["collision", "casualty", "vehicle"])]
     shipped = code_lists()
     assert set(shipped) == {
         "collision_severity",
@@ -104,6 +104,7 @@ def test_shipped_code_lists_match_dft_schema(shared_data: Path) -> None:
         "casualty_severity",
         "casualty_class",
         "casualty_type",
+        "vehicle_type",
     }
     for variable, codes in shipped.items():
         rows = schema[schema["variable"] == variable].dropna(subset=["code"])
@@ -302,7 +303,38 @@ CASUALTY_LABELS_CSV = (
     "C2,1,1,Passenger,Slight,Motorcycle 50cc and under rider or passenger\n"
     "C9,1,1,Driver or rider,Slight,Car occupant\n"
 )
-VEHICLE_CSV = "collision_index,vehicle_reference,vehicle_type\nC1,1,9\n"
+# C1: a car, a pedal cycle and a motorcycle over 500cc; C2: a moped (2), a motorcycle of
+# unknown cc (97), a goods vehicle of 7.5 t and over (21) and a goods vehicle of unknown weight
+# (98, not an HGV); C3: a goods vehicle over 3.5 t and under 7.5 t (20) and a van (19);
+# C9: not in the collision table.
+VEHICLE_CSV = (
+    "collision_index,vehicle_reference,vehicle_type\n"
+    "C1,1,9\n"
+    "C1,2,1\n"
+    "C1,3,5\n"
+    "C2,1,2\n"
+    "C2,2,97\n"
+    "C2,3,21\n"
+    "C2,4,98\n"
+    "C3,1,20\n"
+    "C3,2,19\n"
+    "C9,1,9\n"
+)
+# The same vehicles with DfT labels (any case), as in Kaggle's Vehicle_Information.csv.
+VEHICLE_LABELS_CSV = (
+    "Accident_Index,Vehicle_Reference,Vehicle_Type\n"
+    "C1,1,Car\n"
+    "C1,2,PEDAL CYCLE\n"
+    "C1,3,Motorcycle over 500cc\n"
+    "C2,1,Motorcycle 50cc and under\n"
+    "C2,2,Motorcycle - unknown cc\n"
+    "C2,3,Goods 7.5 tonnes mgw and over\n"
+    "C2,4,Goods vehicle - unknown weight\n"
+    "C3,1,Goods over 3.5t. and under 7.5t\n"
+    "C3,2,Van / Goods 3.5 tonnes mgw or under\n"
+    "C9,1,Car\n"
+)
+VEHICLE_FIGURES = ["vehicles", "motorcycles_involved", "pedal_cycles_involved", "hgvs_involved"]
 
 
 @pytest.mark.parametrize("casualties", [CASUALTY_CSV, CASUALTY_LABELS_CSV])
@@ -329,13 +361,13 @@ def test_download_folder_links_casualties_to_collisions(
     assert rows.loc["stats19:C1", figures].tolist() == [4, 2, 1, 1, 1]
     assert rows.loc["stats19:C2", figures].tolist() == [1, 0, 0, 0, 1]
     assert rows.loc["stats19:C3", figures].isna().all()
+    assert rows.loc["stats19:C1", VEHICLE_FIGURES].tolist() == [3, 1, 1, 0]
     messages = [r.getMessage() for r in caplog.records]
     assert messages == [
-        f"{folder / 'vehicle-2024.csv'}: skipped: STATS19 vehicle table (vehicle details are "
-        "not stored)",
         "1 of 3 collision(s) have no row in the casualty table(s); their casualty figures are "
         "missing",
         "casualties of 1 collision index(es) not in the collision table(s) ignored, e.g. C9",
+        "vehicles of 1 collision index(es) not in the collision table(s) ignored, e.g. C9",
     ]
 
 
@@ -364,3 +396,75 @@ def test_casualty_or_vehicle_tables_without_collisions_are_refused(tmp_path: Pat
     )
     with pytest.raises(InputError, match=r"vehicle-2024\.csv: a STATS19 vehicle table"):
         load_stats19(folder / "vehicle-2024.csv")
+
+
+@pytest.mark.parametrize("vehicles", [VEHICLE_CSV, VEHICLE_LABELS_CSV], ids=["codes", "labels"])
+def test_vehicle_tables_counted_per_collision(
+    tmp_path: Path, vehicles: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    collisions = tmp_path / "collision-2024.csv"
+    collisions.write_text(COLLISIONS_CSV, encoding="utf-8")
+    vehicle = tmp_path / "vehicle-2024.csv"
+    vehicle.write_text(vehicles, encoding="utf-8")
+    with caplog.at_level("INFO", logger="geo_service.sources.stats19"):
+        result = load_stats19([collisions, vehicle])
+    assert [f.path.name for f in result.files] == ["collision-2024.csv"]
+    assert list(result.incidents.columns) == list(INCIDENT_COLUMNS)
+    rows = result.incidents.set_index("incident_id")
+    assert all(str(rows[c].dtype) == "Int64" for c in VEHICLE_FIGURES)
+    # counted by hand from the table: C1 car, pedal cycle, motorcycle > 500cc; C2 moped,
+    # motorcycle unknown cc, goods 7.5 t and over, goods of unknown weight (not an HGV);
+    # C3 goods 3.5-7.5 t, van (not an HGV)
+    assert rows.loc[["stats19:C1", "stats19:C2", "stats19:C3"], VEHICLE_FIGURES].to_numpy(
+        dtype=int
+    ).tolist() == [[3, 1, 1, 0], [4, 2, 0, 1], [2, 0, 0, 1]]
+    assert rows["ksi_casualties"].isna().all()  # no casualty table given
+    assert f"{vehicle}: linked: STATS19 vehicle table, 10 vehicles" in caplog.messages
+    # labels read like codes: no unknown value; the vehicle of C9 is counted in one warning
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "vehicles of 1 collision index(es) not in the collision table(s) ignored, e.g. C9"
+    ]
+
+
+def test_vehicle_table_gaps_repeats_and_unknown_types(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    collisions = tmp_path / "collisions.csv"
+    collisions.write_text(COLLISIONS_CSV, encoding="utf-8")
+    vehicles = tmp_path / "vehicles.csv"
+    vehicles.write_text(
+        "collision_index,vehicle_reference,vehicle_type\n"
+        "C1,1,3\n"
+        "C1,1,3\n"  # the same vehicle again: counted once
+        "C1,2,Lorry\n"  # not a DfT code or label: a vehicle of no type counted
+        "C1,3,-1\n"  # DfT "data missing": a vehicle of no type, no warning
+        ",4,1\n"  # no collision index
+        "C7,1,1\n",  # C7 not loaded
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING"):
+        rows = load_stats19([collisions, vehicles]).incidents.set_index("incident_id")
+    assert rows.loc["stats19:C1", VEHICLE_FIGURES].tolist() == [3, 1, 0, 0]
+    assert rows.loc[["stats19:C2", "stats19:C3"], VEHICLE_FIGURES].isna().all().all()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{vehicles}: vehicle_type: 1 row(s) with a value that is not a DfT code or label of "
+        "the field, left missing: Lorry",
+        f"{vehicles}: 1 vehicle row(s) without a collision index ignored",
+        "1 vehicle row(s) repeat a collision/vehicle reference; counted once",
+        "2 of 3 collision(s) have no row in the vehicle table(s); their vehicle figures are "
+        "missing",
+        "vehicles of 1 collision index(es) not in the collision table(s) ignored, e.g. C7",
+    ]
+
+
+def test_vehicle_table_without_vehicle_type_is_refused(tmp_path: Path) -> None:
+    collisions = tmp_path / "collisions.csv"
+    collisions.write_text(COLLISIONS_CSV, encoding="utf-8")
+    vehicles = tmp_path / "vehicles.csv"
+    vehicles.write_text("collision_index,vehicle_reference\nC1,1\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_stats19([collisions, vehicles])
+    assert str(caught.value) == (
+        f"{vehicles}: a STATS19 vehicle table without collision_index (or accident_index) and "
+        "vehicle_type; found collision_index, vehicle_reference"
+    )
