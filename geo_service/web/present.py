@@ -102,10 +102,22 @@ def cells(frame: pd.DataFrame, columns: Sequence[Column]) -> list[list[Cell]]:
     return [[_cell(record[c.key], c.kind) for c in present] for record in records]
 
 
+#: Columns saying what a row's comparison rests on; when every row says the same, the page's
+#: notes above the table say it once instead.
+BASIS_KEYS = ("coverage", "window", "omitted")
+
+
 def headings(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Column]:
     """The columns of ``columns`` present in ``frame``, less text columns empty in every row
-    (a note or coverage column says something only when some row has something to say)."""
-    return [c for c in columns if c.key in frame.columns and not _blank(frame[c.key], c.kind)]
+    (a note or coverage column says something only when some row has something to say), and
+    less a :data:`BASIS_KEYS` column that says the same in every row of several."""
+    return [
+        c
+        for c in columns
+        if c.key in frame.columns
+        and not _blank(frame[c.key], c.kind)
+        and not (c.key in BASIS_KEYS and len(frame) > 1 and frame[c.key].nunique(dropna=False) == 1)
+    ]
 
 
 def _blank(values: pd.Series, kind: str) -> bool:
