@@ -25,7 +25,18 @@ GRAND_TOTAL = "Grand Total"
 
 
 def ordinal(n: int) -> str:
-    """``1`` -> ``"1st"``, ``2`` -> ``"2nd"``, ``11`` -> ``"11th"``, ``22`` -> ``"22nd"``."""
+    """``1`` -> ``"1st"``, ``2`` -> ``"2nd"``, ``11`` -> ``"11th"``, ``22`` -> ``"22nd"``.
+
+    Parameters
+    ----------
+    n
+        A whole number.
+
+    Returns
+    -------
+    str
+        The number with its English ordinal suffix.
+    """
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
@@ -37,8 +48,24 @@ def subcategory_breakdown(
     previous: Period,
     current: Period,
 ) -> pd.DataFrame:
-    """Counts per subcategory in both periods with change, % change and % share of the current
-    total; a missing subcategory is reported as ``"(not given)"``. Ordered by current count."""
+    """Counts per subcategory in both periods, with change, % change and % share.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents.
+    group
+        Category group, or the name of a plain category.
+    previous, current
+        The periods compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per subcategory (a missing subcategory is reported as ``"(not given)"``):
+        subcategory, previous, current, change, pct_change (percent; NaN when previous is 0),
+        share (percent of the current total). Ordered by current count, highest first.
+    """
     counts = {}
     for key, period in (("previous", previous), ("current", current)):
         sub = select(incidents, group=group, period=period)["subcategory"].fillna(NOT_GIVEN)
@@ -64,8 +91,20 @@ def severity_by_period(
 ) -> pd.DataFrame:
     """Collisions per severity (Slight, Serious, Fatal, then Grand Total) in each period.
 
-    Columns: ``severity`` then one column per period, named by its label. Collisions with no
-    severity are only in the Grand Total.
+    Parameters
+    ----------
+    incidents
+        Canonical incidents with ``severity``.
+    periods
+        The periods, one column each.
+    group
+        The collisions' group or category (default road traffic collisions).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Four rows; columns ``severity`` then one column per period, named by its label.
+        Collisions with no severity are only in the Grand Total.
     """
     order = list(reversed(SEVERITIES))
     columns: dict[str, list[str] | list[int]] = {"severity": [*order, GRAND_TOTAL]}
@@ -77,7 +116,18 @@ def severity_by_period(
 
 
 def position_convention(*, highest_first: bool = False) -> str:
-    """The convention of :func:`peer_positions`, said in words beside the positions."""
+    """The convention of :func:`peer_positions`, said in words beside the positions.
+
+    Parameters
+    ----------
+    highest_first
+        As for :func:`peer_positions` (default False: the iQuanta convention).
+
+    Returns
+    -------
+    str
+        One sentence.
+    """
     if highest_first:
         return "Positions count down from the highest (1st)."
     return "Positions count up from the lowest (1st), so the highest is last, as in iQuanta."
@@ -103,7 +153,9 @@ def peer_positions(
     pandas.DataFrame
         code, name, count_rank, count_position ("7th of 10"), previous_count_rank,
         previous_count_position, rate, rate_rank, rate_position, previous_rate,
-        previous_rate_rank, previous_rate_position (rate columns missing without denominators).
+        previous_rate_rank, previous_rate_position; one row per area, the unallocated row left
+        out. Ranks are nullable ``Int64``; rates per 1,000 residents or households (missing
+        without denominators).
     """
     peers = table.loc[table["code"] != UNALLOCATED, ["code", "name", "previous", "current"]]
     out = peers.astype({"previous": "float64", "current": "float64"})

@@ -120,22 +120,33 @@ def change_table(
     layer
         Area layer name, e.g. ``"beat"`` or ``"ward"``.
     areas
-        The layer's standard frame (``code``, ``name``, ``population``, ``households``).
+        The layer's standard frame (``code``, ``name``, and optionally ``population`` and
+        ``households`` as residents and households, the denominators of ``rate``).
     group
-        Category group, or the name of a packaged group or of a plain category.
+        Category group, or the name of a plain category (see
+        :func:`~geo_service.analysis.counts.resolve_group`).
     previous, current
-        The periods compared.
+        The periods compared (whole months); they may differ in length, the test weights the
+        counts by their months.
     coverage
-        The months and detail the store's sources hold (see the module docstring); None takes
-        every month as held.
+        The months and detail the store's sources hold (see the module docstring); None
+        (default) takes every month as held.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`CHANGE_COLUMNS` (counts as nullable ``Int64``: missing means no data),
-        areas ordered by rank, then an ``"Unallocated"`` row when any incident of either period
+        Columns :data:`CHANGE_COLUMNS`: counts as nullable ``Int64`` (missing means no data),
+        ``pct_change`` and ``share`` in percent, ``rate`` per 1,000 residents or households
+        (named in ``rate_per``) for the current period, ``p`` and its Benjamini-Hochberg ``q``.
+        Areas ordered by rank, then an ``"Unallocated"`` row when any incident of either period
         has no location and no area but belongs to the layer (see
         :mod:`geo_service.analysis.counts`).
+
+    Raises
+    ------
+    InputError
+        ``areas`` lacks ``code`` or ``name`` or repeats a code; the incidents are not joined to
+        ``layer``.
     """
     _check_areas(areas)
     honest = _Honest.of(resolve_group(group), coverage, previous, current)
@@ -170,8 +181,25 @@ def looking_back(
 
     ``p`` is the exact Poisson test of the two totals (one test per row, so ``label`` reads ``p``
     at :data:`~geo_service.analysis.significance.ALPHA`; groups overlap, so no FDR adjustment).
-    With ``coverage``, each row is compared over its own sources' months and says what it could
-    not know (module docstring); counts are nullable ``Int64``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents of the borough (e.g. after
+        :func:`~geo_service.analysis.counts.within_layer`).
+    groups
+        The category groups, one row each, in the order given.
+    previous, current
+        The periods compared; the test weights the counts by their months.
+    coverage
+        With a coverage, each row is compared over its own sources' months and says what it
+        could not know (module docstring); None (default) takes every month as held.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, columns :data:`LOOKING_BACK_COLUMNS`; counts are nullable ``Int64``
+        (missing: no data), ``pct_change`` in percent.
     """
     rows = []
     honesty = [_Honest.of(g, coverage, previous, current) for g in groups]
@@ -246,7 +274,19 @@ def top_movers(table: pd.DataFrame, *, n: int = 3) -> tuple[pd.DataFrame, pd.Dat
     """The ``n`` areas with the greatest increase and the ``n`` with the greatest decrease.
 
     Only areas that changed are listed; ties are broken by the larger current count, then code.
-    Returns ``(increases, decreases)``, each ordered from the largest change.
+
+    Parameters
+    ----------
+    table
+        A :func:`change_table` (the ``"Unallocated"`` row is ignored).
+    n
+        How many areas of each direction, default 3.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(increases, decreases)``: at most ``n`` rows each, the columns of ``table``, ordered
+        from the largest change.
     """
     areas = table.loc[table["code"] != UNALLOCATED]
     up = areas.loc[areas["change"] > 0].sort_values(
@@ -265,8 +305,18 @@ def top_five_persistence(table: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
     group of tied areas that straddles the boundary (their "max" rank beyond ``n``): six areas
     tied for 5th with one incident each are not "in the top five".
 
-    Returns columns code, name, previous, current, previous_rank, rank, in_previous_top,
-    in_current_top, persisted; ordered by current rank.
+    Parameters
+    ----------
+    table
+        A :func:`change_table` (the ``"Unallocated"`` row is ignored).
+    n
+        Size of the top, default 5.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area in either top: columns code, name, previous, current, previous_rank,
+        rank, in_previous_top, in_current_top, persisted (bool); ordered by current rank.
     """
     areas = table.loc[table["code"] != UNALLOCATED].copy()
     areas["previous_rank"] = areas["previous"].rank(method="min", ascending=False).astype("Int64")
@@ -284,7 +334,19 @@ def top_five_persistence(table: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
 
 
 def rounded(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy for display: percentages to 1 decimal, rates to 2, p and q to 4."""
+    """A copy for display: percentages to 1 decimal, rates to 2, p and q to 4.
+
+    Parameters
+    ----------
+    table
+        Any table with some of the columns ``pct_change``, ``share``, ``rate``, ``p``, ``q``;
+        it is not changed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The copy, those columns as rounded ``float64``, other columns unchanged.
+    """
     out = table.copy()
     for column, digits in (("pct_change", 1), ("share", 1), ("rate", 2), ("p", 4), ("q", 4)):
         if column in out.columns:
@@ -358,7 +420,19 @@ def _add_change(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def denominator_for(group: CategoryGroup) -> str:
-    """``"households"`` for groups made only of dwelling burglary, else ``"population"``."""
+    """The denominator of a group's rates: households for dwelling burglary, else residents.
+
+    Parameters
+    ----------
+    group
+        The category group.
+
+    Returns
+    -------
+    str
+        ``"households"`` when every selector of the group is Burglary limited to dwelling (or
+        distraction) sub-types, else ``"population"``.
+    """
     dwelling = all(
         s.category == "Burglary"
         and s.subcategories is not None

@@ -47,7 +47,19 @@ HDBSCAN_MAX_POINTS = 60_000
 
 @dataclass(frozen=True)
 class DbscanParams:
-    """The parameters a DBSCAN run used, and what they were derived from."""
+    """The parameters a DBSCAN run used, and what they were derived from.
+
+    Attributes
+    ----------
+    eps_m
+        Neighbourhood radius in metres.
+    min_samples
+        Incidents (own location included) within ``eps_m`` that make a core point.
+    study_area_m2
+        The study area in square metres the automatic rule used.
+    n_points
+        Located incidents counted.
+    """
 
     eps_m: float
     min_samples: int
@@ -70,8 +82,30 @@ def auto_dbscan_params(
     is the 80th percentile, over incidents, of the number of incidents within ``eps_m`` (own
     location included), at least 5: the densest fifth of incidents are the cluster cores, at any
     scale. (A fixed ``min_samples`` tuned on a district's month is exceeded almost everywhere in a
-    force's year and merges whole towns into one cluster.) ``A`` defaults as in
-    :func:`dbscan_clusters`.
+    force's year and merges whole towns into one cluster.)
+
+    Parameters
+    ----------
+    x, y
+        Points in EPSG:27700 metres, 1-D, one length (non-finite ones are ignored).
+    study_area_m2
+        Study area ``A`` in square metres; default the area of the 1 km squares holding at least
+        one point.
+    eps_m
+        Radius in metres to keep instead of the rule's.
+    min_samples
+        Core size in incidents to keep instead of the rule's.
+
+    Returns
+    -------
+    DbscanParams
+        The parameters and what they were derived from.
+
+    Raises
+    ------
+    InputError
+        ``x`` and ``y`` are not 1-D of one length; the study area, ``eps_m`` or ``min_samples``
+        is not positive.
     """
     xy = _points(x, y)
     unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
@@ -113,7 +147,28 @@ def _auto_params(
 def dbscan_labels(x: np.ndarray, y: np.ndarray, *, eps_m: float, min_samples: int) -> np.ndarray:
     """DBSCAN cluster label of every point (-1 = noise or no location), ties collapsed and weighted.
 
-    Labels are numbered by cluster size, 0 the largest (most incidents).
+    DBSCAN after Ester, Kriegel, Sander & Xu (1996), run by scikit-learn once per distinct
+    location with its number of incidents as ``sample_weight`` (module docstring).
+
+    Parameters
+    ----------
+    x, y
+        Points in EPSG:27700 metres, 1-D, one length; non-finite points get label -1.
+    eps_m
+        Neighbourhood radius in metres.
+    min_samples
+        Incidents within ``eps_m`` (own location included) that make a core point.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 label per point, shape ``(len(x),)``; clusters numbered by size, 0 the largest
+        (most incidents).
+
+    Raises
+    ------
+    InputError
+        ``x`` and ``y`` are not 1-D arrays of one length.
     """
     xy = _points(x, y)
     located = np.isfinite(xy).all(axis=1)
@@ -136,20 +191,35 @@ def dbscan_clusters(
 ) -> gpd.GeoDataFrame:
     """DBSCAN clusters of the points as polygons (see :func:`cluster_polygons` for columns).
 
+    DBSCAN after Ester, Kriegel, Sander & Xu (1996), weighted by incidents per distinct location.
+
     Parameters
     ----------
     x, y
         Points in EPSG:27700 metres (non-finite ones are ignored).
     eps_m, min_samples
-        DBSCAN radius and core size in incidents; by default :func:`auto_dbscan_params`.
+        DBSCAN radius in metres and core size in incidents; by default :func:`auto_dbscan_params`.
     areas
-        A standard area layer; each cluster lists the codes of the areas it touches, and its
-        total area is the study area of the automatic rule.
+        A standard area layer in EPSG:27700; each cluster lists the codes of the areas it
+        touches, and its total area is the study area of the automatic rule.
     study_area_m2
-        Study area for the automatic rule when ``areas`` is not given (default: the area of the
-        1 km squares holding at least one point, robust to a few far-off geocoding errors).
+        Study area in square metres for the automatic rule (default: the area of ``areas``, or
+        without them of the 1 km squares holding at least one point, robust to a few far-off
+        geocoding errors).
     hull
-        ``"convex"`` or ``"concave"`` (:func:`shapely.concave_hull`, ratio 0.3).
+        ``"convex"`` (default) or ``"concave"`` (:func:`shapely.concave_hull`, ratio 0.3).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cluster, EPSG:27700, columns as :func:`cluster_polygons`; ``attrs`` hold
+        ``method``, ``eps_m`` and ``min_samples``.
+
+    Raises
+    ------
+    InputError
+        ``x`` and ``y`` are not 1-D of one length; a parameter is not positive; ``hull`` is
+        unknown; ``areas`` is not in EPSG:27700.
     """
     xy = _points(x, y)
     unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
@@ -188,13 +258,42 @@ def hdbscan_clusters(
 ) -> gpd.GeoDataFrame:
     """HDBSCAN clusters of the points as polygons (see :func:`cluster_polygons` for columns).
 
-    scikit-learn's HDBSCAN takes no ``sample_weight``, and collapsing ties would turn "many
-    incidents at one map point" into "one point", losing exactly what makes a hotspot. So it runs
-    on every incident, ties included: a map point holding at least ``min_samples`` incidents
-    gets core distance 0 (infinitely dense), so it is always a cluster core, which is the right
-    reading of a repeat location. The cost grows fast, hence ``max_points``.
-    ``min_cluster_size`` defaults to ``max(10, round(sqrt(n)))`` incidents (smaller values split
-    a busy estate whose map points each hold a few incidents into fragments and noise).
+    HDBSCAN after Campello, Moulavi & Sander (2013), as in scikit-learn. scikit-learn's HDBSCAN
+    takes no ``sample_weight``, and collapsing ties would turn "many incidents at one map point"
+    into "one point", losing exactly what makes a hotspot. So it runs on every incident, ties
+    included: a map point holding at least ``min_samples`` incidents gets core distance 0
+    (infinitely dense), so it is always a cluster core, which is the right reading of a repeat
+    location. The cost grows fast, hence ``max_points``.
+
+    Parameters
+    ----------
+    x, y
+        Points in EPSG:27700 metres (non-finite ones are ignored).
+    min_cluster_size
+        Smallest cluster in incidents; default ``max(10, round(sqrt(n)))`` (smaller values
+        split a busy estate whose map points each hold a few incidents into fragments and
+        noise).
+    min_samples
+        HDBSCAN's ``min_samples``; None (default) lets scikit-learn use ``min_cluster_size``.
+    areas
+        A standard area layer in EPSG:27700; each cluster lists the codes of the areas it touches.
+    hull
+        ``"convex"`` (default) or ``"concave"``.
+    max_points
+        Largest number of located points accepted (default :data:`HDBSCAN_MAX_POINTS`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cluster, EPSG:27700, columns as :func:`cluster_polygons`; ``attrs`` hold
+        ``method`` and ``min_cluster_size``. No clusters when there are fewer points than
+        ``min_cluster_size``.
+
+    Raises
+    ------
+    InputError
+        More than ``max_points`` located points; ``x`` and ``y`` are not 1-D of one length;
+        ``hull`` is unknown; ``areas`` is not in EPSG:27700.
     """
     xy = _points(x, y)
     xy = xy[np.isfinite(xy).all(axis=1)]
@@ -229,13 +328,37 @@ def cluster_polygons(
 ) -> gpd.GeoDataFrame:
     """One polygon per cluster label >= 0, with its incidents, size and shape.
 
-    ``counts`` is the number of incidents at each point (default 1 each).
+    A cluster whose points are all on one spot or one line has no hull area; it is drawn as that
+    spot or line buffered by ``pad_m / 2``.
 
-    Columns: ``cluster``, ``count`` (incidents), ``locations`` (distinct points), ``area_m2``,
-    ``perimeter_m``, ``area_perimeter_m`` (area / perimeter: compact clusters score high,
-    strings along a road low), ``areas`` (codes of the touched areas joined by ``;``, empty
-    without ``areas``) and ``geometry``. A cluster whose points are all on one spot or one line
-    has no hull area; it is drawn as that spot or line buffered by ``pad_m / 2``.
+    Parameters
+    ----------
+    x, y
+        Points in EPSG:27700 metres, 1-D, one length.
+    labels
+        Cluster label per point; negative labels (noise) are left out.
+    hull
+        ``"convex"`` (default) or ``"concave"`` (:func:`shapely.concave_hull`, ratio 0.3).
+    areas
+        A standard area layer in EPSG:27700 whose touched codes are listed; None: ``areas`` empty.
+    counts
+        Number of incidents at each point (default 1 each).
+    pad_m
+        Width in metres of the buffer drawn around a flat cluster (default 50).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cluster, EPSG:27700: ``cluster``, ``count`` (incidents), ``locations``
+        (distinct points), ``area_m2``, ``perimeter_m``, ``area_perimeter_m`` (metres; area /
+        perimeter: compact clusters score high, strings along a road low), ``areas`` (codes of
+        the touched areas joined by ``;``, empty without ``areas``) and ``geometry``.
+
+    Raises
+    ------
+    InputError
+        ``hull`` is unknown; ``x`` and ``y`` are not 1-D of one length; ``areas`` is not in
+        EPSG:27700.
     """
     if hull not in HULLS:
         raise InputError(f"unknown hull {hull!r}; allowed: {', '.join(HULLS)}")
@@ -272,10 +395,23 @@ def cluster_polygons(
 
 
 def cluster_cells(grid: Grid, clusters: gpd.GeoDataFrame) -> np.ndarray:
-    """Rasterise cluster polygons: each cell scores the density (incidents per km^2) of the
-    densest cluster holding its centre, 0 elsewhere; shape ``grid.shape``.
+    """Rasterise cluster polygons into a score per grid cell.
 
-    This turns a cluster map into a ranking of cells, so it can be scored like any hotspot map.
+    Each cell scores the density (incidents per km^2) of the densest cluster holding its centre,
+    0 elsewhere. This turns a cluster map into a ranking of cells, so it can be scored like any
+    hotspot map.
+
+    Parameters
+    ----------
+    grid
+        The square grid, EPSG:27700.
+    clusters
+        Cluster polygons with ``count`` and ``area_m2`` (:func:`cluster_polygons`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float scores, shape ``grid.shape`` (rows, columns), outside cells included.
     """
     score = np.zeros(grid.nx * grid.ny)
     if len(clusters) == 0:

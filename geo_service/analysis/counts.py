@@ -46,6 +46,16 @@ def resolve_group(group: CategoryGroup | str) -> CategoryGroup:
 
     Named groups (``"Dwelling burglary"``) come from the settings' groups file and are passed
     in as :class:`~geo_service.categories.CategoryGroup`; nothing here reads a file.
+
+    Parameters
+    ----------
+    group
+        A category group, or the name of a plain category (e.g. ``"Burglary"``).
+
+    Returns
+    -------
+    CategoryGroup
+        ``group`` unchanged, or a group named ``group`` selecting that whole category.
     """
     if isinstance(group, CategoryGroup):
         return group
@@ -54,6 +64,18 @@ def resolve_group(group: CategoryGroup | str) -> CategoryGroup:
 
 def area_codes_column(incidents: pd.DataFrame, layer: str) -> pd.Series:
     """The ``area_<layer>`` column of ``incidents``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to one or more layers.
+    layer
+        Area layer name, e.g. ``"ward"``.
+
+    Returns
+    -------
+    pandas.Series
+        The area code of each incident (missing where it has no area of the layer).
 
     Raises
     ------
@@ -76,7 +98,22 @@ def area_codes_column(incidents: pd.DataFrame, layer: str) -> pd.Series:
 def period_mask(
     incidents: pd.DataFrame, period: Period, windows: Mapping[str, Period] | None = None
 ) -> np.ndarray:
-    """Rows inside ``period``, or, for a source named in ``windows``, inside its own period."""
+    """Rows inside ``period``, or, for a source named in ``windows``, inside its own period.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents (``month`` "YYYY-MM"; ``source`` when ``windows`` is given).
+    period
+        The period of every source not named in ``windows``.
+    windows
+        Source name -> that source's own period; None or empty: ``period`` for all.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, one element per row of ``incidents``.
+    """
     inside = period.contains(incidents["month"])
     if not windows:
         return inside
@@ -91,7 +128,24 @@ def select(
     period: Period | None = None,
     windows: Mapping[str, Period] | None = None,
 ) -> pd.DataFrame:
-    """The incidents of ``group`` (and inside ``period`` when given; see :func:`period_mask`)."""
+    """The incidents of ``group`` (and inside ``period`` when given; see :func:`period_mask`).
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents.
+    group
+        Category group, or the name of a plain category (:func:`resolve_group`).
+    period
+        Keep only its months; None (default): every month.
+    windows
+        Per-source periods (:func:`period_mask`); used only with ``period``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The chosen rows of ``incidents`` (same columns and index).
+    """
     mask = resolve_group(group).mask(incidents)
     if period is not None:
         mask = mask & period_mask(incidents, period, windows)
@@ -109,13 +163,33 @@ def counts_by_area(
 ) -> pd.Series:
     """Incidents of ``group`` in ``period`` per area code of ``layer``.
 
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to ``layer`` (column ``area_<layer>``).
+    layer
+        Area layer name.
+    codes
+        The layer's area codes, in the order wanted.
+    group
+        Category group, or the name of a plain category (:func:`resolve_group`).
+    period
+        The months counted.
+    windows
+        Per-source periods (:func:`period_mask`); None: ``period`` for every source.
+
     Returns
     -------
     pandas.Series
-        Indexed by ``codes`` (zeros included, in the given order) followed by :data:`UNALLOCATED`
-        (incidents with no location and no area whose source lies within the layer; see the
-        module docstring). Incidents outside every area, and unlocated incidents of sources
-        reaching beyond the layer, are left out and logged.
+        Counts (int64) indexed by ``codes`` (zeros included, in the given order) followed by
+        :data:`UNALLOCATED` (incidents with no location and no area whose source lies within the
+        layer; see the module docstring). Incidents outside every area, and unlocated incidents
+        of sources reaching beyond the layer, are left out and logged.
+
+    Raises
+    ------
+    InputError
+        The incidents are not joined to ``layer``.
     """
     within = _sources_within(incidents, layer)
     chosen = select(incidents, group=group, period=period, windows=windows)
@@ -141,8 +215,24 @@ def total_count(
     period: Period,
     windows: Mapping[str, Period] | None = None,
 ) -> int:
-    """Number of incidents of ``group`` in ``period`` (per-source ``windows``: see
-    :func:`period_mask`)."""
+    """Number of incidents of ``group`` in ``period``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents.
+    group
+        Category group, or the name of a plain category (:func:`resolve_group`).
+    period
+        The months counted.
+    windows
+        Per-source periods (see :func:`period_mask`); None: ``period`` for every source.
+
+    Returns
+    -------
+    int
+        The count.
+    """
     mask = resolve_group(group).mask(incidents) & period_mask(incidents, period, windows)
     return int(np.count_nonzero(mask))
 
@@ -154,6 +244,23 @@ def within_layer(incidents: pd.DataFrame, layer: str) -> pd.DataFrame:
     unlocated incident is kept only when the join placed it in an area (through its LSOA code);
     other unlocated incidents are left out, since nothing places them in the borough (tables
     count those of sources within the layer in their "Unallocated" row).
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to ``layer``.
+    layer
+        Area layer name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``incidents`` with an ``area_<layer>`` code.
+
+    Raises
+    ------
+    InputError
+        The incidents are not joined to ``layer``.
     """
     area = area_codes_column(incidents, layer)
     return incidents.loc[area.notna().to_numpy(dtype=bool)]
@@ -165,6 +272,8 @@ class UnlocatedSummary:
 
     Attributes
     ----------
+    layer
+        The area layer name.
     unlocated
         Rows with no usable coordinates.
     placed
@@ -185,7 +294,19 @@ class UnlocatedSummary:
         return self.unlocated - self.placed - self.unallocated
 
     def sentence(self, where: str) -> str:
-        """E.g. "1,786 rows in the files have no location; 0 of them can be placed in Dacorum"."""
+        """E.g. "1,786 rows in the files have no location; 0 of them can be placed in Dacorum".
+
+        Parameters
+        ----------
+        where
+            The name of the place the layer covers, e.g. ``"Dacorum"``.
+
+        Returns
+        -------
+        str
+            One sentence ending in a full stop; "Every row in the files has a location." when none
+            lacks one.
+        """
         if not self.unlocated:
             return "Every row in the files has a location."
         rows = (
@@ -200,8 +321,25 @@ class UnlocatedSummary:
 
 
 def unlocated_summary(incidents: pd.DataFrame, layer: str) -> UnlocatedSummary:
-    """How the rows of ``incidents`` with no location fall for ``layer`` (see the module
-    docstring)."""
+    """How the rows of ``incidents`` with no location fall for ``layer`` (see the module docstring).
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to ``layer``, force-wide (before :func:`within_layer`).
+    layer
+        Area layer name.
+
+    Returns
+    -------
+    UnlocatedSummary
+        Counts of unlocated, placed and unallocated rows.
+
+    Raises
+    ------
+    InputError
+        The incidents are not joined to ``layer``.
+    """
     area = area_codes_column(incidents, layer).notna().to_numpy(dtype=bool)
     unlocated = ~has_location(incidents)
     belongs = _source_key(incidents).isin(_sources_within(incidents, layer)).to_numpy(dtype=bool)
@@ -214,8 +352,28 @@ def unlocated_summary(incidents: pd.DataFrame, layer: str) -> UnlocatedSummary:
 
 
 def unlocated_outside(incidents: pd.DataFrame, layer: str) -> int:
-    """Rows with no location that nothing places in ``layer`` (neither an area nor a source
-    lying within the layer): reported apart, never counted for the layer's areas."""
+    """Rows with no location that nothing places in ``layer``.
+
+    Neither an area nor a source lying within the layer places them: they are reported apart,
+    never counted for the layer's areas.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to ``layer``.
+    layer
+        Area layer name.
+
+    Returns
+    -------
+    int
+        :attr:`UnlocatedSummary.outside` of :func:`unlocated_summary`.
+
+    Raises
+    ------
+    InputError
+        The incidents are not joined to ``layer``.
+    """
     return unlocated_summary(incidents, layer).outside
 
 
@@ -256,7 +414,21 @@ def unlocated_shares(
     """Per period: rows, rows with no location, and their share (percent).
 
     Pass the force-wide rows (before :func:`within_layer`): the share describes the files.
-    Columns: period (label), rows, unlocated, share (NaN for a period with no rows).
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents.
+    periods
+        The periods, e.g. ``(previous, current)``.
+    group
+        Count only this group (or plain category); None (default): every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period, in order: period (label), rows, unlocated, share (percent; NaN for
+        a period with no rows).
     """
     chosen = incidents if group is None else select(incidents, group=group)
     unlocated = ~has_location(chosen)
@@ -269,9 +441,22 @@ def unlocated_shares(
 
 
 def unlocated_warning(shares: pd.DataFrame) -> str | None:
-    """A warning when the unlocated share of the first two rows of :func:`unlocated_shares`
-    (previous, current) differs materially (:data:`UNLOCATED_POINTS`, :data:`UNLOCATED_RATIO`),
-    else None."""
+    """A warning when the unlocated share of two periods differs materially, else None.
+
+    Material: the shares differ by more than :data:`UNLOCATED_POINTS` percentage points, or one
+    is more than :data:`UNLOCATED_RATIO` times the other and the larger is at least
+    :data:`UNLOCATED_FLOOR` percent.
+
+    Parameters
+    ----------
+    shares
+        A :func:`unlocated_shares` table; its first two rows are taken as (previous, current).
+
+    Returns
+    -------
+    str or None
+        The warning sentence, or None (also when either share is missing).
+    """
     before, after = (float(v) for v in shares["share"].iloc[:2])
     if not (np.isfinite(before) and np.isfinite(after)):
         return None

@@ -53,7 +53,19 @@ EMERGING_COLUMNS = (
 
 @dataclass(frozen=True, eq=False)
 class MannKendall:
-    """Mann-Kendall trend test of each series: S, its variance (ties corrected), z and p."""
+    """Mann-Kendall trend test of each series: S, its variance (ties corrected), z and p.
+
+    Attributes
+    ----------
+    s
+        Kendall's S per series, shape ``(locations,)``.
+    var_s
+        Variance of S under no trend, ties corrected.
+    z
+        Standardised S (positive: rising).
+    p
+        Two-sided p-value from the normal approximation.
+    """
 
     s: np.ndarray
     var_s: np.ndarray
@@ -64,10 +76,29 @@ class MannKendall:
 def mann_kendall(series: np.ndarray, *, continuity: bool = True) -> MannKendall:
     """Mann-Kendall test along axis 0 of ``series`` (time steps x locations).
 
+    The trend test of Mann (1945) and Kendall (1975), with the tie-corrected variance:
     ``S = sum_{i<j} sign(x_j - x_i)``; ``Var S = (n(n-1)(2n+5) - sum_t t(t-1)(2t+5)) / 18`` over
     groups of ``t`` tied values; ``z = (S - sign S) / sqrt(Var S)`` with the continuity
     correction (``S / sqrt(Var S)`` without); two-sided normal p. A constant series has
     ``z = 0``, ``p = 1``.
+
+    Parameters
+    ----------
+    series
+        Values, shape ``(time steps, locations)`` oldest first, or ``(time steps,)`` for one
+        series; at least 3 steps.
+    continuity
+        Apply the continuity correction (default True).
+
+    Returns
+    -------
+    MannKendall
+        ``s``, ``var_s``, ``z`` and ``p``, each of shape ``(locations,)`` (``(1,)`` for 1-D input).
+
+    Raises
+    ------
+    InputError
+        Fewer than 3 time steps.
     """
     x = np.asarray(series, dtype=float)
     if x.ndim == 1:
@@ -99,17 +130,28 @@ def emerging_hotspots(
     Parameters
     ----------
     counts
-        Array (time steps x locations), oldest step first, e.g. monthly counts per grid cell.
+        Array (time steps x locations), oldest step first, at least 3 steps, e.g. monthly
+        counts per grid cell.
     weights
-        Spatial weights between the locations (as for :func:`gi_star`).
+        Spatial weights between the locations, shape ``(locations, locations)`` (as for
+        :func:`gi_star`).
     permutations, seed, fdr
-        Passed to :func:`gi_star` at each step (analytical p-values by default: the
-        classification uses only the bins).
+        Passed to :func:`gi_star` at each step, the seed as ``seed + step`` (analytical p-values
+        by default: the classification uses only the bins; FDR-corrected bins by default).
 
     Returns
     -------
     pandas.DataFrame
-        One row per location: :data:`EMERGING_COLUMNS`.
+        One row per location, in the order of ``counts``' columns: :data:`EMERGING_COLUMNS`:
+        ``pattern`` (class name), ``hot_steps`` and ``cold_steps`` (steps with a positive or
+        negative bin), ``final_bin`` (-3..3), ``trend_z`` and ``trend_p`` (Mann-Kendall of the
+        Gi* z-scores) and ``trend`` (``"up"``, ``"down"`` or ``"none"`` at p <
+        :data:`TREND_ALPHA`).
+
+    Raises
+    ------
+    InputError
+        ``counts`` is not 2-D with at least 3 steps, or :func:`gi_star` refuses its inputs.
     """
     steps = np.asarray(counts, dtype=float)
     if steps.ndim != 2 or steps.shape[0] < 3:
@@ -138,10 +180,24 @@ def emerging_hotspots(
 
 
 def classify_patterns(bins: np.ndarray, trend: np.ndarray) -> np.ndarray:
-    """Pattern names from Gi* bins (time steps x locations) and trend signs (+1 / -1 / 0).
+    """Pattern names from Gi* bins and trend signs (the classes of the module docstring).
 
     A location that would be both a hot and a cold pattern (impossible at the final step) is
     given the hot one.
+
+    Parameters
+    ----------
+    bins
+        Gi* confidence bins (-3..3), shape ``(time steps, locations)``.
+    trend
+        Significant trend sign per location (+1 rising, -1 falling, 0 none), shape
+        ``(locations,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of pattern names, shape ``(locations,)``, e.g. ``"new hot spot"`` or
+        :data:`NO_PATTERN`.
     """
     bins = np.asarray(bins)
     hot = _patterns(bins > 0, bins < 0, np.asarray(trend), "hot spot")

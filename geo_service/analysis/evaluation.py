@@ -72,7 +72,24 @@ def selection_hits(
 ) -> np.ndarray:
     """Expected target hits in the ``cells`` top-scoring inside cells, for each count in ``cells``.
 
-    Ties straddling a cut-off contribute their hits in proportion to the share selected.
+    Ties straddling a cut-off contribute their hits in proportion to the share selected; missing
+    scores rank last.
+
+    Parameters
+    ----------
+    scores
+        Score per grid cell (higher: selected first).
+    target
+        Incidents per grid cell in the target period, same shape as ``scores``.
+    inside
+        Boolean mask of the study area's cells, same shape; only these are ranked.
+    cells
+        Numbers of cells selected, e.g. ``[1, 5, 10]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Expected (possibly fractional) hits, one per element of ``cells``.
     """
     score = np.nan_to_num(np.asarray(scores, dtype=float)[inside], nan=-np.inf)
     hits = np.asarray(target, dtype=float)[inside]
@@ -108,7 +125,31 @@ def hit_rate_table(
 ) -> pd.DataFrame:
     """Hit rate, area share, PAI and oracle hit rate of one map against one target count grid.
 
-    ``scores``, ``target`` (incidents per cell in the target period) and ``inside`` share a shape.
+    PAI after Chainey, Tompson & Uhlig (2008).
+
+    Parameters
+    ----------
+    scores
+        Score per grid cell of the map tested.
+    target
+        Incidents per cell in the target period, same shape as ``scores``.
+    inside
+        Boolean mask of the study area's cells, same shape.
+    coverages
+        Percentages (0..100) of the study area's cells to select; default 1, 5 and 10.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per coverage: ``coverage`` (percent asked), ``hits`` (expected, may be
+        fractional), ``total`` (target incidents inside), ``hit_rate`` and ``area_share``
+        (fractions 0..1), ``pai`` and ``oracle_hit_rate`` (fraction); rates are NaN when there
+        is no target incident.
+
+    Raises
+    ------
+    InputError
+        A coverage outside 0..100 or none given; no cell inside the study area.
     """
     covers = np.asarray(coverages, dtype=float)
     if covers.size == 0 or np.any((covers < 0) | (covers > 100)):
@@ -140,7 +181,25 @@ def hit_rate_table(
 def coverage_curve(
     scores: np.ndarray, target: np.ndarray, inside: np.ndarray, *, step_pct: float = 1.0
 ) -> pd.DataFrame:
-    """Hit rate and oracle hit rate against coverage from 0 to 100 % in steps of ``step_pct``."""
+    """Hit rate and oracle hit rate against coverage from 0 to 100 % in steps of ``step_pct``.
+
+    Parameters
+    ----------
+    scores, target, inside
+        As for :func:`hit_rate_table`.
+    step_pct
+        Step of coverage in percent, in (0, 100]; default 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`hit_rate_table` at coverages 0, ``step_pct``, ... and 100.
+
+    Raises
+    ------
+    InputError
+        ``step_pct`` outside (0, 100]; no cell inside the study area.
+    """
     if not 0 < step_pct <= 100:
         raise InputError(f"step_pct must be in (0, 100], got {step_pct!r}")
     covers = np.unique(np.r_[np.arange(0.0, 100.0, step_pct), 100.0])
@@ -215,24 +274,35 @@ def backtest(
     Parameters
     ----------
     incidents
-        Canonical incidents of one category (or group); only located ones are used. History
-        starts at the earliest month present.
+        Canonical incidents of one category (or group); only located ones are used (``x``, ``y``
+        in EPSG:27700 metres). History starts at the earliest month present.
     grid
         The grid; ``grid.inside`` is the study area.
     methods
-        Name -> method, e.g. :func:`default_methods`.
+        Name -> method, e.g. :func:`default_methods`; each returns scores of shape
+        ``grid.shape``.
     first_origin, last_origin
         The first and last origin month "YYYY-MM"; each origin is scored on the
         ``horizon_months`` months after it.
+    horizon_months
+        Months after each origin whose incidents are the target (whole number >= 1, default 1).
     coverages
-        Percentages of the study area to select.
+        Percentages of the study area to select (default 1, 5 and 10).
     progress
         Shows progress over the origins (:mod:`geo_service.progress`); none by default.
 
     Returns
     -------
     pandas.DataFrame
-        :data:`BACKTEST_COLUMNS`, one row per method, origin and coverage.
+        :data:`BACKTEST_COLUMNS`, one row per method, origin and coverage (columns as
+        :func:`hit_rate_table`, with ``method`` and ``origin`` "YYYY-MM").
+
+    Raises
+    ------
+    InputError
+        An origin or incident month is not ``YYYY-MM``; ``last_origin`` before
+        ``first_origin``; ``horizon_months`` not a whole number >= 1; no methods; a method's
+        scores not of the grid's shape; a coverage outside 0..100; no cell inside the study area.
     """
     first = parse_month(first_origin, what="first origin")
     last = parse_month(last_origin, what="last origin")
@@ -282,8 +352,17 @@ def _first_month(incidents: pd.DataFrame, *, default: int) -> int:
 def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
     """Mean hit rate, PAI and oracle hit rate per method and coverage over the origins.
 
-    Also ``pooled_hit_rate`` (all hits over all target incidents) and ``origins``. Rows are
-    ordered by coverage, then best mean hit rate first.
+    Parameters
+    ----------
+    table
+        A :func:`backtest` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method and coverage: method, coverage, origins (number), hit_rate, pai,
+        area_share, oracle_hit_rate (means over origins) and ``pooled_hit_rate`` (all hits over
+        all target incidents). Rows are ordered by coverage, then best mean hit rate first.
     """
     grouped = table.groupby(["method", "coverage"], sort=False)
     summary = grouped.agg(
@@ -305,8 +384,17 @@ def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
 def hit_rate_curve(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean hit rate by coverage (rows) and method (columns), plus the ``oracle`` column.
 
-    ``summary`` is :func:`summarise_backtest` of a backtest run at many coverages, e.g.
-    ``coverages=range(0, 101)`` for the curve from 0 to 100 % of the area.
+    Parameters
+    ----------
+    summary
+        :func:`summarise_backtest` of a backtest run at many coverages, e.g.
+        ``coverages=range(0, 101)`` for the curve from 0 to 100 % of the area.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per coverage: ``coverage`` (percent), one column per method and ``oracle``
+        (mean hit rates, fractions 0..1).
     """
     curve = summary.pivot(index="coverage", columns="method", values="hit_rate")
     curve["oracle"] = summary.groupby("coverage")["oracle_hit_rate"].mean()
@@ -315,7 +403,25 @@ def hit_rate_curve(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_method(summary: pd.DataFrame, *, coverage: float = 5) -> str:
-    """The method with the highest mean hit rate at ``coverage`` (ties: the first name)."""
+    """The method with the highest mean hit rate at ``coverage`` (ties: the first name).
+
+    Parameters
+    ----------
+    summary
+        A :func:`summarise_backtest` table.
+    coverage
+        Percentage of the study area (default 5).
+
+    Returns
+    -------
+    str
+        The method's name.
+
+    Raises
+    ------
+    InputError
+        The summary has no hit rate at that coverage; the message lists those it has.
+    """
     rows = summary[np.isclose(summary["coverage"].to_numpy(dtype=float), coverage)]
     rows = rows.dropna(subset=["hit_rate"])
     if rows.empty:
@@ -327,7 +433,23 @@ def best_method(summary: pd.DataFrame, *, coverage: float = 5) -> str:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """The accuracy figures stated beside a hotspot map."""
+    """The accuracy figures stated beside a hotspot map.
+
+    Attributes
+    ----------
+    method
+        Name of the method backtested.
+    coverage
+        Percentage of the study area selected.
+    hit_rate, oracle_hit_rate
+        Mean hit rates over the origins (fractions 0..1); oracle: the best any map could reach.
+    pai
+        Mean predictive accuracy index (Chainey, Tompson & Uhlig 2008).
+    origins
+        Number of origin months.
+    first_origin, last_origin
+        First and last origin month, "YYYY-MM".
+    """
 
     method: str
     coverage: float
@@ -339,7 +461,14 @@ class Accuracy:
     last_origin: str
 
     def statement(self) -> str:
-        """e.g. "hit rate 23 % and PAI 4.6 at 5 % of area over the last 12 months"."""
+        """The figures in words.
+
+        Returns
+        -------
+        str
+            E.g. "kde: hit rate 23 % and PAI 4.6 at 5 % of area over the last 12 months (best
+            possible 41 %)".
+        """
         return (
             f"{self.method}: hit rate {100 * self.hit_rate:.0f} % and PAI {self.pai:.1f} "
             f"at {self.coverage:g} % of area over the last {self.origins} months "
@@ -359,8 +488,40 @@ def accuracy_for(
     horizon_months: int = 1,
     progress: Progress | None = None,
 ) -> Accuracy:
-    """Backtest ``method`` on the last ``months`` target months ending ``last_month``
-    (``progress`` as in :func:`backtest`)."""
+    """Backtest ``method`` on the last ``months`` target months ending ``last_month``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents of one category (or group); only located ones are used.
+    grid
+        The grid; ``grid.inside`` is the study area.
+    method
+        Name of the method, a key of ``methods``.
+    methods
+        Name -> method; default :func:`default_methods` for the grid's cell size.
+    last_month
+        Last target month, "YYYY-MM"; the last origin is ``horizon_months`` before it.
+    months
+        Number of origins (target months), default 12.
+    coverage
+        Percentage of the study area selected (default 5).
+    horizon_months
+        Months after each origin that are its target (default 1).
+    progress
+        As in :func:`backtest`.
+
+    Returns
+    -------
+    Accuracy
+        The method's mean figures over the origins.
+
+    Raises
+    ------
+    InputError
+        ``method`` is unknown (the message lists the allowed ones), or :func:`backtest` refuses
+        its arguments.
+    """
     available = dict(methods) if methods is not None else default_methods(cell_m=grid.cell_m)
     if method not in available:
         raise InputError(f"unknown method {method!r}; allowed: {', '.join(sorted(available))}")

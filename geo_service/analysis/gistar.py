@@ -5,9 +5,9 @@ the counts around a location with what the whole study area's mean would give:
 
 ``z_i = (sum_j w_ij x_j - xbar W_i) / (S sqrt((n S1_i - W_i^2) / (n - 1)))``, with
 ``W_i = sum_j w_ij``, ``S1_i = sum_j w_ij^2``, ``xbar`` the mean and ``S`` the population standard
-deviation of ``x`` (Getis and Ord 1995; ArcGIS "Hot Spot Analysis"). With binary weights this is
-exactly esda's ``G_Local(y, w, star=True, transform="B").Zs``; note that esda's default
-(``star=False``) is the non-star Gi, which leaves the location out.
+deviation of ``x`` (Getis and Ord 1992; Ord and Getis 1995; ArcGIS "Hot Spot Analysis"). With
+binary weights this is exactly esda's ``G_Local(y, w, star=True, transform="B").Zs``; note that
+esda's default (``star=False``) is the non-star Gi, which leaves the location out.
 
 Inference: ``p`` is the two-sided normal p-value of z (esda's ``p_norm`` is one-sided:
 ``p = 2 * p_norm``). ``p_sim`` is the conditional-permutation pseudo p-value exactly as esda
@@ -76,7 +76,24 @@ BIN_LABELS = {
 
 @dataclass(frozen=True, eq=False)
 class GiStarResult:
-    """Gi* per location: z, two-sided p, pseudo p (esda's and tie-aware), q and bins."""
+    """Gi* per location: z, two-sided p, pseudo p (esda's and tie-aware), q and bins.
+
+    Attributes
+    ----------
+    z
+        Gi* z-score per location, shape ``(n,)`` (0 where undefined, e.g. constant values).
+    p
+        Two-sided normal p-value of ``z``.
+    p_sim, p_tied
+        esda's folded pseudo p and the tie-aware one-sided pseudo p (module docstring); None
+        without permutations.
+    q
+        Benjamini-Hochberg (1995) q-values of the p-values the bins use.
+    bins
+        +3..-3 confidence bins (:func:`confidence_bins`), int64.
+    permutations, seed, fdr
+        The arguments the result was computed with.
+    """
 
     z: np.ndarray
     p: np.ndarray
@@ -102,14 +119,18 @@ def gi_star(
 ) -> GiStarResult:
     """Getis-Ord Gi* of ``values`` with spatial ``weights`` (see the module docstring).
 
+    Gi* after Getis & Ord (1992) and Ord & Getis (1995); FDR control by Benjamini & Hochberg
+    (1995).
+
     Parameters
     ----------
     values
-        One value per location (counts, rates).
+        One value per location (counts, rates), ``n`` values (flattened).
     weights
-        Square sparse matrix of neighbour weights; the diagonal is ignored and replaced by 1.
+        Square sparse ``n`` x ``n`` matrix of neighbour weights; the diagonal is ignored and
+        replaced by 1.
     permutations
-        Conditional permutations for ``p_sim`` (0 for analytical inference only).
+        Conditional permutations for ``p_sim`` (default 999; 0 for analytical inference only).
     seed
         Seed of the permutations (esda's ``seed``).
     fdr
@@ -126,6 +147,17 @@ def gi_star(
         distribution of pseudo p-values, not the same values.
     progress
         Shows progress over the permutation chunks (:mod:`geo_service.progress`).
+
+    Returns
+    -------
+    GiStarResult
+        Arrays of shape ``(n,)``; a location without neighbours has ``p_sim = p_tied = 1``.
+
+    Raises
+    ------
+    InputError
+        ``weights`` is not ``n`` x ``n``; ``inference`` or ``draws`` is unknown;
+        ``inference="permutation"`` without permutations.
     """
     x = np.asarray(values, dtype=float).ravel()
     w = _star_weights(weights, x.size)
@@ -148,7 +180,21 @@ def gi_star(
 
 
 def confidence_bins(z: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """+3..-3 hot/cold bins from z-scores and (two-sided) p- or q-values."""
+    """+3..-3 hot/cold bins from z-scores and (two-sided) p- or q-values.
+
+    Parameters
+    ----------
+    z
+        z-scores; the sign gives hot (> 0) or cold (< 0); 0 or missing gives bin 0.
+    p
+        p- or q-values, same shape; missing counts as 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 bins, same shape: +-3, +-2, +-1 below 0.01, 0.05, 0.10 (:data:`BIN_LEVELS`),
+        else 0.
+    """
     z = np.asarray(z, dtype=float)
     p = np.asarray(p, dtype=float)
     level = np.zeros(z.shape, dtype=np.int64)
@@ -169,10 +215,31 @@ def gi_star_grid(
     draws: str = "esda",
     progress: Progress | None = None,
 ) -> gpd.GeoDataFrame:
-    """Gi* of grid-cell ``counts`` (shape ``grid.shape``) over the inside cells, as squares.
+    """Gi* of grid-cell ``counts`` over the inside cells, with grid contiguity weights.
 
-    Columns: ``cell``, ``row``, ``col``, ``count``, ``z``, ``p``, ``p_sim``, ``p_tied``, ``q``,
-    ``bin``, ``label``, geometry.
+    Parameters
+    ----------
+    grid
+        Square or hexagonal grid; only its inside cells are locations.
+    counts
+        Counts per cell, shape ``grid.shape`` (outside cells ignored).
+    queen
+        Queen (8 neighbours, default) or rook (4) contiguity of squares; hexagons always have 6.
+    permutations, seed, fdr, inference, draws, progress
+        As for :func:`gi_star`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per inside cell, the cell polygons (squares or hexagons) in the grid's CRS
+        (EPSG:27700): ``cell``, ``row``, ``col``, ``count``, ``z``, ``p``, ``p_sim``,
+        ``p_tied`` (NaN without permutations), ``q``, ``bin``, ``label`` (:data:`BIN_LABELS`),
+        geometry.
+
+    Raises
+    ------
+    InputError
+        ``counts`` is not of the grid's shape, or :func:`gi_star` refuses its arguments.
     """
     if np.shape(counts) != grid.shape:
         raise InputError(f"counts must have the grid's shape {grid.shape}, got {np.shape(counts)}")
@@ -213,8 +280,29 @@ def gi_star_areas(
 ) -> gpd.GeoDataFrame:
     """Gi* of per-area ``counts`` (in the layer's row order) with contiguity weights.
 
-    Columns: ``code``, ``name``, ``count``, ``z``, ``p``, ``p_sim``, ``p_tied``, ``q``, ``bin``,
-    ``label`` and the area polygons. An area with no neighbour (an island) keeps z = 0.
+    Parameters
+    ----------
+    areas
+        A standard area layer (``code``, ``name``, polygons).
+    counts
+        One value per area, shape ``(len(areas),)``.
+    queen
+        Queen contiguity (any shared boundary point, default) or rook (a shared line).
+    permutations, seed, fdr, progress
+        As for :func:`gi_star` (normal inference, esda draws).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per area, in ``areas``' CRS: ``code``, ``name``, ``count``, ``z``, ``p``,
+        ``p_sim``, ``p_tied`` (NaN without permutations), ``q``, ``bin``, ``label`` and the area
+        polygons. An area with no neighbour (an island) has only itself in its sum, so its z is
+        its own standardised value and its pseudo p-values are 1.
+
+    Raises
+    ------
+    InputError
+        ``counts`` does not hold one value per area.
     """
     values = np.asarray(counts, dtype=float)
     if values.shape != (len(areas),):

@@ -1,4 +1,4 @@
-"""Square analysis grids in British National Grid metres, clipped to a study area.
+"""Square and hexagonal analysis grids in British National Grid metres, clipped to a study area.
 
 A :class:`Grid` is the common raster of every hotspot method: kernel density is evaluated at its
 cell centres, Getis-Ord Gi* and year-on-year shifts work on its cell counts, and the backtest
@@ -75,6 +75,17 @@ class Grid(_CellGrid):
     ``inside`` is a read-only boolean array of shape ``(ny, nx)``: the cells that belong to the
     study area (see :func:`grid_for`). Cells outside it are still part of the raster (so kernels
     spread across the boundary) but are left out of tables, tests and maps.
+
+    Parameters
+    ----------
+    x0, y0
+        South-west corner of the grid, EPSG:27700 metres.
+    cell_m
+        Side of a cell in metres.
+    nx, ny
+        Number of columns and rows.
+    inside
+        The study-area mask, shape ``(ny, nx)``.
     """
 
     @property
@@ -86,6 +97,16 @@ class Grid(_CellGrid):
         """Flat cell index ``row * nx + col`` of each point; -1 outside the grid or not finite.
 
         Points in cells outside the study area keep their index; test ``inside.ravel()[index]``.
+
+        Parameters
+        ----------
+        x, y
+            Eastings and northings in EPSG:27700 metres, one shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 indices, the shape of ``x``.
         """
         col = (np.asarray(x, dtype=float) - self.x0) / self.cell_m
         row = (np.asarray(y, dtype=float) - self.y0) / self.cell_m
@@ -102,6 +123,16 @@ class Grid(_CellGrid):
 
         The mask is a ``(1, 1)`` placeholder: a padded grid is a raster to count into, not a
         study area.
+
+        Parameters
+        ----------
+        reach
+            Cells added on each side.
+
+        Returns
+        -------
+        Grid
+            Shape ``(ny + 2 * reach, nx + 2 * reach)``, same cell edges.
         """
         return Grid(
             x0=self.x0 - reach * self.cell_m,
@@ -120,7 +151,7 @@ class Grid(_CellGrid):
         return xc, yc
 
     def boxes(self) -> np.ndarray:
-        """Shapely square polygons of every cell, shape ``(ny, nx)``."""
+        """Shapely square polygons of every cell (inside or not), shape ``(ny, nx)``."""
         xc, yc = self.centres()
         half = self.cell_m / 2
         return shapely.box(xc - half, yc - half, xc + half, yc + half)
@@ -128,8 +159,22 @@ class Grid(_CellGrid):
     def to_geodataframe(self, values: dict[str, np.ndarray] | None = None) -> gpd.GeoDataFrame:
         """The inside cells as square polygons with ``cell``, ``row``, ``col`` and ``values``.
 
-        Each array in ``values`` has shape ``(ny, nx)`` (or ``(ny * nx,)``); the frame holds its
-        values at the inside cells, in flat-index order.
+        Parameters
+        ----------
+        values
+            Column name -> array of shape ``(ny, nx)`` (or ``(ny * nx,)``); None: no value columns.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One row per inside cell in flat-index order, EPSG:27700: ``cell`` (flat index),
+            ``row``, ``col``, one column per ``values`` entry (its values at the inside cells),
+            geometry.
+
+        Raises
+        ------
+        InputError
+            An array of ``values`` does not hold one value per cell.
         """
         flat_inside = self.inside.ravel()
         cell = np.flatnonzero(flat_inside)
@@ -164,7 +209,7 @@ def grid_for(
     cell_m
         Cell size in metres. By default :func:`auto_cell_m`: the shorter side of the study area's
         bounding box divided by 100, rounded down to 25, 50, 100, 250, 500 or 1000 m (Dacorum,
-        about 24 x 20 km, gets 100 m cells; Hertfordshire 250 m).
+        about 24 x 20 km, gets 100 m cells; Hertfordshire 250 m); 25 m below that.
     inside
         ``"centre"`` (default): a cell is inside when its centre is in the boundary, so each
         stretch of boundary is split between cells without double counting. ``"overlap"``: when
@@ -174,6 +219,13 @@ def grid_for(
     -------
     Grid
         Aligned to multiples of ``cell_m``, just covering the boundary's bounding box.
+
+    Raises
+    ------
+    InputError
+        The boundary layer is not in EPSG:27700, is not a polygon or layer, or is empty;
+        ``inside`` is unknown; ``cell_m`` is not a positive number; the grid would exceed
+        :data:`MAX_CELLS` cells.
     """
     area = _boundary_geometry(boundary)
     if inside not in _INSIDE_RULES:
@@ -199,7 +251,24 @@ def grid_for(
 
 
 def auto_cell_m(boundary: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries) -> float:
-    """The automatic cell size for ``boundary`` (see :func:`grid_for`)."""
+    """The automatic cell size for ``boundary`` (see :func:`grid_for`).
+
+    Parameters
+    ----------
+    boundary
+        The study area in EPSG:27700: a (multi)polygon or a layer.
+
+    Returns
+    -------
+    float
+        The largest of :data:`NICE_CELL_SIZES_M` not above the shorter bounding-box side divided
+        by :data:`CELLS_ON_SHORT_SIDE`, in metres; the smallest (25 m) when none fits.
+
+    Raises
+    ------
+    InputError
+        The boundary layer is not in EPSG:27700, is not a polygon or layer, or is empty.
+    """
     minx, miny, maxx, maxy = _boundary_geometry(boundary).bounds
     raw = min(maxx - minx, maxy - miny) / CELLS_ON_SHORT_SIDE
     fitting = [size for size in NICE_CELL_SIZES_M if size <= raw]
@@ -241,6 +310,17 @@ class HexGrid(_CellGrid):
     area ``sqrt(3) / 2 * cell_m^2`` and six neighbours at ``cell_m``. Flat indices, ``inside``,
     ``counts`` and ``to_geodataframe`` work as for :class:`Grid`; kernel density needs the square
     :class:`Grid` (its FFT works on a raster).
+
+    Parameters
+    ----------
+    x0, y0
+        Centre of the hexagon in row 0, column 0, EPSG:27700 metres.
+    cell_m
+        Distance across the flats (between neighbouring centres) in metres.
+    nx, ny
+        Number of columns and rows.
+    inside
+        The study-area mask, shape ``(ny, nx)``.
     """
 
     @property
@@ -249,7 +329,18 @@ class HexGrid(_CellGrid):
         return self.cell_m / math.sqrt(3.0)
 
     def cell_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Flat index ``row * nx + col`` of the hexagon holding each point; -1 outside."""
+        """Flat index ``row * nx + col`` of the hexagon holding each point; -1 outside.
+
+        Parameters
+        ----------
+        x, y
+            Eastings and northings in EPSG:27700 metres, one shape; non-finite points get -1.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 indices, the shape of ``x``.
+        """
         px = np.asarray(x, dtype=float) - self.x0
         py = np.asarray(y, dtype=float) - self.y0
         q = (math.sqrt(3.0) / 3.0 * px - py / 3.0) / self.side_m  # axial coordinates
@@ -275,7 +366,13 @@ class HexGrid(_CellGrid):
         return xc.astype(float), yc.astype(float)
 
     def neighbours(self) -> np.ndarray:
-        """``(n_cells, 6)`` flat indices of each cell's neighbours (-1 beyond the grid)."""
+        """Flat indices of each cell's six neighbours.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, shape ``(nx * ny, 6)``; -1 for a neighbour beyond the grid.
+        """
         row, col = np.divmod(np.arange(self.nx * self.ny), self.nx)
         odd = row % 2
         steps = [(0, -1), (0, 1), (-1, -1), (-1, 0), (1, -1), (1, 0)]
@@ -287,7 +384,20 @@ class HexGrid(_CellGrid):
         return out
 
     def to_geodataframe(self, values: dict[str, np.ndarray] | None = None) -> gpd.GeoDataFrame:
-        """The inside hexagons as polygons with ``cell``, ``row``, ``col`` and ``values``."""
+        """The inside hexagons as polygons with ``cell``, ``row``, ``col`` and ``values``.
+
+        Parameters
+        ----------
+        values
+            Column name -> array with one value per cell (shape ``(ny, nx)`` or ``(ny * nx,)``);
+            None: no value columns.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One row per inside hexagon in flat-index order, EPSG:27700: ``cell``, ``row``, ``col``,
+            the ``values`` columns, geometry.
+        """
         cell = np.flatnonzero(self.inside.ravel())
         row, col = np.divmod(cell, self.nx)
         data: dict[str, np.ndarray] = {"cell": cell, "row": row, "col": col}
@@ -310,8 +420,24 @@ def hex_grid_for(
 ) -> HexGrid:
     """Hexagons covering ``boundary``; a hexagon is inside when its centre is in the boundary.
 
-    ``cell_m`` is the distance across the flats (between neighbouring centres); by default
-    :func:`auto_cell_m`, as for square grids.
+    Parameters
+    ----------
+    boundary
+        The study area in EPSG:27700: a (multi)polygon, or a layer whose polygons are unioned.
+    cell_m
+        Distance across the flats (between neighbouring centres) in metres; by default
+        :func:`auto_cell_m`, as for square grids.
+
+    Returns
+    -------
+    HexGrid
+        Covering the boundary's bounding box with a margin of one hexagon.
+
+    Raises
+    ------
+    InputError
+        The boundary layer is not in EPSG:27700, is not a polygon or layer, or is empty;
+        ``cell_m`` is not a positive number; the grid would exceed :data:`MAX_CELLS` cells.
     """
     area = _boundary_geometry(boundary)
     size = auto_cell_m(area) if cell_m is None else float(cell_m)

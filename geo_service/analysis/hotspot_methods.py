@@ -27,8 +27,19 @@ from geo_service.analysis.weights import grid_weights
 class History:
     """What is known at an origin month: located incidents of every month up to it.
 
-    ``monthly_counts[i]`` counts month ``months[i]`` per grid cell; ``x``, ``y`` and
-    ``month_index`` (into ``months``) list the located incidents, including those off the grid.
+    Parameters
+    ----------
+    grid
+        The square grid the methods score.
+    months
+        Months ``"YYYY-MM"`` from the first held to the origin, oldest first.
+    monthly_counts
+        Incidents per month and cell, shape ``(len(months), ny, nx)``; ``monthly_counts[i]``
+        counts month ``months[i]``.
+    x, y
+        Located incidents in EPSG:27700 metres, including those off the grid.
+    month_index
+        Index into ``months`` of each incident.
     """
 
     grid: Grid
@@ -44,7 +55,18 @@ class History:
         return self.months[-1]
 
     def recent(self, months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``x``, ``y`` and lag in months (0 = origin month) of incidents of the last ``months``."""
+        """``x``, ``y`` and lag in months (0 = origin month) of incidents of the last ``months``.
+
+        Parameters
+        ----------
+        months
+            Number of months up to and including the origin.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(x, y, lag)``, one element per incident kept.
+        """
         keep = self.month_index >= len(self.months) - months
         lag = len(self.months) - 1 - self.month_index[keep]
         return self.x[keep], self.y[keep], lag
@@ -55,7 +77,22 @@ Method = Callable[[History], np.ndarray]
 
 
 def kde_method(*, bandwidth_m: float, kernel: str = "quartic", months: int = 12) -> Method:
-    """Kernel density of the last ``months`` months' incidents (see :func:`.kde.kde_surface`)."""
+    """Kernel density of the last ``months`` months' incidents (see :func:`.kde.kde_surface`).
+
+    Parameters
+    ----------
+    bandwidth_m
+        Kernel radius (quartic) or standard deviation (Gaussian) in metres.
+    kernel
+        ``"quartic"`` (default) or ``"gaussian"``.
+    months
+        Months of history used, up to and including the origin (default 12).
+
+    Returns
+    -------
+    Method
+        Scores in incidents per km^2, shape ``grid.shape``.
+    """
 
     def score(history: History) -> np.ndarray:
         x, y, _ = history.recent(months)
@@ -65,7 +102,18 @@ def kde_method(*, bandwidth_m: float, kernel: str = "quartic", months: int = 12)
 
 
 def recent_counts_method(*, months: int = 1) -> Method:
-    """Naive baseline: each cell's count over the last ``months`` months."""
+    """Naive baseline: each cell's count over the last ``months`` months.
+
+    Parameters
+    ----------
+    months
+        Months up to and including the origin (default 1: the origin month).
+
+    Returns
+    -------
+    Method
+        Scores (incident counts as float), shape ``grid.shape``.
+    """
 
     def score(history: History) -> np.ndarray:
         return np.asarray(history.monthly_counts[-months:].sum(axis=0), dtype=float)
@@ -81,6 +129,18 @@ def prospective_method(*, radius_m: float = 400.0, window_months: int = 2) -> Me
     distance in cells and ``lag`` the age in months (0 for the origin month). The original uses
     weeks and 8 weeks; police.uk dates are monthly, so 2 months of month lags stand in for them.
     Computed as one FFT convolution of the lag-weighted counts with the distance kernel.
+
+    Parameters
+    ----------
+    radius_m
+        Reach of an incident in metres, between cell centres (default 400).
+    window_months
+        Months of history used, up to and including the origin (default 2).
+
+    Returns
+    -------
+    Method
+        Scores (non-negative, rounded to 9 decimals), shape ``grid.shape``.
     """
 
     def score(history: History) -> np.ndarray:
@@ -106,6 +166,18 @@ def gistar_method(*, months: int = 12, queen: bool = True) -> Method:
     The score is the hot-spot bin (3/2/1 for 99/95/90 % confidence, analytical p-values with
     Benjamini-Hochberg FDR; 0 elsewhere), so the map is the hot cells as a Gi* map shows them and
     cells within a bin are tied.
+
+    Parameters
+    ----------
+    months
+        Months of counts summed, up to and including the origin (default 12).
+    queen
+        Queen (default) or rook contiguity between inside cells.
+
+    Returns
+    -------
+    Method
+        Scores 0..3, shape ``grid.shape`` (0 outside the study area and for cold spots).
     """
 
     # The weights depend only on the grid: build them once per grid, not once per origin.
@@ -128,7 +200,19 @@ def gistar_method(*, months: int = 12, queen: bool = True) -> Method:
 
 
 def default_bandwidths_m(cell_m: float) -> tuple[float, ...]:
-    """Three KDE bandwidths from 250, 500, 1000, 2000, 4000 m, none below the cell size."""
+    """Three KDE bandwidths from 250, 500, 1000, 2000, 4000 m, none below the cell size.
+
+    Parameters
+    ----------
+    cell_m
+        Grid cell size in metres.
+
+    Returns
+    -------
+    tuple of float
+        The first three usable bandwidths in metres (fewer above 1000 m cells); ``(cell_m,)``
+        when none is usable.
+    """
     usable = [b for b in (250.0, 500.0, 1000.0, 2000.0, 4000.0) if b >= cell_m]
     return tuple(usable[:3]) or (float(cell_m),)
 
@@ -138,7 +222,19 @@ def default_methods(
 ) -> dict[str, Method]:
     """KDE (quartic, last 12 months) at each bandwidth, the naive baselines, prospective, Gi*.
 
-    ``bandwidths_m`` defaults to :func:`default_bandwidths_m` of ``cell_m``.
+    Parameters
+    ----------
+    cell_m
+        Grid cell size in metres (default 100), for the default bandwidths.
+    bandwidths_m
+        KDE bandwidths in metres; default :func:`default_bandwidths_m` of ``cell_m``.
+
+    Returns
+    -------
+    dict
+        Name -> method: ``"kde-<b>m"`` per bandwidth, ``"previous-month"``,
+        ``"previous-12-months"``, ``"prospective"`` (400 m, 2 months) and ``"gistar"``
+        (12 months).
     """
     chosen = default_bandwidths_m(cell_m) if bandwidths_m is None else tuple(bandwidths_m)
     methods: dict[str, Method] = {f"kde-{b:g}m": kde_method(bandwidth_m=float(b)) for b in chosen}

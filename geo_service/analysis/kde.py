@@ -56,24 +56,33 @@ def kde_surface(
     grid
         The grid to evaluate on (every cell, inside the study area or not).
     bandwidth_m
-        The quartic kernel's radius, or the Gaussian kernel's standard deviation. By default
-        :func:`auto_bandwidth_m` (never below ``min_bandwidth_m``).
+        The quartic kernel's radius, or the Gaussian kernel's standard deviation, in metres. By
+        default :func:`auto_bandwidth_m` (a quartic radius never below ``min_bandwidth_m``; for
+        the Gaussian kernel the standard deviation of the same spread, ``sqrt(0.125)`` times that
+        radius).
     kernel
         ``"quartic"`` (biweight, ``3/(pi h^2) (1 - d^2/h^2)^2`` within ``h``, as in CrimeStat and
         ArcGIS) or ``"gaussian"`` (cut off at 4 standard deviations).
     weights
-        Optional weight per point (e.g. casualties); the surface then sums weights.
+        Optional weight per point (e.g. casualties), same shape as ``x``; the surface then sums
+        weights.
     min_bandwidth_m
-        Floor applied to the automatic bandwidth only. police.uk snaps every incident to one of a
-        fixed set of anonymous "map points" (roughly one per street segment, often 100-300 m
-        apart in suburbs), so a narrower kernel draws the map points rather than the crime; the
-        300 m default keeps the surface about the incidents. Use 0 for exact locations (fire,
-        STATS19). An explicit ``bandwidth_m`` is honoured as given.
+        Floor in metres applied to the automatic bandwidth only. police.uk snaps every incident to
+        one of a fixed set of anonymous "map points" (roughly one per street segment, often
+        100-300 m apart in suburbs), so a narrower kernel draws the map points rather than the
+        crime; the 300 m default keeps the surface about the incidents. Use 0 for exact locations
+        (fire, STATS19). An explicit ``bandwidth_m`` is honoured as given.
 
     Returns
     -------
     numpy.ndarray
         Density of shape ``grid.shape``, incidents per km^2 (non-negative).
+
+    Raises
+    ------
+    InputError
+        ``x``, ``y`` and ``weights`` differ in shape; ``kernel`` is unknown; ``bandwidth_m`` is
+        not a positive number.
     """
     x, y, w = _checked_points(x, y, weights)
     if kernel not in KERNELS:
@@ -92,7 +101,29 @@ def kde_surface(
 
 
 def kernel_stencil(bandwidth_m: float, cell_m: float, *, kernel: str = "quartic") -> np.ndarray:
-    """The kernel (per m^2) at whole-cell offsets, a square array of odd side centred on 0."""
+    """The kernel (per m^2) at whole-cell offsets, a square array of odd side centred on 0.
+
+    Parameters
+    ----------
+    bandwidth_m
+        Quartic radius or Gaussian standard deviation in metres; a value below ``cell_m`` is
+        logged as a warning.
+    cell_m
+        Grid cell size in metres.
+    kernel
+        ``"quartic"`` (default) or ``"gaussian"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(2 r + 1, 2 r + 1)`` with ``r`` the kernel's reach (radius, or 4 standard
+        deviations) in whole cells.
+
+    Raises
+    ------
+    InputError
+        ``bandwidth_m`` is not positive or ``kernel`` is unknown.
+    """
     if not bandwidth_m > 0:
         raise InputError(f"bandwidth must be a positive number of metres, got {bandwidth_m!r}")
     if bandwidth_m < cell_m:
@@ -109,7 +140,27 @@ def kernel_stencil(bandwidth_m: float, cell_m: float, *, kernel: str = "quartic"
 
 
 def kernel_value(distance_m: np.ndarray, bandwidth_m: float, *, kernel: str) -> np.ndarray:
-    """The 2-D kernel (per m^2) at ``distance_m`` from its centre."""
+    """The 2-D kernel (per m^2) at ``distance_m`` from its centre.
+
+    Parameters
+    ----------
+    distance_m
+        Distances in metres.
+    bandwidth_m
+        Quartic radius or Gaussian standard deviation in metres.
+    kernel
+        ``"quartic"`` or ``"gaussian"`` (0 beyond 4 standard deviations).
+
+    Returns
+    -------
+    numpy.ndarray
+        Kernel values per square metre, the shape of ``distance_m``.
+
+    Raises
+    ------
+    InputError
+        ``kernel`` is unknown.
+    """
     d = np.asarray(distance_m, dtype=float)
     h = float(bandwidth_m)
     if kernel == "quartic":
@@ -129,6 +180,19 @@ def auto_bandwidth_m(
     ``h = 0.9 * min(SD, sqrt(1 / ln 2) * Dm) * n ** -0.2``, where SD is the standard distance of
     the points from their mean centre, Dm the median distance from it and n the number of points
     (Silverman's rule of thumb made robust to outliers by Dm), floored at ``min_bandwidth_m``.
+
+    Parameters
+    ----------
+    x, y
+        Point coordinates in EPSG:27700 metres; non-finite points are ignored.
+    min_bandwidth_m
+        Floor in metres (default :data:`POLICE_UK_MIN_BANDWIDTH_M`, 300 m).
+
+    Returns
+    -------
+    float
+        The radius in metres, at least 1 m; with fewer than 2 points ``min_bandwidth_m``, or
+        1000 m when that is 0.
     """
     ok = np.isfinite(x) & np.isfinite(y)
     px, py = np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok]
@@ -151,17 +215,24 @@ def class_breaks(
     surfaces
         The surfaces (any shapes; pass only inside cells to ignore the rest). Pooled.
     n_classes
-        Number of classes of positive density.
+        Number of classes of positive density (default 5).
     method
-        ``"quantile"``: equal numbers of pooled positive values per class. ``"head_tail"``:
-        Jiang's head/tail breaks (repeatedly split at the mean, keep the head), which suits the
-        heavy-tailed densities of crime; gives at most ``n_classes`` classes.
+        ``"quantile"`` (default): equal numbers of pooled positive values per class.
+        ``"head_tail"``: Jiang's (2013) head/tail breaks (repeatedly split at the mean, keep the
+        head), which suits the heavy-tailed densities of crime; gives at most ``n_classes``
+        classes.
 
     Returns
     -------
     numpy.ndarray
         Increasing edges ``[0, b1, ..., max]``; class k holds values in ``(edges[k-1], edges[k]]``.
-        Tied quantiles are merged, so fewer than ``n_classes`` classes may come back.
+        Tied quantiles are merged, so fewer than ``n_classes`` classes may come back; ``[0.0]``
+        when no value is positive.
+
+    Raises
+    ------
+    InputError
+        ``n_classes`` is below 1 or ``method`` is unknown.
     """
     if n_classes < 1:
         raise InputError(f"n_classes must be at least 1, got {n_classes}")
@@ -180,7 +251,20 @@ def class_breaks(
 
 
 def classify(surface: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Class of each value: 0 for no density, 1..len(edges)-1 by ``edges``, top class above max."""
+    """Class of each value: 0 for no density, 1..len(edges)-1 by ``edges``, top class above max.
+
+    Parameters
+    ----------
+    surface
+        Density values, any shape.
+    edges
+        Edges from :func:`class_breaks`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer classes, the shape of ``surface``.
+    """
     values = np.asarray(surface, dtype=float)
     classes = np.searchsorted(edges, values, side="left")
     classes = np.minimum(classes, len(edges) - 1)

@@ -39,7 +39,17 @@ BASIS_TRAILING = "previous 12 months"
 
 @dataclass(frozen=True)
 class PeakTrough:
-    """The highest and lowest months of a series (earliest month on ties) and its mean."""
+    """The highest and lowest months of a series (earliest month on ties) and its mean.
+
+    Attributes
+    ----------
+    peak_month, trough_month
+        Months ``"YYYY-MM"`` of the highest and lowest counts.
+    peak_count, trough_count
+        Those counts.
+    mean_per_month
+        Mean count per month of the series.
+    """
 
     peak_month: str
     peak_count: int
@@ -57,13 +67,35 @@ def monthly_series(
     codes: list[str] | None = None,
     held: Collection[str] | None = None,
 ) -> pd.DataFrame:
-    """Counts per month of ``period`` (zeros included): column ``count`` for the whole frame, or
-    one column per area code of ``layer`` (``codes``, else every code seen) when ``layer`` is
-    given. Indexed by month ``"YYYY-MM"``.
+    """Counts per month of ``period`` (zeros included), for the whole frame or per area.
 
-    With ``held`` (the months the group's sources hold, e.g.
-    :meth:`geo_service.coverage.Coverage.months_of`), a month not held is missing (``<NA>``,
-    nullable ``Int64``): "no data", never 0.
+    Parameters
+    ----------
+    incidents
+        Canonical incidents (joined to ``layer`` when it is given).
+    group
+        Category group, or the name of a plain category.
+    period
+        The months counted.
+    layer
+        Area layer name: one column per area; None (default): one column ``count``.
+    codes
+        The area codes wanted, in order; default every code seen in the period.
+    held
+        The months the group's sources hold (e.g.
+        :meth:`geo_service.coverage.Coverage.months_of`); a month not held is missing (``<NA>``,
+        nullable ``Int64``): "no data", never 0. None: every month is held.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by month ``"YYYY-MM"`` (one row per month of ``period``): column ``count``, or
+        one column per area code (columns named ``code``); int64, or ``Int64`` with ``held``.
+
+    Raises
+    ------
+    InputError
+        ``layer`` is given and the incidents are not joined to it.
     """
     chosen = select(incidents, group=group, period=period)
     months = pd.Index(period.months, name="month", dtype="str")
@@ -95,14 +127,37 @@ def yearly_totals(
     months: int = 12,
     covered_months: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """Totals of ``months``-long windows ending at ``end`` and at the same point of each earlier
-    year, oldest first.
+    """Totals of ``months``-long windows ending at ``end`` and at the same point of earlier years.
 
     Windows of 12 months are consecutive years; shorter windows are the same months of each
-    year (January of each year for a 1-month window), so the trend is free of seasons. Only
-    windows whose every month is covered by the data (``covered_months``, default the months
-    present in ``incidents``) are returned, at most ``years`` of them. Columns: period (label),
-    start, end, count, mean_per_month.
+    year (January of each year for a 1-month window), so the trend is free of seasons; longer
+    windows are back to back. Only windows whose every month is covered by the data are
+    returned.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents.
+    group
+        Category group, or the name of a plain category.
+    end
+        Last month of the latest window, ``"YYYY-MM"``.
+    years
+        Number of windows tried, counting back from ``end`` (default 5).
+    months
+        Length of each window in months (default 12).
+    covered_months
+        Months ``"YYYY-MM"`` the data covers; default the months present in ``incidents``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        At most ``years`` rows, oldest first: period (label), start, end, count, mean_per_month.
+
+    Raises
+    ------
+    InputError
+        ``end`` is not ``YYYY-MM``.
     """
     if covered_months is None:
         covered = set(incidents["month"].dropna().astype("str"))
@@ -123,7 +178,19 @@ def yearly_totals(
 
 
 def peak_and_trough(series: pd.Series) -> PeakTrough:
-    """Peak and trough of a monthly count series indexed by month."""
+    """Peak and trough of a monthly count series indexed by month.
+
+    Parameters
+    ----------
+    series
+        Counts per month (e.g. a column of :func:`monthly_series` without missing values),
+        indexed by ``"YYYY-MM"``.
+
+    Returns
+    -------
+    PeakTrough
+        Highest and lowest months (earliest on ties) and the mean per month.
+    """
     values = series.astype("int64")
     return PeakTrough(
         peak_month=str(values.idxmax()),
@@ -144,9 +211,25 @@ def unusual_months(
 ) -> pd.DataFrame:
     """Every month of ``period`` with its expected level and whether it is far above it.
 
-    ``covered_months`` are the months the data covers (default: the months present in
-    ``incidents``). Returns columns month, count, expected, basis, p, far_above (see the module
-    docstring).
+    Parameters
+    ----------
+    incidents
+        Canonical incidents of every category (their months define coverage by default).
+    group
+        Category group, or the name of a plain category.
+    period
+        The months judged.
+    covered_months
+        Months ``"YYYY-MM"`` the data covers (default: the months present in ``incidents``).
+    alpha
+        Poisson upper-tail probability below which a month is far above (default 0.01).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per month of ``period``: month, count, expected (mean count of the basis
+        months; NaN when not judged), basis (:data:`BASIS_SAME_MONTH`, :data:`BASIS_TRAILING`
+        or None), p, far_above (bool) (see the module docstring).
     """
     if covered_months is None:
         covered = set(incidents["month"].dropna().astype("str"))
@@ -191,11 +274,30 @@ def daily_exceedances(
     period: Period | str,
     alpha: float = ALPHA,
 ) -> pd.DataFrame:
-    """Days far above their month's daily average, for one month (``"YYYY-MM"``) or every month
-    of a period.
+    """Days far above their month's daily average, for one month or every month of a period.
 
-    Returns columns date (``"YYYY-MM-DD"``), count, daily_mean (the month's dated incidents /
-    days in the month), p; most extreme first. Empty when the incidents carry no dates.
+    Parameters
+    ----------
+    incidents
+        Canonical incidents with ``occurred_at`` (datetime; missing where not known).
+    group
+        Category group, or the name of a plain category.
+    period
+        A period, or one month ``"YYYY-MM"``.
+    alpha
+        Poisson upper-tail probability below which a day is reported (default 0.01).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns date (``"YYYY-MM-DD"``), count, daily_mean (the month's dated incidents / days
+        in the month), p; one row per day reported, most extreme first. Empty when the
+        incidents carry no dates.
+
+    Raises
+    ------
+    InputError
+        ``period`` given as text is not ``YYYY-MM``.
     """
     window = Period(period, period) if isinstance(period, str) else period
     chosen = select(incidents, group=group, period=window)
@@ -224,7 +326,22 @@ def _days_in(month: str) -> int:
 def day_of_week_profile(
     incidents: pd.DataFrame, *, group: CategoryGroup | str, period: Period
 ) -> pd.DataFrame:
-    """Counts and % shares per day of the week (Monday first) of the dated incidents."""
+    """Counts and % shares per day of the week (Monday first) of the dated incidents.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents with ``occurred_at``.
+    group
+        Category group, or the name of a plain category.
+    period
+        The months counted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Seven rows: day (name), count, share (percent; NaN when no incident is dated).
+    """
     dated = select(incidents, group=group, period=period)["occurred_at"].dropna()
     counts = dated.dt.day_of_week.value_counts().reindex(range(7), fill_value=0)
     return _profile("day", list(WEEKDAYS), counts.to_numpy(dtype="int64"))
@@ -233,7 +350,22 @@ def day_of_week_profile(
 def hour_of_day_profile(
     incidents: pd.DataFrame, *, group: CategoryGroup | str, period: Period
 ) -> pd.DataFrame:
-    """Counts and % shares per hour (0-23) of the incidents whose time of day is known."""
+    """Counts and % shares per hour (0-23) of the incidents whose time of day is known.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents with ``occurred_at`` and ``time_known``.
+    group
+        Category group, or the name of a plain category.
+    period
+        The months counted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        24 rows: hour (0-23), count, share (percent; NaN when no time is known).
+    """
     chosen = select(incidents, group=resolve_group(group), period=period)
     timed = chosen.loc[chosen["time_known"].to_numpy(dtype=bool), "occurred_at"].dropna()
     counts = timed.dt.hour.value_counts().reindex(range(24), fill_value=0)

@@ -38,6 +38,18 @@ _ABBREVIATIONS = (
 def parse_month(value: str, *, what: str = "month") -> int:
     """The month ``"YYYY-MM"`` as a month index (year * 12 + month - 1).
 
+    Parameters
+    ----------
+    value
+        The month text, e.g. ``"2013-07"``.
+    what
+        What the value is, for the error message (default ``"month"``).
+
+    Returns
+    -------
+    int
+        The month index.
+
     Raises
     ------
     InputError
@@ -50,25 +62,81 @@ def parse_month(value: str, *, what: str = "month") -> int:
 
 
 def format_month(index: int) -> str:
-    """The ``"YYYY-MM"`` text of a month index made by :func:`parse_month`."""
+    """The ``"YYYY-MM"`` text of a month index made by :func:`parse_month`.
+
+    Parameters
+    ----------
+    index
+        Month index (year * 12 + month - 1).
+
+    Returns
+    -------
+    str
+        The month, ``"YYYY-MM"``.
+    """
     year, month0 = divmod(index, 12)
     return f"{year:04d}-{month0 + 1:02d}"
 
 
 def shift_month(month: str, months: int) -> str:
-    """``month`` moved by ``months`` (negative: earlier)."""
+    """``month`` moved by ``months``.
+
+    Parameters
+    ----------
+    month
+        The month, ``"YYYY-MM"``.
+    months
+        Number of months to move (negative: earlier).
+
+    Returns
+    -------
+    str
+        The moved month, ``"YYYY-MM"``.
+
+    Raises
+    ------
+    InputError
+        ``month`` is not ``YYYY-MM``.
+    """
     return format_month(parse_month(month) + months)
 
 
 def month_label(month: str) -> str:
-    """Short label of a month as the assessment writes it: ``"2013-07"`` -> ``"Jul 13"``."""
+    """Short label of a month as the assessment writes it: ``"2013-07"`` -> ``"Jul 13"``.
+
+    Parameters
+    ----------
+    month
+        The month, ``"YYYY-MM"``.
+
+    Returns
+    -------
+    str
+        Three-letter month and two-digit year.
+
+    Raises
+    ------
+    InputError
+        ``month`` is not ``YYYY-MM``.
+    """
     index = parse_month(month)
     return f"{_ABBREVIATIONS[index % 12]} {index // 12 % 100:02d}"
 
 
 @dataclass(frozen=True)
 class Period:
-    """The whole months from ``start`` to ``end`` inclusive, both ``"YYYY-MM"``."""
+    """The whole months from ``start`` to ``end`` inclusive, both ``"YYYY-MM"``.
+
+    Parameters
+    ----------
+    start, end
+        First and last month, ``"YYYY-MM"``.
+
+    Raises
+    ------
+    InputError
+        Either is not a month ``YYYY-MM``, or ``end`` is before ``start``.
+    """
 
     start: str
     end: str
@@ -100,13 +168,35 @@ class Period:
         return f"{month_label(self.start)} to {month_label(self.end)}"
 
     def contains(self, months: pd.Series) -> np.ndarray:
-        """Boolean mask of the ``"YYYY-MM"`` values of ``months`` inside this period."""
+        """Boolean mask of the ``"YYYY-MM"`` values of ``months`` inside this period.
+
+        Parameters
+        ----------
+        months
+            Months as ``"YYYY-MM"`` text; missing values are outside.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean, one element per value of ``months``.
+        """
         text = months.astype("str")
         inside = (text >= self.start) & (text <= self.end)
         return inside.to_numpy(dtype=bool, na_value=False)
 
     def shifted(self, months: int) -> Period:
-        """The same-length period moved by ``months``."""
+        """The same-length period moved by ``months``.
+
+        Parameters
+        ----------
+        months
+            Number of months to move (negative: earlier).
+
+        Returns
+        -------
+        Period
+            The moved period.
+        """
         return Period(shift_month(self.start, months), shift_month(self.end, months))
 
 
@@ -115,6 +205,23 @@ def rolling_periods(end: str, *, months: int = 12) -> tuple[Period, Period]:
 
     ``rolling_periods("2013-07")`` gives Aug 11 to Jul 12 and Aug 12 to Jul 13 (the assessment's
     crime window); ``rolling_periods("2013-06")`` its July-June collision window.
+
+    Parameters
+    ----------
+    end
+        Last month of the current period, ``"YYYY-MM"``.
+    months
+        Length of each period in months, 1 or more (default 12).
+
+    Returns
+    -------
+    tuple of Period
+        ``(previous, current)``, adjacent and of equal length.
+
+    Raises
+    ------
+    InputError
+        ``months`` is below 1 or ``end`` is not ``YYYY-MM``.
     """
     if months < 1:
         raise InputError(f"months: {months} is not a usable period length; expected 1 or more")
@@ -123,31 +230,104 @@ def rolling_periods(end: str, *, months: int = 12) -> tuple[Period, Period]:
 
 
 def year_on_year_periods(end: str, *, months: int = 12) -> tuple[Period, Period]:
-    """The ``months`` ending at ``end`` and the same months a year earlier: ``(previous,
-    current)``. For 12 months this equals :func:`rolling_periods`; for one month it compares
-    January 2022 with January 2021."""
+    """The ``months`` ending at ``end`` and the same months a year earlier.
+
+    For 12 months this equals :func:`rolling_periods`; for one month it compares January 2022
+    with January 2021.
+
+    Parameters
+    ----------
+    end
+        Last month of the current period, ``"YYYY-MM"``.
+    months
+        Length of each period in months, 1 or more (default 12).
+
+    Returns
+    -------
+    tuple of Period
+        ``(previous, current)``, the previous one 12 months earlier.
+
+    Raises
+    ------
+    InputError
+        ``months`` is below 1 or ``end`` is not ``YYYY-MM``.
+    """
     _, current = rolling_periods(end, months=months)
     return current.shifted(-12), current
 
 
 def calendar_years(year: int) -> tuple[Period, Period]:
-    """Calendar year ``year`` and the year before: ``(previous, current)``."""
+    """Calendar year ``year`` and the year before: ``(previous, current)``.
+
+    Parameters
+    ----------
+    year
+        The current calendar year, e.g. 2013.
+
+    Returns
+    -------
+    tuple of Period
+        January to December of ``year - 1`` and of ``year``.
+    """
     return rolling_periods(f"{year:04d}-12", months=12)
 
 
 def financial_years(start_year: int) -> tuple[Period, Period]:
-    """The April-March financial year starting April ``start_year`` and the one before."""
+    """The April-March financial year starting April ``start_year`` and the one before.
+
+    Parameters
+    ----------
+    start_year
+        Year in which the current financial year starts (April).
+
+    Returns
+    -------
+    tuple of Period
+        ``(previous, current)``, each April to March.
+    """
     return rolling_periods(f"{start_year + 1:04d}-03", months=12)
 
 
 def same_month_last_year(month: str) -> tuple[Period, Period]:
-    """One month and the same month a year earlier: ``(previous, current)``."""
+    """One month and the same month a year earlier: ``(previous, current)``.
+
+    Parameters
+    ----------
+    month
+        The current month, ``"YYYY-MM"``.
+
+    Returns
+    -------
+    tuple of Period
+        Two one-month periods, 12 months apart.
+
+    Raises
+    ------
+    InputError
+        ``month`` is not ``YYYY-MM``.
+    """
     current = Period(month, month)
     return current.shifted(-12), current
 
 
 def custom_periods(previous: tuple[str, str], current: tuple[str, str]) -> tuple[Period, Period]:
-    """Two explicit ``(start, end)`` ranges; they may differ in length (rates then differ too)."""
+    """Two explicit ``(start, end)`` ranges; they may differ in length (rates then differ too).
+
+    Parameters
+    ----------
+    previous, current
+        ``(start, end)`` months, ``"YYYY-MM"``, inclusive.
+
+    Returns
+    -------
+    tuple of Period
+        ``(previous, current)``.
+
+    Raises
+    ------
+    InputError
+        A month is not ``YYYY-MM`` or a range ends before it starts.
+    """
     return Period(*previous), Period(*current)
 
 
@@ -166,10 +346,26 @@ def comparison_periods(
 ) -> tuple[Period, Period]:
     """``(previous, current)`` for the ``months`` ending ``end`` against ``against``.
 
+    Parameters
+    ----------
+    end
+        Last month of the current period, ``"YYYY-MM"``.
+    months
+        Length of each period in months (default 12).
+    against
+        :data:`PRECEDING` (default: the same-length period just before) or
+        :data:`YEAR_EARLIER` (the same months a year earlier).
+
+    Returns
+    -------
+    tuple of Period
+        ``(previous, current)``.
+
     Raises
     ------
     InputError
-        When ``against`` is not one of :data:`AGAINST`.
+        When ``against`` is not one of :data:`AGAINST`, ``months`` is below 1 or ``end`` is not
+        ``YYYY-MM``.
     """
     if against == PRECEDING:
         return rolling_periods(end, months=months)
@@ -210,7 +406,14 @@ def default_comparison(
         windows are tried from 12 months down to 1 (13 months held give the latest month
         against the same month a year earlier); when no year-earlier window is fully held the
         longest fully held preceding window is used; when not even that exists, one month
-        against the month before (its coverage then shows the gap).
+        against the month before (against the same month a year earlier when ``against`` is
+        year-earlier; its coverage then shows the gap).
+
+    Raises
+    ------
+    InputError
+        No months are held and no ``period_end`` is given; ``period_end`` is not ``YYYY-MM``;
+        ``against`` is not one of :data:`AGAINST`; ``months`` is below 1.
     """
     held = {str(m) for m in coverage_months}
     if period_end is None:

@@ -85,7 +85,28 @@ CASUALTY_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ClusterRule:
-    """At least ``min_count`` collisions of ``severities`` within a radius over ``years`` years."""
+    """At least ``min_count`` collisions of ``severities`` within a radius over ``years`` years.
+
+    Parameters
+    ----------
+    min_count
+        Smallest number of collisions that makes a site (whole number >= 1).
+    radius_m
+        Radius in metres (used when no urban/rural radii are given).
+    years
+        Length of the window in years (whole number >= 1), ending with ``period_end``.
+    urban_radius_m, rural_radius_m
+        Separate radii in metres for urban and rural collisions; both or neither (default).
+    severities
+        Severities counted (a non-empty subset of Fatal, Serious, Slight; default all).
+    name, description
+        The rule's name (``"custom"`` by default) and a sentence describing it.
+
+    Raises
+    ------
+    InputError
+        Any value out of range; the message lists every problem.
+    """
 
     min_count: int
     radius_m: float
@@ -115,7 +136,19 @@ class ClusterRule:
             raise InputError(f"cluster rule {self.name!r}: " + "; ".join(problems))
 
     def radii_m(self, urban_rural: pd.Series) -> np.ndarray:
-        """The radius applying to each collision, from its ``urban_rural`` flag."""
+        """The radius applying to each collision, from its ``urban_rural`` flag.
+
+        Parameters
+        ----------
+        urban_rural
+            ``"Urban"`` / ``"Rural"`` (any case) per collision; other or missing values take the
+            smaller (stricter) radius.
+
+        Returns
+        -------
+        numpy.ndarray
+            Radius in metres per collision; ``radius_m`` for all without urban/rural radii.
+        """
         if self.urban_radius_m is None or self.rural_radius_m is None:
             return np.full(len(urban_rural), float(self.radius_m))
         flag = urban_rural.astype("str").str.casefold()
@@ -138,7 +171,9 @@ def repeat_locations(
     ----------
     collisions
         Canonical incidents (only located ones of the rule's severities are used; pass road
-        traffic collisions only).
+        traffic collisions only); needs incident_id, month, occurred_at, x, y (EPSG:27700
+        metres) and severity, and uses urban_rural, road_1, road_2 and the
+        :data:`CASUALTY_COLUMNS` when present.
     rule
         The site rule, e.g. a preset of :func:`geo_service.cluster_rules.load_cluster_rules`.
     period_end
@@ -149,8 +184,14 @@ def repeat_locations(
     Returns
     -------
     geopandas.GeoDataFrame
-        One row per site (columns :data:`SITE_COLUMNS`, point geometry at the centre), ordered
-        by ``rank_count``.
+        One row per site, EPSG:27700 (columns :data:`SITE_COLUMNS`, point geometry at the
+        centre; ``area_code``/``area_name`` missing without ``areas`` or outside them), ordered
+        by ``rank_count``; empty when no site is found.
+
+    Raises
+    ------
+    InputError
+        A needed column is missing or ``period_end`` is not ``YYYY-MM``.
     """
     _check_columns(collisions)
     window = _in_window(collisions, rule=rule, period_end=period_end)
@@ -381,10 +422,25 @@ def collisions_per_km(
     ``roads`` has a ``name`` column and line geometry; segments sharing a name are merged. A
     collision near two named roads (at a junction) counts for both.
 
+    Parameters
+    ----------
+    collisions
+        Canonical incidents (located ones used; ``x``, ``y`` in EPSG:27700 metres).
+    roads
+        Road lines with a ``name`` column, in any CRS (reprojected to EPSG:27700).
+    buffer_m
+        Distance in metres from the road line within which a collision counts (default 20).
+
     Returns
     -------
     pandas.DataFrame
-        ``name, length_km, collisions, per_km``, highest ``per_km`` first.
+        One row per road name: ``name, length_km, collisions, per_km`` (collisions per km),
+        highest ``per_km`` first.
+
+    Raises
+    ------
+    InputError
+        ``roads`` lacks ``name`` or a CRS, or ``buffer_m`` is not a positive number.
     """
     if "name" not in roads.columns:
         raise InputError("road layer lacks a 'name' column; expected one name per road line")

@@ -27,7 +27,24 @@ NOT_RATED = "Not rated"
 
 @dataclass(frozen=True)
 class RiskMatrix:
-    """Scores and thresholds of the risk matrix (see ``geo_service/data/risk.toml``)."""
+    """Scores and thresholds of the risk matrix (see ``geo_service/data/risk.toml``).
+
+    Attributes
+    ----------
+    volume_low_below, volume_high_from
+        Volume ratio (borough rate / peer mean rate) below which volume scores 1, and from which
+        it scores 3 (2 between).
+    volume_unknown
+        Volume score when the ratio is unknown (no peers).
+    trend_scores
+        Score per change label with spaces as underscores (e.g. ``significant_increase``).
+    harm_weights
+        Harm weight per group name (matched case-insensitively).
+    harm_default
+        Harm weight of a group not listed.
+    low_max, high_min
+        Total score at or below which the level is Low, and from which it is High.
+    """
 
     volume_low_below: float
     volume_high_from: float
@@ -39,7 +56,18 @@ class RiskMatrix:
     high_min: int
 
     def harm(self, group: str) -> int:
-        """Harm weight of ``group`` (case-insensitive), else the default."""
+        """Harm weight of ``group`` (case-insensitive), else the default.
+
+        Parameters
+        ----------
+        group
+            Group name.
+
+        Returns
+        -------
+        int
+            The weight.
+        """
         for name, weight in self.harm_weights.items():
             if name.casefold() == group.casefold():
                 return weight
@@ -48,7 +76,28 @@ class RiskMatrix:
 
 @dataclass(frozen=True)
 class RiskRating:
-    """A group's rating and the inputs it was computed from."""
+    """A group's rating and the inputs it was computed from.
+
+    Attributes
+    ----------
+    group
+        Group name.
+    level
+        ``"Low"``, ``"Medium"`` or ``"High"``.
+    score
+        volume_score + trend_score + harm_weight.
+    volume_score, volume_ratio
+        The volume score and the ratio behind it (borough rate / peer mean rate; NaN without
+        peers).
+    trend_score, trend_label
+        The trend score and the change label it came from.
+    pct_change
+        Change of the totals in percent; NaN when the previous total is 0.
+    p
+        The p-value of the change.
+    harm_weight
+        The group's harm weight.
+    """
 
     group: str
     level: str
@@ -71,8 +120,27 @@ def risk_rating(
     volume_ratio: float = math.nan,
     matrix: RiskMatrix,
 ) -> RiskRating:
-    """Rate one group from its two period totals, their p-value and its rate relative to peers
-    (``matrix``: :func:`geo_service.risk_matrix.load_risk_matrix`)."""
+    """Rate one group from its two period totals, their p-value and its rate relative to peers.
+
+    Parameters
+    ----------
+    group
+        Group name (for the harm weight).
+    previous, current
+        The group's totals in the two periods.
+    p
+        p-value of the change (e.g. the ``p`` of a looking-back row); the trend is significant
+        when p < 0.05.
+    volume_ratio
+        Borough rate divided by the peer mean rate; NaN (default) when unknown.
+    matrix
+        The risk matrix (:func:`geo_service.risk_matrix.load_risk_matrix`).
+
+    Returns
+    -------
+    RiskRating
+        The level and every input.
+    """
     chosen = matrix
     trend_label = str(significance.change_labels([previous], [current], [p])[0])
     trend_score = chosen.trend_scores[trend_label.replace(" ", "_")]
@@ -102,8 +170,21 @@ def risk_table(
 ) -> pd.DataFrame:
     """Ratings for every row of a :func:`~geo_service.analysis.change.looking_back` table.
 
-    ``volume_ratios`` maps group name to the borough's rate divided by the peer mean rate. A row
-    with a missing total is :data:`NOT_RATED` (its ``trend_label`` says why; scores missing).
+    Parameters
+    ----------
+    looking_back
+        Columns group, previous, current, p and label.
+    volume_ratios
+        Group name -> the borough's rate divided by the peer mean rate; a group not listed (or
+        None, the default) has an unknown volume.
+    matrix
+        The risk matrix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, the fields of :class:`RiskRating` as columns. A row with a missing
+        total is :data:`NOT_RATED` (its ``trend_label`` says why; scores missing).
     """
     chosen = matrix
     ratios = volume_ratios or {}

@@ -40,8 +40,29 @@ def shift_table(
 ) -> pd.DataFrame:
     """Previous and current counts, their change, exact Poisson p, BH q and a label per row.
 
-    ``pct_change`` is missing where the previous count is 0. The test is run once per distinct
-    (previous, current) pair, which on a grid of mostly small counts is a few hundred pairs.
+    The test is run once per distinct (previous, current) pair, which on a grid of mostly small
+    counts is a few hundred pairs.
+
+    Parameters
+    ----------
+    previous, current
+        Counts (whole numbers >= 0) per location, one length.
+    exposure_previous, exposure_current
+        Relative exposures of the two periods, e.g. their months (equal by default).
+    alpha
+        q below which a change is labelled significant (default 0.05).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per location, columns :data:`SHIFT_COLUMNS`: ``pct_change`` in percent (missing
+        where the previous count is 0), ``q`` the Benjamini-Hochberg (1995) adjustment across all
+        rows.
+
+    Raises
+    ------
+    InputError
+        The counts differ in shape or are negative.
     """
     before = np.asarray(previous, dtype=np.int64)
     after = np.asarray(current, dtype=np.int64)
@@ -83,8 +104,32 @@ def area_shifts(
 ) -> gpd.GeoDataFrame:
     """Shifts per area of ``areas`` (a standard layer joined to the incidents as ``layer``).
 
-    Columns ``code``, ``name`` and :data:`SHIFT_COLUMNS`, with the area polygons; every area is
-    listed, zeros included. Incidents without an area are not part of the map.
+    Parameters
+    ----------
+    incidents
+        Canonical incidents joined to ``layer``.
+    areas
+        The layer's standard frame (``code``, ``name``, polygons in EPSG:27700).
+    layer
+        Area layer name.
+    group
+        Category group, or the name of a plain category.
+    previous, current
+        The periods compared; exposures are their months.
+    alpha
+        q below which a change is labelled significant (default 0.05).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per area, every area listed, zeros included: ``code``, ``name`` and
+        :data:`SHIFT_COLUMNS`, with the area polygons, EPSG:27700. Incidents without an area are
+        not part of the map.
+
+    Raises
+    ------
+    InputError
+        The incidents are not joined to ``layer``.
     """
     codes = areas["code"].astype(str).tolist()
     before = counts_by_area(incidents, layer=layer, codes=codes, group=group, period=previous)
@@ -110,7 +155,27 @@ def cell_shifts(
     current: Period,
     alpha: float = ALPHA,
 ) -> gpd.GeoDataFrame:
-    """Shifts per inside cell of ``grid`` (cell polygons with ``cell``, ``row``, ``col``)."""
+    """Shifts per inside cell of ``grid``.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents; located ones (``x``, ``y`` in EPSG:27700 metres) are counted.
+    grid
+        Square or hexagonal grid; its inside cells are the locations.
+    group
+        Category group, or the name of a plain category.
+    previous, current
+        The periods compared; exposures are their months.
+    alpha
+        q below which a change is labelled significant (default 0.05).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per inside grid cell, EPSG:27700: ``cell``, ``row``, ``col`` and
+        :data:`SHIFT_COLUMNS`, with the cell polygons; q adjusts across all inside cells.
+    """
     counts = [_cell_counts(incidents, grid, group, period) for period in (previous, current)]
     frame = grid.to_geodataframe({"previous": counts[0], "current": counts[1]})
     table = shift_table(

@@ -62,7 +62,20 @@ def poisson_change_pvalues(
     exposure_previous: float = 1.0,
     exposure_current: float = 1.0,
 ) -> np.ndarray:
-    """:func:`poisson_change_p` for each pair of counts."""
+    """:func:`poisson_change_p` for each pair of counts.
+
+    Parameters
+    ----------
+    previous, current
+        Counts (whole numbers >= 0), one length.
+    exposure_previous, exposure_current
+        Relative exposures (e.g. months in each period); equal by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        float p-values, one per pair.
+    """
     return np.array(
         [
             poisson_change_p(
@@ -78,9 +91,20 @@ def poisson_change_pvalues(
 
 
 def bh_qvalues(pvalues: npt.ArrayLike) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted.
+    """Benjamini-Hochberg (1995) adjusted p-values (q-values).
 
-    ``q_(i) = min over j >= i of p_(j) * m / j`` for the p-values sorted ascending, capped at 1.
+    ``q_(i) = min over j >= i of p_(j) * m / j`` for the ``m`` finite p-values sorted ascending,
+    capped at 1. NaN p-values stay NaN and are not counted in ``m``.
+
+    Parameters
+    ----------
+    pvalues
+        p-values, any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        q-values, same shape.
     """
     p = np.asarray(pvalues, dtype=float)
     q = np.full(p.shape, np.nan)
@@ -97,9 +121,25 @@ def bh_qvalues(pvalues: npt.ArrayLike) -> np.ndarray:
 def change_labels(
     previous: npt.ArrayLike, current: npt.ArrayLike, qvalues: npt.ArrayLike, *, alpha: float = ALPHA
 ) -> np.ndarray:
-    """Plain labels: "significant increase/decrease" when ``q < alpha``, "no incidents" when both
-    counts are zero (nothing to compare: e.g. a group the data cannot select), else "no
-    significant change"."""
+    """Plain labels of a change from its counts and q-values.
+
+    "significant increase/decrease" when ``q < alpha``, "no incidents" when both counts are zero
+    (nothing to compare: e.g. a group the data cannot select), else "no significant change".
+
+    Parameters
+    ----------
+    previous, current
+        Counts, one shape.
+    qvalues
+        q- (or p-) values, same shape; NaN is never significant.
+    alpha
+        Level below which a change is significant (default :data:`ALPHA`, 0.05).
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of labels, same shape.
+    """
     prev = np.asarray(previous, dtype=float)
     curr = np.asarray(current, dtype=float)
     significant = np.asarray(qvalues, dtype=float) < alpha

@@ -20,8 +20,25 @@ def distance_band_weights(
 ) -> sp.csr_array:
     """Neighbours within ``threshold_m`` metres (self excluded), via a KD-tree.
 
-    Binary weights (1) by default; ``binary=False`` gives inverse-distance weights ``1 / d``
-    (coincident points get the weight of 1 m).
+    Parameters
+    ----------
+    x, y
+        Point coordinates in metres (EPSG:27700), one length ``n``.
+    threshold_m
+        Distance band in metres; pairs at most this far apart are neighbours.
+    binary
+        True (default): weight 1; False: inverse-distance weights ``1 / d`` (d in metres;
+        coincident points get the weight of 1 m).
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        ``n`` x ``n``, symmetric, sorted indices, empty diagonal.
+
+    Raises
+    ------
+    InputError
+        ``threshold_m`` is not positive.
     """
     if not threshold_m > 0:
         raise InputError(f"threshold must be a positive distance in metres, got {threshold_m}")
@@ -40,6 +57,18 @@ def grid_weights(grid: Grid | HexGrid, *, queen: bool = True) -> sp.csr_array:
 
     Queen (8 neighbours, default) or rook (4) adjacency of squares; the 6 neighbours of
     hexagons. Cells outside the study area are neither locations nor neighbours.
+
+    Parameters
+    ----------
+    grid
+        Square or hexagonal grid.
+    queen
+        Queen (default) or rook adjacency of squares; ignored for hexagons.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        ``m`` x ``m`` for the ``m`` inside cells, binary, sorted indices, empty diagonal.
     """
     if isinstance(grid, HexGrid):
         return _hex_weights(grid)
@@ -77,6 +106,19 @@ def contiguity_weights(layer: gpd.GeoDataFrame, *, queen: bool = True) -> sp.csr
     """Binary contiguity between the areas of a layer, in row order.
 
     Queen: areas sharing any boundary point; rook: sharing a boundary line of positive length.
+    Overlapping areas (slivers of imperfect boundaries) are neighbours either way.
+
+    Parameters
+    ----------
+    layer
+        Area polygons (a projected CRS, e.g. EPSG:27700).
+    queen
+        Queen (default) or rook contiguity.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        ``n`` x ``n`` for the layer's ``n`` rows, binary, sorted indices, empty diagonal.
     """
     geoms = layer.geometry.to_numpy()
     left, right = layer.sindex.query(geoms, predicate="touches")

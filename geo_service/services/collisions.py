@@ -40,9 +40,36 @@ EXACT = "exact"
 class CollisionSites:
     """Cluster sites under ``rule`` in the ``rule.years`` years ending ``period_end``.
 
-    ``sites`` lie in an area of ``layer`` (ranked 1.. among themselves); ``outside`` lie in
-    none (ranked apart); ``severity`` counts collisions per severity and year; ``collisions``
-    are the located collisions of the rule's window (for the map); ``areas`` is the layer.
+    Attributes
+    ----------
+    rule
+        The rule applied (preset with overrides).
+    period_end
+        Last month of the window, ``"YYYY-MM"``.
+    layer
+        The study layer labelling the sites; None when the store has none.
+    sites
+        Sites whose centre lies in an area of ``layer`` (every site without a layer): one row per
+        site, :data:`~geo_service.analysis.repeat_locations.SITE_COLUMNS` plus ``approximate``
+        (collisions with only an approximate location), points in EPSG:27700; ``rank_count`` and
+        ``rank_severity`` renumbered 1.. among these sites, ``rank_casualties`` as ranked among
+        all sites.
+    outside
+        Sites in no area of the layer, ranked apart the same way.
+    severity
+        Collisions per severity (rows) in each 12-month period ending ``period_end`` and the
+        years before (at least 3); a period running past the latest collision held says so in
+        its heading.
+    collisions
+        The located collisions (all severities) from the start of the rule's window to
+        ``period_end``, for the map.
+    areas
+        The study layer's areas (an empty layer when none is stored).
+    ksi_trend
+        :func:`~geo_service.analysis.adjusted_severity.adjusted_ksi` per calendar year wholly
+        inside the months read (DfT severity adjustment).
+    note
+        A sentence when ``period_end`` is after the latest collision held, else None.
     """
 
     rule: ClusterRule
@@ -58,7 +85,18 @@ class CollisionSites:
 
 
 def sites_meta(result: CollisionSites) -> dict[str, object]:
-    """What a site list rests on: rule, window end, layer, and the note if any."""
+    """What a site list rests on: rule, window end, layer, and the note if any.
+
+    Parameters
+    ----------
+    result
+        The collision sites.
+
+    Returns
+    -------
+    dict
+        ``rule`` (name), ``period_end``, ``layer`` and ``note``.
+    """
     return {
         "rule": result.rule.name,
         "period_end": result.period_end,
@@ -70,10 +108,19 @@ def sites_meta(result: CollisionSites) -> dict[str, object]:
 def cluster_rule(opts: RuleOptions) -> ClusterRule:
     """The preset ``opts.rule`` with ``opts``' overrides applied.
 
+    Parameters
+    ----------
+    opts
+        The preset name and the overrides (minimum count, radius in metres, years, KSI only).
+
+    Returns
+    -------
+    ClusterRule
+
     Raises
     ------
     InputError
-        When the preset is unknown (listing the presets).
+        When the preset is unknown (listing the presets) or an override is out of range.
     """
     return rule_with_overrides(
         named_rule(opts.rule), min_count=opts.min_count, radius_m=opts.radius_m, years=opts.years,
@@ -91,7 +138,7 @@ def collision_sites(
     store
         The store read.
     opts
-        The rule preset and its overrides.
+        The rule preset, its overrides and the highway authority whose roads are kept.
     period_end
         Last month of the window (``YYYY-MM``); ``None``: the latest month holding collisions
         (the collision data may end before other sources do). A later month asked for is kept
@@ -99,10 +146,19 @@ def collision_sites(
     layer
         The layer whose areas label the sites (``None``: the default study layer).
 
+    Returns
+    -------
+    CollisionSites
+
     Raises
     ------
     DataError
         When the store holds no road traffic collisions.
+    NotFoundError
+        When no collision read is on the roads of ``opts.highway_authority`` (listing those
+        held), or the layer named is not stored.
+    InputError
+        When the rule or its overrides are not usable, or ``period_end`` is not ``YYYY-MM``.
     """
     rule = cluster_rule(opts)
     latest = _latest_collision_month(store)
@@ -149,8 +205,28 @@ def collision_sites(
 
 
 def road_rates(store: StoreLike, roads: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Collisions within 20 m of each named road per km of it (``name, length_km, collisions,
-    per_km``, highest first)."""
+    """Collisions within 20 m of each named road per km of it.
+
+    Parameters
+    ----------
+    store
+        The store read (every stored road traffic collision is used).
+    roads
+        Road lines with a ``name`` column and a CRS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per road name: ``name, length_km, collisions, per_km``, highest ``per_km``
+        first.
+
+    Raises
+    ------
+    DataError
+        When the store holds no road traffic collisions.
+    InputError
+        When ``roads`` lacks ``name`` or a CRS.
+    """
     collisions = store.incidents(categories=[ROAD_TRAFFIC_COLLISION])
     if collisions.empty:
         raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
@@ -158,7 +234,17 @@ def road_rates(store: StoreLike, roads: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def describe(result: CollisionSites) -> str:
-    """One line for the log: the rule, the window and how many sites lie in and outside."""
+    """One line for the log: the rule, the window and how many sites lie in and outside.
+
+    Parameters
+    ----------
+    result
+        The collision sites.
+
+    Returns
+    -------
+    str
+    """
     rule = result.rule
     radius = (
         f"{rule.urban_radius_m:g} m urban / {rule.rural_radius_m:g} m rural"
@@ -232,11 +318,11 @@ def _latest_collision_month(store: StoreLike) -> str:
 
 
 def _reranked(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``sites`` with both ranks renumbered 1.. in their own order (ties keep the order)."""
+    """``sites`` with their three ranks renumbered 1.. in their own order (ties keep the order)."""
     if sites.empty:
         return sites.reset_index(drop=True)
     out = sites.copy()
-    for column in ("rank_count", "rank_severity"):
+    for column in ("rank_count", "rank_severity", "rank_casualties"):
         order = out[column].rank(method="first").astype("int64")
         out[column] = order
     return out.sort_values("rank_count").reset_index(drop=True)

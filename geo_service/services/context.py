@@ -28,7 +28,25 @@ logger = logging.getLogger(__name__)
 
 
 class StoreLike(Protocol):
-    """The reads every service makes of a store (:class:`geo_service.store.Store`)."""
+    """The reads every service makes of a store (:class:`geo_service.store.Store`).
+
+    Methods
+    -------
+    version()
+        The store's version, or None when empty.
+    months()
+        Months ``"YYYY-MM"`` held, sorted.
+    layer_names()
+        Names of the stored area layers.
+    layer(name)
+        A stored area layer (standard columns, EPSG:27700).
+    incidents(sources=, categories=, month_from=, month_to=, columns=)
+        Canonical incidents, optionally filtered.
+    is_demo()
+        Whether the store is the demo's (its own flag).
+    coverage()
+        The months and detail each source holds.
+    """
 
     def version(self) -> str | None: ...
     def months(self) -> list[str]: ...
@@ -51,7 +69,18 @@ class StoreLike(Protocol):
 class StoreSummary:
     """What a store holds, for headers, links and defaults.
 
-    ``demo`` is the store's own flag (set by ``geo-service demo``): its geography is synthetic.
+    Attributes
+    ----------
+    months
+        Months ``"YYYY-MM"`` held, sorted.
+    sources
+        Source names, sorted.
+    categories
+        Categories held, sorted.
+    layers
+        Stored area layer names.
+    demo
+        The store's own flag (set by ``geo-service demo``): its geography is synthetic.
     """
 
     months: tuple[str, ...]
@@ -62,8 +91,20 @@ class StoreSummary:
 
 
 def store_summary(store: StoreLike) -> StoreSummary:
-    """Months, sources, categories and layers held by ``store`` (from its coverage, which the
-    store keeps per version)."""
+    """Months, sources, categories and layers held by ``store``.
+
+    They come from its coverage, which the store keeps per version.
+
+    Parameters
+    ----------
+    store
+        The store.
+
+    Returns
+    -------
+    StoreSummary
+        What it holds.
+    """
     coverage = store.coverage()
     return StoreSummary(
         months=tuple(store.months()),
@@ -75,7 +116,23 @@ def store_summary(store: StoreLike) -> StoreSummary:
 
 
 def require_incidents(store: StoreLike) -> list[str]:
-    """The months ``store`` holds; :class:`NotFoundError` saying how to add some when none."""
+    """The months ``store`` holds.
+
+    Parameters
+    ----------
+    store
+        The store.
+
+    Returns
+    -------
+    list of str
+        Months ``"YYYY-MM"``, as the store lists them.
+
+    Raises
+    ------
+    NotFoundError
+        The store holds no incidents; the message says how to add some.
+    """
     months = store.months()
     if not months:
         raise NotFoundError(
@@ -86,7 +143,17 @@ def require_incidents(store: StoreLike) -> list[str]:
 
 
 def is_plain(group: CategoryGroup) -> bool:
-    """True when ``group`` is exactly one whole category (no subcategory or hour filter)."""
+    """True when ``group`` is exactly one whole category (no subcategory or hour filter).
+
+    Parameters
+    ----------
+    group
+        A category group.
+
+    Returns
+    -------
+    bool
+    """
     if len(group.include) != 1:
         return False
     s = group.include[0]
@@ -94,14 +161,39 @@ def is_plain(group: CategoryGroup) -> bool:
 
 
 def plain_group(category: str) -> CategoryGroup:
-    """The group of every incident of ``category``."""
+    """The group of every incident of ``category``.
+
+    Parameters
+    ----------
+    category
+        A category name, as spelled in the data.
+
+    Returns
+    -------
+    CategoryGroup
+        Named ``category``, one selector of the whole category.
+    """
     return CategoryGroup(name=category, include=(Selector(category=category),))
 
 
 def page_groups(
     groups: Sequence[CategoryGroup], stored_categories: Sequence[str]
 ) -> tuple[CategoryGroup, ...]:
-    """The configured groups followed by every stored category no group is exactly."""
+    """The configured groups followed by every stored category no group is exactly.
+
+    Parameters
+    ----------
+    groups
+        The settings' category groups.
+    stored_categories
+        Categories the store holds.
+
+    Returns
+    -------
+    tuple of CategoryGroup
+        ``groups`` in order, then a plain group per stored category that is neither a group's
+        name nor a plain group's category (case-insensitive).
+    """
     covered = {g.name.casefold() for g in groups} | {
         g.include[0].category.casefold() for g in groups if is_plain(g)
     }
@@ -110,16 +202,45 @@ def page_groups(
 
 
 def store_groups(store: StoreLike, groups: Sequence[CategoryGroup]) -> tuple[CategoryGroup, ...]:
-    """:func:`page_groups` of ``groups`` and the categories ``store`` holds: the rows of the
-    looking-back table and of an area's table, on the command line and on the pages."""
+    """:func:`page_groups` of ``groups`` and the categories ``store`` holds.
+
+    These are the rows of the looking-back table and of an area's table, on the command line and
+    on the pages.
+
+    Parameters
+    ----------
+    store
+        The store.
+    groups
+        The settings' category groups.
+
+    Returns
+    -------
+    tuple of CategoryGroup
+    """
     return page_groups(groups, store_summary(store).categories)
 
 
 def resolve_group(
     groups: Sequence[CategoryGroup], name: str, *, stored_categories: Sequence[str] = ()
 ) -> CategoryGroup:
-    """The group called ``name``, else the group that is exactly category ``name``, else the
-    known or stored category ``name`` as a group of its own (all case-insensitive).
+    """The group or category called ``name`` (case-insensitive).
+
+    The group called ``name``, else the group that is exactly category ``name``, else the known
+    or stored category ``name`` as a group of its own.
+
+    Parameters
+    ----------
+    groups
+        The settings' category groups.
+    name
+        Group or category name.
+    stored_categories
+        Categories the store holds, accepted besides the schema's categories.
+
+    Returns
+    -------
+    CategoryGroup
 
     Raises
     ------
@@ -143,7 +264,26 @@ def resolve_group(
 
 
 def group_named(store: StoreLike, groups: Sequence[CategoryGroup], name: str) -> CategoryGroup:
-    """:func:`resolve_group` against ``groups``, then against the categories ``store`` holds."""
+    """:func:`resolve_group` against ``groups``, then against the categories ``store`` holds.
+
+    Parameters
+    ----------
+    store
+        The store (its coverage is read only when ``name`` is not found otherwise).
+    groups
+        The settings' category groups.
+    name
+        Group or category name.
+
+    Returns
+    -------
+    CategoryGroup
+
+    Raises
+    ------
+    NotFoundError
+        ``name`` is no group and no known or stored category.
+    """
     try:
         return resolve_group(groups, name)
     except NotFoundError:
@@ -153,6 +293,18 @@ def group_named(store: StoreLike, groups: Sequence[CategoryGroup], name: str) ->
 
 def study_layer_name(store: StoreLike, requested: str | None) -> str | None:
     """``requested`` (checked to exist), else the first preferred layer stored, else any.
+
+    Parameters
+    ----------
+    store
+        The store.
+    requested
+        A layer name; None or "" for the default (:data:`~.options.PREFERRED_LAYERS`).
+
+    Returns
+    -------
+    str or None
+        The layer name; None when the store holds no layer and none was requested.
 
     Raises
     ------
@@ -176,10 +328,26 @@ def study_grid(
 ) -> Grid:
     """The grid over ``areas``; without them, over the box holding 98 % of the located incidents.
 
+    Parameters
+    ----------
+    areas
+        The study layer (EPSG:27700), or None.
+    incidents
+        Canonical incidents (``x``, ``y`` in EPSG:27700 metres); used only without ``areas``.
+    cell_m
+        Cell size in metres; None: :func:`~geo_service.analysis.grid.auto_cell_m`.
+
+    Returns
+    -------
+    Grid
+        Square grid, inside cells by centre.
+
     Raises
     ------
     NotFoundError
         With no areas and no located incidents.
+    InputError
+        :func:`~geo_service.analysis.grid.grid_for` refuses the area or ``cell_m``.
     """
     if areas is not None:
         return grid_for(areas, cell_m=cell_m)
@@ -193,7 +361,13 @@ def study_grid(
 
 
 def empty_layer() -> gpd.GeoDataFrame:
-    """A standard area layer with no areas (pages of a store that has no layer yet)."""
+    """A standard area layer with no areas (pages of a store that has no layer yet).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        No rows; columns code, name, parent, population, households, geometry; EPSG:27700.
+    """
     columns: dict[str, list[object]] = {
         "code": [],
         "name": [],

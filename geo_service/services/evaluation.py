@@ -35,8 +35,28 @@ _COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x"
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """The backtest of one category: one row per origin, method and coverage (``table``), its
-    summary per method and coverage (``summary``), the best method, and what it rests on."""
+    """The backtest of one category, its summary, the best method, and what it rests on.
+
+    Attributes
+    ----------
+    category
+        The group's name.
+    cell_m
+        Grid cell size in metres.
+    first_origin, last_origin
+        First and last origin month, ``"YYYY-MM"``.
+    horizon_months
+        Months ahead each map was scored on.
+    best_method
+        Highest mean hit rate at 5 % of the area (or at the first coverage asked when 5 % was
+        not).
+    table
+        :func:`~geo_service.analysis.evaluation.backtest`: one row per method, origin and
+        coverage.
+    summary
+        :func:`~geo_service.analysis.evaluation.summarise_backtest`: one row per method and
+        coverage.
+    """
 
     category: str
     cell_m: float
@@ -55,16 +75,37 @@ def evaluate(
     *,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Backtest every default hotspot method on ``opts.category`` (``progress`` over the
-    origins, :mod:`geo_service.progress`).
+    """Backtest every default hotspot method on ``opts.category``.
+
+    The origins' targets are the latest months of the latest unbroken run of months the
+    category's sources hold; history reaches 24 months before the first origin.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    groups
+        The settings' category groups.
+    opts
+        Category, target months, horizon in months, coverages (percent), cell size (metres) and
+        study layer.
+    progress
+        Shows progress over the origins (:mod:`geo_service.progress`).
+
+    Returns
+    -------
+    Evaluation
 
     Raises
     ------
     InputError
-        When the store covers too few months for one origin, or options are out of range.
+        When the store covers too few months for one origin, or options are out of range
+        (coverages outside 0..100, months or horizon below 1, ``cell_m``).
     DataError
         When no source supplies the category or carries the detail it needs, or it has no
         located incident.
+    NotFoundError
+        When the store holds no incidents, or the category or layer is unknown.
     """
     require_incidents(store)
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
@@ -124,6 +165,22 @@ def _held_run(months: Sequence[str]) -> list[str]:
 
 def origins(months: Sequence[str], *, months_wanted: int, horizon: int) -> tuple[str, str]:
     """Origins whose targets are the latest ``months_wanted`` months (one of history at least).
+
+    Parameters
+    ----------
+    months
+        The months held, ``"YYYY-MM"``, sorted and consecutive.
+    months_wanted
+        Number of target months (1 or more); fewer are used (and logged) when the months held
+        leave less history.
+    horizon
+        Months ahead each origin is scored on (1 or more).
+
+    Returns
+    -------
+    tuple of str
+        ``(first_origin, last_origin)``, ``"YYYY-MM"``; the last is ``horizon`` months before the
+        latest month held.
 
     Raises
     ------

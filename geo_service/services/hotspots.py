@@ -74,11 +74,26 @@ EXACT = "exact"
 class StudyData:
     """The study area and the located incidents of one group up to the period end.
 
-    ``group`` is what the sources can honestly form of the group asked for (the parts their
-    detail allows, :meth:`geo_service.coverage.Coverage.formable`); ``incidents`` holds every
-    located incident of it from ``history`` months before the period to its end (the backtest
-    and the previous period need them); ``notes`` say what the map leaves out or where its
-    period was moved to the months its sources hold.
+    Attributes
+    ----------
+    group
+        What the sources can honestly form of the group asked for (the parts their detail
+        allows, :meth:`geo_service.coverage.Coverage.formable`), under the name asked for.
+    period
+        The mapped period (whole months).
+    grid
+        The square grid over the study area (the layer, or the box of 98 % of the incidents).
+    layer
+        The study layer name; None when the store has none.
+    areas
+        The study layer's areas (EPSG:27700), or None.
+    incidents
+        Every located incident of ``group`` from ``history_months`` months before the period to
+        its end (the backtest and the previous period need them); ``x``, ``y`` in EPSG:27700
+        metres.
+    notes
+        Sentences saying what the map leaves out or where its period was moved to the months its
+        sources hold.
     """
 
     group: CategoryGroup
@@ -90,7 +105,17 @@ class StudyData:
     notes: tuple[str, ...] = ()
 
     def cells(self, hexagons: bool) -> Grid | HexGrid:
-        """The square grid, or hexagons of the same cell size over the same study area."""
+        """The square grid, or hexagons of the same cell size over the same study area.
+
+        Parameters
+        ----------
+        hexagons
+            True for hexagons over the layer's areas (or over the box of the grid's inside cells).
+
+        Returns
+        -------
+        Grid or HexGrid
+        """
         if not hexagons:
             return self.grid
         xc, yc = self.grid.centres()
@@ -105,7 +130,18 @@ class StudyData:
         return hex_grid_for(area, cell_m=self.grid.cell_m)
 
     def in_period(self, period: Period | None = None) -> pd.DataFrame:
-        """The located incidents of ``period`` (default: the study period) in the study area."""
+        """The located incidents of ``period`` (default: the study period) in the study area.
+
+        Parameters
+        ----------
+        period
+            The months wanted; None: :attr:`period`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The rows of :attr:`incidents` in those months whose grid cell is inside the study area.
+        """
         chosen = self.incidents.loc[(period or self.period).contains(self.incidents["month"])]
         cell = self.grid.cell_index(chosen["x"].to_numpy(), chosen["y"].to_numpy())
         keep = (cell >= 0) & self.grid.inside.ravel()[np.maximum(cell, 0)]
@@ -116,10 +152,29 @@ class StudyData:
 class HotspotMap:
     """One hotspot map: its features (EPSG:27700), what it rests on, and its accuracy.
 
-    ``meta`` names the method, category, period, incident count, cell size (metres), layer and
-    the method's parameters, plus ``accuracy`` (a dict, or ``None`` when not measured). For KDE,
-    ``surface`` and ``previous_surface`` are the densities per km^2 on ``grid`` and ``breaks`` the
-    class edges both share.
+    Attributes
+    ----------
+    method
+        One of :data:`~geo_service.services.options.METHODS`.
+    frame
+        The features, EPSG:27700. kde: cells with positive density (``cell``, ``row``, ``col``,
+        ``count``, ``density_per_km2``, ``class``); dbscan/hdbscan: cluster polygons
+        (:func:`~geo_service.analysis.clusters.cluster_polygons`); gistar: cells with incidents
+        or a non-zero bin (:func:`~geo_service.analysis.gistar.gi_star_grid`), or every area;
+        emerging: cells with a pattern (:data:`~geo_service.analysis.emerging.EMERGING_COLUMNS`).
+    meta
+        The method, category, period, incident count, approximate locations, notes, cell size
+        (metres), layer and the method's parameters, plus ``accuracy`` (a dict, or ``None`` when
+        not measured).
+    grid
+        The study grid.
+    accuracy
+        The backtested accuracy, or None.
+    surface, previous_surface
+        For KDE, the densities per km^2 on ``grid`` in the period and the one before, shape
+        ``grid.shape``; else None.
+    breaks
+        For KDE, the class edges both surfaces share (head/tail breaks); else None.
     """
 
     method: str
@@ -146,19 +201,43 @@ def study_data(
 ) -> StudyData:
     """The group's located incidents up to the period end and the grid over the study area.
 
-    ``period_end`` ``None`` is the latest month the group's sources hold, and a period end
-    up to :data:`~geo_service.coverage.MAX_LAG_MONTHS` after it moves back to it (as the tables
-    compare a source that ends early over its own latest months); rows reported by a force of
-    ``exclude_forces`` are left out.
+    Parameters
+    ----------
+    store
+        The store read.
+    groups
+        The settings' category groups.
+    category
+        Group or category name.
+    period_end
+        Last month, ``"YYYY-MM"``; ``None`` is the latest month the group's sources hold, and a
+        period end up to :data:`~geo_service.coverage.MAX_LAG_MONTHS` after it moves back to it
+        (as the tables compare a source that ends early over its own latest months).
+    months
+        Length of the period in months (1 or more).
+    layer
+        The study layer; None: the default study layer.
+    cell_m
+        Grid cell size in metres; None: automatic.
+    history_months
+        Months of incidents kept before the period (default 24; at least ``months``).
+    exclude_forces
+        Reporting forces whose rows are left out.
+
+    Returns
+    -------
+    StudyData
 
     Raises
     ------
     InputError
-        When ``months`` is below 1.
+        When ``months`` is below 1, the period end is not ``YYYY-MM``, or the grid cannot be
+        built (``cell_m``).
     DataError
         When no source supplies the group, or none carries the detail it needs.
     NotFoundError
-        When the store holds no incidents, or the category or layer is unknown.
+        When the store holds no incidents, or the category or layer is unknown, or there is
+        neither a layer nor a located incident.
     """
     if months < 1:
         raise InputError(f"months must be at least 1, got {months}")
@@ -172,12 +251,12 @@ def study_data(
         reason = formed.note() or "no source in the store supplies it"
         raise DataError(f"{asked.name!r}: {reason}")
     group = replace(formed.group, name=asked.name)
-    notes = [f"{asked.name} {formed.note()}"] if formed.note() else []
+    notes = [f"{asked.name} {formed.note()}."] if formed.note() else []
     end = period_end or held[-1]
     if held[-1] < end <= shift_month(held[-1], MAX_LAG_MONTHS):
         notes.append(
-            f"the data of {asked.name} ends {month_label(held[-1])}: the map covers the "
-            f"{months} months to {month_label(held[-1])}, not to {month_label(end)}"
+            f"The data of {asked.name} ends {month_label(held[-1])}: the map covers the "
+            f"{months} months to {month_label(held[-1])}, not to {month_label(end)}."
         )
         end = held[-1]
     _, period = rolling_periods(end, months=months)
@@ -202,6 +281,10 @@ def hotspot_map(
 ) -> HotspotMap:
     """One hotspot map of ``opts.category`` by ``opts.method``, with its backtested accuracy.
 
+    Accuracy is the hit rate and PAI (Chainey, Tompson & Uhlig 2008) at :data:`COVERAGE_PCT` % of
+    the area over :data:`ACCURACY_MONTHS` months, one month ahead; it is not measured for Gi* by
+    area or emerging maps, nor when the backtest refuses the data.
+
     Parameters
     ----------
     store, groups
@@ -213,12 +296,20 @@ def hotspot_map(
     progress
         Shows progress over the permutations and the backtest (:mod:`geo_service.progress`).
 
+    Returns
+    -------
+    HotspotMap
+
     Raises
     ------
     InputError
-        For an unknown method or options the data cannot support (too few time steps).
+        For an unknown method or options the data cannot support (fewer than 3 emerging time
+        steps, Gi* by area without a layer, too many points for HDBSCAN, bad DBSCAN values).
+    DataError
+        When no located incident of the category lies in the study area in the period, or the
+        sources cannot form the group (:func:`study_data`).
     NotFoundError
-        When no located incident of the category lies in the study area in the period.
+        When the store holds no incidents, or the category or layer is unknown.
     """
     if opts.method not in METHODS:
         raise InputError(f"method={opts.method!r}: allowed: {', '.join(METHODS)}")
@@ -263,8 +354,21 @@ def hotspot_map(
 
 
 def approximate_locations(points: pd.DataFrame) -> int:
-    """How many of ``points`` have only an approximate location (a fall-back coordinate pair,
-    e.g. rounded to 50 m where the exact point was withheld)."""
+    """How many of ``points`` have only an approximate location.
+
+    An approximate location is a fall-back coordinate pair, e.g. rounded to 50 m where the exact
+    point was withheld: any stated ``location_precision`` other than ``"exact"``.
+
+    Parameters
+    ----------
+    points
+        Incidents, with ``location_precision`` where known.
+
+    Returns
+    -------
+    int
+        0 when the column is absent.
+    """
     if "location_precision" not in points.columns:
         return 0
     precision = points["location_precision"].astype("string")
@@ -272,12 +376,33 @@ def approximate_locations(points: pd.DataFrame) -> int:
 
 
 def accuracy_dict(accuracy: Accuracy) -> dict[str, Any]:
-    """The accuracy figures and their one-sentence statement, JSON-ready."""
+    """The accuracy figures and their one-sentence statement, JSON-ready.
+
+    Parameters
+    ----------
+    accuracy
+        The backtested accuracy.
+
+    Returns
+    -------
+    dict
+        The fields of :class:`~geo_service.analysis.evaluation.Accuracy` and ``statement``.
+    """
     return {**asdict(accuracy), "statement": accuracy.statement()}
 
 
 def describe(hotspots: HotspotMap) -> str:
-    """One line for the log: method, category, period, incidents and accuracy."""
+    """One line for the log: method, category, period, incidents and accuracy.
+
+    Parameters
+    ----------
+    hotspots
+        A hotspot map.
+
+    Returns
+    -------
+    str
+    """
     meta = hotspots.meta
     accuracy = meta.get("accuracy")
     stated = accuracy["statement"] if accuracy else "accuracy not available"
@@ -295,8 +420,14 @@ def describe(hotspots: HotspotMap) -> str:
 class CategoryHotspots:
     """The maps a category page draws: density, clusters, Gi* cells and emerging classes.
 
-    Each is the :class:`HotspotMap` the CLI's ``hotspots --method`` gives for the same options;
-    ``emerging`` is ``None`` when the period is too short for three time steps.
+    Attributes
+    ----------
+    kde, dbscan, gistar, emerging
+        Each is the :class:`HotspotMap` the CLI's ``hotspots --method`` gives for the same
+        options, or ``None`` when it could not be drawn (e.g. ``emerging`` when the period is too
+        short for three time steps).
+    grid
+        The study grid.
     """
 
     kde: HotspotMap | None
@@ -323,7 +454,7 @@ class CategoryHotspots:
 
     @property
     def hot_cells(self) -> gpd.GeoDataFrame:
-        """Gi* cells that are hot spots at 90 % or more (FDR), with count and label."""
+        """Gi* cells that are hot spots at 90 % or more (FDR), with count and label (EPSG:27700)."""
         if self.gistar is None:
             return _empty_cells()
         frame = self.gistar.frame
@@ -332,7 +463,7 @@ class CategoryHotspots:
 
     @property
     def emerging_hot(self) -> gpd.GeoDataFrame:
-        """Emerging-hotspot cells of the hot classes, with their pattern."""
+        """Emerging-hotspot cells of the hot classes, with their pattern (EPSG:27700)."""
         if self.emerging is None:
             return _empty_cells()
         frame = self.emerging.frame
@@ -340,7 +471,18 @@ class CategoryHotspots:
         return frame.loc[hot, ["pattern", "geometry"]].reset_index(drop=True)
 
     def clipped(self, area: gpd.GeoDataFrame) -> CategoryHotspots:
-        """The same maps with only the features that touch ``area`` (an area page)."""
+        """The same maps with only the features that touch ``area`` (an area page).
+
+        Parameters
+        ----------
+        area
+            The area's polygons (EPSG:27700).
+
+        Returns
+        -------
+        CategoryHotspots
+            The KDE map unchanged; clusters, Gi* and emerging features that intersect ``area``.
+        """
         shape = area.geometry.union_all()
 
         def touching(found: HotspotMap | None) -> HotspotMap | None:
@@ -359,8 +501,35 @@ class CategoryHotspots:
 def category_hotspots(
     store: StoreLike, groups: Sequence[CategoryGroup], group: CategoryGroup, opts: ViewOptions
 ) -> CategoryHotspots:
-    """Density (with accuracy), DBSCAN clusters, Gi* cells and emerging classes of ``group``
-    over the current period of ``opts`` (default options of each method, as the CLI's)."""
+    """Density (with accuracy), DBSCAN clusters, Gi* cells and emerging classes of ``group``.
+
+    Each over the current period of ``opts``, with the default options of each method, as the
+    CLI's. A map whose method refuses the data is left out (``None``) and logged.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    groups
+        The settings' category groups.
+    group
+        The category group mapped.
+    opts
+        Period end, months, comparison, layer and forces left out.
+
+    Returns
+    -------
+    CategoryHotspots
+
+    Raises
+    ------
+    InputError
+        The options' comparison is not usable.
+    DataError
+        The sources cannot form the group.
+    NotFoundError
+        The store holds no incidents, or the layer is unknown.
+    """
     _previous, current = opts.periods()
     base = HotspotOptions(
         category=group.name, period_end=current.end, months=current.n_months,
@@ -555,7 +724,21 @@ def _emerging_map(
 
 
 def auto_step_months(incidents: int, months: int) -> int:
-    """The shortest of 1, 2, 3, 4, 6 months giving >= 200 incidents per step and >= 3 steps."""
+    """The shortest of 1, 2, 3, 4, 6 months giving >= 200 incidents per step and >= 3 steps.
+
+    Parameters
+    ----------
+    incidents
+        Incidents in the period.
+    months
+        Length of the period in months.
+
+    Returns
+    -------
+    int
+        The step in months; the longest step giving 3 steps when none reaches 200 incidents,
+        1 when no step gives 3.
+    """
     fitting = [s for s in (1, 2, 3, 4, 6) if months // s >= 3]
     for step_months in fitting:
         if incidents * step_months / months >= EMERGING_INCIDENTS_PER_STEP:
@@ -607,8 +790,18 @@ def _empty_cells() -> gpd.GeoDataFrame:
 # ------------------------------------------------------------------------------------ shifts
 @dataclass(frozen=True, eq=False)
 class Shifts:
-    """Change per area (or grid cell) between two periods, with p, q and a label, and ``meta``
-    (category, periods, unit, number significant at q < 0.05)."""
+    """Change per area (or grid cell) between two periods, with p, q and a label.
+
+    Attributes
+    ----------
+    frame
+        :func:`~geo_service.analysis.shifts.area_shifts` (every area) or
+        :func:`~geo_service.analysis.shifts.cell_shifts` (cells with an incident in either
+        period), EPSG:27700.
+    meta
+        category, previous, current (period labels), against, unit (``"cell"`` or the layer)
+        and significant (number of rows with q < 0.05).
+    """
 
     frame: gpd.GeoDataFrame
     meta: dict[str, Any]
@@ -617,13 +810,33 @@ class Shifts:
 def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions) -> Shifts:
     """Period-on-period (or year-on-year) change of ``opts.category`` per area or cell.
 
-    The comparison left out of ``opts`` is chosen from the months the category's own sources
-    hold (:func:`~geo_service.services.options.resolve_view`).
+    Per area of the study layer unless ``opts`` asks for cells (``cells``, ``cell_m`` or
+    ``hexagons``) or no layer is stored. The comparison left out of ``opts`` is chosen from the
+    months the category's own sources hold (:func:`~geo_service.services.options.resolve_view`).
+
+    Parameters
+    ----------
+    store
+        The store read.
+    groups
+        The settings' category groups.
+    opts
+        Category, comparison, layer, cells and forces left out.
+
+    Returns
+    -------
+    Shifts
 
     Raises
     ------
+    DataError
+        When either period holds a month the category's sources do not cover, or the sources
+        cannot form the group.
     InputError
-        When either period holds a month the category's sources do not cover.
+        When the comparison asked for is not usable (unknown ``against``, ``months`` below 1,
+        period end outside the months held).
+    NotFoundError
+        When the store holds no incidents, or the category or layer is unknown.
     """
     require_incidents(store)
     group = group_named(store, groups, opts.category)

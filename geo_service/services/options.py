@@ -23,10 +23,26 @@ METHODS: tuple[str, ...] = ("kde", "dbscan", "hdbscan", "gistar", "emerging")
 def comparison_periods(period_end: str, *, months: int, against: str) -> tuple[Period, Period]:
     """The previous and current periods of ``months`` months ending ``period_end``.
 
+    Parameters
+    ----------
+    period_end
+        Last month of the current period, ``"YYYY-MM"``.
+    months
+        Length of each period in months, 1 or more.
+    against
+        ``"preceding"`` (the months just before) or ``"year-earlier"`` (the same months a year
+        earlier).
+
+    Returns
+    -------
+    tuple of Period
+        ``(previous, current)``.
+
     Raises
     ------
     InputError
-        When ``against`` is not one of :data:`AGAINST` or ``months`` is below 1.
+        When ``against`` is not one of :data:`AGAINST`, ``months`` is below 1 or ``period_end``
+        is not ``YYYY-MM``.
     """
     if against not in AGAINST:
         raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
@@ -51,11 +67,31 @@ def resolve_view(
     months a year earlier (with 13 months held: the latest month against the same month a
     year earlier); a 1-month view is compared with the same month a year earlier.
 
+    Parameters
+    ----------
+    months_held
+        Months ``"YYYY-MM"`` the store (or the sources in question) holds.
+    period_end
+        Last month of the current period; None: the latest month held.
+    months
+        Length of each period in months; None: chosen from the data as above.
+    against
+        ``"preceding"`` or ``"year-earlier"``; None: chosen as above.
+    layer
+        Area layer name carried into the options ("" for the default layer).
+    exclude_forces
+        Reporting forces whose rows are left out.
+
+    Returns
+    -------
+    ViewOptions
+        With ``period_end``, ``months`` and ``against`` filled in (``print_view`` False).
+
     Raises
     ------
     InputError
         When ``against`` is unknown, ``months`` is below 1, ``period_end`` lies outside the
-        months held, or no month is held.
+        months held or is not ``YYYY-MM``, or no month is held.
     """
     if against is not None and against not in AGAINST:
         raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
@@ -81,7 +117,25 @@ def resolve_view(
 
 @dataclass(frozen=True)
 class ViewOptions:
-    """A comparison over one area layer: the options of the tables, pages and report."""
+    """A comparison over one area layer: the options of the tables, pages and report.
+
+    Parameters
+    ----------
+    period_end
+        Last month of the current period, ``"YYYY-MM"``.
+    months
+        Length of each period in months (default 12).
+    layer
+        Area layer name; "" (default) for the study layer default
+        (:func:`~geo_service.services.context.study_layer_name`).
+    against
+        ``"preceding"`` (default) or ``"year-earlier"``.
+    print_view
+        Lay pages out for printing (changes no result).
+    exclude_forces
+        Reporting forces whose rows are left out (police.uk ``Reported by``, e.g. British
+        Transport Police inside a territorial force's download).
+    """
 
     period_end: str
     months: int = 12
@@ -93,15 +147,44 @@ class ViewOptions:
     exclude_forces: tuple[str, ...] = ()
 
     def periods(self) -> tuple[Period, Period]:
-        """The previous and current periods compared."""
+        """The previous and current periods compared.
+
+        Returns
+        -------
+        tuple of Period
+            ``(previous, current)``, each ``months`` long.
+
+        Raises
+        ------
+        InputError
+            ``against`` is unknown, ``months`` is below 1 or ``period_end`` is not ``YYYY-MM``.
+        """
         return comparison_periods(self.period_end, months=self.months, against=self.against)
 
     def key(self) -> tuple[str, int, str, str, tuple[str, ...]]:
-        """The options that change results (the print flag only changes the layout)."""
+        """The options that change results (the print flag only changes the layout).
+
+        Returns
+        -------
+        tuple
+            ``(period_end, months, layer, against, exclude_forces)``, e.g. as a cache key.
+        """
         return (self.period_end, self.months, self.layer, self.against, self.exclude_forces)
 
     def query(self, *, without: tuple[str, ...] = ()) -> dict[str, str | list[str]]:
-        """The options as query-string values (for links that keep them), less ``without``."""
+        """The options as query-string values (for links that keep them), less ``without``.
+
+        Parameters
+        ----------
+        without
+            Query keys to leave out (e.g. ``("layer",)``).
+
+        Returns
+        -------
+        dict
+            ``period_end``, ``months``, ``layer``, ``against``, and ``exclude_force`` (a list) and
+            ``print`` (``"1"``) when set.
+        """
         query: dict[str, str | list[str]] = {
             "period_end": self.period_end,
             "months": str(self.months),
@@ -117,10 +200,22 @@ class ViewOptions:
 class RuleOptions:
     """Collision cluster-site rule: a preset, optionally with overridden numbers.
 
-    ``radius_m`` replaces the urban and rural radii by one radius (metres); ``years`` counts back
-    from the period end; ``ksi_only`` counts fatal and serious collisions only;
-    ``highway_authority`` (an ONS code, e.g. ``E10000015``) keeps the collisions on that
-    authority's roads only (STATS19 ``local_authority_highway``).
+    Parameters
+    ----------
+    rule
+        Name of the preset (default ``"default"``).
+    min_count
+        Smallest number of collisions that makes a site; None keeps the preset's.
+    radius_m
+        One radius in metres replacing the preset's (and its urban and rural radii); None keeps
+        the preset's.
+    years
+        Years counted back from the period end; None keeps the preset's.
+    ksi_only
+        Count fatal and serious collisions only (default False).
+    highway_authority
+        An ONS code (e.g. ``E10000015``): keep the collisions on that authority's roads only
+        (STATS19 ``local_authority_highway``); None keeps all.
     """
 
     rule: str = "default"
@@ -135,10 +230,38 @@ class RuleOptions:
 class HotspotOptions:
     """One hotspot map: a category over ``months`` months ending ``period_end``.
 
-    Parameters left ``None`` are chosen from the data (period end: the latest month the
-    category's sources hold; bandwidth, DBSCAN radius and core size, emerging time step, cell
-    size); ``permutations`` and ``seed`` drive Gi*'s pseudo p-values; ``exclude_forces`` leaves
-    out the rows those forces reported.
+    Parameters left ``None`` are chosen from the data.
+
+    Parameters
+    ----------
+    category
+        Category or group name.
+    period_end
+        Last month, ``"YYYY-MM"``; None: the latest month the category's sources hold.
+    months
+        Length of the mapped period in months (default 12).
+    layer
+        Study area layer; None: the default study layer.
+    method
+        One of :data:`METHODS` (default ``"kde"``).
+    cell_m
+        Grid cell size in metres; None: automatic.
+    hexagons
+        Hexagonal rather than square cells (Gi*, emerging).
+    bandwidth_m
+        KDE bandwidth in metres; None: automatic.
+    eps_m, min_samples
+        DBSCAN radius in metres and core size in incidents; None: automatic.
+    permutations, seed
+        Gi*'s conditional permutations (default 999) and their seed (default 0).
+    areas
+        Gi* on the areas of the layer rather than grid cells.
+    step_months
+        Emerging hot spots' time step in months; None: automatic.
+    accuracy
+        Backtest the method and state its accuracy (default True).
+    exclude_forces
+        Reporting forces whose rows are left out.
     """
 
     category: str
@@ -163,9 +286,23 @@ class HotspotOptions:
 class ShiftOptions:
     """Year-on-year (or period-on-period) change of one category per area or grid cell.
 
-    ``cells`` asks for grid cells even when an area layer is stored. ``period_end``,
-    ``months`` and ``against`` left ``None`` are chosen from the months the category's sources
-    hold, as :func:`resolve_view` chooses them.
+    Parameters
+    ----------
+    category
+        Category or group name.
+    period_end, months, against
+        The comparison; left ``None`` they are chosen from the months the category's sources
+        hold, as :func:`resolve_view` chooses them.
+    layer
+        Area layer; None: the default study layer.
+    cell_m
+        Grid cell size in metres; None: automatic.
+    hexagons
+        Hexagonal rather than square cells.
+    cells
+        Grid cells even when an area layer is stored.
+    exclude_forces
+        Reporting forces whose rows are left out.
     """
 
     category: str
@@ -183,8 +320,20 @@ class ShiftOptions:
 class EvaluateOptions:
     """The rolling-origin backtest of every hotspot method for one category.
 
-    ``months`` target months (the latest the store holds), each predicted ``horizon_months``
-    ahead; ``coverages`` are percentages of the study area.
+    Parameters
+    ----------
+    category
+        Category or group name.
+    months
+        Number of target months, the latest the store holds (default 12).
+    horizon_months
+        Months ahead each map predicts (default 1).
+    coverages
+        Percentages of the study area selected (default 1, 5 and 10).
+    cell_m
+        Grid cell size in metres; None: automatic.
+    layer
+        Study area layer; None: the default study layer.
     """
 
     category: str

@@ -26,10 +26,22 @@ DEFAULT_TITLE = "Strategic assessment"
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """The report's comparison, title and optional peer comparison (``peer_layer`` of areas
-    such as districts, ``peer_code`` the partnership's own area in it); ``highest_first``
-    writes the highest peer as "1st of M" instead of the iQuanta "Mth of M"; ``risk`` is a
-    partnership's own risk matrix file (None: the packaged one)."""
+    """The report's comparison, title, peer comparison and risk matrix.
+
+    Parameters
+    ----------
+    view
+        Period end, months, comparison, study layer and forces left out.
+    title
+        Title of the document (default :data:`DEFAULT_TITLE`).
+    peer_layer, peer_code
+        Optional peer comparison: a layer of areas such as districts, and the partnership's own
+        area in it; both or neither.
+    highest_first
+        Write the highest peer as "1st of M" instead of the iQuanta "Mth of M" (default False).
+    risk
+        A partnership's own risk matrix file (None: the packaged one).
+    """
 
     view: ViewOptions
     title: str = DEFAULT_TITLE
@@ -46,13 +58,29 @@ def report_document(
     *,
     progress: Progress | None = None,
 ) -> str:
-    """The strategic-assessment HTML document (inline CSS and SVG, no script); ``progress``
-    shows progress over its sections (:mod:`geo_service.progress`).
+    """The strategic-assessment HTML document (inline CSS and SVG, no script).
+
+    Parameters
+    ----------
+    store
+        The store read (every stored month).
+    groups
+        The settings' category groups: the rows of its looking-back table and its priorities.
+    opts
+        The comparison, title, peers and risk matrix.
+    progress
+        Shows progress over its sections (:mod:`geo_service.progress`).
+
+    Returns
+    -------
+    str
+        The HTML document.
 
     Raises
     ------
     InputError
-        When only one of ``peer_layer`` and ``peer_code`` is given.
+        When only one of ``peer_layer`` and ``peer_code`` is given, or the risk matrix file is
+        not usable.
     NotFoundError
         When the store holds no incidents or layer, or ``peer_code`` is not in ``peer_layer``.
     """
@@ -79,8 +107,21 @@ def report_document(
 
 
 def priorities(groups: Sequence[CategoryGroup]) -> tuple[str, ...]:
-    """The groups given a ``priority`` number, in its order; a groups file that gives none gets
-    the packaged priorities it names."""
+    """The groups given a ``priority`` number, in its order.
+
+    A groups file that gives none gets the packaged priorities it names.
+
+    Parameters
+    ----------
+    groups
+        The settings' category groups.
+
+    Returns
+    -------
+    tuple of str
+        Group names, by ``priority`` (ties in the given order), else those of
+        :data:`~geo_service.report.DEFAULT_PRIORITIES` present in ``groups``.
+    """
     marked = sorted((g.priority, i, g.name) for i, g in enumerate(groups) if g.priority)
     if marked:
         return tuple(name for _p, _i, name in marked)

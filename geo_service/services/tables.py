@@ -48,8 +48,18 @@ NOT_STATED = "(not stated)"
 
 @dataclass(frozen=True)
 class ReportingForces:
-    """Incidents per reporting force in both periods (``table``: reported_by, previous,
-    current, excluded) inside ``layer``."""
+    """Incidents per reporting force in both periods inside ``layer``.
+
+    Attributes
+    ----------
+    layer
+        The study layer bounding the counts; None: every stored incident.
+    previous, current
+        The periods compared.
+    table
+        One row per reporting force, most current incidents first: reported_by, previous,
+        current (nullable ``Int64``; missing: no data), excluded (bool).
+    """
 
     layer: str | None
     previous: Period
@@ -61,8 +71,21 @@ class ReportingForces:
 class LookingBack:
     """The looking-back table (one row per group) and each group's monthly counts.
 
-    ``layer`` is the layer whose areas bound the counts (``None``: every stored incident);
-    ``monthly`` maps a group name to its counts per month over both periods.
+    Attributes
+    ----------
+    layer
+        The layer whose areas bound the counts (``None``: every stored incident).
+    previous, current
+        The periods compared.
+    table
+        :func:`geo_service.analysis.change.looking_back`: one row per group, columns
+        :data:`~geo_service.analysis.change.LOOKING_BACK_COLUMNS`.
+    monthly
+        Group name -> its counts per month from the start of the earlier period to the end of
+        the later (``None`` for a month no source of the group holds).
+    quality
+        Sentences saying what the comparison could not know (:func:`data_quality`) and which
+        forces were left out.
     """
 
     layer: str | None
@@ -75,8 +98,27 @@ class LookingBack:
 
 @dataclass(frozen=True)
 class ChangeByArea:
-    """One category group's change per area of ``layer`` (columns :data:`CHANGE_COLUMNS` and
-    ``rate_per``, ``note``), the layer's areas and the group's monthly counts in the layer."""
+    """One category group's change per area of ``layer``, the layer's areas and monthly counts.
+
+    Attributes
+    ----------
+    group
+        The category group.
+    layer
+        The study layer name.
+    previous, current
+        The periods compared.
+    table
+        :func:`geo_service.analysis.change.change_table`: one row per area (then
+        ``"Unallocated"``), columns :data:`CHANGE_COLUMNS` with ``rate_per`` and ``note``.
+    areas
+        The layer's standard frame (EPSG:27700).
+    monthly
+        :func:`geo_service.analysis.patterns.monthly_series` of the group in the layer, one row
+        per month of both periods (nullable ``count``: missing where not held).
+    quality
+        Sentences saying what the comparison could not know.
+    """
 
     group: CategoryGroup
     layer: str
@@ -90,7 +132,26 @@ class ChangeByArea:
 
 @dataclass(frozen=True)
 class AreaView:
-    """One area for a JAG meeting: every group's change there, its series and top movers."""
+    """One area for a JAG meeting: every group's change there, its series and top movers.
+
+    Attributes
+    ----------
+    layer, code, name
+        The study layer, the area's code and its name.
+    area
+        The area's row of the layer (one polygon, EPSG:27700).
+    previous, current
+        The periods compared.
+    changes
+        One change-table row per group (:data:`CHANGE_COLUMNS` plus ``group``).
+    monthly
+        Group name -> counts per month in the area over both periods (``None``: not held).
+    increases, decreases
+        The three groups with the greatest increase and decrease
+        (:func:`geo_service.analysis.change.top_movers`; ``code`` holds the group name).
+    quality
+        Sentences saying what the comparison could not know.
+    """
 
     layer: str
     code: str
@@ -106,7 +167,25 @@ class AreaView:
 
 
 def view_layer(store: StoreLike, opts: ViewOptions) -> str | None:
-    """The layer of ``opts``, else the default study layer (``None``: the store has none)."""
+    """The layer of ``opts``, else the default study layer.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    opts
+        The view options; an empty ``layer`` asks for the default.
+
+    Returns
+    -------
+    str or None
+        The layer name; ``None`` when the store has no layer.
+
+    Raises
+    ------
+    NotFoundError
+        The layer named in ``opts`` is not stored.
+    """
     return study_layer_name(store, opts.layer or None)
 
 
@@ -123,7 +202,19 @@ def looking_back(
         The rows, in order (the settings' category groups).
     opts
         Period end, months, comparison and layer (empty: the default study layer; with no layer
-        stored, every stored incident counts).
+        stored, every stored incident counts), and forces left out.
+
+    Returns
+    -------
+    LookingBack
+        The table, monthly counts per group and data-quality sentences.
+
+    Raises
+    ------
+    NotFoundError
+        The store holds no incidents, or the layer named is not stored.
+    InputError
+        The options' comparison is not usable (:meth:`ViewOptions.periods`).
     """
     require_incidents(store)
     layer = view_layer(store, opts)
@@ -143,10 +234,27 @@ def looking_back(
 def change_by_area(store: StoreLike, group: CategoryGroup, opts: ViewOptions) -> ChangeByArea:
     """``group``'s change per area of the study layer, and its monthly counts in the layer.
 
+    Parameters
+    ----------
+    store
+        The store read.
+    group
+        The category group.
+    opts
+        Period end, months, comparison, layer (empty: the default study layer) and forces left
+        out.
+
+    Returns
+    -------
+    ChangeByArea
+        Change table, areas, monthly counts and data-quality sentences.
+
     Raises
     ------
     NotFoundError
-        When the store holds no incidents or no area layer.
+        When the store holds no incidents or no area layer, or the layer named is not stored.
+    InputError
+        The options' comparison is not usable, or the layer's codes are not unique.
     """
     require_incidents(store)
     layer = required_layer(store, opts)
@@ -173,10 +281,30 @@ def area_view(
 ) -> AreaView:
     """Every group's change in area ``code`` of the study layer, its monthly series and movers.
 
+    Parameters
+    ----------
+    store
+        The store read.
+    groups
+        The groups compared, in order.
+    code
+        The area's code in the study layer.
+    opts
+        Period end, months, comparison, layer (empty: the default study layer) and forces left
+        out.
+
+    Returns
+    -------
+    AreaView
+        One change row per group for the area, its monthly counts and top movers.
+
     Raises
     ------
     NotFoundError
-        When ``code`` is not an area of the layer (listing the codes).
+        When ``code`` is not an area of the layer (listing the codes), the store holds no
+        incidents or no area layer, or the layer named is not stored.
+    InputError
+        The options' comparison is not usable.
     """
     require_incidents(store)
     layer = required_layer(store, opts)
@@ -221,7 +349,26 @@ def area_view(
 
 
 def required_layer(store: StoreLike, opts: ViewOptions) -> str:
-    """The study layer of ``opts``; :class:`NotFoundError` saying how to add one when none."""
+    """The study layer of ``opts``, which must exist.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    opts
+        The view options; an empty ``layer`` asks for the default.
+
+    Returns
+    -------
+    str
+        The layer name.
+
+    Raises
+    ------
+    NotFoundError
+        The store has no layer (the message says how to add one), or the layer named is not
+        stored.
+    """
     layer = view_layer(store, opts)
     if not layer:
         raise NotFoundError(
@@ -240,13 +387,41 @@ def data_quality(
     *,
     layer: str | None,
 ) -> tuple[str, ...]:
-    """What a comparison could not know, in sentences: months a source does not hold, rows
-    with no location (and how many the layer can take), and a material shift in their share.
+    """What a comparison could not know, in sentences.
 
-    ``incidents`` are the rows read for the comparison, before they are cut to the layer.
+    What of the group the sources cannot form, months a source does not hold, rows with no
+    location (and how many the layer can take), and
+    a material shift in their share between the periods (said only when every source holds both
+    periods or nothing else is said).
+
+    Parameters
+    ----------
+    incidents
+        The rows read for the comparison, before they are cut to the layer.
+    coverage
+        The store's coverage.
+    group
+        The group compared; None: every source and row.
+    previous, current
+        The periods compared.
+    layer
+        The study layer (its ``area_<layer>`` column is read); None: no location sentence.
+
+    Returns
+    -------
+    tuple of str
+        The sentences, possibly none.
+
+    Raises
+    ------
+    InputError
+        ``incidents`` are not joined to ``layer``.
     """
     sources = coverage.sources_of(group) if group is not None else tuple(coverage.months)
     notes = list(coverage.missing_lines(sources, previous, current))
+    formed = coverage.formable(group) if group is not None else None
+    if formed is not None and formed.note():
+        notes.insert(0, f"{group.name} {formed.note()}.")  # type: ignore[union-attr]
     chosen = incidents if group is None else incidents.loc[group.mask(incidents)]
     if layer and len(chosen):
         summary = unlocated_summary(chosen, layer)
@@ -300,7 +475,20 @@ def _read(
 
 
 def without_forces(frame: pd.DataFrame, forces: Sequence[str]) -> pd.DataFrame:
-    """``frame`` less the rows whose ``reported_by`` is one of ``forces`` (case-insensitive)."""
+    """``frame`` less the rows whose ``reported_by`` is one of ``forces`` (case-insensitive).
+
+    Parameters
+    ----------
+    frame
+        Canonical incidents (unchanged when they have no ``reported_by``).
+    forces
+        Reporting force names to leave out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The remaining rows (``frame`` itself when nothing is left out).
+    """
     if not forces or "reported_by" not in frame.columns:
         return frame
     wanted = {f.casefold() for f in forces}
@@ -309,8 +497,28 @@ def without_forces(frame: pd.DataFrame, forces: Sequence[str]) -> pd.DataFrame:
 
 
 def exclusion_notes(store: StoreLike, opts: ViewOptions) -> tuple[str, ...]:
-    """Sentences saying which reporting forces' rows ``opts`` leaves out, and how many rows in
-    the months compared; a force no row names is said to match nothing (with those held)."""
+    """Sentences saying which reporting forces' rows ``opts`` leaves out.
+
+    Each says how many rows in the months compared; a force no row names is said to match
+    nothing, with the forces held.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    opts
+        The view options (``exclude_forces`` and the comparison).
+
+    Returns
+    -------
+    tuple of str
+        One sentence per force left out; empty when none is.
+
+    Raises
+    ------
+    InputError
+        The options' comparison is not usable.
+    """
     if not opts.exclude_forces:
         return ()
     previous, current = opts.periods()
@@ -333,12 +541,33 @@ def exclusion_notes(store: StoreLike, opts: ViewOptions) -> tuple[str, ...]:
 
 
 def reporting_forces(store: StoreLike, opts: ViewOptions) -> ReportingForces:
-    """Incidents per reporting force (police.uk ``Reported by``) in both periods, inside the
-    study layer: British Transport Police rows in a territorial force's download show apart.
+    """Incidents per reporting force (police.uk ``Reported by``) in both periods, in the layer.
 
-    Rows of sources that name no reporting force count under ``"(not stated)"``. Forces that
-    ``opts.exclude_forces`` leaves out are listed too, marked excluded. A period some source
-    does not wholly hold is "no data" (missing), never the count of the months it holds.
+    British Transport Police rows in a territorial force's download show apart. Rows of sources
+    that name no reporting force count under ``"(not stated)"``. Forces that
+    ``opts.exclude_forces`` leaves out are listed too, marked excluded. A period that some source
+    of the store does not wholly hold is "no data" (missing) for every force, never the count of
+    the months held.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    opts
+        Period end, months, comparison, layer (empty: the default; none stored: every
+        incident) and the forces to mark excluded.
+
+    Returns
+    -------
+    ReportingForces
+        One row per force.
+
+    Raises
+    ------
+    NotFoundError
+        The store holds no incidents, or the layer named is not stored.
+    InputError
+        The options' comparison is not usable.
     """
     require_incidents(store)
     layer = view_layer(store, opts)

@@ -21,9 +21,27 @@ from geo_service.services.tables import change_by_area
 
 @dataclass(frozen=True, eq=False)
 class CategoryView:
-    """One category group: change per area (``table``), the layer's ``areas``, monthly counts
-    in the layer over both periods (``monthly``), the hotspot maps of the current period and
-    what the comparison could not know (``quality``, sentences)."""
+    """One category group's change per area, monthly counts and hotspot maps.
+
+    Attributes
+    ----------
+    name
+        The group's name.
+    layer
+        The study layer name.
+    previous, current
+        The periods compared.
+    table
+        Change per area (:attr:`~geo_service.services.tables.ChangeByArea.table`).
+    areas
+        The layer's areas (EPSG:27700).
+    monthly
+        Monthly counts in the layer over both periods.
+    hotspots
+        The hotspot maps of the current period.
+    quality
+        What the comparison could not know (sentences).
+    """
 
     name: str
     layer: str
@@ -41,10 +59,30 @@ def category_view(
 ) -> CategoryView:
     """Change by area, monthly series and hotspot maps of ``group`` (see :class:`CategoryView`).
 
+    Parameters
+    ----------
+    store
+        The store read.
+    groups
+        The settings' category groups (for the hotspot maps' group rules).
+    group
+        The category group shown.
+    opts
+        Period end, months, comparison, layer and forces left out.
+
+    Returns
+    -------
+    CategoryView
+
     Raises
     ------
     NotFoundError
-        When the store holds no incidents or no area layer.
+        When the store holds no incidents or no area layer, or the layer named is not stored.
+    InputError
+        The options' comparison is not usable.
+    DataError
+        The group cannot be formed from the sources for the hotspot maps
+        (:func:`~geo_service.services.hotspots.category_hotspots`).
     """
     change = change_by_area(store, group, opts)
     spots = category_hotspots(store, groups, group, opts)
