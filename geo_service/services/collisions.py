@@ -22,7 +22,7 @@ from geo_service.cluster_rules import cluster_rule as named_rule
 from geo_service.cluster_rules import rule_with_overrides
 from geo_service.errors import DataError, NotFoundError
 from geo_service.schema import ROAD_TRAFFIC_COLLISION, has_location
-from geo_service.services.context import StoreLike, empty_layer, study_layer_name
+from geo_service.services.context import StoreLike, empty_layer, plain_group, study_layer_name
 from geo_service.services.options import RuleOptions
 
 #: Collision columns the sites, the severity table and the map need.
@@ -185,8 +185,9 @@ def collision_sites(
     )
     inside = found["area_code"].notna().to_numpy() if name else np.ones(len(found), dtype=bool)
     periods = [rolling_periods(shift_month(last, -12 * k))[1] for k in range(years)]
-    severity = _marked_beyond(
-        breakdowns.severity_by_period(collisions, list(reversed(periods))), periods, latest
+    held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
+    severity = _marked_unheld(
+        breakdowns.severity_by_period(collisions, list(reversed(periods))), periods, held
     )
     window_start = shift_month(last, -12 * rule.years + 1)
     in_window = collisions[collisions["month"].astype(str) >= window_start]
@@ -199,7 +200,11 @@ def collision_sites(
         severity=severity,
         collisions=in_window.loc[has_location(in_window)],
         areas=areas,
-        ksi_trend=_whole_years(adjusted_ksi(collisions), first_month, min(last, latest)),
+        ksi_trend=_whole_years(
+            adjusted_ksi(collisions),
+            max(first_month, min(held, default=first_month)),
+            min(last, latest),
+        ),  # fmt: skip
         note=note,
     )
 
@@ -259,15 +264,20 @@ def describe(result: CollisionSites) -> str:
     )
 
 
-def _marked_beyond(table: pd.DataFrame, periods: list[Period], latest: str) -> pd.DataFrame:
-    """Severity columns of periods running past the latest collision held say so in their
-    heading: their counts stop there ("no data" after it, not zero)."""
-    renamed = {
-        p.label: f"{p.label} (no collision data after {month_label(latest)})"
-        for p in periods
-        if p.end > latest
-    }
-    return table.rename(columns=renamed)
+def _marked_unheld(table: pd.DataFrame, periods: list[Period], held: set[str]) -> pd.DataFrame:
+    """Severity columns as the data holds them: a period none of whose months the collision
+    sources hold is left out (never a column of zeros), one they hold in part says how many
+    months its counts rest on."""
+    drop, renamed = [], {}
+    for period in periods:
+        months = sum(m in held for m in period.months)
+        if months == 0:
+            drop.append(period.label)
+        elif months < period.n_months:
+            renamed[period.label] = (
+                f"{period.label} (data for {months} of its {period.n_months} months)"
+            )
+    return table.drop(columns=drop).rename(columns=renamed)
 
 
 def _whole_years(table: pd.DataFrame, first_month: str, last_month: str) -> pd.DataFrame:

@@ -91,7 +91,8 @@ def test_excluding_a_force_changes_every_table_alike(
 
 @pytest.fixture(scope="module")
 def collision_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """Collisions Jan 2011 - Jun 2013 in W1 (one seed point), on two highway authorities.
+    """Collisions Jan 2011 - Jun 2013 in W1 (one seed point), on two highway authorities:
+    Jan-May 2011, Feb-Jun 2012 and Feb-Jun 2013.
 
     Five at one spot each year (15, all within 10 m): 2011 serious-adjusted probability 0.5 on
     each of 2 serious ones, 2012 two serious unadjusted; two of the 15 have only a rounded
@@ -106,7 +107,8 @@ def collision_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             adjusted = 0.5 if (year == 2011 and k < 2) else np.nan
             precision = "fall-back (Easting_rounded, Northing_rounded)" if (
                 year == 2013 and k < 2) else "exact"  # fmt: skip
-            rows.append((f"{year}-0{k + 2}", severity, adjusted, precision, "E10000015",
+            month = f"{year}-0{k + 1}" if year == 2011 else f"{year}-0{k + 2}"
+            rows.append((month, severity, adjusted, precision, "E10000015",
                          X0 + 200.0 + k, Y0 + 200.0))  # fmt: skip
     for k in range(4):
         rows.append((f"2012-0{k + 1}", "Slight", np.nan, "exact", "E10000016", X0 + 700.0,
@@ -330,3 +332,21 @@ def test_map_of_a_source_ending_early_covers_its_own_months(collision_store: Sto
     ))  # fmt: skip
     assert result.meta["period"] == "Jul 12 to Jun 13"
     assert any("ends Jun 13" in note for note in result.meta["notes"])
+
+
+def test_severity_table_never_shows_zeros_for_years_not_held(collision_store: Store) -> None:
+    """The fixture app's collisions run Aug 11 - Jul 13: the year before is left out, not
+    shown as zeros; in the sparse store above every year says how many months it rests on."""
+    from tests.web.conftest import MemoryStore, beats, incidents
+
+    web_store = MemoryStore(incidents(), {"beat": beats()})
+    dense = collision_sites(web_store, RuleOptions("default"), period_end="2013-07",
+                            layer="beat")  # fmt: skip
+    assert list(dense.severity.columns) == ["severity", "Aug 11 to Jul 12", "Aug 12 to Jul 13"]
+    sparse = collision_sites(collision_store, RuleOptions("default"), period_end="2013-06",
+                             layer="ward")  # fmt: skip
+    assert list(sparse.severity.columns)[1:] == [
+        "Jul 10 to Jun 11 (data for 5 of its 12 months)",
+        "Jul 11 to Jun 12 (data for 6 of its 12 months)",
+        "Jul 12 to Jun 13 (data for 5 of its 12 months)",
+    ]

@@ -63,11 +63,15 @@ def browser() -> Iterator[Any]:
 class Visit:
     """A page opened with every console error, dialog and request recorded."""
 
-    def __init__(self, browser: Any, url: str) -> None:
+    def __init__(
+        self, browser: Any, url: str, *, width: int = 1400, media: str | None = None
+    ) -> None:
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.dialogs: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page = browser.new_page(viewport={"width": width, "height": 1000})
+        if media is not None:
+            self.page.emulate_media(media=media)
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
@@ -102,6 +106,26 @@ def test_page_loads_clean_and_offline(browser: Any, server: str, name: str) -> N
     assert visit.errors == []
     assert visit.off_machine() == []
     assert visit.dialogs == []
+
+
+@pytest.mark.parametrize("name", ["overview", "category", "area", "collisions"])
+@pytest.mark.parametrize("size", ["phone", "print"])
+def test_phone_and_print_show_the_comparison_and_what_it_rests_on(
+    browser: Any, server: str, name: str, size: str
+) -> None:
+    """At 390 px and in print, each page loads clean, offline, and still states the periods
+    compared; the overview's comparison control and data notes are there to read."""
+    width, media = (390, None) if size == "phone" else (1000, "print")
+    visit = Visit(browser, server + PAGES[name], width=width, media=media)
+    visit.shoot(f"{name}-{size}")
+    assert visit.errors == [] and visit.off_machine() == []
+    heading = visit.page.locator("h1").first
+    assert heading.is_visible() and heading.inner_text().strip()
+    if name == "overview":
+        assert visit.page.locator("select[name=against]").count() == 1
+        assert visit.page.locator("ul.quality li").count() >= 1  # the unlocated row is said
+        if size == "phone":
+            assert visit.page.locator("ul.quality").is_visible()
 
 
 @pytest.mark.parametrize("name", ["category", "area", "collisions"])
