@@ -204,7 +204,7 @@ def collision_sites(
             adjusted_ksi(collisions),
             max(first_month, min(held, default=first_month)),
             min(last, latest),
-        ),  # fmt: skip
+        ),
         note=note,
     )
 
