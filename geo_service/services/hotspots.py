@@ -424,8 +424,9 @@ class CategoryHotspots:
     ----------
     kde, dbscan, gistar, emerging
         Each is the :class:`HotspotMap` the CLI's ``hotspots --method`` gives for the same
-        options, or ``None`` when it could not be drawn (e.g. ``emerging`` when the period is too
-        short for three time steps).
+        options (Gi* with ``--permutations 0``: the same cells and bins, without pseudo
+        p-values), or ``None`` when it could not be drawn (e.g. ``emerging`` when the period is
+        too short for three time steps).
     grid
         The study grid.
     """
@@ -504,7 +505,9 @@ def category_hotspots(
     """Density (with accuracy), DBSCAN clusters, Gi* cells and emerging classes of ``group``.
 
     Each over the current period of ``opts``, with the default options of each method, as the
-    CLI's. A map whose method refuses the data is left out (``None``) and logged.
+    CLI's, except that Gi* runs no permutations: the page draws its bins, which rest on the
+    analytical z and FDR q. A map whose method refuses the data is left out (``None``) and
+    logged.
 
     Parameters
     ----------
@@ -541,7 +544,10 @@ def category_hotspots(
     )  # fmt: skip
     maps: dict[str, HotspotMap | None] = {}
     for method in ("kde", "dbscan", "gistar", "emerging"):
-        chosen = replace(base, method=method, accuracy=method == "kde")
+        # The page draws Gi* bins, which rest on the analytical z and FDR q ("normal"
+        # inference): permutations would only add pseudo p-values it does not show.
+        permutations = 0 if method == "gistar" else base.permutations
+        chosen = replace(base, method=method, accuracy=method == "kde", permutations=permutations)
         try:
             maps[method] = hotspot_map(store, groups, chosen, data=data)
         except (InputError, NotFoundError, DataError) as exc:
