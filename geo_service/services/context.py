@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import geopandas as gpd
@@ -20,7 +20,7 @@ from shapely.geometry import box
 from geo_service.analysis.grid import Grid, grid_for
 from geo_service.categories import CategoryGroup, Selector
 from geo_service.coverage import Coverage
-from geo_service.errors import NotFoundError
+from geo_service.errors import DataError, NotFoundError
 from geo_service.schema import CATEGORIES, CRS, has_location
 from geo_service.services.options import PREFERRED_LAYERS
 
@@ -289,6 +289,46 @@ def group_named(store: StoreLike, groups: Sequence[CategoryGroup], name: str) ->
     except NotFoundError:
         stored = sorted(store.coverage().sources)
         return resolve_group(groups, name, stored_categories=stored)
+
+
+@dataclass(frozen=True)
+class FormedGroup:
+    """A group as the store's sources can form it, for the maps, shifts and backtests.
+
+    Attributes
+    ----------
+    group
+        The parts the sources carry the detail for, under the name asked for.
+    held
+        The months the group's sources hold, sorted.
+    notes
+        What had to be left out, as sentences (none when the whole group can be formed).
+    """
+
+    group: CategoryGroup
+    held: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def formed_group(store: StoreLike, groups: Sequence[CategoryGroup], name: str) -> FormedGroup:
+    """The group called ``name`` as its sources can form it, by the rule the tables use
+    (:meth:`geo_service.coverage.Coverage.formable`).
+
+    Raises
+    ------
+    NotFoundError
+        When ``name`` is neither a group nor a category.
+    DataError
+        When no source supplies the group, or none carries the detail any part of it needs.
+    """
+    asked = group_named(store, groups, name)
+    coverage = store.coverage()
+    formed = coverage.formable(asked)
+    held = coverage.months_of(asked)
+    if not held or formed.group is None:
+        raise DataError(f"{asked.name!r}: {formed.note() or 'no source in the store supplies it'}")
+    notes = (f"{asked.name} {formed.note()}.",) if formed.note() else ()
+    return FormedGroup(replace(formed.group, name=asked.name), held, notes)
 
 
 def study_layer_name(store: StoreLike, requested: str | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,7 +22,7 @@ from geo_service.progress import Progress
 from geo_service.schema import has_location
 from geo_service.services.context import (
     StoreLike,
-    group_named,
+    formed_group,
     require_incidents,
     study_grid,
     study_layer_name,
@@ -110,15 +110,10 @@ def evaluate(
     require_incidents(store)
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
         raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
-    asked = group_named(store, groups, opts.category)
-    held = store.coverage()
-    formed = held.formable(asked)
-    months = _held_run(held.months_of(asked))
-    if not months or formed.group is None:
-        raise DataError(f"{asked.name!r}: {formed.note() or 'no source in the store supplies it'}")
-    if formed.note():
-        logger.warning("%s %s", asked.name, formed.note())
-    group = replace(formed.group, name=asked.name)
+    formed = formed_group(store, groups, opts.category)
+    group, months = formed.group, _held_run(formed.held)
+    for note in formed.notes:
+        logger.warning("note: %s", note)
     first_origin, last_origin = origins(
         months, months_wanted=opts.months, horizon=opts.horizon_months
     )

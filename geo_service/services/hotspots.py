@@ -36,6 +36,7 @@ from geo_service.progress import Progress, quiet
 from geo_service.schema import CRS, area_column, has_location
 from geo_service.services.context import (
     StoreLike,
+    formed_group,
     group_named,
     require_incidents,
     study_grid,
@@ -242,20 +243,13 @@ def study_data(
     if months < 1:
         raise InputError(f"months must be at least 1, got {months}")
     require_incidents(store)
-    asked = group_named(store, groups, category)
     name = study_layer_name(store, layer)  # an unknown layer is the user's to fix first
-    coverage = store.coverage()
-    formed = coverage.formable(asked)
-    held = coverage.months_of(asked)
-    if not held or formed.group is None:
-        reason = formed.note() or "no source in the store supplies it"
-        raise DataError(f"{asked.name!r}: {reason}")
-    group = replace(formed.group, name=asked.name)
-    notes = [f"{asked.name} {formed.note()}."] if formed.note() else []
+    formed = formed_group(store, groups, category)
+    group, held, notes = formed.group, formed.held, list(formed.notes)
     end = period_end or held[-1]
     if held[-1] < end <= shift_month(held[-1], MAX_LAG_MONTHS):
         notes.append(
-            f"The data of {asked.name} ends {month_label(held[-1])}: the map covers the "
+            f"The data of {group.name} ends {month_label(held[-1])}: the map covers the "
             f"{months} months to {month_label(held[-1])}, not to {month_label(end)}."
         )
         end = held[-1]
