@@ -21,11 +21,11 @@ from geo_service import export
 from geo_service.maps import views as map_views
 from geo_service.maps.builders import drawn_collisions
 from geo_service.schema import CRS
+from geo_service.services import context, tables
 from geo_service.services import hotspots as hotspot_services
-from geo_service.services import tables
 from geo_service.services.collisions import sites_meta
 from geo_service.services.evaluation import evaluate
-from geo_service.services.options import METHODS, HotspotOptions
+from geo_service.services.options import METHODS, HotspotOptions, ViewOptions
 from geo_service.services.views import CategoryView
 from geo_service.web import pages
 from geo_service.web.params import evaluate_options, hotspot_options, shift_options
@@ -120,16 +120,28 @@ def forces(fmt: str) -> Response:
 
 @blueprint.route(f"/category/<name>/change.{_FMT}")
 def change_table(name: str, fmt: str) -> Response:
-    """The change table of a category by area."""
-    _summary, opts, _group, view, _bundle = pages.category_request(name)
-    return table_response(view.table, fmt, name=f"change-{view.layer}-{opts.period_end}")
+    """The change table of a category by area (without the page's maps)."""
+    opts, result = _change_by_area(name)
+    return table_response(result.table, fmt, name=f"change-{result.layer}-{opts.period_end}")
 
 
 @blueprint.route(f"/category/<name>/monthly.{_FMT}")
 def monthly(name: str, fmt: str) -> Response:
     """Monthly counts of a category over both periods."""
-    _summary, opts, _group, view, _bundle = pages.category_request(name)
-    return table_response(view.monthly.reset_index(), fmt, name=f"monthly-{opts.period_end}")
+    opts, result = _change_by_area(name)
+    return table_response(result.monthly.reset_index(), fmt, name=f"monthly-{opts.period_end}")
+
+
+def _change_by_area(name: str) -> tuple[ViewOptions, tables.ChangeByArea]:
+    """The (cached) change table of category ``name``: the tables alone, no hotspot maps."""
+    state, summary, opts = pages.request_context()
+    pages.require_layer(opts)
+    group = context.resolve_group(pages.groups_for(state, summary), name)
+    result = state.cached(
+        ("change", group.name, opts.key()),
+        lambda: tables.change_by_area(state.store, group, opts),
+    )
+    return opts, result
 
 
 @blueprint.route("/category/<name>/hotspots.geojson")
