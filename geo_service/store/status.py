@@ -15,6 +15,7 @@ Private to :class:`geo_service.store.Store`, which caches what these read per ve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -85,6 +86,42 @@ def _partition_problem(version_dir: Path, part: Partition) -> str | None:
 
 
 # ------------------------------------------------------------------------------ summary
+#: The summary of a version, kept beside its manifest once computed (a derived file: deleting it
+#: loses nothing, the next read computes it again).
+SUMMARY_FILE = "summary.parquet"
+
+
+def stored_summary(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
+    """:func:`summarise` of a version, read from its :data:`SUMMARY_FILE` when one is there,
+    else computed and written there (atomically; a store that cannot be written is only read).
+
+    Every command opens the store afresh, so keeping the counts per version saves each one
+    reading a column of every partition again.
+    """
+    path = version_dir / SUMMARY_FILE
+    if path.is_file():
+        try:
+            frame = pq.read_table(path).to_pandas()
+            if list(frame.columns) == list(SUMMARY_COLUMNS):
+                return _typed(frame)
+        except (OSError, pa.ArrowException):
+            pass  # an unreadable cache is computed again below
+    frame = summarise(version_dir, parts)
+    staging = path.with_name(f".{SUMMARY_FILE}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging)
+        os.replace(staging, path)
+    except OSError:
+        staging.unlink(missing_ok=True)
+    return frame
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(
+        {**{c: "str" for c in SUMMARY_COLUMNS[:3]}, **{c: "int64" for c in SUMMARY_COLUMNS[3:]}}
+    )
+
+
 def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
     """Per (source, month, category): rows, unlocated, with_subcategory, with_time (counts).
 
@@ -98,9 +135,7 @@ def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
             {c: pd.Series(dtype="str" if i < 3 else "int64") for i, c in enumerate(SUMMARY_COLUMNS)}
         )
     tables = [_counted(version_dir / part.path, part) for part in parts]
-    frame = pa.concat_tables(tables).to_pandas()
-    frame = frame.astype({**{c: "str" for c in SUMMARY_COLUMNS[:3]},
-                          **{c: "int64" for c in SUMMARY_COLUMNS[3:]}})  # fmt: skip
+    frame = _typed(pa.concat_tables(tables).to_pandas())
     return frame[list(SUMMARY_COLUMNS)].sort_values(
         ["source", "month", "category"], ignore_index=True
     )

@@ -342,7 +342,7 @@ class Store:
         cached = self._cached(version)
         if cached.summary is None:
             parts = list(cached.manifest.partitions.values())
-            cached.summary = _status.summarise(self.root / "versions" / version, parts)
+            cached.summary = _status.stored_summary(self.root / "versions" / version, parts)
         return cached.summary
 
     def _dataset(self, parts: Sequence[Partition], layers: Sequence[str]) -> ds.Dataset:

@@ -162,6 +162,23 @@ def test_summary_is_read_once_per_version_and_only_five_columns(
     assert len(calls) == 2
 
 
+def test_summary_is_kept_beside_the_version_and_read_back_by_the_next_opening(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = store.summary()
+    kept = _version_dir(store) / store_status.SUMMARY_FILE
+    assert kept.is_file()
+    calls: list[int] = []
+    summarise = store_status.summarise
+    monkeypatch.setattr(store_status, "summarise", lambda *a: calls.append(1) or summarise(*a))
+    again = Store(store.root)  # a new command opening the same store
+    pd.testing.assert_frame_equal(again.summary(), first)
+    assert calls == []  # read from the kept file, no partition read
+    kept.write_bytes(b"not parquet")  # a damaged cache is computed again, not trusted
+    pd.testing.assert_frame_equal(Store(store.root).summary(), first)
+    assert calls == [1]
+
+
 def test_status_reports_months_missing_unlocated_share_and_detail(store: Store) -> None:
     status = json.loads(json.dumps(store.status()))  # JSON-ready
     assert (status["incidents"], status["without_location"]) == (10, 2)
