@@ -10,45 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from geo_service.analysis.periods import AGAINST, Period, default_comparison
-from geo_service.analysis.periods import comparison_periods as _periods
+from geo_service.analysis.periods import AGAINST, Period, comparison_periods, default_comparison
 from geo_service.errors import InputError
 
 #: The study layer when none is named: the first of these the store holds, else any.
 PREFERRED_LAYERS: tuple[str, ...] = ("beat", "ward", "district")
 #: Hotspot methods, in the order the CLI lists them.
 METHODS: tuple[str, ...] = ("kde", "dbscan", "hdbscan", "gistar", "emerging")
-
-
-def comparison_periods(period_end: str, *, months: int, against: str) -> tuple[Period, Period]:
-    """The previous and current periods of ``months`` months ending ``period_end``.
-
-    Parameters
-    ----------
-    period_end
-        Last month of the current period, ``"YYYY-MM"``.
-    months
-        Length of each period in months, 1 or more.
-    against
-        ``"preceding"`` (the months just before) or ``"year-earlier"`` (the same months a year
-        earlier).
-
-    Returns
-    -------
-    tuple of Period
-        ``(previous, current)``.
-
-    Raises
-    ------
-    InputError
-        When ``against`` is not one of :data:`AGAINST`, ``months`` is below 1 or ``period_end``
-        is not ``YYYY-MM``.
-    """
-    if against not in AGAINST:
-        raise InputError(f"against={against!r}: allowed: {', '.join(AGAINST)}")
-    if months < 1:
-        raise InputError(f"months must be at least 1, got {months}")
-    return _periods(period_end, months=months, against=against)
 
 
 def resolve_view(
