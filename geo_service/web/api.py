@@ -230,7 +230,10 @@ def _map_response(found: hotspot_services.HotspotMap | None) -> Response:
 
 
 def _category_view(name: str) -> CategoryView:
-    return pages.category_request(name)[3]
+    """The category's tables and hotspot maps (cached with the page's), without its map."""
+    state, summary, opts = pages.request_context()
+    group = context.resolve_group(pages.groups_for(state, summary), name)
+    return pages.category_view_results(state, group, opts)
 
 
 @blueprint.route(f"/area/<layer>/<code>/changes.{_FMT}")
@@ -258,7 +261,7 @@ def layer_geojson(layer: str) -> Response:
 def sites(fmt: str) -> Response:
     """Repeat-collision sites in the layer's areas under the rule in the query string."""
     state, _summary, opts = pages.request_context()
-    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    view = pages.collision_view(state, opts, pages.request_rule_options())
     table = export.with_centroid(view.sites)
     return table_response(table, fmt, name=f"collision-sites-{opts.period_end}")
 
@@ -267,7 +270,7 @@ def sites(fmt: str) -> Response:
 def sites_outside(fmt: str) -> Response:
     """Repeat-collision sites outside every area of the layer (reported apart)."""
     state, _summary, opts = pages.request_context()
-    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    view = pages.collision_view(state, opts, pages.request_rule_options())
     table = export.with_centroid(view.outside)
     return table_response(table, fmt, name=f"collision-sites-outside-{opts.period_end}")
 
@@ -276,7 +279,7 @@ def sites_outside(fmt: str) -> Response:
 def ksi_trend(fmt: str) -> Response:
     """Recorded and severity-adjusted KSI collisions per whole calendar year."""
     state, _summary, opts = pages.request_context()
-    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    view = pages.collision_view(state, opts, pages.request_rule_options())
     return table_response(view.ksi_trend, fmt, name=f"ksi-trend-{view.period_end}")
 
 
@@ -284,7 +287,7 @@ def ksi_trend(fmt: str) -> Response:
 def sites_geojson() -> Response:
     """Repeat-collision sites as points (as ``repeat-locations --format geojson``)."""
     state, _summary, opts = pages.request_context()
-    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    view = pages.collision_view(state, opts, pages.request_rule_options())
     return geojson_response(view.sites, meta=sites_meta(view))
 
 
@@ -292,7 +295,7 @@ def sites_geojson() -> Response:
 def collision_points() -> Response:
     """The collisions the map draws (rule window): most severe first, at most ``MAX_POINTS``."""
     state, _summary, opts = pages.request_context()
-    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    view = pages.collision_view(state, opts, pages.request_rule_options())
     drawn = drawn_collisions(view.collisions)
     points = gpd.GeoDataFrame(
         drawn[[c for c in POINT_COLUMNS if c in drawn.columns]],
@@ -306,7 +309,7 @@ def collision_points() -> Response:
 def severity(fmt: str) -> Response:
     """Collisions per severity and year."""
     state, _summary, opts = pages.request_context()
-    view, _bundle = pages.collision_results(state, opts, pages.request_rule_options())
+    view = pages.collision_view(state, opts, pages.request_rule_options())
     return table_response(view.severity, fmt, name=f"collision-severity-{opts.period_end}")
 
 

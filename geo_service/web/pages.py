@@ -369,13 +369,22 @@ def area_results(
     )
 
 
+def category_view_results(state: WebState, group: CategoryGroup, opts: ViewOptions) -> CategoryView:
+    """The (cached) category view of ``group``: tables and hotspot maps, no folium map."""
+    require_layer(opts)
+    return state.cached(
+        ("category-view", group.name, opts.key()),
+        lambda: category_view(state.store, state.groups, group, opts),
+    )
+
+
 def category_results(
     state: WebState, group: CategoryGroup, opts: ViewOptions
 ) -> tuple[CategoryView, MapBundle]:
-    require_layer(opts)
+    """The category view and its map, as the category page draws it (cached)."""
 
     def make() -> tuple[CategoryView, MapBundle]:
-        view = category_view(state.store, state.groups, group, opts)
+        view = category_view_results(state, group, opts)
         density = _density(view.hotspots, _density_url(state, group, opts))
         parts, legends = map_views.category_map(
             view.areas,
@@ -420,20 +429,31 @@ def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpt
     return state.cached(("area-map", group.name, code, opts.key()), make)
 
 
+def collision_view(state: WebState, opts: ViewOptions, rules: RuleOptions) -> CollisionSites:
+    """The (cached) collision sites, severity and KSI trend under ``rules``; no folium map."""
+    # A period end the page defaulted to is the latest month of any source; the collision
+    # window then ends at the latest collision instead (the collision data may end earlier).
+    asked = request.args.get("period_end") or None
+    return state.cached(
+        ("collision-view", opts.key(), asked, rules),
+        lambda: collision_services.collision_sites(
+            state.store, rules, period_end=asked, layer=opts.layer or None
+        ),
+    )
+
+
 def collision_results(
     state: WebState, opts: ViewOptions, rules: RuleOptions
 ) -> tuple[CollisionSites, MapBundle]:
+    """The collision view and its map, as the collisions page draws it (cached)."""
+
     def make() -> tuple[CollisionSites, MapBundle]:
-        view = collision_services.collision_sites(
-            state.store, rules, period_end=asked, layer=opts.layer or None
-        )
+        view = collision_view(state, opts, rules)
         parts, legends = map_views.collisions_map(
             view.collisions, view.sites, areas=view.areas, tiles=_tiles(state), roads=_roads(state)
         )
         return view, MapBundle(parts, legends)
 
-    # A period end the page defaulted to is the latest month of any source; the collision
-    # window then ends at the latest collision instead (the collision data may end earlier).
     asked = request.args.get("period_end") or None
     return state.cached(("collisions", opts.key(), asked, rules), make)
 
