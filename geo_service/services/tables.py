@@ -418,16 +418,17 @@ def data_quality(
         ``incidents`` are not joined to ``layer``.
     """
     sources = coverage.sources_of(group) if group is not None else tuple(coverage.months)
-    notes = list(coverage.missing_lines(sources, previous, current))
-    formed = coverage.formable(group) if group is not None else None
-    if formed is not None and formed.note():
-        notes.insert(0, f"{group.name} {formed.note()}.")  # type: ignore[union-attr]
+    missing = coverage.missing_lines(sources, previous, current)
+    notes = list(missing)
+    left_out = coverage.formable(group).note() if group is not None else ""
+    if group is not None and left_out:
+        notes.insert(0, f"{group.name} {left_out}.")
     chosen = incidents if group is None else incidents.loc[group.mask(incidents)]
     if layer and len(chosen):
         summary = unlocated_summary(chosen, layer)
         if summary.unlocated:
             notes.append(summary.sentence(f"the {layer} layer"))
-    if not notes or not coverage.missing_lines(sources, previous, current):
+    if not missing:
         # A share over months a source does not hold would compare nothing: said above.
         warning = unlocated_warning(unlocated_shares(chosen, [previous, current]))
         if warning:

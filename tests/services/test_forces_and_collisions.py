@@ -85,6 +85,15 @@ def test_excluding_a_force_changes_every_table_alike(
     assert (web_rows["W1"]["previous"], web_rows["W1"]["current"]) == (2, 5)
     forces = client.get(f"/api/forces.json?{query}&exclude_force={BTP}").get_json()
     assert {f["reported_by"]: f["excluded"] for f in forces} == {HERTS: False, BTP: True}
+    argv = ["--store", str(force_store.root), "forces", "--layer", "ward", "--period-end",
+            "2022-01", "--months", "1", "--against", "year-earlier", "--exclude-force", BTP,
+            "--format", "json"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == forces  # the same table from both faces
+    assert {f["reported_by"]: (f["previous"], f["current"]) for f in forces} == {
+        HERTS: (2, 5), BTP: (3, 1),
+    }  # fmt: skip
     page = client.get(f"/?{query}").get_data(as_text=True)
     assert "Reported by" in page and BTP in page
 
