@@ -19,7 +19,8 @@ severity (fatal, then serious collisions, then count) and by casualties (KSI cas
 casualties, then count). Casualty figures come from the ``casualties`` and ``ksi_casualties``
 incident columns (STATS19 ``number_of_casualties`` and the linked casualty table); a site's
 figure sums its collisions' known values and is missing when none of them has one. ``by_year``
-counts the site's collisions in each calendar year the window touches ("2012: 3; 2013: 0").
+counts the site's collisions in each calendar year the window touches ("2012: 3; 2013: 0"); given
+the months the data holds, a year of the window holding none of them reads "2011: no data", never 0.
 
 A site's centre is its seed collision's location, so every collision of a site lies within the
 radius of the reported point (a mean centre would not guarantee that). Neighbourhoods come from a
@@ -164,6 +165,7 @@ def repeat_locations(
     rule: ClusterRule,
     period_end: str,
     areas: gpd.GeoDataFrame | None = None,
+    held_months: Iterable[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Collision cluster sites under ``rule`` for the ``rule.years`` years ending ``period_end``.
 
@@ -180,6 +182,9 @@ def repeat_locations(
         Last month of the window, "YYYY-MM"; the window ends on that month's last day.
     areas
         Optional standard area layer; each site is labelled with the area holding its centre.
+    held_months
+        The months ("YYYY-MM") the collision data covers; a calendar year of the window holding
+        none of them is "no data" in ``by_year``. ``None``: every month of the window is held.
 
     Returns
     -------
@@ -207,7 +212,8 @@ def repeat_locations(
     groups = _greedy_sites(neighbours, severity, ids, min_count=rule.min_count)
     start, end = _window_bounds(period_end, rule.years)
     calendar_years = tuple(range(start.year, (end - pd.Timedelta(days=1)).year + 1))
-    sites = _describe_sites(window, groups, radii, calendar_years)
+    unheld = _years_without_data(start, end, held_months)
+    sites = _describe_sites(window, groups, radii, calendar_years, unheld)
     return _label_areas(_rank(sites), areas)
 
 
@@ -283,8 +289,24 @@ def _greedy_sites(
     return groups
 
 
+def _years_without_data(
+    start: pd.Timestamp, end: pd.Timestamp, held_months: Iterable[str] | None
+) -> frozenset[int]:
+    """Calendar years whose months inside ``[start, end)`` include none of ``held_months``."""
+    if held_months is None:
+        return frozenset()
+    held = set(held_months)
+    months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
+    years_held = {m.year for m in months if str(m) in held}
+    return frozenset(m.year for m in months if m.year not in years_held)
+
+
 def _describe_sites(
-    window: pd.DataFrame, groups: list[list[int]], radii: np.ndarray, years: tuple[int, ...]
+    window: pd.DataFrame,
+    groups: list[list[int]],
+    radii: np.ndarray,
+    years: tuple[int, ...],
+    unheld: frozenset[int] = frozenset(),
 ) -> pd.DataFrame:
     """One summary row per site; the first member of each group is its seed."""
     if not groups:
@@ -309,7 +331,7 @@ def _describe_sites(
     sites.insert(0, "count", grouped.size())
     for column in CASUALTY_COLUMNS:
         sites[column] = _known_sums(site, part.get(column))
-    sites["by_year"] = _by_year(site, part["_when"], years)
+    sites["by_year"] = _by_year(site, part["_when"], years, unheld)
     sites["road"] = _road_labels(site, part)
     sites["radius_m"] = radii[seeds]
     sites["x"] = window["x"].to_numpy(dtype=float)[seeds]
@@ -331,13 +353,21 @@ def _known_sums(site: np.ndarray, values: pd.Series | None) -> pd.Series:
     return sums.reindex(index).round().astype("Int64")
 
 
-def _by_year(site: np.ndarray, when: pd.Series, years: tuple[int, ...]) -> pd.Series:
-    """Per site, "YYYY: n" for every calendar year of the window, in order, joined by "; "."""
+def _by_year(
+    site: np.ndarray, when: pd.Series, years: tuple[int, ...], unheld: frozenset[int]
+) -> pd.Series:
+    """Per site, "YYYY: n" for every calendar year of the window, in order, joined by "; ".
+
+    A year in ``unheld`` reads "YYYY: no data".
+    """
     frame = pd.DataFrame({"site_id": site, "year": pd.DatetimeIndex(when).year})
     counts = frame.groupby(["site_id", "year"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=list(years), fill_value=0)
     text = [
-        "; ".join(f"{y}: {n}" for y, n in zip(years, row, strict=True)) for row in counts.to_numpy()
+        "; ".join(
+            f"{y}: no data" if y in unheld else f"{y}: {n}" for y, n in zip(years, row, strict=True)
+        )
+        for row in counts.to_numpy()
     ]
     return pd.Series(text, index=counts.index, dtype="str")
 

@@ -180,12 +180,13 @@ def collision_sites(
     collisions = _on_roads_of(collisions, opts.highway_authority)
     name = study_layer_name(store, layer)
     areas = store.layer(name) if name else empty_layer()
+    held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
     found = _with_precision(
-        repeat_locations(collisions, rule=rule, period_end=last, areas=areas), collisions
+        repeat_locations(collisions, rule=rule, period_end=last, areas=areas, held_months=held),
+        collisions,
     )
     inside = found["area_code"].notna().to_numpy() if name else np.ones(len(found), dtype=bool)
     periods = [rolling_periods(shift_month(last, -12 * k))[1] for k in range(years)]
-    held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
     severity = _marked_unheld(
         breakdowns.severity_by_period(collisions, list(reversed(periods))), periods, held
     )

@@ -178,6 +178,11 @@ def test_casualty_figures_rank_and_collisions_by_year() -> None:
     # a window of 3 years ending June 2013 runs from July 2010: four calendar years
     june = repeat_locations(frame, rule=DEFAULT, period_end="2013-06").set_index("x")
     assert june.loc[1000.0, "by_year"] == "2010: 0; 2011: 0; 2012: 4; 2013: 0"
+    # data held from 2011-01 only: 2010 (July-December in the window) is no data, not 0; a year
+    # with any held month in the window keeps its count
+    held = [str(m) for m in pd.period_range("2011-01", "2013-12", freq="M")]
+    june = repeat_locations(frame, rule=DEFAULT, period_end="2013-06", held_months=held)
+    assert june.set_index("x").loc[1000.0, "by_year"] == "2010: no data; 2011: 0; 2012: 4; 2013: 0"
 
 
 def test_vulnerable_road_users_summed_per_site() -> None:
