@@ -17,7 +17,7 @@ The JSON layout (unchanged from the untyped manifest)::
      "partitions": {"police_uk/2021-01": {"source", "month", "rows", "path"}},
      "held": {...as partitions...},
      "checksums": {"incidents/source=police_uk/month=2021-01/part.parquet":
-                   {"bytes", "footer_sha256", "sha256"}, ...}}
+                   {"bytes", "rows", "footer_sha256", "sha256"}, ...}}
 
 ``checksums`` (one per partition, held and layer file, keyed by path relative to the version)
 is added by :func:`geo_service.store.verify.seal` just before a version is published; a manifest
@@ -114,14 +114,16 @@ class Partition:
 
 @dataclass(frozen=True)
 class FileChecksum:
-    """What a stored file must be: its size, the SHA-256 of its Parquet footer and of all of it.
+    """What a stored file must be: its size, rows, the SHA-256 of its Parquet footer and of all.
 
     The size and the footer (the last few kB of a Parquet file: its schema, row counts, column
     statistics and the byte offset of every page) are checked on every open at the cost of one
-    small read; the whole-file ``sha256`` by ``geo-service check``.
+    small read; the whole-file ``sha256`` by ``geo-service check``. ``rows`` (the footer's) must
+    equal the rows the manifest lists for the file, so neither can be edited alone.
     """
 
     bytes: int
+    rows: int
     footer_sha256: str
     sha256: str
 
@@ -319,6 +321,7 @@ def _from_plain(data: Mapping[str, Any]) -> Manifest:
         checksums={
             str(path): FileChecksum(
                 bytes=int(c["bytes"]),
+                rows=int(c["rows"]),
                 footer_sha256=str(c["footer_sha256"]),
                 sha256=str(c["sha256"]),
             )

@@ -114,9 +114,12 @@ def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
 def _counted(path: Path, part: Partition) -> pa.Table:
     """One partition's counts per category (Arrow), with its source and month."""
     try:
-        table = pq.read_table(path, columns=_READ)
+        table = pq.read_table(path, columns=_READ, page_checksum_verification=True)
     except (OSError, pa.ArrowException) as exc:
-        raise StoreDamagedError(f"{path}: partition unreadable ({exc})") from exc
+        raise StoreDamagedError(
+            f"{path}: partition unreadable ({one_line(exc)}); the store is damaged: "
+            "`geo-service check` lists every problem, `geo-service repair` fixes what can be fixed"
+        ) from exc
     located = pc.and_(
         pc.fill_null(pc.is_finite(table["x"]), False), pc.fill_null(pc.is_finite(table["y"]), False)
     )
@@ -139,6 +142,11 @@ def _counted(path: Path, part: Partition) -> pa.Table:
             **{c: grouped[f"{c}_sum"] for c in SUMMARY_COLUMNS[3:]},
         }
     )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (Arrow's messages span several)."""
+    return " ".join(str(exc).split())
 
 
 def coverage_from_summary(summary: pd.DataFrame) -> Coverage:

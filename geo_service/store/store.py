@@ -191,7 +191,12 @@ class Store:
         try:
             table = self._dataset(parts, layers).to_table(columns=wanted, filter=expression)
         except (OSError, pa.ArrowException) as exc:
-            raise StoreDamagedError(f"store {self.root} unreadable ({exc})") from exc
+            raise StoreDamagedError(
+                f"store {self.root}: a partition file of {self.version()} is unreadable "
+                f"({_status.one_line(exc)}); "
+                "the store is damaged: `geo-service check` names the file, `geo-service repair` "
+                "fixes what can be fixed"
+            ) from exc
         return conform(table.to_pandas(), layers)[wanted]
 
     def unlocated(self) -> pd.DataFrame:
@@ -386,8 +391,10 @@ class Store:
         for key in PARTITION_KEYS:
             full = full.append(pa.field(key, pa.large_string()))
         base = self._version_dir()
+        checked = ds.ParquetFragmentScanOptions(page_checksum_verification=True)
         return ds.dataset(
-            [str(base / p.path) for p in parts], format="parquet", partitioning=partitioning,
+            [str(base / p.path) for p in parts], partitioning=partitioning,
+            format=ds.ParquetFileFormat(default_fragment_scan_options=checked),
             partition_base_dir=str(base / "incidents"), schema=full,
         )  # fmt: skip
 

@@ -73,11 +73,13 @@ def footer_checksum(path: Path, size: int) -> str:
 
 
 def file_checksum(path: Path) -> FileChecksum:
-    """Size, footer SHA-256 and whole-file SHA-256 of the Parquet file ``path``."""
+    """Size, rows, footer SHA-256 and whole-file SHA-256 of the Parquet file ``path``."""
     with open(path, "rb") as handle:
         whole = hashlib.file_digest(handle, "sha256").hexdigest()
         size = os.fstat(handle.fileno()).st_size
-    return FileChecksum(bytes=size, footer_sha256=footer_checksum(path, size), sha256=whole)
+    footer = footer_checksum(path, size)
+    rows = pq.read_metadata(path).num_rows
+    return FileChecksum(bytes=size, rows=rows, footer_sha256=footer, sha256=whole)
 
 
 def seal(
@@ -99,10 +101,10 @@ def seal(
         if old is not None and previous_dir is not None and _same_file(previous_dir / path, target):
             checksums[path] = old
             continue
-        held = pq.read_metadata(target).num_rows
-        if rows and held != rows:
-            raise StoreError(f"{target}: written with {held} rows, but {rows} are listed")
-        checksums[path] = file_checksum(target)
+        checksum = file_checksum(target)
+        if rows and checksum.rows != rows:
+            raise StoreError(f"{target}: written with {checksum.rows} rows, but {rows} are listed")
+        checksums[path] = checksum
     return replace(manifest, checksums=checksums)
 
 
@@ -182,6 +184,11 @@ def _file_problem(
         return f"{path} ({rows} {what} listed) is missing"
     except OSError as exc:
         return f"{path} cannot be read ({exc.strerror})"
+    if checksum is not None and rows and checksum.rows != rows:
+        return (
+            f"{path}: the manifest lists {rows} {what}, its checksum record {checksum.rows} "
+            "(the manifest was edited)"
+        )
     key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     if seen.get(path) == key:
         return None
@@ -247,7 +254,7 @@ def deep_problems(
                                     f"{found.sha256[:16]}..., the manifest records "
                                     f"{checksum.sha256[:16]}..."))  # fmt: skip
             else:
-                pq.read_table(target)
+                pq.read_table(target, page_checksum_verification=True)
             files, total = files + 1, total + target.stat().st_size
         except (OSError, ValueError, pa.ArrowException) as exc:
             problems.append(Problem(path, f"{path} is unreadable ({exc})"))
