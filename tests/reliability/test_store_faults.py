@@ -242,7 +242,7 @@ def test_repair_falls_back_and_names_the_files_to_ingest_again(
     assert "repaired: published v000001, the newest intact version, in place of v000002" in out
     again = [line for line in out.splitlines() if line.startswith("ingest again: ")]
     assert len(again) == 2 and "2021-01-test-street.csv (police_uk, 9 rows of 2021-01" in again[1]
-    code, out, err = _run(root, SUMMARY, capsys)
+    code, out, _ = _run(root, SUMMARY, capsys)
     assert code != 0 and "Burglary,5,9" not in out  # no incidents now: no figure invented
     assert _run(root, ["ingest", "police-uk", str(built / "in")], capsys)[0] == 0
     assert _burglary(_run(root, SUMMARY, capsys)[1])[1:3] == ["5", "9"]
