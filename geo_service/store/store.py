@@ -105,7 +105,23 @@ class Store:
 
     # ----------------------------------------------------------------------------- reading
     def version(self) -> str | None:
-        """Name of the published version, or None for an empty store."""
+        """Name of the published version, or None for an empty store.
+
+        Raises
+        ------
+        StoreDamagedError
+            The version's files do not match its manifest (checked as :meth:`verify` does, at
+            most once a second), its manifest is unreadable, or CURRENT is lost. So whatever a
+            caller computes and keeps per version (the web's cached pages) is never given out
+            for a store damaged since.
+        """
+        name = self._current_name()
+        if name is not None:
+            self._verify_version(name)
+        return name
+
+    def _current_name(self) -> str | None:
+        """The name CURRENT holds (None: an empty store), unchecked."""
         try:
             name = (self.root / "CURRENT").read_text("utf-8").strip()
         except FileNotFoundError:
@@ -357,9 +373,12 @@ class Store:
 
     def _verify(self) -> None:
         """Check the published version's files against its manifest (StoreDamagedError)."""
-        version = self.version()
-        if version is None:
-            return
+        version = self._current_name()
+        if version is not None:
+            self._verify_version(version)
+
+    def _verify_version(self, version: str) -> None:
+        """Check ``version``'s files, unless a check within :data:`_RECHECK_S` found them intact."""
         cached = self._cached(version)
         if time.monotonic() - cached.verified_at < _RECHECK_S:
             return

@@ -262,3 +262,40 @@ def test_repair_records_checksums_of_an_older_store(
     assert code == 0 and "recorded the checksums of 3 files in v000002's manifest" in out
     _truncated(vdir)
     assert _run(root, SUMMARY, capsys)[0] == 2
+
+
+# ---------------------------------------------------------------------------------- web
+def test_web_answers_a_damaged_store_with_503_and_no_figure(root: Path) -> None:
+    from geo_service.config import Settings
+    from geo_service.web import create_app
+
+    vdir = _version_dir(root)
+    problem = _missing(vdir)
+    app = create_app(Settings(store=root, tiles="none"))
+    app.config.update(TESTING=True)
+    client = app.test_client()
+    answer = client.get("/api/summary.json")
+    assert answer.status_code == 503
+    assert answer.get_json()["error"].startswith(
+        f"store version {vdir} does not match its manifest: {problem}"
+    )
+    page = client.get("/")
+    assert page.status_code == 503
+    assert "(9 rows listed) is missing" in page.get_data(as_text=True)
+
+
+def test_web_never_serves_a_cached_figure_after_damage(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo_service.config import Settings
+    from geo_service.web import create_app
+
+    monkeypatch.setattr("geo_service.store.store._RECHECK_S", 0.0)  # no 1 s grace in a test
+    app = create_app(Settings(store=root, tiles="none"))
+    app.config.update(TESTING=True)
+    client = app.test_client()
+    assert client.get("/api/summary.json").status_code == 200  # computed and cached
+    _extra_copy(_version_dir(root))
+    answer = client.get("/api/summary.json")
+    assert answer.status_code == 503
+    assert "part (1).parquet is not in the manifest" in answer.get_json()["error"]
