@@ -25,7 +25,8 @@ stored but held aside, and stored in its place if that other file is replaced wi
 :mod:`geo_service.store.merge`).
 
 The manifest is read into a typed :class:`~geo_service.store.manifest.Manifest`. Every read of a
-version's incidents, summary or layers (and every write, which builds on it) first checks its
+version's incidents, summary or layers, every look at which version is published (so nothing kept
+per version is given out once it is damaged), and every write, which builds on it, first checks its
 files against the manifest (:func:`geo_service.store.verify.verify_version`): a listed file
 missing, of another size, footer checksum or row count, or an unlisted file among them, raises
 :class:`~geo_service.errors.StoreDamagedError` naming the file; only listed files are ever read.
