@@ -208,7 +208,7 @@ def _file_problem(
             if rows and held != rows:
                 return f"{path} holds {held} {what}; the manifest lists {rows}"
     except (OSError, ValueError, pa.ArrowException) as exc:
-        return f"{path} is not a whole Parquet file ({exc})"
+        return f"{path} is not a whole Parquet file ({_status.one_line(exc)})"
     seen[path] = key
     return None
 
@@ -257,7 +257,7 @@ def deep_problems(
                 pq.read_table(target, page_checksum_verification=True)
             files, total = files + 1, total + target.stat().st_size
         except (OSError, ValueError, pa.ArrowException) as exc:
-            problems.append(Problem(path, f"{path} is unreadable ({exc})"))
+            problems.append(Problem(path, f"{path} is unreadable ({_status.one_line(exc)})"))
     return problems, files, total
 
 

@@ -299,3 +299,17 @@ def test_web_never_serves_a_cached_figure_after_damage(
     answer = client.get("/api/summary.json")
     assert answer.status_code == 503
     assert "part (1).parquet is not in the manifest" in answer.get_json()["error"]
+
+
+def test_dot_files_are_never_read_only_noted_and_moved_aside(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _version_dir(root) / "incidents/source=police_uk/month=2021-01"
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    code, out, _ = _run(root, SUMMARY, capsys)
+    assert code == 0 and _burglary(out)[1:3] == ["5", "9"]
+    code, out, _ = _run(root, ["check"], capsys)
+    assert code == 0
+    assert "note: incidents/source=police_uk/month=2021-01/.DS_Store is not in the manifest" in out
+    code, out, _ = _run(root, ["repair"], capsys)
+    assert code == 0 and not (folder / ".DS_Store").exists()
