@@ -1,10 +1,10 @@
-"""kill -9 at each phase of an ingest's write leaves the store exactly before or exactly after.
+"""kill -9 at each phase of a write leaves the store exactly before or exactly after.
 
 The ingest runs in a subprocess with ``GEO_SERVICE_FAULT_AT=<phase>``
 (:mod:`geo_service.store.faults`): it sends itself SIGKILL when its write reaches that named
 point, so every phase is hit every time, without guessing at sleeps. Afterwards the store must
 hold exactly the rows of the version before the ingest (killed before CURRENT was replaced) or
-after it, check clean, and take the same ingest again.
+after it, check clean, and take the same ingest again. Adding a layer is killed the same way.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from geo_service.cli import main
 from geo_service.store import Store
 from geo_service.store.faults import FAULT_ENV, PHASES
 from geo_service.store.verify import check_store
 from tests.reliability.store_fixtures import build_store, police_file
+from tests.store.conftest import _layer_file
 
 REPO = Path(__file__).resolve().parents[2]
 AFTER_PHASES = ("current-replaced", "published")
@@ -73,6 +75,45 @@ def test_kill_at_each_write_phase_leaves_before_or_after(
     pd.testing.assert_frame_equal(_rows(root), after)
     assert check_store(root).clean
     assert not list((root / "versions").glob(".staging*"))
+
+
+LAYER_PHASES = [p for p in PHASES if p not in ("partitions-written", "rejects-written")]
+
+
+@pytest.fixture(scope="module")
+def beats(built: Path) -> Path:
+    """A one-beat layer file covering both wards, and the store it gives when not killed."""
+    layer = _layer_file(
+        built / "beats.geojson", {"WD13CD": ["B1"], "WD13NM": ["Town"]},
+        [box(500000, 200000, 502000, 201000)],
+    )  # fmt: skip
+    shutil.copytree(built / "store", built / "with-beats")
+    assert main(["-q", "--store", str(built / "with-beats"), "boundaries", "add", "beat",
+                 str(layer)]) == 0  # fmt: skip
+    return layer
+
+
+def _all_rows(root: Path) -> pd.DataFrame:
+    return Store(root).incidents().sort_values(["month", "incident_id"], ignore_index=True)
+
+
+@pytest.mark.parametrize("phase", LAYER_PHASES)
+def test_kill_while_adding_a_layer_leaves_before_or_after(
+    phase: str, built: Path, beats: Path, tmp_path: Path
+) -> None:
+    root = Path(shutil.copytree(built / "store", tmp_path / "store"))
+    before, after = _all_rows(root), _all_rows(built / "with-beats")
+    assert "area_beat" not in before and after["area_beat"].eq("B1").all()
+    env = os.environ | {FAULT_ENV: phase, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "geo_service", "-q", "--store", str(root), "boundaries", "add",
+         "beat", str(beats)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    expected = after if phase in AFTER_PHASES else before
+    pd.testing.assert_frame_equal(_all_rows(root), expected)
+    assert check_store(root).clean
 
 
 def test_every_phase_is_reached_by_an_ingest() -> None:
