@@ -8,10 +8,13 @@ What :func:`repair_store` does, under the writer lock, in this order:
 2. Unlisted files among the partitions and layers (and dot-files) are moved aside to
    ``<store>/removed/<time>/``, never deleted, so nothing the user put there is lost.
 3. The kept summary (a derived file) is rebuilt when it disagrees with the partitions.
-4. If the published version is still damaged (or CURRENT or its manifest is), the newest kept
-   version that checks clean is published instead, and the damaged one moved aside; the input
-   files whose rows that leaves out are named, with their recorded checksums, to be ingested
-   again. With no intact version the input files behind the damaged files are named instead.
+4. If the published version is still damaged (or CURRENT or its manifest is), a version that
+   loses no row it keeps is published instead, whichever leaves fewer input files out: the
+   damaged version without its damaged partitions and the files behind them (when those files
+   have no rows elsewhere, as a police.uk month file), or the newest kept version that checks
+   clean. The damaged version is moved aside, and the input files left out are named with their
+   recorded checksums, to be ingested again (the store then takes them: their checksums are no
+   longer stored). With neither possible the input files behind the damaged files are named.
 5. A clean version written before checksums were recorded has them added to its manifest.
 6. Leftovers of interrupted writes (staging, unpublished versions, orphan rejects) are removed.
 """
@@ -20,15 +23,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from geo_service.store import status as _status
 from geo_service.store import verify as _checks
+from geo_service.store.layout import link
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import Manifest, StoredFile
-from geo_service.store.write import remove_orphan_rejects
+from geo_service.store.write import new_staging, publish, remove_orphan_rejects
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def repair_store(root: Path) -> RepairReport:
         version, _ = _checks.read_current(root)
         manifest = _mend_version(root, version, aside, actions)
         if _damaged(root, version, manifest):
-            version, reingest = _fall_back(root, version, manifest, aside, actions)
+            version, reingest = _recover(root, version, manifest, aside, actions)
         elif version is not None and manifest is not None:
             _seal_if_unsealed(root / "versions" / version, manifest, actions)
         _remove_leftovers(root, version, aside, actions)
@@ -134,27 +138,105 @@ def _damaged(root: Path, version: str | None, manifest: Manifest | None) -> bool
     return bool(_checks.check_version(root / "versions" / current, manifest)[0])
 
 
-def _fall_back(
+def _recover(
     root: Path, version: str | None, manifest: Manifest | None, aside: Path, actions: list[str]
 ) -> tuple[str | None, list[str]]:
-    """Step 4: publish the newest intact kept version; the input files it leaves out."""
-    older = [v for v in reversed(_checks.kept_versions(root)) if version is None or v < version]
-    for name in older:
-        candidate, _ = _checks.read_manifest(root / "versions" / name)
-        if candidate is None or _checks.check_version(root / "versions" / name, candidate)[0]:
-            continue
+    """Step 4: the version to publish instead of a damaged one; the input files it leaves out.
+
+    Of the two ways that lose no row they keep (dropping the damaged partitions with the files
+    behind them, or publishing the newest intact kept version) the one leaving fewer files out.
+    """
+    dropped = _droppable(root, version, manifest)
+    older = _newest_intact(root, version)
+    lost = None
+    if older is not None:
+        lost = [] if manifest is None else _lost_files(manifest, older[1])
+    fewer = dropped is not None and (lost is None or len(dropped) <= len(lost))
+    if fewer and dropped is not None and version is not None and manifest is not None:
+        name = _drop(root, version, manifest, dropped, aside, actions)
+        return name, [_describe(f) for f in dropped]
+    if older is not None and lost is not None:
+        name = older[0]
         _point_current(root, name)
         actions.append(f"published {name}, the newest intact version, in place of "
                        f"{version or 'the missing CURRENT'}")  # fmt: skip
         if version is not None:
             _move_aside(root / "versions" / version, aside / "versions" / version)
             actions.append(f"moved the damaged versions/{version} to {aside / 'versions'}")
-        lost = [] if manifest is None else _lost_files(manifest, candidate)
+        if manifest is None and version is not None:
+            return name, [f"the files ingested after {name} (the manifest of {version} is "
+                          "unreadable, so they cannot be named)"]  # fmt: skip
         return name, [_describe(f) for f in lost]
     if manifest is None or version is None:
         return version, []
     return version, [_describe(f) for f in _files_behind_damage(root / "versions" / version,
                                                                manifest)]  # fmt: skip
+
+
+def _newest_intact(root: Path, version: str | None) -> tuple[str, Manifest] | None:
+    """The newest kept version before ``version`` (any, if None) that checks clean."""
+    for name in reversed(_checks.kept_versions(root)):
+        if version is not None and name >= version:
+            continue
+        candidate, _ = _checks.read_manifest(root / "versions" / name)
+        if candidate is not None and not _checks.check_version(root / "versions" / name,
+                                                               candidate)[0]:  # fmt: skip
+            return name, candidate
+    return None
+
+
+def _droppable(
+    root: Path, version: str | None, manifest: Manifest | None
+) -> list[StoredFile] | None:
+    """The files to leave out to drop ``version``'s damaged partitions (None: not possible).
+
+    Possible when only partition or held files are damaged and every live file with rows in
+    them has no rows in any other partition (a police.uk file: one month).
+    """
+    if version is None or manifest is None:
+        return None
+    problems = _checks.check_version(root / "versions" / version, manifest)[0]
+    parts = [*manifest.partitions.values(), *manifest.held.values()]
+    keys = {p.key for p in parts if p.path in {q.path for q in problems}}
+    if not problems or {q.path for q in problems} - {p.path for p in parts}:
+        return None
+    behind = [f for f in manifest.live_files() if any((f.source, m) in keys for m in f.months)]
+    if any((f.source, m) not in keys for f in behind for m in f.months):
+        return None
+    return behind
+
+
+def _drop(
+    root: Path,
+    version: str,
+    manifest: Manifest,
+    dropped: list[StoredFile],
+    aside: Path,
+    actions: list[str],
+) -> str:
+    """Publish ``version`` without the partitions of the ``dropped`` files; the new version."""
+    keys = {(f.source, m) for f in dropped for m in f.months}
+    gone = {(f.source, f.key, f.sha256) for f in dropped}
+    kept = replace(
+        manifest,
+        partitions={k: p for k, p in manifest.partitions.items() if k not in keys},
+        held={k: p for k, p in manifest.held.items() if k not in keys},
+        files=tuple(f for f in manifest.files if (f.source, f.key, f.sha256) not in gone),
+    ).next_version()
+    current = root / "versions" / version
+    staging = new_staging(root, version)
+    for path in kept.stored_paths():
+        link(current / path, staging / path)
+    _checks.write_manifest(
+        staging, _checks.seal(staging, kept, previous_dir=current, previous=manifest)
+    )
+    publish(root, staging, manifest)
+    name = f"v{kept.version:06d}"
+    _move_aside(current, aside / "versions" / version)
+    actions.append(f"published {name}: {version} without its damaged month(s) "
+                   f"{', '.join(f'{s} {m}' for s, m in sorted(keys))}, whose rows are left out "
+                   f"(the damaged {version} moved to {aside / 'versions'})")  # fmt: skip
+    return name
 
 
 def _lost_files(damaged: Manifest, kept: Manifest) -> list[StoredFile]:

@@ -233,20 +233,38 @@ def test_repair_restores_a_renamed_original(root: Path, capsys: pytest.CaptureFi
     assert check_store(root).clean
 
 
-def test_repair_falls_back_and_names_the_files_to_ingest_again(
+def test_repair_drops_the_damaged_month_and_names_its_file_to_ingest_again(
     built: Path, root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _truncated(_version_dir(root))
     code, out, _ = _run(root, ["repair"], capsys)
     assert code == 0
-    assert "repaired: published v000001, the newest intact version, in place of v000002" in out
+    assert (
+        "repaired: published v000003: v000002 without its damaged month(s) police_uk 2021-01" in out
+    )
     again = [line for line in out.splitlines() if line.startswith("ingest again: ")]
-    assert len(again) == 2 and "2021-01-test-street.csv (police_uk, 9 rows of 2021-01" in again[1]
-    code, out, _ = _run(root, SUMMARY, capsys)
-    assert code != 0 and "Burglary,5,9" not in out  # no incidents now: no figure invented
-    assert _run(root, ["ingest", "police-uk", str(built / "in")], capsys)[0] == 0
+    assert len(again) == 1 and "2021-01-test-street.csv (police_uk, 9 rows of 2021-01" in again[0]
+    code, out, _ = _run(root, ["status", "--json"], capsys)
+    police = json.loads(out)["sources"]["police_uk"]
+    assert code == 0 and police["months"] == {"2020-01": 5}  # no month of invented zeros
+    new = built / "in/2021-01-test-street.csv"
+    assert _run(root, ["ingest", "police-uk", str(new)], capsys)[0] == 0
     assert _burglary(_run(root, SUMMARY, capsys)[1])[1:3] == ["5", "9"]
     assert check_store(root).clean
+
+
+def test_repair_falls_back_to_the_newest_intact_version(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (_version_dir(root) / "manifest.json").write_text("{")
+    code, out, _ = _run(root, ["repair"], capsys)
+    assert code == 0
+    assert "repaired: published v000001, the newest intact version, in place of v000002" in out
+    assert (
+        "ingest again: the files ingested after v000001 (the manifest of v000002 is unreadable, "
+        "so they cannot be named)"
+    ) in out
+    assert Store(root).manifest().partitions == {} and check_store(root).clean
 
 
 def test_repair_records_checksums_of_an_older_store(
