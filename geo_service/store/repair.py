@@ -16,7 +16,8 @@ What :func:`repair_store` does, under the writer lock, in this order:
    recorded checksums, to be ingested again (the store then takes them: their checksums are no
    longer stored). With neither possible the input files behind the damaged files are named.
 5. A clean version written before checksums were recorded has them added to its manifest.
-6. Leftovers of interrupted writes (staging, unpublished versions, orphan rejects) are removed.
+6. Leftovers of interrupted writes are removed (staging, orphan rejects) or, for versions
+   never published, moved aside.
 """
 
 from __future__ import annotations
@@ -272,12 +273,18 @@ def _seal_if_unsealed(version_dir: Path, manifest: Manifest, actions: list[str])
 
 
 def _remove_leftovers(root: Path, version: str | None, aside: Path, actions: list[str]) -> None:
-    """Step 6: staging and unpublished versions moved aside; orphan rejects removed."""
+    """Step 6: staging removed, later (unpublished) versions moved aside, orphan rejects removed.
+
+    A later version is kept aside, not deleted: after a lost CURRENT it may be a damaged
+    published version whose intact files someone wants back.
+    """
     folder = root / "versions"
-    later = [folder / v for v in _checks.kept_versions(root) if v > (version or "")]
-    for path in [*sorted(folder.glob(".staging*")), *later]:
+    for path in sorted(folder.glob(".staging*")):
         shutil.rmtree(path, ignore_errors=True)
         actions.append(f"removed versions/{path.name}, left by an interrupted write")
+    for name in [v for v in _checks.kept_versions(root) if v > (version or "")]:
+        _move_aside(folder / name, aside / "versions" / name)
+        actions.append(f"moved versions/{name} (not published) to {aside / 'versions'}")
     manifest = Manifest()
     if version is not None:
         manifest = _checks.read_manifest(folder / version)[0] or Manifest()
