@@ -11,12 +11,13 @@ InputError            2     400   an argument, request parameter or input file i
                                   as given (a whole file refused included); nothing changed
 NotFoundError         2     404   a named layer, area, category or file does not exist
 StoreError            2     503   the store cannot do what was asked (e.g. it is empty)
+StoreDamagedError     2     503   the store's manifest is unreadable or its files do not
+                                  match it (a partition missing, an unlisted file, a changed
+                                  or cut-short file, wrong row counts): nothing is computed;
+                                  ``geo-service check`` lists, ``geo-service repair`` fixes
 DataError             3     422   the command is well formed, but the data it needs cannot
                                   answer it (stored data lacking what the question needs)
 StoreBusyError        4     503   another process or thread is writing the store; try again
-StoreDamagedError     5     500   the store's manifest is unreadable or its files do not
-                                  match it (a partition missing, an unlisted file, wrong row
-                                  counts); restore it or ingest again into a new store
 ====================  ====  ====  ==========================================================
 
 argparse's own usage errors also end with exit code 2.
@@ -73,7 +74,8 @@ class StoreBusyError(StoreError):
 
 
 class StoreDamagedError(StoreError):
-    """The store's manifest is unreadable or its files do not match it (exit code 5)."""
+    """The store's manifest is unreadable or its files do not match it (exit code 2, HTTP 503).
 
-    http_status = 500
-    exit_code = 5
+    Raised by the verification every read makes (:mod:`geo_service.store.verify`), so a damaged
+    store gives this error and never a figure.
+    """

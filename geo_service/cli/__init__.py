@@ -24,10 +24,10 @@ from geo_service.errors import GeoServiceError
 #: Exit codes of the command line (also in ``geo-service --help`` and docs/store.md).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
-    (2, "usage: bad arguments, or an input file refused as a whole (the store is unchanged)"),
+    (2, "usage: bad arguments, or an input file refused as a whole (the store is unchanged);"
+        " or the store is damaged (`geo-service check` lists, `geo-service repair` fixes)"),
     (3, "bad data: the command is well formed but the data cannot answer it"),
     (4, "store busy: another process is writing the store; try again when it has finished"),
-    (5, "store damaged: its manifest is unreadable or its files do not match it"),
     (130, "interrupted (Ctrl-C)"),
     (141, "the reader of the output went away (e.g. `| head`)"),
 )
@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.hotspots",
     "geo_service.cli.rtc",
     "geo_service.cli.serve",
+    "geo_service.cli.store_admin",
 )
 
 

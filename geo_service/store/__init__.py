@@ -5,7 +5,10 @@ Modules: :mod:`~geo_service.store.store` (the :class:`Store` reader and its writ
 :mod:`~geo_service.store.layout` (file layout, schema, records), :mod:`~geo_service.store.merge`
 (merging new rows into month partitions), :mod:`~geo_service.store.write` (staging, rejects and
 the atomic publish), :mod:`~geo_service.store.lock` (the writer lock),
-:mod:`~geo_service.store.status` (status, coverage, checking the files against the manifest).
+:mod:`~geo_service.store.status` (status, coverage, the kept summary),
+:mod:`~geo_service.store.verify` (checksums sealed at publishing, the check every read makes,
+``check``), :mod:`~geo_service.store.repair` (``repair``), :mod:`~geo_service.store.faults`
+(named kill points of the write path, for the reliability tests).
 Only this package writes a store.
 """
 

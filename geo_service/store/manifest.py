@@ -15,7 +15,13 @@ The JSON layout (unchanged from the untyped manifest)::
                   "rejects_file"}, ...],
      "layers": {"ward": {"path", "report", "denominators", "synthetic", "features", ...}},
      "partitions": {"police_uk/2021-01": {"source", "month", "rows", "path"}},
-     "held": {...as partitions...}}
+     "held": {...as partitions...},
+     "checksums": {"incidents/source=police_uk/month=2021-01/part.parquet":
+                   {"bytes", "rows", "footer_sha256", "sha256"}, ...}}
+
+``checksums`` (one per partition, held and layer file, keyed by path relative to the version)
+is added by :func:`geo_service.store.verify.seal` just before a version is published; a manifest
+written before checksums were recorded has none, and is checked by its row counts alone.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from geo_service.store.layout import FileRecord, now_iso
 
 __all__ = [
     "Denominators",
+    "FileChecksum",
     "IngestRecord",
     "LayerInfo",
     "Manifest",
@@ -106,6 +113,22 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class FileChecksum:
+    """What a stored file must be: its size, rows, the SHA-256 of its Parquet footer and of all.
+
+    The size and the footer (the last few kB of a Parquet file: its schema, row counts, column
+    statistics and the byte offset of every page) are checked on every open at the cost of one
+    small read; the whole-file ``sha256`` by ``geo-service check``. ``rows`` (the footer's) must
+    equal the rows the manifest lists for the file, so neither can be edited alone.
+    """
+
+    bytes: int
+    rows: int
+    footer_sha256: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Denominators:
     """Where a layer's population, households and parents came from, and how many areas got them."""
 
@@ -161,7 +184,9 @@ class LayerInfo:
 class Manifest:
     """What one published version of a store holds (an empty store: the defaults).
 
-    ``partitions`` and ``held`` are keyed by ``(source, month)``; ``created_at`` is when the
+    ``partitions`` and ``held`` are keyed by ``(source, month)``; ``checksums`` by a file's
+    path relative to the version directory (empty for versions written before they were
+    recorded); ``created_at`` is when the
     store's first version was published (for stores written before it was recorded: the
     earliest time their manifest still holds), ``published_at`` when this one was.
     """
@@ -174,6 +199,7 @@ class Manifest:
     held: Mapping[tuple[str, str], Partition] = field(default_factory=dict)
     created_at: str | None = None
     published_at: str | None = None
+    checksums: Mapping[str, FileChecksum] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------- questions
     def live_files(self, source: str | None = None) -> tuple[StoredFile, ...]:
@@ -195,6 +221,16 @@ class Manifest:
     def layer_names(self) -> list[str]:
         """Names of the stored layers, sorted."""
         return sorted(self.layers)
+
+    def stored_paths(self) -> dict[str, int]:
+        """Every file the version lists (partitions, held rows, layers), relative path -> rows.
+
+        A layer's rows are its areas (``features``).
+        """
+        paths = {p.path: p.rows for p in (*self.partitions.values(), *self.held.values())}
+        return paths | {
+            f"layers/{name}.parquet": info.features for name, info in self.layers.items()
+        }
 
     def is_demo(self) -> bool:
         """Whether any stored layer is the demo's synthetic geography."""
@@ -245,6 +281,7 @@ def _to_plain(manifest: Manifest) -> dict[str, Any]:
         "layers": {name: _layer_plain(info) for name, info in manifest.layers.items()},
         "partitions": _partitions_plain(manifest.partitions),
         "held": _partitions_plain(manifest.held),
+        "checksums": {path: asdict(c) for path, c in sorted(manifest.checksums.items())},
     }
 
 
@@ -281,6 +318,15 @@ def _from_plain(data: Mapping[str, Any]) -> Manifest:
         held=_partitions(data.get("held", {}).values()),
         created_at=data.get("created_at") or _earliest_time(data),
         published_at=data.get("published_at"),
+        checksums={
+            str(path): FileChecksum(
+                bytes=int(c["bytes"]),
+                rows=int(c["rows"]),
+                footer_sha256=str(c["footer_sha256"]),
+                sha256=str(c["sha256"]),
+            )
+            for path, c in data.get("checksums", {}).items()
+        },
     )
 
 

@@ -1,4 +1,4 @@
-"""What a store holds and whether its files match its manifest: status, coverage, verification.
+"""What a store holds: status, coverage and the kept summary of each version.
 
 Private to :class:`geo_service.store.Store`, which caches what these read per version.
 
@@ -6,15 +6,14 @@ Private to :class:`geo_service.store.Store`, which caches what these read per ve
   category, the rows, the rows without coordinates (``unlocated``) and the rows carrying a
   subcategory or a known time; :func:`coverage_from_summary` turns that into a
   :class:`~geo_service.coverage.Coverage`.
-* :func:`verify_files` compares a version's files with its manifest: a partition the manifest
-  lists but that is missing or holds another number of rows, or a Parquet file in the version
-  that the manifest does not list (``part (1).parquet`` left by a file manager's copy), is a
-  :class:`~geo_service.errors.StoreDamagedError`, never a silently wrong count.
+* :func:`stored_summary` keeps that count beside the version's manifest and reads it back,
+  trusting it only while its rows per (source, month) equal the manifest's partitions.
 * :func:`store_status` is the document ``geo-service status --json`` prints.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -35,54 +34,13 @@ from geo_service.store.manifest import LayerInfo, Manifest, Partition
 if TYPE_CHECKING:
     from geo_service.store.store import Store
 
+logger = logging.getLogger(__name__)
+
 #: Columns of :func:`summarise`'s frame.
 SUMMARY_COLUMNS = (
     "source", "month", "category", "rows", "unlocated", "with_subcategory", "with_time",
 )  # fmt: skip
 _READ = ["category", "subcategory", "time_known", "x", "y"]
-
-
-# -------------------------------------------------------------------------- verification
-def verify_files(version_dir: Path, manifest: Manifest) -> None:
-    """Raise StoreDamagedError when ``version_dir``'s files differ from ``manifest``.
-
-    Checks that every listed partition and held file exists and holds the listed number of
-    rows (from the Parquet footer, no data read), that every listed layer file exists, and that
-    no unlisted ``.parquet`` file lies under ``incidents/`` or ``held/``.
-    """
-    listed = [*manifest.partitions.values(), *manifest.held.values()]
-    problems = [p for p in (_partition_problem(version_dir, part) for part in listed) if p]
-    problems += [
-        f"layer file layers/{name}.parquet is missing"
-        for name in manifest.layers
-        if not (version_dir / "layers" / f"{name}.parquet").is_file()
-    ]
-    known = {part.path for part in listed}
-    for folder in ("incidents", "held"):
-        for path in sorted((version_dir / folder).rglob("*.parquet")):
-            relative = path.relative_to(version_dir).as_posix()
-            if relative not in known:
-                problems.append(f"{relative} is not in the manifest")
-    if problems:
-        shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" * (len(problems) > 5))
-        raise StoreDamagedError(
-            f"store version {version_dir} does not match its manifest: {shown}. The store is "
-            "damaged (files were moved, copied or deleted by hand): restore it from a backup or "
-            "ingest the files again into a new store"
-        )
-
-
-def _partition_problem(version_dir: Path, part: Partition) -> str | None:
-    path = version_dir / part.path
-    if not path.is_file():
-        return f"{part.path} ({part.rows} rows listed) is missing"
-    try:
-        rows = pq.ParquetFile(path).metadata.num_rows
-    except (OSError, pa.ArrowException) as exc:
-        return f"{part.path} is unreadable ({exc})"
-    if rows != part.rows:
-        return f"{part.path} holds {rows} rows; the manifest lists {part.rows}"
-    return None
 
 
 # ------------------------------------------------------------------------------ summary
@@ -102,8 +60,9 @@ def stored_summary(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFram
     if path.is_file():
         try:
             frame = pq.read_table(path).to_pandas()
-            if list(frame.columns) == list(SUMMARY_COLUMNS):
-                return _typed(frame)
+            if list(frame.columns) == list(SUMMARY_COLUMNS) and _agrees(frame, parts):
+                return typed_summary(frame)
+            logger.warning("%s disagrees with the manifest; counting the partitions again", path)
         except (OSError, pa.ArrowException):
             pass  # an unreadable cache is computed again below
     frame = summarise(version_dir, parts)
@@ -116,7 +75,18 @@ def stored_summary(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFram
     return frame
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _agrees(frame: pd.DataFrame, parts: Sequence[Partition]) -> bool:
+    """Whether a kept summary's rows per (source, month) are the listed partitions' rows.
+
+    A summary copied from another version or edited by hand would otherwise give its figures.
+    """
+    kept = frame.groupby(["source", "month"])["rows"].sum()
+    listed = {(p.source, p.month): p.rows for p in parts}
+    return {(str(s), str(m)): int(n) for (s, m), n in kept.items()} == listed
+
+
+def typed_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """A summary frame read back from Parquet, with the dtypes :func:`summarise` gives."""
     return frame.astype(
         {**{c: "str" for c in SUMMARY_COLUMNS[:3]}, **{c: "int64" for c in SUMMARY_COLUMNS[3:]}}
     )
@@ -135,7 +105,7 @@ def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
             {c: pd.Series(dtype="str" if i < 3 else "int64") for i, c in enumerate(SUMMARY_COLUMNS)}
         )
     tables = [_counted(version_dir / part.path, part) for part in parts]
-    frame = _typed(pa.concat_tables(tables).to_pandas())
+    frame = typed_summary(pa.concat_tables(tables).to_pandas())
     return frame[list(SUMMARY_COLUMNS)].sort_values(
         ["source", "month", "category"], ignore_index=True
     )
@@ -144,9 +114,12 @@ def summarise(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFrame:
 def _counted(path: Path, part: Partition) -> pa.Table:
     """One partition's counts per category (Arrow), with its source and month."""
     try:
-        table = pq.read_table(path, columns=_READ)
+        table = pq.read_table(path, columns=_READ, page_checksum_verification=True)
     except (OSError, pa.ArrowException) as exc:
-        raise StoreDamagedError(f"{path}: partition unreadable ({exc})") from exc
+        raise StoreDamagedError(
+            f"{path}: partition unreadable ({one_line(exc)}); the store is damaged: "
+            "`geo-service check` lists every problem, `geo-service repair` fixes what can be fixed"
+        ) from exc
     located = pc.and_(
         pc.fill_null(pc.is_finite(table["x"]), False), pc.fill_null(pc.is_finite(table["y"]), False)
     )
@@ -169,6 +142,11 @@ def _counted(path: Path, part: Partition) -> pa.Table:
             **{c: grouped[f"{c}_sum"] for c in SUMMARY_COLUMNS[3:]},
         }
     )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (Arrow's messages span several)."""
+    return " ".join(str(exc).split())
 
 
 def coverage_from_summary(summary: pd.DataFrame) -> Coverage:

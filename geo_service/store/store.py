@@ -24,10 +24,14 @@ covering it; an incident id already stored in that partition by another file is 
 stored but held aside, and stored in its place if that other file is replaced without the id (see
 :mod:`geo_service.store.merge`).
 
-The manifest is read into a typed :class:`~geo_service.store.manifest.Manifest`. Before a version's
-incidents are first read (or a write builds on it) its files are checked against the manifest: a
-listed file missing or holding another number of rows, or an unlisted Parquet file in a month
-folder, raises :class:`~geo_service.errors.StoreDamagedError`; only listed files are ever read.
+The manifest is read into a typed :class:`~geo_service.store.manifest.Manifest`. Every read of a
+version's incidents, summary or layers, every look at which version is published (so nothing kept
+per version is given out once it is damaged), and every write, which builds on it, first checks its
+files against the manifest (:func:`geo_service.store.verify.verify_version`): a listed file
+missing, of another size, footer checksum or row count, or an unlisted file among them, raises
+:class:`~geo_service.errors.StoreDamagedError` naming the file; only listed files are ever read.
+Just before a version is published the checksums of its files are added to its manifest
+(:func:`geo_service.store.verify.seal`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +53,9 @@ from geo_service import schema
 from geo_service.coverage import Coverage
 from geo_service.errors import InputError, NotFoundError, StoreDamagedError, StoreError
 from geo_service.store import status as _status
+from geo_service.store import verify as _checks
 from geo_service.store import write as _store_write
+from geo_service.store.faults import fault_point
 from geo_service.store.layout import (
     PARTITION_KEYS,
     AssignAreas,
@@ -67,13 +74,18 @@ __all__ = ["AssignAreas", "FileRecord", "Store", "WriteResult", "partition_dir"]
 
 logger = logging.getLogger(__name__)
 
+#: A read within this many seconds of a check that found the version intact is not checked
+#: again: one command's many reads cost one check, a server re-checks at most once a second.
+_RECHECK_S = 1.0
+
 
 class _Cached:
     """What a :class:`Store` has read of one published version (versions never change)."""
 
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
-        self.verified = False
+        self.seen: _checks.Seen = {}  # stat of each file when last found intact
+        self.verified_at = float("-inf")  # time.monotonic() of the last check found intact
         self.summary: pd.DataFrame | None = None
         self.coverage: Coverage | None = None
 
@@ -81,8 +93,10 @@ class _Cached:
 class Store:
     """A store directory; reading is always safe, writing takes an exclusive lock.
 
-    What a version holds never changes once published, so the manifest, the check of the files
-    against it and the per-month summaries are read once per version and kept.
+    What a version holds never changes once published, so the manifest and the per-month
+    summaries are read once per version and kept; its files are checked against the manifest on
+    every read (one not within a second of the last check), re-reading only the files whose
+    ``stat`` changed since they were last found intact.
     """
 
     def __init__(self, root: Path) -> None:
@@ -92,10 +106,31 @@ class Store:
 
     # ----------------------------------------------------------------------------- reading
     def version(self) -> str | None:
-        """Name of the published version, or None for an empty store."""
+        """Name of the published version, or None for an empty store.
+
+        Raises
+        ------
+        StoreDamagedError
+            The version's files do not match its manifest (checked as :meth:`verify` does, at
+            most once a second), its manifest is unreadable, or CURRENT is lost. So whatever a
+            caller computes and keeps per version (the web's cached pages) is never given out
+            for a store damaged since.
+        """
+        name = self._current_name()
+        if name is not None:
+            self._verify_version(name)
+        return name
+
+    def _current_name(self) -> str | None:
+        """The name CURRENT holds (None: an empty store), unchecked."""
         try:
             name = (self.root / "CURRENT").read_text("utf-8").strip()
         except FileNotFoundError:
+            # Published versions without CURRENT: damage, not an empty store (a write would
+            # otherwise start afresh and remove them as unpublished).
+            versions = _checks.kept_versions(self.root)
+            if _checks.lost_current(versions):
+                raise StoreDamagedError(_checks.missing_current_message(versions)) from None
             return None
         return name or None
 
@@ -130,6 +165,7 @@ class Store:
             raise NotFoundError(
                 f"no area layer {name!r} in store {self.root}; available: {available}"
             )
+        self._verify()
         path = self._version_dir() / "layers" / f"{name}.parquet"
         try:
             return gpd.read_parquet(path)
@@ -172,7 +208,12 @@ class Store:
         try:
             table = self._dataset(parts, layers).to_table(columns=wanted, filter=expression)
         except (OSError, pa.ArrowException) as exc:
-            raise StoreDamagedError(f"store {self.root} unreadable ({exc})") from exc
+            raise StoreDamagedError(
+                f"store {self.root}: a partition file of {self.version()} is unreadable "
+                f"({_status.one_line(exc)}); "
+                "the store is damaged: `geo-service check` names the file, `geo-service repair` "
+                "fixes what can be fixed"
+            ) from exc
         return conform(table.to_pandas(), layers)[wanted]
 
     def unlocated(self) -> pd.DataFrame:
@@ -213,6 +254,16 @@ class Store:
             with a known time of day); sorted by source, month, category. Treat as read-only.
         """
         return self._summary(self.version()).copy()
+
+    def verify(self) -> None:
+        """Check the published version's files against its manifest (cheap; see the module).
+
+        Raises
+        ------
+        StoreDamagedError
+            A listed file is missing, changed or cut short, or an unlisted one lies among them.
+        """
+        self._verify()
 
     def status(self) -> dict[str, Any]:
         """What the store holds, JSON-ready: see :func:`geo_service.store.status.store_status`."""
@@ -257,6 +308,7 @@ class Store:
                     self.root, self._current_dir(), staging, manifest, plan, ingest=ingest,
                     kind=kind, transformation=transformation, rejects=rejects,
                 )  # fmt: skip
+                fault_point("manifest-staged")
                 self._publish(staging, manifest)
             except BaseException:
                 if self.version() == before:  # not published: its rejects must not remain
@@ -291,6 +343,7 @@ class Store:
                 self._current_dir(), staging, manifest, name, layer, info=info, assign=assign,
                 progress=progress,
             )  # fmt: skip
+            fault_point("manifest-staged")
             self._publish(staging, manifest)
 
     # ----------------------------------------------------------------------------- internals
@@ -320,14 +373,18 @@ class Store:
         return cached
 
     def _verify(self) -> None:
-        """Check the published version's files against its manifest, once per version."""
-        version = self.version()
-        if version is None:
-            return
+        """Check the published version's files against its manifest (StoreDamagedError)."""
+        version = self._current_name()
+        if version is not None:
+            self._verify_version(version)
+
+    def _verify_version(self, version: str) -> None:
+        """Check ``version``'s files, unless a check within :data:`_RECHECK_S` found them intact."""
         cached = self._cached(version)
-        if not cached.verified:
-            _status.verify_files(self.root / "versions" / version, cached.manifest)
-            cached.verified = True
+        if time.monotonic() - cached.verified_at < _RECHECK_S:
+            return
+        _checks.verify_version(self.root / "versions" / version, cached.manifest, seen=cached.seen)
+        cached.verified_at = time.monotonic()
 
     def _writable(self) -> Manifest:
         """The manifest a write starts from, its files checked (a write never builds on damage)."""
@@ -354,19 +411,30 @@ class Store:
         for key in PARTITION_KEYS:
             full = full.append(pa.field(key, pa.large_string()))
         base = self._version_dir()
+        checked = ds.ParquetFragmentScanOptions(page_checksum_verification=True)
         return ds.dataset(
-            [str(base / p.path) for p in parts], format="parquet", partitioning=partitioning,
+            [str(base / p.path) for p in parts], partitioning=partitioning,
+            format=ds.ParquetFileFormat(default_fragment_scan_options=checked),
             partition_base_dir=str(base / "incidents"), schema=full,
         )  # fmt: skip
 
     def _staging(self, manifest: Manifest) -> Path:
         """A fresh staging directory; leftovers of killed writers are removed first."""
         _store_write.remove_orphan_rejects(self.root, manifest)
-        return _store_write.new_staging(self.root, self.version())
+        staging = _store_write.new_staging(self.root, self.version())
+        fault_point("staging-created")
+        return staging
 
     def _publish(self, staging: Path, manifest: Manifest) -> None:
-        """Make ``staging`` the published version: rename into place, then replace CURRENT."""
+        """Seal ``staging``'s manifest with its files' checksums, then make it the published
+        version: rename into place, then replace CURRENT.
+
+        ``manifest`` is the published one ``staging`` was built from.
+        """
+        _checks.seal_staged(staging, previous_dir=self._current_dir(), previous=manifest)
+        fault_point("manifest-sealed")
         _store_write.publish(self.root, staging, manifest)
+        fault_point("published")
 
 
 # --------------------------------------------------------------------------------- helpers

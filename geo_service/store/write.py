@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from geo_service.errors import StoreError
+from geo_service.store.faults import fault_point
 from geo_service.store.layout import (
     AssignAreas,
     FileRecord,
@@ -63,6 +64,7 @@ def publish(root: Path, staging: Path, manifest: Manifest) -> None:
     name = f"v{manifest.version + 1:06d}"
     target = versions / name
     staging.rename(target)
+    fault_point("version-renamed")
     pointer = root / "CURRENT.tmp"
     with open(pointer, "w", encoding="utf-8") as handle:
         handle.write(name + "\n")
@@ -70,6 +72,7 @@ def publish(root: Path, staging: Path, manifest: Manifest) -> None:
         os.fsync(handle.fileno())
     os.replace(pointer, root / "CURRENT")
     _fsync_dir(root)
+    fault_point("current-replaced")
     old = sorted(p for p in versions.iterdir() if p.name.startswith("v") and p.name < name)
     for stale in old[: max(0, len(old) - (_KEEP_VERSIONS - 1))]:
         shutil.rmtree(stale, ignore_errors=True)
@@ -171,8 +174,10 @@ def write_ingest(
         current, staging, manifest, plan.rows, plan.superseded, layers, held=plan.held
     )
     _link_layers(current, staging, layers)
+    fault_point("partitions-written")
     stored_by_key = count_keys(merged.stored)
     rejects_path = _write_rejects(root, ingest, rejects)
+    fault_point("rejects-written")
     _write_ingest_manifest(
         staging, manifest, plan, merged, stored_by_key, ingest=ingest, kind=kind,
         transformation=transformation, rejects_path=rejects_path,
