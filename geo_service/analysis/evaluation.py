@@ -346,11 +346,15 @@ def backtest(
         target = series.cube[origin + 1 : origin + 1 + horizon_months].sum(axis=0)
         for name, method in methods.items():
             table = _score_one(name, method, history, target, coverages)
-            table.insert(0, "origin", series.months[origin])
-            table.insert(0, "method", name)
-            rows.append(table)
+            rows.append((name, series.months[origin], table))
         log.debug("backtest origin %s done", series.months[origin])
-    return pd.concat(rows, ignore_index=True)[list(BACKTEST_COLUMNS)]
+    # One frame at the end: inserting columns into one small frame per map costs more than
+    # the maps themselves.
+    out = pd.concat([table for _, _, table in rows], ignore_index=True)
+    sizes = [len(table) for _, _, table in rows]
+    out.insert(0, "origin", np.repeat([origin for _, origin, _ in rows], sizes))
+    out.insert(0, "method", np.repeat([name for name, _, _ in rows], sizes))
+    return out[list(BACKTEST_COLUMNS)]
 
 
 def _score_one(

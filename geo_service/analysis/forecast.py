@@ -99,7 +99,42 @@ def _smooth(counts: np.ndarray, grid: Grid, bandwidth_m: float) -> np.ndarray:
     return np.where(smooth < 1e-9, 0.0, np.round(smooth, 9))
 
 
-def ewma_counts_method(*, half_life_months: float, window_months: int = 12) -> Method:
+class _SharedCounts:
+    """The time-weighted counts of the last history seen, per half-life.
+
+    The candidates share half-lives; at each origin each half-life's counts are summed once.
+    """
+
+    def __init__(self) -> None:
+        # The history itself is held (not its id), so a later one can never be mistaken for it.
+        self._history: History | None = None
+        self._counts: dict[tuple[float, int], tuple[np.ndarray, float]] = {}
+
+    def __call__(
+        self, history: History, half_life_months: float, window_months: int
+    ) -> tuple[np.ndarray, float]:
+        if history is not self._history:
+            self._history, self._counts = history, {}
+        if (half_life_months, window_months) not in self._counts:
+            self._counts[half_life_months, window_months] = time_weighted_counts(
+                history.monthly_counts,
+                half_life_months=half_life_months,
+                window_months=window_months,
+            )
+        return self._counts[half_life_months, window_months]
+
+
+def _own_counts(
+    history: History, half_life_months: float, window_months: int
+) -> tuple[np.ndarray, float]:
+    return time_weighted_counts(
+        history.monthly_counts, half_life_months=half_life_months, window_months=window_months
+    )
+
+
+def ewma_counts_method(
+    *, half_life_months: float, window_months: int = 12, shared: _SharedCounts | None = None
+) -> Method:
     """Time-weighted counts per cell (see :func:`time_weighted_counts`).
 
     Parameters
@@ -108,24 +143,31 @@ def ewma_counts_method(*, half_life_months: float, window_months: int = 12) -> M
         Half-life in months.
     window_months
         Months of history used (default 12).
+    shared
+        Counts shared between methods of one backtest (:func:`forecast_candidates`); none by
+        default.
 
     Returns
     -------
     Method
         Weighted incident counts per cell.
     """
+    counts_of = shared or _own_counts
 
     def score(history: History) -> np.ndarray:
-        counts, _ = time_weighted_counts(
-            history.monthly_counts, half_life_months=half_life_months, window_months=window_months
-        )
+        counts, _ = counts_of(history, half_life_months, window_months)
         return counts
 
     return score
 
 
 def blend_method(
-    *, half_life_months: float, kernel_share: float, bandwidth_m: float, window_months: int = 12
+    *,
+    half_life_months: float,
+    kernel_share: float,
+    bandwidth_m: float,
+    window_months: int = 12,
+    shared: _SharedCounts | None = None,
 ) -> Method:
     """``(1 - a) c + a (K * c)``: time-weighted counts blended with their narrow-kernel smooth.
 
@@ -139,6 +181,9 @@ def blend_method(
         Quartic kernel radius in metres (at least the cell size).
     window_months
         Months of history used (default 12).
+    shared
+        Counts shared between methods of one backtest (:func:`forecast_candidates`); none by
+        default.
 
     Returns
     -------
@@ -147,11 +192,10 @@ def blend_method(
     """
     if not 0.0 <= kernel_share <= 1.0:
         raise InputError(f"kernel_share must be in [0, 1], got {kernel_share!r}")
+    counts_of = shared or _own_counts
 
     def score(history: History) -> np.ndarray:
-        counts, _ = time_weighted_counts(
-            history.monthly_counts, half_life_months=half_life_months, window_months=window_months
-        )
+        counts, _ = counts_of(history, half_life_months, window_months)
         smooth = _smooth(counts, history.grid, bandwidth_m)
         return (1.0 - kernel_share) * counts + kernel_share * smooth
 
@@ -189,7 +233,13 @@ def eb_rates(counts: np.ndarray, exposure: float, grid: Grid, *, bandwidth_m: fl
     return np.round(mean + weight * (rate - mean), 12)
 
 
-def eb_method(*, half_life_months: float, bandwidth_m: float, window_months: int = 12) -> Method:
+def eb_method(
+    *,
+    half_life_months: float,
+    bandwidth_m: float,
+    window_months: int = 12,
+    shared: _SharedCounts | None = None,
+) -> Method:
     """Local empirical-Bayes Poisson rates of the time-weighted counts (:func:`eb_rates`).
 
     Parameters
@@ -200,17 +250,19 @@ def eb_method(*, half_life_months: float, bandwidth_m: float, window_months: int
         Quartic radius of each cell's neighbourhood in metres.
     window_months
         Months of history used (default 12).
+    shared
+        Counts shared between methods of one backtest (:func:`forecast_candidates`); none by
+        default.
 
     Returns
     -------
     Method
         Smoothed incidents per month per cell.
     """
+    counts_of = shared or _own_counts
 
     def score(history: History) -> np.ndarray:
-        counts, exposure = time_weighted_counts(
-            history.monthly_counts, half_life_months=half_life_months, window_months=window_months
-        )
+        counts, exposure = counts_of(history, half_life_months, window_months)
         return eb_rates(counts, exposure, history.grid, bandwidth_m=bandwidth_m)
 
     return score
@@ -235,19 +287,20 @@ def forecast_candidates(*, cell_m: float) -> dict[str, Method]:
     """
     narrow_m = max(250.0, 2.0 * cell_m)
     wide_m = max(500.0, 4.0 * cell_m)
+    shared = _SharedCounts()
     methods: dict[str, Method] = {
         "previous-12-months": recent_counts_method(months=12),
         "previous-month": recent_counts_method(months=1),
     }
     for h in (3, 6, 12):
-        methods[f"ewma-h{h}"] = ewma_counts_method(half_life_months=h)
+        methods[f"ewma-h{h}"] = ewma_counts_method(half_life_months=h, shared=shared)
     for h in (3, 6, 12):
         for share in (0.2, 0.5):
             methods[f"blend-h{h}-a{share:g}"] = blend_method(
-                half_life_months=h, kernel_share=share, bandwidth_m=narrow_m
+                half_life_months=h, kernel_share=share, bandwidth_m=narrow_m, shared=shared
             )
     for h in (6, 12):
-        methods[f"eb-h{h}"] = eb_method(half_life_months=h, bandwidth_m=wide_m)
+        methods[f"eb-h{h}"] = eb_method(half_life_months=h, bandwidth_m=wide_m, shared=shared)
     return methods
 
 
