@@ -403,7 +403,7 @@ def choose_default(
     candidates
         Backtest table of the candidates (baselines included).
     forecast
-        :func:`select_per_origin` of it.
+        :func:`select_per_origin` of it (rows of other methods are ignored).
     coverage
         Percentage of area (default 5).
     baselines
@@ -423,7 +423,7 @@ def choose_default(
     if missing:
         raise InputError(f"backtest has no rows for the baselines {missing} at {coverage:g} %")
     base = {name: float(by_method[name]) for name in baselines}
-    nested = float(mean_at(forecast).iloc[0])
+    nested = float(mean_at(forecast[forecast["method"] == FORECAST]).loc[FORECAST])
     best_base = max(base, key=lambda name: base[name])
     if nested > base[best_base]:
         overall = by_method.drop(index=list(baselines), errors="ignore")

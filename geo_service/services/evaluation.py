@@ -178,7 +178,7 @@ def evaluate(
     summary = summarise_backtest(table)
     coverage = 5.0 if 5.0 in opts.coverages else float(opts.coverages[0])
     forecasts = _forecasts(incidents, grid, first_origin, last_origin, opts)
-    default = choose_default(forecasts[~forecasts["method"].eq(FORECAST)], forecasts)
+    default = choose_default(forecasts[forecasts["method"] != FORECAST], forecasts)
     accuracy = (
         _map_accuracy(incidents, grid, areas, forecasts, default, first_origin, last_origin, opts)
         if with_map_kinds else None
