@@ -233,7 +233,9 @@ def _map_accuracy(
         incidents, grid, kinds=kinds, first_origin=first, last_origin=last,
         horizon_months=opts.horizon_months,
     )  # fmt: skip
-    return pd.concat([summarise_map_kinds(table), _patrol_zones(forecasts, default)])
+    return pd.concat(
+        [summarise_map_kinds(table), _patrol_zones(forecasts, default)], ignore_index=True
+    )
 
 
 def _patrol_zones(forecasts: pd.DataFrame, default: DefaultChoice) -> pd.DataFrame:
