@@ -91,7 +91,7 @@ class Evaluation:
         ``hdbscan``, ``emerging``, then ``patrol-<c>%`` for each coverage of the default map):
         ``map_kind, origins, area_share, hit_rate, pai, baseline, baseline_hit_rate,
         baseline_pai, beats_baseline`` (the baseline scored on the same origins at the same
-        area share). Empty when not asked for.
+        area share). None unless ``with_map_kinds``.
     """
 
     category: str
@@ -114,7 +114,7 @@ def evaluate(
     opts: EvaluateOptions,
     *,
     progress: Progress | None = None,
-    with_map_kinds: bool = True,
+    with_map_kinds: bool = False,
 ) -> Evaluation:
     """Backtest every default hotspot method, the forecasts and every map kind on a category.
 
@@ -133,7 +133,9 @@ def evaluate(
     progress
         Shows progress over the origins (:mod:`geo_service.progress`).
     with_map_kinds
-        Also backtest every map kind (:attr:`Evaluation.map_accuracy`); default True.
+        Also backtest every map kind (:attr:`Evaluation.map_accuracy`); default False, since
+        refitting clusters and emerging classes at every origin costs 2-4 s a category (the
+        pages ask for it; the command line and the JSON API do not show it).
 
     Returns
     -------

@@ -24,7 +24,8 @@ def groups(store):
 
 @pytest.fixture(scope="module")
 def result(store, groups):
-    return evaluate(store, groups, EvaluateOptions(category="Burglary", months=6, cell_m=100.0))
+    opts = EvaluateOptions(category="Burglary", months=6, cell_m=100.0)
+    return evaluate(store, groups, opts, with_map_kinds=True)
 
 
 def test_forecast_rows_and_default_beside_both_baselines(result) -> None:
@@ -92,7 +93,5 @@ def test_rates_refused_without_population(frame, groups) -> None:
 
 
 def test_evaluate_without_map_kinds(store, groups) -> None:
-    quick = evaluate(
-        store, groups, EvaluateOptions(category="Burglary", months=3), with_map_kinds=False
-    )
+    quick = evaluate(store, groups, EvaluateOptions(category="Burglary", months=3))
     assert quick.map_accuracy is None and isinstance(quick.forecast_table, pd.DataFrame)
