@@ -11,6 +11,14 @@ Inputs are synthetic and seeded, police.uk style: incidents are snapped to a fix
 points" (one per ten incidents), drawn each month from lognormal map-point weights that drift a
 little from month to month, over 24 months (so every origin has 12 months of history).
 
+Real data (when ``../shared/data`` or ``GEO_SERVICE_SHARED_DATA`` holds it): the 13 police.uk
+Hertfordshire months, per category and study area (the county: every Hertfordshire ward, 250 m
+cells; Dacorum, district E07000096: its wards, 100 m cells), the forecast candidates
+(:func:`~geo_service.analysis.forecast.forecast_candidates`), the nested choice and the default
+(:func:`~geo_service.analysis.forecast.choose_default`) at 5 % of area over origins
+2021-01..2021-12. ``python -m bench.evaluation --docs`` writes that table from
+``bench/results/evaluation.json`` into the marked block of ``docs/rtc_evaluation.md``.
+
 Correctness check (raises on failure): at the last origin, the KDE 500 m hit rate at 5 % equals
 a plain numpy/pandas reference (top cells by score against a groupby of the target month's
 incidents per cell).
@@ -18,8 +26,12 @@ incidents per cell).
 
 from __future__ import annotations
 
+import json
+import os
 import resource
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +39,13 @@ import pandas as pd
 
 from geo_service import schema
 from geo_service.analysis.evaluation import backtest
-from geo_service.analysis.grid import Grid
+from geo_service.analysis.forecast import (
+    FORECAST,
+    choose_default,
+    forecast_candidates,
+    select_per_origin,
+)
+from geo_service.analysis.grid import Grid, grid_for
 from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.kde import kde_surface
 
@@ -50,7 +68,9 @@ def run(*, quick: bool) -> dict[str, Any]:
             met["seconds_1m_90k_cells_max"] = (
                 result["seconds"] <= TARGETS["seconds_1m_90k_cells_max"]
             )
+    real = None if quick else real_data_table(SHARED_DATA)
     return {
+        "hertfordshire": real,
         "quick": quick,
         "seed": SEED,
         "origins": 12,
@@ -148,3 +168,119 @@ def _check_against_reference(incidents: pd.DataFrame, grid: Grid, table: pd.Data
     got = table.query("method == 'kde-500m' and origin == @LAST_ORIGIN and coverage == 5")
     if not np.isclose(float(got["hit_rate"].iloc[0]), expected):
         raise RuntimeError(f"backtest hit rate {got['hit_rate'].iloc[0]} != reference {expected}")
+
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GEO_SERVICE_SHARED_DATA", REPO.parent / "shared" / "data"))
+DOCS = REPO / "docs" / "rtc_evaluation.md"
+RESULT = REPO / "bench" / "results" / "evaluation.json"
+REAL_ORIGINS = ("2021-01", "2021-12")
+FREQUENT_PER_MONTH = 50  # incidents a month in the study area that make a category frequent
+
+
+def hertfordshire_incidents(shared: Path) -> pd.DataFrame:
+    """The 13 Hertfordshire police.uk months as canonical incidents (located rows only)."""
+    from geo_service.projection import to_bng
+
+    files = sorted((shared / "police-uk-hertfordshire-street").glob("*-street.csv.gz"))
+    columns = ["Month", "Crime type", "Longitude", "Latitude"]
+    raw = pd.concat([pd.read_csv(f, usecols=columns) for f in files], ignore_index=True)
+    raw = raw.dropna(subset=["Longitude", "Latitude"])
+    x, y = to_bng(raw["Longitude"].to_numpy(), raw["Latitude"].to_numpy())
+    frame = pd.DataFrame({"month": raw["Month"], "category": raw["Crime type"], "x": x, "y": y})
+    frame["incident_id"] = "herts:" + pd.Series(np.arange(len(frame))).astype(str)
+    return schema.conform(frame)
+
+
+def hertfordshire_areas(shared: Path) -> dict[str, tuple[Any, float]]:
+    """Study area name -> (ward layer, cell size in metres): the county and Dacorum."""
+    import geopandas as gpd
+
+    from geo_service.boundaries import read_layer
+
+    folder = shared / "ons-boundaries-uk-geojson" / "hertfordshire" / "wards"
+    layers = [read_layer(path)[0] for path in sorted(folder.glob("*_wards.geojson"))]
+    county = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), crs=layers[0].crs)
+    dacorum = read_layer(folder / "E07000096_wards.geojson")[0]
+    return {"county": (county, 250.0), "Dacorum": (dacorum, 100.0)}
+
+
+def category_default(incidents: pd.DataFrame, grid: Grid) -> dict[str, Any]:
+    """Backtest the candidates on one category and study area; the default beside baselines."""
+    table = backtest(
+        incidents, grid, methods=forecast_candidates(cell_m=grid.cell_m),
+        first_origin=REAL_ORIGINS[0], last_origin=REAL_ORIGINS[1], coverages=(5,),
+    )  # fmt: skip
+    forecast = select_per_origin(table)
+    choice = choose_default(table, forecast)
+    chosen = forecast["chosen"].value_counts()
+    return {
+        "default": choice.method,
+        "map_method": choice.map_method,
+        "hit_rate_5": round(choice.hit_rate, 4),
+        "forecast_hit_rate_5": round(choice.forecast_hit_rate, 4),
+        "previous_12_months": round(choice.baseline_hit_rates["previous-12-months"], 4),
+        "previous_month": round(choice.baseline_hit_rates["previous-month"], 4),
+        "chosen_most": str(chosen.index[0]),
+    }
+
+
+def real_data_table(shared: Path) -> list[dict[str, Any]] | None:
+    """The default per category and study area on the Hertfordshire months; None without them."""
+    if not (shared / "police-uk-hertfordshire-street").is_dir():
+        return None
+    incidents = hertfordshire_incidents(shared)
+    rows = []
+    for area, (layer, cell_m) in hertfordshire_areas(shared).items():
+        grid = grid_for(layer, cell_m=cell_m)
+        cell = grid.cell_index(incidents["x"].to_numpy(), incidents["y"].to_numpy())
+        in_area = (cell >= 0) & grid.inside.ravel()[np.maximum(cell, 0)]
+        for category, frame in incidents.loc[in_area].groupby("category", sort=True):
+            started = time.process_time()
+            row = category_default(frame, grid)
+            per_month = len(frame) / frame["month"].nunique()
+            rows.append(
+                {
+                    "category": category,
+                    "area": area,
+                    "incidents": len(frame),
+                    "per_month": round(per_month, 1),
+                    "frequent": per_month >= FREQUENT_PER_MONTH,
+                    **row,
+                    "cpu_seconds": round(time.process_time() - started, 2),
+                }
+            )
+    return rows
+
+
+def docs_block(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table of the defaults, between ``<!-- bench:evaluation -->`` marks."""
+    lines = [
+        "<!-- bench:evaluation -->",
+        "| category | area | a month | default (map) | default | prev. 12 months "
+        "| prev. month | beats both |",
+        "|---|---|---:|---|---:|---:|---:|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (r["category"], r["area"] != "county")):
+        shown = f"forecast ({row['map_method']})" if row["default"] == FORECAST else row["default"]
+        beats = row["hit_rate_5"] > max(row["previous_12_months"], row["previous_month"])
+        lines.append(
+            f"| {row['category']} | {row['area']} | {row['per_month']:.0f} | {shown} "
+            f"| {100 * row['hit_rate_5']:.1f} % | {100 * row['previous_12_months']:.1f} % "
+            f"| {100 * row['previous_month']:.1f} % | {'yes' if beats else 'no'} |"
+        )
+    lines.append("<!-- /bench -->")
+    return "\n".join(lines)
+
+
+def write_docs(result: Path = RESULT, docs: Path = DOCS) -> None:
+    """Replace the marked block of ``docs`` with the table from ``result``."""
+    rows = json.loads(result.read_text("utf-8"))["hertfordshire"]
+    text = docs.read_text("utf-8")
+    start, end = text.index("<!-- bench:evaluation -->"), text.index("<!-- /bench -->")
+    docs.write_text(text[:start] + docs_block(rows) + text[end + len("<!-- /bench -->") :])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--docs"]:
+        write_docs()

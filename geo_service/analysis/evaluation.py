@@ -29,11 +29,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geo_service.analysis.grid import Grid
-from geo_service.analysis.hotspot_methods import History, Method, default_methods
+from geo_service.analysis.hotspot_methods import (
+    History,
+    Method,
+    default_methods,
+    gistar_method,
+    recent_counts_method,
+)
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.errors import InputError
 from geo_service.progress import Progress, quiet
@@ -41,18 +48,34 @@ from geo_service.schema import has_location
 
 __all__ = [
     "BACKTEST_COLUMNS",
+    "BASELINE_LABELS",
+    "MAP_KIND_COLUMNS",
+    "NAIVE_BASELINES",
     "Accuracy",
     "accuracy_for",
     "backtest",
     "best_method",
+    "cell_areas",
     "coverage_curve",
     "hit_rate_curve",
     "hit_rate_table",
+    "map_accuracy_for",
+    "map_kind_backtest",
+    "map_kinds",
     "selection_hits",
     "summarise_backtest",
+    "summarise_map_kinds",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The naive baselines stated beside every map's accuracy.
+NAIVE_BASELINES: tuple[str, ...] = ("previous-12-months", "previous-month")
+#: Baseline name -> words for a page.
+BASELINE_LABELS: dict[str, str] = {
+    "previous-12-months": "previous 12 months' counts per cell",
+    "previous-month": "previous month's counts per cell",
+}
 
 BACKTEST_COLUMNS = (
     "method",
@@ -323,11 +346,15 @@ def backtest(
         target = series.cube[origin + 1 : origin + 1 + horizon_months].sum(axis=0)
         for name, method in methods.items():
             table = _score_one(name, method, history, target, coverages)
-            table.insert(0, "origin", series.months[origin])
-            table.insert(0, "method", name)
-            rows.append(table)
+            rows.append((name, series.months[origin], table))
         log.debug("backtest origin %s done", series.months[origin])
-    return pd.concat(rows, ignore_index=True)[list(BACKTEST_COLUMNS)]
+    # One frame at the end: inserting columns into one small frame per map costs more than
+    # the maps themselves.
+    out = pd.concat([table for _, _, table in rows], ignore_index=True)
+    sizes = [len(table) for _, _, table in rows]
+    out.insert(0, "origin", np.repeat([origin for _, origin, _ in rows], sizes))
+    out.insert(0, "method", np.repeat([name for name, _, _ in rows], sizes))
+    return out[list(BACKTEST_COLUMNS)]
 
 
 def _score_one(
@@ -449,6 +476,11 @@ class Accuracy:
         Number of origin months.
     first_origin, last_origin
         First and last origin month, "YYYY-MM".
+    baseline
+        The naive baseline (:data:`NAIVE_BASELINES`) with the higher mean hit rate on the same
+        origins at the same area share; "" when not computed.
+    baseline_hit_rate, baseline_pai
+        That baseline's mean hit rate (fraction) and PAI; NaN when not computed.
     """
 
     method: str
@@ -459,6 +491,24 @@ class Accuracy:
     origins: int
     first_origin: str
     last_origin: str
+    baseline: str = ""
+    baseline_hit_rate: float = float("nan")
+    baseline_pai: float = float("nan")
+
+    def with_baseline(self) -> str:
+        """The hit rate beside the best naive baseline's, in words.
+
+        Returns
+        -------
+        str
+            E.g. "hit rate 82 % (best naive baseline, previous 12 months' counts: 78 %)"; the
+            plain hit rate when no baseline was computed.
+        """
+        text = f"hit rate {100 * self.hit_rate:.0f} %"
+        if not self.baseline or np.isnan(self.baseline_hit_rate):
+            return text
+        label = BASELINE_LABELS.get(self.baseline, self.baseline)
+        return f"{text} (best naive baseline, {label}: {100 * self.baseline_hit_rate:.0f} %)"
 
     def statement(self) -> str:
         """The figures in words.
@@ -527,17 +577,22 @@ def accuracy_for(
         raise InputError(f"unknown method {method!r}; allowed: {', '.join(sorted(available))}")
     last = parse_month(last_month, what="last month") - horizon_months
     first = last - int(months) + 1
+    scored = {method: available[method]}
+    for name in NAIVE_BASELINES:
+        scored.setdefault(name, _baseline(name))
     table = backtest(
         incidents,
         grid,
-        methods={method: available[method]},
+        methods=scored,
         first_origin=format_month(first),
         last_origin=format_month(last),
         horizon_months=horizon_months,
         coverages=(coverage,),
         progress=progress,
     )
-    row = summarise_backtest(table).iloc[0]
+    summary = summarise_backtest(table).set_index("method")
+    row = summary.loc[method]
+    base = summary.loc[list(NAIVE_BASELINES)].sort_values("hit_rate", ascending=False)
     return Accuracy(
         method=method,
         coverage=float(coverage),
@@ -547,4 +602,329 @@ def accuracy_for(
         origins=int(row["origins"]),
         first_origin=format_month(first),
         last_origin=format_month(last),
+        baseline=str(base.index[0]),
+        baseline_hit_rate=float(base["hit_rate"].iloc[0]),
+        baseline_pai=float(base["pai"].iloc[0]),
+    )
+
+
+MAP_KIND_COLUMNS = (
+    "map_kind",
+    "origin",
+    "cells",
+    "area_share",
+    "hits",
+    "total",
+    "hit_rate",
+    "pai",
+    *(f"{name}_hit_rate" for name in NAIVE_BASELINES),
+)
+
+
+def map_kind_backtest(
+    incidents: pd.DataFrame,
+    grid: Grid,
+    *,
+    kinds: Mapping[str, Method],
+    first_origin: str,
+    last_origin: str,
+    horizon_months: int = 1,
+    kde_coverage: float = 5,
+) -> pd.DataFrame:
+    """Rolling-origin accuracy of maps that mark an area rather than rank every cell.
+
+    Each kind returns a score per cell at each origin; its predicted area is the cells scoring
+    above 0 (Gi* hot cells and areas, cluster cells, emerging hot cells), or for a kind named
+    ``"kde"`` the top ``kde_coverage`` % of the study area. The naive baselines are scored on
+    the same origins at the same number of cells, so the comparison is at the same area share.
+
+    Parameters
+    ----------
+    incidents, grid, first_origin, last_origin, horizon_months
+        As for :func:`backtest`.
+    kinds
+        Map kind -> method (score per cell; > 0 marks the predicted area).
+    kde_coverage
+        Percentage of the area the ``"kde"`` kind selects (default 5).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`MAP_KIND_COLUMNS`: one row per kind and origin; ``cells`` and ``area_share`` of
+        the predicted area, hits and rates as :func:`hit_rate_table`, and each baseline's hit
+        rate over the same number of its top cells (NaN rates when nothing was predicted).
+    """
+    first = parse_month(first_origin, what="first origin")
+    last = parse_month(last_origin, what="last origin")
+    start = min(_first_month(incidents, default=first), first)
+    series = _series(incidents, grid, first=start, last=last + horizon_months)
+    inside = grid.inside
+    n_inside = int(np.count_nonzero(inside))
+    baselines = {name: _baseline(name) for name in NAIVE_BASELINES}
+    rows = []
+    for origin in range(first - start, last - start + 1):
+        history = series.history(grid, origin)
+        target = series.cube[origin + 1 : origin + 1 + horizon_months].sum(axis=0)
+        total = float(target[inside].sum())
+        base_scores = {name: method(history) for name, method in baselines.items()}
+        for kind, method in kinds.items():
+            scores = np.asarray(method(history), dtype=float)
+            if kind == "kde":
+                cells = int(_cells_for(np.array([kde_coverage]), n_inside)[0])
+            else:
+                cells = int(np.count_nonzero((scores > 0) & inside))
+            row = _kind_row(kind, series.months[origin], scores, target, inside, cells, total)
+            for name, base in base_scores.items():
+                hits = selection_hits(base, target, inside, cells=np.array([cells]))[0]
+                row[f"{name}_hit_rate"] = hits / total if total > 0 and cells > 0 else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(MAP_KIND_COLUMNS))
+
+
+def _baseline(name: str) -> Method:
+    return recent_counts_method(months=12 if name == "previous-12-months" else 1)
+
+
+def _kind_row(
+    kind: str,
+    origin: str,
+    scores: np.ndarray,
+    target: np.ndarray,
+    inside: np.ndarray,
+    cells: int,
+    total: float,
+) -> dict[str, object]:
+    n_inside = int(np.count_nonzero(inside))
+    hits = float(selection_hits(scores, target, inside, cells=np.array([cells]))[0])
+    share = cells / n_inside
+    rate = hits / total if total > 0 and cells > 0 else np.nan
+    return {
+        "map_kind": kind,
+        "origin": origin,
+        "cells": cells,
+        "area_share": share,
+        "hits": hits,
+        "total": total,
+        "hit_rate": rate,
+        "pai": rate / share if share > 0 else np.nan,
+    }
+
+
+def summarise_map_kinds(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy per map kind beside the better naive baseline at the same area share.
+
+    Parameters
+    ----------
+    table
+        A :func:`map_kind_backtest` table (or rows of the same columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per kind: ``map_kind``, ``origins`` (with a prediction), ``area_share``,
+        ``hit_rate`` and ``pai`` (means), ``baseline`` (the naive baseline with the higher mean
+        hit rate), ``baseline_hit_rate`` and ``baseline_pai`` (its means at the same cells),
+        and ``beats_baseline``.
+    """
+    rows = []
+    for kind, group in table.groupby("map_kind", sort=False):
+        scored = group.dropna(subset=["hit_rate"])
+        means = {name: float(scored[f"{name}_hit_rate"].mean()) for name in NAIVE_BASELINES}
+        best = max(means, key=lambda name: -np.inf if np.isnan(means[name]) else means[name])
+        share = scored["area_share"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            base_pai = float((scored[f"{best}_hit_rate"] / share).mean())
+        rate = float(scored["hit_rate"].mean())
+        rows.append(
+            {
+                "map_kind": kind,
+                "origins": len(scored),
+                "area_share": float(group["area_share"].mean()),
+                "hit_rate": rate,
+                "pai": float(scored["pai"].mean()),
+                "baseline": best,
+                "baseline_hit_rate": means[best],
+                "baseline_pai": base_pai,
+                "beats_baseline": bool(rate > means[best]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def map_kinds(
+    grid: Grid, *, areas: gpd.GeoDataFrame | None = None, months: int = 12
+) -> dict[str, Method]:
+    """The hotspot map kinds a page draws, as methods for :func:`map_kind_backtest`.
+
+    Each is built from the last ``months`` months at the origin with the hotspot functions'
+    own defaults: ``kde`` (quartic, automatic bandwidth; top cells), ``gistar-cells`` (Gi* hot
+    cells, 90 % or more), ``gistar-areas`` (cells of the areas Gi* finds hot, with ``areas``),
+    ``dbscan`` and ``hdbscan`` (cells whose centre lies in a cluster polygon) and ``emerging``
+    (cells hot at the origin month in the emerging hot-spot classes of the monthly Gi*: new,
+    consecutive, intensifying, persistent, diminishing, sporadic, oscillating).
+
+    Parameters
+    ----------
+    grid
+        The grid scored.
+    areas
+        The study layer (EPSG:27700) for ``gistar-areas``; left out without it.
+    months
+        Months of history each map uses (default 12).
+
+    Returns
+    -------
+    dict
+        Map kind -> method.
+    """
+    kinds: dict[str, Method] = {
+        "kde": _kde_kind(months),
+        "gistar-cells": gistar_method(months=months),
+    }
+    if areas is not None and len(areas) > 1:
+        kinds["gistar-areas"] = _gistar_areas_kind(grid, areas, months)
+    kinds["dbscan"] = _cluster_kind("dbscan", areas, months)
+    kinds["hdbscan"] = _cluster_kind("hdbscan", areas, months)
+    kinds["emerging"] = _emerging_kind(grid, months)
+    return kinds
+
+
+def _kde_kind(months: int) -> Method:
+    from geo_service.analysis.kde import kde_surface
+
+    def score(history: History) -> np.ndarray:
+        x, y, _ = history.recent(months)
+        if len(x) == 0:
+            return np.zeros(history.grid.shape)
+        return kde_surface(x, y, history.grid)
+
+    return score
+
+
+def _gistar_areas_kind(grid: Grid, areas: gpd.GeoDataFrame, months: int) -> Method:
+    from geo_service.analysis.gistar import gi_star_areas
+
+    cell_area = cell_areas(grid, areas)
+    on_area = cell_area >= 0
+
+    def score(history: History) -> np.ndarray:
+        counts = history.monthly_counts[-months:].sum(axis=0).ravel()
+        per_area = np.bincount(cell_area[on_area], counts[on_area], minlength=len(areas))
+        bins = gi_star_areas(areas, per_area, permutations=0)["bin"].to_numpy(dtype=float)
+        flat = np.where(on_area, np.maximum(bins[np.maximum(cell_area, 0)], 0.0), 0.0)
+        return flat.reshape(grid.shape)
+
+    return score
+
+
+def cell_areas(grid: Grid, areas: gpd.GeoDataFrame) -> np.ndarray:
+    """Row of ``areas`` holding each grid cell's centre (flat order), -1 for none.
+
+    Parameters
+    ----------
+    grid
+        The grid.
+    areas
+        Polygons in the grid's CRS (EPSG:27700).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, one per cell (``nx * ny``); the first area in row order where two hold a centre.
+    """
+    import shapely
+
+    xc, yc = grid.centres()
+    centres = shapely.points(xc.ravel(), yc.ravel())
+    area_i, cell_i = shapely.STRtree(centres).query(areas.geometry.to_numpy(), predicate="covers")
+    index = np.full(grid.nx * grid.ny, -1, dtype=np.int64)
+    order = np.argsort(-area_i, kind="stable")  # lower rows written last, so they win
+    index[cell_i[order]] = area_i[order]
+    return index
+
+
+def _cluster_kind(kind: str, areas: gpd.GeoDataFrame | None, months: int) -> Method:
+    from geo_service.analysis.clusters import cluster_cells, dbscan_clusters, hdbscan_clusters
+
+    def score(history: History) -> np.ndarray:
+        x, y, _ = history.recent(months)
+        if len(x) < 10:
+            return np.zeros(history.grid.shape)
+        if kind == "dbscan":
+            clusters = dbscan_clusters(x, y, areas=areas)
+        else:
+            clusters = hdbscan_clusters(x, y, areas=areas)
+        return cluster_cells(history.grid, clusters)
+
+    return score
+
+
+def _emerging_kind(grid: Grid, months: int) -> Method:
+    from geo_service.analysis.emerging import emerging_hotspots
+    from geo_service.analysis.weights import grid_weights
+
+    weights = grid_weights(grid)
+    inside = grid.inside.ravel()
+
+    def score(history: History) -> np.ndarray:
+        counts = history.monthly_counts[-months:].reshape(-1, grid.nx * grid.ny)[:, inside]
+        flat = np.zeros(grid.nx * grid.ny)
+        if counts.shape[0] < 3:
+            return flat.reshape(grid.shape)
+        classes = emerging_hotspots(counts.astype(float), weights)
+        hot_now = classes["final_bin"].to_numpy() > 0
+        flat[inside] = np.where(hot_now, classes["final_bin"].to_numpy(dtype=float), 0.0)
+        return flat.reshape(grid.shape)
+
+    return score
+
+
+def map_accuracy_for(
+    incidents: pd.DataFrame,
+    grid: Grid,
+    *,
+    kind: str,
+    method: Method,
+    last_month: str,
+    months: int = 12,
+    horizon_months: int = 1,
+) -> Accuracy:
+    """:func:`accuracy_for` of a map that marks an area (Gi* areas, clusters, emerging classes).
+
+    The coverage reported is the mean share of the study area the map marked (percent); the
+    baseline is scored at the same number of cells at each origin (:func:`map_kind_backtest`).
+
+    Parameters
+    ----------
+    incidents, grid, last_month, months, horizon_months
+        As for :func:`accuracy_for`.
+    kind
+        The map kind's name (e.g. a key of :func:`map_kinds`; ``"kde"`` selects 5 %).
+    method
+        Its method: a score per cell, > 0 on the marked area.
+
+    Returns
+    -------
+    Accuracy
+        Mean figures over the origins where the map marked some cells (``oracle_hit_rate`` NaN).
+    """
+    last = parse_month(last_month, what="last month") - horizon_months
+    first = last - int(months) + 1
+    table = map_kind_backtest(
+        incidents, grid, kinds={kind: method}, first_origin=format_month(first),
+        last_origin=format_month(last), horizon_months=horizon_months,
+    )  # fmt: skip
+    row = summarise_map_kinds(table).iloc[0]
+    return Accuracy(
+        method=kind,
+        coverage=100.0 * float(row["area_share"]),
+        hit_rate=float(row["hit_rate"]),
+        pai=float(row["pai"]),
+        oracle_hit_rate=float("nan"),
+        origins=int(row["origins"]),
+        first_origin=format_month(first),
+        last_origin=format_month(last),
+        baseline=str(row["baseline"]),
+        baseline_hit_rate=float(row["baseline_hit_rate"]),
+        baseline_pai=float(row["baseline_pai"]),
     )

@@ -11,9 +11,26 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import geopandas as gpd
 import pandas as pd
 
-from geo_service.analysis.evaluation import backtest, best_method, summarise_backtest
+from geo_service.analysis.evaluation import (
+    NAIVE_BASELINES,
+    backtest,
+    best_method,
+    map_kind_backtest,
+    map_kinds,
+    summarise_backtest,
+    summarise_map_kinds,
+)
+from geo_service.analysis.forecast import (
+    FORECAST,
+    DefaultChoice,
+    choose_default,
+    forecast_candidates,
+    select_per_origin,
+)
+from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.categories import CategoryGroup
@@ -30,6 +47,8 @@ from geo_service.services.context import (
 from geo_service.services.options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
+#: Above this many located incidents the HDBSCAN map kind is not backtested (12 refits).
+HDBSCAN_BACKTEST_MAX_INCIDENTS = 5_000
 _COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
 
 
@@ -56,6 +75,23 @@ class Evaluation:
     summary
         :func:`~geo_service.analysis.evaluation.summarise_backtest`: one row per method and
         coverage.
+    default
+        The category's default map (:func:`~geo_service.analysis.forecast.choose_default`):
+        ``default.method`` is ``"forecast"`` or the better naive baseline, ``default.hit_rate``
+        its mean hit rate at 5 %, ``default.baseline_hit_rates`` both baselines'.
+    forecast_table
+        Backtest of the forecast candidates (:func:`~geo_service.analysis.forecast.
+        forecast_candidates`, baselines included) and the nested choice ``"forecast"`` (its
+        ``chosen`` column names the candidate used at each origin), at the coverages asked
+        and 5 %.
+    forecast_summary
+        :func:`~geo_service.analysis.evaluation.summarise_backtest` of ``forecast_table``.
+    map_accuracy
+        One row per map kind (``kde``, ``gistar-cells``, ``gistar-areas``, ``dbscan``,
+        ``hdbscan``, ``emerging``, then ``patrol-<c>%`` for each coverage of the default map):
+        ``map_kind, origins, area_share, hit_rate, pai, baseline, baseline_hit_rate,
+        baseline_pai, beats_baseline`` (the baseline scored on the same origins at the same
+        area share). None unless ``with_map_kinds``.
     """
 
     category: str
@@ -66,6 +102,10 @@ class Evaluation:
     best_method: str
     table: pd.DataFrame
     summary: pd.DataFrame
+    default: DefaultChoice | None = None
+    forecast_table: pd.DataFrame | None = None
+    forecast_summary: pd.DataFrame | None = None
+    map_accuracy: pd.DataFrame | None = None
 
 
 def evaluate(
@@ -74,8 +114,9 @@ def evaluate(
     opts: EvaluateOptions,
     *,
     progress: Progress | None = None,
+    with_map_kinds: bool = False,
 ) -> Evaluation:
-    """Backtest every default hotspot method on ``opts.category``.
+    """Backtest every default hotspot method, the forecasts and every map kind on a category.
 
     The origins' targets are the latest months of the latest unbroken run of months the
     category's sources hold; history reaches 24 months before the first origin.
@@ -91,6 +132,10 @@ def evaluate(
         study layer.
     progress
         Shows progress over the origins (:mod:`geo_service.progress`).
+    with_map_kinds
+        Also backtest every map kind (:attr:`Evaluation.map_accuracy`); default False, since
+        refitting clusters and emerging classes at every origin costs 2-4 s a category (the
+        pages ask for it; the command line and the JSON API do not show it).
 
     Returns
     -------
@@ -134,6 +179,12 @@ def evaluate(
     )  # fmt: skip
     summary = summarise_backtest(table)
     coverage = 5.0 if 5.0 in opts.coverages else float(opts.coverages[0])
+    forecasts = _forecasts(incidents, grid, first_origin, last_origin, opts)
+    default = choose_default(forecasts[forecasts["method"] != FORECAST], forecasts)
+    accuracy = (
+        _map_accuracy(incidents, grid, areas, forecasts, default, first_origin, last_origin, opts)
+        if with_map_kinds else None
+    )  # fmt: skip
     return Evaluation(
         category=group.name,
         cell_m=grid.cell_m,
@@ -143,7 +194,74 @@ def evaluate(
         best_method=best_method(summary, coverage=coverage),
         table=table,
         summary=summary,
+        default=default,
+        forecast_table=forecasts,
+        forecast_summary=summarise_backtest(forecasts),
+        map_accuracy=accuracy,
     )
+
+
+def _forecasts(
+    incidents: pd.DataFrame, grid: Grid, first: str, last: str, opts: EvaluateOptions
+) -> pd.DataFrame:
+    """The candidates' backtest and the nested choice among them (at 5 % whatever was asked)."""
+    coverages = sorted({*map(float, opts.coverages), 5.0})
+    table = backtest(
+        incidents, grid, methods=forecast_candidates(cell_m=grid.cell_m), first_origin=first,
+        last_origin=last, horizon_months=opts.horizon_months, coverages=coverages,
+    )  # fmt: skip
+    chosen = select_per_origin(table, coverage=5.0, horizon_months=opts.horizon_months)
+    table["chosen"] = table["method"]
+    return pd.concat([table, chosen], ignore_index=True)
+
+
+def _map_accuracy(
+    incidents: pd.DataFrame,
+    grid: Grid,
+    areas: gpd.GeoDataFrame | None,
+    forecasts: pd.DataFrame,
+    default: DefaultChoice,
+    first: str,
+    last: str,
+    opts: EvaluateOptions,
+) -> pd.DataFrame:
+    """Every map kind's accuracy, then the patrol zones (top c % of the default map)."""
+    kinds = map_kinds(grid, areas=areas)
+    if int(has_location(incidents).sum()) > HDBSCAN_BACKTEST_MAX_INCIDENTS:
+        # HDBSCAN's cost grows quickly with the points; 12 refits would dominate the page.
+        logger.info("no HDBSCAN backtest above %d incidents", HDBSCAN_BACKTEST_MAX_INCIDENTS)
+        kinds.pop("hdbscan")
+    table = map_kind_backtest(
+        incidents, grid, kinds=kinds, first_origin=first, last_origin=last,
+        horizon_months=opts.horizon_months,
+    )  # fmt: skip
+    return pd.concat(
+        [summarise_map_kinds(table), _patrol_zones(forecasts, default)], ignore_index=True
+    )
+
+
+def _patrol_zones(forecasts: pd.DataFrame, default: DefaultChoice) -> pd.DataFrame:
+    """Top 1 / 5 / 10 % (the coverages asked) of the default map beside the best baseline."""
+    summary = summarise_backtest(forecasts)
+    rows = []
+    for coverage, at in summary.groupby("coverage", sort=True):
+        by = at.set_index("method")
+        base = by.loc[list(NAIVE_BASELINES)].sort_values("hit_rate", ascending=False)
+        own = by.loc[default.method]
+        rows.append(
+            {
+                "map_kind": f"patrol-{coverage:g}%",
+                "origins": int(own["origins"]),
+                "area_share": float(own["area_share"]),
+                "hit_rate": float(own["hit_rate"]),
+                "pai": float(own["pai"]),
+                "baseline": str(base.index[0]),
+                "baseline_hit_rate": float(base["hit_rate"].iloc[0]),
+                "baseline_pai": float(base["pai"].iloc[0]),
+                "beats_baseline": bool(own["hit_rate"] > base["hit_rate"].iloc[0]),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _held_run(months: Sequence[str]) -> list[str]:
