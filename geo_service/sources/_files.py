@@ -4,8 +4,24 @@ Files are read with :mod:`pyarrow.csv` (only the columns a loader needs). Gzip i
 the file's magic bytes. The path ``-`` reads standard input (once, whole). The field separator is
 found from the header line: ``,`` unless the header splits on ``;`` or a tab alone, as
 spreadsheets in decimal-comma locales write "CSV"; a header that splits as well on two separators
-is refused. Text is UTF-8 (a byte-order mark is ignored); a file whose header or needed columns
-are not valid UTF-8 is read as Latin-1 and a log line says so. Line numbers are 1-based with the
+is refused. A header naming one column twice is refused.
+
+**Encoding** is decided once per file, from all of its bytes: UTF-8 (a byte-order mark is
+ignored) when they are valid UTF-8, or when the file holds valid UTF-8 multi-byte characters
+beside a few invalid bytes (those rows are then rejected, "not valid UTF-8"); otherwise the file
+is Windows-1252 (Latin-1 when it has bytes Windows-1252 leaves undefined), and a log line says so.
+So one bad byte costs one row, and ``Café`` never becomes ``CafÃ©``.
+
+**Limits** (:func:`input_limits`): a file, or a gzip once decompressed, larger than
+``GEO_SERVICE_MAX_INPUT_MB`` (default 2048 MiB) is refused, as is a gzip that expands more than
+:data:`MAX_GZIP_RATIO` times (a CSV compresses about 5-15 times; a "zip bomb" thousands of
+times); decompression stops as soon as a limit is passed, so memory stays bounded. A header line
+longer than :data:`MAX_HEADER_BYTES` or a data line longer than ``GEO_SERVICE_MAX_LINE_KB``
+(default 1024 KiB) refuses the file. Archives and binary formats given as CSV (zip, Excel,
+Parquet, bzip2, xz, 7z, PDF) are named as such. Values echoed in messages are cut to 80
+characters. Text values read are normalised (:func:`._plausible.normalise_text`).
+
+Line numbers are 1-based with the
 header on line 1; when a file has blank lines, fields spanning lines or rows with the wrong number
 of fields, the file is re-read with the :mod:`csv` module so that every line number stays exact
 and malformed rows become rejects.
@@ -13,6 +29,7 @@ and malformed rows become rejects.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -20,6 +37,7 @@ import io
 import logging
 import mmap
 import os
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,10 +51,27 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from geo_service.errors import InputError
+from geo_service.sources._plausible import normalise_text, shown
 
 logger = logging.getLogger(__name__)
 
 _BOM = "\ufeff"
+_CHUNK = 16 * 2**20
+#: Defaults of the limits of :func:`input_limits` (MiB per file, KiB per line).
+DEFAULT_MAX_INPUT_MB = 2048
+DEFAULT_MAX_LINE_KB = 1024
+#: A gzip expanding more than this many times is refused (CSV text compresses 5-15 times).
+MAX_GZIP_RATIO = 200
+#: Longest header line read (bytes): longer is binary data or a file without line breaks.
+MAX_HEADER_BYTES = 65_536
+#: Valid UTF-8 multi-byte characters (two- to four-byte sequences).
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+#: Bytes Windows-1252 leaves undefined (a file holding them is read as Latin-1).
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_ENCODING_NAMES = {"utf8": "UTF-8", "cp1252": "Windows-1252", "latin1": "Latin-1"}
 _GZIP_MAGIC = b"\x1f\x8b"
 #: The path that names standard input.
 STDIN = Path("-")
@@ -51,9 +86,11 @@ class RawFile:
     path: Path
     digest: Future[str]
     data: bytes | mmap.mmap
-    encoding: str  # "utf8" or "latin1"
+    encoding: str  # "utf8", "cp1252" or "latin1"
     header: tuple[str, ...]
     delimiter: str = ","
+    #: 1-based lines holding bytes that are not UTF-8 (in a file otherwise UTF-8).
+    bad_lines: tuple[int, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -116,34 +153,133 @@ def open_file(path: Path) -> RawFile:
     ``-`` reads standard input; the file is then named ``stdin-<first 12 hex digits of its
     SHA-256>.csv`` in rows and records, so that the same input gives the same name and ids.
     """
-    raw = _read_stdin() if path == STDIN else _map(path)
+    limits = input_limits()
+    raw = _read_stdin(limits.max_bytes) if path == STDIN else _map(path, limits.max_bytes)
     if path == STDIN:
         path = Path(f"stdin-{hashlib.sha256(raw).hexdigest()[:12]}.csv")
     # hashlib releases the GIL: checksum large files while pyarrow parses them.
     hasher = ThreadPoolExecutor(max_workers=1)
     digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
     hasher.shutdown(wait=False)
-    data = _decompress(path, raw) if raw[:2] == _GZIP_MAGIC else raw
+    data = _decompress(path, raw, limits) if raw[:2] == _GZIP_MAGIC else raw
     if _is_blank(data):
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
-    end = data.find(b"\n")
-    first_line = data[: end if end >= 0 else len(data)].removeprefix(_BOM.encode())
-    encoding = _header_encoding(first_line)
-    if encoding == "latin1":
-        logger.warning("%s: header is not valid UTF-8; reading the file as Latin-1", path)
-    text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
+    _refuse_binary(path, data)
+    first_line = _first_line(path, data).removeprefix(_BOM.encode())
+    encoding, valid = _file_encoding(path, data)
+    bad_lines: tuple[int, ...] = ()
+    if not valid:
+        data, bad_lines = _replace_bad_utf8(path, data)
+    text = first_line.decode("utf-8" if encoding == "utf8" else encoding, errors="replace")
     text = text.removeprefix(_BOM).rstrip("\r")
     delimiter = _separator(path, text)
     header = next(csv.reader([text], delimiter=delimiter), [])
     names = tuple(name.strip() for name in header)
-    return RawFile(path, digest, data, encoding, names, delimiter)
+    _refuse_repeated_columns(path, names)
+    return RawFile(path, digest, data, encoding, names, delimiter, bad_lines)
 
 
-def _read_stdin() -> bytes:
+@dataclass(frozen=True)
+class InputLimits:
+    """Size limits on one input file: bytes (decompressed) and bytes per line."""
+
+    max_bytes: int
+    max_line_bytes: int
+
+
+def input_limits() -> InputLimits:
+    """The limits from ``GEO_SERVICE_MAX_INPUT_MB`` and ``GEO_SERVICE_MAX_LINE_KB`` (or defaults).
+
+    Raises
+    ------
+    InputError
+        A variable is set but is not a positive whole number.
+    """
+    return InputLimits(
+        _env_number("GEO_SERVICE_MAX_INPUT_MB", DEFAULT_MAX_INPUT_MB) * 2**20,
+        _env_number("GEO_SERVICE_MAX_LINE_KB", DEFAULT_MAX_LINE_KB) * 2**10,
+    )
+
+
+def _env_number(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        raise InputError(f"{name}={text[:20]!r}: expected a positive whole number")
+    return int(text)
+
+
+#: Leading bytes of formats that are not CSV text -> what to call them and what to do instead.
+_NOT_CSV: tuple[tuple[bytes, str], ...] = (
+    (
+        b"PK\x03\x04",
+        "a zip archive (or an Excel .xlsx workbook); unzip it and give the CSV "
+        "files inside, or save the sheet as CSV",
+    ),
+    (b"PK\x05\x06", "an empty zip archive; give the CSV files instead"),
+    (b"PAR1", "a Parquet file, not CSV; export it as CSV"),
+    (b"BZh", "a bzip2 archive; decompress it (bunzip2) and give the CSV inside"),
+    (b"\xfd7zXZ\x00", "an xz archive; decompress it (unxz) and give the CSV inside"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive; extract it and give the CSV files inside"),
+    (b"%PDF", "a PDF document, not CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook; save the sheet as CSV"),
+)
+
+
+def _refuse_binary(path: Path, data: bytes | mmap.mmap) -> None:
+    """Name archives and binary formats given as CSV, and text with NUL bytes in its header."""
+    head = bytes(data[:8])
+    for magic, what in _NOT_CSV:
+        if head.startswith(magic):
+            raise InputError(f"{path}: is {what}")
+    if head.startswith(_GZIP_MAGIC):
+        raise InputError(f"{path}: is gzip compressed twice; decompress it once and try again")
+
+
+def _first_line(path: Path, data: bytes | mmap.mmap) -> bytes:
+    """The header line's bytes; refuses a header too long or holding NUL bytes."""
+    end = data.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+    if end < 0 and len(data) > MAX_HEADER_BYTES:
+        raise InputError(
+            f"{path}: the first line is longer than {MAX_HEADER_BYTES // 1024} KiB: not a CSV "
+            "file with a header line (binary data, or a file with no line breaks?)"
+        )
+    line = bytes(data[: end if end >= 0 else len(data)])
+    if b"\x00" in line:
+        raise InputError(
+            f"{path}: the header line holds NUL bytes: binary data or UTF-16 text, not a CSV "
+            "file (save it as UTF-8 CSV)"
+        )
+    return line
+
+
+def _refuse_repeated_columns(path: Path, names: tuple[str, ...]) -> None:
+    """A header naming a column twice is ambiguous: which ``Month`` is the month?"""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if not name:
+            continue
+        if name in seen:
+            raise InputError(
+                f"{path}: file refused: column {shown(name)!r} appears twice in the header "
+                f"(columns {seen[name]} and {position}); remove or rename one; nothing was stored"
+            )
+        seen[name] = position
+
+
+def _read_stdin(max_bytes: int) -> bytes:
     try:
-        return sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(max_bytes + 1)
     except (OSError, AttributeError, ValueError) as exc:
         raise InputError(f"-: cannot read standard input ({exc})") from exc
+    if len(data) > max_bytes:
+        raise InputError(f"-: standard input is larger than {_limit_text(max_bytes)}")
+    return data
+
+
+def _limit_text(max_bytes: int) -> str:
+    return f"the input limit of {max_bytes // 2**20} MiB (set GEO_SERVICE_MAX_INPUT_MB to raise it)"
 
 
 def _separator(path: Path, header: str) -> str:
@@ -173,12 +309,15 @@ def _separator(path: Path, header: str) -> str:
     return best[0]
 
 
-def _map(path: Path) -> bytes | mmap.mmap:
+def _map(path: Path, max_bytes: int) -> bytes | mmap.mmap:
     """The file's bytes, memory-mapped (no copy) unless the file is empty."""
     try:
         with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
                 return b""
+            if size > max_bytes:
+                raise InputError(f"{path}: the file is larger than {_limit_text(max_bytes)}")
             return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
@@ -196,7 +335,8 @@ def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None
         separated = f" (fields are separated by {SEPARATORS[raw.delimiter]})"
         raise InputError(
             f"{raw.path}: not a {what} file: missing column(s) {', '.join(missing)}; "
-            f"expected a header with {', '.join(required)}; found {', '.join(raw.header) or '-'}"
+            f"expected a header with {', '.join(required)}; "
+            f"found {shown(', '.join(raw.header)) or '-'}"
             + (separated if raw.delimiter != "," else "")
         )
 
@@ -213,51 +353,118 @@ def read_columns(
     Columns are text, except ``number_columns``, which are float64 when every value in the file
     parses as a number (the common case, and faster) and text otherwise, so that the loader can
     reject the rows that do not. Fast (pyarrow) when the file is regular; line by line when not.
-    Text that is not valid UTF-8 is read again as Latin-1, with a warning.
+    Rows on lines holding bytes that are not valid UTF-8 (in a file that is otherwise UTF-8)
+    are rejected. Text values are normalised (:func:`._plausible.normalise_text`).
     """
     wanted = list(dict.fromkeys(columns))
-    try:
-        return _read_any(raw, wanted, list(null_values), list(number_columns))
-    except _NotUtf8Error as exc:
-        logger.warning("%s: not valid UTF-8 (%s); reading it as Latin-1", raw.path, exc)
-        latin1 = replace(raw, encoding="latin1")
-        return _read_any(latin1, wanted, list(null_values), list(number_columns))
-
-
-class _NotUtf8Error(Exception):
-    """The file's text is not valid UTF-8."""
-
-
-def _read_any(raw: RawFile, wanted: list[str], nulls: list[str], numbers: list[str]) -> RawRows:
     rows = None
-    for typed in ([c for c in numbers if c in wanted], []):
+    for typed in ([c for c in number_columns if c in wanted], []):
         try:
-            rows = _read_fast(raw, wanted, nulls, typed)
+            rows = _read_fast(raw, wanted, list(null_values), typed)
             break
         except pa.ArrowInvalid as exc:
-            if "UTF8" in str(exc) and raw.encoding == "utf8":
-                raise _NotUtf8Error(str(exc)) from exc
             logger.debug("%s: pyarrow could not parse the file as typed (%s)", raw.path, exc)
     if rows is None:
         logger.info("%s: irregular CSV layout, reading it line by line", raw.path)
-        rows = _read_exact(raw, wanted, nulls)
-    return rows
+        rows = _read_exact(raw, wanted, list(null_values))
+    normalised = {
+        name: normalise_text(raw.path, name, values) for name, values in rows.columns.items()
+    }
+    rows = replace(rows, columns=normalised)
+    return _reject_bad_text(raw, rows) if raw.bad_lines else rows
 
 
-def _decompress(path: Path, raw: bytes | mmap.mmap) -> bytes:
+def _reject_bad_text(raw: RawFile, rows: RawRows) -> RawRows:
+    """Move the rows on lines with bytes that are not UTF-8 to the malformed rejects."""
+    starts = rows.lines
+    index = np.searchsorted(starts, np.asarray(raw.bad_lines, dtype=np.int64), side="right") - 1
+    hit = np.zeros(len(starts), dtype=bool)
+    hit[index[index >= 0]] = True
+    if not hit.any():
+        return rows
+    keep = pa.array(~hit)
+    first_column = next(iter(rows.columns.values()))
+    texts = [shown(v) for v in first_column.filter(pa.array(hit)).to_pylist()]
+    bad = pd.DataFrame(
+        {
+            "file": pd.Series([str(raw.path)] * len(texts), dtype="str"),
+            "line": pd.Series(starts[hit], dtype="int64"),
+            "column": pd.Series(["*"] * len(texts), dtype="str"),
+            "value": pd.Series(texts, dtype="str"),
+            "reason": pd.Series(
+                ["not valid UTF-8 text (bytes shown as \ufffd; the rest of the file is UTF-8)"]
+                * len(texts),
+                dtype="str",
+            ),
+        }
+    )
+    malformed = pd.concat([rows.malformed, bad], ignore_index=True).sort_values(
+        "line", ignore_index=True
+    )
+    columns = {name: values.filter(keep) for name, values in rows.columns.items()}
+    return replace(rows, columns=columns, lines=starts[~hit], malformed=malformed)
+
+
+def _decompress(path: Path, raw: bytes | mmap.mmap, limits: InputLimits) -> bytes:
+    """Gunzip in chunks, stopping as soon as the output passes a limit (bounded memory)."""
+    limit = min(limits.max_bytes, max(MAX_GZIP_RATIO * len(raw), 2**20))
+    out = io.BytesIO()
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            while chunk := stream.read(_CHUNK):
+                out.write(chunk)
+                if out.tell() > limit:
+                    raise InputError(_bomb_text(path, len(raw), limit, limits.max_bytes))
     except (EOFError, OSError, zlib.error) as exc:
-        raise InputError(f"{path}: truncated or corrupt gzip file ({exc})") from exc
+        raise InputError(f"{path}: truncated or corrupt gzip file ({shown(exc)})") from exc
+    return out.getvalue()
 
 
-def _header_encoding(line: bytes) -> str:
-    """UTF-8 unless the header line is not valid UTF-8 (the data rows are checked as read)."""
+def _bomb_text(path: Path, packed: int, limit: int, max_bytes: int) -> str:
+    if limit < max_bytes:
+        return (
+            f"{path}: refused: this {packed:,}-byte gzip expands to more than {limit:,} bytes "
+            f"(over {MAX_GZIP_RATIO} times its size; a CSV compresses 5-15 times): a "
+            "decompression bomb or not a CSV; decompression stopped"
+        )
+    return f"{path}: refused: decompressed, the file is larger than {_limit_text(max_bytes)}"
+
+
+def _file_encoding(path: Path, data: bytes | mmap.mmap) -> tuple[str, bool]:
+    """``utf8``, ``cp1252`` or ``latin1`` for the whole file, and whether it decodes cleanly."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        line.decode("utf-8")
+        for start in range(0, len(data), _CHUNK):
+            decoder.decode(data[start : start + _CHUNK])
+        decoder.decode(b"", final=True)
+        return "utf8", True
     except UnicodeDecodeError:
-        return "latin1"
-    return "utf8"
+        pass
+    if _UTF8_MULTIBYTE.search(data) is not None:
+        return "utf8", False  # UTF-8 text with a few bad bytes: those rows are rejected
+    encoding = "latin1" if _CP1252_UNDEFINED.search(data) is not None else "cp1252"
+    logger.warning("%s: not UTF-8 text; reading it as %s", path, _ENCODING_NAMES[encoding])
+    return encoding, True
+
+
+def _replace_bad_utf8(path: Path, data: bytes | mmap.mmap) -> tuple[bytes, tuple[int, ...]]:
+    """UTF-8 bytes with each invalid byte as U+FFFD, and the 1-based lines that held them."""
+    text = bytes(data).decode("utf-8", errors="surrogateescape")
+    lines: list[int] = []
+    line, previous = 1, 0
+    for match in _ESCAPED.finditer(text):
+        line += text.count("\n", previous, match.start())
+        previous = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    logger.warning(
+        "%s: UTF-8 text with bytes that are not UTF-8 on %d line(s) (first line %d); those "
+        "rows are rejected",
+        path,
+        len(lines),
+        lines[0],
+    )
+    return _ESCAPED.sub("\ufffd", text).encode("utf-8"), tuple(lines)
 
 
 def _read_fast(
@@ -310,9 +517,10 @@ def _read_fast(
 def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     """Line-by-line read with the csv module: exact line numbers, malformed rows rejected."""
     try:
-        text = bytes(raw.data).decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
-    except UnicodeDecodeError as exc:
-        raise _NotUtf8Error(f"byte {exc.start}") from exc
+        text = bytes(raw.data).decode("utf-8-sig" if raw.encoding == "utf8" else raw.encoding)
+    except UnicodeDecodeError as exc:  # the encoding was checked on opening
+        raise InputError(f"{raw.path}: not readable as {raw.encoding} ({exc})") from exc
+    _check_line_lengths(raw)
     index = [raw.header.index(name) for name in wanted]
     null_set = set(nulls)
     values: list[list[str | None]] = [[] for _ in wanted]
@@ -336,6 +544,23 @@ def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     return RawRows(columns, lines_array, malformed, raw.digest, raw.delimiter)
 
 
+def _check_line_lengths(raw: RawFile) -> None:
+    """Refuse a file with a line longer than the limit (junk, or a file without line breaks)."""
+    limit = input_limits().max_line_bytes
+    if len(raw.data) <= limit:
+        return
+    newlines = np.flatnonzero(np.frombuffer(raw.data, dtype=np.uint8) == 10)
+    ends = np.concatenate([newlines, [len(raw.data)]])
+    lengths = np.diff(np.concatenate([[-1], ends])) - 1
+    longest = int(np.argmax(lengths))
+    if lengths[longest] > limit:
+        raise InputError(
+            f"{raw.path}: line {longest + 1} is {int(lengths[longest]):,} bytes long, over the "
+            f"limit of {limit // 1024} KiB per line (set GEO_SERVICE_MAX_LINE_KB to raise it): "
+            "junk data or a file without line breaks"
+        )
+
+
 def _numbered_records(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line, fields) of each non-blank record after the header."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -347,7 +572,7 @@ def _numbered_records(path: Path, text: str, delimiter: str) -> Iterator[tuple[i
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputError(f"{path} line {start}: not readable as CSV ({exc})") from exc
+            raise InputError(f"{path} line {start}: not readable as CSV ({shown(exc)})") from exc
         if record:
             yield start, record
         start = reader.line_num + 1
@@ -359,7 +584,7 @@ def _malformed_frame(path: Path, lines: list[int], texts: list[str], n_fields: i
             "file": pd.Series([str(path)] * len(lines), dtype="str"),
             "line": pd.Series(lines, dtype="int64"),
             "column": pd.Series(["*"] * len(lines), dtype="str"),
-            "value": pd.Series([t[:200] for t in texts], dtype="str"),
+            "value": pd.Series([shown(t) for t in texts], dtype="str"),
             "reason": pd.Series(
                 [f"wrong number of fields (expected {n_fields})"] * len(lines), dtype="str"
             ),

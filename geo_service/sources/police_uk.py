@@ -10,7 +10,10 @@ Open Government Licence v3.0."
 
 **Quirks**, and what this loader does about them:
 
-- Dates are monthly only (``Month`` = ``YYYY-MM``): ``occurred_at`` is always empty. A file
+- Dates are monthly only (``Month`` = ``YYYY-MM``): ``occurred_at`` is always empty. Every row
+  of a published file has the month of its name: a row of another month, or before December 2010
+  (when street-level data begins), or after the current month, is rejected, and a file most of
+  whose rows disagree with its name is refused (:mod:`._plausible`). A file
   opened and saved in a spreadsheet has ``Month`` rewritten (``Jan-21``, ``01/01/2021``, a serial
   day number, ...): those forms are read back when they agree with the month in the file name
   (``2021-01-<force>-street.csv``), and the whole file is refused when they do not.
@@ -47,6 +50,7 @@ from geo_service.schema import POLICE_UK_CATEGORIES
 from geo_service.sources._checks import (
     Rejects,
     check_month,
+    check_month_range,
     check_required,
     file_part,
     is_missing,
@@ -62,6 +66,7 @@ from geo_service.sources._files import (
     require_columns,
 )
 from geo_service.sources._load import EXCLUDED_PREFIX, MAX_REJECT_SHARE, load_each
+from geo_service.sources._plausible import FIRST_MONTH, check_file_month
 from geo_service.sources._result import LoadResult, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -134,8 +139,11 @@ def _load_file(
     path, rows = _read(path)  # standard input is named by its checksum
     col = rows.columns
     rejects = Rejects(path, rows.lines, delimiter=rows.delimiter)
-    month = read_months(path, col["Month"], "Month", expected=month_from_name(path))
+    file_month = month_from_name(path)
+    month = read_months(path, col["Month"], "Month", expected=file_month)
     check_month(rejects, month, "Month")
+    check_file_month(path, month, "Month", file_month)
+    check_month_range(rejects, month, "Month", first=FIRST_MONTH[SOURCE], file_month=file_month)
     check_required(rejects, col["Crime type"], "Crime type")
     _exclude(rejects, col.get("Reported by"), exclude_forces)
     x, y = located_lonlat(
