@@ -357,6 +357,7 @@ def read_columns(
     are rejected. Text values are normalised (:func:`._plausible.normalise_text`).
     """
     wanted = list(dict.fromkeys(columns))
+    _check_line_lengths(raw)
     rows = None
     for typed in ([c for c in number_columns if c in wanted], []):
         try:
@@ -520,7 +521,6 @@ def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
         text = bytes(raw.data).decode("utf-8-sig" if raw.encoding == "utf8" else raw.encoding)
     except UnicodeDecodeError as exc:  # the encoding was checked on opening
         raise InputError(f"{raw.path}: not readable as {raw.encoding} ({exc})") from exc
-    _check_line_lengths(raw)
     index = [raw.header.index(name) for name in wanted]
     null_set = set(nulls)
     values: list[list[str | None]] = [[] for _ in wanted]
@@ -545,20 +545,34 @@ def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
 
 
 def _check_line_lengths(raw: RawFile) -> None:
-    """Refuse a file with a line longer than the limit (junk, or a file without line breaks)."""
+    """Refuse a file with a line longer than the limit (junk, or a file without line breaks).
+
+    Scanned in chunks, so memory stays bounded (about 1 ms per MB).
+    """
     limit = input_limits().max_line_bytes
     if len(raw.data) <= limit:
         return
-    newlines = np.flatnonzero(np.frombuffer(raw.data, dtype=np.uint8) == 10)
-    ends = np.concatenate([newlines, [len(raw.data)]])
-    lengths = np.diff(np.concatenate([[-1], ends])) - 1
-    longest = int(np.argmax(lengths))
-    if lengths[longest] > limit:
-        raise InputError(
-            f"{raw.path}: line {longest + 1} is {int(lengths[longest]):,} bytes long, over the "
-            f"limit of {limit // 1024} KiB per line (set GEO_SERVICE_MAX_LINE_KB to raise it): "
-            "junk data or a file without line breaks"
+    line, start = 1, 0  # the current line's number and first byte
+    for offset in range(0, len(raw.data), _CHUNK):
+        chunk = np.frombuffer(
+            raw.data, dtype=np.uint8, count=min(_CHUNK, len(raw.data) - offset), offset=offset
         )
+        ends = np.flatnonzero(chunk == 10) + offset
+        lengths = np.diff(np.concatenate([[start - 1], ends])) - 1
+        if len(lengths) and lengths.max() > limit:
+            _refuse_long_line(raw.path, line + int(np.argmax(lengths)), int(lengths.max()), limit)
+        if len(ends):
+            line, start = line + len(ends), int(ends[-1]) + 1
+    if len(raw.data) - start > limit:
+        _refuse_long_line(raw.path, line, len(raw.data) - start, limit)
+
+
+def _refuse_long_line(path: Path, line: int, length: int, limit: int) -> None:
+    raise InputError(
+        f"{path}: line {line} is {length:,} bytes long, over the limit of {limit // 1024} KiB "
+        "per line (set GEO_SERVICE_MAX_LINE_KB to raise it): junk data or a file without line "
+        "breaks"
+    )
 
 
 def _numbered_records(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
