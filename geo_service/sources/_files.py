@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import hashlib
 import io
 import logging
@@ -407,16 +406,27 @@ def _reject_bad_text(raw: RawFile, rows: RawRows) -> RawRows:
 
 
 def _decompress(path: Path, raw: bytes | mmap.mmap, limits: InputLimits) -> bytes:
-    """Gunzip in chunks, stopping as soon as the output passes a limit (bounded memory)."""
+    """Gunzip in chunks, stopping as soon as the output passes a limit (bounded memory).
+
+    Concatenated gzip members (as ``cat a.gz b.gz`` makes) are read one after another.
+    """
     limit = min(limits.max_bytes, max(MAX_GZIP_RATIO * len(raw), 2**20))
     out = io.BytesIO()
+    pending = memoryview(raw)
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            while chunk := stream.read(_CHUNK):
+        while len(pending):
+            stream = zlib.decompressobj(wbits=31)  # one gzip member
+            while not stream.eof:
+                chunk = stream.decompress(pending, _CHUNK)
+                pending = memoryview(stream.unconsumed_tail)
+                if not chunk and not len(pending):
+                    raise EOFError("compressed file ended before the end-of-stream marker")
                 out.write(chunk)
                 if out.tell() > limit:
                     raise InputError(_bomb_text(path, len(raw), limit, limits.max_bytes))
-    except (EOFError, OSError, zlib.error) as exc:
+            rest = stream.unused_data
+            pending = memoryview(rest if rest.strip(b"\0") else b"")  # zero padding ends it
+    except (EOFError, zlib.error) as exc:
         raise InputError(f"{path}: truncated or corrupt gzip file ({shown(exc)})") from exc
     return out.getvalue()
 
