@@ -68,6 +68,15 @@ def _read_denominator_csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no such file") from exc
     except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a readable UTF-8 CSV with a header ({exc})") from exc
+    with path.open("rb") as handle:  # pandas renames a repeated column "x.1": look at the header
+        header = handle.readline(65_536).decode("utf-8-sig", errors="replace")
+    names = [name.strip().lower() for name in header.rstrip("\r\n").split(",")]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            f"{path}: column(s) {', '.join(repeated)} appear more than once in the header; "
+            "remove or rename the copies; nothing was changed"
+        )
     table.columns = [str(c).strip().lower() for c in table.columns]
     usable = [c for c in ("parent", *DENOMINATORS) if c in table.columns]
     if "code" not in table.columns or not usable:

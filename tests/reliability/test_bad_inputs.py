@@ -553,6 +553,22 @@ def _layer(folder: Path, x: float, y: float, size: float, crs: str, name: str) -
     return path
 
 
+JUNK = b"x" * 70_000
+
+
+def _parquet(folder: Path, *, corrupt: bool) -> Path:
+    frame = gpd.GeoDataFrame(WARDS, geometry=[box(0, 0, 1, 1)] * 2, crs="EPSG:27700")
+    path = folder / ("corrupt.parquet" if corrupt else "wards.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, compression="snappy")
+    if corrupt:  # overwrite the middle: the column chunks no longer decompress
+        data = bytearray(path.read_bytes())
+        middle = len(data) // 2
+        data[middle - 100 : middle + 100] = b"\xff" * 200
+        path.write_bytes(bytes(data))
+    return path
+
+
 LAYER_CASES: dict[str, tuple[Callable[[Path], Path], list[str], str]] = {
     "a layer in Toronto (degrees)": (
         lambda f: _layer(f, -79.40, 43.65, 0.01, "EPSG:4326", "toronto.geojson"),
@@ -579,6 +595,33 @@ LAYER_CASES: dict[str, tuple[Callable[[Path], Path], list[str], str]] = {
         [],
         "the areas are specks",
     ),
+    "a GeoParquet layer": (
+        lambda f: _parquet(f, corrupt=False),
+        [],
+        "is a (Geo)Parquet file, which boundary layers are not read from; convert it",
+    ),
+    "a corrupt snappy GeoParquet layer": (
+        lambda f: _parquet(f, corrupt=True),
+        [],
+        "corrupt.parquet: is a (Geo)Parquet file",
+    ),
+    "70 KB of junk GeoJSON is not echoed": (
+        lambda f: _write(
+            f / "junk.geojson", b'{"type": "FeatureCollection", "features": [' + b"x" * 70_000
+        ),
+        [],
+        "cannot read as a GeoJSON, Shapefile, GeoPackage, KML or other GDAL format",
+    ),
+    "an empty layer file": (
+        lambda f: _write(f / "wards.geojson", b""),
+        [],
+        "the file is empty; expected a GeoJSON, Shapefile or GeoPackage",
+    ),
+    "a CSV given as a layer": (
+        lambda f: _write(f / "wards.csv", b"code,name\nW1,West\n"),
+        [],
+        "holds no layer with geometries",
+    ),
     "boundary zip of nothing": (
         lambda f: _write(f / "wards.zip", _zip("readme.txt", "nothing here")),
         [],
@@ -597,6 +640,7 @@ def test_bad_boundary_layer(name: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 2, err
     assert phrase in err
     assert err.count("\n") == 1
+    assert len(err) < 1000
     assert Store(store).version() is None  # nothing stored
 
 
@@ -613,6 +657,10 @@ DENOMINATOR_CASES: dict[str, tuple[str, str]] = {
     "unknown code": ("code,population\nW9,100\n", "code(s) not in the layer: 'W9'"),
     "repeated code": ("code,population\nW1,100\nW1,200\n", "code(s) given more than once"),
     "no code column": ("area,population\nW1,100\n", "expected a 'code' column"),
+    "duplicate population header": (
+        "code,population,population\nW1,100,200\n",
+        "column(s) population appear more than once in the header",
+    ),
 }
 
 
@@ -631,6 +679,24 @@ def test_bad_denominators(name: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(err) < 1000
     populations = Store(store).layer("ward")["population"]
     assert populations.isna().all()  # the layer is unchanged
+
+
+def test_layer_codes_and_names_are_normalised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "wards.geojson"
+    shapes = [box(500000, 200000, 501000, 201000), box(501000, 200000, 502000, 201000)]
+    columns = {"WD13CD": ["W1 ", "\x07W2"], "WD13NM": ["West  End", "Cafe\u0301"]}
+    gpd.GeoDataFrame(columns, geometry=shapes, crs="EPSG:27700").to_file(path, driver="GeoJSON")
+    store = tmp_path / "store"
+    assert main(["--store", str(store), "boundaries", "add", "ward", str(path)]) == 0
+    layer = Store(store).layer("ward")
+    assert layer["code"].tolist() == ["W1", "W2"]
+    assert layer["name"].tolist() == ["West End", "Café"]
+    assert "column WD13CD: 2 value(s) normalised" in caplog.text
+    csv_path = _write(tmp_path / "population.csv", b"code,population\nW1,1200\nW2,800\n")
+    assert main(["--store", str(store), "boundaries", "denominators", "ward", str(csv_path)]) == 0
+    assert Store(store).layer("ward")["population"].tolist() == [1200.0, 800.0]
 
 
 def test_catalogue_holds_at_least_100_bad_inputs() -> None:
