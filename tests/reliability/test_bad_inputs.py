@@ -115,6 +115,7 @@ def _zip(name: str, text: str) -> bytes:
 ONLY_2019_05 = (
     "\n".join([POLICE_HEADER, *(police(f"b{i}", "2019-05") for i in range(3))]) + "\n"
 ).encode()
+PRE_2010 = "\n".join([POLICE_HEADER, *(police(f"p{i}", "2008-08") for i in range(3))]) + "\n"
 GOOD_POLICE = "\n".join([POLICE_HEADER, *(police(f"good{i}") for i in range(GOOD))]) + "\n"
 
 
@@ -159,6 +160,18 @@ INCIDENT_CASES: dict[str, Case] = {
     "month 1066-10": rejected(police_file(police("bad", "1066-10")), EARLY),
     "month 2010-11 before police.uk": rejected(police_file(police("bad", "2010-11")), EARLY),
     "month 9999-12": rejected(police_file(police("bad", "9999-12")), FUTURE),
+    "a force extract named 2008-08 keeps its month": Case(
+        raw_file(PRE_2010.encode(), "2008-08-x-street.csv"),
+        0,
+        "before police.uk street-level data begins (2010-12): read as a force's extract",
+        3,
+    ),
+    "1066-10 in a file named 2008-08": Case(
+        raw_file((PRE_2010 + police("old", "1066-10") + "\n").encode(), "2008-08-x-street.csv"),
+        0,
+        "month before the source's data begins: expected 2008-08 or later",
+        3,
+    ),
     "month after the file's month": rejected(police_file(police("bad", "2021-02")), AFTER),
     "month 2021-13": rejected(police_file(police("bad", "2021-13")), NOT_MONTH),
     "month 2021-00": rejected(police_file(police("bad", "2021-00")), NOT_MONTH),
