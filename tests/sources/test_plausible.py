@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from geo_service.errors import InputError
-from geo_service.sources._files import input_limits
+from geo_service.sources._guards import input_limits
 from geo_service.sources._plausible import (
     check_crs_fit,
     check_file_month,
