@@ -87,7 +87,7 @@ def choose_layer(path: Path, source_layer: str | None) -> str:
     try:
         layers = [(str(name), geometry) for name, geometry in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises several GDAL error types
-        raise InputError(f"{path}: {_READ_ERROR} ({exc})") from exc
+        raise InputError(f"{path}: {_READ_ERROR} ({_gdal_error(exc)})") from exc
     names = [name for name, _ in layers]
     if source_layer is not None:
         if source_layer not in names:
@@ -111,6 +111,20 @@ def _check_exists(path: Path) -> None:
         raise InputError(f"{path}: no such file")
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty; expected a GeoJSON, Shapefile or GeoPackage")
+    if path.is_file():
+        with path.open("rb") as handle:
+            head = handle.read(4)
+        if head == b"PAR1":  # GDAL here has no (Geo)Parquet driver: say so, not a library error
+            raise InputError(
+                f"{path}: is a (Geo)Parquet file, which boundary layers are not read from; "
+                f"convert it to GeoPackage or GeoJSON (ogr2ogr {path.stem}.gpkg {path.name})"
+            )
+
+
+def _gdal_error(exc: Exception) -> str:
+    """GDAL's message, cut to 200 characters (it can quote the file's content)."""
+    text = str(exc)
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"
 
 
 def _listing(path: Path, names: list[str]) -> str:
@@ -127,7 +141,7 @@ def read_source(path: Path, layer: str) -> gpd.GeoDataFrame:
     try:
         frame = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio raises several GDAL error types
-        raise InputError(f"{path}: {_READ_ERROR} ({exc})") from exc
+        raise InputError(f"{path}: {_READ_ERROR} ({_gdal_error(exc)})") from exc
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{path}: layer {layer!r} holds no geometries; expected area polygons")
     if len(frame) == 0:

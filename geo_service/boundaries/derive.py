@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import geopandas as gpd
 import numpy as np
@@ -21,6 +22,13 @@ from geo_service.errors import InputError
 #: Numeric denominator columns a CSV may give.
 DENOMINATORS: tuple[str, ...] = ("population", "households")
 
+#: Largest denominator one area can have: above the UK's population (about 69 million) and
+#: households (about 29 million) with a margin, so a typo or an overflow (``inf``, ``1e300``)
+#: is refused rather than making every rate per 1,000 residents zero.
+DENOMINATOR_LIMITS: Mapping[str, float] = MappingProxyType(
+    {"population": 100_000_000.0, "households": 50_000_000.0}
+)
+
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _EXAMPLES = 10  # how many offending rows an error message lists
 
@@ -28,7 +36,8 @@ _EXAMPLES = 10  # how many offending rows an error message lists
 def read_denominators(layer: gpd.GeoDataFrame, csv_path: Path | str) -> gpd.GeoDataFrame:
     """A copy of ``layer`` with population, households and parent filled from a CSV.
 
-    The CSV has a ``code`` column and any of ``population``, ``households`` (non-negative numbers)
+    The CSV has a ``code`` column and any of ``population``, ``households`` (finite numbers from 0
+    to :data:`DENOMINATOR_LIMITS`)
     and ``parent`` (a code). Areas the CSV does not mention keep their values; a code the layer
     does not hold, a repeated code or a non-numeric value is an error naming the line.
     """
@@ -59,6 +68,15 @@ def _read_denominator_csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no such file") from exc
     except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a readable UTF-8 CSV with a header ({exc})") from exc
+    with path.open("rb") as handle:  # pandas renames a repeated column "x.1": look at the header
+        header = handle.readline(65_536).decode("utf-8-sig", errors="replace")
+    names = [name.strip().lower() for name in header.rstrip("\r\n").split(",")]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            f"{path}: column(s) {', '.join(repeated)} appear more than once in the header; "
+            "remove or rename the copies; nothing was changed"
+        )
     table.columns = [str(c).strip().lower() for c in table.columns]
     usable = [c for c in ("parent", *DENOMINATORS) if c in table.columns]
     if "code" not in table.columns or not usable:
@@ -93,13 +111,19 @@ def _lines(lines: np.ndarray) -> str:
 
 
 def _numeric(values: pd.Series, path: Path, column: str) -> np.ndarray:
+    """Finite numbers from 0 to :data:`DENOMINATOR_LIMITS`; raises naming the first bad line."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad = (values.notna().to_numpy() & np.isnan(numbers)) | (numbers < 0)
+    limit = DENOMINATOR_LIMITS[column]
+    with np.errstate(invalid="ignore"):
+        out_of_range = ~np.isnan(numbers) & ~((numbers >= 0) & (numbers <= limit))
+    bad = (values.notna().to_numpy() & np.isnan(numbers)) | out_of_range
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        value = str(values.iloc[first])
+        shown = value if len(value) <= 80 else f"{value[:80]}... ({len(value)} characters)"
         raise InputError(
-            f"{path}: line {first + 2}, column {column!r}: {values.iloc[first]!r} is not a "
-            "non-negative number"
+            f"{path}: line {first + 2}, column {column!r}: {shown!r} is not a finite number "
+            f"from 0 to {limit:,.0f} (more than any UK area's {column}); nothing was changed"
         )
     return numbers
 

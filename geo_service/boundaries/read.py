@@ -249,7 +249,7 @@ def _names(frame: pd.DataFrame, column: str, codes: np.ndarray) -> np.ndarray:
     """Area names from ``column``; a missing or blank name falls back to the code."""
     if column not in frame.columns:
         return codes.copy()
-    names = frame[column].astype("str").str.strip().to_numpy(dtype=object)
+    names = _clean_text(frame[column].astype("str"), column).to_numpy(dtype=object)
     blank = pd.isna(names) | (names == "")
     return np.where(blank, codes, names)
 
@@ -274,7 +274,7 @@ def _codes(frame: pd.DataFrame, path: Path, column: str, *, code_from_filename: 
 
 
 def _checked_codes(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    codes = values.astype("str").str.strip()
+    codes = _clean_text(values.astype("str"), column)
     missing = np.flatnonzero(codes.isna().to_numpy() | (codes == "").to_numpy())
     if len(missing):
         raise InputError(
@@ -289,6 +289,32 @@ def _checked_codes(values: pd.Series, path: Path, column: str) -> np.ndarray:
         )
         raise InputError(f"{path}: column {column!r} has duplicate codes: {listed}")
     return codes.to_numpy(dtype=object)
+
+
+def _clean_text(values: pd.Series, column: str) -> pd.Series:
+    """Control characters removed, whitespace collapsed and stripped, Unicode NFC; logged.
+
+    The same normalisation as incident text (:mod:`geo_service.sources._plausible`), so a code
+    with a stray space or NUL still matches the code an incident or a denominator CSV gives.
+    """
+    clean = (
+        values.str.replace(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", regex=True)
+        .str.replace(r"\s+", " ", regex=True)
+        .str.strip()
+        .str.normalize("NFC")
+    )
+    changed = (clean != values).to_numpy(dtype=bool, na_value=False)
+    if changed.any():
+        first = int(np.flatnonzero(changed)[0])
+        logger.warning(
+            "column %s: %d value(s) normalised (whitespace, control characters, Unicode NFC), "
+            "e.g. %s -> %s",
+            column,
+            int(changed.sum()),
+            ascii(str(values.iloc[first])[:80]),
+            ascii(str(clean.iloc[first])[:80]),
+        )
+    return clean
 
 
 def _rows(positions: np.ndarray) -> str:

@@ -29,11 +29,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyproj
 
 from geo_service.errors import InputError
 from geo_service.projection import to_bng
 from geo_service.schema import INCIDENT_COLUMNS, conform, empty_incidents
 from geo_service.sources._dates import MONTH_PATTERN
+from geo_service.sources._plausible import (
+    check_crs_fit,
+    current_month,
+    month_bounds_masks,
+    shown,
+)
 from geo_service.sources._result import (
     LoadResult,
     SourceFile,
@@ -83,7 +90,7 @@ class Rejects:
                     "file": pd.Series([str(self.path)] * int(new.sum()), dtype="str"),
                     "line": pd.Series(self.lines[new], dtype="int64"),
                     "column": pd.Series([column] * int(new.sum()), dtype="str"),
-                    "value": pd.Series(["" if v is None else str(v) for v in picked], dtype="str"),
+                    "value": pd.Series([shown(v) for v in picked], dtype="str"),
                     "reason": pd.Series([reason] * int(new.sum()), dtype="str"),
                 }
             )
@@ -119,6 +126,28 @@ def check_month(rejects: Rejects, values: pa.Array, column: str) -> None:
     good = pc.fill_null(pc.match_substring_regex(values, MONTH_PATTERN), False)
     bad = ~np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool)
     rejects.add(bad, column, values, "not a month: expected YYYY-MM with month 01-12")
+
+
+def check_month_range(
+    rejects: Rejects,
+    values: pa.Array,
+    column: str,
+    *,
+    first: str,
+    file_month: str | None = None,
+    shown_as: pa.Array | None = None,
+) -> None:
+    """Reject months before ``first``, after the file's own month, or after this month.
+
+    ``shown_as`` is the text shown as the rejected value (the date a month was derived from).
+    """
+    early, late, future = month_bounds_masks(values, first=first, last=file_month)
+    text = values if shown_as is None else shown_as
+    rejects.add(future, column, text, f"month in the future: expected {current_month()} or earlier")
+    rejects.add(late, column, text, f"month after the file's own month {file_month}")
+    rejects.add(
+        early, column, text, f"month before the source's data begins: expected {first} or later"
+    )
 
 
 def parse_numbers(rejects: Rejects, values: pa.Array, column: str) -> np.ndarray:
@@ -194,6 +223,10 @@ def located_lonlat(
     if zero.any():
         logger.info("%s: %d row(s) at (0, 0) kept without a location", rejects.path, zero.sum())
     usable = np.isfinite(lon) & np.isfinite(lat) & ~zero & ~rejects.rejected
+    geographic = _is_geographic(crs)
+    misfit, reason = check_crs_fit(lon, lat, geographic=geographic, crs=crs)
+    rejects.add(usable & misfit, columns[0], lon_values, reason)
+    usable &= ~misfit
     if check_swapped:
         swapped = usable & (lon >= 49) & (lon <= 61) & (lat >= -10) & (lat <= 3)
         rejects.add(swapped, columns[1], lat_values, "latitude/longitude appear swapped")
@@ -205,6 +238,15 @@ def located_lonlat(
     if check_gb:
         check_in_gb(rejects, x, y, lon_values, columns[0])
     return _blank_rejected(rejects, x, y)
+
+
+def _is_geographic(crs: str) -> bool:
+    """Whether ``crs`` is in degrees (EPSG:4326 without asking PROJ, the common case)."""
+    if crs.upper() in ("EPSG:4326", "OGC:CRS84", "WGS84"):
+        return True
+    if crs.upper() == "EPSG:27700":
+        return False
+    return bool(pyproj.CRS.from_user_input(crs).is_geographic)
 
 
 def _project_distinct(a: np.ndarray, b: np.ndarray, *, crs: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,8 +4,16 @@ Files are read with :mod:`pyarrow.csv` (only the columns a loader needs). Gzip i
 the file's magic bytes. The path ``-`` reads standard input (once, whole). The field separator is
 found from the header line: ``,`` unless the header splits on ``;`` or a tab alone, as
 spreadsheets in decimal-comma locales write "CSV"; a header that splits as well on two separators
-is refused. Text is UTF-8 (a byte-order mark is ignored); a file whose header or needed columns
-are not valid UTF-8 is read as Latin-1 and a log line says so. Line numbers are 1-based with the
+is refused. A header naming one column twice is refused.
+
+Before parsing, the bytes pass the guards of :mod:`._guards`: size and line-length limits
+(a gzip is decompressed in chunks and stops at a limit), archives and binary formats named as
+such, and the encoding decided once per file (UTF-8; a UTF-8 file with a few invalid bytes has
+those rows rejected, "not valid UTF-8"; otherwise Windows-1252 or Latin-1, logged), so one bad
+byte costs one row and ``Café`` never becomes ``CafÃ©``. Values echoed in messages are cut to 80
+characters. Text values read are normalised (:func:`._plausible.normalise_text`).
+
+Line numbers are 1-based with the
 header on line 1; when a file has blank lines, fields spanning lines or rows with the wrong number
 of fields, the file is re-read with the :mod:`csv` module so that every line number stays exact
 and malformed rows become rejects.
@@ -14,14 +22,11 @@ and malformed rows become rejects.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import logging
 import mmap
 import os
-import sys
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -33,11 +38,23 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from geo_service.errors import InputError
+from geo_service.sources._guards import (
+    GZIP_MAGIC,
+    check_line_lengths,
+    decompress,
+    file_encoding,
+    first_line,
+    input_limits,
+    limit_text,
+    read_stdin,
+    refuse_binary,
+    replace_bad_utf8,
+)
+from geo_service.sources._plausible import normalise_text, shown
 
 logger = logging.getLogger(__name__)
 
 _BOM = "\ufeff"
-_GZIP_MAGIC = b"\x1f\x8b"
 #: The path that names standard input.
 STDIN = Path("-")
 #: Field separators recognised in a header line, with the names used in messages.
@@ -51,9 +68,11 @@ class RawFile:
     path: Path
     digest: Future[str]
     data: bytes | mmap.mmap
-    encoding: str  # "utf8" or "latin1"
+    encoding: str  # "utf8", "cp1252" or "latin1"
     header: tuple[str, ...]
     delimiter: str = ","
+    #: 1-based lines holding bytes that are not UTF-8 (in a file otherwise UTF-8).
+    bad_lines: tuple[int, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -116,34 +135,44 @@ def open_file(path: Path) -> RawFile:
     ``-`` reads standard input; the file is then named ``stdin-<first 12 hex digits of its
     SHA-256>.csv`` in rows and records, so that the same input gives the same name and ids.
     """
-    raw = _read_stdin() if path == STDIN else _map(path)
+    limits = input_limits()
+    raw = read_stdin(limits.max_bytes) if path == STDIN else _map(path, limits.max_bytes)
     if path == STDIN:
         path = Path(f"stdin-{hashlib.sha256(raw).hexdigest()[:12]}.csv")
     # hashlib releases the GIL: checksum large files while pyarrow parses them.
     hasher = ThreadPoolExecutor(max_workers=1)
     digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
     hasher.shutdown(wait=False)
-    data = _decompress(path, raw) if raw[:2] == _GZIP_MAGIC else raw
+    data = decompress(path, raw, limits) if raw[:2] == GZIP_MAGIC else raw
     if _is_blank(data):
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
-    end = data.find(b"\n")
-    first_line = data[: end if end >= 0 else len(data)].removeprefix(_BOM.encode())
-    encoding = _header_encoding(first_line)
-    if encoding == "latin1":
-        logger.warning("%s: header is not valid UTF-8; reading the file as Latin-1", path)
-    text = first_line.decode("utf-8" if encoding == "utf8" else "latin-1")
+    refuse_binary(path, data)
+    header_line = first_line(path, data).removeprefix(_BOM.encode())
+    encoding, valid = file_encoding(path, data)
+    bad_lines: tuple[int, ...] = ()
+    if not valid:
+        data, bad_lines = replace_bad_utf8(path, data)
+    text = header_line.decode("utf-8" if encoding == "utf8" else encoding, errors="replace")
     text = text.removeprefix(_BOM).rstrip("\r")
     delimiter = _separator(path, text)
     header = next(csv.reader([text], delimiter=delimiter), [])
     names = tuple(name.strip() for name in header)
-    return RawFile(path, digest, data, encoding, names, delimiter)
+    _refuse_repeated_columns(path, names)
+    return RawFile(path, digest, data, encoding, names, delimiter, bad_lines)
 
 
-def _read_stdin() -> bytes:
-    try:
-        return sys.stdin.buffer.read()
-    except (OSError, AttributeError, ValueError) as exc:
-        raise InputError(f"-: cannot read standard input ({exc})") from exc
+def _refuse_repeated_columns(path: Path, names: tuple[str, ...]) -> None:
+    """A header naming a column twice is ambiguous: which ``Month`` is the month?"""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if not name:
+            continue
+        if name in seen:
+            raise InputError(
+                f"{path}: file refused: column {shown(name)!r} appears twice in the header "
+                f"(columns {seen[name]} and {position}); remove or rename one; nothing was stored"
+            )
+        seen[name] = position
 
 
 def _separator(path: Path, header: str) -> str:
@@ -173,12 +202,15 @@ def _separator(path: Path, header: str) -> str:
     return best[0]
 
 
-def _map(path: Path) -> bytes | mmap.mmap:
+def _map(path: Path, max_bytes: int) -> bytes | mmap.mmap:
     """The file's bytes, memory-mapped (no copy) unless the file is empty."""
     try:
         with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
                 return b""
+            if size > max_bytes:
+                raise InputError(f"{path}: the file is larger than {limit_text(max_bytes)}")
             return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
@@ -196,7 +228,8 @@ def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None
         separated = f" (fields are separated by {SEPARATORS[raw.delimiter]})"
         raise InputError(
             f"{raw.path}: not a {what} file: missing column(s) {', '.join(missing)}; "
-            f"expected a header with {', '.join(required)}; found {', '.join(raw.header) or '-'}"
+            f"expected a header with {', '.join(required)}; "
+            f"found {shown(', '.join(raw.header)) or '-'}"
             + (separated if raw.delimiter != "," else "")
         )
 
@@ -213,51 +246,57 @@ def read_columns(
     Columns are text, except ``number_columns``, which are float64 when every value in the file
     parses as a number (the common case, and faster) and text otherwise, so that the loader can
     reject the rows that do not. Fast (pyarrow) when the file is regular; line by line when not.
-    Text that is not valid UTF-8 is read again as Latin-1, with a warning.
+    Rows on lines holding bytes that are not valid UTF-8 (in a file that is otherwise UTF-8)
+    are rejected. Text values are normalised (:func:`._plausible.normalise_text`).
     """
     wanted = list(dict.fromkeys(columns))
-    try:
-        return _read_any(raw, wanted, list(null_values), list(number_columns))
-    except _NotUtf8Error as exc:
-        logger.warning("%s: not valid UTF-8 (%s); reading it as Latin-1", raw.path, exc)
-        latin1 = replace(raw, encoding="latin1")
-        return _read_any(latin1, wanted, list(null_values), list(number_columns))
-
-
-class _NotUtf8Error(Exception):
-    """The file's text is not valid UTF-8."""
-
-
-def _read_any(raw: RawFile, wanted: list[str], nulls: list[str], numbers: list[str]) -> RawRows:
+    check_line_lengths(raw.path, raw.data)
     rows = None
-    for typed in ([c for c in numbers if c in wanted], []):
+    for typed in ([c for c in number_columns if c in wanted], []):
         try:
-            rows = _read_fast(raw, wanted, nulls, typed)
+            rows = _read_fast(raw, wanted, list(null_values), typed)
             break
         except pa.ArrowInvalid as exc:
-            if "UTF8" in str(exc) and raw.encoding == "utf8":
-                raise _NotUtf8Error(str(exc)) from exc
             logger.debug("%s: pyarrow could not parse the file as typed (%s)", raw.path, exc)
     if rows is None:
         logger.info("%s: irregular CSV layout, reading it line by line", raw.path)
-        rows = _read_exact(raw, wanted, nulls)
-    return rows
+        rows = _read_exact(raw, wanted, list(null_values))
+    normalised = {
+        name: normalise_text(raw.path, name, values) for name, values in rows.columns.items()
+    }
+    rows = replace(rows, columns=normalised)
+    return _reject_bad_text(raw, rows) if raw.bad_lines else rows
 
 
-def _decompress(path: Path, raw: bytes | mmap.mmap) -> bytes:
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise InputError(f"{path}: truncated or corrupt gzip file ({exc})") from exc
-
-
-def _header_encoding(line: bytes) -> str:
-    """UTF-8 unless the header line is not valid UTF-8 (the data rows are checked as read)."""
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return "latin1"
-    return "utf8"
+def _reject_bad_text(raw: RawFile, rows: RawRows) -> RawRows:
+    """Move the rows on lines with bytes that are not UTF-8 to the malformed rejects."""
+    starts = rows.lines
+    index = np.searchsorted(starts, np.asarray(raw.bad_lines, dtype=np.int64), side="right") - 1
+    hit = np.zeros(len(starts), dtype=bool)
+    hit[index[index >= 0]] = True
+    if not hit.any():
+        return rows
+    keep = pa.array(~hit)
+    first_column = next(iter(rows.columns.values()))
+    texts = [shown(v) for v in first_column.filter(pa.array(hit)).to_pylist()]
+    bad = pd.DataFrame(
+        {
+            "file": pd.Series([str(raw.path)] * len(texts), dtype="str"),
+            "line": pd.Series(starts[hit], dtype="int64"),
+            "column": pd.Series(["*"] * len(texts), dtype="str"),
+            "value": pd.Series(texts, dtype="str"),
+            "reason": pd.Series(
+                ["not valid UTF-8 text (bytes shown as \ufffd; the rest of the file is UTF-8)"]
+                * len(texts),
+                dtype="str",
+            ),
+        }
+    )
+    malformed = pd.concat([rows.malformed, bad], ignore_index=True).sort_values(
+        "line", ignore_index=True
+    )
+    columns = {name: values.filter(keep) for name, values in rows.columns.items()}
+    return replace(rows, columns=columns, lines=starts[~hit], malformed=malformed)
 
 
 def _read_fast(
@@ -310,9 +349,9 @@ def _read_fast(
 def _read_exact(raw: RawFile, wanted: list[str], nulls: list[str]) -> RawRows:
     """Line-by-line read with the csv module: exact line numbers, malformed rows rejected."""
     try:
-        text = bytes(raw.data).decode("utf-8-sig" if raw.encoding == "utf8" else "latin-1")
-    except UnicodeDecodeError as exc:
-        raise _NotUtf8Error(f"byte {exc.start}") from exc
+        text = bytes(raw.data).decode("utf-8-sig" if raw.encoding == "utf8" else raw.encoding)
+    except UnicodeDecodeError as exc:  # the encoding was checked on opening
+        raise InputError(f"{raw.path}: not readable as {raw.encoding} ({exc})") from exc
     index = [raw.header.index(name) for name in wanted]
     null_set = set(nulls)
     values: list[list[str | None]] = [[] for _ in wanted]
@@ -347,7 +386,7 @@ def _numbered_records(path: Path, text: str, delimiter: str) -> Iterator[tuple[i
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputError(f"{path} line {start}: not readable as CSV ({exc})") from exc
+            raise InputError(f"{path} line {start}: not readable as CSV ({shown(exc)})") from exc
         if record:
             yield start, record
         start = reader.line_num + 1
@@ -359,7 +398,7 @@ def _malformed_frame(path: Path, lines: list[int], texts: list[str], n_fields: i
             "file": pd.Series([str(path)] * len(lines), dtype="str"),
             "line": pd.Series(lines, dtype="int64"),
             "column": pd.Series(["*"] * len(lines), dtype="str"),
-            "value": pd.Series([t[:200] for t in texts], dtype="str"),
+            "value": pd.Series([shown(t) for t in texts], dtype="str"),
             "reason": pd.Series(
                 [f"wrong number of fields (expected {n_fields})"] * len(lines), dtype="str"
             ),

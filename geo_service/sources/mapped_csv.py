@@ -9,7 +9,8 @@ rows no category rule matches and severities other than Fatal/Serious/Slight are
 Dates: ``date_format`` (strptime) when given, else ISO 8601; a timestamp with a UTC offset or
 ``Z`` is converted to Europe/London local time, one without is taken as local time (month, hour
 and weekday are then local). A ``month`` column rewritten by a spreadsheet (``Jan-21``) is read
-back. Times: ``time`` as one column (``time_format``, default ``%H:%M``) or as ``[hour, minute]``
+back. A month (or date) before January 1970 or after the current month is rejected.
+Times: ``time`` as one column (``time_format``, default ``%H:%M``) or as ``[hour, minute]``
 columns; a missing or unreadable time leaves ``time_known`` false.
 Coordinates: ``x``/``y`` in ``crs`` (default EPSG:27700) or ``lon``/``lat`` (default EPSG:4326),
 checked like police.uk points; ``outside_great_britain = "keep"`` keeps points far from Great
@@ -38,6 +39,7 @@ from geo_service.schema import SEVERITIES
 from geo_service.sources._checks import (
     Rejects,
     check_month,
+    check_month_range,
     check_required,
     file_part,
     is_missing,
@@ -55,6 +57,7 @@ from geo_service.sources._mapping import (
     ColumnMapping,
     read_mapping,
 )
+from geo_service.sources._plausible import FIRST_MONTH
 from geo_service.sources._result import LoadResult, SourceFile
 from geo_service.sources.stats19 import road_names, whole_numbers
 
@@ -161,6 +164,7 @@ def _when(
         month_column = str(spec.columns["month"])
         months = read_months(rejects.path, col[month_column], month_column)
         check_month(rejects, months, month_column)
+        check_month_range(rejects, months, month_column, first=FIRST_MONTH["mapped"])
         return np.full(n, np.datetime64("NaT"), "datetime64[us]"), np.zeros(n, bool), months
     date_column = str(spec.columns["date"])
     dates, has_time = _parse_dates(rejects, col[date_column], date_column, spec)
@@ -169,7 +173,10 @@ def _when(
         has_time = offset.notna().to_numpy()
         dates = dates.dt.normalize() + offset.fillna(pd.Timedelta(0))
     stamps = dates.to_numpy(dtype="datetime64[us]")
-    return stamps, has_time & ~np.isnat(stamps), pa.array(np.datetime_as_string(stamps, unit="M"))
+    months = pa.array(np.datetime_as_string(stamps, unit="M"))
+    first = FIRST_MONTH["mapped"]
+    check_month_range(rejects, months, date_column, first=first, shown_as=col[date_column])
+    return stamps, has_time & ~np.isnat(stamps), months
 
 
 def _parse_dates(

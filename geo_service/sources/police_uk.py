@@ -10,7 +10,12 @@ Open Government Licence v3.0."
 
 **Quirks**, and what this loader does about them:
 
-- Dates are monthly only (``Month`` = ``YYYY-MM``): ``occurred_at`` is always empty. A file
+- Dates are monthly only (``Month`` = ``YYYY-MM``): ``occurred_at`` is always empty. Every row
+  of a published file has the month of its name: a row of another month, or before December 2010
+  (when street-level data begins), or after the current month, is rejected, and a file most of
+  whose rows disagree with its name is refused (:mod:`._plausible`). A file named for a month
+  before December 2010 is a force's own extract in this layout (no download holds one): its
+  rows may hold that month, and the log says so. A file
   opened and saved in a spreadsheet has ``Month`` rewritten (``Jan-21``, ``01/01/2021``, a serial
   day number, ...): those forms are read back when they agree with the month in the file name
   (``2021-01-<force>-street.csv``), and the whole file is refused when they do not.
@@ -47,6 +52,7 @@ from geo_service.schema import POLICE_UK_CATEGORIES
 from geo_service.sources._checks import (
     Rejects,
     check_month,
+    check_month_range,
     check_required,
     file_part,
     is_missing,
@@ -62,6 +68,7 @@ from geo_service.sources._files import (
     require_columns,
 )
 from geo_service.sources._load import EXCLUDED_PREFIX, MAX_REJECT_SHARE, load_each
+from geo_service.sources._plausible import FIRST_MONTH, check_file_month
 from geo_service.sources._result import LoadResult, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -134,8 +141,13 @@ def _load_file(
     path, rows = _read(path)  # standard input is named by its checksum
     col = rows.columns
     rejects = Rejects(path, rows.lines, delimiter=rows.delimiter)
-    month = read_months(path, col["Month"], "Month", expected=month_from_name(path))
+    file_month = month_from_name(path)
+    month = read_months(path, col["Month"], "Month", expected=file_month)
     check_month(rejects, month, "Month")
+    check_file_month(path, month, "Month", file_month)
+    check_month_range(
+        rejects, month, "Month", first=_first_month(path, file_month), file_month=file_month
+    )
     check_required(rejects, col["Crime type"], "Crime type")
     _exclude(rejects, col.get("Reported by"), exclude_forces)
     x, y = located_lonlat(
@@ -163,6 +175,25 @@ def _load_file(
     )
     source_file = SourceFile(path, rows.sha256, rows.rows, months_of(frame))
     return source_file, frame, rejected
+
+
+def _first_month(path: Path, file_month: str | None) -> str:
+    """The earliest month a row of this file may hold: December 2010, when police.uk begins.
+
+    A file named for an earlier month is not a police.uk download but a force's own extract in
+    its layout (the demo's history is written so): its rows may hold that month, said in the log.
+    """
+    first = FIRST_MONTH[SOURCE]
+    if file_month is None or file_month >= first:
+        return first
+    logger.warning(
+        "%s: the file name's month %s is before police.uk street-level data begins (%s): read "
+        "as a force's extract in the police.uk layout",
+        path,
+        file_month,
+        first,
+    )
+    return file_month
 
 
 def _read(path: Path) -> tuple[Path, RawRows]:

@@ -57,7 +57,9 @@ given with collision tables (named together, or in one folder) are summed per co
 Casualty or vehicle tables with no collision table are refused, since the figures could not be
 linked to anything.
 
-A missing or unreadable index, severity or date rejects the row.
+A missing or unreadable index, severity or date rejects the row, as does a date before 1979
+(when STATS19 begins) or after the current month, and an easting/northing pair that is
+longitude/latitude-sized (:mod:`._plausible`).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from geo_service.schema import ROAD_TRAFFIC_COLLISION
 from geo_service.sources._checks import (
     Rejects,
     check_in_gb,
+    check_month_range,
     file_part,
     is_missing,
     located_lonlat,
@@ -92,6 +95,7 @@ from geo_service.sources._files import (
     read_columns,
 )
 from geo_service.sources._load import load_each
+from geo_service.sources._plausible import FIRST_MONTH, check_crs_fit
 from geo_service.sources._result import LoadResult, SourceFile
 from geo_service.sources._stats19_codes import (
     CodedField,
@@ -228,6 +232,10 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
         rejects.add(is_missing(col[field]), names[field], col[field], "empty (required)")
     severity = _decode_severity(rejects, col["severity"], names["severity"])
     occurred_at, time_known = _occurred_at(rejects, col, names)
+    month = pa.array(np.datetime_as_string(occurred_at, unit="M"))
+    check_month_range(
+        rejects, month, names["date"], first=FIRST_MONTH[SOURCE], shown_as=col["date"]
+    )
     x, y = _location(rejects, col, names)
     frame, rejected = file_part(
         rejects,
@@ -236,7 +244,7 @@ def _load_file(path: Path) -> tuple[SourceFile, pd.DataFrame, pd.DataFrame]:
             "source": SOURCE,
             "category": ROAD_TRAFFIC_COLLISION,
             "subcategory": severity,
-            "month": pa.array(np.datetime_as_string(occurred_at, unit="M")),
+            "month": month,
             "occurred_at": occurred_at,
             "time_known": time_known,
             "x": x,
@@ -340,6 +348,9 @@ def _location(
         ]
         has_grid = np.isfinite(easting) & np.isfinite(northing)
         has_grid &= ~((easting == 0) & (northing == 0))
+        misfit, reason = check_crs_fit(easting, northing, geographic=False, crs="EPSG:27700")
+        rejects.add(has_grid & misfit, names["easting"], col["easting"], reason)
+        has_grid &= ~misfit
         x[has_grid], y[has_grid] = easting[has_grid], northing[has_grid]
         check_in_gb(rejects, x, y, col["easting"], names["easting"])
     if "longitude" in col and "latitude" in col:

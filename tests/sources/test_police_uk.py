@@ -203,7 +203,7 @@ def test_latin1_text_loads_with_correct_characters(
         result = load_police_uk(path)
     assert result.incidents["location_text"].tolist() == ["On or near Café Rouge"]
     assert result.incidents["source_line"].tolist() == [2 + len(blank_line)]
-    assert "reading it as Latin-1" in caplog.text
+    assert "not UTF-8 text; reading it as Windows-1252" in caplog.text
 
 
 def test_bad_rows_become_rejects_with_exact_lines(tmp_path: Path) -> None:
