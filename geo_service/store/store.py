@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,9 @@ from geo_service.store.layout import (
 )
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
+from geo_service.store.write import IngestBatch
 
-__all__ = ["AssignAreas", "FileRecord", "Store", "WriteResult", "partition_dir"]
+__all__ = ["AssignAreas", "FileRecord", "IngestBatch", "Store", "WriteResult", "partition_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -263,6 +264,22 @@ class Store:
                     _store_write.discard_rejects(self.root, ingest)
                 raise
             return result
+
+    def write_incident_batches(
+        self, batches: Iterable[IngestBatch], *, kind: str, transformation: str | None = None
+    ) -> WriteResult:
+        """Store one ingest given batch by batch (e.g. a month of files at a time) as ONE version.
+
+        Each batch is merged into the staging version as it arrives, so only one batch's rows
+        are held; the version is published after the last, or not at all when a batch fails
+        (the store is then as it was). Semantics per batch as :meth:`write_incidents`.
+        """
+        with self.locked():
+            manifest = self._writable()
+            return _store_write.write_batches(
+                self.root, self._current_dir(), manifest, batches, kind=kind,
+                transformation=transformation, staging=lambda: self._staging(manifest),
+            )  # fmt: skip
 
     def write_layer(
         self,

@@ -64,15 +64,19 @@ def os_error(exc: OSError, path: Path | str | None = None) -> StoreError:
 
 
 @contextlib.contextmanager
-def _cleaned_up(staging: Path) -> Iterator[None]:
-    """Remove ``staging`` when the block fails; an OSError becomes one :class:`StoreError`."""
+def _cleaned_up(staging: Path | Sequence[Path]) -> Iterator[None]:
+    """Remove ``staging`` (a path, or those of a list filled later) when the block fails; an
+    OSError becomes one :class:`StoreError`."""
+    folders = [staging] if isinstance(staging, Path) else staging
     try:
         yield
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise os_error(exc, staging) from exc
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise os_error(exc, folders[0] if folders else None) from exc
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
@@ -234,7 +238,7 @@ def write_ingest(
     names a missing one; :func:`remove_orphan_rejects` removes those of ingests never published.
     On failure the staging version and the rejects file are removed (OS errors: StoreError).
     """
-    writer = IngestWriter(root, current, staging, manifest, kind=kind, ingest=ingest)
+    writer = IngestWriter(root, current, lambda: staging, manifest, kind=kind, ingest=ingest)
     try:
         with _cleaned_up(staging):
             writer.add_plan(plan, rejects)
@@ -257,22 +261,29 @@ def write_batches(
     """Stage an ingest batch by batch and publish it once (nothing, if no file is new).
 
     ``batches`` is consumed here, one at a time (a generator may load each batch only when
-    asked), so at most one batch's rows are held. A failure at any point (in a batch's loading
-    included) removes the staging version and the rejects file: the store is as it was.
+    asked), so at most one batch's rows are held. The staging version is made (``staging()``)
+    when the first new file arrives: an ingest of files already stored writes nothing at all.
+    A failure at any point (in a batch's loading included) removes the staging version and the
+    rejects file: the store is as it was.
     """
-    folder = staging()
+    made: list[Path] = []
+
+    def folder() -> Path:
+        if not made:
+            made.append(staging())
+        return made[0]
+
     writer = IngestWriter(root, current, folder, manifest, kind=kind)
     try:
-        with _cleaned_up(folder):
+        with _cleaned_up(made):
             for batch in batches:
                 check_incidents(batch.incidents, manifest.layer_names())
                 writer.add(batch)
             if not writer.changed:
-                shutil.rmtree(folder, ignore_errors=True)
                 writer.discard()
                 return writer.unchanged_result()
             result = writer.finish(transformation=transformation)
-        publish(root, folder, manifest)
+        publish(root, folder(), manifest)
     except BaseException:
         writer.discard()
         raise
@@ -290,22 +301,29 @@ class _Files:
 
 
 class IngestWriter:
-    """One ingest being staged: batches merged into ``staging`` as they come, then finished.
+    """One ingest being staged: batches merged into a staging version as they come, then finished.
 
-    The ingest's id is taken from its first batch's files unless given.
+    ``staging()`` gives the staging version's folder, asked for when first needed. The ingest's
+    id is taken from its first batch's files unless given.
     """
+
+    @property
+    def staging(self) -> Path:
+        """The staging version's folder."""
+        return self._staging()
 
     def __init__(
         self,
         root: Path,
         current: Path | None,
-        staging: Path,
+        staging: Callable[[], Path],
         manifest: Manifest,
         *,
         kind: str,
         ingest: str | None = None,
     ) -> None:
-        self.root, self.current, self.staging, self.manifest = root, current, staging, manifest
+        self.root, self.current, self.manifest = root, current, manifest
+        self._staging = staging
         self.kind, self.ingest = kind, ingest
         self.files = _Files()
         self.merged = Merged.start(manifest)
