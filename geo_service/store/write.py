@@ -425,9 +425,12 @@ class _RejectsFile:
         self._header = True
 
     def append(self, rejects: pd.DataFrame) -> None:
-        rejects.to_csv(
-            self.temporary, index=False, lineterminator="\n", mode="a", header=self._header
-        )
+        try:
+            rejects.to_csv(
+                self.temporary, index=False, lineterminator="\n", mode="a", header=self._header
+            )
+        except OSError as exc:  # pandas' errors may not name the file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.temporary)) from exc
         self._header = False
 
     def close(self) -> Path:
