@@ -235,6 +235,24 @@ def _file_key(file: SourceFile, keys: set[str]) -> str:
     return file.path.name
 
 
+#: Columns every stored row needs, carried whatever the source.
+_ALWAYS = frozenset({"incident_id", "source", "category", "month", "x", "y", "time_known",
+                     "source_file", "source_line"})  # fmt: skip
+
+
+def carried(incidents: pd.DataFrame) -> pd.DataFrame:
+    """``incidents`` without the canonical columns missing in every row (a source's absent ones).
+
+    police.uk rows carry 13 of the 36 canonical columns; the store writes the others as nulls
+    without materialising them (a shallow selection: nothing is copied).
+    """
+    empty = [
+        name for name in schema.INCIDENT_COLUMNS
+        if name not in _ALWAYS and name in incidents and not incidents[name].notna().any()
+    ]  # fmt: skip
+    return incidents.drop(columns=empty) if empty else incidents
+
+
 def held_rows(loaded: LoadResult, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
     """Rows the loader dropped as repeats of an id first read from another file, with areas.
 

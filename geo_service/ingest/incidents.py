@@ -184,10 +184,10 @@ def _batches(
         checked.to_load, desc="ingesting", unit="batch", disable=not (progress and several)
     ):
         loaded = LOADERS[kind](list(group), progress=progress and not several, **options)
-        incidents, report = join.assign_areas(loaded.incidents, layers)
+        incidents, report = join.assign_areas(_ingest_files.carried(loaded.incidents), layers)
         records = _ingest_files.file_records(loaded, kind)
         _warn_months_held_elsewhere(tally.stored, records)
-        held = _ingest_files.held_rows(loaded, layers)
+        held = _ingest_files.carried(_ingest_files.held_rows(loaded, layers))
         tally.add(loaded, incidents, records, report.as_dict())
         batch = IngestBatch(incidents, tuple(records), loaded.rejects, held)
         # Drop this batch's rows before the next is loaded: one batch in memory at a time.

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geo_service import schema
 from geo_service.errors import StoreError
 from geo_service.store.layout import (
     file_schema,
@@ -83,8 +84,8 @@ def merge_batch(
     of the new files already counted as duplicates (by the loader): they join the held rows of
     their partition.
     """
-    table, groups = partition_slices(rows, to_arrow(rows, layers))
-    held_table, held_groups = partition_slices(held, to_arrow(held, layers))
+    table, groups = partition_slices(rows, _as_table(rows, layers))
+    held_table, held_groups = partition_slices(held, _as_table(held, layers))
     affected = (
         set(groups) | set(held_groups) | {(r.source, m) for r in superseded for m in r.months}
     )
@@ -100,6 +101,25 @@ def merge_batch(
         jobs += _entry(key, stored, "incidents", staging, merged)
         jobs += _entry(key, kept, "held", staging, merged)
     write_tables(jobs)
+
+
+def _as_table(frame: pd.DataFrame, layers: Sequence[str]) -> pa.Table:
+    """``frame`` as a partition table; canonical columns it lacks become nulls in Arrow alone.
+
+    An ingest passes only the columns its source carries (police.uk fills 13 of 36), so the
+    others are never materialised as pandas columns; a frame with another dtype is conformed.
+    """
+    target = file_schema(layers)
+    expected = dict(schema.INCIDENT_COLUMNS) | {schema.area_column(n): "str" for n in layers}
+    if any(name in frame and str(frame[name].dtype) != expected[name] for name in target.names):
+        return to_arrow(frame, layers)
+    arrays = [
+        pa.Array.from_pandas(frame[f.name], type=f.type)
+        if f.name in frame
+        else pa.nulls(len(frame), f.type)
+        for f in target
+    ]
+    return pa.Table.from_arrays(arrays, schema=target)
 
 
 def link_unstaged(current: Path | None, staging: Path, merged: Merged) -> None:
