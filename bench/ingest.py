@@ -36,7 +36,11 @@ QUICK_SIZES = (20_000,)
 SEED = 20_210_101
 MONTHS = tuple(f"2021-{m:02d}" for m in range(1, 13))
 BOX_M = (490_000.0, 200_000.0, 510_000.0, 215_000.0)  # west, south, east, north (EPSG:27700)
-TARGETS = {"speedup_vs_naive_min": 2.0, "ingest_seconds_max": 3.0, "peak_memory_mb_max": 2000.0}
+#: At 1M rows: the median of paired wall-clock ratios naive / product (A B A B: each pair runs
+#: under the same load), the whole ingest in CPU seconds (all threads), its peak memory.
+TARGETS = {
+    "speedup_vs_naive_min": 2.0, "ingest_cpu_seconds_max": 3.0, "peak_memory_mb_max": 2000.0
+}  # fmt: skip
 #: Ten years of months (police.uk street data start in 2010-12).
 TEN_YEARS = tuple(f"{y}-{m:02d}" for y in range(2011, 2021) for m in range(1, 13))
 #: (rows, months): the same rows per month over 1, 3 and 10 years, so that a peak memory flat
@@ -63,7 +67,7 @@ _HEADER = (
 def run(*, quick: bool) -> dict[str, Any]:
     """Benchmark the ingest at each size; raises if the naive and product counts differ."""
     sizes = QUICK_SIZES if quick else SIZES
-    repeats = 1 if quick else 2
+    repeats = 1 if quick else 3
     load_before = list(os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="geo-bench-ingest-") as tmp:
         work = Path(tmp)
@@ -74,7 +78,8 @@ def run(*, quick: bool) -> dict[str, Any]:
     largest = results[-1]
     met = {
         "speedup_vs_naive_min": largest["speedup_vs_naive"] >= TARGETS["speedup_vs_naive_min"],
-        "ingest_seconds_max": largest["ingest"]["seconds"] <= TARGETS["ingest_seconds_max"],
+        "ingest_cpu_seconds_max": largest["ingest"]["cpu_seconds"]
+        <= TARGETS["ingest_cpu_seconds_max"],
         "peak_memory_mb_max": largest["ingest"]["peak_memory_mb"] <= TARGETS["peak_memory_mb_max"],
         "scale_peak_memory_mb_max": scale[-1]["peak_memory_mb"]
         <= SCALE_TARGETS["scale_peak_memory_mb_max"],
@@ -99,8 +104,10 @@ def _bench_size(rows: int, work: Path, layer_path: Path, *, repeats: int) -> dic
     started = time.perf_counter()
     files = write_police_files(data, rows, seed=SEED)
     generated_s = time.perf_counter() - started
-    pipeline = _best([_child("pipeline", data, layer_path) for _ in range(repeats)])
-    naive = _best([_child("naive", data, layer_path) for _ in range(repeats)])
+    # Paired runs, A B A B ...: each ratio compares two runs made under the same load.
+    pairs = [(_child("pipeline", data, layer_path), _child("naive", data, layer_path))
+             for _ in range(repeats)]  # fmt: skip
+    pipeline, naive = _best([a for a, _ in pairs]), _best([b for _, b in pairs])
     ingest = _best(
         [_child("ingest", data, layer_path, work / f"store-{rows}-{k}") for k in range(repeats)]
     )
@@ -116,9 +123,11 @@ def _bench_size(rows: int, work: Path, layer_path: Path, *, repeats: int) -> dic
         "pipeline": pipeline,
         "ingest": ingest,
         "naive": naive,
-        "speedup_vs_naive": round(naive["seconds"] / pipeline["seconds"], 2),
+        "speedup_vs_naive": round(
+            float(np.median([b["seconds"] / a["seconds"] for a, b in pairs])), 2
+        ),
         "speedup_vs_naive_cpu": round(
-            min(naive["all_cpu_seconds"]) / min(pipeline["all_cpu_seconds"]), 2
+            float(np.median([b["cpu_seconds"] / a["cpu_seconds"] for a, b in pairs])), 2
         ),
         "counts_identical": True,
         "incidents_in_a_ward": sum(naive["counts"].values()),
@@ -138,11 +147,14 @@ def _child(stage: str, *paths: Path, code: str | None = None) -> dict[str, Any]:
     """Run ``stage`` in a fresh process; ``code``: the checkout whose geo_service it imports."""
     command = [sys.executable, "-m", "bench.ingest", stage, *(str(p) for p in paths)]
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=f"{root}:{code}" if code else str(root))
-    if code:  # the baseline's geo_service before this checkout's, bench from this checkout
-        command = [sys.executable, "-c", _BASELINE_MAIN, stage, *(str(p) for p in paths)]
-        env["PYTHONPATH"] = f"{code}:{root}"
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False, env=env)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    if code:  # this file run as a script, importing the baseline checkout's geo_service
+        command = [sys.executable, "-c", _BASELINE_MAIN, code, str(Path(__file__).resolve())]
+        command += [stage, *(str(p) for p in paths)]
+        env["PYTHONPATH"] = code
+    done = subprocess.run(
+        command, cwd=code or root, capture_output=True, text=True, check=False, env=env
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench stage {stage} failed:\n{done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -442,7 +454,10 @@ _STAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "scale": _stage_scale, "noop": _stage_noop,
 }  # fmt: skip
 #: The child's entry point when a baseline checkout's geo_service is measured.
-_BASELINE_MAIN = "import sys; from bench.ingest import _child_main; _child_main(sys.argv[1:])"
+_BASELINE_MAIN = (
+    "import runpy, sys; sys.path[0:1] = [sys.argv.pop(1)]; "
+    "runpy.run_path(sys.argv.pop(1), run_name='__main__')"
+)
 
 
 def _cpu_seconds() -> float:
