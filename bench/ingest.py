@@ -493,5 +493,82 @@ def _child_main(argv: list[str]) -> None:
     print(json.dumps(result))
 
 
+# ------------------------------------------------------------------------ docs from the JSON
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "store.md"
+_START, _END = "<!-- ingest-bench:start -->", "<!-- ingest-bench:end -->"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The figures of a result as the Markdown quoted in docs/store.md (so they cannot differ)."""
+    size = result["sizes"][-1]
+    lines = [
+        f"Measured by `python -m bench ingest` on {result['machine']['cores']} cores "
+        f"(load average {result['load_average_before'][0]:.1f} at the start; commit "
+        f"{result['machine'].get('commit', '?')}); each stage in its own process.",
+        "",
+        f"| {size['rows']:,} rows, {size['files']} monthly files | wall s | CPU s | peak memory |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in (("pipeline", "read + validate + project + join (product)"),
+                       ("ingest", "whole ingest incl. store write and publish"),
+                       ("naive", "naive pandas + geopandas `sjoin`")):  # fmt: skip
+        run = size[key]
+        lines.append(
+            f"| {label} | {run['seconds']:.2f} | {run['cpu_seconds']:.2f} | "
+            f"{run['peak_memory_mb']:,.0f} MB |"
+        )
+    lines += [
+        "",
+        f"Naive / product: {size['speedup_vs_naive']}x wall clock (median of paired runs), "
+        f"{size['speedup_vs_naive_cpu']}x CPU.",
+        "",
+        "| rows | months | rows per month | ingest CPU s | peak memory | no-op re-ingest CPU s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in result["scale"]:
+        lines.append(
+            f"| {run['rows']:,} | {run['months']} | {run['rows_per_month']:,} | "
+            f"{run['cpu_seconds']:.1f} | {run['peak_memory_mb']:,.0f} MB | "
+            f"{run['no_op_reingest']['cpu_seconds']:.2f} |"
+        )
+    lines += ["", _no_op_line(result["no_op_reingest"]), "", _met_line(result)]
+    return "\n".join(lines)
+
+
+def _no_op_line(no_op: dict[str, Any]) -> str:
+    if "skipped" in no_op:
+        return f"No-op re-ingest of the Hertfordshire months: skipped ({no_op['skipped']})."
+    line = (
+        f"No-op re-ingest of the {no_op['files']} Hertfordshire months "
+        f"({no_op['rows_read']:,} rows): {no_op['cpu_seconds']:.3f} s CPU beyond start-up"
+    )
+    baseline = no_op.get("baseline")
+    if baseline:
+        line += (
+            f"; the baseline checkout: {', '.join(f'{c:.2f}' for c in baseline['all_cpu_seconds'])}"
+            f" s (median paired ratio {baseline['median_ratio_baseline_over_this']}x)"
+        )
+    return line + "."
+
+
+def _met_line(result: dict[str, Any]) -> str:
+    met = result["targets_met"]
+    targets = result["targets"]
+    parts = [f"{name} {targets[name]}: {'met' if ok else 'NOT met'}" for name, ok in met.items()]
+    return "Targets: " + "; ".join(parts) + "."
+
+
+def write_docs(result_path: Path, docs: Path = DOCS) -> None:
+    """Replace the marked region of ``docs`` with :func:`render_markdown` of ``result_path``."""
+    text = docs.read_text("utf-8")
+    start, end = text.index(_START) + len(_START), text.index(_END)
+    table = render_markdown(json.loads(result_path.read_text("utf-8")))
+    docs.write_text(text[:start] + "\n" + table + "\n" + text[end:], "utf-8")
+
+
 if __name__ == "__main__":
-    _child_main(sys.argv[1:])
+    if sys.argv[1:2] == ["docs"]:  # python -m bench.ingest docs [RESULT.json]
+        write_docs(Path(sys.argv[2]) if len(sys.argv) > 2 else DOCS.parents[1] / "bench"
+                   / "results" / "ingest.json")  # fmt: skip
+    else:
+        _child_main(sys.argv[1:])
