@@ -10,7 +10,14 @@ import pandas as pd
 
 from bench import MODULES
 from bench.__main__ import main
-from bench.ingest import QUICK_SCALE, QUICK_SIZES, TEN_YEARS, write_police_files
+from bench.ingest import (
+    DOCS,
+    QUICK_SCALE,
+    QUICK_SIZES,
+    TEN_YEARS,
+    render_markdown,
+    write_police_files,
+)
 
 
 def test_quick_run_writes_results(tmp_path: Path) -> None:
@@ -71,3 +78,12 @@ def test_files_are_split_evenly_over_ten_years(tmp_path: Path) -> None:
 
 def test_protocol_lists_this_module() -> None:
     assert MODULES["ingest"] == "bench.ingest"
+
+
+def test_docs_quote_the_committed_results() -> None:
+    """docs/store.md's benchmark figures are the committed JSON's, as generated."""
+    result = json.loads((DOCS.parents[1] / "bench" / "results" / "ingest.json").read_text("utf-8"))
+    text = DOCS.read_text("utf-8")
+    region = text.split("<!-- ingest-bench:start -->")[1].split("<!-- ingest-bench:end -->")[0]
+    assert region.strip() == render_markdown(result).strip()
+    assert all(result["targets_met"].values())
