@@ -106,7 +106,10 @@ class JoinReport:
 def assign_areas(
     incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]
 ) -> tuple[pd.DataFrame, JoinReport]:
-    """Add one ``area_<layer>`` column per layer to a copy of ``incidents``.
+    """Add one ``area_<layer>`` column per layer to a shallow copy of ``incidents``.
+
+    The incidents' own columns are shared with the input, not copied (the input is unchanged:
+    pandas copies on write).
 
     Parameters
     ----------
@@ -126,7 +129,7 @@ def assign_areas(
     located = np.isfinite(x) & np.isfinite(y)
     points = _Points(x[located], y[located])
     lsoa_codes = _unlocated_lsoa_codes(incidents, located)
-    out = incidents.copy()
+    out = incidents.copy(deep=False)  # new columns only: the input's columns are shared
     reports = {}
     for name, layer in layers.items():
         codes = layer["code"].to_numpy(dtype=object)

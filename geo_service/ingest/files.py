@@ -1,11 +1,15 @@
-"""Steps of :func:`geo_service.ingest.ingest_files`: loader options, file records, held rows.
+"""Steps of :func:`geo_service.ingest.ingest_files`: loader options, checksums taken before any
+parse, batches, file records, held rows.
 
 Private to :mod:`geo_service.ingest`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +20,20 @@ import pyproj
 from geo_service import join, schema
 from geo_service.errors import InputError
 from geo_service.projection import transformation_used
-from geo_service.sources import LOADERS, LoadResult, SourceFile
+from geo_service.sources import LOADERS, LoadResult, SourceFile, mapped_csv, police_uk, stats19
+from geo_service.sources._dates import month_from_name
+from geo_service.sources._files import STDIN, expand_paths
 from geo_service.sources._mapping import ColumnMapping, read_mapping
-from geo_service.store import FileRecord
+from geo_service.sources._stats19_tables import COLLISION, table_kind
+from geo_service.store import FileRecord, Manifest
+
+#: Where each loader looks inside folders (the loaders' own patterns).
+_FOLDER_PATTERNS: Mapping[str, tuple[str, ...]] = {
+    "police-uk": police_uk.FOLDER_PATTERNS,
+    "stats19": stats19.FOLDER_PATTERNS,
+    "mapped": mapped_csv.FOLDER_PATTERNS,
+}
+_CHUNK_BYTES = 1 << 20
 
 
 def loader_options(
@@ -74,6 +89,101 @@ def _mapping_crs(spec: ColumnMapping) -> str | None:
     return str(spec.columns.get("crs", default))
 
 
+@dataclass(frozen=True)
+class CheckedFiles:
+    """The files of an ingest, sorted by their checksums before any is parsed.
+
+    ``unchanged`` are files whose checksum the store holds already for the same source (their
+    stored records, with the path as given now): they are not read again. ``to_load`` are the
+    others, in batches the loader reads one at a time (see :func:`batches`). ``order`` is every
+    file, in the order the loader would read them.
+    """
+
+    unchanged: tuple[FileRecord, ...]
+    to_load: tuple[tuple[Path, ...], ...]
+    order: tuple[Path, ...]
+
+
+def check_files(
+    manifest: Manifest, kind: str, mapping: Path | None, paths: Sequence[Path]
+) -> CheckedFiles:
+    """Checksum every input file (streamed, no parse) and set aside those already stored.
+
+    police.uk and mapped files are each a whole: an unchanged one is skipped. A STATS19 load is
+    skipped only when every collision table is unchanged (casualty and vehicle tables add to the
+    collisions loaded with them, and the store records the collision tables). Standard input is
+    always read.
+
+    Raises
+    ------
+    InputError
+        Two files have one name but different content (the store tells files apart by name).
+    """
+    found = expand_paths(paths, folder_patterns=_FOLDER_PATTERNS[kind])
+    source = stored_source(kind, mapping)
+    digests = {path: sha256_of(path) for path in found if path != STDIN}
+    _check_distinct_contents(source, digests)
+    stored = {(r.source, r.sha256): r for r in manifest.live_files()}
+    same = {p: stored[(source, d)] for p, d in digests.items() if (source, d) in stored}
+    loaded = [p for p in found if p not in same]
+    if kind == "stats19":
+        collisions = [p for p in digests if table_kind(p) == COLLISION]
+        every = bool(collisions) and STDIN not in found and set(collisions) <= set(same)
+        same = {p: same[p] for p in collisions} if every else {}
+        loaded = [] if every else list(found)
+    unchanged = tuple(_as_given(same[p], p) for p in found if p in same)
+    return CheckedFiles(unchanged, batches(kind, loaded), tuple(found))
+
+
+def stored_source(kind: str, mapping: Path | None) -> str:
+    """The ``source`` value the store records for files of ``kind``."""
+    if kind == "mapped" and mapping is not None:
+        return read_mapping(mapping).source
+    return kind.replace("-", "_")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes as stored (compressed when gzipped), read in 1 MiB chunks."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
+
+
+def batches(kind: str, paths: Sequence[Path]) -> tuple[tuple[Path, ...], ...]:
+    """The files of one ingest in the groups loaded together, in order.
+
+    police.uk files are grouped by the month their name starts with (all forces' files of one
+    month together, so an incident id repeated between them is found as before): memory then
+    grows with the largest month, not with the history. Names without a month form one group,
+    first. Other kinds are loaded in one group (a STATS19 casualty table belongs with its
+    collisions; a mapped extract spans many months).
+    """
+    if not paths:
+        return ()
+    if kind != "police-uk":
+        return (tuple(paths),)
+    ordered = sorted(paths, key=lambda p: (month_from_name(p) or "", str(p)))
+    return tuple(
+        tuple(group) for _, group in groupby(ordered, key=lambda p: month_from_name(p) or "")
+    )
+
+
+def _as_given(stored: FileRecord, path: Path) -> FileRecord:
+    """The stored record of an unchanged file, named by the path given now."""
+    return FileRecord(
+        path=str(path), key=stored.key, source=stored.source, sha256=stored.sha256,
+        rows=stored.rows, rejects=stored.rejects, duplicates=stored.duplicates,
+        months=tuple(stored.months),
+    )  # fmt: skip
+
+
+def _check_distinct_contents(source: str, digests: Mapping[Path, str]) -> None:
+    records = [FileRecord(str(p), p.name, source, d, 0, 0, 0, ()) for p, d in digests.items()]
+    _check_distinct_names(records)
+
+
 def file_records(loaded: LoadResult, kind: str) -> list[FileRecord]:
     incidents = loaded.incidents
     keys = set(incidents["source_file"].dropna().unique().tolist())
@@ -123,6 +233,24 @@ def _file_key(file: SourceFile, keys: set[str]) -> str:
         if candidate in keys:
             return candidate
     return file.path.name
+
+
+#: Columns every stored row needs, carried whatever the source.
+_ALWAYS = frozenset({"incident_id", "source", "category", "month", "x", "y", "time_known",
+                     "source_file", "source_line"})  # fmt: skip
+
+
+def carried(incidents: pd.DataFrame) -> pd.DataFrame:
+    """``incidents`` without the canonical columns missing in every row (a source's absent ones).
+
+    police.uk rows carry 13 of the 36 canonical columns; the store writes the others as nulls
+    without materialising them (a shallow selection: nothing is copied).
+    """
+    empty = [
+        name for name in schema.INCIDENT_COLUMNS
+        if name not in _ALWAYS and name in incidents and not incidents[name].notna().any()
+    ]  # fmt: skip
+    return incidents.drop(columns=empty) if empty else incidents
 
 
 def held_rows(loaded: LoadResult, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,17 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from geo_service import boundaries, join, schema
 from geo_service.errors import InputError
 from geo_service.ingest import files as _ingest_files
 from geo_service.ingest import layers as _ingest_layers
 from geo_service.sources import LOADERS, LoadResult
+from geo_service.sources._result import empty_rejects
 from geo_service.store import Denominators, FileRecord, LayerInfo, Store, WriteResult
+from geo_service.store.layout import conform
+from geo_service.store.write import IngestBatch
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +124,12 @@ def ingest_files(
 ) -> IngestSummary:
     """Load ``paths`` with the ``kind`` loader, assign areas for every stored layer, store them.
 
+    Incremental and bounded: every file is checksummed (streamed) before any is parsed, and
+    files whose checksum the store holds already are not read again; the others are loaded,
+    joined and merged into the new version one batch at a time (police.uk: one month of files;
+    see :func:`geo_service.ingest.files.batches`), so memory is bounded by the largest month.
+    The store publishes one new version at the end, or none when any batch fails.
+
     Parameters
     ----------
     store
@@ -138,20 +148,121 @@ def ingest_files(
     files = [Path(p) for p in paths]
     options = _ingest_files.loader_options(kind, mapping, files, exclude_forces=exclude_forces)
     with store.locked():
-        loaded = LOADERS[kind](files, progress=progress, **options)
-        layers = {name: store.layer(name) for name in store.layer_names()}
-        incidents, report = join.assign_areas(loaded.incidents, layers)
-        records = _ingest_files.file_records(loaded, kind)
-        _warn_months_held_elsewhere(store.manifest().live_files(), records)
-        written = store.write_incidents(
-            incidents,
-            records,
-            rejects=loaded.rejects,
-            kind=kind,
-            transformation=_ingest_files.transformation(kind, mapping),
-            held=_ingest_files.held_rows(loaded, layers),
+        checked = _ingest_files.check_files(store.manifest(), kind, mapping, files)
+        layers = (
+            {name: store.layer(name) for name in store.layer_names()} if checked.to_load else {}
         )
-    return _summary(kind, loaded, incidents, records, written, layers=report.as_dict())
+        tally = _Tally(kind, store.manifest().live_files(), checked.unchanged)
+        batches = _batches(
+            kind, checked, layers, options, tally, names=store.layer_names(), progress=progress
+        )
+        written = store.write_incident_batches(
+            batches, kind=kind, transformation=_ingest_files.transformation(kind, mapping)
+        )
+    return tally.summary(written, checked.order, layers=store.layer_names())
+
+
+def _batches(
+    kind: str,
+    checked: _ingest_files.CheckedFiles,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    options: Mapping[str, Any],
+    tally: _Tally,
+    *,
+    names: Sequence[str],
+    progress: bool,
+) -> Iterator[IngestBatch]:
+    """The ingest's batches, each loaded and joined only when the store asks for it.
+
+    ``names`` are the stored layers' names (``layers`` is empty when no file is to be read).
+    """
+    if checked.unchanged:
+        empty = conform(schema.empty_incidents(), names)
+        yield IngestBatch(empty, checked.unchanged, empty_rejects())
+    several = len(checked.to_load) > 1
+    for group in tqdm(
+        checked.to_load, desc="ingesting", unit="batch", disable=not (progress and several)
+    ):
+        loaded = LOADERS[kind](list(group), progress=progress and not several, **options)
+        incidents, report = join.assign_areas(_ingest_files.carried(loaded.incidents), layers)
+        records = _ingest_files.file_records(loaded, kind)
+        _warn_months_held_elsewhere(tally.stored, records)
+        held = _ingest_files.carried(_ingest_files.held_rows(loaded, layers))
+        tally.add(loaded, incidents, records, report.as_dict())
+        batch = IngestBatch(incidents, tuple(records), loaded.rejects, held)
+        # Drop this batch's rows before the next is loaded: one batch in memory at a time.
+        del loaded, incidents, held
+        yield batch
+        del batch
+
+
+class _Tally:
+    """What the batches of one ingest read, added up for its summary."""
+
+    def __init__(
+        self, kind: str, stored: Sequence[FileRecord], unchanged: Sequence[FileRecord]
+    ) -> None:
+        self.kind, self.stored = kind, stored
+        self._stored_sha = {(r.source, r.sha256) for r in stored}
+        self.records: list[FileRecord] = list(unchanged)
+        # Files set aside by checksum: their rows were read before; count them as then.
+        self.rows_read = sum(r.rows for r in unchanged)
+        self.duplicates_in_files = sum(r.duplicates for r in unchanged)
+        self.skipped_in_store = sum(r.rows - r.rejects - r.duplicates for r in unchanged)
+        self.rejected = sum(r.rejects for r in unchanged)
+        self.without_location = 0
+        self.outside: int | None = None
+        self.located_by_fallback = 0
+        self.layers: dict[str, dict[str, int]] = {}
+
+    def add(
+        self,
+        loaded: LoadResult,
+        incidents: pd.DataFrame,
+        records: Sequence[FileRecord],
+        layers: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        """Count one loaded and joined batch (rows of files the store holds already left out)."""
+        self.records += records
+        self.rows_read += loaded.rows_read
+        self.duplicates_in_files += loaded.duplicates
+        self.rejected += len(loaded.rejects)
+        self.located_by_fallback += loaded.located_by_fallback
+        unchanged = [r.key for r in records if (r.source, r.sha256) in self._stored_sha]
+        fresh = incidents.loc[~incidents["source_file"].isin(unchanged).to_numpy()]
+        self.without_location += int((~schema.has_location(fresh)).sum())
+        outside = _outside_every_area(fresh, list(layers))
+        if outside is not None:
+            self.outside = (self.outside or 0) + outside
+        for name, counts in layers.items():
+            into = self.layers.setdefault(name, {})
+            for key, value in counts.items():
+                into[key] = into.get(key, 0) + int(value)
+
+    def summary(
+        self, written: WriteResult, order: Sequence[Path], *, layers: Sequence[str]
+    ) -> IngestSummary:
+        """The ingest's summary, files in the order they were given (as the loader sorts them)."""
+        position = {str(p): k for k, p in enumerate(order)}
+        records = sorted(self.records, key=lambda r: position.get(r.path, len(position)))
+        in_store = self.skipped_in_store + written.duplicates_in_store
+        outside = self.outside if self.outside is not None or not layers else 0
+        return IngestSummary(
+            kind=self.kind,
+            ingest_id=written.ingest_id,
+            rows_read=self.rows_read,
+            stored=written.stored,
+            duplicates=self.duplicates_in_files + in_store,
+            duplicates_in_files=self.duplicates_in_files,
+            duplicates_in_store=in_store,
+            rejected=self.rejected,
+            without_location=self.without_location,
+            outside_every_area=outside,
+            files=tuple(_file_summary(r, written) for r in records),
+            rejects_path=written.rejects_path,
+            layers=self.layers,
+            located_by_fallback=self.located_by_fallback,
+        )
 
 
 def add_layer(
@@ -295,41 +406,6 @@ def _warn_months_held_elsewhere(
 
 def _assign(incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
     return join.assign_areas(incidents, layers)[0]
-
-
-def _summary(
-    kind: str,
-    loaded: LoadResult,
-    incidents: pd.DataFrame,
-    records: Sequence[FileRecord],
-    written: WriteResult,
-    *,
-    layers: Mapping[str, Mapping[str, int]],
-) -> IngestSummary:
-    unchanged = set(written.unchanged_files)
-    unchanged_keys = [r.key for r in records if r.path in unchanged]
-    fresh = (
-        incidents.loc[~incidents["source_file"].isin(unchanged_keys).to_numpy()]
-        if unchanged_keys
-        else incidents
-    )
-    files = tuple(_file_summary(r, written) for r in records)
-    return IngestSummary(
-        kind=kind,
-        ingest_id=written.ingest_id,
-        rows_read=loaded.rows_read,
-        stored=written.stored,
-        duplicates=loaded.duplicates + written.duplicates_in_store,
-        duplicates_in_files=loaded.duplicates,
-        duplicates_in_store=written.duplicates_in_store,
-        rejected=len(loaded.rejects),
-        without_location=int((~schema.has_location(fresh)).sum()),
-        outside_every_area=_outside_every_area(fresh, list(layers)),
-        files=files,
-        rejects_path=written.rejects_path,
-        layers=layers,
-        located_by_fallback=loaded.located_by_fallback,
-    )
 
 
 def _file_summary(record: FileRecord, written: WriteResult) -> FileSummary:

@@ -12,7 +12,7 @@ an incident another stored file still provides.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geo_service import schema
 from geo_service.errors import StoreError
 from geo_service.store.layout import (
     file_schema,
@@ -44,75 +45,119 @@ def _published(current: Path | None) -> Path:
 
 @dataclass
 class Merged:
-    """The staged partitions and held rows of an ingest, and what moved where."""
+    """The partitions and held rows of an ingest being staged, batch by batch, and what moved.
+
+    ``partitions`` and ``held`` start as the published manifest's and are updated by every
+    :func:`merge_batch`; ``staged`` holds the (folder, key) of the files written into the
+    staging version so far (the others are still the published ones, linked at the end by
+    :func:`link_unstaged`), so a later batch touching the same partition builds on the earlier
+    batch's file, not on the published one.
+    """
 
     partitions: dict[tuple[str, str], Partition] = field(default_factory=dict)
     held: dict[tuple[str, str], Partition] = field(default_factory=dict)
-    stored: list[pa.ChunkedArray] = field(default_factory=list)  # source_file of stored new rows
+    staged: set[tuple[str, tuple[str, str]]] = field(default_factory=set)
+    stored: dict[str, int] = field(default_factory=dict)  # source_file -> new rows stored
     promoted: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, key) -> rows
     duplicates: int = 0
 
+    @classmethod
+    def start(cls, manifest: Manifest) -> Merged:
+        """Nothing merged yet: the published version's partitions and held rows."""
+        return cls(partitions=dict(manifest.partitions), held=dict(manifest.held))
 
-def merge_partitions(
+
+def merge_batch(
     current: Path | None,
     staging: Path,
-    manifest: Manifest,
+    merged: Merged,
     rows: pd.DataFrame,
     superseded: Sequence[StoredFile],
     layers: Sequence[str],
     *,
     held: pd.DataFrame,
-) -> Merged:
-    """Stage every partition: unaffected ones linked, affected ones merged and rewritten.
+) -> None:
+    """Merge one batch of rows into the partitions it touches and write those into ``staging``.
 
-    ``held`` are rows of the new files already counted as duplicates (by the loader): they join
-    the held rows of their partition.
+    Only the partitions of the batch's months (and of the months of the files it supersedes)
+    are read and written, so memory is bounded by the batch, not by the store. ``held`` are rows
+    of the new files already counted as duplicates (by the loader): they join the held rows of
+    their partition.
     """
-    table, groups = partition_slices(rows, to_arrow(rows, layers))
-    held_table, held_groups = partition_slices(held, to_arrow(held, layers))
+    table, groups = partition_slices(rows, _as_table(rows, layers))
+    held_table, held_groups = partition_slices(held, _as_table(held, layers))
     affected = (
         set(groups) | set(held_groups) | {(r.source, m) for r in superseded for m in r.months}
     )
-    old_parts, old_held = manifest.partitions, manifest.held
-    merged, jobs = Merged(), []
-    for key in sorted(set(old_parts) | set(old_held) | affected):
-        if key not in affected:
-            for entry, into in ((old_parts.get(key), merged.partitions),
-                                (old_held.get(key), merged.held)):  # fmt: skip
-                if entry is not None:
-                    link(_published(current) / entry.path, staging / entry.path)
-                    into[key] = entry
-            continue
+    jobs = []
+    for key in sorted(affected):
         (start, end), (first, last) = groups.get(key, (0, 0)), held_groups.get(key, (0, 0))
         stored, kept = _merge_one(
-            current, old_parts.get(key), old_held.get(key), superseded,
+            _base(current, staging, merged, "incidents", key), merged.partitions.get(key),
+            _base(current, staging, merged, "held", key), merged.held.get(key), superseded,
             table.slice(start, end - start), key, layers, merged,
         )  # fmt: skip
         kept = pa.concat_tables([kept, held_table.slice(first, last - first)])
-        jobs += _entry(key, stored, partition_dir, staging, merged.partitions)
-        jobs += _entry(key, kept, held_dir, staging, merged.held)
-    _write_tables(jobs)
-    return merged
+        jobs += _entry(key, stored, "incidents", staging, merged)
+        jobs += _entry(key, kept, "held", staging, merged)
+    write_tables(jobs)
+
+
+def _as_table(frame: pd.DataFrame, layers: Sequence[str]) -> pa.Table:
+    """``frame`` as a partition table; canonical columns it lacks become nulls in Arrow alone.
+
+    An ingest passes only the columns its source carries (police.uk fills 13 of 36), so the
+    others are never materialised as pandas columns; a frame with another dtype is conformed.
+    """
+    target = file_schema(layers)
+    expected = dict(schema.INCIDENT_COLUMNS) | {schema.area_column(n): "str" for n in layers}
+    if any(name in frame and str(frame[name].dtype) != expected[name] for name in target.names):
+        return to_arrow(frame, layers)
+    arrays = [
+        pa.Array.from_pandas(frame[f.name], type=f.type)
+        if f.name in frame
+        else pa.nulls(len(frame), f.type)
+        for f in target
+    ]
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def link_unstaged(current: Path | None, staging: Path, merged: Merged) -> None:
+    """Hard-link into ``staging`` every partition and held file no batch rewrote."""
+    for folder, entries in (("incidents", merged.partitions), ("held", merged.held)):
+        for key, entry in entries.items():
+            if (folder, key) not in merged.staged:
+                link(_published(current) / entry.path, staging / entry.path)
+
+
+def _base(
+    current: Path | None, staging: Path, merged: Merged, folder: str, key: tuple[str, str]
+) -> Path | None:
+    """Where the file of ``key`` in ``folder`` is now: staged by an earlier batch or published."""
+    return staging if (folder, key) in merged.staged else current
 
 
 def _entry(
-    key: tuple[str, str],
-    rows: pa.Table,
-    folder: Callable[[str, str], str],
-    staging: Path,
-    into: dict[tuple[str, str], Partition],
+    key: tuple[str, str], rows: pa.Table, folder: str, staging: Path, merged: Merged
 ) -> list[tuple[pa.Table, Path]]:
-    """Record a (source, month) file of ``rows`` in ``into``; the write job (none if empty)."""
+    """Record a (source, month) file of ``rows``; the write job (none, and no entry, if empty)."""
+    into = merged.partitions if folder == "incidents" else merged.held
+    path = (partition_dir if folder == "incidents" else held_dir)(*key) + "/part.parquet"
     if not rows.num_rows:
+        into.pop(key, None)
+        if (folder, key) in merged.staged:  # an earlier batch wrote it; nothing remains now
+            merged.staged.discard((folder, key))
+            (staging / path).unlink(missing_ok=True)
         return []
-    path = folder(*key) + "/part.parquet"
     into[key] = Partition(source=key[0], month=key[1], rows=rows.num_rows, path=path)
+    merged.staged.add((folder, key))
     return [(rows, staging / path)]
 
 
 def _merge_one(
-    current: Path | None,
+    base: Path | None,
     part: Partition | None,
+    held_base: Path | None,
     held_part: Partition | None,
     superseded: Sequence[StoredFile],
     new: pa.Table,
@@ -126,8 +171,8 @@ def _merge_one(
     id is no longer stored are promoted, the first held row per id, so replacing a file never
     loses an incident another stored file still provides.
     """
-    existing = _existing_rows(current, part, superseded, key[0], layers)
-    waiting = _existing_rows(current, held_part, superseded, key[0], layers)
+    existing = _existing_rows(base, part, superseded, key[0], layers)
+    waiting = _existing_rows(held_base, held_part, superseded, key[0], layers)
     promoted, waiting = _promote(waiting, existing)
     for item in pc.value_counts(promoted["source_file"]).to_pylist():
         name = (key[0], str(item["values"]))
@@ -139,7 +184,8 @@ def _merge_one(
     else:  # the usual case, a new month: no copy of the rows
         fresh, again = new, new.slice(0, 0)
     merged.duplicates += again.num_rows
-    merged.stored.append(fresh["source_file"])
+    for file_key, count in count_keys([fresh["source_file"]]).items():
+        merged.stored[file_key] = merged.stored.get(file_key, 0) + count
     return pa.concat_tables([existing, fresh]), pa.concat_tables([waiting, again])
 
 
@@ -163,14 +209,29 @@ def _promote(waiting: pa.Table, existing: pa.Table) -> tuple[pa.Table, pa.Table]
     return waiting.filter(mask), waiting.filter(pc.invert(mask))
 
 
-def _write_tables(jobs: Sequence[tuple[pa.Table, Path]]) -> None:
-    """Write partition files, several at once (Parquet encoding releases the GIL)."""
+def write_tables(jobs: Sequence[tuple[pa.Table, Path]]) -> None:
+    """Write partition files, several at once (Parquet encoding releases the GIL).
+
+    Raises
+    ------
+    OSError
+        Naming the file that could not be written (Arrow's own errors name none).
+    """
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        list(pool.map(lambda job: write_table(*job), jobs))
+        list(pool.map(lambda job: _write_one(*job), jobs))
+
+
+def _write_one(table: pa.Table, path: Path) -> None:
+    try:
+        write_table(table, path)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def _existing_rows(
-    current: Path | None,
+    base: Path | None,
     part: Partition | None,
     superseded: Sequence[StoredFile],
     source: str,
@@ -180,7 +241,7 @@ def _existing_rows(
     target = file_schema(layers)
     if part is None:
         return target.empty_table()
-    table = read_partition(_published(current) / part.path).select(target.names).cast(target)
+    table = read_partition(_published(base) / part.path).select(target.names).cast(target)
     gone = [r.key for r in superseded if r.source == source]
     if gone:
         keep = pc.invert(pc.fill_null(pc.is_in(table["source_file"], pa.array(gone)), False))

@@ -39,8 +39,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,9 @@ from geo_service.store.layout import (
 )
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
+from geo_service.store.write import IngestBatch
 
-__all__ = ["AssignAreas", "FileRecord", "Store", "WriteResult", "partition_dir"]
+__all__ = ["AssignAreas", "FileRecord", "IngestBatch", "Store", "WriteResult", "partition_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -316,6 +318,23 @@ class Store:
                 raise
             return result
 
+    def write_incident_batches(
+        self, batches: Iterable[IngestBatch], *, kind: str, transformation: str | None = None
+    ) -> WriteResult:
+        """Store one ingest given batch by batch (e.g. a month of files at a time) as ONE version.
+
+        Each batch is merged into the staging version as it arrives, so only one batch's rows
+        are held; the version is published after the last, or not at all when a batch fails
+        (the store is then as it was). Semantics per batch as :meth:`write_incidents`.
+        """
+        with self.locked():
+            manifest = self._writable()
+            return _store_write.write_batches(
+                self.root, self._current_dir(), manifest, batches, kind=kind,
+                transformation=transformation, staging=lambda: self._staging(manifest),
+                publish_staged=lambda folder: self._publish(folder, manifest),
+            )  # fmt: skip
+
     def write_layer(
         self,
         name: str,
@@ -431,7 +450,11 @@ class Store:
 
         ``manifest`` is the published one ``staging`` was built from.
         """
-        _checks.seal_staged(staging, previous_dir=self._current_dir(), previous=manifest)
+        try:
+            _checks.seal_staged(staging, previous_dir=self._current_dir(), previous=manifest)
+        except OSError as exc:  # disk full while recording checksums: nothing is published
+            shutil.rmtree(staging, ignore_errors=True)
+            raise _store_write.os_error(exc, staging) from exc
         fault_point("manifest-sealed")
         _store_write.publish(self.root, staging, manifest)
         fault_point("published")

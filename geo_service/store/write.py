@@ -5,15 +5,25 @@ write builds a complete new version in a staging directory beside the published 
 files are hard links into it) and :func:`publish` makes it current with two atomic renames, so a
 process killed at any point leaves the previous version published. ``current`` is always the
 published version directory (None for an empty store).
+
+An ingest may arrive in batches (:func:`write_batches`, e.g. one month of files at a time): each
+batch's partitions are merged into the staging version as it comes, so memory is bounded by the
+largest batch, and the whole ingest is still published once, at the end, or not at all.
+
+An operating-system error while writing (disk full, read-only file system, permission) removes
+the staging version and the ingest's rejects file and raises one
+:class:`~geo_service.errors.StoreError` (exit code 2) naming the path and the reason; the
+published version is untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +37,7 @@ from geo_service.store.layout import (
     AssignAreas,
     FileRecord,
     WriteResult,
+    check_incidents,
     conform,
     link,
     now_iso,
@@ -35,44 +46,88 @@ from geo_service.store.layout import (
     write_table,
 )
 from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, StoredFile
-from geo_service.store.merge import Merged, count_keys, merge_partitions
+from geo_service.store.merge import Merged, link_unstaged, merge_batch
 
 logger = logging.getLogger(__name__)
 
 _KEEP_VERSIONS = 3
 
 
+# ------------------------------------------------------------------------- OS errors
+def os_error(exc: OSError, path: Path | str | None = None) -> StoreError:
+    """One line naming the path and the operating system's reason; the store is unchanged."""
+    where = exc.filename if exc.filename is not None else path
+    reason = exc.strerror or str(exc)
+    return StoreError(
+        f"{where}: cannot write to the store ({reason}); nothing was changed, the store is as "
+        "it was"
+    )
+
+
+@contextlib.contextmanager
+def _cleaned_up(staging: Path | Sequence[Path]) -> Iterator[None]:
+    """Remove ``staging`` (a path, or those of a list filled later) when the block fails; an
+    OSError becomes one :class:`StoreError`."""
+    folders = [staging] if isinstance(staging, Path) else staging
+    try:
+        yield
+    except OSError as exc:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise os_error(exc, folders[0] if folders else None) from exc
+    except BaseException:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 # --------------------------------------------------------------------- staging, publishing
 def new_staging(root: Path, current_version: str | None) -> Path:
     """A fresh staging directory; leftovers of killed writers are removed first."""
     versions = root / "versions"
-    versions.mkdir(parents=True, exist_ok=True)
-    for entry in versions.iterdir():
-        if entry.name.startswith(".staging") or (
-            entry.name > (current_version or "") and entry.name.startswith("v")
-        ):
-            logger.info("removing unpublished %s left by an interrupted write", entry.name)
-            shutil.rmtree(entry, ignore_errors=True)
-    staging = versions / f".staging-{os.getpid()}"
-    staging.mkdir()
+    try:
+        versions.mkdir(parents=True, exist_ok=True)
+        for entry in versions.iterdir():
+            if entry.name.startswith(".staging") or (
+                entry.name > (current_version or "") and entry.name.startswith("v")
+            ):
+                logger.info("removing unpublished %s left by an interrupted write", entry.name)
+                shutil.rmtree(entry, ignore_errors=True)
+        staging = versions / f".staging-{os.getpid()}"
+        staging.mkdir()
+    except OSError as exc:
+        raise os_error(exc, versions) from exc
     return staging
 
 
 def publish(root: Path, staging: Path, manifest: Manifest) -> None:
-    """Make ``staging`` the published version after ``manifest``'s: rename, replace CURRENT."""
+    """Make ``staging`` the published version after ``manifest``'s: rename, replace CURRENT.
+
+    Replacing ``CURRENT`` is the moment of publication: an OS error before it removes the new
+    version (the previous one stays published) and raises :class:`StoreError`.
+    """
     versions = root / "versions"
     name = f"v{manifest.version + 1:06d}"
     target = versions / name
-    staging.rename(target)
-    fault_point("version-renamed")
     pointer = root / "CURRENT.tmp"
-    with open(pointer, "w", encoding="utf-8") as handle:
-        handle.write(name + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(pointer, root / "CURRENT")
-    _fsync_dir(root)
-    fault_point("current-replaced")
+    try:
+        staging.rename(target)
+        fault_point("version-renamed")
+        with open(pointer, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer, root / "CURRENT")
+        fault_point("current-replaced")
+    except OSError as exc:
+        pointer.unlink(missing_ok=True)
+        for unpublished in (target, staging):
+            shutil.rmtree(unpublished, ignore_errors=True)
+        raise os_error(exc, target) from exc
+    try:
+        _fsync_dir(root)
+    except OSError as exc:  # published already: the next writer's fsync makes it durable
+        logger.warning("%s: published, but the folder could not be synced (%s)", root, exc)
     old = sorted(p for p in versions.iterdir() if p.name.startswith("v") and p.name < name)
     for stale in old[: max(0, len(old) - (_KEEP_VERSIONS - 1))]:
         shutil.rmtree(stale, ignore_errors=True)
@@ -95,8 +150,24 @@ def _current(current: Path | None) -> Path:
 
 # ------------------------------------------------------------------------ ingest writes
 @dataclass(frozen=True)
+class IngestBatch:
+    """Part of an ingest: rows (area columns for every stored layer), their files, rejects.
+
+    ``held`` are rows the loader counted as duplicates of ``incidents`` rows from another file
+    of the batch (same columns): kept aside, not stored, promoted if that file is replaced.
+    A batch may list files without rows (files already stored, checked by checksum before
+    reading): they are recorded as unchanged.
+    """
+
+    incidents: pd.DataFrame
+    files: tuple[FileRecord, ...]
+    rejects: pd.DataFrame
+    held: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
 class IngestPlan:
-    """Which files of an ingest are new, unchanged or superseding stored ones."""
+    """Which files of an ingest (or of one batch) are new, unchanged or superseding stored ones."""
 
     rows: pd.DataFrame  # rows of new or changed files
     held: pd.DataFrame  # rows of new or changed files repeating an id of ``rows`` (not stored)
@@ -168,31 +239,177 @@ def write_ingest(
 
     The rejects file is written before the version is published, so a published manifest never
     names a missing one; :func:`remove_orphan_rejects` removes those of ingests never published.
+    On failure the staging version and the rejects file are removed (OS errors: StoreError).
     """
-    layers = manifest.layer_names()
-    merged = merge_partitions(
-        current, staging, manifest, plan.rows, plan.superseded, layers, held=plan.held
-    )
-    _link_layers(current, staging, layers)
-    fault_point("partitions-written")
-    stored_by_key = count_keys(merged.stored)
-    rejects_path = _write_rejects(root, ingest, rejects)
-    fault_point("rejects-written")
-    _write_ingest_manifest(
-        staging, manifest, plan, merged, stored_by_key, ingest=ingest, kind=kind,
-        transformation=transformation, rejects_path=rejects_path,
-    )  # fmt: skip
-    return WriteResult(
-        ingest_id=ingest,
-        stored=sum(stored_by_key.values()),
-        duplicates_in_store=plan.unchanged_rows + merged.duplicates,
-        stored_by_file={f.path: stored_by_key.get(f.key, 0) for f in plan.new_files}
-        | {f.path: 0 for f in plan.unchanged},
-        unchanged_files=tuple(f.path for f in plan.unchanged),
-        superseded_files=tuple(r.path for r in plan.superseded),
-        rejects_path=rejects_path,
-        superseded_keys=tuple((r.source, r.key) for r in plan.superseded),
-    )
+    writer = IngestWriter(root, current, lambda: staging, manifest, kind=kind, ingest=ingest)
+    try:
+        with _cleaned_up(staging):
+            writer.add_plan(plan, rejects)
+            return writer.finish(transformation=transformation)
+    except BaseException:
+        writer.discard()
+        raise
+
+
+def write_batches(
+    root: Path,
+    current: Path | None,
+    manifest: Manifest,
+    batches: Iterable[IngestBatch],
+    *,
+    staging: Callable[[], Path],
+    publish_staged: Callable[[Path], None],
+    kind: str,
+    transformation: str | None,
+) -> WriteResult:
+    """Stage an ingest batch by batch and publish it once (nothing, if no file is new).
+
+    ``publish_staged(folder)`` seals and publishes the finished staging folder (the store's
+    own publishing step, which records the files' checksums first).
+
+    ``batches`` is consumed here, one at a time (a generator may load each batch only when
+    asked), so at most one batch's rows are held. The staging version is made (``staging()``)
+    when the first new file arrives: an ingest of files already stored writes nothing at all.
+    A failure at any point (in a batch's loading included) removes the staging version and the
+    rejects file: the store is as it was.
+    """
+    made: list[Path] = []
+
+    def folder() -> Path:
+        if not made:
+            made.append(staging())
+        return made[0]
+
+    writer = IngestWriter(root, current, folder, manifest, kind=kind)
+    try:
+        with _cleaned_up(made):
+            for batch in batches:
+                check_incidents(batch.incidents, manifest.layer_names())
+                writer.add(batch)
+            if not writer.changed:
+                writer.discard()
+                return writer.unchanged_result()
+            result = writer.finish(transformation=transformation)
+        fault_point("manifest-staged")
+        publish_staged(folder())
+    except BaseException:
+        writer.discard()
+        raise
+    return result
+
+
+@dataclass
+class _Files:
+    """The files an ingest has seen so far, sorted as the store treats them."""
+
+    new: list[FileRecord] = field(default_factory=list)
+    unchanged: list[FileRecord] = field(default_factory=list)
+    superseded: list[StoredFile] = field(default_factory=list)
+    unchanged_rows: int = 0
+
+
+class IngestWriter:
+    """One ingest being staged: batches merged into a staging version as they come, then finished.
+
+    ``staging()`` gives the staging version's folder, asked for when first needed. The ingest's
+    id is taken from its first batch's files unless given.
+    """
+
+    @property
+    def staging(self) -> Path:
+        """The staging version's folder."""
+        return self._staging()
+
+    def __init__(
+        self,
+        root: Path,
+        current: Path | None,
+        staging: Callable[[], Path],
+        manifest: Manifest,
+        *,
+        kind: str,
+        ingest: str | None = None,
+    ) -> None:
+        self.root, self.current, self.manifest = root, current, manifest
+        self._staging = staging
+        self.kind, self.ingest = kind, ingest
+        self.files = _Files()
+        self.merged = Merged.start(manifest)
+        self._rejects: _RejectsFile | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether any file is new or changed (otherwise nothing is published)."""
+        return bool(self.files.new)
+
+    def add(self, batch: IngestBatch) -> None:
+        """Plan one batch against the published manifest and stage its partitions."""
+        plan = plan_ingest(self.manifest, batch.incidents, batch.files, held=batch.held)
+        self.add_plan(plan, batch.rejects, files=batch.files)
+
+    def add_plan(
+        self, plan: IngestPlan, rejects: pd.DataFrame, *, files: Sequence[FileRecord] = ()
+    ) -> None:
+        """Stage one planned batch: its rows merged, its files and rejects recorded."""
+        if self.ingest is None:
+            self.ingest = ingest_id([*plan.new_files, *plan.unchanged] or files)
+        self.files.new += plan.new_files
+        self.files.unchanged += plan.unchanged
+        self.files.superseded += plan.superseded
+        self.files.unchanged_rows += plan.unchanged_rows
+        if plan.new_files or plan.superseded:
+            merge_batch(
+                self.current, self.staging, self.merged, plan.rows, plan.superseded,
+                self.manifest.layer_names(), held=plan.held,
+            )  # fmt: skip
+        if not rejects.empty:
+            if self._rejects is None:
+                self._rejects = _RejectsFile(self.root, self.ingest)
+            self._rejects.append(rejects)
+
+    def unchanged_result(self) -> WriteResult:
+        """The result when no file was new: nothing written."""
+        return WriteResult(
+            ingest_id=None,
+            stored=0,
+            duplicates_in_store=self.files.unchanged_rows,
+            stored_by_file={f.path: 0 for f in self.files.unchanged},
+            unchanged_files=tuple(f.path for f in self.files.unchanged),
+            superseded_files=(),
+            rejects_path=None,
+        )
+
+    def finish(self, *, transformation: str | None) -> WriteResult:
+        """Link what no batch touched, write the rejects and the manifest into the staging."""
+        ingest = self.ingest or ingest_id([])
+        layers = self.manifest.layer_names()
+        link_unstaged(self.current, self.staging, self.merged)
+        _link_layers(self.current, self.staging, layers)
+        fault_point("partitions-written")
+        rejects_path = self._rejects.close() if self._rejects is not None else None
+        fault_point("rejects-written")
+        stored_by_key = self.merged.stored
+        _write_ingest_manifest(
+            self.staging, self.manifest, self.files, self.merged, ingest=ingest, kind=self.kind,
+            transformation=transformation, rejects_path=rejects_path,
+        )  # fmt: skip
+        files = self.files
+        return WriteResult(
+            ingest_id=ingest,
+            stored=sum(stored_by_key.values()),
+            duplicates_in_store=files.unchanged_rows + self.merged.duplicates,
+            stored_by_file={f.path: stored_by_key.get(f.key, 0) for f in files.new}
+            | {f.path: 0 for f in files.unchanged},
+            unchanged_files=tuple(f.path for f in files.unchanged),
+            superseded_files=tuple(r.path for r in files.superseded),
+            rejects_path=rejects_path,
+            superseded_keys=tuple((r.source, r.key) for r in files.superseded),
+        )
+
+    def discard(self) -> None:
+        """Remove this ingest's rejects file (the ingest was not published)."""
+        if self.ingest is not None:
+            discard_rejects(self.root, self.ingest)
 
 
 def _link_layers(current: Path | None, staging: Path, layers: Sequence[str]) -> None:
@@ -202,22 +419,40 @@ def _link_layers(current: Path | None, staging: Path, layers: Sequence[str]) -> 
 
 
 # ----------------------------------------------------------------------------- rejects
-def _write_rejects(root: Path, ingest: str, rejects: pd.DataFrame) -> Path | None:
-    if rejects.empty:
-        return None
-    folder = root / "rejects"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{ingest}.csv"
-    temporary = folder / f".{ingest}.csv.tmp"
-    rejects.to_csv(temporary, index=False, lineterminator="\n")
-    os.replace(temporary, path)
-    return path
+class _RejectsFile:
+    """The rejects of one ingest, appended batch by batch to a temporary CSV, then renamed.
+
+    Its recorded path is absolute (resolved), so it names the file whatever folder a later
+    command runs in.
+    """
+
+    def __init__(self, root: Path, ingest: str) -> None:
+        folder = root.resolve() / "rejects"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{ingest}.csv"
+        self.temporary = folder / f".{ingest}.csv.tmp"
+        self.temporary.unlink(missing_ok=True)
+        self._header = True
+
+    def append(self, rejects: pd.DataFrame) -> None:
+        try:
+            rejects.to_csv(
+                self.temporary, index=False, lineterminator="\n", mode="a", header=self._header
+            )
+        except OSError as exc:  # pandas' errors may not name the file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.temporary)) from exc
+        self._header = False
+
+    def close(self) -> Path:
+        os.replace(self.temporary, self.path)
+        return self.path
 
 
 def discard_rejects(root: Path, ingest: str) -> None:
     """Remove the rejects file of an ingest that failed before it was published."""
     for name in (f"{ingest}.csv", f".{ingest}.csv.tmp"):
-        (root / "rejects" / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (root / "rejects" / name).unlink(missing_ok=True)
 
 
 def remove_orphan_rejects(root: Path, manifest: Manifest) -> None:
@@ -229,45 +464,47 @@ def remove_orphan_rejects(root: Path, manifest: Manifest) -> None:
     for path in folder.iterdir():
         if path.is_file() and path.name not in published:
             logger.info("removing %s left by an ingest that was never published", path)
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only store fails where it writes
+                path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- manifest
 def _file_entries(
     manifest: Manifest,
-    plan: IngestPlan,
+    files: _Files,
     merged: Merged,
-    stored_by_key: Mapping[str, int],
     *,
     ingest: str,
     transformation: str | None,
     when: str,
 ) -> tuple[StoredFile, ...]:
     """The manifest's file records: superseded ones marked, promoted rows counted, new added."""
-    gone = {(r.source, r.key, r.sha256) for r in plan.superseded}
-    files = []
+    gone = {(r.source, r.key, r.sha256) for r in files.superseded}
+    entries = []
     for r in manifest.files:
         if (r.source, r.key, r.sha256) in gone:
             r = replace(r, superseded_by=ingest)
         elif r.live and (r.source, r.key) in merged.promoted:
             r = replace(r, stored=r.stored + merged.promoted[(r.source, r.key)])
-        files.append(r)
-    for record in plan.new_files:
-        files.append(
+        entries.append(r)
+    for record in files.new:
+        stored = merged.stored.get(record.key, 0) + merged.promoted.get(
+            (record.source, record.key), 0
+        )
+        entries.append(
             StoredFile.from_record(
-                record, stored=stored_by_key.get(record.key, 0), ingest_id=ingest,
-                ingested_at=when, transformation=transformation,
+                record, stored=stored, ingest_id=ingest, ingested_at=when,
+                transformation=transformation,
             )
         )  # fmt: skip
-    return tuple(files)
+    return tuple(entries)
 
 
 def _write_ingest_manifest(
     staging: Path,
     manifest: Manifest,
-    plan: IngestPlan,
+    files: _Files,
     merged: Merged,
-    stored_by_key: Mapping[str, int],
     *,
     ingest: str,
     kind: str,
@@ -275,20 +512,20 @@ def _write_ingest_manifest(
     rejects_path: Path | None,
 ) -> None:
     when = now_iso()
+    every = (*files.new, *files.unchanged)
     entry = IngestRecord(
         id=ingest, time=when, kind=kind,
-        files=tuple(f.path for f in (*plan.new_files, *plan.unchanged)),
-        unchanged_files=tuple(f.path for f in plan.unchanged),
-        stored=sum(stored_by_key.values()),
-        rejected=sum(f.rejects for f in (*plan.new_files, *plan.unchanged)),
+        files=tuple(f.path for f in every),
+        unchanged_files=tuple(f.path for f in files.unchanged),
+        stored=sum(merged.stored.values()),
+        rejected=sum(f.rejects for f in every),
         rejects_file=str(rejects_path) if rejects_path else None,
     )  # fmt: skip
-    files = _file_entries(
-        manifest, plan, merged, stored_by_key, ingest=ingest, transformation=transformation,
-        when=when,
-    )  # fmt: skip
+    entries = _file_entries(
+        manifest, files, merged, ingest=ingest, transformation=transformation, when=when
+    )
     updated = manifest.next_version(
-        files=files,
+        files=entries,
         ingests=(*manifest.ingests, entry),
         partitions=dict(merged.partitions),
         held=dict(merged.held),
@@ -312,7 +549,27 @@ def write_layer(
     assign: AssignAreas | None,
     progress: bool = False,
 ) -> None:
-    """Stage layer ``name``, the other layers, the partitions (re-assigned with ``assign``)."""
+    """Stage layer ``name``, the other layers, the partitions (re-assigned with ``assign``).
+
+    On failure the staging version is removed (an OS error raises :class:`StoreError`).
+    """
+    with _cleaned_up(staging):
+        _stage_layer_version(
+            current, staging, manifest, name, layer, info=info, assign=assign, progress=progress
+        )
+
+
+def _stage_layer_version(
+    current: Path | None,
+    staging: Path,
+    manifest: Manifest,
+    name: str,
+    layer: gpd.GeoDataFrame,
+    *,
+    info: LayerInfo,
+    assign: AssignAreas | None,
+    progress: bool,
+) -> None:
     names = sorted(set(manifest.layers) | {name})
     if assign is None and name not in manifest.layers and manifest.partitions:
         raise StoreError(f"new layer {name!r} needs its incidents assigned")
