@@ -40,6 +40,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.hotspots",
     "geo_service.cli.rtc",
     "geo_service.cli.serve",
+    "geo_service.cli.reference",
+    "geo_service.cli.brief",
 )
 
 

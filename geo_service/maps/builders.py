@@ -222,6 +222,57 @@ def roads_layer(
     return Legend(title=name, entries=(("#7f6f5f", "main road (hover for its name)"),))
 
 
+#: Patrol zones' fill and outline, and the thin outlines of the other coverage levels.
+ZONE_COLOUR = "#b30000"
+LEVEL_COLOURS: dict[float, str] = {1.0: "#67000d", 5.0: "#b30000", 10.0: "#fc8d59"}
+
+
+def patrol_layer(
+    fmap: folium.Map,
+    zones: gpd.GeoDataFrame,
+    levels: gpd.GeoDataFrame,
+    *,
+    name: str,
+    fields: Sequence[tuple[str, str]],
+) -> Legend:
+    """Numbered patrol zones (column ``zone``) filled, with the other coverages' outlines.
+
+    Each zone's number is drawn at a point inside it (a numbered marker, never a street label,
+    so numbers cannot hide each other's text); the zones are listed beside the map.
+    """
+    group = folium.FeatureGroup(name=name, show=True)
+    chosen = float(zones["coverage"].iloc[0]) if len(zones) else None
+    for coverage, outline in zip(levels["coverage"], levels.geometry, strict=True):
+        if float(coverage) == chosen or outline is None or outline.is_empty:
+            continue
+        frame = gpd.GeoDataFrame(
+            {"_fill": ["none"], "_weight": [1.5], "level": [f"top {coverage:g} % of the area"]},
+            geometry=[outline],
+            crs=levels.crs,
+        )
+        colour = LEVEL_COLOURS.get(float(coverage), "#555555")
+        _geojson(frame, [("level", "Outline")], fill_opacity=0.0, colour=colour).add_to(group)
+    if len(zones):
+        styled = zones.assign(_fill=ZONE_COLOUR, _weight=2.5)
+        _geojson(styled, fields, fill_opacity=0.35, colour=ZONE_COLOUR).add_to(group)
+        lonlat = zones.geometry.representative_point().to_crs("EPSG:4326")
+        for point, number in zip(lonlat, zones["zone"], strict=True):
+            icon = folium.DivIcon(
+                html=f'<span class="zone-number">{int(number)}</span>',
+                icon_size=(22, 22),
+                icon_anchor=(11, 11),
+            )
+            folium.Marker([round(point.y, 6), round(point.x, 6)], icon=icon).add_to(group)
+    group.add_to(fmap)
+    entries = [(ZONE_COLOUR, f"patrol zone (top {chosen:g} % of the area), numbered by rank")]
+    entries += [
+        (LEVEL_COLOURS.get(float(c), "#555555"), f"outline: top {c:g} % of the area")
+        for c in levels["coverage"]
+        if float(c) != chosen
+    ]
+    return Legend(title=name, entries=tuple(entries))
+
+
 def drawn_collisions(collisions: pd.DataFrame) -> pd.DataFrame:
     """The collisions a map draws: most severe first (stable), at most :data:`MAX_POINTS`."""
     rank = collisions["severity"].map({"Fatal": 0, "Serious": 1, "Slight": 2}).fillna(3)

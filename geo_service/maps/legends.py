@@ -42,11 +42,15 @@ SEVERITY_COLOURS: dict[str, str] = {"Fatal": "#000000", "Serious": "#d7301f", "S
 
 @dataclass(frozen=True)
 class Legend:
-    """One legend: a title, ``(colour, label)`` entries and an optional note."""
+    """One legend: a title (the name of the layer it explains), ``(colour, label)`` entries and
+    an optional note; ``shown`` when its layer is on the map at first, ``base`` when the layer is
+    one of the map's exclusive base layers (the page shows only the chosen one's legend)."""
 
     title: str
     entries: tuple[tuple[str, str], ...]
     note: str = ""
+    shown: bool = True
+    base: bool = False
 
 
 def count_breaks(values: np.ndarray, *, classes: int = len(SEQUENTIAL)) -> tuple[float, ...]:

@@ -162,6 +162,48 @@ def collisions_map(
     return split_map(builders.finish_map(fmap)), tuple(legends)
 
 
+def patrol_map(
+    zones: gpd.GeoDataFrame,
+    levels: gpd.GeoDataFrame,
+    *,
+    areas: gpd.GeoDataFrame,
+    tiles: Tiles,
+    focus: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+) -> tuple[MapParts, tuple[Legend, ...]]:
+    """Numbered patrol zones over area outlines and roads (``zones`` as
+    :attr:`geo_service.services.patrol.PatrolZones.zones`, with a ``names`` tuple column).
+
+    ``focus`` (an area) zooms the map to it and outlines it thick (the beat page).
+    """
+    # The zones are the point of the map: fit it to them (the whole area when there are none).
+    extent = focus if focus is not None else zones if len(zones) else areas
+    fmap = _base(extent, tiles)
+    legends = []
+    if roads is not None:
+        legends.append(_roads(fmap, roads))
+    fields = (("name", "Area"), ("code", "Code"))
+    builders.outline_layer(fmap, areas, name="Area outlines", fields=fields, weight=1.0)
+    if focus is not None:
+        builders.outline_layer(fmap, focus, name="This area", fields=fields, weight=4.0)
+    shown = zones.assign(
+        share_text=[f"{100 * s:.0f} %" for s in zones["forecast_share"].fillna(0.0)],
+        streets=["; ".join(n) or "(no named road loaded here)" for n in zones["names"]],
+    ).drop(columns="names")
+    zone_fields = (
+        ("zone", "Zone"),
+        ("share_text", "Share of forecast"),
+        ("last_month", "Last month"),
+        ("last_year", "Last 12 months"),
+        ("areas", "In"),
+        ("streets", "Streets"),
+    )
+    legends.append(
+        builders.patrol_layer(fmap, shown, levels, name="Patrol zones", fields=zone_fields)
+    )
+    return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
 def _roads(fmap: folium.Map, roads: gpd.GeoDataFrame) -> Legend:
     fields = [(c, label) for c, label in (("ref", "Road"), ("name", "Name")) if c in roads]
     return builders.roads_layer(fmap, roads, name="Roads", fields=fields)

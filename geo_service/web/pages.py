@@ -9,6 +9,7 @@ density layer is switched on.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,12 @@ import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, render_template, request, url_for
 
+from geo_service import export, reference
 from geo_service._paths import project_folder
 from geo_service.analysis import kde
 from geo_service.categories import CategoryGroup
 from geo_service.cluster_rules import load_cluster_rules
-from geo_service.errors import NotFoundError
+from geo_service.errors import InputError, NotFoundError
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
 from geo_service.maps.legends import SEQUENTIAL, Legend
@@ -32,6 +34,7 @@ from geo_service.services.collisions import CollisionSites
 from geo_service.services.context import StoreSummary
 from geo_service.services.hotspots import CategoryHotspots
 from geo_service.services.options import RuleOptions, ViewOptions
+from geo_service.services.patrol import COVERAGES, PatrolOptions, PatrolZones, patrol_zones
 from geo_service.services.report import DEFAULT_TITLE, ReportOptions, report_document
 from geo_service.services.views import CategoryView, category_view
 from geo_service.web import present
@@ -41,6 +44,8 @@ from geo_service.web.state import WebState, web_state
 blueprint = Blueprint("pages", __name__)
 #: Most sites listed on the collisions page (all of them are in the CSV and JSON exports).
 MAX_SITE_ROWS = 50
+#: Most reference road lines drawn on a page's map (numbered roads first).
+MAX_ROADS = 4000
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
 #: The collisions page's KSI trend table (recorded and severity-adjusted, per calendar year).
@@ -150,6 +155,103 @@ def category_density(name: str) -> Response:
     if png is None:
         raise NotFoundError(f"no density surface for {name!r}")
     return Response(png, mimetype="image/png", headers={"Cache-Control": "max-age=300"})
+
+
+@blueprint.route("/patrol/<name>")
+def patrol(name: str) -> str:
+    """Next month's patrol zones of a category: map, ranked zones, reliability in words."""
+    state, summary, opts = request_context()
+    found, bundle = patrol_results(state, name, opts, _coverage())
+    return render_template(
+        "patrol.html",
+        summary=summary,
+        opts=opts,
+        zones=found,
+        bundle=bundle,
+        coverages=COVERAGES,
+        map_js=_url("pages.patrol_map_js", name=found.category, **_patrol_query(opts)),
+        rows=_zone_rows(found),
+        present=present,
+    )
+
+
+@blueprint.route("/patrol/<name>/map.js")
+def patrol_map_js(name: str) -> Response:
+    """The patrol map's bootstrap script."""
+    state, _summary, opts = request_context()
+    return _script(patrol_results(state, name, opts, _coverage())[1])
+
+
+@blueprint.route("/api/patrol/<name>.<any(geojson, csv):fmt>")
+def patrol_export(name: str, fmt: str) -> Response:
+    """The patrol zones as GeoJSON (zones with their figures) or CSV (the ranked table)."""
+    state, _summary, opts = request_context()
+    found = patrol_found(state, name, opts, _coverage())
+    if fmt == "csv":
+        return Response(export.csv_text(found.table()), mimetype="text/csv")
+    return Response(patrol_geojson(found), mimetype="application/geo+json")
+
+
+def patrol_geojson(found: PatrolZones) -> str:
+    """The zones as an RFC 7946 document, the forecast's figures in its metadata member."""
+    stream = io.StringIO()
+    export.write_geojson(found.features(), stream, meta=found.meta())
+    return stream.getvalue()
+
+
+def _coverage() -> float:
+    text = request.args.get("coverage") or "5"
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"coverage {text!r}: expected one of {', '.join(f'{c:g}' for c in COVERAGES)}"
+        ) from None
+
+
+def _patrol_query(opts: ViewOptions) -> dict[str, Any]:
+    return {**opts.query(), "coverage": f"{_coverage():g}"}
+
+
+def patrol_found(state: WebState, name: str, opts: ViewOptions, coverage: float) -> PatrolZones:
+    """The (cached) patrol zones of category ``name`` at ``coverage`` percent of the area."""
+    summary = state.summary()
+    group = context.resolve_group(groups_for(state, summary), name)
+    chosen = PatrolOptions(category=group.name, coverage=coverage, layer=opts.layer or None)
+    return state.cached(
+        ("patrol", chosen), lambda: patrol_zones(state.store, groups_for(state, summary), chosen)
+    )
+
+
+def patrol_results(
+    state: WebState, name: str, opts: ViewOptions, coverage: float
+) -> tuple[PatrolZones, MapBundle]:
+    """The patrol zones and their map (cached)."""
+    found = patrol_found(state, name, opts, coverage)
+
+    def make() -> MapBundle:
+        areas = state.store.layer(opts.layer) if opts.layer else context.empty_layer()
+        parts, legends = map_views.patrol_map(
+            found.zones, found.levels, areas=areas, tiles=_tiles(state), roads=_roads(state)
+        )
+        return MapBundle(parts, legends)
+
+    return found, state.cached(("patrol-map", found.category, coverage, opts.layer), make)
+
+
+def _zone_rows(found: PatrolZones) -> list[dict[str, Any]]:
+    return [
+        {
+            "zone": int(row.zone),
+            "share": present.percent(row.forecast_share),
+            "area_km2": f"{row.area_km2:.2f}",
+            "last_month": int(row.last_month),
+            "last_year": int(row.last_year),
+            "names": "; ".join(row.names),
+            "areas": row.areas,
+        }
+        for row in found.zones.itertuples()
+    ]
 
 
 @blueprint.route("/area/<layer>/<code>")
@@ -486,10 +588,21 @@ def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:
 
 
 def _roads(state: WebState) -> gpd.GeoDataFrame | None:
-    """The demo's synthetic road lines as map context, when the store holds the demo."""
-    if not state.summary().demo or not DEMO_ROADS.is_file():
-        return None
-    return state.cached(("demo-roads",), lambda: gpd.read_file(DEMO_ROADS).to_crs("EPSG:27700"))
+    """The store's reference roads as map context (the demo's synthetic roads when a demo
+    store has none loaded), at most :data:`MAX_ROADS` lines, numbered roads first."""
+
+    def load() -> gpd.GeoDataFrame | None:
+        root = getattr(state.store, "root", None)
+        roads = reference.read_reference(root, "roads")
+        if roads is None and state.summary().demo and DEMO_ROADS.is_file():
+            roads = gpd.read_file(DEMO_ROADS).to_crs("EPSG:27700")
+        if roads is None or len(roads) <= MAX_ROADS:
+            return roads
+        numbered = roads["ref"].astype(str).str.len().gt(0) if "ref" in roads else None
+        ranked = roads.assign(_n=numbered).sort_values("_n", ascending=False, kind="stable")
+        return ranked.head(MAX_ROADS).drop(columns="_n")
+
+    return state.cached(("reference-roads",), load)
 
 
 def _tiles(state: WebState) -> map_views.Tiles:

@@ -47,7 +47,39 @@
     });
   }
 
+  // Each map's legends follow its layers: a legend shows only while its layer is on the map.
+  function legendFor(name) {
+    var found = null;
+    Array.prototype.forEach.call(document.querySelectorAll(".legend[data-layer]"), function (legend) {
+      if (legend.getAttribute("data-layer") === name) { found = legend; }
+    });
+    return found;
+  }
+
+  function showLegend(name, shown) {
+    var legend = legendFor(name);
+    if (legend) { legend.hidden = !shown; }
+  }
+
+  function followLayers(map) {
+    map.on("overlayadd", function (e) { showLegend(e.name, true); });
+    map.on("overlayremove", function (e) { showLegend(e.name, false); });
+    map.on("baselayerchange", function (e) {
+      Array.prototype.forEach.call(document.querySelectorAll(".legend[data-base]"), function (legend) {
+        legend.hidden = legend.getAttribute("data-layer") !== e.name;
+      });
+    });
+  }
+
+  function initialLegends() {
+    Array.prototype.forEach.call(document.querySelectorAll(".legend[data-shown]"), function (legend) {
+      legend.hidden = legend.getAttribute("data-shown") !== "1";
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
+    initialLegends();
+    (window.geoServiceMaps || []).forEach(followLayers);
   });
 }());

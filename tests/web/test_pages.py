@@ -17,7 +17,7 @@ def test_overview_states_periods_sources_and_links(client) -> None:
     assert "Aug 12 to Jul 13 against Aug 11 to Jul 12" in html
     assert "sources: stats19, test" in html
     # Burglary 33 -> 68 inside the beats (3 and 6 a month were drawn; a few fall outside).
-    row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+    row = re.search(r">Burglary</a>.*?</td>(.*?)</tr>", html, re.S).group(1)
     assert ">33<" in row and ">68<" in row and "significant increase" in row
     assert f'href="/category/Burglary?{QH}"' in html
     assert 'href="/area/beat/D1A?period_end=2013-07&amp;months=12&amp;against=preceding"' in html
@@ -152,7 +152,7 @@ def test_period_not_held_is_no_data_never_significant(client) -> None:
     html = client.get("/?period_end=2012-07&months=12").get_data(as_text=True)
     assert "test: no data for Aug 10 to Jul 11" in html
     assert "stats19: no data for Aug 10 to Jul 11" in html
-    row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+    row = re.search(r">Burglary</a>.*?</td>(.*?)</tr>", html, re.S).group(1)
     assert "no data for the earlier period" in row and "significant" not in row
     default = client.get("/").get_data(as_text=True)
     assert "no data for" not in default
@@ -203,3 +203,33 @@ def test_rate_base_is_in_the_heading_not_a_column(client) -> None:
         headings = re.findall(r"<th[^>]*>([^<]*)</th>", html)
         assert "Rate per 1,000 residents" in headings and "Rate per" not in headings
         assert ">1,000 residents<" not in html
+
+
+def test_overview_links_each_category_to_its_patrol_map(client) -> None:
+    html = client.get(f"/?{Q}").get_data(as_text=True)
+    assert f'class="patrol-link" href="/patrol/Burglary?{QH}"' in html
+
+
+def test_patrol_page_states_forecast_zones_and_reliability(client) -> None:
+    response = client.get(f"/patrol/Burglary?{Q}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Patrol zones for Burglary: forecast for Aug 13" in html
+    assert "% of the area, held" in html and "a map drawn at random would hold 5 %" in html
+    assert 'id="zone-1"' in html and "How this is made" in html
+    assert "<strong>PAI</strong>" in html and "<strong>Hit rate</strong>" in html
+    # The zone lying in beat D1A names it, escaped.
+    assert "Town &lt;b&gt;Centre&lt;/b&gt;" in html
+    script = client.get(f"/patrol/Burglary/map.js?{Q}&coverage=5").get_data(as_text=True)
+    assert "zone-number" in script and "geoServiceMaps" in script
+    assert '"collapsed": window.innerWidth < 700' in script
+
+
+def test_patrol_exports_and_bad_coverage(client) -> None:
+    csv = client.get(f"/api/patrol/Burglary.csv?{Q}&coverage=10").get_data(as_text=True)
+    assert csv.splitlines()[1].startswith("1,10.0,")
+    geo = client.get(f"/api/patrol/Burglary.geojson?{Q}").get_json()
+    assert geo["geo_service"]["coverage"] == 5.0 and geo["features"]
+    bad = client.get(f"/patrol/Burglary?{Q}&coverage=7")
+    assert bad.status_code == 400
+    assert "expected one of 1, 5, 10" in bad.get_data(as_text=True)
