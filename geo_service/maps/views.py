@@ -47,18 +47,31 @@ class HotspotFrames:
 
 
 @dataclass(frozen=True)
-class Density:
-    """A density overlay: the image, its URL and the class breaks it was drawn with."""
+class Surface:
+    """One density image and the URL the page fetches it from."""
 
     image: OverlayImage
     url: str
+
+
+@dataclass(frozen=True)
+class Density:
+    """Density overlays: the current and previous periods drawn with the same class ``edges``
+    and ``colours``, and their difference with its own symmetric ``difference_edges``."""
+
+    current: Surface
     edges: tuple[float, ...]
     colours: tuple[str, ...]
+    previous: Surface | None = None
+    difference: Surface | None = None
+    difference_edges: tuple[float, ...] = ()
+    periods: tuple[str, str] = ("previous period", "current period")
 
 
 def area_values(areas: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
     """``areas`` joined to a change table by ``code``, with display columns for tooltips."""
     columns = ["code", "previous", "current", "change", "pct_change", "label", "q"]
+    columns += [c for c in ("rate", "rate_per") if c in table]
     merged = areas[["code", "name", "geometry"]].merge(table[columns], on="code", how="left")
     pct = merged["pct_change"].to_numpy(dtype=float, na_value=np.nan)
     text = [f"{p:+.0f}%" if np.isfinite(p) else "n/a" for p in pct]
@@ -77,37 +90,22 @@ def category_map(
     tiles: Tiles,
     focus: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
+    breaks: str = "quantiles",
 ) -> tuple[MapParts, tuple[Legend, ...]]:
-    """The category map: counts, change, density, hotspots and emerging classes as layers.
+    """The category map: exclusive base shadings (counts, rate, change, density of each period,
+    density difference, none) and optional overlays (hotspots, emerging classes, outlines, roads).
 
     ``focus`` (an area) zooms the map to it and outlines it (the beat page); ``roads`` (lines
-    with ``ref`` and ``name``) are drawn as context.
+    with ``ref`` and ``name``) are drawn as context; ``breaks`` names the class-break method of
+    the area shadings (:data:`~geo_service.maps.legends.BREAK_METHODS`).
     """
     values = area_values(areas, table)
     fmap = _base(focus if focus is not None else values, tiles)
-    legends = [
-        builders.choropleth_layer(
-            fmap,
-            values,
-            value="current",
-            name="Incidents by area",
-            fields=_AREA_FIELDS,
-            show=focus is None,
-        ),
-        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS),
-    ]
+    counts_first = focus is None or density is None
+    legends = _area_shadings(fmap, values, breaks=breaks, counts_first=counts_first)
     if density is not None:
-        legends.append(
-            builders.density_layer(
-                fmap,
-                density.image,
-                url=density.url,
-                name="Density (kernel)",
-                edges=density.edges,
-                colours=density.colours,
-                unit="per km²",
-            )
-        )
+        legends += _densities(fmap, density, show=not counts_first)
+    builders.blank_layer(fmap, name="No shading")
     legends.append(
         builders.hotspot_layer(
             fmap,
@@ -127,6 +125,68 @@ def category_map(
     if roads is not None:
         legends.append(_roads(fmap, roads))
     return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+def _area_shadings(
+    fmap: folium.Map, values: gpd.GeoDataFrame, *, breaks: str, counts_first: bool
+) -> list[Legend]:
+    """Counts, rate (when the layer has denominators) and significant change, as base layers."""
+    legends = [
+        builders.choropleth_layer(
+            fmap, values, value="current", name="Incidents by area", fields=_AREA_FIELDS,
+            show=counts_first, breaks=breaks,
+        )
+    ]  # fmt: skip
+    rated = "rate" in values and values["rate"].notna().any()
+    if rated:
+        per = str(values["rate_per"].dropna().iloc[0])
+        shown = values.assign(rate_text=[_rate_text(r) for r in values["rate"]])
+        legends.append(
+            builders.choropleth_layer(
+                fmap, shown, value="rate", name=f"Rate per {per}",
+                fields=(*_AREA_FIELDS[:4], ("rate_text", f"Per {per}")), show=False,
+                breaks=breaks, whole=False,
+                note="Current period; areas without a denominator are grey.",
+            )
+        )  # fmt: skip
+    legends.append(
+        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS)
+    )
+    return legends
+
+
+def _rate_text(rate: float | None) -> str:
+    value = float("nan") if rate is None else float(rate)
+    return f"{value:.1f}" if np.isfinite(value) else "no denominator"
+
+
+def _densities(fmap: folium.Map, density: Density, *, show: bool) -> list[Legend]:
+    """Current and previous density with shared classes, and their difference."""
+    previous_label, current_label = density.periods
+    shared = "Class breaks are shared by both periods' density maps, so the two compare."
+    legends = [
+        builders.density_layer(
+            fmap, density.current.image, url=density.current.url,
+            name=f"Density, {current_label}", edges=density.edges, colours=density.colours,
+            unit="per km²", note=shared, show=show,
+        )
+    ]  # fmt: skip
+    if density.previous is not None:
+        legends.append(
+            builders.density_layer(
+                fmap, density.previous.image, url=density.previous.url,
+                name=f"Density, {previous_label}", edges=density.edges,
+                colours=density.colours, unit="per km²", note=shared,
+            )
+        )  # fmt: skip
+    if density.difference is not None and len(density.difference_edges) > 1:
+        legends.append(
+            builders.difference_layer(
+                fmap, density.difference.image, url=density.difference.url,
+                name="Density difference", edges=density.difference_edges, unit="per km²",
+            )
+        )  # fmt: skip
+    return legends
 
 
 def collisions_map(

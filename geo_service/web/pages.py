@@ -10,6 +10,7 @@ density layer is switched on.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,13 @@ from geo_service.cluster_rules import load_cluster_rules
 from geo_service.errors import InputError, NotFoundError
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
-from geo_service.maps.legends import SEQUENTIAL, Legend
+from geo_service.maps.legends import (
+    BREAK_METHODS,
+    DIFFERENCE,
+    SEQUENTIAL,
+    Legend,
+    difference_breaks,
+)
 from geo_service.maps.raster import surface_overlay
 from geo_service.services import collisions as collision_services
 from geo_service.services import context, tables
@@ -34,7 +41,13 @@ from geo_service.services.collisions import CollisionSites
 from geo_service.services.context import StoreSummary
 from geo_service.services.hotspots import CategoryHotspots
 from geo_service.services.options import RuleOptions, ViewOptions
-from geo_service.services.patrol import COVERAGES, PatrolOptions, PatrolZones, patrol_zones
+from geo_service.services.patrol import (
+    COVERAGES,
+    PatrolOptions,
+    PatrolZones,
+    area_of,
+    patrol_zones,
+)
 from geo_service.services.report import DEFAULT_TITLE, ReportOptions, report_document
 from geo_service.services.views import CategoryView, category_view
 from geo_service.web import present
@@ -70,17 +83,17 @@ NO_LAYER = (
 QUERY_KEYS = (
     "period_end", "months", "layer", "against", "print", "rule", "min_count", "radius_m", "years",
     "ksi_only", "highway_authority", "category", "title", "peer_layer", "peer_code",
-    "exclude_force",
+    "exclude_force", "breaks",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class MapBundle:
-    """A rendered map, its legends and its density image (if any)."""
+    """A rendered map, its legends and its density images by surface name (if any)."""
 
     parts: MapParts
     legends: tuple[Legend, ...]
-    png: bytes | None = None
+    pngs: tuple[tuple[str, bytes], ...] = ()
 
 
 @blueprint.route("/")
@@ -131,7 +144,9 @@ def category(name: str) -> str:
         opts=opts,
         view=view,
         bundle=bundle,
-        map_js=_url("pages.category_map_js", name=group.name, **opts.query()),
+        map_js=_url("pages.category_map_js", name=group.name, **opts.query(), **_breaks_query()),
+        breaks=_breaks(),
+        break_methods=BREAK_METHODS,
         columns=present.headings(view.table, present.change_columns(view.table)),
         rows=present.cells(view.table, present.change_columns(view.table)),
         bars=present.monthly_bars(
@@ -150,11 +165,13 @@ def category_map_js(name: str) -> Response:
 
 @blueprint.route("/category/<name>/density.png")
 def category_density(name: str) -> Response:
-    """The category's density surface as a PNG overlay."""
-    png = category_request(name)[4].png
-    if png is None:
-        raise NotFoundError(f"no density surface for {name!r}")
-    return Response(png, mimetype="image/png", headers={"Cache-Control": "max-age=300"})
+    """A density surface of the category as a PNG overlay: ``surface=current`` (default),
+    ``previous`` or ``difference``."""
+    wanted = request.args.get("surface") or "current"
+    pngs = dict(category_request(name)[4].pngs)
+    if wanted not in pngs:
+        raise NotFoundError(f"no {wanted} density surface for {name!r}")
+    return Response(pngs[wanted], mimetype="image/png", headers={"Cache-Control": "max-age=300"})
 
 
 @blueprint.route("/patrol/<name>")
@@ -190,6 +207,41 @@ def patrol_export(name: str, fmt: str) -> Response:
     if fmt == "csv":
         return Response(export.csv_text(found.table()), mimetype="text/csv")
     return Response(patrol_geojson(found), mimetype="application/geo+json")
+
+
+@blueprint.route("/patrol/<name>/brief.<any(pdf, png):fmt>")
+def patrol_brief(name: str, fmt: str) -> Response:
+    """The A4 briefing pack of the patrol zones (PDF, or the first page as PNG)."""
+    from geo_service.brief import brief_bytes, brief_inputs
+
+    state, _summary, opts = request_context()
+    found = patrol_found(state, name, opts, _coverage())
+    area = _brief_area()
+    if area is not None:
+        found = found.within(area_of(state.store, *area))
+
+    def make() -> bytes:
+        inputs = brief_inputs(state.store, found, area=area, layer=opts.layer or None)
+        return brief_bytes(found, inputs, fmt=fmt)
+
+    body = state.cached(("brief", found.category, found.coverage, opts.layer, area, fmt), make)
+    filename = f"patrol-{found.category}-{found.forecast_month}.{fmt}".replace(" ", "-")
+    return Response(
+        body,
+        mimetype="application/pdf" if fmt == "pdf" else "image/png",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+def _brief_area() -> tuple[str, str] | None:
+    """The ``area=LAYER:CODE`` of a brief's query string, or None."""
+    text = request.args.get("area") or ""
+    if not text:
+        return None
+    layer, sep, code = text.partition(":")
+    if not sep or not layer or not code:
+        raise InputError(f"area {text!r}: expected LAYER:CODE, e.g. beat:D1A")
+    return layer, code
 
 
 def patrol_geojson(found: PatrolZones) -> str:
@@ -485,9 +537,11 @@ def category_results(
 ) -> tuple[CategoryView, MapBundle]:
     """The category view and its map, as the category page draws it (cached)."""
 
+    breaks = _breaks()
+
     def make() -> tuple[CategoryView, MapBundle]:
         view = category_view_results(state, group, opts)
-        density = _density(view.hotspots, _density_url(state, group, opts))
+        density = _density(view, lambda s: _density_url(state, group, opts, s))
         parts, legends = map_views.category_map(
             view.areas,
             view.table,
@@ -495,10 +549,33 @@ def category_results(
             density=density,
             tiles=_tiles(state),
             roads=_roads(state),
+            breaks=breaks,
         )
-        return view, MapBundle(parts, legends, density.image.png if density else None)
+        return view, MapBundle(parts, legends, _pngs(density))
 
-    return state.cached(("category", group.name, opts.key()), make)
+    return state.cached(("category", group.name, opts.key(), breaks), make)
+
+
+def _breaks_query() -> dict[str, str]:
+    """``breaks=`` for a map script's URL, when not the default."""
+    chosen = _breaks()
+    return {} if chosen == "quantiles" else {"breaks": chosen}
+
+
+def _breaks() -> str:
+    """The ``breaks=`` class-break method asked (default quantiles)."""
+    wanted = request.args.get("breaks") or "quantiles"
+    if wanted not in BREAK_METHODS:
+        raise InputError(f"breaks {wanted!r}: expected one of {', '.join(BREAK_METHODS)}")
+    return wanted
+
+
+def _pngs(density: map_views.Density | None) -> tuple[tuple[str, bytes], ...]:
+    if density is None:
+        return ()
+    found = [("current", density.current), ("previous", density.previous),
+             ("difference", density.difference)]  # fmt: skip
+    return tuple((name, s.image.png) for name, s in found if s is not None)
 
 
 def _area_group(
@@ -521,14 +598,16 @@ def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpt
             view.areas,
             view.table,
             hotspots=_frames(spots),
-            density=_density(spots, _density_url(state, group, opts)),
+            density=_density(view, lambda s: _density_url(state, group, opts, s), spots=spots),
             tiles=_tiles(state),
             focus=focus,
             roads=_roads(state),
+            breaks=breaks,
         )
         return MapBundle(parts, legends)
 
-    return state.cached(("area-map", group.name, code, opts.key()), make)
+    breaks = _breaks()
+    return state.cached(("area-map", group.name, code, opts.key(), breaks), make)
 
 
 def collision_view(state: WebState, opts: ViewOptions, rules: RuleOptions) -> CollisionSites:
@@ -560,27 +639,59 @@ def collision_results(
     return state.cached(("collisions", opts.key(), asked, rules), make)
 
 
-def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions) -> str:
-    """The density image's URL, naming the store version so a browser never shows a stale image."""
+def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions, surface: str) -> str:
+    """A density image's URL, naming the store version so a browser never shows a stale image."""
     version = state.store.version() or ""
-    return _url("pages.category_density", name=group.name, **opts.query(), v=version)
+    return _url(
+        "pages.category_density", name=group.name, **opts.query(), surface=surface, v=version
+    )
 
 
-def _density(spots: CategoryHotspots, url: str) -> map_views.Density | None:
-    density = spots.kde
+def _density(
+    view: CategoryView, url: Callable[[str], str], *, spots: CategoryHotspots | None = None
+) -> map_views.Density | None:
+    """The density overlays of both periods (shared breaks) and their difference."""
+    found = view.hotspots if spots is None else spots
+    density = found.kde
     if density is None or density.breaks is None or density.surface is None:
         return None
     if len(density.breaks) < 2:
         return None
-    grid = spots.grid
-    classes = kde.classify(density.surface, density.breaks)
-    classes = classes * grid.inside
+    grid, breaks = found.grid, density.breaks
     xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
     ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
     colours = SEQUENTIAL[-(len(density.breaks) - 1) :]
-    image = surface_overlay(classes, xs, ys, colours=colours)
-    edges = tuple(float(b) for b in density.breaks)
-    return map_views.Density(image=image, url=url, edges=edges, colours=tuple(colours))
+
+    def classed(surface: np.ndarray, name: str) -> map_views.Surface:
+        classes = kde.classify(surface, breaks) * grid.inside
+        return map_views.Surface(surface_overlay(classes, xs, ys, colours=colours), url(name))
+
+    previous = difference = None
+    edges: tuple[float, ...] = ()
+    if density.previous_surface is not None:
+        previous = classed(density.previous_surface, "previous")
+        change = (density.surface - density.previous_surface) * grid.inside
+        edges = difference_breaks(change[grid.inside])
+        if len(edges) > 1:
+            classes = _difference_classes(change, edges) * grid.inside
+            image = surface_overlay(classes, xs, ys, colours=DIFFERENCE)
+            difference = map_views.Surface(image, url("difference"))
+    return map_views.Density(
+        current=classed(density.surface, "current"),
+        edges=tuple(float(b) for b in density.breaks),
+        colours=tuple(colours),
+        previous=previous,
+        difference=difference,
+        difference_edges=edges,
+        periods=(view.previous.label, view.current.label),
+    )
+
+
+def _difference_classes(change: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Class 1..6 of each cell's change by ``edges`` (0: no change, left clear)."""
+    inner = np.asarray(edges[1:-1], dtype=float)
+    classes = np.searchsorted(inner, change, side="left") + 1
+    return np.where(change == 0, 0, classes)
 
 
 def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:

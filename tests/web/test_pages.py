@@ -71,17 +71,54 @@ def test_category_page_has_map_table_chart_and_accuracy(client) -> None:
     for title in (
         "Incidents by area",
         "Change vs previous period",
-        "Density (kernel)",
+        "Density, Aug 12 to Jul 13",
+        "Density, Aug 11 to Jul 12",
+        "Density difference",
         "Hotspots (clusters, Gi*)",
     ):
         assert f"<h3>{title}</h3>" in html
+
+
+def test_base_layers_are_exclusive_and_only_shown_legends_show(client) -> None:
+    html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
+    # Counts are the one base layer shown first; the other shadings' legends start hidden.
+    assert (
+        '<div class="legend" data-layer="Incidents by area" data-shown="1" data-base="1">' in html
+    )
+    assert 'data-layer="Change vs previous period" data-shown="0" data-base="1"' in html
+    assert 'data-layer="Density difference" data-shown="0" data-base="1"' in html
+    assert 'data-layer="Hotspots (clusters, Gi*)" data-shown="0">' in html
+    assert "Rate per 1,000" in html  # the beats carry residents and households
+    script = client.get(f"/category/Burglary/map.js?{Q}").get_data(as_text=True)
+    base = script[script.index("base_layers") : script.index("overlays")]
+    for name in ("Incidents by area", "Change vs previous period", "Density difference"):
+        assert f'"{name}"' in base
+    assert '"Hotspots (clusters, Gi*)"' not in base
+    # The change legend colours significant changes only.
+    assert (
+        "no significant change" in html and "Coloured only where the change is significant" in html
+    )
+
+
+@pytest.mark.parametrize("method", ["quantiles", "fisher-jenks", "head-tail"])
+def test_class_breaks_option(client, method) -> None:
+    html = client.get(f"/category/Burglary?{Q}&breaks={method}").get_data(as_text=True)
+    assert f'<option value="{method}" selected>' in html
+    assert client.get(f"/category/Burglary?{Q}&breaks=equal").status_code == 400
+
+
+def test_previous_and_difference_density_images(client) -> None:
+    for surface in ("previous", "difference"):
+        png = client.get(f"/category/Burglary/density.png?{Q}&surface={surface}")
+        assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get(f"/category/Burglary/density.png?{Q}&surface=later").status_code == 404
 
 
 def test_map_script_and_density_image(client) -> None:
     script = client.get(f"/category/Burglary/map.js?{Q}")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
     body = script.get_data(as_text=True)
-    density_url = f"/category/Burglary/density.png?{Q}".replace("&", "\\u0026")  # JSON-escaped
+    density_url = f"/category/Burglary/density.png?{Q}&surface=current".replace("&", "\\u0026")
     assert "L.map(" in body and density_url in body
     assert "https://" not in body.replace("https://invalid/", "")
     png = client.get(f"/category/Burglary/density.png?{Q}")
@@ -233,3 +270,14 @@ def test_patrol_exports_and_bad_coverage(client) -> None:
     bad = client.get(f"/patrol/Burglary?{Q}&coverage=7")
     assert bad.status_code == 400
     assert "expected one of 1, 5, 10" in bad.get_data(as_text=True)
+
+
+def test_patrol_brief_downloads(client) -> None:
+    html = client.get(f"/patrol/Burglary?{Q}").get_data(as_text=True)
+    assert 'href="/patrol/Burglary/brief.pdf?coverage=5&amp;' in html
+    pdf = client.get(f"/patrol/Burglary/brief.pdf?{Q}")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-") and b"/Count 1" in pdf.data
+    png = client.get(f"/patrol/Burglary/brief.png?{Q}&area=beat:D1A")
+    assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
+    assert client.get(f"/patrol/Burglary/brief.pdf?{Q}&area=D1A").status_code == 400
