@@ -34,6 +34,7 @@ LOCAL_ASSETS: dict[str, str | None] = {
 
 #: The layer switcher stays open on wide screens (visible, printable) and folds on phones.
 _COLLAPSE_ON_PHONES = ('"collapsed": false,', '"collapsed": window.innerWidth < 700,')
+_LAYER_CONTROL = re.compile(r"(?:let|var) (layer_control_\w+) = L\.control\.layers\(")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _REMOTE = re.compile(r"""(?:src|href)=["'](https?:)?//[^"']+["']""")
 
@@ -65,7 +66,11 @@ def split_map(fmap: folium.Map) -> MapParts:
         raise ValueError(f"map needs remote assets with no local copy: {leftover}")
     settings = "\n".join(_INLINE_SCRIPT.findall(header))
     script = figure.script.render().replace(*_COLLAPSE_ON_PHONES)
-    register = f"\n(window.geoServiceMaps = window.geoServiceMaps || []).push({fmap.get_name()});\n"
+    control = _LAYER_CONTROL.search(script)
+    register = (
+        "\n(window.geoServiceMaps = window.geoServiceMaps || []).push("
+        f"{{map: {fmap.get_name()}, control: {control.group(1) if control else 'null'}}});\n"
+    )
     return MapParts(
         html=figure.html.render(),
         script=settings + "\n" + script + register,

@@ -61,7 +61,54 @@
     if (legend) { legend.hidden = !shown; }
   }
 
-  function followLayers(map) {
+  // The layers shown are kept in the address (#layers=A|B), so the printable view, a reload
+  // or a shared link shows the same map.
+  function shownNames(entry) {
+    return entry.control._layers.filter(function (item) {
+      return entry.map.hasLayer(item.layer);
+    }).map(function (item) { return item.name; });
+  }
+
+  function keepInAddress(entry) {
+    var hash = "#layers=" + encodeURIComponent(shownNames(entry).join("|"));
+    if (window.history && history.replaceState) { history.replaceState(null, "", hash); }
+    Array.prototype.forEach.call(document.querySelectorAll("a.print-link"), function (link) {
+      link.hash = hash;
+    });
+  }
+
+  function applyAddress(entry) {
+    var found = /(?:^#|&)layers=([^&]*)/.exec(window.location.hash);
+    if (!found) { return; }
+    var wanted = decodeURIComponent(found[1]).split("|");
+    entry.control._layers.forEach(function (item) {
+      var on = wanted.indexOf(item.name) >= 0;
+      if (on && !entry.map.hasLayer(item.layer)) { entry.map.addLayer(item.layer); }
+      if (!on && entry.map.hasLayer(item.layer)) { entry.map.removeLayer(item.layer); }
+    });
+  }
+
+  // Numbered markers and labels never pile up: in rank order (their order in the page), a
+  // label that would overlap one already shown is hidden until the user zooms in; every one
+  // is in the list beside the map.
+  function declutter(map) {
+    var kept = [];
+    var labels = map.getContainer().querySelectorAll(".leaflet-marker-pane .zone-number, .leaflet-marker-pane .road-label");
+    Array.prototype.forEach.call(labels, function (label) {
+      label.style.visibility = "";
+      var box = label.getBoundingClientRect();
+      var clash = kept.some(function (other) {
+        return box.left < other.right + 2 && box.right > other.left - 2 &&
+          box.top < other.bottom + 2 && box.bottom > other.top - 2;
+      });
+      if (clash) { label.style.visibility = "hidden"; } else { kept.push(box); }
+    });
+  }
+
+  function followLayers(entry) {
+    var map = entry.map;
+    declutter(map);
+    map.on("zoomend moveend overlayadd", function () { declutter(map); });
     map.on("overlayadd", function (e) { showLegend(e.name, true); });
     map.on("overlayremove", function (e) { showLegend(e.name, false); });
     map.on("baselayerchange", function (e) {
@@ -69,6 +116,9 @@
         legend.hidden = legend.getAttribute("data-layer") !== e.name;
       });
     });
+    if (!entry.control) { return; }
+    applyAddress(entry);
+    map.on("overlayadd overlayremove baselayerchange", function () { keepInAddress(entry); });
   }
 
   function initialLegends() {
