@@ -10,6 +10,7 @@ density layer is switched on.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,9 @@ from flask import Blueprint, Response, render_template, request, url_for
 from geo_service import export, reference
 from geo_service._paths import project_folder
 from geo_service.analysis import kde
-from geo_service.categories import CategoryGroup
+from geo_service.categories import ALL_CRIME, CategoryGroup, categories_of
 from geo_service.cluster_rules import load_cluster_rules
-from geo_service.errors import InputError, NotFoundError
+from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
 from geo_service.maps.legends import (
@@ -55,6 +56,7 @@ from geo_service.web.params import rule_options, view_options
 from geo_service.web.state import WebState, web_state
 
 blueprint = Blueprint("pages", __name__)
+logger = logging.getLogger(__name__)
 #: Most sites listed on the collisions page (all of them are in the CSV and JSON exports).
 MAX_SITE_ROWS = 50
 #: Most reference road lines drawn on a page's map (numbered roads first).
@@ -72,8 +74,9 @@ KSI_COLUMNS = (
     present.Column("ksi_adjusted", "KSI (adjusted)", "float"),
     present.Column("unadjusted", "Not adjusted", "int"),
 )
-#: First column of the area page's table.
-CATEGORY_COLUMN = present.Column("group", "Category")
+#: First column of the area page's tables.
+CATEGORY_COLUMN = present.Column("group", "Group")
+LEAF_COLUMN = present.Column("group", "Category")
 #: What a page that needs area boundaries says when the store has none.
 NO_LAYER = (
     "this page needs an area layer (beats or wards) and the store has none yet; add one with "
@@ -149,12 +152,25 @@ def category(name: str) -> str:
         break_methods=BREAK_METHODS,
         columns=present.headings(view.table, present.change_columns(view.table)),
         rows=present.cells(view.table, present.change_columns(view.table)),
+        area_links=_area_links(view, group, opts),
         bars=present.monthly_bars(
             list(monthly.index), list(monthly), current_from=view.current.start
         ),
         accuracy=view.hotspots.accuracy,
         present=present,
     )
+
+
+def _area_links(view: CategoryView, group: CategoryGroup, opts: ViewOptions) -> list[str | None]:
+    """The page of each row's area (None for a row that is no area, e.g. "Unallocated")."""
+    known = set(view.areas["code"].astype(str))
+    rest = opts.query(without=("layer",))
+    return [
+        _url("pages.area", layer=opts.layer, code=code, category=group.name, **rest)
+        if code in known
+        else None
+        for code in view.table["code"].astype(str)
+    ]
 
 
 @blueprint.route("/category/<name>/map.js")
@@ -308,16 +324,26 @@ def _zone_rows(found: PatrolZones) -> list[dict[str, Any]]:
 
 @blueprint.route("/area/<layer>/<code>")
 def area(layer: str, code: str) -> str:
-    """Everything about one area for a JAG meeting."""
+    """Everything about one area for a JAG meeting: a plain-words summary first."""
+    from geo_service.brief.words import beat_brief
+
     state, summary, opts, view, group = _area_request(layer, code)
     rows = view.changes[_any_incidents(view.changes)]
-    columns = present.change_columns(rows, (CATEGORY_COLUMN,))
+    groups = groups_for(state, summary)
+    brief = beat_brief(
+        rows, view.monthly, present.month_text(view.current.end), leaves=leaf_names(groups),
+        scope={g.name: frozenset(categories_of(g)) for g in groups},
+        place=f"{view.name} ({view.code})",
+    )  # fmt: skip
+    leaf_columns = present.change_columns(brief.leaves, (LEAF_COLUMN,))
+    group_columns = present.change_columns(brief.groups, (CATEGORY_COLUMN,))
     return render_template(
         "area.html",
         summary=summary,
         opts=opts,
         view=view,
         group=group,
+        brief=brief,
         others=[
             name
             for name, n in zip(rows["group"], _counted(rows), strict=True)
@@ -330,11 +356,31 @@ def area(layer: str, code: str) -> str:
             category=group.name,
             **opts.query(without=("layer",)),
         ),
-        columns=present.headings(rows, columns),
-        rows=present.cells(rows, columns),
+        leaf_columns=present.headings(brief.leaves, leaf_columns),
+        leaf_rows=present.cells(brief.leaves, leaf_columns),
+        group_columns=present.headings(brief.groups, group_columns),
+        group_rows=present.cells(brief.groups, group_columns),
+        zones=_area_zones(state, group, opts, view),
         bundle=_area_bundle(state, group, code, opts),
         present=present,
     )
+
+
+def leaf_names(groups: Sequence[CategoryGroup]) -> set[str]:
+    """Groups that are one whole category (not "all crime"): each incident is in exactly one."""
+    return {g.name for g in groups if context.is_plain(g) and g.include[0].category != ALL_CRIME}
+
+
+def _area_zones(
+    state: WebState, group: CategoryGroup, opts: ViewOptions, view: tables.AreaView
+) -> PatrolZones | None:
+    """The map category's patrol zones touching the area, or None when they cannot be made."""
+    try:
+        found = patrol_found(state, group.name, opts, 5.0)
+    except (InputError, DataError) as exc:
+        logger.info("no patrol zones for %s: %s", group.name, exc)
+        return None
+    return found.within(view.area)
 
 
 @blueprint.route("/area/<layer>/<code>/map.js")

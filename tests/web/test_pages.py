@@ -281,3 +281,33 @@ def test_patrol_brief_downloads(client) -> None:
     png = client.get(f"/patrol/Burglary/brief.png?{Q}&area=beat:D1A")
     assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
     assert client.get(f"/patrol/Burglary/brief.pdf?{Q}&area=D1A").status_code == 400
+
+
+def test_area_page_opens_with_a_plain_words_summary(client) -> None:
+    html = client.get(f"/area/beat/D1A?{Q}".replace("&layer=beat", "")).get_data(as_text=True)
+    summary = re.search(r'<p id="beat-summary">(.*?)</p>', html, re.S).group(1)
+    # Burglary in D1A went from 3 a month to 6 (fixture plan): a significant rise, said once.
+    assert summary.startswith(
+        "Rose significantly in Town &lt;b&gt;Centre&lt;/b&gt; (D1A): Burglary"
+    )
+    assert "No category fell significantly" in summary or "Fell significantly" in summary
+    assert "Jul 13" in summary
+    # Leaf categories in the main table; groups (overlapping) in a collapsible block.
+    assert 'id="area-table"' in html and '<details class="groups">' in html
+    main_table = html[html.index('id="area-table"') : html.index('<details class="groups">')]
+    assert ">All crime<" not in main_table and ">Burglary<" in main_table
+    assert "Patrol zones in D1A" in html
+
+
+def test_movers_are_coloured_only_when_significant(client) -> None:
+    html = client.get("/area/beat/D1A").get_data(as_text=True)
+    movers = re.search(r'<ul class="movers">(.*?)</ul>', html, re.S).group(1)
+    for item in re.findall(r"<li[^>]*>.*?</li>", movers):
+        coloured = 'class="sig-up"' in item or 'class="sig-down"' in item
+        assert coloured == item.endswith(", significant</li>"), item
+
+
+def test_area_names_link_to_their_pages(client) -> None:
+    html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
+    table = html[html.index('id="area-table"') :]
+    assert '<a href="/area/beat/D1A?category=Burglary&amp;period_end=2013-07' in table
