@@ -169,6 +169,21 @@ def names_within(
     return tuple(str(n) for n in ordered.index[:most])
 
 
+def names_near(
+    reference: gpd.GeoDataFrame | None, places: gpd.GeoSeries, *, radius_m: float, most: int = 2
+) -> list[str]:
+    """For each place (point or polygon, EPSG:27700), the named roads within ``radius_m``,
+    the longest stretch first, joined by " / " ("" when none or no reference layer)."""
+    if reference is None or reference.empty:
+        return [""] * len(places)
+    return [
+        " / ".join(names_within(reference, place.buffer(radius_m), most=most))
+        if place is not None and not place.is_empty
+        else ""
+        for place in places
+    ]
+
+
 def _label(name: str, ref: str) -> str:
     if name and ref and ref not in name:
         return f"{name} ({ref})"

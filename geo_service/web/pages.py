@@ -396,19 +396,22 @@ def collisions() -> str:
     state, summary, opts = request_context()
     rules = request_rule_options()
     view, bundle = collision_results(state, opts, rules)
+    sites, years = _site_table(state, view)
     site_columns: tuple[present.Column, ...] = (
         present.Column("rank_count", "Rank", "int"),
         present.Column("road", "Road"),
+        present.Column("streets", "Named roads nearby"),
         present.Column("count", "Collisions", "int"),
+        *(present.Column(y, y, "int") for y in years),
         present.Column("fatal", "Fatal", "int"),
         present.Column("serious", "Serious", "int"),
         present.Column("slight", "Slight", "int"),
+        present.Column("ksi", "KSI", "int"),
         present.Column("casualties", "Casualties", "int"),
         present.Column("ksi_casualties", "KSI casualties", "int"),
         present.Column("pedestrian_casualties", "Pedestrians", "int"),
         present.Column("cyclist_casualties", "Cyclists", "int"),
         present.Column("motorcyclist_casualties", "Motorcyclists", "int"),
-        present.Column("by_year", "By year"),
         present.Column("approximate", "Approximate locations", "int"),
         present.Column("area_name", "Area"),
         present.Column("first_date", "First", "date"),
@@ -431,14 +434,42 @@ def collisions() -> str:
         max_rows=MAX_SITE_ROWS,
         map_js=_url("pages.collisions_map_js", **known_args()),
         known=known_args(),
-        site_columns=present.headings(view.sites, site_columns),
-        site_rows=present.cells(view.sites.head(MAX_SITE_ROWS), site_columns),
+        site_columns=present.headings(sites, site_columns),
+        site_rows=present.cells(sites.head(MAX_SITE_ROWS), site_columns),
+        site_links=_site_area_links(sites.head(MAX_SITE_ROWS), opts),
+        site_zoom=list(zip(sites["lat"], sites["lon"], strict=True))[:MAX_SITE_ROWS],
         severity_columns=severity_columns,
         severity_rows=present.cells(view.severity, severity_columns),
         ksi_columns=present.headings(view.ksi_trend, KSI_COLUMNS),
         ksi_rows=present.cells(view.ksi_trend, KSI_COLUMNS),
         present=present,
     )
+
+
+def _site_table(state: WebState, view: CollisionSites) -> tuple[pd.DataFrame, list[str]]:
+    """The ranked sites with named roads nearby (reference layer), one column per year, and
+    each site's lon/lat for its row's map link."""
+    sites = view.sites
+    if sites.empty:
+        return sites.assign(streets="", lat=[], lon=[]), []
+    radius = float(view.rule.radius_m) + 30.0
+    streets = reference.names_near(_roads(state), sites.geometry, radius_m=radius)
+    lonlat = sites.geometry.representative_point().to_crs("EPSG:4326")
+    years = present.year_columns(sites["by_year"]) if "by_year" in sites else pd.DataFrame()
+    table = pd.concat([sites.reset_index(drop=True), years.reset_index(drop=True)], axis=1)
+    table = table.assign(streets=streets, lat=lonlat.y.round(6).to_numpy(),
+                         lon=lonlat.x.round(6).to_numpy())  # fmt: skip
+    return table, list(years.columns)
+
+
+def _site_area_links(sites: pd.DataFrame, opts: ViewOptions) -> list[str | None]:
+    if "area_code" not in sites or not opts.layer:
+        return [None] * len(sites)
+    rest = opts.query(without=("layer",))
+    return [
+        _url("pages.area", layer=opts.layer, code=str(code), **rest) if pd.notna(code) else None
+        for code in sites["area_code"]
+    ]
 
 
 @blueprint.route("/collisions/map.js")

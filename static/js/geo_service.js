@@ -18,11 +18,13 @@
   function sortBy(table, header, index) {
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
-    var ascending = header.getAttribute("aria-sort") !== "ascending";
     var numeric = rows.every(function (row) {
       var key = cellKey(row, index);
       return key === "" || !isNaN(parseFloat(key));
     });
+    // First click: numbers largest first, text A to Z; each further click reverses.
+    var current = header.getAttribute("aria-sort");
+    var ascending = current ? current !== "ascending" : !numeric;
     rows.sort(function (r1, r2) {
       var k1 = cellKey(r1, index), k2 = cellKey(r2, index);
       if (k1 === "" || k2 === "") { return compare(k1, k2, numeric); }
@@ -127,7 +129,27 @@
     });
   }
 
+  // A table row's map link zooms the page's map to the site and scrolls the map into view.
+  function zoomLinks() {
+    Array.prototype.forEach.call(document.querySelectorAll("a.zoom-to"), function (link) {
+      link.addEventListener("click", function (event) {
+        var entry = (window.geoServiceMaps || [])[0];
+        if (!entry) { return; }
+        event.preventDefault();
+        var lat = parseFloat(link.getAttribute("data-lat"));
+        var lon = parseFloat(link.getAttribute("data-lon"));
+        entry.map.setView([lat, lon], 17);
+        document.getElementById("map").scrollIntoView({behavior: "smooth", block: "center"});
+        Array.prototype.forEach.call(document.querySelectorAll("tr.chosen"), function (row) {
+          row.classList.remove("chosen");
+        });
+        link.closest("tr").classList.add("chosen");
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    zoomLinks();
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
     initialLegends();
     (window.geoServiceMaps || []).forEach(followLayers);

@@ -167,3 +167,36 @@ def test_chosen_layers_travel_to_the_printable_view(browser: Any, server: str) -
     assert printable.page.locator('.legend[data-layer="Hotspots (clusters, Gi*)"]').is_visible()
     assert not printable.page.locator(".leaflet-control-layers").is_visible()
     assert printable.errors == []
+
+
+def test_highways_rows_find_their_site_on_the_map(browser: Any, server: str) -> None:
+    visit = Visit(browser, server + PAGES["collisions"])
+    page = visit.page
+    table = page.locator("#sites-table")
+    assert "Named roads nearby" in table.locator("thead").inner_text()
+    assert "2012" in table.locator("thead").inner_text()  # one column per year
+    # Every listed site's rank links to it on the map.
+    links = table.locator("a.zoom-to")
+    assert links.count() == table.locator("tbody tr").count() > 0
+    links.nth(0).click()
+    page.wait_for_timeout(500)
+    zoom, centre = page.evaluate(
+        "(() => { const m = window.geoServiceMaps[0].map; const c = m.getCenter();"
+        " return [m.getZoom(), [c.lat, c.lng]]; })()"
+    )
+    lat = float(links.nth(0).get_attribute("data-lat") or "nan")
+    lon = float(links.nth(0).get_attribute("data-lon") or "nan")
+    assert zoom == 17 and centre == pytest.approx([lat, lon], abs=1e-4)
+    assert "chosen" in (table.locator("tbody tr").nth(0).get_attribute("class") or "")
+    shoot(visit, "collisions-site-1-on-map")
+    # "Collisions" sorts largest first, then smallest first.
+    heading = table.locator("th", has_text="Collisions")
+
+    def counts() -> list[int]:
+        return [int(v) for v in table.locator("tbody tr td:nth-child(4)").all_inner_texts()]
+
+    heading.click()
+    assert counts() == sorted(counts(), reverse=True)
+    heading.click()
+    assert counts() == sorted(counts())
+    assert visit.errors == []

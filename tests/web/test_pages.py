@@ -311,3 +311,15 @@ def test_area_names_link_to_their_pages(client) -> None:
     html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
     table = html[html.index('id="area-table"') :]
     assert '<a href="/area/beat/D1A?category=Burglary&amp;period_end=2013-07' in table
+
+
+def test_collision_sites_have_years_streets_and_map_links(client) -> None:
+    html = client.get("/collisions").get_data(as_text=True)
+    table = html[html.index('id="sites-table"') :]
+    table = table[: table.index("</table>")]
+    # The fixture's two junctions collide every month of 2011-08..2013-07.
+    heads = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', table)
+    assert {"2011", "2012", "2013"} <= set(heads)
+    assert "Named roads nearby" not in heads  # no roads reference layer in this store
+    assert table.count('class="zoom-to"') == table.count("<tr id=") >= 1
+    assert 'href="/area/beat/' in table
