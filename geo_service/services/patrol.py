@@ -218,7 +218,7 @@ def patrol_zones(
                                        cell_m=opts.cell_m, layer=opts.layer),
     )  # fmt: skip
     last_month = format_month(parse_month(evaluation.last_origin) + evaluation.horizon_months)
-    history = _history(store, groups, opts, evaluation, last_month)
+    history, places = _history(store, groups, opts, evaluation, last_month)
     methods = default_methods(cell_m=evaluation.cell_m)
     if evaluation.best_method not in methods:
         raise DataError(f"the backtest's best method {evaluation.best_method!r} cannot be drawn")
@@ -226,6 +226,7 @@ def patrol_zones(
     roads = reference_roads(store)
     zones, levels = _zones(history, scores, opts.coverage, roads)
     zones.insert(ZONE_COLUMNS.index("areas"), "areas", _area_names(store, opts, zones))
+    zones["names"] = _with_incident_places(zones, places)
     return _result(evaluation, opts.coverage, last_month, zones, levels)
 
 
@@ -251,13 +252,14 @@ def _history(
     opts: PatrolOptions,
     evaluation: Evaluation,
     last_month: str,
-) -> History:
-    """What is known at the latest month held: 24 months of located incidents on the grid."""
+) -> tuple[History, gpd.GeoDataFrame]:
+    """What is known at the latest month held (24 months of located incidents on the grid),
+    and the last 12 months' incidents as points with their location text."""
     group = formed_group(store, groups, opts.category).group
     first = parse_month(last_month) - 23
     frame = store.incidents(
         month_from=format_month(first), month_to=last_month,
-        columns=["category", "subcategory", "month", "x", "y", "source"],
+        columns=["category", "subcategory", "month", "x", "y", "source", "location_text"],
     )  # fmt: skip
     located = frame.loc[group.mask(frame) & has_location(frame)]
     if located.empty:
@@ -273,7 +275,13 @@ def _history(
     month_index = month_index[order]
     cube = np.stack([grid.counts(x[month_index == m], y[month_index == m]) for m in range(24)])
     months = tuple(format_month(first + m) for m in range(24))
-    return History(grid, months, cube, x, y, month_index)
+    recent = located.loc[located["month"].astype(str) >= format_month(first + 12)]
+    places = gpd.GeoDataFrame(
+        {"text": recent["location_text"].astype("string").fillna("").to_numpy()},
+        geometry=gpd.points_from_xy(recent["x"], recent["y"]),
+        crs=CRS,
+    )
+    return History(grid, months, cube, x, y, month_index), places
 
 
 def _zones(
@@ -349,6 +357,58 @@ def _zone_frame(
     return zones[[c for c in ZONE_COLUMNS if c != "areas"] + ["geometry"]]
 
 
+_PREFIX = "on or near "
+#: police.uk snap points that name a kind of place, not a street: listed after street names.
+GENERIC_PLACES = frozenset(
+    {
+        "parking area", "supermarket", "nightclub", "shopping area", "petrol station",
+        "pedestrian subway", "sports/recreation area", "further/higher educational building",
+        "police station", "hospital", "theatre/concert hall", "conference/exhibition centre",
+        "bus/coach station", "hotel/motel", "airport/airfield/helipad", "prison",
+        "park/open space",
+    }
+)  # fmt: skip
+#: Most area names listed for a zone before "and N more".
+MOST_AREAS = 4
+
+
+def _with_incident_places(
+    zones: gpd.GeoDataFrame, places: gpd.GeoDataFrame
+) -> list[tuple[str, ...]]:
+    """Each zone's reference names, topped up to three with the commonest location texts of
+    the incidents inside it over the last 12 months (police.uk: "On or near High Street"), so a
+    zone is named even with no roads layer loaded."""
+    if zones.empty:
+        return []
+    joined = gpd.sjoin(places, zones[["zone", "geometry"]], predicate="within")
+    text = joined["text"].str.strip()
+    text = text.where(~text.str.lower().str.startswith(_PREFIX), text.str[len(_PREFIX) :])
+    joined = joined.assign(text=text.str.strip())
+    joined = joined.loc[joined["text"] != ""]
+    counts = joined.groupby(["zone", "text"]).size().reset_index(name="n")
+    generic = counts["text"].str.lower().isin(GENERIC_PLACES) | counts["text"].str.contains("/")
+    counts = counts.assign(_generic=generic.to_numpy()).sort_values(
+        ["zone", "_generic", "n", "text"], ascending=[True, True, False, True]
+    )
+    found = counts.groupby("zone")["text"].agg(list)
+    names = []
+    for zone, own in zip(zones["zone"], zones["names"], strict=True):
+        kept = list(own)
+        for candidate in found.get(zone, []):
+            if len(kept) >= 3:
+                break
+            if not any(candidate.casefold() in k.casefold() for k in kept):
+                kept.append(candidate)
+        names.append(tuple(kept))
+    return names
+
+
+def _some_names(names: pd.Series) -> str:
+    shown = "; ".join(map(str, names.iloc[:MOST_AREAS]))
+    more = len(names) - MOST_AREAS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def _area_names(store: StoreLike, opts: PatrolOptions, zones: gpd.GeoDataFrame) -> list[str]:
     """The study layer's areas each zone lies in, most of the zone first ("; "-joined)."""
     name = study_layer_name(store, opts.layer)
@@ -360,7 +420,7 @@ def _area_names(store: StoreLike, opts: PatrolOptions, zones: gpd.GeoDataFrame) 
         keep_geom_type=True,
     )  # fmt: skip
     pieces = pieces.assign(_m2=pieces.area).sort_values(["zone", "_m2"], ascending=[True, False])
-    named = pieces.groupby("zone", sort=False)["name"].agg(lambda n: "; ".join(map(str, n)))
+    named = pieces.groupby("zone", sort=False)["name"].agg(_some_names)
     return [str(named.get(z, "")) for z in zones["zone"]]
 
 

@@ -62,6 +62,8 @@ def test_zone_counts_equal_a_point_in_polygon_count(burglary) -> None:
     # The burglaries cluster around (X0+200, Y0+300): zone 1 holds that point.
     assert burglary.zones.geometry.iloc[0].contains(shapely.Point(X0 + 200, Y0 + 300))
     assert burglary.zones["areas"].iloc[0].startswith("Town <b>Centre</b>")
+    # No roads layer here: the zone is named from its incidents' location texts.
+    assert burglary.zones["names"].iloc[0] == ("High Street",)
 
 
 def test_statement_figures_are_the_backtest_summary(store, groups, burglary) -> None:
