@@ -323,3 +323,12 @@ def test_collision_sites_have_years_streets_and_map_links(client) -> None:
     assert "Named roads nearby" not in heads  # no roads reference layer in this store
     assert table.count('class="zoom-to"') == table.count("<tr id=") >= 1
     assert 'href="/area/beat/' in table
+
+
+def test_report_lists_repeat_collision_sites_and_fits_a_phone(client) -> None:
+    html = client.get(f"/report?{Q}").get_data(as_text=True)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    section = html[html.index("<h3>Repeat-collision sites</h3>") :]
+    section = section[: section.index("</table>")]
+    # The fixture's two junctions: a collision every month, on the A41.
+    assert section.count("<tr><td") >= 1 and "A41" in section
