@@ -132,11 +132,17 @@ def _draw_map(axes: Axes, found: PatrolZones, inputs: BriefInputs) -> None:
             )  # fmt: skip
     if len(zones):
         zones.plot(ax=axes, color=ZONE_COLOUR, alpha=0.35, edgecolor=ZONE_COLOUR, linewidth=1.2)
+        gap = (box[2] - box[0]) * 0.03  # about a number's width on the page
+        placed: list[tuple[float, float]] = []
         for point, number in zip(zones.representative_point(), zones["zone"], strict=True):
+            x, y = _free_spot(point.x, point.y, placed, gap)
+            placed.append((x, y))
+            moved = (x, y) != (point.x, point.y)
             axes.annotate(
-                str(int(number)), (point.x, point.y), ha="center", va="center", fontsize=7,
-                color="white", weight="bold",
+                str(int(number)), (point.x, point.y), xytext=(x, y), ha="center", va="center",
+                fontsize=7, color="white", weight="bold",
                 bbox={"boxstyle": "circle,pad=0.2", "fc": ZONE_COLOUR, "ec": "white", "lw": 0.8},
+                arrowprops={"arrowstyle": "-", "color": ZONE_COLOUR, "lw": 0.8} if moved else None,
             )  # fmt: skip
     if inputs.focus is not None and len(inputs.focus):
         inputs.focus.boundary.plot(ax=axes, color="#000000", linewidth=2.0)
@@ -147,6 +153,22 @@ def _draw_map(axes: Axes, found: PatrolZones, inputs: BriefInputs) -> None:
     axes.set_yticks([])
     axes.set_xlabel("")
     axes.set_ylabel("")
+
+
+def _free_spot(
+    x: float, y: float, placed: list[tuple[float, float]], gap: float
+) -> tuple[float, float]:
+    """``(x, y)``, or the nearest of rings of positions around it that is at least ``gap`` from
+    every label already placed, so no number hides another (a leader line joins it to its site)."""
+    candidates = [(x, y)] + [
+        (x + ring * gap * dx, y + ring * gap * dy)
+        for ring in (1, 2, 3)
+        for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1.4), (1.4, 0), (0, -1.4), (-1.4, 0))
+    ]
+    for cx, cy in candidates:
+        if all((cx - px) ** 2 + (cy - py) ** 2 >= gap**2 for px, py in placed):
+            return cx, cy
+    return candidates[-1]
 
 
 def _road_labels(axes: Axes, roads: gpd.GeoDataFrame, box: tuple[float, ...]) -> None:

@@ -472,6 +472,38 @@ def _site_area_links(sites: pd.DataFrame, opts: ViewOptions) -> list[str | None]
     ]
 
 
+@blueprint.route("/collisions/brief.<any(pdf, png):fmt>")
+def collisions_brief(fmt: str) -> Response:
+    """The highways briefing pack: ranked sites on an A4 page (PDF, or PNG)."""
+    from geo_service.brief.sites import SitesBrief, render_sites_brief
+
+    state, summary, opts = request_context()
+    rules = request_rule_options()
+    view, _bundle = collision_results(state, opts, rules)
+    sites, _years = _site_table(state, view)
+    brief = SitesBrief(
+        title=f"Repeat-collision sites to {present.month_text(view.period_end)}",
+        rule=(
+            f"Sites with at least {view.rule.min_count} collisions within "
+            f"{view.rule.radius_m:g} m over {view.rule.years} years ({view.rule.name} rule): "
+            f"{len(view.sites)}; the first {min(len(view.sites), 20)} are numbered on the map "
+            "and listed below."
+        ),
+        sites=sites,
+        collisions=view.collisions,
+        areas=view.areas,
+        roads=_roads(state),
+        source=f"Source: {', '.join(summary.sources)} (geo_service store).",
+    )
+    buffer = io.BytesIO()
+    render_sites_brief(brief, buffer, fmt=fmt)
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/pdf" if fmt == "pdf" else "image/png",
+        headers={"Content-Disposition": f'inline; filename="collision-sites.{fmt}"'},
+    )
+
+
 @blueprint.route("/collisions/map.js")
 def collisions_map_js() -> Response:
     """The collision map's bootstrap script."""

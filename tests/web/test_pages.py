@@ -332,3 +332,12 @@ def test_report_lists_repeat_collision_sites_and_fits_a_phone(client) -> None:
     section = section[: section.index("</table>")]
     # The fixture's two junctions: a collision every month, on the A41.
     assert section.count("<tr><td") >= 1 and "A41" in section
+
+
+def test_collisions_brief_downloads(client) -> None:
+    html = client.get("/collisions").get_data(as_text=True)
+    assert 'href="/collisions/brief.pdf' in html and 'href="/collisions/brief.png' in html
+    pdf = client.get("/collisions/brief.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-") and b"/Count 1" in pdf.data
+    png = client.get("/collisions/brief.png")
+    assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
