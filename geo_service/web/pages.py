@@ -480,25 +480,31 @@ def collisions_brief(fmt: str) -> Response:
     state, summary, opts = request_context()
     rules = request_rule_options()
     view, _bundle = collision_results(state, opts, rules)
-    sites, _years = _site_table(state, view)
-    brief = SitesBrief(
-        title=f"Repeat-collision sites to {present.month_text(view.period_end)}",
-        rule=(
-            f"Sites with at least {view.rule.min_count} collisions within "
-            f"{view.rule.radius_m:g} m over {view.rule.years} years ({view.rule.name} rule): "
-            f"{len(view.sites)}; the first {min(len(view.sites), 20)} are numbered on the map "
-            "and listed below."
-        ),
-        sites=sites,
-        collisions=view.collisions,
-        areas=view.areas,
-        roads=_roads(state),
-        source=f"Source: {', '.join(summary.sources)} (geo_service store).",
-    )
-    buffer = io.BytesIO()
-    render_sites_brief(brief, buffer, fmt=fmt)
+
+    def make() -> bytes:
+        sites, _years = _site_table(state, view)
+        brief = SitesBrief(
+            title=f"Repeat-collision sites to {present.month_text(view.period_end)}",
+            rule=(
+                f"Sites with at least {view.rule.min_count} collisions within "
+                f"{view.rule.radius_m:g} m over {view.rule.years} years ({view.rule.name} rule): "
+                f"{len(view.sites)}; the first {min(len(view.sites), 20)} are numbered on the map "
+                "and listed below."
+            ),
+            sites=sites,
+            collisions=view.collisions,
+            areas=view.areas,
+            roads=_roads(state),
+            source=f"Source: {', '.join(summary.sources)} (geo_service store).",
+        )
+        buffer = io.BytesIO()
+        render_sites_brief(brief, buffer, fmt=fmt)
+        return buffer.getvalue()
+
+    asked = request.args.get("period_end") or None
+    body = state.cached(("collisions-brief", opts.key(), asked, rules, fmt), make)
     return Response(
-        buffer.getvalue(),
+        body,
         mimetype="application/pdf" if fmt == "pdf" else "image/png",
         headers={"Content-Disposition": f'inline; filename="collision-sites.{fmt}"'},
     )
