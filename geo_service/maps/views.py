@@ -7,6 +7,7 @@ of its layers. Inputs are analysis results: an area layer, a change table (colum
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import folium
@@ -14,10 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo_service.analysis import kde
+from geo_service.analysis.grid import Grid
 from geo_service.maps import builders
 from geo_service.maps.assets import MapParts, split_map
-from geo_service.maps.legends import Legend
-from geo_service.maps.raster import OverlayImage
+from geo_service.maps.legends import DIFFERENCE, SEQUENTIAL, Legend, difference_breaks
+from geo_service.maps.raster import OverlayImage, surface_overlay
 
 _AREA_FIELDS = (
     ("name", "Area"),
@@ -187,6 +190,60 @@ def _densities(fmap: folium.Map, density: Density, *, show: bool) -> list[Legend
             )
         )  # fmt: skip
     return legends
+
+
+def density_overlays(
+    grid: Grid,
+    surface: np.ndarray,
+    previous_surface: np.ndarray | None,
+    breaks: np.ndarray,
+    *,
+    url: Callable[[str], str],
+    periods: tuple[str, str],
+) -> Density | None:
+    """Density images of both periods classed by the shared ``breaks``, and their difference
+    classed by its own symmetric edges (:func:`~geo_service.maps.legends.difference_breaks`).
+
+    ``url(name)`` gives each image's address (``"current"``, ``"previous"``, ``"difference"``);
+    None when there are fewer than two breaks (nothing to class).
+    """
+    if len(breaks) < 2:
+        return None
+    xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
+    ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
+    colours = SEQUENTIAL[-(len(breaks) - 1) :]
+
+    def classed(values: np.ndarray, name: str) -> Surface:
+        classes = kde.classify(values, breaks) * grid.inside
+        return Surface(surface_overlay(classes, xs, ys, colours=colours), url(name))
+
+    previous = difference = None
+    edges: tuple[float, ...] = ()
+    if previous_surface is not None:
+        previous = classed(previous_surface, "previous")
+        change = (surface - previous_surface) * grid.inside
+        edges = difference_breaks(change[grid.inside])
+        if len(edges) > 1:
+            classes = _difference_classes(change, edges) * grid.inside
+            difference = Surface(
+                surface_overlay(classes, xs, ys, colours=DIFFERENCE), url("difference")
+            )
+    return Density(
+        current=classed(surface, "current"),
+        edges=tuple(float(b) for b in breaks),
+        colours=tuple(colours),
+        previous=previous,
+        difference=difference,
+        difference_edges=edges,
+        periods=periods,
+    )
+
+
+def _difference_classes(change: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Class 1..6 of each cell's change by ``edges`` (0: no change, left clear)."""
+    inner = np.asarray(edges[1:-1], dtype=float)
+    classes = np.searchsorted(inner, change, side="left") + 1
+    return np.where(change == 0, 0, classes)
 
 
 def collisions_map(

@@ -22,7 +22,6 @@ from flask import Blueprint, Response, render_template, request, url_for
 
 from geo_service import export, reference
 from geo_service._paths import project_folder
-from geo_service.analysis import kde
 from geo_service.categories import ALL_CRIME, CategoryGroup, categories_of
 from geo_service.cluster_rules import load_cluster_rules
 from geo_service.errors import DataError, InputError, NotFoundError
@@ -30,12 +29,8 @@ from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
 from geo_service.maps.legends import (
     BREAK_METHODS,
-    DIFFERENCE,
-    SEQUENTIAL,
     Legend,
-    difference_breaks,
 )
-from geo_service.maps.raster import surface_overlay
 from geo_service.services import collisions as collision_services
 from geo_service.services import context, tables
 from geo_service.services.collisions import CollisionSites
@@ -770,43 +765,10 @@ def _density(
     density = found.kde
     if density is None or density.breaks is None or density.surface is None:
         return None
-    if len(density.breaks) < 2:
-        return None
-    grid, breaks = found.grid, density.breaks
-    xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
-    ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
-    colours = SEQUENTIAL[-(len(density.breaks) - 1) :]
-
-    def classed(surface: np.ndarray, name: str) -> map_views.Surface:
-        classes = kde.classify(surface, breaks) * grid.inside
-        return map_views.Surface(surface_overlay(classes, xs, ys, colours=colours), url(name))
-
-    previous = difference = None
-    edges: tuple[float, ...] = ()
-    if density.previous_surface is not None:
-        previous = classed(density.previous_surface, "previous")
-        change = (density.surface - density.previous_surface) * grid.inside
-        edges = difference_breaks(change[grid.inside])
-        if len(edges) > 1:
-            classes = _difference_classes(change, edges) * grid.inside
-            image = surface_overlay(classes, xs, ys, colours=DIFFERENCE)
-            difference = map_views.Surface(image, url("difference"))
-    return map_views.Density(
-        current=classed(density.surface, "current"),
-        edges=tuple(float(b) for b in density.breaks),
-        colours=tuple(colours),
-        previous=previous,
-        difference=difference,
-        difference_edges=edges,
+    return map_views.density_overlays(
+        found.grid, density.surface, density.previous_surface, density.breaks, url=url,
         periods=(view.previous.label, view.current.label),
-    )
-
-
-def _difference_classes(change: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """Class 1..6 of each cell's change by ``edges`` (0: no change, left clear)."""
-    inner = np.asarray(edges[1:-1], dtype=float)
-    classes = np.searchsorted(inner, change, side="left") + 1
-    return np.where(change == 0, 0, classes)
+    )  # fmt: skip
 
 
 def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:
