@@ -72,3 +72,16 @@ def test_significant_figures_without_scientific_notation() -> None:
     assert significant(280.0) == "280" and significant(22.43) == "22.4"
     assert significant(3.561) == "3.56" and significant(0.0) == "0"
     assert significant(0.012345) == "0.0123"
+
+
+def test_difference_classes_are_symmetric_about_no_change() -> None:
+    from geo_service.maps.legends import DIFFERENCE, difference_breaks
+    from geo_service.maps.views import _difference_classes
+
+    edges = difference_breaks(np.array([-9.0, 0.0, 3.0]))
+    # The largest absolute difference is 9: edges at 9, 9/3 and 9/9 either side of 0.
+    assert edges == (-9.0, -3.0, -1.0, 0.0, 1.0, 3.0, 9.0)
+    change = np.array([-9.0, -2.0, -0.5, 0.0, 0.5, 2.0, 9.0])
+    assert _difference_classes(change, edges).tolist() == [1, 2, 3, 0, 4, 5, 6]
+    assert len(DIFFERENCE) == len(edges) - 1
+    assert difference_breaks(np.zeros(4)) == (0.0,)
