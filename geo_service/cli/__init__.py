@@ -24,8 +24,11 @@ from geo_service.errors import GeoServiceError
 #: Exit codes of the command line (also in ``geo-service --help`` and docs/store.md).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
-    (2, "usage: bad arguments, or an input file refused as a whole (the store is unchanged);"
-        " or the store is damaged (`geo-service check` lists, `geo-service repair` fixes)"),
+    (
+        2,
+        "usage: bad arguments, or an input file refused as a whole (the store is unchanged);"
+        " or the store is damaged (`geo-service check` lists, `geo-service repair` fixes)",
+    ),
     (3, "bad data: the command is well formed but the data cannot answer it"),
     (4, "store busy: another process is writing the store; try again when it has finished"),
     (130, "interrupted (Ctrl-C)"),
@@ -41,6 +44,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "geo_service.cli.rtc",
     "geo_service.cli.serve",
     "geo_service.cli.store_admin",
+    "geo_service.cli.reference",
+    "geo_service.cli.brief",
 )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geo_service import ingest
+from geo_service import ingest, reference
 from geo_service.demo import DEFAULT_SEED, writers
 from geo_service.demo.allocation import allocate, apportion
 from geo_service.demo.calibration import Calibration, load_calibration
@@ -172,6 +172,7 @@ def ingest_demo(
         ingest.add_layer(store, name, path, code_col="code", name_col="name", synthetic=True)
     ingest.add_denominators(store, "beat", files.beat_denominators)
     ingest.add_denominators(store, "sector", files.sector_denominators)
+    reference.add_reference(store_root, "roads", files.roads)  # streets on maps with tiles off
     force, asb, fire = (files.mappings / name for name in MAPPINGS)
     jobs: list[tuple[str, list[Path], Path | None]] = (
         [("police-uk", [files.police_uk], None)]

@@ -32,6 +32,9 @@ LOCAL_ASSETS: dict[str, str | None] = {
     "awesome_rotate_css": None,
 }
 
+#: The layer switcher stays open on wide screens (visible, printable) and folds on phones.
+_COLLAPSE_ON_PHONES = ('"collapsed": false,', '"collapsed": window.innerWidth < 700,')
+_LAYER_CONTROL = re.compile(r"(?:let|var) (layer_control_\w+) = L\.control\.layers\(")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _REMOTE = re.compile(r"""(?:src|href)=["'](https?:)?//[^"']+["']""")
 
@@ -62,9 +65,15 @@ def split_map(fmap: folium.Map) -> MapParts:
     if leftover:
         raise ValueError(f"map needs remote assets with no local copy: {leftover}")
     settings = "\n".join(_INLINE_SCRIPT.findall(header))
+    script = figure.script.render().replace(*_COLLAPSE_ON_PHONES)
+    control = _LAYER_CONTROL.search(script)
+    register = (
+        "\n(window.geoServiceMaps = window.geoServiceMaps || []).push("
+        f"{{map: {fmap.get_name()}, control: {control.group(1) if control else 'null'}}});\n"
+    )
     return MapParts(
         html=figure.html.render(),
-        script=settings + "\n" + figure.script.render(),
+        script=settings + "\n" + script + register,
         scripts=scripts,
         stylesheets=stylesheets,
     )

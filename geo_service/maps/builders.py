@@ -23,6 +23,7 @@ from geo_service.maps.geojson import dissolve_cells, light_geojson
 from geo_service.maps.legends import (
     EMERGING_COLOURS,
     NO_DATA,
+    NOT_SIGNIFICANT,
     SEQUENTIAL,
     SEVERITY_COLOURS,
     Legend,
@@ -31,6 +32,7 @@ from geo_service.maps.legends import (
     classed_colour,
     count_breaks,
     count_legend,
+    difference_legend,
     significant,
 )
 from geo_service.maps.raster import OverlayImage
@@ -72,7 +74,8 @@ def base_map(
     url = tile_url(tiles)
     if url is not None:
         credit = OSM_ATTRIBUTION if url == OSM_URL else (attribution or url)
-        folium.TileLayer(tiles=url, attr=credit, name="Map tiles", overlay=False).add_to(fmap)
+        # An overlay, not a base layer: the base layers are the exclusive thematic shadings.
+        folium.TileLayer(tiles=url, attr=credit, name="Map tiles", overlay=True).add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
 
@@ -91,15 +94,21 @@ def choropleth_layer(
     name: str,
     fields: Sequence[tuple[str, str]],
     show: bool = True,
+    breaks: str = "quantiles",
+    whole: bool = True,
+    note: str = "",
 ) -> Legend:
-    """Areas filled by the count in column ``value`` (classes from the values' quantiles).
+    """A base layer of areas filled by column ``value``, in classes of the ``breaks`` method
+    (:data:`~geo_service.maps.legends.BREAK_METHODS`); ``whole`` for counts.
 
     ``fields`` are the ``(column, label)`` pairs shown in the tooltip.
     """
-    breaks = count_breaks(areas[value].to_numpy(dtype=float, na_value=np.nan))
-    colours = [classed_colour(v, breaks, SEQUENTIAL) for v in areas[value].astype(float)]
-    _area_geojson(fmap, areas.assign(_fill=colours, _weight=1), name=name, fields=fields, show=show)
-    return count_legend(name, breaks)
+    values = areas[value].to_numpy(dtype=float, na_value=np.nan)
+    edges = count_breaks(values, method=breaks, whole=whole)
+    colours = [classed_colour(v, edges, SEQUENTIAL) for v in values]
+    styled = areas.assign(_fill=colours, _weight=1)
+    _area_geojson(fmap, styled, name=name, fields=fields, show=show, base=True)
+    return count_legend(name, edges, note=note, shown=show, base=True)
 
 
 def change_layer(
@@ -110,17 +119,26 @@ def change_layer(
     fields: Sequence[tuple[str, str]],
     show: bool = False,
 ) -> Legend:
-    """Areas filled by % change (diverging), outlined thick where ``significant`` is True.
+    """A base layer of areas filled by % change (diverging) where the change is significant,
+    pale grey elsewhere, so a colour always means a real change.
 
     ``areas`` needs columns ``pct_change``, ``current`` and ``significant``.
     """
     pct = areas["pct_change"].to_numpy(dtype=float, na_value=np.nan)
     current = areas["current"].to_numpy(dtype=float, na_value=0.0)
-    colours = [change_colour(p, c) for p, c in zip(pct, current, strict=True)]
-    weights = np.where(areas["significant"].to_numpy(dtype=bool, na_value=False), 4, 1)
-    styled = areas.assign(_fill=colours, _weight=weights)
-    _area_geojson(fmap, styled, name=name, fields=fields, show=show)
-    return change_legend(name)
+    real = areas["significant"].to_numpy(dtype=bool, na_value=False)
+    colours = [
+        change_colour(p, c) if sig else (NOT_SIGNIFICANT if np.isfinite(p) or c > 0 else NO_DATA)
+        for p, c, sig in zip(pct, current, real, strict=True)
+    ]
+    styled = areas.assign(_fill=colours, _weight=np.where(real, 2.5, 1.0))
+    _area_geojson(fmap, styled, name=name, fields=fields, show=show, base=True)
+    return change_legend(name, shown=show)
+
+
+def blank_layer(fmap: folium.Map, *, name: str) -> None:
+    """An empty base layer, so the user can switch every shading off."""
+    folium.FeatureGroup(name=name, overlay=False, show=False).add_to(fmap)
 
 
 def density_layer(
@@ -132,27 +150,46 @@ def density_layer(
     edges: Sequence[float],
     colours: Sequence[str],
     unit: str,
+    note: str = "",
     show: bool = False,
 ) -> Legend:
-    """The density surface as one image overlay fetched from ``url`` (the PNG of ``image``).
+    """A base layer: a density surface as one image fetched from ``url`` (the PNG of ``image``).
 
     Class k (drawn in ``colours[k - 1]``) holds values in ``(edges[k - 1], edges[k]]``.
     """
+    _image_layer(fmap, image, url=url, name=name, show=show)
+    entries = tuple(
+        (colour, f"{significant(edges[k])} to {significant(edges[k + 1])} {unit}")
+        for k, colour in enumerate(colours)
+    )
+    return Legend(title=name, entries=entries, note=note, shown=show, base=True)
+
+
+def difference_layer(
+    fmap: folium.Map,
+    image: OverlayImage,
+    *,
+    url: str,
+    name: str,
+    edges: Sequence[float],
+    unit: str,
+) -> Legend:
+    """A base layer: current minus previous density, diverging classes (never shown first)."""
+    _image_layer(fmap, image, url=url, name=name, show=False)
+    return difference_legend(name, edges, unit)
+
+
+def _image_layer(fmap: folium.Map, image: OverlayImage, *, url: str, name: str, show: bool) -> None:
     layer = folium.raster_layers.ImageOverlay(
         image="https://invalid/",
         bounds=[list(image.bounds[0]), list(image.bounds[1])],
         name=name,
         show=show,
+        overlay=False,
     )
     # Folium reads a plain path as a local file to embed; the overlay is a same-site URL instead.
     layer.url = url
     layer.add_to(fmap)
-    entries = tuple(
-        (colour, f"{significant(edges[k])} to {significant(edges[k + 1])} {unit}")
-        for k, colour in enumerate(colours)
-    )
-    note = "Class breaks are shared by both periods, so the two maps compare."
-    return Legend(title=name, entries=entries, note=note)
 
 
 def hotspot_layer(
@@ -172,13 +209,15 @@ def hotspot_layer(
             [("label", "Gi*"), ("count", "Incidents")],
         ).add_to(group)
     if len(clusters):
+        # The clusters' own words when the analysis gives them; never an internal cluster id.
+        words = next((c for c in ("tooltip", "label") if c in clusters), None)
+        fields = [(words, "Cluster")] if words else []
         _geojson(
-            clusters.assign(_fill="#cb181d", _weight=2),
-            [("cluster", "Cluster"), ("count", "Incidents")],
+            clusters.assign(_fill="#cb181d", _weight=2), [*fields, ("count", "Incidents")]
         ).add_to(group)
     group.add_to(fmap)
     entries = (("#cb181d", "point cluster (count in tooltip)"), ("#fc9272", "Gi* hot cell"))
-    return Legend(title=name, entries=entries)
+    return Legend(title=name, entries=entries, shown=show)
 
 
 def emerging_layer(
@@ -195,7 +234,7 @@ def emerging_layer(
         "Gi* in each time step of the current period (a month, or a few months when incidents "
         "are few) with a Mann-Kendall trend; hot spots only."
     )
-    return Legend(title=name, entries=entries, note=note)
+    return Legend(title=name, entries=entries, note=note, shown=show)
 
 
 def outline_layer(
@@ -220,6 +259,57 @@ def roads_layer(
     layer = _geojson(styled, fields, fill_opacity=0.0, colour="#7f6f5f")
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
     return Legend(title=name, entries=(("#7f6f5f", "main road (hover for its name)"),))
+
+
+#: Patrol zones' fill and outline, and the thin outlines of the other coverage levels.
+ZONE_COLOUR = "#b30000"
+LEVEL_COLOURS: dict[float, str] = {1.0: "#67000d", 5.0: "#b30000", 10.0: "#fc8d59"}
+
+
+def patrol_layer(
+    fmap: folium.Map,
+    zones: gpd.GeoDataFrame,
+    levels: gpd.GeoDataFrame,
+    *,
+    name: str,
+    fields: Sequence[tuple[str, str]],
+) -> Legend:
+    """Numbered patrol zones (column ``zone``) filled, with the other coverages' outlines.
+
+    Each zone's number is drawn at a point inside it (a numbered marker, never a street label,
+    so numbers cannot hide each other's text); the zones are listed beside the map.
+    """
+    group = folium.FeatureGroup(name=name, show=True)
+    chosen = float(zones["coverage"].iloc[0]) if len(zones) else None
+    for coverage, outline in zip(levels["coverage"], levels.geometry, strict=True):
+        if float(coverage) == chosen or outline is None or outline.is_empty:
+            continue
+        frame = gpd.GeoDataFrame(
+            {"_fill": ["none"], "_weight": [1.5], "level": [f"top {coverage:g} % of the area"]},
+            geometry=[outline],
+            crs=levels.crs,
+        )
+        colour = LEVEL_COLOURS.get(float(coverage), "#555555")
+        _geojson(frame, [("level", "Outline")], fill_opacity=0.0, colour=colour).add_to(group)
+    if len(zones):
+        styled = zones.assign(_fill=ZONE_COLOUR, _weight=2.5)
+        _geojson(styled, fields, fill_opacity=0.35, colour=ZONE_COLOUR).add_to(group)
+        lonlat = zones.geometry.representative_point().to_crs("EPSG:4326")
+        for point, number in zip(lonlat, zones["zone"], strict=True):
+            icon = folium.DivIcon(
+                html=f'<span class="zone-number">{int(number)}</span>',
+                icon_size=(22, 22),
+                icon_anchor=(11, 11),
+            )
+            folium.Marker([round(point.y, 6), round(point.x, 6)], icon=icon).add_to(group)
+    group.add_to(fmap)
+    entries = [(ZONE_COLOUR, f"patrol zone (top {chosen:g} % of the area), numbered by rank")]
+    entries += [
+        (LEVEL_COLOURS.get(float(c), "#555555"), f"outline: top {c:g} % of the area")
+        for c in levels["coverage"]
+        if float(c) != chosen
+    ]
+    return Legend(title=name, entries=tuple(entries))
 
 
 def drawn_collisions(collisions: pd.DataFrame) -> pd.DataFrame:
@@ -279,9 +369,10 @@ def _area_geojson(
     name: str,
     fields: Sequence[tuple[str, str]],
     show: bool,
+    base: bool = False,
 ) -> None:
     layer = _geojson(areas, fields)
-    folium.FeatureGroup(name=name, show=show).add_child(layer).add_to(fmap)
+    folium.FeatureGroup(name=name, show=show, overlay=not base).add_child(layer).add_to(fmap)
 
 
 def _geojson(

@@ -7,6 +7,7 @@ of its layers. Inputs are analysis results: an area layer, a change table (colum
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import folium
@@ -14,10 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo_service.analysis import kde
+from geo_service.analysis.grid import Grid
 from geo_service.maps import builders
 from geo_service.maps.assets import MapParts, split_map
-from geo_service.maps.legends import Legend
-from geo_service.maps.raster import OverlayImage
+from geo_service.maps.legends import DIFFERENCE, SEQUENTIAL, Legend, difference_breaks
+from geo_service.maps.raster import OverlayImage, surface_overlay
 
 _AREA_FIELDS = (
     ("name", "Area"),
@@ -47,18 +50,31 @@ class HotspotFrames:
 
 
 @dataclass(frozen=True)
-class Density:
-    """A density overlay: the image, its URL and the class breaks it was drawn with."""
+class Surface:
+    """One density image and the URL the page fetches it from."""
 
     image: OverlayImage
     url: str
+
+
+@dataclass(frozen=True)
+class Density:
+    """Density overlays: the current and previous periods drawn with the same class ``edges``
+    and ``colours``, and their difference with its own symmetric ``difference_edges``."""
+
+    current: Surface
     edges: tuple[float, ...]
     colours: tuple[str, ...]
+    previous: Surface | None = None
+    difference: Surface | None = None
+    difference_edges: tuple[float, ...] = ()
+    periods: tuple[str, str] = ("previous period", "current period")
 
 
 def area_values(areas: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
     """``areas`` joined to a change table by ``code``, with display columns for tooltips."""
     columns = ["code", "previous", "current", "change", "pct_change", "label", "q"]
+    columns += [c for c in ("rate", "rate_per") if c in table]
     merged = areas[["code", "name", "geometry"]].merge(table[columns], on="code", how="left")
     pct = merged["pct_change"].to_numpy(dtype=float, na_value=np.nan)
     text = [f"{p:+.0f}%" if np.isfinite(p) else "n/a" for p in pct]
@@ -77,37 +93,22 @@ def category_map(
     tiles: Tiles,
     focus: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
+    breaks: str = "quantiles",
 ) -> tuple[MapParts, tuple[Legend, ...]]:
-    """The category map: counts, change, density, hotspots and emerging classes as layers.
+    """The category map: exclusive base shadings (counts, rate, change, density of each period,
+    density difference, none) and optional overlays (hotspots, emerging classes, outlines, roads).
 
     ``focus`` (an area) zooms the map to it and outlines it (the beat page); ``roads`` (lines
-    with ``ref`` and ``name``) are drawn as context.
+    with ``ref`` and ``name``) are drawn as context; ``breaks`` names the class-break method of
+    the area shadings (:data:`~geo_service.maps.legends.BREAK_METHODS`).
     """
     values = area_values(areas, table)
     fmap = _base(focus if focus is not None else values, tiles)
-    legends = [
-        builders.choropleth_layer(
-            fmap,
-            values,
-            value="current",
-            name="Incidents by area",
-            fields=_AREA_FIELDS,
-            show=focus is None,
-        ),
-        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS),
-    ]
+    counts_first = focus is None or density is None
+    legends = _area_shadings(fmap, values, breaks=breaks, counts_first=counts_first)
     if density is not None:
-        legends.append(
-            builders.density_layer(
-                fmap,
-                density.image,
-                url=density.url,
-                name="Density (kernel)",
-                edges=density.edges,
-                colours=density.colours,
-                unit="per km²",
-            )
-        )
+        legends += _densities(fmap, density, show=not counts_first)
+    builders.blank_layer(fmap, name="No shading")
     legends.append(
         builders.hotspot_layer(
             fmap,
@@ -127,6 +128,122 @@ def category_map(
     if roads is not None:
         legends.append(_roads(fmap, roads))
     return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+def _area_shadings(
+    fmap: folium.Map, values: gpd.GeoDataFrame, *, breaks: str, counts_first: bool
+) -> list[Legend]:
+    """Counts, rate (when the layer has denominators) and significant change, as base layers."""
+    legends = [
+        builders.choropleth_layer(
+            fmap, values, value="current", name="Incidents by area", fields=_AREA_FIELDS,
+            show=counts_first, breaks=breaks,
+        )
+    ]  # fmt: skip
+    rated = "rate" in values and values["rate"].notna().any()
+    if rated:
+        per = str(values["rate_per"].dropna().iloc[0])
+        shown = values.assign(rate_text=[_rate_text(r) for r in values["rate"]])
+        legends.append(
+            builders.choropleth_layer(
+                fmap, shown, value="rate", name=f"Rate per {per}",
+                fields=(*_AREA_FIELDS[:4], ("rate_text", f"Per {per}")), show=False,
+                breaks=breaks, whole=False,
+                note="Current period; areas without a denominator are grey.",
+            )
+        )  # fmt: skip
+    legends.append(
+        builders.change_layer(fmap, values, name="Change vs previous period", fields=_AREA_FIELDS)
+    )
+    return legends
+
+
+def _rate_text(rate: float | None) -> str:
+    value = float("nan") if rate is None else float(rate)
+    return f"{value:.1f}" if np.isfinite(value) else "no denominator"
+
+
+def _densities(fmap: folium.Map, density: Density, *, show: bool) -> list[Legend]:
+    """Current and previous density with shared classes, and their difference."""
+    previous_label, current_label = density.periods
+    shared = "Class breaks are shared by both periods' density maps, so the two compare."
+    legends = [
+        builders.density_layer(
+            fmap, density.current.image, url=density.current.url,
+            name=f"Density, {current_label}", edges=density.edges, colours=density.colours,
+            unit="per km²", note=shared, show=show,
+        )
+    ]  # fmt: skip
+    if density.previous is not None:
+        legends.append(
+            builders.density_layer(
+                fmap, density.previous.image, url=density.previous.url,
+                name=f"Density, {previous_label}", edges=density.edges,
+                colours=density.colours, unit="per km²", note=shared,
+            )
+        )  # fmt: skip
+    if density.difference is not None and len(density.difference_edges) > 1:
+        legends.append(
+            builders.difference_layer(
+                fmap, density.difference.image, url=density.difference.url,
+                name="Density difference", edges=density.difference_edges, unit="per km²",
+            )
+        )  # fmt: skip
+    return legends
+
+
+def density_overlays(
+    grid: Grid,
+    surface: np.ndarray,
+    previous_surface: np.ndarray | None,
+    breaks: np.ndarray,
+    *,
+    url: Callable[[str], str],
+    periods: tuple[str, str],
+) -> Density | None:
+    """Density images of both periods classed by the shared ``breaks``, and their difference
+    classed by its own symmetric edges (:func:`~geo_service.maps.legends.difference_breaks`).
+
+    ``url(name)`` gives each image's address (``"current"``, ``"previous"``, ``"difference"``);
+    None when there are fewer than two breaks (nothing to class).
+    """
+    if len(breaks) < 2:
+        return None
+    xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
+    ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
+    colours = SEQUENTIAL[-(len(breaks) - 1) :]
+
+    def classed(values: np.ndarray, name: str) -> Surface:
+        classes = kde.classify(values, breaks) * grid.inside
+        return Surface(surface_overlay(classes, xs, ys, colours=colours), url(name))
+
+    previous = difference = None
+    edges: tuple[float, ...] = ()
+    if previous_surface is not None:
+        previous = classed(previous_surface, "previous")
+        change = (surface - previous_surface) * grid.inside
+        edges = difference_breaks(change[grid.inside])
+        if len(edges) > 1:
+            classes = _difference_classes(change, edges) * grid.inside
+            difference = Surface(
+                surface_overlay(classes, xs, ys, colours=DIFFERENCE), url("difference")
+            )
+    return Density(
+        current=classed(surface, "current"),
+        edges=tuple(float(b) for b in breaks),
+        colours=tuple(colours),
+        previous=previous,
+        difference=difference,
+        difference_edges=edges,
+        periods=periods,
+    )
+
+
+def _difference_classes(change: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Class 1..6 of each cell's change by ``edges`` (0: no change, left clear)."""
+    inner = np.asarray(edges[1:-1], dtype=float)
+    classes = np.searchsorted(inner, change, side="left") + 1
+    return np.where(change == 0, 0, classes)
 
 
 def collisions_map(
@@ -159,6 +276,48 @@ def collisions_map(
         legends.append(
             builders.sites_layer(fmap, labelled, name="Repeat-collision sites", fields=fields)
         )
+    return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+def patrol_map(
+    zones: gpd.GeoDataFrame,
+    levels: gpd.GeoDataFrame,
+    *,
+    areas: gpd.GeoDataFrame,
+    tiles: Tiles,
+    focus: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+) -> tuple[MapParts, tuple[Legend, ...]]:
+    """Numbered patrol zones over area outlines and roads (``zones`` as
+    :attr:`geo_service.services.patrol.PatrolZones.zones`, with a ``names`` tuple column).
+
+    ``focus`` (an area) zooms the map to it and outlines it thick (the beat page).
+    """
+    # The zones are the point of the map: fit it to them (the whole area when there are none).
+    extent = focus if focus is not None else zones if len(zones) else areas
+    fmap = _base(extent, tiles)
+    legends = []
+    if roads is not None:
+        legends.append(_roads(fmap, roads))
+    fields = (("name", "Area"), ("code", "Code"))
+    builders.outline_layer(fmap, areas, name="Area outlines", fields=fields, weight=1.0)
+    if focus is not None:
+        builders.outline_layer(fmap, focus, name="This area", fields=fields, weight=4.0)
+    shown = zones.assign(
+        share_text=[f"{100 * s:.0f} %" for s in zones["forecast_share"].fillna(0.0)],
+        streets=["; ".join(n) or "(no named road loaded here)" for n in zones["names"]],
+    ).drop(columns="names")
+    zone_fields = (
+        ("zone", "Zone"),
+        ("share_text", "Share of forecast"),
+        ("last_month", "Last month"),
+        ("last_year", "Last 12 months"),
+        ("areas", "In"),
+        ("streets", "Streets"),
+    )
+    legends.append(
+        builders.patrol_layer(fmap, shown, levels, name="Patrol zones", fields=zone_fields)
+    )
     return split_map(builders.finish_map(fmap)), tuple(legends)
 
 

@@ -108,6 +108,7 @@ def build_report(
     highest_first: bool = False,
     progress: Progress | None = None,
     notes: tuple[str, ...] = (),
+    collision_sites: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
 
@@ -147,6 +148,9 @@ def build_report(
     notes
         Sentences stated first under "What the data could not say" (e.g. rows left out on
         request).
+    collision_sites
+        Ranked repeat-collision sites (:func:`geo_service.services.collisions.collision_sites`)
+        listed in the collision section (the first :data:`SITE_ROWS`); None: none listed.
     """
     previous, current = comparison_periods(period_end, months=months, against=against)
     borough = within_layer(incidents, layer)
@@ -168,6 +172,7 @@ def build_report(
         "looking_back_notes": looking_back_notes(overview),
         "data_notes": [*notes, *data_notes(incidents, layer, previous, current, coverage)],
         "sections": sections,
+        "collision_sites": _site_rows(collision_sites),
         "alpha": 0.05,
         "period_word": "year" if months == 12 else "period",
         "against_word": "the same months a year earlier"
@@ -175,6 +180,26 @@ def build_report(
         else f"the {'year' if months == 12 else 'period'} before",
     }
     return _environment().get_template("report.html.j2").render(**context)
+
+
+#: Repeat-collision sites listed in the report's collision section.
+SITE_ROWS = 10
+
+
+def _site_rows(sites: pd.DataFrame | None) -> list[dict[str, str]]:
+    if sites is None or sites.empty:
+        return []
+    return [
+        {
+            "rank": str(r.get("rank_count", "")),
+            "road": str(r.get("road", "") or ""),
+            "area": str(r.get("area_name", "") or ""),
+            "count": _count(r.get("count")),
+            "ksi": _count(r.get("ksi")),
+            "by_year": str(r.get("by_year", "") or ""),
+        }
+        for r in sites.head(SITE_ROWS).to_dict(orient="records")
+    ]
 
 
 @dataclass(frozen=True)
@@ -254,6 +279,7 @@ def _section(
         name=group.name, previous_label=previous.label, current_label=current.label,
         rating=None, earlier_rating=None, empty=True, sentences=[], top=[], rate_per=None,
         time_sentences=[], subcategories=[], type_sentence=None, severity=[],
+        collisions=_is_collisions(group),
     )  # fmt: skip
     if pd.isna(totals["previous"]) or pd.isna(totals["current"]):
         section["sentences"] = not_compared_sentences(totals, noun, previous, current)

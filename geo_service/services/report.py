@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from geo_service.categories import CategoryGroup
-from geo_service.errors import InputError, NotFoundError
+from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.progress import Progress
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.risk_matrix import load_risk_matrix
 from geo_service.services.context import StoreLike, require_incidents
-from geo_service.services.options import ViewOptions
+from geo_service.services.options import RuleOptions, ViewOptions
 from geo_service.services.tables import exclusion_notes, required_layer, without_forces
 
 #: Title of the document when none is given.
@@ -103,7 +105,19 @@ def report_document(
         notes=exclusion_notes(store, opts.view),
         matrix=load_risk_matrix(opts.risk),
         progress=progress,
+        collision_sites=_collision_sites(store, layer),
     )
+
+
+def _collision_sites(store: StoreLike, layer: str) -> pd.DataFrame | None:
+    """The ranked repeat-collision sites of the default rule for the report's collision section
+    (None when the store holds no collisions)."""
+    from geo_service.services.collisions import collision_sites
+
+    try:
+        return collision_sites(store, RuleOptions(), period_end=None, layer=layer).sites
+    except (DataError, NotFoundError):
+        return None
 
 
 def priorities(groups: Sequence[CategoryGroup]) -> tuple[str, ...]:

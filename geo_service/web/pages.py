@@ -9,6 +9,9 @@ density layer is switched on.
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,21 +20,30 @@ import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, render_template, request, url_for
 
+from geo_service import export, reference
 from geo_service._paths import project_folder
-from geo_service.analysis import kde
-from geo_service.categories import CategoryGroup
+from geo_service.categories import ALL_CRIME, CategoryGroup, categories_of
 from geo_service.cluster_rules import load_cluster_rules
-from geo_service.errors import NotFoundError
+from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
-from geo_service.maps.legends import SEQUENTIAL, Legend
-from geo_service.maps.raster import surface_overlay
+from geo_service.maps.legends import (
+    BREAK_METHODS,
+    Legend,
+)
 from geo_service.services import collisions as collision_services
 from geo_service.services import context, tables
 from geo_service.services.collisions import CollisionSites
 from geo_service.services.context import StoreSummary
 from geo_service.services.hotspots import CategoryHotspots
 from geo_service.services.options import RuleOptions, ViewOptions
+from geo_service.services.patrol import (
+    COVERAGES,
+    PatrolOptions,
+    PatrolZones,
+    area_of,
+    patrol_zones,
+)
 from geo_service.services.report import DEFAULT_TITLE, ReportOptions, report_document
 from geo_service.services.views import CategoryView, category_view
 from geo_service.web import present
@@ -39,8 +51,11 @@ from geo_service.web.params import rule_options, view_options
 from geo_service.web.state import WebState, web_state
 
 blueprint = Blueprint("pages", __name__)
+logger = logging.getLogger(__name__)
 #: Most sites listed on the collisions page (all of them are in the CSV and JSON exports).
 MAX_SITE_ROWS = 50
+#: Most reference road lines drawn on a page's map (numbered roads first).
+MAX_ROADS = 4000
 #: The demo's context layer (synthetic main roads), drawn on demo maps' plain background.
 DEMO_ROADS = project_folder("boundaries") / "demo_roads.geojson"
 #: The collisions page's KSI trend table (recorded and severity-adjusted, per calendar year).
@@ -54,8 +69,9 @@ KSI_COLUMNS = (
     present.Column("ksi_adjusted", "KSI (adjusted)", "float"),
     present.Column("unadjusted", "Not adjusted", "int"),
 )
-#: First column of the area page's table.
-CATEGORY_COLUMN = present.Column("group", "Category")
+#: First column of the area page's tables.
+CATEGORY_COLUMN = present.Column("group", "Group")
+LEAF_COLUMN = present.Column("group", "Category")
 #: What a page that needs area boundaries says when the store has none.
 NO_LAYER = (
     "this page needs an area layer (beats or wards) and the store has none yet; add one with "
@@ -65,17 +81,17 @@ NO_LAYER = (
 QUERY_KEYS = (
     "period_end", "months", "layer", "against", "print", "rule", "min_count", "radius_m", "years",
     "ksi_only", "highway_authority", "category", "title", "peer_layer", "peer_code",
-    "exclude_force",
+    "exclude_force", "breaks",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class MapBundle:
-    """A rendered map, its legends and its density image (if any)."""
+    """A rendered map, its legends and its density images by surface name (if any)."""
 
     parts: MapParts
     legends: tuple[Legend, ...]
-    png: bytes | None = None
+    pngs: tuple[tuple[str, bytes], ...] = ()
 
 
 @blueprint.route("/")
@@ -126,15 +142,30 @@ def category(name: str) -> str:
         opts=opts,
         view=view,
         bundle=bundle,
-        map_js=_url("pages.category_map_js", name=group.name, **opts.query()),
+        map_js=_url("pages.category_map_js", name=group.name, **opts.query(), **_breaks_query()),
+        breaks=_breaks(),
+        break_methods=BREAK_METHODS,
         columns=present.headings(view.table, present.change_columns(view.table)),
         rows=present.cells(view.table, present.change_columns(view.table)),
+        area_links=_area_links(view, group, opts),
         bars=present.monthly_bars(
             list(monthly.index), list(monthly), current_from=view.current.start
         ),
         accuracy=view.hotspots.accuracy,
         present=present,
     )
+
+
+def _area_links(view: CategoryView, group: CategoryGroup, opts: ViewOptions) -> list[str | None]:
+    """The page of each row's area (None for a row that is no area, e.g. "Unallocated")."""
+    known = set(view.areas["code"].astype(str))
+    rest = opts.query(without=("layer",))
+    return [
+        _url("pages.area", layer=opts.layer, code=code, category=group.name, **rest)
+        if code in known
+        else None
+        for code in view.table["code"].astype(str)
+    ]
 
 
 @blueprint.route("/category/<name>/map.js")
@@ -145,25 +176,169 @@ def category_map_js(name: str) -> Response:
 
 @blueprint.route("/category/<name>/density.png")
 def category_density(name: str) -> Response:
-    """The category's density surface as a PNG overlay."""
-    png = category_request(name)[4].png
-    if png is None:
-        raise NotFoundError(f"no density surface for {name!r}")
-    return Response(png, mimetype="image/png", headers={"Cache-Control": "max-age=300"})
+    """A density surface of the category as a PNG overlay: ``surface=current`` (default),
+    ``previous`` or ``difference``."""
+    wanted = request.args.get("surface") or "current"
+    pngs = dict(category_request(name)[4].pngs)
+    if wanted not in pngs:
+        raise NotFoundError(f"no {wanted} density surface for {name!r}")
+    return Response(pngs[wanted], mimetype="image/png", headers={"Cache-Control": "max-age=300"})
+
+
+@blueprint.route("/patrol/<name>")
+def patrol(name: str) -> str:
+    """Next month's patrol zones of a category: map, ranked zones, reliability in words."""
+    state, summary, opts = request_context()
+    found, bundle = patrol_results(state, name, opts, _coverage())
+    return render_template(
+        "patrol.html",
+        summary=summary,
+        opts=opts,
+        zones=found,
+        bundle=bundle,
+        coverages=COVERAGES,
+        map_js=_url("pages.patrol_map_js", name=found.category, **_patrol_query(opts)),
+        rows=_zone_rows(found),
+        present=present,
+    )
+
+
+@blueprint.route("/patrol/<name>/map.js")
+def patrol_map_js(name: str) -> Response:
+    """The patrol map's bootstrap script."""
+    state, _summary, opts = request_context()
+    return _script(patrol_results(state, name, opts, _coverage())[1])
+
+
+@blueprint.route("/api/patrol/<name>.<any(geojson, csv):fmt>")
+def patrol_export(name: str, fmt: str) -> Response:
+    """The patrol zones as GeoJSON (zones with their figures) or CSV (the ranked table)."""
+    state, _summary, opts = request_context()
+    found = patrol_found(state, name, opts, _coverage())
+    if fmt == "csv":
+        return Response(export.csv_text(found.table()), mimetype="text/csv")
+    return Response(patrol_geojson(found), mimetype="application/geo+json")
+
+
+@blueprint.route("/patrol/<name>/brief.<any(pdf, png):fmt>")
+def patrol_brief(name: str, fmt: str) -> Response:
+    """The A4 briefing pack of the patrol zones (PDF, or the first page as PNG)."""
+    from geo_service.brief import brief_bytes, brief_inputs
+
+    state, _summary, opts = request_context()
+    found = patrol_found(state, name, opts, _coverage())
+    area = _brief_area()
+    if area is not None:
+        found = found.within(area_of(state.store, *area))
+
+    def make() -> bytes:
+        inputs = brief_inputs(state.store, found, area=area, layer=opts.layer or None)
+        return brief_bytes(found, inputs, fmt=fmt)
+
+    body = state.cached(("brief", found.category, found.coverage, opts.layer, area, fmt), make)
+    filename = f"patrol-{found.category}-{found.forecast_month}.{fmt}".replace(" ", "-")
+    return Response(
+        body,
+        mimetype="application/pdf" if fmt == "pdf" else "image/png",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+def _brief_area() -> tuple[str, str] | None:
+    """The ``area=LAYER:CODE`` of a brief's query string, or None."""
+    text = request.args.get("area") or ""
+    if not text:
+        return None
+    layer, sep, code = text.partition(":")
+    if not sep or not layer or not code:
+        raise InputError(f"area {text!r}: expected LAYER:CODE, e.g. beat:D1A")
+    return layer, code
+
+
+def patrol_geojson(found: PatrolZones) -> str:
+    """The zones as an RFC 7946 document, the forecast's figures in its metadata member."""
+    stream = io.StringIO()
+    export.write_geojson(found.features(), stream, meta=found.meta())
+    return stream.getvalue()
+
+
+def _coverage() -> float:
+    text = request.args.get("coverage") or "5"
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"coverage {text!r}: expected one of {', '.join(f'{c:g}' for c in COVERAGES)}"
+        ) from None
+
+
+def _patrol_query(opts: ViewOptions) -> dict[str, Any]:
+    return {**opts.query(), "coverage": f"{_coverage():g}"}
+
+
+def patrol_found(state: WebState, name: str, opts: ViewOptions, coverage: float) -> PatrolZones:
+    """The (cached) patrol zones of category ``name`` at ``coverage`` percent of the area."""
+    summary = state.summary()
+    group = context.resolve_group(groups_for(state, summary), name)
+    chosen = PatrolOptions(category=group.name, coverage=coverage, layer=opts.layer or None)
+    return state.cached(
+        ("patrol", chosen), lambda: patrol_zones(state.store, groups_for(state, summary), chosen)
+    )
+
+
+def patrol_results(
+    state: WebState, name: str, opts: ViewOptions, coverage: float
+) -> tuple[PatrolZones, MapBundle]:
+    """The patrol zones and their map (cached)."""
+    found = patrol_found(state, name, opts, coverage)
+
+    def make() -> MapBundle:
+        areas = state.store.layer(opts.layer) if opts.layer else context.empty_layer()
+        parts, legends = map_views.patrol_map(
+            found.zones, found.levels, areas=areas, tiles=_tiles(state), roads=_roads(state)
+        )
+        return MapBundle(parts, legends)
+
+    return found, state.cached(("patrol-map", found.category, coverage, opts.layer), make)
+
+
+def _zone_rows(found: PatrolZones) -> list[dict[str, Any]]:
+    return [
+        {
+            "zone": int(row.zone),
+            "share": present.percent(row.forecast_share),
+            "area_km2": f"{row.area_km2:.2f}",
+            "last_month": int(row.last_month),
+            "last_year": int(row.last_year),
+            "names": "; ".join(row.names),
+            "areas": row.areas,
+        }
+        for row in found.zones.itertuples()
+    ]
 
 
 @blueprint.route("/area/<layer>/<code>")
 def area(layer: str, code: str) -> str:
-    """Everything about one area for a JAG meeting."""
+    """Everything about one area for a JAG meeting: a plain-words summary first."""
+    from geo_service.brief.words import beat_brief
+
     state, summary, opts, view, group = _area_request(layer, code)
     rows = view.changes[_any_incidents(view.changes)]
-    columns = present.change_columns(rows, (CATEGORY_COLUMN,))
+    groups = groups_for(state, summary)
+    brief = beat_brief(
+        rows, view.monthly, present.month_text(view.current.end), leaves=leaf_names(groups),
+        scope={g.name: frozenset(categories_of(g)) for g in groups},
+        place=f"{view.name} ({view.code})",
+    )  # fmt: skip
+    leaf_columns = present.change_columns(brief.leaves, (LEAF_COLUMN,))
+    group_columns = present.change_columns(brief.groups, (CATEGORY_COLUMN,))
     return render_template(
         "area.html",
         summary=summary,
         opts=opts,
         view=view,
         group=group,
+        brief=brief,
         others=[
             name
             for name, n in zip(rows["group"], _counted(rows), strict=True)
@@ -176,11 +351,31 @@ def area(layer: str, code: str) -> str:
             category=group.name,
             **opts.query(without=("layer",)),
         ),
-        columns=present.headings(rows, columns),
-        rows=present.cells(rows, columns),
+        leaf_columns=present.headings(brief.leaves, leaf_columns),
+        leaf_rows=present.cells(brief.leaves, leaf_columns),
+        group_columns=present.headings(brief.groups, group_columns),
+        group_rows=present.cells(brief.groups, group_columns),
+        zones=_area_zones(state, group, opts, view),
         bundle=_area_bundle(state, group, code, opts),
         present=present,
     )
+
+
+def leaf_names(groups: Sequence[CategoryGroup]) -> set[str]:
+    """Groups that are one whole category (not "all crime"): each incident is in exactly one."""
+    return {g.name for g in groups if context.is_plain(g) and g.include[0].category != ALL_CRIME}
+
+
+def _area_zones(
+    state: WebState, group: CategoryGroup, opts: ViewOptions, view: tables.AreaView
+) -> PatrolZones | None:
+    """The map category's patrol zones touching the area, or None when they cannot be made."""
+    try:
+        found = patrol_found(state, group.name, opts, 5.0)
+    except (InputError, DataError) as exc:
+        logger.info("no patrol zones for %s: %s", group.name, exc)
+        return None
+    return found.within(view.area)
 
 
 @blueprint.route("/area/<layer>/<code>/map.js")
@@ -196,19 +391,22 @@ def collisions() -> str:
     state, summary, opts = request_context()
     rules = request_rule_options()
     view, bundle = collision_results(state, opts, rules)
+    sites, years = _site_table(state, view)
     site_columns: tuple[present.Column, ...] = (
         present.Column("rank_count", "Rank", "int"),
         present.Column("road", "Road"),
+        present.Column("streets", "Named roads nearby"),
         present.Column("count", "Collisions", "int"),
+        *(present.Column(y, y, "int") for y in years),
         present.Column("fatal", "Fatal", "int"),
         present.Column("serious", "Serious", "int"),
         present.Column("slight", "Slight", "int"),
+        present.Column("ksi", "KSI", "int"),
         present.Column("casualties", "Casualties", "int"),
         present.Column("ksi_casualties", "KSI casualties", "int"),
         present.Column("pedestrian_casualties", "Pedestrians", "int"),
         present.Column("cyclist_casualties", "Cyclists", "int"),
         present.Column("motorcyclist_casualties", "Motorcyclists", "int"),
-        present.Column("by_year", "By year"),
         present.Column("approximate", "Approximate locations", "int"),
         present.Column("area_name", "Area"),
         present.Column("first_date", "First", "date"),
@@ -231,13 +429,79 @@ def collisions() -> str:
         max_rows=MAX_SITE_ROWS,
         map_js=_url("pages.collisions_map_js", **known_args()),
         known=known_args(),
-        site_columns=present.headings(view.sites, site_columns),
-        site_rows=present.cells(view.sites.head(MAX_SITE_ROWS), site_columns),
+        site_columns=present.headings(sites, site_columns),
+        site_rows=present.cells(sites.head(MAX_SITE_ROWS), site_columns),
+        site_links=_site_area_links(sites.head(MAX_SITE_ROWS), opts),
+        site_zoom=list(zip(sites["lat"], sites["lon"], strict=True))[:MAX_SITE_ROWS],
         severity_columns=severity_columns,
         severity_rows=present.cells(view.severity, severity_columns),
         ksi_columns=present.headings(view.ksi_trend, KSI_COLUMNS),
         ksi_rows=present.cells(view.ksi_trend, KSI_COLUMNS),
         present=present,
+    )
+
+
+def _site_table(state: WebState, view: CollisionSites) -> tuple[pd.DataFrame, list[str]]:
+    """The ranked sites with named roads nearby (reference layer), one column per year, and
+    each site's lon/lat for its row's map link."""
+    sites = view.sites
+    if sites.empty:
+        return sites.assign(streets="", lat=[], lon=[]), []
+    radius = float(view.rule.radius_m) + 30.0
+    streets = reference.names_near(_roads(state), sites.geometry, radius_m=radius)
+    lonlat = sites.geometry.representative_point().to_crs("EPSG:4326")
+    years = present.year_columns(sites["by_year"]) if "by_year" in sites else pd.DataFrame()
+    table = pd.concat([sites.reset_index(drop=True), years.reset_index(drop=True)], axis=1)
+    table = table.assign(streets=streets, lat=lonlat.y.round(6).to_numpy(),
+                         lon=lonlat.x.round(6).to_numpy())  # fmt: skip
+    return table, list(years.columns)
+
+
+def _site_area_links(sites: pd.DataFrame, opts: ViewOptions) -> list[str | None]:
+    if "area_code" not in sites or not opts.layer:
+        return [None] * len(sites)
+    rest = opts.query(without=("layer",))
+    return [
+        _url("pages.area", layer=opts.layer, code=str(code), **rest) if pd.notna(code) else None
+        for code in sites["area_code"]
+    ]
+
+
+@blueprint.route("/collisions/brief.<any(pdf, png):fmt>")
+def collisions_brief(fmt: str) -> Response:
+    """The highways briefing pack: ranked sites on an A4 page (PDF, or PNG)."""
+    from geo_service.brief.sites import SitesBrief, render_sites_brief
+
+    state, summary, opts = request_context()
+    rules = request_rule_options()
+    view, _bundle = collision_results(state, opts, rules)
+
+    def make() -> bytes:
+        sites, _years = _site_table(state, view)
+        brief = SitesBrief(
+            title=f"Repeat-collision sites to {present.month_text(view.period_end)}",
+            rule=(
+                f"Sites with at least {view.rule.min_count} collisions within "
+                f"{view.rule.radius_m:g} m over {view.rule.years} years ({view.rule.name} rule): "
+                f"{len(view.sites)}; the first {min(len(view.sites), 20)} are numbered on the map "
+                "and listed below."
+            ),
+            sites=sites,
+            collisions=view.collisions,
+            areas=view.areas,
+            roads=_roads(state),
+            source=f"Source: {', '.join(summary.sources)} (geo_service store).",
+        )
+        buffer = io.BytesIO()
+        render_sites_brief(brief, buffer, fmt=fmt)
+        return buffer.getvalue()
+
+    asked = request.args.get("period_end") or None
+    body = state.cached(("collisions-brief", opts.key(), asked, rules, fmt), make)
+    return Response(
+        body,
+        mimetype="application/pdf" if fmt == "pdf" else "image/png",
+        headers={"Content-Disposition": f'inline; filename="collision-sites.{fmt}"'},
     )
 
 
@@ -383,9 +647,11 @@ def category_results(
 ) -> tuple[CategoryView, MapBundle]:
     """The category view and its map, as the category page draws it (cached)."""
 
+    breaks = _breaks()
+
     def make() -> tuple[CategoryView, MapBundle]:
         view = category_view_results(state, group, opts)
-        density = _density(view.hotspots, _density_url(state, group, opts))
+        density = _density(view, lambda s: _density_url(state, group, opts, s))
         parts, legends = map_views.category_map(
             view.areas,
             view.table,
@@ -393,10 +659,33 @@ def category_results(
             density=density,
             tiles=_tiles(state),
             roads=_roads(state),
+            breaks=breaks,
         )
-        return view, MapBundle(parts, legends, density.image.png if density else None)
+        return view, MapBundle(parts, legends, _pngs(density))
 
-    return state.cached(("category", group.name, opts.key()), make)
+    return state.cached(("category", group.name, opts.key(), breaks), make)
+
+
+def _breaks_query() -> dict[str, str]:
+    """``breaks=`` for a map script's URL, when not the default."""
+    chosen = _breaks()
+    return {} if chosen == "quantiles" else {"breaks": chosen}
+
+
+def _breaks() -> str:
+    """The ``breaks=`` class-break method asked (default quantiles)."""
+    wanted = request.args.get("breaks") or "quantiles"
+    if wanted not in BREAK_METHODS:
+        raise InputError(f"breaks {wanted!r}: expected one of {', '.join(BREAK_METHODS)}")
+    return wanted
+
+
+def _pngs(density: map_views.Density | None) -> tuple[tuple[str, bytes], ...]:
+    if density is None:
+        return ()
+    found = [("current", density.current), ("previous", density.previous),
+             ("difference", density.difference)]  # fmt: skip
+    return tuple((name, s.image.png) for name, s in found if s is not None)
 
 
 def _area_group(
@@ -419,14 +708,16 @@ def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpt
             view.areas,
             view.table,
             hotspots=_frames(spots),
-            density=_density(spots, _density_url(state, group, opts)),
+            density=_density(view, lambda s: _density_url(state, group, opts, s), spots=spots),
             tiles=_tiles(state),
             focus=focus,
             roads=_roads(state),
+            breaks=breaks,
         )
         return MapBundle(parts, legends)
 
-    return state.cached(("area-map", group.name, code, opts.key()), make)
+    breaks = _breaks()
+    return state.cached(("area-map", group.name, code, opts.key(), breaks), make)
 
 
 def collision_view(state: WebState, opts: ViewOptions, rules: RuleOptions) -> CollisionSites:
@@ -458,27 +749,26 @@ def collision_results(
     return state.cached(("collisions", opts.key(), asked, rules), make)
 
 
-def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions) -> str:
-    """The density image's URL, naming the store version so a browser never shows a stale image."""
+def _density_url(state: WebState, group: CategoryGroup, opts: ViewOptions, surface: str) -> str:
+    """A density image's URL, naming the store version so a browser never shows a stale image."""
     version = state.store.version() or ""
-    return _url("pages.category_density", name=group.name, **opts.query(), v=version)
+    return _url(
+        "pages.category_density", name=group.name, **opts.query(), surface=surface, v=version
+    )
 
 
-def _density(spots: CategoryHotspots, url: str) -> map_views.Density | None:
-    density = spots.kde
+def _density(
+    view: CategoryView, url: Callable[[str], str], *, spots: CategoryHotspots | None = None
+) -> map_views.Density | None:
+    """The density overlays of both periods (shared breaks) and their difference."""
+    found = view.hotspots if spots is None else spots
+    density = found.kde
     if density is None or density.breaks is None or density.surface is None:
         return None
-    if len(density.breaks) < 2:
-        return None
-    grid = spots.grid
-    classes = kde.classify(density.surface, density.breaks)
-    classes = classes * grid.inside
-    xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
-    ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
-    colours = SEQUENTIAL[-(len(density.breaks) - 1) :]
-    image = surface_overlay(classes, xs, ys, colours=colours)
-    edges = tuple(float(b) for b in density.breaks)
-    return map_views.Density(image=image, url=url, edges=edges, colours=tuple(colours))
+    return map_views.density_overlays(
+        found.grid, density.surface, density.previous_surface, density.breaks, url=url,
+        periods=(view.previous.label, view.current.label),
+    )  # fmt: skip
 
 
 def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:
@@ -486,10 +776,21 @@ def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:
 
 
 def _roads(state: WebState) -> gpd.GeoDataFrame | None:
-    """The demo's synthetic road lines as map context, when the store holds the demo."""
-    if not state.summary().demo or not DEMO_ROADS.is_file():
-        return None
-    return state.cached(("demo-roads",), lambda: gpd.read_file(DEMO_ROADS).to_crs("EPSG:27700"))
+    """The store's reference roads as map context (the demo's synthetic roads when a demo
+    store has none loaded), at most :data:`MAX_ROADS` lines, numbered roads first."""
+
+    def load() -> gpd.GeoDataFrame | None:
+        root = getattr(state.store, "root", None)
+        roads = reference.read_reference(root, "roads")
+        if roads is None and state.summary().demo and DEMO_ROADS.is_file():
+            roads = gpd.read_file(DEMO_ROADS).to_crs("EPSG:27700")
+        if roads is None or len(roads) <= MAX_ROADS:
+            return roads
+        numbered = roads["ref"].astype(str).str.len().gt(0) if "ref" in roads else None
+        ranked = roads.assign(_n=numbered).sort_values("_n", ascending=False, kind="stable")
+        return ranked.head(MAX_ROADS).drop(columns="_n")
+
+    return state.cached(("reference-roads",), load)
 
 
 def _tiles(state: WebState) -> map_views.Tiles:

@@ -202,3 +202,21 @@ def month_text(month: str) -> str:
 def percent(value: float | None) -> str:
     """``0.234`` -> ``"23 %"``; None -> ``"n/a"``."""
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"
+
+
+def year_columns(by_year: pd.Series) -> pd.DataFrame:
+    """``"2010: 3; 2011: 2"`` texts as one integer column per year (``"2010"``...; 0 where a
+    row has no collision that year), years in order."""
+    parsed = [
+        {
+            year.strip(): int(count)
+            for year, _, count in (p.partition(":") for p in str(t).split(";"))
+            if year.strip()
+        }
+        if isinstance(t, str) and t
+        else {}
+        for t in by_year
+    ]
+    years = sorted({y for row in parsed for y in row})
+    return pd.DataFrame([[row.get(y, 0) for y in years] for row in parsed], columns=years,
+                        index=by_year.index)  # fmt: skip

@@ -134,22 +134,38 @@ def test_map_draws_layers_and_legends(browser: Any, server: str, name: str) -> N
     page = visit.page
     assert page.locator(".leaflet-container").count() == 1
     assert page.locator(".leaflet-overlay-pane path").count() >= 4
-    assert page.locator(".legend").first.is_visible()
+    assert page.locator(".legend:visible").count() >= 1  # only the shown layers' legends
     assert page.locator(".leaflet-control-layers-overlays label").count() >= 2
 
 
 def test_layer_switching_fetches_density_image(browser: Any, server: str) -> None:
+    """Shadings are exclusive base layers: choosing one replaces the other, and only the
+    chosen shading's legend shows; an overlay's legend shows while it is ticked."""
     visit = Visit(browser, server + PAGES["category"])
     page = visit.page
+
+    def legend(title: str) -> Any:
+        return page.locator(f'.legend[data-layer="{title}"]')
+
     assert page.locator(".leaflet-image-layer").count() == 0
-    density = page.locator(".leaflet-control-layers-overlays label", has_text="Density")
-    density.locator("input").check()
+    assert legend("Incidents by area").is_visible()
+    assert not legend("Change vs previous period").is_visible()
+    base = page.locator(".leaflet-control-layers-base label")
+    base.filter(has_text="Density, Aug 12 to Jul 13").locator("input").check()
     page.wait_for_selector(".leaflet-image-layer")
-    assert any("density.png" in u for u in visit.requests)
-    change = page.locator(".leaflet-control-layers-overlays label", has_text="Change")
-    before = page.locator(".leaflet-overlay-pane path").count()
-    change.locator("input").check()
-    assert page.locator(".leaflet-overlay-pane path").count() > before
+    assert any("density.png" in u and "surface=current" in u for u in visit.requests)
+    assert legend("Density, Aug 12 to Jul 13").is_visible()
+    assert not legend("Incidents by area").is_visible()
+    base.filter(has_text="Change").locator("input").check()
+    assert page.locator(".leaflet-image-layer").count() == 0
+    assert legend("Change vs previous period").is_visible()
+    assert not legend("Density, Aug 12 to Jul 13").is_visible()
+    hotspots = page.locator(".leaflet-control-layers-overlays label", has_text="Hotspots")
+    assert not legend("Hotspots (clusters, Gi*)").is_visible()
+    hotspots.locator("input").check()
+    assert legend("Hotspots (clusters, Gi*)").is_visible()
+    hotspots.locator("input").uncheck()
+    assert not legend("Hotspots (clusters, Gi*)").is_visible()
     visit.shoot("category-layers-on")
     assert visit.errors == []
 
@@ -164,11 +180,16 @@ def test_beat_table_sorts(browser: Any, server: str) -> None:
     assert ascending == sorted(codes, key=str.casefold)
     table.locator("th", has_text="Code").click()
     assert table.locator("tbody tr td:first-child").all_inner_texts() == ascending[::-1]
+    # Numbers sort largest first on the first click, smallest first on the next.
     table.locator("th", has_text="Current").click()
-    current = [
-        int(v.replace(",", "")) for v in table.locator("tbody tr td:nth-child(4)").all_inner_texts()
-    ]
-    assert current == sorted(current)
+
+    def current() -> list[int]:
+        cells = table.locator("tbody tr td:nth-child(4)").all_inner_texts()
+        return [int(v.replace(",", "")) for v in cells]
+
+    assert current() == sorted(current(), reverse=True)
+    table.locator("th", has_text="Current").click()
+    assert current() == sorted(current())
 
 
 def test_script_injection_shows_as_text(browser: Any, server: str) -> None:

@@ -17,7 +17,7 @@ def test_overview_states_periods_sources_and_links(client) -> None:
     assert "Aug 12 to Jul 13 against Aug 11 to Jul 12" in html
     assert "sources: stats19, test" in html
     # Burglary 33 -> 68 inside the beats (3 and 6 a month were drawn; a few fall outside).
-    row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+    row = re.search(r">Burglary</a>.*?</td>(.*?)</tr>", html, re.S).group(1)
     assert ">33<" in row and ">68<" in row and "significant increase" in row
     assert f'href="/category/Burglary?{QH}"' in html
     assert 'href="/area/beat/D1A?period_end=2013-07&amp;months=12&amp;against=preceding"' in html
@@ -71,17 +71,54 @@ def test_category_page_has_map_table_chart_and_accuracy(client) -> None:
     for title in (
         "Incidents by area",
         "Change vs previous period",
-        "Density (kernel)",
+        "Density, Aug 12 to Jul 13",
+        "Density, Aug 11 to Jul 12",
+        "Density difference",
         "Hotspots (clusters, Gi*)",
     ):
         assert f"<h3>{title}</h3>" in html
+
+
+def test_base_layers_are_exclusive_and_only_shown_legends_show(client) -> None:
+    html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
+    # Counts are the one base layer shown first; the other shadings' legends start hidden.
+    assert (
+        '<div class="legend" data-layer="Incidents by area" data-shown="1" data-base="1">' in html
+    )
+    assert 'data-layer="Change vs previous period" data-shown="0" data-base="1"' in html
+    assert 'data-layer="Density difference" data-shown="0" data-base="1"' in html
+    assert 'data-layer="Hotspots (clusters, Gi*)" data-shown="0">' in html
+    assert "Rate per 1,000" in html  # the beats carry residents and households
+    script = client.get(f"/category/Burglary/map.js?{Q}").get_data(as_text=True)
+    base = script[script.index("base_layers") : script.index("overlays")]
+    for name in ("Incidents by area", "Change vs previous period", "Density difference"):
+        assert f'"{name}"' in base
+    assert '"Hotspots (clusters, Gi*)"' not in base
+    # The change legend colours significant changes only.
+    assert (
+        "no significant change" in html and "Coloured only where the change is significant" in html
+    )
+
+
+@pytest.mark.parametrize("method", ["quantiles", "fisher-jenks", "head-tail"])
+def test_class_breaks_option(client, method) -> None:
+    html = client.get(f"/category/Burglary?{Q}&breaks={method}").get_data(as_text=True)
+    assert f'<option value="{method}" selected>' in html
+    assert client.get(f"/category/Burglary?{Q}&breaks=equal").status_code == 400
+
+
+def test_previous_and_difference_density_images(client) -> None:
+    for surface in ("previous", "difference"):
+        png = client.get(f"/category/Burglary/density.png?{Q}&surface={surface}")
+        assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get(f"/category/Burglary/density.png?{Q}&surface=later").status_code == 404
 
 
 def test_map_script_and_density_image(client) -> None:
     script = client.get(f"/category/Burglary/map.js?{Q}")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
     body = script.get_data(as_text=True)
-    density_url = f"/category/Burglary/density.png?{Q}".replace("&", "\\u0026")  # JSON-escaped
+    density_url = f"/category/Burglary/density.png?{Q}&surface=current".replace("&", "\\u0026")
     assert "L.map(" in body and density_url in body
     assert "https://" not in body.replace("https://invalid/", "")
     png = client.get(f"/category/Burglary/density.png?{Q}")
@@ -152,7 +189,7 @@ def test_period_not_held_is_no_data_never_significant(client) -> None:
     html = client.get("/?period_end=2012-07&months=12").get_data(as_text=True)
     assert "test: no data for Aug 10 to Jul 11" in html
     assert "stats19: no data for Aug 10 to Jul 11" in html
-    row = re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+    row = re.search(r">Burglary</a>.*?</td>(.*?)</tr>", html, re.S).group(1)
     assert "no data for the earlier period" in row and "significant" not in row
     default = client.get("/").get_data(as_text=True)
     assert "no data for" not in default
@@ -203,3 +240,104 @@ def test_rate_base_is_in_the_heading_not_a_column(client) -> None:
         headings = re.findall(r"<th[^>]*>([^<]*)</th>", html)
         assert "Rate per 1,000 residents" in headings and "Rate per" not in headings
         assert ">1,000 residents<" not in html
+
+
+def test_overview_links_each_category_to_its_patrol_map(client) -> None:
+    html = client.get(f"/?{Q}").get_data(as_text=True)
+    assert f'class="patrol-link" href="/patrol/Burglary?{QH}"' in html
+
+
+def test_patrol_page_states_forecast_zones_and_reliability(client) -> None:
+    response = client.get(f"/patrol/Burglary?{Q}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Patrol zones for Burglary: forecast for Aug 13" in html
+    assert "% of the area, held" in html and "a map drawn at random would hold 5 %" in html
+    assert 'id="zone-1"' in html and "How this is made" in html
+    assert "<strong>PAI</strong>" in html and "<strong>Hit rate</strong>" in html
+    # The zone lying in beat D1A names it, escaped.
+    assert "Town &lt;b&gt;Centre&lt;/b&gt;" in html
+    script = client.get(f"/patrol/Burglary/map.js?{Q}&coverage=5").get_data(as_text=True)
+    assert "zone-number" in script and "geoServiceMaps" in script
+    assert '"collapsed": window.innerWidth < 700' in script
+
+
+def test_patrol_exports_and_bad_coverage(client) -> None:
+    csv = client.get(f"/api/patrol/Burglary.csv?{Q}&coverage=10").get_data(as_text=True)
+    assert csv.splitlines()[1].startswith("1,10.0,")
+    geo = client.get(f"/api/patrol/Burglary.geojson?{Q}").get_json()
+    assert geo["geo_service"]["coverage"] == 5.0 and geo["features"]
+    bad = client.get(f"/patrol/Burglary?{Q}&coverage=7")
+    assert bad.status_code == 400
+    assert "expected one of 1, 5, 10" in bad.get_data(as_text=True)
+
+
+def test_patrol_brief_downloads(client) -> None:
+    html = client.get(f"/patrol/Burglary?{Q}").get_data(as_text=True)
+    assert 'href="/patrol/Burglary/brief.pdf?coverage=5&amp;' in html
+    pdf = client.get(f"/patrol/Burglary/brief.pdf?{Q}")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-") and b"/Count 1" in pdf.data
+    png = client.get(f"/patrol/Burglary/brief.png?{Q}&area=beat:D1A")
+    assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
+    assert client.get(f"/patrol/Burglary/brief.pdf?{Q}&area=D1A").status_code == 400
+
+
+def test_area_page_opens_with_a_plain_words_summary(client) -> None:
+    html = client.get(f"/area/beat/D1A?{Q}".replace("&layer=beat", "")).get_data(as_text=True)
+    summary = re.search(r'<p id="beat-summary">(.*?)</p>', html, re.S).group(1)
+    # Burglary in D1A went from 3 a month to 6 (fixture plan): a significant rise, said once.
+    assert summary.startswith(
+        "Rose significantly in Town &lt;b&gt;Centre&lt;/b&gt; (D1A): Burglary"
+    )
+    assert "No category fell significantly" in summary or "Fell significantly" in summary
+    assert "Jul 13" in summary
+    # Leaf categories in the main table; groups (overlapping) in a collapsible block.
+    assert 'id="area-table"' in html and '<details class="groups">' in html
+    main_table = html[html.index('id="area-table"') : html.index('<details class="groups">')]
+    assert ">All crime<" not in main_table and ">Burglary<" in main_table
+    assert "Patrol zones in D1A" in html
+
+
+def test_movers_are_coloured_only_when_significant(client) -> None:
+    html = client.get("/area/beat/D1A").get_data(as_text=True)
+    movers = re.search(r'<ul class="movers">(.*?)</ul>', html, re.S).group(1)
+    for item in re.findall(r"<li[^>]*>.*?</li>", movers):
+        coloured = 'class="sig-up"' in item or 'class="sig-down"' in item
+        assert coloured == item.endswith(", significant</li>"), item
+
+
+def test_area_names_link_to_their_pages(client) -> None:
+    html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
+    table = html[html.index('id="area-table"') :]
+    assert '<a href="/area/beat/D1A?category=Burglary&amp;period_end=2013-07' in table
+
+
+def test_collision_sites_have_years_streets_and_map_links(client) -> None:
+    html = client.get("/collisions").get_data(as_text=True)
+    table = html[html.index('id="sites-table"') :]
+    table = table[: table.index("</table>")]
+    # The fixture's two junctions collide every month of 2011-08..2013-07.
+    heads = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', table)
+    assert {"2011", "2012", "2013"} <= set(heads)
+    assert "Named roads nearby" not in heads  # no roads reference layer in this store
+    assert table.count('class="zoom-to"') == table.count("<tr id=") >= 1
+    assert 'href="/area/beat/' in table
+
+
+def test_report_lists_repeat_collision_sites_and_fits_a_phone(client) -> None:
+    html = client.get(f"/report?{Q}").get_data(as_text=True)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    section = html[html.index("<h3>Repeat-collision sites</h3>") :]
+    section = section[: section.index("</table>")]
+    # The fixture's two junctions: a collision every month, on the A41.
+    assert section.count("<tr><td") >= 1 and "A41" in section
+
+
+def test_collisions_brief_downloads(client) -> None:
+    html = client.get("/collisions").get_data(as_text=True)
+    assert 'href="/collisions/brief.pdf' in html and 'href="/collisions/brief.png' in html
+    pdf = client.get("/collisions/brief.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-") and b"/Count 1" in pdf.data
+    png = client.get("/collisions/brief.png")
+    assert png.status_code == 200 and png.data[:4] == b"\x89PNG"

@@ -107,7 +107,7 @@ def with_beats(tmp_path: Path) -> Store:
 
 
 def _burglary_row(html: str) -> str:
-    return re.search(r"Burglary</a></td>(.*?)</tr>", html, re.S).group(1)
+    return re.search(r">Burglary</a>.*?</td>(.*?)</tr>", html, re.S).group(1)
 
 
 def test_new_ingest_drops_the_cache_and_shows_new_numbers(with_beats: Store) -> None:

@@ -1,0 +1,514 @@
+"""Patrol zones: next month's forecast of one category drawn as numbered zones to patrol.
+
+The category's rolling-origin backtest (:func:`geo_service.services.evaluation.evaluate`) names
+the method that predicted next month best at 5 % of the area; that method is run once more on
+everything known up to the latest month held, giving next month's forecast per grid cell. The
+top 1, 5 and 10 % of the study area's cells are selected (ties kept in grid order, as a map must
+draw some cells), touching cells (queen contiguity) are merged into zones, and the zones are
+numbered by the forecast they hold, largest first. Each zone carries its area, the incidents
+inside it last month and over the last 12 months, and the street and place names inside it from
+the reference layers (:mod:`geo_service.reference`).
+
+The expected share of incidents is the backtest's: the mean share of each next month's
+incidents that the chosen method's top cells held, beside the share a map drawn at random would
+hold (the area share) and the best naive baseline's.
+
+One function, :func:`patrol_zones`, serves the page, the API and the ``brief`` command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import ndimage
+
+from geo_service import reference
+from geo_service.analysis.grid import Grid
+from geo_service.analysis.hotspot_methods import History, default_methods
+from geo_service.analysis.periods import format_month, parse_month
+from geo_service.categories import CategoryGroup
+from geo_service.errors import DataError, InputError, NotFoundError
+from geo_service.schema import CRS, has_location
+from geo_service.services.context import StoreLike, formed_group, study_grid, study_layer_name
+from geo_service.services.evaluation import Evaluation, evaluate
+from geo_service.services.options import EvaluateOptions
+
+logger = logging.getLogger(__name__)
+
+#: Coverages (percent of the study area) a patrol map offers.
+COVERAGES: tuple[float, ...] = (1.0, 5.0, 10.0)
+#: The naive baselines a forecast is compared with.
+BASELINES: tuple[str, ...] = ("previous-12-months", "previous-month")
+#: Columns of :attr:`PatrolZones.zones` besides geometry.
+ZONE_COLUMNS = (
+    "zone", "coverage", "cells", "area_km2", "forecast", "forecast_share", "last_month",
+    "last_year", "areas", "names",
+)  # fmt: skip
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=int)
+
+
+@dataclass(frozen=True)
+class PatrolOptions:
+    """What a patrol map is asked for.
+
+    Parameters
+    ----------
+    category
+        Category or group name.
+    coverage
+        Percentage of the study area to outline, one of :data:`COVERAGES` (default 5).
+    layer
+        Study area layer; None: the default study layer.
+    cell_m
+        Grid cell size in metres; None: automatic.
+    """
+
+    category: str
+    coverage: float = 5.0
+    layer: str | None = None
+    cell_m: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class PatrolZones:
+    """Next month's patrol zones of one category and how far they can be trusted.
+
+    Attributes
+    ----------
+    category
+        The group's name.
+    forecast_month, last_month
+        The month forecast and the latest month held, ``"YYYY-MM"``.
+    method
+        The backtest's best method (e.g. ``"kde-500m"``); ``method_text`` says it in words.
+    bandwidth_m
+        The kernel bandwidth in metres for a density method, else None.
+    cell_m
+        Grid cell size in metres.
+    coverage
+        The percentage of the area asked for; ``area_share`` the fraction actually outlined.
+    hit_rate, pai
+        The method's mean backtest hit rate (fraction) and PAI at ``coverage``.
+    baseline, baseline_hit_rate
+        The best naive baseline at ``coverage`` and its mean hit rate (None when not run).
+    origins, first_origin, last_origin
+        The backtest's number of origin months and their range.
+    zones
+        One row per zone at ``coverage`` (:data:`ZONE_COLUMNS`, EPSG:27700), zone 1 first.
+    levels
+        One row per coverage of :data:`COVERAGES`: ``coverage``, ``area_share`` and the outline
+        of the selected cells.
+    """
+
+    category: str
+    forecast_month: str
+    last_month: str
+    method: str
+    method_text: str
+    bandwidth_m: float | None
+    cell_m: float
+    coverage: float
+    area_share: float
+    hit_rate: float
+    pai: float
+    baseline: str | None
+    baseline_hit_rate: float | None
+    origins: int
+    first_origin: str
+    last_origin: str
+    zones: gpd.GeoDataFrame
+    levels: gpd.GeoDataFrame
+
+    def statement(self) -> str:
+        """The zones' expected share of incidents in words."""
+        share, held = 100 * self.area_share, 100 * self.hit_rate
+        text = (
+            f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held:.0f} % of "
+            f"each month's incidents in back-tests over the {self.origins} months "
+            f"{_month_words(_next(self.first_origin))} to {_month_words(_next(self.last_origin))}; "
+            f"a map drawn at random would hold {share:.0f} %."
+        )
+        if self.baseline_hit_rate is not None and self.baseline is not None:
+            text += (
+                f" Last year's counts alone ({BASELINE_WORDS.get(self.baseline, self.baseline)}) "
+                f"would have held {100 * self.baseline_hit_rate:.0f} %."
+            )
+        return text
+
+    def table(self) -> pd.DataFrame:
+        """The zones as a plain table (no geometry; names joined by "; ")."""
+        return pd.DataFrame(self.features().drop(columns="geometry")).reset_index(drop=True)
+
+    def features(self) -> gpd.GeoDataFrame:
+        """The zones with their names joined by "; " (for GeoJSON and GeoPackage exports)."""
+        return self.zones.assign(names=["; ".join(n) for n in self.zones["names"]])
+
+    def meta(self) -> dict[str, object]:
+        """What the zones rest on, JSON-ready (the same in every export)."""
+        return {
+            "category": self.category,
+            "forecast_month": self.forecast_month,
+            "last_month": self.last_month,
+            "method": self.method,
+            "bandwidth_m": self.bandwidth_m,
+            "cell_m": self.cell_m,
+            "coverage": self.coverage,
+            "area_share": self.area_share,
+            "hit_rate": self.hit_rate,
+            "pai": self.pai,
+            "baseline": self.baseline,
+            "baseline_hit_rate": self.baseline_hit_rate,
+            "origins": self.origins,
+            "statement": self.statement(),
+        }
+
+    def within(self, area: gpd.GeoDataFrame) -> PatrolZones:
+        """The same forecast with only the zones touching ``area`` (a beat), renumbered from 1."""
+        shape = shapely.union_all(area.geometry.to_numpy())
+        touching = self.zones[self.zones.intersects(shape)].copy()
+        touching["zone"] = np.arange(1, len(touching) + 1)
+        return _replace_zones(self, touching.reset_index(drop=True))
+
+
+BASELINE_WORDS = {
+    "previous-12-months": "each cell's count over the last 12 months",
+    "previous-month": "each cell's count last month",
+}
+
+
+def patrol_zones(
+    store: StoreLike, groups: Sequence[CategoryGroup], opts: PatrolOptions
+) -> PatrolZones:
+    """Next month's patrol zones of ``opts.category`` from its backtested best method.
+
+    Parameters
+    ----------
+    store
+        The store read; its reference roads and places (when loaded) name the zones' streets.
+    groups
+        The settings' category groups.
+    opts
+        Category, coverage, study layer and cell size.
+
+    Returns
+    -------
+    PatrolZones
+
+    Raises
+    ------
+    InputError
+        A coverage not in :data:`COVERAGES`, or a store too short to backtest.
+    DataError
+        No located incident of the category, or the best method is not one this service runs.
+    NotFoundError
+        Unknown category or layer, or an empty store.
+    """
+    if opts.coverage not in COVERAGES:
+        allowed = ", ".join(f"{c:g}" for c in COVERAGES)
+        raise InputError(f"coverage {opts.coverage:g}: expected one of {allowed} (% of the area)")
+    evaluation = evaluate(
+        store, groups, EvaluateOptions(category=opts.category, coverages=COVERAGES,
+                                       cell_m=opts.cell_m, layer=opts.layer),
+    )  # fmt: skip
+    last_month = format_month(parse_month(evaluation.last_origin) + evaluation.horizon_months)
+    history, places = _history(store, groups, opts, evaluation, last_month)
+    methods = default_methods(cell_m=evaluation.cell_m)
+    if evaluation.best_method not in methods:
+        raise DataError(f"the backtest's best method {evaluation.best_method!r} cannot be drawn")
+    scores = np.asarray(methods[evaluation.best_method](history), dtype=float)
+    roads = reference_roads(store)
+    zones, levels = _zones(history, scores, opts.coverage, roads)
+    zones.insert(ZONE_COLUMNS.index("areas"), "areas", _area_names(store, opts, zones))
+    zones["names"] = _with_incident_places(zones, places)
+    return _result(evaluation, opts.coverage, last_month, zones, levels)
+
+
+def area_of(store: StoreLike, layer: str, code: str) -> gpd.GeoDataFrame:
+    """Area ``code`` of the stored layer ``layer`` (one row).
+
+    Raises
+    ------
+    NotFoundError
+        An unknown layer or code (listing a few codes held).
+    """
+    areas = store.layer(layer)
+    found = areas[areas["code"].astype(str) == code]
+    if found.empty:
+        held = ", ".join(map(str, areas["code"].head(8)))
+        raise NotFoundError(f"no area {code!r} in layer {layer!r}; codes held include {held}")
+    return found
+
+
+def _history(
+    store: StoreLike,
+    groups: Sequence[CategoryGroup],
+    opts: PatrolOptions,
+    evaluation: Evaluation,
+    last_month: str,
+) -> tuple[History, gpd.GeoDataFrame]:
+    """What is known at the latest month held (24 months of located incidents on the grid),
+    and the last 12 months' incidents as points with their location text."""
+    group = formed_group(store, groups, opts.category).group
+    first = parse_month(last_month) - 23
+    frame = store.incidents(
+        month_from=format_month(first), month_to=last_month,
+        columns=["category", "subcategory", "month", "x", "y", "source", "location_text"],
+    )  # fmt: skip
+    located = frame.loc[group.mask(frame) & has_location(frame)]
+    if located.empty:
+        raise DataError(f"no located incidents of {group.name!r} in the last 24 months")
+    name = study_layer_name(store, opts.layer)
+    areas = store.layer(name) if name is not None else None
+    grid = study_grid(areas, located, cell_m=evaluation.cell_m)
+    codes, uniques = pd.factorize(located["month"].astype(str))
+    month_index = np.array([parse_month(m) - first for m in uniques], dtype=int)[codes]
+    order = np.argsort(month_index, kind="stable")
+    x = located["x"].to_numpy(dtype=float)[order]
+    y = located["y"].to_numpy(dtype=float)[order]
+    month_index = month_index[order]
+    cube = np.stack([grid.counts(x[month_index == m], y[month_index == m]) for m in range(24)])
+    months = tuple(format_month(first + m) for m in range(24))
+    recent = located.loc[located["month"].astype(str) >= format_month(first + 12)]
+    places = gpd.GeoDataFrame(
+        {"text": recent["location_text"].astype("string").fillna("").to_numpy()},
+        geometry=gpd.points_from_xy(recent["x"], recent["y"]),
+        crs=CRS,
+    )
+    return History(grid, months, cube, x, y, month_index), places
+
+
+def _zones(
+    history: History, scores: np.ndarray, coverage: float, roads: gpd.GeoDataFrame | None
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The numbered zones at ``coverage`` and the outline of every coverage level."""
+    grid = history.grid
+    rank = _cell_rank(scores, grid)
+    n_inside = int(grid.inside.sum())
+    levels = []
+    for level in COVERAGES:
+        selected = rank < _cells_for(level, n_inside)
+        outline = shapely.union_all(grid.boxes()[selected])
+        levels.append((level, selected.sum() / n_inside, outline))
+    chosen = rank < _cells_for(coverage, n_inside)
+    zones = _zone_frame(grid, chosen, scores, history, coverage, roads)
+    level_frame = gpd.GeoDataFrame(
+        pd.DataFrame(levels, columns=["coverage", "area_share", "geometry"]),
+        geometry="geometry",
+        crs=CRS,
+    )
+    return zones, level_frame
+
+
+def _cell_rank(scores: np.ndarray, grid: Grid) -> np.ndarray:
+    """Rank (0 = highest) of every inside cell's score; outside cells rank last."""
+    flat = np.where(grid.inside, np.nan_to_num(scores, nan=-np.inf), -np.inf).ravel()
+    order = np.argsort(-flat, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank.reshape(grid.shape)
+
+
+def _cells_for(coverage: float, n_inside: int) -> int:
+    """Cells selected at ``coverage`` percent, as the backtest counts them (at least one)."""
+    return max(int(np.floor(coverage / 100.0 * n_inside + 1e-9)), 1)
+
+
+def _zone_frame(
+    grid: Grid,
+    chosen: np.ndarray,
+    scores: np.ndarray,
+    history: History,
+    coverage: float,
+    roads: gpd.GeoDataFrame | None,
+) -> gpd.GeoDataFrame:
+    labels, count = ndimage.label(chosen, structure=_EIGHT_NEIGHBOURS)
+    index = np.arange(1, count + 1)
+    forecast = ndimage.sum_labels(np.clip(scores, 0, None), labels, index)
+    last_month = ndimage.sum_labels(history.monthly_counts[-1], labels, index)
+    last_year = ndimage.sum_labels(history.monthly_counts[-12:].sum(axis=0), labels, index)
+    cells = ndimage.sum_labels(chosen, labels, index)
+    boxes = grid.boxes()
+    shapes = [shapely.union_all(boxes[labels == k]) for k in index]
+    total = float(np.clip(scores, 0, None)[grid.inside].sum())
+    frame = pd.DataFrame(
+        {
+            "coverage": coverage,
+            "cells": cells.astype(int),
+            "area_km2": cells * grid.cell_area_km2,
+            "forecast": forecast,
+            "forecast_share": forecast / total if total > 0 else np.nan,
+            "last_month": last_month.astype(int),
+            "last_year": last_year.astype(int),
+        }
+    )
+    frame = frame.assign(geometry=shapes).sort_values(
+        ["forecast", "last_year"], ascending=False, kind="stable"
+    )
+    frame.insert(0, "zone", np.arange(1, count + 1))
+    frame["names"] = [reference.names_within(roads, g) for g in frame["geometry"]]
+    zones = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).reset_index(drop=True)
+    return zones[[c for c in ZONE_COLUMNS if c != "areas"] + ["geometry"]]
+
+
+_PREFIX = "on or near "
+#: police.uk snap points that name a kind of place, not a street: listed after street names.
+GENERIC_PLACES = frozenset(
+    {
+        "parking area", "supermarket", "nightclub", "shopping area", "petrol station",
+        "pedestrian subway", "sports/recreation area", "further/higher educational building",
+        "police station", "hospital", "theatre/concert hall", "conference/exhibition centre",
+        "bus/coach station", "hotel/motel", "airport/airfield/helipad", "prison",
+        "park/open space",
+    }
+)  # fmt: skip
+#: Most area names listed for a zone before "and N more".
+MOST_AREAS = 4
+
+
+def _with_incident_places(
+    zones: gpd.GeoDataFrame, places: gpd.GeoDataFrame
+) -> list[tuple[str, ...]]:
+    """Each zone's reference names, topped up to three with the commonest location texts of
+    the incidents inside it over the last 12 months (police.uk: "On or near High Street"), so a
+    zone is named even with no roads layer loaded."""
+    if zones.empty:
+        return []
+    joined = gpd.sjoin(places, zones[["zone", "geometry"]], predicate="within")
+    text = joined["text"].str.strip()
+    text = text.where(~text.str.lower().str.startswith(_PREFIX), text.str[len(_PREFIX) :])
+    joined = joined.assign(text=text.str.strip())
+    joined = joined.loc[joined["text"] != ""]
+    counts = joined.groupby(["zone", "text"]).size().reset_index(name="n")
+    generic = counts["text"].str.lower().isin(GENERIC_PLACES) | counts["text"].str.contains("/")
+    counts = counts.assign(_generic=generic.to_numpy()).sort_values(
+        ["zone", "_generic", "n", "text"], ascending=[True, True, False, True]
+    )
+    found = counts.groupby("zone")["text"].agg(list)
+    names = []
+    for zone, own in zip(zones["zone"], zones["names"], strict=True):
+        kept = list(own)
+        for candidate in found.get(zone, []):
+            if len(kept) >= 3:
+                break
+            if not any(candidate.casefold() in k.casefold() for k in kept):
+                kept.append(candidate)
+        names.append(tuple(kept))
+    return names
+
+
+def _some_names(names: pd.Series) -> str:
+    shown = "; ".join(map(str, names.iloc[:MOST_AREAS]))
+    more = len(names) - MOST_AREAS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _area_names(store: StoreLike, opts: PatrolOptions, zones: gpd.GeoDataFrame) -> list[str]:
+    """The study layer's areas each zone lies in, most of the zone first ("; "-joined)."""
+    name = study_layer_name(store, opts.layer)
+    if name is None or zones.empty:
+        return [""] * len(zones)
+    areas = store.layer(name)
+    pieces = gpd.overlay(
+        zones[["zone", "geometry"]], areas[["name", "geometry"]], how="intersection",
+        keep_geom_type=True,
+    )  # fmt: skip
+    pieces = pieces.assign(_m2=pieces.area).sort_values(["zone", "_m2"], ascending=[True, False])
+    named = pieces.groupby("zone", sort=False)["name"].agg(_some_names)
+    return [str(named.get(z, "")) for z in zones["zone"]]
+
+
+def reference_roads(store: StoreLike) -> gpd.GeoDataFrame | None:
+    """The store's roads and places reference layers in one frame, or None."""
+    root = getattr(store, "root", None)
+    parts = [
+        layer
+        for kind in reference.KINDS
+        if (layer := reference.read_reference(Path(root) if root else None, kind)) is not None
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _result(
+    evaluation: Evaluation,
+    coverage: float,
+    last_month: str,
+    zones: gpd.GeoDataFrame,
+    levels: gpd.GeoDataFrame,
+) -> PatrolZones:
+    summary = evaluation.summary
+    at = summary[summary["coverage"] == coverage].set_index("method")
+    best = at.loc[evaluation.best_method]
+    baselines = at.loc[[b for b in BASELINES if b in at.index]]
+    baseline = str(baselines["hit_rate"].idxmax()) if len(baselines) else None
+    share = float(levels.loc[levels["coverage"] == coverage, "area_share"].iloc[0])
+    return PatrolZones(
+        category=evaluation.category,
+        forecast_month=format_month(parse_month(last_month) + 1),
+        last_month=last_month,
+        method=evaluation.best_method,
+        method_text=method_words(evaluation.best_method),
+        bandwidth_m=_bandwidth(evaluation.best_method),
+        cell_m=evaluation.cell_m,
+        coverage=coverage,
+        area_share=share,
+        hit_rate=float(best["hit_rate"]),
+        pai=float(best["pai"]),
+        baseline=baseline,
+        baseline_hit_rate=None if baseline is None else float(at.loc[baseline, "hit_rate"]),
+        origins=int(best["origins"]),
+        first_origin=evaluation.first_origin,
+        last_origin=evaluation.last_origin,
+        zones=zones,
+        levels=levels,
+    )
+
+
+def _replace_zones(found: PatrolZones, zones: gpd.GeoDataFrame) -> PatrolZones:
+    values = {k: getattr(found, k) for k in found.__dataclass_fields__}
+    return PatrolZones(**(values | {"zones": zones}))
+
+
+def _bandwidth(method: str) -> float | None:
+    if method.startswith("kde-") and method.endswith("m"):
+        try:
+            return float(method[4:-1])
+        except ValueError:
+            return None
+    return None
+
+
+def method_words(method: str) -> str:
+    """A backtest method's name in words (e.g. ``"kde-500m"`` -> kernel density ... 500 m)."""
+    bandwidth = _bandwidth(method)
+    if bandwidth is not None:
+        return (
+            f"kernel density of the last 12 months' incidents (quartic kernel, "
+            f"{bandwidth:,.0f} m bandwidth)"
+        )
+    words = {
+        "previous-month": "last month's incidents per grid cell",
+        "previous-12-months": "the last 12 months' incidents per grid cell",
+        "prospective": (
+            "prospective hotspotting: each incident of the last 2 months raises the risk within "
+            "400 m, recent and close ones most"
+        ),
+        "gistar": "Getis-Ord Gi* hot cells of the last 12 months' counts",
+    }
+    return words.get(method, method)
+
+
+def _next(month: str) -> str:
+    return format_month(parse_month(month) + 1)
+
+
+def _month_words(month: str) -> str:
+    year, number = month.split("-")
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return f"{names[int(number) - 1]} {year}"

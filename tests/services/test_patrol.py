@@ -1,0 +1,128 @@
+"""Patrol zones: the selected share of cells, zones as connected cells, counts checked against a
+plain point-in-polygon count, the statement's figures against the backtest summary."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from geo_service.config import Settings
+from geo_service.errors import InputError, NotFoundError
+from geo_service.reference import add_reference, names_within, read_reference
+from geo_service.services.evaluation import evaluate
+from geo_service.services.options import EvaluateOptions
+from geo_service.services.patrol import PatrolOptions, area_of, patrol_zones
+from tests.web.conftest import MONTHS, X0, Y0, MemoryStore, beats, incidents
+
+
+@pytest.fixture(scope="module")
+def store() -> MemoryStore:
+    return MemoryStore(incidents(), {"beat": beats()})
+
+
+@pytest.fixture(scope="module")
+def groups():
+    return Settings().groups()
+
+
+@pytest.fixture(scope="module")
+def burglary(store, groups):
+    return patrol_zones(store, groups, PatrolOptions(category="Burglary", cell_m=100.0))
+
+
+def test_zones_cover_the_asked_share_of_cells(burglary) -> None:
+    # 2 km x 2 km of 100 m cells: 400 inside, 5 % = 20 cells.
+    assert burglary.zones["cells"].sum() == 20
+    assert burglary.area_share == pytest.approx(0.05)
+    assert burglary.levels["area_share"].tolist() == pytest.approx([0.01, 0.05, 0.10])
+    assert burglary.zones["area_km2"].sum() == pytest.approx(0.20)
+    assert burglary.zones["zone"].tolist() == list(range(1, len(burglary.zones) + 1))
+    assert (np.diff(burglary.zones["forecast"]) <= 0).all()
+
+
+def test_zones_are_separate_connected_pieces(burglary) -> None:
+    shapes = list(burglary.zones.geometry)
+    # One piece each (cells touching at a corner count as touching: joined by a tiny buffer) ...
+    assert all(s.buffer(0.01).geom_type == "Polygon" for s in shapes)
+    # ... and no two zones touch, not even at a corner.
+    assert all(a.distance(b) > 0 for i, a in enumerate(shapes) for b in shapes[i + 1 :])
+
+
+def test_zone_counts_equal_a_point_in_polygon_count(burglary) -> None:
+    frame = incidents()
+    burglaries = frame[(frame["category"] == "Burglary") & frame["x"].notna()]
+    points = gpd.GeoSeries(gpd.points_from_xy(burglaries["x"], burglaries["y"]), crs="EPSG:27700")
+    months = burglaries["month"].to_numpy()
+    for zone in burglary.zones.itertuples():
+        inside = points.within(zone.geometry).to_numpy()
+        assert zone.last_month == int((inside & (months == MONTHS[-1])).sum())
+        assert zone.last_year == int((inside & np.isin(months, MONTHS[-12:])).sum())
+    # The burglaries cluster around (X0+200, Y0+300): zone 1 holds that point.
+    assert burglary.zones.geometry.iloc[0].contains(shapely.Point(X0 + 200, Y0 + 300))
+    assert burglary.zones["areas"].iloc[0].startswith("Town <b>Centre</b>")
+    # No roads layer here: the zone is named from its incidents' location texts.
+    assert burglary.zones["names"].iloc[0] == ("High Street",)
+
+
+def test_statement_figures_are_the_backtest_summary(store, groups, burglary) -> None:
+    evaluation = evaluate(
+        store,
+        groups,
+        EvaluateOptions(category="Burglary", coverages=(1.0, 5.0, 10.0), cell_m=100.0),
+    )
+    row = evaluation.summary.set_index(["method", "coverage"]).loc[(evaluation.best_method, 5.0)]
+    assert burglary.method == evaluation.best_method
+    assert burglary.hit_rate == pytest.approx(row["hit_rate"])
+    assert burglary.pai == pytest.approx(row["pai"])
+    assert burglary.forecast_month == "2013-08" and burglary.last_month == "2013-07"
+    text = burglary.statement()
+    assert f"held {100 * row['hit_rate']:.0f} % of each month's incidents" in text
+    assert "a map drawn at random would hold 5 %" in text
+
+
+def test_within_keeps_zones_touching_the_area(store, burglary) -> None:
+    d2b = area_of(store, "beat", "D2B")
+    found = burglary.within(d2b)
+    assert all(g.intersects(d2b.geometry.iloc[0]) for g in found.zones.geometry)
+    assert found.zones["zone"].tolist() == list(range(1, len(found.zones) + 1))
+    with pytest.raises(NotFoundError, match="no area 'XX'"):
+        area_of(store, "beat", "XX")
+
+
+def test_coverage_outside_the_offer_is_refused(store, groups) -> None:
+    with pytest.raises(InputError, match="expected one of 1, 5, 10"):
+        patrol_zones(store, groups, PatrolOptions(category="Burglary", coverage=7.0))
+
+
+def test_reference_roads_name_streets_inside_a_zone(tmp_path) -> None:
+    roads = gpd.GeoDataFrame(
+        {"name1": ["High Street", "", None], "roadNumber": ["A4251", "B440", None]},
+        geometry=[
+            shapely.LineString([(0, 0), (1000, 0)]),
+            shapely.LineString([(0, 50), (100, 50)]),
+            shapely.LineString([(0, 80), (50, 80)]),
+        ],
+        crs="EPSG:27700",
+    )
+    path = tmp_path / "roads.gpkg"
+    roads.to_file(path)
+    info = add_reference(tmp_path / "store", "roads", path)
+    assert (info.features, info.named) == (3, 2)
+    stored = read_reference(tmp_path / "store", "roads")
+    assert stored is not None and list(stored.columns) == ["name", "ref", "kind", "geometry"]
+    # 200 m of High Street, 100 m of the B440 inside the box: longest first.
+    box = shapely.box(-10, -10, 190, 100)
+    assert names_within(stored, box) == ("High Street (A4251)", "B440")
+
+
+def test_reference_without_name_columns_is_refused(tmp_path) -> None:
+    lines = gpd.GeoDataFrame(
+        {"colour": ["red"]}, geometry=[shapely.LineString([(0, 0), (1, 1)])], crs="EPSG:27700"
+    )
+    path = tmp_path / "lines.geojson"
+    lines.to_file(path)
+    with pytest.raises(InputError, match=r"no name or road-number column.*found colour"):
+        add_reference(tmp_path / "store", "roads", path)
+    assert read_reference(tmp_path / "store", "roads") is None
