@@ -234,6 +234,8 @@ def gi_star_grid(
         One row per inside cell, the cell polygons (squares or hexagons) in the grid's CRS
         (EPSG:27700): ``cell``, ``row``, ``col``, ``count``, ``z``, ``p``, ``p_sim``,
         ``p_tied`` (NaN without permutations), ``q``, ``bin``, ``label`` (:data:`BIN_LABELS`),
+        ``neighbour_count`` (incidents in the neighbouring inside cells), ``neighbours`` (their
+        number),
         geometry.
 
     Raises
@@ -265,6 +267,9 @@ def gi_star_grid(
     frame["q"] = result.q
     frame["bin"] = result.bins
     frame["label"] = [BIN_LABELS[int(b)] for b in result.bins]
+    # A cell can be hot with no incident of its own: Gi* sums the cell and its neighbours.
+    frame["neighbour_count"] = np.rint(weights @ values).astype(np.int64)
+    frame["neighbours"] = np.diff(weights.indptr).astype(np.int64)
     return frame
 
 

@@ -160,3 +160,36 @@ def test_cluster_cells_scores_cells_by_cluster_density() -> None:
     assert score[0, 0] == pytest.approx(40 / 0.2)  # 200 per km2
     assert score[6, 6] == pytest.approx(10 / 0.04)  # 250 per km2
     assert (score > 0).sum() == 20 + 4
+
+
+def _town(seed: int) -> np.ndarray:
+    """A 3 x 3 km town of evenly busy streets (one big DBSCAN component) with two tight estates."""
+    rng = np.random.default_rng(seed)
+    streets = rng.uniform(0, 3000, (3000, 2)).round()
+    estates = [rng.normal(c, 40, (150, 2)).round() for c in ([600, 600], [2400, 2200])]
+    return np.concatenate([streets, *estates])
+
+
+def test_no_hotspot_exceeds_one_km2_and_the_split_is_reported() -> None:
+    xy = _town(8)
+    unbounded = dbscan_clusters(xy[:, 0], xy[:, 1], eps_m=120, min_samples=8, max_area_m2=None)
+    assert unbounded["area_m2"].max() > 5e6  # the whole town is one "hotspot"
+    bounded = dbscan_clusters(xy[:, 0], xy[:, 1], eps_m=120, min_samples=8)
+    assert len(bounded) >= 2 and bounded["area_m2"].max() <= 1e6
+    assert bounded.attrs["split"] >= 1 and bounded.attrs["max_area_m2"] == 1e6
+    # The estates survive as the two largest hotspots, each about its 150 incidents.
+    centres = np.column_stack([bounded.centroid.x, bounded.centroid.y])[:2]
+    assert sorted(np.rint(centres / 100).astype(int).tolist()) == [[6, 6], [24, 22]]
+    assert all(140 <= c <= 200 for c in bounded["count"][:2])
+    kept = int(bounded["count"].sum()) + bounded.attrs["dropped"]
+    assert kept == int(unbounded["count"].sum())  # every incident is kept or counted as dropped
+    assert bounded["cluster"].tolist() == list(range(len(bounded)))  # renumbered by size
+    assert bounded["count"].is_monotonic_decreasing
+
+
+def test_hdbscan_hotspots_are_bounded_too() -> None:
+    xy = _town(9)
+    frame = hdbscan_clusters(xy[:, 0], xy[:, 1], min_cluster_size=60)
+    assert len(frame) >= 2 and frame["area_m2"].max() <= 1e6
+    unbounded = hdbscan_clusters(xy[:, 0], xy[:, 1], min_cluster_size=60, max_area_m2=None)
+    assert unbounded["area_m2"].max() > 1e6
