@@ -143,10 +143,7 @@ def _auto_params(
     if min_samples is None:
         min_samples = MIN_SAMPLES_FLOOR
         if n > 0:
-            from sklearn.neighbors import radius_neighbors_graph  # see _weighted_dbscan
-
-            graph = radius_neighbors_graph(unique, eps_m, mode="connectivity", include_self=True)
-            around = graph @ counts.astype(float)
+            around = _incidents_within(unique, counts, eps_m)
             order = np.argsort(around)
             cumulative = np.cumsum(counts[order]) / n
             at = around[order][np.searchsorted(cumulative, 1.0 - CORE_SHARE)]
@@ -154,6 +151,22 @@ def _auto_params(
     if min_samples < 1:
         raise InputError(f"min_samples must be at least 1, got {min_samples}")
     return DbscanParams(float(eps_m), int(min_samples), float(study_area_m2), n)
+
+
+def _incidents_within(unique: np.ndarray, counts: np.ndarray, eps_m: float) -> np.ndarray:
+    """Incidents within ``eps_m`` of each location, its own included (DBSCAN's core test)."""
+    if counts.max() == 1:
+        # Unsnapped points (fire, STATS19): a KD-tree counts without building the graph, a
+        # third of the time of scikit-learn's radius graph.
+        from scipy.spatial import cKDTree
+
+        return np.asarray(
+            cKDTree(unique).query_ball_point(unique, eps_m, return_length=True), dtype=float
+        )
+    from sklearn.neighbors import radius_neighbors_graph  # see _weighted_dbscan
+
+    graph = radius_neighbors_graph(unique, eps_m, mode="connectivity", include_self=True)
+    return np.asarray(graph @ counts.astype(float))
 
 
 def dbscan_labels(x: np.ndarray, y: np.ndarray, *, eps_m: float, min_samples: int) -> np.ndarray:

@@ -193,3 +193,15 @@ def test_hdbscan_hotspots_are_bounded_too() -> None:
     assert len(frame) >= 2 and frame["area_m2"].max() <= 1e6
     unbounded = hdbscan_clusters(xy[:, 0], xy[:, 1], min_cluster_size=60, max_area_m2=None)
     assert unbounded["area_m2"].max() > 1e6
+
+
+def test_core_size_rule_is_the_same_on_unsnapped_points() -> None:
+    # Unsnapped points are counted by a KD-tree; the rule must give what the radius graph gives.
+    rng = np.random.default_rng(12)
+    xy = np.concatenate([rng.normal(0, 300, (3000, 2)), rng.uniform(-3000, 3000, (2000, 2))])
+    params = auto_dbscan_params(xy[:, 0], xy[:, 1], study_area_m2=36e6, eps_m=150)
+    from sklearn.neighbors import radius_neighbors_graph
+
+    around = radius_neighbors_graph(xy, 150, include_self=True).sum(axis=1).A1
+    expected = max(5, math.ceil(np.sort(around)[np.searchsorted(np.arange(1, 5001) / 5000, 0.8)]))
+    assert params.min_samples == expected
