@@ -475,6 +475,62 @@ def cluster_cells(grid: Grid, clusters: gpd.GeoDataFrame) -> np.ndarray:
     return score.reshape(grid.shape)
 
 
+def snapped_cluster_cells(
+    grid: Grid,
+    counts: np.ndarray,
+    *,
+    eps_m: float,
+    min_samples: int,
+    max_area_m2: float | None = MAX_HOTSPOT_AREA_M2,
+) -> np.ndarray:
+    """DBSCAN of the incidents moved to their grid cell's centre, as a score per cell.
+
+    The backtest's cheap stand-in for :func:`dbscan_clusters` + :func:`cluster_cells`: its cost
+    is bounded by the occupied cells, not the incidents (3M unsnapped incidents over a district
+    cost what its 30k occupied cells cost), at the price of moving each incident up to half a
+    cell diagonal. Clusters are scored as in :func:`cluster_cells` (incidents per km^2 of the
+    cluster's hull, the cells of a flat cluster scoring over a cell's area).
+
+    Parameters
+    ----------
+    grid
+        The square grid.
+    counts
+        Incidents per cell, shape ``grid.shape``.
+    eps_m, min_samples
+        DBSCAN radius in metres and core size in incidents.
+    max_area_m2
+        Clusters larger than this are split as in :func:`dbscan_clusters`; None: no bound.
+
+    Returns
+    -------
+    numpy.ndarray
+        float scores, shape ``grid.shape``; 0 outside every cluster.
+    """
+    flat = np.asarray(counts, dtype=float).ravel()
+    occupied = np.flatnonzero(flat > 0)
+    score = np.zeros(flat.size)
+    if occupied.size == 0:
+        return score.reshape(grid.shape)
+    xc, yc = grid.centres()
+    xy = np.column_stack([xc.ravel()[occupied], yc.ravel()[occupied]])
+    labels = _weighted_dbscan(xy, flat[occupied], eps_m, min_samples)
+    labels, _, _ = _bounded(
+        xy, flat[occupied], labels, max_area_m2, eps_m=eps_m / 2, min_samples=min_samples,
+        min_size=1,
+    )  # fmt: skip
+    keep = labels >= 0
+    if not keep.any():
+        return score.reshape(grid.shape)
+    incidents = np.bincount(labels[keep], weights=flat[occupied][keep])
+    order = np.argsort(labels[keep], kind="stable")
+    hulls = shapely.convex_hull(shapely.multipoints(xy[keep][order], indices=labels[keep][order]))
+    # A hull through cell centres misses half a cell all round; a flat one has no area at all.
+    area_m2 = np.maximum(shapely.area(shapely.buffer(hulls, grid.cell_m / 2)), grid.cell_m**2)
+    score[occupied[keep]] = (incidents / (area_m2 / 1e6))[labels[keep]]
+    return score.reshape(grid.shape)
+
+
 def _points(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)

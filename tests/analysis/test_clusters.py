@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import box
 from sklearn.cluster import DBSCAN
 
@@ -21,6 +22,7 @@ from geo_service.analysis.clusters import (
     dbscan_clusters,
     dbscan_labels,
     hdbscan_clusters,
+    snapped_cluster_cells,
 )
 from geo_service.analysis.grid import grid_for
 from geo_service.errors import InputError
@@ -205,3 +207,25 @@ def test_core_size_rule_is_the_same_on_unsnapped_points() -> None:
     around = radius_neighbors_graph(xy, 150, include_self=True).sum(axis=1).A1
     expected = max(5, math.ceil(np.sort(around)[np.searchsorted(np.arange(1, 5001) / 5000, 0.8)]))
     assert params.min_samples == expected
+
+
+def test_snapped_cluster_cells_are_dbscan_of_the_cell_centres() -> None:
+    grid = grid_for(box(0, 0, 2000, 2000), cell_m=100)
+    counts = np.zeros(grid.shape)
+    counts[3:5, 3:6] = 4  # a 2 x 3 block of busy cells: one cluster
+    counts[15, 15] = 30  # one cell alone holding many: a flat cluster of one location
+    counts[10, 2] = 1  # noise
+    score = snapped_cluster_cells(grid, counts, eps_m=150, min_samples=8)
+    # The block: 24 incidents over its centres' hull (200 x 100 m) grown by half a cell.
+    hull_area = shapely.area(shapely.buffer(box(350, 350, 550, 450), 50))
+    np.testing.assert_allclose(score[3:5, 3:6], 24 / (hull_area / 1e6))
+    assert score[15, 15] == pytest.approx(30 / 0.01)  # a flat cluster scores over one cell
+    assert score[10, 2] == 0 and np.count_nonzero(score) == 7
+    xc, yc = grid.centres()
+    cells = np.repeat(np.arange(counts.size), counts.ravel().astype(int))
+    labels = (
+        DBSCAN(eps=150, min_samples=8)
+        .fit(np.column_stack([xc.ravel()[cells], yc.ravel()[cells]]))
+        .labels_
+    )
+    assert set(cells[labels >= 0]) == set(np.flatnonzero(score.ravel()))
