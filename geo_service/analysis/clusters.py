@@ -557,7 +557,9 @@ def _weighted_dbscan(
     from sklearn.cluster import DBSCAN
 
     model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="kd_tree")
-    return _by_size(model.fit(unique, sample_weight=counts).labels_, counts)
+    # Unit weights change nothing but cost a third more in scikit-learn (unsnapped points).
+    weights = None if counts.max() == 1 else counts
+    return _by_size(model.fit(unique, sample_weight=weights).labels_, counts)
 
 
 def _bounded(

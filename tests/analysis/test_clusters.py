@@ -229,3 +229,21 @@ def test_snapped_cluster_cells_are_dbscan_of_the_cell_centres() -> None:
         .labels_
     )
     assert set(cells[labels >= 0]) == set(np.flatnonzero(score.ravel()))
+
+
+def test_labels_equal_sklearn_on_20k_unsnapped_points() -> None:
+    rng = np.random.default_rng(21)
+    centres = rng.uniform(0, 20_000, (25, 2))
+    xy = np.concatenate(
+        [centres[rng.integers(0, 25, 12_000)] + rng.normal(0, 400, (12_000, 2)),
+         rng.uniform(0, 20_000, (8_000, 2))]
+    )  # fmt: skip
+    ours = dbscan_labels(xy[:, 0], xy[:, 1], eps_m=120, min_samples=9)
+    theirs = DBSCAN(eps=120, min_samples=9).fit(xy).labels_
+    assert ours.max() > 5
+    assert _same_partition(ours, theirs)
+    # Ours numbers clusters by size; renumbered so, scikit-learn's labels are the same array.
+    sizes = np.bincount(theirs[theirs >= 0])
+    rank = np.empty_like(sizes)
+    rank[np.lexsort((np.arange(sizes.size), -sizes))] = np.arange(sizes.size)
+    np.testing.assert_array_equal(ours, np.where(theirs >= 0, rank[np.maximum(theirs, 0)], -1))
