@@ -176,9 +176,10 @@ class HotspotMap:
         or a non-zero bin (:func:`~geo_service.analysis.gistar.gi_star_grid`), or every area;
         emerging: cells with a pattern (:data:`~geo_service.analysis.emerging.EMERGING_COLUMNS`).
     meta
-        The method, category, period, incident count, approximate locations, notes, cell size
-        (metres), layer and the method's parameters, plus ``accuracy`` (a dict, or ``None`` when
-        not measured).
+        The method, category, period, incident count, approximate locations, notes, ``counted``
+        (the sentence saying which incidents the map counts: those of the layer's areas, as the
+        tables; also the last note), cell size (metres), layer and the method's parameters, plus
+        ``accuracy`` (a dict, or ``None`` when not measured).
     grid
         The study grid.
     accuracy

@@ -15,6 +15,7 @@ from geo_service.analysis import gistar
 from geo_service.analysis.grid import grid_for
 from geo_service.cli import main
 from geo_service.config import Settings
+from geo_service.errors import InputError
 from geo_service.services import hotspots, tables
 from geo_service.services.options import HotspotOptions, ViewOptions
 from geo_service.store import Store
@@ -106,3 +107,12 @@ def test_a_hot_cell_without_incidents_says_its_neighbours_make_it_hot() -> None:
     assert empty["tooltip"].startswith("Hot spot, ")
     busy = frame.loc[(frame["row"] == 3) & (frame["col"] == 3)].iloc[0]
     assert busy["neighbour_count"] == 9 + 9 + 0  # (3,4), (4,3) and the empty (4,4)
+
+
+def test_hexagons_are_refused_where_the_map_draws_squares(demo_store: Store) -> None:
+    for method in ("kde", "dbscan", "hdbscan"):
+        opts = HotspotOptions(category="ASB incidents", method=method, hexagons=True)
+        with pytest.raises(
+            InputError, match="hexagonal cells are drawn by the gistar and emerging"
+        ):
+            hotspots.hotspot_map(demo_store, Settings().groups(), opts)
