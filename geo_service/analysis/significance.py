@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 #: Level of the false discovery rate at which a change is called significant (applied to q).
 ALPHA = 0.05
@@ -50,6 +49,8 @@ def poisson_change_p(
     if n == 0:
         return 1.0
     null_p = exposure_previous / (exposure_previous + exposure_current)
+    from scipy import stats  # imported here: scipy.stats costs about a second to import
+
     pmf = stats.binom.pmf(np.arange(n + 1), n, null_p)
     observed = pmf[int(previous)]
     return float(min(1.0, pmf[pmf <= observed * _RELATIVE_TOLERANCE].sum()))

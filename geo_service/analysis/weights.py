@@ -9,7 +9,6 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
-from scipy.spatial import cKDTree
 
 from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.errors import InputError
@@ -43,6 +42,8 @@ def distance_band_weights(
     if not threshold_m > 0:
         raise InputError(f"threshold must be a positive distance in metres, got {threshold_m}")
     xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(xy)
     pairs = tree.query_pairs(threshold_m, output_type="ndarray")
     i = np.concatenate([pairs[:, 0], pairs[:, 1]])

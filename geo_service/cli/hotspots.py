@@ -2,8 +2,10 @@
 
 Both parse their flags into options and call :mod:`geo_service.services.hotspots`; the page and
 the API ask the same functions. GeoJSON output is RFC 7946 (WGS84) with the method, its
-parameters and the accuracy figures in a top-level ``geo_service`` member; CSV output has a
-centroid per feature and the same figures in the log (stderr).
+parameters and the accuracy figures in a top-level ``geo_service`` member, streamed feature by
+feature; a KDE map is written as one merged polygon per density class (what the map draws) unless
+``--cells`` asks for the grid cells. CSV output has a centroid per feature (the cells of a KDE
+map) and the same figures in the log (stderr).
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--step-months", type=int, help="emerging: months per time step (default: automatic)"
     )
     hot.add_argument("--no-accuracy", action="store_true", help="skip the backtest figures")
+    hot.add_argument(
+        "--cells",
+        action="store_true",
+        help="kde: one square per grid cell in every format (default: GeoJSON and GeoPackage "
+        "get one merged polygon per density class, as the map draws it; CSV gets cells)",
+    )
     hot.add_argument(
         "--format", choices=LAYER_FORMATS, default="geojson", help="binary formats need --out"
     )
@@ -112,7 +120,13 @@ def _hotspots(args: argparse.Namespace, settings: Settings) -> int:
         open_store(settings), settings.groups(), hotspot_options(args), progress=progress_of(args)
     )
     logger.info("%s", hotspots.describe(result))
-    return export_to(result.frame, args.format, args.out, meta=result.meta, name="hotspots")
+    merged = args.format not in _CELL_FORMATS and not args.cells
+    frame = result.drawn if merged else result.frame
+    return export_to(frame, args.format, args.out, meta=result.meta, name="hotspots")
+
+
+#: Table formats, which list a KDE map's cells rather than its merged class polygons.
+_CELL_FORMATS = ("csv", "json", "xlsx")
 
 
 def _shifts(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -52,6 +52,7 @@ from geo_service.services.options import (
 from geo_service.services.tables import without_forces
 
 logger = logging.getLogger(__name__)
+_G = TypeVar("_G", Grid, HexGrid)
 
 #: Class-break method of density maps: head/tail breaks suit crime's heavy-tailed densities.
 BREAKS = "head_tail"
@@ -61,6 +62,8 @@ EMERGING_INCIDENTS_PER_STEP = 200
 COVERAGE_PCT = 5.0
 #: Target months of the accuracy backtest.
 ACCURACY_MONTHS = 12
+#: Methods that can use hexagonal cells (density and clusters are drawn on the square raster).
+HEX_METHODS = ("gistar", "emerging")
 #: Emerging classes a patrol map draws (the hot ones; cold spots are not patrol targets).
 DRAWN_KIND = "hot spot"
 _COLUMNS = [
@@ -128,7 +131,12 @@ class StudyData:
             else box(xc[inside].min() - half, yc[inside].min() - half,
                      xc[inside].max() + half, yc[inside].max() + half)
         )  # fmt: skip
-        return hex_grid_for(area, cell_m=self.grid.cell_m)
+        hexagons_over = hex_grid_for(area, cell_m=self.grid.cell_m)
+        return (
+            hexagons_over
+            if self.areas is None
+            else _with_cells_holding(hexagons_over, self.incidents)
+        )
 
     def in_period(self, period: Period | None = None) -> pd.DataFrame:
         """The located incidents of ``period`` (default: the study period) in the study area.
@@ -141,9 +149,13 @@ class StudyData:
         Returns
         -------
         pandas.DataFrame
-            The rows of :attr:`incidents` in those months whose grid cell is inside the study area.
+            The rows of :attr:`incidents` in those months: with a layer, every one (they are the
+            incidents assigned to its areas, as the area tables count them); without, those
+            whose grid cell is inside the study box.
         """
         chosen = self.incidents.loc[(period or self.period).contains(self.incidents["month"])]
+        if self.areas is not None:
+            return chosen  # already the incidents of the layer's areas (:func:`study_data`)
         cell = self.grid.cell_index(chosen["x"].to_numpy(), chosen["y"].to_numpy())
         keep = (cell >= 0) & self.grid.inside.ravel()[np.maximum(cell, 0)]
         return chosen.loc[keep]
@@ -164,9 +176,10 @@ class HotspotMap:
         or a non-zero bin (:func:`~geo_service.analysis.gistar.gi_star_grid`), or every area;
         emerging: cells with a pattern (:data:`~geo_service.analysis.emerging.EMERGING_COLUMNS`).
     meta
-        The method, category, period, incident count, approximate locations, notes, cell size
-        (metres), layer and the method's parameters, plus ``accuracy`` (a dict, or ``None`` when
-        not measured).
+        The method, category, period, incident count, approximate locations, notes, ``counted``
+        (the sentence saying which incidents the map counts: those of the layer's areas, as the
+        tables; also the last note), cell size (metres), layer and the method's parameters, plus
+        ``accuracy`` (a dict, or ``None`` when not measured).
     grid
         The study grid.
     accuracy
@@ -186,6 +199,56 @@ class HotspotMap:
     surface: np.ndarray | None = None
     previous_surface: np.ndarray | None = None
     breaks: np.ndarray | None = None
+
+    @property
+    def drawn(self) -> gpd.GeoDataFrame:
+        """The features as the map draws them: for KDE the cells of each density class merged
+        into one polygon (:func:`density_classes`), else :attr:`frame`."""
+        if self.method != "kde" or self.breaks is None:
+            return self.frame
+        return density_classes(self.frame, self.breaks, cell_m=self.grid.cell_m)
+
+
+def density_classes(
+    cells: gpd.GeoDataFrame, breaks: np.ndarray, *, cell_m: float
+) -> gpd.GeoDataFrame:
+    """Density cells merged into one (multi)polygon per class, as the density map draws them.
+
+    The squares of a class are unioned as a coverage (they share edges exactly), so a district's
+    12,000 cells become five shapes: a twentieth of the GeoJSON and of the time to write it.
+
+    Parameters
+    ----------
+    cells
+        KDE cells with ``class``, ``count`` and ``density_per_km2`` (EPSG:27700).
+    breaks
+        The class edges (:func:`~geo_service.analysis.kde.class_breaks`).
+    cell_m
+        Cell size in metres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per class present, highest first, EPSG:27700: ``class``,
+        ``density_from_per_km2`` and ``density_to_per_km2`` (the class edges), ``cells``,
+        ``count`` (incidents in those cells), ``area_km2``, ``label`` and geometry.
+    """
+    rows = []
+    for value, group in cells.groupby("class", sort=True):
+        k = int(value)
+        low, high = float(breaks[k - 1]), float(breaks[min(k, len(breaks) - 1)])
+        rows.append({
+            "class": k,
+            "density_from_per_km2": low,
+            "density_to_per_km2": high,
+            "cells": len(group),
+            "count": int(group["count"].sum()),
+            "area_km2": len(group) * cell_m * cell_m / 1e6,
+            "label": f"class {k} of {len(breaks) - 1}: {low:,.0f} to {high:,.0f} incidents per km²",
+            "geometry": shapely.coverage_union_all(group.geometry.to_numpy()),
+        })  # fmt: skip
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS) if rows else _empty_cells()
+    return frame.sort_values("class", ascending=False, ignore_index=True) if rows else frame
 
 
 def study_data(
@@ -255,14 +318,42 @@ def study_data(
         end = held[-1]
     _, period = rolling_periods(end, months=months)
     start = period.shifted(-max(history_months, months)).start
+    columns = [*_COLUMNS, "source", "reported_by"]
     frame = store.incidents(
-        month_from=start, month_to=period.end, columns=[*_COLUMNS, "source", "reported_by"]
+        month_from=start,
+        month_to=period.end,
+        columns=columns if name is None else [*columns, area_column(name)],
     )
     frame = without_forces(frame, exclude_forces)
     incidents = frame.loc[group.mask(frame) & has_location(frame)]
     areas = store.layer(name) if name is not None else None
     grid = study_grid(areas, incidents, cell_m=cell_m)
+    if areas is not None and name is not None:
+        incidents = _in_areas(incidents, areas, name)
+        grid = _with_cells_holding(grid, incidents)
     return StudyData(group, period, grid, name, areas, incidents, tuple(notes))
+
+
+def _in_areas(incidents: pd.DataFrame, areas: gpd.GeoDataFrame, layer: str) -> pd.DataFrame:
+    """The incidents assigned to one of the layer's areas (the stored area column), as counted
+    by the area tables (:func:`~geo_service.analysis.counts.counts_by_area`)."""
+    codes = pd.Index(areas["code"].astype(str), dtype="str")
+    known = incidents[area_column(layer)].isin(codes).to_numpy(dtype=bool, na_value=False)
+    return incidents.loc[known].drop(columns=[area_column(layer)])
+
+
+def _with_cells_holding(grid: _G, incidents: pd.DataFrame) -> _G:
+    """``grid`` with every cell that holds one of ``incidents`` inside the study area too.
+
+    A cell whose centre lies just outside the layer can still hold incidents of a border area;
+    marking it inside keeps them on the cell maps (Gi*, emerging) and in the backtest.
+    """
+    cell = grid.cell_index(incidents["x"].to_numpy(), incidents["y"].to_numpy())
+    held = np.zeros(grid.nx * grid.ny, dtype=bool)
+    held[cell[cell >= 0]] = True
+    inside = grid.inside | held.reshape(grid.shape)
+    inside.flags.writeable = False
+    return replace(grid, inside=inside)
 
 
 def hotspot_map(
@@ -307,6 +398,11 @@ def hotspot_map(
     """
     if opts.method not in METHODS:
         raise InputError(f"method={opts.method!r}: allowed: {', '.join(METHODS)}")
+    if opts.hexagons and opts.method not in HEX_METHODS:
+        raise InputError(
+            f"hexagonal cells are drawn by the {' and '.join(HEX_METHODS)} methods; "
+            f"{opts.method} maps are drawn on square cells (leave out --hex / hex=1)"
+        )
     data = data or study_data(
         store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
         layer=opts.layer, cell_m=opts.cell_m, exclude_forces=opts.exclude_forces,
@@ -321,6 +417,13 @@ def hotspot_map(
     accuracy = (
         _accuracy(data, opts.method, built.method, progress or quiet) if opts.accuracy else None
     )
+    counted = (
+        f"The map counts the {len(points):,} incidents inside the {data.layer} areas, as the "
+        "tables do."
+        if data.layer is not None
+        else f"The map counts the {len(points):,} located incidents in the study box (no area "
+        "layer is stored)."
+    )
     meta: dict[str, Any] = {
         "method": opts.method,
         "category": data.group.name,
@@ -329,7 +432,8 @@ def hotspot_map(
         "months": data.period.n_months,
         "incidents": len(points),
         "approximate_locations": approximate_locations(points),
-        "notes": list(data.notes),
+        "notes": [*data.notes, counted],
+        "counted": counted,
         "cell_m": data.grid.cell_m,
         "layer": data.layer,
         **built.parameters,
@@ -449,11 +553,11 @@ class CategoryHotspots:
 
     @property
     def hot_cells(self) -> gpd.GeoDataFrame:
-        """Gi* cells that are hot spots at 90 % or more (FDR), with count and label (EPSG:27700)."""
+        """Gi* hot cells at 90 % or more (FDR): count, label and tooltip (EPSG:27700)."""
         if self.gistar is None:
             return _empty_cells()
         frame = self.gistar.frame
-        hot = frame.loc[frame["bin"] > 0, ["count", "label", "geometry"]]
+        hot = frame.loc[frame["bin"] > 0, ["count", "label", "tooltip", "geometry"]]
         return hot.reset_index(drop=True)
 
     @property
@@ -617,16 +721,23 @@ def _dbscan_map(
         study_area_m2=area_m2,
     )  # fmt: skip
     months = data.period.n_months
+    eps_m, min_samples = frame.attrs["eps_m"], frame.attrs["min_samples"]
 
     def score(history: History) -> np.ndarray:
-        hx, hy, _ = history.recent(months)
-        found = clusters.dbscan_clusters(
-            hx, hy, eps_m=opts.eps_m, min_samples=opts.min_samples, study_area_m2=area_m2
+        # The map's own parameters on the incidents moved to their cell centres: the cost is
+        # bounded by the occupied cells however many incidents there are (unsnapped fire or
+        # collision points made this backtest super-linear).
+        counts = history.monthly_counts[-months:].sum(axis=0)
+        return clusters.snapped_cluster_cells(
+            history.grid, counts, eps_m=eps_m, min_samples=min_samples
         )
-        return clusters.cluster_cells(history.grid, found)
 
-    parameters = {"eps_m": frame.attrs["eps_m"], "min_samples": frame.attrs["min_samples"]}
-    return _Built(_plain_attrs(frame), parameters, score)
+    parameters = {
+        "eps_m": frame.attrs["eps_m"],
+        "min_samples": frame.attrs["min_samples"],
+        **_bound_parameters(frame),
+    }
+    return _Built(cluster_words(_plain_attrs(frame), eps_m=frame.attrs["eps_m"]), parameters, score)
 
 
 def _hdbscan_map(
@@ -641,7 +752,51 @@ def _hdbscan_map(
         found = clusters.hdbscan_clusters(hx, hy, min_cluster_size=size)
         return clusters.cluster_cells(history.grid, found)
 
-    return _Built(_plain_attrs(frame), {"min_cluster_size": size}, score)
+    parameters = {"min_cluster_size": size, **_bound_parameters(frame)}
+    return _Built(cluster_words(_plain_attrs(frame)), parameters, score)
+
+
+def _bound_parameters(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    bound = frame.attrs["max_area_m2"]
+    return {
+        "max_hotspot_km2": None if bound is None else bound / 1e6,
+        "clusters_split": frame.attrs["split"],
+        "incidents_dropped_as_spread_out": frame.attrs["dropped"],
+    }
+
+
+def cluster_words(frame: gpd.GeoDataFrame, *, eps_m: float | None = None) -> gpd.GeoDataFrame:
+    """Cluster polygons with their number and a sentence for the map's tooltip.
+
+    Parameters
+    ----------
+    frame
+        Clusters from :func:`~geo_service.analysis.clusters.cluster_polygons`, numbered by size
+        (``cluster`` 0 the largest).
+    eps_m
+        DBSCAN's radius in metres (the sentence then says how close the incidents are); None for
+        HDBSCAN.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with ``hotspot`` (1 the most incidents), ``label`` (``"Hotspot 1"``) and
+        ``tooltip`` (e.g. ``"Hotspot 1: 42 incidents at 9 places, each within 180 m of another;
+        area 0.30 km²"``).
+    """
+    out = frame.copy()
+    rank = out["cluster"].to_numpy(dtype=np.int64) + 1
+    out["hotspot"] = rank
+    out["label"] = [f"Hotspot {k}" for k in rank]
+    close = "" if eps_m is None else f", each within {eps_m:.0f} m of another"
+    out["tooltip"] = [
+        f"Hotspot {k}: {count:,} incidents at {places:,} place{'s' * (places != 1)}{close}; "
+        f"area {area / 1e6:.2f} km²"
+        for k, count, places, area in zip(
+            rank, out["count"], out["locations"], out["area_m2"], strict=True
+        )
+    ]
+    return out
 
 
 def _gistar_map(
@@ -654,7 +809,7 @@ def _gistar_map(
     frame = gistar.gi_star_grid(
         cells, counts, permutations=opts.permutations, seed=opts.seed, progress=progress
     )
-    frame = frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)].reset_index(drop=True)
+    frame = gistar_words(frame.loc[(frame["count"] > 0) | (frame["bin"] != 0)])
     months = data.period.n_months
     inside = data.grid.inside.ravel()
     weights = grid_weights(data.grid)
@@ -673,6 +828,37 @@ def _gistar_map(
         "cells": "hexagons" if opts.hexagons else "squares",
     }
     return _Built(frame, parameters, score)
+
+
+def gistar_words(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Gi* cells with a sentence for the map's tooltip that says why a cell is hot or cold.
+
+    Parameters
+    ----------
+    frame
+        Cells from :func:`~geo_service.analysis.gistar.gi_star_grid` (``count``, ``label``,
+        ``bin``, ``neighbour_count``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy (index reset) with ``tooltip``, e.g. ``"Hot spot, 95 % confidence: 0 incidents
+        here; hot because its neighbours hold 57"``.
+    """
+    out = frame.reset_index(drop=True)
+    words = []
+    for count, label, kind, around in zip(
+        out["count"], out["label"], out["bin"], out["neighbour_count"], strict=True
+    ):
+        text = f"{str(label)[:1].upper()}{str(label)[1:]}: {int(count):,} incident"
+        text += "s" * (count != 1) + " here"
+        if kind > 0 and count == 0:
+            text += f"; hot because its neighbours hold {int(around):,}"
+        elif kind != 0:
+            text += f", {int(around):,} in its neighbours"
+        words.append(text)
+    out["tooltip"] = words
+    return out
 
 
 def _gistar_areas_map(

@@ -185,8 +185,10 @@ def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
         lambda: hotspot_services.hotspot_map(state.store, state.groups, chosen),
     )
     if fmt != "geojson":
-        return table_response(result.frame, fmt, name=f"hotspots-{method}-{opts.period_end}")
-    return geojson_response(result.frame, meta=result.meta)
+        # As the CLI: CSV lists a KDE map's cells, a GeoPackage its merged class polygons.
+        frame = result.frame if fmt == "csv" else result.drawn
+        return table_response(frame, fmt, name=f"hotspots-{method}-{opts.period_end}")
+    return geojson_response(result.drawn, meta=result.meta)
 
 
 @blueprint.route("/category/<name>/shifts.<any(geojson, csv, json):fmt>")

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import box
 from sklearn.cluster import DBSCAN
 
@@ -21,6 +22,7 @@ from geo_service.analysis.clusters import (
     dbscan_clusters,
     dbscan_labels,
     hdbscan_clusters,
+    snapped_cluster_cells,
 )
 from geo_service.analysis.grid import grid_for
 from geo_service.errors import InputError
@@ -160,3 +162,88 @@ def test_cluster_cells_scores_cells_by_cluster_density() -> None:
     assert score[0, 0] == pytest.approx(40 / 0.2)  # 200 per km2
     assert score[6, 6] == pytest.approx(10 / 0.04)  # 250 per km2
     assert (score > 0).sum() == 20 + 4
+
+
+def _town(seed: int) -> np.ndarray:
+    """A 3 x 3 km town of evenly busy streets (one big DBSCAN component) with two tight estates."""
+    rng = np.random.default_rng(seed)
+    streets = rng.uniform(0, 3000, (3000, 2)).round()
+    estates = [rng.normal(c, 40, (150, 2)).round() for c in ([600, 600], [2400, 2200])]
+    return np.concatenate([streets, *estates])
+
+
+def test_no_hotspot_exceeds_one_km2_and_the_split_is_reported() -> None:
+    xy = _town(8)
+    unbounded = dbscan_clusters(xy[:, 0], xy[:, 1], eps_m=120, min_samples=8, max_area_m2=None)
+    assert unbounded["area_m2"].max() > 5e6  # the whole town is one "hotspot"
+    bounded = dbscan_clusters(xy[:, 0], xy[:, 1], eps_m=120, min_samples=8)
+    assert len(bounded) >= 2 and bounded["area_m2"].max() <= 1e6
+    assert bounded.attrs["split"] >= 1 and bounded.attrs["max_area_m2"] == 1e6
+    # The estates survive as the two largest hotspots, each about its 150 incidents.
+    centres = np.column_stack([bounded.centroid.x, bounded.centroid.y])[:2]
+    assert sorted(np.rint(centres / 100).astype(int).tolist()) == [[6, 6], [24, 22]]
+    assert all(140 <= c <= 200 for c in bounded["count"][:2])
+    kept = int(bounded["count"].sum()) + bounded.attrs["dropped"]
+    assert kept == int(unbounded["count"].sum())  # every incident is kept or counted as dropped
+    assert bounded["cluster"].tolist() == list(range(len(bounded)))  # renumbered by size
+    assert bounded["count"].is_monotonic_decreasing
+
+
+def test_hdbscan_hotspots_are_bounded_too() -> None:
+    xy = _town(9)
+    frame = hdbscan_clusters(xy[:, 0], xy[:, 1], min_cluster_size=60)
+    assert len(frame) >= 2 and frame["area_m2"].max() <= 1e6
+    unbounded = hdbscan_clusters(xy[:, 0], xy[:, 1], min_cluster_size=60, max_area_m2=None)
+    assert unbounded["area_m2"].max() > 1e6
+
+
+def test_core_size_rule_is_the_same_on_unsnapped_points() -> None:
+    # Unsnapped points are counted by a KD-tree; the rule must give what the radius graph gives.
+    rng = np.random.default_rng(12)
+    xy = np.concatenate([rng.normal(0, 300, (3000, 2)), rng.uniform(-3000, 3000, (2000, 2))])
+    params = auto_dbscan_params(xy[:, 0], xy[:, 1], study_area_m2=36e6, eps_m=150)
+    from sklearn.neighbors import radius_neighbors_graph
+
+    around = radius_neighbors_graph(xy, 150, include_self=True).sum(axis=1).A1
+    expected = max(5, math.ceil(np.sort(around)[np.searchsorted(np.arange(1, 5001) / 5000, 0.8)]))
+    assert params.min_samples == expected
+
+
+def test_snapped_cluster_cells_are_dbscan_of_the_cell_centres() -> None:
+    grid = grid_for(box(0, 0, 2000, 2000), cell_m=100)
+    counts = np.zeros(grid.shape)
+    counts[3:5, 3:6] = 4  # a 2 x 3 block of busy cells: one cluster
+    counts[15, 15] = 30  # one cell alone holding many: a flat cluster of one location
+    counts[10, 2] = 1  # noise
+    score = snapped_cluster_cells(grid, counts, eps_m=150, min_samples=8)
+    # The block: 24 incidents over its centres' hull (200 x 100 m) grown by half a cell.
+    hull_area = shapely.area(shapely.buffer(box(350, 350, 550, 450), 50))
+    np.testing.assert_allclose(score[3:5, 3:6], 24 / (hull_area / 1e6))
+    assert score[15, 15] == pytest.approx(30 / 0.01)  # a flat cluster scores over one cell
+    assert score[10, 2] == 0 and np.count_nonzero(score) == 7
+    xc, yc = grid.centres()
+    cells = np.repeat(np.arange(counts.size), counts.ravel().astype(int))
+    labels = (
+        DBSCAN(eps=150, min_samples=8)
+        .fit(np.column_stack([xc.ravel()[cells], yc.ravel()[cells]]))
+        .labels_
+    )
+    assert set(cells[labels >= 0]) == set(np.flatnonzero(score.ravel()))
+
+
+def test_labels_equal_sklearn_on_20k_unsnapped_points() -> None:
+    rng = np.random.default_rng(21)
+    centres = rng.uniform(0, 20_000, (25, 2))
+    xy = np.concatenate(
+        [centres[rng.integers(0, 25, 12_000)] + rng.normal(0, 400, (12_000, 2)),
+         rng.uniform(0, 20_000, (8_000, 2))]
+    )  # fmt: skip
+    ours = dbscan_labels(xy[:, 0], xy[:, 1], eps_m=120, min_samples=9)
+    theirs = DBSCAN(eps=120, min_samples=9).fit(xy).labels_
+    assert ours.max() > 5
+    assert _same_partition(ours, theirs)
+    # Ours numbers clusters by size; renumbered so, scikit-learn's labels are the same array.
+    sizes = np.bincount(theirs[theirs >= 0])
+    rank = np.empty_like(sizes)
+    rank[np.lexsort((np.arange(sizes.size), -sizes))] = np.arange(sizes.size)
+    np.testing.assert_array_equal(ours, np.where(theirs >= 0, rank[np.maximum(theirs, 0)], -1))

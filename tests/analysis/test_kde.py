@@ -4,9 +4,12 @@ class breaks; and against scikit-learn's KernelDensity."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 from shapely.geometry import box
 from sklearn.neighbors import KernelDensity
 
@@ -19,6 +22,7 @@ from geo_service.analysis.kde import (
     kernel_value,
 )
 from geo_service.errors import InputError
+from tests.analysis.conftest import hertfordshire_points
 
 
 def _direct(xc: np.ndarray, yc: np.ndarray, x: np.ndarray, y: np.ndarray, h: float, kernel: str):
@@ -146,3 +150,83 @@ def test_bad_arguments_name_the_allowed_values() -> None:
     assert kernel_value(np.array([0.0]), 100.0, kernel="quartic")[0] == pytest.approx(
         3 / (math.pi * 1e4)
     )
+
+
+def _top_cells(surface: np.ndarray, share: float = 0.05) -> set[int]:
+    k = int(share * surface.size)
+    return set(np.argsort(surface.ravel(), kind="stable")[-k:].tolist())
+
+
+def _clustered_points(seed: int, grid_box: tuple[float, float, float, float]) -> np.ndarray:
+    """Thirty Gaussian clusters of 40 points (sd 150 m) over 600 uniform points."""
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = grid_box
+    centres = rng.uniform((x0, y0), (x1, y1), (30, 2))
+    clustered = np.concatenate([rng.normal(c, 150, (40, 2)) for c in centres])
+    return np.concatenate([clustered, rng.uniform((x0, y0), (x1, y1), (600, 2))])
+
+
+@pytest.mark.parametrize("evaluation", ["binned", "direct", "auto"])
+@pytest.mark.parametrize("h", [200.0, 300.0, 1500.0])
+def test_clustered_points_within_one_percent_of_peak(evaluation: str, h: float) -> None:
+    grid = grid_for(box(0, 0, 6000, 5000), cell_m=100)
+    points = _clustered_points(11, (0, 0, 6000, 5000))
+    xc, yc = grid.centres()
+    reference = _direct(xc, yc, points[:, 0], points[:, 1], h, "quartic")
+    surface = kde_surface(points[:, 0], points[:, 1], grid, bandwidth_m=h, evaluation=evaluation)
+    error = np.abs(surface - reference).max() / reference.max()
+    assert error < (1e-9 if evaluation == "direct" else 0.01)
+    assert len(_top_cells(surface) & _top_cells(reference)) >= 0.99 * len(_top_cells(reference))
+
+
+def test_one_isolated_point_between_nodes_stays_within_one_percent() -> None:
+    # The worst case of linear binning: a lone point half-way between lattice nodes.
+    grid = grid_for(box(0, 0, 3000, 3000), cell_m=100)
+    xc, yc = grid.centres()
+    x, y = np.array([1512.5 + 4.1]), np.array([1537.5 - 3.3])
+    for h, kernel in ((200.0, "quartic"), (330.0, "quartic"), (150.0, "gaussian")):
+        surface = kde_surface(x, y, grid, bandwidth_m=h, kernel=kernel, evaluation="binned")
+        reference = _direct(xc, yc, x, y, h, kernel)
+        assert np.abs(surface - reference).max() < 0.01 * reference.max()
+
+
+def test_bandwidth_below_two_cells_is_the_exact_sum_even_when_binned_is_asked() -> None:
+    grid = grid_for(box(0, 0, 2000, 2000), cell_m=250)
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(0, 2000, 300), rng.uniform(0, 2000, 300)
+    xc, yc = grid.centres()
+    # "KDE 250 m on 250 m cells" was a count map before; now it is the kernel sum itself.
+    surface = kde_surface(x, y, grid, bandwidth_m=250, evaluation="binned")
+    np.testing.assert_allclose(surface, _direct(xc, yc, x, y, 250, "quartic"), rtol=1e-9)
+    with pytest.raises(InputError, match="allowed: auto, binned, direct"):
+        kde_surface(x, y, grid, bandwidth_m=250, evaluation="fft")
+
+
+def _direct_tree(xc: np.ndarray, yc: np.ndarray, x: np.ndarray, y: np.ndarray, h: float):
+    """The quartic kernel sum at the cell centres over point pairs closer than ``h`` (per km2)."""
+    cells = cKDTree(np.column_stack([xc.ravel(), yc.ravel()]))
+    pairs = cells.sparse_distance_matrix(
+        cKDTree(np.column_stack([x, y])), h, output_type="coo_matrix"
+    )
+    u2 = (pairs.data / h) ** 2
+    values = np.where(u2 < 1, 3 / (math.pi * h * h) * (1 - u2) ** 2, 0.0)
+    return np.bincount(pairs.row, weights=values, minlength=xc.size).reshape(xc.shape) * 1e6
+
+
+def test_hertfordshire_months_in_dacorum_match_the_direct_sum(shared_data: Path) -> None:
+    wards = gpd.read_file(
+        shared_data / "ons-boundaries-uk-geojson" / "dacorum" / "dacorum_wards.geojson"
+    ).to_crs(27700)
+    points = hertfordshire_points(shared_data, ["2021-10", "2021-11", "2021-12"])
+    points = points.loc[points.geometry.within(wards.union_all())]
+    x, y = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
+    assert len(x) > 2500  # three months of every crime type in Dacorum
+    grid = grid_for(wards, cell_m=100)
+    xc, yc = grid.centres()
+    for h in (200.0, 300.0, 1500.0):
+        reference = _direct_tree(xc, yc, x, y, h)
+        for evaluation in ("binned", "auto"):
+            surface = kde_surface(x, y, grid, bandwidth_m=h, evaluation=evaluation)
+            assert np.abs(surface - reference).max() < 0.01 * reference.max(), (h, evaluation)
+            shared = _top_cells(surface) & _top_cells(reference)
+            assert len(shared) >= 0.99 * len(_top_cells(reference)), (h, evaluation)

@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import Point, Polygon
+from shapely.geometry import Point, Polygon, shape
 
 from geo_service.analysis.grid import grid_for
 from geo_service.cli import main
@@ -85,7 +85,7 @@ def _bng(feature: dict) -> Point:
 def test_kde_map_peaks_at_the_estate_and_states_its_accuracy(
     store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    document = _geojson(store_dir, capsys, "--method", "kde", "--bandwidth-m", "300")
+    document = _geojson(store_dir, capsys, "--method", "kde", "--bandwidth-m", "300", "--cells")
     meta = document["geo_service"]
     assert meta["incidents"] == IN_2021
     assert meta["bandwidth_m"] == 300 and meta["cell_m"] == 100 and meta["layer"] == "ward"
@@ -147,6 +147,23 @@ def test_gistar_and_emerging(store_dir: Path, capsys: pytest.CaptureFixture[str]
     assert any(p.distance(Point(ESTATE)) < 100 for p in patterns["persistent hot spot"])
     consecutive = patterns.get("consecutive hot spot", [])
     assert any(p.distance(Point(NEW_SPOT)) < 100 for p in consecutive)
+
+
+def test_kde_geojson_merges_the_cells_of_each_class(
+    store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("--method", "kde", "--bandwidth-m", "300", "--no-accuracy")
+    cells = _geojson(store_dir, capsys, *args, "--cells")["features"]
+    merged = _geojson(store_dir, capsys, *args)
+    classes = [f["properties"]["class"] for f in merged["features"]]
+    assert classes == sorted({f["properties"]["class"] for f in cells}, reverse=True)
+    for feature in merged["features"]:
+        members = [f for f in cells if f["properties"]["class"] == feature["properties"]["class"]]
+        assert feature["properties"]["cells"] == len(members)
+        assert feature["properties"]["count"] == sum(f["properties"]["count"] for f in members)
+    assert sum(f["properties"]["count"] for f in merged["features"]) == IN_2021
+    top = gpd.GeoSeries([shape(merged["features"][0]["geometry"])], crs=4326).to_crs(27700)
+    assert top.iloc[0].distance(Point(ESTATE)) < 100  # the top class covers the estate
 
 
 def test_csv_output_to_a_file(store_dir: Path, tmp_path: Path) -> None:
