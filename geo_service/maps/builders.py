@@ -217,7 +217,11 @@ def hotspot_layer(
         ).add_to(group)
     group.add_to(fmap)
     entries = (("#cb181d", "point cluster (count in tooltip)"), ("#fc9272", "Gi* hot cell"))
-    return Legend(title=name, entries=entries, shown=show)
+    note = (
+        "A Gi* hot cell is judged with its neighbours, so a cell holding few or no incidents "
+        "itself is hot when the cells around it hold many."
+    )
+    return Legend(title=name, entries=entries, note=note if len(hot_cells) else "", shown=show)
 
 
 def emerging_layer(
