@@ -140,6 +140,9 @@ def _missing(n: int, dtype: str) -> pd.api.extensions.ExtensionArray | np.ndarra
     if dtype == "str":
         # An Arrow null array converts without a Python object per row.
         return pd.array(pa.nulls(n, pa.large_string()), dtype=dtype)
+    if dtype == "Int64":
+        # From float NaN, vectorised: a list of None costs one Python object per row.
+        return pd.array(np.full(n, np.nan), dtype=dtype)
     return pd.array([None] * n, dtype=dtype)
 
 
