@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis import change, patterns
+from geo_service.analysis import change, patterns, tally
 from geo_service.analysis.counts import (
     unlocated_shares,
     unlocated_summary,
@@ -318,13 +318,16 @@ def area_view(
     previous, current = opts.periods()
     coverage = store.coverage()
     incidents = _read(store, None, previous, current, layer=layer, opts=opts)
-    rows = []
-    for group in groups:
-        table = change.change_table(
-            incidents, layer=layer, areas=areas, group=group, previous=previous, current=current,
-            coverage=coverage,
-        )  # fmt: skip
-        rows.append(table[table["code"].astype(str) == code].assign(group=group.name))
+    # Every group's whole table (its q-values, shares and ranks are across all areas) from one
+    # count of the rows; only this area's row of each is kept.
+    tables = tally.change_tables(
+        incidents, layer=layer, areas=areas, groups=list(groups), previous=previous,
+        current=current, coverage=coverage,
+    )  # fmt: skip
+    rows = [
+        table[table["code"].astype(str) == code].assign(group=group.name)
+        for group, table in zip(groups, tables, strict=True)
+    ]
     changes = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     here = incidents[incidents[area_column(layer)].astype(str) == code]
     both = _span(previous, current)

@@ -173,7 +173,7 @@ class Store:
             table = self._dataset(parts, layers).to_table(columns=wanted, filter=expression)
         except (OSError, pa.ArrowException) as exc:
             raise StoreDamagedError(f"store {self.root} unreadable ({exc})") from exc
-        return conform(table.to_pandas(), layers)[wanted]
+        return conform(table.to_pandas(), layers, columns=wanted)[wanted]
 
     def unlocated(self) -> pd.DataFrame:
         """Rows and rows without coordinates per source, month and category.
