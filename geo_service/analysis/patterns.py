@@ -159,7 +159,7 @@ def yearly_totals(
         ``end`` is not ``YYYY-MM``.
     """
     if covered_months is None:
-        covered = set(incidents["month"].dropna().astype("str"))
+        covered = set(incidents["month"].dropna().astype("str").unique())
     else:
         covered = {str(m) for m in covered_months}
     step = max(months, 12)  # a year apart (longer windows: back to back)
@@ -231,7 +231,7 @@ def unusual_months(
         or None), p, far_above (bool) (see the module docstring).
     """
     if covered_months is None:
-        covered = set(incidents["month"].dropna().astype("str"))
+        covered = set(incidents["month"].dropna().astype("str").unique())
     else:
         covered = {str(m) for m in covered_months}
     first = min(covered | set(period.months))

@@ -149,8 +149,9 @@ def area_tally(incidents: pd.DataFrame, *, layer: str, codes: pd.Index | list[st
     Parameters
     ----------
     incidents
-        Canonical incidents joined to ``layer`` (columns :data:`KEY_COLUMNS` and
-        ``area_<layer>``); all the rows a table counts from, force-wide.
+        Canonical incidents joined to ``layer`` (column ``area_<layer>``, ``source``,
+        ``category``, ``month``, and those of the other :data:`KEY_COLUMNS` the groups counted
+        select on); all the rows a table counts from, force-wide.
     layer
         Area layer name.
     codes
@@ -172,20 +173,18 @@ def area_tally(incidents: pd.DataFrame, *, layer: str, codes: pd.Index | list[st
     belongs = _source_key(incidents).isin(_sources_within(incidents, layer)).to_numpy(dtype=bool)
     unallocated = (position < 0) & ~has_location(incidents) & belongs
     position = np.where(unallocated, len(index), position)
-    hour = incidents["occurred_at"].dt.hour
-    frame = pd.DataFrame(
-        {
-            **{c: incidents[c] for c in KEY_COLUMNS if c != "occurred_at"},
-            "hour": hour,
-            "area": position,
-        }
-    )
+    present = [c for c in KEY_COLUMNS if c in incidents.columns]
+    frame = pd.DataFrame({c: incidents[c] for c in present if c != "occurred_at"})
+    if "occurred_at" in present:
+        frame["hour"] = incidents["occurred_at"].dt.hour
+    frame["area"] = position
     counted = frame.groupby(list(frame.columns), dropna=False, sort=False).size()
     keys = counted.index.to_frame(index=False)
-    keys["occurred_at"] = _EPOCH + pd.to_timedelta(keys.pop("hour"), unit="h")
+    if "occurred_at" in present:
+        keys["occurred_at"] = _EPOCH + pd.to_timedelta(keys.pop("hour"), unit="h")
     area_of_key = keys.pop("area").to_numpy(dtype=np.int64)
     return AreaTally(
-        keys=keys.astype({c: incidents[c].dtype for c in KEY_COLUMNS}),
+        keys=keys.astype({c: incidents[c].dtype for c in present})[present],
         area=area_of_key,
         n=counted.to_numpy(dtype=np.int64),
         codes=index,
