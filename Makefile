@@ -14,16 +14,23 @@ PORT        ?= 5000
 CONSTRAINTS := requirements/constraints.txt
 RUN_STAMP   := $(VENV)/.installed-run
 TEST_STAMP  := $(VENV)/.installed-test
+# (a variable: a comma inside $(call ...) would split the argument)
+TEST_EXTRAS := '.[test,dev]'
 
 .PHONY: run test lint bench bench-docs constraints clean
 
+# Without pip: seeding pip into a venv costs ~20 s on a busy machine and uv does not need it.
 $(PY):
 	@echo "creating the virtual environment $(VENV)"
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --without-pip $(VENV)
 
+# uv goes in through the system's pip (pip >= 22.3 can install into another environment), or
+# through pip seeded into the venv when that fails.
 $(VENV)/.uv: | $(PY)
 	@echo "bootstrapping uv into $(VENV) (one wheel from PyPI; pip is used if this fails)"
-	-$(PY) -m pip install --disable-pip-version-check --progress-bar on uv
+	-$(PYTHON) -m pip --python $(PY) install --disable-pip-version-check --progress-bar on uv \
+		|| ($(PY) -m ensurepip --upgrade && \
+		    $(PY) -m pip install --disable-pip-version-check --progress-bar on uv)
 	touch $@
 
 # $(call install,REQUIREMENT): uv when it works, else pip; constrained to the tested versions.
@@ -31,6 +38,7 @@ define install
 	if $(UV) --version >/dev/null 2>&1; then \
 		$(UV) pip install --python $(PY) --constraint $(CONSTRAINTS) $(1); \
 	else \
+		$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade; \
 		$(PY) -m pip install --disable-pip-version-check --progress-bar on \
 			--constraint $(CONSTRAINTS) $(1); \
 	fi
@@ -43,7 +51,7 @@ $(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV)/.uv
 
 $(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV)/.uv
 	@echo "installing geo_service with its test and lint tools into $(VENV)"
-	$(call install,-e '.[test,dev]')
+	$(call install,-e $(TEST_EXTRAS))
 	touch $@ $(RUN_STAMP)
 
 ## run: prepare the demo store if missing, then serve it on http://127.0.0.1:$(PORT)
@@ -74,7 +82,8 @@ bench-docs: $(PY)
 constraints: $(TEST_STAMP)
 	@echo "# The versions \`make test\` passed with; \`make run\`, \`make test\` and .ci/run install these." > $(CONSTRAINTS).tmp
 	@echo "# Regenerate with \`make constraints\` after upgrading and testing." >> $(CONSTRAINTS).tmp
-	$(PY) -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^#' | grep -v '^-e ' | grep -iv '^uv==' >> $(CONSTRAINTS).tmp
+	$(UV) pip freeze --python $(PY) --exclude-editable | grep -v '^#' | grep -v '^-e ' \
+		| grep -iv '^uv==' >> $(CONSTRAINTS).tmp
 	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 
 clean:
