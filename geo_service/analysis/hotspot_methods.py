@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.signal import fftconvolve
 
 from geo_service.analysis.gistar import gi_star
 from geo_service.analysis.grid import Grid
@@ -151,8 +152,6 @@ def prospective_method(*, radius_m: float = 400.0, window_months: int = 2) -> Me
         padded = grid.padded(reach)
         x, y, lag = history.recent(window_months)
         weighted = padded.counts(x, y, weights=1.0 / (1.0 + lag.astype(float)))
-        from scipy.signal import fftconvolve  # scipy.signal imports scipy.stats: ~1 s
-
         smooth = fftconvolve(weighted, stencil, mode="same")
         smooth = smooth[reach : reach + grid.ny, reach : reach + grid.nx]
         # FFT round-off would otherwise break ties between cells that should score exactly 0.

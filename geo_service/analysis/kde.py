@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.signal import fftconvolve
 
 from geo_service.analysis.grid import Grid
 from geo_service.errors import InputError
@@ -91,8 +92,6 @@ def kde_surface(
     reach = stencil.shape[0] // 2
     padded = grid.padded(reach)
     binned = padded.counts(x, y, w).astype(float)
-    from scipy.signal import fftconvolve  # scipy.signal imports scipy.stats: ~1 s
-
     smooth = fftconvolve(binned, stencil, mode="same")
     surface = smooth[reach : reach + grid.ny, reach : reach + grid.nx]
     # FFT round-off leaves tiny values (even negative ones) where the true density is 0.
