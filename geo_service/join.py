@@ -39,7 +39,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 import shapely
-from scipy import ndimage
 
 from geo_service.errors import InputError
 from geo_service.schema import CRS, area_column
@@ -331,6 +330,8 @@ class _InteriorGrid:
         self.owner = self._owners(polygons, bounds, by_code)
 
     def _owners(self, polygons: np.ndarray, bounds: np.ndarray, by_code: np.ndarray) -> np.ndarray:
+        from scipy import ndimage
+
         near = self._near_boundary(polygons)
         regions, count = ndimage.label(~near)  # 4-connected regions free of boundaries
         regions = regions.ravel()
@@ -352,6 +353,8 @@ class _InteriorGrid:
         iy = np.clip((xy[:, 1] - self.y0) // self.cell_m, 0, self.ny - 1).astype(np.int64)
         near = np.zeros((self.ny, self.nx), dtype=bool)
         near[iy, ix] = True
+        from scipy import ndimage
+
         return ndimage.binary_dilation(near, structure=np.ones((3, 3), dtype=bool))
 
     def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ when it falls outside every area of that layer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -108,15 +108,18 @@ def empty_incidents() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in INCIDENT_COLUMNS.items()})
 
 
-def conform(frame: pd.DataFrame) -> pd.DataFrame:
+def conform(frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Return ``frame`` with exactly the canonical columns, in order, cast to their dtypes.
 
     Missing canonical columns are added empty; extra columns other than area columns are dropped.
-    The input is not modified.
+    ``columns`` limits the canonical columns to those named (a read of a few columns need not
+    build the others). The input is not modified.
     """
     out = {}
     n = len(frame)
     for name, dtype in INCIDENT_COLUMNS.items():
+        if columns is not None and name not in columns:
+            continue
         if name in frame.columns:
             out[name] = frame[name].astype(dtype)
         else:
@@ -140,6 +143,9 @@ def _missing(n: int, dtype: str) -> pd.api.extensions.ExtensionArray | np.ndarra
     if dtype == "str":
         # An Arrow null array converts without a Python object per row.
         return pd.array(pa.nulls(n, pa.large_string()), dtype=dtype)
+    if dtype == "Int64":
+        # From float NaN, vectorised: a list of None costs one Python object per row.
+        return pd.array(np.full(n, np.nan), dtype=dtype)
     return pd.array([None] * n, dtype=dtype)
 
 

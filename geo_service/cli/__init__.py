@@ -1,10 +1,13 @@
 """The ``geo-service`` command line.
 
-Each command group lives in its own module of this package, listed in :data:`COMMAND_MODULES`;
-a module exposes ``register(subparsers)``, which adds its sub-commands and sets ``handler`` on each
-to a function ``handler(args, settings) -> int``. The CLI calls the same service functions as the
-web layer. A :class:`~geo_service.errors.GeoServiceError` becomes a one-line message and the exit
-code its class carries (:data:`EXIT_CODES`); ``--debug`` shows the full traceback instead.
+Each command group lives in its own module of this package. :data:`COMMANDS` lists every command
+with its module and one-line help, so ``geo-service --help`` lists them all without importing
+any: a command's module (and so pandas, geopandas, scipy ...) is imported only when that command
+runs. A module exposes ``register(subparsers)``, which adds its sub-commands and sets ``handler``
+on each to a function ``handler(args, settings) -> int``. The CLI calls the same service
+functions as the web layer. A :class:`~geo_service.errors.GeoServiceError` becomes a one-line
+message and the exit code its class carries (:data:`EXIT_CODES`); ``--debug`` shows the full
+traceback instead.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import importlib
 import logging
 import os
 import sys
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from geo_service import __version__
-from geo_service.config import Settings, load_settings
 from geo_service.errors import GeoServiceError
+
+if TYPE_CHECKING:
+    from geo_service.config import Settings
 
 #: Exit codes of the command line (also in ``geo-service --help`` and docs/store.md).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
@@ -35,22 +41,107 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (141, "the reader of the output went away (e.g. `| head`)"),
 )
 
-#: Modules of this package that register sub-commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "geo_service.cli.ingest",
-    "geo_service.cli.demo",
-    "geo_service.cli.stats",
-    "geo_service.cli.hotspots",
-    "geo_service.cli.rtc",
-    "geo_service.cli.serve",
-    "geo_service.cli.store_admin",
-    "geo_service.cli.reference",
-    "geo_service.cli.brief",
+#: (command, module that registers it, help) in the order --help lists them. The help must be
+#: the module's own (tests/cli/test_registration.py checks it); the module is imported only when
+#: its command runs.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("ingest", "geo_service.cli.ingest", "load incident files into the store"),
+    (
+        "boundaries",
+        "geo_service.cli.ingest",
+        "add area layers, their denominators and names, and layers dissolved from parents",
+    ),
+    ("status", "geo_service.cli.ingest", "what the store holds"),
+    ("demo", "geo_service.cli.demo", "generate and ingest the demo borough"),
+    (
+        "summary",
+        "geo_service.cli.stats",
+        "the 'Looking back' table: each category group, two periods",
+    ),
+    ("change", "geo_service.cli.stats", "one row per area: counts, change, significance"),
+    (
+        "area",
+        "geo_service.cli.stats",
+        "one area (beat, ward) for a JAG meeting: every category's change there",
+    ),
+    (
+        "forces",
+        "geo_service.cli.stats",
+        "incidents per reporting force (police.uk 'Reported by'), both periods",
+    ),
+    ("report", "geo_service.cli.stats", "write a strategic-assessment HTML document"),
+    ("hotspots", "geo_service.cli.hotspots", "a hotspot map of one category, with its accuracy"),
+    (
+        "shifts",
+        "geo_service.cli.hotspots",
+        "previous vs current period per area or grid cell, with significance",
+    ),
+    (
+        "repeat-locations",
+        "geo_service.cli.rtc",
+        "road-collision cluster sites (N collisions within R m in Y years)",
+    ),
+    (
+        "evaluate",
+        "geo_service.cli.rtc",
+        "backtest hotspot methods: hit rate and PAI over the latest months",
+    ),
+    ("serve", "geo_service.cli.serve", "serve the web pages for the store"),
+    ("check", "geo_service.cli.store_admin", "check every file of the store against its manifest"),
+    (
+        "repair",
+        "geo_service.cli.store_admin",
+        "repair the store from its manifests (never inventing rows)",
+    ),
+    (
+        "reference",
+        "geo_service.cli.reference",
+        "load roads or place names drawn on maps and in print when tiles are off",
+    ),
+    (
+        "brief",
+        "geo_service.cli.brief",
+        "next month's patrol zones as an A4 briefing pack (PDF/PNG) or a table",
+    ),
 )
 
 
+class _LazyCommands(argparse._SubParsersAction):
+    """Sub-commands whose parsers are placeholders (name and help) until one is chosen.
+
+    When argparse reaches the command name, the module that registers it is imported and its
+    real parsers replace the placeholders, then parsing goes on as usual; so ``--help`` and
+    every other command never import that module.
+    """
+
+    #: Command -> the module that registers it.
+    modules: Mapping[str, str] = {name: module for name, module, _ in COMMANDS}
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        name = values[0] if isinstance(values, Sequence) and values else None
+        if isinstance(name, str) and name in self.modules:
+            self._name_parser_map.update(registered_parsers(self.modules[name], self._prog_prefix))
+        super().__call__(parser, namespace, values, option_string)
+
+
+def registered_parsers(module: str, prog_prefix: str) -> dict[str, argparse.ArgumentParser]:
+    """The parsers ``module``'s ``register`` adds, by command name, with the global flags."""
+    scratch = argparse._SubParsersAction(
+        option_strings=[], prog=prog_prefix, parser_class=argparse.ArgumentParser
+    )
+    importlib.import_module(module).register(scratch)
+    _accept_store_after_command(scratch)
+    return dict(scratch._name_parser_map)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered sub-command."""
+    """The argument parser: every command listed, none of their modules imported yet."""
     parser = argparse.ArgumentParser(
         prog="geo-service",
         description="Hotspot maps and beat-level change tables for Community Safety Partnerships.",
@@ -70,10 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     loudness.add_argument(
         "-v", "--verbose", action="store_true", help="debug messages too (tracebacks: --debug)"
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
-    _accept_store_after_command(subparsers)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, action=_LazyCommands
+    )
+    for name, _, text in COMMANDS:
+        subparsers.add_parser(name, help=text)
     return parser
 
 
@@ -105,6 +197,10 @@ def _accept_store_after_command(subparsers: argparse._SubParsersAction) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the config file and environment, overridden by global flags."""
+    from dataclasses import replace
+
+    from geo_service.config import load_settings
+
     settings = load_settings(args.config)
     if args.store is not None:
         settings = replace(settings, store=args.store)

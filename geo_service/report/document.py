@@ -465,7 +465,7 @@ def _earlier_rating(
     gap = parse_month(current.start) - parse_month(previous.start)
     before = previous.shifted(-gap)
     if setting.coverage is None:
-        covered = set(incidents["month"].dropna().astype("str"))
+        covered = set(incidents["month"].dropna().astype("str").unique())
         if not set(before.months) <= covered:
             return None
     elif not setting.coverage.for_group(group, before, previous).covered:

@@ -18,6 +18,7 @@ from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.progress import Progress
 from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.risk_matrix import load_risk_matrix
+from geo_service.schema import area_column
 from geo_service.services.context import StoreLike, require_incidents
 from geo_service.services.options import RuleOptions, ViewOptions
 from geo_service.services.tables import exclusion_notes, required_layer, without_forces
@@ -90,7 +91,7 @@ def report_document(
     layer = required_layer(store, opts.view)
     peers = _peers(store, opts)
     return build_report(
-        without_forces(store.incidents(), opts.view.exclude_forces),
+        without_forces(_read(store, opts), opts.view.exclude_forces),
         layer=layer,
         areas=store.layer(layer),
         groups=tuple(groups),
@@ -118,6 +119,20 @@ def _collision_sites(store: StoreLike, layer: str) -> pd.DataFrame | None:
         return collision_sites(store, RuleOptions(), period_end=None, layer=layer).sites
     except (DataError, NotFoundError):
         return None
+
+
+#: The stored columns the document reads (then every layer's area column, and ``reported_by``
+#: when forces are left out).
+REPORT_COLUMNS: tuple[str, ...] = (
+    "source", "category", "subcategory", "month", "occurred_at", "time_known", "x", "y", "severity",
+)  # fmt: skip
+
+
+def _read(store: StoreLike, opts: ReportOptions) -> pd.DataFrame:
+    """Every stored month (the document looks back years), only the columns it reads."""
+    areas = [area_column(name) for name in store.layer_names()]
+    forces = ["reported_by"] if opts.view.exclude_forces else []
+    return store.incidents(columns=[*REPORT_COLUMNS, *areas, *forces])
 
 
 def priorities(groups: Sequence[CategoryGroup]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis import change, patterns
+from geo_service.analysis import change, patterns, tally
 from geo_service.analysis.counts import (
     unlocated_shares,
     unlocated_summary,
@@ -22,17 +22,16 @@ from geo_service.analysis.counts import (
     within_layer,
 )
 from geo_service.analysis.periods import Period, shift_month
-from geo_service.categories import CategoryGroup, categories_of
+from geo_service.categories import SUBTYPES, TIMES, CategoryGroup, categories_of
 from geo_service.coverage import MAX_LAG_MONTHS, Coverage
 from geo_service.errors import NotFoundError
 from geo_service.schema import area_column
 from geo_service.services.context import StoreLike, require_incidents, study_layer_name
 from geo_service.services.options import ViewOptions
 
-#: Columns every table here reads from the store (plus the layer's area column).
-BASE_COLUMNS: tuple[str, ...] = (
-    "source", "category", "subcategory", "month", "occurred_at", "time_known", "x", "y",
-)  # fmt: skip
+#: Columns every table here reads from the store (plus the layer's area column, and the
+#: sub-type and time columns when a group selects on them: :func:`read_columns`).
+READ_COLUMNS: tuple[str, ...] = ("source", "category", "month", "x", "y")
 #: Columns of a change table, in order (CLI output, page tables and CSV exports).
 CHANGE_COLUMNS: tuple[str, ...] = (
     "code", "name", "previous", "current", "change", "pct_change",
@@ -220,7 +219,7 @@ def looking_back(
     layer = view_layer(store, opts)
     previous, current = opts.periods()
     coverage = store.coverage()
-    everything = _read(store, None, previous, current, layer=layer, opts=opts)
+    everything = _read(store, None, previous, current, layer=layer, opts=opts, selecting=groups)
     incidents = within_layer(everything, layer) if layer else everything
     table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)
@@ -317,14 +316,17 @@ def area_view(
         )
     previous, current = opts.periods()
     coverage = store.coverage()
-    incidents = _read(store, None, previous, current, layer=layer, opts=opts)
-    rows = []
-    for group in groups:
-        table = change.change_table(
-            incidents, layer=layer, areas=areas, group=group, previous=previous, current=current,
-            coverage=coverage,
-        )  # fmt: skip
-        rows.append(table[table["code"].astype(str) == code].assign(group=group.name))
+    incidents = _read(store, None, previous, current, layer=layer, opts=opts, selecting=groups)
+    # Every group's whole table (its q-values, shares and ranks are across all areas) from one
+    # count of the rows; only this area's row of each is kept.
+    tables = tally.change_tables(
+        incidents, layer=layer, areas=areas, groups=list(groups), previous=previous,
+        current=current, coverage=coverage,
+    )  # fmt: skip
+    rows = [
+        table[table["code"].astype(str) == code].assign(group=group.name)
+        for group, table in zip(groups, tables, strict=True)
+    ]
     changes = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     here = incidents[incidents[area_column(layer)].astype(str) == code]
     both = _span(previous, current)
@@ -459,11 +461,21 @@ def _read(
     *,
     layer: str | None,
     opts: ViewOptions,
+    selecting: Sequence[CategoryGroup] = (),
+    also: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The stored incidents of ``group`` (all: ``None``) in the months the periods span, less
-    the rows reported by a force ``opts.exclude_forces`` names."""
+    the rows reported by a force ``opts.exclude_forces`` names.
+
+    Only the columns the tables need are read: :data:`READ_COLUMNS`, the layer's area column,
+    ``subcategory`` or the time columns when ``group`` (or a group of ``selecting``) selects on
+    them, ``reported_by`` when forces are left out, and ``also``.
+    """
     span = _span(previous, current)
-    columns = [*BASE_COLUMNS, "reported_by", *([area_column(layer)] if layer else [])]
+    columns = read_columns([*([group] if group else []), *selecting], layer=layer)
+    columns += [
+        c for c in (*also, *(["reported_by"] * bool(opts.exclude_forces))) if c not in columns
+    ]
     # A source whose data ends early is compared over its own latest months, up to
     # MAX_LAG_MONTHS before the periods (Coverage.comparison): read those months too.
     frame = store.incidents(
@@ -473,6 +485,31 @@ def _read(
         columns=columns,
     )
     return without_forces(frame, opts.exclude_forces)
+
+
+def read_columns(groups: Sequence[CategoryGroup], *, layer: str | None) -> list[str]:
+    """The stored columns counting ``groups`` per month and area of ``layer`` needs.
+
+    Parameters
+    ----------
+    groups
+        The groups counted; their selectors say whether sub-types or times are read.
+    layer
+        The layer whose area column is read; None: none.
+
+    Returns
+    -------
+    list of str
+        :data:`READ_COLUMNS`, then ``subcategory``, ``occurred_at`` and ``time_known`` as the
+        groups need them, then ``area_<layer>``.
+    """
+    needs = {need for g in groups for selector in g.include for need in selector.needs}
+    columns = list(READ_COLUMNS)
+    if SUBTYPES in needs:
+        columns.append("subcategory")
+    if TIMES in needs:
+        columns += ["occurred_at", "time_known"]
+    return columns + ([area_column(layer)] if layer else [])
 
 
 def without_forces(frame: pd.DataFrame, forces: Sequence[str]) -> pd.DataFrame:
@@ -574,7 +611,9 @@ def reporting_forces(store: StoreLike, opts: ViewOptions) -> ReportingForces:
     layer = view_layer(store, opts)
     previous, current = opts.periods()
     unfiltered = replace(opts, exclude_forces=())
-    frame = _read(store, None, previous, current, layer=layer, opts=unfiltered)
+    frame = _read(
+        store, None, previous, current, layer=layer, opts=unfiltered, also=["reported_by"]
+    )
     if layer:
         frame = within_layer(frame, layer)
     force = frame["reported_by"].astype("string").fillna(NOT_STATED)

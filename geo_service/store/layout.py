@@ -90,9 +90,12 @@ def file_schema(layers: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def conform(frame: pd.DataFrame, layers: Sequence[str]) -> pd.DataFrame:
-    """Canonical dtypes and column order, with an area column for every layer."""
-    out = schema.conform(frame)
+def conform(
+    frame: pd.DataFrame, layers: Sequence[str], *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Canonical dtypes and column order, with an area column for every layer (only the
+    canonical columns in ``columns`` when given)."""
+    out = schema.conform(frame, columns=columns)
     for name in layers:
         column = schema.area_column(name)
         if column not in out:

@@ -216,7 +216,7 @@ class Store:
                 "the store is damaged: `geo-service check` names the file, `geo-service repair` "
                 "fixes what can be fixed"
             ) from exc
-        return conform(table.to_pandas(), layers)[wanted]
+        return conform(table.to_pandas(), layers, columns=wanted)[wanted]
 
     def unlocated(self) -> pd.DataFrame:
         """Rows and rows without coordinates per source, month and category.

@@ -1,0 +1,213 @@
+"""Start-up benchmark: CPU seconds a user waits for a command, and for a cold page.
+
+Each measurement runs in a fresh process (so every import is paid, as a user pays it) and is
+read from ``resource.getrusage(RUSAGE_CHILDREN)`` (user + system CPU seconds, stable on a busy
+machine where wall-clock time is not); the figure is the median of :data:`REPEATS` runs.
+
+- **Commands**: ``geo-service --help``, ``status`` and ``change`` on a real store
+  (:data:`STORE`: the 13 Hertfordshire police.uk months with ward, district and LSOA layers;
+  ``GEO_SERVICE_BENCH_STORE`` overrides it; without one the demo store is built and used, and
+  the result says so).
+- **Cold pages**: the area page (one ward), a category page and the strategic-assessment report,
+  each the first request of a fresh app through the Flask test client; ``page`` is the CPU of
+  that request alone (imports and ``create_app`` are reported apart as ``setup``). The area
+  page's figure includes the category maps it draws (the hotspot helpers'); ``area_view`` is
+  the change tables' part alone, in its own process.
+- **Paired A/B** (``BENCH_BASELINE=<git ref>``): the same measurements of that commit's code,
+  run alternately with the current code (A B A B ...), and the median of the per-pair ratios
+  ``baseline / current`` (how many times cheaper).
+
+``python -m bench.startup`` writes ``bench/results/startup.json``; ``--quick`` two repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = Path(os.environ.get("GEO_SERVICE_BENCH_STORE", "/work/herts-store"))
+REPEATS = 5
+QUICK_REPEATS = 2
+#: Targets, CPU seconds (issue 13).
+TARGETS: dict[str, float] = {
+    "help": 0.3,
+    "status": 0.6,
+    "change": 1.5,
+    "area_page": 1.0,
+    "category_page": 1.0,
+    "report_page": 2.0,
+}
+#: The area and category shown cold (a ward of the Hertfordshire store; the demo's first beat).
+AREA = {"ward": "E05009002", "beat": None}
+CATEGORY = "Burglary"
+
+_PAGE = """
+import json, sys, time
+start = time.process_time()
+from geo_service.config import Settings
+from geo_service.web import create_app
+client = create_app(Settings(store=sys.argv[1], tiles="none")).test_client()
+ready = time.process_time()
+response = client.get(sys.argv[2])
+done = time.process_time()
+assert response.status_code == 200, (sys.argv[2], response.status_code)
+print(json.dumps({"setup": ready - start, "page": done - ready}))
+"""
+
+_AREA_VIEW = """
+import json, sys, time
+from geo_service.config import load_settings
+from geo_service.services import context, tables
+from geo_service.services.options import ViewOptions
+from geo_service.store import Store
+store = Store(sys.argv[1])
+groups = context.page_groups(load_settings(None).groups(), context.store_summary(store).categories)
+opts = ViewOptions(period_end=store.months()[-1], layer=sys.argv[2])
+start = time.process_time()
+tables.area_view(store, groups, sys.argv[3], opts)
+print(json.dumps({"area_view": time.process_time() - start}))
+"""
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    """Measure every command and cold page (and the baseline's, with ``BENCH_BASELINE``)."""
+    repeats = QUICK_REPEATS if quick else REPEATS
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        store, layer, code, note = _store(Path(tmp))
+        cases = _cases(store, layer, code)
+        baseline_ref = os.environ.get("BENCH_BASELINE")
+        baseline = _export(baseline_ref, Path(tmp) / "baseline") if baseline_ref else None
+        current = {name: [] for name in cases}
+        before: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(repeats):
+            for name, case in cases.items():
+                if baseline is not None:
+                    before[name].append(_measure(case, code_root=baseline))
+                current[name].append(_measure(case, code_root=ROOT))
+    cpu = {name: round(statistics.median(v), 3) for name, v in current.items()}
+    result: dict[str, Any] = {
+        "quick": quick,
+        "repeats": repeats,
+        "store": note,
+        "unit": "CPU seconds (user + system), median of repeats, each in a fresh process",
+        "cpu_seconds": cpu,
+        "targets": TARGETS,
+        "targets_met": {} if quick else {k: cpu[k] <= t for k, t in TARGETS.items() if k in cpu},
+    }
+    if baseline is not None:
+        result["baseline"] = {
+            "ref": baseline_ref,
+            "cpu_seconds": {k: round(statistics.median(v), 3) for k, v in before.items()},
+            "ratio_baseline_over_current": {k: paired_ratio(before[k], current[k]) for k in cases},
+        }
+    result["table"] = _table(result)
+    return result
+
+
+def paired_ratio(baseline: list[float], current: list[float]) -> float:
+    """Median of the per-pair ratios ``baseline[i] / current[i]`` (runs made alternately)."""
+    return round(statistics.median(b / a for b, a in zip(baseline, current, strict=True)), 2)
+
+
+def _store(tmp: Path) -> tuple[Path, str, str, str]:
+    """(store, layer, area code, description): the real store, else a fresh demo store."""
+    if (STORE / "CURRENT").is_file():
+        return STORE, "ward", str(AREA["ward"]), f"{STORE} (13 Hertfordshire police.uk months)"
+    demo = tmp / "demo-store"
+    subprocess.run(
+        [sys.executable, "-m", "geo_service", "--store", str(demo), "-q", "demo"],
+        check=True, cwd=ROOT, env=_env(ROOT), capture_output=True,
+    )  # fmt: skip
+    return demo, "beat", "D1A", "the demo store (no real store found)"
+
+
+def _cases(store: Path, layer: str, code: str) -> dict[str, list[str]]:
+    """Name -> argv after ``python``."""
+    cli = ["-m", "geo_service", "--store", str(store)]
+    return {
+        "help": ["-m", "geo_service", "--help"],
+        "status": [*cli, "status"],
+        "change": [*cli, "change", "--layer", layer],
+        "area_page": ["-c", _PAGE, str(store), f"/area/{layer}/{code}"],
+        "category_page": ["-c", _PAGE, str(store), f"/category/{CATEGORY}"],
+        "report_page": ["-c", _PAGE, str(store), "/report"],
+        "area_view": ["-c", _AREA_VIEW, str(store), layer, code],
+    }
+
+
+def _measure(argv: list[str], *, code_root: Path) -> float:
+    """CPU seconds of one run of ``python argv`` with ``code_root`` first on the path; for a
+    page, the request's own CPU (the script prints it)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=code_root, env=_env(code_root), capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    if argv[0] == "-c":
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        return float(figures.get("page", figures.get("area_view")))
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _env(code_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(code_root)
+    return env
+
+
+def _export(ref: str, into: Path) -> Path:
+    """The package at git ``ref``, unpacked into ``into`` (for the paired A/B runs)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", ref, "geo_service", "templates", "static", "boundaries"],
+        cwd=ROOT, capture_output=True, check=True,
+    )  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def _table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for the docs (bench.docs): measure, target, CPU s, baseline CPU s and ratio."""
+    baseline = result.get("baseline", {})
+    rows = []
+    for name, seconds in result["cpu_seconds"].items():
+        row: dict[str, Any] = {
+            "measure": name,
+            "target (s)": TARGETS.get(name, "-"),
+            "CPU s": seconds,
+        }
+        if baseline:
+            row["before (s)"] = baseline["cpu_seconds"][name]
+            row["before / after"] = baseline["ratio_baseline_over_current"][name]
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.startup [--quick]``: run and write bench/results/startup.json."""
+    from bench import write_result
+
+    parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_REPEATS} repeats")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    path = write_result("startup-quick" if args.quick else "startup", result)
+    print(json.dumps(result["cpu_seconds"], indent=2))
+    print(f"written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
