@@ -205,11 +205,12 @@ def percent(value: float | None) -> str:
 
 
 def year_columns(by_year: pd.Series) -> pd.DataFrame:
-    """``"2010: 3; 2011: 2"`` texts as one integer column per year (``"2010"``...; 0 where a
-    row has no collision that year), years in order."""
+    """``"2010: no data; 2011: 3; 2012: 2"`` texts as one Int64 column per year (``"2010"``...;
+    0 where a row has no collision that year, missing where the data does not cover the year),
+    years in order."""
     parsed = [
         {
-            year.strip(): int(count)
+            year.strip(): (None if count.strip() == "no data" else int(count))
             for year, _, count in (p.partition(":") for p in str(t).split(";"))
             if year.strip()
         }
@@ -218,5 +219,5 @@ def year_columns(by_year: pd.Series) -> pd.DataFrame:
         for t in by_year
     ]
     years = sorted({y for row in parsed for y in row})
-    return pd.DataFrame([[row.get(y, 0) for y in years] for row in parsed], columns=years,
-                        index=by_year.index)  # fmt: skip
+    rows = [[row.get(y, 0) for y in years] for row in parsed]
+    return pd.DataFrame(rows, columns=years, index=by_year.index).astype("Int64")
