@@ -115,7 +115,7 @@ def overview() -> str:
     )
 
 
-@blueprint.route("/category/<name>")
+@blueprint.route("/category/<path:name>")
 def category(name: str) -> str:
     """The category page: map with switchable layers, beat table, monthly chart, accuracy."""
     summary, opts, group, view, bundle = category_request(name)
@@ -137,13 +137,13 @@ def category(name: str) -> str:
     )
 
 
-@blueprint.route("/category/<name>/map.js")
+@blueprint.route("/category/<path:name>/map.js")
 def category_map_js(name: str) -> Response:
     """The category map's bootstrap script."""
     return _script(category_request(name)[4])
 
 
-@blueprint.route("/category/<name>/density.png")
+@blueprint.route("/category/<path:name>/density.png")
 def category_density(name: str) -> Response:
     """The category's density surface as a PNG overlay."""
     png = category_request(name)[4].png
