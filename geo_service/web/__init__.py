@@ -161,7 +161,10 @@ def warm_cache(app: Flask, version: str | None = None) -> None:
             response.close()
             done += 1
             log.debug("warmed %s (%d)", path, response.status_code)
-        log.info("store version %s warm: %d pages", chosen, done)
+        log.info(
+            "store version %s warm: %d pages; cache holds %d results, %.0f MB",
+            chosen, done, len(state.cache), state.cache.bytes / 1e6,
+        )  # fmt: skip
 
 
 def _warm_paths(app: Flask, state: WebState, version: str | None) -> Iterator[str]:

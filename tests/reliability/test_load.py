@@ -1,0 +1,88 @@
+"""A bounded loopback load test: waitress on an ephemeral port, 20 concurrent clients.
+
+The app starts cold. Every answer must be a 200 identical to the test client's answer for the
+same URL afterwards: under concurrency nothing is mixed up between requests, nothing fails, and
+the first (cold) requests for a page, made by many clients at once, all get the one computed
+answer (a page's map has random element ids, so two computations would differ).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from pathlib import Path
+
+import pytest
+
+from geo_service.config import Settings
+from geo_service.web import create_app
+from tests.web.conftest import MemoryStore, beats, incidents
+
+waitress = pytest.importorskip("waitress.server")
+
+CLIENTS = 20
+ROUNDS = 3
+PATHS = (
+    "/",
+    "/category/Burglary",
+    "/category/Burglary/map.js",
+    "/area/beat/D1A",
+    "/collisions",
+    "/api/looking-back.json",
+    "/api/category/Burglary/change.csv",
+    "/api/summary.json",
+)
+
+
+def _app():  # type: ignore[no-untyped-def]
+    store = MemoryStore(incidents(), {"beat": beats()})
+    app = create_app(Settings(store=Path("memory"), tiles="none"), store=store)
+    app.config.update(TESTING=True)
+    return app
+
+
+def test_twenty_clients_get_identical_answers_without_errors() -> None:
+    app = _app()
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
+    port = server.effective_port  # type: ignore[union-attr]
+    runner = threading.Thread(target=server.run, daemon=True)
+    runner.start()
+    failures: list[str] = []
+    answered: list[tuple[str, int, bytes]] = []
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            for k in range(ROUNDS * len(PATHS)):
+                path = PATHS[(offset + k) % len(PATHS)]
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+                with lock:
+                    answered.append((path, response.status, body))
+        except (OSError, http.client.HTTPException) as exc:
+            with lock:
+                failures.append(repr(exc))
+        finally:
+            connection.close()
+
+    try:
+        clients = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=300)
+    finally:
+        server.close()
+        runner.join(timeout=10)
+    assert failures == []
+    assert len(answered) == CLIENTS * ROUNDS * len(PATHS)
+    reference = app.test_client()
+    expected = {path: reference.get(path).data for path in PATHS}
+    differing = [
+        f"{path}: {status}, {len(body)} bytes"
+        for path, status, body in answered
+        if status != 200 or body != expected[path]
+    ]
+    assert differing == []
