@@ -9,17 +9,24 @@ answer (a page's map has random element ids, so two computations would differ).
 from __future__ import annotations
 
 import http.client
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from geo_service.config import Settings
+from geo_service.store import LayerInfo, Store
 from geo_service.web import create_app
 from tests.web.conftest import MemoryStore, beats, incidents
 
 waitress = pytest.importorskip("waitress.server")
 
+ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 20
 ROUNDS = 3
 PATHS = (
@@ -86,3 +93,43 @@ def test_twenty_clients_get_identical_answers_without_errors() -> None:
         if status != 200 or body != expected[path]
     ]
     assert differing == []
+
+
+def test_serve_command_answers_over_http_for_allowed_hosts_only(tmp_path: Path) -> None:
+    from tests.web.test_real_store import write
+
+    store = Store(tmp_path / "store")
+    store.write_layer("beat", beats(), info=LayerInfo(path="beats.geojson"))
+    write(store, incidents(), "first.csv")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "geo_service", "--store", str(store.root), "serve"]
+    command += ["--port", str(port), "--threads", "4", "--allow-host", "geo.example.org"]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        answers = {host: _status(port, host) for host in ("localhost", "geo.example.org")}
+        answers["evil.example"] = _status(port, "evil.example")
+    finally:
+        server.terminate()
+        _out, log = server.communicate(timeout=30)
+    assert answers == {"localhost": 200, "geo.example.org": 200, "evil.example": 400}, log
+    assert f"on http://127.0.0.1:{port}/ with 4 threads" in log
+
+
+def _status(port: int, host: str) -> int:
+    """The status of ``/`` asked with ``Host: host``, waiting up to a minute for the server."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("GET", "/", headers={"Host": host})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            return response.status
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

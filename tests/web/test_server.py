@@ -4,6 +4,7 @@ normalised cache keys."""
 
 from __future__ import annotations
 
+import argparse
 import threading
 import time
 from pathlib import Path
@@ -275,3 +276,20 @@ def test_damaged_store_answers_503_naming_the_problem() -> None:
     assert page.status_code == 503 and b"listed file missing" in page.data
     api = client.get("/api/looking-back.json")
     assert api.status_code == 503 and "listed file missing" in api.get_json()["error"]
+
+
+def test_serve_options_add_hosts_and_check_threads() -> None:
+    from geo_service.cli.serve import _settings
+
+    def chosen(**given: Any) -> Settings:
+        values = {"host": None, "port": None, "threads": None, "allow_host": []} | given
+        return _settings(argparse.Namespace(**values), Settings())
+
+    default = chosen()
+    assert default.allowed_hosts == ("127.0.0.1", "localhost", "[::1]") and default.threads == 8
+    wider = chosen(host="192.0.2.7", allow_host=["Geo.Example.org"], threads=16)
+    assert wider.allowed_hosts[-2:] == ("geo.example.org", "192.0.2.7") and wider.threads == 16
+    assert chosen(host="::1").allowed_hosts == ("127.0.0.1", "localhost", "[::1]")
+    assert chosen(host="0.0.0.0").allowed_hosts == ("127.0.0.1", "localhost", "[::1]")
+    with pytest.raises(InputError, match="--threads 0: expected a whole number from 1 to 256"):
+        chosen(threads=0)
