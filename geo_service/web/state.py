@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import shapely
 from flask import current_app, g, has_app_context
 
 from geo_service.categories import CategoryGroup
@@ -157,7 +158,8 @@ class LruCache:
 def approximate_size(value: object, _depth: int = 0) -> int:
     """Approximate bytes held by ``value``: buffers exactly, containers and dataclasses summed.
 
-    Frames count their columns' memory (object columns deeply, which strings dominate); numpy
+    Frames count their columns' memory (object columns deeply, which strings dominate;
+    geometries by their coordinates, 16 bytes each, plus a fixed 100 bytes apiece); numpy
     arrays their buffer; bytes and text their length; dataclasses, tuples, lists and dicts
     the sum of their members. Anything else counts :func:`sys.getsizeof`.
     """
@@ -166,8 +168,7 @@ def approximate_size(value: object, _depth: int = 0) -> int:
     if isinstance(value, bytes | bytearray | str):
         return sys.getsizeof(value)
     if isinstance(value, pd.DataFrame | pd.Series | pd.Index):
-        usage = value.memory_usage(deep=True, index=True)
-        return int(usage.sum() if isinstance(usage, pd.Series) else usage)
+        return _frame_bytes(value)
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     nested = _depth + 1
@@ -180,6 +181,18 @@ def approximate_size(value: object, _depth: int = 0) -> int:
             approximate_size(k, nested) + approximate_size(v, nested) for k, v in value.items()
         )
     return sys.getsizeof(value)
+
+
+def _frame_bytes(value: pd.DataFrame | pd.Series | pd.Index) -> int:
+    """Memory of a frame's columns; geometries by their coordinates (pandas counts a pointer)."""
+    usage = value.memory_usage(deep=True, index=True)
+    size = int(usage.sum() if isinstance(usage, pd.Series) else usage)
+    columns = [value[c] for c in value.columns] if isinstance(value, pd.DataFrame) else [value]
+    for column in columns:
+        if isinstance(column, pd.Series) and str(column.dtype) == "geometry":
+            coordinates = shapely.get_num_coordinates(np.asarray(column.array, dtype=object))
+            size += int(coordinates.sum()) * 16 + 100 * len(column)
+    return size
 
 
 def pinned_reader(store: Any, version: str | None) -> Any:

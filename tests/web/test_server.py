@@ -293,3 +293,9 @@ def test_serve_options_add_hosts_and_check_threads() -> None:
     assert chosen(host="0.0.0.0").allowed_hosts == ("127.0.0.1", "localhost", "[::1]")
     with pytest.raises(InputError, match="--threads 0: expected a whole number from 1 to 256"):
         chosen(threads=0)
+
+
+def test_approximate_size_counts_geometry_coordinates() -> None:
+    layer = beats()  # four squares: 5 coordinates each (closed rings)
+    plain = int(layer.memory_usage(deep=True, index=True).sum())
+    assert approximate_size(layer) == plain + 4 * 5 * 16 + 4 * 100
