@@ -79,12 +79,16 @@ def run(*, quick: bool) -> dict[str, Any]:
     measured = _serve_and_measure(
         ROOT, seconds, clients=(1, CLIENTS), threads=THREADS, wait_warm=not quick
     )
+    return result(measured, baseline, quick=quick, seconds=seconds)
+
+
+def result(
+    measured: dict[str, Any], baseline: dict[str, Any], *, quick: bool, seconds: float
+) -> dict[str, Any]:
+    """The benchmark's result from the runs measured and the baseline, with targets checked."""
     many = measured[str(CLIENTS)]
-    speed_up = (
-        many["requests_per_s"] / baseline["requests_per_s"]
-        if baseline.get("requests_per_s")
-        else None
-    )
+    before = baseline.get("requests_per_s")
+    speed_up = many["requests_per_s"] / before if before else None
     met = {
         "speed_up_min": speed_up is not None and speed_up >= TARGETS["speed_up_min"],
         "p99_s_max": many["p99_s"] <= TARGETS["p99_s_max"],
