@@ -360,7 +360,11 @@ class WebState:
         except Exception:
             log.exception("warming store version %s failed; showing it anyway", version)
         finally:
-            self.show(version)
+            with self._seen_lock:
+                # A newer version published meanwhile is warmed next and shown in its turn;
+                # this one, overtaken, is never shown half-warm.
+                if self._pending == version:
+                    self._show(version)
 
 
 def web_state() -> WebState:
