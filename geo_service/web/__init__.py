@@ -17,15 +17,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
 
 from geo_service._paths import project_folder
 from geo_service.config import Settings
 from geo_service.errors import GeoServiceError
 from geo_service.web.errors import register_error_handler
+from geo_service.web.params import OPTION_KEYS
 from geo_service.web.security import AllowedHosts, add_security_headers, tile_host
 from geo_service.web.state import STATE_KEY, VERSION_KEY, WebState, web_state
 
@@ -87,8 +88,6 @@ def _answer_from_cache() -> Response | None:
     state.begin_request(request.environ)
     if not _cacheable():
         return None
-    from flask import current_app
-
     app = current_app
 
     def make() -> CachedResponse | Response:
@@ -108,8 +107,6 @@ def _answer_from_cache() -> Response | None:
 
 def _cacheable() -> bool:
     """Whether the request's whole answer may be cached: a GET of a view with known options."""
-    from geo_service.web.params import OPTION_KEYS
-
     if request.method not in ("GET", "HEAD") or request.endpoint in (None, "static"):
         return False
     if request.routing_exception is not None or len(request.query_string) > MAX_CACHED_QUERY:
@@ -129,8 +126,6 @@ def _finish(response: Response) -> Response:
 
 def _relative(location: str) -> str:
     """``location`` without scheme and host, so the request's Host is never reflected."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(location)
     path = parts.path if parts.path.startswith("/") else "/" + parts.path
     return urlunsplit(("", "", path.replace("//", "/"), parts.query, parts.fragment))

@@ -250,8 +250,6 @@ class WebState:
     def open(cls, settings: Settings, *, store: object | None = None) -> WebState:
         """State for ``settings``, opening the store unless one is given."""
         if store is None:
-            from geo_service.store import Store
-
             store = Store(settings.store)
         return cls(
             settings=settings,
