@@ -37,6 +37,8 @@ STATIC = project_folder("static")
 MAX_CACHED_QUERY = 2048
 #: WSGI environ key marking the app's own warm-up requests (no client can set it).
 WARM_KEY = "geo_service.warm"
+#: Pages between two progress lines of a warm-up in the log.
+WARM_LOG_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ def warm_cache(app: Flask, version: str | None = None) -> None:
             response.close()
             done += 1
             log.debug("warmed %s (%d)", path, response.status_code)
+            if done % WARM_LOG_EVERY == 0:
+                log.info("warming store version %s: %d pages so far", chosen, done)
         log.info(
             "store version %s warm: %d pages; cache holds %d results, %.0f MB",
             chosen, done, len(state.cache), state.cache.bytes / 1e6,
