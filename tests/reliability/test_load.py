@@ -25,6 +25,7 @@ from geo_service.web import create_app
 from tests.web.conftest import MemoryStore, beats, incidents
 
 waitress = pytest.importorskip("waitress.server")
+wasyncore = pytest.importorskip("waitress.wasyncore")
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 20
@@ -48,11 +49,21 @@ def _app():  # type: ignore[no-untyped-def]
     return app
 
 
+def _serve_until(server, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    """Run waitress's loop until ``stop``; then shut it down from this same thread (closing its
+    sockets from another thread while the loop polls them fails with EBADF)."""
+    while not stop.is_set():
+        wasyncore.loop(timeout=0.05, map=server._map, count=1)
+    server.task_dispatcher.shutdown()
+    wasyncore.close_all(server._map)
+
+
 def test_twenty_clients_get_identical_answers_without_errors() -> None:
     app = _app()
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
     port = server.effective_port  # type: ignore[union-attr]
-    runner = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+    runner = threading.Thread(target=_serve_until, args=(server, stop), daemon=True)
     runner.start()
     failures: list[str] = []
     answered: list[tuple[str, int, bytes]] = []
@@ -81,8 +92,8 @@ def test_twenty_clients_get_identical_answers_without_errors() -> None:
         for thread in clients:
             thread.join(timeout=300)
     finally:
-        server.close()
-        runner.join(timeout=10)
+        stop.set()
+        runner.join(timeout=30)
     assert failures == []
     assert len(answered) == CLIENTS * ROUNDS * len(PATHS)
     reference = app.test_client()
