@@ -31,6 +31,7 @@ MODULES: Mapping[str, str] = {
     "hotspots": "bench.hotspots",
     "evaluation": "bench.evaluation",
     "web": "bench.web",
+    "load": "bench.load",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -31,14 +31,24 @@ class Settings:
     categories: Path | None = None
     #: TOML file of the risk matrix the report rates groups with; None uses the packaged one.
     risk: Path | None = None
-    #: Map tiles: "auto" (OpenStreetMap for real data, none for the synthetic demo), "none"
-    #: (plain background: locked-down networks), "openstreetmap", or a URL template.
-    tiles: str = "auto"
+    #: Map tiles: "none" (the default: a plain background, so no third party learns which
+    #: streets are looked at), "openstreetmap", or a URL template; only an explicit choice
+    #: fetches tiles. "auto", the former default, means "none".
+    tiles: str = "none"
     #: Attribution shown for a custom tile URL template.
     tile_attribution: str = ""
     #: Address and port the web service binds to.
     host: str = "127.0.0.1"
     port: int = 5000
+    #: Host names the web service answers (the request's Host header, port ignored); any other
+    #: gets 400 before any work. A leading dot allows a domain and every name below it.
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    #: Worker threads of the web service.
+    threads: int = 8
+    #: Most memory the web service's cache of results and pages may hold, megabytes.
+    cache_mb: int = 512
+    #: Most area pages of the default layer computed ahead at start and after each ingest.
+    warm_areas: int = 300
     #: How the report writes positions among peers: "highest-last" (the Home Office / iQuanta
     #: convention the published assessments use: the highest of 10 is "10th of 10") or
     #: "highest-first" (the highest is "1st of 10").
@@ -82,6 +92,40 @@ def _read_toml(path: Path) -> dict[str, object]:
     return dict(document.get("geo_service", document))
 
 
+#: Whole-number settings and their allowed ranges (inclusive).
+_WHOLE: dict[str, tuple[int, int]] = {
+    "port": (1, 65535),
+    "threads": (1, 256),
+    "cache_mb": (16, 1_048_576),
+    "warm_areas": (0, 100_000),
+}
+
+
+def _whole(name: str, value: object, *, where: str) -> int:
+    low, high = _WHOLE[name]
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise InputError(
+            f"{where}: {name} must be a whole number from {low} to {high}, got {value!r}"
+        )
+    return number
+
+
+def _hosts(value: object, *, where: str) -> tuple[str, ...]:
+    """Host names from a TOML list or a comma-separated string."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    if not names or any(not isinstance(item, str) for item in items):
+        raise InputError(
+            f"{where}: allowed_hosts must be host names such as 127.0.0.1, localhost, [::1], "
+            f"got {value!r}"
+        )
+    return names
+
+
 def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(values) - known)
@@ -92,11 +136,10 @@ def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
     for name, value in values.items():
         if name in ("store", "categories", "risk"):
             converted[name] = Path(str(value)) if value not in (None, "") else None
-        elif name == "port":
-            try:
-                converted[name] = int(str(value))
-            except ValueError:
-                raise InputError(f"{where}: port must be a whole number, got {value!r}") from None
+        elif name in _WHOLE:
+            converted[name] = _whole(name, value, where=where)
+        elif name == "allowed_hosts":
+            converted[name] = _hosts(value, where=where)
         elif name == "positions":
             if value not in POSITIONS:
                 raise InputError(

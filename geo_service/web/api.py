@@ -29,6 +29,7 @@ from geo_service.services.options import METHODS, HotspotOptions, ViewOptions
 from geo_service.services.views import CategoryView
 from geo_service.web import pages
 from geo_service.web.params import evaluate_options, hotspot_options, shift_options
+from geo_service.web.security import content_disposition
 from geo_service.web.state import web_state
 
 blueprint = Blueprint("api", __name__)
@@ -55,9 +56,9 @@ def _cached_response(body: str | bytes, mimetype: str, **headers: str) -> Respon
         request.args.to_dict(flat=False),
         modified=_published(state.store),
     )
-    response = Response(body, mimetype=mimetype, headers={**tags, **headers})
-    response.make_conditional(request)
-    return response
+    # ``If-None-Match`` is answered (304) for every request in the app's after-request step, so
+    # that a cached answer is checked against each request's own headers.
+    return Response(body, mimetype=mimetype, headers={**tags, **headers})
 
 
 def _published(store: object) -> datetime | None:
@@ -72,7 +73,7 @@ def _published(store: object) -> datetime | None:
 
 def table_response(frame: pd.DataFrame, fmt: str, *, name: str) -> Response:
     """``frame`` as a formula-safe CSV or Excel download, or a JSON array of records."""
-    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    headers = {"Content-Disposition": content_disposition(f"{name}.{fmt}")}
     if fmt in ("xlsx", "gpkg"):
         return _cached_response(_file_bytes(frame, fmt, name), _MIMETYPES[fmt], **headers)
     buffer = io.StringIO()
@@ -118,14 +119,14 @@ def forces(fmt: str) -> Response:
     return table_response(result.table, fmt, name=f"forces-{opts.period_end}")
 
 
-@blueprint.route(f"/category/<name>/change.{_FMT}")
+@blueprint.route(f"/category/<path:name>/change.{_FMT}")
 def change_table(name: str, fmt: str) -> Response:
     """The change table of a category by area (without the page's maps)."""
     opts, result = _change_by_area(name)
     return table_response(result.table, fmt, name=f"change-{result.layer}-{opts.period_end}")
 
 
-@blueprint.route(f"/category/<name>/monthly.{_FMT}")
+@blueprint.route(f"/category/<path:name>/monthly.{_FMT}")
 def monthly(name: str, fmt: str) -> Response:
     """Monthly counts of a category over both periods."""
     opts, result = _change_by_area(name)
@@ -144,32 +145,32 @@ def _change_by_area(name: str) -> tuple[ViewOptions, tables.ChangeByArea]:
     return opts, result
 
 
-@blueprint.route("/category/<name>/hotspots.geojson")
+@blueprint.route("/category/<path:name>/hotspots.geojson")
 def hotspots_geojson(name: str) -> Response:
     """The category's DBSCAN clusters (current period) as polygons."""
     return _map_response(_category_view(name).hotspots.dbscan)
 
 
-@blueprint.route("/category/<name>/areas.geojson")
+@blueprint.route("/category/<path:name>/areas.geojson")
 def areas_geojson(name: str) -> Response:
     """The area layer with the category's counts and change (the choropleth values)."""
     view = _category_view(name)
     return geojson_response(map_views.area_values(view.areas, view.table), simplify_m=SIMPLIFY_M)
 
 
-@blueprint.route("/category/<name>/hot-cells.geojson")
+@blueprint.route("/category/<path:name>/hot-cells.geojson")
 def hot_cells_geojson(name: str) -> Response:
     """The category's Gi* hot grid cells (current period) with their counts and confidence."""
     return geojson_response(_category_view(name).hotspots.hot_cells)
 
 
-@blueprint.route("/category/<name>/emerging.geojson")
+@blueprint.route("/category/<path:name>/emerging.geojson")
 def emerging_geojson(name: str) -> Response:
     """The category's emerging-hotspot cells, every class (as ``hotspots --method emerging``)."""
     return _map_response(_category_view(name).hotspots.emerging)
 
 
-@blueprint.route("/category/<name>/hotspots/<method>.<any(geojson, gpkg, csv):fmt>")
+@blueprint.route("/category/<path:name>/hotspots/<method>.<any(geojson, gpkg, csv):fmt>")
 def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
     """One hotspot map with its accuracy, for any method and options the CLI takes.
 
@@ -191,7 +192,7 @@ def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
     return geojson_response(result.drawn, meta=result.meta)
 
 
-@blueprint.route("/category/<name>/shifts.<any(geojson, csv, json):fmt>")
+@blueprint.route("/category/<path:name>/shifts.<any(geojson, csv, json):fmt>")
 def shifts(name: str, fmt: str) -> Response:
     """Change of the category per area (or grid cell: ``cells=1``, ``cell_m``, ``hex=1``)
     between the two periods of the page options, with p, q and a label."""
@@ -206,7 +207,7 @@ def shifts(name: str, fmt: str) -> Response:
     return table_response(table, fmt, name=f"shifts-{opts.period_end}")
 
 
-@blueprint.route("/category/<name>/evaluation.json")
+@blueprint.route("/category/<path:name>/evaluation.json")
 def evaluation(name: str) -> Response:
     """The backtest of every hotspot method on the category (as ``geo-service evaluate``)."""
     state, _summary, opts = pages.request_context()

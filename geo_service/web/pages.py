@@ -131,7 +131,7 @@ def overview() -> str:
     )
 
 
-@blueprint.route("/category/<name>")
+@blueprint.route("/category/<path:name>")
 def category(name: str) -> str:
     """The category page: map with switchable layers, beat table, monthly chart, accuracy."""
     summary, opts, group, view, bundle = category_request(name)
@@ -168,13 +168,13 @@ def _area_links(view: CategoryView, group: CategoryGroup, opts: ViewOptions) -> 
     ]
 
 
-@blueprint.route("/category/<name>/map.js")
+@blueprint.route("/category/<path:name>/map.js")
 def category_map_js(name: str) -> Response:
     """The category map's bootstrap script."""
     return _script(category_request(name)[4])
 
 
-@blueprint.route("/category/<name>/density.png")
+@blueprint.route("/category/<path:name>/density.png")
 def category_density(name: str) -> Response:
     """A density surface of the category as a PNG overlay: ``surface=current`` (default),
     ``previous`` or ``difference``."""
@@ -185,7 +185,7 @@ def category_density(name: str) -> Response:
     return Response(pngs[wanted], mimetype="image/png", headers={"Cache-Control": "max-age=300"})
 
 
-@blueprint.route("/patrol/<name>")
+@blueprint.route("/patrol/<path:name>")
 def patrol(name: str) -> str:
     """Next month's patrol zones of a category: map, ranked zones, reliability in words."""
     state, summary, opts = request_context()
@@ -203,14 +203,14 @@ def patrol(name: str) -> str:
     )
 
 
-@blueprint.route("/patrol/<name>/map.js")
+@blueprint.route("/patrol/<path:name>/map.js")
 def patrol_map_js(name: str) -> Response:
     """The patrol map's bootstrap script."""
     state, _summary, opts = request_context()
     return _script(patrol_results(state, name, opts, _coverage())[1])
 
 
-@blueprint.route("/api/patrol/<name>.<any(geojson, csv):fmt>")
+@blueprint.route("/api/patrol/<path:name>.<any(geojson, csv):fmt>")
 def patrol_export(name: str, fmt: str) -> Response:
     """The patrol zones as GeoJSON (zones with their figures) or CSV (the ranked table)."""
     state, _summary, opts = request_context()
@@ -220,7 +220,7 @@ def patrol_export(name: str, fmt: str) -> Response:
     return Response(patrol_geojson(found), mimetype="application/geo+json")
 
 
-@blueprint.route("/patrol/<name>/brief.<any(pdf, png):fmt>")
+@blueprint.route("/patrol/<path:name>/brief.<any(pdf, png):fmt>")
 def patrol_brief(name: str, fmt: str) -> Response:
     """The A4 briefing pack of the patrol zones (PDF, or the first page as PNG)."""
     from geo_service.brief import brief_bytes, brief_inputs

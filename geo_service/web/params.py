@@ -3,6 +3,11 @@
 Options live in the query string so a page can be bookmarked and printed as seen
 (``?period_end=2013-07&months=12&layer=beat``). Every problem is collected first and reported in
 one :class:`~geo_service.errors.InputError` (HTTP 400), never a 500.
+
+Numbers are parsed to their value, so ``radius_m=100``, ``100.0`` and ``1e2`` ask the same
+question and share one cached result; a number written with more than
+:data:`MAX_DECIMALS` decimal places (``100.0000001``) is refused, so query strings cannot make
+an unlimited number of distinct results.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 
 from geo_service.errors import InputError
 from geo_service.services.options import (
@@ -28,6 +34,21 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MONTH_CHOICES: tuple[int, ...] = (1, 3, 6, 12, 24)
 _FLAGS = ("0", "1")
 _CODE = re.compile(r"^[A-Za-z]\d{8}$")
+#: Most decimal places a number in a query may carry (0.01 m is finer than any map needs).
+MAX_DECIMALS = 2
+#: Every query key some view reads; an answer is cached whole only for queries of these keys.
+OPTION_KEYS: frozenset[str] = frozenset(
+    {
+        # page options and the links pages carry on
+        "period_end", "months", "layer", "against", "print", "exclude_force", "category",
+        "title", "peer_layer", "peer_code", "v",
+        # collision rule
+        "rule", "min_count", "radius_m", "years", "ksi_only", "highway_authority",
+        # hotspot maps, shifts, backtests
+        "cell_m", "hex", "bandwidth_m", "eps_m", "min_samples", "permutations", "seed",
+        "areas", "step_months", "accuracy", "cells", "targets", "horizon_months", "coverage",
+    }
+)  # fmt: skip
 
 
 def view_options(
@@ -130,15 +151,30 @@ def _bounded(
 ) -> float | None:
     if raw is None or raw == "":
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
+    value, places = _number(raw)
     if not low <= value <= high or (whole and not value.is_integer()):
         kind = "a whole number" if whole else "a number"
         problems.append(f"{name}={raw!r}: expected {kind} from {low:g} to {high:g}")
         return None
+    if places > MAX_DECIMALS:
+        problems.append(
+            f"{name}={raw!r}: expected at most {MAX_DECIMALS} decimal places, "
+            f"e.g. {round(value, MAX_DECIMALS):g}"
+        )
+        return None
     return value
+
+
+def _number(raw: str) -> tuple[float, int]:
+    """The value of ``raw`` and its decimal places (``nan`` when it is not a finite number)."""
+    try:
+        exact = Decimal(raw.strip())
+    except InvalidOperation:
+        return float("nan"), 0
+    if not exact.is_finite():
+        return float("nan"), 0
+    exponent = exact.normalize().as_tuple().exponent
+    return float(exact), max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _raise(problems: list[str]) -> None:
@@ -228,12 +264,7 @@ def evaluate_options(
     cell_m = _bounded(args.get("cell_m"), "cell_m", 10, 5000, problems)
     coverages: tuple[float, ...] = (1.0, 5.0, 10.0)
     if args.get("coverage"):
-        try:
-            coverages = tuple(float(p) for p in args["coverage"].split(",") if p.strip())
-        except ValueError:
-            problems.append(f"coverage={args['coverage']!r}: expected percentages like 1,5,10")
-        if not coverages or any(not 0 < c <= 100 for c in coverages):
-            problems.append(f"coverage={args['coverage']!r}: each value must be in (0, 100]")
+        coverages = _coverages(args["coverage"], problems)
     _raise(problems)
     return EvaluateOptions(
         category=category,
@@ -243,3 +274,17 @@ def evaluate_options(
         cell_m=cell_m,
         layer=view.layer or None,
     )
+
+
+def _coverages(raw: str, problems: list[str]) -> tuple[float, ...]:
+    """Percentages like ``1,5,10``: each in (0, 100], at most :data:`MAX_DECIMALS` places,
+    at most 20 of them."""
+    parsed = [_number(p) for p in raw.split(",") if p.strip()]
+    values = tuple(value for value, _places in parsed)
+    if not parsed or len(parsed) > 20 or any(v != v for v in values):
+        problems.append(f"coverage={raw!r}: expected up to 20 percentages like 1,5,10")
+    elif any(not 0 < v <= 100 for v in values):
+        problems.append(f"coverage={raw!r}: each value must be in (0, 100]")
+    elif any(places > MAX_DECIMALS for _value, places in parsed):
+        problems.append(f"coverage={raw!r}: expected at most {MAX_DECIMALS} decimal places")
+    return values

@@ -256,7 +256,7 @@ def test_excel_and_geopackage_from_both_faces(
     run_cli(demo_store, capsys, "change", "--category", "Dwelling burglary", "--period-end",
             END, "--format", "xlsx", "--out", str(out))  # fmt: skip
     web = web_get(client, f"/api/category/{quote('Dwelling burglary')}/change.xlsx?{QUERY}")
-    assert web.headers["Content-Disposition"].endswith('.xlsx"')
+    assert web.headers["Content-Disposition"].endswith(".xlsx")  # filename*=UTF-8''...xlsx
     cli_sheet = pd.read_excel(out)
     web_sheet = pd.read_excel(io.BytesIO(web.data))
     columns = ["code", "previous", "current", "change", "label"]

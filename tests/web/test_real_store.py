@@ -154,9 +154,78 @@ def test_new_version_rewarms_in_the_background(with_beats: Store, tmp_path: Path
     assert any(key[1] == "category" for key in state.cache.held())
     write(with_beats, incidents(8), "second.csv")
     app.test_client().get("/api/summary.json")  # the first request to see the new version
-    for thread in threading.enumerate():
-        if thread.name == "rewarm-cache":
-            thread.join(timeout=60)
+    _join_rewarm()
     keys = state.cache.held()
     assert {key[0] for key in keys} == {with_beats.version()}
     assert ("category", "Burglary") in {key[1:3] for key in keys}
+
+
+def _join_rewarm() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "rewarm-cache":
+            thread.join(timeout=120)
+
+
+def test_new_version_is_shown_only_once_warm(with_beats: Store, tmp_path: Path) -> None:
+    groups = tmp_path / "groups.toml"  # one group, so warming is quick
+    groups.write_text('[[groups]]\nname = "Burglary"\ninclude = [{ category = "Burglary" }]\n')
+    settings = Settings(store=with_beats.root, tiles="none", categories=groups, warm_areas=1)
+    app = create_app(settings, store=with_beats)
+    warm_cache(app)  # as `serve` does at start
+    state = app.extensions[STATE_KEY]
+    client = app.test_client()
+    first = _burglary_row(client.get("/").get_data(as_text=True))
+    old = with_beats.version()
+    release = threading.Event()
+    warm = state.warmer
+    state.warmer = lambda version: (release.wait(60), warm(version))  # hold the re-warm
+    write(with_beats, incidents(8), "second.csv")
+    new = with_beats.version()
+    # While the new version warms, every answer is the old version's, cached or not.
+    assert _burglary_row(client.get("/").get_data(as_text=True)) == first
+    summary = client.get("/api/summary.json").get_json()
+    assert summary["store_version"] == old != new
+    assert client.get("/api/category/Burglary/change.json").status_code == 200
+    release.set()
+    _join_rewarm()
+    assert client.get("/api/summary.json").get_json()["store_version"] == new
+    assert _burglary_row(client.get("/").get_data(as_text=True)) != first
+    held = state.cache.held()
+    assert {key[0] for key in held} == {new}
+    assert ("response", "/area/beat/D1A", b"") in {key[1:] for key in held}
+
+
+def test_an_overtaken_version_is_never_shown(with_beats: Store, tmp_path: Path) -> None:
+    groups = tmp_path / "groups.toml"
+    groups.write_text('[[groups]]\nname = "Burglary"\ninclude = [{ category = "Burglary" }]\n')
+    settings = Settings(store=with_beats.root, tiles="none", categories=groups, warm_areas=0)
+    app = create_app(settings, store=with_beats)
+    warm_cache(app)
+    state = app.extensions[STATE_KEY]
+    client = app.test_client()
+    first = with_beats.version()
+    shown: list[str | None] = []
+    gates: dict[str | None, threading.Event] = {}
+    warm = state.warmer
+
+    def held_warm(version: str | None) -> None:
+        gates.setdefault(version, threading.Event()).wait(60)
+        warm(version)
+
+    state.warmer = held_warm
+    real_show = state._show
+    state._show = lambda version: (shown.append(version), real_show(version))  # type: ignore[method-assign]
+    write(with_beats, incidents(8), "second.csv")
+    second = with_beats.version()
+    assert client.get("/api/summary.json").get_json()["store_version"] == first
+    write(with_beats, incidents(9), "third.csv")
+    third = with_beats.version()
+    assert client.get("/api/summary.json").get_json()["store_version"] == first
+    for event in (
+        gates.setdefault(second, threading.Event()),
+        gates.setdefault(third, threading.Event()),
+    ):
+        event.set()
+    _join_rewarm()
+    assert client.get("/api/summary.json").get_json()["store_version"] == third
+    assert shown == [third]
