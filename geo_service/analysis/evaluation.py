@@ -517,12 +517,25 @@ class Accuracy:
         -------
         str
             E.g. "kde: hit rate 23 % and PAI 4.6 at 5 % of area over the last 12 months (best
-            possible 41 %)".
+            possible 41 %); best naive baseline (previous 12 months' counts) on the same area:
+            19 %"; without the best possible when not known, without the baseline when not
+            computed.
         """
+        best = (
+            ""
+            if np.isnan(self.oracle_hit_rate)
+            else f" (best possible {100 * self.oracle_hit_rate:.0f} %)"
+        )
+        baseline = ""
+        if self.baseline and not np.isnan(self.baseline_hit_rate):
+            label = BASELINE_LABELS.get(self.baseline, self.baseline)
+            baseline = (
+                f"; best naive baseline ({label}) on the same area: "
+                f"{100 * self.baseline_hit_rate:.0f} %"
+            )
         return (
             f"{self.method}: hit rate {100 * self.hit_rate:.0f} % and PAI {self.pai:.1f} "
-            f"at {self.coverage:g} % of area over the last {self.origins} months "
-            f"(best possible {100 * self.oracle_hit_rate:.0f} %)"
+            f"at {self.coverage:.3g} % of area over the last {self.origins} months{best}{baseline}"
         )
 
 

@@ -24,7 +24,7 @@ from shapely.geometry import box
 
 from geo_service.analysis import clusters, emerging, gistar, kde
 from geo_service.analysis import shifts as shift_stats
-from geo_service.analysis.evaluation import Accuracy, accuracy_for
+from geo_service.analysis.evaluation import Accuracy, accuracy_for, map_accuracy_for, map_kinds
 from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
 from geo_service.analysis.hotspot_methods import History, Method
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
@@ -414,9 +414,8 @@ def hotspot_map(
         )
     x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
     built = _BUILDERS[opts.method](data, x, y, opts, progress or quiet)
-    accuracy = (
-        _accuracy(data, opts.method, built.method, progress or quiet) if opts.accuracy else None
-    )
+    kind = "gistar-areas" if opts.method == "gistar" and opts.areas else opts.method
+    accuracy = _accuracy(data, kind, built.method, progress or quiet) if opts.accuracy else None
     counted = (
         f"The map counts the {len(points):,} incidents inside the {data.layer} areas, as the "
         "tables do."
@@ -945,14 +944,26 @@ _BUILDERS: dict[str, _Builder] = {
 def _accuracy(
     data: StudyData, name: str, method: Method | None, progress: Progress
 ) -> Accuracy | None:
-    if method is None:
-        logger.info("no backtest for %s maps of classes or areas (it ranks grid cells)", name)
-        return None
+    """The map's backtested accuracy beside the best naive baseline's.
+
+    A map that ranks cells (``method`` given) is scored on its top :data:`COVERAGE_PCT` % of
+    the area; a map that marks an area (emerging classes, Gi* by area: ``method`` None) on the
+    area it marks at each origin (:func:`~geo_service.analysis.evaluation.map_accuracy_for`).
+    """
     try:
-        return accuracy_for(
-            data.incidents, data.grid, method=name, methods={name: method},
-            last_month=data.period.end, months=ACCURACY_MONTHS, coverage=COVERAGE_PCT,
-            progress=progress,
+        if method is not None:
+            return accuracy_for(
+                data.incidents, data.grid, method=name, methods={name: method},
+                last_month=data.period.end, months=ACCURACY_MONTHS, coverage=COVERAGE_PCT,
+                progress=progress,
+            )  # fmt: skip
+        kinds = map_kinds(data.grid, areas=data.areas)
+        if name not in kinds:
+            logger.info("no backtest for %s maps without an area layer", name)
+            return None
+        return map_accuracy_for(
+            data.incidents, data.grid, kind=name, method=kinds[name],
+            last_month=data.period.end, months=ACCURACY_MONTHS,
         )  # fmt: skip
     except InputError as exc:
         logger.info("accuracy not available: %s", exc)

@@ -104,7 +104,7 @@ CASES: list[tuple[str, list[str], str, str]] = [
      f"/api/category/{quote('Dwelling burglary')}/hotspots/emerging.geojson?"
      f"period_end={END}&months=24&layer=beat", "features"),
     ("emerging-page-layer", ["hotspots", "--category", "Dwelling burglary", "--period-end",
-                             END, "--method", "emerging"],
+                             END, "--method", "emerging", "--no-accuracy"],
      f"/api/category/{quote('Dwelling burglary')}/emerging.geojson?{QUERY}", "features"),
     ("repeat-sites", ["repeat-locations", "--period-end", RTC_END, "--format", "geojson"],
      f"/api/collisions/sites.geojson?period_end={RTC_END}&months=12&layer=beat", "features"),
