@@ -268,9 +268,8 @@ def _cut(text: str, width: int) -> str:
 
 def _footer(figure: Figure, found: PatrolZones, inputs: BriefInputs) -> None:
     how = (
-        f"How this is made: {found.method_text}, {found.cell_m:g} m grid cells, incidents up to "
-        f"{_month(found.last_month)}; chosen as the best of the methods back-tested over "
-        f"{found.origins} months. Hit rate: the share of a month's incidents inside the zones "
+        f"How this is made: {found.how_made()} Grid cells {found.cell_m:g} m. Hit rate: the "
+        f"share of a month's incidents inside the zones in the back-test "
         f"({100 * found.hit_rate:.0f} %). PAI: hit rate divided by the share of area outlined "
         f"({found.pai:.1f}; 1 = no better than chance). Locations are approximate (police.uk "
         "points are snapped to nearby map points)."

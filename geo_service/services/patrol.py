@@ -145,6 +145,11 @@ class PatrolZones:
         """Whether no forecast beat the naive baselines, so the zones are a baseline's counts."""
         return self.method in BASELINES
 
+    @property
+    def baseline_words(self) -> str:
+        """The best naive baseline in words (e.g. "last year's counts"); "" when none."""
+        return BASELINE_WORDS.get(self.baseline or "", self.baseline or "")
+
     def statement(self) -> str:
         """The zones' expected share of incidents in words, beside the best naive baseline's."""
         share, held = 100 * self.area_share, 100 * self.hit_rate
@@ -162,7 +167,7 @@ class PatrolZones:
             )
         if self.baseline is not None and self.baseline_hit_rate is not None:
             text += (
-                f" {BASELINE_WORDS[self.baseline].capitalize()} alone would have held "
+                f" {_sentence_case(self.baseline_words)} alone would have held "
                 f"{100 * self.baseline_hit_rate:.0f} %."
             )
         return text
@@ -170,7 +175,7 @@ class PatrolZones:
     def how_made(self) -> str:
         """How the map is made and chosen, in words (the page's and the brief's note)."""
         made = (
-            f"{self.method_text.capitalize()}, using incidents up to "
+            f"{_sentence_case(self.method_text)}, using incidents up to "
             f"{_month_words(self.last_month)}."
         )
         if self.is_baseline:
@@ -530,6 +535,11 @@ def _result(
 def _replace_zones(found: PatrolZones, zones: gpd.GeoDataFrame) -> PatrolZones:
     values = {k: getattr(found, k) for k in found.__dataclass_fields__}
     return PatrolZones(**(values | {"zones": zones}))
+
+
+def _sentence_case(text: str) -> str:
+    """``text`` with its first letter a capital (the rest untouched, unlike ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]
 
 
 def _next(month: str) -> str:
