@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo_service.analysis.forecast import forecast_candidates
+from geo_service.analysis.forecast import bandwidth_of, describe, forecast_candidates
 from geo_service.analysis.grid import grid_for
 from geo_service.analysis.hotspot_methods import History
 from geo_service.config import Settings
@@ -205,3 +205,21 @@ def test_reference_without_name_columns_is_refused(tmp_path) -> None:
     with pytest.raises(InputError, match=r"no name or road-number column.*found colour"):
         add_reference(tmp_path / "store", "roads", path)
     assert read_reference(tmp_path / "store", "roads") is None
+
+
+def test_every_candidate_is_described_in_words() -> None:
+    names = forecast_candidates(cell_m=250.0)
+    words = {name: describe(name, cell_m=250.0) for name in names}
+    assert all(words[name] != name for name in names)
+    assert words["previous-12-months"] == "last 12 months' counts per 250 m cell"
+    assert words["ewma-h6"] == (
+        "counts per 250 m cell over the past 12 months, recent months weighted more "
+        "(half-life 6 months)"
+    )
+    # The blend's kernel is max(250 m, 2 cells), the empirical-Bayes neighbourhood max(500 m,
+    # 4 cells): 500 m and 1,000 m on 250 m cells.
+    assert words["blend-h3-a0.5"].endswith("blended with a 500 m kernel (kernel share 50 %)")
+    assert words["eb-h12"].startswith("empirical-Bayes smoothed rates: counts per 250 m cell")
+    assert "within 1,000 m" in words["eb-h12"]
+    assert bandwidth_of("eb-h12", cell_m=250.0) == 1000.0
+    assert bandwidth_of("ewma-h3", cell_m=250.0) is None
