@@ -150,11 +150,21 @@ class PatrolZones:
         """The best naive baseline in words (e.g. "last year's counts"); "" when none."""
         return BASELINE_WORDS.get(self.baseline or "", self.baseline or "")
 
+    def percents(self) -> tuple[str, str]:
+        """The hit rate and the best baseline's as percentages ("58 %", "57 %"), with one
+        decimal when whole numbers would show two different figures as the same."""
+        own, base = 100 * self.hit_rate, 100 * (self.baseline_hit_rate or 0.0)
+        digits = 1 if f"{own:.0f}" == f"{base:.0f}" and own != base else 0
+        return f"{own:.{digits}f} %", f"{base:.{digits}f} %"
+
     def statement(self) -> str:
         """The zones' expected share of incidents in words, beside the best naive baseline's."""
-        share, held = 100 * self.area_share, 100 * self.hit_rate
+        share = 100 * self.area_share
+        held, base = self.percents()
+        if self.is_baseline:
+            held = f"{100 * self.hit_rate:.0f} %"
         text = (
-            f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held:.0f} % of "
+            f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held} of "
             f"each month's incidents in back-tests over the {self.origins} months "
             f"{_month_words(_next(self.first_origin))} to {_month_words(_next(self.last_origin))}; "
             f"a map drawn at random would hold {share:.0f} %."
@@ -166,10 +176,7 @@ class PatrolZones:
                 f"zones are {counts} per cell. " + text
             )
         if self.baseline is not None and self.baseline_hit_rate is not None:
-            text += (
-                f" {_sentence_case(self.baseline_words)} alone would have held "
-                f"{100 * self.baseline_hit_rate:.0f} %."
-            )
+            text += f" {_sentence_case(self.baseline_words)} alone would have held {base}."
         return text
 
     def how_made(self) -> str:

@@ -223,3 +223,12 @@ def test_every_candidate_is_described_in_words() -> None:
     assert "within 1,000 m" in words["eb-h12"]
     assert bandwidth_of("eb-h12", cell_m=250.0) == 1000.0
     assert bandwidth_of("ewma-h3", cell_m=250.0) is None
+
+
+def test_close_figures_keep_a_decimal_so_they_never_read_the_same(burglary) -> None:
+    # Violence in Hertfordshire: 57.3 % against last year's counts' 56.8 %.
+    close = replace(burglary, hit_rate=0.573, baseline_hit_rate=0.568)
+    assert close.percents() == ("57.3 %", "56.8 %")
+    assert "held 57.3 % of each month's incidents" in close.statement()
+    assert close.statement().endswith("Last year's counts alone would have held 56.8 %.")
+    assert replace(burglary, hit_rate=0.61, baseline_hit_rate=0.57).percents() == ("61 %", "57 %")
