@@ -24,7 +24,8 @@ bandwidths) that the backtest chooses among, the naive baselines included;
 :func:`select_per_origin` makes the nested choice without look-ahead (at each origin, the
 candidate with the best mean hit rate on the origins whose target months are all before or at
 it); :func:`choose_default` names the default map of a category: the nested choice when it beats
-both naive baselines, otherwise the better baseline itself.
+both naive baselines, otherwise the better baseline itself; :func:`describe` says a candidate in
+words.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ __all__ = [
     "BASELINES",
     "FORECAST",
     "DefaultChoice",
+    "bandwidth_of",
     "blend_method",
     "choose_default",
+    "describe",
     "eb_method",
     "ewma_counts_method",
     "forecast_candidates",
@@ -430,3 +433,70 @@ def choose_default(
         map_method = str(overall.idxmax()) if len(overall) else best_base
         return DefaultChoice(FORECAST, map_method, float(coverage), nested, base, nested)
     return DefaultChoice(best_base, best_base, float(coverage), base[best_base], base, nested)
+
+
+def _bandwidths_m(cell_m: float) -> tuple[float, float]:
+    """The narrow blend kernel and the empirical-Bayes neighbourhood, in metres, as
+    :func:`forecast_candidates` sets them."""
+    return max(250.0, 2.0 * cell_m), max(500.0, 4.0 * cell_m)
+
+
+def describe(method_name: str, *, cell_m: float) -> str:
+    """A forecast candidate or baseline in words, for people who read the map.
+
+    Parameters
+    ----------
+    method_name
+        A name of :func:`forecast_candidates` (``"ewma-h6"``, ``"blend-h6-a0.2"``, ``"eb-h12"``,
+        a baseline) or :data:`FORECAST`.
+    cell_m
+        Grid cell size in metres (the kernel and neighbourhood widths follow from it).
+
+    Returns
+    -------
+    str
+        E.g. ``"counts per 250 m cell over the past 12 months, recent months weighted more
+        (half-life 6 months), blended with a 500 m kernel (kernel share 20 %)"``; an unknown
+        name is returned as it is.
+    """
+    narrow_m, wide_m = _bandwidths_m(cell_m)
+    cell = f"{cell_m:,.0f} m cell"
+    baselines = {
+        "previous-12-months": f"last 12 months' counts per {cell}",
+        "previous-month": f"last month's counts per {cell}",
+        FORECAST: "each month, the candidate that had predicted best on the months before",
+    }
+    if method_name in baselines:
+        return baselines[method_name]
+    family, _, rest = method_name.partition("-h")
+    half_life, _, share = rest.partition("-a")
+    if not half_life.isdigit():
+        return method_name
+    counts = (
+        f"counts per {cell} over the past 12 months, recent months weighted more "
+        f"(half-life {int(half_life)} months)"
+    )
+    if family == "ewma" and not share:
+        return counts
+    if family == "blend" and share:
+        return (
+            f"{counts}, blended with a {narrow_m:,.0f} m kernel "
+            f"(kernel share {100 * float(share):.0f} %)"
+        )
+    if family == "eb" and not share:
+        return (
+            f"empirical-Bayes smoothed rates: {counts}, each cell's rate pulled towards its "
+            f"neighbours' within {wide_m:,.0f} m as far as its own history is thin"
+        )
+    return method_name
+
+
+def bandwidth_of(method_name: str, *, cell_m: float) -> float | None:
+    """The kernel (blend) or neighbourhood (empirical Bayes) width in metres of a candidate,
+    None for counts and baselines."""
+    narrow_m, wide_m = _bandwidths_m(cell_m)
+    if method_name.startswith("blend-h"):
+        return narrow_m
+    if method_name.startswith("eb-h"):
+        return wide_m
+    return None

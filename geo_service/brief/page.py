@@ -21,7 +21,7 @@ A4_IN = (8.27, 11.69)
 ZONE_COLOUR = "#b30000"
 ROAD_COLOUR = "#7f6f5f"
 #: Zone rows on the first page (under the map) and on each further page.
-FIRST_PAGE_ROWS = 14
+FIRST_PAGE_ROWS = 12
 LATER_PAGE_ROWS = 40
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -86,12 +86,12 @@ def _first_page(found: PatrolZones, inputs: BriefInputs) -> Figure:
     if inputs.demo:
         lines.append("DEMONSTRATION DATA: synthetic geography, roads and incidents.")
     figure.text(0.06, 0.935, _wrapped(" ".join(lines), 110), fontsize=8.5, va="top")
-    axes = figure.add_axes((0.06, 0.36, 0.88, 0.5))
+    axes = figure.add_axes((0.06, 0.40, 0.88, 0.46))
     _draw_map(axes, found, inputs)
     _legend(axes, found, inputs)
     _scale_bar(axes)
     _north_arrow(axes)
-    _zone_table(figure, found.zones.head(FIRST_PAGE_ROWS), found, top=0.335)
+    _zone_table(figure, found.zones.head(FIRST_PAGE_ROWS), found, top=0.375)
     _footer(figure, found, inputs)
     return figure
 
@@ -267,13 +267,17 @@ def _cut(text: str, width: int) -> str:
 
 
 def _footer(figure: Figure, found: PatrolZones, inputs: BriefInputs) -> None:
+    chosen = (
+        "No smoothing method beat these counts in a back-test"
+        if found.is_baseline
+        else "Chosen month by month in a back-test from the months before each only"
+    )
     how = (
         f"How this is made: {found.method_text}, {found.cell_m:g} m grid cells, incidents up to "
-        f"{_month(found.last_month)}; chosen as the best of the methods back-tested over "
-        f"{found.origins} months. Hit rate: the share of a month's incidents inside the zones "
-        f"({100 * found.hit_rate:.0f} %). PAI: hit rate divided by the share of area outlined "
-        f"({found.pai:.1f}; 1 = no better than chance). Locations are approximate (police.uk "
-        "points are snapped to nearby map points)."
+        f"{_month(found.last_month)}. {chosen} ({found.origins} months). Hit rate: the share "
+        f"of a month's incidents inside the zones ({100 * found.hit_rate:.0f} %). PAI: hit rate "
+        f"divided by the share of area outlined ({found.pai:.1f}; 1 = no better than chance). "
+        "Locations are approximate (police.uk points are snapped to nearby map points)."
     )
     source = inputs.source or "Incidents held in the geo_service store."
     figure.text(0.06, 0.045, _wrapped(how + " " + source, 130), fontsize=6.5, va="bottom")

@@ -1,17 +1,22 @@
 """Patrol zones: next month's forecast of one category drawn as numbered zones to patrol.
 
-The category's rolling-origin backtest (:func:`geo_service.services.evaluation.evaluate`) names
-the method that predicted next month best at 5 % of the area; that method is run once more on
-everything known up to the latest month held, giving next month's forecast per grid cell. The
-top 1, 5 and 10 % of the study area's cells are selected (ties kept in grid order, as a map must
-draw some cells), touching cells (queen contiguity) are merged into zones, and the zones are
-numbered by the forecast they hold, largest first. Each zone carries its area, the incidents
-inside it last month and over the last 12 months, and the street and place names inside it from
-the reference layers (:mod:`geo_service.reference`).
+The category's rolling-origin backtest (:func:`geo_service.services.evaluation.evaluate`)
+chooses its default map among the forecast candidates
+(:func:`geo_service.analysis.forecast.forecast_candidates`: time-weighted counts, counts blended
+with a narrow kernel, empirical-Bayes rates) and the naive baselines: the forecast when it beat
+both baselines at 5 % of the area, otherwise the better baseline
+(:attr:`~geo_service.services.evaluation.Evaluation.default`). That map's candidate is run once
+more on everything known up to the latest month held, giving next month's forecast per grid
+cell. The top 1, 5 and 10 % of the study area's cells are selected (ties kept in grid order, as
+a map must draw some cells), touching cells (queen contiguity) are merged into zones, and the
+zones are numbered by the forecast they hold, largest first. Each zone carries its area, the
+incidents inside it last month and over the last 12 months, and the street and place names
+inside it from the reference layers (:mod:`geo_service.reference`).
 
-The expected share of incidents is the backtest's: the mean share of each next month's
-incidents that the chosen method's top cells held, beside the share a map drawn at random would
-hold (the area share) and the best naive baseline's.
+The expected share of incidents is the forecast backtest's: the mean share of each next month's
+incidents that the default's top cells held (for the forecast, the candidate chosen at each
+origin from the origins before it only, so no month is scored by a choice that saw it), beside
+the share a map drawn at random would hold (the area share) and the best naive baseline's.
 
 One function, :func:`patrol_zones`, serves the page, the API and the ``brief`` command.
 """
@@ -30,8 +35,15 @@ import shapely
 from scipy import ndimage
 
 from geo_service import reference
+from geo_service.analysis.forecast import (
+    BASELINES,
+    FORECAST,
+    bandwidth_of,
+    describe,
+    forecast_candidates,
+)
 from geo_service.analysis.grid import Grid
-from geo_service.analysis.hotspot_methods import History, default_methods
+from geo_service.analysis.hotspot_methods import History
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.categories import CategoryGroup
 from geo_service.errors import DataError, InputError, NotFoundError
@@ -44,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 #: Coverages (percent of the study area) a patrol map offers.
 COVERAGES: tuple[float, ...] = (1.0, 5.0, 10.0)
-#: The naive baselines a forecast is compared with.
-BASELINES: tuple[str, ...] = ("previous-12-months", "previous-month")
 #: Columns of :attr:`PatrolZones.zones` besides geometry.
 ZONE_COLUMNS = (
     "zone", "coverage", "cells", "area_km2", "forecast", "forecast_share", "last_month",
@@ -87,17 +97,21 @@ class PatrolZones:
     forecast_month, last_month
         The month forecast and the latest month held, ``"YYYY-MM"``.
     method
-        The backtest's best method (e.g. ``"kde-500m"``); ``method_text`` says it in words.
+        The candidate drawn (:attr:`~geo_service.analysis.forecast.DefaultChoice.map_method`,
+        e.g. ``"blend-h6-a0.2"``, or a naive baseline when no forecast beat it);
+        ``method_text`` says it in words (:func:`~geo_service.analysis.forecast.describe`).
     bandwidth_m
-        The kernel bandwidth in metres for a density method, else None.
+        The blend's kernel or the empirical-Bayes neighbourhood in metres, else None.
     cell_m
         Grid cell size in metres.
     coverage
         The percentage of the area asked for; ``area_share`` the fraction actually outlined.
     hit_rate, pai
-        The method's mean backtest hit rate (fraction) and PAI at ``coverage``.
+        The default map's mean backtest hit rate (fraction) and PAI at ``coverage``: the
+        ``"forecast"`` row (the candidate chosen at each origin from the origins before it) of
+        the forecast backtest, or the baseline's row when the default is a baseline.
     baseline, baseline_hit_rate
-        The best naive baseline at ``coverage`` and its mean hit rate (None when not run).
+        The best naive baseline at ``coverage`` and its mean hit rate.
     origins, first_origin, last_origin
         The backtest's number of origin months and their range.
     zones
@@ -126,21 +140,68 @@ class PatrolZones:
     zones: gpd.GeoDataFrame
     levels: gpd.GeoDataFrame
 
+    @property
+    def is_baseline(self) -> bool:
+        """Whether no forecast beat the naive baselines, so the zones are a baseline's counts."""
+        return self.method in BASELINES
+
+    @property
+    def baseline_words(self) -> str:
+        """The best naive baseline in words (e.g. "last year's counts"); "" when none."""
+        return BASELINE_WORDS.get(self.baseline or "", self.baseline or "")
+
+    def percents(self) -> tuple[str, str]:
+        """The hit rate and the best baseline's as percentages ("58 %", "57 %"), with one
+        decimal when whole numbers would show two different figures as the same."""
+        own, base = 100 * self.hit_rate, 100 * (self.baseline_hit_rate or 0.0)
+        digits = 1 if f"{own:.0f}" == f"{base:.0f}" and own != base else 0
+        return f"{own:.{digits}f} %", f"{base:.{digits}f} %"
+
     def statement(self) -> str:
-        """The zones' expected share of incidents in words."""
-        share, held = 100 * self.area_share, 100 * self.hit_rate
+        """The zones' expected share of incidents in words, beside the best naive baseline's."""
+        share = 100 * self.area_share
+        held, base = self.percents()
+        if self.is_baseline:
+            held = f"{100 * self.hit_rate:.0f} %"
         text = (
-            f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held:.0f} % of "
+            f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held} of "
             f"each month's incidents in back-tests over the {self.origins} months "
             f"{_month_words(_next(self.first_origin))} to {_month_words(_next(self.last_origin))}; "
             f"a map drawn at random would hold {share:.0f} %."
         )
-        if self.baseline_hit_rate is not None and self.baseline is not None:
-            text += (
-                f" Last year's counts alone ({BASELINE_WORDS.get(self.baseline, self.baseline)}) "
-                f"would have held {100 * self.baseline_hit_rate:.0f} %."
+        if self.is_baseline:
+            counts = BASELINE_WORDS[self.method]
+            return (
+                f"No smoothing method beat {counts} for {self.category} in back-tests, so these "
+                f"zones are {counts} per cell. " + text
             )
+        if self.baseline is not None and self.baseline_hit_rate is not None:
+            text += f" {_sentence_case(self.baseline_words)} alone would have held {base}."
         return text
+
+    def how_made(self) -> str:
+        """How the map is made and chosen, in words (the page's and the brief's note)."""
+        made = (
+            f"{_sentence_case(self.method_text)}, using incidents up to "
+            f"{_month_words(self.last_month)}."
+        )
+        if self.is_baseline:
+            chosen = (
+                f"In a back-test over the {self.origins} months to {_month_words(self.last_month)}"
+                f" no smoothing method (time-weighted counts, counts blended with a kernel, "
+                f"empirical-Bayes rates) predicted the next month better than "
+                f"{BASELINE_WORDS[self.method]}, so the map is those counts."
+            )
+        else:
+            chosen = (
+                f"It was chosen in a back-test over the {self.origins} months to "
+                f"{_month_words(self.last_month)}: for each month, every candidate (time-weighted "
+                f"counts, counts blended with a kernel, empirical-Bayes rates, and last month's "
+                f"and last year's counts) drew a map from the months before it only; the "
+                f"candidate best on the months already scored was used, and the hit rate is of "
+                f"those choices. This map is drawn by the candidate best over all the months."
+            )
+        return made + " " + chosen
 
     def table(self) -> pd.DataFrame:
         """The zones as a plain table (no geometry; names joined by "; ")."""
@@ -157,6 +218,7 @@ class PatrolZones:
             "forecast_month": self.forecast_month,
             "last_month": self.last_month,
             "method": self.method,
+            "method_text": self.method_text,
             "bandwidth_m": self.bandwidth_m,
             "cell_m": self.cell_m,
             "coverage": self.coverage,
@@ -177,16 +239,17 @@ class PatrolZones:
         return _replace_zones(self, touching.reset_index(drop=True))
 
 
+#: The naive baselines in words, as a sentence names them.
 BASELINE_WORDS = {
-    "previous-12-months": "each cell's count over the last 12 months",
-    "previous-month": "each cell's count last month",
+    "previous-12-months": "last year's counts",
+    "previous-month": "last month's counts",
 }
 
 
 def patrol_zones(
     store: StoreLike, groups: Sequence[CategoryGroup], opts: PatrolOptions
 ) -> PatrolZones:
-    """Next month's patrol zones of ``opts.category`` from its backtested best method.
+    """Next month's patrol zones of ``opts.category`` from its backtested default map.
 
     Parameters
     ----------
@@ -206,7 +269,7 @@ def patrol_zones(
     InputError
         A coverage not in :data:`COVERAGES`, or a store too short to backtest.
     DataError
-        No located incident of the category, or the best method is not one this service runs.
+        No located incident of the category, or the default map is not a forecast candidate.
     NotFoundError
         Unknown category or layer, or an empty store.
     """
@@ -219,10 +282,12 @@ def patrol_zones(
     )  # fmt: skip
     last_month = format_month(parse_month(evaluation.last_origin) + evaluation.horizon_months)
     history, places = _history(store, groups, opts, evaluation, last_month)
-    methods = default_methods(cell_m=evaluation.cell_m)
-    if evaluation.best_method not in methods:
-        raise DataError(f"the backtest's best method {evaluation.best_method!r} cannot be drawn")
-    scores = np.asarray(methods[evaluation.best_method](history), dtype=float)
+    candidates = forecast_candidates(cell_m=evaluation.cell_m)
+    default = evaluation.default
+    if default is None or default.map_method not in candidates:
+        chosen = None if default is None else default.map_method
+        raise DataError(f"the backtest's default map {chosen!r} is not a forecast candidate")
+    scores = np.asarray(candidates[default.map_method](history), dtype=float)
     roads = reference_roads(store)
     zones, levels = _zones(history, scores, opts.coverage, roads)
     zones.insert(ZONE_COLUMNS.index("areas"), "areas", _area_names(store, opts, zones))
@@ -442,27 +507,31 @@ def _result(
     zones: gpd.GeoDataFrame,
     levels: gpd.GeoDataFrame,
 ) -> PatrolZones:
-    summary = evaluation.summary
-    at = summary[summary["coverage"] == coverage].set_index("method")
-    best = at.loc[evaluation.best_method]
+    default, summary = evaluation.default, evaluation.forecast_summary
+    if default is None or summary is None:
+        raise DataError(f"no forecast backtest of {evaluation.category!r}")
+    at = summary[np.isclose(summary["coverage"].to_numpy(dtype=float), coverage)]
+    at = at.set_index("method")
+    # The nested choice (or the baseline that beat it): the figure a reader can rely on.
+    own = at.loc[FORECAST if default.method == FORECAST else default.method]
     baselines = at.loc[[b for b in BASELINES if b in at.index]]
-    baseline = str(baselines["hit_rate"].idxmax()) if len(baselines) else None
+    baseline = str(baselines["hit_rate"].idxmax())
     share = float(levels.loc[levels["coverage"] == coverage, "area_share"].iloc[0])
     return PatrolZones(
         category=evaluation.category,
         forecast_month=format_month(parse_month(last_month) + 1),
         last_month=last_month,
-        method=evaluation.best_method,
-        method_text=method_words(evaluation.best_method),
-        bandwidth_m=_bandwidth(evaluation.best_method),
+        method=default.map_method,
+        method_text=describe(default.map_method, cell_m=evaluation.cell_m),
+        bandwidth_m=bandwidth_of(default.map_method, cell_m=evaluation.cell_m),
         cell_m=evaluation.cell_m,
         coverage=coverage,
         area_share=share,
-        hit_rate=float(best["hit_rate"]),
-        pai=float(best["pai"]),
+        hit_rate=float(own["hit_rate"]),
+        pai=float(own["pai"]),
         baseline=baseline,
-        baseline_hit_rate=None if baseline is None else float(at.loc[baseline, "hit_rate"]),
-        origins=int(best["origins"]),
+        baseline_hit_rate=float(at.loc[baseline, "hit_rate"]),
+        origins=int(own["origins"]),
         first_origin=evaluation.first_origin,
         last_origin=evaluation.last_origin,
         zones=zones,
@@ -475,33 +544,9 @@ def _replace_zones(found: PatrolZones, zones: gpd.GeoDataFrame) -> PatrolZones:
     return PatrolZones(**(values | {"zones": zones}))
 
 
-def _bandwidth(method: str) -> float | None:
-    if method.startswith("kde-") and method.endswith("m"):
-        try:
-            return float(method[4:-1])
-        except ValueError:
-            return None
-    return None
-
-
-def method_words(method: str) -> str:
-    """A backtest method's name in words (e.g. ``"kde-500m"`` -> kernel density ... 500 m)."""
-    bandwidth = _bandwidth(method)
-    if bandwidth is not None:
-        return (
-            f"kernel density of the last 12 months' incidents (quartic kernel, "
-            f"{bandwidth:,.0f} m bandwidth)"
-        )
-    words = {
-        "previous-month": "last month's incidents per grid cell",
-        "previous-12-months": "the last 12 months' incidents per grid cell",
-        "prospective": (
-            "prospective hotspotting: each incident of the last 2 months raises the risk within "
-            "400 m, recent and close ones most"
-        ),
-        "gistar": "Getis-Ord Gi* hot cells of the last 12 months' counts",
-    }
-    return words.get(method, method)
+def _sentence_case(text: str) -> str:
+    """``text`` with its first letter a capital (the rest untouched, unlike ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]
 
 
 def _next(month: str) -> str:

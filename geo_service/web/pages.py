@@ -152,6 +152,7 @@ def category(name: str) -> str:
             list(monthly.index), list(monthly), current_from=view.current.start
         ),
         accuracy=view.hotspots.accuracy,
+        patrol=_map_zones(web_state(), group, opts),
         present=present,
     )
 
@@ -370,12 +371,18 @@ def _area_zones(
     state: WebState, group: CategoryGroup, opts: ViewOptions, view: tables.AreaView
 ) -> PatrolZones | None:
     """The map category's patrol zones touching the area, or None when they cannot be made."""
+    found = _map_zones(state, group, opts)
+    return None if found is None else found.within(view.area)
+
+
+def _map_zones(state: WebState, group: CategoryGroup, opts: ViewOptions) -> PatrolZones | None:
+    """The category's patrol zones at 5 % of the area (their accuracy is the default map's), or
+    None when the store cannot back-test them."""
     try:
-        found = patrol_found(state, group.name, opts, 5.0)
+        return patrol_found(state, group.name, opts, 5.0)
     except (InputError, DataError) as exc:
         logger.info("no patrol zones for %s: %s", group.name, exc)
         return None
-    return found.within(view.area)
 
 
 @blueprint.route("/area/<layer>/<code>/map.js")

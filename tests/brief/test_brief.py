@@ -28,7 +28,7 @@ def test_pdf_has_map_statement_and_zone_table(demo_store: Store, tmp_path: Path)
     _brief(demo_store, out)
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True)
     pages = int(next(x for x in info.stdout.splitlines() if x.startswith("Pages:")).split()[1])
-    # 24 zones at 5 % on the demo: 14 under the map, the other 10 on a second page.
+    # 26 zones at 5 % on the demo: 12 under the map, the other 14 on a second page.
     assert pages == 2
     assert "pts (A4)" in info.stdout
     text = subprocess.run(

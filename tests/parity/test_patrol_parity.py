@@ -8,7 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
+from geo_service.analysis.forecast import describe
 from geo_service.config import Settings
+from geo_service.services.evaluation import evaluate
+from geo_service.services.options import EvaluateOptions
 from geo_service.store import Store
 from geo_service.web import create_app
 from tests.parity.test_cli_web_parity import run_cli, web_get
@@ -44,3 +47,16 @@ def test_patrol_geojson_is_the_same_on_both_faces(demo_store, client, capsys) ->
     assert cli["features"] == web["features"] and len(cli["features"]) > 0
     assert cli["geo_service"] == web["geo_service"]
     assert cli["geo_service"]["statement"].startswith(f"These {len(cli['features'])} zones, 5 %")
+    # Both state the default forecast map and its nested-choice row of the forecast backtest.
+    evaluation = evaluate(
+        demo_store, Settings().groups(),
+        EvaluateOptions(category=CATEGORY, coverages=(1.0, 5.0, 10.0), layer="beat"),
+    )  # fmt: skip
+    assert evaluation.default is not None and evaluation.default.method == "forecast"
+    summary = evaluation.forecast_summary.set_index(["method", "coverage"])
+    row = summary.loc[("forecast", 5.0)]
+    meta = cli["geo_service"]
+    assert meta["method"] == evaluation.default.map_method
+    assert meta["hit_rate"] == pytest.approx(row["hit_rate"])
+    assert meta["pai"] == pytest.approx(row["pai"])
+    assert meta["method_text"] == describe(meta["method"], cell_m=evaluation.cell_m)

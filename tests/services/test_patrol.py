@@ -1,13 +1,20 @@
 """Patrol zones: the selected share of cells, zones as connected cells, counts checked against a
-plain point-in-polygon count, the statement's figures against the backtest summary."""
+plain point-in-polygon count, the zones' cells against the chosen forecast candidate run on a
+history counted by hand, the statement's figures against the forecast backtest's rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
+from geo_service.analysis.forecast import bandwidth_of, describe, forecast_candidates
+from geo_service.analysis.grid import grid_for
+from geo_service.analysis.hotspot_methods import History
 from geo_service.config import Settings
 from geo_service.errors import InputError, NotFoundError
 from geo_service.reference import add_reference, names_within, read_reference
@@ -66,20 +73,92 @@ def test_zone_counts_equal_a_point_in_polygon_count(burglary) -> None:
     assert burglary.zones["names"].iloc[0] == ("High Street",)
 
 
-def test_statement_figures_are_the_backtest_summary(store, groups, burglary) -> None:
-    evaluation = evaluate(
+@pytest.fixture(scope="module")
+def burglary_evaluation(store, groups):
+    return evaluate(
         store,
         groups,
         EvaluateOptions(category="Burglary", coverages=(1.0, 5.0, 10.0), cell_m=100.0),
     )
-    row = evaluation.summary.set_index(["method", "coverage"]).loc[(evaluation.best_method, 5.0)]
-    assert burglary.method == evaluation.best_method
-    assert burglary.hit_rate == pytest.approx(row["hit_rate"])
-    assert burglary.pai == pytest.approx(row["pai"])
+
+
+def test_statement_figures_are_the_forecast_backtest(burglary, burglary_evaluation) -> None:
+    evaluation = burglary_evaluation
+    default = evaluation.default
+    assert default is not None and default.method == "forecast"
+    assert burglary.method == default.map_method == "blend-h12-a0.2"
+    # The nested choice's row of the forecast backtest, recomputed from its per-origin rows.
+    table = evaluation.forecast_table
+    rows = table[(table["method"] == "forecast") & (table["coverage"] == 5.0)]
+    assert len(rows) == burglary.origins == 12
+    assert burglary.hit_rate == pytest.approx(rows["hit_rate"].mean())
+    assert burglary.pai == pytest.approx(rows["pai"].mean())
+    assert burglary.hit_rate == pytest.approx(default.hit_rate)
+    # Beside it, the better of the two naive baselines at 5 %.
+    base = table[table["method"].isin(["previous-12-months", "previous-month"])]
+    means = base[base["coverage"] == 5.0].groupby("method")["hit_rate"].mean()
+    assert burglary.baseline == means.idxmax()
+    assert burglary.baseline_hit_rate == pytest.approx(means.max())
+    assert burglary.hit_rate > burglary.baseline_hit_rate
     assert burglary.forecast_month == "2013-08" and burglary.last_month == "2013-07"
     text = burglary.statement()
-    assert f"held {100 * row['hit_rate']:.0f} % of each month's incidents" in text
+    assert f"held {100 * burglary.hit_rate:.0f} % of each month's incidents" in text
     assert "a map drawn at random would hold 5 %" in text
+    assert f"Last year's counts alone would have held {100 * means.max():.0f} %." in text
+    assert burglary.method_text == (
+        "counts per 100 m cell over the past 12 months, recent months weighted more "
+        "(half-life 12 months), blended with a 250 m kernel (kernel share 20 %)"
+    )
+    assert burglary.bandwidth_m == 250.0
+    assert burglary.how_made().startswith("Counts per 100 m cell over the past 12 months")
+
+
+def _history_by_hand(frame: pd.DataFrame, category: str, cell_m: float) -> History:
+    """The 24 months to 2013-07 of one category counted on the beats' grid with numpy."""
+    grid = grid_for(beats(), cell_m=cell_m)
+    rows = frame[(frame["category"] == category) & frame["x"].notna()]
+    cube = np.zeros((24, grid.ny, grid.nx))
+    for m, month in enumerate(MONTHS):
+        at = rows[rows["month"] == month]
+        col = np.floor((at["x"].to_numpy() - grid.x0) / cell_m).astype(int)
+        row = np.floor((at["y"].to_numpy() - grid.y0) / cell_m).astype(int)
+        ok = (col >= 0) & (col < grid.nx) & (row >= 0) & (row < grid.ny)
+        np.add.at(cube[m], (row[ok], col[ok]), 1)
+    return History(grid, tuple(MONTHS), cube, rows["x"].to_numpy(), rows["y"].to_numpy(),
+                   np.array([MONTHS.index(m) for m in rows["month"]]))  # fmt: skip
+
+
+def test_zone_cells_are_the_top_cells_of_the_chosen_candidate(burglary) -> None:
+    history = _history_by_hand(incidents(), "Burglary", 100.0)
+    scores = forecast_candidates(cell_m=100.0)[burglary.method](history)
+    inside = scores[history.grid.inside]
+    kth = np.sort(inside)[::-1][19]  # 20 cells = 5 % of the 400 inside
+    # The cells the zones cover, by their centres.
+    grid = history.grid
+    centres = gpd.GeoSeries(gpd.points_from_xy(
+        grid.x0 + (np.arange(grid.nx * grid.ny) % grid.nx + 0.5) * grid.cell_m,
+        grid.y0 + (np.arange(grid.nx * grid.ny) // grid.nx + 0.5) * grid.cell_m,
+    ), crs="EPSG:27700")  # fmt: skip
+    covered = centres.within(shapely.union_all(burglary.zones.geometry.to_numpy()))
+    covered = covered.to_numpy().reshape(grid.shape)
+    assert covered.sum() == 20
+    # Every outlined cell scores at least the 20th best; every other inside cell at most.
+    assert (scores[covered] >= kth).all()
+    assert (scores[grid.inside & ~covered] <= kth).all()
+    # The zones' forecasts are those cells' scores summed.
+    assert burglary.zones["forecast"].sum() == pytest.approx(scores[covered].sum())
+
+
+def test_a_baseline_default_is_said_plainly(burglary) -> None:
+    as_baseline = replace(burglary, method="previous-12-months",
+                          method_text="last 12 months' counts per 100 m cell")  # fmt: skip
+    text = as_baseline.statement()
+    assert text.startswith(
+        "No smoothing method beat last year's counts for Burglary in back-tests, so these zones "
+        "are last year's counts per cell. These "
+    )
+    assert "alone would have held" not in text
+    assert "no smoothing method" in as_baseline.how_made()
 
 
 def test_within_keeps_zones_touching_the_area(store, burglary) -> None:
@@ -126,3 +205,30 @@ def test_reference_without_name_columns_is_refused(tmp_path) -> None:
     with pytest.raises(InputError, match=r"no name or road-number column.*found colour"):
         add_reference(tmp_path / "store", "roads", path)
     assert read_reference(tmp_path / "store", "roads") is None
+
+
+def test_every_candidate_is_described_in_words() -> None:
+    names = forecast_candidates(cell_m=250.0)
+    words = {name: describe(name, cell_m=250.0) for name in names}
+    assert all(words[name] != name for name in names)
+    assert words["previous-12-months"] == "last 12 months' counts per 250 m cell"
+    assert words["ewma-h6"] == (
+        "counts per 250 m cell over the past 12 months, recent months weighted more "
+        "(half-life 6 months)"
+    )
+    # The blend's kernel is max(250 m, 2 cells), the empirical-Bayes neighbourhood max(500 m,
+    # 4 cells): 500 m and 1,000 m on 250 m cells.
+    assert words["blend-h3-a0.5"].endswith("blended with a 500 m kernel (kernel share 50 %)")
+    assert words["eb-h12"].startswith("empirical-Bayes smoothed rates: counts per 250 m cell")
+    assert "within 1,000 m" in words["eb-h12"]
+    assert bandwidth_of("eb-h12", cell_m=250.0) == 1000.0
+    assert bandwidth_of("ewma-h3", cell_m=250.0) is None
+
+
+def test_close_figures_keep_a_decimal_so_they_never_read_the_same(burglary) -> None:
+    # Violence in Hertfordshire: 57.3 % against last year's counts' 56.8 %.
+    close = replace(burglary, hit_rate=0.573, baseline_hit_rate=0.568)
+    assert close.percents() == ("57.3 %", "56.8 %")
+    assert "held 57.3 % of each month's incidents" in close.statement()
+    assert close.statement().endswith("Last year's counts alone would have held 56.8 %.")
+    assert replace(burglary, hit_rate=0.61, baseline_hit_rate=0.57).percents() == ("61 %", "57 %")

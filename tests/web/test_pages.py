@@ -6,6 +6,10 @@ import re
 
 import pytest
 
+from geo_service.analysis.forecast import describe
+from geo_service.config import Settings
+from geo_service.services.evaluation import evaluate
+from geo_service.services.options import EvaluateOptions
 from tests.web.conftest import INJECTION
 
 Q = "period_end=2013-07&months=12&layer=beat&against=preceding"
@@ -260,6 +264,53 @@ def test_patrol_page_states_forecast_zones_and_reliability(client) -> None:
     script = client.get(f"/patrol/Burglary/map.js?{Q}&coverage=5").get_data(as_text=True)
     assert "zone-number" in script and "geoServiceMaps" in script
     assert '"collapsed": window.innerWidth < 700' in script
+
+
+@pytest.fixture(scope="module")
+def burglary_backtest(store):
+    """The forecast backtest's 5 % rows of Burglary, as the pages' defaults ask for it."""
+    evaluation = evaluate(
+        store, Settings().groups(),
+        EvaluateOptions(category="Burglary", coverages=(1.0, 5.0, 10.0), layer="beat"),
+    )  # fmt: skip
+    table = evaluation.forecast_table
+    at = table[table["coverage"] == 5.0].groupby("method")[["hit_rate", "pai"]].mean()
+    return evaluation, at
+
+
+def test_category_page_states_the_default_map_beside_the_best_baseline(
+    client, burglary_backtest
+) -> None:
+    evaluation, at = burglary_backtest
+    assert evaluation.default is not None and evaluation.default.method == "forecast"
+    html = client.get(f"/category/Burglary?{Q}").get_data(as_text=True)
+    line = re.search(r'<p class="accuracy" id="default-accuracy">(.*?)</p>', html, re.S)
+    assert line is not None
+    text = " ".join(re.sub(r"<[^>]+>", "", line.group(1)).split())
+    forecast = 100 * at.loc["forecast", "hit_rate"]
+    baseline = 100 * at.loc[["previous-12-months", "previous-month"], "hit_rate"].max()
+    assert forecast > baseline
+    assert text.startswith(
+        f"Next month's map (patrol zones): {forecast:.0f} % of incidents in 5 % of the area in "
+        f"back-tests; last year&#39;s counts alone: {baseline:.0f} %. That share is the hit rate;"
+    )
+    assert f"the PAI ({at.loc['forecast', 'pai']:.1f}) is the hit rate divided by" in text
+    assert f'href="/patrol/Burglary?{QH}">patrol zones</a>' in line.group(1)
+
+
+def test_patrol_page_says_how_the_forecast_is_made(client, burglary_backtest) -> None:
+    evaluation, at = burglary_backtest
+    html = client.get(f"/patrol/Burglary?{Q}").get_data(as_text=True)
+    statement = re.search(r'id="patrol-statement">(.*?)</p>', html, re.S)
+    assert statement is not None
+    forecast = 100 * at.loc["forecast", "hit_rate"]
+    baseline = 100 * at.loc[["previous-12-months", "previous-month"], "hit_rate"].max()
+    assert f"held {forecast:.0f} % of each month&#39;s incidents" in statement.group(1)
+    assert f"Last year&#39;s counts alone would have held {baseline:.0f} %." in statement.group(1)
+    how = html[html.index("How this is made") :]
+    words = describe(evaluation.default.map_method, cell_m=evaluation.cell_m)
+    assert words[:1].upper() + words[1:].replace("'", "&#39;") in how
+    assert "the candidate best on the months already scored was used" in how
 
 
 def test_patrol_exports_and_bad_coverage(client) -> None:
