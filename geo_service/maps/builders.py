@@ -277,13 +277,15 @@ def patrol_layer(
     *,
     name: str,
     fields: Sequence[tuple[str, str]],
+    base: bool = False,
 ) -> Legend:
     """Numbered patrol zones (column ``zone``) filled, with the other coverages' outlines.
 
     Each zone's number is drawn at a point inside it (a numbered marker, never a street label,
-    so numbers cannot hide each other's text); the zones are listed beside the map.
+    so numbers cannot hide each other's text); the zones are listed beside the map. ``base``
+    makes it one of the map's exclusive base shadings, off at first (the category map).
     """
-    group = folium.FeatureGroup(name=name, show=True)
+    group = folium.FeatureGroup(name=name, overlay=not base, show=not base)
     chosen = float(zones["coverage"].iloc[0]) if len(zones) else None
     for coverage, outline in zip(levels["coverage"], levels.geometry, strict=True):
         if float(coverage) == chosen or outline is None or outline.is_empty:
@@ -313,7 +315,7 @@ def patrol_layer(
         for c in levels["coverage"]
         if float(c) != chosen
     ]
-    return Legend(title=name, entries=tuple(entries))
+    return Legend(title=name, entries=tuple(entries), shown=not base, base=base)
 
 
 def drawn_collisions(collisions: pd.DataFrame) -> pd.DataFrame:

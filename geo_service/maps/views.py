@@ -94,9 +94,14 @@ def category_map(
     focus: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     breaks: str = "quantiles",
+    patrol: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
 ) -> tuple[MapParts, tuple[Legend, ...]]:
     """The category map: exclusive base shadings (counts, rate, change, density of each period,
-    density difference, none) and optional overlays (hotspots, emerging classes, outlines, roads).
+    density difference, next month's patrol zones, none) and optional overlays (hotspots,
+    emerging classes, outlines, roads).
+
+    ``patrol`` is the patrol zones and their coverage outlines
+    (:attr:`~geo_service.services.patrol.PatrolZones.zones`, ``levels``), drawn as a base layer.
 
     ``focus`` (an area) zooms the map to it and outlines it (the beat page); ``roads`` (lines
     with ``ref`` and ``name``) are drawn as context; ``breaks`` names the class-break method of
@@ -108,6 +113,14 @@ def category_map(
     legends = _area_shadings(fmap, values, breaks=breaks, counts_first=counts_first)
     if density is not None:
         legends += _densities(fmap, density, show=not counts_first)
+    if patrol is not None:
+        zones, levels = patrol
+        legends.append(
+            builders.patrol_layer(
+                fmap, zone_features(zones), levels, name="Patrol zones (next month)",
+                fields=ZONE_FIELDS, base=True,
+            )
+        )  # fmt: skip
     builders.blank_layer(fmap, name="No shading")
     legends.append(
         builders.hotspot_layer(
@@ -303,22 +316,31 @@ def patrol_map(
     builders.outline_layer(fmap, areas, name="Area outlines", fields=fields, weight=1.0)
     if focus is not None:
         builders.outline_layer(fmap, focus, name="This area", fields=fields, weight=4.0)
-    shown = zones.assign(
+    legends.append(
+        builders.patrol_layer(
+            fmap, zone_features(zones), levels, name="Patrol zones", fields=ZONE_FIELDS
+        )
+    )
+    return split_map(builders.finish_map(fmap)), tuple(legends)
+
+
+#: The patrol zones' tooltip: (column of :func:`zone_features`, label).
+ZONE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("zone", "Zone"),
+    ("share_text", "Share of forecast"),
+    ("last_month", "Last month"),
+    ("last_year", "Last 12 months"),
+    ("areas", "In"),
+    ("streets", "Streets"),
+)
+
+
+def zone_features(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Patrol zones with their tooltip texts (the ``names`` tuples joined into ``streets``)."""
+    return zones.assign(
         share_text=[f"{100 * s:.0f} %" for s in zones["forecast_share"].fillna(0.0)],
         streets=["; ".join(n) or "(no named road loaded here)" for n in zones["names"]],
     ).drop(columns="names")
-    zone_fields = (
-        ("zone", "Zone"),
-        ("share_text", "Share of forecast"),
-        ("last_month", "Last month"),
-        ("last_year", "Last 12 months"),
-        ("areas", "In"),
-        ("streets", "Streets"),
-    )
-    legends.append(
-        builders.patrol_layer(fmap, shown, levels, name="Patrol zones", fields=zone_fields)
-    )
-    return split_map(builders.finish_map(fmap)), tuple(legends)
 
 
 def _roads(fmap: folium.Map, roads: gpd.GeoDataFrame) -> Legend:

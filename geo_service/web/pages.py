@@ -659,6 +659,7 @@ def category_results(
     def make() -> tuple[CategoryView, MapBundle]:
         view = category_view_results(state, group, opts)
         density = _density(view, lambda s: _density_url(state, group, opts, s))
+        zones = _map_zones(state, group, opts)
         parts, legends = map_views.category_map(
             view.areas,
             view.table,
@@ -667,6 +668,7 @@ def category_results(
             tiles=_tiles(state),
             roads=_roads(state),
             breaks=breaks,
+            patrol=None if zones is None else (zones.zones, zones.levels),
         )
         return view, MapBundle(parts, legends, _pngs(density))
 

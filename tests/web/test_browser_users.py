@@ -172,6 +172,21 @@ def test_chosen_layers_travel_to_the_printable_view(browser: Any, server: str) -
     assert printable.errors == []
 
 
+def test_patrol_zones_are_a_base_layer_of_the_category_map(browser: Any, server: str) -> None:
+    visit = Visit(browser, server + PAGES["category"])
+    page = visit.page
+    zones_legend = page.locator('.legend[data-layer="Patrol zones (next month)"]')
+    assert not zones_legend.is_visible()  # a base shading, off until chosen
+    assert page.locator(".zone-number").count() == 0
+    base = page.locator(".leaflet-control-layers-base label")
+    base.filter(has_text="Patrol zones").locator("input").check()
+    assert zones_legend.is_visible()
+    assert not page.locator('.legend[data-layer="Incidents by area"]').is_visible()
+    assert page.locator(".zone-number").count() > 0
+    shoot(visit, "category-patrol-zones-layer")
+    assert visit.errors == []
+
+
 def test_highways_rows_find_their_site_on_the_map(browser: Any, server: str) -> None:
     visit = Visit(browser, server + PAGES["collisions"])
     page = visit.page
