@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,11 @@ def category_rates(
     h = float(bandwidth_m) if bandwidth_m is not None else auto_bandwidth_m(x, y)
     points, notes = _addresses(store, areas, grid)
     residents = population_surface(grid, areas, addresses=points)
+    # A cell whose centre lies just outside the layer still holds residents (or incidents) of
+    # a border area: list it, so the cells keep every resident and incident.
+    inside = grid.inside | (residents > 0) | (grid.counts(x, y) > 0)
+    inside.flags.writeable = False
+    grid = replace(grid, inside=inside)
     counts = grid.counts(x, y)
     dual = dual_kde(kde_surface(x, y, grid, bandwidth_m=h), residents, grid, bandwidth_m=h)
     cells = grid.to_geodataframe(
