@@ -12,7 +12,7 @@
 - :func:`dual_kde` is Levine's risk-adjusted (dual) kernel density (CrimeStat III, Levine 2004,
   chapter 8 "Kernel density interpolation", the dual "ratio of densities"): the incidents'
   kernel density divided by the population's, with the same kernel and bandwidth, so the
-  result is incidents per resident near each cell; cells whose smoothed population is below a
+  result is incidents per resident near each cell; cells with fewer residents nearby than a
   threshold are masked (NaN), since a ratio over a handful of residents is noise.
 """
 
@@ -36,7 +36,7 @@ __all__ = [
     "smoothed_population",
 ]
 
-#: Smoothed residents per cell below which the dual KDE is masked.
+#: Residents nearby (smoothed density over the kernel's peak) below which the dual KDE is masked.
 MIN_RESIDENTS = 50.0
 
 
@@ -247,8 +247,10 @@ def dual_kde(
     bandwidth_m, kernel
         The kernel, the same as the incidents'.
     min_residents
-        Cells whose smoothed residents (per km^2 times the cell's area) are below this are NaN
-        (default :data:`MIN_RESIDENTS`).
+        Cells with fewer residents nearby are NaN (default :data:`MIN_RESIDENTS`). Residents
+        nearby are the smoothed density divided by the kernel's height at its centre
+        (``3 / (pi h^2)`` for the quartic): the residents who, all standing on the cell, would
+        give the same density; for the quartic about those within ``h / sqrt(3)``.
 
     Returns
     -------
@@ -258,6 +260,10 @@ def dual_kde(
     if np.shape(incident_density) != grid.shape or np.shape(residents) != grid.shape:
         raise InputError(f"densities must have the grid's shape {grid.shape}")
     population = smoothed_population(residents, grid, bandwidth_m=bandwidth_m, kernel=kernel)
-    enough = population * grid.cell_area_km2 >= min_residents
+    # Residents "near" a cell: the smoothed density over the kernel's height at its centre, i.e.
+    # how many residents standing on the cell would give that density. It does not depend on the
+    # cell size, and it is the number the ratio's noise depends on.
+    peak_per_km2 = float(kernel_stencil(bandwidth_m, grid.cell_m, kernel=kernel).max()) * 1e6
+    enough = population / peak_per_km2 >= min_residents
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(enough, 1000.0 * np.asarray(incident_density) / population, np.nan)

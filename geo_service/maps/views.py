@@ -94,9 +94,11 @@ def category_map(
     focus: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     breaks: str = "quantiles",
+    risk_adjusted: builders.RiskAdjusted | None = None,
 ) -> tuple[MapParts, tuple[Legend, ...]]:
     """The category map: exclusive base shadings (counts, rate, change, density of each period,
-    density difference, none) and optional overlays (hotspots, emerging classes, outlines, roads).
+    density difference, risk-adjusted density when given, none) and optional overlays
+    (hotspots, emerging classes, outlines, roads).
 
     ``focus`` (an area) zooms the map to it and outlines it (the beat page); ``roads`` (lines
     with ``ref`` and ``name``) are drawn as context; ``breaks`` names the class-break method of
@@ -108,6 +110,8 @@ def category_map(
     legends = _area_shadings(fmap, values, breaks=breaks, counts_first=counts_first)
     if density is not None:
         legends += _densities(fmap, density, show=not counts_first)
+    if risk_adjusted is not None:
+        legends.append(builders.risk_adjusted_layer(fmap, risk_adjusted))
     builders.blank_layer(fmap, name="No shading")
     legends.append(
         builders.hotspot_layer(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from geo_service.analysis.grid import Grid
-from geo_service.analysis.kde import auto_bandwidth_m, kde_surface
+from geo_service.analysis.kde import auto_bandwidth_m, class_breaks, kde_surface
 from geo_service.analysis.periods import month_label, rolling_periods
 from geo_service.analysis.population import (
     MIN_RESIDENTS,
@@ -39,6 +39,7 @@ from geo_service.services.context import (
     study_grid,
     study_layer_name,
 )
+from geo_service.services.hotspots import BREAKS
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ class Rates:
         Address points that weighted the residents (0: areal weighting).
     notes
         Sentences about the basis (areas spread by areal weighting for want of an address).
+    grid
+        The grid of ``cells`` (None only for a hand-built value).
+    dual_surface
+        The dual KDE on the whole grid, shape ``grid.shape`` (NaN where masked).
+    dual_breaks
+        Class edges of the dual KDE over the inside cells (head/tail breaks, as the density
+        maps), ``[0, b1, ..., max]``; ``[0.0]`` when no value is positive.
     """
 
     category: str
@@ -82,6 +90,9 @@ class Rates:
     cell_m: float = float("nan")
     addresses: int = 0
     notes: tuple[str, ...] = field(default=())
+    grid: Grid | None = None
+    dual_surface: np.ndarray | None = None
+    dual_breaks: np.ndarray | None = None
 
     @property
     def weighting(self) -> str:
@@ -104,6 +115,18 @@ class Rates:
             "unit": "incidents per 1,000 residents",
             "notes": list(self.notes),
         }
+
+    @property
+    def basis(self) -> str:
+        """A short sentence of the dual KDE's basis, for a map legend."""
+        weighting = (
+            f"placed by {self.addresses:,} address points" if self.addresses else "areal weighting"
+        )
+        return (
+            f"Incidents per 1,000 residents near each cell ({self.bandwidth_m:,.0f} m kernel), "
+            f"residents from the population of {self.layer} ({weighting}); cells with under "
+            f"{self.min_residents:g} residents nearby are left clear."
+        )
 
     def frame(self, *, cells: bool = False) -> gpd.GeoDataFrame:
         """The areas' rates, or (``cells``) the grid cells' with the dual KDE."""
@@ -237,7 +260,15 @@ def category_rates(
     return Rates(
         group.name, name, month_from, month_to, per_area, cells, h, MIN_RESIDENTS,
         cell_m=float(grid.cell_m), addresses=0 if points is None else len(points), notes=notes,
+        grid=grid, dual_surface=dual, dual_breaks=_breaks(dual, grid),
     )  # fmt: skip
+
+
+def _breaks(dual: np.ndarray, grid: Grid) -> np.ndarray:
+    """Head/tail class edges of the dual KDE's inside, unmasked cells (as the density maps)."""
+    values = dual[grid.inside]
+    values = values[np.isfinite(values)]
+    return class_breaks(values, method=BREAKS) if values.size else np.array([0.0])
 
 
 def has_population(areas: gpd.GeoDataFrame) -> bool:

@@ -152,6 +152,12 @@ def test_dual_kde_masks_cells_of_few_residents() -> None:
     residents[0, 0] = 1000.0
     density = kde_surface(np.array([50.0]), np.array([50.0]), grid, bandwidth_m=150.0)
     dual = dual_kde(density, residents, grid, bandwidth_m=150.0, min_residents=50.0)
-    people = smoothed_population(residents, grid, bandwidth_m=150.0) * grid.cell_area_km2
+    # residents nearby: smoothed density over the quartic's peak 3 / (pi h^2)
+    peak_per_km2 = 3 / (math.pi * 150.0**2) * 1e6
+    people = smoothed_population(residents, grid, bandwidth_m=150.0) / peak_per_km2
+    assert people[0, 0] == pytest.approx(1000.0, rel=1e-9)
+    # (1, 1) is 141 m away: 1000 * (1 - (141.4 / 150)^2)^2 = 12.3 residents nearby, masked
+    assert people[1, 1] == pytest.approx(1000 * (1 - 20000 / 22500) ** 2, rel=1e-9)
     assert np.array_equal(np.isnan(dual), people < 50.0)
-    assert np.isfinite(dual[0, 0]) and np.isnan(dual[3, 3])
+    assert np.isfinite(dual[0, 0]) and np.isfinite(dual[0, 1]) and np.isnan(dual[1, 1])
+    assert np.isnan(dual[3, 3])
