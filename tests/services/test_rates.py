@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from geo_service.categories import load_groups
-from geo_service.errors import DataError
+from geo_service.errors import DataError, InputError
 from geo_service.reference import add_reference
 from geo_service.services import context
 from geo_service.services.rates import describe, rates_for_period
@@ -94,3 +94,20 @@ def test_refused_without_population_naming_the_command(frame, groups) -> None:
     with pytest.raises(DataError, match="geo-service boundaries denominators beat") as caught:
         rates_for_period(bare, groups, "Burglary")
     assert caught.value.exit_code == 3 and caught.value.http_status == 422
+
+
+def test_address_layer_takes_points_and_building_polygons_and_refuses_lines(tmp_path) -> None:
+    footprints = [shapely.box(0, 0, 10, 10), shapely.Point(50, 50), shapely.box(20, 0, 30, 4)]
+    layer = gpd.GeoDataFrame({"uprn": [1, 2, 3]}, geometry=footprints, crs=27700)
+    layer.to_file(tmp_path / "buildings.gpkg")
+    info = add_reference(tmp_path, "addresses", tmp_path / "buildings.gpkg")
+    assert info.features == 3 and info.dropped == 0
+    stored = gpd.read_parquet(info.path)
+    assert (stored.geom_type == "Point").all()
+    assert all(
+        f.contains(p) or f.equals(p) for f, p in zip(footprints, stored.geometry, strict=True)
+    )
+    lines = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])], crs=27700)
+    lines.to_file(tmp_path / "lines.gpkg")
+    with pytest.raises(InputError, match="no point or polygon features"):
+        add_reference(tmp_path, "addresses", tmp_path / "lines.gpkg")
