@@ -1,4 +1,5 @@
-"""Reference layers a partnership loads once: roads and place names drawn when map tiles are off.
+"""Reference layers a partnership loads once: roads and place names drawn when map tiles are off,
+and address points that place residents for rate maps.
 
 A locked-down police network often blocks web map tiles, and a plain background has no streets.
 A *reference layer* is a file of road lines (OS Open Roads, an OpenStreetMap extract) or named
@@ -13,6 +14,11 @@ number such as "A414", may be empty), ``kind`` (road class or place type, may be
 (:data:`NAME_COLUMNS`...): OS Open Roads (``name1``, ``roadNumber``, ``roadClassification``),
 OS Open Names (``NAME1``, ``LOCAL_TYPE``), OpenStreetMap (``name``, ``ref``, ``highway``) and
 the demo's synthetic roads (``name``, ``ref``, ``road_class``).
+
+An ``addresses`` layer (OS Open UPRN, AddressBase, OpenStreetMap address or building points) needs
+no name column: it is stored as points (a polygon, e.g. a building footprint, is reduced to a
+point inside it) and weights the population surface of the rate maps dasymetrically (see
+:func:`geo_service.analysis.population.population_surface`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ logger = logging.getLogger(__name__)
 KINDS: dict[str, str] = {
     "roads": "road lines (OS Open Roads, an OpenStreetMap extract)",
     "places": "named places (OS Open Names)",
+    "addresses": "address or building points (OS Open UPRN, AddressBase, OpenStreetMap); "
+    "polygons are reduced to a point inside each",
 }
 #: Source columns read as each normalised column, first match (case-insensitive) wins.
 NAME_COLUMNS = ("name1", "name", "name_1", "road_name", "roadname", "distname")
@@ -61,7 +69,7 @@ class ReferenceInfo:
     Attributes
     ----------
     kind
-        ``"roads"`` or ``"places"``.
+        ``"roads"``, ``"places"`` or ``"addresses"``.
     path
         The stored file.
     features
@@ -111,8 +119,8 @@ def add_reference(
     Raises
     ------
     InputError
-        Unknown kind; a missing or unreadable file; no CRS; no line (roads) or point (places)
-        geometry; no name or road-number column.
+        Unknown kind; a missing or unreadable file; no CRS; no line (roads), point (places) or
+        point or polygon (addresses) geometry; no name or road-number column (roads, places).
     """
     _check_kind(kind)
     frame = _read(Path(path), source_layer)
@@ -219,30 +227,37 @@ def _normalise(frame: gpd.GeoDataFrame, path: Path, kind: str) -> tuple[gpd.GeoD
         next((present[c] for c in names if c in present), None)
         for names in (NAME_COLUMNS, REF_COLUMNS, KIND_COLUMNS)
     )
-    if name is None and ref is None:
+    if name is None and ref is None and kind != "addresses":
         found = ", ".join(present.values()) or "none"
         raise InputError(
             f"{path}: no name or road-number column; expected one of "
             f"{', '.join(NAME_COLUMNS + REF_COLUMNS)}, found {found}"
         )
     keep = frame.geometry.notna() & ~frame.geometry.is_empty
-    wanted = 1 if kind == "roads" else 0
     dims = shapely.get_dimensions(frame.geometry.to_numpy())
-    keep &= dims == wanted
+    keep &= np.isin(dims, _DIMENSIONS[kind])
     if not keep.any():
-        shape = "line" if kind == "roads" else "point"
+        shape = {"roads": "line", "places": "point", "addresses": "point or polygon"}[kind]
         raise InputError(f"{path}: no {shape} features; a {kind} layer holds {KINDS[kind]}")
     kept = frame.loc[keep]
+    geometry = kept.geometry.to_crs(CRS)
+    if kind == "addresses":
+        # A building footprint stands for the residents at one place: a point inside it.
+        geometry = geometry.representative_point()
     out = gpd.GeoDataFrame(
         {
             "name": _text(kept, name),
             "ref": _text(kept, ref),
             "kind": _text(kept, sort),
         },
-        geometry=kept.geometry.to_crs(CRS).to_numpy(),
+        geometry=geometry.to_numpy(),
         crs=CRS,
     )
     return out.reset_index(drop=True), int((~keep).sum())
+
+
+#: Geometry dimensions kept for each kind (0 points, 1 lines, 2 polygons).
+_DIMENSIONS: dict[str, tuple[int, ...]] = {"roads": (1,), "places": (0,), "addresses": (0, 2)}
 
 
 def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:

@@ -3,13 +3,16 @@
 - :func:`population_surface` spreads each area's residents over the grid cells in proportion
   to the share of the area each cell covers (areal weighting): a cell holding 30 % of a ward's
   area gets 30 % of its residents. The cells' totals sum to the areas' totals (every area lies
-  on the grid). Dasymetric weighting (residents only where buildings or addresses are) needs a
-  building or address layer, which the product does not load; see docs/rates.md.
+  on the grid). Given address points (an ``addresses`` reference layer: OS Open UPRN,
+  AddressBase, OpenStreetMap address or building points), it is *dasymetric* instead: each
+  area's residents go to the cells in proportion to the area's address points in each cell, so
+  fields and parks get none; an area holding no address point falls back to areal weighting
+  (:func:`areas_without_addresses` names them).
 - :func:`rates_per_1000` divides counts by residents.
 - :func:`dual_kde` is Levine's risk-adjusted (dual) kernel density (CrimeStat III, Levine 2004,
   chapter 8 "Kernel density interpolation", the dual "ratio of densities"): the incidents'
   kernel density divided by the population's, with the same kernel and bandwidth, so the
-  result is incidents per resident near each cell; cells whose smoothed population is below a
+  result is incidents per resident near each cell; cells with fewer residents nearby than a
   threshold are masked (NaN), since a ratio over a handful of residents is noise.
 """
 
@@ -26,20 +29,25 @@ from geo_service.errors import InputError
 
 __all__ = [
     "MIN_RESIDENTS",
+    "areas_without_addresses",
     "dual_kde",
     "population_surface",
     "rates_per_1000",
     "smoothed_population",
 ]
 
-#: Smoothed residents per cell below which the dual KDE is masked.
+#: Residents nearby (smoothed density over the kernel's peak) below which the dual KDE is masked.
 MIN_RESIDENTS = 50.0
 
 
 def population_surface(
-    grid: Grid, areas: gpd.GeoDataFrame, *, column: str = "population"
+    grid: Grid,
+    areas: gpd.GeoDataFrame,
+    *,
+    column: str = "population",
+    addresses: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Residents per grid cell by areal weighting of each area's ``column``.
+    """Residents per grid cell: areal weighting, or dasymetric by address points.
 
     Parameters
     ----------
@@ -50,18 +58,68 @@ def population_surface(
         left out (their cells get nothing from them).
     column
         The denominator column (default ``"population"``).
+    addresses
+        Address points (shapely points, EPSG:27700), or None for areal weighting. Each area's
+        residents are shared among the cells holding its address points, in proportion to the
+        number of points in each; a point on a boundary counts for one area only. An area
+        holding no point is spread by areal weighting.
 
     Returns
     -------
     numpy.ndarray
         Residents per cell, shape ``grid.shape`` (floats; every cell of the raster, inside the
-        study area or not).
+        study area or not). The cells sum to the areas' totals when the grid covers the areas.
 
     Raises
     ------
     InputError
         ``column`` is missing, negative, or no area has a value.
     """
+    values = _denominators(areas, column)
+    known = np.isfinite(values)
+    geoms = areas.geometry.to_numpy()[known]
+    residents = values[known]
+    flat = np.zeros(grid.nx * grid.ny)
+    areal = np.ones(len(geoms), dtype=bool)
+    if addresses is not None and len(addresses):
+        area_of, cell_of = _address_cells(grid, geoms, np.asarray(addresses, dtype=object))
+        held = np.bincount(area_of, minlength=len(geoms))
+        share = residents[area_of] / held[area_of]
+        flat += np.bincount(cell_of, weights=share, minlength=flat.size)
+        areal = held == 0
+    flat += _areal(grid, geoms[areal], residents[areal])
+    return flat.reshape(grid.shape)
+
+
+def areas_without_addresses(
+    areas: gpd.GeoDataFrame, addresses: np.ndarray, *, column: str = "population"
+) -> list[str]:
+    """Codes of the areas with residents but no address point (spread by areal weighting).
+
+    Parameters
+    ----------
+    areas
+        Polygons (EPSG:27700) with ``code`` and ``column``.
+    addresses
+        Address points (EPSG:27700).
+    column
+        The denominator column.
+
+    Returns
+    -------
+    list of str
+        The codes, in the layer's order.
+    """
+    values = pd.to_numeric(areas[column], errors="coerce").to_numpy(dtype=float)
+    known = np.isfinite(values)
+    geoms = areas.geometry.to_numpy()[known]
+    _, area_i = _points_in(geoms, np.asarray(addresses, dtype=object))
+    held = np.bincount(area_i, minlength=len(geoms))
+    codes = areas["code"].astype(str).to_numpy()[known]
+    return [str(c) for c in codes[held == 0]]
+
+
+def _denominators(areas: gpd.GeoDataFrame, column: str) -> np.ndarray:
     if column not in areas.columns:
         raise InputError(
             f"the layer has no {column!r} column; add it with `boundaries denominators`"
@@ -72,13 +130,47 @@ def population_surface(
         raise InputError(f"no area of the layer has a {column!r} value")
     if (values[known] < 0).any():
         raise InputError(f"{column!r} must be non-negative")
-    geoms = areas.geometry.to_numpy()[known]
-    per_m2 = values[known] / shapely.area(geoms)
+    return values
+
+
+def _areal(grid: Grid, geoms: np.ndarray, residents: np.ndarray) -> np.ndarray:
+    """Flat residents per cell of ``geoms`` spread in proportion to the area each cell covers."""
+    size = grid.nx * grid.ny
+    if not len(geoms):
+        return np.zeros(size)
+    per_m2 = residents / shapely.area(geoms)
     cells = grid.boxes().ravel()
     area_i, cell_i = shapely.STRtree(cells).query(geoms, predicate="intersects")
     overlap = shapely.area(shapely.intersection(geoms[area_i], cells[cell_i]))
-    flat = np.bincount(cell_i, weights=overlap * per_m2[area_i], minlength=grid.nx * grid.ny)
-    return flat.reshape(grid.shape)
+    return np.bincount(cell_i, weights=overlap * per_m2[area_i], minlength=size)
+
+
+def _points_in(geoms: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(point, area) pairs, each point in one area at most (the first of those it touches)."""
+    if not len(points) or not len(geoms):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    point_i, area_i = shapely.STRtree(geoms).query(points, predicate="intersects")
+    first = np.unique(point_i, return_index=True)[1]
+    return point_i[first], area_i[first]
+
+
+def _address_cells(
+    grid: Grid, geoms: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(area, flat cell) of each address point inside an area and on the grid.
+
+    A point on the edge shared by two areas is kept for the first only, so no resident is
+    counted twice.
+    """
+    point_i, area_i = _points_in(geoms, points)
+    cell = grid.cell_index(shapely.get_x(points[point_i]), shapely.get_y(points[point_i]))
+    # A point on the grid's outer edge falls outside it: clamp it into the nearest cell, so the
+    # area's total is kept whole.
+    if (cell < 0).any():
+        x = np.clip(shapely.get_x(points[point_i]), grid.x0, grid.x0 + grid.nx * grid.cell_m - 1e-6)
+        y = np.clip(shapely.get_y(points[point_i]), grid.y0, grid.y0 + grid.ny * grid.cell_m - 1e-6)
+        cell = grid.cell_index(x, y)
+    return area_i, cell
 
 
 def rates_per_1000(counts: np.ndarray | pd.Series, residents: np.ndarray | pd.Series) -> np.ndarray:
@@ -155,8 +247,10 @@ def dual_kde(
     bandwidth_m, kernel
         The kernel, the same as the incidents'.
     min_residents
-        Cells whose smoothed residents (per km^2 times the cell's area) are below this are NaN
-        (default :data:`MIN_RESIDENTS`).
+        Cells with fewer residents nearby are NaN (default :data:`MIN_RESIDENTS`). Residents
+        nearby are the smoothed density divided by the kernel's height at its centre
+        (``3 / (pi h^2)`` for the quartic): the residents who, all standing on the cell, would
+        give the same density; for the quartic about those within ``h / sqrt(3)``.
 
     Returns
     -------
@@ -166,6 +260,10 @@ def dual_kde(
     if np.shape(incident_density) != grid.shape or np.shape(residents) != grid.shape:
         raise InputError(f"densities must have the grid's shape {grid.shape}")
     population = smoothed_population(residents, grid, bandwidth_m=bandwidth_m, kernel=kernel)
-    enough = population * grid.cell_area_km2 >= min_residents
+    # Residents "near" a cell: the smoothed density over the kernel's height at its centre, i.e.
+    # how many residents standing on the cell would give that density. It does not depend on the
+    # cell size, and it is the number the ratio's noise depends on.
+    peak_per_km2 = float(kernel_stencil(bandwidth_m, grid.cell_m, kernel=kernel).max()) * 1e6
+    enough = population / peak_per_km2 >= min_residents
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(enough, 1000.0 * np.asarray(incident_density) / population, np.nan)

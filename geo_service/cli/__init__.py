@@ -86,6 +86,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "geo_service.cli.rtc",
         "backtest hotspot methods: hit rate and PAI over the latest months",
     ),
+    (
+        "rates",
+        "geo_service.cli.rates",
+        "incidents per 1,000 residents per area, or per cell with the dual KDE",
+    ),
     ("serve", "geo_service.cli.serve", "serve the web pages for the store"),
     ("check", "geo_service.cli.store_admin", "check every file of the store against its manifest"),
     (
@@ -96,7 +101,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     (
         "reference",
         "geo_service.cli.reference",
-        "load roads or place names drawn on maps and in print when tiles are off",
+        "roads and place names drawn on maps (tiles off), address points weighting population",
     ),
     (
         "brief",

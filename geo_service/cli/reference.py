@@ -1,4 +1,5 @@
-"""``reference add``: load a roads or place-names layer once, drawn on maps when tiles are off.
+"""``reference add``: load a roads or place-names layer once, drawn on maps when tiles are off,
+or an address layer that places residents for the rate maps (dasymetric weighting).
 
 The layer is kept in the store's folder beside (not inside) its versioned incident data; see
 :mod:`geo_service.reference`.
@@ -20,11 +21,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from geo_service.reference import KINDS
 
     group = subparsers.add_parser(
-        "reference", help="load roads or place names drawn on maps and in print when tiles are off"
+        "reference",
+        help="roads and place names drawn on maps (tiles off), address points weighting population",
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="store a reference layer (replaces one of the same kind)")
-    add.add_argument("kind", choices=tuple(KINDS), help="roads (lines) or places (points)")
+    add.add_argument(
+        "kind",
+        choices=tuple(KINDS),
+        help="roads (lines), places (points) or addresses (points, or building polygons)",
+    )
     add.add_argument("path", type=Path, help="GeoPackage, Shapefile, GeoJSON or GeoParquet file")
     add.add_argument("--source-layer", help="layer to read from a file holding several")
     add.set_defaults(handler=_add)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import folium
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
+from geo_service.analysis.grid import Grid
+from geo_service.analysis.kde import classify
 from geo_service.maps.geojson import dissolve_cells, light_geojson
 from geo_service.maps.legends import (
     EMERGING_COLOURS,
@@ -35,7 +38,7 @@ from geo_service.maps.legends import (
     difference_legend,
     significant,
 )
-from geo_service.maps.raster import OverlayImage
+from geo_service.maps.raster import OverlayImage, surface_overlay
 from geo_service.schema import CRS
 
 OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -177,6 +180,45 @@ def difference_layer(
     """A base layer: current minus previous density, diverging classes (never shown first)."""
     _image_layer(fmap, image, url=url, name=name, show=False)
     return difference_legend(name, edges, unit)
+
+
+#: Name of the category map's risk-adjusted (dual KDE) base layer.
+RISK_ADJUSTED = "Risk-adjusted density (per 1,000 residents)"
+
+
+@dataclass(frozen=True)
+class RiskAdjusted:
+    """The dual KDE drawn as an image: its URL, class edges, colours and a note on its basis."""
+
+    image: OverlayImage
+    url: str
+    edges: tuple[float, ...]
+    colours: tuple[str, ...]
+    note: str
+
+
+def risk_adjusted_overlay(
+    grid: Grid, surface: np.ndarray, edges: Sequence[float] | np.ndarray, *, url: str, note: str
+) -> RiskAdjusted | None:
+    """The dual KDE ``surface`` (per 1,000 residents, NaN where masked) classed by ``edges``
+    in the density maps' colours; None when there is nothing to class (fewer than 2 edges)."""
+    if len(edges) < 2:
+        return None
+    xs = grid.x0 + (0.5 + np.arange(grid.nx)) * grid.cell_m
+    ys = grid.y0 + (0.5 + np.arange(grid.ny)) * grid.cell_m
+    colours = SEQUENTIAL[-(len(edges) - 1) :]
+    values = np.nan_to_num(np.asarray(surface, dtype=float), nan=0.0)  # masked: left clear
+    classes = classify(values, np.asarray(edges, dtype=float)) * grid.inside
+    image = surface_overlay(classes, xs, ys, colours=colours)
+    return RiskAdjusted(image, url, tuple(float(e) for e in edges), tuple(colours), note)
+
+
+def risk_adjusted_layer(fmap: folium.Map, layer: RiskAdjusted) -> Legend:
+    """A base layer: the risk-adjusted (dual) density, never shown first, with its legend."""
+    return density_layer(
+        fmap, layer.image, url=layer.url, name=RISK_ADJUSTED, edges=layer.edges,
+        colours=layer.colours, unit="per 1,000 residents", note=layer.note,
+    )  # fmt: skip
 
 
 def _image_layer(fmap: folium.Map, image: OverlayImage, *, url: str, name: str, show: bool) -> None:

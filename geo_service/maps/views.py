@@ -95,10 +95,11 @@ def category_map(
     roads: gpd.GeoDataFrame | None = None,
     breaks: str = "quantiles",
     patrol: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
+    risk_adjusted: builders.RiskAdjusted | None = None,
 ) -> tuple[MapParts, tuple[Legend, ...]]:
     """The category map: exclusive base shadings (counts, rate, change, density of each period,
-    density difference, next month's patrol zones, none) and optional overlays (hotspots,
-    emerging classes, outlines, roads).
+    density difference, risk-adjusted density when given, next month's patrol zones, none) and
+    optional overlays (hotspots, emerging classes, outlines, roads).
 
     ``patrol`` is the patrol zones and their coverage outlines
     (:attr:`~geo_service.services.patrol.PatrolZones.zones`, ``levels``), drawn as a base layer.
@@ -113,6 +114,8 @@ def category_map(
     legends = _area_shadings(fmap, values, breaks=breaks, counts_first=counts_first)
     if density is not None:
         legends += _densities(fmap, density, show=not counts_first)
+    if risk_adjusted is not None:
+        legends.append(builders.risk_adjusted_layer(fmap, risk_adjusted))
     if patrol is not None:
         zones, levels = patrol
         legends.append(

@@ -18,11 +18,13 @@ import pandas as pd
 from flask import Blueprint, Response, request
 
 from geo_service import export
+from geo_service.errors import InputError
 from geo_service.maps import views as map_views
 from geo_service.maps.builders import drawn_collisions
 from geo_service.schema import CRS
 from geo_service.services import context, tables
 from geo_service.services import hotspots as hotspot_services
+from geo_service.services import rates as rate_services
 from geo_service.services.collisions import sites_meta
 from geo_service.services.evaluation import evaluate
 from geo_service.services.options import METHODS, HotspotOptions, ViewOptions
@@ -223,6 +225,29 @@ def evaluation(name: str) -> Response:
         "rows": export.json_records(result.summary),
     }
     return _cached_response(json.dumps(body, ensure_ascii=False), "application/json")
+
+
+@blueprint.route("/category/<path:name>/rates.<any(csv, json, geojson, gpkg, xlsx):fmt>")
+def rates(name: str, fmt: str) -> Response:
+    """Incidents per 1,000 residents per area of the page's layer and period (as
+    ``geo-service rates``); ``cells=1``: per grid cell with the dual (risk-adjusted) KDE."""
+    state, _summary, opts = pages.request_context()
+    cells = request.args.get("cells", "0")
+    if cells not in ("0", "1"):
+        raise InputError(f"cells={cells!r}: allowed: 0, 1")
+    result = state.cached(
+        ("rates", name, opts.period_end, opts.months, opts.layer),
+        lambda: rate_services.rates_for_period(
+            state.store, state.groups, name, period_end=opts.period_end, months=opts.months,
+            layer=opts.layer or None,
+        ),
+    )  # fmt: skip
+    frame, stem = result.frame(cells=cells == "1"), f"rates-{result.layer}-{opts.period_end}"
+    buffer: io.BytesIO | io.StringIO = io.BytesIO() if fmt in ("gpkg", "xlsx") else io.StringIO()
+    export.export_frame(frame, fmt, out=buffer, meta=result.meta, layer="rates")
+    mimetype = "application/geo+json" if fmt == "geojson" else _MIMETYPES[fmt]
+    disposition = {"Content-Disposition": content_disposition(f"{stem}.{fmt}")}
+    return _cached_response(buffer.getvalue(), mimetype, **(disposition if fmt != "json" else {}))
 
 
 def _map_response(found: hotspot_services.HotspotMap | None) -> Response:

@@ -25,6 +25,7 @@ from geo_service._paths import project_folder
 from geo_service.categories import ALL_CRIME, CategoryGroup, categories_of
 from geo_service.cluster_rules import load_cluster_rules
 from geo_service.errors import DataError, InputError, NotFoundError
+from geo_service.maps import builders
 from geo_service.maps import views as map_views
 from geo_service.maps.assets import MapParts
 from geo_service.maps.legends import (
@@ -33,6 +34,7 @@ from geo_service.maps.legends import (
 )
 from geo_service.services import collisions as collision_services
 from geo_service.services import context, tables
+from geo_service.services import rates as rate_services
 from geo_service.services.collisions import CollisionSites
 from geo_service.services.context import StoreSummary
 from geo_service.services.hotspots import CategoryHotspots
@@ -154,6 +156,7 @@ def category(name: str) -> str:
         accuracy=view.hotspots.accuracy,
         patrol=_map_zones(web_state(), group, opts),
         present=present,
+        risk_adjusted=risk_adjusted_results(web_state(), group, opts),
     )
 
 
@@ -669,10 +672,39 @@ def category_results(
             roads=_roads(state),
             breaks=breaks,
             patrol=None if zones is None else (zones.zones, zones.levels),
+            risk_adjusted=(rated := risk_adjusted_results(state, group, opts)),
         )
-        return view, MapBundle(parts, legends, _pngs(density))
+        rate_png = (("risk-adjusted", rated.image.png),) if rated is not None else ()
+        return view, MapBundle(parts, legends, _pngs(density) + rate_png)
 
     return state.cached(("category", group.name, opts.key(), breaks), make)
+
+
+def risk_adjusted_results(
+    state: WebState, group: CategoryGroup, opts: ViewOptions
+) -> builders.RiskAdjusted | None:
+    """The category's risk-adjusted (dual KDE) density over the page's current period, when the
+    page's layer carries population (cached); None otherwise."""
+
+    def make() -> builders.RiskAdjusted | None:
+        if not rate_services.has_population(state.store.layer(opts.layer)):
+            return None
+        current = opts.periods()[1]
+        try:
+            found = rate_services.category_rates(
+                state.store, state.groups, group.name, month_from=current.start,
+                month_to=current.end, layer=opts.layer,
+            )  # fmt: skip
+        except DataError:  # e.g. no located incident: the page draws the other layers
+            return None
+        if found.grid is None or found.dual_surface is None or found.dual_breaks is None:
+            return None
+        return builders.risk_adjusted_overlay(
+            found.grid, found.dual_surface, found.dual_breaks,
+            url=_density_url(state, group, opts, "risk-adjusted"), note=found.basis,
+        )  # fmt: skip
+
+    return state.cached(("risk-adjusted", group.name, opts.key()), make)
 
 
 def _breaks_query() -> dict[str, str]:
