@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_service.errors import InputError
+from geo_service.errors import InputError, StoreDamagedError
 from geo_service.schema import CRS
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,36 @@ def read_reference(store_root: Path | None, kind: str) -> gpd.GeoDataFrame | Non
     path = reference_path(store_root, kind)
     if not path.is_file():
         return None
-    return gpd.read_parquet(path)
+    try:
+        return gpd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise StoreDamagedError(reference_damage(path, kind, exc)) from exc
+
+
+def reference_damage(path: Path, kind: str, exc: BaseException) -> str:
+    """The one-line message for a stored reference layer that cannot be read."""
+    reason = " ".join(str(exc).split())[:200]
+    return (
+        f"{path}: the stored {kind} reference layer is unreadable ({reason}); load it again with "
+        f"`geo-service reference add {kind} PATH`"
+    )
+
+
+def check_references(store_root: Path) -> list[tuple[Path, str]]:
+    """The path and a problem line of each stored reference layer that cannot be read whole.
+
+    Reference layers live beside the versioned store (they are not incident data), so the
+    manifests do not list them; ``geo-service check`` reads each of them instead.
+    """
+    problems = []
+    for kind in KINDS:
+        path = reference_path(store_root, kind)
+        if path.is_file():
+            try:
+                gpd.read_parquet(path)
+            except (OSError, ValueError) as exc:
+                problems.append((path, reference_damage(path, kind, exc)))
+    return problems
 
 
 def names_within(

@@ -437,6 +437,10 @@ GENERIC_PLACES = frozenset(
 MOST_AREAS = 4
 
 
+#: A capital S after an apostrophe inside a word, as police.uk writes "St Peter'S Street".
+_APOSTROPHE_S = r"(?<=[A-Za-z])'S\b"
+
+
 def _with_incident_places(
     zones: gpd.GeoDataFrame, places: gpd.GeoDataFrame
 ) -> list[tuple[str, ...]]:
@@ -448,6 +452,8 @@ def _with_incident_places(
     joined = gpd.sjoin(places, zones[["zone", "geometry"]], predicate="within")
     text = joined["text"].str.strip()
     text = text.where(~text.str.lower().str.startswith(_PREFIX), text.str[len(_PREFIX) :])
+    # police.uk capitalises after an apostrophe ("St Peter'S Street"): names read as people say them
+    text = text.str.replace(_APOSTROPHE_S, "'s", regex=True)
     joined = joined.assign(text=text.str.strip())
     joined = joined.loc[joined["text"] != ""]
     counts = joined.groupby(["zone", "text"]).size().reset_index(name="n")

@@ -393,7 +393,8 @@ def check_store(root: Path) -> CheckReport:
     checksum (decoded whole when none is recorded), no unlisted files, the rows of each input
     file in the partitions against the manifest, the kept summary against a fresh count. Noted:
     versions kept before it (intact or not, by size and footer), leftovers of interrupted
-    writes, rejects files, dot-files and a manifest without checksums.
+    writes, rejects files, dot-files and a manifest without checksums. The reference layers
+    (roads, places, addresses) beside the versions are read whole too.
     """
     version, problems = read_current(root)
     if version is None:
@@ -404,6 +405,10 @@ def check_store(root: Path) -> CheckReport:
     if manifest is None:
         return CheckReport(root, version, (unreadable,) if unreadable else (), ())
     found, files, total = check_version(version_dir, manifest)
+    from geo_service.reference import check_references  # geopandas: only `check` needs it
+
+    found += [Problem(os.path.relpath(path, version_dir), line)
+              for path, line in check_references(root)]  # fmt: skip
     notes = _notes(root, version, manifest)
     return CheckReport(root, version, tuple(found), tuple(notes), files, total)
 

@@ -232,3 +232,19 @@ def test_close_figures_keep_a_decimal_so_they_never_read_the_same(burglary) -> N
     assert "held 57.3 % of each month's incidents" in close.statement()
     assert close.statement().endswith("Last year's counts alone would have held 56.8 %.")
     assert replace(burglary, hit_rate=0.61, baseline_hit_rate=0.57).percents() == ("61 %", "57 %")
+
+
+def test_police_uk_apostrophe_capitals_read_as_people_write_them() -> None:
+    import geopandas as gpd
+    import shapely
+
+    from geo_service.services.patrol import _with_incident_places
+
+    zone = gpd.GeoDataFrame(
+        {"zone": [1], "names": [()]}, geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:27700"
+    )
+    texts = ["On or near St Peter'S Street"] * 2 + ["On or near O'Shea Close"]
+    places = gpd.GeoDataFrame(
+        {"text": texts}, geometry=[shapely.Point(10, 10)] * 3, crs="EPSG:27700"
+    )
+    assert _with_incident_places(zone, places) == [("St Peter's Street", "O'Shea Close")]
