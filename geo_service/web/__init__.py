@@ -86,6 +86,8 @@ def create_app(settings: Settings, *, store: object | None = None) -> Flask:
 
 def _answer_from_cache() -> Response | None:
     """Pin the request's store version; answer a GET from the cache, making it once if new."""
+    if request.endpoint in ("static", "pages.favicon"):
+        return None  # assets never read the store: a damaged store's 503 page keeps its styles
     state = web_state()
     state.begin_request(request.environ)
     if not _cacheable():

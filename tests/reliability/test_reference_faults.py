@@ -46,3 +46,13 @@ def test_reads_refuse_it_with_503(damaged: Path) -> None:
     page = app.test_client().get("/category/Burglary")
     assert page.status_code == 503
     assert "roads reference layer is unreadable" in page.get_data(as_text=True)
+
+
+def test_the_503_page_keeps_its_styles(damaged: Path) -> None:
+    app = create_app(Settings(store=damaged, tiles="none"), store=Store(damaged))
+    app.config.update(TESTING=True)
+    (damaged / "CURRENT").write_text("v999999\n")  # the published version is gone
+    client = app.test_client()
+    assert client.get("/").status_code == 503
+    with client.get("/static/css/geo_service.css") as css:
+        assert css.status_code == 200 and b"{" in css.get_data()
