@@ -441,9 +441,16 @@ def data_quality(
 def _monthly_counts(
     incidents: pd.DataFrame, group: CategoryGroup, period: Period, coverage: Coverage
 ) -> list[int | None]:
-    """Counts per month of ``period``; ``None`` for a month no source of ``group`` holds."""
+    """Counts per month of ``period``; ``None`` for a month no source of ``group`` holds.
+
+    The group is counted as the tables count it: only the part its sources can form
+    (:meth:`~geo_service.coverage.Coverage.formable`); every month is ``None`` when no part is.
+    """
+    formed = coverage.formable(group).group
+    if formed is None:
+        return [None] * len(period.months)
     series = patterns.monthly_series(
-        incidents, group=group, period=period, held=coverage.months_of(group)
+        incidents, group=formed, period=period, held=coverage.months_of(formed)
     )["count"]
     return [None if pd.isna(v) else int(v) for v in series]
 
