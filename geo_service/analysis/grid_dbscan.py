@@ -1,0 +1,318 @@
+"""Exact grid DBSCAN for 2-D Euclidean points, labels identical to scikit-learn's.
+
+Grid DBSCAN after Gunawan (2013) and de Berg, Gunawan & Roeloffzen (2017): points are sorted into
+square cells small enough that all points of one cell lie within ``eps`` of each other, so
+
+- a point is a core point when the (weighted) points within ``eps`` number at least
+  ``min_samples``; a neighbouring cell lying wholly within ``eps`` of the point adds its whole
+  weight and one wholly beyond adds nothing, so distances are computed only for points near the
+  circle's edge, and only for points these bounds leave undecided;
+- all core points of one cell belong to one cluster, and two neighbouring cells' cores join when
+  any pair of them is within ``eps`` (first tried on each cell's core furthest towards the other,
+  then exhaustively for the cell pairs still apart);
+- a non-core point within ``eps`` of a core point is a border point.
+
+scikit-learn's DBSCAN visits points by index and starts a cluster at each unlabelled core point,
+so its clusters are numbered by their lowest-index core point, and a border point within reach
+of several clusters takes the lowest-numbered one (the first to expand over it). Both are
+reproduced here, so the labels equal ``sklearn.cluster.DBSCAN(eps, min_samples).fit(xy,
+sample_weight=w).labels_`` point for point. Distances are compared as scikit-learn's KD-tree
+does, ``dx * dx + dy * dy <= eps * eps``.
+
+The cell side is ``eps / 1.5`` rather than the textbook ``eps / sqrt(2)``: a cell's diagonal is
+then 0.94 ``eps``, so floating-point rounding can never put two points of one cell beyond
+``eps``, while a point's neighbours still lie within two cells (the 5 x 5 block around it).
+The cost grows with the points and the cells they occupy, not with the neighbour pairs, which
+is what made scikit-learn's DBSCAN super-linear as the points grow denser.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+#: Cell side as a share of ``eps`` (see the module docstring).
+CELL_SHARE_OF_EPS = 1 / 1.5
+#: Largest number of candidate point pairs held at once.
+CHUNK_PAIRS = 4_000_000
+_OFFSETS = np.array([(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)], dtype=np.int64)
+
+
+def grid_dbscan(
+    xy: np.ndarray,
+    *,
+    eps: float,
+    min_samples: float,
+    sample_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """DBSCAN labels of 2-D points, identical to scikit-learn's, -1 for noise.
+
+    Parameters
+    ----------
+    xy
+        Finite points, shape ``(n, 2)``, in any planar unit (metres here).
+    eps
+        Neighbourhood radius, in the unit of ``xy``; positive.
+    min_samples
+        Weight within ``eps`` (the point's own included) that makes a core point.
+    sample_weight
+        Weight of each point, shape ``(n,)``; default 1 each.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 label per point in scikit-learn's numbering.
+    """
+    xy = np.asarray(xy, dtype=float)
+    n = len(xy)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    grid = _Grid(xy, eps)
+    if grid.too_fine:
+        from sklearn.cluster import DBSCAN
+
+        model = DBSCAN(eps=eps, min_samples=min_samples, algorithm="kd_tree")  # type: ignore[arg-type]
+        return np.asarray(model.fit(xy, sample_weight=sample_weight).labels_, dtype=np.int64)
+    sorted_weight = weight[grid.order]
+    core = _core(grid, sorted_weight, min_samples)
+    component = _core_components(grid, core)
+    sorted_labels = _labels(grid, core, component)
+    labels = np.empty(n, dtype=np.int64)
+    labels[grid.order] = sorted_labels
+    return labels
+
+
+class _Grid:
+    """Points sorted by cell, each cell's range, weight and neighbour cells."""
+
+    def __init__(self, xy: np.ndarray, eps: float) -> None:
+        self.eps = float(eps)
+        self.eps2 = self.eps * self.eps
+        self.side = self.eps * CELL_SHARE_OF_EPS
+        self.origin = xy.min(axis=0)
+        ij = np.floor((xy - self.origin) / self.side).astype(np.int64)
+        span = ij.max(axis=0) + 5
+        self.too_fine = float(span[0]) * float(span[1]) > 2.0**62
+        if self.too_fine:
+            return
+        self.stride = int(span[1])
+        key = (ij[:, 0] + 2) * self.stride + (ij[:, 1] + 2)
+        self.order = np.argsort(key, kind="stable")
+        self.xy = xy[self.order]
+        keys, self.start, self.count = np.unique(
+            key[self.order], return_index=True, return_counts=True
+        )
+        self.cell_ij = ij[self.order][self.start]
+        self.cell_of = np.repeat(np.arange(len(keys)), self.count)
+        # Rounding may put a point a hair outside its computed cell; bounds allow for it.
+        self.slack = 8 * float(np.spacing(np.abs(xy).max() + self.side * span.max()))
+        self.neighbours = np.full((len(keys), len(_OFFSETS)), -1, dtype=np.int64)
+        for k, (dx, dy) in enumerate(_OFFSETS):
+            wanted = keys + dx * self.stride + dy
+            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            self.neighbours[:, k] = np.where(keys[at] == wanted, at, -1)
+
+    def bounds(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each cell of each point's 5 x 5 block lies wholly within / beyond ``eps``.
+
+        Two ``(len(points), 25)`` boolean arrays in the order of the block's offsets.
+        """
+        own = self.origin + self.cell_ij[self.cell_of[points]] * self.side
+        offset = self.xy[points] - own
+        steps = np.arange(-2, 3) * self.side
+        near, far = [], []
+        for axis in (0, 1):
+            low = steps[None, :] - offset[:, axis, None] - self.slack
+            high = low + self.side + 2 * self.slack
+            near.append(np.maximum(np.maximum(low, -high), 0.0) ** 2)
+            far.append(np.maximum(np.abs(low), np.abs(high)) ** 2)
+        margin = 1e-12 * self.eps2
+        inside = (far[0][:, :, None] + far[1][:, None, :]).reshape(len(points), -1)
+        beyond = (near[0][:, :, None] + near[1][:, None, :]).reshape(len(points), -1)
+        return inside <= self.eps2 - margin, beyond > self.eps2 + margin
+
+    def within(self, points: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """Whether each pair is within ``eps``, computed as scikit-learn's KD-tree does."""
+        d = self.xy[points] - self.xy[others]
+        return d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= self.eps2
+
+
+def _pairs(
+    grid: _Grid,
+    points: np.ndarray,
+    cells: np.ndarray,
+    members: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every (point, point of its cell) pair as (item, point, other), in bounded chunks.
+
+    ``members`` = ``(index, start, count)`` restricts each cell to a sub-list of its points
+    (``index[start[c]:start[c] + count[c]]``); default all of them.
+    """
+    if members is None:
+        index, start, count = None, grid.start, grid.count
+    else:
+        index, start, count = members
+    sizes = count[cells]
+    ends = np.cumsum(sizes)
+    if len(ends) == 0 or ends[-1] == 0:
+        return []
+    cuts = np.searchsorted(ends, np.arange(CHUNK_PAIRS, int(ends[-1]), CHUNK_PAIRS)) + 1
+    chunks = []
+    for first, last in zip(
+        np.concatenate([[0], cuts]), np.concatenate([cuts, [len(cells)]]), strict=True
+    ):
+        size = sizes[first:last]
+        total = int(size.sum())
+        if total == 0:
+            continue
+        item = np.repeat(np.arange(first, last), size)
+        within = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
+        other = np.repeat(start[cells[first:last]], size) + within
+        chunks.append((item, points[item], other if index is None else index[other]))
+    return chunks
+
+
+def _core(grid: _Grid, weight: np.ndarray, min_samples: float) -> np.ndarray:
+    """Core flag per (sorted) point: cell bounds first, exact distances only where undecided."""
+    # The extra last entry is the weight of "no cell" (-1 in the neighbour table).
+    cell_weight = np.append(np.add.reduceat(weight, grid.start), 0.0)
+    n = len(weight)
+    core = np.zeros(n, dtype=bool)
+    step = max(1, CHUNK_PAIRS // len(_OFFSETS))
+    for first in range(0, n, step):
+        chunk = np.arange(first, min(first + step, n))
+        cells = grid.neighbours[grid.cell_of[chunk]]
+        inside, beyond = grid.bounds(chunk)
+        around = cell_weight[cells]
+        lower = np.where(inside, around, 0.0).sum(axis=1)
+        edge = ~inside & ~beyond & (cells >= 0)
+        upper = lower + np.where(edge, around, 0.0).sum(axis=1)
+        decided = lower >= min_samples
+        open_ = ~decided & (upper >= min_samples)
+        edge &= open_[:, None]
+        row, col = np.nonzero(edge)
+        exact = lower.copy()
+        for _, p, q in _pairs(grid, chunk[row], cells[row, col]):
+            close = grid.within(p, q)
+            exact += np.bincount(p[close] - first, weight[q[close]], len(chunk))
+        core[chunk] = decided | (open_ & (exact >= min_samples))
+    return core
+
+
+def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
+    """Component number per core cell (-1 for cells without cores)."""
+    m = len(grid.start)
+    core_cell = np.zeros(m, dtype=bool)
+    core_cell[grid.cell_of[core]] = True
+    core_points = np.flatnonzero(core)
+    owner = grid.cell_of[core_points]
+    c_start = np.searchsorted(owner, np.arange(m))
+    c_count = np.bincount(owner, minlength=m)
+    members = (core_points, c_start, c_count)
+    half = [k for k, (dx, dy) in enumerate(_OFFSETS) if (dx, dy) > (0, 0)]
+    a_all, b_all = [], []
+    for k in half:
+        a = np.flatnonzero(core_cell)
+        b = grid.neighbours[a, k]
+        ok = b >= 0
+        a, b = a[ok], b[ok]
+        ok = core_cell[b]
+        a_all.append(a[ok])
+        b_all.append(b[ok])
+    a = np.concatenate(a_all)
+    b = np.concatenate(b_all)
+    direction = (grid.cell_ij[b] - grid.cell_ij[a]).astype(float)
+    pa = _extreme(grid, members, a, direction)
+    pb = _extreme(grid, members, b, -direction)
+    linked = grid.within(pa, pb)
+    component = _components(m, a[linked], b[linked])
+    todo = ~linked & (component[a] != component[b])
+    extra_a, extra_b = [], []
+    if todo.any():
+        # Every core of one cell against every core of the other, for the pairs still apart.
+        ta, tb = a[todo], b[todo]
+        size = c_count[ta]
+        pair_of = np.repeat(np.arange(len(ta)), size)
+        left = core_points[
+            np.repeat(c_start[ta], size) + np.arange(int(size.sum()))
+            - np.repeat(np.cumsum(size) - size, size)
+        ]  # fmt: skip
+        for item, p, q in _pairs(grid, left, tb[pair_of], members):
+            close = grid.within(p, q)
+            extra_a.append(ta[pair_of[item[close]]])
+            extra_b.append(tb[pair_of[item[close]]])
+    edges_a = np.concatenate([a[linked], *extra_a])
+    edges_b = np.concatenate([b[linked], *extra_b])
+    component = _components(m, edges_a, edges_b)
+    return np.where(core_cell, component, -1)
+
+
+def _extreme(grid: _Grid, members: tuple[np.ndarray, ...], cells: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The core point of each cell furthest along ``direction`` (one per cell)."""
+    index, start, count = members
+    best = index[start[cells]]
+    best_proj = (grid.xy[best] * direction).sum(axis=1)
+    most = int(count[cells].max())
+    for j in range(1, most):
+        has = count[cells] > j
+        candidate = index[start[cells[has]] + j]
+        proj = (grid.xy[candidate] * direction[has]).sum(axis=1)
+        better = proj > best_proj[has]
+        rows = np.flatnonzero(has)[better]
+        best[rows] = candidate[better]
+        best_proj[rows] = proj[better]
+    return best
+
+
+def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    graph = sp.coo_array((np.ones(len(a), dtype=np.int8), (a, b)), shape=(m, m))
+    return connected_components(graph, directed=False)[1]
+
+
+def _labels(grid: _Grid, core: np.ndarray, cell_component: np.ndarray) -> np.ndarray:
+    """scikit-learn's numbering: clusters by lowest-index core, borders to the lowest cluster."""
+    n = len(core)
+    core_points = np.flatnonzero(core)
+    labels = np.full(n, -1, dtype=np.int64)
+    if len(core_points) == 0:
+        return labels
+    components = cell_component[grid.cell_of[core_points]]
+    first = np.full(int(cell_component.max()) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, components, grid.order[core_points])
+    present = np.flatnonzero(first < np.iinfo(np.int64).max)
+    cluster = np.full(len(first), -1, dtype=np.int64)
+    cluster[present[np.argsort(first[present])]] = np.arange(len(present))
+    labels[core_points] = cluster[components]
+    cell_label = np.where(cell_component >= 0, cluster[cell_component], -1)
+    _borders(grid, core, cell_label, labels)
+    return labels
+
+
+def _borders(grid: _Grid, core: np.ndarray, cell_label: np.ndarray, labels: np.ndarray) -> None:
+    """Give each non-core point within ``eps`` of a core the lowest such cluster (in place)."""
+    core_points = np.flatnonzero(core)
+    m = len(grid.start)
+    owner = grid.cell_of[core_points]
+    members = (core_points, np.searchsorted(owner, np.arange(m)), np.bincount(owner, minlength=m))
+    # The extra last entry is the label of "no cell" (-1 in the neighbour table).
+    label_of = np.append(cell_label, -1)
+    none = np.iinfo(np.int64).max
+    block_label = label_of[grid.neighbours]
+    loose_all = np.flatnonzero(~core & (block_label[grid.cell_of] >= 0).any(axis=1))
+    step = max(1, CHUNK_PAIRS // len(_OFFSETS))
+    for first in range(0, len(loose_all), step):
+        chunk = loose_all[first : first + step]
+        cells = grid.neighbours[grid.cell_of[chunk]]
+        around = np.where(cells >= 0, label_of[cells], -1)
+        inside, beyond = grid.bounds(chunk)
+        best = np.where(inside & (around >= 0), around, none).min(axis=1)
+        # A cell can only lower a point's label if its own label is lower than the best so far.
+        edge = ~inside & ~beyond & (around >= 0) & (around < best[:, None])
+        row, col = np.nonzero(edge)
+        for item, _, q in _pairs(grid, row, cells[row, col], members):
+            close = grid.within(chunk[row[item]], q)
+            np.minimum.at(best, row[item[close]], labels[q[close]])
+        found = best < none
+        labels[chunk[found]] = best[found]
