@@ -28,9 +28,9 @@ is what made scikit-learn's DBSCAN super-linear as the points grow denser.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 #: Cell side as a share of ``eps`` (see the module docstring).
 CELL_SHARE_OF_EPS = 1 / 1.5
@@ -73,7 +73,7 @@ def grid_dbscan(
     if grid.too_fine:
         from sklearn.cluster import DBSCAN
 
-        model = DBSCAN(eps=eps, min_samples=min_samples, algorithm="kd_tree")  # type: ignore[arg-type]
+        model = DBSCAN(eps=eps, min_samples=min_samples, algorithm="kd_tree")
         return np.asarray(model.fit(xy, sample_weight=sample_weight).labels_, dtype=np.int64)
     sorted_weight = weight[grid.order]
     core = _core(grid, sorted_weight, min_samples)
@@ -82,6 +82,67 @@ def grid_dbscan(
     labels = np.empty(n, dtype=np.int64)
     labels[grid.order] = sorted_labels
     return labels
+
+
+def neighbour_weight_quantile(
+    xy: np.ndarray,
+    *,
+    eps: float,
+    share: float,
+    sample_weight: np.ndarray | None = None,
+) -> float:
+    """The weighted ``share`` quantile over points of the weight within ``eps`` of each point.
+
+    With ``w(i)`` the weight within ``eps`` of point ``i`` (its own included), the smallest
+    ``w(i)`` such that points whose value is at most it hold at least ``share`` of the weight;
+    the same value as sorting every point's exact ``w(i)``. Only points whose cell bounds
+    straddle the quantile's own bounds get exact distances.
+
+    Parameters
+    ----------
+    xy
+        Finite points, shape ``(n, 2)``, ``n >= 1``.
+    eps
+        Radius, in the unit of ``xy``; positive.
+    share
+        Quantile in ``[0, 1)``.
+    sample_weight
+        Weight of each point; default 1 each.
+
+    Returns
+    -------
+    float
+        The quantile.
+    """
+    xy = np.asarray(xy, dtype=float)
+    weight = np.ones(len(xy)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    grid = _Grid(xy, eps)
+    if grid.too_fine:
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(xy)
+        pairs = tree.sparse_distance_matrix(tree, eps, output_type="coo_matrix")
+        exact_all = np.bincount(pairs.row, weights=weight[pairs.col], minlength=len(xy))
+        return _quantile(exact_all, weight, share)
+    weight = weight[grid.order]
+    everyone = np.arange(len(xy))
+    bounds = [(lower, upper) for _, lower, upper, _, _ in _bounded_weights(grid, weight, everyone)]
+    lower = np.concatenate([b[0] for b in bounds])
+    upper = np.concatenate([b[1] for b in bounds])
+    low_q, high_q = _quantile(lower, weight, share), _quantile(upper, weight, share)
+    # Points surely below (above) the quantile keep their rank at -inf (+inf).
+    value = np.where(upper < low_q, -np.inf, np.where(lower > high_q, np.inf, np.nan))
+    unsure = np.flatnonzero(np.isnan(value))
+    for chunk, low, _, cells, edge in _bounded_weights(grid, weight, unsure):
+        value[chunk] = _exact_weights(grid, weight, chunk, low, cells, edge)
+    return _quantile(value, weight, share)
+
+
+def _quantile(values: np.ndarray, weight: np.ndarray, share: float) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weight[order]) / weight.sum()
+    at = min(int(np.searchsorted(cumulative, share)), len(values) - 1)
+    return float(values[order][at])
 
 
 class _Grid:
@@ -176,29 +237,49 @@ def _pairs(
 
 def _core(grid: _Grid, weight: np.ndarray, min_samples: float) -> np.ndarray:
     """Core flag per (sorted) point: cell bounds first, exact distances only where undecided."""
+    core = np.zeros(len(weight), dtype=bool)
+    for chunk, lower, upper, cells, edge in _bounded_weights(grid, weight, np.arange(len(weight))):
+        decided = lower >= min_samples
+        open_ = ~decided & (upper >= min_samples)
+        exact = _exact_weights(grid, weight, chunk, lower, cells, edge & open_[:, None])
+        core[chunk] = decided | (open_ & (exact >= min_samples))
+    return core
+
+
+def _bounded_weights(
+    grid: _Grid, weight: np.ndarray, points: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per chunk of points: the points, the lower and upper bounds of the weight within ``eps``,
+    their 5 x 5 block of cells and which of those cells straddle the circle (need distances)."""
     # The extra last entry is the weight of "no cell" (-1 in the neighbour table).
     cell_weight = np.append(np.add.reduceat(weight, grid.start), 0.0)
-    n = len(weight)
-    core = np.zeros(n, dtype=bool)
     step = max(1, CHUNK_PAIRS // len(_OFFSETS))
-    for first in range(0, n, step):
-        chunk = np.arange(first, min(first + step, n))
+    for first in range(0, len(points), step):
+        chunk = points[first : first + step]
         cells = grid.neighbours[grid.cell_of[chunk]]
         inside, beyond = grid.bounds(chunk)
         around = cell_weight[cells]
         lower = np.where(inside, around, 0.0).sum(axis=1)
         edge = ~inside & ~beyond & (cells >= 0)
         upper = lower + np.where(edge, around, 0.0).sum(axis=1)
-        decided = lower >= min_samples
-        open_ = ~decided & (upper >= min_samples)
-        edge &= open_[:, None]
-        row, col = np.nonzero(edge)
-        exact = lower.copy()
-        for _, p, q in _pairs(grid, chunk[row], cells[row, col]):
-            close = grid.within(p, q)
-            exact += np.bincount(p[close] - first, weight[q[close]], len(chunk))
-        core[chunk] = decided | (open_ & (exact >= min_samples))
-    return core
+        yield chunk, lower, upper, cells, edge
+
+
+def _exact_weights(
+    grid: _Grid,
+    weight: np.ndarray,
+    chunk: np.ndarray,
+    lower: np.ndarray,
+    cells: np.ndarray,
+    edge: np.ndarray,
+) -> np.ndarray:
+    """``lower`` plus the weight within ``eps`` in the ``edge`` cells, by distance."""
+    row, col = np.nonzero(edge)
+    exact = lower.copy()
+    for item, _, q in _pairs(grid, chunk[row], cells[row, col]):
+        close = grid.within(chunk[row[item]], q)
+        exact += np.bincount(row[item[close]], weight[q[close]], len(chunk))
+    return exact
 
 
 def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
@@ -249,12 +330,14 @@ def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
     return np.where(core_cell, component, -1)
 
 
-def _extreme(grid: _Grid, members: tuple[np.ndarray, ...], cells: np.ndarray, direction: np.ndarray) -> np.ndarray:
+def _extreme(
+    grid: _Grid, members: tuple[np.ndarray, ...], cells: np.ndarray, direction: np.ndarray
+) -> np.ndarray:
     """The core point of each cell furthest along ``direction`` (one per cell)."""
     index, start, count = members
     best = index[start[cells]]
     best_proj = (grid.xy[best] * direction).sum(axis=1)
-    most = int(count[cells].max())
+    most = int(count[cells].max(initial=0))
     for j in range(1, most):
         has = count[cells] > j
         candidate = index[start[cells[has]] + j]
@@ -267,6 +350,10 @@ def _extreme(grid: _Grid, members: tuple[np.ndarray, ...], cells: np.ndarray, di
 
 
 def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Imported here: every command imports the clusters module, few of them cluster.
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
     graph = sp.coo_array((np.ones(len(a), dtype=np.int8), (a, b)), shape=(m, m))
     return connected_components(graph, directed=False)[1]
 
