@@ -28,15 +28,21 @@ is what made scikit-learn's DBSCAN super-linear as the points grow denser.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import numpy as np
 
 #: Cell side as a share of ``eps`` (see the module docstring).
 CELL_SHARE_OF_EPS = 1 / 1.5
+#: Points whose exact neighbour weights give the first guess of a quantile.
+QUANTILE_SAMPLE = 20_000
 #: Largest number of candidate point pairs held at once.
 CHUNK_PAIRS = 4_000_000
 _OFFSETS = np.array([(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)], dtype=np.int64)
+#: The block's offsets grouped by distance from the own cell, nearest first.
+_RINGS = [
+    np.flatnonzero((_OFFSETS**2).sum(axis=1) == r) for r in np.unique((_OFFSETS**2).sum(axis=1))
+]
 
 
 def grid_dbscan(
@@ -125,17 +131,28 @@ def neighbour_weight_quantile(
         exact_all = np.bincount(pairs.row, weights=weight[pairs.col], minlength=len(xy))
         return _quantile(exact_all, weight, share)
     weight = weight[grid.order]
-    everyone = np.arange(len(xy))
-    bounds = [(lower, upper) for _, lower, upper, _, _ in _bounded_weights(grid, weight, everyone)]
-    lower = np.concatenate([b[0] for b in bounds])
-    upper = np.concatenate([b[1] for b in bounds])
-    low_q, high_q = _quantile(lower, weight, share), _quantile(upper, weight, share)
-    # Points surely below (above) the quantile keep their rank at -inf (+inf).
-    value = np.where(upper < low_q, -np.inf, np.where(lower > high_q, np.inf, np.nan))
-    unsure = np.flatnonzero(np.isnan(value))
-    for chunk, low, _, cells, edge in _bounded_weights(grid, weight, unsure):
-        value[chunk] = _exact_weights(grid, weight, chunk, low, cells, edge)
-    return _quantile(value, weight, share)
+    lower, upper = _bounded_weights(grid, weight)
+    # A guess from the exact weights of a fixed sample of points; then only points whose
+    # bounds straddle a band around it get exact weights, the band widened until it holds the
+    # quantile (so the result never depends on the guess).
+    sample = np.random.default_rng(0).permutation(len(xy))[:QUANTILE_SAMPLE]
+    low, high = lower[sample], upper[sample]
+    _tighten(grid, weight, low, high, lambda lo, hi: lo < hi, points=sample)
+    guess = _quantile(low, weight[sample], share)
+    half_width = max(1.0, 0.02 * guess)
+    while True:
+        band = guess - half_width, guess + half_width
+
+        def undecided(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+            return (lo < hi) & (hi >= band[0]) & (lo <= band[1])  # noqa: B023
+
+        _tighten(grid, weight, lower, upper, undecided)
+        # Points surely below (above) the band keep their rank at -inf (+inf).
+        value = np.where(lower == upper, lower, np.where(upper < band[0], -np.inf, np.inf))
+        found = _quantile(value, weight, share)
+        if band[0] <= found <= band[1]:
+            return found
+        half_width *= 4
 
 
 def _quantile(values: np.ndarray, weight: np.ndarray, share: float) -> float:
@@ -162,6 +179,8 @@ class _Grid:
         key = (ij[:, 0] + 2) * self.stride + (ij[:, 1] + 2)
         self.order = np.argsort(key, kind="stable")
         self.xy = xy[self.order]
+        # Contiguous coordinates: the pair tests gather from them millions of times.
+        self.x, self.y = self.xy[:, 0].copy(), self.xy[:, 1].copy()
         keys, self.start, self.count = np.unique(
             key[self.order], return_index=True, return_counts=True
         )
@@ -175,29 +194,42 @@ class _Grid:
             at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
             self.neighbours[:, k] = np.where(keys[at] == wanted, at, -1)
 
-    def bounds(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, points: np.ndarray, only: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Whether each cell of each point's 5 x 5 block lies wholly within / beyond ``eps``.
 
-        Two ``(len(points), 25)`` boolean arrays in the order of the block's offsets.
+        Two ``(len(points), 25)`` boolean arrays in the order of the block's offsets, or with
+        ``only`` two ``(len(points),)`` arrays for that offset alone.
         """
         own = self.origin + self.cell_ij[self.cell_of[points]] * self.side
         offset = self.xy[points] - own
         steps = np.arange(-2, 3) * self.side
         near, far = [], []
         for axis in (0, 1):
-            low = steps[None, :] - offset[:, axis, None] - self.slack
+            at = (
+                steps
+                if only is None
+                else steps[_OFFSETS[only, axis] + 2 : _OFFSETS[only, axis] + 3]
+            )
+            low = at[None, :] - offset[:, axis, None] - self.slack
             high = low + self.side + 2 * self.slack
             near.append(np.maximum(np.maximum(low, -high), 0.0) ** 2)
             far.append(np.maximum(np.abs(low), np.abs(high)) ** 2)
         margin = 1e-12 * self.eps2
-        inside = (far[0][:, :, None] + far[1][:, None, :]).reshape(len(points), -1)
-        beyond = (near[0][:, :, None] + near[1][:, None, :]).reshape(len(points), -1)
+        shape = (len(points), -1) if only is None else (len(points),)
+        inside = (far[0][:, :, None] + far[1][:, None, :]).reshape(shape)
+        beyond = (near[0][:, :, None] + near[1][:, None, :]).reshape(shape)
         return inside <= self.eps2 - margin, beyond > self.eps2 + margin
 
     def within(self, points: np.ndarray, others: np.ndarray) -> np.ndarray:
         """Whether each pair is within ``eps``, computed as scikit-learn's KD-tree does."""
-        d = self.xy[points] - self.xy[others]
-        return d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= self.eps2
+        dx = self.x[points]
+        dx -= self.x[others]
+        dx *= dx
+        dy = self.y[points]
+        dy -= self.y[others]
+        dy *= dy
+        dx += dy
+        return dx <= self.eps2
 
 
 def _pairs(
@@ -237,49 +269,64 @@ def _pairs(
 
 def _core(grid: _Grid, weight: np.ndarray, min_samples: float) -> np.ndarray:
     """Core flag per (sorted) point: cell bounds first, exact distances only where undecided."""
-    core = np.zeros(len(weight), dtype=bool)
-    for chunk, lower, upper, cells, edge in _bounded_weights(grid, weight, np.arange(len(weight))):
-        decided = lower >= min_samples
-        open_ = ~decided & (upper >= min_samples)
-        exact = _exact_weights(grid, weight, chunk, lower, cells, edge & open_[:, None])
-        core[chunk] = decided | (open_ & (exact >= min_samples))
-    return core
+    lower, upper = _bounded_weights(grid, weight)
+    _tighten(
+        grid, weight, lower, upper, lambda low, high: (low < min_samples) & (high >= min_samples)
+    )
+    return lower >= min_samples
 
 
-def _bounded_weights(
-    grid: _Grid, weight: np.ndarray, points: np.ndarray
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per chunk of points: the points, the lower and upper bounds of the weight within ``eps``,
-    their 5 x 5 block of cells and which of those cells straddle the circle (need distances)."""
+def _bounded_weights(grid: _Grid, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the weight within ``eps`` of each point, from whole cells."""
     # The extra last entry is the weight of "no cell" (-1 in the neighbour table).
     cell_weight = np.append(np.add.reduceat(weight, grid.start), 0.0)
+    n = len(weight)
+    lower, upper = np.empty(n), np.empty(n)
     step = max(1, CHUNK_PAIRS // len(_OFFSETS))
-    for first in range(0, len(points), step):
-        chunk = points[first : first + step]
-        cells = grid.neighbours[grid.cell_of[chunk]]
+    for first in range(0, n, step):
+        chunk = np.arange(first, min(first + step, n))
         inside, beyond = grid.bounds(chunk)
-        around = cell_weight[cells]
-        lower = np.where(inside, around, 0.0).sum(axis=1)
-        edge = ~inside & ~beyond & (cells >= 0)
-        upper = lower + np.where(edge, around, 0.0).sum(axis=1)
-        yield chunk, lower, upper, cells, edge
+        around = cell_weight[grid.neighbours[grid.cell_of[chunk]]]
+        lower[chunk] = np.where(inside, around, 0.0).sum(axis=1)
+        upper[chunk] = np.where(beyond, 0.0, around).sum(axis=1)
+    return lower, upper
 
 
-def _exact_weights(
+def _tighten(
     grid: _Grid,
     weight: np.ndarray,
-    chunk: np.ndarray,
     lower: np.ndarray,
-    cells: np.ndarray,
-    edge: np.ndarray,
-) -> np.ndarray:
-    """``lower`` plus the weight within ``eps`` in the ``edge`` cells, by distance."""
-    row, col = np.nonzero(edge)
-    exact = lower.copy()
-    for item, _, q in _pairs(grid, chunk[row], cells[row, col]):
-        close = grid.within(chunk[row[item]], q)
-        exact += np.bincount(row[item[close]], weight[q[close]], len(chunk))
-    return exact
+    upper: np.ndarray,
+    undecided: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    points: np.ndarray | None = None,
+) -> None:
+    """Replace straddling cells' bounds by exact weights, nearest cells first, while undecided.
+
+    After each ring of cells only the points ``undecided(lower, upper)`` still flags go on; a
+    point with every cell resolved has ``lower == upper``, its exact weight (in place).
+    ``points`` (default all) are the points the bounds belong to.
+    """
+    cell_weight = np.add.reduceat(weight, grid.start)
+    everyone = np.arange(len(lower)) if points is None else points
+    for ring in _RINGS:
+        open_at = np.flatnonzero(undecided(lower, upper))
+        if len(open_at) == 0:
+            return
+        open_ = everyone[open_at]
+        for k in ring:
+            cells = grid.neighbours[grid.cell_of[open_], k]
+            keep = cells >= 0
+            at, cells = open_at[keep], cells[keep]
+            inside, beyond = grid.bounds(everyone[at], only=int(k))
+            edge = ~inside & ~beyond
+            at, cells = at[edge], cells[edge]
+            exact = np.zeros(len(at))
+            for item, p, q in _pairs(grid, everyone[at], cells):
+                close = grid.within(p, q)
+                exact += np.bincount(item[close], weight[q[close]], len(at))
+            lower[at] += exact
+            upper[at] -= cell_weight[cells] - exact
 
 
 def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:

@@ -113,3 +113,15 @@ def test_neighbour_weight_quantile_equals_sorting_exact_counts(seed: int) -> Non
     expected = around[order][np.searchsorted(cumulative, 0.8)]
     got = neighbour_weight_quantile(xy, eps=eps, share=0.8, sample_weight=weight)
     assert got == expected
+
+
+def test_quantile_does_not_depend_on_its_first_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    # From 3 sample points the guess is poor, so the band must widen until it holds the answer.
+    import geo_service.analysis.grid_dbscan as module
+
+    rng = np.random.default_rng(42)
+    xy = _clustered(rng, 6_000)
+    exact = neighbour_weight_quantile(xy, eps=200.0, share=0.8)
+    monkeypatch.setattr(module, "QUANTILE_SAMPLE", 3)
+    assert neighbour_weight_quantile(xy, eps=200.0, share=0.8) == exact
+    assert neighbour_weight_quantile(xy, eps=200.0, share=0.05) < exact
