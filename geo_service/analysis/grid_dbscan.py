@@ -140,13 +140,14 @@ def neighbour_weight_quantile(
     _tighten(grid, weight, low, high, lambda lo, hi: lo < hi, points=sample)
     guess = _quantile(low, weight[sample], share)
     half_width = max(1.0, 0.02 * guess)
+    rings_done = np.zeros(len(xy), dtype=np.int8)
     while True:
         band = guess - half_width, guess + half_width
 
         def undecided(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
             return (lo < hi) & (hi >= band[0]) & (lo <= band[1])  # noqa: B023
 
-        _tighten(grid, weight, lower, upper, undecided)
+        _tighten(grid, weight, lower, upper, undecided, rings_done=rings_done)
         # Points surely below (above) the band keep their rank at -inf (+inf).
         value = np.where(lower == upper, lower, np.where(upper < band[0], -np.inf, np.inf))
         found = _quantile(value, weight, share)
@@ -300,19 +301,26 @@ def _tighten(
     undecided: Callable[[np.ndarray, np.ndarray], np.ndarray],
     *,
     points: np.ndarray | None = None,
+    rings_done: np.ndarray | None = None,
 ) -> None:
     """Replace straddling cells' bounds by exact weights, nearest cells first, while undecided.
 
     After each ring of cells only the points ``undecided(lower, upper)`` still flags go on; a
     point with every cell resolved has ``lower == upper``, its exact weight (in place).
-    ``points`` (default all) are the points the bounds belong to.
+    ``points`` (default all) are the points the bounds belong to; ``rings_done`` (updated in
+    place) counts the rings already resolved per point, for a later call on the same bounds.
     """
     cell_weight = np.add.reduceat(weight, grid.start)
     everyone = np.arange(len(lower)) if points is None else points
-    for ring in _RINGS:
-        open_at = np.flatnonzero(undecided(lower, upper))
-        if len(open_at) == 0:
+    if rings_done is None:
+        rings_done = np.zeros(len(lower), dtype=np.int8)
+    for r, ring in enumerate(_RINGS):
+        wanted = undecided(lower, upper)
+        if not wanted.any():
             return
+        # A ring resolved by an earlier call is already in the bounds.
+        open_at = np.flatnonzero(wanted & (rings_done == r))
+        rings_done[open_at] = r + 1
         open_ = everyone[open_at]
         for k in ring:
             cells = grid.neighbours[grid.cell_of[open_], k]
