@@ -37,7 +37,7 @@ import pandas as pd
 import shapely
 
 from geo_service.analysis.grid import Grid
-from geo_service.analysis.grid_dbscan import grid_dbscan, neighbour_weight_quantile
+from geo_service.analysis.grid_dbscan import NeighbourWeights, grid_dbscan
 from geo_service.errors import InputError
 from geo_service.schema import CRS
 
@@ -127,7 +127,7 @@ def auto_dbscan_params(
     xy = _points(x, y)
     unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
     area = _study_area_m2(unique, None) if study_area_m2 is None else float(study_area_m2)
-    return _auto_params(unique, counts, area, eps_m, min_samples)
+    return _auto_params(unique, counts, area, eps_m, min_samples)[0]
 
 
 def _auto_params(
@@ -136,7 +136,8 @@ def _auto_params(
     study_area_m2: float,
     eps_m: float | None,
     min_samples: int | None,
-) -> DbscanParams:
+) -> tuple[DbscanParams, NeighbourWeights | None]:
+    """The parameters, and the neighbour weights the rule counted (None if it counted none)."""
     if study_area_m2 <= 0:
         raise InputError(f"study area must be positive, got {study_area_m2} m2")
     n = int(counts.sum())
@@ -145,16 +146,16 @@ def _auto_params(
         eps_m = min(max(spacing, EPS_RANGE_M[0]), EPS_RANGE_M[1])
     if not eps_m > 0:
         raise InputError(f"eps_m must be a positive number of metres, got {eps_m}")
+    neighbours = None
     if min_samples is None:
         min_samples = MIN_SAMPLES_FLOOR
         if n > 0:
-            at = neighbour_weight_quantile(
-                unique, eps=eps_m, share=1.0 - CORE_SHARE, sample_weight=counts
-            )
+            neighbours = NeighbourWeights(unique, eps=eps_m, sample_weight=counts)
+            at = neighbours.quantile(1.0 - CORE_SHARE)
             min_samples = max(MIN_SAMPLES_FLOOR, math.ceil(at))
     if min_samples < 1:
         raise InputError(f"min_samples must be at least 1, got {min_samples}")
-    return DbscanParams(float(eps_m), int(min_samples), float(study_area_m2), n)
+    return DbscanParams(float(eps_m), int(min_samples), float(study_area_m2), n), neighbours
 
 
 def dbscan_labels(x: np.ndarray, y: np.ndarray, *, eps_m: float, min_samples: int) -> np.ndarray:
@@ -244,8 +245,11 @@ def dbscan_clusters(
     unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
     if study_area_m2 is None:
         study_area_m2 = _study_area_m2(unique, areas)
-    params = _auto_params(unique, counts, study_area_m2, eps_m, min_samples)
-    labels = _weighted_dbscan(unique, counts, params.eps_m, params.min_samples)
+    params, neighbours = _auto_params(unique, counts, study_area_m2, eps_m, min_samples)
+    # The rule's exact neighbour counts near min_samples are the core test's: counted once.
+    labels = _weighted_dbscan(
+        unique, counts, params.eps_m, params.min_samples, neighbours=neighbours
+    )
     labels, split, dropped = _bounded(
         unique, counts, labels, max_area_m2, eps_m=params.eps_m / 2,
         min_samples=params.min_samples, min_size=1,
@@ -539,11 +543,18 @@ def _collapse(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _weighted_dbscan(
-    unique: np.ndarray, counts: np.ndarray, eps_m: float, min_samples: int
+    unique: np.ndarray,
+    counts: np.ndarray,
+    eps_m: float,
+    min_samples: int,
+    *,
+    neighbours: NeighbourWeights | None = None,
 ) -> np.ndarray:
     # Labels identical to scikit-learn's DBSCAN with the counts as sample_weight, at a cost
     # linear in the locations (analysis.grid_dbscan).
-    labels = grid_dbscan(unique, eps=eps_m, min_samples=min_samples, sample_weight=counts)
+    labels = grid_dbscan(
+        unique, eps=eps_m, min_samples=min_samples, sample_weight=counts, neighbours=neighbours
+    )
     return _by_size(labels, counts)
 
 

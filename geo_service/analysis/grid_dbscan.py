@@ -51,6 +51,7 @@ def grid_dbscan(
     eps: float,
     min_samples: float,
     sample_weight: np.ndarray | None = None,
+    neighbours: NeighbourWeights | None = None,
 ) -> np.ndarray:
     """DBSCAN labels of 2-D points, identical to scikit-learn's, -1 for noise.
 
@@ -64,6 +65,9 @@ def grid_dbscan(
         Weight within ``eps`` (the point's own included) that makes a core point.
     sample_weight
         Weight of each point, shape ``(n,)``; default 1 each.
+    neighbours
+        The :class:`NeighbourWeights` of these very points, weights and ``eps`` (for example
+        from choosing ``min_samples`` as a quantile), whose exact weights are reused.
 
     Returns
     -------
@@ -74,15 +78,15 @@ def grid_dbscan(
     n = len(xy)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    grid = _Grid(xy, eps)
+    if neighbours is None or neighbours.eps != eps or len(neighbours.weight) != n:
+        neighbours = NeighbourWeights(xy, eps=eps, sample_weight=sample_weight)
+    grid = neighbours.grid
     if grid.too_fine:
         from sklearn.cluster import DBSCAN
 
         model = DBSCAN(eps=eps, min_samples=min_samples, algorithm="kd_tree")
         return np.asarray(model.fit(xy, sample_weight=sample_weight).labels_, dtype=np.int64)
-    sorted_weight = weight[grid.order]
-    core = _core(grid, sorted_weight, min_samples)
+    core = neighbours.at_least(min_samples)
     component = _core_components(grid, core)
     sorted_labels = _labels(grid, core, component)
     labels = np.empty(n, dtype=np.int64)
@@ -120,40 +124,76 @@ def neighbour_weight_quantile(
     float
         The quantile.
     """
-    xy = np.asarray(xy, dtype=float)
-    weight = np.ones(len(xy)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    grid = _Grid(xy, eps)
-    if grid.too_fine:
-        from scipy.spatial import cKDTree
+    return NeighbourWeights(xy, eps=eps, sample_weight=sample_weight).quantile(share)
 
-        tree = cKDTree(xy)
-        pairs = tree.sparse_distance_matrix(tree, eps, output_type="coo_matrix")
-        exact_all = np.bincount(pairs.row, weights=weight[pairs.col], minlength=len(xy))
-        return _quantile(exact_all, weight, share)
-    weight = weight[grid.order]
-    lower, upper = _bounded_weights(grid, weight)
-    # A guess from the exact weights of a fixed sample of points; then only points whose
-    # bounds straddle a band around it get exact weights, the band widened until it holds the
-    # quantile (so the result never depends on the guess).
-    sample = np.random.default_rng(0).permutation(len(xy))[:QUANTILE_SAMPLE]
-    low, high = lower[sample], upper[sample]
-    _tighten(grid, weight, low, high, lambda lo, hi: lo < hi, points=sample)
-    guess = _quantile(low, weight[sample], share)
-    half_width = max(1.0, 0.02 * guess)
-    rings_done = np.zeros(len(xy), dtype=np.int8)
-    while True:
-        band = guess - half_width, guess + half_width
 
-        def undecided(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-            return (lo < hi) & (hi >= band[0]) & (lo <= band[1])  # noqa: B023
+class NeighbourWeights:
+    """Bounds on each point's weight within ``eps``, made exact only where a question needs it.
 
-        _tighten(grid, weight, lower, upper, undecided, rings_done=rings_done)
-        # Points surely below (above) the band keep their rank at -inf (+inf).
-        value = np.where(lower == upper, lower, np.where(upper < band[0], -np.inf, np.inf))
-        found = _quantile(value, weight, share)
-        if band[0] <= found <= band[1]:
-            return found
-        half_width *= 4
+    Parameters
+    ----------
+    xy
+        Finite points, shape ``(n, 2)``.
+    eps
+        Radius, in the unit of ``xy``; positive.
+    sample_weight
+        Weight of each point; default 1 each.
+    """
+
+    def __init__(
+        self, xy: np.ndarray, *, eps: float, sample_weight: np.ndarray | None = None
+    ) -> None:
+        xy = np.asarray(xy, dtype=float)
+        self.eps = eps
+        weight = np.ones(len(xy)) if sample_weight is None else np.asarray(sample_weight, float)
+        self.grid = _Grid(xy, eps)
+        if self.grid.too_fine:
+            from scipy.spatial import cKDTree
+
+            tree = cKDTree(xy)
+            pairs = tree.sparse_distance_matrix(tree, eps, output_type="coo_matrix")
+            self.weight = weight
+            self.lower = np.bincount(pairs.row, weights=weight[pairs.col], minlength=len(xy))
+            self.upper = self.lower.copy()
+        else:
+            self.weight = weight[self.grid.order]  # in the grid's order
+            self.lower, self.upper = _bounded_weights(self.grid, self.weight)
+        self.rings_done = np.zeros(len(xy), dtype=np.int8)
+
+    def _tighten(self, undecided: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        if not self.grid.too_fine:
+            _tighten(
+                self.grid, self.weight, self.lower, self.upper, undecided,
+                rings_done=self.rings_done,
+            )  # fmt: skip
+
+    def at_least(self, threshold: float) -> np.ndarray:
+        """Whether each point (in the grid's order) has at least ``threshold`` within ``eps``."""
+        self._tighten(lambda lo, hi: (lo < threshold) & (hi >= threshold))
+        return self.lower >= threshold
+
+    def quantile(self, share: float) -> float:
+        """The weighted ``share`` quantile (see :func:`neighbour_weight_quantile`)."""
+        lower, upper, weight = self.lower, self.upper, self.weight
+        if self.grid.too_fine:
+            return _quantile(lower, weight, share)
+        # A guess from the exact weights of a fixed sample of points; then only points whose
+        # bounds straddle a band around it get exact weights, the band widened until it holds
+        # the quantile (so the result never depends on the guess).
+        sample = np.random.default_rng(0).permutation(len(lower))[:QUANTILE_SAMPLE]
+        low, high = lower[sample], upper[sample]
+        _tighten(self.grid, weight, low, high, lambda lo, hi: lo < hi, points=sample)
+        guess = _quantile(low, weight[sample], share)
+        half_width = max(1.0, 0.02 * guess)
+        while True:
+            band = guess - half_width, guess + half_width
+            self._tighten(lambda lo, hi: (lo < hi) & (hi >= band[0]) & (lo <= band[1]))  # noqa: B023
+            # Points surely below (above) the band keep their rank at -inf (+inf).
+            value = np.where(lower == upper, lower, np.where(upper < band[0], -np.inf, np.inf))
+            found = _quantile(value, weight, share)
+            if band[0] <= found <= band[1]:
+                return found
+            half_width *= 4
 
 
 def _quantile(values: np.ndarray, weight: np.ndarray, share: float) -> float:
@@ -266,15 +306,6 @@ def _pairs(
         other = np.repeat(start[cells[first:last]], size) + within
         chunks.append((item, points[item], other if index is None else index[other]))
     return chunks
-
-
-def _core(grid: _Grid, weight: np.ndarray, min_samples: float) -> np.ndarray:
-    """Core flag per (sorted) point: cell bounds first, exact distances only where undecided."""
-    lower, upper = _bounded_weights(grid, weight)
-    _tighten(
-        grid, weight, lower, upper, lambda low, high: (low < min_samples) & (high >= min_samples)
-    )
-    return lower >= min_samples
 
 
 def _bounded_weights(grid: _Grid, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,11 @@ import pytest
 from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 
-from geo_service.analysis.grid_dbscan import grid_dbscan, neighbour_weight_quantile
+from geo_service.analysis.grid_dbscan import (
+    NeighbourWeights,
+    grid_dbscan,
+    neighbour_weight_quantile,
+)
 
 
 def _sklearn(
@@ -125,3 +129,17 @@ def test_quantile_does_not_depend_on_its_first_guess(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(module, "QUANTILE_SAMPLE", 3)
     assert neighbour_weight_quantile(xy, eps=200.0, share=0.8) == exact
     assert neighbour_weight_quantile(xy, eps=200.0, share=0.05) < exact
+
+
+def test_labels_reuse_the_quantiles_neighbour_weights() -> None:
+    # The default map picks min_samples as a quantile, then clusters with the same counts.
+    rng = np.random.default_rng(5)
+    xy = _clustered(rng, 12_000)
+    weight = rng.integers(1, 3, len(xy)).astype(float)
+    neighbours = NeighbourWeights(xy, eps=150.0, sample_weight=weight)
+    min_samples = int(np.ceil(neighbours.quantile(0.8)))
+    ours = grid_dbscan(
+        xy, eps=150.0, min_samples=min_samples, sample_weight=weight, neighbours=neighbours
+    )
+    np.testing.assert_array_equal(ours, _sklearn(xy, 150.0, min_samples, weight))
+    assert ours.max() >= 5
