@@ -222,10 +222,12 @@ class _Grid:
         self.xy = xy[self.order]
         # Contiguous coordinates: the pair tests gather from them millions of times.
         self.x, self.y = self.xy[:, 0].copy(), self.xy[:, 1].copy()
-        keys, self.start, self.count = np.unique(
-            key[self.order], return_index=True, return_counts=True
-        )
-        self.cell_ij = ij[self.order][self.start]
+        # The keys are sorted already: each cell starts where the key changes.
+        sorted_key = key[self.order]
+        self.start = np.flatnonzero(np.diff(sorted_key, prepend=sorted_key[0] - 1))
+        keys = sorted_key[self.start]
+        self.count = np.diff(self.start, append=len(sorted_key))
+        self.cell_ij = ij[self.order[self.start]]
         self.cell_of = np.repeat(np.arange(len(keys)), self.count)
         # Rounding may put a point a hair outside its computed cell; bounds allow for it.
         self.slack = 8 * float(np.spacing(np.abs(xy).max() + self.side * span.max()))
