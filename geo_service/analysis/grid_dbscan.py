@@ -22,8 +22,11 @@ does, ``dx * dx + dy * dy <= eps * eps``.
 The cell side is ``eps / 1.5`` rather than the textbook ``eps / sqrt(2)``: a cell's diagonal is
 then 0.94 ``eps``, so floating-point rounding can never put two points of one cell beyond
 ``eps``, while a point's neighbours still lie within two cells (the 5 x 5 block around it).
-The cost grows with the points and the cells they occupy, not with the neighbour pairs, which
-is what made scikit-learn's DBSCAN super-linear as the points grow denser.
+The cost grows with the points and the cells they occupy, and with the neighbours of only the
+points whose count lies near ``min_samples``, not with all neighbour pairs, which is what made
+scikit-learn's DBSCAN super-linear as the points grow denser. :class:`NeighbourWeights` keeps
+the bounds, so choosing ``min_samples`` as a quantile of the counts and then testing the cores
+counts each neighbourhood once.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import numpy as np
 CELL_SHARE_OF_EPS = 1 / 1.5
 #: Points whose exact neighbour weights give the first guess of a quantile.
 QUANTILE_SAMPLE = 20_000
+#: Cell keys always looked up through a table rather than searched.
+DENSE_LOOKUP_KEYS = 1 << 22
 #: Largest number of candidate point pairs held at once.
 CHUNK_PAIRS = 4_000_000
 _OFFSETS = np.array([(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)], dtype=np.int64)
@@ -105,8 +110,10 @@ def neighbour_weight_quantile(
 
     With ``w(i)`` the weight within ``eps`` of point ``i`` (its own included), the smallest
     ``w(i)`` such that points whose value is at most it hold at least ``share`` of the weight;
-    the same value as sorting every point's exact ``w(i)``. Only points whose cell bounds
-    straddle the quantile's own bounds get exact distances.
+    the same value as sorting every point's exact ``w(i)``. A guess from the exact weights of
+    :data:`QUANTILE_SAMPLE` points sets a band; only points whose cell bounds straddle it get
+    exact distances, and the band widens until it holds the quantile, so the guess never
+    changes the result.
 
     Parameters
     ----------
@@ -232,8 +239,17 @@ class _Grid:
         # Rounding may put a point a hair outside its computed cell; bounds allow for it.
         self.slack = 8 * float(np.spacing(np.abs(xy).max() + self.side * span.max()))
         self.neighbours = np.full((len(keys), len(_OFFSETS)), -1, dtype=np.int64)
+        n_keys = int(span[0]) * int(span[1])
+        # A table over every key of the (padded) extent when it is small, else a search.
+        lookup = None
+        if n_keys <= max(16 * len(keys), DENSE_LOOKUP_KEYS):
+            lookup = np.full(n_keys, -1, dtype=np.int64)
+            lookup[keys] = np.arange(len(keys))
         for k, (dx, dy) in enumerate(_OFFSETS):
             wanted = keys + dx * self.stride + dy
+            if lookup is not None:
+                self.neighbours[:, k] = lookup[wanted]
+                continue
             at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
             self.neighbours[:, k] = np.where(keys[at] == wanted, at, -1)
 

@@ -143,3 +143,14 @@ def test_labels_reuse_the_quantiles_neighbour_weights() -> None:
     )
     np.testing.assert_array_equal(ours, _sklearn(xy, 150.0, min_samples, weight))
     assert ours.max() >= 5
+
+
+@pytest.mark.parametrize("table_keys", [0, 1 << 24])
+def test_cell_search_and_cell_table_agree(monkeypatch: pytest.MonkeyPatch, table_keys: int) -> None:
+    # Sparse points over a wide extent: cells found by search (0) or by a table over every key.
+    import geo_service.analysis.grid_dbscan as module
+
+    monkeypatch.setattr(module, "DENSE_LOOKUP_KEYS", table_keys)
+    rng = np.random.default_rng(11)
+    xy = np.concatenate([_clustered(rng, 3_000), rng.uniform(0, 100_000, (500, 2)) + 4e5])
+    np.testing.assert_array_equal(grid_dbscan(xy, eps=60.0, min_samples=4), _sklearn(xy, 60.0, 4))
