@@ -307,8 +307,8 @@ def _dbscan_unsnapped(name: str, quick: bool) -> dict[str, Any]:
         )
         out.update(
             identical_labels_to_sklearn=True,
-            labels_cpu_seconds=paired["a_cpu_seconds"],
-            sklearn_cpu_seconds=paired["b_cpu_seconds"],
+            labels_cpu_seconds=round(paired["a_cpu_seconds"], 2),
+            sklearn_cpu_seconds=round(paired["b_cpu_seconds"], 2),
             sklearn_over_ours_median_pair_ratio=paired["median_ratio_b_over_a"],
         )
     out["peak_rss_mb"] = _peak_rss_mb()
