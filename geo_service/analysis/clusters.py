@@ -6,7 +6,11 @@ DBSCAN once per distinct location with the number of incidents there as ``sample
 location is a core point when the incidents within ``eps_m`` (its own included) number at least
 ``min_samples``, exactly as for the expanded points, so the clusters are the same and 1M snapped
 points take well under a second instead of ~20 s and 4.5 GB. (DBSCAN's only order dependence
-remains: a border point within reach of two clusters joins one of them.)
+remains: a border point within reach of two clusters joins one of them.) The DBSCAN itself is an
+exact grid DBSCAN (:mod:`geo_service.analysis.grid_dbscan`) whose labels equal scikit-learn's
+and whose cost grows with the points, not with their neighbour pairs: unsnapped points (fire,
+STATS19), each incident its own location, grow denser as the period lengthens, and scikit-learn's
+cost grew with the density.
 
 A cluster is a place to patrol, so its size is bounded: by default a cluster whose convex hull
 exceeds :data:`MAX_HOTSPOT_AREA_M2` (1 km^2) is split by running DBSCAN on its incidents alone at
@@ -33,6 +37,7 @@ import pandas as pd
 import shapely
 
 from geo_service.analysis.grid import Grid
+from geo_service.analysis.grid_dbscan import NeighbourWeights, grid_dbscan
 from geo_service.errors import InputError
 from geo_service.schema import CRS
 
@@ -122,7 +127,7 @@ def auto_dbscan_params(
     xy = _points(x, y)
     unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
     area = _study_area_m2(unique, None) if study_area_m2 is None else float(study_area_m2)
-    return _auto_params(unique, counts, area, eps_m, min_samples)
+    return _auto_params(unique, counts, area, eps_m, min_samples)[0]
 
 
 def _auto_params(
@@ -131,7 +136,8 @@ def _auto_params(
     study_area_m2: float,
     eps_m: float | None,
     min_samples: int | None,
-) -> DbscanParams:
+) -> tuple[DbscanParams, NeighbourWeights | None]:
+    """The parameters, and the neighbour weights the rule counted (None if it counted none)."""
     if study_area_m2 <= 0:
         raise InputError(f"study area must be positive, got {study_area_m2} m2")
     n = int(counts.sum())
@@ -140,40 +146,24 @@ def _auto_params(
         eps_m = min(max(spacing, EPS_RANGE_M[0]), EPS_RANGE_M[1])
     if not eps_m > 0:
         raise InputError(f"eps_m must be a positive number of metres, got {eps_m}")
+    neighbours = None
     if min_samples is None:
         min_samples = MIN_SAMPLES_FLOOR
         if n > 0:
-            around = _incidents_within(unique, counts, eps_m)
-            order = np.argsort(around)
-            cumulative = np.cumsum(counts[order]) / n
-            at = around[order][np.searchsorted(cumulative, 1.0 - CORE_SHARE)]
+            neighbours = NeighbourWeights(unique, eps=eps_m, sample_weight=counts)
+            at = neighbours.quantile(1.0 - CORE_SHARE)
             min_samples = max(MIN_SAMPLES_FLOOR, math.ceil(at))
     if min_samples < 1:
         raise InputError(f"min_samples must be at least 1, got {min_samples}")
-    return DbscanParams(float(eps_m), int(min_samples), float(study_area_m2), n)
-
-
-def _incidents_within(unique: np.ndarray, counts: np.ndarray, eps_m: float) -> np.ndarray:
-    """Incidents within ``eps_m`` of each location, its own included (DBSCAN's core test)."""
-    if counts.max() == 1:
-        # Unsnapped points (fire, STATS19): a KD-tree counts without building the graph, a
-        # third of the time of scikit-learn's radius graph.
-        from scipy.spatial import cKDTree
-
-        return np.asarray(
-            cKDTree(unique).query_ball_point(unique, eps_m, return_length=True), dtype=float
-        )
-    from sklearn.neighbors import radius_neighbors_graph  # see _weighted_dbscan
-
-    graph = radius_neighbors_graph(unique, eps_m, mode="connectivity", include_self=True)
-    return np.asarray(graph @ counts.astype(float))
+    return DbscanParams(float(eps_m), int(min_samples), float(study_area_m2), n), neighbours
 
 
 def dbscan_labels(x: np.ndarray, y: np.ndarray, *, eps_m: float, min_samples: int) -> np.ndarray:
     """DBSCAN cluster label of every point (-1 = noise or no location), ties collapsed and weighted.
 
-    DBSCAN after Ester, Kriegel, Sander & Xu (1996), run by scikit-learn once per distinct
-    location with its number of incidents as ``sample_weight`` (module docstring).
+    DBSCAN after Ester, Kriegel, Sander & Xu (1996), run once per distinct location with its
+    number of incidents as ``sample_weight`` by the exact grid DBSCAN of
+    :mod:`geo_service.analysis.grid_dbscan` (scikit-learn's labels; module docstring).
 
     Parameters
     ----------
@@ -255,8 +245,11 @@ def dbscan_clusters(
     unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
     if study_area_m2 is None:
         study_area_m2 = _study_area_m2(unique, areas)
-    params = _auto_params(unique, counts, study_area_m2, eps_m, min_samples)
-    labels = _weighted_dbscan(unique, counts, params.eps_m, params.min_samples)
+    params, neighbours = _auto_params(unique, counts, study_area_m2, eps_m, min_samples)
+    # The rule's exact neighbour counts near min_samples are the core test's: counted once.
+    labels = _weighted_dbscan(
+        unique, counts, params.eps_m, params.min_samples, neighbours=neighbours
+    )
     labels, split, dropped = _bounded(
         unique, counts, labels, max_area_m2, eps_m=params.eps_m / 2,
         min_samples=params.min_samples, min_size=1,
@@ -349,7 +342,9 @@ def hdbscan_clusters(
     if len(xy) < max(min_cluster_size, 2):
         labels = np.full(len(xy), -1, dtype=np.int64)
     else:
-        from sklearn.cluster import HDBSCAN  # see _weighted_dbscan
+        # Imported here: scikit-learn takes over a second to import, and every geo-service
+        # command imports this module; only HDBSCAN should pay for it.
+        from sklearn.cluster import HDBSCAN
 
         model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
         labels = _by_size(model.fit(xy).labels_)
@@ -548,18 +543,19 @@ def _collapse(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _weighted_dbscan(
-    unique: np.ndarray, counts: np.ndarray, eps_m: float, min_samples: int
+    unique: np.ndarray,
+    counts: np.ndarray,
+    eps_m: float,
+    min_samples: int,
+    *,
+    neighbours: NeighbourWeights | None = None,
 ) -> np.ndarray:
-    if len(unique) == 0:
-        return np.zeros(0, dtype=np.int64)
-    # Imported here: scikit-learn takes over a second to import, and every geo-service command
-    # imports this module; only clustering should pay for it.
-    from sklearn.cluster import DBSCAN
-
-    model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="kd_tree")
-    # Unit weights change nothing but cost a third more in scikit-learn (unsnapped points).
-    weights = None if counts.max() == 1 else counts
-    return _by_size(model.fit(unique, sample_weight=weights).labels_, counts)
+    # Labels identical to scikit-learn's DBSCAN with the counts as sample_weight, at a cost
+    # linear in the locations (analysis.grid_dbscan).
+    labels = grid_dbscan(
+        unique, eps=eps_m, min_samples=min_samples, sample_weight=counts, neighbours=neighbours
+    )
+    return _by_size(labels, counts)
 
 
 def _bounded(

@@ -34,6 +34,11 @@ def test_quick_run_agrees_with_the_peers(hotspots_quick: dict[str, Any]) -> None
     assert kde["plain_binned_fft"]["max_error_share_of_peak"] > 0.01  # cell-centre binning
     assert kde["sklearn_rtol"]["max_difference_share_of_peak"] < 0.01
     assert hotspots_quick["dbscan"]["identical_labels_to_sklearn_20k_unsnapped"] is True
+    unsnapped = hotspots_quick["dbscan"]["unsnapped"]["20k"]
+    assert unsnapped["identical_labels_to_sklearn"] is True
+    assert unsnapped["map_and_backtest_cpu_seconds"] == pytest.approx(
+        unsnapped["map_cpu_seconds"] + unsnapped["backtest_cpu_seconds"], abs=0.011
+    )
     assert hotspots_quick["gistar"]["permutations"]["identical_pseudo_p_to_esda"] is True
 
 
