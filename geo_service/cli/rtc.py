@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--curve", action="store_true", help="mean hit rate at every 1 %% of area, per method"
     )
+    evaluate.add_argument(
+        "--map-kinds",
+        action="store_true",
+        help="also backtest every map kind (Gi* cells and areas, clusters, emerging classes, "
+        "patrol zones) beside the best naive baseline on the same area; slower",
+    )
     evaluate.add_argument("--format", choices=TABLE_FORMATS, default="table")
     evaluate.add_argument("--out", type=Path, help="file to write (needed for xlsx)")
     evaluate.set_defaults(handler=_evaluate)
@@ -139,28 +145,24 @@ def _roads(path: Path, name_col: str) -> gpd.GeoDataFrame:
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     check_out(args)
-    from geo_service import export
     from geo_service.analysis.evaluation import hit_rate_curve
-    from geo_service.services.evaluation import evaluate
+    from geo_service.services.evaluation import evaluate, evaluation_document
 
     coverages = tuple(float(c) for c in range(101)) if args.curve else _coverages(args.coverage)
     opts = EvaluateOptions(
         category=args.category, months=args.months, horizon_months=args.horizon_months,
         coverages=coverages, cell_m=args.cell_m, layer=args.layer,
     )  # fmt: skip
-    result = evaluate(open_store(settings), settings.groups(), opts, progress=progress_of(args))
+    result = evaluate(
+        open_store(settings), settings.groups(), opts, progress=progress_of(args),
+        with_map_kinds=args.map_kinds,
+    )  # fmt: skip
     shown: pd.DataFrame = (
         hit_rate_curve(result.summary) if args.curve else result.table if args.detail
         else result.summary
     )  # fmt: skip
     if args.format == "json" and args.out is None:
-        document = {
-            "category": result.category, "cell_m": result.cell_m,
-            "first_origin": result.first_origin, "last_origin": result.last_origin,
-            "horizon_months": result.horizon_months, "best_method": result.best_method,
-            "rows": export.json_records(shown),
-        }  # fmt: skip
-        json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(evaluation_document(result, shown), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     if args.format != "table" and (args.format == "xlsx" or args.out is not None):
@@ -173,6 +175,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
             f"\nbest method: {result.best_method} (origins {result.first_origin}.."
             f"{result.last_origin}, {result.cell_m:g} m cells)\n"
         )
+        if result.map_accuracy is not None:
+            sys.stdout.write("\nevery map kind beside the best naive baseline on the same area:\n")
+            write_frame(result.map_accuracy.round(4), "table")
     return 0
 
 

@@ -201,6 +201,44 @@ def evaluate(
     )
 
 
+def evaluation_document(result: Evaluation, rows: pd.DataFrame) -> dict[str, object]:
+    """The backtest as one JSON-ready document, the same from the CLI and the web.
+
+    Parameters
+    ----------
+    result
+        An :func:`evaluate` result.
+    rows
+        The table shown (the summary, the per-origin detail or the hit-rate curve).
+
+    Returns
+    -------
+    dict
+        ``category, cell_m, first_origin, last_origin, horizon_months, best_method, rows``;
+        ``default`` (the default map: method, the candidate drawn, its hit rate at 5 % and both
+        naive baselines') when the forecasts ran; ``map_kinds`` (every map kind's hit rate and
+        PAI beside the best naive baseline on the same area) when they were backtested.
+    """
+    from geo_service import export  # pyarrow/openpyxl writers: only when a document is made
+
+    document: dict[str, object] = {
+        "category": result.category, "cell_m": result.cell_m,
+        "first_origin": result.first_origin, "last_origin": result.last_origin,
+        "horizon_months": result.horizon_months, "best_method": result.best_method,
+        "rows": export.json_records(rows),
+    }  # fmt: skip
+    if result.default is not None:
+        chosen = result.default
+        document["default"] = {
+            "method": chosen.method, "map_method": chosen.map_method,
+            "coverage": chosen.coverage, "hit_rate": chosen.hit_rate,
+            "baseline_hit_rates": dict(chosen.baseline_hit_rates),
+        }  # fmt: skip
+    if result.map_accuracy is not None:
+        document["map_kinds"] = export.json_records(result.map_accuracy)
+    return document
+
+
 def _forecasts(
     incidents: pd.DataFrame, grid: Grid, first: str, last: str, opts: EvaluateOptions
 ) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from geo_service.services import context, tables
 from geo_service.services import hotspots as hotspot_services
 from geo_service.services import rates as rate_services
 from geo_service.services.collisions import sites_meta
-from geo_service.services.evaluation import evaluate
+from geo_service.services.evaluation import evaluate, evaluation_document
 from geo_service.services.options import METHODS, HotspotOptions, ViewOptions
 from geo_service.services.views import CategoryView
 from geo_service.web import pages
@@ -214,16 +214,14 @@ def evaluation(name: str) -> Response:
     """The backtest of every hotspot method on the category (as ``geo-service evaluate``)."""
     state, _summary, opts = pages.request_context()
     chosen = evaluate_options(request.args, category=name, view=opts)
-    result = state.cached(("evaluate", chosen), lambda: evaluate(state.store, state.groups, chosen))
-    body = {
-        "category": result.category,
-        "cell_m": result.cell_m,
-        "first_origin": result.first_origin,
-        "last_origin": result.last_origin,
-        "horizon_months": result.horizon_months,
-        "best_method": result.best_method,
-        "rows": export.json_records(result.summary),
-    }
+    kinds = request.args.get("map_kinds", "0")
+    if kinds not in ("0", "1"):
+        raise InputError(f"map_kinds={kinds!r}: expected 0 or 1")
+    result = state.cached(
+        ("evaluate", chosen, kinds),
+        lambda: evaluate(state.store, state.groups, chosen, with_map_kinds=kinds == "1"),
+    )
+    body = evaluation_document(result, result.summary)
     return _cached_response(json.dumps(body, ensure_ascii=False), "application/json")
 
 

@@ -47,6 +47,7 @@ OPTION_KEYS: frozenset[str] = frozenset(
         # hotspot maps, shifts, backtests
         "cell_m", "hex", "bandwidth_m", "eps_m", "min_samples", "permutations", "seed",
         "areas", "step_months", "accuracy", "cells", "targets", "horizon_months", "coverage",
+        "map_kinds", "breaks",
     }
 )  # fmt: skip
 

@@ -118,6 +118,10 @@ CASES: list[tuple[str, list[str], str, str]] = [
      f"/api/category/{quote('Dwelling burglary')}/shifts.geojson?{QUERY}", "features"),
     ("evaluate", ["evaluate", "--category", "Vehicle crime", "--format", "json"],
      f"/api/category/{quote('Vehicle crime')}/evaluation.json?{QUERY}", "evaluation"),
+    ("evaluate-map-kinds", ["evaluate", "--category", "Vehicle crime", "--format", "json",
+                            "--map-kinds"],
+     f"/api/category/{quote('Vehicle crime')}/evaluation.json?{QUERY}&map_kinds=1",
+     "evaluation"),
     ("report", ["report", "--period-end", END, "--layer", "beat", "--out", "-"],
      f"/report?{QUERY}", "text"),
 ]  # fmt: skip
@@ -145,6 +149,19 @@ def _compare(kind: str, cli_text: str, web: Any) -> None:
 def _same_evaluation(cli: dict[str, Any], web: dict[str, Any]) -> None:
     assert cli["best_method"] == web["best_method"]
     same_records(cli["rows"], web["rows"], ["method", "coverage", "hit_rate", "pai"])
+    assert cli["default"] == web["default"]
+    # the default map is the forecast only when it beats both naive baselines at 5 %
+    default = cli["default"]
+    beaten = all(default["hit_rate"] > b for b in default["baseline_hit_rates"].values())
+    assert (default["method"] == "forecast") == beaten
+    assert ("map_kinds" in cli) == ("map_kinds" in web)
+    if "map_kinds" in cli:
+        kinds = [r["map_kind"] for r in cli["map_kinds"]]
+        assert {"kde", "gistar-cells", "dbscan", "emerging", "patrol-5%"} <= set(kinds)
+        same_records(cli["map_kinds"], web["map_kinds"],
+                     ["map_kind", "hit_rate", "pai", "baseline", "baseline_hit_rate"])  # fmt: skip
+        for row in cli["map_kinds"]:
+            assert row["beats_baseline"] == (row["hit_rate"] > row["baseline_hit_rate"])
 
 
 def _same_text(cli: str, web: str) -> None:
