@@ -55,6 +55,48 @@ NO_SOURCE = "no data: no source in the store supplies it"
 MAX_LAG_MONTHS = 6
 
 
+#: A month in which a source holds fewer rows than this share of the median of its other months
+#: is held only in part (one stray row of a later month in a file, a download cut short): it is
+#: "no data", never a month to compare. Asked only of sources whose other months hold at least
+#: :data:`PARTIAL_MIN_MEDIAN` rows each (median), so a sparse source's quiet month stays held.
+PARTIAL_SHARE = 0.05
+PARTIAL_MIN_MEDIAN = 50
+
+
+def partial_months(counts: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Per source, the months it holds only in part (:data:`PARTIAL_SHARE`).
+
+    Parameters
+    ----------
+    counts
+        Rows per source and month: columns ``source``, ``month`` (``YYYY-MM``), ``rows``
+        (several rows of one source and month are summed).
+
+    Returns
+    -------
+    dict
+        Source -> its partial months, sorted; sources with none are left out.
+    """
+    if counts.empty:
+        return {}
+    totals = counts.groupby(["source", "month"], sort=True)["rows"].sum()
+    found: dict[str, tuple[str, ...]] = {}
+    for source, per_month in totals.groupby(level="source"):
+        rows = per_month.to_numpy(dtype=float)
+        months = [str(m) for m in per_month.index.get_level_values("month")]
+        partial = []
+        for i, month in enumerate(months):
+            others = np.delete(rows, i)
+            if others.size == 0:
+                continue
+            usual = float(np.median(others))
+            if usual >= PARTIAL_MIN_MEDIAN and rows[i] < PARTIAL_SHARE * usual:
+                partial.append(month)
+        if partial:
+            found[str(source)] = tuple(partial)
+    return found
+
+
 #: Columns :meth:`Coverage.from_incidents` reads.
 COVERAGE_COLUMNS: tuple[str, ...] = ("source", "category", "subcategory", "month", "time_known")
 
@@ -73,12 +115,16 @@ class Coverage:
         ``(source, category)`` pairs whose rows carry a subcategory (offence sub-type).
     times
         ``(source, category)`` pairs whose rows carry a known time of day.
+    partial
+        Source -> months it holds only in part (:func:`partial_months`): not in ``months``, so
+        never compared; named in :meth:`missing_lines`.
     """
 
     months: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     subcategories: frozenset[tuple[str, str]] = frozenset()
     times: frozenset[tuple[str, str]] = frozenset()
+    partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_incidents(cls, frame: pd.DataFrame) -> Coverage:
@@ -250,7 +296,18 @@ class Coverage:
         """One line per source missing months of a comparison, e.g. "police_uk: no data for
         Feb 20 to Dec 20"; empty when every source holds every month it is compared over."""
         missing = self.missing_for(sources, previous, current)
-        return [f"{s}: no data for {months_text(m)}" for s, m in missing.items() if m]
+        lines = []
+        for source, months in missing.items():
+            part = [m for m in months if m in self.partial.get(source, ())]
+            absent = [m for m in months if m not in part]
+            if absent:
+                lines.append(f"{source}: no data for {months_text(absent)}")
+            if part:
+                lines.append(
+                    f"{source}: {months_text(part)} held only in part (under "
+                    f"{100 * PARTIAL_SHARE:.0f} % of a usual month's rows), so counted as no data"
+                )
+        return lines
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from geo_service import schema
-from geo_service.coverage import Coverage
+from geo_service.coverage import Coverage, partial_months
 from geo_service.errors import StoreDamagedError
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
 
@@ -166,7 +166,12 @@ def coverage_from_summary(summary: pd.DataFrame) -> Coverage:
             "time_known": (summary["with_time"] > 0).to_numpy(dtype=bool),
         }
     )
-    return Coverage.from_incidents(frame)
+    partial = partial_months(summary[["source", "month", "rows"]])
+    if partial:
+        stray = [(s, m) for s, months in partial.items() for m in months]
+        keys = pd.MultiIndex.from_arrays([frame["source"], frame["month"]])
+        frame = frame.loc[~keys.isin(stray)]
+    return replace(Coverage.from_incidents(frame), partial=partial)
 
 
 # ------------------------------------------------------------------------------- status
