@@ -35,6 +35,7 @@ import logging
 import math
 import re
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -42,16 +43,16 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, TextIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
-import shapely
 
 from geo_service.errors import InputError
 from geo_service.schema import CRS
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,10 @@ def _table_of(frame: pd.DataFrame) -> pd.DataFrame:
     """A plain table: a named index becomes columns, a layer's geometry becomes its centroid."""
     if any(name is not None for name in frame.index.names):
         frame = frame.reset_index()
-    if isinstance(frame, gpd.GeoDataFrame):
+    # A frame can only be a GeoDataFrame once geopandas is imported: a plain table (status,
+    # change) is written without importing it.
+    gpd = sys.modules.get("geopandas")
+    if gpd is not None and isinstance(frame, gpd.GeoDataFrame):
         located = with_centroid(frame)
         return pd.DataFrame(located.drop(columns=located.geometry.name))
     return frame
@@ -170,6 +174,9 @@ def with_centroid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         ``centroid_lat`` (WGS84, degrees) appended; NaN where the geometry is missing or empty.
         The centroid is the area-weighted one of a polygon (it may fall outside a crescent).
     """
+    import geopandas as gpd
+    import shapely
+
     projected = _in_house_crs(frame.geometry)
     centres = shapely.centroid(projected.to_numpy())
     centres[shapely.is_empty(centres)] = None  # GEOS has no x of an empty point; None gives NaN
@@ -378,6 +385,8 @@ def write_geojson(
     nothing is parsed back (12,449 Dacorum cells: 0.3 s, where building the document and
     ``json.dump`` took 5.9 s). The text parses to exactly :func:`geojson_document`.
     """
+    import shapely
+
     _check_geojson_args(frame, simplify_m=simplify_m, precision=precision)
     geometries = _lonlat(frame.geometry, simplify_m=simplify_m, precision=precision)
     present = geometries.copy()
@@ -413,6 +422,8 @@ _FEATURES_PER_WRITE = 2000
 
 
 def _check_geojson_args(frame: object, *, simplify_m: float | None, precision: int) -> None:
+    import geopandas as gpd
+
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"GeoJSON needs a layer with geometry, got a {type(frame).__name__}")
     if isinstance(precision, bool) or not isinstance(precision, int) or not 0 <= precision <= 15:
@@ -423,6 +434,9 @@ def _check_geojson_args(frame: object, *, simplify_m: float | None, precision: i
 
 def _lonlat(geometry: gpd.GeoSeries, *, simplify_m: float | None, precision: int) -> np.ndarray:
     """Geometries simplified in metres, projected to lon/lat, rounded, then oriented."""
+    import geopandas as gpd
+    import shapely
+
     geoms = _in_house_crs(geometry).to_numpy()
     if simplify_m is not None:
         geoms = _simplified(geoms, simplify_m)
@@ -434,6 +448,8 @@ def _lonlat(geometry: gpd.GeoSeries, *, simplify_m: float | None, precision: int
 
 
 def _simplified(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
+    import shapely
+
     out = geoms.copy()
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     kind = shapely.get_type_id(geoms)
@@ -452,6 +468,8 @@ def _simplified(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
 def _geometry_members(geoms: np.ndarray) -> list[dict[str, Any] | None]:
     """GeoJSON geometry members; None for a missing or empty geometry (a null geometry)."""
     # GEOS writes shortest round-trip numbers; this is ~1.6 times faster than shapely's mapping.
+    import shapely
+
     present = geoms.copy()
     present[shapely.is_empty(geoms)] = None
     texts = shapely.to_geojson(present)
@@ -481,6 +499,8 @@ def write_geopackage(
     InputError
         ``layer`` is empty.
     """
+    import pyogrio
+
     if not layer.strip():
         raise InputError(f"{path}: a GeoPackage layer needs a name, got {layer!r}")
     table = _writable(frame)
@@ -545,6 +565,9 @@ def write_shapefile(frame: pd.DataFrame, path: Path | str) -> dict[str, str]:
     dBase limits apply: datetimes are written as ISO text, text longer than 254 bytes is cut
     (logged), and floats keep 15 decimals (a p-value below 5e-16 reads back as 0).
     """
+    import geopandas as gpd
+    import pyogrio
+
     target = Path(path)
     if target.suffix.lower() != ".shp":
         raise InputError(f"{target}: a Shapefile path must end in .shp")
@@ -570,10 +593,14 @@ def write_shapefile(frame: pd.DataFrame, path: Path | str) -> dict[str, str]:
 
 
 def _geometry_name(frame: pd.DataFrame) -> str | None:
+    import geopandas as gpd
+
     return frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
 
 
 def _check_one_family(frame: pd.DataFrame, target: Path) -> None:
+    import geopandas as gpd
+
     if not isinstance(frame, gpd.GeoDataFrame):
         return
     kinds = frame.geometry.dropna().geom_type.str.removeprefix("Multi").unique()
@@ -599,6 +626,8 @@ def _fit_dbf_text(series: pd.Series, column: str, target: Path) -> pd.Series:
 
 def _writable(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy OGR can write: object cells that are not text (lists, ...) become text."""
+    import geopandas as gpd
+
     out = frame.copy()
     if isinstance(out, gpd.GeoDataFrame) and out.crs is None:
         out = out.set_crs(CRS)
@@ -918,6 +947,8 @@ def _export_json(frame: pd.DataFrame, request: _Request) -> None:
 
 
 def _export_geojson(frame: pd.DataFrame, request: _Request) -> None:
+    import geopandas as gpd
+
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError("geojson needs a layer with geometry; this table has none (try csv)")
     _text_out(

@@ -14,11 +14,14 @@ when it falls outside every area of that layer.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 #: The projected CRS of every stored coordinate (British National Grid, metres).
 CRS = "EPSG:27700"
@@ -156,6 +159,8 @@ def has_location(frame: pd.DataFrame) -> np.ndarray:
 
 def to_geodataframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
     """The located incidents of ``frame`` as a GeoDataFrame of points in EPSG:27700."""
+    import geopandas as gpd
+
     located = frame.loc[has_location(frame)]
     geometry = gpd.points_from_xy(located["x"], located["y"], crs=CRS)
     return gpd.GeoDataFrame(located, geometry=geometry, crs=CRS)

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.special import ndtr  # norm.sf(x) is ndtr(-x): scipy.stats costs 0.8 s to import
 
 from geo_service.analysis.gistar import gi_star
 from geo_service.errors import InputError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 NO_PATTERN = "no pattern detected"
 #: Share of time steps that makes a location persistently hot (or cold).
@@ -100,6 +102,8 @@ def mann_kendall(series: np.ndarray, *, continuity: bool = True) -> MannKendall:
     InputError
         Fewer than 3 time steps.
     """
+    from scipy.special import ndtr  # norm.sf(x) is ndtr(-x): scipy.stats costs 0.8 s to import
+
     x = np.asarray(series, dtype=float)
     if x.ndim == 1:
         x = x[:, None]

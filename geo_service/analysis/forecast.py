@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import fftconvolve
 
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import History, Method, recent_counts_method
@@ -95,6 +94,8 @@ def time_weighted_counts(
 
 def _smooth(counts: np.ndarray, grid: Grid, bandwidth_m: float) -> np.ndarray:
     """``counts`` convolved with the quartic kernel scaled to sum 1 (incidents per cell)."""
+    from scipy.signal import fftconvolve
+
     stencil = kernel_stencil(bandwidth_m, grid.cell_m)
     stencil = stencil / stencil.sum()
     smooth = fftconvolve(counts, stencil, mode="same")

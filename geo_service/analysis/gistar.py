@@ -34,17 +34,19 @@ The spatial weights (grid cells, areas, distance bands) are built in :mod:`.weig
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import ndtr  # norm.sf(x) is ndtr(-x): scipy.stats costs 0.8 s to import
 
 from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.analysis.significance import bh_qvalues
 from geo_service.analysis.weights import contiguity_weights, grid_weights
 from geo_service.errors import InputError
 from geo_service.progress import Progress, quiet
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = [
     "BIN_LABELS",
@@ -159,6 +161,8 @@ def gi_star(
         ``weights`` is not ``n`` x ``n``; ``inference`` or ``draws`` is unknown;
         ``inference="permutation"`` without permutations.
     """
+    from scipy.special import ndtr  # norm.sf(x) is ndtr(-x): scipy.stats costs 0.8 s to import
+
     x = np.asarray(values, dtype=float).ravel()
     w = _star_weights(weights, x.size)
     z = _z_scores(x, w)
@@ -337,6 +341,8 @@ def gi_star_areas(
 
 
 def _star_weights(weights: sp.spmatrix | sp.sparray, n: int) -> sp.csr_array:
+    import scipy.sparse as sp
+
     w = sp.csr_array(weights, dtype=float)
     if w.shape != (n, n):
         raise InputError(f"weights must be {n} x {n} for {n} values, got {w.shape}")

@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from geo_service.analysis.gistar import gi_star
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.kde import kde_surface
 from geo_service.analysis.weights import grid_weights
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,6 +185,7 @@ def gistar_method(*, months: int = 12, queen: bool = True) -> Method:
     """
 
     # The weights depend only on the grid: build them once per grid, not once per origin.
+
     weights_for: dict[int, tuple[Grid, sp.csr_array]] = {}
 
     def score(history: History) -> np.ndarray:

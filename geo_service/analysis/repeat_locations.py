@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from geo_service.errors import InputError
 from geo_service.schema import CRS, SEVERITIES, has_location
@@ -198,6 +197,8 @@ def repeat_locations(
     InputError
         A needed column is missing or ``period_end`` is not ``YYYY-MM``.
     """
+    from scipy.spatial import cKDTree
+
     _check_columns(collisions)
     window = _in_window(collisions, rule=rule, period_end=period_end)
     if window.empty:

@@ -6,12 +6,16 @@ grid's inside cells (flat index) or of the layer's rows, and no self-weights (Gi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
-import scipy.sparse as sp
 
 from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.errors import InputError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 def distance_band_weights(
@@ -142,6 +146,8 @@ def _sparse(
     i: np.ndarray, j: np.ndarray, n: int, *, data: np.ndarray | None = None
 ) -> sp.csr_array:
     """An ``n`` x ``n`` CSR array with ``data`` (ones by default) at ``(i, j)``, indices sorted."""
+    import scipy.sparse as sp
+
     values = np.ones(i.size) if data is None else data
     w = sp.csr_array((values, (i, j)), shape=(n, n))
     w.sort_indices()

@@ -17,12 +17,21 @@ from typing import Any
 
 import pandas as pd
 
-from geo_service import ingest
 from geo_service.cli._output import show_progress, write_frame
 from geo_service.config import Settings
-from geo_service.sources import LOADERS
-from geo_service.sources._mapping import shipped_mappings
 from geo_service.store import Store
+
+#: The input formats of ``ingest``: the keys of :data:`geo_service.sources.LOADERS`, spelled here
+#: so that registering ``status`` does not import the loaders (and geopandas, pyproj) it never
+#: uses; tests/store/test_cli_ingest.py checks the two agree.
+KINDS = ("police-uk", "stats19", "mapped")
+
+
+def _shipped_mapping_names() -> list[str]:
+    """The names of :func:`geo_service.sources._mapping.shipped_mappings`, listed from the same
+    folder without importing the loaders."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "mappings"
+    return [p.stem for p in sorted(folder.glob("*.toml"))]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,13 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ingest", help="load incident files into the store", description=_INGEST_HELP
     )
-    parser.add_argument("kind", choices=list(LOADERS), help="input format")
+    parser.add_argument("kind", choices=list(KINDS), help="input format")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument(
         "--mapping",
         type=Path,
         help="TOML column mapping (for 'mapped'): a file, or the name of a shipped one "
-        f"({', '.join(shipped_mappings())})",
+        f"({', '.join(_shipped_mapping_names())})",
     )
     parser.add_argument(
         "--exclude-force",
@@ -145,6 +154,8 @@ _DISSOLVE_HELP = (
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import ingest
+
     progress = show_progress(args)
     summary = ingest.ingest_files(
         Store(settings.store), args.kind, args.paths, mapping=args.mapping,
@@ -162,6 +173,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import ingest
+
     store = Store(settings.store)
     report = ingest.add_layer(
         store, args.layer, args.paths, code_col=args.code_col, name_col=args.name_col,
@@ -192,6 +205,8 @@ def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _boundaries_dissolve(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import ingest
+
     store = Store(settings.store)
     layer = ingest.dissolve_layer(
         store, args.layer, from_layer=args.from_layer, names_csv=args.names,
@@ -216,6 +231,8 @@ def _print_assigned(store: Store, name: str) -> None:
 
 
 def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import ingest
+
     layer = ingest.add_denominators(Store(settings.store), args.layer, args.csv)
     print(
         f"layer {args.layer!r}: population for {int(layer['population'].notna().sum())} of "
@@ -226,6 +243,8 @@ def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> in
 
 
 def _boundaries_names(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import ingest
+
     layer = ingest.name_areas(Store(settings.store), args.layer, args.csv)
     renamed = int((layer["name"] != layer["code"]).sum())
     print(

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import folium
+if TYPE_CHECKING:
+    import folium
+
 
 #: Remote asset (as Folium names it) -> path under ``static/``; None means "not needed, dropped".
 LOCAL_ASSETS: dict[str, str | None] = {
@@ -57,6 +59,8 @@ def split_map(fmap: folium.Map) -> MapParts:
     ValueError
         When the map needs a remote asset with no local copy (a programming error, not user input).
     """
+    import folium
+
     figure = cast(folium.Figure, fmap.get_root())
     figure.render()
     header = figure.header.render()

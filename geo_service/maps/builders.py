@@ -12,9 +12,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from geo_service.maps.legends import (
 )
 from geo_service.maps.raster import OverlayImage, surface_overlay
 from geo_service.schema import CRS
+
+if TYPE_CHECKING:
+    import folium
 
 OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
@@ -70,6 +73,8 @@ def base_map(
     bounds_m: Sequence[float], *, tiles: str = "none", attribution: str = ""
 ) -> folium.Map:
     """An empty map fitted to ``bounds_m`` (minx, miny, maxx, maxy in EPSG:27700 metres)."""
+    import folium
+
     (south, west), (north, east) = _lonlat_box(bounds_m)
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2], tiles=None, control_scale=True
@@ -85,6 +90,8 @@ def base_map(
 
 def finish_map(fmap: folium.Map) -> folium.Map:
     """Add the layer switcher (expanded, so the layers are visible and printable)."""
+    import folium
+
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 
@@ -141,6 +148,8 @@ def change_layer(
 
 def blank_layer(fmap: folium.Map, *, name: str) -> None:
     """An empty base layer, so the user can switch every shading off."""
+    import folium
+
     folium.FeatureGroup(name=name, overlay=False, show=False).add_to(fmap)
 
 
@@ -222,6 +231,8 @@ def risk_adjusted_layer(fmap: folium.Map, layer: RiskAdjusted) -> Legend:
 
 
 def _image_layer(fmap: folium.Map, image: OverlayImage, *, url: str, name: str, show: bool) -> None:
+    import folium
+
     layer = folium.raster_layers.ImageOverlay(
         image="https://invalid/",
         bounds=[list(image.bounds[0]), list(image.bounds[1])],
@@ -243,6 +254,8 @@ def hotspot_layer(
     show: bool = False,
 ) -> Legend:
     """Cluster polygons (``count`` column) and Gi* hot cells (``count``, ``label``) in one layer."""
+    import folium
+
     group = folium.FeatureGroup(name=name, show=show)
     if len(hot_cells):
         hot_cells = dissolve_cells(hot_cells, by="label", total="count")
@@ -270,6 +283,8 @@ def emerging_layer(
     fmap: folium.Map, cells: gpd.GeoDataFrame, *, name: str, show: bool = False
 ) -> Legend:
     """Grid cells coloured by emerging-hotspot class (column ``pattern``)."""
+    import folium
+
     cells = dissolve_cells(cells, by="pattern")
     kinds = [str(p).split(" ")[0].lower() for p in cells["pattern"]]
     colours = [EMERGING_COLOURS.get(k, NO_DATA) for k in kinds]
@@ -292,6 +307,8 @@ def outline_layer(
     weight: float = 1.5,
 ) -> None:
     """Area outlines with no fill (context for other layers), shown by default."""
+    import folium
+
     styled = areas.assign(_fill="none", _weight=weight)
     layer = _geojson(styled, fields, fill_opacity=0.0)
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
@@ -301,6 +318,8 @@ def roads_layer(
     fmap: folium.Map, roads: gpd.GeoDataFrame, *, name: str, fields: Sequence[tuple[str, str]]
 ) -> Legend:
     """Road lines as context (a plain background has no streets), named in tooltips."""
+    import folium
+
     styled = roads.assign(_fill="none", _weight=3)
     layer = _geojson(styled, fields, fill_opacity=0.0, colour="#7f6f5f")
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
@@ -327,6 +346,8 @@ def patrol_layer(
     so numbers cannot hide each other's text); the zones are listed beside the map. ``base``
     makes it one of the map's exclusive base shadings, off at first (the category map).
     """
+    import folium
+
     group = folium.FeatureGroup(name=name, overlay=not base, show=not base)
     chosen = float(zones["coverage"].iloc[0]) if len(zones) else None
     for coverage, outline in zip(levels["coverage"], levels.geometry, strict=True):
@@ -369,6 +390,8 @@ def drawn_collisions(collisions: pd.DataFrame) -> pd.DataFrame:
 
 def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -> Legend:
     """Collisions as small circles coloured by severity (at most :data:`MAX_POINTS`)."""
+    import folium
+
     drawn = drawn_collisions(collisions)
     geometry = gpd.points_from_xy(drawn["x"], drawn["y"], crs=CRS)
     colours = [SEVERITY_COLOURS.get(str(s), NO_DATA) for s in drawn["severity"]]
@@ -395,6 +418,8 @@ def sites_layer(
 ) -> Legend:
     """The first :data:`MAX_SITES` sites (points or polygons, in rank order) with the first
     :data:`MAX_LABELS` labelled (column ``label``)."""
+    import folium
+
     drawn = sites.head(MAX_SITES)
     styled = drawn.assign(_fill="#6a51a3", _weight=2)
     group = folium.FeatureGroup(name=name, show=True)
@@ -419,6 +444,8 @@ def _area_geojson(
     show: bool,
     base: bool = False,
 ) -> None:
+    import folium
+
     layer = _geojson(areas, fields)
     folium.FeatureGroup(name=name, show=show, overlay=not base).add_child(layer).add_to(fmap)
 
@@ -431,6 +458,8 @@ def _geojson(
     fill_opacity: float = 0.7,
     colour: str = "#333333",
 ) -> folium.GeoJson:
+    import folium
+
     columns = [c for c, _ in fields]
     data = light_geojson(frame, properties=[*columns, "_fill", "_weight"], escape_html=True)
     aliases = [html.escape(label) for _, label in fields]

@@ -112,6 +112,9 @@ def count_breaks(
 
 
 def _upper_bounds(values: np.ndarray, classes: int, method: str) -> np.ndarray:
+    if method == "quantiles":
+        # the page default: mapclassify's import (scipy.stats, sklearn) costs ~1 s CPU cold
+        return _quantile_bounds(values, classes)
     import mapclassify
 
     # mapclassify warns when ties leave fewer distinct classes; the bounds are made distinct
@@ -123,6 +126,26 @@ def _upper_bounds(values: np.ndarray, classes: int, method: str) -> np.ndarray:
         if method == "head-tail":
             return np.asarray(mapclassify.HeadTailBreaks(values).bins, dtype=float)[-classes:]
         return np.asarray(mapclassify.Quantiles(values, k=classes).bins, dtype=float)
+
+
+def _quantile_bounds(values: np.ndarray, classes: int) -> np.ndarray:
+    """The distinct upper bounds of ``mapclassify.Quantiles(values, k=classes).bins``, with the
+    same arithmetic (``scipy.stats.scoreatpercentile``'s weighted neighbours), bit for bit."""
+    ordered = np.sort(np.asarray(values, dtype=float).ravel())
+    step = 100.0 / classes
+    percents = np.arange(step, 100 + step, step)
+    percents[-1] = min(percents[-1], 100.0)
+    bounds = []
+    for percent in percents:
+        index = percent / 100.0 * (ordered.size - 1)
+        low = int(index)
+        if low == index:
+            bounds.append(ordered[low] * 1 / 1.0)
+            continue
+        high = low + 1
+        weights = np.array([(high - index), (index - low)], float)
+        bounds.append(np.add.reduce(ordered[low : low + 2] * weights) / weights.sum())
+    return np.unique(np.array(bounds, dtype=float))
 
 
 def _round3(value: float) -> float:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from geo_service.maps import builders
 from geo_service.maps.assets import MapParts, split_map
 from geo_service.maps.legends import DIFFERENCE, SEQUENTIAL, Legend, difference_breaks
 from geo_service.maps.raster import OverlayImage, surface_overlay
+
+if TYPE_CHECKING:
+    import folium
 
 _AREA_FIELDS = (
     ("name", "Area"),

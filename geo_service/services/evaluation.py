@@ -33,7 +33,7 @@ from geo_service.analysis.forecast import (
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.periods import format_month, parse_month
-from geo_service.categories import CategoryGroup
+from geo_service.categories import CategoryGroup, categories_of
 from geo_service.errors import DataError, InputError
 from geo_service.progress import Progress
 from geo_service.schema import has_location
@@ -163,9 +163,11 @@ def evaluate(
         months, months_wanted=opts.months, horizon=opts.horizon_months
     )
     history_from = format_month(parse_month(first_origin) - 24)
+    # only the group's categories, months and columns are read: the backtest needs no more
     frame = store.incidents(
-        month_from=history_from, month_to=months[-1], columns=[*_COLUMNS, "source"]
-    )
+        categories=categories_of(group), month_from=history_from, month_to=months[-1],
+        columns=[*_COLUMNS, "source"],
+    )  # fmt: skip
     incidents = frame.loc[group.mask(frame)]
     if not has_location(incidents).any():
         raise DataError(f"no located incidents of {group.name!r} in the store")

@@ -32,7 +32,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import ndimage
 
 from geo_service import reference
 from geo_service.analysis.forecast import (
@@ -393,6 +392,8 @@ def _zone_frame(
     coverage: float,
     roads: gpd.GeoDataFrame | None,
 ) -> gpd.GeoDataFrame:
+    from scipy import ndimage
+
     labels, count = ndimage.label(chosen, structure=_EIGHT_NEIGHBOURS)
     index = np.arange(1, count + 1)
     forecast = ndimage.sum_labels(np.clip(scores, 0, None), labels, index)

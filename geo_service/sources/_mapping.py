@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyproj
-
 from geo_service.errors import InputError
 from geo_service.schema import SEVERITIES
 
@@ -239,6 +237,8 @@ def _columns(problems: list[str], table: object) -> dict[str, str | tuple[str, .
     _check_coordinate_lists(problems, columns)
     crs = columns.get("crs")
     if isinstance(crs, str):
+        import pyproj
+
         try:
             pyproj.CRS.from_user_input(crs)
         except pyproj.exceptions.CRSError:

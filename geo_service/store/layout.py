@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,8 +26,11 @@ import pyarrow.parquet as pq
 from geo_service import schema
 from geo_service.errors import InputError, StoreError
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+
 #: ``assign(incidents, layers)`` returns ``incidents`` with an ``area_<layer>`` column per layer.
-AssignAreas = Callable[[pd.DataFrame, Mapping[str, gpd.GeoDataFrame]], pd.DataFrame]
+AssignAreas = Callable[[pd.DataFrame, Mapping[str, "gpd.GeoDataFrame"]], pd.DataFrame]
 
 PARTITION_KEYS = ("source", "month")
 LAYER_COLUMNS = ("code", "name", "parent", "population", "households", "geometry")

@@ -270,26 +270,85 @@ def _layers_status(store: Store, manifest: Manifest) -> dict[str, Any]:
     layers = manifest.layer_names()
     if not layers:
         return {}
+    counts = _stored_area_counts(store, manifest, layers)
+    return {n: _layer_status(store, n, manifest.layers[n], counts) for n in layers}
+
+
+#: Incidents per (layer, area) of a version, kept beside its manifest like :data:`SUMMARY_FILE`
+#: (a derived file): ``layer``, ``code`` (null for no area), ``located`` and ``rows``.
+AREA_COUNTS_FILE = "area_counts.parquet"
+_AREA_COUNT_COLUMNS = ("layer", "code", "located", "rows")
+
+
+def _stored_area_counts(store: Store, manifest: Manifest, layers: Sequence[str]) -> pd.DataFrame:
+    """:func:`area_counts` of the published version, read from :data:`AREA_COUNTS_FILE` while
+    it names the same layers and its rows per layer are the manifest's, else computed (reading
+    every partition's area columns) and kept there, so ``status`` reads no partition again."""
+    version_dir = store.root / "versions" / str(store.version())
+    path = version_dir / AREA_COUNTS_FILE
+    total = sum(p.rows for p in manifest.partitions.values())
+    if path.is_file():
+        try:
+            frame = pq.read_table(path).to_pandas()
+            per_layer = frame.groupby("layer")["rows"].sum()
+            if (
+                list(frame.columns) == list(_AREA_COUNT_COLUMNS)
+                and sorted(map(str, per_layer.index)) == sorted(layers)
+                and all(int(n) == total for n in per_layer)
+            ):
+                return frame
+            logger.warning("%s disagrees with the manifest; counting the partitions again", path)
+        except (OSError, pa.ArrowException):
+            pass  # an unreadable cache is computed again below
+    frame = area_counts(store, layers)
+    staging = path.with_name(f".{AREA_COUNTS_FILE}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging)
+        os.replace(staging, path)
+    except OSError:
+        staging.unlink(missing_ok=True)
+    return frame
+
+
+def area_counts(store: Store, layers: Sequence[str]) -> pd.DataFrame:
+    """Incidents per layer, area code (null: in no area) and whether located, from the
+    partitions' ``x``, ``y`` and area columns; one row per combination present."""
     columns = ["x", "y", *(schema.area_column(n) for n in layers)]
     frame = store.incidents(columns=columns)
-    located = schema.has_location(frame)
-    return {n: _layer_status(store, n, manifest.layers[n], frame, located) for n in layers}
+    located = pd.Series(schema.has_location(frame), index=frame.index)
+    pieces = []
+    for name in layers:
+        counted = (
+            pd.DataFrame(
+                {"code": frame[schema.area_column(name)].astype("str"), "located": located}
+            )
+            .groupby(["code", "located"], dropna=False, sort=True)
+            .size()
+            .rename("rows")
+            .reset_index()
+        )
+        counted.insert(0, "layer", name)
+        pieces.append(counted)
+    out = pd.concat(pieces, ignore_index=True)
+    out["rows"] = out["rows"].astype("int64")
+    return out[list(_AREA_COUNT_COLUMNS)]
 
 
-def _layer_status(
-    store: Store, name: str, info: LayerInfo, frame: pd.DataFrame, located: np.ndarray
-) -> dict[str, Any]:
-    layer = store.layer(name)
-    area = frame[schema.area_column(name)]
+def _layer_status(store: Store, name: str, info: LayerInfo, counts: pd.DataFrame) -> dict[str, Any]:
+    layer = store.layer_table(name, ["code", "population", "households"])
+    mine = counts[counts["layer"] == name]
+    in_area = mine[mine["code"].notna()]
+    by_area = in_area.groupby("code")["rows"].sum()
+    outside = mine.loc[mine["code"].isna() & mine["located"].astype(bool), "rows"].sum()
     return layer_record(info) | {
         "areas": len(layer),
         "with_population": int(layer["population"].notna().sum()),
         "with_households": int(layer["households"].notna().sum()),
-        "incidents_in_an_area": int(area.notna().sum()),
-        "located_outside_every_area": int((located & area.isna().to_numpy()).sum()),
+        "incidents_in_an_area": int(in_area["rows"].sum()),
+        "located_outside_every_area": int(outside),
         "incidents_by_area": {
             str(code): int(n)
-            for code, n in area.value_counts().reindex(sorted(layer["code"]), fill_value=0).items()
+            for code, n in by_area.reindex(sorted(layer["code"]), fill_value=0).items()
         },
     }
 

@@ -43,12 +43,12 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from geo_service import schema
 from geo_service.coverage import Coverage
@@ -71,6 +71,9 @@ from geo_service.store.layout import (
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
 from geo_service.store.write import IngestBatch
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["AssignAreas", "FileRecord", "IngestBatch", "Store", "WriteResult", "partition_dir"]
 
@@ -170,7 +173,25 @@ class Store:
         self._verify()
         path = self._version_dir() / "layers" / f"{name}.parquet"
         try:
+            import geopandas as gpd
+
             return gpd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise StoreDamagedError(f"{path}: stored layer {name!r} unreadable ({exc})") from exc
+
+    def layer_table(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
+        """``columns`` of the stored area layer ``name``, without its geometry (so without
+        importing geopandas): what ``status`` needs of a layer."""
+        names = self.layer_names()
+        if name not in names:
+            available = ", ".join(names) or "none (add one with `geo-service boundaries add`)"
+            raise NotFoundError(
+                f"no area layer {name!r} in store {self.root}; available: {available}"
+            )
+        self._verify()
+        path = self._version_dir() / "layers" / f"{name}.parquet"
+        try:
+            return pq.read_table(path, columns=list(columns)).to_pandas()
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise StoreDamagedError(f"{path}: stored layer {name!r} unreadable ({exc})") from exc
 

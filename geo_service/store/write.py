@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
@@ -47,6 +47,9 @@ from geo_service.store.layout import (
 )
 from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, StoredFile
 from geo_service.store.merge import Merged, link_unstaged, merge_batch
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 logger = logging.getLogger(__name__)
 
@@ -570,6 +573,8 @@ def _stage_layer_version(
     assign: AssignAreas | None,
     progress: bool,
 ) -> None:
+    import geopandas as gpd
+
     names = sorted(set(manifest.layers) | {name})
     if assign is None and name not in manifest.layers and manifest.partitions:
         raise StoreError(f"new layer {name!r} needs its incidents assigned")

@@ -127,3 +127,33 @@ def _check_unlocated_against_raw_files(
     coverage = store.coverage()
     assert coverage.months["police_uk"] == tuple(police["months"])
     assert not coverage.subcategories and not coverage.times
+
+
+def test_status_keeps_area_counts_and_reads_them_back_without_partitions(
+    tmp_path: Path, ward_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    assert main(["--store", str(store), "boundaries", "add", "ward", str(ward_file)]) == 0
+    csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
+    assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 0
+    first = _status(store, capsys)
+    version_dir = store / "versions" / str(Store(store).version())
+    kept = pd.read_parquet(version_dir / "area_counts.parquet")
+    # 6 stored rows: W1 3 and W2 1 located in an area, 1 located outside, 1 without a location
+    assert sorted(kept["rows"].tolist()) == [1, 1, 1, 3] and kept["rows"].sum() == 6
+    # read back, not recounted: a kept file that names other counts of the same total is believed
+    kept.loc[kept["code"] == "W1", "rows"] = 2
+    kept.loc[kept["code"] == "W2", "rows"] = 2
+    kept.to_parquet(version_dir / "area_counts.parquet", index=False)
+    assert _status(store, capsys)["layers"]["ward"]["incidents_by_area"] == {"W1": 2, "W2": 2}
+    # one whose total is not the manifest's is counted again from the partitions
+    kept.loc[kept["code"] == "W2", "rows"] = 9
+    kept.to_parquet(version_dir / "area_counts.parquet", index=False)
+    assert _status(store, capsys)["layers"] == first["layers"]
+
+
+def test_ingest_kinds_are_the_loaders() -> None:
+    from geo_service.cli.ingest import KINDS
+    from geo_service.sources import LOADERS
+
+    assert tuple(LOADERS) == KINDS
