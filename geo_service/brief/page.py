@@ -69,7 +69,8 @@ def render_brief(found: PatrolZones, inputs: BriefInputs, out: IO[bytes], *, fmt
 
 
 def _title(found: PatrolZones) -> str:
-    return f"Patrol zones: {found.category}, forecast for {_month(found.forecast_month)}"
+    where = f" in {found.focus}" if found.focus else ""
+    return f"Patrol zones{where}: {found.category}, forecast for {_month(found.forecast_month)}"
 
 
 def _month(month: str) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,6 +118,9 @@ class PatrolZones:
     levels
         One row per coverage of :data:`COVERAGES`: ``coverage``, ``area_share`` and the outline
         of the selected cells.
+    focus
+        The area the zones were narrowed to by :meth:`within` ("Adeyfield East (ward
+        E05004691)"), or None for the whole study area.
     """
 
     category: str
@@ -138,6 +141,7 @@ class PatrolZones:
     last_origin: str
     zones: gpd.GeoDataFrame
     levels: gpd.GeoDataFrame
+    focus: str | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -162,12 +166,22 @@ class PatrolZones:
         held, base = self.percents()
         if self.is_baseline:
             held = f"{100 * self.hit_rate:.0f} %"
-        text = (
-            f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held} of "
-            f"each month's incidents in back-tests over the {self.origins} months "
-            f"{_month_words(_next(self.first_origin))} to {_month_words(_next(self.last_origin))}; "
-            f"a map drawn at random would hold {share:.0f} %."
+        months = (
+            f"in back-tests over the {self.origins} months "
+            f"{_month_words(_next(self.first_origin))} to {_month_words(_next(self.last_origin))}"
         )
+        if self.focus is None:
+            text = (
+                f"These {len(self.zones)} zones, {share:.0f} % of the area, held {held} of "
+                f"each month's incidents {months}; a map drawn at random would hold {share:.0f} %."
+            )
+        else:
+            # The back-test scores the whole study area's zones; one area's share is not known.
+            text = (
+                f"{len(self.zones)} of the zones touch {self.focus}. Across the whole study area "
+                f"the zones, {share:.0f} % of its area, held {held} of each month's incidents "
+                f"{months}; a map drawn at random would hold {share:.0f} %."
+            )
         if self.is_baseline:
             counts = BASELINE_WORDS[self.method]
             return (
@@ -231,11 +245,13 @@ class PatrolZones:
         }
 
     def within(self, area: gpd.GeoDataFrame) -> PatrolZones:
-        """The same forecast with only the zones touching ``area`` (a beat), renumbered from 1."""
+        """The same forecast with only the zones touching ``area`` (one row of a layer, with
+        ``code`` and ``name``, e.g. a beat), renumbered from 1; :attr:`focus` names the area."""
         shape = shapely.union_all(area.geometry.to_numpy())
         touching = self.zones[self.zones.intersects(shape)].copy()
         touching["zone"] = np.arange(1, len(touching) + 1)
-        return _replace_zones(self, touching.reset_index(drop=True))
+        narrowed = _replace_zones(self, touching.reset_index(drop=True))
+        return replace(narrowed, focus=_area_label(area))
 
 
 #: The naive baselines in words, as a sentence names them.
@@ -544,6 +560,14 @@ def _result(
         zones=zones,
         levels=levels,
     )
+
+
+def _area_label(area: gpd.GeoDataFrame) -> str:
+    """ "Adeyfield East (E05004691)" for one area row; its code alone without a name."""
+    row = area.iloc[0]
+    code = str(row.get("code", ""))
+    name = row.get("name")
+    return f"{name} ({code})" if isinstance(name, str) and name and name != code else code
 
 
 def _replace_zones(found: PatrolZones, zones: gpd.GeoDataFrame) -> PatrolZones:

@@ -46,6 +46,9 @@ def test_pdf_has_map_statement_and_zone_table(demo_store: Store, tmp_path: Path)
 def test_png_first_page_and_one_area(demo_store: Store, tmp_path: Path) -> None:
     pdf = tmp_path / "beat.pdf"
     _brief(demo_store, pdf, "--area", "beat:D1A")
+    text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    assert "Patrol zones in Hemel Hempstead Central (D1A)" in " ".join(text.split())
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf),
                     str(tmp_path / "page")], check=True)  # fmt: skip
     image = next(tmp_path.glob("page*.png")).read_bytes()

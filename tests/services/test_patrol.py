@@ -166,6 +166,11 @@ def test_within_keeps_zones_touching_the_area(store, burglary) -> None:
     found = burglary.within(d2b)
     assert all(g.intersects(d2b.geometry.iloc[0]) for g in found.zones.geometry)
     assert found.zones["zone"].tolist() == list(range(1, len(found.zones) + 1))
+    # the area is named, and the back-tested share is said to be the whole study area's
+    assert burglary.focus is None and found.focus == "Ashridge (D2B)"
+    statement = found.statement()
+    assert statement.startswith(f"{len(found.zones)} of the zones touch Ashridge (D2B).")
+    assert "Across the whole study area the zones, 5 % of its area, held" in statement
     with pytest.raises(NotFoundError, match="no area 'XX'"):
         area_of(store, "beat", "XX")
 
