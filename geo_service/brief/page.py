@@ -84,6 +84,11 @@ def _first_page(found: PatrolZones, inputs: BriefInputs) -> Figure:
     figure = Figure(figsize=A4_IN)
     figure.text(0.06, 0.965, _title(found), fontsize=14, weight="bold", va="top")
     lines = [found.statement()]
+    if len(found.zones) > FIRST_PAGE_ROWS:
+        lines.append(
+            f"This page lists zones 1 to {FIRST_PAGE_ROWS} (the map numbers them all); zones "
+            f"{FIRST_PAGE_ROWS + 1} to {len(found.zones)} follow on the next pages."
+        )
     if inputs.demo:
         lines.append("DEMONSTRATION DATA: synthetic geography, roads and incidents.")
     figure.text(0.06, 0.935, _wrapped(" ".join(lines), 110), fontsize=8.5, va="top")

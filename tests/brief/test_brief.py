@@ -41,6 +41,7 @@ def test_pdf_has_map_statement_and_zone_table(demo_store: Store, tmp_path: Path)
     assert "Leighton Buzzard Road" in text  # the demo's reference roads, labelled
     assert "PAI" in text and "Hit rate" in text
     assert "(continued)" in text
+    assert "zones 13 to 26 follow on the next pages" in " ".join(text.split())
 
 
 def test_png_first_page_and_one_area(demo_store: Store, tmp_path: Path) -> None:
