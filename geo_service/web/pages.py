@@ -129,8 +129,16 @@ def overview() -> str:
         empty=[g for g in view.table["group"] if g not in set(table["group"])],
         areas=list(zip(areas["code"], areas["name"], strict=True)),
         no_layer=NO_LAYER if not opts.layer else None,
+        patrollable=_patrollable(table),
         present=present,
     )
+
+
+def _patrollable(table: pd.DataFrame) -> set[str]:
+    """The groups a patrol map can be drawn for: formed from the data, incidents this period."""
+    current = pd.to_numeric(table["current"], errors="coerce").fillna(0)
+    formed = ~table["label"].astype(str).str.startswith("not available")
+    return set(table.loc[(current > 0).to_numpy() & formed.to_numpy(), "group"].astype(str))
 
 
 @blueprint.route("/category/<path:name>")

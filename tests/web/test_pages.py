@@ -249,6 +249,12 @@ def test_rate_base_is_in_the_heading_not_a_column(client) -> None:
 def test_overview_links_each_category_to_its_patrol_map(client) -> None:
     html = client.get(f"/?{Q}").get_data(as_text=True)
     assert f'class="patrol-link" href="/patrol/Burglary?{QH}"' in html
+    # a group the data cannot form gets no patrol link (it would answer 422), and every link
+    # that is offered answers
+    links = re.findall(r'class="patrol-link" href="([^"]+)"', html)
+    assert links and not any("Dwelling%20burglary" in link for link in links)
+    for link in links:
+        assert client.get(link.replace("&amp;", "&")).status_code == 200, link
 
 
 def test_patrol_page_states_forecast_zones_and_reliability(client) -> None:
