@@ -9,6 +9,7 @@ from typing import IO, TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from geo_service.services.patrol import PatrolZones
 
@@ -82,7 +83,10 @@ def _first_page(found: PatrolZones, inputs: BriefInputs) -> Figure:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=A4_IN)
-    figure.text(0.06, 0.965, _title(found), fontsize=14, weight="bold", va="top")
+    title = _title(found)
+    # 14 pt bold fits about 60 characters across A4: a longer title (an area's) is set smaller
+    figure.text(0.06, 0.965, title, fontsize=min(14.0, 14.0 * 60 / len(title)), weight="bold",
+                va="top")  # fmt: skip
     lines = [found.statement()]
     if len(found.zones) > FIRST_PAGE_ROWS:
         lines.append(
@@ -140,7 +144,11 @@ def _draw_map(axes: Axes, found: PatrolZones, inputs: BriefInputs) -> None:
         zones.plot(ax=axes, color=ZONE_COLOUR, alpha=0.35, edgecolor=ZONE_COLOUR, linewidth=1.2)
         gap = (box[2] - box[0]) * 0.03  # about a number's width on the page
         placed: list[tuple[float, float]] = []
-        for point, number in zip(zones.representative_point(), zones["zone"], strict=True):
+        # A zone reaching beyond the frame (an area's brief) is numbered on its part inside it.
+        frame = shapely.box(*box)
+        shown = zones.geometry.intersection(frame)
+        shown = shown.where(~shown.is_empty, zones.geometry)
+        for point, number in zip(shown.representative_point(), zones["zone"], strict=True):
             x, y = _free_spot(point.x, point.y, placed, gap)
             placed.append((x, y))
             moved = (x, y) != (point.x, point.y)
