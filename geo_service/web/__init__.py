@@ -79,7 +79,12 @@ def create_app(settings: Settings, *, store: object | None = None) -> Flask:
     register_error_handler(app)
     app.before_request(_answer_from_cache)
     app.after_request(_finish)
-    app.context_processor(lambda: {"tile_host": tile_host(web_state().tiles())})
+    app.context_processor(
+        lambda: {
+            "tile_host": tile_host(web_state().tiles()),
+            "streets_loaded": pages.streets_loaded(web_state()),
+        }
+    )
     app.wsgi_app = AllowedHosts(app.wsgi_app, settings.allowed_hosts, trusted_key=WARM_KEY)  # type: ignore[method-assign]
     return app
 

@@ -824,6 +824,11 @@ def _frames(spots: CategoryHotspots) -> map_views.HotspotFrames:
     return map_views.HotspotFrames(spots.clusters, spots.hot_cells, spots.emerging_hot)
 
 
+def streets_loaded(state: WebState) -> bool:
+    """Whether the maps draw streets of their own (a roads reference layer, or the demo's)."""
+    return _roads(state) is not None
+
+
 def _roads(state: WebState) -> gpd.GeoDataFrame | None:
     """The store's reference roads as map context (the demo's synthetic roads when a demo
     store has none loaded), at most :data:`MAX_ROADS` lines, numbered roads first."""

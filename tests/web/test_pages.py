@@ -398,3 +398,27 @@ def test_collisions_brief_downloads(client) -> None:
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-") and b"/Count 1" in pdf.data
     png = client.get("/collisions/brief.png")
     assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
+
+
+def test_maps_say_how_to_add_streets_when_tiles_are_off_and_no_roads_are_loaded(
+    tmp_path, monkeypatch
+) -> None:
+    from geo_service.config import Settings
+    from geo_service.web import create_app
+    from tests.reliability.store_fixtures import build_store
+
+    root = build_store(tmp_path) / "store"
+    app = create_app(Settings(store=root, tiles="none"))
+    app.config.update(TESTING=True)
+    page = app.test_client().get("/category/Burglary").get_data(as_text=True)
+    assert "no roads layer is loaded" in page and "geo-service reference add roads" in page
+    # with the roads loaded, the maps draw them and the note goes
+    from geo_service._paths import project_folder
+    from geo_service.cli import main
+
+    roads = project_folder("boundaries") / "demo_roads.geojson"
+    assert main(["-q", "--store", str(root), "reference", "add", "roads", str(roads)]) == 0
+    app = create_app(Settings(store=root, tiles="none"))
+    app.config.update(TESTING=True)
+    page = app.test_client().get("/category/Burglary").get_data(as_text=True)
+    assert "no roads layer is loaded" not in page
