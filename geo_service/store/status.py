@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,17 +56,35 @@ def stored_summary(version_dir: Path, parts: Sequence[Partition]) -> pd.DataFram
     Every command opens the store afresh, so keeping the counts per version saves each one
     reading a column of every partition again.
     """
-    path = version_dir / SUMMARY_FILE
+    return kept_table(
+        version_dir / SUMMARY_FILE,
+        lambda frame: list(frame.columns) == list(SUMMARY_COLUMNS) and _agrees(frame, parts),
+        lambda: summarise(version_dir, parts),
+        read=typed_summary,
+    )
+
+
+def kept_table(
+    path: Path,
+    agrees: Callable[[pd.DataFrame], bool],
+    compute: Callable[[], pd.DataFrame],
+    *,
+    read: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame,
+) -> pd.DataFrame:
+    """A derived table kept at ``path`` beside a version's manifest: read while ``agrees`` with
+    the manifest, else ``compute``d and written there atomically (a store that cannot be
+    written is only read; an unreadable or disagreeing file is computed again, with a warning
+    for one that disagrees)."""
     if path.is_file():
         try:
             frame = pq.read_table(path).to_pandas()
-            if list(frame.columns) == list(SUMMARY_COLUMNS) and _agrees(frame, parts):
-                return typed_summary(frame)
+            if agrees(frame):
+                return read(frame)
             logger.warning("%s disagrees with the manifest; counting the partitions again", path)
         except (OSError, pa.ArrowException):
-            pass  # an unreadable cache is computed again below
-    frame = summarise(version_dir, parts)
-    staging = path.with_name(f".{SUMMARY_FILE}.{os.getpid()}.tmp")
+            pass  # an unreadable copy is computed again below
+    frame = compute()
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging)
         os.replace(staging, path)
@@ -285,29 +303,17 @@ def _stored_area_counts(store: Store, manifest: Manifest, layers: Sequence[str])
     it names the same layers and its rows per layer are the manifest's, else computed (reading
     every partition's area columns) and kept there, so ``status`` reads no partition again."""
     version_dir = store.root / "versions" / str(store.version())
-    path = version_dir / AREA_COUNTS_FILE
     total = sum(p.rows for p in manifest.partitions.values())
-    if path.is_file():
-        try:
-            frame = pq.read_table(path).to_pandas()
-            per_layer = frame.groupby("layer")["rows"].sum()
-            if (
-                list(frame.columns) == list(_AREA_COUNT_COLUMNS)
-                and sorted(map(str, per_layer.index)) == sorted(layers)
-                and all(int(n) == total for n in per_layer)
-            ):
-                return frame
-            logger.warning("%s disagrees with the manifest; counting the partitions again", path)
-        except (OSError, pa.ArrowException):
-            pass  # an unreadable cache is computed again below
-    frame = area_counts(store, layers)
-    staging = path.with_name(f".{AREA_COUNTS_FILE}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging)
-        os.replace(staging, path)
-    except OSError:
-        staging.unlink(missing_ok=True)
-    return frame
+
+    def agrees(frame: pd.DataFrame) -> bool:
+        per_layer = frame.groupby("layer")["rows"].sum()
+        return (
+            list(frame.columns) == list(_AREA_COUNT_COLUMNS)
+            and sorted(map(str, per_layer.index)) == sorted(layers)
+            and all(int(n) == total for n in per_layer)
+        )
+
+    return kept_table(version_dir / AREA_COUNTS_FILE, agrees, lambda: area_counts(store, layers))
 
 
 def area_counts(store: Store, layers: Sequence[str]) -> pd.DataFrame:

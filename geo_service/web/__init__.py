@@ -82,7 +82,8 @@ def create_app(settings: Settings, *, store: object | None = None) -> Flask:
     app.context_processor(
         lambda: {
             "tile_host": tile_host(web_state().tiles()),
-            "streets_loaded": pages.streets_loaded(web_state()),
+            # called by the map pages only: an error page never reads the store for it
+            "streets_loaded": lambda: pages.streets_loaded(web_state()),
         }
     )
     app.wsgi_app = AllowedHosts(app.wsgi_app, settings.allowed_hosts, trusted_key=WARM_KEY)  # type: ignore[method-assign]
