@@ -262,13 +262,19 @@ def _zone_table(figure: Figure, zones: gpd.GeoDataFrame, found: PatrolZones, *, 
         return
     height = min(0.02 * (len(rows) + 1), top - 0.06)
     axes = figure.add_axes((0.06, top - height, 0.88, height))
+    draw_table(axes, rows, header, widths=[0.06, 0.08, 0.07, 0.09, 0.1, 0.6], fontsize=7)
+
+
+def draw_table(
+    axes: Axes, rows: list[list[str]], header: list[str], *, widths: list[float], fontsize: float
+) -> None:
+    """A pack's table on ``axes``: grey rules, a bold shaded header row, left-aligned cells."""
     axes.axis("off")
     table = axes.table(
-        cellText=rows, colLabels=header, loc="upper center", cellLoc="left",
-        colWidths=[0.06, 0.08, 0.07, 0.09, 0.1, 0.6],
-    )  # fmt: skip
+        cellText=rows, colLabels=header, loc="upper center", cellLoc="left", colWidths=widths
+    )
     table.auto_set_font_size(False)
-    table.set_fontsize(7)
+    table.set_fontsize(fontsize)
     for (row, _col), cell in table.get_celld().items():
         cell.set_edgecolor("#cccccc")
         if row == 0:

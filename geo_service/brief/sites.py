@@ -16,6 +16,7 @@ from geo_service.brief.page import (
     _north_arrow,
     _scale_bar,
     _wrapped,
+    draw_table,
 )
 
 if TYPE_CHECKING:
@@ -127,15 +128,4 @@ def _table(figure: Figure, sites: gpd.GeoDataFrame) -> None:
         return
     height = 0.018 * (len(rows) + 1)
     axes = figure.add_axes((0.06, 0.4 - height, 0.88, height))
-    axes.axis("off")
-    table = axes.table(
-        cellText=rows, colLabels=header, loc="upper center", cellLoc="left",
-        colWidths=[0.05, 0.15, 0.2, 0.06, 0.05, 0.27, 0.17],
-    )  # fmt: skip
-    table.auto_set_font_size(False)
-    table.set_fontsize(6.5)
-    for (row, _col), cell in table.get_celld().items():
-        cell.set_edgecolor("#cccccc")
-        if row == 0:
-            cell.set_facecolor("#eeeeee")
-            cell.set_text_props(weight="bold")
+    draw_table(axes, rows, header, widths=[0.05, 0.15, 0.2, 0.06, 0.05, 0.27, 0.17], fontsize=6.5)

@@ -4,29 +4,18 @@ saved under ``tests/artifacts/``."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from geo_service.config import Settings
 from geo_service.web import create_app
-from tests.web.conftest import INJECTION, MemoryStore, beats, incidents
+from tests.web.conftest import CHROMIUM, INJECTION, MemoryStore, beats, incidents, served
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,25 +28,8 @@ def server() -> Iterator[str]:
     """The fixture app served from a background thread on 127.0.0.1 and a free port."""
     store = MemoryStore(incidents(), {"beat": beats()})
     app = create_app(Settings(store=Path("memory"), tiles="none"), store=store)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with served(app) as url:
+        yield url
 
 
 class Visit:

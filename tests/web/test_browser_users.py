@@ -6,18 +6,17 @@ phone, the briefing pack link, and no page wider than a 390 px phone. Screenshot
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from geo_service.config import Settings
 from geo_service.store import Store
 from geo_service.web import create_app
-from tests.web.test_browser import ARGS, CHROMIUM, Visit
+from tests.web.conftest import CHROMIUM, served
+from tests.web.test_browser import Visit
 
 SHOTS = Path(os.environ.get("GEO_SERVICE_SHOTS", "/tmp/shots"))
 SIZES = {"desktop": (1440, None), "phone": (390, None), "print": (1440, "print")}
@@ -39,25 +38,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(demo_store: Store) -> Iterator[str]:
     app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with served(app) as url:
+        yield url
 
 
 def shoot(visit: Visit, name: str) -> None:
