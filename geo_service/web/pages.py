@@ -24,6 +24,7 @@ from geo_service import export, reference
 from geo_service._paths import project_folder
 from geo_service.categories import ALL_CRIME, CategoryGroup, categories_of
 from geo_service.cluster_rules import load_cluster_rules
+from geo_service.coverage import Coverage
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.maps import builders
 from geo_service.maps import views as map_views
@@ -129,16 +130,18 @@ def overview() -> str:
         empty=[g for g in view.table["group"] if g not in set(table["group"])],
         areas=list(zip(areas["code"], areas["name"], strict=True)),
         no_layer=NO_LAYER if not opts.layer else None,
-        patrollable=_patrollable(table),
+        patrollable=_patrollable(table, groups_for(state, summary), state.store.coverage()),
         present=present,
     )
 
 
-def _patrollable(table: pd.DataFrame) -> set[str]:
-    """The groups a patrol map can be drawn for: formed from the data, incidents this period."""
+def _patrollable(
+    table: pd.DataFrame, groups: Sequence[CategoryGroup], coverage: Coverage
+) -> set[str]:
+    """The groups a patrol map can be drawn for: formable from the data, incidents this period."""
     current = pd.to_numeric(table["current"], errors="coerce").fillna(0)
-    formed = ~table["label"].astype(str).str.startswith("not available")
-    return set(table.loc[(current > 0).to_numpy() & formed.to_numpy(), "group"].astype(str))
+    busy = set(table.loc[(current > 0).to_numpy(), "group"].astype(str))
+    return {g.name for g in groups if g.name in busy and coverage.formable(g).available}
 
 
 @blueprint.route("/category/<path:name>")
