@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from geo_service.categories import CategoryGroup, load_groups
+from geo_service.engine import check_scheduler
 from geo_service.errors import InputError
 
 ENV_PREFIX = "GEO_SERVICE_"
@@ -53,6 +54,10 @@ class Settings:
     #: convention the published assessments use: the highest of 10 is "10th of 10") or
     #: "highest-first" (the highest is "1st of 10").
     positions: str = "highest-last"
+    #: Where ingest loads and joins its batches (:mod:`geo_service.engine`): None in this
+    #: process; "local" a Dask cluster on this machine; "tcp://host:port" an existing Dask
+    #: scheduler. Needs ``pip install 'geo_service[dask]'``.
+    scheduler: str | None = None
 
     def groups(self) -> tuple[CategoryGroup, ...]:
         """The category groups of :attr:`categories` (the packaged ones when it is None).
@@ -138,6 +143,8 @@ def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
             converted[name] = Path(str(value)) if value not in (None, "") else None
         elif name in _WHOLE:
             converted[name] = _whole(name, value, where=where)
+        elif name == "scheduler":
+            converted[name] = check_scheduler(str(value), where=where)
         elif name == "allowed_hosts":
             converted[name] = _hosts(value, where=where)
         elif name == "positions":

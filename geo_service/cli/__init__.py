@@ -111,6 +111,12 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_SCHEDULER_HELP = (
+    "where ingest loads and joins its batches: 'local' (a Dask cluster on this machine) or "
+    "tcp://HOST:PORT (a Dask scheduler); needs pip install 'geo_service[dask]'"
+)
+
+
 class _LazyCommands(argparse._SubParsersAction):
     """Sub-commands whose parsers are placeholders (name and help) until one is chosen.
 
@@ -158,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store", type=Path, help="store directory (or GEO_SERVICE_STORE; default data/store)"
     )
+    parser.add_argument(
+        "--scheduler", help=_SCHEDULER_HELP + " (or GEO_SERVICE_SCHEDULER; default: this process)"
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
@@ -188,6 +197,8 @@ def _accept_store_after_command(subparsers: argparse._SubParsersAction) -> None:
             command.add_argument(
                 "--store", type=Path, default=argparse.SUPPRESS, help="store directory"
             )
+        if not nested and "--scheduler" not in command._option_string_actions:
+            command.add_argument("--scheduler", default=argparse.SUPPRESS, help=_SCHEDULER_HELP)
         if not nested and "--quiet" not in command._option_string_actions:
             loudness = command.add_mutually_exclusive_group()
             loudness.add_argument(
@@ -209,6 +220,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     if args.store is not None:
         settings = replace(settings, store=args.store)
+    if args.scheduler is not None:
+        from geo_service.engine import check_scheduler
+
+        settings = replace(settings, scheduler=check_scheduler(args.scheduler, where="--scheduler"))
     return settings
 
 

@@ -159,7 +159,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     progress = show_progress(args)
     summary = ingest.ingest_files(
         Store(settings.store), args.kind, args.paths, mapping=args.mapping,
-        exclude_forces=args.exclude_force, progress=progress,
+        exclude_forces=args.exclude_force, progress=progress, scheduler=settings.scheduler,
     )  # fmt: skip
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=2, default=str)

@@ -1,5 +1,9 @@
 """Steps of :func:`geo_service.ingest.ingest_files`: loader options, checksums taken before any
-parse, batches, file records, held rows.
+parse, batches, the work on one batch (:func:`load_batch`), file records, held rows.
+
+:func:`load_batch` is the whole per-partition work of an ingest (parse, validate, project, join
+to the areas, the batch's tallies): a pure function of its files and the stored layers, which the
+single process calls directly and a Dask worker runs the same way (:mod:`geo_service.engine`).
 
 Private to :mod:`geo_service.ingest`.
 """
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 
@@ -26,6 +31,7 @@ from geo_service.sources._files import STDIN, expand_paths
 from geo_service.sources._mapping import ColumnMapping, read_mapping
 from geo_service.sources._stats19_tables import COLLISION, table_kind
 from geo_service.store import FileRecord, Manifest
+from geo_service.store.write import IngestBatch
 
 #: Where each loader looks inside folders (the loaders' own patterns).
 _FOLDER_PATTERNS: Mapping[str, tuple[str, ...]] = {
@@ -168,6 +174,109 @@ def batches(kind: str, paths: Sequence[Path]) -> tuple[tuple[Path, ...], ...]:
     return tuple(
         tuple(group) for _, group in groupby(ordered, key=lambda p: month_from_name(p) or "")
     )
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What one batch read, for the ingest's summary (added up over the batches).
+
+    ``without_location`` and ``outside_every_area`` count rows of files the store does not hold
+    yet; ``outside_every_area`` is None without layers. ``layers`` is the join's report per
+    layer (:meth:`geo_service.join.JoinReport.as_dict`).
+    """
+
+    rows_read: int
+    duplicates_in_files: int
+    rejected: int
+    located_by_fallback: int
+    without_location: int
+    outside_every_area: int | None
+    layers: Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class LoadedBatch:
+    """One batch loaded and joined: what the store writes, and what the summary counts."""
+
+    batch: IngestBatch
+    counts: BatchCounts
+
+
+def load_batch(
+    paths: Sequence[Path],
+    *,
+    kind: str,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    options: Mapping[str, Any],
+    stored: frozenset[tuple[str, str]],
+    threads: int | None = None,
+    progress: bool = False,
+) -> LoadedBatch:
+    """Load, validate, project and join one batch of files; count what it read.
+
+    The same function runs in the single process and on a Dask worker; it reads only ``paths``
+    and writes nothing, so batches may run anywhere and in any order.
+
+    Parameters
+    ----------
+    paths
+        The batch's files (police.uk: one month's, see :func:`batches`).
+    kind
+        A key of :data:`geo_service.sources.LOADERS`.
+    layers
+        The stored area layers, by name (EPSG:27700).
+    options
+        The loader's options (:func:`loader_options`).
+    stored
+        ``(source, sha256)`` of the files the store holds: their rows are not counted as new.
+    threads
+        Threads of the loader's own pool (None: one per core; 1 on a Dask worker).
+    progress
+        Show the loader's progress bar over the files.
+
+    Raises
+    ------
+    InputError
+        A file of the batch is refused as a whole (nothing of the ingest is stored).
+    """
+    loaded = LOADERS[kind](list(paths), progress=progress, threads=threads, **options)
+    incidents, report = join.assign_areas(carried(loaded.incidents), layers)
+    records = file_records(loaded, kind)
+    held = carried(held_rows(loaded, layers))
+    counts = _batch_counts(loaded, incidents, records, report.as_dict(), stored)
+    return LoadedBatch(IngestBatch(incidents, tuple(records), loaded.rejects, held), counts)
+
+
+def _batch_counts(
+    loaded: LoadResult,
+    incidents: pd.DataFrame,
+    records: Sequence[FileRecord],
+    layers: Mapping[str, Mapping[str, int]],
+    stored: frozenset[tuple[str, str]],
+) -> BatchCounts:
+    """The summary's figures of one joined batch (rows of files the store holds left out)."""
+    unchanged = [r.key for r in records if (r.source, r.sha256) in stored]
+    fresh = incidents.loc[~incidents["source_file"].isin(unchanged).to_numpy()]
+    return BatchCounts(
+        rows_read=loaded.rows_read,
+        duplicates_in_files=loaded.duplicates,
+        rejected=len(loaded.rejects),
+        located_by_fallback=loaded.located_by_fallback,
+        without_location=int((~schema.has_location(fresh)).sum()),
+        outside_every_area=_outside_every_area(fresh, list(layers)),
+        layers={name: {k: int(v) for k, v in counts.items()} for name, counts in layers.items()},
+    )
+
+
+def _outside_every_area(frame: pd.DataFrame, layers: Sequence[str]) -> int | None:
+    """Located rows of ``frame`` in no area of any of ``layers`` (None without layers)."""
+    if not layers:
+        return None
+    located = schema.has_location(frame)
+    inside = np.zeros(len(frame), dtype=bool)
+    for name in layers:
+        inside |= frame[schema.area_column(name)].notna().to_numpy()
+    return int((located & ~inside).sum())
 
 
 def _as_given(stored: FileRecord, path: Path) -> FileRecord:

@@ -2,7 +2,7 @@
 
 These are the ingest use cases the CLI and the demo call::
 
-    ingest_files(store, kind, paths)   load (LOADERS[kind]) -> assign_areas -> Store.write_incidents
+    ingest_files(store, kind, paths)   per batch: load_batch (load -> assign_areas) -> Store.write
     add_layer(store, layer, paths)     read_layer per file -> Store.write_layer (re-assigns all)
     dissolve_layer(store, layer, from_layer=...)  boundaries.dissolve_layer -> Store.write_layer
     add_denominators(store, layer, csv)
@@ -11,6 +11,12 @@ These are the ingest use cases the CLI and the demo call::
 Every row read is accounted for: ``rows_read == stored + duplicates + rejected``, where duplicates
 are rows repeated within the files read and rows already in the store (a file ingested before, or
 an incident id the month's partition already holds).
+
+The batches are loaded and joined by an engine (:mod:`geo_service.engine`): in this process, or
+on a Dask cluster when a scheduler is set. Either way the same function
+(:func:`geo_service.ingest.files.load_batch`) does the work, the results come back in the order
+of the batches, and this process alone merges them into the store, so the stored rows, the
+manifest and the summary are the same whichever engine ran.
 """
 
 from __future__ import annotations
@@ -19,19 +25,19 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from geo_service import boundaries, join, schema
+from geo_service.engine import Engine, SingleProcess, open_engine
 from geo_service.errors import InputError
 from geo_service.ingest import files as _ingest_files
 from geo_service.ingest import layers as _ingest_layers
-from geo_service.sources import LOADERS, LoadResult
 from geo_service.sources._result import empty_rejects
 from geo_service.store import Denominators, FileRecord, LayerInfo, Store, WriteResult
 from geo_service.store.layout import conform
@@ -121,6 +127,7 @@ def ingest_files(
     mapping: Path | None = None,
     exclude_forces: Sequence[str] = (),
     progress: bool = False,
+    scheduler: str | None = None,
 ) -> IngestSummary:
     """Load ``paths`` with the ``kind`` loader, assign areas for every stored layer, store them.
 
@@ -144,6 +151,11 @@ def ingest_files(
         police.uk ``Reported by`` values whose rows are left out (counted as rejected).
     progress
         Show progress bars (stderr).
+    scheduler
+        Where batches are loaded and joined (:func:`geo_service.engine.open_engine`): None in
+        this process; ``local`` or ``tcp://host:port`` on a Dask cluster, whose workers must
+        read the input files at the same paths. The result is the same either way: batches
+        come back in order and this process alone writes the store.
     """
     files = [Path(p) for p in paths]
     options = _ingest_files.loader_options(kind, mapping, files, exclude_forces=exclude_forces)
@@ -153,16 +165,19 @@ def ingest_files(
             {name: store.layer(name) for name in store.layer_names()} if checked.to_load else {}
         )
         tally = _Tally(kind, store.manifest().live_files(), checked.unchanged)
-        batches = _batches(
-            kind, checked, layers, options, tally, names=store.layer_names(), progress=progress
-        )
-        written = store.write_incident_batches(
-            batches, kind=kind, transformation=_ingest_files.transformation(kind, mapping)
-        )
+        with open_engine(scheduler if checked.to_load else None) as engine:
+            batches = _batches(
+                engine, kind, checked, layers, options, tally,
+                names=store.layer_names(), progress=progress,
+            )  # fmt: skip
+            written = store.write_incident_batches(
+                batches, kind=kind, transformation=_ingest_files.transformation(kind, mapping)
+            )
     return tally.summary(written, checked.order, layers=store.layer_names())
 
 
 def _batches(
+    engine: Engine,
     kind: str,
     checked: _ingest_files.CheckedFiles,
     layers: Mapping[str, gpd.GeoDataFrame],
@@ -172,7 +187,7 @@ def _batches(
     names: Sequence[str],
     progress: bool,
 ) -> Iterator[IngestBatch]:
-    """The ingest's batches, each loaded and joined only when the store asks for it.
+    """The ingest's batches in order, each loaded and joined by ``engine`` when it comes.
 
     ``names`` are the stored layers' names (``layers`` is empty when no file is to be read).
     """
@@ -180,20 +195,21 @@ def _batches(
         empty = conform(schema.empty_incidents(), names)
         yield IngestBatch(empty, checked.unchanged, empty_rejects())
     several = len(checked.to_load) > 1
-    for group in tqdm(
-        checked.to_load, desc="ingesting", unit="batch", disable=not (progress and several)
-    ):
-        loaded = LOADERS[kind](list(group), progress=progress and not several, **options)
-        incidents, report = join.assign_areas(_ingest_files.carried(loaded.incidents), layers)
-        records = _ingest_files.file_records(loaded, kind)
-        _warn_months_held_elsewhere(tally.stored, records)
-        held = _ingest_files.carried(_ingest_files.held_rows(loaded, layers))
-        tally.add(loaded, incidents, records, report.as_dict())
-        batch = IngestBatch(incidents, tuple(records), loaded.rejects, held)
-        # Drop this batch's rows before the next is loaded: one batch in memory at a time.
-        del loaded, incidents, held
-        yield batch
-        del batch
+    work = partial(
+        _ingest_files.load_batch, kind=kind, options=options, threads=engine.task_threads,
+        stored=frozenset((r.source, r.sha256) for r in tally.stored),
+        progress=progress and not several and isinstance(engine, SingleProcess),
+    )  # fmt: skip
+    loaded = engine.map(work, checked.to_load, layers=layers)
+    for done in tqdm(
+        loaded, desc="ingesting", unit="batch", total=len(checked.to_load),
+        disable=not (progress and several),
+    ):  # fmt: skip
+        _warn_months_held_elsewhere(tally.stored, done.batch.files)
+        tally.add(done.batch.files, done.counts)
+        # Only this batch's rows are held here while the store merges them.
+        yield done.batch
+        del done
 
 
 class _Tally:
@@ -203,7 +219,6 @@ class _Tally:
         self, kind: str, stored: Sequence[FileRecord], unchanged: Sequence[FileRecord]
     ) -> None:
         self.kind, self.stored = kind, stored
-        self._stored_sha = {(r.source, r.sha256) for r in stored}
         self.records: list[FileRecord] = list(unchanged)
         # Files set aside by checksum: their rows were read before; count them as then.
         self.rows_read = sum(r.rows for r in unchanged)
@@ -215,28 +230,19 @@ class _Tally:
         self.located_by_fallback = 0
         self.layers: dict[str, dict[str, int]] = {}
 
-    def add(
-        self,
-        loaded: LoadResult,
-        incidents: pd.DataFrame,
-        records: Sequence[FileRecord],
-        layers: Mapping[str, Mapping[str, int]],
-    ) -> None:
-        """Count one loaded and joined batch (rows of files the store holds already left out)."""
+    def add(self, records: Sequence[FileRecord], counts: _ingest_files.BatchCounts) -> None:
+        """Count one loaded and joined batch (its counts leave out files the store holds)."""
         self.records += records
-        self.rows_read += loaded.rows_read
-        self.duplicates_in_files += loaded.duplicates
-        self.rejected += len(loaded.rejects)
-        self.located_by_fallback += loaded.located_by_fallback
-        unchanged = [r.key for r in records if (r.source, r.sha256) in self._stored_sha]
-        fresh = incidents.loc[~incidents["source_file"].isin(unchanged).to_numpy()]
-        self.without_location += int((~schema.has_location(fresh)).sum())
-        outside = _outside_every_area(fresh, list(layers))
-        if outside is not None:
-            self.outside = (self.outside or 0) + outside
-        for name, counts in layers.items():
+        self.rows_read += counts.rows_read
+        self.duplicates_in_files += counts.duplicates_in_files
+        self.rejected += counts.rejected
+        self.located_by_fallback += counts.located_by_fallback
+        self.without_location += counts.without_location
+        if counts.outside_every_area is not None:
+            self.outside = (self.outside or 0) + counts.outside_every_area
+        for name, by_key in counts.layers.items():
             into = self.layers.setdefault(name, {})
-            for key, value in counts.items():
+            for key, value in by_key.items():
                 into[key] = into.get(key, 0) + int(value)
 
     def summary(
@@ -426,16 +432,6 @@ def _file_summary(record: FileRecord, written: WriteResult) -> FileSummary:
         months=record.months,
         status=status,
     )
-
-
-def _outside_every_area(frame: pd.DataFrame, layers: Sequence[str]) -> int | None:
-    if not layers:
-        return None
-    located = schema.has_location(frame)
-    inside = np.zeros(len(frame), dtype=bool)
-    for name in layers:
-        inside |= frame[schema.area_column(name)].notna().to_numpy()
-    return int((located & ~inside).sum())
 
 
 def _plain(value: Any) -> Any:

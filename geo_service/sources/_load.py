@@ -40,6 +40,7 @@ def load_each(
     progress: bool,
     what: str,
     max_reject_share: float = MAX_REJECT_SHARE,
+    threads: int | None = None,
 ) -> LoadResult:
     """Load every file of ``paths`` with ``load_file`` (in sorted path order) and assemble.
 
@@ -57,6 +58,9 @@ def load_each(
         What the files are, for the progress bar.
     max_reject_share
         Share of a file's rows (0-1) rejected for one reason above which the file is refused.
+    threads
+        Files loaded at once, in threads (None: one per core, at most one per file). A Dask
+        worker passes 1: its cluster already runs one task per core.
 
     Raises
     ------
@@ -69,7 +73,8 @@ def load_each(
     # Files load in parallel threads: Arrow's CSV parser and PROJ release the GIL (each thread
     # has its own transformer, see geo_service.projection). map() keeps the sorted file order,
     # so the result does not depend on which thread finishes first.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
+    pool_size = threads or max(1, min(len(files), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=pool_size) as pool:
         loaded = pool.map(load_file, files)
         parts = list(progress_over(loaded, enabled=progress, what=what, total=len(files)))
     for source_file, _, rejected in parts:

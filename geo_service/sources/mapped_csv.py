@@ -79,6 +79,7 @@ def load_mapped(
     mapping: str | Path,
     progress: bool = False,
     max_reject_share: float = MAX_REJECT_SHARE,
+    threads: int | None = None,
 ) -> LoadResult:
     """Load CSV files whose columns the TOML ``mapping`` describes.
 
@@ -93,6 +94,8 @@ def load_mapped(
         Show a progress bar over the files.
     max_reject_share
         Share of a file's rows (0-1) rejected for one reason above which the file is refused.
+    threads
+        Files loaded at once, in threads (None: one per core; 1 on a Dask worker).
 
     Returns
     -------
@@ -113,6 +116,7 @@ def load_mapped(
         progress=progress,
         what=f"{spec.name} files",
         max_reject_share=max_reject_share,
+        threads=threads,
     )
 
 

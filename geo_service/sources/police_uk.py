@@ -95,6 +95,7 @@ def load_police_uk(
     progress: bool = False,
     exclude_forces: Sequence[str] = (),
     max_reject_share: float = MAX_REJECT_SHARE,
+    threads: int | None = None,
 ) -> LoadResult:
     """Load police.uk street-level CSV files (``.csv``/``.csv.gz``, files or download folders).
 
@@ -111,6 +112,8 @@ def load_police_uk(
         are listed among the rejects with a reason starting "excluded on request".
     max_reject_share
         Share of a file's rows (0-1) rejected for one reason above which the file is refused.
+    threads
+        Files loaded at once, in threads (None: one per core; 1 on a Dask worker).
 
     Returns
     -------
@@ -132,6 +135,7 @@ def load_police_uk(
         progress=progress,
         what="police.uk files",
         max_reject_share=max_reject_share,
+        threads=threads,
     )
 
 

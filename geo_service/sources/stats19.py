@@ -177,7 +177,9 @@ _ROAD_PREFIX = {"Motorway": "M", "A(M)": "A", "A": "A", "B": "B", "C": "C"}
 _ROAD_NAMES = {"Motorway": "Motorway", "A(M)": "A(M) road", "A": "A road", "B": "B road"}
 
 
-def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = False) -> LoadResult:
+def load_stats19(
+    paths: str | Path | Iterable[str | Path], *, progress: bool = False, threads: int | None = None
+) -> LoadResult:
     """Load DfT STATS19 collision CSV files (current lower-case or older CamelCase headers).
 
     Parameters
@@ -187,6 +189,8 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
         vehicle tables among them are linked to their collisions.
     progress
         Show a progress bar over the files.
+    threads
+        Files loaded at once, in threads (None: one per core; 1 on a Dask worker).
 
     Returns
     -------
@@ -207,7 +211,7 @@ def load_stats19(paths: str | Path | Iterable[str | Path], *, progress: bool = F
         refuse_without_collisions([Path(p) for p in given], kinds)
     result = load_each(
         collisions, _load_file, folder_patterns=FOLDER_PATTERNS, progress=progress,
-        what="STATS19 files",
+        what="STATS19 files", threads=threads,
     )  # fmt: skip
     return replace(result, incidents=_linked(result.incidents, files, kinds))
 
