@@ -4,7 +4,8 @@
 # downloads in parallel and says what it is doing), falling back to pip with a progress bar when
 # uv cannot be installed. Both take the versions that were tested from
 # requirements/constraints.txt. `make run` installs the runtime dependencies only; `make test`
-# adds the test and lint tools (pytest, esda, playwright, ruff, mypy).
+# adds the test and lint tools (pytest, esda, playwright, ruff, mypy) and the optional Dask
+# engine (its tests start a small local cluster).
 PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
@@ -15,9 +16,9 @@ CONSTRAINTS := requirements/constraints.txt
 RUN_STAMP   := $(VENV)/.installed-run
 TEST_STAMP  := $(VENV)/.installed-test
 # (a variable: a comma inside $(call ...) would split the argument)
-TEST_EXTRAS := '.[test,dev]'
+TEST_EXTRAS := '.[test,dev,dask]'
 
-.PHONY: run test lint bench bench-docs constraints clean
+.PHONY: run test lint bench bench-scale bench-docs constraints clean
 
 # Without pip: seeding pip into a venv costs ~20 s on a busy machine and uv does not need it.
 $(PY):
@@ -73,6 +74,11 @@ lint: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(PY) -m bench
 	$(PY) -m bench.docs
+
+## bench-scale: single process vs a 2-worker Dask cluster on synthetic police.uk rows (ROWS=10000000)
+ROWS ?= 10000000
+bench-scale: $(TEST_STAMP)
+	$(PY) -m bench.scale --rows $(ROWS)
 
 ## bench-docs: rewrite the docs' benchmark tables from bench/results/*.json
 bench-docs: $(PY)

@@ -185,7 +185,9 @@ def check_scheduler(value: str | None, *, where: str) -> str | None:
 
 
 @contextlib.contextmanager
-def open_engine(scheduler: str | None, *, workers: int | None = None) -> Iterator[Engine]:
+def open_engine(
+    scheduler: str | None, *, workers: int | None = None, connect_timeout_s: float = 10.0
+) -> Iterator[Engine]:
     """The engine ``scheduler`` names, open for the block (a local cluster is then closed).
 
     Parameters
@@ -195,6 +197,8 @@ def open_engine(scheduler: str | None, *, workers: int | None = None) -> Iterato
         (``tcp://host:port``): an existing Dask scheduler.
     workers
         Worker processes of a local cluster (default: one per core available to this process).
+    connect_timeout_s
+        How long to try reaching an existing scheduler, seconds.
 
     Raises
     ------
@@ -212,7 +216,7 @@ def open_engine(scheduler: str | None, *, workers: int | None = None) -> Iterato
             cluster = stack.enter_context(_local_cluster(distributed, workers))
             client = stack.enter_context(distributed.Client(cluster))
         else:
-            client = stack.enter_context(_connected(distributed, chosen))
+            client = stack.enter_context(_connected(distributed, chosen, connect_timeout_s))
         engine = DaskEngine(client)
         logger.info("engine: %s", engine.name)
         yield engine
@@ -262,9 +266,9 @@ def _local_cluster(distributed: Any, workers: int | None) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _connected(distributed: Any, address: str) -> Iterator[Any]:
+def _connected(distributed: Any, address: str, timeout_s: float) -> Iterator[Any]:
     try:
-        client = distributed.Client(address, timeout="10s")
+        client = distributed.Client(address, timeout=f"{timeout_s}s")
     except OSError as exc:
         raise InputError(
             f"scheduler {address}: cannot connect to a Dask scheduler there ({exc}); start one "
