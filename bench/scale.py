@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import write_result
+from bench import RESULTS_DIR, write_result
 from bench.ingest import SEED, TEN_YEARS, write_police_files, write_wards
 
 DEFAULT_ROWS = 10_000_000
@@ -63,14 +63,25 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, help="folder for the files and stores (shared storage for a cluster)"
     )
     parser.add_argument("--out", type=Path, default=None, help="results folder")
+    parser.add_argument(
+        "--tables-only", action="store_true",
+        help="rewrite the tables of bench/results/scale.json from its own figures (no run)",
+    )  # fmt: skip
     parser.add_argument("--stage", nargs=3, help=argparse.SUPPRESS)  # the child's side
     args = parser.parse_args(argv)
+    if args.tables_only:
+        path = (args.out or RESULTS_DIR) / "scale.json"
+        document = json.loads(path.read_text("utf-8"))
+        path.write_text(json.dumps(with_tables(document), indent=2) + "\n", "utf-8")
+        return 0
     if args.stage:
         engine, data, store = args.stage
         result = _stage(engine, Path(data), Path(store), workers=args.workers)
         print(json.dumps(result))
         return 0
-    result = measure(args.rows, workers=args.workers, scheduler=args.scheduler, folder=args.data)
+    result = with_tables(
+        measure(args.rows, workers=args.workers, scheduler=args.scheduler, folder=args.data)
+    )
     kwargs = {"out_dir": args.out} if args.out else {}
     path = write_result("scale", result, **kwargs)
     print(json.dumps(result["table"], indent=2))
@@ -129,6 +140,7 @@ def _stage(engine: str, data: Path, store_path: Path, *, workers: int) -> dict[s
     store.write_layer("ward", wards, info=LayerInfo(path="synthetic", synthetic=True))
     if engine == "single":
         figures = _timed_ingest(store, data, scheduler=None)
+        figures["partition_costs"] = _partition_costs(store, data)
     elif engine == "local":
         figures = _on_local_cluster(store, data, workers=workers)
     else:
@@ -153,6 +165,27 @@ def _timed_ingest(store: Any, data: Path, *, scheduler: str | None) -> dict[str,
         "client_cpu_seconds": round(cpu, 2),
         "client_peak_memory_mb": round(_peak_memory_mb(), 1),
         "summary": plain,
+    }
+
+
+def _partition_costs(store: Any, data: Path, *, sample: int = 4) -> dict[str, Any]:
+    """CPU seconds of :func:`load_batch` in this process (threads=1, as on a worker) over the
+    first ``sample`` months, and the bytes a worker sends back for one (its pickled result)."""
+    import pickle
+
+    from geo_service.ingest.files import batches, load_batch
+
+    months = batches("police-uk", sorted(data.rglob("*-street.csv")))[:sample]
+    layers = {name: store.layer(name) for name in store.layer_names()}
+    start, sizes = _cpu_seconds(), []
+    for month in months:
+        done = load_batch(month, kind="police-uk", layers=layers, options={}, stored=frozenset(),
+                          threads=1)  # fmt: skip
+        sizes.append(len(pickle.dumps(done, protocol=5)))
+    return {
+        "months": len(months),
+        "load_batch_cpu_seconds_each": round((_cpu_seconds() - start) / len(months), 3),
+        "result_mb_each": round(sum(sizes) / len(sizes) / 1e6, 1),
     }
 
 
@@ -285,6 +318,64 @@ def _result(
         "projection": _projection(rows, largest, dask, workers=workers),
         "table": table,
     }
+
+
+def with_tables(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the docs' other tables (facts, workers, projection) from its figures."""
+    dask, projection = result["dask"], result["projection"]
+    load = result["load_average_before"][0], result["load_average_after"][0]
+    facts = [
+        {"measure": "rows (synthetic police.uk)", "value": f"{result['rows']:,}"},
+        {"measure": "size run", "value": result["size_note"]},
+        {"measure": "monthly files (= partitions)", "value": result["files"]},
+        {"measure": "largest partition, rows", "value": f"{result['largest_partition_rows']:,}"},
+        {"measure": "stored (both engines)", "value": f"{result['stored']:,}"},
+        {"measure": "in a ward (both engines)", "value": f"{result['in_a_ward']:,}"},
+        {"measure": "summary, rows per month, rows per ward identical", "value": "yes"},
+        {"measure": "wall time, single / Dask", "value": result["wall_ratio_single_over_dask"]},
+        {"measure": "load average before / after (1 min)",
+         "value": f"{load[0]:.1f} / {load[1]:.1f}"},
+    ]  # fmt: skip
+    costs = result["single"]["partition_costs"]
+    per_partition = [
+        {"cost per monthly partition": "load_batch CPU s in one process (pickling excluded)",
+         "value": costs["load_batch_cpu_seconds_each"]},
+        {"cost per monthly partition": "worker CPU s on the cluster (all the worker did)",
+         "value": projection["from"]["worker_cpu_seconds_per_partition"]},
+        {"cost per monthly partition": "result sent to the client, MB",
+         "value": costs["result_mb_each"]},
+        {"cost per monthly partition": "client CPU s (merge, write; and the scheduler)",
+         "value": round(dask["client_cpu_seconds"] / result["files"], 3)},
+    ]  # fmt: skip
+    workers = [
+        {"worker": f"worker {k + 1}", "CPU s": w["cpu_seconds"],
+         "memory with modules loaded, MB": w["memory_at_start_mb"],
+         "peak MB": w["peak_memory_mb"]}
+        for k, w in enumerate(dask["workers"])
+    ]  # fmt: skip
+    source = projection["from"]
+    projected = [
+        {"quantity": "rows / months / rows per month",
+         "value": f"{projection['rows']:,} / {projection['months']} / "
+                  f"{projection['rows_per_month']:,}"},
+        {"quantity": "workers", "value": projection["workers"]},
+        {"quantity": "measured worker CPU s per partition / per million rows",
+         "value": f"{source['worker_cpu_seconds_per_partition']} / "
+                  f"{source['worker_cpu_seconds_per_million_rows']}"},
+        {"quantity": "measured client CPU s per million rows",
+         "value": source["client_cpu_seconds_per_million_rows"]},
+        {"quantity": "projected worker time each, s", "value": projection["worker_seconds_each"]},
+        {"quantity": "projected client (serial merge) time, s",
+         "value": projection["client_seconds"]},
+        {"quantity": "projected wall time at least, s",
+         "value": f"{projection['wall_seconds_at_least']} (bound by {projection['bound_by']})"},
+        {"quantity": "projected peak memory per worker, MB",
+         "value": projection["worker_peak_memory_mb"]},
+    ]  # fmt: skip
+    return result | {
+        "facts": facts, "workers_table": workers, "projection_table": projected,
+        "partition_table": per_partition,
+    }  # fmt: skip
 
 
 def _without_counts(figures: Mapping[str, Any]) -> dict[str, Any]:
