@@ -38,6 +38,7 @@ from geo_service.engine import Engine, SingleProcess, open_engine
 from geo_service.errors import InputError
 from geo_service.ingest import files as _ingest_files
 from geo_service.ingest import layers as _ingest_layers
+from geo_service.sources._files import STDIN
 from geo_service.sources._result import empty_rejects
 from geo_service.store import Denominators, FileRecord, LayerInfo, Store, WriteResult
 from geo_service.store.layout import conform
@@ -165,7 +166,7 @@ def ingest_files(
             {name: store.layer(name) for name in store.layer_names()} if checked.to_load else {}
         )
         tally = _Tally(kind, store.manifest().live_files(), checked.unchanged)
-        with open_engine(scheduler if checked.to_load else None) as engine:
+        with open_engine(_scheduler_for(checked, scheduler)) as engine:
             batches = _batches(
                 engine, kind, checked, layers, options, tally,
                 names=store.layer_names(), progress=progress,
@@ -210,6 +211,17 @@ def _batches(
         # Only this batch's rows are held here while the store merges them.
         yield done.batch
         del done
+
+
+def _scheduler_for(checked: _ingest_files.CheckedFiles, scheduler: str | None) -> str | None:
+    """``scheduler``, or None (this process) when there is nothing to load or the input is
+    standard input, which only this process can read."""
+    if scheduler is None or not checked.to_load:
+        return None
+    if any(path == STDIN for group in checked.to_load for path in group):
+        logger.info("standard input is read in this process, not on the Dask cluster")
+        return None
+    return scheduler
 
 
 class _Tally:

@@ -102,3 +102,20 @@ def test_an_unreachable_scheduler_is_one_input_error() -> None:
         open_engine("tcp://127.0.0.1:9", connect_timeout_s=0.5),
     ):
         pass
+
+
+def test_standard_input_is_read_here_whatever_the_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from geo_service.ingest import ingest_files
+    from geo_service.store import Store
+
+    csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(csv.read_bytes())))
+    # No scheduler listens at port 9: reaching for it would fail; stdin never leaves here.
+    summary = ingest_files(
+        Store(tmp_path / "store"), "police-uk", ["-"], scheduler="tcp://127.0.0.1:9"
+    )
+    assert (summary.rows_read, summary.stored, summary.rejected) == (8, 6, 1)
