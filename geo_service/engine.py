@@ -212,6 +212,7 @@ def open_engine(
         return
     distributed = _distributed(chosen)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_dask())
         if chosen == LOCAL:
             cluster = stack.enter_context(_local_cluster(distributed, workers))
             client = stack.enter_context(distributed.Client(cluster))
@@ -220,6 +221,20 @@ def open_engine(
         engine = DaskEngine(client)
         logger.info("engine: %s", engine.name)
         yield engine
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's own messages (cluster start, workers joining) at WARNING and above only, unless
+    geo_service logs debug messages: the user asked for an ingest, not a cluster's diary."""
+    dask_logger = logging.getLogger("distributed")
+    before = dask_logger.level
+    if logging.getLogger("geo_service").getEffectiveLevel() > logging.DEBUG:
+        dask_logger.setLevel(max(logging.WARNING, before))
+    try:
+        yield
+    finally:
+        dask_logger.setLevel(before)
 
 
 def _distributed(scheduler: str) -> Any:
