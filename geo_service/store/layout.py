@@ -1,12 +1,18 @@
 """The on-disk format of the embedded store: partition layout, Arrow schema, file records.
 
 Private to the store (:mod:`geo_service.store` reads it, :mod:`geo_service.store.write` writes
-it). Incidents are plain Parquet partitioned by source and month (Hive style, values URL-quoted),
-canonical columns minus the partition keys, then one ``area_<layer>`` column per stored layer.
+it). Incidents are GeoParquet 1.1 partitioned by source and month (Hive style, values
+URL-quoted): canonical columns minus the partition keys, then one ``area_<layer>`` column per
+stored layer, then a WKB point ``geometry`` (null for rows without a location) and its ``bbox``
+covering column, both derived from x/y in EPSG:27700 when a file is written
+(:func:`with_geometry`). The store's own reads never read those two (:func:`read_partition`,
+:func:`file_schema` lists the others); they are there for GIS tools.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
@@ -33,6 +39,11 @@ if TYPE_CHECKING:
 AssignAreas = Callable[[pd.DataFrame, Mapping[str, "gpd.GeoDataFrame"]], pd.DataFrame]
 
 PARTITION_KEYS = ("source", "month")
+#: The point geometry (WKB) and its bbox covering column of a partition file, GeoParquet 1.1.
+GEOMETRY, COVERING = "geometry", "bbox"
+GEO_COLUMNS = (GEOMETRY, COVERING)
+#: One little-endian WKB point: byte order 1, geometry type 1 (Point), x, y as float64.
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 LAYER_COLUMNS = ("code", "name", "parent", "population", "households", "geometry")
 _ARROW_TYPES: Mapping[str, pa.DataType] = {
     "str": pa.large_string(),
@@ -136,23 +147,93 @@ def partition_slices(
 
 
 def read_partition(path: Path) -> pa.Table:
-    """One partition file as an Arrow table, each page checked against its CRC when it has one."""
-    return pq.read_table(path, page_checksum_verification=True)
+    """One partition file's columns but its geometry, each page checked against its CRC.
+
+    The geometry and bbox columns are derived from x/y, so the store never reads them back
+    (files written before they existed simply lack them).
+    """
+    handle = pq.ParquetFile(path, page_checksum_verification=True)
+    columns = [name for name in handle.schema_arrow.names if name not in GEO_COLUMNS]
+    return handle.read(columns=columns)
 
 
 def write_table(table: pa.Table, path: Path) -> None:
-    """Write a partition file (parent directories created).
+    """Write a partition file (parent directories created), as GeoParquet when it has x/y.
 
     Dictionary encoding is kept for the repetitive text columns and skipped for the unique or
     numeric ones, where it only costs time (about twice as fast, and smaller files). Each page
     carries a CRC-32, so a byte changed on disk is an error on reading, never a wrong value.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if "x" in table.column_names and "y" in table.column_names:
+        table = with_geometry(
+            table.drop_columns([c for c in GEO_COLUMNS if c in table.column_names])
+        )
     plain = {"incident_id", "x", "y", "source_line", "occurred_at", "casualties", "speed_limit"}
-    dictionary = [name for name in table.column_names if name not in plain]
+    dictionary = [n for n in table.column_names if n not in plain and n not in GEO_COLUMNS]
     pq.write_table(
         table, path, compression="snappy", use_dictionary=dictionary, write_page_checksum=True
     )
+
+
+def with_geometry(table: pa.Table) -> pa.Table:
+    """``table`` with a WKB point ``geometry`` and a ``bbox`` covering column from its x/y
+    (EPSG:27700 metres), and the GeoParquet 1.1 ``geo`` metadata describing them.
+
+    A row without a finite x and y gets a null geometry and a null bbox. The WKB is laid out
+    with numpy (21 bytes a point), byte for byte what ``shapely.to_wkb`` gives but about 50
+    times cheaper (0.02 s against 0.9 s of CPU per million rows, measured), which matters
+    because every ingest writes every row's point.
+    """
+    x = np.asarray(table["x"].to_numpy(), dtype=np.float64)
+    y = np.asarray(table["y"].to_numpy(), dtype=np.float64)
+    located = np.isfinite(x) & np.isfinite(y)
+    points = np.empty(int(located.sum()), dtype=_WKB_POINT)
+    points["order"], points["type"], points["x"], points["y"] = 1, 1, x[located], y[located]
+    offsets = np.zeros(len(x) + 1, dtype=np.int64)
+    np.cumsum(located * _WKB_POINT.itemsize, out=offsets[1:])
+    kind, width = (pa.binary(), np.int32) if offsets[-1] < 2**31 else (pa.large_binary(), np.int64)
+    validity = None if located.all() else pa.py_buffer(np.packbits(located, bitorder="little"))
+    wkb = pa.Array.from_buffers(
+        kind,
+        len(x),
+        [validity, pa.py_buffer(offsets.astype(width)), pa.py_buffer(points.tobytes())],
+    )
+    corner_x, corner_y = pa.array(x, mask=~located), pa.array(y, mask=~located)
+    bbox = pa.StructArray.from_arrays(
+        [corner_x, corner_y, corner_x, corner_y], names=["xmin", "ymin", "xmax", "ymax"],
+        mask=pa.array(~located),
+    )  # fmt: skip
+    bounds = (
+        [float(x[located].min()), float(y[located].min()),
+         float(x[located].max()), float(y[located].max())] if located.any() else None
+    )  # fmt: skip
+    out = table.append_column(GEOMETRY, wkb).append_column(COVERING, bbox)
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"geo"] = json.dumps(_geo_metadata(bounds)).encode("utf-8")
+    return out.replace_schema_metadata(metadata)
+
+
+def _geo_metadata(bounds: list[float] | None) -> dict[str, object]:
+    """The GeoParquet 1.1 ``geo`` metadata of a partition file's point column."""
+    column: dict[str, object] = {
+        "encoding": "WKB",
+        "geometry_types": ["Point"] if bounds is not None else [],
+        "crs": json.loads(_crs_projjson()),
+        "edges": "planar",
+        "covering": {"bbox": {k: [COVERING, k] for k in ("xmin", "ymin", "xmax", "ymax")}},
+    }
+    if bounds is not None:
+        column["bbox"] = bounds
+    return {"version": "1.1.0", "primary_column": GEOMETRY, "columns": {GEOMETRY: column}}
+
+
+@functools.cache
+def _crs_projjson() -> str:
+    """EPSG:27700 (British National Grid) as PROJJSON text, as GeoParquet records a CRS."""
+    from pyproj import CRS
+
+    return str(CRS.from_epsg(27700).to_json())
 
 
 def link(source: Path, target: Path) -> None:
