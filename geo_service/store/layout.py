@@ -39,6 +39,16 @@ if TYPE_CHECKING:
 AssignAreas = Callable[[pd.DataFrame, Mapping[str, "gpd.GeoDataFrame"]], pd.DataFrame]
 
 PARTITION_KEYS = ("source", "month")
+#: Where versions are kept: a folder that Arrow, Dask and Spark skip when they are pointed at
+#: the store (a leading ``_``), so only the published version shows (through :data:`VIEW`).
+VERSIONS = "_versions"
+#: Where stores written before the open layout keep them; read, and moved by the next write.
+OLD_VERSIONS = "versions"
+#: A symbolic link to the published version, replaced atomically just after ``CURRENT``.
+VIEW = "_current"
+#: Fixed links at the top of the store into :data:`VIEW`: what a GIS tool opens.
+VIEW_LINKS = ("incidents", "layers")
+
 #: The point geometry (WKB) and its bbox covering column of a partition file, GeoParquet 1.1.
 GEOMETRY, COVERING = "geometry", "bbox"
 GEO_COLUMNS = (GEOMETRY, COVERING)
@@ -81,6 +91,21 @@ class WriteResult:
     superseded_files: tuple[str, ...]
     rejects_path: Path | None
     superseded_keys: tuple[tuple[str, str], ...] = ()  # (source, key) of the superseded files
+
+
+def version_path(root: Path, name: str) -> Path:
+    """The folder of version ``name``: in :data:`VERSIONS`, or in :data:`OLD_VERSIONS` for one
+    written before the open layout and not yet moved."""
+    new, old = root / VERSIONS / name, root / OLD_VERSIONS / name
+    return old if not new.exists() and old.exists() else new
+
+
+def view_target(root: Path) -> str | None:
+    """The version the open view shows (None: no view)."""
+    try:
+        return Path(os.readlink(root / VIEW)).name
+    except OSError:
+        return None
 
 
 def partition_dir(source: str, month: str) -> str:
@@ -243,6 +268,16 @@ def link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def carry(source: Path, target: Path) -> None:
+    """Bring an unchanged partition (or held) file into a new version: a hard link, or, for a
+    file written before partitions were GeoParquet, a rewrite with its geometry, so the
+    store's first write after an upgrade makes every month openable in a GIS (once)."""
+    if GEOMETRY in pq.read_schema(source).names:
+        link(source, target)
+    else:
+        write_table(read_partition(source), target)
 
 
 def ids_in(table: pa.Table, ids: pa.Array) -> pa.Array:

@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 from geo_service import schema
 from geo_service.errors import StoreError
 from geo_service.store.layout import (
+    carry,
     file_schema,
     held_dir,
     ids_in,
-    link,
     partition_dir,
     partition_slices,
     read_partition,
@@ -123,11 +123,12 @@ def _as_table(frame: pd.DataFrame, layers: Sequence[str]) -> pa.Table:
 
 
 def link_unstaged(current: Path | None, staging: Path, merged: Merged) -> None:
-    """Hard-link into ``staging`` every partition and held file no batch rewrote."""
+    """Hard-link into ``staging`` every partition and held file no batch rewrote (rewritten
+    with its geometry if it predates GeoParquet partitions: :func:`layout.carry`)."""
     for folder, entries in (("incidents", merged.partitions), ("held", merged.held)):
         for key, entry in entries.items():
             if (folder, key) not in merged.staged:
-                link(_published(current) / entry.path, staging / entry.path)
+                carry(_published(current) / entry.path, staging / entry.path)
 
 
 def _base(

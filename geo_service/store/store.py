@@ -67,6 +67,7 @@ from geo_service.store.layout import (
     conform,
     file_schema,
     partition_dir,
+    version_path,
 )
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
@@ -391,17 +392,17 @@ class Store:
         version = self.version()
         if version is None:
             raise StoreError(f"store {self.root} is empty")
-        return self.root / "versions" / version
+        return version_path(self.root, version)
 
     def _current_dir(self) -> Path | None:
         version = self.version()
-        return None if version is None else self.root / "versions" / version
+        return None if version is None else version_path(self.root, version)
 
     def _cached(self, version: str) -> _Cached:
         """What was read of ``version``, reading its manifest the first time."""
         cached = self._cache.get(version)
         if cached is None:
-            path = self.root / "versions" / version / "manifest.json"
+            path = version_path(self.root, version) / "manifest.json"
             try:
                 manifest = Manifest.from_json(path.read_text("utf-8"))
             except (OSError, ValueError) as exc:
@@ -423,7 +424,7 @@ class Store:
         cached = self._cached(version)
         if time.monotonic() - cached.verified_at < _RECHECK_S:
             return
-        _checks.verify_version(self.root / "versions" / version, cached.manifest, seen=cached.seen)
+        _checks.verify_version(version_path(self.root, version), cached.manifest, seen=cached.seen)
         cached.verified_at = time.monotonic()
 
     def _writable(self) -> Manifest:
@@ -439,7 +440,7 @@ class Store:
         cached = self._cached(version)
         if cached.summary is None:
             parts = list(cached.manifest.partitions.values())
-            cached.summary = _status.stored_summary(self.root / "versions" / version, parts)
+            cached.summary = _status.stored_summary(version_path(self.root, version), parts)
         return cached.summary
 
     def _dataset(self, parts: Sequence[Partition], layers: Sequence[str]) -> ds.Dataset:
