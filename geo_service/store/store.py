@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from geo_service import schema
@@ -105,8 +106,8 @@ class Store:
     ``stat`` changed since they were last found intact.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | str) -> None:
+        self.root = _local_root(root)
         self._lock = WriterLock(self.root)
         self._cache: dict[str, _Cached] = {}  # version name -> what was read of it
 
@@ -214,23 +215,14 @@ class Store:
         """
         manifest = self.manifest()
         layers = manifest.layer_names()
-        allowed = [*schema.INCIDENT_COLUMNS, *(schema.area_column(n) for n in layers)]
-        wanted = _check_columns(columns, allowed)
-        for bound in (month_from, month_to):
-            if bound is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", bound):
-                raise InputError(f"month {bound!r} is not a month; expected YYYY-MM")
-        parts = [
-            p for p in manifest.partitions.values()
-            if (sources is None or p.source in sources)
-            and (month_from is None or p.month >= month_from)
-            and (month_to is None or p.month <= month_to)
-        ]  # fmt: skip
+        wanted = incident_columns(columns, layers)
+        parts = select_partitions(manifest, sources, month_from=month_from, month_to=month_to)
         if not parts:
             return conform(schema.empty_incidents(), layers)[wanted]
         self._verify()
-        expression = None if categories is None else ds.field("category").isin(list(categories))
+        dataset = partitions_dataset(str(self._version_dir()), parts, layers)
         try:
-            table = self._dataset(parts, layers).to_table(columns=wanted, filter=expression)
+            table = dataset.to_table(columns=wanted, filter=_category_filter(categories))
         except (OSError, pa.ArrowException) as exc:
             raise StoreDamagedError(
                 f"store {self.root}: a partition file of {self.version()} is unreadable "
@@ -443,22 +435,6 @@ class Store:
             cached.summary = _status.stored_summary(version_path(self.root, version), parts)
         return cached.summary
 
-    def _dataset(self, parts: Sequence[Partition], layers: Sequence[str]) -> ds.Dataset:
-        """The listed partition files only: a stray file in a month folder is never read."""
-        partitioning = ds.partitioning(
-            pa.schema([(k, pa.large_string()) for k in PARTITION_KEYS]), flavor="hive"
-        )
-        full = file_schema(layers)
-        for key in PARTITION_KEYS:
-            full = full.append(pa.field(key, pa.large_string()))
-        base = self._version_dir()
-        checked = ds.ParquetFragmentScanOptions(page_checksum_verification=True)
-        return ds.dataset(
-            [str(base / p.path) for p in parts], partitioning=partitioning,
-            format=ds.ParquetFileFormat(default_fragment_scan_options=checked),
-            partition_base_dir=str(base / "incidents"), schema=full,
-        )  # fmt: skip
-
     def _staging(self, manifest: Manifest) -> Path:
         """A fresh staging directory; leftovers of killed writers are removed first."""
         _store_write.remove_orphan_rejects(self.root, manifest)
@@ -483,10 +459,75 @@ class Store:
 
 
 # --------------------------------------------------------------------------------- helpers
-def _check_columns(columns: Sequence[str] | None, allowed: Sequence[str]) -> list[str]:
+def _local_root(root: Path | str) -> Path:
+    """The folder of a store given as a path or a ``file://`` URL; another URL is refused."""
+    text = str(root)
+    if "://" not in text:
+        return Path(root)
+    scheme, _, rest = text.partition("://")
+    if scheme == "file":
+        return Path(rest)
+    raise StoreError(
+        f"store {text}: geo-service writes and serves a store in a local folder (a path or a "
+        "file:// URL); a store on another file system is read with "
+        "geo_service.store.remote.StoreReader (see docs/store.md, 'Open layout')"
+    )
+
+
+def incident_columns(columns: Sequence[str] | None, layers: Sequence[str]) -> list[str]:
+    """``columns`` checked against the incident columns of a store with ``layers`` (all when
+    None); InputError naming the unknown ones."""
+    allowed = [*schema.INCIDENT_COLUMNS, *(schema.area_column(n) for n in layers)]
     if columns is None:
         return list(allowed)
     unknown = [c for c in columns if c not in allowed]
     if unknown:
         raise InputError(f"unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
     return list(columns)
+
+
+def select_partitions(
+    manifest: Manifest,
+    sources: Sequence[str] | None,
+    *,
+    month_from: str | None,
+    month_to: str | None,
+) -> list[Partition]:
+    """The partitions of ``sources`` between the inclusive "YYYY-MM" bounds (InputError when a
+    bound is not a month)."""
+    for bound in (month_from, month_to):
+        if bound is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", bound):
+            raise InputError(f"month {bound!r} is not a month; expected YYYY-MM")
+    return [
+        p for p in manifest.partitions.values()
+        if (sources is None or p.source in sources)
+        and (month_from is None or p.month >= month_from)
+        and (month_to is None or p.month <= month_to)
+    ]  # fmt: skip
+
+
+def partitions_dataset(
+    version_dir: str,
+    parts: Sequence[Partition],
+    layers: Sequence[str],
+    *,
+    filesystem: pafs.FileSystem | None = None,
+) -> ds.Dataset:
+    """The listed partition files of a version only (a stray file in a month folder is never
+    read), with the incident columns alone: the geometry is left unread unless asked for."""
+    partitioning = ds.partitioning(
+        pa.schema([(k, pa.large_string()) for k in PARTITION_KEYS]), flavor="hive"
+    )
+    full = file_schema(layers)
+    for key in PARTITION_KEYS:
+        full = full.append(pa.field(key, pa.large_string()))
+    checked = ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+    return ds.dataset(
+        [f"{version_dir}/{p.path}" for p in parts], partitioning=partitioning,
+        format=ds.ParquetFileFormat(default_fragment_scan_options=checked),
+        partition_base_dir=f"{version_dir}/incidents", schema=full, filesystem=filesystem,
+    )  # fmt: skip
+
+
+def _category_filter(categories: Sequence[str] | None) -> ds.Expression | None:
+    return None if categories is None else ds.field("category").isin(list(categories))

@@ -25,6 +25,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,15 +62,27 @@ def footer_checksum(path: Path, size: int) -> str:
         The file does not end with a Parquet footer (cut short, or not Parquet).
     """
     with open(path, "rb") as handle:
-        if size < 12:
-            raise ValueError(f"{size} bytes, too short for Parquet")
-        handle.seek(size - 8)
-        tail = handle.read(8)
-        length = int.from_bytes(tail[:4], "little")
-        if tail[4:] != _MAGIC or length + 12 > size:
-            raise ValueError("it does not end with a Parquet footer; cut short?")
-        handle.seek(size - 8 - length)
-        footer = handle.read(length)
+        return footer_digest(handle, size)
+
+
+def footer_digest(handle: BinaryIO, size: int) -> str:
+    """SHA-256 of the Parquet footer of the open file ``handle`` (``size`` bytes long): two
+    small reads at its end, so also cheap through a remote file system.
+
+    Raises
+    ------
+    ValueError
+        The file does not end with a Parquet footer (cut short, or not Parquet).
+    """
+    if size < 12:
+        raise ValueError(f"{size} bytes, too short for Parquet")
+    handle.seek(size - 8)
+    tail = handle.read(8)
+    length = int.from_bytes(tail[:4], "little")
+    if tail[4:] != _MAGIC or length + 12 > size:
+        raise ValueError("it does not end with a Parquet footer; cut short?")
+    handle.seek(size - 8 - length)
+    footer = handle.read(length)
     return hashlib.sha256(footer + tail).hexdigest()
 
 
