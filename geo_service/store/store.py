@@ -3,19 +3,26 @@
 Layout of a store directory::
 
     CURRENT                          name of the published version, replaced atomically
+    _current -> _versions/v000007    the open view: a link to the published version
+    incidents -> _current/incidents  what GIS tools open (only the published version)
+    layers -> _current/layers
     .lock                            fcntl lock held by the one writer
-    versions/v000007/manifest.json   ingested files, ingests, layers, partitions
-    versions/v000007/incidents/source=police_uk/month=2021-01/part.parquet
-    versions/v000007/held/source=police_uk/month=2021-01/part.parquet   duplicate rows kept aside
-    versions/v000007/layers/ward.parquet       (GeoParquet, EPSG:27700)
+    _versions/v000007/manifest.json  ingested files, ingests, layers, partitions
+    _versions/v000007/incidents/source=police_uk/month=2021-01/part.parquet
+    _versions/v000007/held/source=police_uk/month=2021-01/part.parquet   duplicates kept aside
+    _versions/v000007/layers/ward.parquet      (GeoParquet, EPSG:27700)
     rejects/<ingest-id>.csv          rows each ingest could not use
 
-Incidents are plain Parquet partitioned by source and month (Hive style, values URL-quoted), with
-x/y as float columns in EPSG:27700 and one ``area_<layer>`` column per stored layer. A write builds
-a complete new version beside the current one (unchanged partition files are hard links, so a
-version costs only what changed), then publishes it by renaming the version directory into place
-and atomically replacing ``CURRENT``. A process killed at any point leaves the previous version
-published and readable; staging left behind is removed by the next writer.
+Incidents are GeoParquet partitioned by source and month (Hive style, values URL-quoted), with
+x/y as float columns in EPSG:27700, one ``area_<layer>`` column per stored layer, and a point
+geometry with its bbox derived from x/y (:mod:`geo_service.store.layout`), which the store's own
+reads never read. A write builds a complete new version beside the current one (unchanged
+partition files are hard links, so a version costs only what changed), then publishes it by
+renaming the version directory into place, atomically replacing ``CURRENT``, then re-pointing
+the ``_current`` link. A process killed at any point leaves the previous version published and
+readable (killed after ``CURRENT``, the open view still shows the previous version until the next
+write or ``repair``); staging left behind is removed by the next writer. Versions kept under
+``versions/`` by stores written before this layout are read there and moved by the next write.
 
 Files are identified by source and file name: re-ingesting a file whose checksum is already stored
 changes nothing; a file with the same name but new content supersedes the old one, whose rows are
