@@ -31,7 +31,15 @@ from pathlib import Path
 
 from geo_service.store import status as _status
 from geo_service.store import verify as _checks
-from geo_service.store.layout import OLD_VERSIONS, VERSIONS, VIEW, link, version_path, view_target
+from geo_service.store.layout import (
+    OLD_VERSIONS,
+    VERSIONS,
+    VIEW,
+    VIEW_LINKS,
+    link,
+    version_path,
+    view_target,
+)
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import Manifest, StoredFile
 from geo_service.store.write import (
@@ -297,8 +305,14 @@ def _remove_leftovers(root: Path, version: str | None, aside: Path, actions: lis
     manifest = Manifest()
     if version is not None:
         manifest = _checks.read_manifest(version_path(root, version))[0] or Manifest()
-        if view_target(root) != version:
-            point_view(root, version)
+        for name in _checks.stale_view_folders(root):
+            _move_aside(root / name, aside / name)
+            actions.append(f"moved {name}/ (a copy, not the link to the published version) to "
+                           f"{aside}")  # fmt: skip
+        stale = view_target(root) != version or any(
+            (root / VIEW / n).is_dir() != (root / n).is_symlink() for n in VIEW_LINKS
+        )
+        if stale and point_view(root, version):
             actions.append(f"pointed the open view ({VIEW}, incidents, layers) at {version}")
     orphans = _orphan_rejects(root, manifest)
     remove_orphan_rejects(root, manifest)

@@ -33,7 +33,14 @@ import pyarrow.parquet as pq
 
 from geo_service.errors import StoreDamagedError, StoreError
 from geo_service.store import status as _status
-from geo_service.store.layout import OLD_VERSIONS, VERSIONS, VIEW, version_path, view_target
+from geo_service.store.layout import (
+    OLD_VERSIONS,
+    VERSIONS,
+    VIEW,
+    VIEW_LINKS,
+    version_path,
+    view_target,
+)
 from geo_service.store.manifest import FileChecksum, Manifest
 
 #: Folders of a version holding the files its manifest lists.
@@ -451,10 +458,19 @@ def _notes(root: Path, version: str, manifest: Manifest) -> list[str]:
         notes.append(f"the open view ({VIEW}, incidents, layers) shows {shown}, not the published "
                      f"{version} (a write was interrupted); the next write or `geo-service "
                      "repair` points it again")  # fmt: skip
-    elif shown is None and (root / OLD_VERSIONS).is_dir():
+    notes += [f"{name}/ is a folder, not the link to the published version (the store was "
+              "copied following links; `cp -a` and `rsync -a` keep them): tools opening it see "
+              "a copy the store does not update; `geo-service repair` moves it aside and links it"
+              for name in stale_view_folders(root)]  # fmt: skip
+    if (root / OLD_VERSIONS).is_dir():
         notes.append(f"the store is in the layout before {VERSIONS}/ and the open view; the "
                      "next write moves it")  # fmt: skip
     return notes + _leftovers(root, version, manifest)
+
+
+def stale_view_folders(root: Path) -> list[str]:
+    """Names of the open view (``incidents``, ``layers``) held by a folder instead of a link."""
+    return [n for n in VIEW_LINKS if (root / n).is_dir() and not (root / n).is_symlink()]
 
 
 def _leftovers(root: Path, version: str | None, manifest: Manifest) -> list[str]:

@@ -148,31 +148,37 @@ def publish(root: Path, staging: Path, manifest: Manifest) -> None:
     logger.debug("published %s", target)
 
 
-def point_view(root: Path, name: str) -> None:
+def point_view(root: Path, name: str) -> bool:
     """Point the open view at version ``name``: ``_current`` -> ``_versions/<name>`` (a relative
     link, replaced atomically), with the fixed links ``incidents`` and ``layers`` into it.
 
     What a GIS tool opens at ``<store>/incidents`` is then exactly the published version. Where
-    the file system has no symbolic links the view is left out (a warning) and the store works
-    as before; a name held by something other than a link is left alone.
+    the file system has no symbolic links the view is left out (a warning; returns False) and
+    the store works as before; ``incidents`` or ``layers`` held by a folder is left alone
+    (``check`` notes it, ``repair`` moves it aside).
     """
     try:
         temporary = root / f".{VIEW}.tmp"
         temporary.unlink(missing_ok=True)
-        os.symlink(f"{VERSIONS}/{name}", temporary, target_is_directory=True)
+        target = version_path(root, name).relative_to(root).as_posix()
+        os.symlink(target, temporary, target_is_directory=True)
         view = root / VIEW
         if view.is_dir() and not view.is_symlink():  # a copy that followed the link
             shutil.rmtree(view)
         os.replace(temporary, view)
-        for link_name in VIEW_LINKS:
-            fixed = root / link_name
-            if not fixed.is_symlink() and not fixed.exists():
+        for link_name in VIEW_LINKS:  # never left dangling: a copy would stop at it
+            fixed, shown = root / link_name, (view / link_name).is_dir()
+            if shown and not fixed.is_symlink() and not fixed.exists():
                 os.symlink(f"{VIEW}/{link_name}", fixed, target_is_directory=True)
+            elif not shown and fixed.is_symlink():
+                fixed.unlink()
     except OSError as exc:
         logger.warning(
             "%s: the open view (%s, incidents, layers) cannot be linked (%s); tools must open "
             "%s/%s/incidents", root, VIEW, exc, VERSIONS, name,
         )  # fmt: skip
+        return False
+    return True
 
 
 def _version_names(root: Path) -> list[str]:

@@ -206,3 +206,19 @@ def test_a_store_of_the_older_layout_is_read_then_moved_by_the_next_write(
     assert len(frame) == 10 and frame.crs.to_epsg() == 27700
     assert frame.geometry.isna().sum() == 1  # C4, stored without a location
     assert (gpd.read_parquet(root / "layers" / "ward.parquet")["code"].tolist()) == ["W1", "W2"]
+
+
+def test_a_copy_that_followed_the_links_is_noted_then_relinked_by_repair(
+    store: Store, tmp_path: Path
+) -> None:
+    root = Path(shutil.copytree(store.root, tmp_path / "copied"))  # links copied as folders
+    assert not (root / "incidents").is_symlink() and Store(root).verify() is None
+    _write(Store(root), "d.csv", "2021-04", [(502000.0, 201000.0)])
+    assert view_target(root) == "v000004"  # the copied _current folder was replaced by a link
+    assert ds.dataset(root / "incidents", partitioning="hive").count_rows() == 5  # stale copy
+    assert any("incidents/ is a folder" in n for n in check_store(root).notes)
+    report = repair_store(root)
+    assert report.clean and any("moved incidents/" in a for a in report.actions)
+    assert (root / "incidents").is_symlink() and not (root / "layers").exists()  # no layer yet
+    assert ds.dataset(root / "incidents", partitioning="hive").count_rows() == 6
+    assert not [n for n in check_store(root).notes if "is a folder" in n]
