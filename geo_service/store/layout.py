@@ -274,10 +274,15 @@ def carry(source: Path, target: Path) -> None:
     """Bring an unchanged partition (or held) file into a new version: a hard link, or, for a
     file written before partitions were GeoParquet, a rewrite with its geometry, so the
     store's first write after an upgrade makes every month openable in a GIS (once)."""
-    if GEOMETRY in pq.read_schema(source).names:
+    if is_geoparquet(source):
         link(source, target)
     else:
         write_table(read_partition(source), target)
+
+
+def is_geoparquet(path: Path) -> bool:
+    """Whether the partition file at ``path`` carries its geometry (one footer read)."""
+    return GEOMETRY in pq.read_schema(path).names
 
 
 def ids_in(table: pa.Table, ids: pa.Array) -> pa.Array:

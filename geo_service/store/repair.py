@@ -245,9 +245,9 @@ def _drop(
     _checks.write_manifest(
         staging, _checks.seal(staging, kept, previous_dir=current, previous=manifest)
     )
-    publish(root, staging, manifest)
+    publish(root, staging, manifest)  # moves a version of the older layout to _versions/
     name = f"v{kept.version:06d}"
-    _move_aside(current, aside / "versions" / version)
+    _move_aside(version_path(root, version), aside / "versions" / version)
     actions.append(f"published {name}: {version} without its damaged month(s) "
                    f"{', '.join(f'{s} {m}' for s, m in sorted(keys))}, whose rows are left out "
                    f"(the damaged {version} moved to {aside / 'versions'})")  # fmt: skip

@@ -53,6 +53,7 @@ from geo_service.store.layout import (
 )
 from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, StoredFile
 from geo_service.store.merge import Merged, link_unstaged, merge_batch
+from geo_service.store.verify import kept_versions
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -142,7 +143,7 @@ def publish(root: Path, staging: Path, manifest: Manifest) -> None:
         logger.warning("%s: published, but the folder could not be synced (%s)", root, exc)
     point_view(root, name)
     _move_old_versions(root)
-    older = [v for v in _version_names(root) if v < name]
+    older = [v for v in kept_versions(root) if v < name]
     for stale in older[: max(0, len(older) - (_KEEP_VERSIONS - 1))]:
         shutil.rmtree(version_path(root, stale), ignore_errors=True)
     logger.debug("published %s", target)
@@ -179,17 +180,6 @@ def point_view(root: Path, name: str) -> bool:
         )  # fmt: skip
         return False
     return True
-
-
-def _version_names(root: Path) -> list[str]:
-    names = {
-        p.name
-        for folder in (root / VERSIONS, root / OLD_VERSIONS)
-        if folder.is_dir()
-        for p in folder.iterdir()
-        if p.is_dir() and p.name.startswith("v")
-    }
-    return sorted(names)
 
 
 def _move_old_versions(root: Path) -> None:

@@ -222,3 +222,16 @@ def test_a_copy_that_followed_the_links_is_noted_then_relinked_by_repair(
     assert (root / "incidents").is_symlink() and not (root / "layers").exists()  # no layer yet
     assert ds.dataset(root / "incidents", partitioning="hive").count_rows() == 6
     assert not [n for n in check_store(root).notes if "is a folder" in n]
+
+
+def test_repair_of_an_older_layout_store_publishes_in_the_open_layout(tmp_path: Path) -> None:
+    root = Path(shutil.copytree(STORE_V1, tmp_path / "store_v1"))
+    (root / "versions/v000007/incidents/source=police_uk/month=2021-03/part.parquet").unlink()
+    report = repair_store(root)
+    assert report.clean and report.version == "v000008"
+    assert [r.split(" ")[0] for r in report.reingest] == [
+        "/tmp/oldstore-build/in/v2/2021-03-test-street.csv"
+    ]
+    assert not (root / "versions").exists() and view_target(root) == "v000008"
+    assert len(list((root / "removed").glob("*/versions/v000007/manifest.json"))) == 1
+    assert ds.dataset(root / "incidents", partitioning="hive").count_rows() == 7  # 2021-01
