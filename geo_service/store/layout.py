@@ -206,9 +206,9 @@ def with_geometry(table: pa.Table) -> pa.Table:
     (EPSG:27700 metres), and the GeoParquet 1.1 ``geo`` metadata describing them.
 
     A row without a finite x and y gets a null geometry and a null bbox. The WKB is laid out
-    with numpy (21 bytes a point), byte for byte what ``shapely.to_wkb`` gives but about 50
-    times cheaper (0.02 s against 0.9 s of CPU per million rows, measured), which matters
-    because every ingest writes every row's point.
+    with numpy (21 bytes a point), byte for byte what ``shapely.to_wkb`` gives but 0.02 s of
+    CPU a million points against 0.9 s (measured), which matters because every ingest writes
+    every row's point; both columns cost 0.09 s a million rows to build.
     """
     x = np.asarray(table["x"].to_numpy(), dtype=np.float64)
     y = np.asarray(table["y"].to_numpy(), dtype=np.float64)
