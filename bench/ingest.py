@@ -403,7 +403,7 @@ def _stage_scale(data: Path, layer_path: Path, store_path: Path) -> dict[str, An
         "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rows_read": summary.rows_read,
         "stored": summary.stored,
-        "versions_published": len(list((store_path / "versions").iterdir())) - 1,
+        "versions_published": len(list((store_path / "_versions").iterdir())) - 1,
         "in_a_ward": summary.rows_read
         - summary.without_location
         - int(summary.outside_every_area or 0),
@@ -416,7 +416,7 @@ def _stored_ward_counts(store: Any) -> dict[str, int]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    root = store.root / "versions" / str(store.version())
+    root = store.root / "_versions" / str(store.version())
     counts: dict[str, int] = {}
     for part in store.manifest().partitions.values():
         column = pq.read_table(root / part.path, columns=["area_ward"])["area_ward"]

@@ -1,12 +1,18 @@
 """The on-disk format of the embedded store: partition layout, Arrow schema, file records.
 
 Private to the store (:mod:`geo_service.store` reads it, :mod:`geo_service.store.write` writes
-it). Incidents are plain Parquet partitioned by source and month (Hive style, values URL-quoted),
-canonical columns minus the partition keys, then one ``area_<layer>`` column per stored layer.
+it). Incidents are GeoParquet 1.1 partitioned by source and month (Hive style, values
+URL-quoted): canonical columns minus the partition keys, then one ``area_<layer>`` column per
+stored layer, then a WKB point ``geometry`` (null for rows without a location) and its ``bbox``
+covering column, both derived from x/y in EPSG:27700 when a file is written
+(:func:`with_geometry`). The store's own reads never read those two (:func:`read_partition`,
+:func:`file_schema` lists the others); they are there for GIS tools.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
@@ -33,6 +39,21 @@ if TYPE_CHECKING:
 AssignAreas = Callable[[pd.DataFrame, Mapping[str, "gpd.GeoDataFrame"]], pd.DataFrame]
 
 PARTITION_KEYS = ("source", "month")
+#: Where versions are kept: a folder that Arrow, Dask and Spark skip when they are pointed at
+#: the store (a leading ``_``), so only the published version shows (through :data:`VIEW`).
+VERSIONS = "_versions"
+#: Where stores written before the open layout keep them; read, and moved by the next write.
+OLD_VERSIONS = "versions"
+#: A symbolic link to the published version, replaced atomically just after ``CURRENT``.
+VIEW = "_current"
+#: Fixed links at the top of the store into :data:`VIEW`: what a GIS tool opens.
+VIEW_LINKS = ("incidents", "layers")
+
+#: The point geometry (WKB) and its bbox covering column of a partition file, GeoParquet 1.1.
+GEOMETRY, COVERING = "geometry", "bbox"
+GEO_COLUMNS = (GEOMETRY, COVERING)
+#: One little-endian WKB point: byte order 1, geometry type 1 (Point), x, y as float64.
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 LAYER_COLUMNS = ("code", "name", "parent", "population", "households", "geometry")
 _ARROW_TYPES: Mapping[str, pa.DataType] = {
     "str": pa.large_string(),
@@ -70,6 +91,21 @@ class WriteResult:
     superseded_files: tuple[str, ...]
     rejects_path: Path | None
     superseded_keys: tuple[tuple[str, str], ...] = ()  # (source, key) of the superseded files
+
+
+def version_path(root: Path, name: str) -> Path:
+    """The folder of version ``name``: in :data:`VERSIONS`, or in :data:`OLD_VERSIONS` for one
+    written before the open layout and not yet moved."""
+    new, old = root / VERSIONS / name, root / OLD_VERSIONS / name
+    return old if not new.exists() and old.exists() else new
+
+
+def view_target(root: Path) -> str | None:
+    """The version the open view shows (None: no view)."""
+    try:
+        return Path(os.readlink(root / VIEW)).name
+    except OSError:
+        return None
 
 
 def partition_dir(source: str, month: str) -> str:
@@ -136,23 +172,93 @@ def partition_slices(
 
 
 def read_partition(path: Path) -> pa.Table:
-    """One partition file as an Arrow table, each page checked against its CRC when it has one."""
-    return pq.read_table(path, page_checksum_verification=True)
+    """One partition file's columns but its geometry, each page checked against its CRC.
+
+    The geometry and bbox columns are derived from x/y, so the store never reads them back
+    (files written before they existed simply lack them).
+    """
+    handle = pq.ParquetFile(path, page_checksum_verification=True)
+    columns = [name for name in handle.schema_arrow.names if name not in GEO_COLUMNS]
+    return handle.read(columns=columns)
 
 
 def write_table(table: pa.Table, path: Path) -> None:
-    """Write a partition file (parent directories created).
+    """Write a partition file (parent directories created), as GeoParquet when it has x/y.
 
     Dictionary encoding is kept for the repetitive text columns and skipped for the unique or
     numeric ones, where it only costs time (about twice as fast, and smaller files). Each page
     carries a CRC-32, so a byte changed on disk is an error on reading, never a wrong value.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if "x" in table.column_names and "y" in table.column_names:
+        table = with_geometry(
+            table.drop_columns([c for c in GEO_COLUMNS if c in table.column_names])
+        )
     plain = {"incident_id", "x", "y", "source_line", "occurred_at", "casualties", "speed_limit"}
-    dictionary = [name for name in table.column_names if name not in plain]
+    dictionary = [n for n in table.column_names if n not in plain and n not in GEO_COLUMNS]
     pq.write_table(
         table, path, compression="snappy", use_dictionary=dictionary, write_page_checksum=True
     )
+
+
+def with_geometry(table: pa.Table) -> pa.Table:
+    """``table`` with a WKB point ``geometry`` and a ``bbox`` covering column from its x/y
+    (EPSG:27700 metres), and the GeoParquet 1.1 ``geo`` metadata describing them.
+
+    A row without a finite x and y gets a null geometry and a null bbox. The WKB is laid out
+    with numpy (21 bytes a point), byte for byte what ``shapely.to_wkb`` gives but 0.02 s of
+    CPU a million points against 0.9 s (measured), which matters because every ingest writes
+    every row's point; both columns cost 0.09 s a million rows to build.
+    """
+    x = np.asarray(table["x"].to_numpy(), dtype=np.float64)
+    y = np.asarray(table["y"].to_numpy(), dtype=np.float64)
+    located = np.isfinite(x) & np.isfinite(y)
+    points = np.empty(int(located.sum()), dtype=_WKB_POINT)
+    points["order"], points["type"], points["x"], points["y"] = 1, 1, x[located], y[located]
+    offsets = np.zeros(len(x) + 1, dtype=np.int64)
+    np.cumsum(located * _WKB_POINT.itemsize, out=offsets[1:])
+    kind, width = (pa.binary(), np.int32) if offsets[-1] < 2**31 else (pa.large_binary(), np.int64)
+    validity = None if located.all() else pa.py_buffer(np.packbits(located, bitorder="little"))
+    wkb = pa.Array.from_buffers(
+        kind,
+        len(x),
+        [validity, pa.py_buffer(offsets.astype(width)), pa.py_buffer(points.tobytes())],
+    )
+    corner_x, corner_y = pa.array(x, mask=~located), pa.array(y, mask=~located)
+    bbox = pa.StructArray.from_arrays(
+        [corner_x, corner_y, corner_x, corner_y], names=["xmin", "ymin", "xmax", "ymax"],
+        mask=pa.array(~located),
+    )  # fmt: skip
+    bounds = (
+        [float(x[located].min()), float(y[located].min()),
+         float(x[located].max()), float(y[located].max())] if located.any() else None
+    )  # fmt: skip
+    out = table.append_column(GEOMETRY, wkb).append_column(COVERING, bbox)
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"geo"] = json.dumps(_geo_metadata(bounds)).encode("utf-8")
+    return out.replace_schema_metadata(metadata)
+
+
+def _geo_metadata(bounds: list[float] | None) -> dict[str, object]:
+    """The GeoParquet 1.1 ``geo`` metadata of a partition file's point column."""
+    column: dict[str, object] = {
+        "encoding": "WKB",
+        "geometry_types": ["Point"] if bounds is not None else [],
+        "crs": json.loads(_crs_projjson()),
+        "edges": "planar",
+        "covering": {"bbox": {k: [COVERING, k] for k in ("xmin", "ymin", "xmax", "ymax")}},
+    }
+    if bounds is not None:
+        column["bbox"] = bounds
+    return {"version": "1.1.0", "primary_column": GEOMETRY, "columns": {GEOMETRY: column}}
+
+
+@functools.cache
+def _crs_projjson() -> str:
+    """EPSG:27700 (British National Grid) as PROJJSON text, as GeoParquet records a CRS."""
+    from pyproj import CRS
+
+    return str(CRS.from_epsg(27700).to_json())
 
 
 def link(source: Path, target: Path) -> None:
@@ -162,6 +268,21 @@ def link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def carry(source: Path, target: Path) -> None:
+    """Bring an unchanged partition (or held) file into a new version: a hard link, or, for a
+    file written before partitions were GeoParquet, a rewrite with its geometry, so the
+    store's first write after an upgrade makes every month openable in a GIS (once)."""
+    if is_geoparquet(source):
+        link(source, target)
+    else:
+        write_table(read_partition(source), target)
+
+
+def is_geoparquet(path: Path) -> bool:
+    """Whether the partition file at ``path`` carries its geometry (one footer read)."""
+    return GEOMETRY in pq.read_schema(path).names
 
 
 def ids_in(table: pa.Table, ids: pa.Array) -> pa.Array:

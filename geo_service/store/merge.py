@@ -27,6 +27,7 @@ from geo_service.store.layout import (
     file_schema,
     held_dir,
     ids_in,
+    is_geoparquet,
     link,
     partition_dir,
     partition_slices,
@@ -123,11 +124,17 @@ def _as_table(frame: pd.DataFrame, layers: Sequence[str]) -> pa.Table:
 
 
 def link_unstaged(current: Path | None, staging: Path, merged: Merged) -> None:
-    """Hard-link into ``staging`` every partition and held file no batch rewrote."""
+    """Hard-link into ``staging`` every partition and held file no batch rewrote (rewritten
+    with its geometry if it predates GeoParquet partitions, as :func:`layout.carry` does)."""
     for folder, entries in (("incidents", merged.partitions), ("held", merged.held)):
         for key, entry in entries.items():
-            if (folder, key) not in merged.staged:
-                link(_published(current) / entry.path, staging / entry.path)
+            if (folder, key) in merged.staged:
+                continue
+            source = _published(current) / entry.path
+            if is_geoparquet(source):
+                link(source, staging / entry.path)
+            else:
+                write_table(read_partition(source), staging / entry.path)
 
 
 def _base(

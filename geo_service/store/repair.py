@@ -17,7 +17,8 @@ What :func:`repair_store` does, under the writer lock, in this order:
    longer stored). With neither possible the input files behind the damaged files are named.
 5. A clean version written before checksums were recorded has them added to its manifest.
 6. Leftovers of interrupted writes are removed (staging, orphan rejects) or, for versions
-   never published, moved aside.
+   never published, moved aside; the open view (``_current``) is pointed at the published
+   version if a killed writer left it on the one before.
 """
 
 from __future__ import annotations
@@ -30,10 +31,23 @@ from pathlib import Path
 
 from geo_service.store import status as _status
 from geo_service.store import verify as _checks
-from geo_service.store.layout import link
+from geo_service.store.layout import (
+    OLD_VERSIONS,
+    VERSIONS,
+    VIEW,
+    VIEW_LINKS,
+    link,
+    version_path,
+    view_target,
+)
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import Manifest, StoredFile
-from geo_service.store.write import new_staging, publish, remove_orphan_rejects
+from geo_service.store.write import (
+    new_staging,
+    point_view,
+    publish,
+    remove_orphan_rejects,
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ def repair_store(root: Path) -> RepairReport:
         if _damaged(root, version, manifest):
             version, reingest = _recover(root, version, manifest, aside, actions)
         elif version is not None and manifest is not None:
-            _seal_if_unsealed(root / "versions" / version, manifest, actions)
+            _seal_if_unsealed(version_path(root, version), manifest, actions)
         _remove_leftovers(root, version, aside, actions)
         final = _checks.check_store(root)
         return RepairReport(
@@ -88,7 +102,7 @@ def _mend_version(
     """Steps 1-3 on the published version; its manifest (None when it has none readable)."""
     if version is None:
         return None
-    version_dir = root / "versions" / version
+    version_dir = version_path(root, version)
     manifest, _ = _checks.read_manifest(version_dir)
     if manifest is None:
         return None
@@ -117,7 +131,7 @@ def _restore(
     target = version_dir / path
     folder = target.parent
     candidates = [p for p in sorted(folder.glob("*")) if p != target] if folder.is_dir() else []
-    candidates += [root / "versions" / v / path for v in _checks.kept_versions(root)]
+    candidates += [version_path(root, v) / path for v in _checks.kept_versions(root)]
     for candidate in candidates:
         if not candidate.is_file() or candidate.stat().st_size != checksum.bytes:
             continue
@@ -136,7 +150,7 @@ def _damaged(root: Path, version: str | None, manifest: Manifest | None) -> bool
         return True
     if current is None or manifest is None:
         return False
-    return bool(_checks.check_version(root / "versions" / current, manifest)[0])
+    return bool(_checks.check_version(version_path(root, current), manifest)[0])
 
 
 def _recover(
@@ -162,15 +176,15 @@ def _recover(
         actions.append(f"published {name}, the newest intact version, in place of "
                        f"{version or 'the missing CURRENT'}")  # fmt: skip
         if version is not None:
-            _move_aside(root / "versions" / version, aside / "versions" / version)
-            actions.append(f"moved the damaged versions/{version} to {aside / 'versions'}")
+            _move_aside(version_path(root, version), aside / "versions" / version)
+            actions.append(f"moved the damaged {version} to {aside / 'versions'}")
         if manifest is None and version is not None:
             return name, [f"the files ingested after {name} (the manifest of {version} is "
                           "unreadable, so they cannot be named)"]  # fmt: skip
         return name, [_describe(f) for f in lost]
     if manifest is None or version is None:
         return version, []
-    return version, [_describe(f) for f in _files_behind_damage(root / "versions" / version,
+    return version, [_describe(f) for f in _files_behind_damage(version_path(root, version),
                                                                manifest)]  # fmt: skip
 
 
@@ -179,8 +193,8 @@ def _newest_intact(root: Path, version: str | None) -> tuple[str, Manifest] | No
     for name in reversed(_checks.kept_versions(root)):
         if version is not None and name >= version:
             continue
-        candidate, _ = _checks.read_manifest(root / "versions" / name)
-        if candidate is not None and not _checks.check_version(root / "versions" / name,
+        candidate, _ = _checks.read_manifest(version_path(root, name))
+        if candidate is not None and not _checks.check_version(version_path(root, name),
                                                                candidate)[0]:  # fmt: skip
             return name, candidate
     return None
@@ -196,7 +210,7 @@ def _droppable(
     """
     if version is None or manifest is None:
         return None
-    problems = _checks.check_version(root / "versions" / version, manifest)[0]
+    problems = _checks.check_version(version_path(root, version), manifest)[0]
     parts = [*manifest.partitions.values(), *manifest.held.values()]
     keys = {p.key for p in parts if p.path in {q.path for q in problems}}
     if not problems or {q.path for q in problems} - {p.path for p in parts}:
@@ -224,16 +238,16 @@ def _drop(
         held={k: p for k, p in manifest.held.items() if k not in keys},
         files=tuple(f for f in manifest.files if (f.source, f.key, f.sha256) not in gone),
     ).next_version()
-    current = root / "versions" / version
+    current = version_path(root, version)
     staging = new_staging(root, version)
     for path in kept.stored_paths():
         link(current / path, staging / path)
     _checks.write_manifest(
         staging, _checks.seal(staging, kept, previous_dir=current, previous=manifest)
     )
-    publish(root, staging, manifest)
+    publish(root, staging, manifest)  # moves a version of the older layout to _versions/
     name = f"v{kept.version:06d}"
-    _move_aside(current, aside / "versions" / version)
+    _move_aside(version_path(root, version), aside / "versions" / version)
     actions.append(f"published {name}: {version} without its damaged month(s) "
                    f"{', '.join(f'{s} {m}' for s, m in sorted(keys))}, whose rows are left out "
                    f"(the damaged {version} moved to {aside / 'versions'})")  # fmt: skip
@@ -273,21 +287,33 @@ def _seal_if_unsealed(version_dir: Path, manifest: Manifest, actions: list[str])
 
 
 def _remove_leftovers(root: Path, version: str | None, aside: Path, actions: list[str]) -> None:
-    """Step 6: staging removed, later (unpublished) versions moved aside, orphan rejects removed.
+    """Step 6: staging removed, later (unpublished) versions moved aside, orphan rejects
+    removed, the open view pointed at the published version.
 
     A later version is kept aside, not deleted: after a lost CURRENT it may be a damaged
     published version whose intact files someone wants back.
     """
-    folder = root / "versions"
-    for path in sorted(folder.glob(".staging*")):
-        shutil.rmtree(path, ignore_errors=True)
-        actions.append(f"removed versions/{path.name}, left by an interrupted write")
+    for folder in (root / VERSIONS, root / OLD_VERSIONS):
+        for path in sorted(folder.glob(".staging*")):
+            shutil.rmtree(path, ignore_errors=True)
+            actions.append(f"removed {folder.name}/{path.name}, left by an interrupted write")
     for name in [v for v in _checks.kept_versions(root) if v > (version or "")]:
-        _move_aside(folder / name, aside / "versions" / name)
-        actions.append(f"moved versions/{name} (not published) to {aside / 'versions'}")
+        where = version_path(root, name)
+        _move_aside(where, aside / "versions" / name)
+        actions.append(f"moved {where.parent.name}/{name} (not published) to "
+                       f"{aside / 'versions'}")  # fmt: skip
     manifest = Manifest()
     if version is not None:
-        manifest = _checks.read_manifest(folder / version)[0] or Manifest()
+        manifest = _checks.read_manifest(version_path(root, version))[0] or Manifest()
+        for name in _checks.stale_view_folders(root):
+            _move_aside(root / name, aside / name)
+            actions.append(f"moved {name}/ (a copy, not the link to the published version) to "
+                           f"{aside}")  # fmt: skip
+        stale = view_target(root) != version or any(
+            (root / VIEW / n).is_dir() != (root / n).is_symlink() for n in VIEW_LINKS
+        )
+        if stale and point_view(root, version):
+            actions.append(f"pointed the open view ({VIEW}, incidents, layers) at {version}")
     orphans = _orphan_rejects(root, manifest)
     remove_orphan_rejects(root, manifest)
     actions += [f"removed rejects/{name}, of an ingest never published" for name in orphans]
@@ -309,6 +335,7 @@ def _point_current(root: Path, name: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(pointer, root / "CURRENT")
+    point_view(root, name)
 
 
 def _move_aside(source: Path, target: Path) -> None:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from geo_service import schema
 from geo_service.coverage import Coverage, partial_months
 from geo_service.errors import StoreDamagedError
+from geo_service.store.layout import version_path
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
 
 if TYPE_CHECKING:
@@ -302,7 +303,7 @@ def _stored_area_counts(store: Store, manifest: Manifest, layers: Sequence[str])
     """:func:`area_counts` of the published version, read from :data:`AREA_COUNTS_FILE` while
     it names the same layers and its rows per layer are the manifest's, else computed (reading
     every partition's area columns) and kept there, so ``status`` reads no partition again."""
-    version_dir = store.root / "versions" / str(store.version())
+    version_dir = version_path(store.root, str(store.version()))
     total = sum(p.rows for p in manifest.partitions.values())
 
     def agrees(frame: pd.DataFrame) -> bool:

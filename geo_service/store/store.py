@@ -3,19 +3,26 @@
 Layout of a store directory::
 
     CURRENT                          name of the published version, replaced atomically
+    _current -> _versions/v000007    the open view: a link to the published version
+    incidents -> _current/incidents  what GIS tools open (only the published version)
+    layers -> _current/layers
     .lock                            fcntl lock held by the one writer
-    versions/v000007/manifest.json   ingested files, ingests, layers, partitions
-    versions/v000007/incidents/source=police_uk/month=2021-01/part.parquet
-    versions/v000007/held/source=police_uk/month=2021-01/part.parquet   duplicate rows kept aside
-    versions/v000007/layers/ward.parquet       (GeoParquet, EPSG:27700)
+    _versions/v000007/manifest.json  ingested files, ingests, layers, partitions
+    _versions/v000007/incidents/source=police_uk/month=2021-01/part.parquet
+    _versions/v000007/held/source=police_uk/month=2021-01/part.parquet   duplicates kept aside
+    _versions/v000007/layers/ward.parquet      (GeoParquet, EPSG:27700)
     rejects/<ingest-id>.csv          rows each ingest could not use
 
-Incidents are plain Parquet partitioned by source and month (Hive style, values URL-quoted), with
-x/y as float columns in EPSG:27700 and one ``area_<layer>`` column per stored layer. A write builds
-a complete new version beside the current one (unchanged partition files are hard links, so a
-version costs only what changed), then publishes it by renaming the version directory into place
-and atomically replacing ``CURRENT``. A process killed at any point leaves the previous version
-published and readable; staging left behind is removed by the next writer.
+Incidents are GeoParquet partitioned by source and month (Hive style, values URL-quoted), with
+x/y as float columns in EPSG:27700, one ``area_<layer>`` column per stored layer, and a point
+geometry with its bbox derived from x/y (:mod:`geo_service.store.layout`), which the store's own
+reads never read. A write builds a complete new version beside the current one (unchanged
+partition files are hard links, so a version costs only what changed), then publishes it by
+renaming the version directory into place, atomically replacing ``CURRENT``, then re-pointing
+the ``_current`` link. A process killed at any point leaves the previous version published and
+readable (killed after ``CURRENT``, the open view still shows the previous version until the next
+write or ``repair``); staging left behind is removed by the next writer. Versions kept under
+``versions/`` by stores written before this layout are read there and moved by the next write.
 
 Files are identified by source and file name: re-ingesting a file whose checksum is already stored
 changes nothing; a file with the same name but new content supersedes the old one, whose rows are
@@ -48,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from geo_service import schema
@@ -67,6 +75,7 @@ from geo_service.store.layout import (
     conform,
     file_schema,
     partition_dir,
+    version_path,
 )
 from geo_service.store.lock import WriterLock
 from geo_service.store.manifest import LayerInfo, Manifest, Partition
@@ -104,8 +113,8 @@ class Store:
     ``stat`` changed since they were last found intact.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | str) -> None:
+        self.root = _local_root(root)
         self._lock = WriterLock(self.root)
         self._cache: dict[str, _Cached] = {}  # version name -> what was read of it
 
@@ -213,23 +222,14 @@ class Store:
         """
         manifest = self.manifest()
         layers = manifest.layer_names()
-        allowed = [*schema.INCIDENT_COLUMNS, *(schema.area_column(n) for n in layers)]
-        wanted = _check_columns(columns, allowed)
-        for bound in (month_from, month_to):
-            if bound is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", bound):
-                raise InputError(f"month {bound!r} is not a month; expected YYYY-MM")
-        parts = [
-            p for p in manifest.partitions.values()
-            if (sources is None or p.source in sources)
-            and (month_from is None or p.month >= month_from)
-            and (month_to is None or p.month <= month_to)
-        ]  # fmt: skip
+        wanted = incident_columns(columns, layers)
+        parts = select_partitions(manifest, sources, month_from=month_from, month_to=month_to)
         if not parts:
             return conform(schema.empty_incidents(), layers)[wanted]
         self._verify()
-        expression = None if categories is None else ds.field("category").isin(list(categories))
+        dataset = partitions_dataset(str(self._version_dir()), parts, layers)
         try:
-            table = self._dataset(parts, layers).to_table(columns=wanted, filter=expression)
+            table = dataset.to_table(columns=wanted, filter=_category_filter(categories))
         except (OSError, pa.ArrowException) as exc:
             raise StoreDamagedError(
                 f"store {self.root}: a partition file of {self.version()} is unreadable "
@@ -391,17 +391,17 @@ class Store:
         version = self.version()
         if version is None:
             raise StoreError(f"store {self.root} is empty")
-        return self.root / "versions" / version
+        return version_path(self.root, version)
 
     def _current_dir(self) -> Path | None:
         version = self.version()
-        return None if version is None else self.root / "versions" / version
+        return None if version is None else version_path(self.root, version)
 
     def _cached(self, version: str) -> _Cached:
         """What was read of ``version``, reading its manifest the first time."""
         cached = self._cache.get(version)
         if cached is None:
-            path = self.root / "versions" / version / "manifest.json"
+            path = version_path(self.root, version) / "manifest.json"
             try:
                 manifest = Manifest.from_json(path.read_text("utf-8"))
             except (OSError, ValueError) as exc:
@@ -423,7 +423,7 @@ class Store:
         cached = self._cached(version)
         if time.monotonic() - cached.verified_at < _RECHECK_S:
             return
-        _checks.verify_version(self.root / "versions" / version, cached.manifest, seen=cached.seen)
+        _checks.verify_version(version_path(self.root, version), cached.manifest, seen=cached.seen)
         cached.verified_at = time.monotonic()
 
     def _writable(self) -> Manifest:
@@ -439,24 +439,8 @@ class Store:
         cached = self._cached(version)
         if cached.summary is None:
             parts = list(cached.manifest.partitions.values())
-            cached.summary = _status.stored_summary(self.root / "versions" / version, parts)
+            cached.summary = _status.stored_summary(version_path(self.root, version), parts)
         return cached.summary
-
-    def _dataset(self, parts: Sequence[Partition], layers: Sequence[str]) -> ds.Dataset:
-        """The listed partition files only: a stray file in a month folder is never read."""
-        partitioning = ds.partitioning(
-            pa.schema([(k, pa.large_string()) for k in PARTITION_KEYS]), flavor="hive"
-        )
-        full = file_schema(layers)
-        for key in PARTITION_KEYS:
-            full = full.append(pa.field(key, pa.large_string()))
-        base = self._version_dir()
-        checked = ds.ParquetFragmentScanOptions(page_checksum_verification=True)
-        return ds.dataset(
-            [str(base / p.path) for p in parts], partitioning=partitioning,
-            format=ds.ParquetFileFormat(default_fragment_scan_options=checked),
-            partition_base_dir=str(base / "incidents"), schema=full,
-        )  # fmt: skip
 
     def _staging(self, manifest: Manifest) -> Path:
         """A fresh staging directory; leftovers of killed writers are removed first."""
@@ -482,10 +466,75 @@ class Store:
 
 
 # --------------------------------------------------------------------------------- helpers
-def _check_columns(columns: Sequence[str] | None, allowed: Sequence[str]) -> list[str]:
+def _local_root(root: Path | str) -> Path:
+    """The folder of a store given as a path or a ``file://`` URL; another URL is refused."""
+    text = str(root)
+    if "://" not in text:
+        return Path(root)
+    scheme, _, rest = text.partition("://")
+    if scheme == "file":
+        return Path(rest)
+    raise StoreError(
+        f"store {text}: geo-service writes and serves a store in a local folder (a path or a "
+        "file:// URL); a store on another file system is read with "
+        "geo_service.store.remote.StoreReader (see docs/store.md, 'Open layout')"
+    )
+
+
+def incident_columns(columns: Sequence[str] | None, layers: Sequence[str]) -> list[str]:
+    """``columns`` checked against the incident columns of a store with ``layers`` (all when
+    None); InputError naming the unknown ones."""
+    allowed = [*schema.INCIDENT_COLUMNS, *(schema.area_column(n) for n in layers)]
     if columns is None:
         return list(allowed)
     unknown = [c for c in columns if c not in allowed]
     if unknown:
         raise InputError(f"unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
     return list(columns)
+
+
+def select_partitions(
+    manifest: Manifest,
+    sources: Sequence[str] | None,
+    *,
+    month_from: str | None,
+    month_to: str | None,
+) -> list[Partition]:
+    """The partitions of ``sources`` between the inclusive "YYYY-MM" bounds (InputError when a
+    bound is not a month)."""
+    for bound in (month_from, month_to):
+        if bound is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", bound):
+            raise InputError(f"month {bound!r} is not a month; expected YYYY-MM")
+    return [
+        p for p in manifest.partitions.values()
+        if (sources is None or p.source in sources)
+        and (month_from is None or p.month >= month_from)
+        and (month_to is None or p.month <= month_to)
+    ]  # fmt: skip
+
+
+def partitions_dataset(
+    version_dir: str,
+    parts: Sequence[Partition],
+    layers: Sequence[str],
+    *,
+    filesystem: pafs.FileSystem | None = None,
+) -> ds.Dataset:
+    """The listed partition files of a version only (a stray file in a month folder is never
+    read), with the incident columns alone: the geometry is left unread unless asked for."""
+    partitioning = ds.partitioning(
+        pa.schema([(k, pa.large_string()) for k in PARTITION_KEYS]), flavor="hive"
+    )
+    full = file_schema(layers)
+    for key in PARTITION_KEYS:
+        full = full.append(pa.field(key, pa.large_string()))
+    checked = ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+    return ds.dataset(
+        [f"{version_dir}/{p.path}" for p in parts], partitioning=partitioning,
+        format=ds.ParquetFileFormat(default_fragment_scan_options=checked),
+        partition_base_dir=f"{version_dir}/incidents", schema=full, filesystem=filesystem,
+    )  # fmt: skip
+
+
+def _category_filter(categories: Sequence[str] | None) -> ds.Expression | None:
+    return None if categories is None else ds.field("category").isin(list(categories))

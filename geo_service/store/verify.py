@@ -25,6 +25,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +33,14 @@ import pyarrow.parquet as pq
 
 from geo_service.errors import StoreDamagedError, StoreError
 from geo_service.store import status as _status
+from geo_service.store.layout import (
+    OLD_VERSIONS,
+    VERSIONS,
+    VIEW,
+    VIEW_LINKS,
+    version_path,
+    view_target,
+)
 from geo_service.store.manifest import FileChecksum, Manifest
 
 #: Folders of a version holding the files its manifest lists.
@@ -60,15 +69,27 @@ def footer_checksum(path: Path, size: int) -> str:
         The file does not end with a Parquet footer (cut short, or not Parquet).
     """
     with open(path, "rb") as handle:
-        if size < 12:
-            raise ValueError(f"{size} bytes, too short for Parquet")
-        handle.seek(size - 8)
-        tail = handle.read(8)
-        length = int.from_bytes(tail[:4], "little")
-        if tail[4:] != _MAGIC or length + 12 > size:
-            raise ValueError("it does not end with a Parquet footer; cut short?")
-        handle.seek(size - 8 - length)
-        footer = handle.read(length)
+        return footer_digest(handle, size)
+
+
+def footer_digest(handle: BinaryIO, size: int) -> str:
+    """SHA-256 of the Parquet footer of the open file ``handle`` (``size`` bytes long): two
+    small reads at its end, so also cheap through a remote file system.
+
+    Raises
+    ------
+    ValueError
+        The file does not end with a Parquet footer (cut short, or not Parquet).
+    """
+    if size < 12:
+        raise ValueError(f"{size} bytes, too short for Parquet")
+    handle.seek(size - 8)
+    tail = handle.read(8)
+    length = int.from_bytes(tail[:4], "little")
+    if tail[4:] != _MAGIC or length + 12 > size:
+        raise ValueError("it does not end with a Parquet footer; cut short?")
+    handle.seek(size - 8 - length)
+    footer = handle.read(length)
     return hashlib.sha256(footer + tail).hexdigest()
 
 
@@ -336,7 +357,7 @@ def read_current(root: Path) -> tuple[str | None, list[Problem]]:
     if name is None and lost_current(versions):
         return None, [Problem("CURRENT", missing_current_message(versions))]
     if name is not None and name not in versions:
-        return None, [Problem("CURRENT", f"CURRENT names {name}, which is not in versions/")]
+        return None, [Problem("CURRENT", f"CURRENT names {name}, which is not in {VERSIONS}/")]
     return name, []
 
 
@@ -358,11 +379,12 @@ def missing_current_message(versions: list[str]) -> str:
 
 
 def kept_versions(root: Path) -> list[str]:
-    """Names of the version directories (``vNNNNNN``), oldest first."""
-    folder = root / "versions"
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v"))
+    """Names of the version directories (``vNNNNNN``), oldest first (both layouts' folders)."""
+    return sorted({
+        p.name
+        for folder in (root / VERSIONS, root / OLD_VERSIONS) if folder.is_dir()
+        for p in folder.iterdir() if p.is_dir() and p.name.startswith("v")
+    })  # fmt: skip
 
 
 def read_manifest(version_dir: Path) -> tuple[Manifest | None, Problem | None]:
@@ -400,7 +422,7 @@ def check_store(root: Path) -> CheckReport:
     if version is None:
         notes = [] if problems else ["the store is empty", *_leftovers(root, None, Manifest())]
         return CheckReport(root, None, tuple(problems), tuple(notes))
-    version_dir = root / "versions" / version
+    version_dir = version_path(root, version)
     manifest, unreadable = read_manifest(version_dir)
     if manifest is None:
         return CheckReport(root, version, (unreadable,) if unreadable else (), ())
@@ -414,7 +436,7 @@ def check_store(root: Path) -> CheckReport:
 
 
 def _notes(root: Path, version: str, manifest: Manifest) -> list[str]:
-    version_dir = root / "versions" / version
+    version_dir = version_path(root, version)
     notes = [f"{path} is not in the manifest (a dot-file; never read)"
              for path in unlisted_files(version_dir, manifest)[1]]  # fmt: skip
     if manifest.stored_paths() and not manifest.checksums:
@@ -422,27 +444,50 @@ def _notes(root: Path, version: str, manifest: Manifest) -> list[str]:
                      "row counts and a full read; `geo-service repair` records them")  # fmt: skip
     for name in kept_versions(root):
         if name < version:
-            older, _ = read_manifest(root / "versions" / name)
+            older, _ = read_manifest(version_path(root, name))
             state = (
                 "unreadable manifest"
                 if older is None
                 else (
-                    "intact" if not version_problems(root / "versions" / name, older) else "damaged"
+                    "intact" if not version_problems(version_path(root, name), older) else "damaged"
                 )
             )
-            notes.append(f"versions/{name} (kept earlier version): {state}")
+            notes.append(f"{_shown(root, name)} (kept earlier version): {state}")
+    shown = view_target(root)
+    if shown is not None and shown != version:
+        notes.append(f"the open view ({VIEW}, incidents, layers) shows {shown}, not the published "
+                     f"{version} (a write was interrupted); the next write or `geo-service "
+                     "repair` points it again")  # fmt: skip
+    notes += [f"{name}/ is a folder, not the link to the published version (the store was "
+              "copied following links; `cp -a` and `rsync -a` keep them): tools opening it see "
+              "a copy the store does not update; `geo-service repair` moves it aside and links it"
+              for name in stale_view_folders(root)]  # fmt: skip
+    if (root / OLD_VERSIONS).is_dir():
+        notes.append(f"the store is in the layout before {VERSIONS}/ and the open view; the "
+                     "next write moves it")  # fmt: skip
     return notes + _leftovers(root, version, manifest)
+
+
+def stale_view_folders(root: Path) -> list[str]:
+    """Names of the open view (``incidents``, ``layers``) held by a folder instead of a link."""
+    return [n for n in VIEW_LINKS if (root / n).is_dir() and not (root / n).is_symlink()]
 
 
 def _leftovers(root: Path, version: str | None, manifest: Manifest) -> list[str]:
     """Notes on what interrupted writes left: unpublished versions, staging, rejects files."""
-    notes = [f"versions/{name} was never published (an interrupted write); the next write or "
-             "`geo-service repair` removes it"
+    notes = [f"{_shown(root, name)} was never published (an interrupted write); the next "
+             "write or `geo-service repair` removes it"
              for name in kept_versions(root) if name > (version or "")]  # fmt: skip
-    staging = sorted(p.name for p in (root / "versions").glob(".staging*"))
-    notes += [f"versions/{name} is left by an interrupted write; the next write or "
+    staging = sorted(f"{p.parent.name}/{p.name}" for folder in (VERSIONS, OLD_VERSIONS)
+                     for p in (root / folder).glob(".staging*"))  # fmt: skip
+    notes += [f"{name} is left by an interrupted write; the next write or "
               "`geo-service repair` removes it" for name in staging]  # fmt: skip
     return notes + _rejects_notes(root, manifest)
+
+
+def _shown(root: Path, name: str) -> str:
+    """``_versions/<name>`` (or ``versions/<name>`` in a store of the older layout)."""
+    return version_path(root, name).relative_to(root).as_posix()
 
 
 def _rejects_notes(root: Path, manifest: Manifest) -> list[str]:

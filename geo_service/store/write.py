@@ -34,19 +34,26 @@ from tqdm import tqdm
 from geo_service.errors import StoreError
 from geo_service.store.faults import fault_point
 from geo_service.store.layout import (
+    OLD_VERSIONS,
+    VERSIONS,
+    VIEW,
+    VIEW_LINKS,
     AssignAreas,
     FileRecord,
     WriteResult,
+    carry,
     check_incidents,
     conform,
     link,
     now_iso,
     read_partition,
     to_arrow,
+    version_path,
     write_table,
 )
 from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, StoredFile
 from geo_service.store.merge import Merged, link_unstaged, merge_batch
+from geo_service.store.verify import kept_versions
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -87,15 +94,16 @@ def _cleaned_up(staging: Path | Sequence[Path]) -> Iterator[None]:
 # --------------------------------------------------------------------- staging, publishing
 def new_staging(root: Path, current_version: str | None) -> Path:
     """A fresh staging directory; leftovers of killed writers are removed first."""
-    versions = root / "versions"
+    versions = root / VERSIONS
     try:
         versions.mkdir(parents=True, exist_ok=True)
-        for entry in versions.iterdir():
-            if entry.name.startswith(".staging") or (
-                entry.name > (current_version or "") and entry.name.startswith("v")
-            ):
-                logger.info("removing unpublished %s left by an interrupted write", entry.name)
-                shutil.rmtree(entry, ignore_errors=True)
+        for folder in (versions, root / OLD_VERSIONS):
+            for entry in sorted(folder.iterdir()) if folder.is_dir() else ():
+                if entry.name.startswith(".staging") or (
+                    entry.name > (current_version or "") and entry.name.startswith("v")
+                ):
+                    logger.info("removing unpublished %s left by an interrupted write", entry.name)
+                    shutil.rmtree(entry, ignore_errors=True)
         staging = versions / f".staging-{os.getpid()}"
         staging.mkdir()
     except OSError as exc:
@@ -104,14 +112,16 @@ def new_staging(root: Path, current_version: str | None) -> Path:
 
 
 def publish(root: Path, staging: Path, manifest: Manifest) -> None:
-    """Make ``staging`` the published version after ``manifest``'s: rename, replace CURRENT.
+    """Make ``staging`` the published version after ``manifest``'s: rename, replace CURRENT,
+    then point the open view at it (:func:`point_view`).
 
     Replacing ``CURRENT`` is the moment of publication: an OS error before it removes the new
-    version (the previous one stays published) and raises :class:`StoreError`.
+    version (the previous one stays published) and raises :class:`StoreError`. A process killed
+    between it and the view's link leaves the view on the previous version (whole, never a
+    mixture) until the next write or ``repair`` points it again.
     """
-    versions = root / "versions"
     name = f"v{manifest.version + 1:06d}"
-    target = versions / name
+    target = root / VERSIONS / name
     pointer = root / "CURRENT.tmp"
     try:
         staging.rename(target)
@@ -131,10 +141,66 @@ def publish(root: Path, staging: Path, manifest: Manifest) -> None:
         _fsync_dir(root)
     except OSError as exc:  # published already: the next writer's fsync makes it durable
         logger.warning("%s: published, but the folder could not be synced (%s)", root, exc)
-    old = sorted(p for p in versions.iterdir() if p.name.startswith("v") and p.name < name)
-    for stale in old[: max(0, len(old) - (_KEEP_VERSIONS - 1))]:
-        shutil.rmtree(stale, ignore_errors=True)
+    point_view(root, name)
+    _move_old_versions(root)
+    older = [v for v in kept_versions(root) if v < name]
+    for stale in older[: max(0, len(older) - (_KEEP_VERSIONS - 1))]:
+        shutil.rmtree(version_path(root, stale), ignore_errors=True)
     logger.debug("published %s", target)
+
+
+def point_view(root: Path, name: str) -> bool:
+    """Point the open view at version ``name``: ``_current`` -> ``_versions/<name>`` (a relative
+    link, replaced atomically), with the fixed links ``incidents`` and ``layers`` into it.
+
+    What a GIS tool opens at ``<store>/incidents`` is then exactly the published version. Where
+    the file system has no symbolic links the view is left out (a warning; returns False) and
+    the store works as before; ``incidents`` or ``layers`` held by a folder is left alone
+    (``check`` notes it, ``repair`` moves it aside).
+    """
+    try:
+        temporary = root / f".{VIEW}.tmp"
+        temporary.unlink(missing_ok=True)
+        target = version_path(root, name).relative_to(root).as_posix()
+        os.symlink(target, temporary, target_is_directory=True)
+        view = root / VIEW
+        if view.is_dir() and not view.is_symlink():  # a copy that followed the link
+            shutil.rmtree(view)
+        os.replace(temporary, view)
+        for link_name in VIEW_LINKS:  # never left dangling: a copy would stop at it
+            fixed, shown = root / link_name, (view / link_name).is_dir()
+            if shown and not fixed.is_symlink() and not fixed.exists():
+                os.symlink(f"{VIEW}/{link_name}", fixed, target_is_directory=True)
+            elif not shown and fixed.is_symlink():
+                fixed.unlink()
+    except OSError as exc:
+        logger.warning(
+            "%s: the open view (%s, incidents, layers) cannot be linked (%s); tools must open "
+            "%s/%s/incidents", root, VIEW, exc, VERSIONS, name,
+        )  # fmt: skip
+        return False
+    return True
+
+
+def _move_old_versions(root: Path) -> None:
+    """Move the versions of a store written before the open layout into :data:`VERSIONS`.
+
+    Only once a version in :data:`VERSIONS` is published, so the published one is never moved.
+    """
+    old = root / OLD_VERSIONS
+    if not old.is_dir():
+        return
+    try:
+        for entry in sorted(old.iterdir()):
+            target = root / VERSIONS / entry.name
+            if entry.name.startswith(".staging"):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif not target.exists():
+                os.replace(entry, target)
+        old.rmdir()
+        logger.info("%s: versions moved to %s/ (the open layout)", root, VERSIONS)
+    except OSError as exc:  # harmless: both folders are read
+        logger.warning("%s: old versions not all moved to %s/ (%s)", root, VERSIONS, exc)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -589,7 +655,7 @@ def _stage_layer_version(
     for part in tqdm(parts, desc="assigning areas", unit="month", disable=not progress):
         source = _current(current) / part.path
         if assign is None:
-            link(source, staging / part.path)
+            carry(source, staging / part.path)
             continue
         frame = conform(read_partition(source).to_pandas(), [])
         frame = frame.assign(source=part.source, month=part.month)

@@ -72,7 +72,7 @@ def _no_space(*args: Any, **kwargs: Any) -> None:
         (merge, "link", ".staging-"),  # linking an unchanged month into the new version
         (write.pd.DataFrame, "to_csv", "rejects"),  # the rejects file
         (write, "_write_manifest", ".staging-"),  # the new manifest
-        (write.os, "fsync", "store/versions/"),  # sealing the checksums or writing CURRENT
+        (write.os, "fsync", "store/_versions/"),  # sealing the checksums or writing CURRENT
     ],
 )
 def test_disk_full_in_each_write_phase(
@@ -117,7 +117,7 @@ def test_read_only_and_permission_errors(
 def test_read_only_versions_folder(
     store_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    versions = store_root / "versions"
+    versions = store_root / "_versions"
     versions.chmod(0o555)
     try:
         err = _ingest_fails(store_root, _new_month(tmp_path / "in"), capsys, "Permission denied")
@@ -170,7 +170,7 @@ def test_real_disk_full_on_a_small_tmpfs(
     february = write_police_csv(tmp_path / "in" / "2021-02-test-street.csv", rows)
     err = _ingest_fails(root, february, capsys, _FULL)
     assert str(root) in err
-    assert not [p for p in (root / "versions").iterdir() if p.name.startswith(".staging")]
+    assert not [p for p in (root / "_versions").iterdir() if p.name.startswith(".staging")]
     (small_disk / "filler").unlink()  # space again: the same ingest succeeds
     assert main(["--store", str(root), "ingest", "police-uk", str(february)]) == 0
     assert Store(root).months() == ["2021-01", "2021-02"]

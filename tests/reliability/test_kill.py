@@ -74,7 +74,7 @@ def test_kill_at_each_write_phase_leaves_before_or_after(
     assert main(["-q", "--store", str(root), "ingest", "police-uk", str(built / "new")]) == 0
     pd.testing.assert_frame_equal(_rows(root), after)
     assert check_store(root).clean
-    assert not list((root / "versions").glob(".staging*"))
+    assert not list((root / "_versions").glob(".staging*"))
 
 
 LAYER_PHASES = [p for p in PHASES if p not in ("partitions-written", "rejects-written")]

@@ -39,7 +39,7 @@ def root(built: Path, tmp_path: Path) -> Path:
 
 
 def _version_dir(root: Path) -> Path:
-    return root / "versions" / (root / "CURRENT").read_text().strip()
+    return root / "_versions" / (root / "CURRENT").read_text().strip()
 
 
 def _run(root: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -137,7 +137,7 @@ def test_status_keeps_area_counts_and_reads_them_back_without_partitions(
     csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
     assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 0
     first = _status(store, capsys)
-    version_dir = store / "versions" / str(Store(store).version())
+    version_dir = store / "_versions" / str(Store(store).version())
     kept = pd.read_parquet(version_dir / "area_counts.parquet")
     # 6 stored rows: W1 3 and W2 1 located in an area, 1 located outside, 1 without a location
     assert sorted(kept["rows"].tolist()) == [1, 1, 1, 3] and kept["rows"].sum() == 6

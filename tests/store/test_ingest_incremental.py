@@ -37,7 +37,7 @@ def _opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _versions(root: Path) -> list[str]:
-    return sorted(p.name for p in (root / "versions").iterdir())
+    return sorted(p.name for p in (root / "_versions").iterdir())
 
 
 def test_re_ingest_parses_nothing_and_counts_as_the_first(

@@ -88,7 +88,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def _version_dir(store: Store) -> Path:
-    return store.root / "versions" / str(store.version())
+    return store.root / "_versions" / str(store.version())
 
 
 # ---------------------------------------------------------------------- coverage, counts

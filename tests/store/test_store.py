@@ -70,7 +70,7 @@ def test_write_then_read_round_trips_values_and_layout(store: Store) -> None:
     )
     result = _write(store, frame, "a.csv", "sha-a")
     assert (result.stored, result.duplicates_in_store) == (3, 0)
-    part = store.root / "versions" / "v000001" / "incidents" / "source=police_uk" / "month=2021-01"
+    part = store.root / "_versions" / "v000001" / "incidents" / "source=police_uk" / "month=2021-01"
     assert (part / "part.parquet").is_file()
     back = store.incidents()
     pd.testing.assert_frame_equal(
@@ -116,12 +116,12 @@ def test_filters_match_plain_pandas(store: Store) -> None:
 def test_same_file_again_changes_nothing(store: Store) -> None:
     frame = _rows("a.csv", "2021-01", ["p:1", "p:2"])
     _write(store, frame, "a.csv", "sha-a")
-    manifest = (store.root / "versions" / "v000001" / "manifest.json").read_text()
+    manifest = (store.root / "_versions" / "v000001" / "manifest.json").read_text()
     again = _write(store, frame, "a.csv", "sha-a")
     assert again.ingest_id is None and again.stored == 0
     assert again.duplicates_in_store == 2 and again.unchanged_files == ("/in/a.csv",)
     assert store.version() == "v000001"
-    assert (store.root / "versions" / "v000001" / "manifest.json").read_text() == manifest
+    assert (store.root / "_versions" / "v000001" / "manifest.json").read_text() == manifest
 
 
 def test_newer_file_replaces_its_months_and_keeps_other_files(store: Store) -> None:
@@ -167,7 +167,7 @@ def test_failed_publish_leaves_previous_state(
     monkeypatch.undo()
     _write(store, _rows("b.csv", "2021-02", ["p:2"]), "b.csv", "sha-b")
     assert sorted(store.incidents()["incident_id"]) == ["p:1", "p:2"]
-    assert not [p for p in (store.root / "versions").iterdir() if p.name.startswith(".staging")]
+    assert not [p for p in (store.root / "_versions").iterdir() if p.name.startswith(".staging")]
 
 
 @pytest.mark.parametrize("when", ["before_rename", "after_rename"])
@@ -274,7 +274,7 @@ def test_unwritable_or_damaged_store_is_a_store_error(tmp_path: Path) -> None:
         _write(Store(blocker / "store"), _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
     store = Store(tmp_path / "store")
     _write(store, _rows("a.csv", "2021-01", ["p:1"]), "a.csv", "sha-a")
-    part = next((store.root / "versions").glob("v*/incidents/*/*/part.parquet"))
+    part = next((store.root / "_versions").glob("v*/incidents/*/*/part.parquet"))
     part.write_bytes(b"damaged")
     with pytest.raises(StoreError, match=r"part.parquet is 7 bytes; the manifest lists \d+ "):
         store.incidents()

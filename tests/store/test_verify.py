@@ -50,12 +50,12 @@ def test_a_write_records_checksums_and_keeps_those_of_linked_files(tmp_path: Pat
     first = store.manifest()
     jan = "incidents/source=police_uk/month=2021-01/part.parquet"
     assert set(first.checksums) == {jan}
-    assert first.checksums[jan] == file_checksum(tmp_path / "store/versions/v000001" / jan)
+    assert first.checksums[jan] == file_checksum(tmp_path / "store/_versions/v000001" / jan)
     _write(store, "b.csv", "2021-02", ["B1"])
     second = store.manifest()
     assert second.checksums[jan] == first.checksums[jan]  # linked, not hashed again
     assert os.path.samefile(
-        tmp_path / "store/versions/v000001" / jan, tmp_path / "store/versions/v000002" / jan
+        tmp_path / "store/_versions/v000001" / jan, tmp_path / "store/_versions/v000002" / jan
     )
     feb = jan.replace("2021-01", "2021-02")
     assert second.checksums[feb].rows == 1
@@ -67,7 +67,7 @@ def test_files_found_intact_are_not_read_again_until_their_stat_changes(
 ) -> None:
     store = Store(tmp_path / "store")
     _write(store, "a.csv", "2021-01", ["A1", "A2"])
-    version_dir, manifest = tmp_path / "store/versions/v000001", store.manifest()
+    version_dir, manifest = tmp_path / "store/_versions/v000001", store.manifest()
     reads: list[Path] = []
     original = footer_checksum
 
@@ -93,7 +93,7 @@ def test_reads_check_again_once_the_grace_time_is_over(
     store = Store(tmp_path / "store")
     _write(store, "a.csv", "2021-01", ["A1", "A2"])
     assert len(store.incidents()) == 2
-    part = next((tmp_path / "store/versions/v000001").glob("incidents/*/*/part.parquet"))
+    part = next((tmp_path / "store/_versions/v000001").glob("incidents/*/*/part.parquet"))
     part.unlink()
     assert len(store.manifest().partitions) == 1  # within the grace time of the last check
     monkeypatch.setattr("geo_service.store.store._RECHECK_S", 0.0)
