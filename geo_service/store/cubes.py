@@ -246,15 +246,20 @@ def _count_file(version_dir: Path, part: Partition, layers: Sequence[str], tag: 
     return count_partition(table, source=part.source, month=part.month, layers=layers, checksum=tag)
 
 
-def build_after_publish(store: Store) -> None:
-    """Build the published version's cube (a derived file: a failure is logged, not raised)."""
-    version = store.version()
-    if version is None:
-        return
+def build_after_publish(root: Path) -> None:
+    """Build the cube of the version just published at ``root`` (its CURRENT).
+
+    Called by the writer right after publishing, so no command pays for the counting. The
+    version's files were sealed a moment ago and are not checked again here; the cube is a
+    derived file, so a failure is logged, not raised (the next read builds it).
+    """
     try:
-        stored_cube(store.root, version, store.manifest())
-    except (OSError, StoreDamagedError, pa.ArrowException) as exc:
-        logger.warning("the cube of %s was not built (%s); it is built when read", version, exc)
+        version = (root / "CURRENT").read_text("utf-8").strip()
+        manifest_path = root / "versions" / version / "manifest.json"
+        manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
+        stored_cube(root, version, manifest)
+    except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
+        logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
 
 
 # --------------------------------------------------------------------------- reading
