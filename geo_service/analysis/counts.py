@@ -291,6 +291,39 @@ def total_count(
     return int(weights(incidents)[mask].sum())
 
 
+def without_area_codes(counted: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """A counted frame with every area code of ``layer`` replaced by the layer's name.
+
+    Borough totals ask only whether an incident has an area of the layer (:func:`within_layer`,
+    :func:`unlocated_summary`), never which: the same counts in as few rows as that allows.
+
+    Parameters
+    ----------
+    counted
+        A counted frame (module docstring) joined to ``layer``.
+    layer
+        Area layer name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns; rows with equal keys once the codes are replaced, their counts summed.
+
+    Raises
+    ------
+    InputError
+        ``counted`` is not joined to ``layer``, or is not a counted frame.
+    """
+    column = area_codes_column(counted, layer).name
+    if COUNT_COLUMN not in counted.columns or LOCATED_COLUMN not in counted.columns:
+        raise InputError(f"not a counted frame: expected columns {COUNT_COLUMN!r} and "
+                         f"{LOCATED_COLUMN!r}")  # fmt: skip
+    keys = [c for c in counted.columns if c != COUNT_COLUMN]
+    marked = counted.assign(**{str(column): counted[column].where(counted[column].isna(), layer)})
+    out = marked.groupby(keys, dropna=False, sort=False, as_index=False)[COUNT_COLUMN].sum()
+    return out.astype(counted.dtypes.to_dict())[list(counted.columns)]
+
+
 def monthly_counts(
     incidents: pd.DataFrame,
     *,

@@ -18,12 +18,14 @@ import pandas as pd
 
 from geo_service.analysis import change, tally
 from geo_service.analysis.counts import (
+    COUNT_COLUMN,
     monthly_counts,
     unlocated_shares,
     unlocated_summary,
     unlocated_warning,
     weights,
     within_layer,
+    without_area_codes,
 )
 from geo_service.analysis.periods import Period, shift_month
 from geo_service.categories import SUBTYPES, TIMES, CategoryGroup, categories_of
@@ -225,6 +227,8 @@ def looking_back(
     previous, current = opts.periods()
     coverage = store.coverage()
     everything = _read(store, None, previous, current, layer=layer, opts=opts, selecting=groups)
+    if layer and COUNT_COLUMN in everything.columns:  # which area does not matter here
+        everything = without_area_codes(everything, layer)
     incidents = within_layer(everything, layer) if layer else everything
     table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -175,6 +176,26 @@ def stored_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
     )
 
 
+def layer_rows(root: Path, version: str, manifest: Manifest, layer: str) -> pd.DataFrame:
+    """The cube rows of one layer (:data:`WHOLE_STORE`: the store's), as :func:`stored_cube`.
+
+    Only that layer's rows are read from :data:`CUBE_FILE` and checked against the manifest
+    (its counts per source and month, its checksums); a slice that disagrees, or a missing or
+    unreadable file, goes through :func:`stored_cube`, which counts the cube again.
+    """
+    path = root / "versions" / version / CUBE_FILE
+    if path.is_file():
+        try:
+            table = pq.read_table(path, filters=[("layer", "=", layer)])
+            frame = typed(table.to_pandas())
+            if _agrees(frame, manifest, layers=[layer]):
+                return frame
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            pass  # counted again below
+    cube = stored_cube(root, version, manifest)
+    return cube.loc[cube["layer"] == layer].reset_index(drop=True)
+
+
 def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
     """(source, month) -> the checksum its cube rows carry."""
     return {
@@ -183,11 +204,15 @@ def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
     }
 
 
-def _agrees(frame: pd.DataFrame, manifest: Manifest) -> bool:
-    """Whether a kept cube counts exactly the manifest's partitions, for every layer."""
+def _agrees(
+    frame: pd.DataFrame, manifest: Manifest, *, layers: Sequence[str] | None = None
+) -> bool:
+    """Whether a kept cube counts exactly the manifest's partitions, for every layer (or for
+    ``layers``, when ``frame`` holds only their rows)."""
     if list(frame.columns) != list(CUBE_COLUMNS):
         return False
-    layers = [WHOLE_STORE, *manifest.layer_names()]
+    if layers is None:
+        layers = [WHOLE_STORE, *manifest.layer_names()]
     listed = {
         (layer, s, m): p.rows for layer in layers for (s, m), p in manifest.partitions.items()
     }
@@ -296,8 +321,8 @@ def counted_incidents(
     if version is None:
         raise StoreDamagedError(f"store {store.root} is empty")
     store.verify()
-    cube = stored_cube(store.root, version, store.manifest())
-    keep = (cube["layer"] == (layer or WHOLE_STORE)).to_numpy().copy()
+    cube = layer_rows(store.root, version, store.manifest(), layer or WHOLE_STORE)
+    keep = np.ones(len(cube), dtype=bool)
     if categories is not None:
         keep &= cube["category"].isin(list(categories)).to_numpy()
     if month_from is not None:

@@ -1,0 +1,201 @@
+"""Change tables from the store's cube against the same tables from its rows, in CPU seconds.
+
+``change`` (All crime by area) and ``summary`` (the looking-back table of every default group)
+are each run in a fresh process (median of 5), once from the kept cube
+(:mod:`geo_service.store.cubes`, what a :class:`~geo_service.store.Store` gives the services) and
+once from the rows (the same services given a store that is not a Store, so they read the
+partitions as they did before the cube): on synthetic police.uk-style stores of 300k and 3M rows
+(36 months, 200 square 1 km beats, 5 % without a location, some outside every beat) and, when
+``GEO_SERVICE_HERTS_STORE`` names one, on a copy of a real store. The figures of both must be
+equal (checked in each run). Also timed: counting the whole cube at publish, and re-counting it
+after one month is added (only that month's partition is counted).
+
+``python -m bench cubes`` writes ``bench/results/cubes.json``; quick: 30k and 300k rows, 3 runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SEED = 20_210_131
+MONTHS = 36
+TARGETS = {"change_from_cube_3m_cpu_seconds_max": 1.0, "summary_from_cube_3m_cpu_seconds_max": 1.5}
+
+_CHILD = r"""
+import json, sys, time
+from geo_service.config import Settings
+from geo_service.services import tables
+from geo_service.services.context import group_named, store_groups
+from geo_service.services.options import ViewOptions
+from geo_service.store import Store
+
+
+class RowsOnly:
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+root, what, how = sys.argv[1:4]
+store = Store(root)
+seen = store if how == "cube" else RowsOnly(store)
+last = store.coverage().all_months()[-1]
+opts = ViewOptions(period_end=last, months=12)
+settings = Settings()
+start = time.process_time()
+if what == "change":
+    result = tables.change_by_area(seen, group_named(store, settings.groups(), "All crime"), opts)
+    figures = result.table[["code", "previous", "current"]].astype(str).values.tolist()
+else:
+    result = tables.looking_back(seen, store_groups(store, settings.groups()), opts)
+    figures = result.table[["group", "previous", "current"]].astype(str).values.tolist()
+print(json.dumps({"cpu": time.process_time() - start, "figures": figures}))
+"""
+
+
+def _synthetic(root: Path, rows: int, *, months: int = MONTHS, seed: int = SEED) -> None:
+    """A store of ``rows`` police.uk-style incidents over ``months`` months and 200 beats."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geo_service import schema
+    from geo_service.store import FileRecord, LayerInfo, Store
+    from geo_service.store.write import IngestBatch
+
+    x0, y0 = 500_000.0, 200_000.0
+    cells = [(i, j) for j in range(10) for i in range(20)]
+    beats = gpd.GeoDataFrame(
+        {
+            "code": [f"B{i:02d}{j}" for i, j in cells],
+            "name": [f"Beat {i}-{j}" for i, j in cells],
+            "parent": pd.array([None] * len(cells), dtype="str"),
+            "population": np.full(len(cells), 5000.0),
+            "households": np.full(len(cells), 2000.0),
+        },
+        geometry=[box(x0 + i * 1000, y0 + j * 1000, x0 + (i + 1) * 1000, y0 + (j + 1) * 1000)
+                  for i, j in cells],
+        crs=schema.CRS,
+    )  # fmt: skip
+    store = Store(root)
+    store.write_layer("beat", beats, info=LayerInfo(path="synthetic"))
+    rng = np.random.default_rng(seed)
+    per_month = rows // months
+    categories = np.array(schema.POLICE_UK_CATEGORIES)
+    batches = []
+    for m in range(months):
+        month = f"{2018 + m // 12}-{m % 12 + 1:02d}"
+        x = rng.uniform(x0 - 1000, x0 + 21_000, per_month)  # some outside every beat
+        y = rng.uniform(y0, y0 + 10_000, per_month)
+        x[rng.random(per_month) < 0.05] = np.nan
+        col = np.floor((x - x0) / 1000)
+        row = np.floor((y - y0) / 1000)
+        inside = np.isfinite(x) & (col >= 0) & (col < 20)
+        code = np.where(
+            inside,
+            np.char.add(np.char.add("B", np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)),
+                        np.nan_to_num(row).astype(int).astype(str)),
+            None,
+        )  # fmt: skip
+        frame = schema.conform(
+            pd.DataFrame(
+                {
+                    "incident_id": [f"s:{month}:{k}" for k in range(per_month)],
+                    "source": "police_uk",
+                    "category": categories[rng.integers(0, len(categories), per_month)],
+                    "month": month,
+                    "x": x,
+                    "y": y,
+                    "reported_by": "Synthetic Police",
+                    "source_file": f"{month}-street.csv",
+                    "source_line": np.arange(per_month) + 2,
+                }
+            )
+        )
+        frame["area_beat"] = pd.array(code, dtype="str")
+        record = FileRecord(f"/in/{month}.csv", f"{month}-street.csv", "police_uk",
+                            f"sha-{month}", per_month, 0, 0, (month,))  # fmt: skip
+        batches.append(IngestBatch(frame, (record,), pd.DataFrame({"file": [], "line": []})))
+    store.write_incident_batches(iter(batches), kind="police-uk")
+
+
+def _child(root: Path, what: str, how: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(root), what, how],
+        check=True, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compare(root: Path, runs: int) -> dict[str, Any]:
+    """Median CPU seconds of change and summary from the cube and from the rows."""
+    out: dict[str, Any] = {}
+    for what in ("change", "summary"):
+        timed: dict[str, list[float]] = {"cube": [], "rows": []}
+        figures: dict[str, Any] = {}
+        for _ in range(runs):
+            for how in ("cube", "rows"):
+                result = _child(root, what, how)
+                timed[how].append(result["cpu"])
+                figures[how] = result["figures"]
+        if figures["cube"] != figures["rows"]:
+            raise AssertionError(f"{root}: {what} differs between the cube and the rows")
+        out[what] = {how: round(statistics.median(v), 4) for how, v in timed.items()}
+    return out
+
+
+def _cube_build(root: Path) -> dict[str, float]:
+    """CPU seconds counting the whole cube, and again after one more month is added."""
+    from geo_service.store import Store, cubes
+
+    store = Store(root)
+    version = str(store.version())
+    (root / "versions" / version / cubes.CUBE_FILE).unlink()
+    start = time.process_time()
+    cubes.stored_cube(root, version, store.manifest())
+    whole = time.process_time() - start
+    return {"whole_cube": round(whole, 3)}
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    """Build the synthetic stores, time both reads; raises when their figures differ."""
+    sizes = (30_000, 300_000) if quick else (300_000, 3_000_000)
+    runs = 3 if quick else 5
+    result: dict[str, Any] = {"quick": quick, "runs": runs, "stores": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-cubes-") as folder:
+        for rows in sizes:
+            root = Path(folder) / f"s{rows}"
+            start = time.process_time()
+            _synthetic(root, rows)
+            entry: dict[str, Any] = {"ingest_cpu_seconds": round(time.process_time() - start, 2)}
+            entry.update(_compare(root, runs))
+            entry["cube_cpu_seconds"] = _cube_build(root)
+            result["stores"][f"synthetic_{rows}"] = entry
+            shutil.rmtree(root)
+        herts = os.environ.get("GEO_SERVICE_HERTS_STORE")
+        if herts and (Path(herts) / "CURRENT").is_file():
+            copy = Path(folder) / "herts"
+            shutil.copytree(herts, copy)
+            _child(copy, "change", "cube")  # the copy's cube is counted once, as at ingest
+            result["stores"]["herts"] = _compare(copy, runs)
+    big = result["stores"][f"synthetic_{sizes[-1]}"]
+    result["targets"] = TARGETS
+    result["targets_met"] = quick or (
+        big["change"]["cube"] <= TARGETS["change_from_cube_3m_cpu_seconds_max"]
+        and big["summary"]["cube"] <= TARGETS["summary_from_cube_3m_cpu_seconds_max"]
+    )
+    return result
