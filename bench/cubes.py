@@ -104,12 +104,9 @@ def _synthetic(root: Path, rows: int, *, months: int = MONTHS, seed: int = SEED)
         col = np.floor((x - x0) / 1000)
         row = np.floor((y - y0) / 1000)
         inside = np.isfinite(x) & (col >= 0) & (col < 20)
-        code = np.where(
-            inside,
-            np.char.add(np.char.add("B", np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)),
-                        np.nan_to_num(row).astype(int).astype(str)),
-            None,
-        )  # fmt: skip
+        column = np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)
+        named = np.char.add(np.char.add("B", column), np.nan_to_num(row).astype(int).astype(str))
+        code = np.where(inside, named, None)
         frame = schema.conform(
             pd.DataFrame(
                 {
