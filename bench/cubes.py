@@ -224,10 +224,22 @@ def run(*, quick: bool) -> dict[str, Any]:
             _child(copy, "change", "cube")  # the copy's cube is counted once, as at ingest
             result["stores"]["herts"] = _compare(copy, runs)
     result["table"] = table(result["stores"])
-    big = result["stores"][f"synthetic_{sizes[-1]}"]
+    return finish(result, f"synthetic_{sizes[-1]}")
+
+
+def finish(result: dict[str, Any], largest: str) -> dict[str, Any]:
+    """``result`` with its headline CPU seconds, targets and which were met (quick: all)."""
+    big = result["stores"][largest]
+    result["cpu_seconds"] = {
+        f"{what}_{how}_{largest}": big[what][how]
+        for what in ("change", "summary")
+        for how in ("cube", "rows")
+    }
     result["targets"] = TARGETS
-    result["targets_met"] = quick or (
-        big["change"]["cube"] <= TARGETS["change_from_cube_3m_cpu_seconds_max"]
-        and big["summary"]["cube"] <= TARGETS["summary_from_cube_3m_cpu_seconds_max"]
-    )
+    result["targets_met"] = {
+        "change_from_cube_3m_cpu_seconds_max": result["quick"]
+        or big["change"]["cube"] <= TARGETS["change_from_cube_3m_cpu_seconds_max"],
+        "summary_from_cube_3m_cpu_seconds_max": result["quick"]
+        or big["summary"]["cube"] <= TARGETS["summary_from_cube_3m_cpu_seconds_max"],
+    }
     return result
