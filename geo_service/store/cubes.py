@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from geo_service import schema
-from geo_service.errors import StoreDamagedError
+from geo_service.errors import StoreDamagedError, StoreError
 from geo_service.store.manifest import Manifest, Partition
 from geo_service.store.status import kept_table, one_line
 
@@ -319,7 +319,7 @@ def counted_incidents(
     """
     version = store.version()
     if version is None:
-        raise StoreDamagedError(f"store {store.root} is empty")
+        raise StoreError(f"store {store.root} is empty")
     store.verify()
     cube = layer_rows(store.root, version, store.manifest(), layer or WHOLE_STORE)
     keep = np.ones(len(cube), dtype=bool)
