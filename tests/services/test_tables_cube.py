@@ -268,3 +268,16 @@ def test_kept_hertfordshire_store_tables_from_the_cube(tmp_path: Path) -> None:
         last = store.coverage().all_months()[-1]
         opts = ViewOptions(period_end=last, months=6, layer=layer)
         _same(store, groups, opts, per_area=groups[::3])
+
+
+def test_store_without_a_layer_counts_every_incident_from_the_cube(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    january = [{"x": 500000.0}, {"x": np.nan}, {"x": 500050.0, "category": "Robbery"}]
+    _write(store, _rows("jan.csv", "2021-01", january), "jan.csv")
+    _write(store, _rows("feb.csv", "2021-02", [{"x": 500001.0}]), "feb.csv")
+    robbery = CategoryGroup("Robbery", (Selector("Robbery"),))
+    opts = ViewOptions(period_end="2021-02", months=1)
+    back = tables.looking_back(store, [BURGLARY, robbery], opts)
+    assert back.layer is None
+    assert back.table[["previous", "current"]].astype(int).values.tolist() == [[2, 1], [1, 0]]
+    _same(store, [BURGLARY, robbery], opts)
