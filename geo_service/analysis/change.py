@@ -149,16 +149,114 @@ def change_table(
         ``layer``.
     """
     _check_areas(areas)
-    honest = _Honest.of(resolve_group(group), coverage, previous, current)
+    plan = counting_plan(group, previous, current, coverage=coverage)
     codes = areas["code"].astype("str")
-    counted = honest.group or honest.asked
     before, after = (
         counts_by_area(
-            incidents, layer=layer, codes=codes, group=counted, period=period,
-            windows=honest.windows(which),
+            incidents, layer=layer, codes=codes, group=plan.group, period=period, windows=windows,
         )
-        for period, which in ((previous, "previous"), (current, "current"))
+        for period, windows in ((previous, plan.previous_windows), (current, plan.current_windows))
     )  # fmt: skip
+    return table_from_counts(
+        before, after, areas=areas, group=group, previous=previous, current=current,
+        coverage=coverage,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CountingPlan:
+    """What a change table of one group counts: which incidents, over which months per source.
+
+    Attributes
+    ----------
+    group
+        The group counted: the part of the group asked for that the sources can form (the whole
+        group without a coverage, or when nothing can be formed).
+    previous_windows, current_windows
+        Per-source periods of each period (:func:`~geo_service.analysis.counts.period_mask`);
+        None: the period itself for every source.
+    """
+
+    group: CategoryGroup
+    previous_windows: dict[str, Period] | None
+    current_windows: dict[str, Period] | None
+
+
+def counting_plan(
+    group: CategoryGroup | str,
+    previous: Period,
+    current: Period,
+    *,
+    coverage: Coverage | None = None,
+) -> CountingPlan:
+    """What to count per area for :func:`table_from_counts` of ``group`` (module docstring).
+
+    Parameters
+    ----------
+    group
+        Category group, or the name of a plain category.
+    previous, current
+        The periods compared.
+    coverage
+        The months and detail the store's sources hold; None takes every month as held.
+
+    Returns
+    -------
+    CountingPlan
+        The group and per-source windows to count with
+        :func:`~geo_service.analysis.counts.counts_by_area` (or any engine counting the same).
+    """
+    honest = _Honest.of(resolve_group(group), coverage, previous, current)
+    return CountingPlan(
+        honest.group or honest.asked, honest.windows("previous"), honest.windows("current")
+    )
+
+
+def table_from_counts(
+    before: pd.Series,
+    after: pd.Series,
+    *,
+    areas: pd.DataFrame,
+    group: CategoryGroup | str,
+    previous: Period,
+    current: Period,
+    coverage: Coverage | None = None,
+) -> pd.DataFrame:
+    """:func:`change_table` from counts per area already made, whoever counted them.
+
+    The counting (a pass over rows, a cube, a cluster) is kept apart from the table, so any
+    engine that counts :func:`counting_plan`'s group over its windows gets the same table.
+
+    Parameters
+    ----------
+    before, after
+        Incidents per area in ``previous`` and ``current``: int64 indexed by the layer's codes
+        (every area, zeros included) then :data:`~geo_service.analysis.counts.UNALLOCATED`, as
+        :func:`~geo_service.analysis.counts.counts_by_area` gives for :func:`counting_plan`.
+    areas, group, previous, current, coverage
+        As :func:`change_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`change_table`.
+
+    Raises
+    ------
+    InputError
+        ``areas`` lacks ``code`` or ``name`` or repeats a code; the counts' index is not the
+        layer's codes then the unallocated row.
+    """
+    _check_areas(areas)
+    expected = [*areas["code"].astype("str"), UNALLOCATED]
+    for counts in (before, after):
+        if [str(c) for c in counts.index] != expected:
+            raise InputError(
+                "counts per area: index must be the layer's codes in order then "
+                f"{UNALLOCATED!r}; got {len(counts)} entries for {len(expected)} expected"
+            )
+    honest = _Honest.of(resolve_group(group), coverage, previous, current)
+    counted = honest.group or honest.asked
     table = _base_table(areas, before, after, honest)
     table = _add_change(table)
     table = _add_rate(table, areas, counted)

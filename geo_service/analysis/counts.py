@@ -17,12 +17,18 @@ with no area falls in one of three cases:
 Counting functions take an optional ``windows`` (source -> period) so that a group mixing sources
 that end in different months counts each source over its own months
 (:meth:`geo_service.coverage.Coverage.comparison`).
+
+Every function here also takes a *counted* frame: rows that each stand for several incidents
+with equal keys, their number in :data:`COUNT_COLUMN` and whether they have a location in
+:data:`LOCATED_COLUMN` (in place of ``x`` and ``y``), as the store's cubes give
+(:mod:`geo_service.store.cubes`). A frame without those columns is one incident per row; both
+give the same figures for the same incidents (tests/analysis/test_counts.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,9 +42,50 @@ from geo_service.schema import area_column, has_location
 
 logger = logging.getLogger(__name__)
 
+#: Column of a counted frame: how many incidents the row stands for (int64, at least 1).
+COUNT_COLUMN = "n"
+#: Column of a counted frame: whether the row's incidents have a finite x and y (bool).
+LOCATED_COLUMN = "located"
+
 #: Code and name of the table row holding incidents with no location and no area.
 UNALLOCATED = "Unallocated"
 UNALLOCATED_NAME = "Unallocated (no location)"
+
+
+def weights(frame: pd.DataFrame) -> np.ndarray:
+    """How many incidents each row of ``frame`` stands for: :data:`COUNT_COLUMN`, else 1.
+
+    Parameters
+    ----------
+    frame
+        Canonical incidents, or a counted frame.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, one element per row.
+    """
+    if COUNT_COLUMN in frame.columns:
+        return frame[COUNT_COLUMN].to_numpy(dtype=np.int64)
+    return np.ones(len(frame), dtype=np.int64)
+
+
+def located(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose incidents have usable coordinates: :data:`LOCATED_COLUMN`, else finite x, y.
+
+    Parameters
+    ----------
+    frame
+        Canonical incidents (``x``, ``y``), or a counted frame.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, one element per row.
+    """
+    if LOCATED_COLUMN in frame.columns:
+        return frame[LOCATED_COLUMN].to_numpy(dtype=bool)
+    return has_location(frame)
 
 
 def resolve_group(group: CategoryGroup | str) -> CategoryGroup:
@@ -196,11 +243,18 @@ def counts_by_area(
     area = area_codes_column(chosen, layer)
     index = pd.Index(list(codes), dtype="str")
     known = area.isin(index).to_numpy(dtype=bool, na_value=False)
-    per_area = area[known].value_counts().reindex(index, fill_value=0).astype("int64")
-    no_area = ~known & ~has_location(chosen)
+    n = weights(chosen)
+    per_area = (
+        pd.Series(n[known], dtype="int64")
+        .groupby(area[known].astype("str").to_numpy())
+        .sum()
+        .reindex(index, fill_value=0)
+        .astype("int64")
+    )
+    no_area = ~known & ~located(chosen)
     belongs = _source_key(chosen).isin(within).to_numpy(dtype=bool)
-    unallocated = int((no_area & belongs).sum())
-    apart = int(len(chosen) - known.sum()) - unallocated
+    unallocated = int(n[no_area & belongs].sum())
+    apart = int(n.sum() - n[known].sum()) - unallocated
     if apart:
         logger.debug("%d incident(s) lie outside every %s area or cannot be placed", apart, layer)
     result = pd.concat([per_area, pd.Series({UNALLOCATED: unallocated}, dtype="int64")])
@@ -234,7 +288,87 @@ def total_count(
         The count.
     """
     mask = resolve_group(group).mask(incidents) & period_mask(incidents, period, windows)
-    return int(np.count_nonzero(mask))
+    return int(weights(incidents)[mask].sum())
+
+
+def without_area_codes(counted: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """A counted frame with every area code of ``layer`` replaced by the layer's name.
+
+    Borough totals ask only whether an incident has an area of the layer (:func:`within_layer`,
+    :func:`unlocated_summary`), never which: the same counts in as few rows as that allows.
+
+    Parameters
+    ----------
+    counted
+        A counted frame (module docstring) joined to ``layer``.
+    layer
+        Area layer name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns; rows with equal keys once the codes are replaced, their counts summed.
+
+    Raises
+    ------
+    InputError
+        ``counted`` is not joined to ``layer``, or is not a counted frame.
+    """
+    column = area_codes_column(counted, layer).name
+    if COUNT_COLUMN not in counted.columns or LOCATED_COLUMN not in counted.columns:
+        raise InputError(f"not a counted frame: expected columns {COUNT_COLUMN!r} and "
+                         f"{LOCATED_COLUMN!r}")  # fmt: skip
+    keys = [c for c in counted.columns if c != COUNT_COLUMN]
+    marked = counted.assign(**{str(column): counted[column].where(counted[column].isna(), layer)})
+    out = marked.groupby(keys, dropna=False, sort=False, as_index=False)[COUNT_COLUMN].sum()
+    return out.astype(counted.dtypes.to_dict())[list(counted.columns)]
+
+
+def monthly_counts(
+    incidents: pd.DataFrame,
+    *,
+    group: CategoryGroup | str,
+    period: Period,
+    held: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Incidents of ``group`` per month of ``period`` (zeros included), raw or counted rows.
+
+    The figures of :func:`geo_service.analysis.patterns.monthly_series` without a layer, for a
+    frame of either kind (module docstring).
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents, or a counted frame.
+    group
+        Category group, or the name of a plain category (:func:`resolve_group`).
+    period
+        The months counted.
+    held
+        The months the group's sources hold; a month not held is missing (``<NA>``, nullable
+        ``Int64``): "no data", never 0. None: every month is held (int64 counts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by month ``"YYYY-MM"`` (one row per month of ``period``), column ``count``.
+    """
+    mask = resolve_group(group).mask(incidents) & np.asarray(
+        period.contains(incidents["month"]), dtype=bool
+    )
+    months = pd.Index(period.months, name="month", dtype="str")
+    counts = (
+        pd.Series(weights(incidents)[mask], dtype="int64")
+        .groupby(incidents["month"].astype("str").to_numpy()[mask])
+        .sum()
+        .reindex(months, fill_value=0)
+    )
+    table = pd.DataFrame({"count": counts.to_numpy(dtype=np.int64)}, index=months)
+    if held is None:
+        return table
+    out = table.astype("Int64")
+    out.loc[~table.index.isin(list(held))] = pd.NA
+    return out
 
 
 def within_layer(incidents: pd.DataFrame, layer: str) -> pd.DataFrame:
@@ -341,13 +475,14 @@ def unlocated_summary(incidents: pd.DataFrame, layer: str) -> UnlocatedSummary:
         The incidents are not joined to ``layer``.
     """
     area = area_codes_column(incidents, layer).notna().to_numpy(dtype=bool)
-    unlocated = ~has_location(incidents)
+    unlocated = ~located(incidents)
     belongs = _source_key(incidents).isin(_sources_within(incidents, layer)).to_numpy(dtype=bool)
+    n = weights(incidents)
     return UnlocatedSummary(
         layer=layer,
-        unlocated=int(unlocated.sum()),
-        placed=int((unlocated & area).sum()),
-        unallocated=int((unlocated & ~area & belongs).sum()),
+        unlocated=int(n[unlocated].sum()),
+        placed=int(n[unlocated & area].sum()),
+        unallocated=int(n[unlocated & ~area & belongs].sum()),
     )
 
 
@@ -387,11 +522,11 @@ def _source_key(frame: pd.DataFrame) -> pd.Series:
 def _sources_within(incidents: pd.DataFrame, layer: str) -> set[str]:
     """Sources whose located rows all lie in an area of ``layer`` (at least one located row):
     a borough extract, whose unlocated rows then belong to the borough."""
-    located = has_location(incidents)
+    placed = located(incidents)
     inside = area_codes_column(incidents, layer).notna().to_numpy(dtype=bool)
     key = _source_key(incidents)
-    reaching = set(key[located & ~inside].unique())
-    return {str(s) for s in key[located & inside].unique()} - reaching
+    reaching = set(key[placed & ~inside].unique())
+    return {str(s) for s in key[placed & inside].unique()} - reaching
 
 
 #: A change in the share of rows with no location between the two periods compared is material
@@ -431,11 +566,12 @@ def unlocated_shares(
         a period with no rows).
     """
     chosen = incidents if group is None else select(incidents, group=group)
-    unlocated = ~has_location(chosen)
+    unlocated = ~located(chosen)
+    n = weights(chosen)
     rows = []
     for period in periods:
-        inside = period.contains(chosen["month"])
-        total, missing = int(inside.sum()), int((inside & unlocated).sum())
+        inside = np.asarray(period.contains(chosen["month"]), dtype=bool)
+        total, missing = int(n[inside].sum()), int(n[inside & unlocated].sum())
         rows.append((period.label, total, missing, 100.0 * missing / total if total else np.nan))
     return pd.DataFrame(rows, columns=["period", "rows", "unlocated", "share"])
 

@@ -33,12 +33,13 @@ from geo_service.analysis.counts import (
     _source_key,
     _sources_within,
     area_codes_column,
+    located,
     resolve_group,
+    weights,
 )
 from geo_service.analysis.periods import Period
 from geo_service.categories import CategoryGroup
 from geo_service.coverage import Coverage
-from geo_service.schema import has_location
 
 #: Columns a group's selectors and a period's windows read (``occurred_at`` for its hour).
 KEY_COLUMNS: tuple[str, ...] = (
@@ -151,7 +152,8 @@ def area_tally(incidents: pd.DataFrame, *, layer: str, codes: pd.Index | list[st
     incidents
         Canonical incidents joined to ``layer`` (column ``area_<layer>``, ``source``,
         ``category``, ``month``, and those of the other :data:`KEY_COLUMNS` the groups counted
-        select on); all the rows a table counts from, force-wide.
+        select on); all the rows a table counts from, force-wide. A counted frame
+        (:mod:`geo_service.analysis.counts`) gives the same tally.
     layer
         Area layer name.
     codes
@@ -171,14 +173,16 @@ def area_tally(incidents: pd.DataFrame, *, layer: str, codes: pd.Index | list[st
     area = area_codes_column(incidents, layer)
     position = index.get_indexer(area.astype("str").to_numpy())
     belongs = _source_key(incidents).isin(_sources_within(incidents, layer)).to_numpy(dtype=bool)
-    unallocated = (position < 0) & ~has_location(incidents) & belongs
+    unallocated = (position < 0) & ~located(incidents) & belongs
     position = np.where(unallocated, len(index), position)
     present = [c for c in KEY_COLUMNS if c in incidents.columns]
     frame = pd.DataFrame({c: incidents[c] for c in present if c != "occurred_at"})
     if "occurred_at" in present:
         frame["hour"] = incidents["occurred_at"].dt.hour
     frame["area"] = position
-    counted = frame.groupby(list(frame.columns), dropna=False, sort=False).size()
+    keys_of = list(frame.columns)
+    frame["n"] = weights(incidents)
+    counted = frame.groupby(keys_of, dropna=False, sort=False)["n"].sum()
     keys = counted.index.to_frame(index=False)
     if "occurred_at" in present:
         keys["occurred_at"] = _EPOCH + pd.to_timedelta(keys.pop("hour"), unit="h")

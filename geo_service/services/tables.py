@@ -1,7 +1,9 @@
 """Change tables: the looking-back summary, change by area for one category, one area's view.
 
-Each function reads the store once for the months its comparison spans and calls
-:mod:`geo_service.analysis.change` and :mod:`~geo_service.analysis.patterns`; the CLI prints the
+Each function reads the store once for the months its comparison spans - from a
+:class:`~geo_service.store.Store`, the counted rows of its kept cube
+(:mod:`geo_service.store.cubes`), never the partitions - and calls
+:mod:`geo_service.analysis.change` and :mod:`~geo_service.analysis.counts`; the CLI prints the
 result and the pages render it, so both show the same figures.
 """
 
@@ -14,12 +16,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis import change, patterns, tally
+from geo_service.analysis import change, tally
 from geo_service.analysis.counts import (
+    COUNT_COLUMN,
+    monthly_counts,
     unlocated_shares,
     unlocated_summary,
     unlocated_warning,
+    weights,
     within_layer,
+    without_area_codes,
 )
 from geo_service.analysis.periods import Period, shift_month
 from geo_service.categories import SUBTYPES, TIMES, CategoryGroup, categories_of
@@ -28,6 +34,7 @@ from geo_service.errors import NotFoundError
 from geo_service.schema import area_column
 from geo_service.services.context import StoreLike, require_incidents, study_layer_name
 from geo_service.services.options import ViewOptions
+from geo_service.store import Store, cubes
 
 #: Columns every table here reads from the store (plus the layer's area column, and the
 #: sub-type and time columns when a group selects on them: :func:`read_columns`).
@@ -220,6 +227,8 @@ def looking_back(
     previous, current = opts.periods()
     coverage = store.coverage()
     everything = _read(store, None, previous, current, layer=layer, opts=opts, selecting=groups)
+    if layer and COUNT_COLUMN in everything.columns:  # which area does not matter here
+        everything = without_area_codes(everything, layer)
     incidents = within_layer(everything, layer) if layer else everything
     table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)
@@ -266,7 +275,7 @@ def change_by_area(store: StoreLike, group: CategoryGroup, opts: ViewOptions) ->
         coverage=coverage,
     )  # fmt: skip
     inside = within_layer(incidents, layer)
-    monthly = patterns.monthly_series(
+    monthly = monthly_counts(
         inside, group=group, period=_span(previous, current), held=coverage.months_of(group)
     )
     quality = exclusion_notes(store, opts) + data_quality(
@@ -449,7 +458,7 @@ def _monthly_counts(
     formed = coverage.formable(group).group
     if formed is None:
         return [None] * len(period.months)
-    series = patterns.monthly_series(
+    series = monthly_counts(
         incidents, group=formed, period=period, held=coverage.months_of(formed)
     )["count"]
     return [None if pd.isna(v) else int(v) for v in series]
@@ -474,23 +483,26 @@ def _read(
     """The stored incidents of ``group`` (all: ``None``) in the months the periods span, less
     the rows reported by a force ``opts.exclude_forces`` names.
 
-    Only the columns the tables need are read: :data:`READ_COLUMNS`, the layer's area column,
-    ``subcategory`` or the time columns when ``group`` (or a group of ``selecting``) selects on
-    them, ``reported_by`` when forces are left out, and ``also``.
+    From a :class:`~geo_service.store.Store`, counted rows of its cube
+    (:func:`geo_service.store.cubes.counted_incidents`): the partitions are not read. From any
+    other store, only the columns the tables need are read: :data:`READ_COLUMNS`, the layer's
+    area column, ``subcategory`` or the time columns when ``group`` (or a group of
+    ``selecting``) selects on them, ``reported_by`` when forces are left out, and ``also``.
     """
     span = _span(previous, current)
+    # A source whose data ends early is compared over its own latest months, up to
+    # MAX_LAG_MONTHS before the periods (Coverage.comparison): read those months too.
+    bounds = {"month_from": shift_month(span.start, -MAX_LAG_MONTHS), "month_to": span.end}
+    categories = None if group is None else categories_of(group)
+    if isinstance(store, Store):
+        # The kept cube gives every figure of these tables exactly, without reading the rows.
+        frame = cubes.counted_incidents(store, layer=layer, categories=categories, **bounds)
+        return without_forces(frame, opts.exclude_forces)
     columns = read_columns([*([group] if group else []), *selecting], layer=layer)
     columns += [
         c for c in (*also, *(["reported_by"] * bool(opts.exclude_forces))) if c not in columns
     ]
-    # A source whose data ends early is compared over its own latest months, up to
-    # MAX_LAG_MONTHS before the periods (Coverage.comparison): read those months too.
-    frame = store.incidents(
-        categories=None if group is None else categories_of(group),
-        month_from=shift_month(span.start, -MAX_LAG_MONTHS),
-        month_to=span.end,
-        columns=columns,
-    )
+    frame = store.incidents(categories=categories, columns=columns, **bounds)
     return without_forces(frame, opts.exclude_forces)
 
 
@@ -568,9 +580,19 @@ def exclusion_notes(store: StoreLike, opts: ViewOptions) -> tuple[str, ...]:
         return ()
     previous, current = opts.periods()
     span = _span(previous, current)
-    frame = store.incidents(month_from=span.start, month_to=span.end, columns=["reported_by"])
-    counts = frame["reported_by"].astype("string").value_counts()
-    by_name = {str(k).casefold(): (str(k), int(v)) for k, v in counts.items()}
+    bounds = {"month_from": span.start, "month_to": span.end}
+    if isinstance(store, Store):
+        frame = cubes.counted_incidents(store, layer=None, **bounds)
+    else:
+        frame = store.incidents(columns=["reported_by"], **bounds)
+    counts = (
+        pd.Series(weights(frame), index=frame["reported_by"].astype("string"))
+        .groupby(level=0)
+        .sum()
+    )
+    # Most rows first, ties by name: the same order however the rows were counted.
+    ordered = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
+    by_name = {str(k).casefold(): (str(k), int(v)) for k, v in ordered}
     notes = []
     for force in opts.exclude_forces:
         if force.casefold() in by_name:
@@ -627,8 +649,8 @@ def reporting_forces(store: StoreLike, opts: ViewOptions) -> ReportingForces:
     table = pd.DataFrame(
         {
             "reported_by": force.to_numpy(),
-            "previous": np.asarray(previous.contains(frame["month"]), dtype=int),
-            "current": np.asarray(current.contains(frame["month"]), dtype=int),
+            "previous": np.asarray(previous.contains(frame["month"]), dtype=int) * weights(frame),
+            "current": np.asarray(current.contains(frame["month"]), dtype=int) * weights(frame),
         }
     )
     counts = table.groupby("reported_by", sort=True)[["previous", "current"]].sum()

@@ -61,6 +61,7 @@ import pyarrow.parquet as pq
 from geo_service import schema
 from geo_service.coverage import Coverage
 from geo_service.errors import InputError, NotFoundError, StoreDamagedError, StoreError
+from geo_service.store import cubes as _cubes
 from geo_service.store import status as _status
 from geo_service.store import verify as _checks
 from geo_service.store import write as _store_write
@@ -463,6 +464,8 @@ class Store:
         fault_point("manifest-sealed")
         _store_write.publish(self.root, staging, manifest)
         fault_point("published")
+        # The change tables read the version's cube: count it now, reusing unchanged partitions.
+        _cubes.build_after_publish(self.root)
 
 
 # --------------------------------------------------------------------------------- helpers

@@ -1,0 +1,245 @@
+"""Change tables from the store's cube against the same tables from its rows, in CPU seconds.
+
+``change`` (All crime by area) and ``summary`` (the looking-back table of every default group)
+are each run in a fresh process (median of 5), once from the kept cube
+(:mod:`geo_service.store.cubes`, what a :class:`~geo_service.store.Store` gives the services) and
+once from the rows (the same services given a store that is not a Store, so they read the
+partitions as they did before the cube): on synthetic police.uk-style stores of 300k and 3M rows
+(36 months, 200 square 1 km beats, 5 % without a location, some outside every beat) and, when
+``GEO_SERVICE_HERTS_STORE`` names one, on a copy of a real store. The figures of both must be
+equal (checked in each run). Also timed: counting the whole cube at publish, and re-counting it
+after one month is added (only that month's partition is counted).
+
+``python -m bench cubes`` writes ``bench/results/cubes.json``; quick: 30k and 300k rows, 3 runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SEED = 20_210_131
+MONTHS = 36
+TARGETS = {"change_from_cube_3m_cpu_seconds_max": 1.0, "summary_from_cube_3m_cpu_seconds_max": 1.5}
+
+_CHILD = r"""
+import json, sys, time
+from geo_service.config import Settings
+from geo_service.services import tables
+from geo_service.services.context import group_named, store_groups
+from geo_service.services.options import ViewOptions
+from geo_service.store import Store
+
+
+class RowsOnly:
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+root, what, how = sys.argv[1:4]
+store = Store(root)
+seen = store if how == "cube" else RowsOnly(store)
+last = store.coverage().all_months()[-1]
+opts = ViewOptions(period_end=last, months=12)
+settings = Settings()
+start = time.process_time()
+if what == "change":
+    result = tables.change_by_area(seen, group_named(store, settings.groups(), "All crime"), opts)
+    figures = result.table[["code", "previous", "current"]].astype(str).values.tolist()
+else:
+    result = tables.looking_back(seen, store_groups(store, settings.groups()), opts)
+    figures = result.table[["group", "previous", "current"]].astype(str).values.tolist()
+print(json.dumps({"cpu": time.process_time() - start, "figures": figures}))
+"""
+
+
+_X0, _Y0 = 500_000.0, 200_000.0
+
+
+def _synthetic(root: Path, rows: int, *, months: int = MONTHS, seed: int = SEED) -> None:
+    """A store of ``rows`` police.uk-style incidents over ``months`` months and 200 beats,
+    ingested one month at a time (one version)."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geo_service import schema
+    from geo_service.store import LayerInfo, Store
+
+    cells = [(i, j) for j in range(10) for i in range(20)]
+    beats = gpd.GeoDataFrame(
+        {
+            "code": [f"B{i:02d}{j}" for i, j in cells],
+            "name": [f"Beat {i}-{j}" for i, j in cells],
+            "parent": pd.array([None] * len(cells), dtype="str"),
+            "population": np.full(len(cells), 5000.0),
+            "households": np.full(len(cells), 2000.0),
+        },
+        geometry=[box(_X0 + i * 1000, _Y0 + j * 1000, _X0 + (i + 1) * 1000, _Y0 + (j + 1) * 1000)
+                  for i, j in cells],
+        crs=schema.CRS,
+    )  # fmt: skip
+    store = Store(root)
+    store.write_layer("beat", beats, info=LayerInfo(path="synthetic"))
+    rng = np.random.default_rng(seed)
+    batches = (_month_batch(_month(m), rows // months, rng) for m in range(months))
+    store.write_incident_batches(batches, kind="police-uk")
+
+
+def _month(m: int) -> str:
+    return f"{2018 + m // 12}-{m % 12 + 1:02d}"
+
+
+def _month_batch(month: str, rows: int, rng: np.random.Generator) -> Any:
+    """One month's file of synthetic rows, joined to the 1 km beats by arithmetic."""
+    from geo_service import schema
+    from geo_service.store import FileRecord
+    from geo_service.store.write import IngestBatch
+
+    x = rng.uniform(_X0 - 1000, _X0 + 21_000, rows)  # some outside every beat
+    y = rng.uniform(_Y0, _Y0 + 10_000, rows)
+    x[rng.random(rows) < 0.05] = np.nan
+    col, row = np.floor((x - _X0) / 1000), np.floor((y - _Y0) / 1000)
+    inside = np.isfinite(x) & (col >= 0) & (col < 20)
+    column = np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)
+    named = np.char.add(np.char.add("B", column), np.nan_to_num(row).astype(int).astype(str))
+    categories = np.array(schema.POLICE_UK_CATEGORIES)
+    frame = schema.conform(
+        pd.DataFrame(
+            {
+                "incident_id": [f"s:{month}:{k}" for k in range(rows)],
+                "source": "police_uk",
+                "category": categories[rng.integers(0, len(categories), rows)],
+                "month": month,
+                "x": x,
+                "y": y,
+                "reported_by": "Synthetic Police",
+                "source_file": f"{month}-street.csv",
+                "source_line": np.arange(rows) + 2,
+            }
+        )
+    )
+    frame["area_beat"] = pd.array(np.where(inside, named, None), dtype="str")
+    record = FileRecord(f"/in/{month}.csv", f"{month}-street.csv", "police_uk", f"sha-{month}",
+                        rows, 0, 0, (month,))  # fmt: skip
+    return IngestBatch(frame, (record,), pd.DataFrame({"file": [], "line": []}))
+
+
+def _child(root: Path, what: str, how: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(root), what, how],
+        check=True, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compare(root: Path, runs: int) -> dict[str, Any]:
+    """Median CPU seconds of change and summary from the cube and from the rows."""
+    out: dict[str, Any] = {}
+    for what in ("change", "summary"):
+        timed: dict[str, list[float]] = {"cube": [], "rows": []}
+        figures: dict[str, Any] = {}
+        for _ in range(runs):
+            for how in ("cube", "rows"):
+                result = _child(root, what, how)
+                timed[how].append(result["cpu"])
+                figures[how] = result["figures"]
+        if figures["cube"] != figures["rows"]:
+            raise AssertionError(f"{root}: {what} differs between the cube and the rows")
+        out[what] = {how: round(statistics.median(v), 4) for how, v in timed.items()}
+    return out
+
+
+def _cube_build(root: Path, rows: int) -> dict[str, float]:
+    """CPU seconds counting the whole cube, then counting the next version's after one more
+    month is published (the previous version's rows of the other months are reused)."""
+    from geo_service.store import Store, cubes
+
+    store = Store(root)
+    version = str(store.version())
+    (root / "versions" / version / cubes.CUBE_FILE).unlink()
+    start = time.process_time()
+    cubes.stored_cube(root, version, store.manifest())
+    whole = time.process_time() - start
+    batch = _month_batch(_month(MONTHS), rows // MONTHS, np.random.default_rng(SEED + 1))
+    store.write_incident_batches(iter([batch]), kind="police-uk")
+    version = str(store.version())
+    (root / "versions" / version / cubes.CUBE_FILE).unlink()
+    start = time.process_time()
+    cubes.stored_cube(root, version, store.manifest())
+    return {"whole_cube": round(whole, 3), "one_month_added": round(time.process_time() - start, 3)}
+
+
+def table(stores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per store: median CPU seconds of each command from the cube and from the rows."""
+    return [
+        {
+            "store": name,
+            "change, cube (s)": entry["change"]["cube"],
+            "change, rows (s)": entry["change"]["rows"],
+            "summary, cube (s)": entry["summary"]["cube"],
+            "summary, rows (s)": entry["summary"]["rows"],
+            "whole cube (s)": entry.get("cube_cpu_seconds", {}).get("whole_cube", ""),
+            "cube after one month (s)": entry.get("cube_cpu_seconds", {}).get(
+                "one_month_added", ""
+            ),
+        }
+        for name, entry in stores.items()
+    ]
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    """Build the synthetic stores, time both reads; raises when their figures differ."""
+    sizes = (30_000, 300_000) if quick else (300_000, 3_000_000)
+    runs = 3 if quick else 5
+    result: dict[str, Any] = {"quick": quick, "runs": runs, "stores": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-cubes-") as folder:
+        for rows in sizes:
+            root = Path(folder) / f"s{rows}"
+            start = time.process_time()
+            _synthetic(root, rows)
+            entry: dict[str, Any] = {"ingest_cpu_seconds": round(time.process_time() - start, 2)}
+            entry.update(_compare(root, runs))
+            entry["cube_cpu_seconds"] = _cube_build(root, rows)
+            result["stores"][f"synthetic_{rows}"] = entry
+            shutil.rmtree(root)
+        herts = os.environ.get("GEO_SERVICE_HERTS_STORE")
+        if herts and (Path(herts) / "CURRENT").is_file():
+            copy = Path(folder) / "herts"
+            shutil.copytree(herts, copy)
+            _child(copy, "change", "cube")  # the copy's cube is counted once, as at ingest
+            result["stores"]["herts"] = _compare(copy, runs)
+    result["table"] = table(result["stores"])
+    return finish(result, f"synthetic_{sizes[-1]}")
+
+
+def finish(result: dict[str, Any], largest: str) -> dict[str, Any]:
+    """``result`` with its headline CPU seconds, targets and which were met (quick: all)."""
+    big = result["stores"][largest]
+    result["cpu_seconds"] = {
+        f"{what}_{how}_{largest}": big[what][how]
+        for what in ("change", "summary")
+        for how in ("cube", "rows")
+    }
+    result["targets"] = TARGETS
+    result["targets_met"] = {
+        "change_from_cube_3m_cpu_seconds_max": result["quick"]
+        or big["change"]["cube"] <= TARGETS["change_from_cube_3m_cpu_seconds_max"],
+        "summary_from_cube_3m_cpu_seconds_max": result["quick"]
+        or big["summary"]["cube"] <= TARGETS["summary_from_cube_3m_cpu_seconds_max"],
+    }
+    return result

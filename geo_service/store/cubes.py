@@ -1,0 +1,350 @@
+"""Pre-aggregated counts of a version's incidents (the area cube), kept beside its manifest.
+
+The change tables (``change``, ``summary``, ``area``) need, of every incident, only its source,
+month, category, sub-type, hour of day (when known), reporting force, whether it has a location
+and its area in the study layer. Counting the incidents once per distinct combination of those
+keys gives a table far smaller than the rows (area x month x category, for a national store
+thousands of times smaller) from which every figure of those tables follows exactly: the
+counting functions of :mod:`geo_service.analysis.counts` take its rows, each with its count
+``n`` and ``located`` flag, as they take raw incidents.
+
+* :func:`count_partition` is pure: one partition's Arrow table -> its cube rows, one block per
+  layer and one for the whole store (layer ``""``, no area). An engine can map it over
+  partitions; :func:`combine` joins the blocks.
+* :func:`stored_cube` keeps the cube in :data:`CUBE_FILE` beside the version's manifest (like
+  ``summary.parquet``: a derived file, trusted only while its rows per layer, source and month
+  equal the manifest's partitions and its checksums theirs). Building it reuses the rows of
+  every partition whose checksum the newest other version's cube already counted, so a no-op
+  ingest counts nothing and adding one month counts one month.
+* :func:`build_after_publish` is called when a version is published, so commands find the cube
+  ready; :func:`counted_incidents` is what the services read in place of the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geo_service import schema
+from geo_service.errors import StoreDamagedError, StoreError
+from geo_service.store.manifest import Manifest, Partition
+from geo_service.store.status import kept_table, one_line
+
+if TYPE_CHECKING:
+    from geo_service.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+#: The cube of a version, kept beside its manifest (a derived file: deleting it loses nothing).
+CUBE_FILE = "cube_areas.parquet"
+#: The ``layer`` of the cube's rows counting the whole store (``code`` always null).
+WHOLE_STORE = ""
+#: What the cube counts by: the keys of a change table's selectors, the area and the location.
+KEY_COLUMNS = (
+    "layer", "code", "source", "month", "category", "subcategory", "time_known", "hour",
+    "reported_by", "located",
+)  # fmt: skip
+#: Columns of the cube: its keys, the incidents counted (``n``) and the SHA-256 of the
+#: partition they were counted from (``""`` where the manifest records none).
+CUBE_COLUMNS = (*KEY_COLUMNS, "n", "checksum")
+#: The partition columns counted (besides the area columns).
+READ_COLUMNS = ("category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y")
+# A selector reads only the hour of ``occurred_at``: the hour stands in for the time.
+_EPOCH = pd.Timestamp("2000-01-01")
+_STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
+
+
+# --------------------------------------------------------------------------- counting
+def count_partition(
+    table: pa.Table, *, source: str, month: str, layers: Sequence[str], checksum: str = ""
+) -> pa.Table:
+    """One partition's cube rows: incidents per layer, area and :data:`KEY_COLUMNS`.
+
+    Parameters
+    ----------
+    table
+        The partition's rows: :data:`READ_COLUMNS` and ``area_<layer>`` of each of ``layers``.
+    source, month
+        The partition's source and month ``"YYYY-MM"``.
+    layers
+        The stored layers; the block of :data:`WHOLE_STORE` is always added.
+    checksum
+        The partition file's SHA-256 (``""``: not recorded), kept on each row for reuse.
+
+    Returns
+    -------
+    pyarrow.Table
+        :data:`CUBE_COLUMNS`; per layer the counts sum to the partition's rows.
+    """
+    n_rows = table.num_rows
+    keys = {
+        "category": table["category"].cast(pa.large_string()),
+        "subcategory": table["subcategory"].cast(pa.large_string()),
+        "time_known": pc.fill_null(table["time_known"], False),
+        "hour": pc.fill_null(pc.hour(table["occurred_at"]), -1).cast(pa.int8()),
+        "reported_by": table["reported_by"].cast(pa.large_string()),
+        "located": pc.and_(
+            pc.fill_null(pc.is_finite(table["x"]), False),
+            pc.fill_null(pc.is_finite(table["y"]), False),
+        ),
+    }
+    blocks = []
+    for layer in (WHOLE_STORE, *layers):
+        code = (
+            pa.nulls(n_rows, pa.large_string())
+            if layer == WHOLE_STORE
+            else table[schema.area_column(layer)].cast(pa.large_string())
+        )
+        grouped = (
+            pa.table({"code": code, **keys})
+            .group_by(["code", *keys])
+            .aggregate([([], "count_all")])
+        )
+        k = grouped.num_rows
+        blocks.append(
+            pa.table(
+                {
+                    "layer": pa.array([layer] * k, pa.large_string()),
+                    "code": grouped["code"],
+                    "source": pa.array([source] * k, pa.large_string()),
+                    "month": pa.array([month] * k, pa.large_string()),
+                    **{c: grouped[c] for c in keys},
+                    "n": grouped["count_all"].cast(pa.int64()),
+                    "checksum": pa.array([checksum] * k, pa.large_string()),
+                }
+            )
+        )
+    return pa.concat_tables(blocks)
+
+
+def combine(pieces: Sequence[pa.Table | pd.DataFrame]) -> pd.DataFrame:
+    """Cube rows of several partitions as one typed frame sorted by layer, source and month."""
+    frames = [p.to_pandas() if isinstance(p, pa.Table) else p for p in pieces]
+    if not frames:
+        return typed(pd.DataFrame({c: [] for c in CUBE_COLUMNS}))
+    frame = typed(pd.concat(frames, ignore_index=True))
+    return frame.sort_values(["layer", "source", "month"], kind="stable", ignore_index=True)
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A cube frame (built or read back from Parquet) with its column order and dtypes."""
+    return frame[list(CUBE_COLUMNS)].astype(
+        {**dict.fromkeys(_STR, "str"), "time_known": "bool", "hour": "int8", "located": "bool",
+         "n": "int64"}
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- keeping
+def stored_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
+    """The cube of ``version``, read from its :data:`CUBE_FILE` while it agrees with
+    ``manifest``, else built (reusing the newest other version's rows of unchanged partitions)
+    and kept there.
+
+    Parameters
+    ----------
+    root
+        The store's folder.
+    version
+        The version's name (its folder under ``versions``).
+    manifest
+        The version's manifest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CUBE_COLUMNS`.
+
+    Raises
+    ------
+    StoreDamagedError
+        A partition that must be counted is unreadable.
+    """
+    version_dir = root / "versions" / version
+    return kept_table(
+        version_dir / CUBE_FILE,
+        lambda frame: _agrees(frame, manifest),
+        lambda: _build(version_dir, manifest, _previous(root, version, manifest)),
+        read=typed,
+    )
+
+
+def layer_rows(root: Path, version: str, manifest: Manifest, layer: str) -> pd.DataFrame:
+    """The cube rows of one layer (:data:`WHOLE_STORE`: the store's), as :func:`stored_cube`.
+
+    Only that layer's rows are read from :data:`CUBE_FILE` and checked against the manifest
+    (its counts per source and month, its checksums); a slice that disagrees, or a missing or
+    unreadable file, goes through :func:`stored_cube`, which counts the cube again.
+    """
+    path = root / "versions" / version / CUBE_FILE
+    if path.is_file():
+        try:
+            table = pq.read_table(path, filters=[("layer", "=", layer)])
+            frame = typed(table.to_pandas())
+            if _agrees(frame, manifest, layers=[layer]):
+                return frame
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            pass  # counted again below
+    cube = stored_cube(root, version, manifest)
+    return cube.loc[cube["layer"] == layer].reset_index(drop=True)
+
+
+def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
+    """(source, month) -> the checksum its cube rows carry."""
+    return {
+        key: (c.sha256 if (c := manifest.checksums.get(p.path)) is not None else "")
+        for key, p in manifest.partitions.items()
+    }
+
+
+def _agrees(
+    frame: pd.DataFrame, manifest: Manifest, *, layers: Sequence[str] | None = None
+) -> bool:
+    """Whether a kept cube counts exactly the manifest's partitions, for every layer (or for
+    ``layers``, when ``frame`` holds only their rows)."""
+    if list(frame.columns) != list(CUBE_COLUMNS):
+        return False
+    if layers is None:
+        layers = [WHOLE_STORE, *manifest.layer_names()]
+    listed = {
+        (layer, s, m): p.rows for layer in layers for (s, m), p in manifest.partitions.items()
+    }
+    kept = frame.groupby(["layer", "source", "month"])["n"].sum()
+    if {(str(a), str(s), str(m)): int(n) for (a, s, m), n in kept.items()} != listed:
+        return False
+    tags = frame.drop_duplicates(["source", "month", "checksum"])
+    found = {(str(s), str(m)): str(c) for s, m, c in tags[["source", "month", "checksum"]].values}
+    return len(tags) == len(found) and found == _tags(manifest)
+
+
+def _previous(root: Path, version: str, manifest: Manifest) -> pd.DataFrame | None:
+    """The newest other version's kept cube over the same layers, when one is readable."""
+    others = sorted((p for p in (root / "versions").glob(f"*/{CUBE_FILE}")), reverse=True)
+    layers = {WHOLE_STORE, *manifest.layer_names()}
+    for path in others:
+        if path.parent.name == version:
+            continue
+        try:
+            frame = typed(pq.read_table(path).to_pandas())
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            continue
+        return frame if set(frame["layer"].unique()) == layers else None
+    return None
+
+
+def _build(version_dir: Path, manifest: Manifest, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Count the partitions the previous cube has not counted under the same checksum."""
+    tags = _tags(manifest)
+    reused: list[pd.DataFrame] = []
+    counted: set[tuple[str, str]] = set()
+    if previous is not None and len(previous):
+        keys = pd.MultiIndex.from_frame(previous[["source", "month", "checksum"]])
+        wanted = {(s, m, c) for (s, m), c in tags.items() if c}
+        keep = keys.isin(list(wanted))
+        reused.append(previous.loc[keep])
+        counted = {(str(s), str(m)) for s, m in previous.loc[keep, ["source", "month"]].values}
+    fresh = [p for key, p in manifest.partitions.items() if key not in counted]
+    if fresh:
+        logger.info("counting %d partition(s) into the cube", len(fresh))
+    layers = manifest.layer_names()
+    pieces = [_count_file(version_dir, p, layers, tags[p.key]) for p in fresh]
+    return combine([*reused, *pieces])
+
+
+def _count_file(version_dir: Path, part: Partition, layers: Sequence[str], tag: str) -> pa.Table:
+    path = version_dir / part.path
+    columns = [*READ_COLUMNS, *(schema.area_column(n) for n in layers)]
+    try:
+        table = pq.read_table(path, columns=columns, page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreDamagedError(
+            f"{path}: partition unreadable ({one_line(exc)}); the store is damaged: "
+            "`geo-service check` lists every problem, `geo-service repair` fixes what can be fixed"
+        ) from exc
+    return count_partition(table, source=part.source, month=part.month, layers=layers, checksum=tag)
+
+
+def build_after_publish(root: Path) -> None:
+    """Build the cube of the version just published at ``root`` (its CURRENT).
+
+    Called by the writer right after publishing, so no command pays for the counting. The
+    version's files were sealed a moment ago and are not checked again here; the cube is a
+    derived file, so a failure is logged, not raised (the next read builds it).
+    """
+    try:
+        version = (root / "CURRENT").read_text("utf-8").strip()
+        manifest_path = root / "versions" / version / "manifest.json"
+        manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
+        stored_cube(root, version, manifest)
+    except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
+        logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
+
+
+# --------------------------------------------------------------------------- reading
+def counted_incidents(
+    store: Store,
+    *,
+    layer: str | None,
+    categories: Sequence[str] | None = None,
+    month_from: str | None = None,
+    month_to: str | None = None,
+) -> pd.DataFrame:
+    """The store's incidents as counted rows, for the counting functions of
+    :mod:`geo_service.analysis.counts` (their module docstring).
+
+    Parameters
+    ----------
+    store
+        The store read (its published version's cube; built first when missing or stale).
+    layer
+        The layer whose areas fill ``area_<layer>``; None: no area column.
+    categories
+        Keep only these categories; None: all.
+    month_from, month_to
+        Inclusive ``"YYYY-MM"`` bounds; None: open.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source``, ``category``, ``subcategory``, ``month``, ``time_known``,
+        ``occurred_at`` (the hour on 2000-01-01; NaT where unknown), ``reported_by``,
+        ``area_<layer>`` (with a layer), ``located`` and ``n``.
+    """
+    version = store.version()
+    if version is None:
+        raise StoreError(f"store {store.root} is empty")
+    store.verify()
+    cube = layer_rows(store.root, version, store.manifest(), layer or WHOLE_STORE)
+    keep = np.ones(len(cube), dtype=bool)
+    if categories is not None:
+        keep &= cube["category"].isin(list(categories)).to_numpy()
+    if month_from is not None:
+        keep &= (cube["month"] >= month_from).to_numpy()
+    if month_to is not None:
+        keep &= (cube["month"] <= month_to).to_numpy()
+    rows = cube.loc[keep]
+    hour = rows["hour"].to_numpy()
+    occurred = (_EPOCH + pd.to_timedelta(hour.clip(0), unit="h")).where(hour >= 0)
+    out = pd.DataFrame(
+        {
+            "source": rows["source"],
+            "category": rows["category"],
+            "subcategory": rows["subcategory"],
+            "month": rows["month"],
+            "time_known": rows["time_known"],
+            "occurred_at": pd.Series(occurred, index=rows.index).astype("datetime64[us]"),
+            "reported_by": rows["reported_by"],
+            "located": rows["located"],
+            "n": rows["n"],
+        }
+    )
+    if layer:
+        out[schema.area_column(layer)] = rows["code"]
+    return out.reset_index(drop=True)

@@ -1,0 +1,210 @@
+"""The area cube: counted per partition by hand-checked keys, kept beside the manifest, rebuilt
+when stale or missing, and counted again only for the partitions that changed."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from shapely.geometry import box
+
+from geo_service import schema
+from geo_service.store import FileRecord, LayerInfo, Store, cubes
+from tests.store.conftest import canonical
+
+NO_REJECTS = pd.DataFrame({"file": [], "line": []})
+
+
+def _rows(name: str, month: str, rows: list[dict[str, object]]) -> pd.DataFrame:
+    return canonical(
+        [
+            {"incident_id": f"{name}:{n}", "month": month, "y": 200000.0, "source_file": name,
+             "source_line": n + 2} | r
+            for n, r in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+
+def _write(store: Store, frame: pd.DataFrame, name: str, sha: str) -> None:
+    months = tuple(sorted(frame["month"].unique().tolist()))
+    record = FileRecord(f"/in/{name}", name, "police_uk", sha, len(frame), 0, 0, months)
+    store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
+
+
+def _squares() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": pd.array([None, None], "str"),
+         "population": [100.0, 200.0], "households": [np.nan, np.nan]},
+        geometry=[box(500000, 199000, 500001.5, 201000), box(500001.5, 199000, 500010, 201000)],
+        crs="EPSG:27700",
+    )  # fmt: skip
+
+
+def _assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
+    """A stand-in join: x < 500001.5 is W1, up to 500010 is W2, else no area."""
+    x = frame["x"].to_numpy()
+    codes = np.where(x < 500001.5, "W1", np.where(x < 500010, "W2", None))
+    return frame.assign(**{schema.area_column(n): pd.array(codes, dtype="str") for n in layers})
+
+
+JANUARY = [
+    {"x": 500000.0, "subcategory": "Burglary - Residential"},  # W1
+    {"x": 500001.0},  # W1, no sub-type
+    {"x": 500002.0, "category": "Anti-social behaviour"},  # W2
+    {"x": np.nan},  # no location, no area
+    {"x": 500050.0},  # located outside both areas
+    {"x": 500000.5, "subcategory": "Burglary - Residential"},  # W1, same keys as the first
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "store")
+    _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
+    store.write_layer("ward", _squares(), info=LayerInfo(path="squares"), assign=_assign_by_x)
+    return store
+
+
+def _cube(store: Store) -> pd.DataFrame:
+    return pq.read_table(
+        store.root / "versions" / str(store.version()) / cubes.CUBE_FILE
+    ).to_pandas()
+
+
+def test_partition_counts_by_hand() -> None:
+    table = pa.table(
+        {
+            "category": ["Burglary", "Burglary", "Burglary", "Robbery"],
+            "subcategory": pa.array([None, None, "Dwelling", None], pa.string()),
+            "occurred_at": pa.array(
+                [None, None, pd.Timestamp("2021-01-05 22:10"), pd.Timestamp("2021-01-06 03:00")],
+                pa.timestamp("us"),
+            ),
+            "time_known": [False, False, True, True],
+            "reported_by": ["A", "A", "A", "B"],
+            "x": [1.0, 1.0, np.nan, 2.0],
+            "y": [1.0, 1.0, 1.0, 2.0],
+            "area_ward": pa.array(["W1", "W1", "W1", None], pa.string()),
+        }
+    )
+    table = cubes.count_partition(
+        table, source="s", month="2021-01", layers=["ward"], checksum="abc"
+    )
+    assert table.column_names == list(cubes.CUBE_COLUMNS)
+    rows = table.to_pylist()
+    keys = ("code", "category", "subcategory", "time_known", "hour", "reported_by", "located", "n")
+    ward = sorted(
+        (tuple(r[k] for k in keys) for r in rows if r["layer"] == "ward"),
+        key=lambda r: (-r[-1], r[1], str(r[2])),
+    )
+    assert ward == [
+        ("W1", "Burglary", None, False, -1, "A", True, 2),  # the two equal rows: one, n = 2
+        ("W1", "Burglary", "Dwelling", True, 22, "A", False, 1),  # x missing: not located
+        (None, "Robbery", None, True, 3, "B", True, 1),
+    ]
+    whole = [r for r in rows if r["layer"] == cubes.WHOLE_STORE]
+    assert len(whole) == 3 and all(r["code"] is None for r in whole)
+    assert sum(r["n"] for r in whole) == 4
+    assert {r["source"] for r in rows} == {"s"} and {r["checksum"] for r in rows} == {"abc"}
+
+
+def test_publish_keeps_a_cube_that_counts_every_row(store: Store) -> None:
+    cube = _cube(store)
+    assert set(cube["layer"]) == {"", "ward"}
+    per_layer = cube.groupby("layer")["n"].sum().to_dict()
+    assert per_layer == {"": 6, "ward": 6}
+    ward = cube[cube["layer"] == "ward"]
+    by_area = ward.groupby(ward["code"].fillna("-"))["n"].sum().to_dict()
+    assert by_area == {"W1": 3, "W2": 1, "-": 2}  # one unlocated, one outside
+    located = ward.groupby("located")["n"].sum().to_dict()
+    assert located == {False: 1, True: 5}
+    # The two residential burglaries in W1 are one row standing for two.
+    residential = ward[ward["subcategory"] == "Burglary - Residential"]
+    assert residential["n"].tolist() == [2]
+
+
+def test_a_new_month_counts_one_partition_and_a_repeat_counts_none(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[str] = []
+    real = cubes.count_partition
+
+    def spy(table: pa.Table, **kw: object) -> pa.Table:
+        counted.append(str(kw["month"]))
+        return real(table, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cubes, "count_partition", spy)
+    feb = _assign_by_x(_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": _squares()})
+    _write(store, feb, "feb.csv", "sha-feb")
+    assert counted == ["2021-02"]  # January's rows came from the previous version's cube
+    _write(store, feb, "feb.csv", "sha-feb")  # the same file again: no new version
+    assert counted == ["2021-02"]
+    cube = _cube(store)
+    assert cube.groupby(["layer", "month"])["n"].sum().to_dict() == {
+        ("", "2021-01"): 6, ("", "2021-02"): 1, ("ward", "2021-01"): 6, ("ward", "2021-02"): 1,
+    }  # fmt: skip
+    # Equal to counting every partition afresh.
+    fresh = cubes.combine(
+        [
+            cubes._count_file(store.root / "versions" / str(store.version()), p, ["ward"], "")
+            for p in store.manifest().partitions.values()
+        ]
+    )
+    keys = list(cubes.KEY_COLUMNS)
+    assert_same_counts(cubes.typed(cube), fresh, keys)
+
+
+def assert_same_counts(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+    def norm(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[[*keys, "n"]].astype({k: "object" for k in keys})
+        return out.fillna("<null>").sort_values(keys, ignore_index=True)
+
+    pd.testing.assert_frame_equal(norm(a), norm(b))
+
+
+def test_missing_or_stale_cube_is_counted_again(store: Store) -> None:
+    path = store.root / "versions" / str(store.version()) / cubes.CUBE_FILE
+    good = _cube(store)
+    path.unlink()
+    rebuilt = cubes.stored_cube(store.root, str(store.version()), store.manifest())
+    assert_same_counts(rebuilt, cubes.typed(good), list(cubes.KEY_COLUMNS))
+    assert path.is_file()
+    # A cube whose counts were edited no longer agrees with the manifest: never trusted.
+    edited = good.copy()
+    edited.loc[edited.index[0], "n"] += 5
+    pq.write_table(pa.Table.from_pandas(edited, preserve_index=False), path)
+    again = cubes.stored_cube(store.root, str(store.version()), store.manifest())
+    assert int(again["n"].sum()) == 12
+    # A cube of another store (other checksums) is not this version's either.
+    edited = good.assign(checksum="0" * 64)
+    pq.write_table(pa.Table.from_pandas(edited, preserve_index=False), path)
+    assert not cubes._agrees(cubes.typed(edited), store.manifest())
+    again = cubes.stored_cube(store.root, str(store.version()), store.manifest())
+    assert set(again["checksum"]) == {c.sha256 for c in store.manifest().checksums.values()} - {
+        store.manifest().checksums["layers/ward.parquet"].sha256
+    }
+
+
+def test_counted_incidents_take_the_layer_and_filters(store: Store) -> None:
+    ward = cubes.counted_incidents(store, layer="ward", categories=["Burglary"])
+    assert int(ward["n"].sum()) == 5
+    assert ward["area_ward"].fillna("-").tolist().count("W1") == 2  # keyed rows, not incidents
+    whole = cubes.counted_incidents(store, layer=None, month_from="2021-02")
+    assert len(whole) == 0 and "area_ward" not in whole.columns
+
+
+def test_a_cube_is_not_reused_from_a_damaged_previous(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
+    first = store.root / "versions" / str(store.version()) / cubes.CUBE_FILE
+    first.write_bytes(b"not parquet")
+    _write(store, _rows("feb.csv", "2021-02", [{"x": 500003.0}]), "feb.csv", "sha-feb")
+    assert _cube(store).groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
+    shutil.rmtree(store.root)
