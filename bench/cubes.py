@@ -168,17 +168,18 @@ def _cube_build(root: Path, rows: int) -> dict[str, float]:
     """CPU seconds counting the whole cube, then counting the next version's after one more
     month is published (the previous version's rows of the other months are reused)."""
     from geo_service.store import Store, cubes
+    from geo_service.store.layout import version_path
 
     store = Store(root)
     version = str(store.version())
-    (root / "versions" / version / cubes.CUBE_FILE).unlink()
+    (version_path(root, version) / cubes.CUBE_FILE).unlink()
     start = time.process_time()
     cubes.stored_cube(root, version, store.manifest())
     whole = time.process_time() - start
     batch = _month_batch(_month(MONTHS), rows // MONTHS, np.random.default_rng(SEED + 1))
     store.write_incident_batches(iter([batch]), kind="police-uk")
     version = str(store.version())
-    (root / "versions" / version / cubes.CUBE_FILE).unlink()
+    (version_path(root, version) / cubes.CUBE_FILE).unlink()
     start = time.process_time()
     cubes.stored_cube(root, version, store.manifest())
     return {"whole_cube": round(whole, 3), "one_month_added": round(time.process_time() - start, 3)}

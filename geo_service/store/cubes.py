@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from geo_service import schema
 from geo_service.errors import StoreDamagedError, StoreError
+from geo_service.store.layout import OLD_VERSIONS, VERSIONS, version_path
 from geo_service.store.manifest import Manifest, Partition
 from geo_service.store.status import kept_table, one_line
 
@@ -167,7 +168,7 @@ def stored_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
     StoreDamagedError
         A partition that must be counted is unreadable.
     """
-    version_dir = root / "versions" / version
+    version_dir = version_path(root, version)
     return kept_table(
         version_dir / CUBE_FILE,
         lambda frame: _agrees(frame, manifest),
@@ -183,7 +184,7 @@ def layer_rows(root: Path, version: str, manifest: Manifest, layer: str) -> pd.D
     (its counts per source and month, its checksums); a slice that disagrees, or a missing or
     unreadable file, goes through :func:`stored_cube`, which counts the cube again.
     """
-    path = root / "versions" / version / CUBE_FILE
+    path = version_path(root, version) / CUBE_FILE
     if path.is_file():
         try:
             table = pq.read_table(path, filters=[("layer", "=", layer)])
@@ -226,7 +227,11 @@ def _agrees(
 
 def _previous(root: Path, version: str, manifest: Manifest) -> pd.DataFrame | None:
     """The newest other version's kept cube over the same layers, when one is readable."""
-    others = sorted((p for p in (root / "versions").glob(f"*/{CUBE_FILE}")), reverse=True)
+    others = sorted(
+        (p for d in (VERSIONS, OLD_VERSIONS) for p in (root / d).glob(f"*/{CUBE_FILE}")),
+        key=lambda p: p.parent.name,
+        reverse=True,
+    )
     layers = {WHOLE_STORE, *manifest.layer_names()}
     for path in others:
         if path.parent.name == version:
@@ -280,7 +285,7 @@ def build_after_publish(root: Path) -> None:
     """
     try:
         version = (root / "CURRENT").read_text("utf-8").strip()
-        manifest_path = root / "versions" / version / "manifest.json"
+        manifest_path = version_path(root, version) / "manifest.json"
         manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
         stored_cube(root, version, manifest)
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:

@@ -17,6 +17,7 @@ from shapely.geometry import box
 
 from geo_service import schema
 from geo_service.store import FileRecord, LayerInfo, Store, cubes
+from geo_service.store.layout import version_path
 from tests.store.conftest import canonical
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
@@ -74,7 +75,7 @@ def store(tmp_path: Path) -> Store:
 
 def _cube(store: Store) -> pd.DataFrame:
     return pq.read_table(
-        store.root / "versions" / str(store.version()) / cubes.CUBE_FILE
+        version_path(store.root, str(store.version())) / cubes.CUBE_FILE
     ).to_pandas()
 
 
@@ -153,7 +154,7 @@ def test_a_new_month_counts_one_partition_and_a_repeat_counts_none(
     # Equal to counting every partition afresh.
     fresh = cubes.combine(
         [
-            cubes._count_file(store.root / "versions" / str(store.version()), p, ["ward"], "")
+            cubes._count_file(version_path(store.root, str(store.version())), p, ["ward"], "")
             for p in store.manifest().partitions.values()
         ]
     )
@@ -170,7 +171,7 @@ def assert_same_counts(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> Non
 
 
 def test_missing_or_stale_cube_is_counted_again(store: Store) -> None:
-    path = store.root / "versions" / str(store.version()) / cubes.CUBE_FILE
+    path = version_path(store.root, str(store.version())) / cubes.CUBE_FILE
     good = _cube(store)
     path.unlink()
     rebuilt = cubes.stored_cube(store.root, str(store.version()), store.manifest())
@@ -203,7 +204,7 @@ def test_counted_incidents_take_the_layer_and_filters(store: Store) -> None:
 def test_a_cube_is_not_reused_from_a_damaged_previous(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
-    first = store.root / "versions" / str(store.version()) / cubes.CUBE_FILE
+    first = version_path(store.root, str(store.version())) / cubes.CUBE_FILE
     first.write_bytes(b"not parquet")
     _write(store, _rows("feb.csv", "2021-02", [{"x": 500003.0}]), "feb.csv", "sha-feb")
     assert _cube(store).groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
