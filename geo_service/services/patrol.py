@@ -1,12 +1,13 @@
 """Patrol zones: next month's forecast of one category drawn as numbered zones to patrol.
 
-The category's rolling-origin backtest (:func:`geo_service.services.evaluation.evaluate`)
-chooses its default map among the forecast candidates
+The category's rolling-origin forecast backtest
+(:func:`geo_service.services.evaluation.forecast_backtest`, kept per store version by
+:mod:`geo_service.services.kept`) chooses its default map among the forecast candidates
 (:func:`geo_service.analysis.forecast.forecast_candidates`: time-weighted counts, counts blended
 with a narrow kernel, empirical-Bayes rates) and the naive baselines: the forecast when it beat
 both baselines at 5 % of the area, otherwise the better baseline
-(:attr:`~geo_service.services.evaluation.Evaluation.default`). That map's candidate is run once
-more on everything known up to the latest month held, giving next month's forecast per grid
+(:attr:`~geo_service.services.evaluation.ForecastBacktest.default`). That map's candidate is
+run once more on everything known up to the latest month held, giving next month's forecast per grid
 cell. The top 1, 5 and 10 % of the study area's cells are selected (ties kept in grid order, as
 a map must draw some cells), touching cells (queen contiguity) are merged into zones, and the
 zones are numbered by the forecast they hold, largest first. Each zone carries its area, the
@@ -48,7 +49,8 @@ from geo_service.categories import CategoryGroup
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import CRS, has_location
 from geo_service.services.context import StoreLike, formed_group, study_grid, study_layer_name
-from geo_service.services.evaluation import Evaluation, evaluate
+from geo_service.services.evaluation import ForecastBacktest
+from geo_service.services.kept import kept_forecast_backtest
 from geo_service.services.options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
@@ -291,7 +293,8 @@ def patrol_zones(
     if opts.coverage not in COVERAGES:
         allowed = ", ".join(f"{c:g}" for c in COVERAGES)
         raise InputError(f"coverage {opts.coverage:g}: expected one of {allowed} (% of the area)")
-    evaluation = evaluate(
+    # kept per store version: a fresh process reads the backtest instead of re-running it
+    evaluation = kept_forecast_backtest(
         store, groups, EvaluateOptions(category=opts.category, coverages=COVERAGES,
                                        cell_m=opts.cell_m, layer=opts.layer),
     )  # fmt: skip
@@ -330,7 +333,7 @@ def _history(
     store: StoreLike,
     groups: Sequence[CategoryGroup],
     opts: PatrolOptions,
-    evaluation: Evaluation,
+    evaluation: ForecastBacktest,
     last_month: str,
 ) -> tuple[History, gpd.GeoDataFrame]:
     """What is known at the latest month held (24 months of located incidents on the grid),
@@ -371,13 +374,14 @@ def _zones(
     grid = history.grid
     rank = _cell_rank(scores, grid)
     n_inside = int(grid.inside.sum())
+    boxes = grid.boxes()  # once: a polygon per cell of the grid is the costly part
     levels = []
     for level in COVERAGES:
         selected = rank < _cells_for(level, n_inside)
-        outline = shapely.union_all(grid.boxes()[selected])
+        outline = shapely.union_all(boxes[selected])
         levels.append((level, selected.sum() / n_inside, outline))
     chosen = rank < _cells_for(coverage, n_inside)
-    zones = _zone_frame(grid, chosen, scores, history, coverage, roads)
+    zones = _zone_frame(grid, boxes, chosen, scores, history, coverage, roads)
     level_frame = gpd.GeoDataFrame(
         pd.DataFrame(levels, columns=["coverage", "area_share", "geometry"]),
         geometry="geometry",
@@ -402,6 +406,7 @@ def _cells_for(coverage: float, n_inside: int) -> int:
 
 def _zone_frame(
     grid: Grid,
+    boxes: np.ndarray,
     chosen: np.ndarray,
     scores: np.ndarray,
     history: History,
@@ -416,7 +421,6 @@ def _zone_frame(
     last_month = ndimage.sum_labels(history.monthly_counts[-1], labels, index)
     last_year = ndimage.sum_labels(history.monthly_counts[-12:].sum(axis=0), labels, index)
     cells = ndimage.sum_labels(chosen, labels, index)
-    boxes = grid.boxes()
     shapes = [shapely.union_all(boxes[labels == k]) for k in index]
     total = float(np.clip(scores, 0, None)[grid.inside].sum())
     frame = pd.DataFrame(
@@ -524,7 +528,7 @@ def reference_roads(store: StoreLike) -> gpd.GeoDataFrame | None:
 
 
 def _result(
-    evaluation: Evaluation,
+    evaluation: ForecastBacktest,
     coverage: float,
     last_month: str,
     zones: gpd.GeoDataFrame,
