@@ -8,12 +8,12 @@ of a (version, category group, options) is computed once and kept in the version
 ``backtest-<key>.parquet``, beside its ``summary.parquet``, by the store's own reader-writer
 for derived tables (:func:`geo_service.store.status.kept_table`).
 
-A kept file is never trusted blindly: it holds the digest of the manifest it was computed for
-and every input it was computed from (the group's definition, the options, :data:`FORMAT`),
-and is used only while they equal the current ones; otherwise (copied from another version,
-edited, of an older format, unreadable) it is computed again and replaced. A store that cannot
-be written is only read, and a store held in memory (tests) is always computed afresh. Deleting
-the files loses nothing.
+A kept file is never trusted blindly: it holds the digest of the manifest it was computed for,
+every input it was computed from (the group's definition, the options, :data:`FORMAT`) and a
+digest of its own rows, and is used only while they all agree; otherwise (copied from another
+version, edited, of an older format, unreadable) it is computed again and replaced. A store
+that cannot be written is only read, and a store held in memory (tests) is always computed
+afresh. Deleting the files loses nothing.
 """
 
 from __future__ import annotations
@@ -110,8 +110,10 @@ def _inputs(
 
 
 def _to_frame(result: ForecastBacktest, inputs: dict[str, Any]) -> pd.DataFrame:
+    frame = result.forecast_summary[list(SUMMARY_COLUMNS)].reset_index(drop=True)
     meta = {
         "inputs": inputs,
+        "rows": _rows_digest(frame),
         "category": result.category,
         "cell_m": result.cell_m,
         "first_origin": result.first_origin,
@@ -119,9 +121,13 @@ def _to_frame(result: ForecastBacktest, inputs: dict[str, Any]) -> pd.DataFrame:
         "horizon_months": result.horizon_months,
         "default": asdict(result.default),
     }
-    frame = result.forecast_summary[list(SUMMARY_COLUMNS)].copy()
-    frame[_META] = json.dumps(meta, sort_keys=True)
-    return frame
+    return frame.assign(**{_META: json.dumps(meta, sort_keys=True)})
+
+
+def _rows_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a summary's values (pandas' fixed-key row hashes), so an edited row shows."""
+    hashed = pd.util.hash_pandas_object(frame[list(SUMMARY_COLUMNS)], index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
 
 
 def _agrees(frame: pd.DataFrame, inputs: dict[str, Any]) -> bool:
@@ -130,9 +136,10 @@ def _agrees(frame: pd.DataFrame, inputs: dict[str, Any]) -> bool:
         return False
     metas = frame[_META].unique()
     try:
-        return len(metas) == 1 and json.loads(str(metas[0])).get("inputs") == inputs
+        meta = json.loads(str(metas[0])) if len(metas) == 1 else {}
     except ValueError:
         return False
+    return meta.get("inputs") == inputs and meta.get("rows") == _rows_digest(frame)
 
 
 def _from_frame(frame: pd.DataFrame) -> ForecastBacktest:
