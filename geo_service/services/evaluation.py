@@ -243,9 +243,7 @@ class _Prepared:
     areas: gpd.GeoDataFrame | None
 
 
-def _prepare(
-    store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions
-) -> _Prepared:
+def _prepare(store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions) -> _Prepared:
     """Options checked, then the group's incidents from 24 months before the first origin and
     the study grid."""
     require_incidents(store)
