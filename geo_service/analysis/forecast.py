@@ -38,7 +38,7 @@ import pandas as pd
 
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import History, Method, recent_counts_method
-from geo_service.analysis.kde import kernel_stencil
+from geo_service.analysis.kde import convolve_same, kernel_stencil
 from geo_service.errors import InputError
 
 __all__ = [
@@ -94,11 +94,11 @@ def time_weighted_counts(
 
 def _smooth(counts: np.ndarray, grid: Grid, bandwidth_m: float) -> np.ndarray:
     """``counts`` convolved with the quartic kernel scaled to sum 1 (incidents per cell)."""
-    from scipy.signal import fftconvolve
-
     stencil = kernel_stencil(bandwidth_m, grid.cell_m)
     stencil = stencil / stencil.sum()
-    smooth = fftconvolve(counts, stencil, mode="same")
+    # numpy's FFT: importing scipy.signal (and scipy.stats with it) costs ~1 s CPU, more than
+    # the page that draws this forecast
+    smooth = convolve_same(counts, stencil)
     # FFT round-off would otherwise break ties between cells that should score exactly 0.
     return np.where(smooth < 1e-9, 0.0, np.round(smooth, 9))
 

@@ -229,7 +229,7 @@ def _binned_sum(
     offsets = np.arange(-reach_nodes, reach_nodes + 1) * spacing
     dx, dy = np.meshgrid(offsets, offsets)
     stencil = kernel_value(np.hypot(dx, dy), bandwidth_m, kernel=kernel)
-    smooth = _convolve_same(lattice, stencil)
+    smooth = convolve_same(lattice, stencil)
     surface = smooth[pad : pad + (grid.ny - 1) * refine + 1 : refine,
                      pad : pad + (grid.nx - 1) * refine + 1 : refine]  # fmt: skip
     # FFT round-off leaves tiny values (even negative ones) where the true density is 0.
@@ -309,7 +309,7 @@ def kernel_value(distance_m: np.ndarray, bandwidth_m: float, *, kernel: str) -> 
     raise InputError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
 
 
-def _convolve_same(image: np.ndarray, stencil: np.ndarray) -> np.ndarray:
+def convolve_same(image: np.ndarray, stencil: np.ndarray) -> np.ndarray:
     """``scipy.signal.fftconvolve(image, stencil, mode="same")`` for an odd-sided stencil.
 
     numpy's FFT, because importing scipy.signal costs more (0.3-0.5 s) than the whole density.

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import Transformer
 
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.kde import classify
@@ -38,7 +37,7 @@ from geo_service.maps.legends import (
     difference_legend,
     significant,
 )
-from geo_service.maps.raster import OverlayImage, surface_overlay
+from geo_service.maps.raster import OverlayImage, surface_overlay, transformer
 from geo_service.schema import CRS
 
 if TYPE_CHECKING:
@@ -486,7 +485,7 @@ def _lonlat_box(bounds_m: Sequence[float]) -> tuple[tuple[float, float], tuple[f
     minx, miny, maxx, maxy = (float(b) for b in bounds_m)
     xs = np.array([minx, maxx, minx, maxx])
     ys = np.array([miny, miny, maxy, maxy])
-    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(xs, ys)
+    lon, lat = transformer(CRS, "EPSG:4326").transform(xs, ys)
     return (round(float(lat.min()), 6), round(float(lon.min()), 6)), (
         round(float(lat.max()), 6),
         round(float(lon.max()), 6),

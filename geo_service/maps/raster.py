@@ -11,6 +11,7 @@ where the raw points would be megabytes. The encoder is a few lines of :mod:`zli
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Sequence
@@ -92,12 +93,12 @@ def surface_overlay(
     cell_y = float(y_m[1] - y_m[0]) if len(y_m) > 1 else 1.0
     west, south, east, north = _lonlat_bounds(x_m, y_m, cell_x, cell_y)
     width, height = _pixel_size(east - west, north - south, len(x_m), len(y_m), max_pixels)
-    merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    merc = transformer("EPSG:4326", "EPSG:3857")
     (mx0, mx1), (my0, my1) = merc.transform([west, east], [south, north])
     px = np.linspace(mx0, mx1, width + 1)[:-1] + (mx1 - mx0) / width / 2
     py = np.linspace(my1, my0, height + 1)[:-1] - (my1 - my0) / height / 2
     gx, gy = np.meshgrid(px, py)
-    ex, ny = Transformer.from_crs("EPSG:3857", CRS, always_xy=True).transform(gx, gy)
+    ex, ny = transformer("EPSG:3857", CRS).transform(gx, gy)
     col = np.floor((ex - (x_m[0] - cell_x / 2)) / cell_x).astype(int)
     row = np.floor((ny - (y_m[0] - cell_y / 2)) / cell_y).astype(int)
     inside = (col >= 0) & (col < len(x_m)) & (row >= 0) & (row < len(y_m))
@@ -107,13 +108,21 @@ def surface_overlay(
     return OverlayImage(png=encode_png(sampled, palette), bounds=((south, west), (north, east)))
 
 
+@functools.lru_cache(maxsize=8)
+def transformer(source: str, target: str) -> Transformer:
+    """The always-xy transformer from ``source`` to ``target``, made once per process: each
+    ``Transformer.from_crs`` costs ~0.03 s CPU (a PROJ database search), and a page draws a
+    dozen overlays (pyproj's transformers are thread-safe since 3.1)."""
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
 def _lonlat_bounds(
     x_m: np.ndarray, y_m: np.ndarray, cell_x: float, cell_y: float
 ) -> tuple[float, float, float, float]:
     xs = np.array([x_m[0] - cell_x / 2, x_m[-1] + cell_x / 2])
     ys = np.array([y_m[0] - cell_y / 2, y_m[-1] + cell_y / 2])
     cx, cy = np.meshgrid(np.linspace(xs[0], xs[1], 9), np.linspace(ys[0], ys[1], 9))
-    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(cx, cy)
+    lon, lat = transformer(CRS, "EPSG:4326").transform(cx, cy)
     return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 

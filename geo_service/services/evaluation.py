@@ -152,6 +152,100 @@ def evaluate(
     NotFoundError
         When the store holds no incidents, or the category or layer is unknown.
     """
+    prepared = _prepare(store, groups, opts)
+    incidents, grid = prepared.incidents, prepared.grid
+    first_origin, last_origin = prepared.first_origin, prepared.last_origin
+    table = backtest(
+        incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
+        last_origin=last_origin, horizon_months=opts.horizon_months,
+        coverages=list(opts.coverages), progress=progress,
+    )  # fmt: skip
+    summary = summarise_backtest(table)
+    coverage = 5.0 if 5.0 in opts.coverages else float(opts.coverages[0])
+    forecasts = _forecasts(incidents, grid, first_origin, last_origin, opts)
+    default = choose_default(forecasts[forecasts["method"] != FORECAST], forecasts)
+    accuracy = (
+        _map_accuracy(
+            incidents, grid, prepared.areas, forecasts, default, first_origin, last_origin, opts
+        )
+        if with_map_kinds else None
+    )  # fmt: skip
+    return Evaluation(
+        category=prepared.category,
+        cell_m=grid.cell_m,
+        first_origin=first_origin,
+        last_origin=last_origin,
+        horizon_months=opts.horizon_months,
+        best_method=best_method(summary, coverage=coverage),
+        table=table,
+        summary=summary,
+        default=default,
+        forecast_table=forecasts,
+        forecast_summary=summarise_backtest(forecasts),
+        map_accuracy=accuracy,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastBacktest:
+    """The forecasts' backtest of one category: what a patrol map states of its accuracy.
+
+    The fields of :class:`Evaluation` they share mean the same (``default`` and
+    ``forecast_summary`` as :func:`evaluate` gives them); the hotspot methods' backtest and
+    the map kinds are not run. Small enough to keep beside a store version
+    (:mod:`geo_service.services.kept`).
+    """
+
+    category: str
+    cell_m: float
+    first_origin: str
+    last_origin: str
+    horizon_months: int
+    default: DefaultChoice
+    forecast_summary: pd.DataFrame
+
+
+def forecast_backtest(
+    store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions
+) -> ForecastBacktest:
+    """The forecast candidates' backtest of a category and its default map, as :func:`evaluate`
+    computes them (same origins, grid and choice), without the hotspot methods' backtest.
+
+    Raises
+    ------
+    InputError, DataError, NotFoundError
+        As :func:`evaluate`.
+    """
+    prepared = _prepare(store, groups, opts)
+    forecasts = _forecasts(
+        prepared.incidents, prepared.grid, prepared.first_origin, prepared.last_origin, opts
+    )
+    return ForecastBacktest(
+        category=prepared.category,
+        cell_m=prepared.grid.cell_m,
+        first_origin=prepared.first_origin,
+        last_origin=prepared.last_origin,
+        horizon_months=opts.horizon_months,
+        default=choose_default(forecasts[forecasts["method"] != FORECAST], forecasts),
+        forecast_summary=summarise_backtest(forecasts),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What every backtest of a category rests on: its incidents, origins and grid."""
+
+    category: str
+    first_origin: str
+    last_origin: str
+    incidents: pd.DataFrame
+    grid: Grid
+    areas: gpd.GeoDataFrame | None
+
+
+def _prepare(store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions) -> _Prepared:
+    """Options checked, then the group's incidents from 24 months before the first origin and
+    the study grid."""
     require_incidents(store)
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
         raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
@@ -174,33 +268,7 @@ def evaluate(
     name = study_layer_name(store, opts.layer)
     areas = store.layer(name) if name is not None else None
     grid = study_grid(areas, incidents, cell_m=opts.cell_m)
-    table = backtest(
-        incidents, grid, methods=default_methods(cell_m=grid.cell_m), first_origin=first_origin,
-        last_origin=last_origin, horizon_months=opts.horizon_months,
-        coverages=list(opts.coverages), progress=progress,
-    )  # fmt: skip
-    summary = summarise_backtest(table)
-    coverage = 5.0 if 5.0 in opts.coverages else float(opts.coverages[0])
-    forecasts = _forecasts(incidents, grid, first_origin, last_origin, opts)
-    default = choose_default(forecasts[forecasts["method"] != FORECAST], forecasts)
-    accuracy = (
-        _map_accuracy(incidents, grid, areas, forecasts, default, first_origin, last_origin, opts)
-        if with_map_kinds else None
-    )  # fmt: skip
-    return Evaluation(
-        category=group.name,
-        cell_m=grid.cell_m,
-        first_origin=first_origin,
-        last_origin=last_origin,
-        horizon_months=opts.horizon_months,
-        best_method=best_method(summary, coverage=coverage),
-        table=table,
-        summary=summary,
-        default=default,
-        forecast_table=forecasts,
-        forecast_summary=summarise_backtest(forecasts),
-        map_accuracy=accuracy,
-    )
+    return _Prepared(group.name, first_origin, last_origin, incidents, grid, areas)
 
 
 def evaluation_document(result: Evaluation, rows: pd.DataFrame) -> dict[str, object]:

@@ -1,12 +1,13 @@
 """Patrol zones: next month's forecast of one category drawn as numbered zones to patrol.
 
-The category's rolling-origin backtest (:func:`geo_service.services.evaluation.evaluate`)
-chooses its default map among the forecast candidates
+The category's rolling-origin forecast backtest
+(:func:`geo_service.services.evaluation.forecast_backtest`, kept per store version by
+:mod:`geo_service.services.kept`) chooses its default map among the forecast candidates
 (:func:`geo_service.analysis.forecast.forecast_candidates`: time-weighted counts, counts blended
 with a narrow kernel, empirical-Bayes rates) and the naive baselines: the forecast when it beat
 both baselines at 5 % of the area, otherwise the better baseline
-(:attr:`~geo_service.services.evaluation.Evaluation.default`). That map's candidate is run once
-more on everything known up to the latest month held, giving next month's forecast per grid
+(:attr:`~geo_service.services.evaluation.ForecastBacktest.default`). That map's candidate is
+run once more on everything known up to the latest month held, giving next month's forecast per grid
 cell. The top 1, 5 and 10 % of the study area's cells are selected (ties kept in grid order, as
 a map must draw some cells), touching cells (queen contiguity) are merged into zones, and the
 zones are numbered by the forecast they hold, largest first. Each zone carries its area, the
@@ -44,11 +45,12 @@ from geo_service.analysis.forecast import (
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import History
 from geo_service.analysis.periods import format_month, parse_month
-from geo_service.categories import CategoryGroup
+from geo_service.categories import CategoryGroup, categories_of
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import CRS, has_location
 from geo_service.services.context import StoreLike, formed_group, study_grid, study_layer_name
-from geo_service.services.evaluation import Evaluation, evaluate
+from geo_service.services.evaluation import ForecastBacktest
+from geo_service.services.kept import kept_forecast_backtest
 from geo_service.services.options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ ZONE_COLUMNS = (
     "zone", "coverage", "cells", "area_km2", "forecast", "forecast_share", "last_month",
     "last_year", "areas", "names",
 )  # fmt: skip
-_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=int)
+#: Offsets to the neighbours after a cell in raster order (right, and the three below).
+_LATER_NEIGHBOURS = ((0, 1), (1, -1), (1, 0), (1, 1))
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,8 @@ def patrol_zones(
     if opts.coverage not in COVERAGES:
         allowed = ", ".join(f"{c:g}" for c in COVERAGES)
         raise InputError(f"coverage {opts.coverage:g}: expected one of {allowed} (% of the area)")
-    evaluation = evaluate(
+    # kept per store version: a fresh process reads the backtest instead of re-running it
+    evaluation = kept_forecast_backtest(
         store, groups, EvaluateOptions(category=opts.category, coverages=COVERAGES,
                                        cell_m=opts.cell_m, layer=opts.layer),
     )  # fmt: skip
@@ -330,15 +334,17 @@ def _history(
     store: StoreLike,
     groups: Sequence[CategoryGroup],
     opts: PatrolOptions,
-    evaluation: Evaluation,
+    evaluation: ForecastBacktest,
     last_month: str,
 ) -> tuple[History, gpd.GeoDataFrame]:
     """What is known at the latest month held (24 months of located incidents on the grid),
     and the last 12 months' incidents as points with their location text."""
     group = formed_group(store, groups, opts.category).group
     first = parse_month(last_month) - 23
+    # only the group's categories are read (the location text of every incident is the costly
+    # column); the group's mask then keeps exactly the rows it kept from the whole store
     frame = store.incidents(
-        month_from=format_month(first), month_to=last_month,
+        categories=categories_of(group), month_from=format_month(first), month_to=last_month,
         columns=["category", "subcategory", "month", "x", "y", "source", "location_text"],
     )  # fmt: skip
     located = frame.loc[group.mask(frame) & has_location(frame)]
@@ -371,13 +377,14 @@ def _zones(
     grid = history.grid
     rank = _cell_rank(scores, grid)
     n_inside = int(grid.inside.sum())
+    boxes = grid.boxes()  # once: a polygon per cell of the grid is the costly part
     levels = []
     for level in COVERAGES:
         selected = rank < _cells_for(level, n_inside)
-        outline = shapely.union_all(grid.boxes()[selected])
+        outline = shapely.union_all(boxes[selected])
         levels.append((level, selected.sum() / n_inside, outline))
     chosen = rank < _cells_for(coverage, n_inside)
-    zones = _zone_frame(grid, chosen, scores, history, coverage, roads)
+    zones = _zone_frame(grid, boxes, chosen, scores, history, coverage, roads)
     level_frame = gpd.GeoDataFrame(
         pd.DataFrame(levels, columns=["coverage", "area_share", "geometry"]),
         geometry="geometry",
@@ -402,21 +409,19 @@ def _cells_for(coverage: float, n_inside: int) -> int:
 
 def _zone_frame(
     grid: Grid,
+    boxes: np.ndarray,
     chosen: np.ndarray,
     scores: np.ndarray,
     history: History,
     coverage: float,
     roads: gpd.GeoDataFrame | None,
 ) -> gpd.GeoDataFrame:
-    from scipy import ndimage
-
-    labels, count = ndimage.label(chosen, structure=_EIGHT_NEIGHBOURS)
+    labels, count = zone_labels(chosen)
     index = np.arange(1, count + 1)
-    forecast = ndimage.sum_labels(np.clip(scores, 0, None), labels, index)
-    last_month = ndimage.sum_labels(history.monthly_counts[-1], labels, index)
-    last_year = ndimage.sum_labels(history.monthly_counts[-12:].sum(axis=0), labels, index)
-    cells = ndimage.sum_labels(chosen, labels, index)
-    boxes = grid.boxes()
+    forecast = _sum_labels(np.clip(scores, 0, None), labels, count)
+    last_month = _sum_labels(history.monthly_counts[-1], labels, count)
+    last_year = _sum_labels(history.monthly_counts[-12:].sum(axis=0), labels, count)
+    cells = _sum_labels(chosen, labels, count)
     shapes = [shapely.union_all(boxes[labels == k]) for k in index]
     total = float(np.clip(scores, 0, None)[grid.inside].sum())
     frame = pd.DataFrame(
@@ -437,6 +442,45 @@ def _zone_frame(
     frame["names"] = [reference.names_within(roads, g) for g in frame["geometry"]]
     zones = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).reset_index(drop=True)
     return zones[[c for c in ZONE_COLUMNS if c != "areas"] + ["geometry"]]
+
+
+def zone_labels(chosen: np.ndarray) -> tuple[np.ndarray, int]:
+    """The queen-contiguous pieces of ``chosen`` numbered 1, 2, ... in raster order of their
+    first cell, 0 elsewhere, and their number: ``scipy.ndimage.label`` with a 3 x 3 structure.
+
+    A graph's connected components (scipy.sparse, which the hotspot maps import anyway) give
+    the same numbering without importing scipy.ndimage (~0.2 s CPU on a cold page).
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    ny, nx = chosen.shape
+    cells = np.flatnonzero(chosen)
+    node = np.full(chosen.shape, -1, dtype=np.int64)
+    node.flat[cells] = np.arange(cells.size)
+    rows, cols = np.divmod(cells, nx)
+    heads, tails = [], []
+    for dy, dx in _LATER_NEIGHBOURS:
+        r, c = rows + dy, cols + dx
+        inside = (r < ny) & (c >= 0) & (c < nx)
+        other = np.full(cells.size, -1, dtype=np.int64)
+        other[inside] = node[r[inside], c[inside]]
+        linked = other >= 0
+        heads.append(np.flatnonzero(linked))
+        tails.append(other[linked])
+    head, tail = np.concatenate(heads), np.concatenate(tails)
+    graph = sp.coo_matrix((np.ones(head.size), (head, tail)), shape=(cells.size, cells.size))
+    # components are numbered from the lowest node up, and nodes are in raster order
+    count, component = connected_components(graph, directed=False)
+    labels = np.zeros(chosen.shape, dtype=np.int64)
+    labels.flat[cells] = component + 1
+    return labels, int(count)
+
+
+def _sum_labels(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Sum of ``values`` over each label 1..count (``scipy.ndimage.sum_labels``' bincount)."""
+    weights = np.asarray(values, dtype=float).ravel()
+    return np.bincount(labels.ravel(), weights=weights, minlength=count + 1)[1:]
 
 
 _PREFIX = "on or near "
@@ -524,7 +568,7 @@ def reference_roads(store: StoreLike) -> gpd.GeoDataFrame | None:
 
 
 def _result(
-    evaluation: Evaluation,
+    evaluation: ForecastBacktest,
     coverage: float,
     last_month: str,
     zones: gpd.GeoDataFrame,

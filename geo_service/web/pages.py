@@ -753,7 +753,8 @@ def _area_group(
 
 def _area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOptions) -> MapBundle:
     def make() -> MapBundle:
-        view, _bundle = category_results(state, group, opts)
+        # the category's view only: its own map (folium, density, patrol levels) is not drawn here
+        view = category_view_results(state, group, opts)
         focus = view.areas[view.areas["code"].astype(str) == code]
         spots = view.hotspots.clipped(focus)
         parts, legends = map_views.category_map(

@@ -229,3 +229,34 @@ def test_an_overtaken_version_is_never_shown(with_beats: Store, tmp_path: Path) 
     _join_rewarm()
     assert client.get("/api/summary.json").get_json()["store_version"] == third
     assert shown == [third]
+
+
+def test_a_new_versions_backtests_are_kept_before_it_is_shown(
+    with_beats: Store, tmp_path: Path
+) -> None:
+    groups = tmp_path / "groups.toml"  # one group, so warming is quick
+    groups.write_text('[[groups]]\nname = "Burglary"\ninclude = [{ category = "Burglary" }]\n')
+    settings = Settings(store=with_beats.root, tiles="none", categories=groups, warm_areas=0)
+    app = create_app(settings, store=with_beats)
+    warm_cache(app)  # as `serve` does at start
+    state = app.extensions[STATE_KEY]
+    old = with_beats.version()
+    # one per category page warmed (the group and the data's own categories with patrol zones)
+    kept_old = list((with_beats.root / "versions" / str(old)).glob("backtest-*.parquet"))
+    assert len(kept_old) >= 1
+    seen: list[tuple[str | None, int]] = []
+    warm = state.warmer
+
+    def warm_then_look(version: str | None) -> None:
+        warm(version)
+        kept = (with_beats.root / "versions" / str(version)).glob("backtest-*.parquet")
+        seen.append((state.version_shown(), len(list(kept))))
+
+    state.warmer = warm_then_look
+    write(with_beats, incidents(8), "second.csv")
+    new = with_beats.version()
+    app.test_client().get("/api/summary.json")  # the first request to see the new version
+    _join_rewarm()
+    # warmed with its backtest kept while the old version was still the one shown
+    assert seen == [(old, len(kept_old))]
+    assert app.test_client().get("/api/summary.json").get_json()["store_version"] == new
