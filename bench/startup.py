@@ -176,7 +176,9 @@ def _measure_case(name: str, case: list[str], store: Path, *, code_root: Path) -
 
 def _forget_derived(store: Path) -> None:
     """Delete the derived files of the store's version, as a newly published version has none."""
-    version = store / "versions" / (store / "CURRENT").read_text("utf-8").strip()
+    from geo_service.store.layout import version_path
+
+    version = version_path(store, (store / "CURRENT").read_text("utf-8").strip())
     for pattern in DERIVED:
         for path in version.glob(pattern):
             path.unlink()

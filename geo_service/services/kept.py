@@ -32,6 +32,7 @@ from geo_service.categories import CategoryGroup
 from geo_service.services.context import StoreLike, group_named
 from geo_service.services.evaluation import ForecastBacktest, forecast_backtest
 from geo_service.services.options import EvaluateOptions
+from geo_service.store.layout import version_path
 
 #: Raised when what a kept file holds, or how it is computed, changes: older files are redone.
 FORMAT = 1
@@ -92,7 +93,7 @@ def _version_dir(store: StoreLike) -> Path | None:
     version = store.version()
     if root is None or manifest is None or version is None:
         return None
-    return Path(root) / "versions" / version
+    return version_path(Path(root), version)
 
 
 def _inputs(

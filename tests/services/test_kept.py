@@ -18,6 +18,7 @@ from geo_service.services.evaluation import evaluate, forecast_backtest
 from geo_service.services.options import EvaluateOptions
 from geo_service.services.patrol import PatrolOptions, patrol_zones
 from geo_service.store import Store
+from geo_service.store.layout import version_path
 
 OPTS = EvaluateOptions(category="Burglary", coverages=(1.0, 5.0, 10.0))
 
@@ -36,7 +37,7 @@ def groups():
 
 
 def _kept_files(store: Store) -> list[Path]:
-    return sorted((store.root / "versions" / str(store.version())).glob("backtest-*.parquet"))
+    return sorted((version_path(store.root, str(store.version()))).glob("backtest-*.parquet"))
 
 
 def _assert_same(found, fresh) -> None:
@@ -152,7 +153,7 @@ def test_a_damaged_store_gives_its_usual_error_despite_a_kept_file(store: Store,
     assert _kept_files(store)
     manifest = store.manifest()
     part = next(iter(manifest.partitions.values()))
-    path = store.root / "versions" / str(store.version()) / part.path
+    path = version_path(store.root, str(store.version())) / part.path
     path.write_bytes(path.read_bytes()[:-100])  # cut short
     with pytest.raises(StoreDamagedError):
         patrol_zones(Store(store.root), groups, PatrolOptions(category="Burglary"))

@@ -13,6 +13,7 @@ import pytest
 from geo_service import schema
 from geo_service.config import Settings
 from geo_service.store import FileRecord, LayerInfo, Store
+from geo_service.store.layout import version_path
 from geo_service.web import create_app, warm_cache
 from geo_service.web.state import STATE_KEY
 from tests.web.conftest import beats, incidents
@@ -242,14 +243,14 @@ def test_a_new_versions_backtests_are_kept_before_it_is_shown(
     state = app.extensions[STATE_KEY]
     old = with_beats.version()
     # one per category page warmed (the group and the data's own categories with patrol zones)
-    kept_old = list((with_beats.root / "versions" / str(old)).glob("backtest-*.parquet"))
+    kept_old = list((version_path(with_beats.root, str(old))).glob("backtest-*.parquet"))
     assert len(kept_old) >= 1
     seen: list[tuple[str | None, int]] = []
     warm = state.warmer
 
     def warm_then_look(version: str | None) -> None:
         warm(version)
-        kept = (with_beats.root / "versions" / str(version)).glob("backtest-*.parquet")
+        kept = (version_path(with_beats.root, str(version))).glob("backtest-*.parquet")
         seen.append((state.version_shown(), len(list(kept))))
 
     state.warmer = warm_then_look
