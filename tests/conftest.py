@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,19 @@ def public_ingest(
     root = tmp_path_factory.mktemp("demo-public") / "store"
     summaries = ingest_demo(root, demo_files, public_only=True)
     return Store(root), summaries
+
+
+@pytest.fixture(scope="session")
+def demo_app(demo_store: Store) -> Any:
+    """One web app on the demo store for the session, so its cache computes each result once
+    for every test package that asks the demo's pages (parity, rates page, browser users).
+
+    The demo store is read-only to its users; a cached answer is the bytes the page would
+    compute again, so sharing the app changes no answer.
+    """
+    from geo_service.config import Settings
+    from geo_service.web import create_app
+
+    app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
+    app.config.update(TESTING=True)
+    return app

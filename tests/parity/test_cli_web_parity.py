@@ -27,10 +27,8 @@ RTC_END = "2013-06"
 
 
 @pytest.fixture(scope="module")
-def client(demo_store: Store):
-    app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
-    app.config.update(TESTING=True)
-    return app.test_client()
+def client(demo_app: Any) -> Any:
+    return demo_app.test_client()
 
 
 def run_cli(store: Store, capsys: pytest.CaptureFixture[str], *argv: str) -> str:

@@ -4,6 +4,7 @@ same zones (CSV byte for byte, GeoJSON feature for feature) on the demo store.""
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -12,18 +13,14 @@ from geo_service.analysis.forecast import describe
 from geo_service.config import Settings
 from geo_service.services.evaluation import evaluate
 from geo_service.services.options import EvaluateOptions
-from geo_service.store import Store
-from geo_service.web import create_app
 from tests.parity.test_cli_web_parity import run_cli, web_get
 
 CATEGORY = "Dwelling burglary"
 
 
 @pytest.fixture(scope="module")
-def client(demo_store: Store):
-    app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
-    app.config.update(TESTING=True)
-    return app.test_client()
+def client(demo_app: Any) -> Any:
+    return demo_app.test_client()
 
 
 @pytest.mark.parametrize("coverage", ["1", "5"])

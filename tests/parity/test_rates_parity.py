@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import geopandas as gpd
 import pytest
 
 from geo_service.config import Settings
-from geo_service.store import Store
 from geo_service.web import create_app
 from tests.parity.test_cli_web_parity import run_cli, web_get
 from tests.web.conftest import MemoryStore, beats, incidents
@@ -22,10 +22,8 @@ CLI_PERIOD = ("--period-end", "2013-07", "--months", "12", "--layer", "beat")
 
 
 @pytest.fixture(scope="module")
-def client(demo_store: Store):
-    app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
-    app.config.update(TESTING=True)
-    return app.test_client()
+def client(demo_app: Any) -> Any:
+    return demo_app.test_client()
 
 
 def _url(fmt: str, extra: str = "") -> str:

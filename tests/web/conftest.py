@@ -169,20 +169,26 @@ def frame() -> pd.DataFrame:
     return incidents()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def store(frame: pd.DataFrame) -> MemoryStore:
+    """The fixture store; read-only to its users (a test that changes data builds its own)."""
     return MemoryStore(frame, {"beat": beats()})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app(store: MemoryStore):
+    """One app on the fixture store for the session, so its cache computes each page once.
+
+    A cached answer is the bytes the page would compute again, so sharing it changes no
+    answer; tests of the cache itself (what it holds, when it is dropped) build a fresh app.
+    """
     settings = Settings(store=Path("memory"), tiles="none")
     application = create_app(settings, store=store)
     application.config.update(TESTING=True)
     return application
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client(app):
     return app.test_client()
 
@@ -212,13 +218,24 @@ def served(app: Any) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium (skipped when Playwright is not installed)."""
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the session (skipped when Playwright is not installed)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The session's Chromium; the pages a test opens are closed when it ends, so no test
+    sees another's pages and finished pages do not keep running their scripts."""
+    before = set(chromium.contexts)
+    yield chromium
+    for context in chromium.contexts:
+        if context not in before:
+            context.close()

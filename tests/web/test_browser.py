@@ -11,9 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from geo_service.config import Settings
-from geo_service.web import create_app
-from tests.web.conftest import CHROMIUM, INJECTION, MemoryStore, beats, incidents, served
+from tests.web.conftest import CHROMIUM, INJECTION, served
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -24,10 +22,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """The fixture app served from a background thread on 127.0.0.1 and a free port."""
-    store = MemoryStore(incidents(), {"beat": beats()})
-    app = create_app(Settings(store=Path("memory"), tiles="none"), store=store)
+def server(app: Any) -> Iterator[str]:
+    """The session's fixture app served from a background thread on 127.0.0.1 and a free port."""
     with served(app) as url:
         yield url
 

@@ -12,9 +12,6 @@ from typing import Any
 
 import pytest
 
-from geo_service.config import Settings
-from geo_service.store import Store
-from geo_service.web import create_app
 from tests.web.conftest import CHROMIUM, served
 from tests.web.test_browser import Visit
 
@@ -36,9 +33,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server(demo_store: Store) -> Iterator[str]:
-    app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
-    with served(app) as url:
+def server(demo_app: Any) -> Iterator[str]:
+    with served(demo_app) as url:
         yield url
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -15,7 +16,6 @@ from geo_service.analysis.kde import class_breaks
 from geo_service.config import Settings
 from geo_service.maps.builders import RISK_ADJUSTED
 from geo_service.maps.legends import significant
-from geo_service.store import Store
 from geo_service.web import create_app
 from tests.web.conftest import MemoryStore, beats, incidents
 
@@ -24,10 +24,8 @@ QUERY = "period_end=2013-07&months=12&layer=beat"
 
 
 @pytest.fixture(scope="module")
-def client(demo_store: Store):
-    app = create_app(Settings(store=demo_store.root, tiles="none"), store=demo_store)
-    app.config.update(TESTING=True)
-    return app.test_client()
+def client(demo_app: Any) -> Any:
+    return demo_app.test_client()
 
 
 def _legend(page: str, title: str) -> list[str]:
