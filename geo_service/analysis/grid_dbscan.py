@@ -370,6 +370,8 @@ def _tighten(
         # A ring resolved by an earlier call is already in the bounds.
         open_at = np.flatnonzero(wanted & (rings_done == r))
         rings_done[open_at] = r + 1
+        if r == 0:
+            continue  # the own cell lies wholly within eps (its diagonal is 0.94 eps)
         open_ = everyone[open_at]
         for k in ring:
             cells = grid.neighbours[grid.cell_of[open_], k]
