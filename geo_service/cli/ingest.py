@@ -312,24 +312,25 @@ def _print_source(source: str, info: dict[str, Any]) -> None:
          "unlocated %": f"{round(100 * row['unlocated_share'] * 10) / 10:.1f}"}
         for row in info["by_month_category"]
     ]  # fmt: skip
-    print(_text_table(by_month))
+    print(_text_table(by_month, numeric=("rows", "unlocated", "unlocated %")))
     detail = [
         {"category": category, "rows": info["categories"][category],
          "subcategories": "yes" if carries["subcategories"] else "no",
          "times": "yes" if carries["times"] else "no"}
         for category, carries in info["detail"].items()
     ]  # fmt: skip
-    print(_text_table(detail))
+    print(_text_table(detail, numeric=("rows",)))
 
 
-def _text_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """``rows`` (of equal keys) as aligned text: a header of the keys, then each column
-    right-aligned to its widest entry, one space apart (as pandas' ``to_string`` prints a
-    table without its index; built here so ``status`` needs no pandas)."""
+def _text_table(rows: Sequence[Mapping[str, Any]], *, numeric: Sequence[str] = ()) -> str:
+    """``rows`` (of equal keys) as aligned text, as pandas' ``to_string(index=False)`` prints a
+    table (built here so ``status`` needs no pandas): a header of the keys, a ``numeric``
+    column's with a space before it, then each column right-aligned to its widest entry, the
+    columns one space apart."""
     columns = list(rows[0])
+    header = [f" {c}" if c in numeric else c for c in columns]
     cells = [[str(row[c]) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = [columns, *cells]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
     return "\n".join(
-        " ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)) for line in lines
+        " ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)) for line in [header, *cells]
     )
