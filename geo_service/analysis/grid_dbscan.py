@@ -164,11 +164,17 @@ class NeighbourWeights:
             self.upper = self.lower.copy()
         else:
             self.weight = weight[self.grid.order]  # in the grid's order
-            self.lower, self.upper = _bounded_weights(self.grid, self.weight)
+            self.lower, self.upper = _block_weights(self.grid, self.weight)
+        # Whether a point's bounds come from the cells around it, not from its block alone.
+        self.placed = np.zeros(len(xy), dtype=bool)
         self.rings_done = np.zeros(len(xy), dtype=np.int8)
 
     def _tighten(self, undecided: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
         if not self.grid.too_fine:
+            # Points the block bounds leave undecided get the bounds of the cells around them.
+            need = np.flatnonzero(~self.placed & undecided(self.lower, self.upper))
+            self.lower[need], self.upper[need] = _bounded_weights(self.grid, self.weight, need)
+            self.placed[need] = True
             _tighten(
                 self.grid, self.weight, self.lower, self.upper, undecided,
                 rings_done=self.rings_done,
@@ -188,7 +194,7 @@ class NeighbourWeights:
         # bounds straddle a band around it get exact weights, the band widened until it holds
         # the quantile (so the result never depends on the guess).
         sample = np.random.default_rng(0).permutation(len(lower))[:QUANTILE_SAMPLE]
-        low, high = lower[sample], upper[sample]
+        low, high = _bounded_weights(self.grid, weight, sample)
         _tighten(self.grid, weight, low, high, lambda lo, hi: lo < hi, points=sample)
         guess = _quantile(low, weight[sample], share)
         half_width = max(1.0, 0.02 * guess)
@@ -326,19 +332,33 @@ def _pairs(
     return chunks
 
 
-def _bounded_weights(grid: _Grid, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the weight within ``eps`` of each point, from whole cells."""
+def _block_weights(grid: _Grid, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the weight within ``eps`` of each point, from its cell alone: the weight of
+    the cell (wholly within ``eps``) and of the 5 x 5 block around it.
+
+    Where the block weighs less than a question's threshold, or the cell alone reaches it (the
+    sparse background, the densest cores), the point is decided without looking closer.
+    """
+    cell_weight = np.add.reduceat(weight, grid.start)
+    # The extra last entry is the weight of "no cell" (-1 in the neighbour table).
+    block = np.append(cell_weight, 0.0)[grid.neighbours].sum(axis=1)
+    return cell_weight[grid.cell_of], block[grid.cell_of]
+
+
+def _bounded_weights(
+    grid: _Grid, weight: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the weight within ``eps`` of ``points``, from whole cells."""
     # The extra last entry is the weight of "no cell" (-1 in the neighbour table).
     cell_weight = np.append(np.add.reduceat(weight, grid.start), 0.0)
-    n = len(weight)
-    lower, upper = np.empty(n), np.empty(n)
+    lower, upper = np.empty(len(points)), np.empty(len(points))
     step = max(1, CHUNK_PAIRS // len(_OFFSETS))
-    for first in range(0, n, step):
-        chunk = np.arange(first, min(first + step, n))
+    for first in range(0, len(points), step):
+        chunk = points[first : first + step]
         inside, beyond = grid.bounds(chunk)
         around = cell_weight[grid.neighbours[grid.cell_of[chunk]]]
-        lower[chunk] = np.where(inside, around, 0.0).sum(axis=1)
-        upper[chunk] = np.where(beyond, 0.0, around).sum(axis=1)
+        lower[first : first + step] = np.where(inside, around, 0.0).sum(axis=1)
+        upper[first : first + step] = np.where(beyond, 0.0, around).sum(axis=1)
     return lower, upper
 
 
