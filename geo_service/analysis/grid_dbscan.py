@@ -210,7 +210,16 @@ class NeighbourWeights:
 
 
 def _quantile(values: np.ndarray, weight: np.ndarray, share: float) -> float:
-    order = np.argsort(values, kind="stable")
+    # The stable sort of all values, sorting only the finite ones: the band leaves most
+    # points at -inf or +inf, which keep their index order.
+    finite = np.flatnonzero(np.isfinite(values))
+    order = np.concatenate(
+        [
+            np.flatnonzero(values == -np.inf),
+            finite[np.argsort(values[finite], kind="stable")],
+            np.flatnonzero(values == np.inf),
+        ]
+    )
     cumulative = np.cumsum(weight[order]) / weight.sum()
     at = min(int(np.searchsorted(cumulative, share)), len(values) - 1)
     return float(values[order][at])
@@ -419,20 +428,24 @@ def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
     c_count = np.bincount(owner, minlength=m)
     members = (core_points, c_start, c_count)
     half = [k for k, (dx, dy) in enumerate(_OFFSETS) if (dx, dy) > (0, 0)]
-    a_all, b_all = [], []
+    a_all, b_all, pa_all, pb_all = [], [], [], []
+    with_cores = np.flatnonzero(core_cell)
     for k in half:
-        a = np.flatnonzero(core_cell)
-        b = grid.neighbours[a, k]
+        b = grid.neighbours[with_cores, k]
         ok = b >= 0
-        a, b = a[ok], b[ok]
+        a, b = with_cores[ok], b[ok]
         ok = core_cell[b]
-        a_all.append(a[ok])
-        b_all.append(b[ok])
+        a, b = a[ok], b[ok]
+        a_all.append(a)
+        b_all.append(b)
+        # Each cell's core furthest towards the other cell (b lies at offset k from a).
+        direction = _OFFSETS[k].astype(float)
+        pa_all.append(_extremes(grid, core_points, owner, direction, m)[a])
+        pb_all.append(_extremes(grid, core_points, owner, -direction, m)[b])
     a = np.concatenate(a_all)
     b = np.concatenate(b_all)
-    direction = (grid.cell_ij[b] - grid.cell_ij[a]).astype(float)
-    pa = _extreme(grid, members, a, direction)
-    pb = _extreme(grid, members, b, -direction)
+    pa = np.concatenate(pa_all)
+    pb = np.concatenate(pb_all)
     linked = grid.within(pa, pb)
     component = _components(m, a[linked], b[linked])
     todo = ~linked & (component[a] != component[b])
@@ -456,23 +469,21 @@ def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
     return np.where(core_cell, component, -1)
 
 
-def _extreme(
-    grid: _Grid, members: tuple[np.ndarray, ...], cells: np.ndarray, direction: np.ndarray
+def _extremes(
+    grid: _Grid, core_points: np.ndarray, owner: np.ndarray, direction: np.ndarray, m: int
 ) -> np.ndarray:
-    """The core point of each cell furthest along ``direction`` (one per cell)."""
-    index, start, count = members
-    best = index[start[cells]]
-    best_proj = (grid.xy[best] * direction).sum(axis=1)
-    most = int(count[cells].max(initial=0))
-    for j in range(1, most):
-        has = count[cells] > j
-        candidate = index[start[cells[has]] + j]
-        proj = (grid.xy[candidate] * direction[has]).sum(axis=1)
-        better = proj > best_proj[has]
-        rows = np.flatnonzero(has)[better]
-        best[rows] = candidate[better]
-        best_proj[rows] = proj[better]
-    return best
+    """Per cell, its core point furthest along ``direction`` (the first in the grid's order
+    among equals), -1 for cells without cores; ``owner`` is each core point's cell (sorted)."""
+    out = np.full(m, -1, dtype=np.int64)
+    if len(core_points) == 0:
+        return out
+    proj = grid.xy[core_points, 0] * direction[0] + grid.xy[core_points, 1] * direction[1]
+    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    top = np.maximum.reduceat(proj, firsts)
+    at_top = np.flatnonzero(proj == np.repeat(top, np.diff(np.r_[firsts, len(owner)])))
+    first = at_top[np.r_[True, owner[at_top][1:] != owner[at_top][:-1]]]
+    out[owner[first]] = core_points[first]
+    return out
 
 
 def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
