@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from geo_service._toml import read_toml
 from geo_service.errors import InputError
 from geo_service.schema import ASB, POLICE_UK_CATEGORIES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ALL_CRIME = "*crime"
 #: The two kinds of detail a selector may need beyond its category.

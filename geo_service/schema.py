@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
 
 #: The projected CRS of every stored coordinate (British National Grid, metres).
 CRS = "EPSG:27700"
@@ -108,6 +108,8 @@ def area_column(layer: str) -> str:
 
 def empty_incidents() -> pd.DataFrame:
     """A canonical incident table with no rows."""
+    import pandas as pd  # here, as in the functions below: the CLI's ``status`` needs no pandas
+
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in INCIDENT_COLUMNS.items()})
 
 
@@ -118,6 +120,8 @@ def conform(frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -> pd.
     ``columns`` limits the canonical columns to those named (a read of a few columns need not
     build the others). The input is not modified.
     """
+    import pandas as pd
+
     out = {}
     n = len(frame)
     for name, dtype in INCIDENT_COLUMNS.items():
@@ -135,6 +139,8 @@ def conform(frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -> pd.
 
 def _missing(n: int, dtype: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """An all-missing column of ``n`` values (False for booleans, -1 for line numbers)."""
+    import pandas as pd
+
     if dtype == "bool":
         return np.zeros(n, dtype=bool)
     if dtype == "int64":

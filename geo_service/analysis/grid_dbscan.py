@@ -26,28 +26,25 @@ The cost grows with the points and the cells they occupy, and with the neighbour
 points whose count lies near ``min_samples``, not with all neighbour pairs, which is what made
 scikit-learn's DBSCAN super-linear as the points grow denser. :class:`NeighbourWeights` keeps
 the bounds, so choosing ``min_samples`` as a quantile of the counts and then testing the cores
-counts each neighbourhood once.
+counts each neighbourhood once. The grid and the bounded neighbour weights live in
+:mod:`geo_service.analysis.neighbour_weights`; this module joins the cores into clusters and
+numbers them as scikit-learn does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-#: Cell side as a share of ``eps`` (see the module docstring).
-CELL_SHARE_OF_EPS = 1 / 1.5
-#: Points whose exact neighbour weights give the first guess of a quantile.
-QUANTILE_SAMPLE = 20_000
-#: Cell keys always looked up through a table rather than searched.
-DENSE_LOOKUP_KEYS = 1 << 22
-#: Largest number of candidate point pairs held at once.
-CHUNK_PAIRS = 4_000_000
-_OFFSETS = np.array([(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)], dtype=np.int64)
-#: The block's offsets grouped by distance from the own cell, nearest first.
-_RINGS = [
-    np.flatnonzero((_OFFSETS**2).sum(axis=1) == r) for r in np.unique((_OFFSETS**2).sum(axis=1))
-]
+from geo_service.analysis.neighbour_weights import (
+    CHUNK_PAIRS,
+    OFFSETS,
+    NeighbourWeights,
+    PointGrid,
+    cell_pairs,
+    neighbour_weight_quantile,
+)
+
+__all__ = ["NeighbourWeights", "grid_dbscan", "neighbour_weight_quantile"]
 
 
 def grid_dbscan(
@@ -99,294 +96,7 @@ def grid_dbscan(
     return labels
 
 
-def neighbour_weight_quantile(
-    xy: np.ndarray,
-    *,
-    eps: float,
-    share: float,
-    sample_weight: np.ndarray | None = None,
-) -> float:
-    """The weighted ``share`` quantile over points of the weight within ``eps`` of each point.
-
-    With ``w(i)`` the weight within ``eps`` of point ``i`` (its own included), the smallest
-    ``w(i)`` such that points whose value is at most it hold at least ``share`` of the weight;
-    the same value as sorting every point's exact ``w(i)``. A guess from the exact weights of
-    :data:`QUANTILE_SAMPLE` points sets a band; only points whose cell bounds straddle it get
-    exact distances, and the band widens until it holds the quantile, so the guess never
-    changes the result.
-
-    Parameters
-    ----------
-    xy
-        Finite points, shape ``(n, 2)``, ``n >= 1``.
-    eps
-        Radius, in the unit of ``xy``; positive.
-    share
-        Quantile in ``[0, 1)``.
-    sample_weight
-        Weight of each point; default 1 each.
-
-    Returns
-    -------
-    float
-        The quantile.
-    """
-    return NeighbourWeights(xy, eps=eps, sample_weight=sample_weight).quantile(share)
-
-
-class NeighbourWeights:
-    """Bounds on each point's weight within ``eps``, made exact only where a question needs it.
-
-    Parameters
-    ----------
-    xy
-        Finite points, shape ``(n, 2)``.
-    eps
-        Radius, in the unit of ``xy``; positive.
-    sample_weight
-        Weight of each point; default 1 each.
-    """
-
-    def __init__(
-        self, xy: np.ndarray, *, eps: float, sample_weight: np.ndarray | None = None
-    ) -> None:
-        xy = np.asarray(xy, dtype=float)
-        self.eps = eps
-        weight = np.ones(len(xy)) if sample_weight is None else np.asarray(sample_weight, float)
-        self.grid = _Grid(xy, eps)
-        if self.grid.too_fine:
-            from scipy.spatial import cKDTree
-
-            tree = cKDTree(xy)
-            pairs = tree.sparse_distance_matrix(tree, eps, output_type="coo_matrix")
-            self.weight = weight
-            self.lower = np.bincount(pairs.row, weights=weight[pairs.col], minlength=len(xy))
-            self.upper = self.lower.copy()
-        else:
-            self.weight = weight[self.grid.order]  # in the grid's order
-            self.lower, self.upper = _bounded_weights(self.grid, self.weight)
-        self.rings_done = np.zeros(len(xy), dtype=np.int8)
-
-    def _tighten(self, undecided: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        if not self.grid.too_fine:
-            _tighten(
-                self.grid, self.weight, self.lower, self.upper, undecided,
-                rings_done=self.rings_done,
-            )  # fmt: skip
-
-    def at_least(self, threshold: float) -> np.ndarray:
-        """Whether each point (in the grid's order) has at least ``threshold`` within ``eps``."""
-        self._tighten(lambda lo, hi: (lo < threshold) & (hi >= threshold))
-        return self.lower >= threshold
-
-    def quantile(self, share: float) -> float:
-        """The weighted ``share`` quantile (see :func:`neighbour_weight_quantile`)."""
-        lower, upper, weight = self.lower, self.upper, self.weight
-        if self.grid.too_fine:
-            return _quantile(lower, weight, share)
-        # A guess from the exact weights of a fixed sample of points; then only points whose
-        # bounds straddle a band around it get exact weights, the band widened until it holds
-        # the quantile (so the result never depends on the guess).
-        sample = np.random.default_rng(0).permutation(len(lower))[:QUANTILE_SAMPLE]
-        low, high = lower[sample], upper[sample]
-        _tighten(self.grid, weight, low, high, lambda lo, hi: lo < hi, points=sample)
-        guess = _quantile(low, weight[sample], share)
-        half_width = max(1.0, 0.02 * guess)
-        while True:
-            band = guess - half_width, guess + half_width
-            self._tighten(lambda lo, hi: (lo < hi) & (hi >= band[0]) & (lo <= band[1]))  # noqa: B023
-            # Points surely below (above) the band keep their rank at -inf (+inf).
-            value = np.where(lower == upper, lower, np.where(upper < band[0], -np.inf, np.inf))
-            found = _quantile(value, weight, share)
-            if band[0] <= found <= band[1]:
-                return found
-            half_width *= 4
-
-
-def _quantile(values: np.ndarray, weight: np.ndarray, share: float) -> float:
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weight[order]) / weight.sum()
-    at = min(int(np.searchsorted(cumulative, share)), len(values) - 1)
-    return float(values[order][at])
-
-
-class _Grid:
-    """Points sorted by cell, each cell's range, weight and neighbour cells."""
-
-    def __init__(self, xy: np.ndarray, eps: float) -> None:
-        self.eps = float(eps)
-        self.eps2 = self.eps * self.eps
-        self.side = self.eps * CELL_SHARE_OF_EPS
-        self.origin = xy.min(axis=0)
-        ij = np.floor((xy - self.origin) / self.side).astype(np.int64)
-        span = ij.max(axis=0) + 5
-        self.too_fine = float(span[0]) * float(span[1]) > 2.0**62
-        if self.too_fine:
-            return
-        self.stride = int(span[1])
-        key = (ij[:, 0] + 2) * self.stride + (ij[:, 1] + 2)
-        self.order = np.argsort(key, kind="stable")
-        self.xy = xy[self.order]
-        # Contiguous coordinates: the pair tests gather from them millions of times.
-        self.x, self.y = self.xy[:, 0].copy(), self.xy[:, 1].copy()
-        # The keys are sorted already: each cell starts where the key changes.
-        sorted_key = key[self.order]
-        self.start = np.flatnonzero(np.diff(sorted_key, prepend=sorted_key[0] - 1))
-        keys = sorted_key[self.start]
-        self.count = np.diff(self.start, append=len(sorted_key))
-        self.cell_ij = ij[self.order[self.start]]
-        self.cell_of = np.repeat(np.arange(len(keys)), self.count)
-        # Rounding may put a point a hair outside its computed cell; bounds allow for it.
-        self.slack = 8 * float(np.spacing(np.abs(xy).max() + self.side * span.max()))
-        self.neighbours = np.full((len(keys), len(_OFFSETS)), -1, dtype=np.int64)
-        n_keys = int(span[0]) * int(span[1])
-        # A table over every key of the (padded) extent when it is small, else a search.
-        lookup = None
-        if n_keys <= max(16 * len(keys), DENSE_LOOKUP_KEYS):
-            lookup = np.full(n_keys, -1, dtype=np.int64)
-            lookup[keys] = np.arange(len(keys))
-        for k, (dx, dy) in enumerate(_OFFSETS):
-            wanted = keys + dx * self.stride + dy
-            if lookup is not None:
-                self.neighbours[:, k] = lookup[wanted]
-                continue
-            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-            self.neighbours[:, k] = np.where(keys[at] == wanted, at, -1)
-
-    def bounds(self, points: np.ndarray, only: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each cell of each point's 5 x 5 block lies wholly within / beyond ``eps``.
-
-        Two ``(len(points), 25)`` boolean arrays in the order of the block's offsets, or with
-        ``only`` two ``(len(points),)`` arrays for that offset alone.
-        """
-        own = self.origin + self.cell_ij[self.cell_of[points]] * self.side
-        offset = self.xy[points] - own
-        steps = np.arange(-2, 3) * self.side
-        near, far = [], []
-        for axis in (0, 1):
-            at = (
-                steps
-                if only is None
-                else steps[_OFFSETS[only, axis] + 2 : _OFFSETS[only, axis] + 3]
-            )
-            low = at[None, :] - offset[:, axis, None] - self.slack
-            high = low + self.side + 2 * self.slack
-            near.append(np.maximum(np.maximum(low, -high), 0.0) ** 2)
-            far.append(np.maximum(np.abs(low), np.abs(high)) ** 2)
-        margin = 1e-12 * self.eps2
-        shape = (len(points), -1) if only is None else (len(points),)
-        inside = (far[0][:, :, None] + far[1][:, None, :]).reshape(shape)
-        beyond = (near[0][:, :, None] + near[1][:, None, :]).reshape(shape)
-        return inside <= self.eps2 - margin, beyond > self.eps2 + margin
-
-    def within(self, points: np.ndarray, others: np.ndarray) -> np.ndarray:
-        """Whether each pair is within ``eps``, computed as scikit-learn's KD-tree does."""
-        dx = self.x[points]
-        dx -= self.x[others]
-        dx *= dx
-        dy = self.y[points]
-        dy -= self.y[others]
-        dy *= dy
-        dx += dy
-        return dx <= self.eps2
-
-
-def _pairs(
-    grid: _Grid,
-    points: np.ndarray,
-    cells: np.ndarray,
-    members: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Every (point, point of its cell) pair as (item, point, other), in bounded chunks.
-
-    ``members`` = ``(index, start, count)`` restricts each cell to a sub-list of its points
-    (``index[start[c]:start[c] + count[c]]``); default all of them.
-    """
-    if members is None:
-        index, start, count = None, grid.start, grid.count
-    else:
-        index, start, count = members
-    sizes = count[cells]
-    ends = np.cumsum(sizes)
-    if len(ends) == 0 or ends[-1] == 0:
-        return []
-    cuts = np.searchsorted(ends, np.arange(CHUNK_PAIRS, int(ends[-1]), CHUNK_PAIRS)) + 1
-    chunks = []
-    for first, last in zip(
-        np.concatenate([[0], cuts]), np.concatenate([cuts, [len(cells)]]), strict=True
-    ):
-        size = sizes[first:last]
-        total = int(size.sum())
-        if total == 0:
-            continue
-        item = np.repeat(np.arange(first, last), size)
-        within = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
-        other = np.repeat(start[cells[first:last]], size) + within
-        chunks.append((item, points[item], other if index is None else index[other]))
-    return chunks
-
-
-def _bounded_weights(grid: _Grid, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the weight within ``eps`` of each point, from whole cells."""
-    # The extra last entry is the weight of "no cell" (-1 in the neighbour table).
-    cell_weight = np.append(np.add.reduceat(weight, grid.start), 0.0)
-    n = len(weight)
-    lower, upper = np.empty(n), np.empty(n)
-    step = max(1, CHUNK_PAIRS // len(_OFFSETS))
-    for first in range(0, n, step):
-        chunk = np.arange(first, min(first + step, n))
-        inside, beyond = grid.bounds(chunk)
-        around = cell_weight[grid.neighbours[grid.cell_of[chunk]]]
-        lower[chunk] = np.where(inside, around, 0.0).sum(axis=1)
-        upper[chunk] = np.where(beyond, 0.0, around).sum(axis=1)
-    return lower, upper
-
-
-def _tighten(
-    grid: _Grid,
-    weight: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    undecided: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    *,
-    points: np.ndarray | None = None,
-    rings_done: np.ndarray | None = None,
-) -> None:
-    """Replace straddling cells' bounds by exact weights, nearest cells first, while undecided.
-
-    After each ring of cells only the points ``undecided(lower, upper)`` still flags go on; a
-    point with every cell resolved has ``lower == upper``, its exact weight (in place).
-    ``points`` (default all) are the points the bounds belong to; ``rings_done`` (updated in
-    place) counts the rings already resolved per point, for a later call on the same bounds.
-    """
-    cell_weight = np.add.reduceat(weight, grid.start)
-    everyone = np.arange(len(lower)) if points is None else points
-    if rings_done is None:
-        rings_done = np.zeros(len(lower), dtype=np.int8)
-    for r, ring in enumerate(_RINGS):
-        wanted = undecided(lower, upper)
-        if not wanted.any():
-            return
-        # A ring resolved by an earlier call is already in the bounds.
-        open_at = np.flatnonzero(wanted & (rings_done == r))
-        rings_done[open_at] = r + 1
-        open_ = everyone[open_at]
-        for k in ring:
-            cells = grid.neighbours[grid.cell_of[open_], k]
-            keep = cells >= 0
-            at, cells = open_at[keep], cells[keep]
-            inside, beyond = grid.bounds(everyone[at], only=int(k))
-            edge = ~inside & ~beyond
-            at, cells = at[edge], cells[edge]
-            exact = np.zeros(len(at))
-            for item, p, q in _pairs(grid, everyone[at], cells):
-                close = grid.within(p, q)
-                exact += np.bincount(item[close], weight[q[close]], len(at))
-            lower[at] += exact
-            upper[at] -= cell_weight[cells] - exact
-
-
-def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
+def _core_components(grid: PointGrid, core: np.ndarray) -> np.ndarray:
     """Component number per core cell (-1 for cells without cores)."""
     m = len(grid.start)
     core_cell = np.zeros(m, dtype=bool)
@@ -396,21 +106,25 @@ def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
     c_start = np.searchsorted(owner, np.arange(m))
     c_count = np.bincount(owner, minlength=m)
     members = (core_points, c_start, c_count)
-    half = [k for k, (dx, dy) in enumerate(_OFFSETS) if (dx, dy) > (0, 0)]
-    a_all, b_all = [], []
+    half = [k for k, (dx, dy) in enumerate(OFFSETS) if (dx, dy) > (0, 0)]
+    a_all, b_all, pa_all, pb_all = [], [], [], []
+    with_cores = np.flatnonzero(core_cell)
     for k in half:
-        a = np.flatnonzero(core_cell)
-        b = grid.neighbours[a, k]
+        b = grid.neighbours[with_cores, k]
         ok = b >= 0
-        a, b = a[ok], b[ok]
+        a, b = with_cores[ok], b[ok]
         ok = core_cell[b]
-        a_all.append(a[ok])
-        b_all.append(b[ok])
+        a, b = a[ok], b[ok]
+        a_all.append(a)
+        b_all.append(b)
+        # Each cell's core furthest towards the other cell (b lies at offset k from a).
+        direction = OFFSETS[k].astype(float)
+        pa_all.append(_extremes(grid, core_points, owner, direction, m)[a])
+        pb_all.append(_extremes(grid, core_points, owner, -direction, m)[b])
     a = np.concatenate(a_all)
     b = np.concatenate(b_all)
-    direction = (grid.cell_ij[b] - grid.cell_ij[a]).astype(float)
-    pa = _extreme(grid, members, a, direction)
-    pb = _extreme(grid, members, b, -direction)
+    pa = np.concatenate(pa_all)
+    pb = np.concatenate(pb_all)
     linked = grid.within(pa, pb)
     component = _components(m, a[linked], b[linked])
     todo = ~linked & (component[a] != component[b])
@@ -424,7 +138,7 @@ def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
             np.repeat(c_start[ta], size) + np.arange(int(size.sum()))
             - np.repeat(np.cumsum(size) - size, size)
         ]  # fmt: skip
-        for item, p, q in _pairs(grid, left, tb[pair_of], members):
+        for item, p, q in cell_pairs(grid, left, tb[pair_of], members):
             close = grid.within(p, q)
             extra_a.append(ta[pair_of[item[close]]])
             extra_b.append(tb[pair_of[item[close]]])
@@ -434,23 +148,21 @@ def _core_components(grid: _Grid, core: np.ndarray) -> np.ndarray:
     return np.where(core_cell, component, -1)
 
 
-def _extreme(
-    grid: _Grid, members: tuple[np.ndarray, ...], cells: np.ndarray, direction: np.ndarray
+def _extremes(
+    grid: PointGrid, core_points: np.ndarray, owner: np.ndarray, direction: np.ndarray, m: int
 ) -> np.ndarray:
-    """The core point of each cell furthest along ``direction`` (one per cell)."""
-    index, start, count = members
-    best = index[start[cells]]
-    best_proj = (grid.xy[best] * direction).sum(axis=1)
-    most = int(count[cells].max(initial=0))
-    for j in range(1, most):
-        has = count[cells] > j
-        candidate = index[start[cells[has]] + j]
-        proj = (grid.xy[candidate] * direction[has]).sum(axis=1)
-        better = proj > best_proj[has]
-        rows = np.flatnonzero(has)[better]
-        best[rows] = candidate[better]
-        best_proj[rows] = proj[better]
-    return best
+    """Per cell, its core point furthest along ``direction`` (the first in the grid's order
+    among equals), -1 for cells without cores; ``owner`` is each core point's cell (sorted)."""
+    out = np.full(m, -1, dtype=np.int64)
+    if len(core_points) == 0:
+        return out
+    proj = grid.xy[core_points, 0] * direction[0] + grid.xy[core_points, 1] * direction[1]
+    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    top = np.maximum.reduceat(proj, firsts)
+    at_top = np.flatnonzero(proj == np.repeat(top, np.diff(np.r_[firsts, len(owner)])))
+    first = at_top[np.r_[True, owner[at_top][1:] != owner[at_top][:-1]]]
+    out[owner[first]] = core_points[first]
+    return out
 
 
 def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -462,7 +174,7 @@ def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _labels(grid: _Grid, core: np.ndarray, cell_component: np.ndarray) -> np.ndarray:
+def _labels(grid: PointGrid, core: np.ndarray, cell_component: np.ndarray) -> np.ndarray:
     """scikit-learn's numbering: clusters by lowest-index core, borders to the lowest cluster."""
     n = len(core)
     core_points = np.flatnonzero(core)
@@ -481,7 +193,7 @@ def _labels(grid: _Grid, core: np.ndarray, cell_component: np.ndarray) -> np.nda
     return labels
 
 
-def _borders(grid: _Grid, core: np.ndarray, cell_label: np.ndarray, labels: np.ndarray) -> None:
+def _borders(grid: PointGrid, core: np.ndarray, cell_label: np.ndarray, labels: np.ndarray) -> None:
     """Give each non-core point within ``eps`` of a core the lowest such cluster (in place)."""
     core_points = np.flatnonzero(core)
     m = len(grid.start)
@@ -492,7 +204,7 @@ def _borders(grid: _Grid, core: np.ndarray, cell_label: np.ndarray, labels: np.n
     none = np.iinfo(np.int64).max
     block_label = label_of[grid.neighbours]
     loose_all = np.flatnonzero(~core & (block_label[grid.cell_of] >= 0).any(axis=1))
-    step = max(1, CHUNK_PAIRS // len(_OFFSETS))
+    step = max(1, CHUNK_PAIRS // len(OFFSETS))
     for first in range(0, len(loose_all), step):
         chunk = loose_all[first : first + step]
         cells = grid.neighbours[grid.cell_of[chunk]]
@@ -502,7 +214,7 @@ def _borders(grid: _Grid, core: np.ndarray, cell_label: np.ndarray, labels: np.n
         # A cell can only lower a point's label if its own label is lower than the best so far.
         edge = ~inside & ~beyond & (around >= 0) & (around < best[:, None])
         row, col = np.nonzero(edge)
-        for item, _, q in _pairs(grid, row, cells[row, col], members):
+        for item, _, q in cell_pairs(grid, row, cells[row, col], members):
             close = grid.within(chunk[row[item]], q)
             np.minimum.at(best, row[item[close]], labels[q[close]])
         found = best < none

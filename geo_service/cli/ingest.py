@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from geo_service.cli._output import show_progress, write_frame
 from geo_service.config import Settings
-from geo_service.store import Store
+
+if TYPE_CHECKING:
+    from geo_service.store import Store
 
 #: The input formats of ``ingest``: the keys of :data:`geo_service.sources.LOADERS`, spelled here
 #: so that registering ``status`` does not import the loaders (and geopandas, pyproj) it never
@@ -156,9 +156,9 @@ _DISSOLVE_HELP = (
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service import ingest
 
-    progress = show_progress(args)
+    progress = _progress(args)
     summary = ingest.ingest_files(
-        Store(settings.store), args.kind, args.paths, mapping=args.mapping,
+        _store(settings), args.kind, args.paths, mapping=args.mapping,
         exclude_forces=args.exclude_force, progress=progress, scheduler=settings.scheduler,
     )  # fmt: skip
     if args.json:
@@ -175,13 +175,13 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service import ingest
 
-    store = Store(settings.store)
+    store = _store(settings)
     report = ingest.add_layer(
         store, args.layer, args.paths, code_col=args.code_col, name_col=args.name_col,
         crs=args.crs, source_layer=args.source_layer,
         code_from_filename=args.code_from_filename,
         parent_from_filename=args.parent_from_filename, names_csv=args.names,
-        progress=show_progress(args),
+        progress=_progress(args),
     )  # fmt: skip
     files = f"{len(args.paths)} files" if len(args.paths) > 1 else report.path
     print(
@@ -207,10 +207,10 @@ def _boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
 def _boundaries_dissolve(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service import ingest
 
-    store = Store(settings.store)
+    store = _store(settings)
     layer = ingest.dissolve_layer(
         store, args.layer, from_layer=args.from_layer, names_csv=args.names,
-        progress=show_progress(args),
+        progress=_progress(args),
     )  # fmt: skip
     print(
         f"layer {args.layer!r}: {len(layer)} areas dissolved from {args.from_layer!r} "
@@ -233,7 +233,7 @@ def _print_assigned(store: Store, name: str) -> None:
 def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service import ingest
 
-    layer = ingest.add_denominators(Store(settings.store), args.layer, args.csv)
+    layer = ingest.add_denominators(_store(settings), args.layer, args.csv)
     print(
         f"layer {args.layer!r}: population for {int(layer['population'].notna().sum())} of "
         f"{len(layer)} areas, households for {int(layer['households'].notna().sum())}, "
@@ -245,7 +245,7 @@ def _boundaries_denominators(args: argparse.Namespace, settings: Settings) -> in
 def _boundaries_names(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service import ingest
 
-    layer = ingest.name_areas(Store(settings.store), args.layer, args.csv)
+    layer = ingest.name_areas(_store(settings), args.layer, args.csv)
     renamed = int((layer["name"] != layer["code"]).sum())
     print(
         f"layer {args.layer!r}: {renamed} of {len(layer)} areas have a name other than their code"
@@ -253,8 +253,24 @@ def _boundaries_names(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _store(settings: Settings) -> Store:
+    # Imported here: the store's reader imports pandas, which ``status`` does without.
+    from geo_service.store import Store
+
+    return Store(settings.store)
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    # Imported here: the output helpers import pandas, which ``status`` does without.
+    from geo_service.cli._output import show_progress
+
+    return show_progress(args)
+
+
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    status = Store(settings.store).status()
+    from geo_service.store.status import read_status
+
+    status = read_status(settings.store)
     if args.json:
         json.dump(status, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -291,15 +307,30 @@ def _print_source(source: str, info: dict[str, Any]) -> None:
         f"\n{source}: {info['incidents']} incidents, {info['first_month']}..{info['last_month']}; "
         f"months missing: {', '.join(missing) if missing else 'none'}"
     )
-    by_month = pd.DataFrame(info["by_month_category"])
-    by_month["unlocated %"] = (100 * by_month.pop("unlocated_share")).round(1)
-    write_frame(by_month, "table")
-    detail = pd.DataFrame(
-        [
-            {"category": category, "rows": info["categories"][category],
-             "subcategories": "yes" if carries["subcategories"] else "no",
-             "times": "yes" if carries["times"] else "no"}
-            for category, carries in info["detail"].items()
-        ]
-    )  # fmt: skip
-    write_frame(detail, "table")
+    by_month = [
+        {**{k: v for k, v in row.items() if k != "unlocated_share"},
+         "unlocated %": f"{round(100 * row['unlocated_share'] * 10) / 10:.1f}"}
+        for row in info["by_month_category"]
+    ]  # fmt: skip
+    print(_text_table(by_month, numeric=("rows", "unlocated", "unlocated %")))
+    detail = [
+        {"category": category, "rows": info["categories"][category],
+         "subcategories": "yes" if carries["subcategories"] else "no",
+         "times": "yes" if carries["times"] else "no"}
+        for category, carries in info["detail"].items()
+    ]  # fmt: skip
+    print(_text_table(detail, numeric=("rows",)))
+
+
+def _text_table(rows: Sequence[Mapping[str, Any]], *, numeric: Sequence[str] = ()) -> str:
+    """``rows`` (of equal keys) as aligned text, as pandas' ``to_string(index=False)`` prints a
+    table (built here so ``status`` needs no pandas): a header of the keys, a ``numeric``
+    column's with a space before it, then each column right-aligned to its widest entry, the
+    columns one space apart."""
+    columns = list(rows[0])
+    header = [f" {c}" if c in numeric else c for c in columns]
+    cells = [[str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    return "\n".join(
+        " ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)) for line in [header, *cells]
+    )

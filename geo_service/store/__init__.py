@@ -12,6 +12,8 @@ the atomic publish), :mod:`~geo_service.store.lock` (the writer lock),
 Only this package writes a store.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from geo_service.store.layout import FileRecord, WriteResult
 from geo_service.store.manifest import (
     Denominators,
@@ -21,7 +23,9 @@ from geo_service.store.manifest import (
     Partition,
     StoredFile,
 )
-from geo_service.store.store import Store
+
+if TYPE_CHECKING:
+    from geo_service.store.store import Store
 
 __all__ = [
     "Denominators",
@@ -34,3 +38,13 @@ __all__ = [
     "StoredFile",
     "WriteResult",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Store is imported on first use: it imports pandas, which `status` (reading only the
+    # manifest and the kept tables) does without.
+    if name == "Store":
+        from geo_service.store.store import Store
+
+        return Store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -121,7 +121,7 @@ def test_neighbour_weight_quantile_equals_sorting_exact_counts(seed: int) -> Non
 
 def test_quantile_does_not_depend_on_its_first_guess(monkeypatch: pytest.MonkeyPatch) -> None:
     # From 3 sample points the guess is poor, so the band must widen until it holds the answer.
-    import geo_service.analysis.grid_dbscan as module
+    import geo_service.analysis.neighbour_weights as module
 
     rng = np.random.default_rng(42)
     xy = _clustered(rng, 6_000)
@@ -148,9 +148,31 @@ def test_labels_reuse_the_quantiles_neighbour_weights() -> None:
 @pytest.mark.parametrize("table_keys", [0, 1 << 24])
 def test_cell_search_and_cell_table_agree(monkeypatch: pytest.MonkeyPatch, table_keys: int) -> None:
     # Sparse points over a wide extent: cells found by search (0) or by a table over every key.
-    import geo_service.analysis.grid_dbscan as module
+    import geo_service.analysis.neighbour_weights as module
 
     monkeypatch.setattr(module, "DENSE_LOOKUP_KEYS", table_keys)
     rng = np.random.default_rng(11)
     xy = np.concatenate([_clustered(rng, 3_000), rng.uniform(0, 100_000, (500, 2)) + 4e5])
     np.testing.assert_array_equal(grid_dbscan(xy, eps=60.0, min_samples=4), _sklearn(xy, 60.0, 4))
+
+
+@pytest.mark.parametrize("eps", [100.0, 150.0])
+def test_cell_centres_with_counts_match_sklearn(eps: float) -> None:
+    # The backtest's input: incidents moved to 100 m cell centres, weighted by their number;
+    # neighbours lie at exactly eps (100 m), the background is decided by its block alone and
+    # the densest cells by their own weight.
+    rng = np.random.default_rng(8)
+    i, j = np.meshgrid(np.arange(120), np.arange(90), indexing="ij")
+    centres = np.column_stack([i.ravel(), j.ravel()]) * 100.0 + np.array([4.5e5 + 50, 2e5 + 50])
+    peak = np.exp(-(((i - 40) ** 2 + (j - 30) ** 2) / 60.0)).ravel()
+    counts = rng.poisson(0.3 + 40 * peak)
+    keep = counts > 0
+    xy, weight = centres[keep], counts[keep].astype(float)
+    neighbours = NeighbourWeights(xy, eps=eps, sample_weight=weight)
+    min_samples = int(np.ceil(neighbours.quantile(0.8)))
+    ours = grid_dbscan(
+        xy, eps=eps, min_samples=min_samples, sample_weight=weight, neighbours=neighbours
+    )
+    theirs = _sklearn(xy, eps, min_samples, weight)
+    np.testing.assert_array_equal(ours, theirs)
+    assert theirs.max() >= 0 and (theirs == -1).sum() > 1_000  # a cluster and a background
