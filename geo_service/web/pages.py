@@ -33,6 +33,7 @@ from geo_service.maps.legends import (
     BREAK_METHODS,
     Legend,
 )
+from geo_service.schema import ROAD_TRAFFIC_COLLISION
 from geo_service.services import collisions as collision_services
 from geo_service.services import context, tables
 from geo_service.services import rates as rate_services
@@ -410,6 +411,10 @@ def area_map_js(layer: str, code: str) -> Response:
 def collisions() -> str:
     """Repeat-collision sites ranked, severity by year, and the collision map."""
     state, summary, opts = request_context()
+    if ROAD_TRAFFIC_COLLISION not in summary.categories:
+        # Said as what the store holds, not as a failed request: the page is linked from every
+        # page, and a partnership may not have loaded its collisions yet.
+        return render_template("no_collisions.html", summary=summary, present=present)
     rules = request_rule_options()
     view, bundle = collision_results(state, opts, rules)
     sites, years = _site_table(state, view)

@@ -91,6 +91,22 @@ def test_api_without_a_layer(no_layer: Store) -> None:
     assert missing.status_code == 404 and HINT in missing.get_json()["error"]
 
 
+def test_collisions_page_says_no_data_when_the_store_holds_no_collisions(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    frame = unjoined()
+    write(store, frame[frame["category"] != schema.ROAD_TRAFFIC_COLLISION], "crime.csv")
+    client = app_for(store).test_client()
+    response = client.get("/collisions")
+    text = response.get_data(as_text=True)
+    # the nav links here from every page: a store without collisions answers what it holds
+    assert response.status_code == 200, text[:400]
+    assert "holds no road traffic collisions" in text and "no data" in text
+    assert "geo-service ingest stats19" in text
+    assert "Collisions</th>" not in text and "Error" not in text
+    assert 'href="/collisions' in client.get("/").get_data(as_text=True)
+    assert "area layers: none yet." in text
+
+
 def test_collision_map_without_a_layer_opens_on_the_collisions(no_layer: Store) -> None:
     script = app_for(no_layer).test_client().get("/collisions/map.js").get_data(as_text=True)
     bounds = re.search(r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),", script)
