@@ -89,6 +89,31 @@ def load_settings(
     return _coerce(from_env, where="environment", base=settings)
 
 
+def store_folder(value: str, *, where: str) -> Path:
+    """The local folder of a store given as a path or a ``file://`` URL.
+
+    Taken from the text, before :class:`~pathlib.Path` would fold ``file:///srv/store`` into
+    the relative folder ``file:/srv/store`` (and an empty store there would be read, or
+    written, instead of the one named).
+
+    Raises
+    ------
+    InputError
+        A URL of another file system (``memory://``, ``s3://``): geo-service writes and serves
+        local stores only; such a store is read with ``StoreReader``.
+    """
+    scheme, found, rest = value.partition("://")
+    if not found or not scheme.replace("+", "").replace(".", "").replace("-", "").isalnum():
+        return Path(value)
+    if scheme.lower() == "file":
+        return Path(rest)
+    raise InputError(
+        f"{where}: store {value}: geo-service writes and serves a store in a local folder (a "
+        "path or a file:// URL); a store on another file system is read with "
+        "geo_service.store.remote.StoreReader (see docs/store.md, 'Open layout')"
+    )
+
+
 def _read_toml(path: Path) -> dict[str, object]:
     try:
         document = tomllib.loads(Path(path).read_text("utf-8"))
@@ -141,7 +166,9 @@ def _coerce(values: Mapping[str, object], *, where: str, base: Settings | None =
     settings = Settings() if base is None else base
     converted: dict[str, object] = {}
     for name, value in values.items():
-        if name in ("store", "categories", "risk"):
+        if name == "store":
+            converted[name] = store_folder(str(value), where=where) if value != "" else None
+        elif name in ("categories", "risk"):
             converted[name] = Path(str(value)) if value not in (None, "") else None
         elif name in _WHOLE:
             converted[name] = _whole(name, value, where=where)
