@@ -285,7 +285,7 @@ def _published(root: Path) -> tuple[Path | None, Manifest | None]:
         name = (root / "CURRENT").read_text("utf-8").strip()
         if not name:
             return None, None
-        version_dir = root / "versions" / name
+        version_dir = version_path(root, name)
         return version_dir, Manifest.from_json((version_dir / "manifest.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None, None

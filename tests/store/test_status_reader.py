@@ -25,6 +25,7 @@ import pytest
 from geo_service.cli import main
 from geo_service.store import Store
 from geo_service.store import status as store_status
+from geo_service.store.layout import version_path
 
 REPO = Path(__file__).resolve().parents[2]
 HERTS = Path(os.environ.get("GEO_SERVICE_BENCH_STORE", REPO.parent / "herts-store"))
@@ -187,8 +188,8 @@ def test_status_computes_a_kept_table_again_when_missing_or_disagreeing(
 ) -> None:
     _cli(demo_store.root)
     root = tmp_path / "store"
-    shutil.copytree(demo_store.root, root)
-    path = root / "versions" / (root / "CURRENT").read_text("utf-8").strip() / kept
+    shutil.copytree(demo_store.root, root, symlinks=True)
+    path = version_path(root, (root / "CURRENT").read_text("utf-8").strip()) / kept
     expected = _reference(Store(root))
     if change == "missing":
         path.unlink()
