@@ -75,16 +75,43 @@ def load_settings(
 ) -> Settings:
     """Build settings from an optional TOML file and ``GEO_SERVICE_*`` environment variables."""
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
     named = env.get(ENV_PREFIX + "CONFIG")
     path = config_file or (Path(named) if named else None)
-    if path is not None:
-        values.update(_read_toml(path))
-    for field in fields(Settings):
-        key = ENV_PREFIX + field.name.upper()
-        if key in env:
-            values[field.name] = env[key]
-    return _coerce(values, where=str(path) if path else "environment")
+    from_file = _read_toml(path) if path is not None else {}
+    from_env = {
+        field.name: env[ENV_PREFIX + field.name.upper()]
+        for field in fields(Settings)
+        if ENV_PREFIX + field.name.upper() in env
+    }
+    # Each value is checked under the name of where it came from: an error about a
+    # GEO_SERVICE_* variable must not send the user to the settings file, nor the reverse.
+    settings = _coerce(from_file, where=str(path)) if path is not None else Settings()
+    return _coerce(from_env, where="environment", base=settings)
+
+
+def store_folder(value: str, *, where: str) -> Path:
+    """The local folder of a store given as a path or a ``file://`` URL.
+
+    Taken from the text, before :class:`~pathlib.Path` would fold ``file:///srv/store`` into
+    the relative folder ``file:/srv/store`` (and an empty store there would be read, or
+    written, instead of the one named).
+
+    Raises
+    ------
+    InputError
+        A URL of another file system (``memory://``, ``s3://``): geo-service writes and serves
+        local stores only; such a store is read with ``StoreReader``.
+    """
+    scheme, found, rest = value.partition("://")
+    if not found or not scheme.replace("+", "").replace(".", "").replace("-", "").isalnum():
+        return Path(value)
+    if scheme.lower() == "file":
+        return Path(rest)
+    raise InputError(
+        f"{where}: store {value}: geo-service writes and serves a store in a local folder (a "
+        "path or a file:// URL); a store on another file system is read with "
+        "geo_service.store.remote.StoreReader (see docs/store.md, 'Open layout')"
+    )
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -131,15 +158,17 @@ def _hosts(value: object, *, where: str) -> tuple[str, ...]:
     return names
 
 
-def _coerce(values: Mapping[str, object], *, where: str) -> Settings:
+def _coerce(values: Mapping[str, object], *, where: str, base: Settings | None = None) -> Settings:
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise InputError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(known)}")
-    settings = Settings()
+    settings = Settings() if base is None else base
     converted: dict[str, object] = {}
     for name, value in values.items():
-        if name in ("store", "categories", "risk"):
+        if name == "store":
+            converted[name] = store_folder(str(value), where=where) if value != "" else None
+        elif name in ("categories", "risk"):
             converted[name] = Path(str(value)) if value not in (None, "") else None
         elif name in _WHOLE:
             converted[name] = _whole(name, value, where=where)

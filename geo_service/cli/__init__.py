@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geo-service {__version__}")
     parser.add_argument("--config", type=Path, help="settings TOML file (or GEO_SERVICE_CONFIG)")
     parser.add_argument(
-        "--store", type=Path, help="store directory (or GEO_SERVICE_STORE; default data/store)"
+        "--store", type=str, help="store directory (or GEO_SERVICE_STORE; default data/store)"
     )
     parser.add_argument(
         "--scheduler", help=_SCHEDULER_HELP + " (or GEO_SERVICE_SCHEDULER; default: this process)"
@@ -195,7 +195,7 @@ def _accept_store_after_command(subparsers: argparse._SubParsersAction) -> None:
             _accept_store_after_command(action)
         if not nested and "--store" not in command._option_string_actions:
             command.add_argument(
-                "--store", type=Path, default=argparse.SUPPRESS, help="store directory"
+                "--store", type=str, default=argparse.SUPPRESS, help="store directory"
             )
         if not nested and "--scheduler" not in command._option_string_actions:
             command.add_argument("--scheduler", default=argparse.SUPPRESS, help=_SCHEDULER_HELP)
@@ -215,11 +215,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the config file and environment, overridden by global flags."""
     from dataclasses import replace
 
-    from geo_service.config import load_settings
+    from geo_service.config import load_settings, store_folder
 
     settings = load_settings(args.config)
     if args.store is not None:
-        settings = replace(settings, store=args.store)
+        settings = replace(settings, store=store_folder(args.store, where="--store"))
     if args.scheduler is not None:
         from geo_service.engine import check_scheduler
 

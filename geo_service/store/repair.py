@@ -312,7 +312,7 @@ def _remove_leftovers(root: Path, version: str | None, aside: Path, actions: lis
         stale = view_target(root) != version or any(
             (root / VIEW / n).is_dir() != (root / n).is_symlink() for n in VIEW_LINKS
         )
-        if stale and point_view(root, version):
+        if stale and _in_open_layout(root, version) and point_view(root, version):
             actions.append(f"pointed the open view ({VIEW}, incidents, layers) at {version}")
     orphans = _orphan_rejects(root, manifest)
     remove_orphan_rejects(root, manifest)
@@ -335,7 +335,18 @@ def _point_current(root: Path, name: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(pointer, root / "CURRENT")
-    point_view(root, name)
+    if _in_open_layout(root, name):
+        point_view(root, name)
+
+
+def _in_open_layout(root: Path, name: str) -> bool:
+    """Whether version ``name`` is kept in :data:`VERSIONS`, where the open view may show it.
+
+    A version of the older layout has plain Parquet partitions (no point geometry), so a view
+    of it would give GIS tools files they cannot read as points; the next write moves it and
+    rewrites its months as GeoParquet, and makes the view then.
+    """
+    return version_path(root, name).parent.name == VERSIONS
 
 
 def _move_aside(source: Path, target: Path) -> None:

@@ -459,6 +459,13 @@ def _notes(root: Path, version: str, manifest: Manifest) -> list[str]:
         notes.append(f"the open view ({VIEW}, incidents, layers) shows {shown}, not the published "
                      f"{version} (a write was interrupted); the next write or `geo-service "
                      "repair` points it again")  # fmt: skip
+    unlinked = [n for n in (VIEW, *VIEW_LINKS) if not (root / n).exists()
+                and (version_dir / ("" if n == VIEW else n)).is_dir()]  # fmt: skip
+    if unlinked and version_dir.parent.name == VERSIONS:
+        notes.append(f"the open view is missing ({', '.join(unlinked)}: a copy that left out "
+                     "links, or a file system without them): tools opening "
+                     f"{root / 'incidents'} find nothing; `geo-service repair` links it (or "
+                     f"open {VERSIONS}/{version}/incidents)")  # fmt: skip
     notes += [f"{name}/ is a folder, not the link to the published version (the store was "
               "copied following links; `cp -a` and `rsync -a` keep them): tools opening it see "
               "a copy the store does not update; `geo-service repair` moves it aside and links it"

@@ -96,6 +96,19 @@ def test_settings_precedence_and_validation(tmp_path: Path) -> None:
         load_settings(_write(tmp_path, "colour = 1"), environ={})
 
 
+def test_settings_error_names_where_the_bad_value_came_from(tmp_path: Path) -> None:
+    """A bad GEO_SERVICE_* variable beside a good settings file is blamed on the environment."""
+    config = tmp_path / "geo.toml"
+    config.write_text('store = "/tmp/a"\nport = 8000\n')
+    with pytest.raises(InputError, match=r"^environment: port must be .* got 'abc'$"):
+        load_settings(config, environ={"GEO_SERVICE_PORT": "abc"})
+    with pytest.raises(InputError, match=r"bad.toml: threads must be .* got 0$"):
+        load_settings(_write(tmp_path, "threads = 0"), environ={"GEO_SERVICE_PORT": "9000"})
+    # the environment still wins over the file, value by value
+    both = load_settings(config, environ={"GEO_SERVICE_THREADS": "3"})
+    assert both == Settings(store=Path("/tmp/a"), port=8000, threads=3)
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "bad.toml"
     path.write_text(text)

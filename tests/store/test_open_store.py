@@ -235,3 +235,38 @@ def test_repair_of_an_older_layout_store_publishes_in_the_open_layout(tmp_path: 
     assert not (root / "versions").exists() and view_target(root) == "v000008"
     assert len(list((root / "removed").glob("*/versions/v000007/manifest.json"))) == 1
     assert ds.dataset(root / "incidents", partitioning="hive").count_rows() == 7  # 2021-01
+
+
+def test_repair_of_a_clean_older_layout_store_makes_no_view_of_plain_parquet(
+    tmp_path: Path,
+) -> None:
+    """Its partitions have no point geometry until the next write rewrites them: a view of
+    them would hand GIS tools files that geopandas refuses ("Missing geo metadata")."""
+    root = Path(shutil.copytree(STORE_V1, tmp_path / "store_v1"))
+    report = repair_store(root)
+    assert report.clean and report.version == "v000007"
+    assert view_target(root) is None
+    assert not [p for p in ("_current", "incidents", "layers") if (root / p).is_symlink()]
+    assert any("layout before _versions" in n for n in check_store(root).notes)
+    _write(
+        Store(root), "e.csv", "2021-05", [(500250.0, 200500.0)], area_ward="W1", area_district="D1"
+    )
+    assert view_target(root) == "v000008" and check_store(root).clean
+    gpd = pytest.importorskip("geopandas")
+    assert len(gpd.read_parquet(root / "incidents")) == 10
+
+
+def test_check_notes_a_missing_view_and_repair_links_it(store: Store, tmp_path: Path) -> None:
+    """A copy that left the links out (``rsync -r``, an archive without them) is intact, but a
+    tool opening <store>/incidents finds nothing: check says so, repair links the view."""
+    root = Path(shutil.copytree(store.root, tmp_path / "copied", symlinks=True))
+    for name in ("_current", "incidents"):
+        (root / name).unlink()
+    report = check_store(root)
+    missing = [n for n in report.notes if "open view is missing" in n]
+    assert report.clean and len(missing) == 1
+    assert "(_current, incidents: " in missing[0] and "_versions/v000003/incidents" in missing[0]
+    assert repair_store(root).clean and view_target(root) == "v000003"
+    assert ds.dataset(root / "incidents", partitioning="hive").count_rows() == 5
+    assert not [n for n in check_store(root).notes if "open view is missing" in n]
+    assert not [n for n in check_store(store.root).notes if "open view" in n]

@@ -188,7 +188,7 @@ def test_status_computes_a_kept_table_again_when_missing_or_disagreeing(
 ) -> None:
     _cli(demo_store.root)
     root = tmp_path / "store"
-    shutil.copytree(demo_store.root, root)
+    shutil.copytree(demo_store.root, root, symlinks=True)
     path = version_path(root, (root / "CURRENT").read_text("utf-8").strip()) / kept
     expected = _reference(Store(root))
     if change == "missing":
