@@ -9,8 +9,10 @@ the ``change`` table must be equal.
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from geo_service.errors import InputError
 from geo_service.ingest import add_layer, ingest_files
 from geo_service.projection import from_bng
 from geo_service.store import Store
+from geo_service.store.write import IngestBatch, IngestWriter, StagedBatch
 from tests.engine._compare import (
     change_csv,
     manifest_files,
@@ -170,6 +173,36 @@ def test_a_file_refused_on_a_worker_is_raised_here_and_nothing_is_stored(
         ingest_files(store, "police-uk", [data], scheduler=cluster)
     assert store.version() == before
     assert not list((tmp_path / "store").glob("rejects/*"))  # the first month's rejects removed
+    # The month a worker staged is gone with the staging version: only the published one left.
+    assert [p.name for p in (tmp_path / "store" / "_versions").iterdir()] == [before]
+
+
+def test_workers_stage_their_months_and_send_back_no_incident_rows(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:3]):
+        _write_month(data, month, seed=k)
+    merged_here: list[int] = []
+    staged: list[int] = []
+    add, add_staged = IngestWriter.add, IngestWriter.add_staged
+
+    def spy_add(self: IngestWriter, batch: IngestBatch) -> None:
+        merged_here.append(len(batch.incidents) + len(batch.held or []))
+        add(self, batch)
+
+    def spy_staged(self: IngestWriter, batch: StagedBatch) -> bool:
+        staged.append(len(pickle.dumps(replace(batch, reload=None))))
+        return add_staged(self, batch)
+
+    monkeypatch.setattr(IngestWriter, "add", spy_add)
+    monkeypatch.setattr(IngestWriter, "add_staged", spy_staged)
+    summary = ingest_files(_store_with_wards(tmp_path / "dask", ward_file), "police-uk", [data],
+                           scheduler=cluster)  # fmt: skip
+    assert summary.stored == 3 * 2 * 61 - 3  # 61 rows a file after its repeat and bad month
+    assert merged_here == [] and len(staged) == 3  # every month staged by a worker
+    # A month's result: its 2 file records, tallies and 2 rejects (6.6 kB), no rows.
+    assert max(staged) < 12_000
 
 
 def test_warnings_of_a_worker_reach_this_process(
