@@ -265,8 +265,8 @@ def stage_batch(
     ``item`` is the batch's position in the ingest and its files (police.uk: one month's, the
     month their names start with). The batch's partitions are written into its own folder of
     ``staging`` (:func:`geo_service.store.write.stage_alone`), and the result carries no rows.
-    When the batch touches a month other than its files' (rows of another month, or a file
-    without a month in its name), it comes back with its rows, merged in order by the writer.
+    Files without a month in their name, or a batch touching another month than its files'
+    names, come back with their rows, merged in order by the writer.
     ``load`` are :func:`load_batch`'s keyword arguments.
     """
     index, paths = item
