@@ -87,8 +87,9 @@ class DaskEngine:
     ``shared`` arguments (e.g. the area layers) are sent to every worker once, not with each
     item. Log records of ``geo_service`` loggers emitted by a task on a worker are sent back
     with its result and logged here, so warnings about an input file reach the user as they
-    do in a single process. When a task fails, the tasks not yet consumed are cancelled and
-    its exception (e.g. an :class:`~geo_service.errors.InputError`) is raised here.
+    do in a single process. When a task fails, its exception (e.g. an
+    :class:`~geo_service.errors.InputError`) is raised here once the few tasks submitted and
+    not yet consumed have ended (a task may be writing into the store's staging version).
     """
 
     task_threads: int | None = 1  # a worker's thread is the task's only thread
@@ -120,6 +121,12 @@ class DaskEngine:
             while pending:
                 yield _replayed(pending.popleft().result())
         finally:
+            if pending:
+                # A task already running may be writing into the store's staging version,
+                # which the store removes next: let the submitted tasks end first.
+                from distributed import wait
+
+                wait(list(pending))
             for future in pending:
                 future.cancel()
             for future in sent.values():

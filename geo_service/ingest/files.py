@@ -4,6 +4,8 @@ parse, batches, the work on one batch (:func:`load_batch`), file records, held r
 :func:`load_batch` is the whole per-partition work of an ingest (parse, validate, project, join
 to the areas, the batch's tallies): a pure function of its files and the stored layers, which the
 single process calls directly and a Dask worker runs the same way (:mod:`geo_service.engine`).
+On a Dask worker :func:`stage_batch` follows it with the store's merge of the batch's month
+partitions into the staging version, so only file records, tallies and rejects travel back.
 
 Private to :mod:`geo_service.ingest`.
 """
@@ -31,7 +33,7 @@ from geo_service.sources._files import STDIN, expand_paths
 from geo_service.sources._mapping import ColumnMapping, read_mapping
 from geo_service.sources._stats19_tables import COLLISION, table_kind
 from geo_service.store import FileRecord, Manifest
-from geo_service.store.write import IngestBatch
+from geo_service.store.write import BATCHES, IngestBatch, StagedBatch, stage_alone
 
 #: Where each loader looks inside folders (the loaders' own patterns).
 _FOLDER_PATTERNS: Mapping[str, tuple[str, ...]] = {
@@ -196,9 +198,12 @@ class BatchCounts:
 
 @dataclass(frozen=True)
 class LoadedBatch:
-    """One batch loaded and joined: what the store writes, and what the summary counts."""
+    """One batch loaded and joined: what the store writes, and what the summary counts.
 
-    batch: IngestBatch
+    ``batch`` is a :class:`StagedBatch` when a worker merged it into the staging version itself.
+    """
+
+    batch: IngestBatch | StagedBatch
     counts: BatchCounts
 
 
@@ -245,6 +250,34 @@ def load_batch(
     held = carried(held_rows(loaded, layers))
     counts = _batch_counts(loaded, incidents, records, report.as_dict(), stored)
     return LoadedBatch(IngestBatch(incidents, tuple(records), loaded.rejects, held), counts)
+
+
+def stage_batch(
+    item: tuple[int, Sequence[Path]],
+    *,
+    staging: Path,
+    current: Path | None,
+    manifest: Manifest,
+    **load: Any,
+) -> LoadedBatch:
+    """:func:`load_batch`, then merge the batch into the staging version here (on a worker).
+
+    ``item`` is the batch's position in the ingest and its files (police.uk: one month's, the
+    month their names start with). The batch's partitions are written into its own folder of
+    ``staging`` (:func:`geo_service.store.write.stage_alone`), and the result carries no rows.
+    Files without a month in their name, or a batch touching another month than its files'
+    names, come back with their rows, merged in order by the writer.
+    ``load`` are :func:`load_batch`'s keyword arguments.
+    """
+    index, paths = item
+    done = load_batch(paths, **load)
+    month = month_from_name(paths[0]) if paths else None
+    if month is None or not isinstance(done.batch, IngestBatch):
+        return done
+    staged = stage_alone(
+        current, staging, manifest, done.batch, month=month, folder=f"{BATCHES}/{index:06d}"
+    )
+    return done if staged is None else LoadedBatch(staged, done.counts)
 
 
 def _batch_counts(

@@ -15,15 +15,18 @@ an incident id the month's partition already holds).
 The batches are loaded and joined by an engine (:mod:`geo_service.engine`): in this process, or
 on a Dask cluster when a scheduler is set. Either way the same function
 (:func:`geo_service.ingest.files.load_batch`) does the work, the results come back in the order
-of the batches, and this process alone merges them into the store, so the stored rows, the
-manifest and the summary are the same whichever engine ran.
+of the batches. In a single process the writer merges each batch into the staging version; on
+a Dask cluster each police.uk month is merged into the staging version by the worker that
+loaded it, and only its file records, tallies and rejects come back. This process then links
+the untouched partitions, writes the rejects and the manifest, and publishes once, so the
+stored rows, the manifest and the summary are the same whichever engine ran.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -40,9 +43,9 @@ from geo_service.ingest import files as _ingest_files
 from geo_service.ingest import layers as _ingest_layers
 from geo_service.sources._files import STDIN
 from geo_service.sources._result import empty_rejects
-from geo_service.store import Denominators, FileRecord, LayerInfo, Store, WriteResult
+from geo_service.store import Denominators, FileRecord, LayerInfo, Manifest, Store, WriteResult
 from geo_service.store.layout import conform
-from geo_service.store.write import IngestBatch
+from geo_service.store.write import BatchesInto, IngestBatch, StagedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +158,9 @@ def ingest_files(
     scheduler
         Where batches are loaded and joined (:func:`geo_service.engine.open_engine`): None in
         this process; ``local`` or ``tcp://host:port`` on a Dask cluster, whose workers must
-        read the input files at the same paths. The result is the same either way: batches
-        come back in order and this process alone writes the store.
+        read the input files and the store at the same paths. The result is the same either
+        way: batches come back in order; police.uk months are merged into the staging version
+        by the workers, and this process alone publishes.
     """
     files = [Path(p) for p in paths]
     options = _ingest_files.loader_options(kind, mapping, files, exclude_forces=exclude_forces)
@@ -167,13 +171,15 @@ def ingest_files(
         )
         tally = _Tally(kind, store.manifest().live_files(), checked.unchanged)
         with open_engine(_scheduler_for(checked, scheduler)) as engine:
-            batches = _batches(
-                engine, kind, checked, layers, options, tally,
+            batches = partial(
+                _batches, engine, kind, checked, layers, options, tally,
                 names=store.layer_names(), progress=progress,
             )  # fmt: skip
             written = store.write_incident_batches(
-                batches, kind=kind, transformation=_ingest_files.transformation(kind, mapping)
-            )
+                _staged_on_workers(batches, store.manifest())
+                if _workers_stage(engine, kind) else batches(),
+                kind=kind, transformation=_ingest_files.transformation(kind, mapping),
+            )  # fmt: skip
     return tally.summary(written, checked.order, layers=store.layer_names())
 
 
@@ -187,10 +193,14 @@ def _batches(
     *,
     names: Sequence[str],
     progress: bool,
-) -> Iterator[IngestBatch]:
+    into: tuple[Path, Path | None, Manifest] | None = None,
+) -> Iterator[IngestBatch | StagedBatch]:
     """The ingest's batches in order, each loaded and joined by ``engine`` when it comes.
 
     ``names`` are the stored layers' names (``layers`` is empty when no file is to be read).
+    With ``into`` (the staging folder, the published folder and the published manifest) each
+    batch is also merged into the staging version where it is loaded
+    (:func:`geo_service.ingest.files.stage_batch`) and comes back without rows.
     """
     if checked.unchanged:
         empty = conform(schema.empty_incidents(), names)
@@ -201,16 +211,57 @@ def _batches(
         stored=frozenset((r.source, r.sha256) for r in tally.stored),
         progress=progress and not several and isinstance(engine, SingleProcess),
     )  # fmt: skip
-    loaded = engine.map(work, checked.to_load, layers=layers)
-    for done in tqdm(
-        loaded, desc="ingesting", unit="batch", total=len(checked.to_load),
-        disable=not (progress and several),
+    if into is None:
+        loaded = engine.map(work, checked.to_load, layers=layers)
+    else:
+        staging, current, manifest = into
+        stage = partial(
+            _ingest_files.stage_batch, staging=staging, current=current, **work.keywords
+        )
+        loaded = engine.map(stage, enumerate(checked.to_load), layers=layers, manifest=manifest)
+    for paths, done in tqdm(
+        zip(checked.to_load, loaded, strict=True), desc="ingesting", unit="batch",
+        total=len(checked.to_load), disable=not (progress and several),
     ):  # fmt: skip
         _warn_months_held_elsewhere(tally.stored, done.batch.files)
         tally.add(done.batch.files, done.counts)
-        # Only this batch's rows are held here while the store merges them.
-        yield done.batch
-        del done
+        batch = done.batch
+        if isinstance(batch, StagedBatch):
+            batch = replace(batch, reload=partial(_reloaded, work, paths, layers))
+        # Only this batch's rows (none when a worker staged it) are held while the store merges.
+        yield batch
+        del done, batch
+
+
+def _reloaded(
+    work: Callable[..., _ingest_files.LoadedBatch],
+    paths: Sequence[Path],
+    layers: Mapping[str, gpd.GeoDataFrame],
+) -> IngestBatch:
+    """A batch loaded again in this process (its partitions overlap a batch merged here)."""
+    batch = work(paths, layers=layers).batch
+    if not isinstance(batch, IngestBatch):  # load_batch never stages
+        raise TypeError(f"expected the rows of {paths[0]}")
+    return batch
+
+
+def _workers_stage(engine: Engine, kind: str) -> bool:
+    """Whether each batch is merged into the staging version where it is loaded: on a Dask
+    cluster, for police.uk, whose batches are months and so touch partitions no other batch
+    does (other kinds are one batch, or may share a month: this process merges them)."""
+    return not isinstance(engine, SingleProcess) and kind == "police-uk"
+
+
+def _staged_on_workers(
+    batches: Callable[..., Iterator[IngestBatch | StagedBatch]], manifest: Manifest
+) -> BatchesInto:
+    """``batches`` as the store's writer asks for them when workers stage them: given the
+    staging version's folder and the published version's."""
+
+    def into(staging: Path, current: Path | None) -> Iterator[IngestBatch | StagedBatch]:
+        return batches(into=(staging, current, manifest))
+
+    return into
 
 
 def _scheduler_for(checked: _ingest_files.CheckedFiles, scheduler: str | None) -> str | None:

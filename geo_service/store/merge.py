@@ -52,12 +52,14 @@ class Merged:
     :func:`merge_batch`; ``staged`` holds the (folder, key) of the files written into the
     staging version so far (the others are still the published ones, linked at the end by
     :func:`link_unstaged`), so a later batch touching the same partition builds on the earlier
-    batch's file, not on the published one.
+    batch's file, not on the published one. ``touched`` holds every (source, month) a batch
+    merged, including those it left empty.
     """
 
     partitions: dict[tuple[str, str], Partition] = field(default_factory=dict)
     held: dict[tuple[str, str], Partition] = field(default_factory=dict)
     staged: set[tuple[str, tuple[str, str]]] = field(default_factory=set)
+    touched: set[tuple[str, str]] = field(default_factory=set)  # keys any batch merged
     stored: dict[str, int] = field(default_factory=dict)  # source_file -> new rows stored
     promoted: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, key) -> rows
     duplicates: int = 0
@@ -90,6 +92,7 @@ def merge_batch(
     affected = (
         set(groups) | set(held_groups) | {(r.source, m) for r in superseded for m in r.months}
     )
+    merged.touched |= affected
     jobs = []
     for key in sorted(affected):
         (start, end), (first, last) = groups.get(key, (0, 0)), held_groups.get(key, (0, 0))

@@ -341,13 +341,19 @@ class Store:
             return result
 
     def write_incident_batches(
-        self, batches: Iterable[IngestBatch], *, kind: str, transformation: str | None = None
+        self,
+        batches: Iterable[IngestBatch | _store_write.StagedBatch] | _store_write.BatchesInto,
+        *,
+        kind: str,
+        transformation: str | None = None,
     ) -> WriteResult:
         """Store one ingest given batch by batch (e.g. a month of files at a time) as ONE version.
 
         Each batch is merged into the staging version as it arrives, so only one batch's rows
         are held; the version is published after the last, or not at all when a batch fails
         (the store is then as it was). Semantics per batch as :meth:`write_incidents`.
+        ``batches`` may be a function of the staging and published folders whose batches
+        workers stage themselves (:func:`geo_service.store.write.write_batches`).
         """
         with self.locked():
             manifest = self._writable()

@@ -8,7 +8,10 @@ published version directory (None for an empty store).
 
 An ingest may arrive in batches (:func:`write_batches`, e.g. one month of files at a time): each
 batch's partitions are merged into the staging version as it comes, so memory is bounded by the
-largest batch, and the whole ingest is still published once, at the end, or not at all.
+largest batch, and the whole ingest is still published once, at the end, or not at all. A
+batch may also arrive already staged (:class:`StagedBatch`): a Dask worker that loaded it merged
+its own (source, month) partitions into a folder of the staging version (:func:`stage_alone`),
+and this process only moves those files into place and records them.
 
 An operating-system error while writing (disk full, read-only file system, permission) removes
 the staging version and the ingest's rejects file and raises one
@@ -51,7 +54,7 @@ from geo_service.store.layout import (
     version_path,
     write_table,
 )
-from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, StoredFile
+from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, Partition, StoredFile
 from geo_service.store.merge import Merged, link_unstaged, merge_batch
 from geo_service.store.verify import kept_versions
 
@@ -234,6 +237,38 @@ class IngestBatch:
     held: pd.DataFrame | None = None
 
 
+#: Folder of the staging version where workers stage their batches before they are moved in.
+BATCHES = ".batches"
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """A batch whose partitions a worker merged itself (:func:`stage_alone`): no rows, only
+    what the manifest and the summary need.
+
+    ``folder`` (relative to the staging version) holds the batch's partition and held files at
+    their store paths; ``partitions`` and ``held`` give each (source, month) the batch merged
+    its entry after the merge (None: left empty). ``reload`` loads the batch again in this
+    process, used when an earlier batch staged here touched one of its partitions.
+    """
+
+    files: tuple[FileRecord, ...]
+    rejects: pd.DataFrame
+    plan: IngestPlan
+    folder: str
+    partitions: dict[tuple[str, str], Partition | None]
+    held: dict[tuple[str, str], Partition | None]
+    stored: dict[str, int]
+    promoted: dict[tuple[str, str], int]
+    duplicates: int
+    reload: Callable[[], IngestBatch] | None = None
+
+
+#: What an ingest's batches are made from when workers stage them: a function of the staging
+#: version's folder and the published version's folder (None: empty store).
+BatchesInto = Callable[[Path, Path | None], Iterable["IngestBatch | StagedBatch"]]
+
+
 @dataclass(frozen=True)
 class IngestPlan:
     """Which files of an ingest (or of one batch) are new, unchanged or superseding stored ones."""
@@ -292,6 +327,47 @@ def ingest_id(files: Sequence[FileRecord]) -> str:
     return f"{stamp}-{digest}"
 
 
+def stage_alone(
+    current: Path | None,
+    staging: Path,
+    manifest: Manifest,
+    batch: IngestBatch,
+    *,
+    month: str,
+    folder: str,
+) -> StagedBatch | None:
+    """On a worker: merge ``batch`` into its own folder of the staging version, if it is alone.
+
+    The batch is merged against the published version into ``staging/folder``, as the writer
+    would merge it there. It is alone when every (source, month) it touches (its rows', held
+    rows' and superseded files' months) is ``month``, the month of its files' names, which no
+    other batch of the ingest shares. Otherwise its folder is removed and None returned: the
+    batch's rows must be merged in order by the writer.
+    """
+    check_incidents(batch.incidents, manifest.layer_names())
+    plan = plan_ingest(manifest, batch.incidents, batch.files, held=batch.held)
+    merged = Merged.start(manifest)
+    if plan.new_files or plan.superseded:
+        merge_batch(
+            current, staging / folder, merged, plan.rows, plan.superseded,
+            manifest.layer_names(), held=plan.held,
+        )  # fmt: skip
+    if any(key[1] != month for key in merged.touched):
+        shutil.rmtree(staging / folder, ignore_errors=True)
+        return None
+    return StagedBatch(
+        files=batch.files,
+        rejects=batch.rejects,
+        plan=replace(plan, rows=plan.rows.iloc[0:0], held=plan.held.iloc[0:0]),
+        folder=folder,
+        partitions={key: merged.partitions.get(key) for key in merged.touched},
+        held={key: merged.held.get(key) for key in merged.touched},
+        stored=dict(merged.stored),
+        promoted=dict(merged.promoted),
+        duplicates=merged.duplicates,
+    )
+
+
 def write_ingest(
     root: Path,
     current: Path | None,
@@ -324,7 +400,7 @@ def write_batches(
     root: Path,
     current: Path | None,
     manifest: Manifest,
-    batches: Iterable[IngestBatch],
+    batches: Iterable[IngestBatch | StagedBatch] | BatchesInto,
     *,
     staging: Callable[[], Path],
     publish_staged: Callable[[Path], None],
@@ -339,6 +415,8 @@ def write_batches(
     ``batches`` is consumed here, one at a time (a generator may load each batch only when
     asked), so at most one batch's rows are held. The staging version is made (``staging()``)
     when the first new file arrives: an ingest of files already stored writes nothing at all.
+    When ``batches`` is a function (:data:`BatchesInto`) the staging version is made first and
+    given to it, with the published version's folder, so workers can stage batches into it.
     A failure at any point (in a batch's loading included) removes the staging version and the
     rejects file: the store is as it was.
     """
@@ -352,11 +430,21 @@ def write_batches(
     writer = IngestWriter(root, current, folder, manifest, kind=kind)
     try:
         with _cleaned_up(made):
+            if callable(batches):
+                batches = batches(folder().resolve(), current.resolve() if current else None)
             for batch in batches:
+                if isinstance(batch, StagedBatch):
+                    if writer.add_staged(batch):
+                        continue
+                    if batch.reload is None:
+                        raise StoreError(f"batch {batch.folder} overlaps an earlier one")
+                    batch = batch.reload()
                 check_incidents(batch.incidents, manifest.layer_names())
                 writer.add(batch)
             if not writer.changed:
                 writer.discard()
+                for unused in made:
+                    shutil.rmtree(unused, ignore_errors=True)
                 return writer.unchanged_result()
             result = writer.finish(transformation=transformation)
         fault_point("manifest-staged")
@@ -420,20 +508,61 @@ class IngestWriter:
         self, plan: IngestPlan, rejects: pd.DataFrame, *, files: Sequence[FileRecord] = ()
     ) -> None:
         """Stage one planned batch: its rows merged, its files and rejects recorded."""
+        self._record(plan, files)
+        if plan.new_files or plan.superseded:
+            merge_batch(
+                self.current, self.staging, self.merged, plan.rows, plan.superseded,
+                self.manifest.layer_names(), held=plan.held,
+            )  # fmt: skip
+        self._add_rejects(rejects)
+
+    def add_staged(self, batch: StagedBatch) -> bool:
+        """Move a batch a worker staged into place and record it; False (nothing done, its
+        folder removed) when an earlier batch merged here touched one of its partitions: the
+        worker merged against the published files, so the batch must be merged again here.
+        """
+        folder = self.staging / batch.folder
+        keys = set(batch.partitions) | set(batch.held)
+        if keys & self.merged.touched:
+            shutil.rmtree(folder, ignore_errors=True)
+            return False
+        self._record(batch.plan, batch.files)
+        merged = self.merged
+        for name, entries, into in (
+            ("incidents", batch.partitions, merged.partitions),
+            ("held", batch.held, merged.held),
+        ):
+            for key, entry in entries.items():
+                if entry is None:
+                    into.pop(key, None)
+                    continue
+                target = self.staging / entry.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(folder / entry.path, target)
+                into[key] = entry
+                merged.staged.add((name, key))
+        merged.touched |= keys
+        for file_key, count in batch.stored.items():
+            merged.stored[file_key] = merged.stored.get(file_key, 0) + count
+        for name_key, count in batch.promoted.items():
+            merged.promoted[name_key] = merged.promoted.get(name_key, 0) + count
+        merged.duplicates += batch.duplicates
+        shutil.rmtree(folder, ignore_errors=True)
+        self._add_rejects(batch.rejects)
+        return True
+
+    def _record(self, plan: IngestPlan, files: Sequence[FileRecord]) -> None:
         if self.ingest is None:
             self.ingest = ingest_id([*plan.new_files, *plan.unchanged] or files)
         self.files.new += plan.new_files
         self.files.unchanged += plan.unchanged
         self.files.superseded += plan.superseded
         self.files.unchanged_rows += plan.unchanged_rows
-        if plan.new_files or plan.superseded:
-            merge_batch(
-                self.current, self.staging, self.merged, plan.rows, plan.superseded,
-                self.manifest.layer_names(), held=plan.held,
-            )  # fmt: skip
+
+    def _add_rejects(self, rejects: pd.DataFrame) -> None:
         if not rejects.empty:
             if self._rejects is None:
-                self._rejects = _RejectsFile(self.root, self.ingest)
+                self._rejects = _RejectsFile(self.root, self.ingest or ingest_id([]))
             self._rejects.append(rejects)
 
     def unchanged_result(self) -> WriteResult:
@@ -452,6 +581,7 @@ class IngestWriter:
         """Link what no batch touched, write the rejects and the manifest into the staging."""
         ingest = self.ingest or ingest_id([])
         layers = self.manifest.layer_names()
+        shutil.rmtree(self.staging / BATCHES, ignore_errors=True)
         link_unstaged(self.current, self.staging, self.merged)
         _link_layers(self.current, self.staging, layers)
         fault_point("partitions-written")

@@ -9,8 +9,10 @@ the ``change`` table must be equal.
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from geo_service.errors import InputError
 from geo_service.ingest import add_layer, ingest_files
 from geo_service.projection import from_bng
 from geo_service.store import Store
+from geo_service.store.write import IngestBatch, IngestWriter, StagedBatch
 from tests.engine._compare import (
     change_csv,
     manifest_files,
@@ -170,6 +173,75 @@ def test_a_file_refused_on_a_worker_is_raised_here_and_nothing_is_stored(
         ingest_files(store, "police-uk", [data], scheduler=cluster)
     assert store.version() == before
     assert not list((tmp_path / "store").glob("rejects/*"))  # the first month's rejects removed
+    # The month a worker staged is gone with the staging version: only the published one left.
+    assert [p.name for p in (tmp_path / "store" / "_versions").iterdir()] == [before]
+
+
+def test_a_file_without_a_month_in_its_name_is_merged_here_in_order(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved: list[bool] = []
+    add_staged = IngestWriter.add_staged
+
+    def spy_staged(self: IngestWriter, batch: StagedBatch) -> bool:
+        moved.append(add_staged(self, batch))
+        return moved[-1]
+
+    monkeypatch.setattr(IngestWriter, "add_staged", spy_staged)
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:2]):
+        _write_month(data, month, seed=k)
+    # A name without a month (loaded first, in a batch of its own) and February's rows with its
+    # shared id: it touches the month another batch's worker stages, so both are merged here,
+    # in order. (A file named for a month has no rows of another: the loader rejects them.)
+    write_police_csv(
+        data / "gamma-street.csv", _month_rows(MONTHS[1], "gamma", np.random.default_rng(8), 8)
+    )
+    summaries = {
+        name: ingest_files(
+            _store_with_wards(tmp_path / name, ward_file),
+            "police-uk",
+            [data],
+            scheduler=_scheduler(name, cluster),
+        )
+        for name in ("single", "dask")
+    }
+    assert summary_dict(summaries["single"]) == summary_dict(summaries["dask"])
+    _assert_same_stores(tmp_path / "single", tmp_path / "dask")
+    # February's shared id is stored from gamma's file (its batch is read first), so alpha's
+    # copy is a duplicate in the store (beta's one in the files); February holds alpha's and
+    # beta's 60 rows, gamma's 8 and the shared id.
+    assert moved == [True, False]  # January staged by its worker; February loaded again here
+    assert summaries["dask"].duplicates_in_store == 1
+    assert partition_rows(tmp_path / "dask")[("police_uk", MONTHS[1])] == 60 + 60 + 8 + 1
+
+
+def test_workers_stage_their_months_and_send_back_no_incident_rows(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:3]):
+        _write_month(data, month, seed=k)
+    merged_here: list[int] = []
+    staged: list[int] = []
+    add, add_staged = IngestWriter.add, IngestWriter.add_staged
+
+    def spy_add(self: IngestWriter, batch: IngestBatch) -> None:
+        merged_here.append(len(batch.incidents) + len(batch.held or []))
+        add(self, batch)
+
+    def spy_staged(self: IngestWriter, batch: StagedBatch) -> bool:
+        staged.append(len(pickle.dumps(replace(batch, reload=None))))
+        return add_staged(self, batch)
+
+    monkeypatch.setattr(IngestWriter, "add", spy_add)
+    monkeypatch.setattr(IngestWriter, "add_staged", spy_staged)
+    summary = ingest_files(_store_with_wards(tmp_path / "dask", ward_file), "police-uk", [data],
+                           scheduler=cluster)  # fmt: skip
+    assert summary.stored == 3 * 2 * 61 - 3  # 61 rows a file after its repeat and bad month
+    assert merged_here == [] and len(staged) == 3  # every month staged by a worker
+    # A month's result: its 2 file records, tallies and 2 rejects (6.6 kB), no rows.
+    assert max(staged) < 12_000
 
 
 def test_warnings_of_a_worker_reach_this_process(
