@@ -28,10 +28,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from geo_service.errors import InputError
 
@@ -290,6 +292,7 @@ def _local_cluster(distributed: Any, workers: int | None) -> Iterator[Any]:
 @contextlib.contextmanager
 def _connected(distributed: Any, address: str, timeout_s: float) -> Iterator[Any]:
     try:
+        _reachable(address, timeout_s)
         client = distributed.Client(address, timeout=f"{timeout_s}s")
     except OSError as exc:
         raise InputError(
@@ -298,3 +301,18 @@ def _connected(distributed: Any, address: str, timeout_s: float) -> Iterator[Any
         ) from exc
     with client:
         yield client
+
+
+def _reachable(address: str, timeout_s: float) -> None:
+    """Open and close a TCP connection to a ``tcp://host:port`` scheduler, so a refused one is
+    reported at once (Dask's client retries until its timeout); other schemes are left to Dask.
+
+    Raises
+    ------
+    OSError
+        Nothing listens there, or it does not answer within ``timeout_s`` seconds.
+    """
+    parts = urlsplit(address)
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return
+    socket.create_connection((parts.hostname, parts.port), timeout=timeout_s).close()

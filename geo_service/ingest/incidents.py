@@ -103,12 +103,16 @@ class IngestSummary:
     def lines(self) -> list[str]:
         """The summary as lines of text, one per file then the totals."""
         out = [f.line() for f in self.files]
-        outside = "no area layers" if self.outside_every_area is None else self.outside_every_area
+        outside = (
+            ": not known (no area layers stored)"
+            if self.outside_every_area is None
+            else f" {self.outside_every_area}"
+        )
         out.append(
             f"read {self.rows_read}: stored {self.stored}, duplicates {self.duplicates} "
             f"({self.duplicates_in_files} within the files, {self.duplicates_in_store} already "
             f"stored), rejected {self.rejected}; without location {self.without_location}, "
-            f"outside every area {outside}"
+            f"outside every area{outside}"
         )
         if self.located_by_fallback:
             out.append(f"located by a fall-back coordinate pair: {self.located_by_fallback}")

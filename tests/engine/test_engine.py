@@ -104,6 +104,23 @@ def test_an_unreachable_scheduler_is_one_input_error() -> None:
         pass
 
 
+@pytest.mark.skipif(not HAS_DASK, reason="the optional Dask engine is not installed")
+def test_a_refused_scheduler_connection_is_reported_at_once() -> None:
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with (
+        pytest.raises(InputError, match=f"tcp://127.0.0.1:{port}: cannot connect"),
+        open_engine(f"tcp://127.0.0.1:{port}", connect_timeout_s=10.0),
+    ):
+        pass
+    assert time.monotonic() - start < 3.0  # not the 10 s timeout
+
+
 def test_standard_input_is_read_here_whatever_the_scheduler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

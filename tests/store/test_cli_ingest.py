@@ -47,6 +47,19 @@ def test_ingest_and_status_json(
     assert "police_uk: 6 incidents, 2021-01..2021-01" in capsys.readouterr().out
 
 
+def test_ingest_line_without_layers_says_outside_is_not_known(
+    tmp_path: Path, ward_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = write_police_csv(tmp_path / "in" / "2021-01-test-street.csv", january_rows())
+    assert main(["--store", str(tmp_path / "bare"), "ingest", "police-uk", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "without location 1, outside every area: not known (no area layers stored)" in out
+    store = tmp_path / "with-ward"
+    assert main(["--store", str(store), "boundaries", "add", "ward", str(ward_file)]) == 0
+    assert main(["--store", str(store), "ingest", "police-uk", str(csv)]) == 0
+    assert "without location 1, outside every area 1" in capsys.readouterr().out
+
+
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
