@@ -30,7 +30,7 @@ from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
 from geo_service.analysis.hotspot_methods import History, Method
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.analysis.weights import grid_weights
-from geo_service.categories import CategoryGroup
+from geo_service.categories import CategoryGroup, categories_of
 from geo_service.coverage import MAX_LAG_MONTHS
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.progress import Progress, quiet
@@ -320,7 +320,10 @@ def study_data(
     _, period = rolling_periods(end, months=months)
     start = period.shifted(-max(history_months, months)).start
     columns = [*_COLUMNS, "source", "reported_by"]
+    # only the group's categories are read; the group's mask then keeps exactly the rows it
+    # kept from the whole store
     frame = store.incidents(
+        categories=categories_of(group),
         month_from=start,
         month_to=period.end,
         columns=columns if name is None else [*columns, area_column(name)],
