@@ -11,6 +11,7 @@ the same features. :func:`shifts` compares two periods per area or grid cell.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -29,7 +30,7 @@ from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
 from geo_service.analysis.hotspot_methods import History, Method
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.analysis.weights import grid_weights
-from geo_service.categories import CategoryGroup
+from geo_service.categories import CategoryGroup, categories_of
 from geo_service.coverage import MAX_LAG_MONTHS
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.progress import Progress, quiet
@@ -319,7 +320,10 @@ def study_data(
     _, period = rolling_periods(end, months=months)
     start = period.shifted(-max(history_months, months)).start
     columns = [*_COLUMNS, "source", "reported_by"]
+    # only the group's categories are read; the group's mask then keeps exactly the rows it
+    # kept from the whole store
     frame = store.incidents(
+        categories=categories_of(group),
         month_from=start,
         month_to=period.end,
         columns=columns if name is None else [*columns, area_column(name)],
@@ -415,7 +419,9 @@ def hotspot_map(
     x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
     built = _BUILDERS[opts.method](data, x, y, opts, progress or quiet)
     kind = "gistar-areas" if opts.method == "gistar" and opts.areas else opts.method
-    accuracy = _accuracy(data, kind, built.method, progress or quiet) if opts.accuracy else None
+    accuracy = (
+        _kept_accuracy(store, data, kind, built, progress or quiet) if opts.accuracy else None
+    )
     counted = (
         f"The map counts the {len(points):,} incidents inside the {data.layer} areas, as the "
         "tables do."
@@ -939,6 +945,40 @@ _BUILDERS: dict[str, _Builder] = {
     "gistar": _gistar_map,
     "emerging": _emerging_map,
 }
+
+
+def _kept_accuracy(
+    store: StoreLike, data: StudyData, kind: str, built: _Built, progress: Progress
+) -> Accuracy | None:
+    """:func:`_accuracy`, kept per store version (:func:`geo_service.services.kept.kept_accuracy`):
+    the backtest is a tenth of a second of every cold category page, and its result rests only
+    on the version's data and the inputs named here."""
+    from geo_service.services.kept import kept_accuracy
+
+    inputs = {
+        "kind": kind,
+        "group": repr(data.group),
+        "period": [data.period.end, data.period.n_months],
+        "layer": data.layer,
+        "grid": _grid_key(data.grid),
+        "incidents": _frame_digest(data.incidents),
+        "parameters": repr(built.parameters),
+        "backtest": [ACCURACY_MONTHS, COVERAGE_PCT],
+    }
+    return kept_accuracy(store, inputs, lambda: _accuracy(data, kind, built.method, progress))
+
+
+def _grid_key(grid: Grid) -> list[Any]:
+    """A grid's corner, cell, shape and a digest of its study-area mask."""
+    inside = hashlib.sha256(np.ascontiguousarray(grid.inside).tobytes()).hexdigest()
+    return [grid.x0, grid.y0, grid.cell_m, grid.nx, grid.ny, inside]
+
+
+def _frame_digest(frame: pd.DataFrame) -> list[Any]:
+    """Rows, columns and a digest of every value of the study's incidents (what the backtest
+    reads), so a kept accuracy is used only for the very rows it was computed from."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return [len(frame), list(map(str, frame.columns)), hashlib.sha256(hashed.tobytes()).hexdigest()]
 
 
 def _accuracy(

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from geo_service.analysis.evaluation import Accuracy
 from geo_service.analysis.forecast import DefaultChoice
 from geo_service.categories import CategoryGroup
 from geo_service.services.context import StoreLike, group_named
@@ -155,3 +156,75 @@ def _from_frame(frame: pd.DataFrame) -> ForecastBacktest:
         default=DefaultChoice(**meta["default"]),
         forecast_summary=summary,
     )
+
+
+#: Name of a kept hotspot-map accuracy file in a version's folder (``{key}``: digest of inputs).
+ACCURACY_FILE = "accuracy-{key}.parquet"
+
+
+def kept_accuracy(
+    store: StoreLike, inputs: dict[str, Any], compute: Callable[[], Accuracy | None]
+) -> Accuracy | None:
+    """A hotspot map's backtested accuracy (:func:`geo_service.services.hotspots.hotspot_map`),
+    read from the version's kept file while it agrees with the manifest and ``inputs``, else
+    ``compute``d and kept (``None``, a backtest the data refuses, is kept as such).
+
+    Parameters
+    ----------
+    store
+        The store read (a :class:`geo_service.store.Store` keeps the result; any other store
+        is computed afresh).
+    inputs
+        Everything besides the store's data the accuracy depends on (the group's definition,
+        the study period, layer and cell, the map's kind and parameters, the backtest's
+        months and coverage), JSON-ready.
+    compute
+        The backtest.
+
+    Returns
+    -------
+    Accuracy or None
+        Equal to ``compute()``.
+    """
+    folder = _version_dir(store)
+    if folder is None:
+        return compute()
+    from geo_service.store.status import kept_table
+
+    manifest = store.manifest().to_json()  # type: ignore[attr-defined]
+    full = {
+        "format": FORMAT,
+        "manifest": hashlib.sha256(manifest.encode()).hexdigest(),
+        **inputs,
+    }
+    key = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:24]
+
+    def computed() -> pd.DataFrame:
+        found = compute()
+        value = json.dumps(None if found is None else asdict(found), sort_keys=True)
+        meta = {"inputs": full, "rows": hashlib.sha256(value.encode()).hexdigest()}
+        return pd.DataFrame({"accuracy": [value], _META: [json.dumps(meta, sort_keys=True)]})
+
+    frame = kept_table(
+        folder / ACCURACY_FILE.format(key=key),
+        lambda kept: _accuracy_agrees(kept, full),
+        computed,
+    )
+    value = json.loads(str(frame["accuracy"].iloc[0]))
+    return None if value is None else Accuracy(**value)
+
+
+def _accuracy_agrees(frame: pd.DataFrame, inputs: dict[str, Any]) -> bool:
+    """Whether a kept accuracy frame is one unedited row computed from ``inputs``."""
+    if list(frame.columns) != ["accuracy", _META] or len(frame) != 1:
+        return False
+    text = str(frame["accuracy"].iloc[0])
+    try:
+        meta = json.loads(str(frame[_META].iloc[0]))
+        value = json.loads(text)
+        if value is not None:
+            Accuracy(**value)
+    except (ValueError, TypeError):
+        return False
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return isinstance(meta, dict) and meta.get("inputs") == inputs and meta.get("rows") == digest

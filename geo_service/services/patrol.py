@@ -336,7 +336,7 @@ def _history(
     opts: PatrolOptions,
     evaluation: ForecastBacktest,
     last_month: str,
-) -> tuple[History, gpd.GeoDataFrame]:
+) -> tuple[History, pd.DataFrame]:
     """What is known at the latest month held (24 months of located incidents on the grid),
     and the last 12 months' incidents as points with their location text."""
     group = formed_group(store, groups, opts.category).group
@@ -359,13 +359,22 @@ def _history(
     x = located["x"].to_numpy(dtype=float)[order]
     y = located["y"].to_numpy(dtype=float)[order]
     month_index = month_index[order]
-    cube = np.stack([grid.counts(x[month_index == m], y[month_index == m]) for m in range(24)])
+    # every month's counts in one bincount over (month, cell): the same integers as counting
+    # each month apart, in one pass over the points
+    cell = grid.cell_index(x, y)
+    ok = (cell >= 0) & (month_index >= 0) & (month_index < 24)
+    n_cells = grid.nx * grid.ny
+    flat = np.bincount(month_index[ok] * n_cells + cell[ok], minlength=24 * n_cells)
+    cube = flat.reshape(24, *grid.shape)
     months = tuple(format_month(first + m) for m in range(24))
     recent = located.loc[located["month"].astype(str) >= format_month(first + 12)]
-    places = gpd.GeoDataFrame(
-        {"text": recent["location_text"].astype("string").fillna("").to_numpy()},
-        geometry=gpd.points_from_xy(recent["x"], recent["y"]),
-        crs=CRS,
+    # points, not geometries: only the few inside the zones' bounds become points, later
+    places = pd.DataFrame(
+        {
+            "text": recent["location_text"].astype("string").fillna("").to_numpy(),
+            "x": recent["x"].to_numpy(dtype=float),
+            "y": recent["y"].to_numpy(dtype=float),
+        }
     )
     return History(grid, months, cube, x, y, month_index), places
 
@@ -502,15 +511,25 @@ MOST_AREAS = 4
 _APOSTROPHE_S = r"(?<=[A-Za-z])'S\b"
 
 
-def _with_incident_places(
-    zones: gpd.GeoDataFrame, places: gpd.GeoDataFrame
-) -> list[tuple[str, ...]]:
+def _with_incident_places(zones: gpd.GeoDataFrame, places: pd.DataFrame) -> list[tuple[str, ...]]:
     """Each zone's reference names, topped up to three with the commonest location texts of
     the incidents inside it over the last 12 months (police.uk: "On or near High Street"), so a
-    zone is named even with no roads layer loaded."""
+    zone is named even with no roads layer loaded.
+
+    ``places``: the incidents' ``text`` and ``x``, ``y`` (EPSG:27700 metres).
+    """
     if zones.empty:
         return []
-    joined = gpd.sjoin(places, zones[["zone", "geometry"]], predicate="within")
+    # a point outside the zones' bounds lies within none: only the others are joined
+    x0, y0, x1, y1 = zones.total_bounds
+    x, y = places["x"].to_numpy(), places["y"].to_numpy()
+    near = places.loc[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)]
+    points = gpd.GeoDataFrame(
+        {"text": near["text"].to_numpy()},
+        geometry=gpd.points_from_xy(near["x"], near["y"]),
+        crs=CRS,
+    )
+    joined = gpd.sjoin(points, zones[["zone", "geometry"]], predicate="within")
     text = joined["text"].str.strip()
     text = text.where(~text.str.lower().str.startswith(_PREFIX), text.str[len(_PREFIX) :])
     # police.uk capitalises after an apostrophe ("St Peter'S Street"): names read as people say them

@@ -174,3 +174,43 @@ def test_a_store_that_cannot_be_written_is_only_read(
     monkeypatch.setattr(pq, "write_table", refuse)
     _assert_same(kept.kept_forecast_backtest(store, groups, OPTS), fresh)
     assert _kept_files(store) == []
+
+
+def _accuracy_files(store: Store) -> list[Path]:
+    return sorted((version_path(store.root, str(store.version()))).glob("accuracy-*.parquet"))
+
+
+def test_kept_hotspot_accuracy_equals_a_fresh_one_and_is_read_back_without_computing(
+    store: Store, groups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo_service.services import hotspots
+    from geo_service.services.options import HotspotOptions
+
+    opts = HotspotOptions(category="Burglary", method="kde", accuracy=True)
+    fresh = hotspots.hotspot_map(store, groups, opts)  # computes and keeps it
+    # the same map on a store that keeps nothing: the backtest itself
+    monkeypatch.setattr(kept, "_version_dir", lambda _store: None)
+    reference = hotspots.hotspot_map(store, groups, opts)
+    monkeypatch.undo()
+    assert fresh.meta["accuracy"] is not None
+    assert fresh.meta["accuracy"] == reference.meta["accuracy"]
+    (path,) = _accuracy_files(store)
+    calls: list[int] = []
+    real = hotspots._accuracy
+    monkeypatch.setattr(hotspots, "_accuracy", lambda *a: calls.append(1) or real(*a))
+    again = hotspots.hotspot_map(Store(store.root), groups, opts)  # a fresh process
+    assert calls == [] and again.meta["accuracy"] == reference.meta["accuracy"]
+    # an edited figure is not believed: computed again and replaced
+    frame = pq.read_table(path).to_pandas()
+    frame["accuracy"] = frame["accuracy"].str.replace(
+        '"hit_rate": 0.', '"hit_rate": 0.9', regex=False
+    )
+    assert "0.9" in frame["accuracy"].iloc[0]
+    frame.to_parquet(path, index=False)
+    edited = hotspots.hotspot_map(Store(store.root), groups, opts)
+    assert calls == [1] and edited.meta["accuracy"] == reference.meta["accuracy"]
+    # another period is another file
+    hotspots.hotspot_map(Store(store.root), groups, HotspotOptions(
+        category="Burglary", method="kde", accuracy=True, months=6,
+    ))  # fmt: skip
+    assert calls == [1, 1] and len(_accuracy_files(store)) == 2

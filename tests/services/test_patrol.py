@@ -249,8 +249,13 @@ def test_police_uk_apostrophe_capitals_read_as_people_write_them() -> None:
         {"zone": [1], "names": [()]}, geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:27700"
     )
     texts = ["On or near St Peter'S Street"] * 2 + ["On or near O'Shea Close"]
-    places = gpd.GeoDataFrame(
-        {"text": texts}, geometry=[shapely.Point(10, 10)] * 3, crs="EPSG:27700"
+    # points outside the zone are not counted (twice "Far Road" would outrank "O'Shea Close")
+    places = pd.DataFrame(
+        {
+            "text": [*texts, "On or near Far Road", "On or near Far Road"],
+            "x": [10.0, 10.0, 10.0, 500.0, 100.5],
+            "y": [10.0] * 5,
+        }
     )
     assert _with_incident_places(zone, places) == [("St Peter's Street", "O'Shea Close")]
 
