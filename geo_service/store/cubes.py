@@ -37,7 +37,7 @@ from geo_service import schema
 from geo_service.errors import StoreDamagedError, StoreError
 from geo_service.store.layout import OLD_VERSIONS, VERSIONS, version_path
 from geo_service.store.manifest import Manifest, Partition
-from geo_service.store.status import kept_table, one_line
+from geo_service.store.status import kept_table, read_checked
 
 if TYPE_CHECKING:
     from geo_service.store.store import Store
@@ -266,13 +266,7 @@ def _build(version_dir: Path, manifest: Manifest, previous: pd.DataFrame | None)
 def _count_file(version_dir: Path, part: Partition, layers: Sequence[str], tag: str) -> pa.Table:
     path = version_dir / part.path
     columns = [*READ_COLUMNS, *(schema.area_column(n) for n in layers)]
-    try:
-        table = pq.read_table(path, columns=columns, page_checksum_verification=True)
-    except (OSError, pa.ArrowException) as exc:
-        raise StoreDamagedError(
-            f"{path}: partition unreadable ({one_line(exc)}); the store is damaged: "
-            "`geo-service check` lists every problem, `geo-service repair` fixes what can be fixed"
-        ) from exc
+    table = read_checked(path, columns)
     return count_partition(table, source=part.source, month=part.month, layers=layers, checksum=tag)
 
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import box
 
-from geo_service import schema
 from geo_service.categories import CategoryGroup, Selector
 from geo_service.cli import main
 from geo_service.config import Settings
@@ -28,7 +25,7 @@ from geo_service.services import tables
 from geo_service.services.context import StoreLike, store_groups
 from geo_service.services.options import ViewOptions
 from geo_service.store import FileRecord, LayerInfo, Store, cubes
-from tests.store.conftest import canonical
+from tests.store.conftest import assign_by_x, canonical, squares
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 #: A store of the Hertfordshire months built by hand, when one lies beside the checkout.
@@ -100,22 +97,6 @@ def _write(store: Store, frame: pd.DataFrame, name: str) -> None:
     store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
 
 
-def _squares() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": pd.array([None, None], "str"),
-         "population": [100.0, 200.0], "households": [np.nan, np.nan]},
-        geometry=[box(500000, 199000, 500001.5, 201000), box(500001.5, 199000, 500010, 201000)],
-        crs="EPSG:27700",
-    )  # fmt: skip
-
-
-def _assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
-    """x < 500001.5 is W1, up to 500010 is W2, else no area."""
-    x = frame["x"].to_numpy()
-    codes = np.where(x < 500001.5, "W1", np.where(x < 500010, "W2", None))
-    return frame.assign(**{schema.area_column(n): pd.array(codes, dtype="str") for n in layers})
-
-
 RESIDENTIAL = "Burglary - Residential"
 NIGHT = pd.Timestamp("2021-02-03 22:15")
 BURGLARY = CategoryGroup("Burglary", (Selector("Burglary"),))
@@ -138,12 +119,12 @@ def _hand_store(root: Path, *, borough_only: bool) -> Store:
         *([] if borough_only else [{"x": 500050.0}]),
     ]
     _write(store, _rows("jan.csv", "2021-01", january), "jan.csv")
-    store.write_layer("ward", _squares(), info=LayerInfo(path="squares"), assign=_assign_by_x)
+    store.write_layer("ward", squares(), info=LayerInfo(path="squares"), assign=assign_by_x)
     february = [
         {"x": 500000.0, "subcategory": RESIDENTIAL, "occurred_at": NIGHT, "time_known": True},
         {"x": 500003.0},
     ]
-    feb = _assign_by_x(_rows("feb.csv", "2021-02", february), {"ward": _squares()})
+    feb = assign_by_x(_rows("feb.csv", "2021-02", february), {"ward": squares()})
     _write(store, feb, "feb.csv")
     return store
 

@@ -32,6 +32,23 @@ POLICE_HEADER = (
 )  # fmt: skip
 
 
+def squares(w2_population: float = 200.0) -> gpd.GeoDataFrame:
+    """Two thin squares side by side: W1 up to x = 500001.5, W2 up to 500010 (EPSG:27700)."""
+    return gpd.GeoDataFrame(
+        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": pd.array([None, None], "str"),
+         "population": [100.0, w2_population], "households": [np.nan, np.nan]},
+        geometry=[box(500000, 199000, 500001.5, 201000), box(500001.5, 199000, 500010, 201000)],
+        crs="EPSG:27700",
+    )  # fmt: skip
+
+
+def assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
+    """A stand-in join for :func:`squares`: x < 500001.5 is W1, up to 500010 is W2, else no area."""
+    x = frame["x"].to_numpy()
+    codes = np.where(x < 500001.5, "W1", np.where(x < 500010, "W2", None))
+    return frame.assign(**{schema.area_column(n): pd.array(codes, dtype="str") for n in layers})
+
+
 def canonical(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
     """A canonical incident frame from partial rows (defaults: police_uk, Burglary)."""
     base = {"source": "police_uk", "category": "Burglary", "source_line": 2}

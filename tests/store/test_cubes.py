@@ -4,21 +4,17 @@ when stale or missing, and counted again only for the partitions that changed.""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from shapely.geometry import box
 
-from geo_service import schema
 from geo_service.store import FileRecord, LayerInfo, Store, cubes
 from geo_service.store.layout import version_path
-from tests.store.conftest import canonical
+from tests.store.conftest import assign_by_x, canonical, squares
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 
@@ -39,22 +35,6 @@ def _write(store: Store, frame: pd.DataFrame, name: str, sha: str) -> None:
     store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
 
 
-def _squares() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": pd.array([None, None], "str"),
-         "population": [100.0, 200.0], "households": [np.nan, np.nan]},
-        geometry=[box(500000, 199000, 500001.5, 201000), box(500001.5, 199000, 500010, 201000)],
-        crs="EPSG:27700",
-    )  # fmt: skip
-
-
-def _assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
-    """A stand-in join: x < 500001.5 is W1, up to 500010 is W2, else no area."""
-    x = frame["x"].to_numpy()
-    codes = np.where(x < 500001.5, "W1", np.where(x < 500010, "W2", None))
-    return frame.assign(**{schema.area_column(n): pd.array(codes, dtype="str") for n in layers})
-
-
 JANUARY = [
     {"x": 500000.0, "subcategory": "Burglary - Residential"},  # W1
     {"x": 500001.0},  # W1, no sub-type
@@ -69,7 +49,7 @@ JANUARY = [
 def store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
     _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
-    store.write_layer("ward", _squares(), info=LayerInfo(path="squares"), assign=_assign_by_x)
+    store.write_layer("ward", squares(), info=LayerInfo(path="squares"), assign=assign_by_x)
     return store
 
 
@@ -142,7 +122,7 @@ def test_a_new_month_counts_one_partition_and_a_repeat_counts_none(
         return real(table, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cubes, "count_partition", spy)
-    feb = _assign_by_x(_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": _squares()})
+    feb = assign_by_x(_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
     _write(store, feb, "feb.csv", "sha-feb")
     assert counted == ["2021-02"]  # January's rows came from the previous version's cube
     _write(store, feb, "feb.csv", "sha-feb")  # the same file again: no new version

@@ -9,19 +9,16 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import box
 
 from geo_service import schema
 from geo_service.errors import InputError, NotFoundError, StoreBusyError, StoreError
 from geo_service.store import FileRecord, LayerInfo, Store
-from tests.store.conftest import canonical
+from tests.store.conftest import assign_by_x, canonical, squares
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 
@@ -179,7 +176,7 @@ def test_killed_writer_leaves_previous_state(store: Store, when: str) -> None:
         import os, signal
         import pandas as pd
         from geo_service.store import Store, FileRecord
-        from tests.store.conftest import canonical
+        from tests.store.conftest import assign_by_x, canonical, squares
         original = Store._publish
         def killed(self, staging, manifest):
             if {when!r} == "after_rename":
@@ -213,25 +210,9 @@ def test_second_writer_gets_store_busy_error(store: Store) -> None:
     assert len(store.incidents()) == 2
 
 
-def _squares() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"code": ["W1", "W2"], "name": ["West", "East"], "parent": pd.array([None, None], "str"),
-         "population": [100.0, np.nan], "households": [np.nan, np.nan]},
-        geometry=[box(500000, 199000, 500001.5, 201000), box(500001.5, 199000, 500010, 201000)],
-        crs="EPSG:27700",
-    )  # fmt: skip
-
-
-def _assign_by_x(frame: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
-    """A stand-in join: x < 500001.5 is W1, up to 500010 is W2 (the squares above)."""
-    x = frame["x"].to_numpy()
-    codes = np.where(x < 500001.5, "W1", np.where(x < 500010, "W2", None))
-    return frame.assign(**{schema.area_column(n): pd.array(codes, dtype="str") for n in layers})
-
-
 def test_layer_write_assigns_stored_incidents(store: Store) -> None:
     _write(store, _rows("a.csv", "2021-01", ["p:1", "p:2", "p:3"]), "a.csv", "sha-a")
-    store.write_layer("ward", _squares(), info=LayerInfo(path="squares"), assign=_assign_by_x)
+    store.write_layer("ward", squares(np.nan), info=LayerInfo(path="squares"), assign=assign_by_x)
     got = store.incidents().set_index("incident_id")["area_ward"]
     assert got.to_dict() == {"p:1": "W1", "p:2": "W1", "p:3": "W2"}  # x = 500000, 500001, 500002
     assert store.layer_names() == ["ward"]
@@ -241,7 +222,7 @@ def test_layer_write_assigns_stored_incidents(store: Store) -> None:
     with pytest.raises(StoreError, match="lack area column"):
         _write(store, _rows("b.csv", "2021-01", ["p:4"]), "b.csv", "sha-b")
     with pytest.raises(InputError, match="layer name 'Ward!'"):
-        store.write_layer("Ward!", _squares(), info=LayerInfo(), assign=_assign_by_x)
+        store.write_layer("Ward!", squares(np.nan), info=LayerInfo(), assign=assign_by_x)
 
 
 def test_status_counts_match_groupby(store: Store) -> None:
@@ -297,7 +278,7 @@ def test_replacing_a_file_keeps_an_incident_another_file_provides(store: Store) 
 def test_held_duplicates_follow_layer_changes(store: Store) -> None:
     _write(store, _rows("a.csv", "2021-01", ["X"]), "a.csv", "sha-a1")
     _write(store, _rows("b.csv", "2021-01", ["X"]), "b.csv", "sha-b")
-    store.write_layer("ward", _squares(), info=LayerInfo(), assign=_assign_by_x)
+    store.write_layer("ward", squares(np.nan), info=LayerInfo(), assign=assign_by_x)
     empty = _rows("a.csv", "2021-01", []).assign(area_ward=pd.array([], dtype="str"))
     record = FileRecord("/in/a.csv", "a.csv", "police_uk", "sha-a2", 0, 0, 0, ("2021-01",))
     store.write_incidents(empty, [record], rejects=NO_REJECTS, kind="police-uk")
