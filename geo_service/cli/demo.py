@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     # also accepted after the command (as the Makefile writes it); the global flag otherwise
-    parser.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--store", type=str, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_demo)
 
 

@@ -25,13 +25,15 @@ OPTS = EvaluateOptions(category="Burglary", coverages=(1.0, 5.0, 10.0))
 
 @pytest.fixture
 def store(demo_store: Store, tmp_path: Path) -> Store:
-    """A copy of the demo store without kept backtests (pages served from the shared store keep
-    theirs there); the kept files written here never reach the shared one."""
+    """A copy of the demo store without kept backtests or accuracies (pages served from the
+    shared store keep theirs there); the kept files written here never reach the shared one."""
     root = tmp_path / "store"
     shutil.copytree(demo_store.root, root, symlinks=True)
     copy = Store(root)
-    for path in _kept_files(copy):
-        path.unlink()
+    folder = version_path(root, str(copy.version()))
+    for pattern in (kept.BACKTEST_FILE, kept.ACCURACY_FILE):
+        for path in folder.glob(pattern.format(key="*")):
+            path.unlink()
     return copy
 
 
