@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -160,6 +161,12 @@ def _draw_map(axes: Axes, found: PatrolZones, inputs: BriefInputs) -> None:
             )  # fmt: skip
     if inputs.focus is not None and len(inputs.focus):
         inputs.focus.boundary.plot(ax=axes, color="#000000", linewidth=2.0)
+    frame_map(axes, box)
+
+
+def frame_map(axes: Axes, box: Sequence[float]) -> None:
+    """Show exactly ``box`` (``minx, miny, maxx, maxy`` in metres, EPSG:27700) at equal scale,
+    with no ticks or axis labels: the map frame every briefing pack draws."""
     axes.set_xlim(box[0], box[2])
     axes.set_ylim(box[1], box[3])
     axes.set_aspect("equal")

@@ -17,6 +17,7 @@ from geo_service.brief.page import (
     _scale_bar,
     _wrapped,
     draw_table,
+    frame_map,
 )
 
 if TYPE_CHECKING:
@@ -105,13 +106,7 @@ def _draw(axes: Axes, brief: SitesBrief) -> None:
             arrowprops={"arrowstyle": "-", "color": SITE_COLOUR, "lw": 0.8} if moved else None,
         )  # fmt: skip
     axes.legend(loc="lower right", fontsize=6.5, title="Collisions", title_fontsize=7)
-    axes.set_xlim(box[0], box[2])
-    axes.set_ylim(box[1], box[3])
-    axes.set_aspect("equal")
-    axes.set_xticks([])
-    axes.set_yticks([])
-    axes.set_xlabel("")
-    axes.set_ylabel("")
+    frame_map(axes, box)
 
 
 def _table(figure: Figure, sites: gpd.GeoDataFrame) -> None:

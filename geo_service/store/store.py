@@ -174,14 +174,7 @@ class Store:
 
     def layer(self, name: str) -> gpd.GeoDataFrame:
         """The stored area layer ``name`` (standard layer columns, EPSG:27700)."""
-        names = self.layer_names()
-        if name not in names:
-            available = ", ".join(names) or "none (add one with `geo-service boundaries add`)"
-            raise NotFoundError(
-                f"no area layer {name!r} in store {self.root}; available: {available}"
-            )
-        self._verify()
-        path = self._version_dir() / "layers" / f"{name}.parquet"
+        path = self._layer_path(name)
         try:
             import geopandas as gpd
 
@@ -192,6 +185,22 @@ class Store:
     def layer_table(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
         """``columns`` of the stored area layer ``name``, without its geometry (so without
         importing geopandas): what ``status`` needs of a layer."""
+        path = self._layer_path(name)
+        try:
+            return pq.read_table(path, columns=list(columns)).to_pandas()
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise StoreDamagedError(f"{path}: stored layer {name!r} unreadable ({exc})") from exc
+
+    def _layer_path(self, name: str) -> Path:
+        """The published file of layer ``name``, once the version is checked.
+
+        Raises
+        ------
+        NotFoundError
+            No layer of that name is stored (naming those that are).
+        StoreDamagedError
+            The version does not match its manifest.
+        """
         names = self.layer_names()
         if name not in names:
             available = ", ".join(names) or "none (add one with `geo-service boundaries add`)"
@@ -199,11 +208,7 @@ class Store:
                 f"no area layer {name!r} in store {self.root}; available: {available}"
             )
         self._verify()
-        path = self._version_dir() / "layers" / f"{name}.parquet"
-        try:
-            return pq.read_table(path, columns=list(columns)).to_pandas()
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise StoreDamagedError(f"{path}: stored layer {name!r} unreadable ({exc})") from exc
+        return self._version_dir() / "layers" / f"{name}.parquet"
 
     def incidents(
         self,
