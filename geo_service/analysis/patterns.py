@@ -27,6 +27,7 @@ import pandas as pd
 
 from geo_service.analysis.counts import area_codes_column, resolve_group, select
 from geo_service.analysis.periods import Period, parse_month, shift_month
+from geo_service.analysis.significance import poisson_tails
 from geo_service.categories import CategoryGroup
 
 #: Tail probability below which a month or day is reported as far above its expected level.
@@ -261,17 +262,7 @@ def _judge_month(counts: pd.Series, month: str, covered: set[str]) -> tuple:
 
 def _upper_tail(count: int, expected: float) -> float:
     """P(X >= count) for X ~ Poisson(expected); 1 when nothing was expected and nothing seen."""
-    if expected <= 0:
-        return 1.0 if count == 0 else 0.0
-    return float(_poisson_at_least(np.array([count], dtype=float), np.array([expected]))[0])
-
-
-def _poisson_at_least(counts: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """P(X >= count) for X ~ Poisson(mean), as ``scipy.stats.poisson.sf(count - 1, mean)``."""
-    # scipy.special alone: scipy.stats costs ~0.8 s of import for this one function.
-    from scipy.special import pdtrc
-
-    return np.where(counts >= 1, pdtrc(np.maximum(counts - 1, 0), means), 1.0)
+    return poisson_tails(count, max(expected, 0.0))[1]
 
 
 def daily_exceedances(
@@ -317,7 +308,10 @@ def daily_exceedances(
     length = np.array([_days_in(m) for m in table["month"]], dtype=float)
     table["daily_mean"] = per_month.reindex(table["month"]).to_numpy(dtype=float) / length
     counts = table["count"].to_numpy(dtype=float)
-    table["p"] = _poisson_at_least(counts, table["daily_mean"].to_numpy(dtype=float))
+    table["p"] = [
+        _upper_tail(int(c), float(m))
+        for c, m in zip(counts, table["daily_mean"].to_numpy(dtype=float), strict=True)
+    ]
     table = table.loc[(table["p"] < alpha) & (counts > table["daily_mean"].to_numpy(dtype=float))]
     table = table.sort_values(["p", "date"], kind="stable").reset_index(drop=True)
     return table.loc[:, ["date", "count", "daily_mean", "p"]].astype(

@@ -97,9 +97,64 @@ def poisson_change_pvalues(
     )
 
 
+def poisson_tails(count: int, mean: float) -> tuple[float, float]:
+    """``P(X <= count)`` and ``P(X >= count)`` for ``X ~ Poisson(mean)``.
+
+    Each tail is summed over its own terms (never ``1 - other``), so a tail of 1e-12 keeps its
+    digits; the terms come from the same ``log k!`` table as the change test, and match
+    ``scipy.stats.poisson.cdf(count, mean)`` and ``.sf(count - 1, mean)`` to ~1e-12 relative
+    without importing scipy (0.2 s of a cold page for two numbers).
+
+    Parameters
+    ----------
+    count
+        A whole number of incidents (negative counts are treated as below every outcome).
+    mean
+        The expected count, 0 or more.
+
+    Returns
+    -------
+    (float, float)
+        Lower tail ``P(X <= count)`` and upper tail ``P(X >= count)``.
+
+    Raises
+    ------
+    ValueError
+        ``mean`` is negative or not finite.
+    """
+    if not math.isfinite(mean) or mean < 0:
+        raise ValueError(f"Poisson mean must be a finite number >= 0, got {mean!r}")
+    k = int(count)
+    if k < 0:
+        return 0.0, 1.0
+    if mean == 0:
+        return 1.0, 1.0 if k == 0 else 0.0
+    # beyond mean + 40 sd (and the count) the terms are below 1e-300 of the largest
+    last = int(max(k, mean) + 40.0 * math.sqrt(mean) + 60.0)
+    i = np.arange(last + 1)
+    log_pmf = -mean + i * math.log(mean) - _log_factorials(last)
+    return _sum_exp(log_pmf[: k + 1]), _sum_exp(log_pmf[k:])
+
+
+def _sum_exp(logs: np.ndarray) -> float:
+    """``sum(exp(logs))`` without underflow of the scale, capped at 1 (a probability)."""
+    top = float(logs.max())
+    return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
+
+
 def _log_factorials(n: int) -> np.ndarray:
-    """``log k!`` for k = 0..n."""
-    return np.array([math.lgamma(k + 1.0) for k in range(n + 1)])
+    """``log k!`` for k = 0..n (a read-only view of a table kept for the process)."""
+    global _LOG_FACTORIALS
+    if _LOG_FACTORIALS.size <= n:
+        size = max(n + 1, 2 * _LOG_FACTORIALS.size)
+        table = np.array([math.lgamma(k + 1.0) for k in range(size)])
+        table.flags.writeable = False
+        _LOG_FACTORIALS = table
+    return _LOG_FACTORIALS[: n + 1]
+
+
+#: ``log k!`` for k = 0, 1, ...: grown on demand by :func:`_log_factorials`.
+_LOG_FACTORIALS = np.array([math.lgamma(k + 1.0) for k in range(256)])
 
 
 def _p_value(

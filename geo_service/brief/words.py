@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo_service.analysis.change import top_movers
+from geo_service.analysis.significance import poisson_tails
 
 #: One-sided p-value below which a month's count is unusual against the 12 months before.
 UNUSUAL_P = 0.01
@@ -137,15 +138,7 @@ def _unusual(monthly: dict[str, list[int | None]], latest: str, place: str) -> s
         usual = float(np.mean([c for c in counts[-13:-1] if c is not None]))
         if max(seen, usual) < UNUSUAL_MIN:
             continue
-        # Poisson tails from scipy.special (what scipy.stats.poisson computes them with): the
-        # area page would otherwise import scipy.stats, ~0.8 s CPU, for two numbers
-        from scipy.special import pdtr, pdtrc
-
-        if usual > 0:
-            high = float(pdtrc(seen - 1, usual)) if seen > 0 else 1.0
-        else:
-            high = 1.0 if seen == 0 else 0.0
-        low = float(pdtr(seen, usual))
+        low, high = poisson_tails(seen, usual)
         if high < UNUSUAL_P:
             found.append((high, f"{name} {seen} (usually {usual:.0f} a month)"))
         elif low < UNUSUAL_P:

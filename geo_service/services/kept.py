@@ -1,4 +1,4 @@
-"""Backtest results kept beside a store version, so a fresh process does not re-run them.
+"""Backtests and patrol zones kept beside a store version, so a fresh process does not re-run them.
 
 A patrol map states how well its forecast did (the default map's hit rate against the naive
 baselines), and the area and category pages draw patrol zones; both rest on the forecasts'
@@ -6,7 +6,10 @@ rolling-origin backtest (:func:`geo_service.services.evaluation.forecast_backtes
 CPU seconds a category on a district store. A published version never changes, so the backtest
 of a (version, category group, options) is computed once and kept in the version's folder as
 ``backtest-<key>.parquet``, beside its ``summary.parquet``, by the store's own reader-writer
-for derived tables (:func:`geo_service.store.status.kept_table`).
+for derived tables (:func:`geo_service.store.status.kept_table`). The same holds for a hotspot
+map's backtested accuracy (``accuracy-<key>.parquet``) and for a category's patrol zones
+(``patrol-<key>.parquet``, whose inputs include the stored reference layers that name the
+zones' streets), through :func:`kept_value`.
 
 A kept file is never trusted blindly: it holds the digest of the manifest it was computed for,
 every input it was computed from (the group's definition, the options, :data:`FORMAT`) and a
@@ -23,7 +26,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -160,6 +163,10 @@ def _from_frame(frame: pd.DataFrame) -> ForecastBacktest:
 
 #: Name of a kept hotspot-map accuracy file in a version's folder (``{key}``: digest of inputs).
 ACCURACY_FILE = "accuracy-{key}.parquet"
+#: Name of a kept patrol-zones file in a version's folder (``{key}``: digest of inputs).
+PATROL_FILE = "patrol-{key}.parquet"
+
+T = TypeVar("T")
 
 
 def kept_accuracy(
@@ -186,6 +193,52 @@ def kept_accuracy(
     Accuracy or None
         Equal to ``compute()``.
     """
+
+    def load(value: Any) -> Accuracy | None:
+        return None if value is None else Accuracy(**value)
+
+    return kept_value(
+        store, ACCURACY_FILE, inputs, compute,
+        dump=lambda found: None if found is None else asdict(found), load=load,
+        column="accuracy",
+    )  # fmt: skip
+
+
+def kept_value(
+    store: StoreLike,
+    file_name: str,
+    inputs: dict[str, Any],
+    compute: Callable[[], T],
+    *,
+    dump: Callable[[T], Any],
+    load: Callable[[Any], T],
+    column: str,
+) -> T:
+    """A result kept as one JSON value in the version's folder: read while it agrees with the
+    manifest and ``inputs``, else ``compute``d and kept.
+
+    Parameters
+    ----------
+    store
+        The store read (a :class:`geo_service.store.Store` keeps the result; any other store
+        is computed afresh).
+    file_name
+        The file's name with ``{key}`` (a digest of the manifest and ``inputs``).
+    inputs
+        Everything besides the store's data the result depends on, JSON-ready.
+    compute
+        Computes the result.
+    dump, load
+        The result to a JSON-ready value and back; ``load(dump(x))`` must equal ``x``.
+    column
+        The kept table's value column.
+
+    Returns
+    -------
+    T
+        Equal to ``compute()``; a kept value that is edited, of other inputs, or that ``load``
+        refuses (ValueError, TypeError, KeyError) is computed again and replaced.
+    """
     folder = _version_dir(store)
     if folder is None:
         return compute()
@@ -198,33 +251,27 @@ def kept_accuracy(
         **inputs,
     }
     key = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:24]
+    computed_now: list[T] = []
 
     def computed() -> pd.DataFrame:
         found = compute()
-        value = json.dumps(None if found is None else asdict(found), sort_keys=True)
+        computed_now.append(found)
+        value = json.dumps(dump(found), sort_keys=True)
         meta = {"inputs": full, "rows": hashlib.sha256(value.encode()).hexdigest()}
-        return pd.DataFrame({"accuracy": [value], _META: [json.dumps(meta, sort_keys=True)]})
+        return pd.DataFrame({column: [value], _META: [json.dumps(meta, sort_keys=True)]})
 
-    frame = kept_table(
-        folder / ACCURACY_FILE.format(key=key),
-        lambda kept: _accuracy_agrees(kept, full),
-        computed,
-    )
-    value = json.loads(str(frame["accuracy"].iloc[0]))
-    return None if value is None else Accuracy(**value)
+    def agrees(frame: pd.DataFrame) -> bool:
+        if list(frame.columns) != [column, _META] or len(frame) != 1:
+            return False
+        text = str(frame[column].iloc[0])
+        try:
+            meta = json.loads(str(frame[_META].iloc[0]))
+            load(json.loads(text))
+        except (ValueError, TypeError, KeyError):
+            return False
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return isinstance(meta, dict) and meta.get("inputs") == full and meta.get("rows") == digest
 
-
-def _accuracy_agrees(frame: pd.DataFrame, inputs: dict[str, Any]) -> bool:
-    """Whether a kept accuracy frame is one unedited row computed from ``inputs``."""
-    if list(frame.columns) != ["accuracy", _META] or len(frame) != 1:
-        return False
-    text = str(frame["accuracy"].iloc[0])
-    try:
-        meta = json.loads(str(frame[_META].iloc[0]))
-        value = json.loads(text)
-        if value is not None:
-            Accuracy(**value)
-    except (ValueError, TypeError):
-        return False
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return isinstance(meta, dict) and meta.get("inputs") == inputs and meta.get("rows") == digest
+    frame = kept_table(folder / file_name.format(key=key), agrees, computed)
+    # the value just computed is returned as it is (not its JSON round trip)
+    return computed_now[0] if computed_now else load(json.loads(str(frame[column].iloc[0])))

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -48,9 +49,15 @@ from geo_service.analysis.periods import format_month, parse_month
 from geo_service.categories import CategoryGroup, categories_of
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import CRS, has_location
-from geo_service.services.context import StoreLike, formed_group, study_grid, study_layer_name
+from geo_service.services.context import (
+    StoreLike,
+    formed_group,
+    group_named,
+    study_grid,
+    study_layer_name,
+)
 from geo_service.services.evaluation import ForecastBacktest
-from geo_service.services.kept import kept_forecast_backtest
+from geo_service.services.kept import PATROL_FILE, kept_forecast_backtest, kept_value
 from geo_service.services.options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
@@ -294,6 +301,23 @@ def patrol_zones(
     if opts.coverage not in COVERAGES:
         allowed = ", ".join(f"{c:g}" for c in COVERAGES)
         raise InputError(f"coverage {opts.coverage:g}: expected one of {allowed} (% of the area)")
+    # The zones are the whole study area's, the same for every area page of a version: kept
+    # beside the version, so a fresh process (or another area's page) reads them back.
+    inputs = {
+        "patrol": repr(group_named(store, groups, opts.category)),
+        "options": repr(opts),
+        "reference": _reference_files(store),
+    }
+    return kept_value(
+        store, PATROL_FILE, inputs, lambda: _computed_zones(store, groups, opts),
+        dump=_zones_to_json, load=_zones_from_json, column="patrol",
+    )  # fmt: skip
+
+
+def _computed_zones(
+    store: StoreLike, groups: Sequence[CategoryGroup], opts: PatrolOptions
+) -> PatrolZones:
+    """:func:`patrol_zones` computed afresh (the backtest itself is kept apart)."""
     # kept per store version: a fresh process reads the backtest instead of re-running it
     evaluation = kept_forecast_backtest(
         store, groups, EvaluateOptions(category=opts.category, coverages=COVERAGES,
@@ -312,6 +336,60 @@ def patrol_zones(
     zones.insert(ZONE_COLUMNS.index("areas"), "areas", _area_names(store, opts, zones))
     zones["names"] = _with_incident_places(zones, places)
     return _result(evaluation, opts.coverage, last_month, zones, levels)
+
+
+def _reference_files(store: StoreLike) -> list[list[object]]:
+    """Each stored reference layer's kind, size and modification time (ns): the zones' street
+    names come from them, and adding one again replaces its file."""
+    root = getattr(store, "root", None)
+    found: list[list[object]] = []
+    for kind in reference.KINDS:
+        path = reference.reference_path(Path(root), kind) if root else None
+        if path is not None and path.is_file():
+            stat = path.stat()
+            found.append([kind, stat.st_size, stat.st_mtime_ns])
+    return found
+
+
+#: Types of the zones' columns as kept (``names``: tuples of text; geometry: WKB).
+_ZONE_TYPES: dict[str, Any] = {
+    "zone": int, "coverage": float, "cells": int, "area_km2": float, "forecast": float,
+    "forecast_share": float, "last_month": int, "last_year": int, "areas": "str",
+}  # fmt: skip
+
+
+def _zones_to_json(found: PatrolZones) -> dict[str, object]:
+    """``found`` as JSON-ready values (floats exact; geometries as WKB hex)."""
+    fields = {k: getattr(found, k) for k in found.__dataclass_fields__}
+    zones, levels = fields.pop("zones"), fields.pop("levels")
+    return {
+        "fields": fields,
+        "zones": {
+            **{c: zones[c].tolist() for c in _ZONE_TYPES},
+            "names": [list(n) for n in zones["names"]],
+            "geometry": shapely.to_wkb(zones.geometry.to_numpy(), hex=True).tolist(),
+        },
+        "levels": {
+            "coverage": levels["coverage"].tolist(),
+            "area_share": levels["area_share"].tolist(),
+            "geometry": shapely.to_wkb(levels.geometry.to_numpy(), hex=True).tolist(),
+        },
+    }
+
+
+def _zones_from_json(value: dict[str, Any]) -> PatrolZones:
+    """:func:`_zones_to_json` read back."""
+    zones, levels = value["zones"], value["levels"]
+    zone_frame = pd.DataFrame({c: pd.Series(zones[c], dtype=t) for c, t in _ZONE_TYPES.items()})
+    zone_frame["names"] = [tuple(n) for n in zones["names"]]
+    geometry = shapely.from_wkb(np.asarray(zones["geometry"], dtype=object))
+    zone_frame = gpd.GeoDataFrame(zone_frame[list(ZONE_COLUMNS)], geometry=geometry, crs=CRS)
+    level_frame = gpd.GeoDataFrame(
+        {"coverage": levels["coverage"], "area_share": levels["area_share"]},
+        geometry=shapely.from_wkb(np.asarray(levels["geometry"], dtype=object)),
+        crs=CRS,
+    )
+    return PatrolZones(**value["fields"], zones=zone_frame, levels=level_frame)
 
 
 def area_of(store: StoreLike, layer: str, code: str) -> gpd.GeoDataFrame:

@@ -11,6 +11,7 @@ from geo_service.analysis.significance import (
     change_labels,
     poisson_change_p,
     poisson_change_pvalues,
+    poisson_tails,
 )
 
 
@@ -70,3 +71,29 @@ def test_labels_read_q_at_five_percent() -> None:
         "no incidents",
         "no significant change",
     ]
+
+
+@pytest.mark.parametrize(
+    ("count", "mean"),
+    [(0, 0.3), (1, 0.3), (5, 1.0), (12, 4.5), (30, 12.0), (0, 25.0), (60, 25.0), (950, 1000.0),
+     (1100, 1000.0), (3, 40.0)],
+)  # fmt: skip
+def test_poisson_tails_match_scipy_in_both_tails(count, mean):
+    low, high = poisson_tails(count, mean)
+    assert low == pytest.approx(stats.poisson.cdf(count, mean), rel=1e-10, abs=1e-300)
+    assert high == pytest.approx(stats.poisson.sf(count - 1, mean), rel=1e-10, abs=1e-300)
+
+
+def test_poisson_tails_keep_the_digits_of_a_tiny_tail():
+    # P(X >= 40 | 5): 1 - cdf would round to 0; the summed tail keeps ~1e-19 (scipy agrees)
+    _low, high = poisson_tails(40, 5.0)
+    assert 0 < high < 1e-18
+    assert high == pytest.approx(stats.poisson.sf(39, 5.0), rel=1e-9)
+
+
+def test_poisson_tails_at_a_zero_mean_and_a_negative_count():
+    assert poisson_tails(0, 0.0) == (1.0, 1.0)
+    assert poisson_tails(3, 0.0) == (1.0, 0.0)
+    assert poisson_tails(-1, 2.0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="finite number"):
+        poisson_tails(1, float("nan"))

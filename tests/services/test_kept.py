@@ -14,6 +14,7 @@ import pytest
 from geo_service.config import Settings
 from geo_service.errors import StoreDamagedError
 from geo_service.services import kept
+from geo_service.services import patrol as patrol_mod
 from geo_service.services.evaluation import evaluate, forecast_backtest
 from geo_service.services.options import EvaluateOptions
 from geo_service.services.patrol import PatrolOptions, patrol_zones
@@ -31,7 +32,7 @@ def store(demo_store: Store, tmp_path: Path) -> Store:
     shutil.copytree(demo_store.root, root, symlinks=True)
     copy = Store(root)
     folder = version_path(root, str(copy.version()))
-    for pattern in (kept.BACKTEST_FILE, kept.ACCURACY_FILE):
+    for pattern in (kept.BACKTEST_FILE, kept.ACCURACY_FILE, kept.PATROL_FILE):
         for path in folder.glob(pattern.format(key="*")):
             path.unlink()
     return copy
@@ -216,3 +217,81 @@ def test_kept_hotspot_accuracy_equals_a_fresh_one_and_is_read_back_without_compu
         category="Burglary", method="kde", accuracy=True, months=6,
     ))  # fmt: skip
     assert calls == [1, 1] and len(_accuracy_files(store)) == 2
+
+
+def _patrol_files(store: Store) -> list[Path]:
+    folder = version_path(store.root, str(store.version()))
+    return sorted(folder.glob(kept.PATROL_FILE.format(key="*")))
+
+
+def _assert_same_zones(found, fresh) -> None:
+    for name in fresh.__dataclass_fields__:
+        if name not in ("zones", "levels"):
+            assert getattr(found, name) == getattr(fresh, name), name
+    for got, want in ((found.zones, fresh.zones), (found.levels, fresh.levels)):
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(got.drop(columns="geometry")),
+            pd.DataFrame(want.drop(columns="geometry")),
+            check_exact=True,
+        )
+        assert got.crs == want.crs
+        assert got.geometry.geom_equals_exact(want.geometry, tolerance=0).all()
+
+
+def test_kept_patrol_zones_equal_fresh_ones_and_are_read_without_computing(
+    store: Store, groups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opts = PatrolOptions(category="Burglary", coverage=10.0)
+    fresh = patrol_mod._computed_zones(store, groups, opts)
+    assert len(fresh.zones) > 1  # the demo's burglary has several zones to keep
+    assert _patrol_files(store) == []
+    first = patrol_zones(store, groups, opts)
+    _assert_same_zones(first, fresh)
+    assert len(_patrol_files(store)) == 1
+    calls: list[int] = []
+    monkeypatch.setattr(patrol_mod, "_computed_zones", lambda *a: calls.append(1))
+    again = patrol_zones(Store(store.root), groups, opts)  # a fresh process
+    assert calls == []
+    _assert_same_zones(again, fresh)
+    # narrowed to one beat, as the area page does, the kept zones give the same answer
+    beat = store.layer("beat").iloc[[0]]
+    _assert_same_zones(again.within(beat), fresh.within(beat))
+
+
+def test_kept_patrol_zones_are_computed_again_when_a_reference_layer_is_added(
+    store: Store, groups, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from geo_service.reference import add_reference
+
+    opts = PatrolOptions(category="Burglary")
+    before = patrol_zones(store, groups, opts)
+    zone = before.zones.geometry.iloc[0]
+    # a road through the first zone's middle: its name must appear once the layer is added
+    x, y = zone.representative_point().coords[0]
+    roads = gpd.GeoDataFrame(
+        {"name": ["Kept Test Road"], "ref": [""]},
+        geometry=[LineString([(x - 30, y), (x + 30, y)])],
+        crs="EPSG:27700",
+    )
+    roads.to_file(tmp_path / "roads.gpkg")
+    add_reference(store.root, "roads", tmp_path / "roads.gpkg")
+    after = patrol_zones(Store(store.root), groups, opts)
+    assert "Kept Test Road" not in before.zones["names"].iloc[0]
+    assert "Kept Test Road" in after.zones["names"].iloc[0]
+    assert len(_patrol_files(store)) == 2  # one per set of reference layers
+
+
+def test_an_edited_kept_patrol_file_is_computed_again(store: Store, groups) -> None:
+    opts = PatrolOptions(category="Burglary")
+    fresh = patrol_zones(store, groups, opts)
+    (path,) = _patrol_files(store)
+    frame = pq.read_table(path).to_pandas()
+    original = frame["patrol"].iloc[0]
+    frame["patrol"] = frame["patrol"].str.replace('"hit_rate": 0.', '"hit_rate": 0.9', regex=False)
+    assert frame["patrol"].iloc[0] != original  # a figure edited, the inputs untouched
+    frame.to_parquet(path, index=False)
+    _assert_same_zones(patrol_zones(Store(store.root), groups, opts), fresh)
+    assert pq.read_table(path).to_pandas()["patrol"].iloc[0] != frame["patrol"].iloc[0]
