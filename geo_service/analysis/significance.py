@@ -80,9 +80,11 @@ def poisson_change_pvalues(
     """
     prev = np.asarray(previous).astype(np.int64)
     totals = prev + np.asarray(current).astype(np.int64)
-    # One log-factorial table for the largest total serves every pair.
+    # One log-factorial table for the largest total serves every pair, and each distinct pair
+    # is tested once (tables of many groups and areas repeat small counts).
     log_factorials = _log_factorials(int(totals.max()) if totals.size else 0)
-    return np.array(
+    pairs, where = np.unique(np.stack([prev, totals]), axis=1, return_inverse=True)
+    p = np.array(
         [
             _p_value(
                 int(a),
@@ -91,10 +93,11 @@ def poisson_change_pvalues(
                 exposure_previous=exposure_previous,
                 exposure_current=exposure_current,
             )
-            for a, n in zip(prev, totals, strict=True)
+            for a, n in pairs.T
         ],
         dtype=float,
     )
+    return p[where.reshape(-1)] if p.size else np.zeros(prev.shape, dtype=float)
 
 
 def poisson_tails(count: int, mean: float) -> tuple[float, float]:

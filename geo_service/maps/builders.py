@@ -37,7 +37,8 @@ from geo_service.maps.legends import (
     difference_legend,
     significant,
 )
-from geo_service.maps.raster import OverlayImage, surface_overlay, transformer
+from geo_service.maps.raster import OverlayImage, surface_overlay
+from geo_service.projection import transformer
 from geo_service.schema import CRS
 
 if TYPE_CHECKING:

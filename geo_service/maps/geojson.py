@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geo_service.projection import transformer
 from geo_service.schema import CRS
 
 #: Simplification tolerance for boundaries, metres.
@@ -52,7 +53,9 @@ def light_geojson(
     geoms = projected.geometry.to_numpy()
     if tolerance_m > 0:
         geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
-    lonlat = gpd.GeoSeries(geoms, crs=CRS).to_crs("EPSG:4326").to_numpy()
+    # the process's one transformer to lon/lat (geopandas' to_crs would search PROJ's database
+    # again for each layer)
+    lonlat = shapely.transform(geoms, _to_lonlat, interleaved=False)
     rounded = shapely.set_precision(lonlat, 10.0**-decimals, mode="pointwise")
     columns = list(properties) if properties is not None else _columns(projected)
     records = projected[columns].to_dict(orient="records") if columns else [{}] * len(projected)
@@ -65,6 +68,11 @@ def light_geojson(
         for record, geom in zip(records, rounded, strict=True)
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lon, lat = transformer(CRS, "EPSG:4326").transform(x, y)
+    return np.asarray(lon), np.asarray(lat)
 
 
 def _columns(frame: gpd.GeoDataFrame) -> list[str]:

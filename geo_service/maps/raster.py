@@ -11,15 +11,14 @@ where the raw points would be megabytes. The encoder is a few lines of :mod:`zli
 
 from __future__ import annotations
 
-import functools
 import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pyproj import Transformer
 
+from geo_service.projection import transformer
 from geo_service.schema import CRS
 
 _MAX_PIXELS = 640
@@ -106,14 +105,6 @@ def surface_overlay(
     sampled[inside] = np.asarray(classes, dtype=np.uint8)[row[inside], col[inside]]
     palette = [(0, 0, 0, 0), *(_rgba(c) for c in colours)]
     return OverlayImage(png=encode_png(sampled, palette), bounds=((south, west), (north, east)))
-
-
-@functools.lru_cache(maxsize=8)
-def transformer(source: str, target: str) -> Transformer:
-    """The always-xy transformer from ``source`` to ``target``, made once per process: each
-    ``Transformer.from_crs`` costs ~0.03 s CPU (a PROJ database search), and a page draws a
-    dozen overlays (pyproj's transformers are thread-safe since 3.1)."""
-    return Transformer.from_crs(source, target, always_xy=True)
 
 
 def _lonlat_bounds(

@@ -251,11 +251,12 @@ def kept_value(
         **inputs,
     }
     key = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:24]
-    computed_now: list[T] = []
+    # the value computed, or the one read while checking the kept file: never loaded twice
+    ready: list[T] = []
 
     def computed() -> pd.DataFrame:
         found = compute()
-        computed_now.append(found)
+        ready.append(found)
         value = json.dumps(dump(found), sort_keys=True)
         meta = {"inputs": full, "rows": hashlib.sha256(value.encode()).hexdigest()}
         return pd.DataFrame({column: [value], _META: [json.dumps(meta, sort_keys=True)]})
@@ -266,12 +267,16 @@ def kept_value(
         text = str(frame[column].iloc[0])
         try:
             meta = json.loads(str(frame[_META].iloc[0]))
-            load(json.loads(text))
-        except (ValueError, TypeError, KeyError):
+        except ValueError:
             return False
         digest = hashlib.sha256(text.encode()).hexdigest()
-        return isinstance(meta, dict) and meta.get("inputs") == full and meta.get("rows") == digest
+        if not isinstance(meta, dict) or (meta.get("inputs"), meta.get("rows")) != (full, digest):
+            return False
+        try:
+            ready.append(load(json.loads(text)))
+        except (ValueError, TypeError, KeyError):
+            return False
+        return True
 
-    frame = kept_table(folder / file_name.format(key=key), agrees, computed)
-    # the value just computed is returned as it is (not its JSON round trip)
-    return computed_now[0] if computed_now else load(json.loads(str(frame[column].iloc[0])))
+    kept_table(folder / file_name.format(key=key), agrees, computed)
+    return ready[-1]

@@ -14,7 +14,8 @@ import pandas as pd
 from geo_service.analysis.periods import Period
 from geo_service.categories import CategoryGroup
 from geo_service.services.context import StoreLike
-from geo_service.services.hotspots import CategoryHotspots, category_hotspots
+from geo_service.services.hotspots import CategoryHotspots
+from geo_service.services.kept_maps import kept_category_hotspots
 from geo_service.services.options import ViewOptions
 from geo_service.services.tables import change_by_area
 
@@ -85,7 +86,8 @@ def category_view(
         (:func:`~geo_service.services.hotspots.category_hotspots`).
     """
     change = change_by_area(store, group, opts)
-    spots = category_hotspots(store, groups, group, opts)
+    # the whole study area's maps, the same for every area page: kept beside the version
+    spots = kept_category_hotspots(store, groups, group, opts)
     return CategoryView(
         name=group.name,
         layer=change.layer,

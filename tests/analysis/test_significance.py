@@ -97,3 +97,16 @@ def test_poisson_tails_at_a_zero_mean_and_a_negative_count():
     assert poisson_tails(-1, 2.0) == (0.0, 1.0)
     with pytest.raises(ValueError, match="finite number"):
         poisson_tails(1, float("nan"))
+
+
+def test_vector_pvalues_test_each_repeated_pair_as_the_single_test_does() -> None:
+    rng = np.random.default_rng(1)
+    previous, current = rng.poisson(5, 500), rng.poisson(6, 500)  # many pairs repeat
+    for t1, t2 in ((1.0, 1.0), (12.0, 6.0)):
+        got = poisson_change_pvalues(previous, current, exposure_previous=t1, exposure_current=t2)
+        want = [
+            poisson_change_p(int(a), int(b), exposure_previous=t1, exposure_current=t2)
+            for a, b in zip(previous, current, strict=True)
+        ]
+        assert np.array_equal(got, np.array(want))
+    assert poisson_change_pvalues([], []).shape == (0,)
