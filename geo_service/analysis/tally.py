@@ -225,15 +225,69 @@ def change_tables(
         ``areas`` lacks ``code`` or ``name`` or repeats a code; the incidents are not joined to
         ``layer``.
     """
+    long = _all_groups(incidents, layer, areas, groups, previous, current, coverage)
+    return [] if long is None else _split(long, len(groups))
+
+
+def area_change_rows(
+    incidents: pd.DataFrame,
+    *,
+    layer: str,
+    areas: pd.DataFrame,
+    groups: Sequence[CategoryGroup | str],
+    previous: Period,
+    current: Period,
+    code: str,
+    coverage: Coverage | None = None,
+) -> pd.DataFrame:
+    """Area ``code``'s row of each group's :func:`change_tables` table, in the groups' order.
+
+    The rows are those the tables hold (q-values, shares and ranks across every area), without
+    sorting and splitting every group's whole table to keep one row of each.
+
+    Parameters
+    ----------
+    incidents, layer, areas, groups, previous, current, coverage
+        As :func:`change_tables`.
+    code
+        An area code of ``areas``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`~geo_service.analysis.change.CHANGE_COLUMNS`, one row per group; no rows when
+        ``code`` is not an area of ``areas``.
+
+    Raises
+    ------
+    InputError
+        As :func:`change_tables`.
+    """
+    long = _all_groups(incidents, layer, areas, groups, previous, current, coverage)
+    if long is None:
+        return pd.DataFrame(columns=list(change.CHANGE_COLUMNS))
+    rows = long.loc[(long["code"] == code) & ~long["is_unallocated"]]
+    return rows[list(change.CHANGE_COLUMNS)].reset_index(drop=True)
+
+
+def _all_groups(
+    incidents: pd.DataFrame,
+    layer: str,
+    areas: pd.DataFrame,
+    groups: Sequence[CategoryGroup | str],
+    previous: Period,
+    current: Period,
+    coverage: Coverage | None,
+) -> pd.DataFrame | None:
+    """Every group's rows from one count (:func:`_long_table`); None without groups."""
     change._check_areas(areas)
     tally = area_tally(incidents, layer=layer, codes=areas["code"].astype("str"))
     counted = [
         _GroupCounts.of(tally, resolve_group(g), previous, current, coverage) for g in groups
     ]
     if not counted:
-        return []
-    long = _long_table(areas, tally.codes, counted, previous, current)
-    return _split(long, len(counted))
+        return None
+    return _long_table(areas, tally.codes, counted, previous, current)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ layers, whose tooltips insert property values as HTML, so there every text is es
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,24 +52,50 @@ def light_geojson(
         Escape every text value for insertion into HTML (tooltips, popups).
     """
     projected = layer.to_crs(CRS) if layer.crs is not None and layer.crs != CRS else layer
-    geoms = projected.geometry.to_numpy()
-    if tolerance_m > 0:
-        geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
-    # the process's one transformer to lon/lat (geopandas' to_crs would search PROJ's database
-    # again for each layer)
-    lonlat = shapely.transform(geoms, _to_lonlat, interleaved=False)
-    rounded = shapely.set_precision(lonlat, 10.0**-decimals, mode="pointwise")
+    shapes = _light_geometries(projected.geometry.to_numpy(), tolerance_m, decimals)
     columns = list(properties) if properties is not None else _columns(projected)
     records = projected[columns].to_dict(orient="records") if columns else [{}] * len(projected)
     features = [
         {
             "type": "Feature",
             "properties": {k: _clean(v, escape_html) for k, v in record.items()},
-            "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
+            "geometry": None if shape is None else dict(shape),
         }
-        for record, geom in zip(records, rounded, strict=True)
+        for record, shape in zip(records, shapes, strict=True)
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+#: Simplified lon/lat geometries of the layers drawn lately (a page draws its area layer as
+#: counts, rate, change and outlines: the same shapes each time), by digest of their WKB.
+_LIGHT: OrderedDict[tuple[str, float, int], list[dict[str, Any] | None]] = OrderedDict()
+#: Layers whose light geometries are kept.
+_LIGHT_KEPT = 8
+
+
+def _light_geometries(
+    geoms: np.ndarray, tolerance_m: float, decimals: int
+) -> list[dict[str, Any] | None]:
+    """GeoJSON geometries of ``geoms`` (EPSG:27700) simplified, in lon/lat and rounded; the
+    same shapes asked again are answered from :data:`_LIGHT` (hashing the WKB costs a few
+    ms where simplifying and projecting a district's wards costs ~30)."""
+    digest = hashlib.sha256()
+    for blob in shapely.to_wkb(geoms):
+        digest.update(b"-" if blob is None else blob)
+    key = (digest.hexdigest(), float(tolerance_m), int(decimals))
+    found = _LIGHT.get(key)
+    if found is None:
+        if tolerance_m > 0:
+            geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+        # the process's one transformer to lon/lat (geopandas' to_crs would search PROJ's
+        # database again for each layer)
+        lonlat = shapely.transform(geoms, _to_lonlat, interleaved=False)
+        rounded = shapely.set_precision(lonlat, 10.0**-decimals, mode="pointwise")
+        found = [None if g is None else shapely.geometry.mapping(g) for g in rounded]
+        _LIGHT[key] = found
+        while len(_LIGHT) > _LIGHT_KEPT:
+            _LIGHT.popitem(last=False)
+    return found
 
 
 def _to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -328,15 +328,11 @@ def area_view(
     incidents = _read(store, None, previous, current, layer=layer, opts=opts, selecting=groups)
     # Every group's whole table (its q-values, shares and ranks are across all areas) from one
     # count of the rows; only this area's row of each is kept.
-    tables = tally.change_tables(
+    rows = tally.area_change_rows(
         incidents, layer=layer, areas=areas, groups=list(groups), previous=previous,
-        current=current, coverage=coverage,
+        current=current, coverage=coverage, code=code,
     )  # fmt: skip
-    rows = [
-        table[table["code"].astype(str) == code].assign(group=group.name)
-        for group, table in zip(groups, tables, strict=True)
-    ]
-    changes = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    changes = rows.assign(group=[g.name for g in groups]) if len(groups) else pd.DataFrame()
     here = incidents[incidents[area_column(layer)].astype(str) == code]
     both = _span(previous, current)
     monthly = {g.name: _monthly_counts(here, g, both, coverage) for g in groups}

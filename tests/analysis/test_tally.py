@@ -11,7 +11,7 @@ from geo_service import schema
 from geo_service.analysis.change import change_table
 from geo_service.analysis.counts import UNALLOCATED
 from geo_service.analysis.periods import Period, rolling_periods, same_month_last_year
-from geo_service.analysis.tally import area_tally, change_tables
+from geo_service.analysis.tally import area_change_rows, area_tally, change_tables
 from geo_service.categories import CategoryGroup, Selector, load_groups
 from geo_service.coverage import Coverage
 from geo_service.store import Store
@@ -157,3 +157,20 @@ def test_demo_store_every_packaged_group(demo_store: Store) -> None:
             current=CURRENT, coverage=coverage,
         )  # fmt: skip
         pd.testing.assert_frame_equal(table, one, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_area_change_rows_are_each_tables_row_of_the_area(code: str) -> None:
+    frame = _frame()
+    coverage = Coverage.from_incidents(frame)
+    kwargs = dict(
+        layer="beat", areas=AREAS, groups=GROUPS, previous=PREVIOUS, current=CURRENT,
+        coverage=coverage,
+    )  # fmt: skip
+    rows = area_change_rows(frame, code=code, **kwargs)
+    expected = pd.concat(
+        [t[t["code"] == code] for t in change_tables(frame, **kwargs)], ignore_index=True
+    )
+    assert len(rows) == len(GROUPS)
+    pd.testing.assert_frame_equal(rows, expected, check_exact=True)
+    assert area_change_rows(frame, code="not an area", **kwargs).empty

@@ -61,3 +61,27 @@ def test_dissolve_cells_sums_the_cells_of_each_part() -> None:
     assert len(merged) == 2
     by_area = dict(zip(merged.geometry.area.round(), merged["count"], strict=True))
     assert by_area == {20_000.0: 12, 10_000.0: 11}
+
+
+def test_shapes_drawn_again_are_the_same_and_other_shapes_are_not_confused() -> None:
+    from geo_service.maps import geojson
+    from geo_service.projection import transformer
+
+    layer = _wiggly()
+    first = light_geojson(layer)
+    again = light_geojson(layer.assign(code="B"))  # the same shapes, other properties
+    assert again["features"][0]["geometry"] == first["features"][0]["geometry"]
+    assert again["features"][0]["properties"]["code"] == "B"
+    # independently: pyproj's own transform of the simplified ring, rounded to 6 places
+    simple = shapely.simplify(layer.geometry.iloc[0], 20.0, preserve_topology=True)
+    xs, ys = np.asarray(simple.exterior.coords).T
+    lon, lat = transformer("EPSG:27700", "EPSG:4326").transform(xs, ys)
+    ring = first["features"][0]["geometry"]["coordinates"][0]
+    assert np.allclose(np.asarray(ring), np.c_[lon, lat], atol=5e-7, rtol=0)
+    moved = layer.set_geometry(layer.translate(xoff=1000.0))
+    shifted = light_geojson(moved)["features"][0]["geometry"]["coordinates"][0]
+    assert shifted != ring  # a moved shape is drawn afresh, not answered from the kept one
+    # a geometry dict handed out is a copy: changing it does not change the next answer
+    first["features"][0]["geometry"]["type"] = "Changed"
+    assert light_geojson(layer)["features"][0]["geometry"]["type"] == "Polygon"
+    assert len(geojson._LIGHT) <= geojson._LIGHT_KEPT
