@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyproj
+import shapely
 from pyproj import Transformer
 from pyproj.transformer import TransformerGroup
 
@@ -77,6 +78,29 @@ def transformer(source: str, target: str) -> Transformer:
     draws a dozen layers and overlays; pyproj's transformers are thread-safe since 3.1.
     """
     return Transformer.from_crs(source, target, always_xy=True)
+
+
+def to_lonlat(geometries: np.ndarray) -> np.ndarray:
+    """Shapely geometries in EPSG:27700 moved to lon/lat (EPSG:4326) with :func:`transformer`.
+
+    What ``GeoSeries.to_crs("EPSG:4326")`` gives, without making a transformer per call.
+
+    Parameters
+    ----------
+    geometries
+        Array of shapely geometries (None allowed), EPSG:27700 metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same shapes in lon/lat degrees; None stays None.
+    """
+
+    def move(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = transformer(CRS, "EPSG:4326").transform(x, y)
+        return np.asarray(lon), np.asarray(lat)
+
+    return shapely.transform(np.asarray(geometries, dtype=object), move, interleaved=False)
 
 
 def transformation_used(source_crs: str = "EPSG:4326") -> str:

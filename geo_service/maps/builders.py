@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.kde import classify
@@ -38,7 +39,7 @@ from geo_service.maps.legends import (
     significant,
 )
 from geo_service.maps.raster import OverlayImage, surface_overlay
-from geo_service.projection import transformer
+from geo_service.projection import to_lonlat, transformer
 from geo_service.schema import CRS
 
 if TYPE_CHECKING:
@@ -363,7 +364,7 @@ def patrol_layer(
     if len(zones):
         styled = zones.assign(_fill=ZONE_COLOUR, _weight=2.5)
         _geojson(styled, fields, fill_opacity=0.35, colour=ZONE_COLOUR).add_to(group)
-        lonlat = zones.geometry.representative_point().to_crs("EPSG:4326")
+        lonlat = to_lonlat(zones.geometry.representative_point().to_numpy())
         for point, number in zip(lonlat, zones["zone"], strict=True):
             icon = folium.DivIcon(
                 html=f'<span class="zone-number">{int(number)}</span>',
@@ -425,7 +426,7 @@ def sites_layer(
     group = folium.FeatureGroup(name=name, show=True)
     _geojson(styled, fields, marker=folium.CircleMarker(radius=9)).add_to(group)
     labelled = drawn.head(MAX_LABELS)
-    lonlat = labelled.geometry.to_crs("EPSG:4326").representative_point()
+    lonlat = shapely.point_on_surface(to_lonlat(labelled.geometry.to_numpy()))
     for point, label in zip(lonlat, labelled["label"], strict=True):
         icon = folium.DivIcon(html=f'<span class="road-label">{html.escape(str(label))}</span>')
         folium.Marker([round(point.y, 6), round(point.x, 6)], icon=icon).add_to(group)

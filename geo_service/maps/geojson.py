@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo_service.projection import transformer
+from geo_service.projection import to_lonlat
 from geo_service.schema import CRS
 
 #: Simplification tolerance for boundaries, metres.
@@ -89,18 +89,13 @@ def _light_geometries(
             geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
         # the process's one transformer to lon/lat (geopandas' to_crs would search PROJ's
         # database again for each layer)
-        lonlat = shapely.transform(geoms, _to_lonlat, interleaved=False)
+        lonlat = to_lonlat(geoms)
         rounded = shapely.set_precision(lonlat, 10.0**-decimals, mode="pointwise")
         found = [None if g is None else shapely.geometry.mapping(g) for g in rounded]
         _LIGHT[key] = found
         while len(_LIGHT) > _LIGHT_KEPT:
             _LIGHT.popitem(last=False)
     return found
-
-
-def _to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lon, lat = transformer(CRS, "EPSG:4326").transform(x, y)
-    return np.asarray(lon), np.asarray(lat)
 
 
 def _columns(frame: gpd.GeoDataFrame) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from flask import Blueprint, Response, render_template, request, url_for
 
 from geo_service import export, reference
@@ -33,6 +34,7 @@ from geo_service.maps.legends import (
     BREAK_METHODS,
     Legend,
 )
+from geo_service.projection import to_lonlat
 from geo_service.schema import ROAD_TRAFFIC_COLLISION
 from geo_service.services import collisions as collision_services
 from geo_service.services import context, tables
@@ -475,11 +477,11 @@ def _site_table(state: WebState, view: CollisionSites) -> tuple[pd.DataFrame, li
         return sites.assign(streets="", lat=[], lon=[]), []
     radius = float(view.rule.radius_m) + 30.0
     streets = reference.names_near(_roads(state), sites.geometry, radius_m=radius)
-    lonlat = sites.geometry.representative_point().to_crs("EPSG:4326")
+    lonlat = to_lonlat(sites.geometry.representative_point().to_numpy())
     years = present.year_columns(sites["by_year"]) if "by_year" in sites else pd.DataFrame()
     table = pd.concat([sites.reset_index(drop=True), years.reset_index(drop=True)], axis=1)
-    table = table.assign(streets=streets, lat=lonlat.y.round(6).to_numpy(),
-                         lon=lonlat.x.round(6).to_numpy())  # fmt: skip
+    table = table.assign(streets=streets, lat=shapely.get_y(lonlat).round(6),
+                         lon=shapely.get_x(lonlat).round(6))  # fmt: skip
     return table, list(years.columns)
 
 

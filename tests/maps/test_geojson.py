@@ -85,3 +85,15 @@ def test_shapes_drawn_again_are_the_same_and_other_shapes_are_not_confused() -> 
     first["features"][0]["geometry"]["type"] = "Changed"
     assert light_geojson(layer)["features"][0]["geometry"]["type"] == "Polygon"
     assert len(geojson._LIGHT) <= geojson._LIGHT_KEPT
+
+
+def test_to_lonlat_is_geopandas_to_crs() -> None:
+    from geo_service.projection import to_lonlat
+
+    shapes = gpd.GeoSeries(
+        [shapely.Point(530_000, 180_000), _wiggly().geometry.iloc[0], None], crs="EPSG:27700"
+    )
+    moved = to_lonlat(shapes.to_numpy())
+    expected = shapes.to_crs("EPSG:4326").to_numpy()
+    assert moved[2] is None
+    assert all(shapely.equals_exact(moved[:2], expected[:2], tolerance=1e-12))

@@ -66,3 +66,16 @@ def test_surface_overlay_puts_cells_where_they_are() -> None:
         decoded[int((my1 - wy) / (my1 - my0) * height), int((wx - mx0) / (mx1 - mx0) * width)] == 1
     )
     assert len(image.png) < 50_000
+
+
+def test_web_mercator_formulas_agree_with_proj() -> None:
+    from geo_service.maps.raster import from_mercator, to_mercator
+
+    lon = np.array([-6.4, -2.0, 0.0, 1.76, -0.4772])
+    lat = np.array([49.9, 52.5, 51.4779, 60.86, 51.7537])
+    x, y = to_mercator(lon, lat)
+    px, py = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
+    assert np.allclose(x, px, rtol=0, atol=1e-6) and np.allclose(y, py, rtol=0, atol=1e-6)
+    back_lon, back_lat = from_mercator(px, py)
+    assert np.allclose(back_lon, lon, rtol=0, atol=1e-11)
+    assert np.allclose(back_lat, lat, rtol=0, atol=1e-11)
