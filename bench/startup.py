@@ -17,8 +17,9 @@ machine where wall-clock time is not); the figure is the median of :data:`REPEAT
   for the run (the real store is never written). ``area_page``, ``category_page`` and
   ``report_page`` are a fresh process on a version *seen once*: each page was opened once before
   in another process, so the derived files a version keeps beside its manifest (its summary,
-  area counts and forecast backtests, :mod:`geo_service.services.kept`) are there, as they are
-  for every version ``serve`` has shown (its warm-up computes them before showing it).
+  area counts, forecast backtests, hotspot accuracy, patrol zones and category maps:
+  :mod:`geo_service.services.kept`, :mod:`geo_service.services.kept_maps`) are there, as they
+  are for every version ``serve`` has shown (its warm-up computes them before showing it).
   ``area_page_first`` and ``category_page_first`` are the *very first view after an ingest*:
   every derived file of the version is deleted before each run, so the page computes them.
 - **serve**: seconds (wall) from starting ``geo-service serve`` to its first answer of ``/``
@@ -66,7 +67,10 @@ TARGETS: dict[str, float] = {
 #: ingest published it).
 FIRST_VIEW = frozenset({"area_page_first", "category_page_first"})
 #: Derived files a version keeps beside its manifest (computed again when missing).
-DERIVED = ("summary.parquet", "area_counts.parquet", "backtest-*.parquet")
+DERIVED = (
+    "summary.parquet", "area_counts.parquet", "backtest-*.parquet", "accuracy-*.parquet",
+    "patrol-*.parquet", "hotspots-*.parquet",
+)  # fmt: skip
 #: Cases whose figure is wall-clock seconds, not CPU seconds.
 WALL = frozenset({"serve_first_page"})
 #: The area and category shown cold (a ward of the Hertfordshire store; the demo's first beat).
@@ -131,7 +135,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             "copy": "the measurements run on a copy of the store made for the run",
             "area_page, category_page, report_page": (
                 "version seen once: each page opened once before in another process, so the "
-                "version's derived files (summary, area counts, forecast backtests) are kept"
+                "version's derived files (summary, area counts, forecast backtests, hotspot "
+                "accuracy, patrol zones, category maps) are kept"
             ),
             "area_page_first, category_page_first": (
                 "first view after an ingest: every derived file of the version deleted before "
