@@ -1,7 +1,8 @@
 """The Flask web service: :func:`create_app` builds an app for one store (no app at import time).
 
-Views (:mod:`.pages`, :mod:`.api`) parse the request (:mod:`.params`), call the framework-free
-service functions (:mod:`geo_service.services`), and render templates from the top-level
+Views (:mod:`.pages`, :mod:`.patrol_pages`, :mod:`.collision_pages`, :mod:`.api`) parse the
+request (:mod:`.params`), call the framework-free service functions (:mod:`geo_service.services`)
+through the request's cached results (:mod:`.results`), and render templates from the top-level
 ``templates/`` folder with assets from ``static/``.
 
 Around the views, in order: the Host header is checked against the allowed hosts before any other
@@ -64,7 +65,8 @@ def create_app(settings: Settings, *, store: object | None = None) -> Flask:
     store
         An already opened store; by default ``geo_service.store.Store(settings.store)``.
     """
-    from geo_service.web import api, pages
+    # collision_pages and patrol_pages add their routes to the pages blueprint when imported
+    from geo_service.web import api, collision_pages, pages, patrol_pages, results  # noqa: F401
 
     app = Flask(
         "geo_service.web",
@@ -88,7 +90,7 @@ def create_app(settings: Settings, *, store: object | None = None) -> Flask:
         lambda: {
             "tile_host": tile_host(web_state().tiles()),
             # called by the map pages only: an error page never reads the store for it
-            "streets_loaded": lambda: pages.streets_loaded(web_state()),
+            "streets_loaded": lambda: results.streets_loaded(web_state()),
         }
     )
     app.wsgi_app = AllowedHosts(app.wsgi_app, settings.allowed_hosts, trusted_key=WARM_KEY)  # type: ignore[method-assign]
@@ -190,7 +192,7 @@ def warm_cache(app: Flask, version: str | None = None) -> None:
 
 
 def _warm_paths(app: Flask, state: WebState, version: str | None) -> Iterator[str]:
-    from geo_service.web import pages
+    from geo_service.web import results
     from geo_service.web.params import default_layer
 
     yield "/"
@@ -198,7 +200,7 @@ def _warm_paths(app: Flask, state: WebState, version: str | None) -> Iterator[st
         try:
             state.begin_request(request.environ)
             summary = state.summary()
-            groups = pages.groups_for(state, summary)
+            groups = results.groups_for(state, summary)
             layer = default_layer(summary.layers)
             codes = (
                 state.cached(("layer", layer), lambda: state.store.layer(layer))["code"]

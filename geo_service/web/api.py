@@ -29,7 +29,7 @@ from geo_service.services.collisions import sites_meta
 from geo_service.services.evaluation import evaluate, evaluation_document
 from geo_service.services.options import METHODS, HotspotOptions, ViewOptions
 from geo_service.services.views import CategoryView
-from geo_service.web import pages
+from geo_service.web import results
 from geo_service.web.params import evaluate_options, hotspot_options, shift_options
 from geo_service.web.security import content_disposition
 from geo_service.web.state import web_state
@@ -106,15 +106,15 @@ def geojson_response(
 @blueprint.route(f"/looking-back.{_FMT}")
 def looking_back(fmt: str) -> Response:
     """The overview's looking-back table."""
-    state, summary, opts = pages.request_context()
-    view = pages.overview_results(state, summary, opts)
+    state, summary, opts = results.request_context()
+    view = results.overview_results(state, summary, opts)
     return table_response(view.table, fmt, name=f"looking-back-{opts.period_end}")
 
 
 @blueprint.route(f"/forces.{_FMT}")
 def forces(fmt: str) -> Response:
     """Incidents per reporting force (police.uk ``Reported by``) in both periods."""
-    state, _summary, opts = pages.request_context()
+    state, _summary, opts = results.request_context()
     result = state.cached(
         ("forces", opts.key()), lambda: tables.reporting_forces(state.store, opts)
     )
@@ -137,9 +137,9 @@ def monthly(name: str, fmt: str) -> Response:
 
 def _change_by_area(name: str) -> tuple[ViewOptions, tables.ChangeByArea]:
     """The (cached) change table of category ``name``: the tables alone, no hotspot maps."""
-    state, summary, opts = pages.request_context()
-    pages.require_layer(opts)
-    group = context.resolve_group(pages.groups_for(state, summary), name)
+    state, summary, opts = results.request_context()
+    results.require_layer(opts)
+    group = context.resolve_group(results.groups_for(state, summary), name)
     result = state.cached(
         ("change", group.name, opts.key()),
         lambda: tables.change_by_area(state.store, group, opts),
@@ -179,7 +179,7 @@ def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
     Query: the page options plus ``cell_m``, ``hex``, ``bandwidth_m``, ``eps_m``,
     ``min_samples``, ``permutations``, ``seed``, ``areas``, ``step_months``, ``accuracy``.
     """
-    state, _summary, opts = pages.request_context()
+    state, _summary, opts = results.request_context()
     chosen: HotspotOptions = hotspot_options(
         request.args, category=name, method=method, view=opts, methods=METHODS
     )
@@ -198,7 +198,7 @@ def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
 def shifts(name: str, fmt: str) -> Response:
     """Change of the category per area (or grid cell: ``cells=1``, ``cell_m``, ``hex=1``)
     between the two periods of the page options, with p, q and a label."""
-    state, _summary, opts = pages.request_context()
+    state, _summary, opts = results.request_context()
     chosen = shift_options(request.args, category=name, view=opts)
     result = state.cached(
         ("shifts", chosen), lambda: hotspot_services.shifts(state.store, state.groups, chosen)
@@ -212,7 +212,7 @@ def shifts(name: str, fmt: str) -> Response:
 @blueprint.route("/category/<path:name>/evaluation.json")
 def evaluation(name: str) -> Response:
     """The backtest of every hotspot method on the category (as ``geo-service evaluate``)."""
-    state, _summary, opts = pages.request_context()
+    state, _summary, opts = results.request_context()
     chosen = evaluate_options(request.args, category=name, view=opts)
     kinds = request.args.get("map_kinds", "0")
     if kinds not in ("0", "1"):
@@ -229,7 +229,7 @@ def evaluation(name: str) -> Response:
 def rates(name: str, fmt: str) -> Response:
     """Incidents per 1,000 residents per area of the page's layer and period (as
     ``geo-service rates``); ``cells=1``: per grid cell with the dual (risk-adjusted) KDE."""
-    state, _summary, opts = pages.request_context()
+    state, _summary, opts = results.request_context()
     cells = request.args.get("cells", "0")
     if cells not in ("0", "1"):
         raise InputError(f"cells={cells!r}: allowed: 0, 1")
@@ -257,17 +257,17 @@ def _map_response(found: hotspot_services.HotspotMap | None) -> Response:
 
 def _category_view(name: str) -> CategoryView:
     """The category's tables and hotspot maps (cached with the page's), without its map."""
-    state, summary, opts = pages.request_context()
-    group = context.resolve_group(pages.groups_for(state, summary), name)
-    return pages.category_view_results(state, group, opts)
+    state, summary, opts = results.request_context()
+    group = context.resolve_group(results.groups_for(state, summary), name)
+    return results.category_view_results(state, group, opts)
 
 
 @blueprint.route(f"/area/<layer>/<code>/changes.{_FMT}")
 def area_changes(layer: str, code: str, fmt: str) -> Response:
     """Every category's change in one area."""
-    state, summary, opts = pages.request_context(layer=layer)
-    groups = pages.groups_for(state, summary)
-    view = pages.area_results(state, groups, code, opts)
+    state, summary, opts = results.request_context(layer=layer)
+    groups = results.groups_for(state, summary)
+    view = results.area_results(state, groups, code, opts)
     return table_response(view.changes, fmt, name=f"area-{code}-{opts.period_end}")
 
 
@@ -286,8 +286,8 @@ def layer_geojson(layer: str) -> Response:
 @blueprint.route(f"/collisions/sites.{_FMT}")
 def sites(fmt: str) -> Response:
     """Repeat-collision sites in the layer's areas under the rule in the query string."""
-    state, _summary, opts = pages.request_context()
-    view = pages.collision_view(state, opts, pages.request_rule_options())
+    state, _summary, opts = results.request_context()
+    view = results.collision_view(state, opts, results.request_rule_options())
     table = export.with_centroid(view.sites)
     return table_response(table, fmt, name=f"collision-sites-{opts.period_end}")
 
@@ -295,8 +295,8 @@ def sites(fmt: str) -> Response:
 @blueprint.route(f"/collisions/outside.{_FMT}")
 def sites_outside(fmt: str) -> Response:
     """Repeat-collision sites outside every area of the layer (reported apart)."""
-    state, _summary, opts = pages.request_context()
-    view = pages.collision_view(state, opts, pages.request_rule_options())
+    state, _summary, opts = results.request_context()
+    view = results.collision_view(state, opts, results.request_rule_options())
     table = export.with_centroid(view.outside)
     return table_response(table, fmt, name=f"collision-sites-outside-{opts.period_end}")
 
@@ -304,24 +304,24 @@ def sites_outside(fmt: str) -> Response:
 @blueprint.route(f"/collisions/ksi.{_FMT}")
 def ksi_trend(fmt: str) -> Response:
     """Recorded and severity-adjusted KSI collisions per whole calendar year."""
-    state, _summary, opts = pages.request_context()
-    view = pages.collision_view(state, opts, pages.request_rule_options())
+    state, _summary, opts = results.request_context()
+    view = results.collision_view(state, opts, results.request_rule_options())
     return table_response(view.ksi_trend, fmt, name=f"ksi-trend-{view.period_end}")
 
 
 @blueprint.route("/collisions/sites.geojson")
 def sites_geojson() -> Response:
     """Repeat-collision sites as points (as ``repeat-locations --format geojson``)."""
-    state, _summary, opts = pages.request_context()
-    view = pages.collision_view(state, opts, pages.request_rule_options())
+    state, _summary, opts = results.request_context()
+    view = results.collision_view(state, opts, results.request_rule_options())
     return geojson_response(view.sites, meta=sites_meta(view))
 
 
 @blueprint.route("/collisions/points.geojson")
 def collision_points() -> Response:
     """The collisions the map draws (rule window): most severe first, at most ``MAX_POINTS``."""
-    state, _summary, opts = pages.request_context()
-    view = pages.collision_view(state, opts, pages.request_rule_options())
+    state, _summary, opts = results.request_context()
+    view = results.collision_view(state, opts, results.request_rule_options())
     drawn = drawn_collisions(view.collisions)
     points = gpd.GeoDataFrame(
         drawn[[c for c in POINT_COLUMNS if c in drawn.columns]],
@@ -334,15 +334,15 @@ def collision_points() -> Response:
 @blueprint.route(f"/collisions/severity.{_FMT}")
 def severity(fmt: str) -> Response:
     """Collisions per severity and year."""
-    state, _summary, opts = pages.request_context()
-    view = pages.collision_view(state, opts, pages.request_rule_options())
+    state, _summary, opts = results.request_context()
+    view = results.collision_view(state, opts, results.request_rule_options())
     return table_response(view.severity, fmt, name=f"collision-severity-{opts.period_end}")
 
 
 @blueprint.route("/summary.json")
 def summary() -> Response:
     """Months, sources, categories and layers held."""
-    state, held, _opts = pages.request_context()
+    state, held, _opts = results.request_context()
     body = {
         "months": list(held.months),
         "sources": list(held.sources),
