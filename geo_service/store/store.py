@@ -48,7 +48,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +79,7 @@ from geo_service.store.layout import (
     version_path,
 )
 from geo_service.store.lock import WriterLock
-from geo_service.store.manifest import LayerInfo, Manifest, Partition
+from geo_service.store.manifest import FileChecksum, LayerInfo, Manifest, Partition
 from geo_service.store.write import IngestBatch
 
 if TYPE_CHECKING:
@@ -365,7 +365,7 @@ class Store:
             return _store_write.write_batches(
                 self.root, self._current_dir(), manifest, batches, kind=kind,
                 transformation=transformation, staging=lambda: self._staging(manifest),
-                publish_staged=lambda folder: self._publish(folder, manifest),
+                publish_staged=lambda folder, known: self._publish(folder, manifest, known=known),
             )  # fmt: skip
 
     def write_layer(
@@ -461,14 +461,23 @@ class Store:
         fault_point("staging-created")
         return staging
 
-    def _publish(self, staging: Path, manifest: Manifest) -> None:
+    def _publish(
+        self,
+        staging: Path,
+        manifest: Manifest,
+        *,
+        known: Mapping[str, FileChecksum] | None = None,
+    ) -> None:
         """Seal ``staging``'s manifest with its files' checksums, then make it the published
         version: rename into place, then replace CURRENT.
 
-        ``manifest`` is the published one ``staging`` was built from.
+        ``manifest`` is the published one ``staging`` was built from; ``known`` are checksums
+        workers computed of the files they staged (:func:`geo_service.store.verify.seal`).
         """
         try:
-            _checks.seal_staged(staging, previous_dir=self._current_dir(), previous=manifest)
+            _checks.seal_staged(
+                staging, previous_dir=self._current_dir(), previous=manifest, known=known
+            )
         except OSError as exc:  # disk full while recording checksums: nothing is published
             shutil.rmtree(staging, ignore_errors=True)
             raise _store_write.os_error(exc, staging) from exc

@@ -25,6 +25,8 @@ from geo_service.errors import InputError
 from geo_service.ingest import add_layer, ingest_files
 from geo_service.projection import from_bng
 from geo_service.store import Store
+from geo_service.store import verify as _verify
+from geo_service.store.manifest import FileChecksum
 from geo_service.store.write import IngestBatch, IngestWriter, StagedBatch
 from tests.engine._compare import (
     change_csv,
@@ -242,6 +244,33 @@ def test_workers_stage_their_months_and_send_back_no_incident_rows(
     assert merged_here == [] and len(staged) == 3  # every month staged by a worker
     # A month's result: its 2 file records, tallies and 2 rejects (6.6 kB), no rows.
     assert max(staged) < 12_000
+
+
+def test_workers_hash_the_files_they_stage_and_this_process_reads_none_of_them_again(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:3]):
+        _write_month(data, month, seed=k)
+    single = ingest_files(_store_with_wards(tmp_path / "single", ward_file), "police-uk", [data])
+    hashed: list[str] = []
+    whole = _verify.file_checksum
+
+    def spy(path: Path) -> FileChecksum:
+        hashed.append(Path(path).as_posix())
+        return whole(path)
+
+    monkeypatch.setattr(_verify, "file_checksum", spy)  # this process only, not the workers
+    dask = ingest_files(_store_with_wards(tmp_path / "dask", ward_file), "police-uk", [data],
+                        scheduler=cluster)  # fmt: skip
+    assert single.stored == dask.stored == 3 * 2 * 61 - 3
+    checksums = {name: Store(tmp_path / name).manifest().checksums for name in ("single", "dask")}
+    # Each month's incident and held file, and the ward layer; the same bytes on both engines.
+    assert len(checksums["dask"]) == 3 + 3 + 1
+    assert checksums["dask"] == checksums["single"]
+    assert [p for p in hashed if "/incidents/" in p or "/held/" in p] == []
+    # The records hold: `check` reads every byte against them.
+    assert _verify.check_store(tmp_path / "dask").clean
 
 
 def test_warnings_of_a_worker_reach_this_process(
