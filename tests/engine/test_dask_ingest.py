@@ -90,7 +90,7 @@ def _write_month(folder: Path, month: str, *, seed: int, n: int = 60) -> list[Pa
     ]
 
 
-def _store_with_wards(root: Path, wards: Path) -> Store:
+def _store_with_wards(root: Path | str, wards: Path) -> Store:
     store = Store(root)
     add_layer(store, "ward", wards)
     return store
@@ -271,6 +271,31 @@ def test_workers_hash_the_files_they_stage_and_this_process_reads_none_of_them_a
     assert [p for p in hashed if "/incidents/" in p or "/held/" in p] == []
     # The records hold: `check` reads every byte against them.
     assert _verify.check_store(tmp_path / "dask").clean
+
+
+def test_workers_stage_the_months_of_a_store_at_a_url_and_this_process_publishes_them(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsspec = pytest.importorskip("fsspec", reason="fsspec is not installed")
+    from geo_service.store.remote import StoreReader
+
+    monkeypatch.setenv("GEO_SERVICE_STAGING", str(tmp_path / "copies"))
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:3]):
+        _write_month(data, month, seed=k)
+    single = ingest_files(_store_with_wards(tmp_path / "single", ward_file), "police-uk", [data])
+    url = f"memory://dask-{tmp_path.name}"
+    try:
+        remote = _store_with_wards(url, ward_file)
+        dask = ingest_files(remote, "police-uk", [data], scheduler=cluster)
+        assert summary_dict(dask) == summary_dict(single)
+        reader = StoreReader(url)
+        rows = reader.incidents().sort_values(["source_file", "source_line"], ignore_index=True)
+        pd.testing.assert_frame_equal(rows, stored_rows(tmp_path / "single"))
+        # The workers staged into the local working copy; the URL got the same bytes.
+        assert reader.manifest().checksums == Store(tmp_path / "single").manifest().checksums
+    finally:
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://"), recursive=True)
 
 
 def test_warnings_of_a_worker_reach_this_process(
