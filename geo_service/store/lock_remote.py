@@ -88,6 +88,12 @@ class RemoteLock:
             create(self.fs, self.path, payload)
         except FileExistsError:
             raise StoreBusyError(busy_message(self.url, read_lock(self.fs, self.path))) from None
+        except Exception as exc:  # an edge: whatever the file system's package raises
+            raise StoreError(
+                f"store {self.url}: cannot create the writer lock {self.path} "
+                f"({type(exc).__name__}: {exc}); geo-service needs an exclusive write there "
+                "(fsspec's pipe_file(mode='create')); nothing was changed"
+            ) from exc
         try:  # the second exclusive write of the same object must be refused
             create(self.fs, self.path, payload)
         except FileExistsError:

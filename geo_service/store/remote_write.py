@@ -75,7 +75,7 @@ class Origin:
         """The origin of the working copy ``root`` (None: a plain local store)."""
         try:
             data: Any = json.loads((root / ORIGIN).read_text("utf-8"))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a store folder, or not a folder
             return None
         except (OSError, ValueError) as exc:
             raise StoreError(f"{root / ORIGIN}: unreadable ({exc})") from exc
@@ -133,6 +133,27 @@ def working_copy(url: str, *, staging: str | None = None) -> Path:
     except OSError as exc:
         raise StoreError(f"{root}: cannot make the working copy of {url} ({exc.strerror})") from exc
     return root
+
+
+def refuse_repair(root: Path) -> None:
+    """Raise StoreError when ``root`` is a working copy: ``repair`` mends a local store only."""
+    origin = Origin.read(root)
+    if origin is not None:
+        raise StoreError(
+            f"store {origin.url}: `geo-service repair` mends a store in a local folder; a store "
+            "at a URL is checked on every read, and a damaged version there is mended by "
+            "publishing a new one (ingest or add a layer again) or from a backup"
+        )
+
+
+def brought_up_to_date(root: Path) -> None:
+    """Bring the working copy ``root`` (if it is one) up to its URL's published version."""
+    from geo_service.store.lock import WriterLock
+
+    origin = Origin.read(root)
+    if origin is not None:
+        with WriterLock(root).held():
+            sync_down(root, origin)
 
 
 # ------------------------------------------------------------------------- bringing it in

@@ -39,6 +39,11 @@ missing, of another size, footer checksum or row count, or an unlisted file amon
 :class:`~geo_service.errors.StoreDamagedError` naming the file; only listed files are ever read.
 Just before a version is published the checksums of its files are added to its manifest
 (:func:`geo_service.store.verify.seal`).
+
+A store given as an fsspec URL of another file system (``s3://bucket/store``) is a local working
+copy of it (:mod:`geo_service.store.remote_write`): brought up to the URL's published version
+before the first read and under every write, and a version written here is published to the
+URL when the write's outermost :meth:`Store.locked` block ends.
 """
 
 from __future__ import annotations

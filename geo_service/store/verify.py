@@ -445,8 +445,12 @@ def check_store(root: Path) -> CheckReport:
     file in the partitions against the manifest, the kept summary against a fresh count. Noted:
     versions kept before it (intact or not, by size and footer), leftovers of interrupted
     writes, rejects files, dot-files and a manifest without checksums. The reference layers
-    (roads, places, addresses) beside the versions are read whole too.
+    (roads, places, addresses) beside the versions are read whole too. The working copy of a
+    store at a URL is brought up to its URL's published version first, then checked.
     """
+    from geo_service.store.remote_write import brought_up_to_date
+
+    brought_up_to_date(root)
     version, problems = read_current(root)
     if version is None:
         notes = [] if problems else ["the store is empty", *_leftovers(root, None, Manifest())]

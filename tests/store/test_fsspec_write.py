@@ -93,8 +93,7 @@ def test_ingest_to_a_memory_url_publishes_what_a_local_store_holds(
     pd.testing.assert_frame_equal(rows, expected)
     assert (rows["area_ward"] == "W1").sum() == 10 + 4  # k % 3 == 0 of 30 and of 12
     # A plain reader of the published version counts exactly the store's rows.
-    fs, _ = fsspec.core.url_to_fs(url)
-    plain = gpd.read_parquet(f"{_published_dir(url)}/incidents", filesystem=fs)
+    plain = gpd.read_parquet(f"memory://{_published_dir(url)}/incidents")
     assert len(plain) == 42 and plain.crs.to_epsg() == 27700
     assert reader.manifest().partitions.keys() == local.manifest().partitions.keys()
     assert len(_versions(url)) == 2  # the published version and the one before it
@@ -283,3 +282,22 @@ def test_the_working_copy_records_its_url(url: str, staging: Path) -> None:
     copy = Store(url).root
     assert copy.parent == staging
     assert json.loads((copy / ".origin").read_text("utf-8"))["url"] == url
+
+
+def test_check_reads_the_published_version_and_repair_is_left_to_a_local_store(
+    url: str, tmp_path: Path, ward_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "in"
+    _month(data, "2021-01", 6)
+    assert _cli("--store", url, "boundaries", "add", "ward", str(ward_file)) == 0
+    assert _cli("--store", url, "ingest", "police-uk", str(data)) == 0
+    # Another machine publishes a month: `check` brings it in before reading every byte.
+    other = tmp_path / "other"
+    other.mkdir()
+    _month(data, "2021-02", 3)
+    ingest_files(Store(_remote.working_copy(url, staging=str(other))), "police-uk", [data])
+    capsys.readouterr()
+    assert _cli("--store", url, "check") == 0
+    assert "version v000003" in capsys.readouterr().out
+    assert _cli("--store", url, "repair") == 2
+    assert "`geo-service repair` mends a store in a local folder" in capsys.readouterr().err
