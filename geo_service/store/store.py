@@ -342,10 +342,17 @@ class Store:
             if self._origin is None or self._lock.depth > 1:
                 yield
                 return
-            with _remote.remote_write(self.root, self._origin) as write:
-                self._synced = True
+            try:
+                with _remote.remote_write(self.root, self._origin) as write:
+                    self._synced = True
+                    self._cache.clear()
+                    yield
+            except BaseException:
+                # A version published here but not at the URL must not be read: the next
+                # read brings the URL's version back.
+                self._synced, self._origin = False, _remote.Origin.read(self.root)
                 self._cache.clear()
-                yield
+                raise
             self._origin = write.origin
 
     def write_incidents(

@@ -168,8 +168,10 @@ def test_a_writer_failing_before_current_leaves_readers_on_the_previous_version(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(_remote, "fault_point", fail)
+    failed = Store(url)
     with pytest.raises(KeyboardInterrupt):
-        ingest_files(Store(url), "police-uk", [data])
+        ingest_files(failed, "police-uk", [data])
+    assert failed.months() == ["2021-01"]  # its own unpublished version is not read either
     reader = StoreReader(url)
     assert reader.version() == published and len(reader.incidents()) == 6
     assert _versions(url) == before  # its objects removed, its lock too
