@@ -97,12 +97,6 @@ class Origin:
         return fs, str(path).rstrip("/")
 
 
-def is_remote(text: str) -> bool:
-    """Whether ``text`` is a URL of another file system than the local disk."""
-    scheme, found, _ = text.partition("://")
-    return bool(found) and scheme.lower() not in ("file", "local") and scheme.isascii()
-
-
 def working_copy(url: str, *, staging: str | None = None) -> Path:
     """The local working copy of the store at ``url``, made (empty) if needed.
 
@@ -187,6 +181,16 @@ def sync_down(root: Path, origin: Origin) -> Origin:
     working copy of an empty store is emptied. Called under the working copy's writer lock.
     """
     fs, base = origin.filesystem()
+    try:
+        return _synced(root, origin, fs, base)
+    except OSError as exc:
+        raise StoreError(
+            f"store {origin.url}: cannot bring its published version into {root} "
+            f"({exc.strerror or exc})"
+        ) from exc
+
+
+def _synced(root: Path, origin: Origin, fs: AbstractFileSystem, base: str) -> Origin:
     name = remote_current(fs, base)
     # A write published here but not at the URL (it failed, or was killed, uploading) leaves
     # the working copy ahead: it is brought back to the URL's version.
@@ -341,9 +345,13 @@ class RemoteWrite:
                     "(its lock was broken?); nothing was published, the store is as it was"
                 )
             _replace_current(self.fs, self.base, name, token=self.lock.info.token)
-        except BaseException:
-            with contextlib.suppress(OSError, ValueError):
-                self.fs.rm(target, recursive=True)
+        except BaseException as exc:
+            self._discard(target, name)
+            if isinstance(exc, OSError):
+                raise StoreError(
+                    f"store {self.origin.url}: cannot write {exc.filename or target} "
+                    f"({exc.strerror or exc}); nothing was published, the store is as it was"
+                ) from exc
             raise
         fault_point("remote-current-replaced")
         self.origin = Origin(self.origin.url, name)
@@ -351,6 +359,13 @@ class RemoteWrite:
         self._prune({name, *([self.built_on] if self.built_on else [])})
         logger.info("published %s/%s/%s", self.origin.url, VERSIONS, name)
         return name
+
+    def _discard(self, target: str, name: str) -> None:
+        """Remove the unpublished ``target`` (unless CURRENT names it: a PUT that succeeded
+        but whose answer was lost)."""
+        with contextlib.suppress(OSError, ValueError, StoreError):
+            if remote_current(self.fs, self.base) != name:
+                self.fs.rm(target, recursive=True)
 
     def _upload(self, local_dir: Path, target: str, before: str | None) -> None:
         """Every file of ``local_dir`` to ``target``, the manifest last; unchanged files (hard

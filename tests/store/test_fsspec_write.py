@@ -303,3 +303,27 @@ def test_check_reads_the_published_version_and_repair_is_left_to_a_local_store(
     assert "version v000003" in capsys.readouterr().out
     assert _cli("--store", url, "repair") == 2
     assert "`geo-service repair` mends a store in a local folder" in capsys.readouterr().err
+
+
+def test_an_upload_refused_by_the_file_system_is_one_line_and_publishes_nothing(
+    url: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    data = tmp_path / "in"
+    _month(data, "2021-01", 6)
+    assert _cli("--store", url, "boundaries", "add", "ward", str(ward_file)) == 0
+    published = StoreReader(url).version()
+
+    def refused(self: MemoryFileSystem, lpath: str, rpath: str, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", rpath)
+
+    monkeypatch.setattr(MemoryFileSystem, "put_file", refused)
+    assert _cli("--store", url, "ingest", "police-uk", str(data)) == 2
+    err = capsys.readouterr().err
+    assert "(No space left on device); nothing was published, the store is as it was" in err
+    assert err.count("\n") == 1 and "/_versions/v000002-" in err
+    assert StoreReader(url).version() == published and _versions(url) == [published]
+    fs, root = fsspec.core.url_to_fs(url)
+    assert not fs.exists(f"{root}/{LOCK}")
