@@ -26,7 +26,8 @@ POSITIONS: tuple[str, ...] = ("highest-last", "highest-first")
 class Settings:
     """Everything configurable about one geo_service installation."""
 
-    #: Directory of the embedded store.
+    #: Directory of the embedded store (for a store given as an fsspec URL: its local working
+    #: copy, see :func:`store_folder`).
     store: Path = Path("data/store")
     #: TOML file of category groups; None uses the packaged defaults.
     categories: Path | None = None
