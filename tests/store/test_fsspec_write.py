@@ -24,7 +24,7 @@ from geo_service.errors import StoreBusyError, StoreError
 from geo_service.ingest import add_layer, ingest_files
 from geo_service.store import Store
 from geo_service.store import remote_write as _remote
-from geo_service.store.faults import FAULT_ENV, REMOTE_PHASES
+from geo_service.store.faults import FAULT_ENV, REMOTE_PHASES, fault_point
 from geo_service.store.lock_remote import LOCK, RemoteLock, break_lock, read_lock
 from geo_service.store.remote import StoreReader
 from tests.store.conftest import P_OUT, P_W1, P_W2, police_row, write_police_csv
@@ -175,7 +175,7 @@ def test_a_writer_failing_before_current_leaves_readers_on_the_previous_version(
     reader = StoreReader(url)
     assert reader.version() == published and len(reader.incidents()) == 6
     assert _versions(url) == before  # its objects removed, its lock too
-    monkeypatch.undo()
+    monkeypatch.setattr(_remote, "fault_point", fault_point)
     assert ingest_files(Store(url), "police-uk", [data]).stored == 3
     assert len(StoreReader(url).incidents()) == 9
 
