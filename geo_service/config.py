@@ -26,7 +26,8 @@ POSITIONS: tuple[str, ...] = ("highest-last", "highest-first")
 class Settings:
     """Everything configurable about one geo_service installation."""
 
-    #: Directory of the embedded store.
+    #: Directory of the embedded store (for a store given as an fsspec URL: its local working
+    #: copy, see :func:`store_folder`).
     store: Path = Path("data/store")
     #: TOML file of category groups; None uses the packaged defaults.
     categories: Path | None = None
@@ -90,7 +91,9 @@ def load_settings(
 
 
 def store_folder(value: str, *, where: str) -> Path:
-    """The local folder of a store given as a path or a ``file://`` URL.
+    """The local folder of a store given as a path or a ``file://`` URL, or the local working
+    copy of a store at another fsspec URL (``memory://``, ``s3://bucket/store``), which the
+    store brings up to date and publishes back (:mod:`geo_service.store.remote_write`).
 
     Taken from the text, before :class:`~pathlib.Path` would fold ``file:///srv/store`` into
     the relative folder ``file:/srv/store`` (and an empty store there would be read, or
@@ -99,19 +102,19 @@ def store_folder(value: str, *, where: str) -> Path:
     Raises
     ------
     InputError
-        A URL of another file system (``memory://``, ``s3://``): geo-service writes and serves
-        local stores only; such a store is read with ``StoreReader``.
+        No fsspec file system is known for the URL's scheme (its package is not installed).
     """
     scheme, found, rest = value.partition("://")
     if not found or not scheme.replace("+", "").replace(".", "").replace("-", "").isalnum():
         return Path(value)
     if scheme.lower() == "file":
         return Path(rest)
-    raise InputError(
-        f"{where}: store {value}: geo-service writes and serves a store in a local folder (a "
-        "path or a file:// URL); a store on another file system is read with "
-        "geo_service.store.remote.StoreReader (see docs/store.md, 'Open layout')"
-    )
+    from geo_service.store.remote_write import working_copy  # fsspec: only for a URL
+
+    try:
+        return working_copy(value)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc.message}") from exc
 
 
 def _read_toml(path: Path) -> dict[str, object]:

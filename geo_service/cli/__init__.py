@@ -98,6 +98,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "geo_service.cli.store_admin",
         "repair the store from its manifests (never inventing rows)",
     ),
+    ("unlock", "geo_service.cli.unlock", "remove the writer lock a killed writer left at a URL"),
     (
         "reference",
         "geo_service.cli.reference",

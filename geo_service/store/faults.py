@@ -26,6 +26,13 @@ PHASES: tuple[str, ...] = (
     "published",  # the write has finished
 )
 
+#: The phases of publishing a store at a URL (:mod:`geo_service.store.remote_write`), which
+#: follow the local write's in its working copy.
+REMOTE_PHASES: tuple[str, ...] = (
+    "remote-files-written",  # the new version's objects are uploaded; CURRENT names the old one
+    "remote-current-replaced",  # CURRENT at the URL names the new version; lock not yet removed
+)
+
 
 def fault_point(phase: str) -> None:
     """Kill this process with SIGKILL if ``GEO_SERVICE_FAULT_AT`` names ``phase``."""

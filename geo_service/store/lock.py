@@ -27,6 +27,11 @@ class WriterLock:
         self._writer = threading.Lock()  # one writing thread per Store object
         self._fd: int | None = None
 
+    @property
+    def depth(self) -> int:
+        """How many times this thread holds the lock now (0: not held)."""
+        return int(getattr(self._held, "depth", 0))
+
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """Hold the lock for the block; StoreBusyError when another thread or process has it."""

@@ -9,13 +9,10 @@ and its area layers. Before reading it makes the check every read of :class:`Sto
 checksum, and no unlisted file lies among them; otherwise
 :class:`~geo_service.errors.StoreDamagedError` names the file. It never writes.
 
-Writing stays with :class:`Store`, in a local POSIX folder. Its write builds a new version of
-hard links to the unchanged files, renames the finished version directory into place, replaces
-``CURRENT`` atomically after an ``fsync`` and holds an ``flock`` on ``.lock``; fsspec's file
-systems offer none of these in general (object stores have no links, no directory rename, no
-durable-rename guarantee and no advisory lock), so a store on shared storage is written by one
-machine in a local folder and copied or synced to where the others read it (``CURRENT`` last,
-so a reader never sees a version before all its files).
+A store at a URL is written by :class:`Store` in a local working copy and
+published to the URL by :mod:`geo_service.store.remote_write` (a lock object created only if
+absent, the version under its own prefix with its manifest last, then ``CURRENT``), so what
+this reads is always one whole published version.
 """
 
 from __future__ import annotations

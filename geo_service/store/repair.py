@@ -74,7 +74,12 @@ def repair_store(root: Path) -> RepairReport:
     ------
     StoreBusyError
         Another process is writing the store.
+    StoreError
+        ``root`` is the working copy of a store at a URL (repaired where it lies, not here).
     """
+    from geo_service.store.remote_write import refuse_repair
+
+    refuse_repair(root)
     with WriterLock(root).held():
         aside = root / "removed" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         actions: list[str] = []

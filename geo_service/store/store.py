@@ -39,6 +39,11 @@ missing, of another size, footer checksum or row count, or an unlisted file amon
 :class:`~geo_service.errors.StoreDamagedError` naming the file; only listed files are ever read.
 Just before a version is published the checksums of its files are added to its manifest
 (:func:`geo_service.store.verify.seal`).
+
+A store given as an fsspec URL of another file system (``s3://bucket/store``) is a local working
+copy of it (:mod:`geo_service.store.remote_write`): brought up to the URL's published version
+before the first read and under every write, and a version written here is published to the
+URL when the write's outermost :meth:`Store.locked` block ends.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +65,15 @@ import pyarrow.parquet as pq
 
 from geo_service import schema
 from geo_service.coverage import Coverage
-from geo_service.errors import InputError, NotFoundError, StoreDamagedError, StoreError
+from geo_service.errors import (
+    InputError,
+    NotFoundError,
+    StoreBusyError,
+    StoreDamagedError,
+    StoreError,
+)
 from geo_service.store import cubes as _cubes
+from geo_service.store import remote_write as _remote
 from geo_service.store import status as _status
 from geo_service.store import verify as _checks
 from geo_service.store import write as _store_write
@@ -79,7 +91,7 @@ from geo_service.store.layout import (
     version_path,
 )
 from geo_service.store.lock import WriterLock
-from geo_service.store.manifest import LayerInfo, Manifest, Partition
+from geo_service.store.manifest import FileChecksum, LayerInfo, Manifest, Partition
 from geo_service.store.write import IngestBatch
 
 if TYPE_CHECKING:
@@ -118,6 +130,9 @@ class Store:
         self.root = _local_root(root)
         self._lock = WriterLock(self.root)
         self._cache: dict[str, _Cached] = {}  # version name -> what was read of it
+        # A working copy of a store at a URL: brought up to date before the first read.
+        self._origin = _remote.Origin.read(self.root)
+        self._synced = self._origin is None
 
     # ----------------------------------------------------------------------------- reading
     def version(self) -> str | None:
@@ -138,6 +153,8 @@ class Store:
 
     def _current_name(self) -> str | None:
         """The name CURRENT holds (None: an empty store), unchecked."""
+        if not self._synced:
+            self._sync_for_reading()
         try:
             name = (self.root / "CURRENT").read_text("utf-8").strip()
         except FileNotFoundError:
@@ -298,14 +315,45 @@ class Store:
         """What the store holds, JSON-ready: see :func:`geo_service.store.status.store_status`."""
         return _status.store_status(self)
 
+    def _sync_for_reading(self) -> None:
+        """Bring the URL's published version into this working copy (once per ``Store``)."""
+        self._synced = True
+        if self._origin is None:
+            return
+        try:
+            with self._lock.held():
+                self._origin = _remote.sync_down(self.root, self._origin)
+        except StoreBusyError:
+            logger.warning("%s is being written here; reading the version it holds", self.root)
+
     # ----------------------------------------------------------------------------- writing
-    def locked(self) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
         """Hold the store's writer lock; StoreBusyError when another thread or process holds it.
 
         Re-entrant within one thread. Another thread of this process using the same (or another)
         ``Store`` object gets a StoreBusyError at once, as another process does; nobody waits.
+        For the working copy of a store at a URL the URL's writer lock is held too, its
+        published version is brought in first, and a new version written in the block is
+        published to the URL when the outermost block ends without error
+        (:mod:`geo_service.store.remote_write`).
         """
-        return self._lock.held()
+        with self._lock.held():
+            if self._origin is None or self._lock.depth > 1:
+                yield
+                return
+            try:
+                with _remote.remote_write(self.root, self._origin) as write:
+                    self._synced = True
+                    self._cache.clear()
+                    yield
+            except BaseException:
+                # A version published here but not at the URL must not be read: the next
+                # read brings the URL's version back.
+                self._synced, self._origin = False, _remote.Origin.read(self.root)
+                self._cache.clear()
+                raise
+            self._origin = write.origin
 
     def write_incidents(
         self,
@@ -365,7 +413,7 @@ class Store:
             return _store_write.write_batches(
                 self.root, self._current_dir(), manifest, batches, kind=kind,
                 transformation=transformation, staging=lambda: self._staging(manifest),
-                publish_staged=lambda folder: self._publish(folder, manifest),
+                publish_staged=lambda folder, known: self._publish(folder, manifest, known=known),
             )  # fmt: skip
 
     def write_layer(
@@ -461,14 +509,23 @@ class Store:
         fault_point("staging-created")
         return staging
 
-    def _publish(self, staging: Path, manifest: Manifest) -> None:
+    def _publish(
+        self,
+        staging: Path,
+        manifest: Manifest,
+        *,
+        known: Mapping[str, FileChecksum] | None = None,
+    ) -> None:
         """Seal ``staging``'s manifest with its files' checksums, then make it the published
         version: rename into place, then replace CURRENT.
 
-        ``manifest`` is the published one ``staging`` was built from.
+        ``manifest`` is the published one ``staging`` was built from; ``known`` are checksums
+        workers computed of the files they staged (:func:`geo_service.store.verify.seal`).
         """
         try:
-            _checks.seal_staged(staging, previous_dir=self._current_dir(), previous=manifest)
+            _checks.seal_staged(
+                staging, previous_dir=self._current_dir(), previous=manifest, known=known
+            )
         except OSError as exc:  # disk full while recording checksums: nothing is published
             shutil.rmtree(staging, ignore_errors=True)
             raise _store_write.os_error(exc, staging) from exc
@@ -481,18 +538,15 @@ class Store:
 
 # --------------------------------------------------------------------------------- helpers
 def _local_root(root: Path | str) -> Path:
-    """The folder of a store given as a path or a ``file://`` URL; another URL is refused."""
+    """The folder of a store given as a path or a ``file://`` URL; for another URL, its local
+    working copy (:func:`geo_service.store.remote_write.working_copy`)."""
     text = str(root)
-    if "://" not in text:
+    if isinstance(root, Path) or "://" not in text:
         return Path(root)
     scheme, _, rest = text.partition("://")
     if scheme == "file":
         return Path(rest)
-    raise StoreError(
-        f"store {text}: geo-service writes and serves a store in a local folder (a path or a "
-        "file:// URL); a store on another file system is read with "
-        "geo_service.store.remote.StoreReader (see docs/store.md, 'Open layout')"
-    )
+    return _remote.working_copy(text)
 
 
 def incident_columns(columns: Sequence[str] | None, layers: Sequence[str]) -> list[str]:

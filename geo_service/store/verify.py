@@ -103,12 +103,20 @@ def file_checksum(path: Path) -> FileChecksum:
 
 
 def seal(
-    version_dir: Path, manifest: Manifest, *, previous_dir: Path | None, previous: Manifest
+    version_dir: Path,
+    manifest: Manifest,
+    *,
+    previous_dir: Path | None,
+    previous: Manifest,
+    known: Mapping[str, FileChecksum] | None = None,
 ) -> Manifest:
     """``manifest`` with the checksum of every file it lists, as found in ``version_dir``.
 
     A file hard-linked from ``previous_dir`` (same inode) keeps the previous manifest's checksum,
     so a write hashes only the files it wrote; those are also checked to hold the listed rows.
+    ``known`` are checksums computed where a file was written (a Dask worker that staged it),
+    by path: such a file is not read whole again, only its size, footer and rows (from the
+    footer) are checked against the record; one that differs is hashed whole.
 
     Raises
     ------
@@ -121,19 +129,39 @@ def seal(
         if old is not None and previous_dir is not None and _same_file(previous_dir / path, target):
             checksums[path] = old
             continue
-        checksum = file_checksum(target)
+        given = (known or {}).get(path)
+        checksum = given if given and _matches(target, given) else file_checksum(target)
         if rows and checksum.rows != rows:
             raise StoreError(f"{target}: written with {checksum.rows} rows, but {rows} are listed")
         checksums[path] = checksum
     return replace(manifest, checksums=checksums)
 
 
-def seal_staged(staging: Path, *, previous_dir: Path | None, previous: Manifest) -> None:
+def _matches(path: Path, checksum: FileChecksum) -> bool:
+    """Whether ``path`` has the size, footer and rows of ``checksum`` (two small reads)."""
+    try:
+        size = path.stat().st_size
+        return (
+            size == checksum.bytes
+            and footer_checksum(path, size) == checksum.footer_sha256
+            and pq.read_metadata(path).num_rows == checksum.rows
+        )
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
+def seal_staged(
+    staging: Path,
+    *,
+    previous_dir: Path | None,
+    previous: Manifest,
+    known: Mapping[str, FileChecksum] | None = None,
+) -> None:
     """Add the checksums to the manifest staged in ``staging`` (rewritten atomically)."""
     path = staging / "manifest.json"
     staged = seal(
         staging, Manifest.from_json(path.read_text("utf-8")),
-        previous_dir=previous_dir, previous=previous,
+        previous_dir=previous_dir, previous=previous, known=known,
     )  # fmt: skip
     write_manifest(staging, staged)
 
@@ -417,8 +445,12 @@ def check_store(root: Path) -> CheckReport:
     file in the partitions against the manifest, the kept summary against a fresh count. Noted:
     versions kept before it (intact or not, by size and footer), leftovers of interrupted
     writes, rejects files, dot-files and a manifest without checksums. The reference layers
-    (roads, places, addresses) beside the versions are read whole too.
+    (roads, places, addresses) beside the versions are read whole too. The working copy of a
+    store at a URL is brought up to its URL's published version first, then checked.
     """
+    from geo_service.store.remote_write import brought_up_to_date
+
+    brought_up_to_date(root)
     version, problems = read_current(root)
     if version is None:
         notes = [] if problems else ["the store is empty", *_leftovers(root, None, Manifest())]

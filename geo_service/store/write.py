@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,9 +54,16 @@ from geo_service.store.layout import (
     version_path,
     write_table,
 )
-from geo_service.store.manifest import IngestRecord, LayerInfo, Manifest, Partition, StoredFile
+from geo_service.store.manifest import (
+    FileChecksum,
+    IngestRecord,
+    LayerInfo,
+    Manifest,
+    Partition,
+    StoredFile,
+)
 from geo_service.store.merge import Merged, link_unstaged, merge_batch
-from geo_service.store.verify import kept_versions
+from geo_service.store.verify import file_checksum, kept_versions
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -250,6 +257,8 @@ class StagedBatch:
     their store paths; ``partitions`` and ``held`` give each (source, month) the batch merged
     its entry after the merge (None: left empty). ``reload`` loads the batch again in this
     process, used when an earlier batch staged here touched one of its partitions.
+    ``checksums`` are the :class:`FileChecksum` of each file the worker wrote, by its path in
+    the version, so the writer seals the version without reading those bytes again.
     """
 
     files: tuple[FileRecord, ...]
@@ -262,6 +271,7 @@ class StagedBatch:
     promoted: dict[tuple[str, str], int]
     duplicates: int
     reload: Callable[[], IngestBatch] | None = None
+    checksums: dict[str, FileChecksum] = field(default_factory=dict)
 
 
 #: What an ingest's batches are made from when workers stage them: a function of the staging
@@ -355,6 +365,8 @@ def stage_alone(
     if any(key[1] != month for key in merged.touched):
         shutil.rmtree(staging / folder, ignore_errors=True)
         return None
+    written = [e for e in (*merged.partitions.values(), *merged.held.values())
+               if (e.source, e.month) in merged.touched]  # fmt: skip
     return StagedBatch(
         files=batch.files,
         rejects=batch.rejects,
@@ -365,6 +377,8 @@ def stage_alone(
         stored=dict(merged.stored),
         promoted=dict(merged.promoted),
         duplicates=merged.duplicates,
+        # Hashed here, where the bytes were just written: the writer need not read them again.
+        checksums={e.path: file_checksum(staging / folder / e.path) for e in written},
     )
 
 
@@ -403,14 +417,15 @@ def write_batches(
     batches: Iterable[IngestBatch | StagedBatch] | BatchesInto,
     *,
     staging: Callable[[], Path],
-    publish_staged: Callable[[Path], None],
+    publish_staged: Callable[[Path, Mapping[str, FileChecksum]], None],
     kind: str,
     transformation: str | None,
 ) -> WriteResult:
     """Stage an ingest batch by batch and publish it once (nothing, if no file is new).
 
-    ``publish_staged(folder)`` seals and publishes the finished staging folder (the store's
-    own publishing step, which records the files' checksums first).
+    ``publish_staged(folder, known)`` seals and publishes the finished staging folder (the
+    store's own publishing step, which records the files' checksums first); ``known`` are the
+    checksums workers computed of the files they staged.
 
     ``batches`` is consumed here, one at a time (a generator may load each batch only when
     asked), so at most one batch's rows are held. The staging version is made (``staging()``)
@@ -448,7 +463,7 @@ def write_batches(
                 return writer.unchanged_result()
             result = writer.finish(transformation=transformation)
         fault_point("manifest-staged")
-        publish_staged(folder())
+        publish_staged(folder(), writer.known_checksums())
     except BaseException:
         writer.discard()
         raise
@@ -493,6 +508,8 @@ class IngestWriter:
         self.files = _Files()
         self.merged = Merged.start(manifest)
         self._rejects: _RejectsFile | None = None
+        #: Checksums workers computed of the files they staged, by (source, month).
+        self._known: dict[tuple[str, str], dict[str, FileChecksum]] = {}
 
     @property
     def changed(self) -> bool:
@@ -510,10 +527,14 @@ class IngestWriter:
         """Stage one planned batch: its rows merged, its files and rejects recorded."""
         self._record(plan, files)
         if plan.new_files or plan.superseded:
+            before, self.merged.touched = self.merged.touched, set()
             merge_batch(
                 self.current, self.staging, self.merged, plan.rows, plan.superseded,
                 self.manifest.layer_names(), held=plan.held,
             )  # fmt: skip
+            for key in self.merged.touched:  # rewritten here: a worker's checksum is stale
+                self._known.pop(key, None)
+            self.merged.touched |= before
         self._add_rejects(rejects)
 
     def add_staged(self, batch: StagedBatch) -> bool:
@@ -547,9 +568,17 @@ class IngestWriter:
         for name_key, count in batch.promoted.items():
             merged.promoted[name_key] = merged.promoted.get(name_key, 0) + count
         merged.duplicates += batch.duplicates
+        for key in keys:
+            paths = {e.path for e in (batch.partitions.get(key), batch.held.get(key)) if e}
+            self._known[key] = {p: c for p, c in batch.checksums.items() if p in paths}
         shutil.rmtree(folder, ignore_errors=True)
         self._add_rejects(batch.rejects)
         return True
+
+    def known_checksums(self) -> dict[str, FileChecksum]:
+        """Checksums of staged files computed where they were written (by their path in the
+        version), for :func:`geo_service.store.verify.seal`."""
+        return {path: c for by_path in self._known.values() for path, c in by_path.items()}
 
     def _record(self, plan: IngestPlan, files: Sequence[FileRecord]) -> None:
         if self.ingest is None:

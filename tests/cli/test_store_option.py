@@ -37,19 +37,21 @@ def test_status_of_a_file_url_store_reads_that_store(
     assert not (tmp_path / "file:").exists()
 
 
-def test_a_store_url_of_another_file_system_is_refused_with_exit_2(
+def test_a_store_url_of_another_file_system_is_worked_on_in_a_local_working_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["--store", "memory://x", "status"]) == 2
-    assert "memory://x: geo-service writes and serves a store in a local folder" in (
-        capsys.readouterr().err
-    )
+    monkeypatch.setenv("GEO_SERVICE_STAGING", str(tmp_path / "copies"))
+    assert main(["--store", f"memory://x-{tmp_path.name}", "status"]) == 0
+    assert "(version empty)\nincidents: 0" in capsys.readouterr().out
+    assert [p.name.startswith("memory-x-") for p in (tmp_path / "copies").iterdir()] == [True]
     assert not (tmp_path / "memory:").exists()
+    assert main(["--store", "nosuchfs://x", "status"]) == 2
+    assert "--store: store nosuchfs://x: no fsspec file system" in capsys.readouterr().err
 
 
 def test_store_setting_from_the_environment_takes_a_file_url(tmp_path: Path) -> None:
     settings = load_settings(environ={"GEO_SERVICE_STORE": f"file://{tmp_path}/s"})
     assert settings.store == tmp_path / "s"
-    with pytest.raises(InputError, match=r"^environment: store s3://b/s: .*StoreReader"):
-        load_settings(environ={"GEO_SERVICE_STORE": "s3://b/s"})
+    with pytest.raises(InputError, match=r"^environment: store nosuchfs://b/s: no fsspec"):
+        load_settings(environ={"GEO_SERVICE_STORE": "nosuchfs://b/s"})

@@ -25,6 +25,8 @@ from geo_service.errors import InputError
 from geo_service.ingest import add_layer, ingest_files
 from geo_service.projection import from_bng
 from geo_service.store import Store
+from geo_service.store import verify as _verify
+from geo_service.store.manifest import FileChecksum
 from geo_service.store.write import IngestBatch, IngestWriter, StagedBatch
 from tests.engine._compare import (
     change_csv,
@@ -88,7 +90,7 @@ def _write_month(folder: Path, month: str, *, seed: int, n: int = 60) -> list[Pa
     ]
 
 
-def _store_with_wards(root: Path, wards: Path) -> Store:
+def _store_with_wards(root: Path | str, wards: Path) -> Store:
     store = Store(root)
     add_layer(store, "ward", wards)
     return store
@@ -242,6 +244,58 @@ def test_workers_stage_their_months_and_send_back_no_incident_rows(
     assert merged_here == [] and len(staged) == 3  # every month staged by a worker
     # A month's result: its 2 file records, tallies and 2 rejects (6.6 kB), no rows.
     assert max(staged) < 12_000
+
+
+def test_workers_hash_the_files_they_stage_and_this_process_reads_none_of_them_again(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:3]):
+        _write_month(data, month, seed=k)
+    single = ingest_files(_store_with_wards(tmp_path / "single", ward_file), "police-uk", [data])
+    hashed: list[str] = []
+    whole = _verify.file_checksum
+
+    def spy(path: Path) -> FileChecksum:
+        hashed.append(Path(path).as_posix())
+        return whole(path)
+
+    monkeypatch.setattr(_verify, "file_checksum", spy)  # this process only, not the workers
+    dask = ingest_files(_store_with_wards(tmp_path / "dask", ward_file), "police-uk", [data],
+                        scheduler=cluster)  # fmt: skip
+    assert single.stored == dask.stored == 3 * 2 * 61 - 3
+    checksums = {name: Store(tmp_path / name).manifest().checksums for name in ("single", "dask")}
+    # Each month's incident and held file, and the ward layer; the same bytes on both engines.
+    assert len(checksums["dask"]) == 3 + 3 + 1
+    assert checksums["dask"] == checksums["single"]
+    assert [p for p in hashed if "/incidents/" in p or "/held/" in p] == []
+    # The records hold: `check` reads every byte against them.
+    assert _verify.check_store(tmp_path / "dask").clean
+
+
+def test_workers_stage_the_months_of_a_store_at_a_url_and_this_process_publishes_them(
+    cluster: str, tmp_path: Path, ward_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsspec = pytest.importorskip("fsspec", reason="fsspec is not installed")
+    from geo_service.store.remote import StoreReader
+
+    monkeypatch.setenv("GEO_SERVICE_STAGING", str(tmp_path / "copies"))
+    data = tmp_path / "in"
+    for k, month in enumerate(MONTHS[:3]):
+        _write_month(data, month, seed=k)
+    single = ingest_files(_store_with_wards(tmp_path / "single", ward_file), "police-uk", [data])
+    url = f"memory://dask-{tmp_path.name}"
+    try:
+        remote = _store_with_wards(url, ward_file)
+        dask = ingest_files(remote, "police-uk", [data], scheduler=cluster)
+        assert summary_dict(dask) == summary_dict(single)
+        reader = StoreReader(url)
+        rows = reader.incidents().sort_values(["source_file", "source_line"], ignore_index=True)
+        pd.testing.assert_frame_equal(rows, stored_rows(tmp_path / "single"))
+        # The workers staged into the local working copy; the URL got the same bytes.
+        assert reader.manifest().checksums == Store(tmp_path / "single").manifest().checksums
+    finally:
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://"), recursive=True)
 
 
 def test_warnings_of_a_worker_reach_this_process(

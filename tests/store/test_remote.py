@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geo_service.errors import InputError, NotFoundError, StoreDamagedError, StoreError
+from geo_service.errors import InputError, NotFoundError, StoreDamagedError
 from geo_service.store import LayerInfo, Store
 from geo_service.store.remote import StoreReader
 from tests.store.test_open_store import _write
@@ -96,7 +96,13 @@ def test_an_empty_location_reads_as_an_empty_store() -> None:
     assert reader.version() is None and len(reader.incidents()) == 0
 
 
-def test_store_takes_a_file_url_and_refuses_other_file_systems(local: Store) -> None:
+def test_store_takes_a_file_url_and_works_on_another_file_system_in_a_working_copy(
+    local: Store, memory: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert Store(f"file://{local.root}").version() == "v000004"
-    with pytest.raises(StoreError, match=r"memory://x: .*local folder.*StoreReader"):
-        Store("memory://x")
+    monkeypatch.setenv("GEO_SERVICE_STAGING", str(tmp_path / "copies"))
+    remote = Store(memory)  # the published version brought into a local working copy
+    assert remote.root.parent == tmp_path / "copies" and remote.version() == "v000004"
+    pd.testing.assert_frame_equal(remote.incidents(), local.incidents())
+    with pytest.raises(InputError, match=r"no fsspec file system for nosuchfs://"):
+        Store("nosuchfs://x")
