@@ -67,6 +67,36 @@ print(json.dumps({"cpu": time.process_time() - start, "figures": figures}))
 """
 
 
+_HOTSPOT_CHILD = r"""
+import json, sys, time
+from geo_service.config import Settings
+from geo_service.services import hotspots
+from geo_service.services.options import HotspotOptions
+from geo_service.store import Store
+
+
+class RowsOnly:
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+root, method, how, layer = sys.argv[1:5]
+store = Store(root)
+seen = store if how == "cube" else RowsOnly(store)
+opts = HotspotOptions(category="All crime", method=method, layer=layer)
+start = time.process_time()
+found = hotspots.hotspot_map(seen, Settings().groups(), opts)
+cpu = time.process_time() - start
+values = found.frame.drop(columns="geometry").astype(object).values.tolist()
+frame = json.dumps(values, default=str)  # floats by repr: every bit compared
+print(json.dumps({"cpu": cpu, "figures": [frame, json.dumps(found.meta, sort_keys=True)]}))
+"""
+#: The hotspot maps timed from the grid cube and from the rows.
+HOTSPOT_METHODS = ("gistar", "emerging")
+
 _X0, _Y0 = 500_000.0, 200_000.0
 
 
@@ -138,13 +168,90 @@ def _month_batch(month: str, rows: int, rng: np.random.Generator) -> Any:
     return IngestBatch(frame, (record,), pd.DataFrame({"file": [], "line": []}))
 
 
-def _child(root: Path, what: str, how: str) -> dict[str, Any]:
+def _child(root: Path, what: str, how: str, *, code: str = _CHILD, also: tuple[str, ...] = ()
+           ) -> dict[str, Any]:  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(root), what, how],
+        [sys.executable, "-c", code, str(root), what, how, *also],
         check=True, capture_output=True, text=True, env=env,
     )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compare_hotspots(root: Path, runs: int, layer: str) -> dict[str, Any]:
+    """Median CPU seconds of the Gi* (999 permutations) and emerging maps of All crime over the
+    last 12 months, with their backtested accuracy, from the grid cube and from the rows.
+
+    Each run starts without a kept accuracy (it is kept per version after the first map), so
+    every run pays for the backtest as a first request does.
+    """
+    from geo_service.services.kept import ACCURACY_FILE
+    from geo_service.store import Store
+    from geo_service.store.layout import version_path
+
+    version_dir = version_path(root, str(Store(root).version()))
+    out: dict[str, Any] = {}
+    for method in HOTSPOT_METHODS:
+        timed: dict[str, list[float]] = {"cube": [], "rows": []}
+        figures: dict[str, Any] = {}
+        for _ in range(runs):
+            for how in ("cube", "rows"):
+                for kept in version_dir.glob(ACCURACY_FILE.format(key="*")):
+                    kept.unlink()
+                result = _child(root, method, how, code=_HOTSPOT_CHILD, also=(layer,))
+                timed[how].append(result["cpu"])
+                figures[how] = result["figures"]
+        if figures["cube"] != figures["rows"]:
+            raise AssertionError(f"{root}: the {method} map differs between the cube and the rows")
+        out[method] = {how: round(statistics.median(v), 4) for how, v in timed.items()}
+    return out
+
+
+def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
+    """CPU seconds and file size of the grid cube: as kept (each layer at its automatic cell
+    size), after one more month is published (``rows`` given: a synthetic store), and, for the
+    choice of what to keep, counting every layer at all six standard cell sizes."""
+    from geo_service.analysis.grid import NICE_CELL_SIZES_M
+    from geo_service.store import Store, grid_cube
+    from geo_service.store.layout import version_path
+
+    store = Store(root)
+    version = str(store.version())
+    path = version_path(root, version) / grid_cube.GRID_CUBE_FILE
+    path.unlink(missing_ok=True)
+    start = time.process_time()
+    kept = grid_cube.stored_grid_cube(root, version, store.manifest())
+    out: dict[str, Any] = {
+        "whole_cpu_seconds": round(time.process_time() - start, 3),
+        "rows": len(kept),
+        "mb": round(path.stat().st_size / 1e6, 2),
+        "lattices": [[a, c] for a, c in sorted(set(zip(kept["layer"], kept["cell_m"])))],
+    }
+    layers = store.layer_names()
+    every = [(layer, size) for layer in layers for size in NICE_CELL_SIZES_M]
+    start = time.process_time()
+    pieces = [
+        grid_cube._count_file(version_path(root, version), p, every, "")
+        for p in store.manifest().partitions.values()
+    ]
+    all_sizes = grid_cube.combine(pieces)
+    out["all_sizes_cpu_seconds"] = round(time.process_time() - start, 3)
+    out["all_sizes_rows"] = len(all_sizes)
+    with tempfile.TemporaryDirectory() as folder:
+        written = Path(folder) / "all.parquet"
+        all_sizes.to_parquet(written, index=False)
+        out["all_sizes_mb"] = round(written.stat().st_size / 1e6, 2)
+    out["incidents"] = sum(p.rows for p in store.manifest().partitions.values())
+    if rows is not None:
+        month = _month(MONTHS + 1)  # _cube_build added the month before
+        batch = _month_batch(month, rows // MONTHS, np.random.default_rng(SEED + 2))
+        store.write_incident_batches(iter([batch]), kind="police-uk")
+        version = str(store.version())
+        (version_path(root, version) / grid_cube.GRID_CUBE_FILE).unlink()
+        start = time.process_time()
+        grid_cube.stored_grid_cube(root, version, store.manifest())
+        out["one_month_added_cpu_seconds"] = round(time.process_time() - start, 3)
+    return out
 
 
 def _compare(root: Path, runs: int) -> dict[str, Any]:
@@ -203,6 +310,42 @@ def table(stores: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def grid_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per store: median CPU seconds of each hotspot map from the grid cube and rows."""
+    return [
+        {
+            "store": name,
+            **{
+                f"{method}, {how} (s)": entry["hotspots"][method][how]
+                for method in HOTSPOT_METHODS
+                for how in ("cube", "rows")
+            },
+        }
+        for name, entry in stores.items()
+        if "hotspots" in entry
+    ]
+
+
+def grid_build_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per store: the kept grid cube's size and counting CPU, against all six sizes."""
+    return [
+        {
+            "store": name,
+            "incidents": grid["incidents"],
+            "lattices kept": ", ".join(f"{a} {c:g} m" for a, c in grid["lattices"]),
+            "cube rows": grid["rows"],
+            "cube (MB)": grid["mb"],
+            "counting (s)": grid["whole_cpu_seconds"],
+            "after one month (s)": grid.get("one_month_added_cpu_seconds", ""),
+            "all six sizes: rows": grid["all_sizes_rows"],
+            "all six sizes (MB)": grid["all_sizes_mb"],
+            "all six sizes: counting (s)": grid["all_sizes_cpu_seconds"],
+        }
+        for name, entry in stores.items()
+        if (grid := entry.get("grid_cube"))
+    ]
+
+
 def run(*, quick: bool) -> dict[str, Any]:
     """Build the synthetic stores, time both reads; raises when their figures differ."""
     sizes = (30_000, 300_000) if quick else (300_000, 3_000_000)
@@ -215,7 +358,9 @@ def run(*, quick: bool) -> dict[str, Any]:
             _synthetic(root, rows)
             entry: dict[str, Any] = {"ingest_cpu_seconds": round(time.process_time() - start, 2)}
             entry.update(_compare(root, runs))
+            entry["hotspots"] = _compare_hotspots(root, runs, "beat")
             entry["cube_cpu_seconds"] = _cube_build(root, rows)
+            entry["grid_cube"] = _grid_cube_build(root, rows)
             result["stores"][f"synthetic_{rows}"] = entry
             shutil.rmtree(root)
         herts = os.environ.get("GEO_SERVICE_HERTS_STORE")
@@ -224,7 +369,12 @@ def run(*, quick: bool) -> dict[str, Any]:
             shutil.copytree(herts, copy)
             _child(copy, "change", "cube")  # the copy's cube is counted once, as at ingest
             result["stores"]["herts"] = _compare(copy, runs)
+            grid = _grid_cube_build(copy, None)  # counted once, as at ingest
+            result["stores"]["herts"]["hotspots"] = _compare_hotspots(copy, runs, "ward")
+            result["stores"]["herts"]["grid_cube"] = grid
     result["table"] = table(result["stores"])
+    result["grid_table"] = grid_table(result["stores"])
+    result["grid_build_table"] = grid_build_table(result["stores"])
     return finish(result, f"synthetic_{sizes[-1]}")
 
 

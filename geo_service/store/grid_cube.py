@@ -110,8 +110,9 @@ def count_partition(
     Returns
     -------
     pyarrow.Table
-        :data:`CUBE_COLUMNS`; per lattice the counts sum to the partition's rows (incidents
-        without a finite x and y have a null ``col`` and ``row``).
+        :data:`CUBE_COLUMNS`; per lattice the counts sum to the partition's rows. Incidents
+        without a finite x and y, or in none of the layer's areas (null ``code``), have a null
+        ``col`` and ``row``: hotspot maps of the layer never count them.
     """
     x = pc.fill_null(table["x"].cast(pa.float64()), np.nan).to_numpy()
     y = pc.fill_null(table["y"].cast(pa.float64()), np.nan).to_numpy()
@@ -146,10 +147,13 @@ def _lattice_block(
     month: str,
     checksum: str,
 ) -> pa.Table:
-    # NaN would not group with NaN: an unlocated row's cell is null instead.
-    col = pa.array(np.where(located, cell_numbers(x, cell_m), np.nan), from_pandas=True)
-    row = pa.array(np.where(located, cell_numbers(y, cell_m), np.nan), from_pandas=True)
     code = table[schema.area_column(layer)].cast(pa.large_string())
+    # A hotspot map of the layer counts only incidents in its areas: the cell of any other is
+    # never read, so it is left out (a national store over one borough's layer keeps the
+    # borough's cells). NaN would not group with NaN: a cell left out is null.
+    placed = located & pc.is_valid(code).to_numpy(zero_copy_only=False)
+    col = pa.array(np.where(placed, cell_numbers(x, cell_m), np.nan), from_pandas=True)
+    row = pa.array(np.where(placed, cell_numbers(y, cell_m), np.nan), from_pandas=True)
     grouped = (
         pa.table({"code": code, "col": col, "row": row, **keys})
         .group_by(["code", "col", "row", *keys])
@@ -249,10 +253,8 @@ def _keep(path: Path, frame: pd.DataFrame, kept: Sequence[Lattice]) -> None:
         staging.unlink(missing_ok=True)
 
 
-def lattice_rows(
-    root: Path, version: str, manifest: Manifest, lattice: Lattice
-) -> pd.DataFrame | None:
-    """The cube rows of one lattice, or None when the cube does not keep that lattice.
+def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice) -> pa.Table | None:
+    """The cube rows of one lattice (Arrow), or None when the cube does not keep that lattice.
 
     Only that lattice's rows are read and checked against the manifest (its counts per source
     and month, its checksums); a missing, unreadable or disagreeing file is counted again
@@ -265,15 +267,38 @@ def lattice_rows(
             if listed is not None and lattice not in listed:
                 return None
             layer, cell_m = lattice
-            table = pq.read_table(path, filters=[("layer", "=", layer), ("cell_m", "=", cell_m)])
-            frame = typed(table.to_pandas())
-            if _agrees(frame, manifest, [lattice]):
-                return frame
+            table = pq.read_table(
+                path,
+                filters=[("layer", "=", layer), ("cell_m", "=", cell_m)],
+                read_dictionary=list(_STR),  # a cube's text is a few distinct values
+            )
+            table = table.unify_dictionaries().combine_chunks()
+            if _slice_agrees(table, manifest, lattice):
+                return table
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # counted again below
     cube = stored_grid_cube(root, version, manifest)
     chosen = (cube["layer"] == lattice[0]) & (cube["cell_m"] == lattice[1])
-    return cube.loc[chosen].reset_index(drop=True) if chosen.any() else None
+    if not chosen.any():
+        return None
+    return pa.Table.from_pandas(cube.loc[chosen], preserve_index=False)
+
+
+def _slice_agrees(table: pa.Table, manifest: Manifest, lattice: Lattice) -> bool:
+    """:func:`_agrees` of one lattice's rows, in Arrow (the read path of every map)."""
+    if table.column_names != list(CUBE_COLUMNS):
+        return False
+    sums = table.group_by(["layer", "cell_m", "source", "month"]).aggregate([("n", "sum")])
+    found = {
+        (str(r["layer"]), float(r["cell_m"]), str(r["source"]), str(r["month"])): int(r["n_sum"])
+        for r in sums.to_pylist()
+    }
+    listed = {(*lattice, s, m): p.rows for (s, m), p in manifest.partitions.items()}
+    if found != listed:
+        return False
+    tags = table.group_by(["source", "month", "checksum"]).aggregate([]).to_pylist()
+    named = {(str(r["source"]), str(r["month"])): str(r["checksum"]) for r in tags}
+    return len(tags) == len(named) and named == _tags(manifest)
 
 
 def _file_lattices(path: Path) -> list[Lattice] | None:
@@ -430,29 +455,44 @@ def counted_cells(
     if cube is None:
         logger.debug("the grid cube keeps no %g m cells of layer %s; reading rows", cell_m, layer)
         return None
-    keep = np.ones(len(cube), dtype=bool)
-    if categories is not None:
-        keep &= cube["category"].isin(list(categories)).to_numpy()
-    if month_from is not None:
-        keep &= (cube["month"] >= month_from).to_numpy()
-    if month_to is not None:
-        keep &= (cube["month"] <= month_to).to_numpy()
-    rows = cube.loc[keep]
-    hour = rows["hour"].to_numpy()
-    occurred = (_EPOCH + pd.to_timedelta(hour.clip(0), unit="h")).where(hour >= 0)
-    return pd.DataFrame(
+    rows = cube.filter(_selected(cube, categories, month_from, month_to))
+    # Text stays dictionary-encoded (pandas categoricals, which the selectors read as text)
+    # but the month, which every period compares as text.
+    month = pc.cast(rows["month"], pa.large_string())
+    hour = rows["hour"].to_numpy().astype(np.int64)
+    timed = np.datetime64("2000-01-01T00:00:00", "us") + hour.clip(0).astype("timedelta64[h]")
+    out = pa.table(
         {
-            "source": rows["source"].to_numpy(),
-            "category": rows["category"].to_numpy(),
-            "subcategory": rows["subcategory"].to_numpy(),
-            "month": rows["month"].to_numpy(),
-            "time_known": rows["time_known"].to_numpy(),
-            "occurred_at": pd.Series(occurred).astype("datetime64[us]").to_numpy(),
-            "reported_by": rows["reported_by"].to_numpy(),
-            "location_precision": np.where(rows["approximate"], "approximate", EXACT),
-            schema.area_column(layer): rows["code"].to_numpy(),
-            "x": (rows["col"].to_numpy() + 0.5) * cell_m,
-            "y": (rows["row"].to_numpy() + 0.5) * cell_m,
-            "n": rows["n"].to_numpy(),
+            **{c: rows[c] for c in ("source", "category", "subcategory")},
+            "month": month,
+            "time_known": rows["time_known"],
+            "occurred_at": pa.array(np.where(hour >= 0, timed, np.datetime64("NaT", "us"))),
+            "reported_by": rows["reported_by"],
+            "location_precision": pc.if_else(rows["approximate"], "approximate", EXACT),
+            schema.area_column(layer): rows["code"],
+            # the centre of each national cell: (k + 0.5) * cell_m is exact in float64
+            "x": (pc.fill_null(rows["col"], np.nan).to_numpy() + 0.5) * cell_m,
+            "y": (pc.fill_null(rows["row"], np.nan).to_numpy() + 0.5) * cell_m,
+            "n": rows["n"],
         }
-    ).astype({c: "str" for c in ("source", "category", "subcategory", "month", "reported_by")})
+    )
+    return out.to_pandas()
+
+
+def _selected(
+    cube: pa.Table,
+    categories: Sequence[str] | None,
+    month_from: str | None,
+    month_to: str | None,
+) -> pa.ChunkedArray | pa.Array:
+    """Which cube rows hold one of ``categories`` in the months from ``month_from`` to
+    ``month_to`` (None: no bound)."""
+    keep = pa.array(np.ones(cube.num_rows, dtype=bool))
+    if categories is not None:
+        wanted = pa.array(list(categories), pa.string())
+        keep = pc.and_(keep, pc.is_in(cube["category"], value_set=wanted))
+    if month_from is not None:
+        keep = pc.and_(keep, pc.greater_equal(cube["month"], month_from))
+    if month_to is not None:
+        keep = pc.and_(keep, pc.less_equal(cube["month"], month_to))
+    return keep

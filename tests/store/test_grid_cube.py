@@ -76,7 +76,7 @@ def test_partition_counts_by_hand() -> None:
             "x": [100.0, 199.999, 200.0, -0.5, np.nan],
             "y": [0.0, 99.0, 0.0, 5.0, 5.0],
             "location_precision": pa.array([None, None, "exact", "approximate", None]),
-            "area_ward": pa.array(["W1", "W1", "W1", None, None], pa.string()),
+            "area_ward": pa.array(["W1", "W1", "W1", None, "W1"], pa.string()),
         }
     )
     out = grid_cube.count_partition(
@@ -89,12 +89,18 @@ def test_partition_counts_by_hand() -> None:
         [
             ("W1", 1.0, 0.0, "Burglary", None, -1, False, 2),  # 100 and 199.999: one cell, n = 2
             ("W1", 2.0, 0.0, "Burglary", None, -1, False, 1),  # 200.0 starts the next cell
-            (None, -1.0, 0.0, "Robbery", "Street", 3, True, 1),  # floor, not truncation
-            (None, None, None, "Robbery", None, -1, False, 1),  # no location: no cell
+            (None, None, None, "Robbery", "Street", 3, True, 1),  # in no area: no cell
+            ("W1", None, None, "Robbery", None, -1, False, 1),  # no location: no cell
         ],
         key=str,
     )
     assert {r["cell_m"] for r in out.to_pylist()} == {100.0}
+    # floor, not truncation, west of the origin
+    placed = grid_cube.count_partition(
+        table.set_column(8, "area_ward", pa.array(["W1"] * 5)), source="s", month="2021-01",
+        lattices=[("ward", 100.0)],
+    )  # fmt: skip
+    assert sorted(r["col"] for r in placed.to_pylist() if r["col"] is not None) == [-1.0, 1.0, 2.0]
 
 
 def test_the_grid_bins_points_on_cell_edges_in_the_cube_s_cells() -> None:
@@ -122,7 +128,8 @@ def test_publish_keeps_a_grid_cube_of_each_layer_at_its_cell_size(store: Store) 
     assert int(cube["n"].sum()) == 6
     located = cube.dropna(subset=["col"])
     cells = located.groupby(["col", "row"])["n"].sum().to_dict()
-    assert cells == {(20000.0, 8000.0): 3, (19999.0, 8000.0): 1, (20000.0, 7999.0): 1}
+    # the Robbery at 500024 m is in no square: counted, but in no cell
+    assert cells == {(20000.0, 8000.0): 2, (19999.0, 8000.0): 1, (20000.0, 7999.0): 1}
     codes = cube.groupby(cube["code"].fillna("-"))["n"].sum().to_dict()
     assert codes == {"W1": 3, "W2": 1, "-": 2}
     assert cube.loc[cube["approximate"], "n"].tolist() == [1]
