@@ -10,6 +10,13 @@ partitions as they did before the cube): on synthetic police.uk-style stores of 
 equal (checked in each run). Also timed: counting the whole cube at publish, and re-counting it
 after one month is added (only that month's partition is counted).
 
+The grid cube (:mod:`geo_service.store.grid_cube`) is timed the same way: the Gi* (999
+permutations) and emerging hot-spot maps of All crime over 12 months, with their backtest,
+from the grid cube and from the rows (the frames and every figure of the meta must be equal),
+over the beats and, on the synthetic stores, over a district of 8 beats added afterwards (a
+borough's layer over a larger store); with the grid cube's size and counting CPU, as kept
+(each layer at its automatic cell size) and if all six standard sizes were kept.
+
 ``python -m bench cubes`` writes ``bench/results/cubes.json``; quick: 30k and 300k rows, 3 runs.
 """
 
@@ -142,10 +149,6 @@ def _month_batch(month: str, rows: int, rng: np.random.Generator) -> Any:
     x = rng.uniform(_X0 - 1000, _X0 + 21_000, rows)  # some outside every beat
     y = rng.uniform(_Y0, _Y0 + 10_000, rows)
     x[rng.random(rows) < 0.05] = np.nan
-    col, row = np.floor((x - _X0) / 1000), np.floor((y - _Y0) / 1000)
-    inside = np.isfinite(x) & (col >= 0) & (col < 20)
-    column = np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)
-    named = np.char.add(np.char.add("B", column), np.nan_to_num(row).astype(int).astype(str))
     categories = np.array(schema.POLICE_UK_CATEGORIES)
     frame = schema.conform(
         pd.DataFrame(
@@ -162,10 +165,45 @@ def _month_batch(month: str, rows: int, rng: np.random.Generator) -> Any:
             }
         )
     )
-    frame["area_beat"] = pd.array(np.where(inside, named, None), dtype="str")
+    frame = _by_arithmetic(frame, {"beat": None})
     record = FileRecord(f"/in/{month}.csv", f"{month}-street.csv", "police_uk", f"sha-{month}",
                         rows, 0, 0, (month,))  # fmt: skip
     return IngestBatch(frame, (record,), pd.DataFrame({"file": [], "line": []}))
+
+
+def _by_arithmetic(frame: pd.DataFrame, layers: Any) -> pd.DataFrame:
+    """The synthetic layers' areas of each row by arithmetic (a stand-in join): the 1 km beats
+    and, when stored, the district (the 4 x 2 km at the west end)."""
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
+    col, row = np.floor((x - _X0) / 1000), np.floor((y - _Y0) / 1000)
+    inside = np.isfinite(x) & (col >= 0) & (col < 20)
+    column = np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)
+    named = np.char.add(np.char.add("B", column), np.nan_to_num(row).astype(int).astype(str))
+    out = frame.assign(area_beat=pd.array(np.where(inside, named, None), dtype="str"))
+    if "district" in layers:
+        district = inside & (col < 4) & (row < 2)
+        out["area_district"] = pd.array(np.where(district, "D1", None), dtype="str")
+    return out
+
+
+def _add_district(root: Path) -> None:
+    """A district of 8 beats (4 x 2 km) at the west end: one borough's layer over a store of
+    a whole force, as a national store holds many forces."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geo_service import schema
+    from geo_service.store import LayerInfo, Store
+
+    district = gpd.GeoDataFrame(
+        {"code": ["D1"], "name": ["District"], "parent": pd.array([None], dtype="str"),
+         "population": [40_000.0], "households": [16_000.0]},
+        geometry=[box(_X0, _Y0, _X0 + 4000, _Y0 + 2000)],
+        crs=schema.CRS,
+    )  # fmt: skip
+    Store(root).write_layer(
+        "district", district, info=LayerInfo(path="synthetic"), assign=_by_arithmetic
+    )
 
 
 def _child(root: Path, what: str, how: str, *, code: str = _CHILD, also: tuple[str, ...] = ()
@@ -225,7 +263,7 @@ def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
         "whole_cpu_seconds": round(time.process_time() - start, 3),
         "rows": len(kept),
         "mb": round(path.stat().st_size / 1e6, 2),
-        "lattices": [[a, c] for a, c in sorted(set(zip(kept["layer"], kept["cell_m"])))],
+        "lattices": grid_cube._file_lattices(path),
     }
     layers = store.layer_names()
     every = [(layer, size) for layer in layers for size in NICE_CELL_SIZES_M]
@@ -315,14 +353,15 @@ def grid_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "store": name,
+            "layer": layer,
             **{
-                f"{method}, {how} (s)": entry["hotspots"][method][how]
+                f"{method}, {how} (s)": timed[method][how]
                 for method in HOTSPOT_METHODS
                 for how in ("cube", "rows")
             },
         }
         for name, entry in stores.items()
-        if "hotspots" in entry
+        for layer, timed in entry.get("hotspots", {}).items()
     ]
 
 
@@ -330,7 +369,7 @@ def grid_build_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per store: the kept grid cube's size and counting CPU, against all six sizes."""
     return [
         {
-            "store": name,
+            "store": name + (" + district" if key == "grid_cube_with_district" else ""),
             "incidents": grid["incidents"],
             "lattices kept": ", ".join(f"{a} {c:g} m" for a, c in grid["lattices"]),
             "cube rows": grid["rows"],
@@ -342,7 +381,8 @@ def grid_build_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
             "all six sizes: counting (s)": grid["all_sizes_cpu_seconds"],
         }
         for name, entry in stores.items()
-        if (grid := entry.get("grid_cube"))
+        for key in ("grid_cube", "grid_cube_with_district")
+        if (grid := entry.get(key))
     ]
 
 
@@ -358,9 +398,12 @@ def run(*, quick: bool) -> dict[str, Any]:
             _synthetic(root, rows)
             entry: dict[str, Any] = {"ingest_cpu_seconds": round(time.process_time() - start, 2)}
             entry.update(_compare(root, runs))
-            entry["hotspots"] = _compare_hotspots(root, runs, "beat")
+            entry["hotspots"] = {"beat": _compare_hotspots(root, runs, "beat")}
             entry["cube_cpu_seconds"] = _cube_build(root, rows)
             entry["grid_cube"] = _grid_cube_build(root, rows)
+            _add_district(root)
+            entry["hotspots"]["district"] = _compare_hotspots(root, runs, "district")
+            entry["grid_cube_with_district"] = _grid_cube_build(root, None)
             result["stores"][f"synthetic_{rows}"] = entry
             shutil.rmtree(root)
         herts = os.environ.get("GEO_SERVICE_HERTS_STORE")
@@ -370,7 +413,7 @@ def run(*, quick: bool) -> dict[str, Any]:
             _child(copy, "change", "cube")  # the copy's cube is counted once, as at ingest
             result["stores"]["herts"] = _compare(copy, runs)
             grid = _grid_cube_build(copy, None)  # counted once, as at ingest
-            result["stores"]["herts"]["hotspots"] = _compare_hotspots(copy, runs, "ward")
+            result["stores"]["herts"]["hotspots"] = {"ward": _compare_hotspots(copy, runs, "ward")}
             result["stores"]["herts"]["grid_cube"] = grid
     result["table"] = table(result["stores"])
     result["grid_table"] = grid_table(result["stores"])
