@@ -249,6 +249,8 @@ def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
     """CPU seconds and file size of the grid cube: as kept (each layer at its automatic cell
     size), after one more month is published (``rows`` given: a synthetic store), and, for the
     choice of what to keep, counting every layer at all six standard cell sizes."""
+    import pyarrow.parquet as pq
+
     from geo_service.analysis.grid import NICE_CELL_SIZES_M
     from geo_service.store import Store, grid_cube
     from geo_service.store.layout import version_path
@@ -274,10 +276,10 @@ def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
     ]
     all_sizes = grid_cube.combine(pieces)
     out["all_sizes_cpu_seconds"] = round(time.process_time() - start, 3)
-    out["all_sizes_rows"] = len(all_sizes)
+    out["all_sizes_rows"] = all_sizes.num_rows
     with tempfile.TemporaryDirectory() as folder:
         written = Path(folder) / "all.parquet"
-        all_sizes.to_parquet(written, index=False)
+        pq.write_table(all_sizes, written)
         out["all_sizes_mb"] = round(written.stat().st_size / 1e6, 2)
     out["incidents"] = sum(p.rows for p in store.manifest().partitions.values())
     if rows is not None:

@@ -66,6 +66,17 @@ EXACT = "exact"
 _EPOCH = pd.Timestamp("2000-01-01")
 _STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
 _LATTICES_KEY = b"geo_service.lattices"
+#: The Arrow types of a kept cube.
+_SCHEMA = pa.schema(
+    [
+        *((c, pa.large_string()) for c in ("layer",)),
+        ("cell_m", pa.float64()), ("code", pa.large_string()), ("col", pa.float64()),
+        ("row", pa.float64()),
+        *((c, pa.large_string()) for c in ("source", "month", "category", "subcategory")),
+        ("time_known", pa.bool_()), ("hour", pa.int8()), ("reported_by", pa.large_string()),
+        ("approximate", pa.bool_()), ("n", pa.int64()), ("checksum", pa.large_string()),
+    ]
+)  # fmt: skip
 
 Lattice = tuple[str, float]
 
@@ -131,7 +142,7 @@ def count_partition(
         for layer, cell_m in lattices
     ]
     if not blocks:
-        return pa.Table.from_pandas(combine([]), preserve_index=False)
+        return _SCHEMA.empty_table()
     return pa.concat_tables(blocks)
 
 
@@ -176,16 +187,23 @@ def _lattice_block(
     )
 
 
-def combine(pieces: Sequence[pa.Table | pd.DataFrame]) -> pd.DataFrame:
-    """Cube rows of several partitions as one typed frame sorted by lattice, source and month."""
-    frames = [p.to_pandas() if isinstance(p, pa.Table) else p for p in pieces]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return typed(pd.DataFrame({c: [] for c in CUBE_COLUMNS}))
-    frame = typed(pd.concat(frames, ignore_index=True))
-    return frame.sort_values(
-        ["layer", "cell_m", "source", "month"], kind="stable", ignore_index=True
-    )
+def combine(pieces: Sequence[pa.Table]) -> pa.Table:
+    """Cube rows of several partitions as one table, each lattice's rows together (so a read
+    of one lattice skips the others' row groups), in the order of ``pieces`` within it."""
+    if not pieces:
+        return _SCHEMA.empty_table()
+    runs: dict[Lattice, list[pa.Table]] = {}
+    for piece in pieces:
+        piece = piece.select(list(CUBE_COLUMNS)).cast(_SCHEMA)
+        layer = pc.dictionary_encode(piece["layer"].combine_chunks())
+        cell = piece["cell_m"].to_numpy()
+        codes = np.asarray(layer.indices)
+        # runs of one lattice, sliced without copying (a sort would move every text value)
+        starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (cell[1:] != cell[:-1])])
+        for start, stop in zip(starts, [*starts[1:], piece.num_rows], strict=True):
+            key = (str(layer.dictionary[codes[start]]), float(cell[start]))
+            runs.setdefault(key, []).append(piece.slice(start, stop - start))
+    return pa.concat_tables([t for key in sorted(runs) for t in runs[key]])
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -221,30 +239,32 @@ def stored_grid_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFra
     StoreDamagedError
         A partition or layer that must be read is unreadable.
     """
+    return typed(_stored_table(root, version, manifest).to_pandas())
+
+
+def _stored_table(root: Path, version: str, manifest: Manifest) -> pa.Table:
+    """:func:`stored_grid_cube` in Arrow (counting and keeping never go through pandas)."""
     version_dir = version_path(root, version)
     kept = _version_lattices(version_dir, manifest)
     path = version_dir / GRID_CUBE_FILE
     if path.is_file():
         try:
-            frame = pq.read_table(path).to_pandas()
-            if _file_lattices(path) == kept and _agrees(frame, manifest, kept):
-                return typed(frame)
+            table = pq.read_table(path)
+            if _file_lattices(path) == kept and _table_agrees(table, manifest, kept):
+                return table
             logger.warning("%s disagrees with the manifest; counting the partitions again", path)
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # an unreadable copy is counted again below
-    frame = _build(version_dir, manifest, kept, _previous(root, version, kept))
-    _keep(path, frame, kept)
-    return frame
+    table = _build(version_dir, manifest, kept, _previous(root, version, kept))
+    _keep(path, table, kept)
+    return table
 
 
-def _keep(path: Path, frame: pd.DataFrame, kept: Sequence[Lattice]) -> None:
+def _keep(path: Path, table: pa.Table, kept: Sequence[Lattice]) -> None:
     """Write the cube atomically, naming its lattices in the file's metadata (a store that
     cannot be written is only read)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
     lattices_json = json.dumps([[a, c] for a, c in kept]).encode()
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), _LATTICES_KEY: lattices_json}
-    )
+    table = table.replace_schema_metadata({_LATTICES_KEY: lattices_json})
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(table, staging)
@@ -273,19 +293,20 @@ def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice)
                 read_dictionary=list(_STR),  # a cube's text is a few distinct values
             )
             table = table.unify_dictionaries().combine_chunks()
-            if _slice_agrees(table, manifest, lattice):
+            if _table_agrees(table, manifest, [lattice]):
                 return table
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # counted again below
-    cube = stored_grid_cube(root, version, manifest)
-    chosen = (cube["layer"] == lattice[0]) & (cube["cell_m"] == lattice[1])
-    if not chosen.any():
-        return None
-    return pa.Table.from_pandas(cube.loc[chosen], preserve_index=False)
+    cube = _stored_table(root, version, manifest)
+    chosen = cube.filter(
+        pc.and_(pc.equal(cube["layer"], lattice[0]), pc.equal(cube["cell_m"], lattice[1]))
+    )
+    return chosen if chosen.num_rows else None
 
 
-def _slice_agrees(table: pa.Table, manifest: Manifest, lattice: Lattice) -> bool:
-    """:func:`_agrees` of one lattice's rows, in Arrow (the read path of every map)."""
+def _table_agrees(table: pa.Table, manifest: Manifest, kept: Sequence[Lattice]) -> bool:
+    """Whether cube rows count exactly the manifest's partitions on each of ``kept`` (and on
+    no other lattice), each partition's rows carrying its checksum."""
     if table.column_names != list(CUBE_COLUMNS):
         return False
     sums = table.group_by(["layer", "cell_m", "source", "month"]).aggregate([("n", "sum")])
@@ -293,7 +314,7 @@ def _slice_agrees(table: pa.Table, manifest: Manifest, lattice: Lattice) -> bool
         (str(r["layer"]), float(r["cell_m"]), str(r["source"]), str(r["month"])): int(r["n_sum"])
         for r in sums.to_pylist()
     }
-    listed = {(*lattice, s, m): p.rows for (s, m), p in manifest.partitions.items()}
+    listed = {(a, c, s, m): p.rows for a, c in kept for (s, m), p in manifest.partitions.items()}
     if found != listed:
         return False
     tags = table.group_by(["source", "month", "checksum"]).aggregate([]).to_pylist()
@@ -334,22 +355,7 @@ def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
     }
 
 
-def _agrees(frame: pd.DataFrame, manifest: Manifest, kept: Sequence[Lattice]) -> bool:
-    """Whether cube rows count exactly the manifest's partitions on each of ``kept`` (and no
-    other lattice)."""
-    if list(frame.columns) != list(CUBE_COLUMNS):
-        return False
-    listed = {(a, c, s, m): p.rows for a, c in kept for (s, m), p in manifest.partitions.items()}
-    sums = frame.groupby(["layer", "cell_m", "source", "month"])["n"].sum()
-    found = {(str(a), float(c), str(s), str(m)): int(n) for (a, c, s, m), n in sums.items()}
-    if found != listed:
-        return False
-    tags = frame.drop_duplicates(["source", "month", "checksum"])
-    named = {(str(s), str(m)): str(c) for s, m, c in tags[["source", "month", "checksum"]].values}
-    return len(tags) == len(named) and named == _tags(manifest)
-
-
-def _previous(root: Path, version: str, kept: Sequence[Lattice]) -> pd.DataFrame | None:
+def _previous(root: Path, version: str, kept: Sequence[Lattice]) -> pa.Table | None:
     """The newest other version's kept grid cube over the same lattices, when readable."""
     others = sorted(
         (p for d in (VERSIONS, OLD_VERSIONS) for p in (root / d).glob(f"*/{GRID_CUBE_FILE}")),
@@ -362,24 +368,32 @@ def _previous(root: Path, version: str, kept: Sequence[Lattice]) -> pd.DataFrame
         try:
             if _file_lattices(path) != list(kept):
                 return None
-            return typed(pq.read_table(path).to_pandas())
+            table = pq.read_table(path)
+            if table.column_names != list(CUBE_COLUMNS):
+                return None
+            return table.cast(_SCHEMA)
         except (OSError, KeyError, ValueError, pa.ArrowException):
             continue
     return None
 
 
 def _build(
-    version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: pd.DataFrame | None
-) -> pd.DataFrame:
+    version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: pa.Table | None
+) -> pa.Table:
     """Count the partitions the previous cube has not counted under the same checksum."""
     tags = _tags(manifest)
-    reused: list[pd.DataFrame] = []
+    reused: list[pa.Table] = []
     counted: set[tuple[str, str]] = set()
-    if previous is not None and len(previous):
-        keys = pd.MultiIndex.from_frame(previous[["source", "month", "checksum"]])
-        keep = keys.isin([(s, m, c) for (s, m), c in tags.items() if c])
-        reused.append(previous.loc[keep])
-        counted = {(str(s), str(m)) for s, m in previous.loc[keep, ["source", "month"]].values}
+    if previous is not None and previous.num_rows:
+        wanted = [f"{s}\x1f{m}\x1f{c}" for (s, m), c in tags.items() if c]
+        key = pc.binary_join_element_wise(
+            previous["source"], previous["month"], previous["checksum"],
+            pa.scalar("\x1f", pa.large_string()),
+        )  # fmt: skip
+        kept_rows = previous.filter(pc.is_in(key, value_set=pa.array(wanted, pa.large_string())))
+        reused.append(kept_rows)
+        pairs = kept_rows.group_by(["source", "month"]).aggregate([]).to_pylist()
+        counted = {(str(r["source"]), str(r["month"])) for r in pairs}
     fresh = [p for key, p in manifest.partitions.items() if key not in counted]
     if fresh and kept:
         logger.info("counting %d partition(s) into the grid cube", len(fresh))
@@ -404,7 +418,7 @@ def build_after_publish(root: Path) -> None:
         version = (root / "CURRENT").read_text("utf-8").strip()
         manifest_path = version_path(root, version) / "manifest.json"
         manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
-        stored_grid_cube(root, version, manifest)
+        _stored_table(root, version, manifest)
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the grid cube of %s was not built (%s); it is built when read", root, exc)
 

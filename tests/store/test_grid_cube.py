@@ -167,11 +167,13 @@ def test_a_new_month_counts_one_partition(store: Store, monkeypatch: pytest.Monk
     cube = grid_cube.typed(_cube(store))
     assert cube.groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
     version_dir = version_path(store.root, str(store.version()))
-    fresh = grid_cube.combine(
-        [
-            grid_cube._count_file(version_dir, p, [("ward", 25.0)], "")
-            for p in store.manifest().partitions.values()
-        ]
+    fresh = grid_cube.typed(
+        grid_cube.combine(
+            [
+                grid_cube._count_file(version_dir, p, [("ward", 25.0)], "")
+                for p in store.manifest().partitions.values()
+            ]
+        ).to_pandas()
     )
     keys = list(grid_cube.KEY_COLUMNS)
 
