@@ -193,7 +193,7 @@ def combine(pieces: Sequence[pa.Table]) -> pa.Table:
     if not pieces:
         return _SCHEMA.empty_table()
     runs: dict[Lattice, list[pa.Table]] = {}
-    for piece in pieces:
+    for piece in (p for p in pieces if p.num_rows):
         piece = piece.select(list(CUBE_COLUMNS)).cast(_SCHEMA)
         layer = pc.dictionary_encode(piece["layer"].combine_chunks())
         cell = piece["cell_m"].to_numpy()
@@ -203,6 +203,8 @@ def combine(pieces: Sequence[pa.Table]) -> pa.Table:
         for start, stop in zip(starts, [*starts[1:], piece.num_rows], strict=True):
             key = (str(layer.dictionary[codes[start]]), float(cell[start]))
             runs.setdefault(key, []).append(piece.slice(start, stop - start))
+    if not runs:
+        return _SCHEMA.empty_table()
     return pa.concat_tables([t for key in sorted(runs) for t in runs[key]])
 
 

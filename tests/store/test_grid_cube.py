@@ -197,3 +197,21 @@ def test_a_missing_or_edited_grid_cube_is_counted_again(store: Store) -> None:
     found = grid_cube.counted_cells(store, layer="ward", cell_m=25)
     assert found is not None and int(found["n"].sum()) == 6
     assert int(_cube(store)["n"].sum()) == 6  # and kept again
+
+
+def test_combine_groups_each_lattice_and_keeps_empty_pieces_out() -> None:
+    def piece(rows: list[tuple[str, float, str]]) -> pa.Table:
+        frame = pd.DataFrame(rows, columns=["layer", "cell_m", "month"])
+        out = frame.assign(
+            code=None, col=1.0, row=2.0, source="s", category="Burglary", subcategory=None,
+            time_known=False, hour=-1, reported_by="A", approximate=False, n=1, checksum="c",
+        )  # fmt: skip
+        return pa.Table.from_pandas(grid_cube.typed(out), preserve_index=False)
+
+    first = piece([("ward", 100.0, "2021-01"), ("lsoa", 25.0, "2021-01")])
+    second = piece([("ward", 100.0, "2021-02"), ("lsoa", 25.0, "2021-02")])
+    joined = grid_cube.combine([first, first.slice(0, 0), second])
+    assert list(zip(joined["layer"].to_pylist(), joined["month"].to_pylist(), strict=True)) == [
+        ("lsoa", "2021-01"), ("lsoa", "2021-02"), ("ward", "2021-01"), ("ward", "2021-02"),
+    ]  # fmt: skip
+    assert grid_cube.combine([first.slice(0, 0)]).num_rows == 0
