@@ -7,6 +7,11 @@ kind of map predicted the following month over the past year (hit rate and PAI a
 area, :func:`geo_service.analysis.evaluation.accuracy_for`). :func:`category_hotspots` is the set
 of maps a category page draws, made by the same function, so the page, the API and the CLI show
 the same features. :func:`shifts` compares two periods per area or grid cell.
+
+Gi* and emerging maps on square cells count incidents per cell only: from a
+:class:`~geo_service.store.Store` they read the grid cube's counted cells
+(:mod:`geo_service.store.grid_cube`) when it keeps the study layer at the grid's cell size,
+and give exactly the maps the rows give; everything else reads the rows (docs/cubes.md).
 """
 
 from __future__ import annotations
