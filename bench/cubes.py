@@ -10,6 +10,13 @@ partitions as they did before the cube): on synthetic police.uk-style stores of 
 equal (checked in each run). Also timed: counting the whole cube at publish, and re-counting it
 after one month is added (only that month's partition is counted).
 
+The grid cube (:mod:`geo_service.store.grid_cube`) is timed the same way: the Gi* (999
+permutations) and emerging hot-spot maps of All crime over 12 months, with their backtest,
+from the grid cube and from the rows (the frames and every figure of the meta must be equal),
+over the beats and, on the synthetic stores, over a district of 8 beats added afterwards (a
+borough's layer over a larger store); with the grid cube's size and counting CPU, as kept
+(each layer at its automatic cell size) and if all six standard sizes were kept.
+
 ``python -m bench cubes`` writes ``bench/results/cubes.json``; quick: 30k and 300k rows, 3 runs.
 """
 
@@ -67,6 +74,36 @@ print(json.dumps({"cpu": time.process_time() - start, "figures": figures}))
 """
 
 
+_HOTSPOT_CHILD = r"""
+import json, sys, time
+from geo_service.config import Settings
+from geo_service.services import hotspots
+from geo_service.services.options import HotspotOptions
+from geo_service.store import Store
+
+
+class RowsOnly:
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+root, method, how, layer = sys.argv[1:5]
+store = Store(root)
+seen = store if how == "cube" else RowsOnly(store)
+opts = HotspotOptions(category="All crime", method=method, layer=layer)
+start = time.process_time()
+found = hotspots.hotspot_map(seen, Settings().groups(), opts)
+cpu = time.process_time() - start
+values = found.frame.drop(columns="geometry").astype(object).values.tolist()
+frame = json.dumps(values, default=str)  # floats by repr: every bit compared
+print(json.dumps({"cpu": cpu, "figures": [frame, json.dumps(found.meta, sort_keys=True)]}))
+"""
+#: The hotspot maps timed from the grid cube and from the rows.
+HOTSPOT_METHODS = ("gistar", "emerging")
+
 _X0, _Y0 = 500_000.0, 200_000.0
 
 
@@ -112,10 +149,6 @@ def _month_batch(month: str, rows: int, rng: np.random.Generator) -> Any:
     x = rng.uniform(_X0 - 1000, _X0 + 21_000, rows)  # some outside every beat
     y = rng.uniform(_Y0, _Y0 + 10_000, rows)
     x[rng.random(rows) < 0.05] = np.nan
-    col, row = np.floor((x - _X0) / 1000), np.floor((y - _Y0) / 1000)
-    inside = np.isfinite(x) & (col >= 0) & (col < 20)
-    column = np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)
-    named = np.char.add(np.char.add("B", column), np.nan_to_num(row).astype(int).astype(str))
     categories = np.array(schema.POLICE_UK_CATEGORIES)
     frame = schema.conform(
         pd.DataFrame(
@@ -132,19 +165,133 @@ def _month_batch(month: str, rows: int, rng: np.random.Generator) -> Any:
             }
         )
     )
-    frame["area_beat"] = pd.array(np.where(inside, named, None), dtype="str")
+    frame = _by_arithmetic(frame, {"beat": None})
     record = FileRecord(f"/in/{month}.csv", f"{month}-street.csv", "police_uk", f"sha-{month}",
                         rows, 0, 0, (month,))  # fmt: skip
     return IngestBatch(frame, (record,), pd.DataFrame({"file": [], "line": []}))
 
 
-def _child(root: Path, what: str, how: str) -> dict[str, Any]:
+def _by_arithmetic(frame: pd.DataFrame, layers: Any) -> pd.DataFrame:
+    """The synthetic layers' areas of each row by arithmetic (a stand-in join): the 1 km beats
+    and, when stored, the district (the 4 x 2 km at the west end)."""
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
+    col, row = np.floor((x - _X0) / 1000), np.floor((y - _Y0) / 1000)
+    inside = np.isfinite(x) & (col >= 0) & (col < 20)
+    column = np.char.zfill(np.nan_to_num(col).astype(int).astype(str), 2)
+    named = np.char.add(np.char.add("B", column), np.nan_to_num(row).astype(int).astype(str))
+    out = frame.assign(area_beat=pd.array(np.where(inside, named, None), dtype="str"))
+    if "district" in layers:
+        district = inside & (col < 4) & (row < 2)
+        out["area_district"] = pd.array(np.where(district, "D1", None), dtype="str")
+    return out
+
+
+def _add_district(root: Path) -> None:
+    """A district of 8 beats (4 x 2 km) at the west end: one borough's layer over a store of
+    a whole force, as a national store holds many forces."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geo_service import schema
+    from geo_service.store import LayerInfo, Store
+
+    district = gpd.GeoDataFrame(
+        {"code": ["D1"], "name": ["District"], "parent": pd.array([None], dtype="str"),
+         "population": [40_000.0], "households": [16_000.0]},
+        geometry=[box(_X0, _Y0, _X0 + 4000, _Y0 + 2000)],
+        crs=schema.CRS,
+    )  # fmt: skip
+    Store(root).write_layer(
+        "district", district, info=LayerInfo(path="synthetic"), assign=_by_arithmetic
+    )
+
+
+def _child(root: Path, what: str, how: str, *, code: str = _CHILD, also: tuple[str, ...] = ()
+           ) -> dict[str, Any]:  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(root), what, how],
+        [sys.executable, "-c", code, str(root), what, how, *also],
         check=True, capture_output=True, text=True, env=env,
     )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compare_hotspots(root: Path, runs: int, layer: str) -> dict[str, Any]:
+    """Median CPU seconds of the Gi* (999 permutations) and emerging maps of All crime over the
+    last 12 months, with their backtested accuracy, from the grid cube and from the rows.
+
+    Each run starts without a kept accuracy (it is kept per version after the first map), so
+    every run pays for the backtest as a first request does.
+    """
+    from geo_service.services.kept import ACCURACY_FILE
+    from geo_service.store import Store
+    from geo_service.store.layout import version_path
+
+    version_dir = version_path(root, str(Store(root).version()))
+    out: dict[str, Any] = {}
+    for method in HOTSPOT_METHODS:
+        timed: dict[str, list[float]] = {"cube": [], "rows": []}
+        figures: dict[str, Any] = {}
+        for _ in range(runs):
+            for how in ("cube", "rows"):
+                for kept in version_dir.glob(ACCURACY_FILE.format(key="*")):
+                    kept.unlink()
+                result = _child(root, method, how, code=_HOTSPOT_CHILD, also=(layer,))
+                timed[how].append(result["cpu"])
+                figures[how] = result["figures"]
+        if figures["cube"] != figures["rows"]:
+            raise AssertionError(f"{root}: the {method} map differs between the cube and the rows")
+        out[method] = {how: round(statistics.median(v), 4) for how, v in timed.items()}
+    return out
+
+
+def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
+    """CPU seconds and file size of the grid cube: as kept (each layer at its automatic cell
+    size), after one more month is published (``rows`` given: a synthetic store), and, for the
+    choice of what to keep, counting every layer at all six standard cell sizes."""
+    import pyarrow.parquet as pq
+
+    from geo_service.analysis.grid import NICE_CELL_SIZES_M
+    from geo_service.store import Store, grid_cube
+    from geo_service.store.layout import version_path
+
+    store = Store(root)
+    version = str(store.version())
+    path = version_path(root, version) / grid_cube.GRID_CUBE_FILE
+    path.unlink(missing_ok=True)
+    start = time.process_time()
+    kept = grid_cube.stored_grid_cube(root, version, store.manifest())
+    out: dict[str, Any] = {
+        "whole_cpu_seconds": round(time.process_time() - start, 3),
+        "rows": len(kept),
+        "mb": round(path.stat().st_size / 1e6, 2),
+        "lattices": grid_cube._file_lattices(path),
+    }
+    layers = store.layer_names()
+    every = [(layer, size) for layer in layers for size in NICE_CELL_SIZES_M]
+    start = time.process_time()
+    pieces = [
+        grid_cube._count_file(version_path(root, version), p, every, "")
+        for p in store.manifest().partitions.values()
+    ]
+    all_sizes = grid_cube.combine(pieces)
+    out["all_sizes_cpu_seconds"] = round(time.process_time() - start, 3)
+    out["all_sizes_rows"] = all_sizes.num_rows
+    with tempfile.TemporaryDirectory() as folder:
+        written = Path(folder) / "all.parquet"
+        pq.write_table(all_sizes, written)
+        out["all_sizes_mb"] = round(written.stat().st_size / 1e6, 2)
+    out["incidents"] = sum(p.rows for p in store.manifest().partitions.values())
+    if rows is not None:
+        month = _month(MONTHS + 1)  # _cube_build added the month before
+        batch = _month_batch(month, rows // MONTHS, np.random.default_rng(SEED + 2))
+        store.write_incident_batches(iter([batch]), kind="police-uk")
+        version = str(store.version())
+        (version_path(root, version) / grid_cube.GRID_CUBE_FILE).unlink()
+        start = time.process_time()
+        grid_cube.stored_grid_cube(root, version, store.manifest())
+        out["one_month_added_cpu_seconds"] = round(time.process_time() - start, 3)
+    return out
 
 
 def _compare(root: Path, runs: int) -> dict[str, Any]:
@@ -203,6 +350,44 @@ def table(stores: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def grid_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per store: median CPU seconds of each hotspot map from the grid cube and rows."""
+    return [
+        {
+            "store": name,
+            "layer": layer,
+            **{
+                f"{method}, {how} (s)": timed[method][how]
+                for method in HOTSPOT_METHODS
+                for how in ("cube", "rows")
+            },
+        }
+        for name, entry in stores.items()
+        for layer, timed in entry.get("hotspots", {}).items()
+    ]
+
+
+def grid_build_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per store: the kept grid cube's size and counting CPU, against all six sizes."""
+    return [
+        {
+            "store": name + (" + district" if key == "grid_cube_with_district" else ""),
+            "incidents": grid["incidents"],
+            "lattices kept": ", ".join(f"{a} {c:g} m" for a, c in grid["lattices"]),
+            "cube rows": grid["rows"],
+            "cube (MB)": grid["mb"],
+            "counting (s)": grid["whole_cpu_seconds"],
+            "after one month (s)": grid.get("one_month_added_cpu_seconds", ""),
+            "all six sizes: rows": grid["all_sizes_rows"],
+            "all six sizes (MB)": grid["all_sizes_mb"],
+            "all six sizes: counting (s)": grid["all_sizes_cpu_seconds"],
+        }
+        for name, entry in stores.items()
+        for key in ("grid_cube", "grid_cube_with_district")
+        if (grid := entry.get(key))
+    ]
+
+
 def run(*, quick: bool) -> dict[str, Any]:
     """Build the synthetic stores, time both reads; raises when their figures differ."""
     sizes = (30_000, 300_000) if quick else (300_000, 3_000_000)
@@ -215,7 +400,12 @@ def run(*, quick: bool) -> dict[str, Any]:
             _synthetic(root, rows)
             entry: dict[str, Any] = {"ingest_cpu_seconds": round(time.process_time() - start, 2)}
             entry.update(_compare(root, runs))
+            entry["hotspots"] = {"beat": _compare_hotspots(root, runs, "beat")}
             entry["cube_cpu_seconds"] = _cube_build(root, rows)
+            entry["grid_cube"] = _grid_cube_build(root, rows)
+            _add_district(root)
+            entry["hotspots"]["district"] = _compare_hotspots(root, runs, "district")
+            entry["grid_cube_with_district"] = _grid_cube_build(root, None)
             result["stores"][f"synthetic_{rows}"] = entry
             shutil.rmtree(root)
         herts = os.environ.get("GEO_SERVICE_HERTS_STORE")
@@ -224,7 +414,12 @@ def run(*, quick: bool) -> dict[str, Any]:
             shutil.copytree(herts, copy)
             _child(copy, "change", "cube")  # the copy's cube is counted once, as at ingest
             result["stores"]["herts"] = _compare(copy, runs)
+            grid = _grid_cube_build(copy, None)  # counted once, as at ingest
+            result["stores"]["herts"]["hotspots"] = {"ward": _compare_hotspots(copy, runs, "ward")}
+            result["stores"]["herts"]["grid_cube"] = grid
     result["table"] = table(result["stores"])
+    result["grid_table"] = grid_table(result["stores"])
+    result["grid_build_table"] = grid_build_table(result["stores"])
     return finish(result, f"synthetic_{sizes[-1]}")
 
 

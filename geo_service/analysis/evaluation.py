@@ -252,8 +252,14 @@ class _Series:
 
 
 def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _Series:
-    """Month-sorted located incidents of months ``first..last`` (month indexes) and their cube."""
-    located = incidents.loc[has_location(incidents), ["month", "x", "y"]]
+    """Month-sorted located incidents of months ``first..last`` (month indexes) and their cube.
+
+    Counted cells (a column ``n``: cell centres standing for ``n`` incidents each, from the
+    grid cube) give the same cube as their rows; their ``x``, ``y`` are then cell centres, fit
+    only for methods that read the counts.
+    """
+    counted = "n" in incidents.columns
+    located = incidents.loc[has_location(incidents), ["month", "x", "y", *(["n"] * counted)]]
     month = _month_indexes(located["month"])
     keep = (month >= first) & (month <= last)
     month_index = month[keep] - first
@@ -264,10 +270,12 @@ def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _S
     n_months = last - first + 1
     cell = grid.cell_index(x, y)
     on_grid = cell >= 0
+    weights = located["n"].to_numpy(dtype=float)[keep][order][on_grid] if counted else None
     flat = np.bincount(
         month_index[on_grid] * grid.nx * grid.ny + cell[on_grid],
+        weights=weights,
         minlength=n_months * grid.nx * grid.ny,
-    )
+    ).astype(np.int64)  # whole-number float sums are exact
     cube = flat.reshape(n_months, grid.ny, grid.nx)
     cube.flags.writeable = False
     months = tuple(format_month(first + i) for i in range(n_months))

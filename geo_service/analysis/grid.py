@@ -108,15 +108,26 @@ class Grid(_CellGrid):
         numpy.ndarray
             int64 indices, the shape of ``x``.
         """
-        col = (np.asarray(x, dtype=float) - self.x0) / self.cell_m
-        row = (np.asarray(y, dtype=float) - self.y0) / self.cell_m
+        col = self._whole_cells(x, self.x0)
+        row = self._whole_cells(y, self.y0)
         # Comparisons with NaN are False, so non-finite points fall out here.
         ok = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
-        # Truncation is floor for the non-negative values kept.
         index = np.where(ok, row, 0).astype(np.int64) * self.nx
         index += np.where(ok, col, 0).astype(np.int64)
         index[~ok] = -1
         return index
+
+    def _whole_cells(self, values: np.ndarray, origin: float) -> np.ndarray:
+        """Whole cells from ``origin`` to each coordinate (float, NaN where not finite).
+
+        On a grid aligned to multiples of ``cell_m`` (every grid :func:`grid_for` builds) this
+        is the national cell number :func:`cell_numbers` less the origin's, so a point falls in
+        the very cell a grid cube counted it in, whatever the grid's extent.
+        """
+        first = origin / self.cell_m
+        if first == math.floor(first):
+            return cell_numbers(values, self.cell_m) - first
+        return np.floor((np.asarray(values, dtype=float) - origin) / self.cell_m)
 
     def padded(self, reach: int) -> Grid:
         """This grid grown by ``reach`` cells on every side (for convolutions); all cells inside.
@@ -192,6 +203,28 @@ class Grid(_CellGrid):
         yc = self.y0 + (row + 0.5) * self.cell_m
         geometry = shapely.box(xc - half, yc - half, xc + half, yc + half)
         return gpd.GeoDataFrame(data, geometry=geometry, crs=CRS)
+
+
+def cell_numbers(values: np.ndarray, cell_m: float) -> np.ndarray:
+    """The number of the ``cell_m`` cell holding each coordinate on the national lattice.
+
+    ``floor(values / cell_m)``: cell ``k`` spans ``[k * cell_m, (k + 1) * cell_m)`` metres. The
+    one formula both an aligned :class:`Grid` and the grid cube
+    (:mod:`geo_service.store.grid_cube`) bin with, so both put every point in the same cell.
+
+    Parameters
+    ----------
+    values
+        Eastings or northings in EPSG:27700 metres.
+    cell_m
+        Cell size in metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 whole numbers, the shape of ``values``; NaN where a value is not finite.
+    """
+    return np.floor(np.asarray(values, dtype=float) / cell_m)
 
 
 def grid_for(

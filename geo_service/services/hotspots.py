@@ -7,6 +7,11 @@ kind of map predicted the following month over the past year (hit rate and PAI a
 area, :func:`geo_service.analysis.evaluation.accuracy_for`). :func:`category_hotspots` is the set
 of maps a category page draws, made by the same function, so the page, the API and the CLI show
 the same features. :func:`shifts` compares two periods per area or grid cell.
+
+Gi* and emerging maps on square cells count incidents per cell only: from a
+:class:`~geo_service.store.Store` they read the grid cube's counted cells
+(:mod:`geo_service.store.grid_cube`) when it keeps the study layer at the grid's cell size,
+and give exactly the maps the rows give; everything else reads the rows (docs/cubes.md).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from shapely.geometry import box
 from geo_service.analysis import clusters, emerging, gistar, kde
 from geo_service.analysis import shifts as shift_stats
 from geo_service.analysis.evaluation import Accuracy, accuracy_for, map_accuracy_for, map_kinds
-from geo_service.analysis.grid import Grid, HexGrid, hex_grid_for
+from geo_service.analysis.grid import Grid, HexGrid, grid_for, hex_grid_for
 from geo_service.analysis.hotspot_methods import History, Method
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
 from geo_service.analysis.weights import grid_weights
@@ -51,6 +56,7 @@ from geo_service.services.options import (
     resolve_view,
 )
 from geo_service.services.tables import without_forces
+from geo_service.store import Store
 
 logger = logging.getLogger(__name__)
 _G = TypeVar("_G", Grid, HexGrid)
@@ -263,6 +269,7 @@ def study_data(
     cell_m: float | None,
     history_months: int = 24,
     exclude_forces: Sequence[str] = (),
+    from_cube: bool = False,
 ) -> StudyData:
     """The group's located incidents up to the period end and the grid over the study area.
 
@@ -288,6 +295,12 @@ def study_data(
         Months of incidents kept before the period (default 24; at least ``months``).
     exclude_forces
         Reporting forces whose rows are left out.
+    from_cube
+        For maps that only count incidents per square cell (Gi*, emerging): read the store's
+        grid cube (:func:`geo_service.store.grid_cube.counted_cells`) when it keeps the study
+        layer at the grid's cell size, so :attr:`StudyData.incidents` are counted cell centres
+        (with ``n``) giving every cell count the rows give. Otherwise (no layer, a cell size the
+        cube does not keep, a store that is not a :class:`~geo_service.store.Store`) the rows.
 
     Returns
     -------
@@ -320,22 +333,89 @@ def study_data(
     _, period = rolling_periods(end, months=months)
     start = period.shifted(-max(history_months, months)).start
     columns = [*_COLUMNS, "source", "reported_by"]
+    areas = store.layer(name) if name is not None else None
+    # with a layer the grid rests on the layer alone (study_grid), so the cube can be chosen
+    # by its cell size before anything is read
+    grid = grid_for(areas, cell_m=cell_m) if areas is not None else None
     # only the group's categories are read; the group's mask then keeps exactly the rows it
     # kept from the whole store
-    frame = store.incidents(
-        categories=categories_of(group),
-        month_from=start,
-        month_to=period.end,
-        columns=columns if name is None else [*columns, area_column(name)],
+    categories = categories_of(group)
+    frame = (
+        _cube_rows(store, name, grid, categories=categories, month_from=start, month_to=period.end)
+        if from_cube
+        else None
     )
+    if frame is None:
+        frame = store.incidents(
+            categories=categories, month_from=start, month_to=period.end,
+            columns=columns if name is None else [*columns, area_column(name)],
+        )  # fmt: skip
     frame = without_forces(frame, exclude_forces)
     incidents = frame.loc[group.mask(frame) & has_location(frame)]
-    areas = store.layer(name) if name is not None else None
-    grid = study_grid(areas, incidents, cell_m=cell_m)
+    if grid is None:
+        grid = study_grid(areas, incidents, cell_m=cell_m)
     if areas is not None and name is not None:
         incidents = _in_areas(incidents, areas, name)
         grid = _with_cells_holding(grid, incidents)
     return StudyData(group, period, grid, name, areas, incidents, tuple(notes))
+
+
+def _cube_rows(
+    store: StoreLike,
+    layer: str | None,
+    grid: Grid | None,
+    *,
+    categories: Sequence[str],
+    month_from: str,
+    month_to: str,
+) -> pd.DataFrame | None:
+    """The grid cube's counted cells of the study layer at the grid's cell size, or None (the
+    caller reads the rows) when there is no layer or the store keeps no such cube."""
+    if layer is None or grid is None or not isinstance(store, Store):
+        logger.debug("hotspot counts read rows: no study layer or not a kept store")
+        return None
+    from geo_service.store import grid_cube
+
+    return grid_cube.counted_cells(
+        store, layer=layer, cell_m=grid.cell_m, categories=categories, month_from=month_from,
+        month_to=month_to,
+    )  # fmt: skip
+
+
+def incident_count(points: pd.DataFrame) -> int:
+    """How many incidents ``points`` stand for: its rows, or the sum of ``n`` of counted cells.
+
+    Parameters
+    ----------
+    points
+        Incidents, or counted cell centres (:func:`geo_service.store.grid_cube.counted_cells`).
+
+    Returns
+    -------
+    int
+    """
+    return int(points["n"].sum()) if "n" in points.columns else len(points)
+
+
+def cell_counts(cells: Grid | HexGrid, points: pd.DataFrame) -> np.ndarray:
+    """Incidents per cell of ``cells`` (int64, shape ``cells.shape``), rows or counted cells.
+
+    Parameters
+    ----------
+    cells
+        The grid counted into.
+    points
+        Incidents (``x``, ``y``), or counted cell centres with ``n`` (each centre counts ``n``).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    x, y = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
+    if "n" not in points.columns:
+        return cells.counts(x, y)
+    # sums of whole numbers below 2**53 are exact in float64, so the cast loses nothing
+    return cells.counts(x, y, weights=points["n"].to_numpy(dtype=float)).astype(np.int64)
 
 
 def _in_areas(incidents: pd.DataFrame, areas: gpd.GeoDataFrame, layer: str) -> pd.DataFrame:
@@ -410,6 +490,7 @@ def hotspot_map(
     data = data or study_data(
         store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
         layer=opts.layer, cell_m=opts.cell_m, exclude_forces=opts.exclude_forces,
+        from_cube=counts_only(opts),
     )  # fmt: skip
     points = data.in_period()
     if points.empty:
@@ -422,11 +503,11 @@ def hotspot_map(
     accuracy = (
         _kept_accuracy(store, data, kind, built, progress or quiet) if opts.accuracy else None
     )
+    found = incident_count(points)
     counted = (
-        f"The map counts the {len(points):,} incidents inside the {data.layer} areas, as the "
-        "tables do."
+        f"The map counts the {found:,} incidents inside the {data.layer} areas, as the tables do."
         if data.layer is not None
-        else f"The map counts the {len(points):,} located incidents in the study box (no area "
+        else f"The map counts the {found:,} located incidents in the study box (no area "
         "layer is stored)."
     )
     meta: dict[str, Any] = {
@@ -435,7 +516,7 @@ def hotspot_map(
         "period": data.period.label,
         "period_end": data.period.end,
         "months": data.period.n_months,
-        "incidents": len(points),
+        "incidents": found,
         "approximate_locations": approximate_locations(points),
         "notes": [*data.notes, counted],
         "counted": counted,
@@ -456,6 +537,24 @@ def hotspot_map(
     )
 
 
+def counts_only(opts: HotspotOptions) -> bool:
+    """Whether the map ``opts`` asks for needs only incidents per square study-grid cell (so
+    the store's grid cube can give them): Gi* and emerging hot spots on square cells. Density
+    and clusters need the points, Gi* by area the point in each area, hexagons another binning.
+
+    Parameters
+    ----------
+    opts
+        The map's options.
+
+    Returns
+    -------
+    bool
+    """
+    by_cell = opts.method == "emerging" or (opts.method == "gistar" and not opts.areas)
+    return by_cell and not opts.hexagons
+
+
 def approximate_locations(points: pd.DataFrame) -> int:
     """How many of ``points`` have only an approximate location.
 
@@ -465,7 +564,7 @@ def approximate_locations(points: pd.DataFrame) -> int:
     Parameters
     ----------
     points
-        Incidents, with ``location_precision`` where known.
+        Incidents, with ``location_precision`` where known (or counted cells, with ``n``).
 
     Returns
     -------
@@ -475,7 +574,10 @@ def approximate_locations(points: pd.DataFrame) -> int:
     if "location_precision" not in points.columns:
         return 0
     precision = points["location_precision"].astype("string")
-    return int((precision.notna() & (precision != EXACT)).sum())
+    approximate = (precision.notna() & (precision != EXACT)).to_numpy(dtype=bool)
+    if "n" in points.columns:  # counted cells: each stands for n incidents
+        return int(points["n"].to_numpy()[approximate].sum())
+    return int(approximate.sum())
 
 
 def accuracy_dict(accuracy: Accuracy) -> dict[str, Any]:
@@ -810,7 +912,7 @@ def _gistar_map(
     if opts.areas:
         return _gistar_areas_map(data, x, y, opts, progress)
     cells = data.cells(opts.hexagons)
-    counts = cells.counts(x, y)
+    counts = cell_counts(cells, data.in_period())
     frame = gistar.gi_star_grid(
         cells, counts, permutations=opts.permutations, seed=opts.seed, progress=progress
     )
@@ -890,7 +992,7 @@ def _emerging_map(
 ) -> _Built:
     grid = data.cells(opts.hexagons)
     points = data.in_period()
-    step_months = opts.step_months or auto_step_months(len(points), data.period.n_months)
+    step_months = opts.step_months or auto_step_months(incident_count(points), data.period.n_months)
     month_of = {m: i // step_months for i, m in enumerate(data.period.months)}
     step = points["month"].astype(str).map(month_of).to_numpy()
     steps = max(month_of.values()) + 1
@@ -899,7 +1001,7 @@ def _emerging_map(
             f"emerging hot spots need at least 3 time steps; {data.period.n_months} months in "
             f"steps of {step_months} give {steps} (use more months or a smaller step)"
         )
-    cube = np.stack([grid.counts(x[step == t], y[step == t]) for t in range(steps)])
+    cube = np.stack([cell_counts(grid, points.loc[step == t]) for t in range(steps)])
     inside = grid.inside.ravel()
     table = emerging.emerging_hotspots(cube.reshape(steps, -1)[:, inside], grid_weights(grid))
     frame = grid.to_geodataframe({"count": cube.sum(axis=0)})

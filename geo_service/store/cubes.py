@@ -271,7 +271,7 @@ def _count_file(version_dir: Path, part: Partition, layers: Sequence[str], tag: 
 
 
 def build_after_publish(root: Path) -> None:
-    """Build the cube of the version just published at ``root`` (its CURRENT).
+    """Build the cubes (area and grid) of the version just published at ``root`` (its CURRENT).
 
     Called by the writer right after publishing, so no command pays for the counting. The
     version's files were sealed a moment ago and are not checked again here; the cube is a
@@ -284,6 +284,11 @@ def build_after_publish(root: Path) -> None:
         stored_cube(root, version, manifest)
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
+    # here: the grid cube imports the analysis grid (and geopandas), which a command reading
+    # the store need not pay for
+    from geo_service.store import grid_cube
+
+    grid_cube.build_after_publish(root)
 
 
 # --------------------------------------------------------------------------- reading

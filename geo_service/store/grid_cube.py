@@ -1,0 +1,514 @@
+"""Pre-aggregated counts of a version's incidents per grid cell (the grid cube), by its manifest.
+
+Getis-Ord Gi* and emerging hot-spot maps, and their backtests, need of each incident only the
+square cell of the study grid holding it, its month and what the category group, the forces
+left out and the study layer select on. A study grid (:func:`geo_service.analysis.grid.grid_for`)
+is aligned to multiples of its cell size in EPSG:27700, so counting the incidents once per
+national cell ``floor(x / cell_m)``, ``floor(y / cell_m)`` (:func:`~geo_service.analysis.grid.
+cell_numbers`, the formula the grid bins with) serves every study grid of that cell size
+exactly.
+
+* A *lattice* is a (layer, cell size) pair: the cube keeps, for each stored layer, the cells of
+  its automatic cell size (:func:`lattices`, what a hotspot map of that layer uses unless told
+  otherwise), with the incident's area code in that layer.
+* :func:`count_partition` is pure: one partition's Arrow table -> its cube rows, one block per
+  lattice. An engine can map it over partitions; :func:`combine` joins the blocks.
+* :func:`stored_grid_cube` keeps the cube in :data:`GRID_CUBE_FILE` (trusted only while each
+  lattice's counts per source and month equal the manifest's partition rows and its checksums
+  theirs), reusing the rows of partitions whose checksum the newest other version's cube
+  counted over the same lattices. :func:`build_after_publish` counts it when a version is
+  published; :func:`counted_cells` is what the hotspot services read in place of the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geo_service import schema
+from geo_service.analysis.grid import auto_cell_m, cell_numbers
+from geo_service.errors import StoreDamagedError, StoreError
+from geo_service.store.layout import OLD_VERSIONS, VERSIONS, version_path
+from geo_service.store.manifest import Manifest, Partition
+from geo_service.store.status import read_checked
+
+if TYPE_CHECKING:
+    from geo_service.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+#: The grid cube of a version, kept beside its manifest (derived: deleting it loses nothing).
+GRID_CUBE_FILE = "cube_grid.parquet"
+#: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors.
+KEY_COLUMNS = (
+    "layer", "cell_m", "code", "col", "row", "source", "month", "category", "subcategory",
+    "time_known", "hour", "reported_by", "approximate",
+)  # fmt: skip
+#: Columns of the cube: its keys, the incidents counted (``n``) and the partition's SHA-256.
+CUBE_COLUMNS = (*KEY_COLUMNS, "n", "checksum")
+#: The partition columns counted (besides the area columns).
+READ_COLUMNS = (
+    "category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y",
+    "location_precision",
+)  # fmt: skip
+#: A stated location precision that is not approximate (as the hotspot maps count them).
+EXACT = "exact"
+_EPOCH = pd.Timestamp("2000-01-01")
+_STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
+_LATTICES_KEY = b"geo_service.lattices"
+#: The Arrow types of a kept cube.
+_SCHEMA = pa.schema(
+    [
+        *((c, pa.large_string()) for c in ("layer",)),
+        ("cell_m", pa.float64()), ("code", pa.large_string()), ("col", pa.float64()),
+        ("row", pa.float64()),
+        *((c, pa.large_string()) for c in ("source", "month", "category", "subcategory")),
+        ("time_known", pa.bool_()), ("hour", pa.int8()), ("reported_by", pa.large_string()),
+        ("approximate", pa.bool_()), ("n", pa.int64()), ("checksum", pa.large_string()),
+    ]
+)  # fmt: skip
+
+Lattice = tuple[str, float]
+
+
+# --------------------------------------------------------------------------- counting
+def lattices(layers: Mapping[str, tuple[float, float, float, float]]) -> list[Lattice]:
+    """The lattices the cube keeps: each layer at its automatic cell size.
+
+    Parameters
+    ----------
+    layers
+        Layer name -> its total bounds ``(minx, miny, maxx, maxy)``, EPSG:27700 metres.
+
+    Returns
+    -------
+    list of (str, float)
+        ``(layer, cell_m)`` sorted by layer; ``cell_m`` one of
+        :data:`~geo_service.analysis.grid.NICE_CELL_SIZES_M`, as
+        :func:`~geo_service.analysis.grid.auto_cell_m` picks it for the layer.
+    """
+    from shapely.geometry import box
+
+    return [(name, auto_cell_m(box(*layers[name]))) for name in sorted(layers)]
+
+
+def count_partition(
+    table: pa.Table, *, source: str, month: str, lattices: Sequence[Lattice], checksum: str = ""
+) -> pa.Table:
+    """One partition's cube rows: incidents per lattice, area, cell and selector keys.
+
+    Parameters
+    ----------
+    table
+        The partition's rows: :data:`READ_COLUMNS` and ``area_<layer>`` of each lattice's layer.
+    source, month
+        The partition's source and month ``"YYYY-MM"``.
+    lattices
+        ``(layer, cell_m)`` pairs counted (:func:`lattices`).
+    checksum
+        The partition file's SHA-256 (``""``: not recorded), kept on each row for reuse.
+
+    Returns
+    -------
+    pyarrow.Table
+        :data:`CUBE_COLUMNS`; per lattice the counts sum to the partition's rows. Incidents
+        without a finite x and y, or in none of the layer's areas (null ``code``), have a null
+        ``col`` and ``row``: hotspot maps of the layer never count them.
+    """
+    x = pc.fill_null(table["x"].cast(pa.float64()), np.nan).to_numpy()
+    y = pc.fill_null(table["y"].cast(pa.float64()), np.nan).to_numpy()
+    located = np.isfinite(x) & np.isfinite(y)
+    precision = table["location_precision"].cast(pa.large_string())
+    keys = {
+        "category": table["category"].cast(pa.large_string()),
+        "subcategory": table["subcategory"].cast(pa.large_string()),
+        "time_known": pc.fill_null(table["time_known"], False),
+        "hour": pc.fill_null(pc.hour(table["occurred_at"]), -1).cast(pa.int8()),
+        "reported_by": table["reported_by"].cast(pa.large_string()),
+        "approximate": pc.fill_null(pc.not_equal(precision, EXACT), False),
+    }
+    blocks = [
+        _lattice_block(table, x, y, located, keys, layer, cell_m, source, month, checksum)
+        for layer, cell_m in lattices
+    ]
+    if not blocks:
+        return _SCHEMA.empty_table()
+    return pa.concat_tables(blocks)
+
+
+def _lattice_block(
+    table: pa.Table,
+    x: np.ndarray,
+    y: np.ndarray,
+    located: np.ndarray,
+    keys: Mapping[str, pa.ChunkedArray | pa.Array],
+    layer: str,
+    cell_m: float,
+    source: str,
+    month: str,
+    checksum: str,
+) -> pa.Table:
+    code = table[schema.area_column(layer)].cast(pa.large_string())
+    # A hotspot map of the layer counts only incidents in its areas: the cell of any other is
+    # never read, so it is left out (a national store over one borough's layer keeps the
+    # borough's cells). NaN would not group with NaN: a cell left out is null.
+    placed = located & pc.is_valid(code).to_numpy(zero_copy_only=False)
+    col = pa.array(np.where(placed, cell_numbers(x, cell_m), np.nan), from_pandas=True)
+    row = pa.array(np.where(placed, cell_numbers(y, cell_m), np.nan), from_pandas=True)
+    grouped = (
+        pa.table({"code": code, "col": col, "row": row, **keys})
+        .group_by(["code", "col", "row", *keys])
+        .aggregate([([], "count_all")])
+    )
+    k = grouped.num_rows
+    return pa.table(
+        {
+            "layer": pa.array([layer] * k, pa.large_string()),
+            "cell_m": pa.array(np.full(k, cell_m), pa.float64()),
+            "code": grouped["code"],
+            "col": grouped["col"],
+            "row": grouped["row"],
+            "source": pa.array([source] * k, pa.large_string()),
+            "month": pa.array([month] * k, pa.large_string()),
+            **{c: grouped[c] for c in keys},
+            "n": grouped["count_all"].cast(pa.int64()),
+            "checksum": pa.array([checksum] * k, pa.large_string()),
+        }
+    )
+
+
+def combine(pieces: Sequence[pa.Table]) -> pa.Table:
+    """Cube rows of several partitions as one table, each lattice's rows together (so a read
+    of one lattice skips the others' row groups), in the order of ``pieces`` within it."""
+    if not pieces:
+        return _SCHEMA.empty_table()
+    runs: dict[Lattice, list[pa.Table]] = {}
+    for piece in (p for p in pieces if p.num_rows):
+        piece = piece.select(list(CUBE_COLUMNS)).cast(_SCHEMA)
+        layer = pc.dictionary_encode(piece["layer"].combine_chunks())
+        cell = piece["cell_m"].to_numpy()
+        codes = np.asarray(layer.indices)
+        # runs of one lattice, sliced without copying (a sort would move every text value)
+        starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (cell[1:] != cell[:-1])])
+        for start, stop in zip(starts, [*starts[1:], piece.num_rows], strict=True):
+            key = (str(layer.dictionary[codes[start]]), float(cell[start]))
+            runs.setdefault(key, []).append(piece.slice(start, stop - start))
+    if not runs:
+        return _SCHEMA.empty_table()
+    return pa.concat_tables([t for key in sorted(runs) for t in runs[key]])
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A cube frame (built or read back from Parquet) with its column order and dtypes."""
+    return frame[list(CUBE_COLUMNS)].astype(
+        {**dict.fromkeys(_STR, "str"), "cell_m": "float64", "col": "float64", "row": "float64",
+         "time_known": "bool", "hour": "int8", "approximate": "bool", "n": "int64"}
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- keeping
+def stored_grid_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
+    """The grid cube of ``version``, read from :data:`GRID_CUBE_FILE` while it agrees with
+    ``manifest`` and counts the version's :func:`lattices`, else counted (reusing the newest
+    other version's rows of unchanged partitions) and kept there.
+
+    Parameters
+    ----------
+    root
+        The store's folder.
+    version
+        The version's name.
+    manifest
+        The version's manifest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CUBE_COLUMNS`.
+
+    Raises
+    ------
+    StoreDamagedError
+        A partition or layer that must be read is unreadable.
+    """
+    return typed(_stored_table(root, version, manifest).to_pandas())
+
+
+def _stored_table(root: Path, version: str, manifest: Manifest) -> pa.Table:
+    """:func:`stored_grid_cube` in Arrow (counting and keeping never go through pandas)."""
+    version_dir = version_path(root, version)
+    kept = _version_lattices(version_dir, manifest)
+    path = version_dir / GRID_CUBE_FILE
+    if path.is_file():
+        try:
+            table = pq.read_table(path)
+            if _file_lattices(path) == kept and _table_agrees(table, manifest, kept):
+                return table
+            logger.warning("%s disagrees with the manifest; counting the partitions again", path)
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            pass  # an unreadable copy is counted again below
+    table = _build(version_dir, manifest, kept, _previous(root, version, kept))
+    _keep(path, table, kept)
+    return table
+
+
+def _keep(path: Path, table: pa.Table, kept: Sequence[Lattice]) -> None:
+    """Write the cube atomically, naming its lattices in the file's metadata (a store that
+    cannot be written is only read)."""
+    lattices_json = json.dumps([[a, c] for a, c in kept]).encode()
+    table = table.replace_schema_metadata({_LATTICES_KEY: lattices_json})
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, staging)
+        os.replace(staging, path)
+    except OSError:
+        staging.unlink(missing_ok=True)
+
+
+def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice) -> pa.Table | None:
+    """The cube rows of one lattice (Arrow), or None when the cube does not keep that lattice.
+
+    Only that lattice's rows are read and checked against the manifest (its counts per source
+    and month, its checksums); a missing, unreadable or disagreeing file is counted again
+    (:func:`stored_grid_cube`).
+    """
+    path = version_path(root, version) / GRID_CUBE_FILE
+    if path.is_file():
+        try:
+            listed = _file_lattices(path)
+            if listed is not None and lattice not in listed:
+                return None
+            layer, cell_m = lattice
+            table = pq.read_table(
+                path,
+                filters=[("layer", "=", layer), ("cell_m", "=", cell_m)],
+                read_dictionary=list(_STR),  # a cube's text is a few distinct values
+            )
+            table = table.unify_dictionaries().combine_chunks()
+            if _table_agrees(table, manifest, [lattice]):
+                return table
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            pass  # counted again below
+    cube = _stored_table(root, version, manifest)
+    chosen = cube.filter(
+        pc.and_(pc.equal(cube["layer"], lattice[0]), pc.equal(cube["cell_m"], lattice[1]))
+    )
+    return chosen if chosen.num_rows else None
+
+
+def _table_agrees(table: pa.Table, manifest: Manifest, kept: Sequence[Lattice]) -> bool:
+    """Whether cube rows count exactly the manifest's partitions on each of ``kept`` (and on
+    no other lattice), each partition's rows carrying its checksum."""
+    if table.column_names != list(CUBE_COLUMNS):
+        return False
+    sums = table.group_by(["layer", "cell_m", "source", "month"]).aggregate([("n", "sum")])
+    found = {
+        (str(r["layer"]), float(r["cell_m"]), str(r["source"]), str(r["month"])): int(r["n_sum"])
+        for r in sums.to_pylist()
+    }
+    listed = {(a, c, s, m): p.rows for a, c in kept for (s, m), p in manifest.partitions.items()}
+    if found != listed:
+        return False
+    tags = table.group_by(["source", "month", "checksum"]).aggregate([]).to_pylist()
+    named = {(str(r["source"]), str(r["month"])): str(r["checksum"]) for r in tags}
+    return len(tags) == len(named) and named == _tags(manifest)
+
+
+def _file_lattices(path: Path) -> list[Lattice] | None:
+    """The lattices a kept cube file says it counts (None when it does not say)."""
+    metadata = pq.read_schema(path).metadata or {}
+    if _LATTICES_KEY not in metadata:
+        return None
+    return [(str(a), float(c)) for a, c in json.loads(metadata[_LATTICES_KEY])]
+
+
+def _version_lattices(version_dir: Path, manifest: Manifest) -> list[Lattice]:
+    """:func:`lattices` of the version's stored layers (their bounds read from the layer files)."""
+    import geopandas as gpd
+
+    bounds: dict[str, tuple[float, float, float, float]] = {}
+    for name in manifest.layer_names():
+        path = version_dir / "layers" / f"{name}.parquet"
+        try:
+            layer = gpd.read_parquet(path, columns=["geometry"])
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise StoreDamagedError(f"{path}: stored layer {name!r} unreadable ({exc})") from exc
+        if len(layer):
+            minx, miny, maxx, maxy = (float(v) for v in layer.total_bounds)
+            bounds[name] = (minx, miny, maxx, maxy)
+    return lattices(bounds)
+
+
+def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
+    """(source, month) -> the checksum its cube rows carry."""
+    return {
+        key: (c.sha256 if (c := manifest.checksums.get(p.path)) is not None else "")
+        for key, p in manifest.partitions.items()
+    }
+
+
+def _previous(root: Path, version: str, kept: Sequence[Lattice]) -> pa.Table | None:
+    """The newest other version's kept grid cube over the same lattices, when readable."""
+    others = sorted(
+        (p for d in (VERSIONS, OLD_VERSIONS) for p in (root / d).glob(f"*/{GRID_CUBE_FILE}")),
+        key=lambda p: p.parent.name,
+        reverse=True,
+    )
+    for path in others:
+        if path.parent.name == version:
+            continue
+        try:
+            if _file_lattices(path) != list(kept):
+                return None
+            table = pq.read_table(path)
+            if table.column_names != list(CUBE_COLUMNS):
+                return None
+            return table.cast(_SCHEMA)
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            continue
+    return None
+
+
+def _build(
+    version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: pa.Table | None
+) -> pa.Table:
+    """Count the partitions the previous cube has not counted under the same checksum."""
+    tags = _tags(manifest)
+    reused: list[pa.Table] = []
+    counted: set[tuple[str, str]] = set()
+    if previous is not None and previous.num_rows:
+        wanted = [f"{s}\x1f{m}\x1f{c}" for (s, m), c in tags.items() if c]
+        key = pc.binary_join_element_wise(
+            previous["source"], previous["month"], previous["checksum"],
+            pa.scalar("\x1f", pa.large_string()),
+        )  # fmt: skip
+        kept_rows = previous.filter(pc.is_in(key, value_set=pa.array(wanted, pa.large_string())))
+        reused.append(kept_rows)
+        pairs = kept_rows.group_by(["source", "month"]).aggregate([]).to_pylist()
+        counted = {(str(r["source"]), str(r["month"])) for r in pairs}
+    fresh = [p for key, p in manifest.partitions.items() if key not in counted]
+    if fresh and kept:
+        logger.info("counting %d partition(s) into the grid cube", len(fresh))
+    pieces = [_count_file(version_dir, p, kept, tags[p.key]) for p in fresh] if kept else []
+    return combine([*reused, *pieces])
+
+
+def _count_file(version_dir: Path, part: Partition, kept: Sequence[Lattice], tag: str) -> pa.Table:
+    layers = sorted({layer for layer, _ in kept})
+    columns = [*READ_COLUMNS, *(schema.area_column(n) for n in layers)]
+    table = read_checked(version_dir / part.path, columns)
+    return count_partition(table, source=part.source, month=part.month, lattices=kept, checksum=tag)
+
+
+def build_after_publish(root: Path) -> None:
+    """Count the grid cube of the version just published at ``root`` (its CURRENT).
+
+    Called by the writer right after publishing, beside the area cube. The cube is a derived
+    file, so a failure is logged, not raised (the next hotspot map counts it).
+    """
+    try:
+        version = (root / "CURRENT").read_text("utf-8").strip()
+        manifest_path = version_path(root, version) / "manifest.json"
+        manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
+        _stored_table(root, version, manifest)
+    except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
+        logger.warning("the grid cube of %s was not built (%s); it is built when read", root, exc)
+
+
+# --------------------------------------------------------------------------- reading
+def counted_cells(
+    store: Store,
+    *,
+    layer: str,
+    cell_m: float,
+    categories: Sequence[str] | None = None,
+    month_from: str | None = None,
+    month_to: str | None = None,
+) -> pd.DataFrame | None:
+    """The store's incidents as counted cell centres, in place of the rows a hotspot map reads.
+
+    Each row stands for ``n`` incidents of one national ``cell_m`` cell, placed at the cell's
+    centre: a study grid of that cell size (aligned to its multiples) puts the centre in the
+    cell it puts each of those incidents in, so every count per cell is the rows' count.
+
+    Parameters
+    ----------
+    store
+        The store read (its published version's grid cube; counted first when missing or stale).
+    layer
+        The study layer; its area codes fill ``area_<layer>``.
+    cell_m
+        The study grid's cell size in metres.
+    categories
+        Keep only these categories; None: all.
+    month_from, month_to
+        Inclusive ``"YYYY-MM"`` bounds; None: open.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Columns ``source``, ``category``, ``subcategory``, ``month``, ``time_known``,
+        ``occurred_at`` (the hour on 2000-01-01; NaT where unknown), ``reported_by``,
+        ``location_precision`` (``"approximate"`` or ``"exact"``), ``area_<layer>``, ``x``,
+        ``y`` (the cell centre; NaN without a location) and ``n``. None when the cube does not
+        keep ``(layer, cell_m)``: the caller reads the rows.
+    """
+    version = store.version()
+    if version is None:
+        raise StoreError(f"store {store.root} is empty")
+    store.verify()
+    cube = lattice_rows(store.root, version, store.manifest(), (layer, float(cell_m)))
+    if cube is None:
+        logger.debug("the grid cube keeps no %g m cells of layer %s; reading rows", cell_m, layer)
+        return None
+    rows = cube.filter(_selected(cube, categories, month_from, month_to))
+    # Text stays dictionary-encoded (pandas categoricals, which the selectors read as text)
+    # but the month, which every period compares as text.
+    month = pc.cast(rows["month"], pa.large_string())
+    hour = rows["hour"].to_numpy().astype(np.int64)
+    timed = np.datetime64("2000-01-01T00:00:00", "us") + hour.clip(0).astype("timedelta64[h]")
+    out = pa.table(
+        {
+            **{c: rows[c] for c in ("source", "category", "subcategory")},
+            "month": month,
+            "time_known": rows["time_known"],
+            "occurred_at": pa.array(np.where(hour >= 0, timed, np.datetime64("NaT", "us"))),
+            "reported_by": rows["reported_by"],
+            "location_precision": pc.if_else(rows["approximate"], "approximate", EXACT),
+            schema.area_column(layer): rows["code"],
+            # the centre of each national cell: (k + 0.5) * cell_m is exact in float64
+            "x": (pc.fill_null(rows["col"], np.nan).to_numpy() + 0.5) * cell_m,
+            "y": (pc.fill_null(rows["row"], np.nan).to_numpy() + 0.5) * cell_m,
+            "n": rows["n"],
+        }
+    )
+    return out.to_pandas()
+
+
+def _selected(
+    cube: pa.Table,
+    categories: Sequence[str] | None,
+    month_from: str | None,
+    month_to: str | None,
+) -> pa.ChunkedArray | pa.Array:
+    """Which cube rows hold one of ``categories`` in the months from ``month_from`` to
+    ``month_to`` (None: no bound)."""
+    keep = pa.array(np.ones(cube.num_rows, dtype=bool))
+    if categories is not None:
+        wanted = pa.array(list(categories), pa.string())
+        keep = pc.and_(keep, pc.is_in(cube["category"], value_set=wanted))
+    if month_from is not None:
+        keep = pc.and_(keep, pc.greater_equal(cube["month"], month_from))
+    if month_to is not None:
+        keep = pc.and_(keep, pc.less_equal(cube["month"], month_to))
+    return keep

@@ -1,0 +1,217 @@
+"""The grid cube: counted per partition and national cell by hand-checked keys, binned by the very
+formula the study grid uses (also on cell edges), kept beside the manifest, counted again when
+stale and only for the partitions that changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from shapely.geometry import box
+
+from geo_service.analysis.grid import Grid, cell_numbers, grid_for
+from geo_service.store import FileRecord, LayerInfo, Store, grid_cube
+from geo_service.store.layout import version_path
+from tests.store.conftest import assign_by_x, canonical, squares
+
+NO_REJECTS = pd.DataFrame({"file": [], "line": []})
+#: The float just below 500000 m and 200000 m: on the other side of a cell edge.
+BELOW_X = float(np.nextafter(500000.0, 0.0))
+BELOW_Y = float(np.nextafter(200000.0, 0.0))
+
+
+def _rows(name: str, month: str, rows: list[dict[str, object]]) -> pd.DataFrame:
+    return canonical(
+        [
+            {"incident_id": f"{name}:{n}", "month": month, "y": 200000.0, "source_file": name,
+             "source_line": n + 2} | r
+            for n, r in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+
+def _write(store: Store, frame: pd.DataFrame, name: str, sha: str) -> None:
+    months = tuple(sorted(frame["month"].unique().tolist()))
+    record = FileRecord(f"/in/{name}", name, "police_uk", sha, len(frame), 0, 0, months)
+    store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
+
+
+JANUARY = [
+    {"x": 500000.0},  # on the edge: cell 20000 of 25 m (W1)
+    {"x": BELOW_X},  # a hair west of it: cell 19999 (W1)
+    {"x": 500024.0, "category": "Robbery"},  # cell 20000, outside both squares
+    {"x": 500001.0, "y": BELOW_Y},  # row 7999 (W1)
+    {"x": np.nan},  # no location
+    {"x": 500002.0, "location_precision": "approximate"},  # W2, an approximate point
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "store")
+    _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
+    store.write_layer("ward", squares(), info=LayerInfo(path="squares"), assign=assign_by_x)
+    return store
+
+
+def _cube(store: Store) -> pd.DataFrame:
+    path = version_path(store.root, str(store.version())) / grid_cube.GRID_CUBE_FILE
+    return pq.read_table(path).to_pandas()
+
+
+def test_partition_counts_by_hand() -> None:
+    table = pa.table(
+        {
+            "category": ["Burglary", "Burglary", "Burglary", "Robbery", "Robbery"],
+            "subcategory": pa.array([None, None, None, "Street", None], pa.string()),
+            "occurred_at": pa.array(
+                [None, None, None, pd.Timestamp("2021-01-06 03:00"), None], pa.timestamp("us")
+            ),
+            "time_known": [False, False, False, True, False],
+            "reported_by": ["A", "A", "A", "A", "A"],
+            "x": [100.0, 199.999, 200.0, -0.5, np.nan],
+            "y": [0.0, 99.0, 0.0, 5.0, 5.0],
+            "location_precision": pa.array([None, None, "exact", "approximate", None]),
+            "area_ward": pa.array(["W1", "W1", "W1", None, "W1"], pa.string()),
+        }
+    )
+    out = grid_cube.count_partition(
+        table, source="s", month="2021-01", lattices=[("ward", 100.0)], checksum="abc"
+    )
+    assert out.column_names == list(grid_cube.CUBE_COLUMNS)
+    keys = ("code", "col", "row", "category", "subcategory", "hour", "approximate", "n")
+    rows = sorted((tuple(r[k] for k in keys) for r in out.to_pylist()), key=str)
+    assert rows == sorted(
+        [
+            ("W1", 1.0, 0.0, "Burglary", None, -1, False, 2),  # 100 and 199.999: one cell, n = 2
+            ("W1", 2.0, 0.0, "Burglary", None, -1, False, 1),  # 200.0 starts the next cell
+            (None, None, None, "Robbery", "Street", 3, True, 1),  # in no area: no cell
+            ("W1", None, None, "Robbery", None, -1, False, 1),  # no location: no cell
+        ],
+        key=str,
+    )
+    assert {r["cell_m"] for r in out.to_pylist()} == {100.0}
+    # floor, not truncation, west of the origin
+    placed = grid_cube.count_partition(
+        table.set_column(8, "area_ward", pa.array(["W1"] * 5)), source="s", month="2021-01",
+        lattices=[("ward", 100.0)],
+    )  # fmt: skip
+    assert sorted(r["col"] for r in placed.to_pylist() if r["col"] is not None) == [-1.0, 1.0, 2.0]
+
+
+def test_the_grid_bins_points_on_cell_edges_in_the_cube_s_cells() -> None:
+    grid = grid_for(box(499_990, 199_990, 500_110, 200_110), cell_m=25)
+    assert (grid.x0, grid.y0) == (499_975.0, 199_975.0)
+    edges = np.array([500_000.0, 500_025.0, 500_100.0])
+    x = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, np.inf), [500_012.5]])
+    y = np.full(x.shape, 200_050.0)
+    col = cell_numbers(x, 25.0)
+    assert col.tolist() == [20000, 20001, 20004, 19999, 20000, 20003, 20000, 20001, 20004, 20000]
+    index = grid.cell_index(x, y)
+    np.testing.assert_array_equal(index % grid.nx, col - 499_975.0 / 25)
+    np.testing.assert_array_equal(index // grid.nx, cell_numbers(y, 25.0) - 199_975.0 / 25)
+    # A grid not on the national lattice keeps the offset formula.
+    shifted = Grid(x0=0.5, y0=0.0, cell_m=1.0, nx=3, ny=1, inside=np.ones((1, 3), dtype=bool))
+    assert shifted.cell_index(np.array([0.5, 1.49, 2.5, 3.5]), np.zeros(4)).tolist() == [
+        0, 0, 2, -1,
+    ]  # fmt: skip
+
+
+def test_publish_keeps_a_grid_cube_of_each_layer_at_its_cell_size(store: Store) -> None:
+    cube = _cube(store)
+    # The squares are 10 m across: the automatic cell size is the smallest, 25 m.
+    assert set(zip(cube["layer"], cube["cell_m"], strict=True)) == {("ward", 25.0)}
+    assert int(cube["n"].sum()) == 6
+    located = cube.dropna(subset=["col"])
+    cells = located.groupby(["col", "row"])["n"].sum().to_dict()
+    # the Robbery at 500024 m is in no square: counted, but in no cell
+    assert cells == {(20000.0, 8000.0): 2, (19999.0, 8000.0): 1, (20000.0, 7999.0): 1}
+    codes = cube.groupby(cube["code"].fillna("-"))["n"].sum().to_dict()
+    assert codes == {"W1": 3, "W2": 1, "-": 2}
+    assert cube.loc[cube["approximate"], "n"].tolist() == [1]
+    meta = pq.read_schema(
+        version_path(store.root, str(store.version())) / grid_cube.GRID_CUBE_FILE
+    ).metadata
+    assert b"geo_service.lattices" in meta
+
+
+def test_counted_cells_are_cell_centres_with_their_counts(store: Store) -> None:
+    found = grid_cube.counted_cells(store, layer="ward", cell_m=25, categories=["Burglary"])
+    assert found is not None
+    located = found.dropna(subset=["x"])
+    by_centre = located.groupby(["x", "y"])["n"].sum().to_dict()
+    assert by_centre == {(500012.5, 200012.5): 2, (499987.5, 200012.5): 1,
+                         (500012.5, 199987.5): 1}  # fmt: skip
+    assert int(found["n"].sum()) == 5
+    assert found.loc[found["location_precision"] == "approximate", "n"].sum() == 1
+    assert grid_cube.counted_cells(store, layer="ward", cell_m=50) is None  # not kept: rows
+    assert grid_cube.counted_cells(store, layer="ward", cell_m=25, month_from="2021-02") is not None
+
+
+def test_a_new_month_counts_one_partition(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    counted: list[str] = []
+    real = grid_cube.count_partition
+
+    def spy(table: pa.Table, **kw: object) -> pa.Table:
+        counted.append(str(kw["month"]))
+        return real(table, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grid_cube, "count_partition", spy)
+    feb = assign_by_x(_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
+    _write(store, feb, "feb.csv", "sha-feb")
+    assert counted == ["2021-02"]  # January's rows came from the previous version's cube
+    cube = grid_cube.typed(_cube(store))
+    assert cube.groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
+    version_dir = version_path(store.root, str(store.version()))
+    fresh = grid_cube.typed(
+        grid_cube.combine(
+            [
+                grid_cube._count_file(version_dir, p, [("ward", 25.0)], "")
+                for p in store.manifest().partitions.values()
+            ]
+        ).to_pandas()
+    )
+    keys = list(grid_cube.KEY_COLUMNS)
+
+    def norm(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[[*keys, "n"]].astype({k: "object" for k in keys})
+        return out.fillna("<null>").sort_values(keys, ignore_index=True)
+
+    pd.testing.assert_frame_equal(norm(cube), norm(fresh))
+
+
+def test_a_missing_or_edited_grid_cube_is_counted_again(store: Store) -> None:
+    version = str(store.version())
+    path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
+    good = _cube(store)
+    path.unlink()
+    assert grid_cube.counted_cells(store, layer="ward", cell_m=25) is not None
+    assert path.is_file()
+    edited = good.copy()
+    edited.loc[edited.index[0], "n"] += 5
+    pq.write_table(pa.Table.from_pandas(edited, preserve_index=False), path)  # no lattices named
+    found = grid_cube.counted_cells(store, layer="ward", cell_m=25)
+    assert found is not None and int(found["n"].sum()) == 6
+    assert int(_cube(store)["n"].sum()) == 6  # and kept again
+
+
+def test_combine_groups_each_lattice_and_keeps_empty_pieces_out() -> None:
+    def piece(rows: list[tuple[str, float, str]]) -> pa.Table:
+        frame = pd.DataFrame(rows, columns=["layer", "cell_m", "month"])
+        out = frame.assign(
+            code=None, col=1.0, row=2.0, source="s", category="Burglary", subcategory=None,
+            time_known=False, hour=-1, reported_by="A", approximate=False, n=1, checksum="c",
+        )  # fmt: skip
+        return pa.Table.from_pandas(grid_cube.typed(out), preserve_index=False)
+
+    first = piece([("ward", 100.0, "2021-01"), ("lsoa", 25.0, "2021-01")])
+    second = piece([("ward", 100.0, "2021-02"), ("lsoa", 25.0, "2021-02")])
+    joined = grid_cube.combine([first, first.slice(0, 0), second])
+    assert list(zip(joined["layer"].to_pylist(), joined["month"].to_pylist(), strict=True)) == [
+        ("lsoa", "2021-01"), ("lsoa", "2021-02"), ("ward", "2021-01"), ("ward", "2021-02"),
+    ]  # fmt: skip
+    assert grid_cube.combine([first.slice(0, 0)]).num_rows == 0
