@@ -75,9 +75,10 @@ def split_map(fmap: folium.Map) -> MapParts:
         "\n(window.geoServiceMaps = window.geoServiceMaps || []).push("
         f"{{map: {fmap.get_name()}, control: {control.group(1) if control else 'null'}}});\n"
     )
+    html, script = _steady_ids(figure, figure.html.render(), settings + "\n" + script + register)
     return MapParts(
-        html=figure.html.render(),
-        script=settings + "\n" + script + register,
+        html=html,
+        script=script,
         scripts=scripts,
         stylesheets=stylesheets,
     )
@@ -107,6 +108,30 @@ def _strip_known(header: str, figure: folium.Figure) -> str:
         for _name, url in [*getattr(child, "default_js", []), *getattr(child, "default_css", [])]:
             header = header.replace(url, "")
     return header
+
+
+def _steady_ids(figure: folium.Figure, html: str, script: str) -> tuple[str, str]:
+    """``html`` and ``script`` with Folium's random element ids (uuid4 hex) replaced by ids
+    derived from the map's content: the same map gets the same page in every process (a page
+    from one process and its map script from another, or after its cache entry was dropped,
+    still meet), and two different maps on one page keep different ids."""
+    import hashlib
+
+    ids = {str(getattr(child, "_id", "")) for child in _all_children(figure)}
+    ids = {i for i in ids if re.fullmatch(r"[0-9a-f]{32}", i)}
+    if not ids:
+        return html, script
+    pattern = re.compile("|".join(sorted(ids)))
+    order: dict[str, int] = {}
+    both = html + "\0" + script
+    for match in pattern.finditer(both):
+        order.setdefault(match.group(0), len(order))
+    digest = hashlib.sha256(pattern.sub(lambda m: f"#{order[m.group(0)]}#", both).encode())
+    steady = {
+        old: hashlib.sha256(f"{digest.hexdigest()}:{n}".encode()).hexdigest()[:32]
+        for old, n in order.items()
+    }
+    return tuple(pattern.sub(lambda m: steady[m.group(0)], text) for text in (html, script))  # type: ignore[return-value]
 
 
 def _all_children(element: object) -> list[object]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
@@ -97,7 +98,9 @@ def _map_to_json(found: HotspotMap | None) -> dict[str, Any] | None:
     return {
         "method": found.method,
         "frame": _text(buffer.getvalue()),
-        "meta": _plain(found.meta),
+        # as text: the kept value is written with sorted keys, and the notes' order is what the
+        # map's GeoJSON and legend print, so a map read back must keep it
+        "meta": json.dumps(_plain(found.meta)),
         "grid": _grid_to_json(found.grid),
         "accuracy": None if found.accuracy is None else asdict(found.accuracy),
         **{k: _array_to_json(getattr(found, k)) for k in ("surface", "previous_surface", "breaks")},
@@ -112,7 +115,7 @@ def _map_from_json(value: dict[str, Any] | None) -> HotspotMap | None:
     return HotspotMap(
         method=str(value["method"]),
         frame=frame,
-        meta=value["meta"],
+        meta=json.loads(value["meta"]),
         grid=_grid_from_json(value["grid"]),
         accuracy=None if accuracy is None else Accuracy(**accuracy),
         **{k: _array_from_json(value[k]) for k in ("surface", "previous_surface", "breaks")},

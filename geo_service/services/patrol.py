@@ -46,7 +46,7 @@ from geo_service.analysis.forecast import (
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import History
 from geo_service.analysis.periods import format_month, parse_month
-from geo_service.categories import CategoryGroup, categories_of
+from geo_service.categories import TIMES, CategoryGroup, categories_of
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import CRS, has_location
 from geo_service.services.context import (
@@ -421,9 +421,12 @@ def _history(
     first = parse_month(last_month) - 23
     # only the group's categories are read (the location text of every incident is the costly
     # column); the group's mask then keeps exactly the rows it kept from the whole store
+    columns = ["category", "subcategory", "month", "x", "y", "source", "location_text"]
+    if any(TIMES in selector.needs for selector in group.include):
+        columns += ["occurred_at", "time_known"]  # a time-of-day group (night-time violence)
     frame = store.incidents(
         categories=categories_of(group), month_from=format_month(first), month_to=last_month,
-        columns=["category", "subcategory", "month", "x", "y", "source", "location_text"],
+        columns=columns,
     )  # fmt: skip
     located = frame.loc[group.mask(frame) & has_location(frame)]
     if located.empty:

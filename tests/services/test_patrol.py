@@ -273,3 +273,29 @@ def test_zone_labels_number_pieces_as_scipy_ndimage_does(seed: int) -> None:
     labels, found = zone_labels(chosen)
     assert found == count
     np.testing.assert_array_equal(labels, expected)
+
+
+def test_a_time_of_day_group_reads_the_times_it_selects_on(groups) -> None:
+    # The burglaries become violence with injury: those of even rows at 22:00 (night), the
+    # others at 14:00. Night-time violence keeps 19:00-06:00, so its zones count the night
+    # rows only; the history read once lacked occurred_at and time_known (KeyError).
+    frame = incidents()
+    violent = frame.index[frame["category"] == "Burglary"]
+    frame.loc[violent, "category"] = "Violence and sexual offences"
+    frame.loc[violent, "subcategory"] = "Violence with injury"
+    night = violent[::2]
+    frame.loc[night, "occurred_at"] = frame.loc[night, "occurred_at"] + pd.Timedelta(hours=8)
+    found = patrol_zones(
+        MemoryStore(frame, {"beat": beats()}),
+        groups,
+        PatrolOptions(category="Night-time violence", cell_m=100.0),
+    )
+    kept = frame.loc[night]
+    kept = kept[kept["x"].notna()]
+    points = gpd.GeoSeries(gpd.points_from_xy(kept["x"], kept["y"]), crs="EPSG:27700")
+    months = kept["month"].to_numpy()
+    assert len(kept) < (frame["category"] == "Violence and sexual offences").sum()
+    for zone in found.zones.itertuples():
+        inside = points.within(zone.geometry).to_numpy()
+        assert zone.last_year == int((inside & np.isin(months, MONTHS[-12:])).sum())
+    assert found.zones["last_year"].sum() > 0
