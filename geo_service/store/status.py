@@ -15,8 +15,10 @@ Private to :class:`geo_service.store.Store`, which caches what these read per ve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -83,16 +85,22 @@ def kept_table(
             frame = pq.read_table(path).to_pandas()
             if agrees(frame):
                 return read(frame)
-            logger.warning("%s disagrees with the manifest; counting the partitions again", path)
+            logger.warning(
+                "%s does not match this version and its inputs; computing it again", path
+            )
         except (OSError, pa.ArrowException):
             pass  # an unreadable copy is computed again below
     frame = compute()
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # one staging name per process and thread: two threads never write the same temporary file
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging)
         os.replace(staging, path)
     except OSError:
-        staging.unlink(missing_ok=True)
+        # a store that cannot be written (read-only mount, full disk) is only read; removing
+        # what was staged may fail the same way
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
     return frame
 
 

@@ -295,3 +295,23 @@ def test_an_edited_kept_patrol_file_is_computed_again(store: Store, groups) -> N
     frame.to_parquet(path, index=False)
     _assert_same_zones(patrol_zones(Store(store.root), groups, opts), fresh)
     assert pq.read_table(path).to_pandas()["patrol"].iloc[0] != frame["patrol"].iloc[0]
+
+
+def test_a_read_only_store_computes_and_answers_without_keeping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from geo_service.store import status
+
+    def read_only(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    # on a read-only mount both the staged write and the clean-up after it fail
+    monkeypatch.setattr(status.pq, "write_table", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    frame = pd.DataFrame({"n": [1, 2]})
+    target = tmp_path / "kept.parquet"
+    got = status.kept_table(target, lambda kept: True, lambda: frame)
+    assert got is frame and not target.exists() and os.listdir(tmp_path) == []
