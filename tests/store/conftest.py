@@ -115,3 +115,28 @@ def _layer_file(path: Path, columns: dict[str, list[str]], polygons: list[Polygo
     """Write an EPSG:27700 polygon layer as GeoJSON at ``path``."""
     gpd.GeoDataFrame(columns, geometry=polygons, crs="EPSG:27700").to_file(path, driver="GeoJSON")
     return path
+
+
+#: An empty rejects table (a write with nothing refused).
+NO_REJECTS = pd.DataFrame({"file": [], "line": []})
+
+
+def month_rows(name: str, month: str, rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Canonical police.uk rows of file ``name`` in ``month`` at y = 200000 m, each row's
+    fields (``x``, ``category``, ...) over those defaults."""
+    return canonical(
+        [
+            {"incident_id": f"{name}:{n}", "month": month, "y": 200000.0, "source_file": name,
+             "source_line": n + 2} | r
+            for n, r in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+
+def write_rows(store, frame: pd.DataFrame, name: str, sha: str) -> None:
+    """Write ``frame`` to ``store`` as the police.uk file ``name`` with checksum ``sha``."""
+    from geo_service.store import FileRecord
+
+    months = tuple(sorted(frame["month"].unique().tolist()))
+    record = FileRecord(f"/in/{name}", name, "police_uk", sha, len(frame), 0, 0, months)
+    store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")

@@ -12,28 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from geo_service.store import FileRecord, LayerInfo, Store, cubes
+from geo_service.store import LayerInfo, Store, cubes
 from geo_service.store.layout import version_path
-from tests.store.conftest import assign_by_x, canonical, squares
-
-NO_REJECTS = pd.DataFrame({"file": [], "line": []})
-
-
-def _rows(name: str, month: str, rows: list[dict[str, object]]) -> pd.DataFrame:
-    return canonical(
-        [
-            {"incident_id": f"{name}:{n}", "month": month, "y": 200000.0, "source_file": name,
-             "source_line": n + 2} | r
-            for n, r in enumerate(rows)
-        ]
-    )  # fmt: skip
-
-
-def _write(store: Store, frame: pd.DataFrame, name: str, sha: str) -> None:
-    months = tuple(sorted(frame["month"].unique().tolist()))
-    record = FileRecord(f"/in/{name}", name, "police_uk", sha, len(frame), 0, 0, months)
-    store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
-
+from tests.store.conftest import assign_by_x, month_rows, squares, write_rows
 
 JANUARY = [
     {"x": 500000.0, "subcategory": "Burglary - Residential"},  # W1
@@ -48,7 +29,7 @@ JANUARY = [
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
-    _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
+    write_rows(store, month_rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
     store.write_layer("ward", squares(), info=LayerInfo(path="squares"), assign=assign_by_x)
     return store
 
@@ -122,10 +103,10 @@ def test_a_new_month_counts_one_partition_and_a_repeat_counts_none(
         return real(table, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cubes, "count_partition", spy)
-    feb = assign_by_x(_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
-    _write(store, feb, "feb.csv", "sha-feb")
+    feb = assign_by_x(month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
+    write_rows(store, feb, "feb.csv", "sha-feb")
     assert counted == ["2021-02"]  # January's rows came from the previous version's cube
-    _write(store, feb, "feb.csv", "sha-feb")  # the same file again: no new version
+    write_rows(store, feb, "feb.csv", "sha-feb")  # the same file again: no new version
     assert counted == ["2021-02"]
     cube = _cube(store)
     assert cube.groupby(["layer", "month"])["n"].sum().to_dict() == {
@@ -183,9 +164,9 @@ def test_counted_incidents_take_the_layer_and_filters(store: Store) -> None:
 
 def test_a_cube_is_not_reused_from_a_damaged_previous(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
-    _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
+    write_rows(store, month_rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
     first = version_path(store.root, str(store.version())) / cubes.CUBE_FILE
     first.write_bytes(b"not parquet")
-    _write(store, _rows("feb.csv", "2021-02", [{"x": 500003.0}]), "feb.csv", "sha-feb")
+    write_rows(store, month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), "feb.csv", "sha-feb")
     assert _cube(store).groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
     shutil.rmtree(store.root)

@@ -14,30 +14,13 @@ import pytest
 from shapely.geometry import box
 
 from geo_service.analysis.grid import Grid, cell_numbers, grid_for
-from geo_service.store import FileRecord, LayerInfo, Store, grid_cube
+from geo_service.store import LayerInfo, Store, grid_cube
 from geo_service.store.layout import version_path
-from tests.store.conftest import assign_by_x, canonical, squares
+from tests.store.conftest import assign_by_x, month_rows, squares, write_rows
 
-NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 #: The float just below 500000 m and 200000 m: on the other side of a cell edge.
 BELOW_X = float(np.nextafter(500000.0, 0.0))
 BELOW_Y = float(np.nextafter(200000.0, 0.0))
-
-
-def _rows(name: str, month: str, rows: list[dict[str, object]]) -> pd.DataFrame:
-    return canonical(
-        [
-            {"incident_id": f"{name}:{n}", "month": month, "y": 200000.0, "source_file": name,
-             "source_line": n + 2} | r
-            for n, r in enumerate(rows)
-        ]
-    )  # fmt: skip
-
-
-def _write(store: Store, frame: pd.DataFrame, name: str, sha: str) -> None:
-    months = tuple(sorted(frame["month"].unique().tolist()))
-    record = FileRecord(f"/in/{name}", name, "police_uk", sha, len(frame), 0, 0, months)
-    store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
 
 
 JANUARY = [
@@ -53,7 +36,7 @@ JANUARY = [
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
-    _write(store, _rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
+    write_rows(store, month_rows("jan.csv", "2021-01", JANUARY), "jan.csv", "sha-jan")
     store.write_layer("ward", squares(), info=LayerInfo(path="squares"), assign=assign_by_x)
     return store
 
@@ -161,8 +144,8 @@ def test_a_new_month_counts_one_partition(store: Store, monkeypatch: pytest.Monk
         return real(table, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(grid_cube, "count_partition", spy)
-    feb = assign_by_x(_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
-    _write(store, feb, "feb.csv", "sha-feb")
+    feb = assign_by_x(month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
+    write_rows(store, feb, "feb.csv", "sha-feb")
     assert counted == ["2021-02"]  # January's rows came from the previous version's cube
     cube = grid_cube.typed(_cube(store))
     assert cube.groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
