@@ -87,11 +87,7 @@ def count_partition(
     """
     n_rows = table.num_rows
     keys = {
-        "category": table["category"].cast(pa.large_string()),
-        "subcategory": table["subcategory"].cast(pa.large_string()),
-        "time_known": pc.fill_null(table["time_known"], False),
-        "hour": pc.fill_null(pc.hour(table["occurred_at"]), -1).cast(pa.int8()),
-        "reported_by": table["reported_by"].cast(pa.large_string()),
+        **selector_keys(table),
         "located": pc.and_(
             pc.fill_null(pc.is_finite(table["x"]), False),
             pc.fill_null(pc.is_finite(table["y"]), False),
@@ -124,6 +120,31 @@ def count_partition(
             )
         )
     return pa.concat_tables(blocks)
+
+
+def selector_keys(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """What the selectors of a change table or hotspot map read of each incident of a partition.
+
+    Parameters
+    ----------
+    table
+        A partition's rows with ``category``, ``subcategory``, ``time_known``, ``occurred_at``
+        and ``reported_by``.
+
+    Returns
+    -------
+    dict of str to pyarrow.ChunkedArray
+        ``category``, ``subcategory``, ``reported_by`` (large strings), ``time_known`` (null:
+        False) and ``hour`` (int8 hour of day of ``occurred_at``; -1 where it is null), each
+        of ``table.num_rows``.
+    """
+    return {
+        "category": table["category"].cast(pa.large_string()),
+        "subcategory": table["subcategory"].cast(pa.large_string()),
+        "time_known": pc.fill_null(table["time_known"], False),
+        "hour": pc.fill_null(pc.hour(table["occurred_at"]), -1).cast(pa.int8()),
+        "reported_by": table["reported_by"].cast(pa.large_string()),
+    }
 
 
 def combine(pieces: Sequence[pa.Table | pd.DataFrame]) -> pd.DataFrame:
@@ -197,12 +218,38 @@ def layer_rows(root: Path, version: str, manifest: Manifest, layer: str) -> pd.D
     return cube.loc[cube["layer"] == layer].reset_index(drop=True)
 
 
-def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
-    """(source, month) -> the checksum its cube rows carry."""
+def partition_checksums(manifest: Manifest) -> dict[tuple[str, str], str]:
+    """(source, month) -> the SHA-256 the manifest records of its partition file (``""``: none);
+    the checksum a cube's rows of that partition carry."""
     return {
         key: (c.sha256 if (c := manifest.checksums.get(p.path)) is not None else "")
         for key, p in manifest.partitions.items()
     }
+
+
+def other_versions_files(root: Path, version: str, name: str) -> list[Path]:
+    """The derived file ``name`` of every version of the store at ``root`` but ``version``
+    (current and old versions), newest version first: where a cube's rows of unchanged
+    partitions can be reused from."""
+    found = (p for d in (VERSIONS, OLD_VERSIONS) for p in (root / d).glob(f"*/{name}"))
+    return sorted(
+        (p for p in found if p.parent.name != version), key=lambda p: p.parent.name, reverse=True
+    )
+
+
+def current_manifest(root: Path) -> tuple[str, Manifest]:
+    """(version, manifest) named by the store's ``CURRENT``.
+
+    Raises
+    ------
+    OSError
+        ``CURRENT`` or the manifest cannot be read.
+    ValueError
+        The manifest is not a manifest.
+    """
+    version = (root / "CURRENT").read_text("utf-8").strip()
+    manifest_path = version_path(root, version) / "manifest.json"
+    return version, Manifest.from_json(manifest_path.read_text("utf-8"))
 
 
 def _agrees(
@@ -222,20 +269,13 @@ def _agrees(
         return False
     tags = frame.drop_duplicates(["source", "month", "checksum"])
     found = {(str(s), str(m)): str(c) for s, m, c in tags[["source", "month", "checksum"]].values}
-    return len(tags) == len(found) and found == _tags(manifest)
+    return len(tags) == len(found) and found == partition_checksums(manifest)
 
 
 def _previous(root: Path, version: str, manifest: Manifest) -> pd.DataFrame | None:
     """The newest other version's kept cube over the same layers, when one is readable."""
-    others = sorted(
-        (p for d in (VERSIONS, OLD_VERSIONS) for p in (root / d).glob(f"*/{CUBE_FILE}")),
-        key=lambda p: p.parent.name,
-        reverse=True,
-    )
     layers = {WHOLE_STORE, *manifest.layer_names()}
-    for path in others:
-        if path.parent.name == version:
-            continue
+    for path in other_versions_files(root, version, CUBE_FILE):
         try:
             frame = typed(pq.read_table(path).to_pandas())
         except (OSError, KeyError, ValueError, pa.ArrowException):
@@ -246,7 +286,7 @@ def _previous(root: Path, version: str, manifest: Manifest) -> pd.DataFrame | No
 
 def _build(version_dir: Path, manifest: Manifest, previous: pd.DataFrame | None) -> pd.DataFrame:
     """Count the partitions the previous cube has not counted under the same checksum."""
-    tags = _tags(manifest)
+    tags = partition_checksums(manifest)
     reused: list[pd.DataFrame] = []
     counted: set[tuple[str, str]] = set()
     if previous is not None and len(previous):
@@ -278,10 +318,7 @@ def build_after_publish(root: Path) -> None:
     derived file, so a failure is logged, not raised (the next read builds it).
     """
     try:
-        version = (root / "CURRENT").read_text("utf-8").strip()
-        manifest_path = version_path(root, version) / "manifest.json"
-        manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
-        stored_cube(root, version, manifest)
+        stored_cube(root, *current_manifest(root))
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
     # here: the grid cube imports the analysis grid (and geopandas), which a command reading

@@ -38,7 +38,13 @@ import pyarrow.parquet as pq
 from geo_service import schema
 from geo_service.analysis.grid import auto_cell_m, cell_numbers
 from geo_service.errors import StoreDamagedError, StoreError
-from geo_service.store.layout import OLD_VERSIONS, VERSIONS, version_path
+from geo_service.store.cubes import (
+    current_manifest,
+    other_versions_files,
+    partition_checksums,
+    selector_keys,
+)
+from geo_service.store.layout import version_path
 from geo_service.store.manifest import Manifest, Partition
 from geo_service.store.status import read_checked
 
@@ -63,7 +69,6 @@ READ_COLUMNS = (
 )  # fmt: skip
 #: A stated location precision that is not approximate (as the hotspot maps count them).
 EXACT = "exact"
-_EPOCH = pd.Timestamp("2000-01-01")
 _STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
 _LATTICES_KEY = b"geo_service.lattices"
 #: The Arrow types of a kept cube.
@@ -130,11 +135,7 @@ def count_partition(
     located = np.isfinite(x) & np.isfinite(y)
     precision = table["location_precision"].cast(pa.large_string())
     keys = {
-        "category": table["category"].cast(pa.large_string()),
-        "subcategory": table["subcategory"].cast(pa.large_string()),
-        "time_known": pc.fill_null(table["time_known"], False),
-        "hour": pc.fill_null(pc.hour(table["occurred_at"]), -1).cast(pa.int8()),
-        "reported_by": table["reported_by"].cast(pa.large_string()),
+        **selector_keys(table),
         "approximate": pc.fill_null(pc.not_equal(precision, EXACT), False),
     }
     blocks = [
@@ -321,7 +322,7 @@ def _table_agrees(table: pa.Table, manifest: Manifest, kept: Sequence[Lattice]) 
         return False
     tags = table.group_by(["source", "month", "checksum"]).aggregate([]).to_pylist()
     named = {(str(r["source"]), str(r["month"])): str(r["checksum"]) for r in tags}
-    return len(tags) == len(named) and named == _tags(manifest)
+    return len(tags) == len(named) and named == partition_checksums(manifest)
 
 
 def _file_lattices(path: Path) -> list[Lattice] | None:
@@ -349,24 +350,9 @@ def _version_lattices(version_dir: Path, manifest: Manifest) -> list[Lattice]:
     return lattices(bounds)
 
 
-def _tags(manifest: Manifest) -> dict[tuple[str, str], str]:
-    """(source, month) -> the checksum its cube rows carry."""
-    return {
-        key: (c.sha256 if (c := manifest.checksums.get(p.path)) is not None else "")
-        for key, p in manifest.partitions.items()
-    }
-
-
 def _previous(root: Path, version: str, kept: Sequence[Lattice]) -> pa.Table | None:
     """The newest other version's kept grid cube over the same lattices, when readable."""
-    others = sorted(
-        (p for d in (VERSIONS, OLD_VERSIONS) for p in (root / d).glob(f"*/{GRID_CUBE_FILE}")),
-        key=lambda p: p.parent.name,
-        reverse=True,
-    )
-    for path in others:
-        if path.parent.name == version:
-            continue
+    for path in other_versions_files(root, version, GRID_CUBE_FILE):
         try:
             if _file_lattices(path) != list(kept):
                 return None
@@ -383,7 +369,7 @@ def _build(
     version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: pa.Table | None
 ) -> pa.Table:
     """Count the partitions the previous cube has not counted under the same checksum."""
-    tags = _tags(manifest)
+    tags = partition_checksums(manifest)
     reused: list[pa.Table] = []
     counted: set[tuple[str, str]] = set()
     if previous is not None and previous.num_rows:
@@ -417,10 +403,7 @@ def build_after_publish(root: Path) -> None:
     file, so a failure is logged, not raised (the next hotspot map counts it).
     """
     try:
-        version = (root / "CURRENT").read_text("utf-8").strip()
-        manifest_path = version_path(root, version) / "manifest.json"
-        manifest = Manifest.from_json(manifest_path.read_text("utf-8"))
-        _stored_table(root, version, manifest)
+        _stored_table(root, *current_manifest(root))
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the grid cube of %s was not built (%s); it is built when read", root, exc)
 
