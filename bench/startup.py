@@ -13,10 +13,11 @@ machine where wall-clock time is not); the figure is the median of :data:`REPEAT
   that request alone (imports and ``create_app`` are reported apart as ``setup``). The area
   page's figure includes the category maps it draws (the hotspot helpers'); ``area_view`` is
   the change tables' part alone, in its own process.
-- **The store's state** is said, not assumed. The measurements run on a copy of the store made
-  for the run (the real store is never written). ``area_page``, ``category_page`` and
-  ``report_page`` are a fresh process on a version *seen once*: each page was opened once before
-  in another process, so the derived files a version keeps beside its manifest (its summary,
+- **The store's state** is said, not assumed. The measurements run on copies of the store made
+  for the run (the real store is never written): each code version has its own (their derived
+  files may differ), and the first-view cases a copy apart. ``area_page``, ``category_page``
+  and ``report_page`` are a fresh process on a version *seen once*: each page was opened once
+  before in another process, so the derived files a version keeps beside its manifest (its summary,
   area counts, forecast backtests, hotspot accuracy, patrol zones and category maps:
   :mod:`geo_service.services.kept`, :mod:`geo_service.services.kept_maps`) are there, as they
   are for every version ``serve`` has shown (its warm-up computes them before showing it).
@@ -110,21 +111,27 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     repeats = QUICK_REPEATS if quick else REPEATS
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         store, layer, code, note = _store(Path(tmp))
-        cases = _cases(store, layer, code)
         baseline_ref = os.environ.get("BENCH_BASELINE")
         baseline = _export(baseline_ref, Path(tmp) / "baseline") if baseline_ref else None
-        _see_once(cases, store)
-        current: dict[str, list[float]] = {name: [] for name in cases}
-        before: dict[str, list[float]] = {name: [] for name in cases}
+        # Each code version runs on copies of its own (one version's derived files may not be
+        # the other's), and the first-view cases on a copy apart: deleting its derived files
+        # must not make the seen-once cases that follow cold.
+        runs = [("current", ROOT)] + ([("baseline", baseline)] if baseline is not None else [])
+        copies = {
+            label: _prepared(store, Path(tmp) / label, layer, code, code_root=code_root)
+            for label, code_root in runs
+        }
+        current: dict[str, list[float]] = {name: [] for name in copies["current"]}
+        before: dict[str, list[float]] = {name: [] for name in copies["current"]}
         for _ in range(repeats):
-            for name, case in cases.items():
+            for name in current:
                 if name == "serve_first_page_cpu":
                     continue  # measured with serve_first_page, by the same run
-                if baseline is not None:
-                    for key, value in _measure_case(name, case, store, code_root=baseline).items():
-                        before[key].append(value)
-                for key, value in _measure_case(name, case, store, code_root=ROOT).items():
-                    current[key].append(value)
+                for label, code_root in reversed(runs):  # baseline first, then current
+                    cases = copies[label]
+                    figures = _measure_case(name, cases, code_root=code_root)
+                    for key, value in figures.items():
+                        (before if label == "baseline" else current)[key].append(value)
     figures = {name: round(statistics.median(v), 3) for name, v in current.items()}
     cpu = {k: v for k, v in figures.items() if not k.startswith("serve_")}
     result: dict[str, Any] = {
@@ -132,7 +139,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "repeats": repeats,
         "store": note,
         "store_state": {
-            "copy": "the measurements run on a copy of the store made for the run",
+            "copy": (
+                "the measurements run on copies of the store made for the run: each code "
+                "version its own, and the first-view cases a copy apart"
+            ),
             "area_page, category_page, report_page": (
                 "version seen once: each page opened once before in another process, so the "
                 "version's derived files (summary, area counts, forecast backtests, hotspot "
@@ -162,19 +172,29 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     return result
 
 
-def _see_once(cases: dict[str, list[str]], store: Path) -> None:
-    """Open each page once (the state of a version ``serve`` has shown: derived files kept)."""
+def _prepared(
+    store: Path, into: Path, layer: str, code: str, *, code_root: Path
+) -> dict[str, list[str]]:
+    """Two copies of ``store`` under ``into`` for the code at ``code_root``: ``seen`` with each
+    page opened once (the state of a version ``serve`` has shown: derived files kept) and
+    ``first`` for the first-view cases; returns the cases over them."""
+    seen, first = into / "seen", into / "first"
+    shutil.copytree(store, seen)
+    shutil.copytree(store, first)
+    cases = _cases(seen, first, layer, code)
     for name, case in cases.items():
         if case and case[0] == "-c" and name not in FIRST_VIEW:
-            _measure(case, code_root=ROOT)
+            _measure(case, code_root=code_root)
+    return cases
 
 
-def _measure_case(name: str, case: list[str], store: Path, *, code_root: Path) -> dict[str, float]:
+def _measure_case(name: str, cases: dict[str, list[str]], *, code_root: Path) -> dict[str, float]:
     """The figures of one run of case ``name`` (two for ``serve``: wall and CPU)."""
+    case = cases[name]
     if name in FIRST_VIEW:
-        _forget_derived(store)
+        _forget_derived(Path(case[2]))
     if name == "serve_first_page":
-        wall, cpu = _serve_first_page(store, code_root=code_root)
+        wall, cpu = _serve_first_page(Path(cases["status"][3]), code_root=code_root)
         return {"serve_first_page": wall, "serve_first_page_cpu": cpu}
     return {name: _measure(case, code_root=code_root)}
 
@@ -225,12 +245,10 @@ def paired_ratio(baseline: list[float], current: list[float]) -> float:
 
 
 def _store(tmp: Path) -> tuple[Path, str, str, str]:
-    """(store, layer, area code, description): a copy of the real store (never written by the
-    run), else a fresh demo store."""
+    """(store, layer, area code, description): the real store (only copied, never written by
+    the run), else a fresh demo store."""
     if (STORE / "CURRENT").is_file():
-        copy = tmp / "store"
-        shutil.copytree(STORE, copy)
-        return copy, "ward", str(AREA["ward"]), f"{STORE} (13 Hertfordshire police.uk months)"
+        return STORE, "ward", str(AREA["ward"]), f"{STORE} (13 Hertfordshire police.uk months)"
     demo = tmp / "demo-store"
     subprocess.run(
         [sys.executable, "-m", "geo_service", "--store", str(demo), "-q", "demo"],
@@ -239,19 +257,20 @@ def _store(tmp: Path) -> tuple[Path, str, str, str]:
     return demo, "beat", "D1A", "the demo store (no real store found)"
 
 
-def _cases(store: Path, layer: str, code: str) -> dict[str, list[str]]:
-    """Name -> argv after ``python``."""
-    cli = ["-m", "geo_service", "--store", str(store)]
+def _cases(seen: Path, first: Path, layer: str, code: str) -> dict[str, list[str]]:
+    """Name -> argv after ``python``: the first-view cases on store ``first``, the others on
+    ``seen``."""
+    cli = ["-m", "geo_service", "--store", str(seen)]
     return {
         "help": ["-m", "geo_service", "--help"],
         "status": [*cli, "status"],
         "change": [*cli, "change", "--layer", layer],
-        "area_page": ["-c", _PAGE, str(store), f"/area/{layer}/{code}"],
-        "category_page": ["-c", _PAGE, str(store), f"/category/{CATEGORY}"],
-        "report_page": ["-c", _PAGE, str(store), "/report"],
-        "area_page_first": ["-c", _PAGE, str(store), f"/area/{layer}/{code}"],
-        "category_page_first": ["-c", _PAGE, str(store), f"/category/{CATEGORY}"],
-        "area_view": ["-c", _AREA_VIEW, str(store), layer, code],
+        "area_page": ["-c", _PAGE, str(seen), f"/area/{layer}/{code}"],
+        "category_page": ["-c", _PAGE, str(seen), f"/category/{CATEGORY}"],
+        "report_page": ["-c", _PAGE, str(seen), "/report"],
+        "area_page_first": ["-c", _PAGE, str(first), f"/area/{layer}/{code}"],
+        "category_page_first": ["-c", _PAGE, str(first), f"/category/{CATEGORY}"],
+        "area_view": ["-c", _AREA_VIEW, str(seen), layer, code],
         "serve_first_page": [],
         "serve_first_page_cpu": [],
     }
