@@ -61,6 +61,9 @@ def split_map(fmap: folium.Map) -> MapParts:
     """
     import folium
 
+    from geo_service.maps import rendered_text
+
+    rendered_text.install()
     figure = cast(folium.Figure, fmap.get_root())
     figure.render()
     header = figure.header.render()
