@@ -23,6 +23,8 @@ counting functions of :mod:`geo_service.analysis.counts` take its rows, each wit
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +63,10 @@ READ_COLUMNS = ("category", "subcategory", "occurred_at", "time_known", "reporte
 # A selector reads only the hour of ``occurred_at``: the hour stands in for the time.
 _EPOCH = pd.Timestamp("2000-01-01")
 _STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
+#: Layers' checked cube rows held by :func:`layer_rows` (most recently used last).
+_READ: OrderedDict[tuple[object, ...], pd.DataFrame] = OrderedDict()
+_READ_MAX = 4
+_READ_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------- counting
@@ -203,14 +209,35 @@ def layer_rows(root: Path, version: str, manifest: Manifest, layer: str) -> pd.D
 
     Only that layer's rows are read from :data:`CUBE_FILE` and checked against the manifest
     (its counts per source and month, its checksums); a slice that disagrees, or a missing or
-    unreadable file, goes through :func:`stored_cube`, which counts the cube again.
+    unreadable file, goes through :func:`stored_cube`, which counts the cube again. Rows read
+    and checked are held for the process (the last :data:`_READ_MAX` layers, by file and
+    manifest): the frame returned is shared, and its callers do not modify it.
     """
     path = version_path(root, version) / CUBE_FILE
-    if path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is not None:
+        # A kept cube changes only by being replaced (a new stat); the manifest's partitions
+        # are in the key, so rows read and checked once in this process are the rows.
+        key = (
+            str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size, layer,
+            frozenset((k, p.rows) for k, p in manifest.partitions.items()),
+            frozenset(partition_checksums(manifest).items()),
+        )  # fmt: skip
+        with _READ_LOCK:
+            if key in _READ:
+                _READ.move_to_end(key)
+                return _READ[key]
         try:
             table = pq.read_table(path, filters=[("layer", "=", layer)])
             frame = typed(table.to_pandas())
             if _agrees(frame, manifest, layers=[layer]):
+                with _READ_LOCK:
+                    _READ[key] = frame
+                    while len(_READ) > _READ_MAX:
+                        _READ.popitem(last=False)
                 return frame
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # counted again below

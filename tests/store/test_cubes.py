@@ -3,6 +3,7 @@ when stale or missing, and counted again only for the partitions that changed.""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -160,6 +161,26 @@ def test_counted_incidents_take_the_layer_and_filters(store: Store) -> None:
     assert ward["area_ward"].fillna("-").tolist().count("W1") == 2  # keyed rows, not incidents
     whole = cubes.counted_incidents(store, layer=None, month_from="2021-02")
     assert len(whole) == 0 and "area_ward" not in whole.columns
+
+
+def test_layer_rows_read_once_are_held_until_the_file_or_manifest_changes(store: Store) -> None:
+    root, version, manifest = store.root, str(store.version()), store.manifest()
+    first = cubes.layer_rows(root, version, manifest, "ward")
+    assert cubes.layer_rows(root, version, manifest, "ward") is first
+    assert int(first["n"].sum()) == 6
+    # A replaced file (a new stat) is read and checked again: an edited count is not trusted.
+    path = version_path(root, version) / cubes.CUBE_FILE
+    edited = _cube(store)
+    edited.loc[(edited["layer"] == "ward").idxmax(), "n"] += 5
+    pq.write_table(pa.Table.from_pandas(edited, preserve_index=False), path)
+    again = cubes.layer_rows(root, version, manifest, "ward")
+    assert again is not first and int(again["n"].sum()) == 6
+    # Another manifest (here: other rows for the month) is never answered from held rows.
+    key, part = next(iter(manifest.partitions.items()))
+    other = dataclasses.replace(
+        manifest, partitions={**manifest.partitions, key: dataclasses.replace(part, rows=7)}
+    )
+    assert cubes.layer_rows(root, version, other, "ward") is not again
 
 
 def test_a_cube_is_not_reused_from_a_damaged_previous(tmp_path: Path) -> None:
