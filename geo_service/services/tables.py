@@ -20,6 +20,7 @@ from geo_service.analysis import change, tally
 from geo_service.analysis.counts import (
     COUNT_COLUMN,
     monthly_counts,
+    monthly_counts_of_groups,
     unlocated_shares,
     unlocated_summary,
     unlocated_warning,
@@ -232,7 +233,7 @@ def looking_back(
     incidents = within_layer(everything, layer) if layer else everything
     table = change.looking_back(incidents, list(groups), previous, current, coverage=coverage)
     both = _span(previous, current)
-    monthly = {g.name: _monthly_counts(incidents, g, both, coverage) for g in groups}
+    monthly = _monthly_counts(incidents, groups, both, coverage)
     quality = exclusion_notes(store, opts) + data_quality(
         everything, coverage, None, previous, current, layer=layer
     )
@@ -335,7 +336,7 @@ def area_view(
     changes = rows.assign(group=[g.name for g in groups]) if len(groups) else pd.DataFrame()
     here = incidents[incidents[area_column(layer)].astype(str) == code]
     both = _span(previous, current)
-    monthly = {g.name: _monthly_counts(here, g, both, coverage) for g in groups}
+    monthly = _monthly_counts(here, groups, both, coverage)
     increases, decreases = change.top_movers(
         changes.drop(columns=["code"]).assign(code=changes["group"])
     )
@@ -444,20 +445,28 @@ def data_quality(
 
 
 def _monthly_counts(
-    incidents: pd.DataFrame, group: CategoryGroup, period: Period, coverage: Coverage
-) -> list[int | None]:
-    """Counts per month of ``period``; ``None`` for a month no source of ``group`` holds.
+    incidents: pd.DataFrame, groups: Sequence[CategoryGroup], period: Period, coverage: Coverage
+) -> dict[str, list[int | None]]:
+    """Each group's counts per month of ``period``; ``None`` for a month no source of the group
+    holds.
 
-    The group is counted as the tables count it: only the part its sources can form
+    A group is counted as the tables count it: only the part its sources can form
     (:meth:`~geo_service.coverage.Coverage.formable`); every month is ``None`` when no part is.
+    The months are indexed once for all groups (:func:`monthly_counts_of_groups`).
     """
-    formed = coverage.formable(group).group
-    if formed is None:
-        return [None] * len(period.months)
-    series = monthly_counts(
-        incidents, group=formed, period=period, held=coverage.months_of(formed)
-    )["count"]
-    return [None if pd.isna(v) else int(v) for v in series]
+    formed = [coverage.formable(g).group for g in groups]
+    counts = iter(monthly_counts_of_groups(incidents, [f for f in formed if f is not None], period))
+    out: dict[str, list[int | None]] = {}
+    for group, part in zip(groups, formed, strict=True):
+        if part is None:
+            out[group.name] = [None] * len(period.months)
+            continue
+        held = set(coverage.months_of(part))
+        row = next(counts)
+        out[group.name] = [
+            int(v) if month in held else None for month, v in zip(period.months, row, strict=True)
+        ]
+    return out
 
 
 def _span(previous: Period, current: Period) -> Period:

@@ -13,6 +13,7 @@ from geo_service.analysis.counts import (
     UNALLOCATED,
     counts_by_area,
     monthly_counts,
+    monthly_counts_of_groups,
     total_count,
     unlocated_shares,
     unlocated_summary,
@@ -131,6 +132,19 @@ def test_monthly_counts_equal_the_monthly_series() -> None:
             monthly_counts(rows, group="Burglary", period=period, held=held), expected
         )
     assert monthly_counts(counted, group="Burglary", period=period)["count"].tolist() == [0, 4, 6]
+
+
+def test_monthly_counts_of_several_groups_in_one_pass() -> None:
+    rows, counted = _rows(), _counted(_rows())
+    period = Period("2012-12", "2013-02")
+    groups = ["Burglary", DWELLING, NIGHT, "Anti-social behaviour", "Robbery"]
+    for frame in (rows, counted):
+        together = monthly_counts_of_groups(frame, groups, period)
+        alone = [monthly_counts(frame, group=g, period=period)["count"].tolist() for g in groups]
+        assert together.tolist() == alone
+    # by hand: Burglary 0 / 4 / 6, dwelling 0 / 2 / 4, night (22-23 h) 0 / 2 / 1, ASB 0 / 1 / 1
+    assert together.tolist() == [[0, 4, 6], [0, 2, 4], [0, 2, 1], [0, 1, 1], [0, 0, 0]]
+    assert monthly_counts_of_groups(rows, [], period).shape == (0, 3)
 
 
 def _areas() -> pd.DataFrame:
