@@ -22,12 +22,14 @@ exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,7 @@ from geo_service import schema
 from geo_service.analysis.grid import auto_cell_m, cell_numbers
 from geo_service.errors import StoreDamagedError, StoreError
 from geo_service.store.cubes import (
+    counted_keys,
     current_manifest,
     other_versions_files,
     partition_checksums,
@@ -166,11 +169,7 @@ def _lattice_block(
     placed = located & pc.is_valid(code).to_numpy(zero_copy_only=False)
     col = pa.array(np.where(placed, cell_numbers(x, cell_m), np.nan), from_pandas=True)
     row = pa.array(np.where(placed, cell_numbers(y, cell_m), np.nan), from_pandas=True)
-    grouped = (
-        pa.table({"code": code, "col": col, "row": row, **keys})
-        .group_by(["code", "col", "row", *keys])
-        .aggregate([([], "count_all")])
-    )
+    grouped = counted_keys({"code": code, "col": col, "row": row, **keys})
     k = grouped.num_rows
     return pa.table(
         {
@@ -182,7 +181,7 @@ def _lattice_block(
             "source": pa.array([source] * k, pa.large_string()),
             "month": pa.array([month] * k, pa.large_string()),
             **{c: grouped[c] for c in keys},
-            "n": grouped["count_all"].cast(pa.int64()),
+            "n": grouped["n"],
             "checksum": pa.array([checksum] * k, pa.large_string()),
         }
     )
@@ -191,22 +190,28 @@ def _lattice_block(
 def combine(pieces: Sequence[pa.Table]) -> pa.Table:
     """Cube rows of several partitions as one table, each lattice's rows together (so a read
     of one lattice skips the others' row groups), in the order of ``pieces`` within it."""
-    if not pieces:
-        return _SCHEMA.empty_table()
     runs: dict[Lattice, list[pa.Table]] = {}
-    for piece in (p for p in pieces if p.num_rows):
-        piece = piece.select(list(CUBE_COLUMNS)).cast(_SCHEMA)
-        layer = pc.dictionary_encode(piece["layer"].combine_chunks())
-        cell = piece["cell_m"].to_numpy()
-        codes = np.asarray(layer.indices)
-        # runs of one lattice, sliced without copying (a sort would move every text value)
-        starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (cell[1:] != cell[:-1])])
-        for start, stop in zip(starts, [*starts[1:], piece.num_rows], strict=True):
-            key = (str(layer.dictionary[codes[start]]), float(cell[start]))
-            runs.setdefault(key, []).append(piece.slice(start, stop - start))
+    for piece in pieces:
+        for key, run in lattice_runs(piece):
+            runs.setdefault(key, []).append(run)
     if not runs:
         return _SCHEMA.empty_table()
     return pa.concat_tables([t for key in sorted(runs) for t in runs[key]])
+
+
+def lattice_runs(piece: pa.Table) -> Iterator[tuple[Lattice, pa.Table]]:
+    """The runs of consecutive rows of one lattice in cube rows ``piece`` (typed as kept), each
+    a zero-copy slice (a sort would move every text value)."""
+    if not piece.num_rows:
+        return
+    piece = piece.select(list(CUBE_COLUMNS)).cast(_SCHEMA)
+    layer = pc.dictionary_encode(piece["layer"].combine_chunks())
+    cell = piece["cell_m"].to_numpy()
+    codes = np.asarray(layer.indices)
+    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (cell[1:] != cell[:-1])])
+    for start, stop in zip(starts, [*starts[1:], piece.num_rows], strict=True):
+        key = (str(layer.dictionary[codes[start]]), float(cell[start]))
+        yield key, piece.slice(start, stop - start)
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -247,33 +252,103 @@ def stored_grid_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFra
 
 def _stored_table(root: Path, version: str, manifest: Manifest) -> pa.Table:
     """:func:`stored_grid_cube` in Arrow (counting and keeping never go through pandas)."""
+    return cast(pa.Table, _kept(root, version, manifest, read_back=True))
+
+
+def _kept(root: Path, version: str, manifest: Manifest, *, read_back: bool) -> pa.Table | None:
+    """The cube as :func:`_stored_table` gives it; with ``read_back=False``, None once a cube
+    that agrees is kept (a cube counted and written is not read into memory)."""
     version_dir = version_path(root, version)
     kept = _version_lattices(version_dir, manifest)
     path = version_dir / GRID_CUBE_FILE
     if path.is_file():
         try:
-            table = pq.read_table(path)
-            if _file_lattices(path) == kept and _table_agrees(table, manifest, kept):
-                return table
+            if _file_lattices(path) == kept:
+                table = pq.read_table(path)
+                if _table_agrees(table, manifest, kept):
+                    return table if read_back else None
             logger.warning("%s disagrees with the manifest; counting the partitions again", path)
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # an unreadable copy is counted again below
-    table = _build(version_dir, manifest, kept, _previous(root, version, kept))
-    _keep(path, table, kept)
-    return table
+    previous = _previous_path(root, version, kept)
+    if _write(path, version_dir, manifest, kept, previous):
+        return pq.read_table(path) if read_back else None
+    # a store that cannot be written is only read: counted in memory
+    return _build(version_dir, manifest, kept, _previous(previous))
 
 
-def _keep(path: Path, table: pa.Table, kept: Sequence[Lattice]) -> None:
-    """Write the cube atomically, naming its lattices in the file's metadata (a store that
-    cannot be written is only read)."""
-    lattices_json = json.dumps([[a, c] for a, c in kept]).encode()
-    table = table.replace_schema_metadata({_LATTICES_KEY: lattices_json})
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write(
+    path: Path,
+    version_dir: Path,
+    manifest: Manifest,
+    kept: Sequence[Lattice],
+    previous: Path | None,
+) -> bool:
+    """Count the cube into ``path`` one partition at a time (memory bounded by a partition, not
+    the history): first the rows of the previous cube's partitions with an unchanged checksum,
+    one row group at a time, then each partition left. Each row group holds one lattice, so a
+    read of one lattice skips the others by their statistics. False when ``path`` cannot be
+    written; a previous cube found unreadable midway is left out and everything counted."""
+    tags = partition_checksums(manifest)
+    schema = _SCHEMA.with_metadata({_LATTICES_KEY: json.dumps([[a, c] for a, c in kept])})
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        pq.write_table(table, staging)
+        with pq.ParquetWriter(staging, schema) as writer:
+            counted = _write_reused(writer, previous, tags) if previous is not None else set()
+            fresh = [p for key, p in manifest.partitions.items() if key not in counted]
+            if fresh and kept:
+                logger.info("counting %d partition(s) into the grid cube", len(fresh))
+            for part in fresh if kept else []:
+                piece = _count_file(version_dir, part, kept, tags[part.key])
+                for _key, run in lattice_runs(piece):
+                    writer.write_table(run)
         os.replace(staging, path)
-    except OSError:
+        return True
+    except _PreviousUnreadableError:
         staging.unlink(missing_ok=True)
+        return _write(path, version_dir, manifest, kept, None)
+    except OSError:
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
+        return False
+
+
+class _PreviousUnreadableError(Exception):
+    """The previous cube could not be read to the end (its rows are counted again)."""
+
+
+def _write_reused(
+    writer: pq.ParquetWriter, previous: Path, tags: Mapping[tuple[str, str], str]
+) -> set[tuple[str, str]]:
+    """Write the rows of ``previous`` whose (source, month, checksum) the manifest still lists,
+    one row group at a time; returns the (source, month) pairs written.
+
+    Raises
+    ------
+    _PreviousUnreadableError
+        ``previous`` could not be read to the end.
+    """
+    wanted = pa.array([f"{s}\x1f{m}\x1f{c}" for (s, m), c in tags.items() if c], pa.large_string())
+    counted: set[tuple[str, str]] = set()
+    try:
+        source = pq.ParquetFile(previous)
+        groups = source.num_row_groups
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise _PreviousUnreadableError from exc
+    for group in range(groups):
+        try:
+            rows = source.read_row_group(group, columns=list(CUBE_COLUMNS)).cast(_SCHEMA)
+        except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+            raise _PreviousUnreadableError from exc
+        key = pc.binary_join_element_wise(
+            rows["source"], rows["month"], rows["checksum"], pa.scalar("\x1f", pa.large_string())
+        )
+        rows = rows.filter(pc.is_in(key, value_set=wanted))
+        for _key, run in lattice_runs(rows):
+            writer.write_table(run)
+        pairs = rows.group_by(["source", "month"]).aggregate([]).to_pylist()
+        counted |= {(str(r["source"]), str(r["month"])) for r in pairs}
+    return counted
 
 
 def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice) -> pa.Table | None:
@@ -350,19 +425,28 @@ def _version_lattices(version_dir: Path, manifest: Manifest) -> list[Lattice]:
     return lattices(bounds)
 
 
-def _previous(root: Path, version: str, kept: Sequence[Lattice]) -> pa.Table | None:
-    """The newest other version's kept grid cube over the same lattices, when readable."""
+def _previous_path(root: Path, version: str, kept: Sequence[Lattice]) -> Path | None:
+    """The newest other version's kept grid cube, when it counts the same lattices."""
     for path in other_versions_files(root, version, GRID_CUBE_FILE):
         try:
             if _file_lattices(path) != list(kept):
                 return None
-            table = pq.read_table(path)
-            if table.column_names != list(CUBE_COLUMNS):
+            if pq.read_schema(path).names != list(CUBE_COLUMNS):
                 return None
-            return table.cast(_SCHEMA)
+            return path
         except (OSError, KeyError, ValueError, pa.ArrowException):
             continue
     return None
+
+
+def _previous(path: Path | None) -> pa.Table | None:
+    """The previous cube at ``path`` in memory (None: none, or unreadable)."""
+    if path is None:
+        return None
+    try:
+        return pq.read_table(path, columns=list(CUBE_COLUMNS)).cast(_SCHEMA)
+    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return None
 
 
 def _build(
@@ -403,7 +487,7 @@ def build_after_publish(root: Path) -> None:
     file, so a failure is logged, not raised (the next hotspot map counts it).
     """
     try:
-        _stored_table(root, *current_manifest(root))
+        _kept(root, *current_manifest(root), read_back=False)
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the grid cube of %s was not built (%s); it is built when read", root, exc)
 

@@ -198,3 +198,77 @@ def test_combine_groups_each_lattice_and_keeps_empty_pieces_out() -> None:
         ("lsoa", "2021-01"), ("lsoa", "2021-02"), ("ward", "2021-01"), ("ward", "2021-02"),
     ]  # fmt: skip
     assert grid_cube.combine([first.slice(0, 0)]).num_rows == 0
+
+
+def _two_lattices(tmp_path: Path) -> Store:
+    """Two months over two layers (``ward`` and a wider ``area``): two lattices."""
+    store = Store(tmp_path / "two")
+    wide = squares().assign(geometry=[box(499000, 199000, 500001.5, 201000),
+                                      box(500001.5, 199000, 503000, 201000)])  # fmt: skip
+    store.write_layer("ward", squares(), info=LayerInfo(path="squares"), assign=assign_by_x)
+    store.write_layer("area", wide, info=LayerInfo(path="wide"), assign=assign_by_x)
+    layers = {"ward": squares(), "area": wide}
+    for name, month in (("jan.csv", "2021-01"), ("feb.csv", "2021-02")):
+        rows = assign_by_x(month_rows(name, month, JANUARY), layers)
+        write_rows(store, rows, name, f"sha-{name}")
+    return store
+
+
+def test_the_cube_is_written_a_partition_at_a_time_one_lattice_per_row_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _two_lattices(tmp_path)
+    version = str(store.version())
+    path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
+    path.unlink()
+    # counted and kept without the whole cube in memory (the in-memory build is never used)
+    monkeypatch.setattr(grid_cube, "_build", lambda *a, **k: pytest.fail("built in memory"))
+    grid_cube.build_after_publish(store.root)
+    monkeypatch.undo()
+    source = pq.ParquetFile(path)
+    lattices = set()
+    for group in range(source.num_row_groups):
+        rows = source.read_row_group(group, columns=["layer", "cell_m"]).to_pandas()
+        assert rows.drop_duplicates().shape[0] == 1  # one lattice per row group
+        lattices.add((rows["layer"].iloc[0], float(rows["cell_m"].iloc[0])))
+    assert lattices == {("ward", 25.0), ("area", 25.0)}
+    cube = _cube(store)
+    assert cube.groupby(["layer", "month"])["n"].sum().to_dict() == {
+        ("area", "2021-01"): 6, ("area", "2021-02"): 6,
+        ("ward", "2021-01"): 6, ("ward", "2021-02"): 6,
+    }  # fmt: skip
+    ward = grid_cube.lattice_rows(store.root, version, store.manifest(), ("ward", 25.0))
+    assert ward is not None and set(ward["layer"].to_pylist()) == {"ward"}
+    assert sum(ward["n"].to_pylist()) == 12
+
+
+def test_an_unreadable_previous_cube_is_left_out_and_every_partition_counted(
+    tmp_path: Path,
+) -> None:
+    store = _two_lattices(tmp_path)
+    first = version_path(store.root, str(store.version())) / grid_cube.GRID_CUBE_FILE
+    first.write_bytes(first.read_bytes()[:-200])  # footer gone
+    march = assign_by_x(month_rows("mar.csv", "2021-03", [{"x": 500003.0}]), {"ward": squares()})
+    march = march.assign(area_area=march["area_ward"])
+    write_rows(store, march, "mar.csv", "sha-mar")
+    cube = _cube(store)
+    assert cube.groupby(["layer", "month"])["n"].sum().to_dict() == {
+        ("area", "2021-01"): 6, ("area", "2021-02"): 6, ("area", "2021-03"): 1,
+        ("ward", "2021-01"): 6, ("ward", "2021-02"): 6, ("ward", "2021-03"): 1,
+    }  # fmt: skip
+
+
+def test_a_store_that_cannot_be_written_counts_the_cube_in_memory(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = str(store.version())
+    path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
+    path.unlink()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(grid_cube.pq, "ParquetWriter", refuse)
+    cube = grid_cube.stored_grid_cube(store.root, version, store.manifest())
+    assert int(cube["n"].sum()) == 6 and not path.exists()
+    assert not list(path.parent.glob(".*.tmp"))
