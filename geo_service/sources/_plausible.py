@@ -143,12 +143,47 @@ def check_crs_fit(
     return bad, reason
 
 
+def _may_need_work(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value of a text column might match :data:`_NEEDS_WORK`, read from the
+    column's bytes at once (a regex over every value costs about a second per million rows).
+
+    False only when no byte is a control character or non-ASCII (which covers every ``\\s``
+    but the space), no two spaces are adjacent and no value starts or ends with a space: then
+    no value matches. True may be wrong (a null slot's bytes, two spaces across two values);
+    the regex then decides.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        _validity, offsets_buffer, data_buffer = chunk.buffers()
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buffer, dtype=kind)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        if data_buffer is None or offsets[-1] == offsets[0]:
+            continue
+        data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if ((data < 0x20) | (data >= 0x7F)).any():
+            return True
+        space = data == 0x20
+        if (space[1:] & space[:-1]).any():
+            return True
+        starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+        filled = ends > starts
+        if space[starts[filled]].any() or space[ends[filled] - 1].any():
+            return True
+    return False
+
+
 def normalise_text(path: Path, column: str, values: pa.Array) -> pa.Array:
     """``values`` with whitespace, control characters and Unicode form normalised (see above).
 
     Empty results become nulls. Logs how many values changed, with an example, when any did.
     """
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values
+    if not _may_need_work(values):
         return values
     needs = pc.fill_null(pc.match_substring_regex(values, _NEEDS_WORK), False)
     if not pc.any(needs).as_py():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from geo_service.errors import InputError
@@ -84,3 +85,28 @@ def test_input_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GEO_SERVICE_MAX_INPUT_MB", "-1")
     with pytest.raises(InputError, match="expected a positive whole number"):
         input_limits()
+
+
+def test_the_byte_check_never_misses_a_value_the_regex_would_normalise() -> None:
+    from geo_service.sources._plausible import _NEEDS_WORK, _may_need_work
+
+    rng = np.random.default_rng(3)
+    alphabet = ["a", "b", " ", "\t", "\n", "\x01", "\x7f", "é", "\u00a0", "Z", "-"]
+    for _ in range(3000):
+        size = int(rng.integers(0, 5))
+        texts = [
+            None if rng.random() < 0.1 else "".join(rng.choice(alphabet, int(rng.integers(0, 4))))
+            for _ in range(size)
+        ]
+        for kind in (pa.string(), pa.large_string()):
+            values = pa.array(texts, kind)
+            for part in (values, values.slice(1), pa.chunked_array([values, values])):
+                regex = pc.any(pc.fill_null(pc.match_substring_regex(part, _NEEDS_WORK), False))
+                if regex.as_py():
+                    assert _may_need_work(part), (texts, kind)
+    # clean text is seen as clean, without the regex
+    assert not _may_need_work(pa.array(["Burglary", "On or near Park Road", None, ""]))
+    assert _may_need_work(pa.array(["On or near  Park Road"]))
+    assert _may_need_work(pa.array(["Burglary "]))
+    assert _may_need_work(pa.array([" Burglary"], pa.large_string()))
+    assert _may_need_work(pa.array(["Café"]))
