@@ -274,7 +274,10 @@ def _kept(root: Path, version: str, manifest: Manifest, *, read_back: bool) -> p
     if _write(path, version_dir, manifest, kept, previous):
         return pq.read_table(path) if read_back else None
     # a store that cannot be written is only read: counted in memory
-    return _build(version_dir, manifest, kept, _previous(previous))
+    try:
+        return combine(list(_runs(version_dir, manifest, kept, previous)))
+    except _PreviousUnreadableError:
+        return combine(list(_runs(version_dir, manifest, kept, None)))
 
 
 def _write(
@@ -289,19 +292,12 @@ def _write(
     one row group at a time, then each partition left. Each row group holds one lattice, so a
     read of one lattice skips the others by their statistics. False when ``path`` cannot be
     written; a previous cube found unreadable midway is left out and everything counted."""
-    tags = partition_checksums(manifest)
     schema = _SCHEMA.with_metadata({_LATTICES_KEY: json.dumps([[a, c] for a, c in kept])})
     staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with pq.ParquetWriter(staging, schema) as writer:
-            counted = _write_reused(writer, previous, tags) if previous is not None else set()
-            fresh = [p for key, p in manifest.partitions.items() if key not in counted]
-            if fresh and kept:
-                logger.info("counting %d partition(s) into the grid cube", len(fresh))
-            for part in fresh if kept else []:
-                piece = _count_file(version_dir, part, kept, tags[part.key])
-                for _key, run in lattice_runs(piece):
-                    writer.write_table(run)
+            for run in _runs(version_dir, manifest, kept, previous):
+                writer.write_table(run)
         os.replace(staging, path)
         return True
     except _PreviousUnreadableError:
@@ -313,15 +309,41 @@ def _write(
         return False
 
 
+def _runs(
+    version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: Path | None
+) -> Iterator[pa.Table]:
+    """The cube's rows, one lattice per piece, one partition (or one row group of the previous
+    cube) at a time: first the rows of ``previous`` whose partition the manifest still lists
+    under the same checksum, then the counts of every other partition.
+
+    Raises
+    ------
+    _PreviousUnreadableError
+        ``previous`` could not be read to the end (pieces already yielded are then void).
+    """
+    tags = partition_checksums(manifest)
+    counted: set[tuple[str, str]] = set()
+    if previous is not None:
+        for rows in _reused(previous, tags):
+            pairs = rows.group_by(["source", "month"]).aggregate([]).to_pylist()
+            counted |= {(str(r["source"]), str(r["month"])) for r in pairs}
+            for _key, run in lattice_runs(rows):
+                yield run
+    fresh = [p for key, p in manifest.partitions.items() if key not in counted] if kept else []
+    if fresh:
+        logger.info("counting %d partition(s) into the grid cube", len(fresh))
+    for part in fresh:
+        for _key, run in lattice_runs(_count_file(version_dir, part, kept, tags[part.key])):
+            yield run
+
+
 class _PreviousUnreadableError(Exception):
     """The previous cube could not be read to the end (its rows are counted again)."""
 
 
-def _write_reused(
-    writer: pq.ParquetWriter, previous: Path, tags: Mapping[tuple[str, str], str]
-) -> set[tuple[str, str]]:
-    """Write the rows of ``previous`` whose (source, month, checksum) the manifest still lists,
-    one row group at a time; returns the (source, month) pairs written.
+def _reused(previous: Path, tags: Mapping[tuple[str, str], str]) -> Iterator[pa.Table]:
+    """The rows of ``previous`` whose (source, month, checksum) the manifest still lists, one
+    row group at a time.
 
     Raises
     ------
@@ -329,7 +351,6 @@ def _write_reused(
         ``previous`` could not be read to the end.
     """
     wanted = pa.array([f"{s}\x1f{m}\x1f{c}" for (s, m), c in tags.items() if c], pa.large_string())
-    counted: set[tuple[str, str]] = set()
     try:
         source = pq.ParquetFile(previous)
         groups = source.num_row_groups
@@ -343,12 +364,7 @@ def _write_reused(
         key = pc.binary_join_element_wise(
             rows["source"], rows["month"], rows["checksum"], pa.scalar("\x1f", pa.large_string())
         )
-        rows = rows.filter(pc.is_in(key, value_set=wanted))
-        for _key, run in lattice_runs(rows):
-            writer.write_table(run)
-        pairs = rows.group_by(["source", "month"]).aggregate([]).to_pylist()
-        counted |= {(str(r["source"]), str(r["month"])) for r in pairs}
-    return counted
+        yield rows.filter(pc.is_in(key, value_set=wanted))
 
 
 def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice) -> pa.Table | None:
@@ -437,40 +453,6 @@ def _previous_path(root: Path, version: str, kept: Sequence[Lattice]) -> Path | 
         except (OSError, KeyError, ValueError, pa.ArrowException):
             continue
     return None
-
-
-def _previous(path: Path | None) -> pa.Table | None:
-    """The previous cube at ``path`` in memory (None: none, or unreadable)."""
-    if path is None:
-        return None
-    try:
-        return pq.read_table(path, columns=list(CUBE_COLUMNS)).cast(_SCHEMA)
-    except (OSError, KeyError, ValueError, pa.ArrowException):
-        return None
-
-
-def _build(
-    version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: pa.Table | None
-) -> pa.Table:
-    """Count the partitions the previous cube has not counted under the same checksum."""
-    tags = partition_checksums(manifest)
-    reused: list[pa.Table] = []
-    counted: set[tuple[str, str]] = set()
-    if previous is not None and previous.num_rows:
-        wanted = [f"{s}\x1f{m}\x1f{c}" for (s, m), c in tags.items() if c]
-        key = pc.binary_join_element_wise(
-            previous["source"], previous["month"], previous["checksum"],
-            pa.scalar("\x1f", pa.large_string()),
-        )  # fmt: skip
-        kept_rows = previous.filter(pc.is_in(key, value_set=pa.array(wanted, pa.large_string())))
-        reused.append(kept_rows)
-        pairs = kept_rows.group_by(["source", "month"]).aggregate([]).to_pylist()
-        counted = {(str(r["source"]), str(r["month"])) for r in pairs}
-    fresh = [p for key, p in manifest.partitions.items() if key not in counted]
-    if fresh and kept:
-        logger.info("counting %d partition(s) into the grid cube", len(fresh))
-    pieces = [_count_file(version_dir, p, kept, tags[p.key]) for p in fresh] if kept else []
-    return combine([*reused, *pieces])
 
 
 def _count_file(version_dir: Path, part: Partition, kept: Sequence[Lattice], tag: str) -> pa.Table:

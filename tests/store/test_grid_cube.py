@@ -222,7 +222,7 @@ def test_the_cube_is_written_a_partition_at_a_time_one_lattice_per_row_group(
     path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
     path.unlink()
     # counted and kept without the whole cube in memory (the in-memory build is never used)
-    monkeypatch.setattr(grid_cube, "_build", lambda *a, **k: pytest.fail("built in memory"))
+    monkeypatch.setattr(grid_cube, "combine", lambda *a, **k: pytest.fail("built in memory"))
     grid_cube.build_after_publish(store.root)
     monkeypatch.undo()
     source = pq.ParquetFile(path)
