@@ -353,17 +353,9 @@ def monthly_counts(
     pandas.DataFrame
         Indexed by month ``"YYYY-MM"`` (one row per month of ``period``), column ``count``.
     """
-    mask = resolve_group(group).mask(incidents) & np.asarray(
-        period.contains(incidents["month"]), dtype=bool
-    )
     months = pd.Index(period.months, name="month", dtype="str")
-    counts = (
-        pd.Series(weights(incidents)[mask], dtype="int64")
-        .groupby(incidents["month"].astype("str").to_numpy()[mask])
-        .sum()
-        .reindex(months, fill_value=0)
-    )
-    table = pd.DataFrame({"count": counts.to_numpy(dtype=np.int64)}, index=months)
+    counts = monthly_counts_of_groups(incidents, [group], period)[0]
+    table = pd.DataFrame({"count": counts}, index=months)
     if held is None:
         return table
     out = table.astype("Int64")
