@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,15 +122,14 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             label: _prepared(store, Path(tmp) / label, layer, code, code_root=code_root)
             for label, code_root in runs
         }
-        current: dict[str, list[float]] = {name: [] for name in copies["current"]}
-        before: dict[str, list[float]] = {name: [] for name in copies["current"]}
+        current: dict[str, list[float]] = {name: [] for name in copies["current"].cases}
+        before: dict[str, list[float]] = {name: [] for name in copies["current"].cases}
         for _ in range(repeats):
             for name in current:
                 if name == "serve_first_page_cpu":
                     continue  # measured with serve_first_page, by the same run
-                for label, code_root in reversed(runs):  # baseline first, then current
-                    cases = copies[label]
-                    figures = _measure_case(name, cases, code_root=code_root)
+                for label, _code_root in reversed(runs):  # baseline first, then current
+                    figures = _measure_case(name, copies[label])
                     for key, value in figures.items():
                         (before if label == "baseline" else current)[key].append(value)
     figures = {name: round(statistics.median(v), 3) for name, v in current.items()}
@@ -166,18 +166,28 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         result["baseline"] = {
             "ref": baseline_ref,
             "cpu_seconds": {k: round(statistics.median(v), 3) for k, v in before.items()},
-            "ratio_baseline_over_current": {k: paired_ratio(before[k], current[k]) for k in cases},
+            "ratio_baseline_over_current": {
+                k: paired_ratio(v, current[k]) for k, v in before.items()
+            },
         }
     result["table"] = _table(result, figures)
     return result
 
 
-def _prepared(
-    store: Path, into: Path, layer: str, code: str, *, code_root: Path
-) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class _Copies:
+    """One code version's copies of the store and the cases run on them."""
+
+    code_root: Path
+    seen: Path  # each page opened once (derived files kept)
+    first: Path  # for the first-view cases (derived files deleted before each run)
+    cases: dict[str, list[str]]
+
+
+def _prepared(store: Path, into: Path, layer: str, code: str, *, code_root: Path) -> _Copies:
     """Two copies of ``store`` under ``into`` for the code at ``code_root``: ``seen`` with each
     page opened once (the state of a version ``serve`` has shown: derived files kept) and
-    ``first`` for the first-view cases; returns the cases over them."""
+    ``first`` for the first-view cases."""
     seen, first = into / "seen", into / "first"
     shutil.copytree(store, seen)
     shutil.copytree(store, first)
@@ -185,18 +195,17 @@ def _prepared(
     for name, case in cases.items():
         if case and case[0] == "-c" and name not in FIRST_VIEW:
             _measure(case, code_root=code_root)
-    return cases
+    return _Copies(code_root, seen, first, cases)
 
 
-def _measure_case(name: str, cases: dict[str, list[str]], *, code_root: Path) -> dict[str, float]:
+def _measure_case(name: str, copies: _Copies) -> dict[str, float]:
     """The figures of one run of case ``name`` (two for ``serve``: wall and CPU)."""
-    case = cases[name]
     if name in FIRST_VIEW:
-        _forget_derived(Path(case[2]))
+        _forget_derived(copies.first)
     if name == "serve_first_page":
-        wall, cpu = _serve_first_page(Path(cases["status"][3]), code_root=code_root)
+        wall, cpu = _serve_first_page(copies.seen, code_root=copies.code_root)
         return {"serve_first_page": wall, "serve_first_page_cpu": cpu}
-    return {name: _measure(case, code_root=code_root)}
+    return {name: _measure(copies.cases[name], code_root=copies.code_root)}
 
 
 def _forget_derived(store: Path) -> None:
