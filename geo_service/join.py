@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyproj
 import shapely
 
+from geo_service.analysis.raster import dilated, raster_labels
 from geo_service.errors import InputError
 from geo_service.schema import CRS, area_column
 
@@ -330,10 +331,8 @@ class _InteriorGrid:
         self.owner = self._owners(polygons, bounds, by_code)
 
     def _owners(self, polygons: np.ndarray, bounds: np.ndarray, by_code: np.ndarray) -> np.ndarray:
-        from scipy import ndimage
-
         near = self._near_boundary(polygons)
-        regions, count = ndimage.label(~near)  # 4-connected regions free of boundaries
+        regions, count = raster_labels(~near, diagonal=False)  # regions free of boundaries
         regions = regions.ravel()
         _, first_cell = np.unique(regions, return_index=True)  # region 0 is the near cells
         cells = first_cell[1:]
@@ -353,9 +352,7 @@ class _InteriorGrid:
         iy = np.clip((xy[:, 1] - self.y0) // self.cell_m, 0, self.ny - 1).astype(np.int64)
         near = np.zeros((self.ny, self.nx), dtype=bool)
         near[iy, ix] = True
-        from scipy import ndimage
-
-        return ndimage.binary_dilation(near, structure=np.ones((3, 3), dtype=bool))
+        return dilated(near)
 
     def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Polygon position, -1 (outside every area) or ``_UNKNOWN`` for each point."""

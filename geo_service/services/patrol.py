@@ -46,6 +46,7 @@ from geo_service.analysis.forecast import (
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import History
 from geo_service.analysis.periods import format_month, parse_month
+from geo_service.analysis.raster import raster_labels
 from geo_service.categories import TIMES, CategoryGroup, categories_of
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import CRS, has_location
@@ -69,8 +70,6 @@ ZONE_COLUMNS = (
     "zone", "coverage", "cells", "area_km2", "forecast", "forecast_share", "last_month",
     "last_year", "areas", "names",
 )  # fmt: skip
-#: Offsets to the neighbours after a cell in raster order (right, and the three below).
-_LATER_NEIGHBOURS = ((0, 1), (1, -1), (1, 0), (1, 1))
 
 
 @dataclass(frozen=True)
@@ -506,7 +505,7 @@ def _zone_frame(
     coverage: float,
     roads: gpd.GeoDataFrame | None,
 ) -> gpd.GeoDataFrame:
-    labels, count = zone_labels(chosen)
+    labels, count = raster_labels(chosen, diagonal=True)  # queen-contiguous pieces
     index = np.arange(1, count + 1)
     forecast = _sum_labels(np.clip(scores, 0, None), labels, count)
     last_month = _sum_labels(history.monthly_counts[-1], labels, count)
@@ -532,39 +531,6 @@ def _zone_frame(
     frame["names"] = [reference.names_within(roads, g) for g in frame["geometry"]]
     zones = gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS).reset_index(drop=True)
     return zones[[c for c in ZONE_COLUMNS if c != "areas"] + ["geometry"]]
-
-
-def zone_labels(chosen: np.ndarray) -> tuple[np.ndarray, int]:
-    """The queen-contiguous pieces of ``chosen`` numbered 1, 2, ... in raster order of their
-    first cell, 0 elsewhere, and their number: ``scipy.ndimage.label`` with a 3 x 3 structure.
-
-    A graph's connected components (scipy.sparse, which the hotspot maps import anyway) give
-    the same numbering without importing scipy.ndimage (~0.2 s CPU on a cold page).
-    """
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    ny, nx = chosen.shape
-    cells = np.flatnonzero(chosen)
-    node = np.full(chosen.shape, -1, dtype=np.int64)
-    node.flat[cells] = np.arange(cells.size)
-    rows, cols = np.divmod(cells, nx)
-    heads, tails = [], []
-    for dy, dx in _LATER_NEIGHBOURS:
-        r, c = rows + dy, cols + dx
-        inside = (r < ny) & (c >= 0) & (c < nx)
-        other = np.full(cells.size, -1, dtype=np.int64)
-        other[inside] = node[r[inside], c[inside]]
-        linked = other >= 0
-        heads.append(np.flatnonzero(linked))
-        tails.append(other[linked])
-    head, tail = np.concatenate(heads), np.concatenate(tails)
-    graph = sp.coo_matrix((np.ones(head.size), (head, tail)), shape=(cells.size, cells.size))
-    # components are numbered from the lowest node up, and nodes are in raster order
-    count, component = connected_components(graph, directed=False)
-    labels = np.zeros(chosen.shape, dtype=np.int64)
-    labels.flat[cells] = component + 1
-    return labels, int(count)
 
 
 def _sum_labels(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:

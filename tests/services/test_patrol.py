@@ -260,21 +260,6 @@ def test_police_uk_apostrophe_capitals_read_as_people_write_them() -> None:
     assert _with_incident_places(zone, places) == [("St Peter's Street", "O'Shea Close")]
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_zone_labels_number_pieces_as_scipy_ndimage_does(seed: int) -> None:
-    from scipy import ndimage
-
-    from geo_service.services.patrol import zone_labels
-
-    rng = np.random.default_rng(seed)
-    shape = tuple(int(n) for n in rng.integers(1, 30, size=2))
-    chosen = rng.random(shape) < [0.0, 1.0, *rng.uniform(0.05, 0.6, size=38)][seed]
-    expected, count = ndimage.label(chosen, structure=np.ones((3, 3), dtype=int))
-    labels, found = zone_labels(chosen)
-    assert found == count
-    np.testing.assert_array_equal(labels, expected)
-
-
 def test_a_time_of_day_group_reads_the_times_it_selects_on(groups) -> None:
     # The burglaries become violence with injury: those of even rows at 22:00 (night), the
     # others at 14:00. Night-time violence keeps 19:00-06:00, so its zones count the night
