@@ -91,7 +91,6 @@ def count_partition(
     pyarrow.Table
         :data:`CUBE_COLUMNS`; per layer the counts sum to the partition's rows.
     """
-    n_rows = table.num_rows
     keys = {
         **selector_keys(table),
         "located": pc.and_(
@@ -99,25 +98,28 @@ def count_partition(
             pc.fill_null(pc.is_finite(table["y"]), False),
         ),
     }
+    counted = {
+        layer: counted_keys({"code": table[schema.area_column(layer)], **keys}) for layer in layers
+    }
+    if layers:  # every row is in one row of a layer's counts: sum those, not the rows again
+        first = counted[layers[0]]
+        whole = first.group_by(list(keys)).aggregate([("n", "sum")]).rename_columns([*keys, "n"])
+    else:
+        whole = counted_keys(keys)
     blocks = []
-    for layer in (WHOLE_STORE, *layers):
-        code = (
-            pa.nulls(n_rows, pa.large_string())
-            if layer == WHOLE_STORE
-            else table[schema.area_column(layer)].cast(pa.large_string())
-        )
-        grouped = counted_keys({"code": code, **keys})
+    for layer, grouped in ((WHOLE_STORE, whole), *counted.items()):
         k = grouped.num_rows
+        code = grouped["code"] if layer != WHOLE_STORE else pa.nulls(k, pa.large_string())
         blocks.append(
             pa.table(
                 {
-                    "layer": pa.array([layer] * k, pa.large_string()),
-                    "code": grouped["code"],
-                    "source": pa.array([source] * k, pa.large_string()),
-                    "month": pa.array([month] * k, pa.large_string()),
+                    "layer": repeated(layer, k),
+                    "code": code,
+                    "source": repeated(source, k),
+                    "month": repeated(month, k),
                     **{c: grouped[c] for c in keys},
                     "n": grouped["n"],
-                    "checksum": pa.array([checksum] * k, pa.large_string()),
+                    "checksum": repeated(checksum, k),
                 }
             )
         )
@@ -158,7 +160,12 @@ def counted_keys(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
     return pa.table({**out, "n": grouped["count_all"].cast(pa.int64())})
 
 
-def selector_keys(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+def repeated(value: str, k: int) -> pa.Array:
+    """``value`` ``k`` times, as large strings (a block's layer, source, month or checksum)."""
+    return pa.repeat(pa.scalar(value, pa.large_string()), k)
+
+
+def selector_keys(table: pa.Table) -> dict[str, pa.Array | pa.ChunkedArray]:
     """What the selectors of a change table or hotspot map read of each incident of a partition.
 
     Parameters
@@ -169,18 +176,28 @@ def selector_keys(table: pa.Table) -> dict[str, pa.ChunkedArray]:
 
     Returns
     -------
-    dict of str to pyarrow.ChunkedArray
-        ``category``, ``subcategory``, ``reported_by`` (large strings), ``time_known`` (null:
-        False) and ``hour`` (int8 hour of day of ``occurred_at``; -1 where it is null), each
-        of ``table.num_rows``.
+    dict of str to pyarrow.Array or pyarrow.ChunkedArray
+        ``category``, ``subcategory``, ``reported_by`` (dictionary-encoded large strings),
+        ``time_known`` (null: False) and ``hour`` (int8 hour of day of ``occurred_at``; -1
+        where it is null), each of ``table.num_rows``.
     """
     return {
-        "category": table["category"].cast(pa.large_string()),
-        "subcategory": table["subcategory"].cast(pa.large_string()),
+        "category": _encoded(table["category"]),
+        "subcategory": _encoded(table["subcategory"]),
         "time_known": pc.fill_null(table["time_known"], False),
         "hour": pc.fill_null(pc.hour(table["occurred_at"]), -1).cast(pa.int8()),
-        "reported_by": table["reported_by"].cast(pa.large_string()),
+        "reported_by": _encoded(table["reported_by"]),
     }
+
+
+def _encoded(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Text values dictionary-encoded (as :func:`counted_keys` groups them), once for every
+    block of a partition's counts."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        return values
+    return pc.dictionary_encode(values.cast(pa.large_string()))
 
 
 def combine(pieces: Sequence[pa.Table | pd.DataFrame]) -> pd.DataFrame:

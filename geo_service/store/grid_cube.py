@@ -45,6 +45,7 @@ from geo_service.store.cubes import (
     current_manifest,
     other_versions_files,
     partition_checksums,
+    repeated,
     selector_keys,
 )
 from geo_service.store.layout import version_path
@@ -162,27 +163,27 @@ def _lattice_block(
     month: str,
     checksum: str,
 ) -> pa.Table:
-    code = table[schema.area_column(layer)].cast(pa.large_string())
+    code = table[schema.area_column(layer)]
     # A hotspot map of the layer counts only incidents in its areas: the cell of any other is
     # never read, so it is left out (a national store over one borough's layer keeps the
     # borough's cells). NaN would not group with NaN: a cell left out is null.
-    placed = located & pc.is_valid(code).to_numpy(zero_copy_only=False)
-    col = pa.array(np.where(placed, cell_numbers(x, cell_m), np.nan), from_pandas=True)
-    row = pa.array(np.where(placed, cell_numbers(y, cell_m), np.nan), from_pandas=True)
+    away = ~(located & pc.is_valid(code).to_numpy(zero_copy_only=False))
+    col = pa.array(cell_numbers(x, cell_m), mask=away)
+    row = pa.array(cell_numbers(y, cell_m), mask=away)
     grouped = counted_keys({"code": code, "col": col, "row": row, **keys})
     k = grouped.num_rows
     return pa.table(
         {
-            "layer": pa.array([layer] * k, pa.large_string()),
+            "layer": repeated(layer, k),
             "cell_m": pa.array(np.full(k, cell_m), pa.float64()),
             "code": grouped["code"],
             "col": grouped["col"],
             "row": grouped["row"],
-            "source": pa.array([source] * k, pa.large_string()),
-            "month": pa.array([month] * k, pa.large_string()),
+            "source": repeated(source, k),
+            "month": repeated(month, k),
             **{c: grouped[c] for c in keys},
             "n": grouped["n"],
-            "checksum": pa.array([checksum] * k, pa.large_string()),
+            "checksum": repeated(checksum, k),
         }
     )
 

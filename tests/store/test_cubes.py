@@ -78,6 +78,42 @@ def test_partition_counts_by_hand() -> None:
     assert {r["source"] for r in rows} == {"s"} and {r["checksum"] for r in rows} == {"abc"}
 
 
+def test_the_whole_store_block_counts_the_rows_whatever_their_areas() -> None:
+    # Two rows with the same keys in different wards are one row of the whole store (n = 2);
+    # the block summed from the first layer's counts equals the rows counted directly.
+    table = pa.table(
+        {
+            "category": ["Burglary", "Burglary", "Robbery", "Burglary"],
+            "subcategory": pa.array([None, None, None, "Dwelling"], pa.string()),
+            "occurred_at": pa.array([None] * 4, pa.timestamp("us")),
+            "time_known": [False] * 4,
+            "reported_by": ["A"] * 4,
+            "x": [1.0, 2.0, 3.0, np.nan],
+            "y": [1.0] * 4,
+            "area_ward": pa.array(["W1", "W2", None, "W1"], pa.string()),
+            "area_beat": pa.array(["B1", "B1", "B1", None], pa.string()),
+        }
+    )
+
+    def whole(layers: list[str]) -> list[tuple[object, ...]]:
+        counted = cubes.count_partition(table, source="s", month="2021-01", layers=layers)
+        rows = [r for r in counted.to_pylist() if r["layer"] == cubes.WHOLE_STORE]
+        keys = ("category", "subcategory", "located", "n")
+        return sorted((tuple(r[k] for k in keys) for r in rows), key=str)
+
+    expected = sorted(
+        [
+            ("Burglary", None, True, 2),
+            ("Robbery", None, True, 1),
+            ("Burglary", "Dwelling", False, 1),
+        ],
+        key=str,
+    )
+    assert whole([]) == expected
+    assert whole(["ward", "beat"]) == expected
+    assert whole(["beat", "ward"]) == expected
+
+
 def test_publish_keeps_a_cube_that_counts_every_row(store: Store) -> None:
     cube = _cube(store)
     assert set(cube["layer"]) == {"", "ward"}
