@@ -36,6 +36,7 @@ from geo_service.projection import to_bng
 from geo_service.schema import INCIDENT_COLUMNS, conform, empty_incidents
 from geo_service.sources._dates import MONTH_PATTERN
 from geo_service.sources._plausible import (
+    by_distinct,
     check_crs_fit,
     current_month,
     month_bounds_masks,
@@ -123,8 +124,9 @@ def check_required(rejects: Rejects, values: pa.Array, column: str) -> None:
 
 def check_month(rejects: Rejects, values: pa.Array, column: str) -> None:
     """Reject rows whose month is not a real ``YYYY-MM`` month."""
-    good = pc.fill_null(pc.match_substring_regex(values, MONTH_PATTERN), False)
-    bad = ~np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool)
+    distinct, rows = by_distinct(values)
+    good = pc.fill_null(pc.match_substring_regex(distinct, MONTH_PATTERN), False)
+    bad = ~rows(np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool))
     rejects.add(bad, column, values, "not a month: expected YYYY-MM with month 01-12")
 
 

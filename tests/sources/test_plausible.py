@@ -110,3 +110,22 @@ def test_the_byte_check_never_misses_a_value_the_regex_would_normalise() -> None
     assert _may_need_work(pa.array(["Burglary "]))
     assert _may_need_work(pa.array([" Burglary"], pa.large_string()))
     assert _may_need_work(pa.array(["Café"]))
+
+
+def test_a_test_per_distinct_value_equals_the_test_per_row() -> None:
+    from geo_service.sources._plausible import by_distinct
+
+    rng = np.random.default_rng(8)
+    pool = ["2021-01", "2021-02", "2099-01", "2021-13", "", "01/2021", None]
+    for size in (0, 1, 5, 200):
+        values = pa.array([pool[int(i)] for i in rng.integers(0, len(pool), size)], pa.string())
+        for given in (values, pa.chunked_array([values[: size // 2], values[size // 2 :]])):
+            distinct, rows = by_distinct(given)
+            answer = pc.fill_null(pc.greater(distinct, "2021-01"), False).to_numpy(
+                zero_copy_only=False
+            )
+            expected = pc.fill_null(pc.greater(values, "2021-01"), False).to_numpy(
+                zero_copy_only=False
+            )
+            np.testing.assert_array_equal(rows(np.asarray(answer, bool)), expected)
+            assert len(distinct) == len(set(values.to_pylist()) - {None})
