@@ -218,7 +218,13 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- keeping
-def stored_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
+def stored_cube(
+    root: Path,
+    version: str,
+    manifest: Manifest,
+    *,
+    counted: Mapping[tuple[str, str], pa.Table] | None = None,
+) -> pd.DataFrame:
     """The cube of ``version``, read from its :data:`CUBE_FILE` while it agrees with
     ``manifest``, else built (reusing the newest other version's rows of unchanged partitions)
     and kept there.
@@ -231,6 +237,9 @@ def stored_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
         The version's name (its folder under ``versions``).
     manifest
         The version's manifest.
+    counted
+        Cube rows (:func:`count_partition`) of this version's partitions already counted, by
+        (source, month): used in place of reading those partitions.
 
     Returns
     -------
@@ -246,7 +255,7 @@ def stored_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFrame:
     return kept_table(
         version_dir / CUBE_FILE,
         lambda frame: _agrees(frame, manifest),
-        lambda: _build(version_dir, manifest, _previous(root, version, manifest)),
+        lambda: _build(version_dir, manifest, _previous(root, version, manifest), counted or {}),
         read=typed,
     )
 
@@ -358,8 +367,14 @@ def _previous(root: Path, version: str, manifest: Manifest) -> pd.DataFrame | No
     return None
 
 
-def _build(version_dir: Path, manifest: Manifest, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Count the partitions the previous cube has not counted under the same checksum."""
+def _build(
+    version_dir: Path,
+    manifest: Manifest,
+    previous: pd.DataFrame | None,
+    precounted: Mapping[tuple[str, str], pa.Table],
+) -> pd.DataFrame:
+    """Count the partitions the previous cube has not counted under the same checksum (or take
+    their rows from ``precounted``)."""
     tags = partition_checksums(manifest)
     reused: list[pd.DataFrame] = []
     counted: set[tuple[str, str]] = set()
@@ -373,7 +388,12 @@ def _build(version_dir: Path, manifest: Manifest, previous: pd.DataFrame | None)
     if fresh:
         logger.info("counting %d partition(s) into the cube", len(fresh))
     layers = manifest.layer_names()
-    pieces = [_count_file(version_dir, p, layers, tags[p.key]) for p in fresh]
+    pieces = [
+        precounted[p.key]
+        if p.key in precounted
+        else _count_file(version_dir, p, layers, tags[p.key])
+        for p in fresh
+    ]
     return combine([*reused, *pieces])
 
 
@@ -387,19 +407,34 @@ def _count_file(version_dir: Path, part: Partition, layers: Sequence[str], tag: 
 def build_after_publish(root: Path) -> None:
     """Build the cubes (area and grid) of the version just published at ``root`` (its CURRENT).
 
-    Called by the writer right after publishing, so no command pays for the counting. The
-    version's files were sealed a moment ago and are not checked again here; the cube is a
-    derived file, so a failure is logged, not raised (the next read builds it).
+    Called by the writer right after publishing, so no command pays for the counting. Each
+    partition to count is read once: the grid cube's read also counts the area cube's rows.
+    The version's files were sealed a moment ago and are not checked again here; the cubes
+    are derived files, so a failure is logged, not raised (the next read builds them).
     """
-    try:
-        stored_cube(root, *current_manifest(root))
-    except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
-        logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
     # here: the grid cube imports the analysis grid (and geopandas), which a command reading
     # the store need not pay for
     from geo_service.store import grid_cube
 
-    grid_cube.build_after_publish(root)
+    counted: dict[tuple[str, str], pa.Table] = {}
+
+    def also(part: Partition, table: pa.Table) -> None:  # the grid cube's read, counted here
+        tag = checksums.get(part.key, "")
+        counted[part.key] = count_partition(
+            table, source=part.source, month=part.month, layers=layers, checksum=tag
+        )
+
+    try:
+        version, manifest = current_manifest(root)
+        layers, checksums = manifest.layer_names(), partition_checksums(manifest)
+    except (OSError, ValueError) as exc:
+        logger.warning("the cubes of %s were not built (%s); they are built when read", root, exc)
+        return
+    grid_cube.build_after_publish(root, also=also)
+    try:
+        stored_cube(root, version, manifest, counted=counted)
+    except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
+        logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
 
 
 # --------------------------------------------------------------------------- reading

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -88,6 +88,9 @@ _SCHEMA = pa.schema(
 )  # fmt: skip
 
 Lattice = tuple[str, float]
+#: Given each partition the cube counts, with its rows read (:data:`READ_COLUMNS` and every
+#: stored layer's area column), so another count (the area cube's) needs no read of its own.
+Also = Callable[[Partition, pa.Table], None]
 
 
 # --------------------------------------------------------------------------- counting
@@ -256,9 +259,12 @@ def _stored_table(root: Path, version: str, manifest: Manifest) -> pa.Table:
     return cast(pa.Table, _kept(root, version, manifest, read_back=True))
 
 
-def _kept(root: Path, version: str, manifest: Manifest, *, read_back: bool) -> pa.Table | None:
+def _kept(
+    root: Path, version: str, manifest: Manifest, *, read_back: bool, also: Also | None = None
+) -> pa.Table | None:
     """The cube as :func:`_stored_table` gives it; with ``read_back=False``, None once a cube
-    that agrees is kept (a cube counted and written is not read into memory)."""
+    that agrees is kept (a cube counted and written is not read into memory). ``also`` is
+    given each partition read to be counted, with its rows (:data:`Also`)."""
     version_dir = version_path(root, version)
     kept = _version_lattices(version_dir, manifest)
     path = version_dir / GRID_CUBE_FILE
@@ -272,13 +278,13 @@ def _kept(root: Path, version: str, manifest: Manifest, *, read_back: bool) -> p
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # an unreadable copy is counted again below
     previous = _previous_path(root, version, kept)
-    if _write(path, version_dir, manifest, kept, previous):
+    if _write(path, version_dir, manifest, kept, previous, also):
         return pq.read_table(path) if read_back else None
     # a store that cannot be written is only read: counted in memory
     try:
-        return combine(list(_runs(version_dir, manifest, kept, previous)))
+        return combine(list(_runs(version_dir, manifest, kept, previous, also)))
     except _PreviousUnreadableError:
-        return combine(list(_runs(version_dir, manifest, kept, None)))
+        return combine(list(_runs(version_dir, manifest, kept, None, also)))
 
 
 def _write(
@@ -287,6 +293,7 @@ def _write(
     manifest: Manifest,
     kept: Sequence[Lattice],
     previous: Path | None,
+    also: Also | None = None,
 ) -> bool:
     """Count the cube into ``path`` one partition at a time (memory bounded by a partition, not
     the history): first the rows of the previous cube's partitions with an unchanged checksum,
@@ -297,13 +304,13 @@ def _write(
     staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with pq.ParquetWriter(staging, schema) as writer:
-            for run in _runs(version_dir, manifest, kept, previous):
+            for run in _runs(version_dir, manifest, kept, previous, also):
                 writer.write_table(run)
         os.replace(staging, path)
         return True
     except _PreviousUnreadableError:
         staging.unlink(missing_ok=True)
-        return _write(path, version_dir, manifest, kept, None)
+        return _write(path, version_dir, manifest, kept, None, also)
     except OSError:
         with contextlib.suppress(OSError):
             staging.unlink(missing_ok=True)
@@ -311,7 +318,11 @@ def _write(
 
 
 def _runs(
-    version_dir: Path, manifest: Manifest, kept: Sequence[Lattice], previous: Path | None
+    version_dir: Path,
+    manifest: Manifest,
+    kept: Sequence[Lattice],
+    previous: Path | None,
+    also: Also | None = None,
 ) -> Iterator[pa.Table]:
     """The cube's rows, one lattice per piece, one partition (or one row group of the previous
     cube) at a time: first the rows of ``previous`` whose partition the manifest still lists
@@ -334,7 +345,10 @@ def _runs(
     if fresh:
         logger.info("counting %d partition(s) into the grid cube", len(fresh))
     for part in fresh:
-        for _key, run in lattice_runs(_count_file(version_dir, part, kept, tags[part.key])):
+        counted = _count_file(
+            version_dir, part, kept, tags[part.key], also=also, layers=manifest.layer_names()
+        )
+        for _key, run in lattice_runs(counted):
             yield run
 
 
@@ -456,21 +470,34 @@ def _previous_path(root: Path, version: str, kept: Sequence[Lattice]) -> Path | 
     return None
 
 
-def _count_file(version_dir: Path, part: Partition, kept: Sequence[Lattice], tag: str) -> pa.Table:
-    layers = sorted({layer for layer, _ in kept})
-    columns = [*READ_COLUMNS, *(schema.area_column(n) for n in layers)]
+def _count_file(
+    version_dir: Path,
+    part: Partition,
+    kept: Sequence[Lattice],
+    tag: str,
+    *,
+    also: Also | None = None,
+    layers: Sequence[str] = (),
+) -> pa.Table:
+    """One partition's cube rows, read from its file (with ``also``: every one of ``layers``'
+    area columns read too, and ``also`` given the rows)."""
+    read = sorted({layer for layer, _ in kept} | (set(layers) if also else set()))
+    columns = [*READ_COLUMNS, *(schema.area_column(n) for n in read)]
     table = read_checked(version_dir / part.path, columns)
+    if also is not None:
+        also(part, table)
     return count_partition(table, source=part.source, month=part.month, lattices=kept, checksum=tag)
 
 
-def build_after_publish(root: Path) -> None:
+def build_after_publish(root: Path, *, also: Also | None = None) -> None:
     """Count the grid cube of the version just published at ``root`` (its CURRENT).
 
-    Called by the writer right after publishing, beside the area cube. The cube is a derived
-    file, so a failure is logged, not raised (the next hotspot map counts it).
+    Called by the writer right after publishing, beside the area cube, which ``also`` counts
+    from the same reads (:data:`Also`). The cube is a derived file, so a failure is logged,
+    not raised (the next hotspot map counts it).
     """
     try:
-        _kept(root, *current_manifest(root), read_back=False)
+        _kept(root, *current_manifest(root), read_back=False, also=also)
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the grid cube of %s was not built (%s); it is built when read", root, exc)
 

@@ -160,6 +160,33 @@ def test_a_new_month_counts_one_partition_and_a_repeat_counts_none(
     assert_same_counts(cubes.typed(cube), fresh, keys)
 
 
+def test_publishing_reads_each_new_partition_once_for_both_cubes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo_service.store import grid_cube
+
+    reads: list[str] = []
+    real = grid_cube.read_checked
+
+    def spy(path: Path, columns: list[str]) -> pa.Table:
+        reads.append(path.parent.name)
+        return real(path, columns)
+
+    monkeypatch.setattr(grid_cube, "read_checked", spy)
+    monkeypatch.setattr(cubes, "read_checked", spy)
+    feb = assign_by_x(month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
+    write_rows(store, feb, "feb.csv", "sha-feb")
+    assert reads == ["month=2021-02"]
+    version_dir = version_path(store.root, str(store.version()))
+    fresh = cubes.combine(
+        [
+            cubes._count_file(version_dir, p, ["ward"], "")
+            for p in store.manifest().partitions.values()
+        ]
+    )
+    assert_same_counts(cubes.typed(_cube(store)), fresh, list(cubes.KEY_COLUMNS))
+
+
 def assert_same_counts(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
     def norm(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame[[*keys, "n"]].astype({k: "object" for k in keys})
