@@ -160,6 +160,13 @@ def counted_keys(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
     return pa.table({**out, "n": grouped["count_all"].cast(pa.int64())})
 
 
+def text_columns(layers: Sequence[str]) -> list[str]:
+    """The text columns a cube groups by (read dictionary-encoded): the selectors', the
+    location precision and the area columns of ``layers``."""
+    selectors = ["category", "subcategory", "reported_by", "location_precision"]
+    return [*selectors, *(schema.area_column(n) for n in layers)]
+
+
 def repeated(value: str, k: int) -> pa.Array:
     """``value`` ``k`` times, as large strings (a block's layer, source, month or checksum)."""
     return pa.repeat(pa.scalar(value, pa.large_string()), k)
@@ -400,7 +407,7 @@ def _build(
 def _count_file(version_dir: Path, part: Partition, layers: Sequence[str], tag: str) -> pa.Table:
     path = version_dir / part.path
     columns = [*READ_COLUMNS, *(schema.area_column(n) for n in layers)]
-    table = read_checked(path, columns)
+    table = read_checked(path, columns, dictionary=text_columns(layers))
     return count_partition(table, source=part.source, month=part.month, layers=layers, checksum=tag)
 
 

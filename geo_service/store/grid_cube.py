@@ -47,6 +47,7 @@ from geo_service.store.cubes import (
     partition_checksums,
     repeated,
     selector_keys,
+    text_columns,
 )
 from geo_service.store.layout import version_path
 from geo_service.store.manifest import Manifest, Partition
@@ -483,7 +484,7 @@ def _count_file(
     area columns read too, and ``also`` given the rows)."""
     read = sorted({layer for layer, _ in kept} | (set(layers) if also else set()))
     columns = [*READ_COLUMNS, *(schema.area_column(n) for n in read)]
-    table = read_checked(version_dir / part.path, columns)
+    table = read_checked(version_dir / part.path, columns, dictionary=text_columns(read))
     if also is not None:
         also(part, table)
     return count_partition(table, source=part.source, month=part.month, lattices=kept, checksum=tag)

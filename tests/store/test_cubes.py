@@ -168,9 +168,9 @@ def test_publishing_reads_each_new_partition_once_for_both_cubes(
     reads: list[str] = []
     real = grid_cube.read_checked
 
-    def spy(path: Path, columns: list[str]) -> pa.Table:
+    def spy(path: Path, columns: list[str], **kw: list[str]) -> pa.Table:
         reads.append(path.parent.name)
-        return real(path, columns)
+        return real(path, columns, **kw)
 
     monkeypatch.setattr(grid_cube, "read_checked", spy)
     monkeypatch.setattr(cubes, "read_checked", spy)
