@@ -126,22 +126,27 @@ def count_partition(
     return pa.concat_tables(blocks)
 
 
-def counted_keys(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
+def counted_keys(
+    columns: Mapping[str, pa.Array | pa.ChunkedArray], *, text: pa.DataType | None = None
+) -> pa.Table:
     """How many rows hold each distinct combination of ``columns`` (Arrow's hash group-by).
 
-    Text columns are grouped by their dictionary codes and given back as large strings: the
-    same groups, several times cheaper than hashing the strings of every row.
+    Text columns are grouped by their dictionary codes: the same groups, several times
+    cheaper than hashing the strings of every row.
 
     Parameters
     ----------
     columns
         Name -> values, all of one length; nulls form a group of their own.
+    text
+        The type text columns are given back as (default ``large_string``; a dictionary type
+        keeps them encoded).
 
     Returns
     -------
     pyarrow.Table
-        One row per distinct combination: ``columns`` (text as ``large_string``) and ``n``
-        (int64, the rows holding it).
+        One row per distinct combination: ``columns`` (text as ``text``) and ``n`` (int64, the
+        rows holding it).
     """
     encoded = {}
     for name, values in columns.items():
@@ -152,7 +157,7 @@ def counted_keys(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
         encoded[name] = values
     grouped = pa.table(encoded).group_by(list(encoded)).aggregate([([], "count_all")])
     out = {
-        name: grouped[name].cast(pa.large_string())
+        name: grouped[name].cast(text or pa.large_string())
         if pa.types.is_dictionary(grouped[name].type)
         else grouped[name]
         for name in columns
@@ -167,9 +172,14 @@ def text_columns(layers: Sequence[str]) -> list[str]:
     return [*selectors, *(schema.area_column(n) for n in layers)]
 
 
-def repeated(value: str, k: int) -> pa.Array:
-    """``value`` ``k`` times, as large strings (a block's layer, source, month or checksum)."""
-    return pa.repeat(pa.scalar(value, pa.large_string()), k)
+def repeated(value: str, k: int, text: pa.DataType | None = None) -> pa.Array:
+    """``value`` ``k`` times (a block's layer, source, month or checksum), as large strings or
+    as ``text``, a dictionary type."""
+    if text is None:
+        return pa.repeat(pa.scalar(value, pa.large_string()), k)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(k, dtype=np.int32)), pa.array([value], text.value_type)
+    )
 
 
 def selector_keys(table: pa.Table) -> dict[str, pa.Array | pa.ChunkedArray]:

@@ -76,15 +76,17 @@ READ_COLUMNS = (
 EXACT = "exact"
 _STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
 _LATTICES_KEY = b"geo_service.lattices"
+#: Text of a kept cube: dictionary-encoded, as counted (written without hashing every value
+#: again; a cube's text is a few distinct values).
+_TEXT = pa.dictionary(pa.int32(), pa.large_string())
 #: The Arrow types of a kept cube.
 _SCHEMA = pa.schema(
     [
-        *((c, pa.large_string()) for c in ("layer",)),
-        ("cell_m", pa.float64()), ("code", pa.large_string()), ("col", pa.float64()),
+        ("layer", _TEXT), ("cell_m", pa.float64()), ("code", _TEXT), ("col", pa.float64()),
         ("row", pa.float64()),
-        *((c, pa.large_string()) for c in ("source", "month", "category", "subcategory")),
-        ("time_known", pa.bool_()), ("hour", pa.int8()), ("reported_by", pa.large_string()),
-        ("approximate", pa.bool_()), ("n", pa.int64()), ("checksum", pa.large_string()),
+        *((c, _TEXT) for c in ("source", "month", "category", "subcategory")),
+        ("time_known", pa.bool_()), ("hour", pa.int8()), ("reported_by", _TEXT),
+        ("approximate", pa.bool_()), ("n", pa.int64()), ("checksum", _TEXT),
     ]
 )  # fmt: skip
 
@@ -174,20 +176,20 @@ def _lattice_block(
     away = ~(located & pc.is_valid(code).to_numpy(zero_copy_only=False))
     col = pa.array(cell_numbers(x, cell_m), mask=away)
     row = pa.array(cell_numbers(y, cell_m), mask=away)
-    grouped = counted_keys({"code": code, "col": col, "row": row, **keys})
+    grouped = counted_keys({"code": code, "col": col, "row": row, **keys}, text=_TEXT)
     k = grouped.num_rows
     return pa.table(
         {
-            "layer": repeated(layer, k),
+            "layer": repeated(layer, k, _TEXT),
             "cell_m": pa.array(np.full(k, cell_m), pa.float64()),
             "code": grouped["code"],
             "col": grouped["col"],
             "row": grouped["row"],
-            "source": repeated(source, k),
-            "month": repeated(month, k),
+            "source": repeated(source, k, _TEXT),
+            "month": repeated(month, k, _TEXT),
             **{c: grouped[c] for c in keys},
             "n": grouped["n"],
-            "checksum": repeated(checksum, k),
+            "checksum": repeated(checksum, k, _TEXT),
         }
     )
 
@@ -377,9 +379,8 @@ def _reused(previous: Path, tags: Mapping[tuple[str, str], str]) -> Iterator[pa.
             rows = source.read_row_group(group, columns=list(CUBE_COLUMNS)).cast(_SCHEMA)
         except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
             raise _PreviousUnreadableError from exc
-        key = pc.binary_join_element_wise(
-            rows["source"], rows["month"], rows["checksum"], pa.scalar("\x1f", pa.large_string())
-        )
+        text = (pc.cast(rows[c], pa.large_string()) for c in ("source", "month", "checksum"))
+        key = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
         yield rows.filter(pc.is_in(key, value_set=wanted))
 
 
