@@ -12,7 +12,6 @@ Private to :mod:`geo_service.ingest`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -29,7 +28,7 @@ from geo_service.errors import InputError
 from geo_service.projection import transformation_used
 from geo_service.sources import LOADERS, LoadResult, SourceFile, mapped_csv, police_uk, stats19
 from geo_service.sources._dates import month_from_name
-from geo_service.sources._files import STDIN, expand_paths
+from geo_service.sources._files import STDIN, expand_paths, file_sha256
 from geo_service.sources._mapping import ColumnMapping, read_mapping
 from geo_service.sources._stats19_tables import COLLISION, table_kind
 from geo_service.store import FileRecord, Manifest
@@ -151,10 +150,10 @@ def stored_source(kind: str, mapping: Path | None) -> str:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes as stored (compressed when gzipped), read in 1 MiB chunks."""
+    """Hex SHA-256 of a file's bytes as stored (compressed when gzipped), read in chunks and
+    remembered for the parse that follows (:func:`geo_service.sources._files.file_sha256`)."""
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return file_sha256(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
 

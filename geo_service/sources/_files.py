@@ -136,13 +136,21 @@ def open_file(path: Path) -> RawFile:
     SHA-256>.csv`` in rows and records, so that the same input gives the same name and ids.
     """
     limits = input_limits()
-    raw = read_stdin(limits.max_bytes) if path == STDIN else _map(path, limits.max_bytes)
+    identity: _Identity | None = None
+    raw: bytes | mmap.mmap
     if path == STDIN:
+        raw = read_stdin(limits.max_bytes)
         path = Path(f"stdin-{hashlib.sha256(raw).hexdigest()[:12]}.csv")
-    # hashlib releases the GIL: checksum large files while pyarrow parses them.
-    hasher = ThreadPoolExecutor(max_workers=1)
-    digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
-    hasher.shutdown(wait=False)
+    else:
+        raw, identity = _map(path, limits.max_bytes)
+    known = _CHECKSUMS.get(identity) if identity is not None else None
+    if known is not None:  # checksummed unchanged before the parse (file_sha256)
+        digest: Future[str] = Future()
+        digest.set_result(known)
+    else:  # hashlib releases the GIL: checksum large files while pyarrow parses them
+        hasher = ThreadPoolExecutor(max_workers=1)
+        digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
+        hasher.shutdown(wait=False)
     data = decompress(path, raw, limits) if raw[:2] == GZIP_MAGIC else raw
     if _is_blank(data):
         raise InputError(f"{path}: file is empty (expected a CSV header line)")
@@ -202,18 +210,53 @@ def _separator(path: Path, header: str) -> str:
     return best[0]
 
 
-def _map(path: Path, max_bytes: int) -> bytes | mmap.mmap:
-    """The file's bytes, memory-mapped (no copy) unless the file is empty."""
+def _map(path: Path, max_bytes: int) -> tuple[bytes | mmap.mmap, _Identity]:
+    """The file's bytes, memory-mapped (no copy) unless the file is empty, and its identity."""
     try:
         with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                return b""
-            if size > max_bytes:
+            stat = os.fstat(handle.fileno())
+            identity = _identity(stat)
+            if stat.st_size == 0:
+                return b"", identity
+            if stat.st_size > max_bytes:
                 raise InputError(f"{path}: the file is larger than {limit_text(max_bytes)}")
-            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), identity
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
+
+
+#: A file as the file system identifies it: device, inode, size and modification time (ns).
+_Identity = tuple[int, int, int, int]
+#: SHA-256 of files checksummed by :func:`file_sha256`, by identity, so that a file parsed
+#: unchanged after an ingest checksummed it (to skip stored files) is not hashed twice.
+_CHECKSUMS: dict[_Identity, str] = {}
+_CHECKSUMS_MAX = 100_000
+
+
+def _identity(stat: os.stat_result) -> _Identity:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes as stored (compressed when gzipped), read in chunks.
+
+    Remembered for the process by the file's identity (device, inode, size, modification
+    time): :func:`open_file` takes it instead of hashing the file again while nothing of it
+    changed. Any write changes the modification time, so an edited file is hashed anew.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    with path.open("rb") as handle:
+        before = _identity(os.fstat(handle.fileno()))
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if _identity(os.fstat(handle.fileno())) == before:  # not written while hashed
+            if len(_CHECKSUMS) >= _CHECKSUMS_MAX:
+                _CHECKSUMS.clear()
+            _CHECKSUMS[before] = digest
+    return digest
 
 
 def _is_blank(data: bytes | mmap.mmap) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -87,6 +88,33 @@ def test_checksum_is_sha256_of_the_bytes_as_stored(tmp_path: Path) -> None:
     ingest.ingest_files(store, "police-uk", [path])
     (record,) = store.manifest().files
     assert record.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_ingest_hashes_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from geo_service.sources import _files
+
+    path = write_police_csv(tmp_path / "2021-01-x-street.csv", january_rows())
+    hashed: list[int] = []
+    real = hashlib.sha256
+
+    def counting(*args: bytes) -> object:
+        hashed.append(len(args[0]) if args else -1)
+        return real(*args)
+
+    # the loader's own hashing (the store's checksums of what it writes are not counted)
+    stub = SimpleNamespace(sha256=counting, file_digest=hashlib.file_digest)
+    monkeypatch.setattr(_files, "hashlib", stub)
+    store = Store(tmp_path / "store")
+    ingest.ingest_files(store, "police-uk", [path])
+    assert hashed == []  # the checksum taken before the parse was reused
+    (record,) = store.manifest().files
+    assert record.sha256 == real(path.read_bytes()).hexdigest()
+    # An edited file (new size and modification time) is hashed again when parsed.
+    assert ingest_steps.sha256_of(path) == record.sha256
+    path.write_text(path.read_text() + path.read_text().splitlines()[-1] + "\n")
+    raw = _files.open_file(path)
+    assert raw.sha256 == real(path.read_bytes()).hexdigest() != record.sha256
+    assert hashed == [path.stat().st_size]
 
 
 def test_files_are_batched_by_the_month_of_their_name() -> None:
