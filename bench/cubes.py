@@ -279,7 +279,7 @@ def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
     out["all_sizes_rows"] = all_sizes.num_rows
     with tempfile.TemporaryDirectory() as folder:
         written = Path(folder) / "all.parquet"
-        pq.write_table(all_sizes, written)
+        pq.write_table(all_sizes.unify_dictionaries(), written)  # one dictionary per column
         out["all_sizes_mb"] = round(written.stat().st_size / 1e6, 2)
     out["incidents"] = sum(p.rows for p in store.manifest().partitions.values())
     if rows is not None:

@@ -254,7 +254,12 @@ def stored_grid_cube(root: Path, version: str, manifest: Manifest) -> pd.DataFra
     StoreDamagedError
         A partition or layer that must be read is unreadable.
     """
-    return typed(_stored_table(root, version, manifest).to_pandas())
+    table = _stored_table(root, version, manifest)
+    # text decoded in Arrow (a take on each small dictionary) rather than by pandas from
+    # categoricals, which costs about five times as much
+    plain = {c: pa.large_string() for c in _STR}
+    decoded = pa.table({c: table[c].cast(plain.get(c, table[c].type)) for c in table.column_names})
+    return typed(decoded.to_pandas())
 
 
 def _stored_table(root: Path, version: str, manifest: Manifest) -> pa.Table:
@@ -420,6 +425,9 @@ def _table_agrees(table: pa.Table, manifest: Manifest, kept: Sequence[Lattice]) 
     no other lattice), each partition's rows carrying its checksum."""
     if table.column_names != list(CUBE_COLUMNS):
         return False
+    # each row group of a kept file has its own dictionaries; a group-by needs one per column
+    table = table.select(["layer", "cell_m", "source", "month", "checksum", "n"])
+    table = table.unify_dictionaries()
     sums = table.group_by(["layer", "cell_m", "source", "month"]).aggregate([("n", "sum")])
     found = {
         (str(r["layer"]), float(r["cell_m"]), str(r["source"]), str(r["month"])): int(r["n_sum"])

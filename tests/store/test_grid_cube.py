@@ -181,6 +181,28 @@ def test_a_new_month_counts_one_partition(
     pd.testing.assert_frame_equal(norm(cube), norm(fresh))
 
 
+def test_a_kept_cube_of_several_row_groups_is_read_not_counted_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each row group of the kept file has dictionaries of its own: the check must read them all.
+    feb = assign_by_x(month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
+    write_rows(store, feb, "feb.csv", "sha-feb")
+    version = str(store.version())
+    path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
+    assert pq.ParquetFile(path).num_row_groups == 2
+    counted: list[str] = []
+    real = grid_cube.count_partition
+
+    def spy(table: pa.Table, **kw: object) -> pa.Table:
+        counted.append(str(kw["month"]))
+        return real(table, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grid_cube, "count_partition", spy)
+    cube = grid_cube.stored_grid_cube(store.root, version, store.manifest())
+    assert counted == []
+    assert cube.groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
+
+
 def test_a_missing_or_edited_grid_cube_is_counted_again(store: Store) -> None:
     version = str(store.version())
     path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
