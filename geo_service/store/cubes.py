@@ -157,12 +157,30 @@ def counted_keys(
         encoded[name] = values
     grouped = pa.table(encoded).group_by(list(encoded)).aggregate([([], "count_all")])
     out = {
-        name: grouped[name].cast(text or pa.large_string())
+        name: _defined(grouped[name]).cast(text or pa.large_string())
         if pa.types.is_dictionary(grouped[name].type)
         else grouped[name]
         for name in columns
     }
     return pa.table({**out, "n": grouped["count_all"].cast(pa.int64())})
+
+
+def _defined(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dictionary-encoded ``values`` whose null slots hold index 0.
+
+    Arrow's group-by leaves whatever was in memory under the null slots of a dictionary key's
+    indices; pyarrow's dictionary unification (and any other code reading every slot) would
+    then index far outside the dictionary (a segmentation fault, measured with pyarrow 26).
+    """
+    chunks = []
+    for chunk in values.chunks:
+        indices = chunk.indices
+        if indices.null_count:
+            filled = np.asarray(pc.fill_null(indices, 0).to_numpy(zero_copy_only=False))
+            missing = np.asarray(indices.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            indices = pa.array(filled, type=indices.type, mask=missing)
+        chunks.append(pa.DictionaryArray.from_arrays(indices, chunk.dictionary))
+    return pa.chunked_array(chunks, type=values.type)
 
 
 def text_columns(layers: Sequence[str]) -> list[str]:

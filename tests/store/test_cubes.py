@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -254,3 +255,28 @@ def test_a_cube_is_not_reused_from_a_damaged_previous(tmp_path: Path) -> None:
     write_rows(store, month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), "feb.csv", "sha-feb")
     assert _cube(store).groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
     shutil.rmtree(store.root)
+
+
+def test_counted_dictionary_keys_hold_index_0_under_their_nulls() -> None:
+    # Arrow's group-by leaves memory garbage under null dictionary indices; unifying such
+    # dictionaries across pieces crashed the process (pyarrow 26). Null slots must read 0.
+    rng = np.random.default_rng(4)
+    codes = [
+        None if rng.random() < 0.2 else f"A{int(rng.integers(0, 300)):03d}" for _ in range(5000)
+    ]
+    area = pc.dictionary_encode(pa.array(codes, pa.string()))
+    pieces = []
+    for text in (None, pa.dictionary(pa.int32(), pa.large_string())):
+        grouped = cubes.counted_keys(
+            {"code": area, "hour": pa.array(rng.integers(0, 3, 5000))}, text=text
+        )
+        assert grouped["n"].to_numpy().sum() == 5000
+        if text is not None:
+            for chunk in grouped["code"].chunks:
+                raw = np.frombuffer(chunk.indices.buffers()[1], dtype=np.int32)
+                raw = raw[chunk.indices.offset : chunk.indices.offset + len(chunk)]
+                nulls = np.asarray(chunk.indices.is_null())
+                assert nulls.any() and (raw[nulls] == 0).all()
+            pieces.append(grouped)
+    many = pa.concat_tables(pieces * 50).unify_dictionaries()
+    assert many["code"].null_count == 50 * pieces[0]["code"].null_count
