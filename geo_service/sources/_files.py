@@ -225,8 +225,9 @@ def _map(path: Path, max_bytes: int) -> tuple[bytes | mmap.mmap, _Identity]:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from exc
 
 
-#: A file as the file system identifies it: device, inode, size and modification time (ns).
-_Identity = tuple[int, int, int, int]
+#: A file as the file system identifies it: device, inode, size, and modification and status
+#: change times (ns; no user tool can set the latter back, so a rewrite in place changes it).
+_Identity = tuple[int, int, int, int, int]
 #: SHA-256 of files checksummed by :func:`file_sha256`, by identity, so that a file parsed
 #: unchanged after an ingest checksummed it (to skip stored files) is not hashed twice.
 _CHECKSUMS: dict[_Identity, str] = {}
@@ -234,15 +235,16 @@ _CHECKSUMS_MAX = 100_000
 
 
 def _identity(stat: os.stat_result) -> _Identity:
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes as stored (compressed when gzipped), read in chunks.
 
-    Remembered for the process by the file's identity (device, inode, size, modification
-    time): :func:`open_file` takes it instead of hashing the file again while nothing of it
-    changed. Any write changes the modification time, so an edited file is hashed anew.
+    Remembered for the process by the file's identity (device, inode, size, modification and
+    status change times): :func:`open_file` takes it instead of hashing the file again while
+    nothing of it changed. Any write changes the status change time, which no tool can set
+    back, so an edited file is hashed anew.
 
     Raises
     ------
