@@ -85,9 +85,9 @@ def _touching_runs(
 
 def _roots(size: int, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
     """The root (smallest member) of each node's component of the graph of edges
-    ``head``-``tail``: union-find, vectorised. Each round hooks every root onto the smallest
-    root it touches, then follows parents to their roots (pointer jumping); the number of
-    roots of a component at least halves per round."""
+    ``head``-``tail``: union-find, vectorised. Each round hooks every root touching a smaller
+    root onto the smallest it touches, then follows parents to their roots (pointer jumping),
+    until no edge joins two roots."""
     parent = np.arange(size)
     while head.size:
         a, b = parent[head], parent[tail]

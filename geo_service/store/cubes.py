@@ -103,7 +103,8 @@ def count_partition(
     }
     if layers:  # every row is in one row of a layer's counts: sum those, not the rows again
         first = counted[layers[0]]
-        whole = first.group_by(list(keys)).aggregate([("n", "sum")]).rename_columns([*keys, "n"])
+        summed = first.group_by(list(keys)).aggregate([("n", "sum")])
+        whole = pa.table({**{c: summed[c] for c in keys}, "n": summed["n_sum"]})
     else:
         whole = counted_keys(keys)
     blocks = []
@@ -465,11 +466,15 @@ def build_after_publish(root: Path) -> None:
     except (OSError, ValueError) as exc:
         logger.warning("the cubes of %s were not built (%s); they are built when read", root, exc)
         return
-    grid_cube.build_after_publish(root, also=also)
+    # one version for both cubes: the rows counted here are that version's partitions
     try:
-        stored_cube(root, version, manifest, counted=counted)
-    except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
-        logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
+        grid_cube.build_after_publish(root, also=also, current=(version, manifest))
+    finally:  # the area cube is built whatever became of the grid cube (partitions not counted
+        # by the grid cube's reads are read here)
+        try:
+            stored_cube(root, version, manifest, counted=counted)
+        except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
+            logger.warning("the cube of %s was not built (%s); it is built when read", root, exc)
 
 
 # --------------------------------------------------------------------------- reading

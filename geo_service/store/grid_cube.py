@@ -323,6 +323,10 @@ def _write(
         with contextlib.suppress(OSError):
             staging.unlink(missing_ok=True)
         return False
+    except BaseException:  # a partition unreadable, or interrupted: no staging file left
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
+        raise
 
 
 def _runs(
@@ -384,9 +388,28 @@ def _reused(previous: Path, tags: Mapping[tuple[str, str], str]) -> Iterator[pa.
             rows = source.read_row_group(group, columns=list(CUBE_COLUMNS)).cast(_SCHEMA)
         except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
             raise _PreviousUnreadableError from exc
-        text = (pc.cast(rows[c], pa.large_string()) for c in ("source", "month", "checksum"))
-        key = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
-        yield rows.filter(pc.is_in(key, value_set=wanted))
+        yield _listed_rows(rows, wanted)
+
+
+def _listed_rows(rows: pa.Table, wanted: pa.Array) -> pa.Table:
+    """``rows`` whose ``source``, ``month`` and ``checksum`` joined by U+001F are in ``wanted``.
+
+    A row group of a kept cube holds one partition's rows (one source, month and checksum),
+    so its few distinct triples are tested, not every row: the group is kept or left whole,
+    and rows are filtered one by one only in a group that mixes partitions.
+    """
+    keys = ["source", "month", "checksum"]
+    distinct = rows.select(keys).unify_dictionaries().group_by(keys).aggregate([])
+    text = (pc.cast(distinct[c], pa.large_string()) for c in keys)
+    joined = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
+    listed = pc.is_in(joined, value_set=wanted).to_pylist()
+    if all(listed):
+        return rows
+    if not any(listed):
+        return rows.slice(0, 0)
+    text = (pc.cast(rows[c], pa.large_string()) for c in keys)
+    key = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
+    return rows.filter(pc.is_in(key, value_set=wanted))
 
 
 def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice) -> pa.Table | None:
@@ -499,15 +522,18 @@ def _count_file(
     return count_partition(table, source=part.source, month=part.month, lattices=kept, checksum=tag)
 
 
-def build_after_publish(root: Path, *, also: Also | None = None) -> None:
+def build_after_publish(
+    root: Path, *, also: Also | None = None, current: tuple[str, Manifest] | None = None
+) -> None:
     """Count the grid cube of the version just published at ``root`` (its CURRENT).
 
     Called by the writer right after publishing, beside the area cube, which ``also`` counts
-    from the same reads (:data:`Also`). The cube is a derived file, so a failure is logged,
-    not raised (the next hotspot map counts it).
+    from the same reads (:data:`Also`). ``current`` is the published (version, manifest)
+    when the caller has read it (else read from CURRENT). The cube is a derived file, so a
+    failure is logged, not raised (the next hotspot map counts it).
     """
     try:
-        _kept(root, *current_manifest(root), read_back=False, also=also)
+        _kept(root, *(current or current_manifest(root)), read_back=False, also=also)
     except (OSError, ValueError, StoreDamagedError, pa.ArrowException) as exc:
         logger.warning("the grid cube of %s was not built (%s); it is built when read", root, exc)
 

@@ -308,3 +308,24 @@ def test_a_store_that_cannot_be_written_counts_the_cube_in_memory(
     cube = grid_cube.stored_grid_cube(store.root, version, store.manifest())
     assert int(cube["n"].sum()) == 6 and not path.exists()
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_reused_rows_are_those_of_listed_partitions_whole_groups_or_row_by_row() -> None:
+    text = pa.dictionary(pa.int32(), pa.large_string())
+
+    def rows(triples: list[tuple[str, str, str]]) -> pa.Table:
+        return pa.table(
+            {c: pa.array([t[i] for t in triples], pa.large_string()).cast(text)
+             for i, c in enumerate(("source", "month", "checksum"))}
+            | {"n": pa.array(range(len(triples)), pa.int64())}
+        )  # fmt: skip
+
+    wanted = pa.array(["s\x1f2021-01\x1fa", "s\x1f2021-02\x1fb"], pa.large_string())
+    one = rows([("s", "2021-01", "a")] * 3)
+    assert grid_cube._listed_rows(one, wanted) is one  # kept whole, not filtered
+    stale = rows([("s", "2021-01", "old")] * 2)
+    assert grid_cube._listed_rows(stale, wanted).num_rows == 0
+    mixed = rows(
+        [("s", "2021-01", "a"), ("s", "2021-03", "c"), ("s", "2021-02", "b"), ("s", "2021-02", "")]
+    )
+    assert grid_cube._listed_rows(mixed, wanted)["n"].to_pylist() == [0, 2]
