@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import geopandas as gpd
 import numpy as np
@@ -140,3 +141,16 @@ def write_rows(store, frame: pd.DataFrame, name: str, sha: str) -> None:
     months = tuple(sorted(frame["month"].unique().tolist()))
     record = FileRecord(f"/in/{name}", name, "police_uk", sha, len(frame), 0, 0, months)
     store.write_incidents(frame, [record], rejects=NO_REJECTS, kind="police-uk")
+
+
+def counted_months(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[str]:
+    """The months ``module.count_partition`` counts from now on (the list grows as it counts)."""
+    counted: list[str] = []
+    real = module.count_partition
+
+    def spy(table: object, **kw: object) -> object:
+        counted.append(str(kw["month"]))
+        return real(table, **kw)
+
+    monkeypatch.setattr(module, "count_partition", spy)
+    return counted

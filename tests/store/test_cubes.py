@@ -16,7 +16,7 @@ import pytest
 
 from geo_service.store import LayerInfo, Store, cubes
 from geo_service.store.layout import version_path
-from tests.store.conftest import assign_by_x, month_rows, squares, write_rows
+from tests.store.conftest import assign_by_x, counted_months, month_rows, squares, write_rows
 
 JANUARY = [
     {"x": 500000.0, "subcategory": "Burglary - Residential"},  # W1
@@ -133,14 +133,7 @@ def test_publish_keeps_a_cube_that_counts_every_row(store: Store) -> None:
 def test_a_new_month_counts_one_partition_and_a_repeat_counts_none(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counted: list[str] = []
-    real = cubes.count_partition
-
-    def spy(table: pa.Table, **kw: object) -> pa.Table:
-        counted.append(str(kw["month"]))
-        return real(table, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(cubes, "count_partition", spy)
+    counted = counted_months(monkeypatch, cubes)
     feb = assign_by_x(month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
     write_rows(store, feb, "feb.csv", "sha-feb")
     assert counted == ["2021-02"]  # January's rows came from the previous version's cube

@@ -16,7 +16,7 @@ from shapely.geometry import box
 from geo_service.analysis.grid import Grid, cell_numbers, grid_for
 from geo_service.store import LayerInfo, Store, grid_cube
 from geo_service.store.layout import version_path
-from tests.store.conftest import assign_by_x, month_rows, squares, write_rows
+from tests.store.conftest import assign_by_x, counted_months, month_rows, squares, write_rows
 
 #: The float just below 500000 m and 200000 m: on the other side of a cell edge.
 BELOW_X = float(np.nextafter(500000.0, 0.0))
@@ -150,14 +150,7 @@ def test_a_new_month_counts_one_partition(
             metadata=kept.schema.metadata,
         )
         pq.write_table(kept.cast(plain), path)
-    counted: list[str] = []
-    real = grid_cube.count_partition
-
-    def spy(table: pa.Table, **kw: object) -> pa.Table:
-        counted.append(str(kw["month"]))
-        return real(table, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(grid_cube, "count_partition", spy)
+    counted = counted_months(monkeypatch, grid_cube)
     feb = assign_by_x(month_rows("feb.csv", "2021-02", [{"x": 500003.0}]), {"ward": squares()})
     write_rows(store, feb, "feb.csv", "sha-feb")
     assert counted == ["2021-02"]  # January's rows came from the previous version's cube
@@ -190,14 +183,7 @@ def test_a_kept_cube_of_several_row_groups_is_read_not_counted_again(
     version = str(store.version())
     path = version_path(store.root, version) / grid_cube.GRID_CUBE_FILE
     assert pq.ParquetFile(path).num_row_groups == 2
-    counted: list[str] = []
-    real = grid_cube.count_partition
-
-    def spy(table: pa.Table, **kw: object) -> pa.Table:
-        counted.append(str(kw["month"]))
-        return real(table, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(grid_cube, "count_partition", spy)
+    counted = counted_months(monkeypatch, grid_cube)
     cube = grid_cube.stored_grid_cube(store.root, version, store.manifest())
     assert counted == []
     assert cube.groupby("month")["n"].sum().to_dict() == {"2021-01": 6, "2021-02": 1}
