@@ -398,18 +398,24 @@ def _listed_rows(rows: pa.Table, wanted: pa.Array) -> pa.Table:
     so its few distinct triples are tested, not every row: the group is kept or left whole,
     and rows are filtered one by one only in a group that mixes partitions.
     """
-    keys = ["source", "month", "checksum"]
-    distinct = rows.select(keys).unify_dictionaries().group_by(keys).aggregate([])
-    text = (pc.cast(distinct[c], pa.large_string()) for c in keys)
-    joined = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
-    listed = pc.is_in(joined, value_set=wanted).to_pylist()
-    if all(listed):
+    distinct = rows.select(list(_PARTITION_KEY)).unify_dictionaries()
+    listed = _is_listed(distinct.group_by(list(_PARTITION_KEY)).aggregate([]), wanted)
+    if all(listed.to_pylist()):
         return rows
-    if not any(listed):
+    if not pc.any(listed).as_py():
         return rows.slice(0, 0)
-    text = (pc.cast(rows[c], pa.large_string()) for c in keys)
-    key = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
-    return rows.filter(pc.is_in(key, value_set=wanted))
+    return rows.filter(_is_listed(rows, wanted))
+
+
+#: What names a partition's rows in a cube: joined by U+001F, the key of ``wanted``.
+_PARTITION_KEY = ("source", "month", "checksum")
+
+
+def _is_listed(table: pa.Table, wanted: pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Whether each row's :data:`_PARTITION_KEY` joined by U+001F is in ``wanted``."""
+    text = (pc.cast(table[c], pa.large_string()) for c in _PARTITION_KEY)
+    joined = pc.binary_join_element_wise(*text, pa.scalar("\x1f", pa.large_string()))
+    return pc.is_in(joined, value_set=wanted)
 
 
 def lattice_rows(root: Path, version: str, manifest: Manifest, lattice: Lattice) -> pa.Table | None:
