@@ -70,6 +70,10 @@ INCIDENT_COLUMNS: Mapping[str, str] = {
     "source_line": "int64",  # provenance: 1-based line number in that file (header is line 1)
 }
 
+#: Per source, the prefix of incident ids the loader derives from a row's content because the
+#: source gives the row none (police.uk anti-social behaviour has no Crime ID).
+DERIVED_ID_PREFIXES: dict[str, str] = {"police_uk": "police_uk:asb:"}
+
 #: The 14 police.uk crime types, as police.uk spells them.
 POLICE_UK_CATEGORIES: tuple[str, ...] = (
     "Anti-social behaviour",

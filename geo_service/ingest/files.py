@@ -354,7 +354,7 @@ def _check_distinct_names(records: Sequence[FileRecord]) -> None:
     """Two different files with one name cannot be told apart later (rows carry the name)."""
     seen: dict[tuple[str, str], FileRecord] = {}
     for record in records:
-        other = seen.setdefault((record.source, record.key), record)
+        other = seen.setdefault(record.identity, record)
         if other.sha256 != record.sha256:
             raise InputError(
                 f"{record.path} and {other.path} have the same name ({record.key}) but different "

@@ -25,7 +25,6 @@ stored rows, the manifest and the summary are the same whichever engine ran.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -227,7 +226,6 @@ def _batches(
         zip(checked.to_load, loaded, strict=True), desc="ingesting", unit="batch",
         total=len(checked.to_load), disable=not (progress and several),
     ):  # fmt: skip
-        _warn_months_held_elsewhere(tally.stored, done.batch.files)
         tally.add(done.batch.files, done.counts)
         batch = done.batch
         if isinstance(batch, StagedBatch):
@@ -447,46 +445,16 @@ def add_denominators(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFra
 
 
 # --------------------------------------------------------------------------------- steps
-_MONTH_PREFIX = re.compile(r"^\d{4}-\d{2}-")
-_STDIN_NAME = re.compile(r"^stdin-[0-9a-f]{12}")
-
-
-def _series(key: str) -> str:
-    """What a file name says beyond its month (``2021-03-hertfordshire-street.csv`` ->
-    ``hertfordshire-street.csv``; every standard-input file is one series)."""
-    return _STDIN_NAME.sub("stdin", _MONTH_PREFIX.sub("", key))
-
-
-def _warn_months_held_elsewhere(
-    stored: Sequence[FileRecord], records: Sequence[FileRecord]
-) -> None:
-    """Warn when a new file holds months that a stored file of the same source and series
-    (another name for the same force's month, or an earlier standard input) holds already: both
-    are kept, and rows without an id of their own (police.uk ASB) would then count twice."""
-    for record in records:
-        for other in stored:
-            if other.source != record.source or other.key == record.key:
-                continue
-            shared = sorted(set(record.months) & set(other.months))
-            if shared and _series(other.key) == _series(record.key):
-                logger.warning(
-                    "%s: months %s are already held from %s; both files are kept, so rows "
-                    "without an id of their own may count twice (re-ingest a corrected file "
-                    "under its first name to replace it)",
-                    record.key, ", ".join(shared), other.key,
-                )  # fmt: skip
-
-
 def _assign(incidents: pd.DataFrame, layers: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
     return join.assign_areas(incidents, layers)[0]
 
 
 def _file_summary(record: FileRecord, written: WriteResult) -> FileSummary:
-    """What happened to one file; a superseded file is matched by (source, name), as stored."""
+    """What happened to one file; a superseded file is matched by its identity, as stored."""
     stored = int(written.stored_by_file.get(record.path, 0))
     if record.path in written.unchanged_files:
         status = "unchanged"
-    elif (record.source, record.key) in written.superseded_keys:
+    elif record.identity in written.superseded_keys:
         status = "replaced earlier version"
     else:
         status = "new"

@@ -216,10 +216,18 @@ def located_lonlat(
     crs: str = "EPSG:4326",
     check_swapped: bool = True,
     check_gb: bool = True,
+    numbers: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Checked EPSG:27700 x/y arrays from text lon/lat (or x/y in ``crs``), NaN = no location."""
-    lon = parse_numbers(rejects, lon_values, columns[0])
-    lat = parse_numbers(rejects, lat_values, columns[1])
+    """Checked EPSG:27700 x/y arrays from text lon/lat (or x/y in ``crs``), NaN = no location.
+
+    ``numbers`` are the values already read by :func:`parse_numbers` (with ``rejects``), if so.
+    """
+    if numbers is None:
+        numbers = (
+            parse_numbers(rejects, lon_values, columns[0]),
+            parse_numbers(rejects, lat_values, columns[1]),
+        )
+    lon, lat = numbers
     _check_pair(rejects, lon, lat, lon_values, lat_values, columns)
     zero = (lon == 0.0) & (lat == 0.0)
     if zero.any():

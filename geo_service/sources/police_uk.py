@@ -25,9 +25,11 @@ Open Government Licence v3.0."
   listed among the rejects as "excluded on request" (never counted as a fault of the file).
 - Locations are anonymised: each point is snapped to one of a fixed set of map points and
   ``Location`` reads "On or near <street or place>"; kept as ``location_text``.
-- Anti-social behaviour rows have no ``Crime ID`` (and no outcome). They are never merged with
-  each other: their ``incident_id`` is ``police_uk:asb:<file stem>:<line>``, stable when the same
-  file is loaded again and unique within the source.
+- Anti-social behaviour rows have no ``Crime ID`` (and no outcome). Their ``incident_id`` is
+  derived from their content (:func:`_incident_ids`), not from the file's name, so the same
+  month loaded again under another name (a renamed copy, a browser's ``... (1).csv``, standard
+  input) repeats stored ids instead of adding its ASB rows a second time. Identical rows within a
+  file are numbered, so they are never merged with each other.
 - Some rows have no coordinates (crime recorded but not geolocated). They are kept with x/y NaN
   and their ``LSOA code``, so they still count towards an area through an LSOA layer.
 - The same ``Crime ID`` can occur twice (even with different locations). The first row read is
@@ -40,7 +42,7 @@ Open Government Licence v3.0."
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geo_service.schema import POLICE_UK_CATEGORIES
+from geo_service.schema import DERIVED_ID_PREFIXES, POLICE_UK_CATEGORIES
 from geo_service.sources._checks import (
     Rejects,
     check_month,
@@ -58,6 +60,7 @@ from geo_service.sources._checks import (
     is_missing,
     located_lonlat,
     months_of,
+    parse_numbers,
     prefixed_ids,
 )
 from geo_service.sources._dates import month_from_name, read_months
@@ -154,14 +157,19 @@ def _load_file(
     )
     check_required(rejects, col["Crime type"], "Crime type")
     _exclude(rejects, col.get("Reported by"), exclude_forces)
-    x, y = located_lonlat(
-        rejects, col["Longitude"], col["Latitude"], columns=("Longitude", "Latitude")
+    lonlat = (
+        parse_numbers(rejects, col["Longitude"], "Longitude"),
+        parse_numbers(rejects, col["Latitude"], "Latitude"),
     )
+    x, y = located_lonlat(
+        rejects, col["Longitude"], col["Latitude"], columns=("Longitude", "Latitude"),
+        numbers=lonlat,
+    )  # fmt: skip
     _warn_unknown_types(path, col["Crime type"])
     frame, rejected = file_part(
         rejects,
         {
-            "incident_id": _incident_ids(path, col["Crime ID"], rows.lines),
+            "incident_id": _incident_ids(col, month, lonlat),
             "source": SOURCE,
             "category": col["Crime type"],
             "month": month,
@@ -219,16 +227,56 @@ def _exclude(rejects: Rejects, reported_by: pa.Array | None, forces: tuple[str, 
         rejects.add(mask, "Reported by", reported_by, f"{EXCLUDED_PREFIX}: reported by {force}")
 
 
-def _incident_ids(path: Path, crime_ids: pa.Array, lines: np.ndarray) -> pa.Array:
-    """``police_uk:<Crime ID>``, or ``police_uk:asb:<file stem>:<line>`` when there is none."""
-    stem = path.name.removesuffix(".gz").removesuffix(".csv")
+ASB_ID_PREFIX = DERIVED_ID_PREFIXES[SOURCE]
+
+#: Text columns whose values make an anti-social behaviour row's id (with its month and point).
+_ASB_ID_COLUMNS = ("Reported by", "Falls within", "Location", "LSOA code", "Crime type")
+
+
+def _incident_ids(
+    col: Mapping[str, pa.Array], month: pa.Array, lonlat: tuple[np.ndarray, np.ndarray]
+) -> pa.Array:
+    """``police_uk:<Crime ID>``; a row without one (anti-social behaviour) gets an id from its
+    content, ``police_uk:asb:<hash>:<n>``, whatever the file is called.
+
+    ``<hash>`` is a 64-bit hash of the row's month as read, its longitude and latitude as
+    numbers (``lonlat``: a spreadsheet's re-saving, or decimal commas, keep them) and
+    :data:`_ASB_ID_COLUMNS`, each value hashed by
+    :func:`pandas.util.hash_array`; ``<n>`` numbers the rows of the file with the same content
+    (0, 1, ...), as police.uk repeats identical rows for separate incidents at one map point.
+    The same month of a force loaded from a copy, a re-download or standard input so gives the
+    same ids, and its rows are duplicates, not new incidents.
+    """
+    crime_ids = col["Crime ID"]
     missing = is_missing(crime_ids)
     with_id = prefixed_ids(SOURCE, crime_ids)
     if not missing.any():
         return with_id
-    # Built for the rows without an id only, then dropped into their (null) places in order.
-    fallback = prefixed_ids(f"{SOURCE}:asb:{stem}", pa.array(lines[missing]))
+    rows = np.flatnonzero(missing)
+    take = pa.array(rows)
+    text = [month, *(col[name] for name in _ASB_ID_COLUMNS if name in col)]
+    hashes = [*(_hashed(values.take(take)) for values in text), *(pd.util.hash_array(
+        numbers[rows]) for numbers in lonlat)]  # fmt: skip
+    digest = np.zeros(len(rows), dtype=np.uint64)
+    for hashed in hashes:  # each column's hash folded into the row's
+        digest = digest * np.uint64(1_000_003) ^ hashed
+    nth = pd.Series(digest).groupby(digest, sort=False).cumcount().to_numpy()
+    fallback = pc.binary_join_element_wise(
+        pa.array(digest).cast(pa.large_string()),
+        pa.array(nth).cast(pa.large_string()),
+        pa.scalar(":", pa.large_string()),
+    )
+    fallback = prefixed_ids(ASB_ID_PREFIX.removesuffix(":"), fallback)
     return pc.replace_with_mask(with_id, pa.array(missing), fallback)
+
+
+def _hashed(values: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each text value (uint64, :func:`pandas.util.hash_array` with its fixed
+    key, so the same on every machine), hashed once per distinct value; a null as 0."""
+    encoded = pc.dictionary_encode(values)
+    distinct = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False))
+    codes = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+    return np.append(distinct, np.uint64(0))[codes]
 
 
 def _warn_unknown_types(path: Path, types: pa.Array) -> None:

@@ -77,6 +77,12 @@ class FileRecord:
     duplicates: int
     months: tuple[str, ...]
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(source, name) the store tells files apart by: a gzipped file is the file inside
+        (``2021-05-x-street.csv.gz`` is ``2021-05-x-street.csv``)."""
+        return self.source, self.key.removesuffix(".gz")
+
 
 @dataclass(frozen=True)
 class WriteResult:
@@ -89,7 +95,7 @@ class WriteResult:
     unchanged_files: tuple[str, ...]
     superseded_files: tuple[str, ...]
     rejects_path: Path | None
-    superseded_keys: tuple[tuple[str, str], ...] = ()  # (source, key) of the superseded files
+    superseded_keys: tuple[tuple[str, str], ...] = ()  # identities of the superseded files
 
 
 def version_path(root: Path, name: str) -> Path:

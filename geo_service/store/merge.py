@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geo_service import schema
-from geo_service.errors import StoreError
+from geo_service.errors import InputError, StoreError
 from geo_service.store.layout import (
     file_schema,
     held_dir,
@@ -96,12 +96,13 @@ def merge_batch(
     jobs = []
     for key in sorted(affected):
         (start, end), (first, last) = groups.get(key, (0, 0)), held_groups.get(key, (0, 0))
+        batch_held = held_table.slice(first, last - first)
         stored, kept = _merge_one(
             _base(current, staging, merged, "incidents", key), merged.partitions.get(key),
             _base(current, staging, merged, "held", key), merged.held.get(key), superseded,
-            table.slice(start, end - start), key, layers, merged,
+            table.slice(start, end - start), batch_held, key, layers, merged,
         )  # fmt: skip
-        kept = pa.concat_tables([kept, held_table.slice(first, last - first)])
+        kept = pa.concat_tables([kept, batch_held])
         jobs += _entry(key, stored, "incidents", staging, merged)
         jobs += _entry(key, kept, "held", staging, merged)
     write_tables(jobs)
@@ -171,6 +172,7 @@ def _merge_one(
     held_part: Partition | None,
     superseded: Sequence[StoredFile],
     new: pa.Table,
+    batch_held: pa.Table,
     key: tuple[str, str],
     layers: Sequence[str],
     merged: Merged,
@@ -179,7 +181,14 @@ def _merge_one(
 
     Held rows (incident ids another live file already provided when they were ingested) whose
     id is no longer stored are promoted, the first held row per id, so replacing a file never
-    loses an incident another stored file still provides.
+    loses an incident another stored file still provides. ``batch_held`` are the batch's rows
+    the loader held back (repeats of another of its files).
+
+    Raises
+    ------
+    InputError
+        A new file is another version of a month a file of another name holds
+        (:func:`refuse_other_version`).
     """
     existing = _existing_rows(base, part, superseded, key[0], layers)
     waiting = _existing_rows(held_base, held_part, superseded, key[0], layers)
@@ -188,6 +197,7 @@ def _merge_one(
         name = (key[0], str(item["values"]))
         merged.promoted[name] = merged.promoted.get(name, 0) + int(item["counts"])
     existing = pa.concat_tables([existing, promoted])
+    refuse_other_version(existing, new, batch_held, key)
     repeated = _ids_stored(new, existing)
     if pc.any(repeated).as_py():
         fresh, again = new.filter(pc.invert(repeated)), new.filter(repeated)
@@ -197,6 +207,94 @@ def _merge_one(
     for file_key, count in count_keys([fresh["source_file"]]).items():
         merged.stored[file_key] = merged.stored.get(file_key, 0) + count
     return pa.concat_tables([existing, fresh]), pa.concat_tables([waiting, again])
+
+
+#: A derived id as stores written before content-derived ids made it (``...:asb:<file>:<line>``).
+_OLD_DERIVED = r"^[a-z_]+:asb:.*[^0-9:].*:[0-9]+$"
+
+
+def refuse_other_version(
+    existing: pa.Table, new: pa.Table, batch_held: pa.Table, key: tuple[str, str]
+) -> None:
+    """Refuse a file that is another version of a month held by a file of another name.
+
+    Rows a source gives no id (police.uk anti-social behaviour) get one derived from their
+    content (:data:`geo_service.schema.DERIVED_ID_PREFIXES`), so an identical copy of a stored
+    month repeats its ids and stores nothing twice. A *revised* copy (police.uk re-publishes
+    months) repeats the month's crime ids but changes some of those rows: kept beside the first
+    file, they would count twice. A new file of partition ``key`` that repeats ids of another
+    file (stored, or earlier in the batch: more than half of its own ids) and brings derived-id
+    rows that file lacks is such a copy, and is refused; given the stored file's name, it
+    supersedes that file instead. Two forces' files of a month share at most a few ids (a crime
+    near a border in both), and are both kept.
+
+    Parameters
+    ----------
+    existing
+        The partition's stored rows (superseded files removed).
+    new, batch_held
+        The batch's rows of the partition, and those the loader held back as repeats.
+    key
+        (source, month) of the partition.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the month, the other file and how to replace that file.
+    """
+    prefix = schema.DERIVED_ID_PREFIXES.get(key[0])
+    names = pc.unique(new["source_file"]).to_pylist()
+    if prefix is None or (not existing.num_rows and len(names) < 2):
+        return
+    columns = ["incident_id", "source_file"]
+    derived = pc.fill_null(pc.starts_with(new["incident_id"], prefix), False)
+    for name in names:
+        mine = pc.fill_null(pc.equal(new["source_file"], name), False)
+        others = pa.concat_tables(
+            [existing.select(columns), new.filter(pc.invert(mine)).select(columns)]
+        )
+        asb = new.filter(pc.and_(mine, derived)).select(columns)
+        unknown = asb.filter(pc.invert(ids_in(asb, pc.drop_null(others["incident_id"]))))
+        if not unknown.num_rows:
+            continue
+        own = pa.concat_tables(
+            [
+                new.filter(pc.and_(mine, pc.invert(derived))).select(columns),
+                batch_held.filter(
+                    pc.fill_null(pc.equal(batch_held["source_file"], name), False)
+                ).select(columns),
+            ]
+        )
+        own_ids = pc.filter(
+            own["incident_id"],
+            pc.invert(pc.fill_null(pc.starts_with(own["incident_id"], prefix), True)),
+        )
+        shared = others.filter(ids_in(others, own_ids))
+        counts = pc.value_counts(shared["source_file"]).to_pylist()
+        if not counts:
+            continue
+        most = max(counts, key=lambda item: item["counts"])
+        if 2 * most["counts"] <= len(pc.unique(own_ids)):
+            continue  # a few ids in common (a crime in two forces' files): another file
+        other = str(most["values"])
+        theirs = others.filter(pc.fill_null(pc.equal(others["source_file"], other), False))
+        if pc.any(pc.match_substring_regex(theirs["incident_id"], _OLD_DERIVED)).as_py():
+            why = (
+                f"its {unknown.num_rows} row(s) without an id of their own (anti-social "
+                f"behaviour) cannot be matched to {other}'s, stored before such rows had ids "
+                "from their content"
+            )
+        else:
+            why = (
+                f"it has {unknown.num_rows} row(s) without an id of their own (anti-social "
+                f"behaviour) that {other} does not: it is another version of the same month"
+            )
+        raise InputError(
+            f"{name}: month {key[1]} repeats {most['counts']} incident ids of {other}, but "
+            f"{why}. Those rows would count twice beside {other}, so the file is refused and "
+            f"nothing is stored. To replace {other} with it, save it as {other} and ingest "
+            "that file."
+        )
 
 
 def _ids_stored(new: pa.Table, existing: pa.Table) -> pa.Array:
@@ -251,7 +349,13 @@ def _existing_rows(
     target = file_schema(layers)
     if part is None:
         return target.empty_table()
-    table = read_partition(_published(base) / part.path).select(target.names).cast(target)
+    table = read_partition(_published(base) / part.path)
+    for name in target.names:  # a column added to the schema after the file was written
+        if name not in table.column_names:
+            table = table.append_column(
+                target.field(name), pa.nulls(len(table), target.field(name).type)
+            )
+    table = table.select(target.names).cast(target)
     gone = [r.key for r in superseded if r.source == source]
     if gone:
         keep = pc.invert(pc.fill_null(pc.is_in(table["source_file"], pa.array(gone)), False))

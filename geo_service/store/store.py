@@ -24,12 +24,14 @@ readable (killed after ``CURRENT``, the open view still shows the previous versi
 write or ``repair``); staging left behind is removed by the next writer. Versions kept under
 ``versions/`` by stores written before this layout are read there and moved by the next write.
 
-Files are identified by source and file name: re-ingesting a file whose checksum is already stored
-changes nothing; a file with the same name but new content supersedes the old one, whose rows are
-removed from every month it covered. Each (source, month) partition holds the rows of the live files
-covering it; an incident id already stored in that partition by another file is a duplicate, not
-stored but held aside, and stored in its place if that other file is replaced without the id (see
-:mod:`geo_service.store.merge`).
+Files are identified by source and file name (:attr:`FileRecord.identity`: a gzipped file by the
+name inside): re-ingesting a file whose checksum is already stored changes nothing; a file with the
+same name but new content supersedes the old one, whose rows are removed from every month it
+covered. A file that is another version of a month held under another name (derived ids it
+lacks, :func:`geo_service.store.merge.refuse_other_version`) is refused. Each (source, month)
+partition holds the rows of the live files covering it; an incident id already stored in that
+partition by another file is a duplicate, not stored but held aside, and stored in its place if
+that other file is replaced without the id (see :mod:`geo_service.store.merge`).
 
 The manifest is read into a typed :class:`~geo_service.store.manifest.Manifest`. Every read of a
 version's incidents, summary or layers, every look at which version is published (so nothing kept

@@ -315,9 +315,8 @@ def plan_ingest(
     stored_sha = {(r.source, r.sha256) for r in live}
     unchanged = tuple(f for f in files if (f.source, f.sha256) in stored_sha)
     new_files = tuple(f for f in files if (f.source, f.sha256) not in stored_sha)
-    superseded = tuple(
-        r for r in live if any(r.source == f.source and r.key == f.key for f in new_files)
-    )
+    replacing = {f.identity for f in new_files}
+    superseded = tuple(r for r in live if r.identity in replacing)
     from_unchanged = incidents["source_file"].isin([f.key for f in unchanged]).to_numpy()
     held = incidents.iloc[0:0] if held is None else held
     return IngestPlan(
@@ -631,7 +630,7 @@ class IngestWriter:
             unchanged_files=tuple(f.path for f in files.unchanged),
             superseded_files=tuple(r.path for r in files.superseded),
             rejects_path=rejects_path,
-            superseded_keys=tuple((r.source, r.key) for r in files.superseded),
+            superseded_keys=tuple(r.identity for r in files.superseded),
         )
 
     def discard(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,11 +68,9 @@ def test_loads_rows_with_canonical_values(tmp_path: Path) -> None:
     _accounted(result)
     frame = result.incidents
     assert result.rows_read == 3 and result.duplicates == 0 and result.rejects.empty
-    assert frame["incident_id"].tolist() == [
-        "police_uk:aaa1",
-        "police_uk:asb:2021-01-hertfordshire-street:3",
-        "police_uk:aaa2",
-    ]
+    ids = frame["incident_id"].tolist()
+    assert ids[0] == "police_uk:aaa1" and ids[2] == "police_uk:aaa2"
+    assert re.fullmatch(r"police_uk:asb:[0-9]+:0", ids[1])
     assert frame["source"].unique().tolist() == ["police_uk"]
     assert frame["category"].tolist() == ["Burglary", "Anti-social behaviour", "Drugs"]
     assert frame["subcategory"].isna().all() and frame["occurred_at"].isna().all()
@@ -143,17 +142,42 @@ def test_repeated_crime_ids_stored_once_and_asb_never_merged(tmp_path: Path) -> 
     assert len(asb) == 2 and asb["incident_id"].is_unique
 
 
-def test_asb_ids_stable_across_reloads_and_gzip(tmp_path: Path) -> None:
-    rows = [_row("", "2021-01", HEMEL, "Anti-social behaviour", outcome="")] * 3
-    plain = _write(tmp_path / "a", "2021-01-x-street.csv", rows)
-    packed = tmp_path / "b" / "2021-01-x-street.csv.gz"
+def _asb_ids(folder: Path, name: str, rows: list[str]) -> list[str]:
+    return load_police_uk(_write(folder, name, rows)).incidents["incident_id"].tolist()
+
+
+def test_asb_ids_come_from_the_rows_not_the_file_name(tmp_path: Path) -> None:
+    asb = _row("", "2021-01", HEMEL, "Anti-social behaviour", outcome="")
+    other = _row("", "2021-01", TRING, "Anti-social behaviour", outcome="")
+    rows = [asb, asb, other, asb]
+    plain = _asb_ids(tmp_path / "a", "2021-01-x-street.csv", rows)
+    # police.uk repeats identical rows at one map point: numbered, never merged.
+    digests = [i.rsplit(":", 1)[0] for i in plain]
+    assert digests[0] == digests[1] == digests[3] != digests[2]
+    assert [i.rsplit(":", 1)[1] for i in plain] == ["0", "1", "0", "2"]
+    # The same rows under other names, gzipped, or re-saved with trailing zeros dropped.
+    assert _asb_ids(tmp_path / "b", "2021-01-x-street (1).csv", rows) == plain
+    assert _asb_ids(tmp_path / "c", "copy.csv", rows) == plain
+    packed = tmp_path / "d" / "2021-01-hertfordshire-street.csv.gz"
     packed.parent.mkdir()
-    packed.write_bytes(gzip.compress(plain.read_bytes()))
-    first = load_police_uk(plain).incidents["incident_id"].tolist()
-    again = load_police_uk(plain).incidents["incident_id"].tolist()
-    zipped = load_police_uk(packed).incidents["incident_id"].tolist()
-    assert first == again == zipped
-    assert first == [f"police_uk:asb:2021-01-x-street:{line}" for line in (2, 3, 4)]
+    packed.write_bytes(gzip.compress((tmp_path / "a" / "2021-01-x-street.csv").read_bytes()))
+    assert load_police_uk(packed).incidents["incident_id"].tolist() == plain
+    resaved = [r.replace("-0.474600,51.752600", "-0.4746,51.7526") for r in rows]
+    assert _asb_ids(tmp_path / "e", "2021-01-x-street.csv", resaved) == plain
+    # Any field that tells two incidents apart gives another id.
+    changed = {
+        "location": _row("", "2021-01", HEMEL, "Anti-social behaviour", outcome="",
+                         location="On or near Waterhouse Street"),
+        "lsoa": _row("", "2021-01", HEMEL, "Anti-social behaviour", outcome="",
+                     lsoa="E01023701,Dacorum 010B"),
+        "point": _row("", "2021-01", "-0.474601,51.752600", "Anti-social behaviour",
+                      outcome=""),
+        "force": asb.replace(FORCE, "Bedfordshire Police,Bedfordshire Police"),
+    }  # fmt: skip
+    for what, row in changed.items():
+        assert _asb_ids(tmp_path / what, "2021-01-x-street.csv", [row])[0] != plain[0], what
+    february = _row("", "2021-02", HEMEL, "Anti-social behaviour", outcome="")
+    assert _asb_ids(tmp_path / "feb", "2021-02-x-street.csv", [february])[0] != plain[0]
 
 
 # --- the bad-input catalogue: each a clear InputError or a reject line, never a traceback ---
@@ -167,10 +191,10 @@ def test_empty_file_is_an_input_error(tmp_path: Path, content: bytes) -> None:
         load_police_uk(path)
 
 
-def test_header_only_reads_zero_rows(tmp_path: Path) -> None:
-    result = load_police_uk(_write(tmp_path, "2021-01-x-street.csv", []))
-    _accounted(result)
-    assert result.rows_read == 0 and result.incidents.empty and result.files[0].months == ()
+def test_header_only_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "2021-01-x-street.csv", [])
+    with pytest.raises(InputError, match=r"x-street\.csv: has a header line but no rows"):
+        load_police_uk(path)
 
 
 def test_wrong_header_names_missing_columns(tmp_path: Path) -> None:
