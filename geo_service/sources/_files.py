@@ -50,7 +50,7 @@ from geo_service.sources._guards import (
     refuse_binary,
     replace_bad_utf8,
 )
-from geo_service.sources._plausible import normalise_text, shown
+from geo_service.sources._plausible import normalise_text, printable, shown
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +157,16 @@ def open_file(path: Path) -> RawFile:
     refuse_binary(path, data)
     header_line = first_line(path, data).removeprefix(_BOM.encode())
     encoding, valid = file_encoding(path, data)
+    text = header_line.decode("utf-8" if encoding == "utf8" else encoding, errors="replace")
+    text = text.removeprefix(_BOM).rstrip("\r")
+    if sum(c == "\ufffd" or not (c.isprintable() or c == "\t") for c in text) > len(text) / 10:
+        raise InputError(
+            f"{path}: the first line is not text (binary data, or a file of another format?): "
+            f"{shown(printable(text))}"
+        )
     bad_lines: tuple[int, ...] = ()
     if not valid:
         data, bad_lines = replace_bad_utf8(path, data)
-    text = header_line.decode("utf-8" if encoding == "utf8" else encoding, errors="replace")
-    text = text.removeprefix(_BOM).rstrip("\r")
     delimiter = _separator(path, text)
     header = next(csv.reader([text], delimiter=delimiter), [])
     names = tuple(name.strip() for name in header)
@@ -189,7 +194,10 @@ def _separator(path: Path, header: str) -> str:
     A header that splits into the most fields on ``;`` or on tabs uses that separator; a header
     that splits equally well on two is refused rather than guessed.
     """
-    fields = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in SEPARATORS}
+    try:
+        fields = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in SEPARATORS}
+    except csv.Error as exc:
+        raise InputError(f"{path}: the header line is not CSV text ({exc})") from exc
     most = max(fields.values())
     best = [sep for sep, count in fields.items() if count == most]
     if most <= 1:
@@ -201,12 +209,13 @@ def _separator(path: Path, header: str) -> str:
             "save the file as comma-separated CSV"
         )
     if best[0] != ",":
-        logger.warning(
-            "%s: fields are separated by %s (a spreadsheet's CSV in a decimal-comma locale); "
-            "reading it so",
-            path,
-            SEPARATORS[best[0]],
+        why = (
+            "a spreadsheet's CSV in a decimal-comma locale"
+            if best[0] == ";"
+            else "a spreadsheet's tab-delimited text, or a copy from a table"
         )
+        logger.warning("%s: fields are separated by %s (%s); reading it so", path,
+                       SEPARATORS[best[0]], why)  # fmt: skip
     return best[0]
 
 
@@ -274,7 +283,7 @@ def require_columns(raw: RawFile, required: Sequence[str], *, what: str) -> None
         raise InputError(
             f"{raw.path}: not a {what} file: missing column(s) {', '.join(missing)}; "
             f"expected a header with {', '.join(required)}; "
-            f"found {shown(', '.join(raw.header)) or '-'}"
+            f"found {shown(printable(', '.join(raw.header))) or '-'}"
             + (separated if raw.delimiter != "," else "")
         )
 

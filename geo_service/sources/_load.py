@@ -78,6 +78,11 @@ def load_each(
         loaded = pool.map(load_file, files)
         parts = list(progress_over(loaded, enabled=progress, what=what, total=len(files)))
     for source_file, _, rejected in parts:
+        if source_file.rows == 0:
+            raise InputError(
+                f"{source_file.path}: has a header line but no rows: nothing to store "
+                "(an incomplete download or export?)"
+            )
         check_file_rejects(source_file, rejected, max_share=max_reject_share)
     return assemble(parts, rows_read=sum(part[0].rows for part in parts))
 

@@ -54,6 +54,15 @@ _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _NEEDS_WORK = r"^\s|\s$|\s\s|[\x00-\x1f\x7f]|[^\x00-\x7f]"
 
 
+#: C0 and C1 control characters and DEL, to their ``\\xNN`` escapes.
+_ESCAPED = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (which a terminal would act on) escaped, ``\\x10``."""
+    return text.translate(_ESCAPED)
+
+
 def shown(value: object) -> str:
     """``value`` as text for a message, cut to :data:`SHOWN_CHARS` with the full length named."""
     text = "" if value is None else str(value)

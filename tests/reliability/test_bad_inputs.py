@@ -312,7 +312,20 @@ INCIDENT_CASES: dict[str, Case] = {
     ),
     "empty file": refused(raw_file(b""), "file is empty"),
     "whitespace only": refused(raw_file(b"  \n\n \t\n"), "file is empty"),
-    "header only": Case(raw_file((POLICE_HEADER + "\n").encode()), 0, "read 0", 0),
+    "header only": refused(
+        raw_file((POLICE_HEADER + "\n").encode()), "has a header line but no rows"
+    ),
+    "CR-only line ends": refused(
+        raw_file(GOOD_POLICE.replace("\n", "\r").encode()), "carriage return alone"
+    ),
+    "random bytes without NUL": refused(
+        raw_file(
+            bytes(
+                (7 * i + 3) % 255 + 1 for i in range(3000) if (7 * i + 3) % 255 + 1 not in (10, 13)
+            )
+        ),
+        "the first line is not text",
+    ),
     "separator ambiguous": refused(raw_file(b"a;b,c\n1;2,3\n"), "cannot tell the field separator"),
     "a wrong-length row": rejected(police_file("short,row"), "wrong number of fields"),
     # --- not CSV at all ---------------------------------------------------------------------
