@@ -15,7 +15,9 @@ permutations) and emerging hot-spot maps of All crime over 12 months, with their
 from the grid cube and from the rows (the frames and every figure of the meta must be equal),
 over the beats and, on the synthetic stores, over a district of 8 beats added afterwards (a
 borough's layer over a larger store); with the grid cube's size and counting CPU, as kept
-(each layer at its automatic cell size) and if all six standard sizes were kept.
+(each layer at its automatic cell size) and if all six standard sizes were kept. The kernel
+density map of All crime is timed from the density cube (counted first, then kept) and from
+the rows, its surfaces compared (at most 0.5 % of the rows' peak apart, else the run fails).
 
 ``python -m bench cubes`` writes ``bench/results/cubes.json``; quick: 30k and 300k rows, 3 runs.
 """
@@ -40,7 +42,18 @@ SEED = 20_210_131
 MONTHS = 36
 TARGETS = {"change_from_cube_3m_cpu_seconds_max": 1.0, "summary_from_cube_3m_cpu_seconds_max": 1.5}
 
-_CHILD = r"""
+#: What a child process reads through to get the rows: a store that is not a ``Store``.
+_ROWS_ONLY = r"""
+class RowsOnly:
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+"""
+
+_CHILD = (
+    r"""
 import json, sys, time
 from geo_service.config import Settings
 from geo_service.services import tables
@@ -48,13 +61,9 @@ from geo_service.services.context import group_named, store_groups
 from geo_service.services.options import ViewOptions
 from geo_service.store import Store
 
-
-class RowsOnly:
-    def __init__(self, store):
-        self._store = store
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
+"""
+    + _ROWS_ONLY
+    + r"""
 
 
 root, what, how = sys.argv[1:4]
@@ -72,22 +81,20 @@ else:
     figures = result.table[["group", "previous", "current"]].astype(str).values.tolist()
 print(json.dumps({"cpu": time.process_time() - start, "figures": figures}))
 """
+)
 
 
-_HOTSPOT_CHILD = r"""
+_HOTSPOT_CHILD = (
+    r"""
 import json, sys, time
 from geo_service.config import Settings
 from geo_service.services import hotspots
 from geo_service.services.options import HotspotOptions
 from geo_service.store import Store
 
-
-class RowsOnly:
-    def __init__(self, store):
-        self._store = store
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
+"""
+    + _ROWS_ONLY
+    + r"""
 
 
 root, method, how, layer = sys.argv[1:5]
@@ -101,8 +108,34 @@ values = found.frame.drop(columns="geometry").astype(object).values.tolist()
 frame = json.dumps(values, default=str)  # floats by repr: every bit compared
 print(json.dumps({"cpu": cpu, "figures": [frame, json.dumps(found.meta, sort_keys=True)]}))
 """
+)
 #: The hotspot maps timed from the grid cube and from the rows.
 HOTSPOT_METHODS = ("gistar", "emerging")
+
+_KDE_CHILD = (
+    r"""
+import json, sys, time
+from geo_service.config import Settings
+from geo_service.services import hotspots
+from geo_service.services.options import HotspotOptions
+from geo_service.store import Store
+
+"""
+    + _ROWS_ONLY
+    + r"""
+
+
+root, _what, how, layer = sys.argv[1:5]
+store = Store(root)
+seen = store if how.startswith("cube") else RowsOnly(store)
+opts = HotspotOptions(category="All crime", method="kde", layer=layer)
+start = time.process_time()
+found = hotspots.hotspot_map(seen, Settings().groups(), opts)
+cpu = time.process_time() - start
+print(json.dumps({"cpu": cpu, "surface": found.surface.ravel().tolist(),
+                  "bandwidth_m": found.meta["bandwidth_m"]}))
+"""
+)
 
 _X0, _Y0 = 500_000.0, 200_000.0
 
@@ -245,6 +278,37 @@ def _compare_hotspots(root: Path, runs: int, layer: str) -> dict[str, Any]:
     return out
 
 
+def _compare_kde(root: Path, runs: int, layer: str) -> dict[str, Any]:
+    """Median CPU seconds of the kernel density map of All crime over the last 12 months, with
+    its backtest: from the density cube when it must first be counted (the first map of a
+    layer in a version), from the density cube kept, and from the rows; and the largest
+    difference between the surfaces as a share of the rows' peak (raises above 0.5 %)."""
+    from geo_service.services.kept import ACCURACY_FILE
+    from geo_service.store import Store
+    from geo_service.store.grid_cube import DENSITY_CUBE_FILE
+    from geo_service.store.layout import version_path
+
+    version_dir = version_path(root, str(Store(root).version()))
+    timed: dict[str, list[float]] = {"cube, first": [], "cube, kept": [], "rows": []}
+    found: dict[str, Any] = {}
+    for _ in range(runs):
+        (version_dir / DENSITY_CUBE_FILE.format(layer=layer)).unlink(missing_ok=True)
+        for how in timed:
+            for kept in version_dir.glob(ACCURACY_FILE.format(key="*")):
+                kept.unlink()
+            found[how] = _child(root, "kde", how, code=_KDE_CHILD, also=(layer,))
+            timed[how].append(found[how]["cpu"])
+    rows = np.asarray(found["rows"]["surface"])
+    error = float(np.abs(np.asarray(found["cube, kept"]["surface"]) - rows).max() / rows.max())
+    if error > 0.005:
+        raise AssertionError(f"{root}: kde from the density cube is {error:.2%} of peak off")
+    return {
+        **{how: round(statistics.median(v), 4) for how, v in timed.items()},
+        "max_error_pct_of_peak": round(100 * error, 3),
+        "bandwidth_m": [round(found[h]["bandwidth_m"], 1) for h in ("cube, kept", "rows")],
+    }
+
+
 def _grid_cube_build(root: Path, rows: int | None) -> dict[str, Any]:
     """CPU seconds and file size of the grid cube: as kept (each layer at its automatic cell
     size), after one more month is published (``rows`` given: a synthetic store), and, for the
@@ -367,6 +431,22 @@ def grid_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def kde_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per store and layer: the kernel density map from the density cube and rows."""
+    return [
+        {
+            "store": name,
+            "layer": layer,
+            "kde, density cube counted first (s)": timed["cube, first"],
+            "kde, density cube kept (s)": timed["cube, kept"],
+            "kde, rows (s)": timed["rows"],
+            "largest difference (% of peak)": timed["max_error_pct_of_peak"],
+        }
+        for name, entry in stores.items()
+        for layer, timed in entry.get("kde", {}).items()
+    ]
+
+
 def grid_build_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per store: the kept grid cube's size and counting CPU, against all six sizes."""
     return [
@@ -401,10 +481,12 @@ def run(*, quick: bool) -> dict[str, Any]:
             entry: dict[str, Any] = {"ingest_cpu_seconds": round(time.process_time() - start, 2)}
             entry.update(_compare(root, runs))
             entry["hotspots"] = {"beat": _compare_hotspots(root, runs, "beat")}
+            entry["kde"] = {"beat": _compare_kde(root, runs, "beat")}
             entry["cube_cpu_seconds"] = _cube_build(root, rows)
             entry["grid_cube"] = _grid_cube_build(root, rows)
             _add_district(root)
             entry["hotspots"]["district"] = _compare_hotspots(root, runs, "district")
+            entry["kde"]["district"] = _compare_kde(root, runs, "district")
             entry["grid_cube_with_district"] = _grid_cube_build(root, None)
             result["stores"][f"synthetic_{rows}"] = entry
             shutil.rmtree(root)
@@ -417,9 +499,11 @@ def run(*, quick: bool) -> dict[str, Any]:
             grid = _grid_cube_build(copy, None)  # counted once, as at ingest
             result["stores"]["herts"]["hotspots"] = {"ward": _compare_hotspots(copy, runs, "ward")}
             result["stores"]["herts"]["grid_cube"] = grid
+            result["stores"]["herts"]["kde"] = {"ward": _compare_kde(copy, runs, "ward")}
     result["table"] = table(result["stores"])
     result["grid_table"] = grid_table(result["stores"])
     result["grid_build_table"] = grid_build_table(result["stores"])
+    result["kde_table"] = kde_table(result["stores"])
     return finish(result, f"synthetic_{sizes[-1]}")
 
 

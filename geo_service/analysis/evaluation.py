@@ -238,6 +238,7 @@ class _Series:
     x: np.ndarray
     y: np.ndarray
     month_index: np.ndarray
+    weights: np.ndarray | None = None
 
     def history(self, grid: Grid, origin: int) -> History:
         end = int(np.searchsorted(self.month_index, origin, side="right"))
@@ -248,6 +249,7 @@ class _Series:
             x=self.x[:end],
             y=self.y[:end],
             month_index=self.month_index[:end],
+            weights=None if self.weights is None else self.weights[:end],
         )
 
 
@@ -255,8 +257,10 @@ def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _S
     """Month-sorted located incidents of months ``first..last`` (month indexes) and their cube.
 
     Counted cells (a column ``n``: cell centres standing for ``n`` incidents each, from the
-    grid cube) give the same cube as their rows; their ``x``, ``y`` are then cell centres, fit
-    only for methods that read the counts.
+    grid cube) give the same cube as their rows; their ``x``, ``y`` are then cell centres and
+    ``n`` their weights: exact for methods that read the counts per study cell, and within the
+    lattice's spacing of the points for those that read the points (kernel density on the 50 m
+    density cube).
     """
     counted = "n" in incidents.columns
     located = incidents.loc[has_location(incidents), ["month", "x", "y", *(["n"] * counted)]]
@@ -270,16 +274,16 @@ def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _S
     n_months = last - first + 1
     cell = grid.cell_index(x, y)
     on_grid = cell >= 0
-    weights = located["n"].to_numpy(dtype=float)[keep][order][on_grid] if counted else None
+    every = located["n"].to_numpy(dtype=float)[keep][order] if counted else None
     flat = np.bincount(
         month_index[on_grid] * grid.nx * grid.ny + cell[on_grid],
-        weights=weights,
+        weights=None if every is None else every[on_grid],
         minlength=n_months * grid.nx * grid.ny,
     ).astype(np.int64)  # whole-number float sums are exact
     cube = flat.reshape(n_months, grid.ny, grid.nx)
     cube.flags.writeable = False
     months = tuple(format_month(first + i) for i in range(n_months))
-    return _Series(months=months, cube=cube, x=x, y=y, month_index=month_index)
+    return _Series(months=months, cube=cube, x=x, y=y, month_index=month_index, weights=every)
 
 
 def _month_indexes(months: pd.Series) -> np.ndarray:
@@ -817,7 +821,7 @@ def _kde_kind(months: int) -> Method:
         x, y, _ = history.recent(months)
         if len(x) == 0:
             return np.zeros(history.grid.shape)
-        return kde_surface(x, y, history.grid)
+        return kde_surface(x, y, history.grid, weights=history.recent_weights(months))
 
     return score
 

@@ -42,6 +42,9 @@ class History:
         Located incidents in EPSG:27700 metres, including those off the grid.
     month_index
         Index into ``months`` of each incident.
+    weights
+        Incidents each point stands for (counted cells of the grid cube), same shape as ``x``;
+        None: one each.
     """
 
     grid: Grid
@@ -50,6 +53,7 @@ class History:
     x: np.ndarray
     y: np.ndarray
     month_index: np.ndarray
+    weights: np.ndarray | None = None
 
     @property
     def origin(self) -> str:
@@ -72,6 +76,12 @@ class History:
         keep = self.month_index >= len(self.months) - months
         lag = len(self.months) - 1 - self.month_index[keep]
         return self.x[keep], self.y[keep], lag
+
+    def recent_weights(self, months: int) -> np.ndarray | None:
+        """:attr:`weights` of the points :meth:`recent` gives (None: one incident each)."""
+        if self.weights is None:
+            return None
+        return self.weights[self.month_index >= len(self.months) - months]
 
 
 #: A hotspot method: a score per grid cell (shape ``grid.shape``) from what is known at an origin.
@@ -98,7 +108,10 @@ def kde_method(*, bandwidth_m: float, kernel: str = "quartic", months: int = 12)
 
     def score(history: History) -> np.ndarray:
         x, y, _ = history.recent(months)
-        return kde_surface(x, y, history.grid, bandwidth_m=bandwidth_m, kernel=kernel)
+        return kde_surface(
+            x, y, history.grid, bandwidth_m=bandwidth_m, kernel=kernel,
+            weights=history.recent_weights(months),
+        )  # fmt: skip
 
     return score
 
@@ -153,7 +166,9 @@ def prospective_method(*, radius_m: float = 400.0, window_months: int = 2) -> Me
         stencil = np.where(distance * grid.cell_m <= radius_m, 1.0 / (1.0 + distance), 0.0)
         padded = grid.padded(reach)
         x, y, lag = history.recent(window_months)
-        weighted = padded.counts(x, y, weights=1.0 / (1.0 + lag.astype(float)))
+        counts = history.recent_weights(window_months)
+        by_lag = 1.0 / (1.0 + lag.astype(float))
+        weighted = padded.counts(x, y, weights=by_lag if counts is None else by_lag * counts)
         from scipy.signal import fftconvolve
 
         smooth = fftconvolve(weighted, stencil, mode="same")

@@ -340,7 +340,11 @@ def _fast_length(n: int) -> int:
 
 
 def auto_bandwidth_m(
-    x: np.ndarray, y: np.ndarray, *, min_bandwidth_m: float = POLICE_UK_MIN_BANDWIDTH_M
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    min_bandwidth_m: float = POLICE_UK_MIN_BANDWIDTH_M,
+    weights: np.ndarray | None = None,
 ) -> float:
     """The automatic quartic radius in metres (ArcGIS Pro's Kernel Density default rule).
 
@@ -354,6 +358,10 @@ def auto_bandwidth_m(
         Point coordinates in EPSG:27700 metres; non-finite points are ignored.
     min_bandwidth_m
         Floor in metres (default :data:`POLICE_UK_MIN_BANDWIDTH_M`, 300 m).
+    weights
+        Whole-number count of incidents at each point (counted cells of the grid cube), same
+        shape as ``x``; None: one each. The rule is then that of the points repeated so
+        often: weighted mean centre, standard distance and median distance, ``n`` their sum.
 
     Returns
     -------
@@ -363,13 +371,26 @@ def auto_bandwidth_m(
     """
     ok = np.isfinite(x) & np.isfinite(y)
     px, py = np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok]
-    if px.size < 2:
+    w = np.ones(px.size) if weights is None else np.asarray(weights, dtype=float)[ok]
+    count = float(w.sum())
+    if count < 2:
         return float(min_bandwidth_m) if min_bandwidth_m > 0 else 1000.0
-    dist = np.hypot(px - px.mean(), py - py.mean())
-    sd = math.sqrt(float(np.mean(dist**2)))
-    dm = float(np.median(dist))
-    h = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * px.size**-0.2
+    dist = np.hypot(px - np.average(px, weights=w), py - np.average(py, weights=w))
+    sd = math.sqrt(float(np.average(dist**2, weights=w)))
+    dm = float(np.median(dist)) if weights is None else _weighted_median(dist, w)
+    h = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * count**-0.2
     return max(h, float(min_bandwidth_m), 1.0)
+
+
+def _weighted_median(values: np.ndarray, counts: np.ndarray) -> float:
+    """:func:`numpy.median` of ``values`` each repeated ``counts`` times (whole numbers), without
+    repeating them: the middle value, or the mean of the two middle values of an even count."""
+    order = np.argsort(values, kind="stable")
+    ranked, cumulative = values[order], np.cumsum(counts[order])
+    total = round(float(cumulative[-1]))
+    lower = ranked[np.searchsorted(cumulative, (total - 1) // 2, side="right")]
+    upper = ranked[np.searchsorted(cumulative, total // 2, side="right")]
+    return float((lower + upper) / 2)
 
 
 def class_breaks(

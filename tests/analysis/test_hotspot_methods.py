@@ -64,3 +64,20 @@ def test_gistar_method_scores_the_hot_bins() -> None:
     expected[reference["cell"]] = np.maximum(reference["bin"], 0)
     np.testing.assert_array_equal(score.ravel(), expected)
     assert score[3:5, 2:4].tolist() == [[3, 3], [3, 3]] and score.sum() == 12
+
+
+def test_weighted_history_scores_as_its_points_repeated() -> None:
+    """A history of counted cells (weights) gives the KDE and prospective scores of the same
+    points repeated, one per incident."""
+    grid = Grid(x0=0.0, y0=0.0, cell_m=100.0, nx=12, ny=12, inside=np.ones((12, 12), dtype=bool))
+    months = ("2021-01", "2021-02", "2021-03")
+    points = [(250.0, 350.0, 0), (650.0, 650.0, 1), (950.0, 150.0, 2), (650.0, 650.0, 2)]
+    n = np.array([3, 1, 2, 4])
+    weighted = _history(points, months, grid)
+    weighted = History(grid, months, weighted.monthly_counts * 0, weighted.x, weighted.y,
+                       weighted.month_index, weights=n.astype(float))  # fmt: skip
+    repeated = _history([p for p, k in zip(points, n, strict=True) for _ in range(k)], months, grid)
+    for method in (kde_method(bandwidth_m=400.0, months=2),
+                   prospective_method(radius_m=300.0, window_months=2)):  # fmt: skip
+        np.testing.assert_allclose(method(weighted), method(repeated), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(weighted.recent_weights(2), [1.0, 2.0, 4.0])

@@ -230,3 +230,22 @@ def test_hertfordshire_months_in_dacorum_match_the_direct_sum(shared_data: Path)
             assert np.abs(surface - reference).max() < 0.01 * reference.max(), (h, evaluation)
             shared = _top_cells(surface) & _top_cells(reference)
             assert len(shared) >= 0.99 * len(_top_cells(reference)), (h, evaluation)
+
+
+def test_weighted_auto_bandwidth_is_that_of_the_points_repeated() -> None:
+    """Counted cells (a point standing for n incidents) give the bandwidth of the n points."""
+    rng = np.random.default_rng(5)
+    for size in (2, 3, 17, 400):
+        x, y = rng.normal(0, 1500, size), rng.normal(0, 900, size)
+        n = rng.integers(1, 6, size)
+        repeated = auto_bandwidth_m(np.repeat(x, n), np.repeat(y, n), min_bandwidth_m=0)
+        weighted = auto_bandwidth_m(x, y, min_bandwidth_m=0, weights=n)
+        assert weighted == pytest.approx(repeated, rel=1e-12)
+    # an even total: the median is the mean of the two middle distances, as numpy's
+    x, y = np.array([0.0, 300.0, 1000.0]), np.zeros(3)
+    assert auto_bandwidth_m(x, y, min_bandwidth_m=0, weights=np.array([1, 1, 2])) == (
+        pytest.approx(auto_bandwidth_m(np.array([0.0, 300, 1000, 1000]), np.zeros(4),
+                                       min_bandwidth_m=0), rel=1e-12)
+    )  # fmt: skip
+    # one point standing for several incidents has a spread of zero: the floor
+    assert auto_bandwidth_m(np.array([5.0]), np.array([5.0]), weights=np.array([9])) == 300.0
