@@ -92,6 +92,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "incidents per 1,000 residents per area, or per cell with the dual KDE",
     ),
     ("serve", "geo_service.cli.serve", "serve the web pages for the store"),
+    (
+        "remove",
+        "geo_service.cli.ingest",
+        "remove stored input files (their rows; other files' copies of them stay)",
+    ),
     ("check", "geo_service.cli.store_admin", "check every file of the store against its manifest"),
     (
         "repair",

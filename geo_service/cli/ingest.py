@@ -34,8 +34,16 @@ def _shipped_mapping_names() -> list[str]:
     return [p.stem for p in sorted(folder.glob("*.toml"))]
 
 
+_REMOVE_HELP = """\
+Remove stored input files, named as 'status' lists them (a gzipped file's name also without
+.gz): their rows go from every month they covered, in one new version. Where another stored
+file holds the same incident (kept aside as a duplicate), that file's row is stored instead, so
+only what the removed files alone provided is gone. Use it before ingesting a newer version of
+a month stored under another name (the ingest's refusal names the files)."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ingest``, ``boundaries`` and ``status`` commands."""
+    """Add the ``ingest``, ``remove``, ``boundaries`` and ``status`` commands."""
     parser = subparsers.add_parser(
         "ingest", help="load incident files into the store", description=_INGEST_HELP
     )
@@ -58,6 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=_ingest)
+
+    remove = subparsers.add_parser(
+        "remove",
+        help="remove stored input files (their rows; other files' copies of them stay)",
+        description=_REMOVE_HELP,
+    )
+    remove.add_argument(
+        "names", nargs="+", metavar="NAME", help="stored file name, as status lists it"
+    )
+    remove.set_defaults(handler=_remove)
 
     boundaries = subparsers.add_parser(
         "boundaries",
@@ -133,7 +151,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 _INGEST_HELP = (
     "Load police.uk street-level CSVs, DfT STATS19 collision CSVs, or any CSV described by a "
     "TOML mapping; assign each incident to every stored area layer; store it. Re-ingesting a "
-    "file changes nothing; a newer file with the same name replaces the months it covers."
+    "file changes nothing; a newer file with the same name (or the same file with other "
+    "forces left out) replaces the stored one, and is refused if it lacks a month that one "
+    "holds. A police.uk file that is another version of a month stored under another name is "
+    "refused: remove the older first ('remove')."
 )
 
 
@@ -169,6 +190,14 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(line)
     if summary.rejects_path is not None:
         print(f"rejected rows (file, line, column, value, reason): {summary.rejects_path}")
+    return 0
+
+
+def _remove(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import ingest
+
+    for removed in ingest.remove_files(_store(settings), args.names):
+        print(removed.line())
     return 0
 
 

@@ -1,8 +1,9 @@
 """Load -> validate -> join -> store, for incident files and for area layers.
 
-:mod:`~geo_service.ingest.incidents` holds the use cases (:func:`ingest_files`, :func:`add_layer`,
-:func:`dissolve_layer`, :func:`add_denominators`); :mod:`~geo_service.ingest.files` the steps of an
-incident ingest and :mod:`~geo_service.ingest.layers` those of a layer.
+:mod:`~geo_service.ingest.incidents` holds the use cases (:func:`ingest_files`,
+:func:`remove_files`, :func:`add_layer`, :func:`dissolve_layer`, :func:`add_denominators`);
+:mod:`~geo_service.ingest.files` the steps of an incident ingest and
+:mod:`~geo_service.ingest.layers` those of a layer.
 """
 
 from geo_service.ingest.incidents import (
@@ -13,6 +14,7 @@ from geo_service.ingest.incidents import (
     dissolve_layer,
     ingest_files,
     name_areas,
+    remove_files,
 )
 
 __all__ = [
@@ -23,4 +25,5 @@ __all__ = [
     "dissolve_layer",
     "ingest_files",
     "name_areas",
+    "remove_files",
 ]

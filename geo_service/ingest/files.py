@@ -112,9 +112,18 @@ class CheckedFiles:
 
 
 def check_files(
-    manifest: Manifest, kind: str, mapping: Path | None, paths: Sequence[Path]
+    manifest: Manifest,
+    kind: str,
+    mapping: Path | None,
+    paths: Sequence[Path],
+    *,
+    excluded: Sequence[str] = (),
 ) -> CheckedFiles:
     """Checksum every input file (streamed, no parse) and set aside those already stored.
+
+    A file is already stored when a stored file has its checksum and was ingested with the same
+    forces left out (``excluded``, police.uk's ``--exclude-force``); with others it is read
+    again and replaces the stored file of its name.
 
     police.uk and mapped files are each a whole: an unchanged one is skipped. A STATS19 load is
     skipped only when every collision table is unchanged (casualty and vehicle tables add to the
@@ -130,8 +139,13 @@ def check_files(
     source = stored_source(kind, mapping)
     digests = {path: sha256_of(path) for path in found if path != STDIN}
     _check_distinct_contents(source, digests)
-    stored = {(r.source, r.sha256): r for r in manifest.live_files()}
-    same = {p: stored[(source, d)] for p, d in digests.items() if (source, d) in stored}
+    left_out = tuple(sorted(set(excluded)))
+    stored = {r.content: r for r in manifest.live_files()}
+    same = {
+        p: stored[(source, d, left_out)]
+        for p, d in digests.items()
+        if (source, d, left_out) in stored
+    }
     loaded = [p for p in found if p not in same]
     if kind == "stats19":
         collisions = [p for p in digests if table_kind(p) == COLLISION]
@@ -212,7 +226,7 @@ def load_batch(
     kind: str,
     layers: Mapping[str, gpd.GeoDataFrame],
     options: Mapping[str, Any],
-    stored: frozenset[tuple[str, str]],
+    stored: frozenset[tuple[str, str, tuple[str, ...]]],
     threads: int | None = None,
     progress: bool = False,
 ) -> LoadedBatch:
@@ -232,7 +246,8 @@ def load_batch(
     options
         The loader's options (:func:`loader_options`).
     stored
-        ``(source, sha256)`` of the files the store holds: their rows are not counted as new.
+        :attr:`~geo_service.store.FileRecord.content` of the files the store holds: their rows
+        are not counted as new.
     threads
         Threads of the loader's own pool (None: one per core; 1 on a Dask worker).
     progress
@@ -245,7 +260,7 @@ def load_batch(
     """
     loaded = LOADERS[kind](list(paths), progress=progress, threads=threads, **options)
     incidents, report = join.assign_areas(carried(loaded.incidents), layers)
-    records = file_records(loaded, kind)
+    records = file_records(loaded, kind, excluded=options.get("exclude_forces", ()))
     held = carried(held_rows(loaded, layers))
     counts = _batch_counts(loaded, incidents, records, report.as_dict(), stored)
     return LoadedBatch(IngestBatch(incidents, tuple(records), loaded.rejects, held), counts)
@@ -284,10 +299,10 @@ def _batch_counts(
     incidents: pd.DataFrame,
     records: Sequence[FileRecord],
     layers: Mapping[str, Mapping[str, int]],
-    stored: frozenset[tuple[str, str]],
+    stored: frozenset[tuple[str, str, tuple[str, ...]]],
 ) -> BatchCounts:
     """The summary's figures of one joined batch (rows of files the store holds left out)."""
-    unchanged = [r.key for r in records if (r.source, r.sha256) in stored]
+    unchanged = [r.key for r in records if r.content in stored]
     fresh = incidents.loc[~incidents["source_file"].isin(unchanged).to_numpy()]
     return BatchCounts(
         rows_read=loaded.rows_read,
@@ -316,7 +331,7 @@ def _as_given(stored: FileRecord, path: Path) -> FileRecord:
     return FileRecord(
         path=str(path), key=stored.key, source=stored.source, sha256=stored.sha256,
         rows=stored.rows, rejects=stored.rejects, duplicates=stored.duplicates,
-        months=tuple(stored.months),
+        months=tuple(stored.months), excluded_forces=stored.excluded_forces,
     )  # fmt: skip
 
 
@@ -325,7 +340,10 @@ def _check_distinct_contents(source: str, digests: Mapping[Path, str]) -> None:
     _check_distinct_names(records)
 
 
-def file_records(loaded: LoadResult, kind: str) -> list[FileRecord]:
+def file_records(
+    loaded: LoadResult, kind: str, *, excluded: Sequence[str] = ()
+) -> list[FileRecord]:
+    """The manifest's records of the files ``loaded`` read (``excluded``: forces left out)."""
     incidents = loaded.incidents
     keys = set(incidents["source_file"].dropna().unique().tolist())
     sources = incidents.groupby("source_file")["source"].first().to_dict() if len(keys) else {}
@@ -344,6 +362,7 @@ def file_records(loaded: LoadResult, kind: str) -> list[FileRecord]:
                 rejects=sum(int(rejects.get(name, 0)) for name in _file_names(file)),
                 duplicates=int(duplicates.get(key, 0)),
                 months=tuple(file.months),
+                excluded_forces=tuple(sorted(set(excluded))),
             )
         )
     _check_distinct_names(records)
@@ -355,6 +374,11 @@ def _check_distinct_names(records: Sequence[FileRecord]) -> None:
     seen: dict[tuple[str, str], FileRecord] = {}
     for record in records:
         other = seen.setdefault(record.identity, record)
+        if other.sha256 != record.sha256 and other.key != record.key:
+            raise InputError(
+                f"{other.path} and {record.path} are one file name, one of them gzipped: the "
+                "store tells files apart by name (a .gz by the name inside), so give only one"
+            )
         if other.sha256 != record.sha256:
             raise InputError(
                 f"{record.path} and {other.path} have the same name ({record.key}) but different "

@@ -168,7 +168,9 @@ def ingest_files(
     files = [Path(p) for p in paths]
     options = _ingest_files.loader_options(kind, mapping, files, exclude_forces=exclude_forces)
     with store.locked():
-        checked = _ingest_files.check_files(store.manifest(), kind, mapping, files)
+        checked = _ingest_files.check_files(
+            store.manifest(), kind, mapping, files, excluded=exclude_forces
+        )
         layers = (
             {name: store.layer(name) for name in store.layer_names()} if checked.to_load else {}
         )
@@ -211,7 +213,7 @@ def _batches(
     several = len(checked.to_load) > 1
     work = partial(
         _ingest_files.load_batch, kind=kind, options=options, threads=engine.task_threads,
-        stored=frozenset((r.source, r.sha256) for r in tally.stored),
+        stored=frozenset(r.content for r in tally.stored),
         progress=progress and not several and isinstance(engine, SingleProcess),
     )  # fmt: skip
     if into is None:
@@ -427,6 +429,52 @@ def name_areas(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFrame:
         info = replace(store.manifest().layers[layer], names=str(csv_path))
         store.write_layer(layer, named, info=info)
     return named
+
+
+@dataclass(frozen=True)
+class RemovedFile:
+    """A stored input file removed from the store, as it was stored."""
+
+    name: str
+    source: str
+    months: tuple[str, ...]
+    stored: int  # its rows that were stored (the others were duplicates of other files')
+
+    def line(self) -> str:
+        """One human-readable line."""
+        span = f"{self.months[0]}..{self.months[-1]}" if self.months else "no months"
+        return f"{self.name}: removed ({self.source}, {span}; {self.stored} rows were stored)"
+
+
+def remove_files(store: Store, names: Sequence[str]) -> tuple[RemovedFile, ...]:
+    """Remove stored input files, as when a file is replaced but with nothing in its place.
+
+    Their rows go from every month they covered; where another stored file holds the same
+    incident (held aside as a duplicate), that file's row is stored instead, so only what the
+    removed files alone provided is gone. The store publishes one new version.
+
+    Parameters
+    ----------
+    store
+        The store written.
+    names
+        Stored files' names as ``status`` lists them (a gzipped file's also without ``.gz``),
+        or the paths they were ingested from.
+
+    Returns
+    -------
+    tuple of RemovedFile
+        What was removed, in ingest order.
+
+    Raises
+    ------
+    NotFoundError
+        A name is no stored file's (the message lists the stored files).
+    InputError
+        No name, or a name of files of two sources.
+    """
+    gone = store.remove_files(names)
+    return tuple(RemovedFile(f.key, f.source, tuple(f.months), f.stored) for f in gone)
 
 
 def add_denominators(store: Store, layer: str, csv_path: Path) -> gpd.GeoDataFrame:

@@ -112,10 +112,20 @@ def refuse_binary(path: Path, data: bytes | mmap.mmap) -> None:
         raise InputError(f"{path}: is gzip compressed twice; decompress it once and try again")
 
 
+def _refuse_cr_only(path: Path) -> None:
+    raise InputError(
+        f"{path}: lines end with a carriage return alone (an old Mac, or Excel's \"CSV "
+        '(Macintosh)") and the header runs into the rows: save the file as "CSV UTF-8 '
+        '(Comma delimited)" and try again'
+    )
+
+
 def first_line(path: Path, data: bytes | mmap.mmap) -> bytes:
     """The header line's bytes; refuses a header too long, holding NUL bytes, or ended by a
     carriage return alone (CR-only line ends: the whole file would read as one line)."""
     end = data.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+    if end < 0 and len(data) > MAX_HEADER_BYTES and data.find(b"\r", 0, MAX_HEADER_BYTES) >= 0:
+        _refuse_cr_only(path)
     if end < 0 and len(data) > MAX_HEADER_BYTES:
         raise InputError(
             f"{path}: the first line is longer than {MAX_HEADER_BYTES // 1024} KiB: not a CSV "
@@ -123,11 +133,7 @@ def first_line(path: Path, data: bytes | mmap.mmap) -> bytes:
         )
     line = bytes(data[: end if end >= 0 else len(data)])
     if b"\r" in line.rstrip(b"\r"):
-        raise InputError(
-            f"{path}: lines end with a carriage return alone (an old Mac, or Excel's \"CSV "
-            '(Macintosh)") and the header runs into the rows: save the file as "CSV UTF-8 '
-            '(Comma delimited)" and try again'
-        )
+        _refuse_cr_only(path)
     if b"\x00" in line:
         raise InputError(
             f"{path}: the header line holds NUL bytes: binary data or UTF-16 text, not a CSV "

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +76,15 @@ class FileRecord:
     rejects: int
     duplicates: int
     months: tuple[str, ...]
+    #: police.uk forces whose rows were left out on request (``--exclude-force``), sorted.
+    excluded_forces: tuple[str, ...] = field(default=(), kw_only=True)
+
+    @property
+    def content(self) -> tuple[str, str, tuple[str, ...]]:
+        """What the file's stored rows are: its source, checksum and the forces left out. A
+        file ingested again with the same content is unchanged; with other forces left out,
+        it replaces the stored one."""
+        return self.source, self.sha256, self.excluded_forces
 
     @property
     def identity(self) -> tuple[str, str]:

@@ -288,6 +288,10 @@ def _to_plain(manifest: Manifest) -> dict[str, Any]:
 def _file_plain(record: StoredFile) -> dict[str, Any]:
     out = asdict(record)
     out["months"] = list(record.months)
+    if record.excluded_forces:  # recorded only when asked (older manifests have no key)
+        out["excluded_forces"] = list(record.excluded_forces)
+    else:
+        del out["excluded_forces"]
     return out
 
 
@@ -345,6 +349,7 @@ def _file(r: Mapping[str, Any]) -> StoredFile:
         ingested_at=str(r["ingested_at"]),
         transformation=r.get("transformation"),
         superseded_by=r.get("superseded_by"),
+        excluded_forces=tuple(str(f) for f in r.get("excluded_forces", ())),
     )
 
 

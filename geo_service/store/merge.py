@@ -220,13 +220,14 @@ def refuse_other_version(
 
     Rows a source gives no id (police.uk anti-social behaviour) get one derived from their
     content (:data:`geo_service.schema.DERIVED_ID_PREFIXES`), so an identical copy of a stored
-    month repeats its ids and stores nothing twice. A *revised* copy (police.uk re-publishes
-    months) repeats the month's crime ids but changes some of those rows: kept beside the first
-    file, they would count twice. A new file of partition ``key`` that repeats ids of another
-    file (stored, or earlier in the batch: more than half of its own ids) and brings derived-id
-    rows that file lacks is such a copy, and is refused; given the stored file's name, it
-    supersedes that file instead. Two forces' files of a month share at most a few ids (a crime
-    near a border in both), and are both kept.
+    month, or a part of it, repeats its ids and stores nothing twice. A *revised* copy (police.uk
+    re-publishes months) repeats most of the month's ids but changes some of those rows: kept
+    beside the first file, they would count twice. Two files are of one publication when they
+    share more than half of the ids of the smaller (a part of a month and the whole month do;
+    two forces' files, sharing at most a few crimes near their border, do not). A new file of
+    partition ``key`` that brings derived-id rows no other file of the month holds, beside a
+    file of its publication (stored, or another of the batch), is refused whichever comes
+    first; given that file's name, it supersedes it instead.
 
     Parameters
     ----------
@@ -240,61 +241,89 @@ def refuse_other_version(
     Raises
     ------
     InputError
-        Naming the file, the month, the other file and how to replace that file.
+        Naming the file, the month, the files of its publication and how to replace them.
     """
     prefix = schema.DERIVED_ID_PREFIXES.get(key[0])
-    names = pc.unique(new["source_file"]).to_pylist()
-    if prefix is None or (not existing.num_rows and len(names) < 2):
+    if prefix is None or not new.num_rows:
         return
     columns = ["incident_id", "source_file"]
+    every = pa.concat_tables([t.select(columns) for t in (existing, new, batch_held)])
+    every = every.filter(pc.is_valid(every["incident_id"]))
+    sizes = {
+        str(r["values"]): int(r["counts"])
+        for r in pc.value_counts(every["source_file"]).to_pylist()
+    }
+    if len(sizes) < 2:
+        return
     derived = pc.fill_null(pc.starts_with(new["incident_id"], prefix), False)
-    for name in names:
-        mine = pc.fill_null(pc.equal(new["source_file"], name), False)
-        others = pa.concat_tables(
-            [existing.select(columns), new.filter(pc.invert(mine)).select(columns)]
-        )
-        asb = new.filter(pc.and_(mine, derived)).select(columns)
-        unknown = asb.filter(pc.invert(ids_in(asb, pc.drop_null(others["incident_id"]))))
+    for name in pc.unique(new["source_file"]).to_pylist():
+        mine = pc.fill_null(pc.equal(every["source_file"], name), False)
+        others, own = every.filter(pc.invert(mine)), every.filter(mine)["incident_id"]
+        asb = new.filter(pc.and_(pc.fill_null(pc.equal(new["source_file"], name), False), derived))
+        unknown = asb.filter(pc.invert(ids_in(asb, others["incident_id"])))
         if not unknown.num_rows:
-            continue
-        own = pa.concat_tables(
-            [
-                new.filter(pc.and_(mine, pc.invert(derived))).select(columns),
-                batch_held.filter(
-                    pc.fill_null(pc.equal(batch_held["source_file"], name), False)
-                ).select(columns),
-            ]
-        )
-        own_ids = pc.filter(
-            own["incident_id"],
-            pc.invert(pc.fill_null(pc.starts_with(own["incident_id"], prefix), True)),
-        )
-        shared = others.filter(ids_in(others, own_ids))
+            continue  # a copy, or a part, of what the month holds
+        shared = others.filter(ids_in(others, own))
         counts = pc.value_counts(shared["source_file"]).to_pylist()
-        if not counts:
-            continue
-        most = max(counts, key=lambda item: item["counts"])
-        if 2 * most["counts"] <= len(pc.unique(own_ids)):
-            continue  # a few ids in common (a crime in two forces' files): another file
-        other = str(most["values"])
-        theirs = others.filter(pc.fill_null(pc.equal(others["source_file"], other), False))
-        if pc.any(pc.match_substring_regex(theirs["incident_id"], _OLD_DERIVED)).as_py():
-            why = (
-                f"its {unknown.num_rows} row(s) without an id of their own (anti-social "
-                f"behaviour) cannot be matched to {other}'s, stored before such rows had ids "
-                "from their content"
+        same = []
+        for n, other in sorted(
+            ((int(r["counts"]), str(r["values"])) for r in counts), reverse=True
+        ):
+            if 2 * n <= min(sizes[name], sizes[other]):
+                continue  # a few ids in common (a crime in two forces' files): another file
+            theirs = others.filter(pc.fill_null(pc.equal(others["source_file"], other), False))
+            lacking = theirs.filter(
+                pc.and_(
+                    pc.fill_null(pc.starts_with(theirs["incident_id"], prefix), False),
+                    pc.invert(ids_in(theirs, own)),
+                )
             )
-        else:
-            why = (
-                f"it has {unknown.num_rows} row(s) without an id of their own (anti-social "
-                f"behaviour) that {other} does not: it is another version of the same month"
+            if lacking.num_rows:  # rows changed both ways: not a part, nor the whole, of it
+                same.append((n, other, lacking.num_rows))
+        if same:
+            stored = set(pc.unique(existing["source_file"]).to_pylist())
+            raise InputError(
+                _other_version(name, key[1], unknown.num_rows, same, others, sizes, stored)
             )
-        raise InputError(
-            f"{name}: month {key[1]} repeats {most['counts']} incident ids of {other}, but "
-            f"{why}. Those rows would count twice beside {other}, so the file is refused and "
-            f"nothing is stored. To replace {other} with it, save it as {other} and ingest "
-            "that file."
+
+
+def _other_version(
+    name: str,
+    month: str,
+    unknown: int,
+    same: Sequence[tuple[int, str, int]],
+    others: pa.Table,
+    sizes: dict[str, int],
+    stored: set[str],
+) -> str:
+    """The refusal of :func:`refuse_other_version`: what is wrong, and the ways out (``stored``:
+    the names of the stored files; the others are of the same ingest)."""
+    listed = ", ".join(f"{n} of the {sizes[other]} of {other}" for n, other, _ in same)
+    names = [other for _, other, _ in same]
+    theirs = others.filter(pc.is_in(others["source_file"], pa.array(names)))
+    if pc.any(pc.match_substring_regex(theirs["incident_id"], _OLD_DERIVED)).as_py():
+        why = (
+            f"its {unknown} row(s) without an id of their own (anti-social behaviour) cannot be "
+            "matched to theirs, stored before such rows had ids from their content"
         )
+    else:
+        lacking = sum(k for _, _, k in same)
+        why = (
+            f"it has {unknown} row(s) without an id of their own (anti-social behaviour) that "
+            f"they do not, and lacks {lacking} of theirs: it is another version of the month"
+        )
+    text = (
+        f"{name}: month {month} repeats the incident ids of another file ({listed}), but {why}. "
+        "Beside them the changed rows would count twice, so the file is refused and nothing is "
+        "stored. "
+    )
+    if not set(names) <= stored:
+        return text + "Ingest only the newer of these files."
+    quoted = " ".join(f"'{other}'" for other in names)
+    return text + (
+        f"If it is the newer version, remove the older first (geo-service remove {quoted}), "
+        "then ingest it."
+    )
 
 
 def _ids_stored(new: pa.Table, existing: pa.Table) -> pa.Array:

@@ -93,7 +93,7 @@ from geo_service.store.layout import (
     version_path,
 )
 from geo_service.store.lock import WriterLock
-from geo_service.store.manifest import FileChecksum, LayerInfo, Manifest, Partition
+from geo_service.store.manifest import FileChecksum, LayerInfo, Manifest, Partition, StoredFile
 from geo_service.store.write import IngestBatch
 
 if TYPE_CHECKING:
@@ -395,6 +395,50 @@ class Store:
                 raise
             return result
 
+    def remove_files(self, names: Sequence[str]) -> tuple[StoredFile, ...]:
+        """Remove stored input files: their rows go from every month they covered, as when a
+        file is replaced, but nothing takes their place (held rows of other files are stored
+        where the removed files provided their ids). One new version, or none on failure.
+
+        Parameters
+        ----------
+        names
+            Stored files' names as ``status`` lists them (``2021-05-x-street.csv.gz``; a gzipped
+            file may also be named without ``.gz``) or the path they were ingested from.
+
+        Returns
+        -------
+        tuple of StoredFile
+            The records removed (as stored before).
+
+        Raises
+        ------
+        NotFoundError
+            A name is no stored live file's; the message lists them.
+        InputError
+            A name matches files of two sources, or no name is given.
+        """
+        if not names:
+            raise InputError("name the stored files to remove (as status lists them)")
+        with self.locked():
+            manifest = self._writable()
+            gone = _named_files(manifest, names)
+            empty = schema.empty_incidents()
+            for layer in manifest.layer_names():
+                empty[schema.area_column(layer)] = pd.Series(dtype="str")
+            plan = _store_write.IngestPlan(
+                rows=empty, held=empty, new_files=(), unchanged=(), unchanged_rows=0,
+                superseded=gone,
+            )  # fmt: skip
+            staging = self._staging(manifest)
+            _store_write.write_ingest(
+                self.root, self._current_dir(), staging, manifest, plan,
+                ingest=_store_write.ingest_id([]).replace("-empty", "-remove"), kind="remove",
+                transformation=None, rejects=pd.DataFrame(),
+            )  # fmt: skip
+            self._publish(staging, manifest)
+            return gone
+
     def write_incident_batches(
         self,
         batches: Iterable[IngestBatch | _store_write.StagedBatch] | _store_write.BatchesInto,
@@ -539,6 +583,26 @@ class Store:
 
 
 # --------------------------------------------------------------------------------- helpers
+def _named_files(manifest: Manifest, names: Sequence[str]) -> tuple[StoredFile, ...]:
+    """The live files of ``manifest`` that ``names`` name (by name, name without ``.gz`` or the
+    path ingested from), in the manifest's order."""
+    live = manifest.live_files()
+    chosen: list[StoredFile] = []
+    for name in names:
+        found = [
+            f for f in live
+            if name in (f.key, f.path, f.identity[1]) or Path(name).name == f.key
+        ]  # fmt: skip
+        if not found:
+            listed = ", ".join(sorted({f.key for f in live})) or "none"
+            raise NotFoundError(f"no stored file is named {name!r}; stored files: {listed}")
+        if len({f.source for f in found}) > 1:
+            sources = ", ".join(sorted({f.source for f in found}))
+            raise InputError(f"{name!r} names files of several sources ({sources})")
+        chosen += [f for f in found if f not in chosen]
+    return tuple(f for f in live if f in chosen)
+
+
 def _local_root(root: Path | str) -> Path:
     """The folder of a store given as a path or a ``file://`` URL; for another URL, its local
     working copy (:func:`geo_service.store.remote_write.working_copy`)."""

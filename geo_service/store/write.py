@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tqdm import tqdm
 
-from geo_service.errors import StoreError
+from geo_service.errors import InputError, StoreError
 from geo_service.store.faults import fault_point
 from geo_service.store.layout import (
     OLD_VERSIONS,
@@ -312,11 +312,13 @@ def plan_ingest(
 ) -> IngestPlan:
     """Sort ``files`` into new, unchanged (same checksum stored) and superseding ones."""
     live = manifest.live_files()
-    stored_sha = {(r.source, r.sha256) for r in live}
-    unchanged = tuple(f for f in files if (f.source, f.sha256) in stored_sha)
-    new_files = tuple(f for f in files if (f.source, f.sha256) not in stored_sha)
-    replacing = {f.identity for f in new_files}
+    stored_sha = {r.content for r in live}
+    unchanged = tuple(f for f in files if f.content in stored_sha)
+    new_files = tuple(f for f in files if f.content not in stored_sha)
+    replacing = {f.identity: f for f in new_files}
     superseded = tuple(r for r in live if r.identity in replacing)
+    for old in superseded:
+        _refuse_lost_months(old, replacing[old.identity])
     from_unchanged = incidents["source_file"].isin([f.key for f in unchanged]).to_numpy()
     held = incidents.iloc[0:0] if held is None else held
     return IngestPlan(
@@ -327,6 +329,19 @@ def plan_ingest(
         unchanged_rows=int(from_unchanged.sum()),
         superseded=superseded,
     )
+
+
+def _refuse_lost_months(old: StoredFile, new: FileRecord) -> None:
+    """A file replacing a stored one of its name must hold every month that one held: else the
+    name is being reused for other data (a month would silently go)."""
+    lost = sorted(set(old.months) - set(new.months))
+    if lost:
+        raise InputError(
+            f"{new.path}: has the name of the stored file {old.key}, so it would replace it, but "
+            f"it holds no rows of {', '.join(lost)}, which that file holds: those months would "
+            "go. Give it another name; or, if those months should go, remove the stored file "
+            f"first (geo-service remove '{old.key}'), then ingest it."
+        )
 
 
 def ingest_id(files: Sequence[FileRecord]) -> str:

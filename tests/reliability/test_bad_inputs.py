@@ -318,6 +318,9 @@ INCIDENT_CASES: dict[str, Case] = {
     "CR-only line ends": refused(
         raw_file(GOOD_POLICE.replace("\n", "\r").encode()), "carriage return alone"
     ),
+    "CR-only line ends, over 64 KiB": refused(
+        raw_file((GOOD_POLICE.replace("\n", "\r") * 400).encode()), "carriage return alone"
+    ),
     "random bytes without NUL": refused(
         raw_file(
             bytes(

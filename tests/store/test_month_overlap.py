@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from geo_service import ingest
-from geo_service.errors import InputError
+from geo_service.errors import InputError, NotFoundError
 from geo_service.store import Store
 from tests.store.conftest import P_W1, P_W2, january_rows, police_row, write_police_csv
 
@@ -67,12 +67,12 @@ def test_a_revised_copy_under_another_name_is_refused(tmp_path: Path, store: Sto
     with pytest.raises(InputError) as caught:
         ingest.ingest_files(store, "police-uk", [copy])
     assert str(caught.value) == (
-        "2021-01-test-street (1).csv: month 2021-01 repeats 4 incident ids of "
-        "2021-01-test-street.csv, but it has 1 row(s) without an id of their own (anti-social "
-        "behaviour) that 2021-01-test-street.csv does not: it is another version of the same "
-        "month. Those rows would count twice beside 2021-01-test-street.csv, so the file is "
-        "refused and nothing is stored. To replace 2021-01-test-street.csv with it, save it as "
-        "2021-01-test-street.csv and ingest that file."
+        "2021-01-test-street (1).csv: month 2021-01 repeats the incident ids of another file "
+        "(5 of the 6 of 2021-01-test-street.csv), but it has 1 row(s) without an id of their "
+        "own (anti-social behaviour) that they do not, and lacks 1 of theirs: it is another "
+        "version of the month. Beside them the changed rows would count twice, so the file is "
+        "refused and nothing is stored. If it is the newer version, remove the older first "
+        "(geo-service remove '2021-01-test-street.csv'), then ingest it."
     )
     assert store.version() == before and len(store.incidents()) == 6 and _asb(store) == 2
 
@@ -81,9 +81,11 @@ def test_a_revised_copy_and_its_original_in_one_ingest_are_refused(tmp_path: Pat
     store = Store(tmp_path / "store")
     first = write_police_csv(tmp_path / "a" / "2021-01-test-street.csv", january_rows())
     second = write_police_csv(tmp_path / "b" / "2021-01-test-street (1).csv", _revised())
-    with pytest.raises(InputError, match=r"^2021-01-test-street \(1\)\.csv: month 2021-01 "):
-        ingest.ingest_files(store, "police-uk", [first, second])
-    assert store.version() is None
+    # whichever is read first, the other is refused, and nothing is stored
+    for order in ([first, second], [second, first]):
+        with pytest.raises(InputError, match=r"month 2021-01 .* Ingest only the newer of these"):
+            ingest.ingest_files(store, "police-uk", order)
+        assert store.version() is None
 
 
 def test_the_revised_copy_under_the_stored_name_replaces_it(tmp_path: Path, store: Store) -> None:
@@ -140,3 +142,92 @@ def test_a_store_written_before_newer_columns_takes_another_file_of_a_held_month
     assert (summary.stored, summary.duplicates, summary.rejected) == (6, 1, 1)
     january = store.incidents(month_from="2021-01", month_to="2021-01")
     assert len(january) == 7 + 6 and january["reported_by"].isna().sum() == 7
+
+
+def _dacorum(rows: list[list[str]]) -> list[list[str]]:
+    """A part of the month: the rows in ward W1 (crime C1 twice, C4, and both ASB rows)."""
+    return [r for r in rows if r[0] in ("C1", "C4", "")]
+
+
+def test_a_part_of_a_month_then_the_whole_then_its_revision(tmp_path: Path) -> None:
+    """A part and the whole of one month are one publication: both kept, nothing twice. A
+    revision of the whole beside the stored part would count its changed row twice: refused,
+    and taken once the part is removed."""
+    store = Store(tmp_path / "store")
+    part = write_police_csv(tmp_path / "2021-01-part-street.csv", _dacorum(january_rows()))
+    whole = write_police_csv(tmp_path / "a" / "2021-01-test-street.csv", january_rows())
+    assert ingest.ingest_files(store, "police-uk", [part]).stored == 4
+    assert ingest.ingest_files(store, "police-uk", [whole]).stored == 2  # C2, C3
+    assert len(store.incidents()) == 6 and _asb(store) == 2
+    revised = write_police_csv(tmp_path / "b" / "2021-01-test-street.csv", _revised())
+    before = store.version()
+    with pytest.raises(InputError, match=r"geo-service remove '2021-01-part-street\.csv'"):
+        ingest.ingest_files(store, "police-uk", [revised])  # replaces the whole, not the part
+    assert store.version() == before and _asb(store) == 2
+    removed = ingest.remove_files(store, ["2021-01-part-street.csv"])
+    assert [(r.name, r.stored) for r in removed] == [("2021-01-part-street.csv", 4)]
+    assert len(store.incidents()) == 6  # the whole's held copies of C1, C4 and ASB stored
+    summary = ingest.ingest_files(store, "police-uk", [revised])
+    assert [f.status for f in summary.files] == ["replaced earlier version"]
+    stored = store.incidents()
+    assert len(stored) == 6 and _asb(store) == 2
+    assert set(stored["source_file"]) == {"2021-01-test-street.csv"}
+
+
+def test_removing_a_file_stores_the_copies_others_held(tmp_path: Path, store: Store) -> None:
+    copy = write_police_csv(tmp_path / "in" / "copy.csv", january_rows()[:5])  # C1-C3, 2 ASB
+    assert ingest.ingest_files(store, "police-uk", [copy]).stored == 0
+    gone = ingest.remove_files(store, ["2021-01-test-street.csv"])
+    assert [(r.name, r.months, r.stored) for r in gone] == [
+        ("2021-01-test-street.csv", ("2021-01",), 6)
+    ]
+    stored = store.incidents()
+    # C4 was the removed file's alone; the copy's five rows are stored in their place
+    assert len(stored) == 5 and set(stored["source_file"]) == {"copy.csv"} and _asb(store) == 2
+    with pytest.raises(NotFoundError, match=r"no stored file is named 'nope\.csv'; stored "
+                       r"files: copy\.csv"):  # fmt: skip
+        ingest.remove_files(store, ["nope.csv"])
+
+
+def test_a_name_reused_for_another_month_is_refused(tmp_path: Path) -> None:
+    """A name without a month, used for January then for February: replacing would drop
+    January, so the second is refused."""
+    store = Store(tmp_path / "store")
+    name = tmp_path / "in" / "test-street.csv"
+    ingest.ingest_files(store, "police-uk", [write_police_csv(name, january_rows())])
+    february = [[*r[:1], "2021-02", *r[2:]] for r in january_rows()[:4]]
+    before = store.version()
+    with pytest.raises(InputError, match=r"it holds no rows of 2021-01, which that file holds"):
+        ingest.ingest_files(store, "police-uk", [write_police_csv(name, february)])
+    assert store.version() == before and len(store.incidents()) == 6
+
+
+def test_a_file_and_its_gzip_in_one_ingest_are_refused(tmp_path: Path) -> None:
+    plain = write_police_csv(tmp_path / "2021-01-test-street.csv", january_rows())
+    packed = tmp_path / "2021-01-test-street.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(InputError, match="are one file name, one of them gzipped"):
+        ingest.ingest_files(Store(tmp_path / "store"), "police-uk", [plain, packed])
+
+
+def test_the_same_file_with_other_forces_left_out_replaces_the_stored_one(
+    tmp_path: Path,
+) -> None:
+    """--exclude-force is part of what a stored file is: the same bytes ingested with other
+    forces left out are read again (not "unchanged") and replace the stored rows."""
+    store = Store(tmp_path / "store")
+    rows = january_rows()
+    rows[1][2] = rows[3][2] = "British Transport Police"  # C2 and an ASB row
+    path = write_police_csv(tmp_path / "2021-01-test-street.csv", rows)
+    btp = ["British Transport Police"]
+    first = ingest.ingest_files(store, "police-uk", [path], exclude_forces=btp)
+    assert (first.stored, first.rejected) == (4, 3)  # 2 excluded on request, 1 bad month
+    again = ingest.ingest_files(store, "police-uk", [path], exclude_forces=btp)
+    assert [f.status for f in again.files] == ["unchanged"] and len(store.incidents()) == 4
+    every = ingest.ingest_files(store, "police-uk", [path])
+    assert [f.status for f in every.files] == ["replaced earlier version"]
+    assert len(store.incidents()) == 6 and _asb(store) == 2
+    left_out = ingest.ingest_files(store, "police-uk", [path], exclude_forces=btp)
+    assert [f.status for f in left_out.files] == ["replaced earlier version"]
+    assert len(store.incidents()) == 4 and _asb(store) == 1
+    assert [f.excluded_forces for f in store.manifest().live_files()] == [tuple(btp)]

@@ -128,15 +128,32 @@ def test_newer_file_replaces_its_months_and_keeps_other_files(store: Store) -> N
     )
     _write(store, old, "a.csv", "sha-a1")
     _write(store, _rows("b.csv", "2021-01", ["p:9"]), "b.csv", "sha-b")  # another force, same month
-    newer = _rows("a.csv", "2021-01", ["p:1", "p:5"], category="Drugs")
+    newer = pd.concat(
+        [_rows("a.csv", "2021-01", ["p:1", "p:5"], category="Drugs"),
+         _rows("a.csv", "2021-02", ["p:6"])],
+        ignore_index=True,
+    )  # fmt: skip
     result = _write(store, newer, "a.csv", "sha-a2")
-    assert result.superseded_files == ("/in/a.csv",) and result.stored == 2
+    assert result.superseded_files == ("/in/a.csv",) and result.stored == 3
     got = store.incidents().set_index("incident_id")
-    assert sorted(got.index) == ["p:1", "p:5", "p:9"]  # p:2 gone, Feb (only in old a.csv) gone
+    assert sorted(got.index) == ["p:1", "p:5", "p:6", "p:9"]  # p:2 and p:3 gone with old a.csv
     assert got.loc["p:1", "category"] == "Drugs"
-    assert store.months() == ["2021-01"]
+    assert store.months() == ["2021-01", "2021-02"]
     files = store.manifest().files
     assert [f.superseded_by is not None for f in files] == [True, False, False]
+
+
+def test_a_newer_file_lacking_a_month_of_the_stored_one_is_refused(store: Store) -> None:
+    """The name reused for other months (or a cut-down export) would silently drop a month."""
+    old = pd.concat(
+        [_rows("a.csv", "2021-01", ["p:1"]), _rows("a.csv", "2021-02", ["p:3"])],
+        ignore_index=True,
+    )
+    _write(store, old, "a.csv", "sha-a1")
+    before = store.version()
+    with pytest.raises(InputError, match=r"holds no rows of 2021-02, which that file holds"):
+        _write(store, _rows("a.csv", "2021-01", ["p:1", "p:5"]), "a.csv", "sha-a2")
+    assert store.version() == before and store.months() == ["2021-01", "2021-02"]
 
 
 def test_id_already_in_partition_is_a_duplicate(store: Store) -> None:
