@@ -8,6 +8,10 @@ ranking: two areas tied highest of 10 are both "9th of 10", the assessment's "jo
 ``highest_first=True`` counts from the highest instead (highest "1st of 10"). Compute them from a
 :func:`~geo_service.analysis.change.change_table` of the peer layer (all districts, all wards ...);
 :func:`position_convention` states the convention beside them.
+
+The breakdowns take raw incidents or a *counted* frame (rows standing for several incidents
+with equal keys, their number in ``n``; :mod:`geo_service.analysis.counts`): both give the same
+table for the same incidents.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis.counts import UNALLOCATED, select
+from geo_service.analysis.counts import UNALLOCATED, select, weights
 from geo_service.analysis.periods import Period
 from geo_service.categories import CategoryGroup
 from geo_service.schema import ROAD_TRAFFIC_COLLISION, SEVERITIES
@@ -53,7 +57,7 @@ def subcategory_breakdown(
     Parameters
     ----------
     incidents
-        Canonical incidents.
+        Canonical incidents, or a counted frame (module docstring).
     group
         Category group, or the name of a plain category.
     previous, current
@@ -68,8 +72,9 @@ def subcategory_breakdown(
     """
     counts = {}
     for key, period in (("previous", previous), ("current", current)):
-        sub = select(incidents, group=group, period=period)["subcategory"].fillna(NOT_GIVEN)
-        counts[key] = sub.astype("str").value_counts()
+        chosen = select(incidents, group=group, period=period)
+        sub = chosen["subcategory"].fillna(NOT_GIVEN).astype("str")
+        counts[key] = pd.Series(weights(chosen), index=chosen.index).groupby(sub).sum()
     table = pd.DataFrame(counts).fillna(0).astype("int64")
     table.index.name = "subcategory"
     table = table.reset_index()
@@ -94,7 +99,7 @@ def severity_by_period(
     Parameters
     ----------
     incidents
-        Canonical incidents with ``severity``.
+        Canonical incidents with ``severity``, or a counted frame with it (module docstring).
     periods
         The periods, one column each.
     group
@@ -110,8 +115,9 @@ def severity_by_period(
     columns: dict[str, list[str] | list[int]] = {"severity": [*order, GRAND_TOTAL]}
     for period in periods:
         chosen = select(incidents, group=group, period=period)
-        counts = chosen["severity"].value_counts()
-        columns[period.label] = [int(counts.get(s, 0)) for s in order] + [len(chosen)]
+        n = pd.Series(weights(chosen), index=chosen.index)
+        counts = n.groupby(chosen["severity"]).sum()
+        columns[period.label] = [int(counts.get(s, 0)) for s in order] + [int(n.sum())]
     return pd.DataFrame(columns)
 
 

@@ -14,6 +14,14 @@ Expected levels (documented choices)
 
 "Covered" months are the months present anywhere in the frame passed in (any category), so a
 month with no incident of the group still counts as a zero when the data covers it.
+
+Every function here takes raw incidents or a *counted* frame (rows standing for several
+incidents with equal keys, their number in ``n``; :mod:`geo_service.analysis.counts`): both give
+the same figures for the same incidents. A counted frame's ``occurred_at`` need hold only the
+day and hour. The store's area cube (:func:`geo_service.store.cubes.counted_incidents`) gives
+the day only to incidents in an area of its layer (elsewhere the hour on 2000-01-01): count
+days (:func:`daily_exceedances`, :func:`day_of_week_profile`) of those only, as the report does
+(its borough).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis.counts import area_codes_column, resolve_group, select
+from geo_service.analysis.counts import area_codes_column, resolve_group, select, weights
 from geo_service.analysis.periods import Period, parse_month, shift_month
 from geo_service.analysis.significance import poisson_tails
 from geo_service.categories import CategoryGroup
@@ -72,7 +80,8 @@ def monthly_series(
     Parameters
     ----------
     incidents
-        Canonical incidents (joined to ``layer`` when it is given).
+        Canonical incidents, or a counted frame (module docstring), joined to ``layer`` when it
+        is given.
     group
         Category group, or the name of a plain category.
     period
@@ -99,11 +108,14 @@ def monthly_series(
     """
     chosen = select(incidents, group=group, period=period)
     months = pd.Index(period.months, name="month", dtype="str")
+    n = pd.Series(weights(chosen), index=chosen.index)
     if layer is None:
-        counts = chosen["month"].value_counts().reindex(months, fill_value=0)
+        counts = n.groupby(chosen["month"].astype("str")).sum().reindex(months, fill_value=0)
         return _unheld(pd.DataFrame({"count": counts.astype("int64")}, index=months), held)
     area = area_codes_column(chosen, layer)
-    wide = pd.crosstab(chosen["month"], area)
+    wide = (
+        n.groupby([chosen["month"].astype("str"), area.astype("str")]).sum().unstack(fill_value=0)
+    )
     columns = pd.Index(codes if codes is not None else sorted(wide.columns), dtype="str")
     wide = wide.reindex(index=months, columns=columns, fill_value=0).astype("int64")
     wide.columns.name = "code"
@@ -137,7 +149,7 @@ def yearly_totals(
     Parameters
     ----------
     incidents
-        Canonical incidents.
+        Canonical incidents, or a counted frame (module docstring).
     group
         Category group, or the name of a plain category.
     end
@@ -170,9 +182,10 @@ def yearly_totals(
     ]
     windows = [w for w in reversed(windows) if set(w.months) <= covered]
     chosen = select(incidents, group=group)
+    n = weights(chosen)
     rows = []
     for window in windows:
-        count = int(np.count_nonzero(window.contains(chosen["month"])))
+        count = int(n[np.asarray(window.contains(chosen["month"]), dtype=bool)].sum())
         rows.append((window.label, window.start, window.end, count, count / window.n_months))
     return pd.DataFrame(rows, columns=["period", "start", "end", "count", "mean_per_month"])
 
@@ -214,7 +227,8 @@ def unusual_months(
     Parameters
     ----------
     incidents
-        Canonical incidents of every category (their months define coverage by default).
+        Canonical incidents of every category, or a counted frame (module docstring); their
+        months define coverage by default.
     group
         Category group, or the name of a plain category.
     period
@@ -277,7 +291,8 @@ def daily_exceedances(
     Parameters
     ----------
     incidents
-        Canonical incidents with ``occurred_at`` (datetime; missing where not known).
+        Canonical incidents, or a counted frame (module docstring), with ``occurred_at``
+        (datetime; missing where not known).
     group
         Category group, or the name of a plain category.
     period
@@ -302,8 +317,9 @@ def daily_exceedances(
     dated = chosen.loc[chosen["occurred_at"].notna()]
     days = dated["occurred_at"].dt.strftime("%Y-%m-%d")
     months = dated["month"].astype("str")
-    per_day = pd.DataFrame({"date": days, "month": months}).value_counts().rename("count")
-    per_month = months.value_counts()
+    n = pd.Series(weights(dated), index=dated.index)
+    per_day = n.groupby([days.rename("date"), months]).sum().rename("count")
+    per_month = n.groupby(months).sum()
     table = per_day.reset_index()
     length = np.array([_days_in(m) for m in table["month"]], dtype=float)
     table["daily_mean"] = per_month.reindex(table["month"]).to_numpy(dtype=float) / length
@@ -313,7 +329,7 @@ def daily_exceedances(
         for c, m in zip(counts, table["daily_mean"].to_numpy(dtype=float), strict=True)
     ]
     table = table.loc[(table["p"] < alpha) & (counts > table["daily_mean"].to_numpy(dtype=float))]
-    table = table.sort_values(["p", "date"], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["p", "date", "month"], kind="stable").reset_index(drop=True)
     return table.loc[:, ["date", "count", "daily_mean", "p"]].astype(
         {"date": "str", "count": "int64"}
     )
@@ -332,7 +348,7 @@ def day_of_week_profile(
     Parameters
     ----------
     incidents
-        Canonical incidents with ``occurred_at``.
+        Canonical incidents, or a counted frame (module docstring), with ``occurred_at``.
     group
         Category group, or the name of a plain category.
     period
@@ -343,9 +359,11 @@ def day_of_week_profile(
     pandas.DataFrame
         Seven rows: day (name), count, share (percent; NaN when no incident is dated).
     """
-    dated = select(incidents, group=group, period=period)["occurred_at"].dropna()
-    counts = dated.dt.day_of_week.value_counts().reindex(range(7), fill_value=0)
-    return _profile("day", list(WEEKDAYS), counts.to_numpy(dtype="int64"))
+    chosen = select(incidents, group=group, period=period)
+    dated = chosen["occurred_at"].notna().to_numpy(dtype=bool)
+    days = chosen["occurred_at"].dt.day_of_week.to_numpy()[dated].astype(np.int64)
+    counts = np.bincount(days, weights=weights(chosen)[dated], minlength=7)
+    return _profile("day", list(WEEKDAYS), counts.astype("int64"))
 
 
 def hour_of_day_profile(
@@ -356,7 +374,8 @@ def hour_of_day_profile(
     Parameters
     ----------
     incidents
-        Canonical incidents with ``occurred_at`` and ``time_known``.
+        Canonical incidents, or a counted frame (module docstring), with ``occurred_at`` and
+        ``time_known``.
     group
         Category group, or the name of a plain category.
     period
@@ -368,9 +387,10 @@ def hour_of_day_profile(
         24 rows: hour (0-23), count, share (percent; NaN when no time is known).
     """
     chosen = select(incidents, group=resolve_group(group), period=period)
-    timed = chosen.loc[chosen["time_known"].to_numpy(dtype=bool), "occurred_at"].dropna()
-    counts = timed.dt.hour.value_counts().reindex(range(24), fill_value=0)
-    return _profile("hour", list(range(24)), counts.to_numpy(dtype="int64"))
+    timed = chosen["time_known"].to_numpy(dtype=bool) & chosen["occurred_at"].notna().to_numpy()
+    hours = chosen["occurred_at"].dt.hour.to_numpy()[timed].astype(np.int64)
+    counts = np.bincount(hours, weights=weights(chosen)[timed], minlength=24)
+    return _profile("hour", list(range(24)), counts.astype("int64"))
 
 
 def _profile(key: str, labels: list, counts: np.ndarray) -> pd.DataFrame:

@@ -17,6 +17,12 @@ month not held is "no data", never 0; a group the data cannot form is "not avail
 police_uk data (no Burglary sub-types)", and one it can form only in part names what it leaves
 out. Unlocated rows that nothing places in the layer are reported apart, and a material change in
 the share of unlocated rows between the two periods is flagged.
+
+Every figure is a count, so the report takes raw incidents or *counted* rows (each standing for
+``n`` incidents with equal keys; :mod:`geo_service.analysis.counts`), as the store's area cube
+gives them (:mod:`geo_service.store.cubes`), one frame per layer: the study layer's incidents,
+the peer layer's (:attr:`Peers.incidents`) and the rows with a collision severity
+(``severities``). Both kinds give the same document for the same incidents.
 """
 
 from __future__ import annotations
@@ -82,12 +88,27 @@ DEFAULT_PRIORITIES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Peers:
-    """Peer comparison: the incidents' ``area_<layer>`` for a peer layer (e.g. the county's
-    districts), that layer's standard frame, and the code of the area the report is about."""
+    """Peer comparison: a peer layer (e.g. the county's districts), its areas, the area the
+    report is about, and the incidents counted per peer area.
+
+    Attributes
+    ----------
+    layer
+        The peer layer's name.
+    areas
+        Its standard frame (``code``, ``name``, denominators).
+    code
+        The code of the partnership's own area in it.
+    incidents
+        Incidents (or counted rows) joined to ``layer`` (column ``area_<layer>``), every
+        incident of the store as for the report's own (forces left out alike); None: the
+        report's ``incidents``, which then carry ``area_<layer>`` too.
+    """
 
     layer: str
     areas: pd.DataFrame
     code: str
+    incidents: pd.DataFrame | None = None
 
 
 def build_report(
@@ -109,16 +130,20 @@ def build_report(
     progress: Progress | None = None,
     notes: tuple[str, ...] = (),
     collision_sites: pd.DataFrame | None = None,
+    severities: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
 
     Parameters
     ----------
     incidents
-        Canonical incidents joined to ``layer`` (and to ``peers.layer``). Borough figures count
-        the incidents allocated to an area of ``layer``; incidents with no location are
-        reported as unallocated; those located outside every area are ignored (except by the
-        peer comparison, which counts per peer area).
+        Canonical incidents, or counted rows (module docstring), joined to ``layer`` (and to
+        ``peers.layer`` when ``peers.incidents`` is None), with ``source``, ``category``,
+        ``subcategory``, ``month``, ``occurred_at``, ``time_known`` and the location (``x``
+        and ``y``, or ``located``). Borough figures count the incidents allocated to an area of
+        ``layer``; incidents with no location are reported as unallocated; those located
+        outside every area are ignored (except by the peer comparison, which counts per peer
+        area).
     layer, areas
         The area layer of the local tables (beats, wards) and its standard frame.
     groups
@@ -151,6 +176,22 @@ def build_report(
     collision_sites
         Ranked repeat-collision sites (:func:`geo_service.services.collisions.collision_sites`)
         listed in the collision section (the first :data:`SITE_ROWS`); None: none listed.
+    severities
+        Incidents (or counted rows) with ``severity``, joined to ``layer``, holding every
+        incident of the store in the categories of the collision groups
+        (:func:`collision_groups`), forces left out as for ``incidents``: the severity tables
+        count these. None: ``incidents``, which then carry ``severity``.
+
+    Returns
+    -------
+    str
+        The HTML document.
+
+    Raises
+    ------
+    InputError
+        The incidents are not joined to ``layer`` (or to ``peers.layer``), or ``areas`` lacks
+        ``code`` or ``name`` or repeats a code.
     """
     previous, current = comparison_periods(period_end, months=months, against=against)
     borough = within_layer(incidents, layer)
@@ -159,8 +200,14 @@ def build_report(
     setting = _Setting(layer, areas, windows, peers, matrix or load_risk_matrix(),
                        coverage, highest_first)  # fmt: skip
     shown = progress or quiet
+    frames = _Frames(
+        borough=borough,
+        everywhere=incidents,
+        peers=None if peers is None else peers.incidents,
+        severities=borough if severities is None else within_layer(severities, layer),
+    )
     sections = [
-        _section(borough, incidents, find_group(groups, name), setting)
+        _section(frames, find_group(groups, name), setting)
         for name in shown(priorities, what="report sections", total=len(priorities), unit="section")
     ]
     context = {
@@ -200,6 +247,18 @@ def _site_rows(sites: pd.DataFrame | None) -> list[dict[str, str]]:
         }
         for r in sites.head(SITE_ROWS).to_dict(orient="records")
     ]
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """The incidents the sections count: the borough's (in an area of the layer), every one
+    (the layer's table and its unallocated row), the peer layer's (None: ``everywhere``) and
+    the borough's with a severity."""
+
+    borough: pd.DataFrame
+    everywhere: pd.DataFrame
+    peers: pd.DataFrame | None
+    severities: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -261,12 +320,11 @@ class _Windows:
         return comparison_periods(end, months=self.months, against=self.against)
 
 
-def _section(
-    incidents: pd.DataFrame, everywhere: pd.DataFrame, group: CategoryGroup, setting: _Setting
-) -> dict[str, Any]:
+def _section(frames: _Frames, group: CategoryGroup, setting: _Setting) -> dict[str, Any]:
     previous, current = _own_periods(group, *setting.windows.for_group(group), setting.coverage)
+    incidents = frames.borough
     subset = select(incidents, group=group)
-    anywhere = select(everywhere, group=group)
+    anywhere = select(frames.everywhere, group=group)
     table = change.change_table(
         anywhere, layer=setting.layer, areas=setting.areas, group=group,
         previous=previous, current=current, coverage=setting.coverage,
@@ -289,7 +347,8 @@ def _section(
         return section
     formed = _formed(group, setting.coverage)
     subset = select(incidents, group=formed)
-    peer = _peer_position(anywhere, formed, setting, previous, current)
+    peer_rows = anywhere if frames.peers is None else select(frames.peers, group=group)
+    peer = _peer_position(peer_rows, formed, setting, previous, current)
     rating = risk.risk_rating(
         group.name, previous=int(totals["previous"]), current=int(totals["current"]),
         p=float(totals["p"]), volume_ratio=peer["volume_ratio"], matrix=setting.matrix,
@@ -309,7 +368,7 @@ def _section(
         time_sentences=time_sentences(incidents, subset, formed, current, noun, held=held),
         subcategories=types,
         type_sentence=type_sentence(subset, formed, previous, current, noun) if types else None,
-        severity=_severity_rows(subset, formed, previous, current),
+        severity=_severity_rows(frames.severities, formed, previous, current),
     )  # fmt: skip
     return section
 
@@ -404,11 +463,11 @@ def _subcategory_rows(
 
 
 def _severity_rows(
-    subset: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
+    borough: pd.DataFrame, group: CategoryGroup, previous: Period, current: Period
 ) -> list[list[str]]:
     if not _is_collisions(group):
         return []
-    table = breakdowns.severity_by_period(subset, (previous, current), group=group)
+    table = breakdowns.severity_by_period(borough, (previous, current), group=group)
     return [[str(v) for v in row] for row in table.itertuples(index=False)]
 
 
@@ -482,3 +541,26 @@ def _earlier_rating(
 def _is_collisions(group: CategoryGroup) -> bool:
     """Whether ``group`` counts road traffic collisions (own window, severity table)."""
     return any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include)
+
+
+def collision_groups(
+    groups: tuple[CategoryGroup, ...], priorities: tuple[str, ...] = DEFAULT_PRIORITIES
+) -> tuple[CategoryGroup, ...]:
+    """The priority sections that count road traffic collisions: those given a severity table.
+
+    Parameters
+    ----------
+    groups, priorities
+        As for :func:`build_report`.
+
+    Returns
+    -------
+    tuple of CategoryGroup
+        The group of each such section, in the order of ``priorities``; the categories of these
+        are what :func:`build_report`'s ``severities`` must hold.
+    """
+    return tuple(
+        group
+        for group in (find_group(groups, name) for name in priorities)
+        if _is_collisions(group)
+    )

@@ -2,20 +2,26 @@
 
 The change tables (``change``, ``summary``, ``area``) need, of every incident, only its source,
 month, category, sub-type, hour of day (when known), reporting force, whether it has a location
-and its area in the study layer. Counting the incidents once per distinct combination of those
-keys gives a table far smaller than the rows (area x month x category, for a national store
-thousands of times smaller) from which every figure of those tables follows exactly: the
-counting functions of :mod:`geo_service.analysis.counts` take its rows, each with its count
-``n`` and ``located`` flag, as they take raw incidents.
+and its area in the study layer; the strategic-assessment report needs besides the day of the
+incidents in its borough that have a date (its weekday profile and unusual days). Counting the
+incidents once per distinct combination of those keys gives a table far smaller than the rows
+(area x month x category, for a national store thousands of times smaller) from which every
+figure of those tables follows exactly: the counting functions of
+:mod:`geo_service.analysis.counts` (and the report's, :mod:`geo_service.analysis.patterns` and
+:mod:`~geo_service.analysis.breakdowns`) take its rows, each with its count ``n`` and
+``located`` flag, as they take raw incidents.
+police.uk rows carry a month only (no date), so the day adds rows only for dated sources (fire,
+STATS19, force extracts), and only for their incidents inside a layer's areas.
 
 * :func:`count_partition` is pure: one partition's Arrow table -> its cube rows, one block per
   layer and one for the whole store (layer ``""``, no area). An engine can map it over
   partitions; :func:`combine` joins the blocks.
 * :func:`stored_cube` keeps the cube in :data:`CUBE_FILE` beside the version's manifest (like
-  ``summary.parquet``: a derived file, trusted only while its rows per layer, source and month
-  equal the manifest's partitions and its checksums theirs). Building it reuses the rows of
-  every partition whose checksum the newest other version's cube already counted, so a no-op
-  ingest counts nothing and adding one month counts one month.
+  ``summary.parquet``: a derived file, trusted only while its columns are :data:`CUBE_COLUMNS`,
+  its rows per layer, source and month equal the manifest's partitions and its checksums
+  theirs: a cube kept by an earlier version of this code, lacking a key, is counted again).
+  Building it reuses the rows of every partition whose checksum the newest other version's
+  cube already counted, so a no-op ingest counts nothing and adding one month counts one month.
 * :func:`build_after_publish` is called when a version is published, so commands find the cube
   ready; :func:`counted_incidents` is what the services read in place of the rows.
 """
@@ -50,9 +56,11 @@ logger = logging.getLogger(__name__)
 CUBE_FILE = "cube_areas.parquet"
 #: The ``layer`` of the cube's rows counting the whole store (``code`` always null).
 WHOLE_STORE = ""
-#: What the cube counts by: the keys of a change table's selectors, the area and the location.
+#: What the cube counts by: the keys of a change table's selectors, the area, the location and
+#: the day of the incidents that have a date and an area of the layer (``day``; null for the
+#: others and in the whole store's block).
 KEY_COLUMNS = (
-    "layer", "code", "source", "month", "category", "subcategory", "time_known", "hour",
+    "layer", "code", "source", "month", "category", "subcategory", "time_known", "hour", "day",
     "reported_by", "located",
 )  # fmt: skip
 #: Columns of the cube: its keys, the incidents counted (``n``) and the SHA-256 of the
@@ -60,8 +68,11 @@ KEY_COLUMNS = (
 CUBE_COLUMNS = (*KEY_COLUMNS, "n", "checksum")
 #: The partition columns counted (besides the area columns).
 READ_COLUMNS = ("category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y")
-# A selector reads only the hour of ``occurred_at``: the hour stands in for the time.
-_EPOCH = pd.Timestamp("2000-01-01")
+# A selector reads only the hour of ``occurred_at`` and the report the date of those in its
+# borough: the day and hour stand in for the time (the hour alone, on this day, for a cube row
+# with an hour and no day).
+_EPOCH = np.datetime64("2000-01-01", "us")
+_HOUR = np.timedelta64(1, "h")
 _STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
 #: Layers' checked cube rows held by :func:`layer_rows` (most recently used last).
 _READ: OrderedDict[tuple[object, ...], pd.DataFrame] = OrderedDict()
@@ -89,7 +100,9 @@ def count_partition(
     Returns
     -------
     pyarrow.Table
-        :data:`CUBE_COLUMNS`; per layer the counts sum to the partition's rows.
+        :data:`CUBE_COLUMNS`; per layer the counts sum to the partition's rows. ``day`` is
+        given only to incidents that have a date and an area of the block's layer (the
+        report reads days in its borough alone): null elsewhere and in the whole store's block.
     """
     keys = {
         **selector_keys(table),
@@ -98,32 +111,32 @@ def count_partition(
             pc.fill_null(pc.is_finite(table["y"]), False),
         ),
     }
-    counted = {
-        layer: counted_keys({"code": table[schema.area_column(layer)], **keys}) for layer in layers
-    }
+    day = day_of(table["occurred_at"])
+    counted = {}
+    for layer in layers:
+        code = table[schema.area_column(layer)]
+        counted[layer] = counted_keys({"code": code, **keys, "day": _where_placed(code, day)})
     if layers:  # every row is in one row of a layer's counts: sum those, not the rows again
         first = counted[layers[0]]
         summed = first.group_by(list(keys)).aggregate([("n", "sum")])
         whole = pa.table({**{c: summed[c] for c in keys}, "n": summed["n_sum"]})
     else:
         whole = counted_keys(keys)
+    whole = whole.append_column("day", pa.nulls(whole.num_rows, pa.date32()))
     blocks = []
     for layer, grouped in ((WHOLE_STORE, whole), *counted.items()):
         k = grouped.num_rows
         code = grouped["code"] if layer != WHOLE_STORE else pa.nulls(k, pa.large_string())
-        blocks.append(
-            pa.table(
-                {
-                    "layer": repeated(layer, k),
-                    "code": code,
-                    "source": repeated(source, k),
-                    "month": repeated(month, k),
-                    **{c: grouped[c] for c in keys},
-                    "n": grouped["n"],
-                    "checksum": repeated(checksum, k),
-                }
-            )
-        )
+        columns = {
+            "layer": repeated(layer, k),
+            "code": code,
+            "source": repeated(source, k),
+            "month": repeated(month, k),
+            **{c: grouped[c] for c in (*keys, "day")},
+            "n": grouped["n"],
+            "checksum": repeated(checksum, k),
+        }
+        blocks.append(pa.table({c: columns[c] for c in CUBE_COLUMNS}))
     return pa.concat_tables(blocks)
 
 
@@ -226,6 +239,31 @@ def selector_keys(table: pa.Table) -> dict[str, pa.Array | pa.ChunkedArray]:
     }
 
 
+def _where_placed(
+    code: pa.ChunkedArray | pa.Array, day: pa.ChunkedArray | pa.Array
+) -> pa.ChunkedArray | pa.Array:
+    """``day`` where ``code`` (an area column) holds an area, else null: only the incidents in
+    an area of a layer (the report's borough) are counted by day."""
+    return pc.if_else(pc.is_valid(code), day, pa.scalar(None, pa.date32()))
+
+
+def day_of(occurred_at: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """The date of each timestamp (``date32``; null where it is null).
+
+    Parameters
+    ----------
+    occurred_at
+        Timestamps without a time zone (a partition's ``occurred_at``).
+
+    Returns
+    -------
+    pyarrow.Array or pyarrow.ChunkedArray
+        ``date32`` days, one per value: the day holding the timestamp (floored, so a time
+        before 1970 is on its own day too).
+    """
+    return pc.floor_temporal(occurred_at, unit="day").cast(pa.date32())
+
+
 def _encoded(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Text values dictionary-encoded (as :func:`counted_keys` groups them), once for every
     block of a partition's counts."""
@@ -248,8 +286,8 @@ def combine(pieces: Sequence[pa.Table | pd.DataFrame]) -> pd.DataFrame:
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
     """A cube frame (built or read back from Parquet) with its column order and dtypes."""
     return frame[list(CUBE_COLUMNS)].astype(
-        {**dict.fromkeys(_STR, "str"), "time_known": "bool", "hour": "int8", "located": "bool",
-         "n": "int64"}
+        {**dict.fromkeys(_STR, "str"), "time_known": "bool", "hour": "int8",
+         "day": "datetime64[us]", "located": "bool", "n": "int64"}
     )  # fmt: skip
 
 
@@ -504,8 +542,10 @@ def counted_incidents(
     -------
     pandas.DataFrame
         Columns ``source``, ``category``, ``subcategory``, ``month``, ``time_known``,
-        ``occurred_at`` (the hour on 2000-01-01; NaT where unknown), ``reported_by``,
-        ``area_<layer>`` (with a layer), ``located`` and ``n``.
+        ``occurred_at``, ``reported_by``, ``area_<layer>`` (with a layer), ``located`` and
+        ``n``. ``occurred_at`` is the incidents' date and hour (minutes cut) where they have a
+        date and an area of ``layer``; for the others the hour on 2000-01-01 (the selectors
+        read only the hour); NaT where they have no date.
     """
     version = store.version()
     if version is None:
@@ -521,7 +561,9 @@ def counted_incidents(
         keep &= (cube["month"] <= month_to).to_numpy()
     rows = cube.loc[keep]
     hour = rows["hour"].to_numpy()
-    occurred = (_EPOCH + pd.to_timedelta(hour.clip(0), unit="h")).where(hour >= 0)
+    day = rows["day"].to_numpy(dtype="datetime64[us]")
+    occurred = np.where(np.isnat(day), _EPOCH, day) + hour.clip(0).astype(np.int64) * _HOUR
+    occurred[hour < 0] = np.datetime64("NaT")
     out = pd.DataFrame(
         {
             "source": rows["source"],
@@ -529,7 +571,7 @@ def counted_incidents(
             "subcategory": rows["subcategory"],
             "month": rows["month"],
             "time_known": rows["time_known"],
-            "occurred_at": pd.Series(occurred, index=rows.index).astype("datetime64[us]"),
+            "occurred_at": pd.Series(occurred, index=rows.index, dtype="datetime64[us]"),
             "reported_by": rows["reported_by"],
             "located": rows["located"],
             "n": rows["n"],
