@@ -221,13 +221,15 @@ def refuse_other_version(
     Rows a source gives no id (police.uk anti-social behaviour) get one derived from their
     content (:data:`geo_service.schema.DERIVED_ID_PREFIXES`), so an identical copy of a stored
     month, or a part of it, repeats its ids and stores nothing twice. A *revised* copy (police.uk
-    re-publishes months) repeats most of the month's ids but changes some of those rows: kept
-    beside the first file, they would count twice. Two files are of one publication when they
-    share more than half of the ids of the smaller (a part of a month and the whole month do;
-    two forces' files, sharing at most a few crimes near their border, do not). A new file of
-    partition ``key`` that brings derived-id rows no other file of the month holds, beside a
-    file of its publication (stored, or another of the batch), is refused whichever comes
-    first; given that file's name, it supersedes it instead.
+    re-publishes months) changes some of those rows: kept beside the first file, the changed rows
+    would count twice. A new file of partition ``key`` is such a copy of another file (stored, or
+    another of the batch, whichever comes first) when it has derived-id rows no other file holds
+    *and* lacks derived-id rows of that file in the places it covers (its rows' ``lsoa_code``,
+    else their ``falls_within`` force area): a part and the whole of a month, or two districts'
+    parts, or two forces' months, lack nothing of each other where they overlap, and are kept.
+    Given that file's name, the new one supersedes it instead. Rows of stores written before
+    derived ids came from content (``...:asb:<file>:<line>``) match nothing: with no place to
+    tell by, they count as covered.
 
     Parameters
     ----------
@@ -241,88 +243,84 @@ def refuse_other_version(
     Raises
     ------
     InputError
-        Naming the file, the month, the files of its publication and how to replace them.
+        Naming the file, the month, every other file it is another version of, and what to do.
     """
     prefix = schema.DERIVED_ID_PREFIXES.get(key[0])
     if prefix is None or not new.num_rows:
         return
-    columns = ["incident_id", "source_file"]
+    columns = ["incident_id", "source_file", "lsoa_code", "falls_within"]
     every = pa.concat_tables([t.select(columns) for t in (existing, new, batch_held)])
     every = every.filter(pc.is_valid(every["incident_id"]))
-    sizes = {
-        str(r["values"]): int(r["counts"])
-        for r in pc.value_counts(every["source_file"]).to_pylist()
-    }
-    if len(sizes) < 2:
+    # where a row lies: its LSOA (in one force's area), else the force area of its download
+    place = pc.coalesce(
+        every["lsoa_code"].cast(pa.large_string()),
+        pc.binary_join_element_wise(
+            pa.scalar("force:", pa.large_string()),
+            every["falls_within"].cast(pa.large_string()),
+            pa.scalar("", pa.large_string()),
+        ),
+    )
+    every = pa.table({"incident_id": every["incident_id"], "source_file": every["source_file"],
+                      "place": place})  # fmt: skip
+    if pc.count_distinct(every["source_file"]).as_py() < 2:
         return
-    derived = pc.fill_null(pc.starts_with(new["incident_id"], prefix), False)
+    derived = pc.fill_null(pc.starts_with(every["incident_id"], prefix), False)
+    fresh = pc.fill_null(pc.starts_with(new["incident_id"], prefix), False)
     for name in pc.unique(new["source_file"]).to_pylist():
         mine = pc.fill_null(pc.equal(every["source_file"], name), False)
-        others, own = every.filter(pc.invert(mine)), every.filter(mine)["incident_id"]
-        asb = new.filter(pc.and_(pc.fill_null(pc.equal(new["source_file"], name), False), derived))
+        others, own = every.filter(pc.invert(mine)), every.filter(mine)
+        asb = new.filter(pc.and_(pc.fill_null(pc.equal(new["source_file"], name), False), fresh))
         unknown = asb.filter(pc.invert(ids_in(asb, others["incident_id"])))
         if not unknown.num_rows:
             continue  # a copy, or a part, of what the month holds
-        shared = others.filter(ids_in(others, own))
-        counts = pc.value_counts(shared["source_file"]).to_pylist()
-        same = []
-        for n, other in sorted(
-            ((int(r["counts"]), str(r["values"])) for r in counts), reverse=True
-        ):
-            if 2 * n <= min(sizes[name], sizes[other]):
-                continue  # a few ids in common (a crime in two forces' files): another file
-            theirs = others.filter(pc.fill_null(pc.equal(others["source_file"], other), False))
-            lacking = theirs.filter(
-                pc.and_(
-                    pc.fill_null(pc.starts_with(theirs["incident_id"], prefix), False),
-                    pc.invert(ids_in(theirs, own)),
-                )
+        # the other files' derived rows in the LSOAs this file covers that it does not hold
+        covered = pc.or_kleene(
+            pc.is_in(
+                others["place"], value_set=pc.drop_null(pc.unique(own["place"])), skip_nulls=True
+            ),
+            pc.and_(  # an old id where nothing says where it lies: it cannot be told apart
+                pc.is_null(others["place"]),
+                pc.match_substring_regex(others["incident_id"], _OLD_DERIVED),
+            ),
+        )
+        lacking = others.filter(
+            pc.and_(
+                pc.and_(derived.filter(pc.invert(mine)), pc.fill_null(covered, False)),
+                pc.invert(ids_in(others, own["incident_id"])),
             )
-            if lacking.num_rows:  # rows changed both ways: not a part, nor the whole, of it
-                same.append((n, other, lacking.num_rows))
-        if same:
-            stored = set(pc.unique(existing["source_file"]).to_pylist())
-            raise InputError(
-                _other_version(name, key[1], unknown.num_rows, same, others, sizes, stored)
-            )
+        )
+        if not lacking.num_rows:
+            continue  # more of the month, changing nothing another file holds
+        counts = pc.value_counts(lacking["source_file"]).to_pylist()
+        same = sorted(((int(r["counts"]), str(r["values"])) for r in counts), reverse=True)
+        raise InputError(_other_version(name, key[1], unknown.num_rows, same, others))
 
 
 def _other_version(
-    name: str,
-    month: str,
-    unknown: int,
-    same: Sequence[tuple[int, str, int]],
-    others: pa.Table,
-    sizes: dict[str, int],
-    stored: set[str],
+    name: str, month: str, unknown: int, same: Sequence[tuple[int, str]], others: pa.Table
 ) -> str:
-    """The refusal of :func:`refuse_other_version`: what is wrong, and the ways out (``stored``:
-    the names of the stored files; the others are of the same ingest)."""
-    listed = ", ".join(f"{n} of the {sizes[other]} of {other}" for n, other, _ in same)
-    names = [other for _, other, _ in same]
+    """The refusal of :func:`refuse_other_version`: what is wrong, and the ways out."""
+    names = [other for _, other in same]
+    listed = ", ".join(f"{other} ({n})" for n, other in same)
     theirs = others.filter(pc.is_in(others["source_file"], pa.array(names)))
     if pc.any(pc.match_substring_regex(theirs["incident_id"], _OLD_DERIVED)).as_py():
         why = (
             f"its {unknown} row(s) without an id of their own (anti-social behaviour) cannot be "
-            "matched to theirs, stored before such rows had ids from their content"
+            f"matched to those of {', '.join(names)}, stored before such rows had ids from "
+            "their content"
         )
     else:
-        lacking = sum(k for _, _, k in same)
         why = (
-            f"it has {unknown} row(s) without an id of their own (anti-social behaviour) that "
-            f"they do not, and lacks {lacking} of theirs: it is another version of the month"
+            f"it has {unknown} row(s) without an id of their own (anti-social behaviour) that no "
+            f"other file holds, and lacks such rows of {listed} in the places it covers: "
+            "it is another version of the month"
         )
-    text = (
-        f"{name}: month {month} repeats the incident ids of another file ({listed}), but {why}. "
-        "Beside them the changed rows would count twice, so the file is refused and nothing is "
-        "stored. "
-    )
-    if not set(names) <= stored:
-        return text + "Ingest only the newer of these files."
     quoted = " ".join(f"'{other}'" for other in names)
-    return text + (
-        f"If it is the newer version, remove the older first (geo-service remove {quoted}), "
-        "then ingest it."
+    return (
+        f"{name}: month {month}: {why}. Beside them the changed rows would count twice, so the "
+        "file is refused and nothing is stored. If it is the newer version, leave the older out "
+        f"of this ingest, or remove it from the store first (geo-service remove {quoted}), then "
+        "ingest it."
     )
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -319,6 +319,7 @@ def plan_ingest(
     superseded = tuple(r for r in live if r.identity in replacing)
     for old in superseded:
         _refuse_lost_months(old, replacing[old.identity])
+    superseded += _copies_of(superseded, live, kept={f.content for f in unchanged})
     from_unchanged = incidents["source_file"].isin([f.key for f in unchanged]).to_numpy()
     held = incidents.iloc[0:0] if held is None else held
     return IngestPlan(
@@ -329,6 +330,28 @@ def plan_ingest(
         unchanged_rows=int(from_unchanged.sum()),
         superseded=superseded,
     )
+
+
+def _copies_of(
+    replaced: Sequence[StoredFile], live: Sequence[StoredFile], *, kept: set[Any]
+) -> tuple[StoredFile, ...]:
+    """Live files that go with ``replaced``: of a source and months among theirs, storing
+    nothing of their own (every row a duplicate, held aside: a copy or a part of what the store
+    holds). Kept, their held rows would be stored in place of the replaced file's and bring back
+    what its newer version changed or dropped. ``kept``: contents given again in this ingest."""
+    months = {(r.source, m) for r in replaced for m in r.months}
+    gone = {r.identity for r in replaced}
+    copies = tuple(
+        r for r in live
+        if r.identity not in gone and r.content not in kept and r.stored == 0 and r.months
+        and all((r.source, m) in months for m in r.months)
+    )  # fmt: skip
+    for copy in copies:
+        logger.warning(
+            "%s: stored nothing of its own (a copy or a part of %s) and goes with it",
+            copy.key, ", ".join(sorted(r.key for r in replaced)),
+        )  # fmt: skip
+    return copies
 
 
 def _refuse_lost_months(old: StoredFile, new: FileRecord) -> None:

@@ -103,7 +103,7 @@ def test_a_revised_month_under_another_name_is_refused(
     code, summary = _ingest(store, capsys, str(revised))
     err = summary["error"]
     assert code == EXIT_INPUT_ERROR
-    assert "(8958 of the 8961 of 2021-05-hertfordshire-street.csv.gz)" in err  # 3 changed
-    assert "it has 3 row(s) without an id of their own" in err and "lacks 3 of theirs" in err
+    assert "it has 3 row(s) without an id of their own" in err  # the 3 changed rows
+    assert "lacks such rows of 2021-05-hertfordshire-street.csv.gz (3)" in err
     assert "geo-service remove '2021-05-hertfordshire-street.csv.gz'" in err
     assert Store(store).version() == version and _asb(store, "2021-05") == 2516

@@ -57,8 +57,9 @@ def cluster() -> Iterator[str]:
 
 
 def _month_rows(month: str, force: str, rng: np.random.Generator, n: int) -> list[list[str]]:
-    """``n`` rows of one force's month, then a repeat, an id shared with the other force's file
-    and a row of a bad month; every 17th row has no coordinates, every 23rd lies outside."""
+    """``n`` rows of one force's month (its own ``Reported by`` and ``Falls within``), then a
+    repeat, an id shared with the other force's file and a row of a bad month; every 17th row
+    has no coordinates, every 23rd lies outside."""
     xs = rng.uniform(500_050, 501_950, n + 1)
     ys = rng.uniform(200_050, 200_950, n + 1)
     xs[n], ys[n] = 500_400.0, 200_500.0  # the shared id's point, in W1
@@ -71,11 +72,11 @@ def _month_rows(month: str, force: str, rng: np.random.Generator, n: int) -> lis
         crime_id = "" if kind == "Anti-social behaviour" else f"{force}-{month}-{k}"
         located = k % 17 != 5
         rows.append(
-            [crime_id, month, "Test Police", "Test Police",
+            [crime_id, month, f"{force} police", f"{force} police",
              f"{lon[k]:.6f}" if located else "", f"{lat[k]:.6f}" if located else "",
              "On or near Test Street", "", "", kind, "", ""]
         )  # fmt: skip
-    shared = [f"shared-{month}", month, "Test Police", "Test Police", f"{lon[n]:.6f}",
+    shared = [f"shared-{month}", month, f"{force} police", f"{force} police", f"{lon[n]:.6f}",
               f"{lat[n]:.6f}", "On or near Test Street", "", "", "Burglary", "", ""]  # fmt: skip
     bad = [*shared[:1], "2021-13", *shared[2:]]
     bad[0] = f"{force}-{month}-bad"

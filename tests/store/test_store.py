@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -292,9 +293,26 @@ def test_replacing_a_file_keeps_an_incident_another_file_provides(store: Store) 
     assert sorted(store.incidents()["incident_id"]) == ["W", "Y"]
 
 
+def test_a_copy_storing_nothing_of_its_own_goes_with_the_file_replaced(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kept, the copy's held rows would bring back what the newer version dropped."""
+    _write(store, _rows("a.csv", "2021-01", ["X", "Y"]), "a.csv", "sha-a1")
+    copy = _write(store, _rows("copy.csv", "2021-01", ["X"]), "copy.csv", "sha-c")
+    assert copy.stored == 0  # a part of a.csv: every row held
+    other = _write(store, _rows("b.csv", "2021-02", ["Q"]), "b.csv", "sha-b")  # another month
+    assert other.stored == 1
+    with caplog.at_level(logging.WARNING):
+        result = _write(store, _rows("a.csv", "2021-01", ["Y", "V"]), "a.csv", "sha-a2")
+    assert result.superseded_files == ("/in/a.csv", "/in/copy.csv")
+    assert "copy.csv: stored nothing of its own (a copy or a part of a.csv)" in caplog.text
+    assert sorted(store.incidents()["incident_id"]) == ["Q", "V", "Y"]  # X dropped, not back
+    assert sorted(f.key for f in store.manifest().live_files()) == ["a.csv", "b.csv"]
+
+
 def test_held_duplicates_follow_layer_changes(store: Store) -> None:
     _write(store, _rows("a.csv", "2021-01", ["X"]), "a.csv", "sha-a1")
-    _write(store, _rows("b.csv", "2021-01", ["X"]), "b.csv", "sha-b")
+    _write(store, _rows("b.csv", "2021-01", ["X", "Z"]), "b.csv", "sha-b")  # X held
     store.write_layer("ward", squares(np.nan), info=LayerInfo(), assign=assign_by_x)
     empty = _rows("a.csv", "2021-01", []).assign(area_ward=pd.array([], dtype="str"))
     record = FileRecord("/in/a.csv", "a.csv", "police_uk", "sha-a2", 0, 0, 0, ("2021-01",))
