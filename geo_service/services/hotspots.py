@@ -305,7 +305,7 @@ def study_data(
     density_cube
         For kernel density: read the store's density cube instead (counted centres of
         :data:`~geo_service.store.grid_cube.DENSITY_CELL_M` cells, with ``n``; their kernel
-        density is within 0.2 % of peak of the points' on the Hertfordshire months), when
+        density is within 0.1 % of peak of the points' on the Hertfordshire months), when
         there is a layer and the grid's cell size is a multiple of that spacing (the cells then
         nest, so every count per study cell is the rows' count). Otherwise the rows.
 

@@ -64,13 +64,14 @@ GRID_CUBE_FILE = "cube_grid.parquet"
 #: The density cube of a version and layer (``{layer}``): the same counts on a fine lattice,
 #: for kernel density; one file per layer, counted when a map of that layer first needs it.
 DENSITY_CUBE_FILE = "cube_density_{layer}.parquet"
-#: The density cube's cell size in metres. Kernel density of the incidents moved to the
-#: centres of a national lattice of this spacing is within 0.04-0.17 % of the surface's peak of
-#: the density of the points themselves on the Hertfordshire months (ward layer, automatic
-#: bandwidths), 0.15-0.20 % on synthetic points with a 450 m bandwidth (50 m: 0.24-0.73 % and
-#: 1.5 %; docs/cubes.md). police.uk snaps incidents to map points, so a finer lattice holds
-#: hardly more rows (Hertfordshire ward layer: 75,938 at 10 m, 75,744 at 50 m).
-DENSITY_CELL_M = 10.0
+#: The density cube's cell size in metres: it divides every standard study cell size (25 m
+#: and up), so the cells nest. Kernel density of the incidents moved to the centres of a
+#: national lattice of this spacing is within 0.02-0.09 % of the surface's peak of the density
+#: of the points themselves on the Hertfordshire months (ward layer, automatic bandwidths),
+#: 0.07-0.13 % on synthetic points with a 450 m bandwidth (10 m: 0.04-0.17 % and 0.15-0.20 %;
+#: 50 m: 0.24-0.73 % and 1.5 %; docs/cubes.md). police.uk snaps incidents to map points, so a
+#: finer lattice holds hardly more rows (Hertfordshire ward layer: 75,951 at 5 m, 75,744 at 50 m).
+DENSITY_CELL_M = 5.0
 #: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors.
 KEY_COLUMNS = (
     "layer", "cell_m", "code", "col", "row", "source", "month", "category", "subcategory",

@@ -248,6 +248,8 @@ def refuse_other_version(
     prefix = schema.DERIVED_ID_PREFIXES.get(key[0])
     if prefix is None or not new.num_rows:
         return
+    if not existing.num_rows and not batch_held.num_rows and _one_value(new["source_file"]):
+        return  # the usual case, a new month from one file: no other file to compare with
     columns = ["incident_id", "source_file", "lsoa_code", "falls_within"]
     every = pa.concat_tables([t.select(columns) for t in (existing, new, batch_held)])
     every = every.filter(pc.is_valid(every["incident_id"]))
@@ -294,6 +296,12 @@ def refuse_other_version(
         counts = pc.value_counts(lacking["source_file"]).to_pylist()
         same = sorted(((int(r["counts"]), str(r["values"])) for r in counts), reverse=True)
         raise InputError(_other_version(name, key[1], unknown.num_rows, same, others))
+
+
+def _one_value(values: pa.ChunkedArray) -> bool:
+    """Whether ``values`` (no nulls) hold one distinct value, without hashing them all."""
+    first = values[0]
+    return bool(pc.all(pc.equal(values, first)).as_py())
 
 
 def _other_version(

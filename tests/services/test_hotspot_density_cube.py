@@ -1,10 +1,10 @@
-"""Kernel density maps read from the density cube (incidents counted on a 10 m national
+"""Kernel density maps read from the density cube (incidents counted on a 5 m national
 lattice) are within a small share of the peak of the maps read from the rows.
 
 The density cube cannot give the rows' surface exactly: each incident moves to the centre of
-its 10 m cell (at most 7.1 m). It gives the same counts per study cell (10 m cells nest in the
+its 5 m cell (at most 3.5 m). It gives the same counts per study cell (5 m cells nest in the
 study grid's), the same automatic bandwidth to a few metres and a surface within 0.5 % of its
-peak (measured 0.15-0.20 %) on a synthetic store, within 0.3 % (measured 0.04-0.17 %) on the
+peak (measured 0.07-0.13 %) on a synthetic store, within 0.3 % (measured 0.02-0.09 %) on the
 Hertfordshire months (skipped when that store is not there). Checked against the maps the same
 store gives from its rows (:class:`RowsOnly`).
 """
@@ -112,7 +112,7 @@ def test_hertfordshire_kde_from_the_density_cube(tmp_path: Path) -> None:
         opts = HotspotOptions(category=category, method="kde", layer="ward", months=12)
         cubed, rows = maps(store, opts)
         assert cubed.surface is not None and rows.surface is not None
-        # measured 0.06-0.08 % of peak (docs/cubes.md); the same bandwidth to 0.1 m
+        # measured 0.02-0.03 % of peak (docs/cubes.md); the same bandwidth to 0.1 m
         assert _share_of_peak(cubed.surface, rows.surface) < 0.003, category
         assert _share_of_peak(cubed.previous_surface, rows.previous_surface) < 0.003
         assert cubed.meta["bandwidth_m"] == pytest.approx(rows.meta["bandwidth_m"], abs=0.5)
