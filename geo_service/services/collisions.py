@@ -9,6 +9,7 @@ partnership's own sites. Both faces take the rule from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -171,11 +172,8 @@ def collision_sites(
     )
     years = max(rule.years, 3)
     first_month = shift_month(last, -12 * years + 1)
-    collisions = store.incidents(
-        categories=[ROAD_TRAFFIC_COLLISION],
-        month_from=first_month,
-        month_to=last,
-        columns=list(COLLISION_COLUMNS),
+    collisions = _collision_rows(
+        store, month_from=first_month, month_to=last, columns=list(COLLISION_COLUMNS)
     )
     collisions = _on_roads_of(collisions, opts.highway_authority)
     name = study_layer_name(store, layer)
@@ -233,7 +231,7 @@ def road_rates(store: StoreLike, roads: gpd.GeoDataFrame) -> pd.DataFrame:
     InputError
         When ``roads`` lacks ``name`` or a CRS.
     """
-    collisions = store.incidents(categories=[ROAD_TRAFFIC_COLLISION])
+    collisions = _collision_rows(store)
     if collisions.empty:
         raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
     return collisions_per_km(collisions, roads)
@@ -321,8 +319,15 @@ def _with_precision(sites: gpd.GeoDataFrame, collisions: pd.DataFrame) -> gpd.Ge
     return out
 
 
+def _collision_rows(store: StoreLike, **read: Any) -> pd.DataFrame:
+    """The stored road traffic collisions, read from the partitions of the sources that supply
+    them only (a national store's police.uk partitions are not scanned for them)."""
+    sources = store.coverage().sources_of(plain_group(ROAD_TRAFFIC_COLLISION))
+    return store.incidents(sources=sources, categories=[ROAD_TRAFFIC_COLLISION], **read)
+
+
 def _latest_collision_month(store: StoreLike) -> str:
-    months = store.incidents(categories=[ROAD_TRAFFIC_COLLISION], columns=["month"])["month"]
+    months = _collision_rows(store, columns=["month"])["month"]
     if months.empty:
         raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
     return str(months.astype(str).max())

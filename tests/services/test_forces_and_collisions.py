@@ -7,6 +7,8 @@ Small stores written through the store API; every count is made by hand below.
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -359,3 +361,25 @@ def test_severity_table_never_shows_zeros_for_years_not_held(collision_store: St
         "Jul 11 to Jun 12 (data for 6 of its 12 months)",
         "Jul 12 to Jun 13 (data for 5 of its 12 months)",
     ]
+
+
+def test_collision_sites_read_only_the_sources_that_hold_collisions(
+    collision_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A police.uk month beside the collisions is never read for them (a national store's
+    crime partitions are far larger than its collisions')."""
+    store = Store(shutil.copytree(collision_store.root, tmp_path / "store"))
+    crimes = pd.DataFrame(
+        {"month": ["2013-06"] * 3, "x": [X0 + 200.0] * 3, "y": [Y0 + 200.0] * 3,
+         "incident_id": [f"police_uk:c{i}" for i in range(3)], "source": "police_uk",
+         "category": "Burglary"}
+    )  # fmt: skip
+    write_rows(store, assign_by_x(crimes, X0 + 1000.0), "2013-06-x-street.csv")
+    asked: list[object] = []
+    read = Store.incidents
+    monkeypatch.setattr(Store, "incidents", lambda self, **kw: asked.append(kw.get("sources"))
+                        or read(self, **kw))  # fmt: skip
+    result = collision_sites(store, RuleOptions("default", years=3), period_end=None,
+                             layer="ward")  # fmt: skip
+    assert sorted(result.sites["count"].tolist()) == [4, 15]
+    assert asked and all(list(sources) == ["mapped:rtc"] for sources in asked)
