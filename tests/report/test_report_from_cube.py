@@ -14,7 +14,6 @@ written.
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from geo_service.cli import main
 from geo_service.services.options import ViewOptions
 from geo_service.services.report import ReportOptions, report_document
 from geo_service.store import FileRecord, LayerInfo, Store
+from tests.stores import HERTS_STORE, RowsOnly
 
 X0, Y0, SIDE = 500_000.0, 200_000.0, 1000.0
 WARDS = ("W1", "W2", "W3", "W4")  # west to east; district D1 = W1 + W2, D2 = W3 + W4
@@ -42,20 +42,6 @@ MONTHS = [str(p) for p in pd.period_range("2019-08", END, freq="M")]
 POLICE, BTP = "Test Police", "British Transport Police"
 RTC = "Road traffic collision"
 SPIKE = pd.Timestamp("2022-03-05 21:00")  # 14 deliberate fires in W2 within the hour
-#: A store of the Hertfordshire months built by hand, when one lies beside the checkout.
-HERTS_STORE = Path(
-    os.environ.get("GEO_SERVICE_HERTS_STORE", Path(__file__).resolve().parents[3] / "herts-store")
-)
-
-
-class RowsOnly:
-    """A store that is not a :class:`Store`: the report reads its rows (no cube)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 class Watched(Store):

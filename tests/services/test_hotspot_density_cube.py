@@ -24,12 +24,8 @@ from geo_service.services import hotspots
 from geo_service.services.options import HotspotOptions
 from geo_service.store import Store, grid_cube
 from geo_service.store.layout import version_path
-from tests.services.test_hotspot_grid_cube import (
-    HERTS_STORE,
-    CountingStore,
-    maps,
-    synthetic_store,
-)
+from tests.services.test_hotspot_grid_cube import CountingStore, maps, synthetic_store
+from tests.stores import HERTS_STORE
 
 
 @pytest.fixture(scope="module")

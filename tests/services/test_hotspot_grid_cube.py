@@ -11,7 +11,6 @@ does not carry read the rows.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,23 +26,11 @@ from geo_service.config import Settings
 from geo_service.services import hotspots
 from geo_service.services.options import HotspotOptions
 from geo_service.store import FileRecord, LayerInfo, Store
+from tests.stores import HERTS_STORE, RowsOnly
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
-HERTS_STORE = Path(
-    os.environ.get("GEO_SERVICE_HERTS_STORE", Path(__file__).resolve().parents[3] / "herts-store")
-)
 X0, Y0 = 500_000.0, 200_000.0
 MONTHS = [f"{2020 + m // 12}-{m % 12 + 1:02d}" for m in range(24)]
-
-
-class RowsOnly:
-    """A store that is not a :class:`Store`: the services read its rows (no cube)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 class CountingStore(Store):

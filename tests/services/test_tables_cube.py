@@ -8,7 +8,6 @@ real Hertfordshire police.uk months (skipped when the shared data is not there).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,22 +25,9 @@ from geo_service.services.context import StoreLike, store_groups
 from geo_service.services.options import ViewOptions
 from geo_service.store import FileRecord, LayerInfo, Store, cubes
 from tests.store.conftest import assign_by_x, canonical, squares
+from tests.stores import HERTS_STORE, RowsOnly
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
-#: A store of the Hertfordshire months built by hand, when one lies beside the checkout.
-HERTS_STORE = Path(
-    os.environ.get("GEO_SERVICE_HERTS_STORE", Path(__file__).resolve().parents[3] / "herts-store")
-)
-
-
-class RowsOnly:
-    """A store that is not a :class:`Store`: the services read its rows (no cube)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 class NoRows(Store):

@@ -1,0 +1,25 @@
+"""Stores the tests read through: a store seen without its cubes, and the kept Hertfordshire
+store (a store of the 13 Hertfordshire months built by hand, when one lies beside the checkout)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from geo_service.store import Store
+
+#: A store of the Hertfordshire months built by hand, when one lies beside the checkout.
+HERTS_STORE = Path(
+    os.environ.get("GEO_SERVICE_HERTS_STORE", Path(__file__).resolve().parents[2] / "herts-store")
+)
+
+
+class RowsOnly:
+    """A store that is not a :class:`Store`: the services read its rows (no cube)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
