@@ -23,3 +23,17 @@ class RowsOnly:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+
+def herts_copy(tmp_path: Path) -> Store:
+    """A copy of :data:`HERTS_STORE` (its cubes are written beside the copy's manifest); the
+    test is skipped when there is none."""
+    import shutil
+
+    import pytest
+
+    if not (HERTS_STORE / "CURRENT").is_file():
+        pytest.skip(f"no Hertfordshire store at {HERTS_STORE} (set GEO_SERVICE_HERTS_STORE)")
+    copy = tmp_path / "herts"
+    shutil.copytree(HERTS_STORE, copy)
+    return Store(copy)

@@ -33,7 +33,7 @@ from geo_service.cli import main
 from geo_service.services.options import ViewOptions
 from geo_service.services.report import ReportOptions, report_document
 from geo_service.store import FileRecord, LayerInfo, Store
-from tests.stores import HERTS_STORE, RowsOnly
+from tests.stores import RowsOnly, herts_copy
 
 X0, Y0, SIDE = 500_000.0, 200_000.0, 1000.0
 WARDS = ("W1", "W2", "W3", "W4")  # west to east; district D1 = W1 + W2, D2 = W3 + W4
@@ -365,11 +365,7 @@ def test_hertfordshire_report_from_the_cube_is_the_report_from_the_rows(
 
 
 def test_kept_hertfordshire_store_report_from_the_cube(tmp_path: Path) -> None:
-    if not (HERTS_STORE / "CURRENT").is_file():
-        pytest.skip(f"no Hertfordshire store at {HERTS_STORE} (set GEO_SERVICE_HERTS_STORE)")
-    copy = tmp_path / "herts"
-    shutil.copytree(HERTS_STORE, copy)  # the cube is written beside the copy's manifest
-    store = Store(copy)
+    store = herts_copy(tmp_path)
     for layer in store.layer_names():
         peers = {"peer_layer": "district", "peer_code": "E07000096"}
         opts = ReportOptions(view=ViewOptions(period_end="2022-01", months=6, layer=layer),

@@ -11,7 +11,6 @@ store gives from its rows (:class:`RowsOnly`).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from geo_service.services.options import HotspotOptions
 from geo_service.store import Store, grid_cube
 from geo_service.store.layout import version_path
 from tests.services.test_hotspot_grid_cube import CountingStore, maps, synthetic_store
-from tests.stores import HERTS_STORE
+from tests.stores import herts_copy
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +97,7 @@ def test_the_density_cube_is_counted_once_per_version(
 
 
 def test_hertfordshire_kde_from_the_density_cube(tmp_path: Path) -> None:
-    if not (HERTS_STORE / "CURRENT").is_file():
-        pytest.skip(f"no Hertfordshire store at {HERTS_STORE} (set GEO_SERVICE_HERTS_STORE)")
-    copy = tmp_path / "herts"
-    shutil.copytree(HERTS_STORE, copy)
-    store = Store(copy)
+    store = herts_copy(tmp_path)
     for category in ("Burglary", "Anti-social behaviour", "Violence and sexual offences",
                      "Vehicle crime", "Criminal damage and arson"):  # fmt: skip
         opts = HotspotOptions(category=category, method="kde", layer="ward", months=12)

@@ -11,7 +11,6 @@ does not carry read the rows.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from geo_service.config import Settings
 from geo_service.services import hotspots
 from geo_service.services.options import HotspotOptions
 from geo_service.store import FileRecord, LayerInfo, Store
-from tests.stores import HERTS_STORE, RowsOnly
+from tests.stores import RowsOnly, herts_copy
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 X0, Y0 = 500_000.0, 200_000.0
@@ -165,11 +164,7 @@ def test_what_the_cube_does_not_carry_reads_rows(store: Store, opts: HotspotOpti
 
 
 def test_kept_hertfordshire_store_maps_from_the_cube(tmp_path: Path) -> None:
-    if not (HERTS_STORE / "CURRENT").is_file():
-        pytest.skip(f"no Hertfordshire store at {HERTS_STORE} (set GEO_SERVICE_HERTS_STORE)")
-    copy = tmp_path / "herts"
-    shutil.copytree(HERTS_STORE, copy)  # the grid cube is written beside the copy's manifest
-    store = Store(copy)
+    store = herts_copy(tmp_path)
     for method, category in [("gistar", "All crime"), ("emerging", "Anti-social behaviour"),
                              ("gistar", "Burglary")]:  # fmt: skip
         opts = HotspotOptions(category=category, method=method, layer="ward")

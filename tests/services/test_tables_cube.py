@@ -25,7 +25,7 @@ from geo_service.services.context import StoreLike, store_groups
 from geo_service.services.options import ViewOptions
 from geo_service.store import FileRecord, LayerInfo, Store, cubes
 from tests.store.conftest import assign_by_x, canonical, squares
-from tests.stores import HERTS_STORE, RowsOnly
+from tests.stores import RowsOnly, herts_copy
 
 NO_REJECTS = pd.DataFrame({"file": [], "line": []})
 
@@ -225,11 +225,7 @@ def test_hertfordshire_months_tables_from_the_cube(herts_months: Store) -> None:
 
 
 def test_kept_hertfordshire_store_tables_from_the_cube(tmp_path: Path) -> None:
-    if not (HERTS_STORE / "CURRENT").is_file():
-        pytest.skip(f"no Hertfordshire store at {HERTS_STORE} (set GEO_SERVICE_HERTS_STORE)")
-    copy = tmp_path / "herts"
-    shutil.copytree(HERTS_STORE, copy)  # the cube is written beside the copy's manifest
-    store = Store(copy)
+    store = herts_copy(tmp_path)
     groups = store_groups(store, Settings().groups())
     for layer in store.layer_names():
         last = store.coverage().all_months()[-1]
