@@ -116,8 +116,8 @@ _KDE_CHILD = (
     r"""
 import json, sys, time
 from geo_service.config import Settings
-from geo_service.services import hotspots
-from geo_service.services.options import HotspotOptions
+from geo_service.services import context, hotspots
+from geo_service.services.options import HotspotOptions, ViewOptions
 from geo_service.store import Store
 
 """
@@ -125,15 +125,32 @@ from geo_service.store import Store
     + r"""
 
 
-root, _what, how, layer = sys.argv[1:5]
+root, what, how, layer = sys.argv[1:5]
 store = Store(root)
 seen = store if how.startswith("cube") else RowsOnly(store)
-opts = HotspotOptions(category="All crime", method="kde", layer=layer)
 start = time.process_time()
-found = hotspots.hotspot_map(seen, Settings().groups(), opts)
+if what == "page":
+    groups = context.page_groups(Settings().groups(), context.store_summary(store).categories)
+    group = context.resolve_group(groups, "All crime")
+    opts = ViewOptions(period_end=store.months()[-1], layer=layer)
+    drawn = hotspots.category_hotspots(seen, groups, group, opts)
+    found = {m: getattr(drawn, m) for m in ("kde", "dbscan", "gistar", "emerging")}
+else:
+    opts = HotspotOptions(category="All crime", method=what, layer=layer)
+    found = {what: hotspots.hotspot_map(seen, Settings().groups(), opts)}
 cpu = time.process_time() - start
-print(json.dumps({"cpu": cpu, "surface": found.surface.ravel().tolist(),
-                  "bandwidth_m": found.meta["bandwidth_m"]}))
+# every figure but the kernel densities by repr (those to 9 significant digits: the cube sums
+# the kernels in another order), and the density surfaces whole
+figures = {
+    m: json.dumps([
+        [f"{v:.9g}" if isinstance(v, float) else str(v) for v in row]
+        for row in f.frame.drop(columns="geometry").astype(object).values.tolist()
+    ] + [f.frame.geometry.to_wkt().tolist()])
+    for m, f in found.items() if f is not None
+}
+kde = found.get("kde")
+print(json.dumps({"cpu": cpu, "figures": figures,
+                  "surface": None if kde is None else kde.surface.ravel().tolist()}))
 """
 )
 
@@ -281,31 +298,44 @@ def _compare_hotspots(root: Path, runs: int, layer: str) -> dict[str, Any]:
 def _compare_kde(root: Path, runs: int, layer: str) -> dict[str, Any]:
     """Median CPU seconds of the kernel density map of All crime over the last 12 months, with
     its backtest: from the density cube when it must first be counted (the first map of a
-    layer in a version), from the density cube kept, and from the rows; and the largest
-    difference between the surfaces as a share of the rows' peak (raises above 0.5 %)."""
+    layer in a version), from the density cube kept, and from the rows; then the DBSCAN map and
+    the category page's four maps (All crime, with the density map's backtest) from the kept
+    cube and from the rows. Raises when a figure differs, or the kernel density surfaces by
+    more than 1e-9 of the rows' peak (the order of the kernel sums)."""
     from geo_service.services.kept import ACCURACY_FILE
+    from geo_service.services.kept_maps import HOTSPOTS_FILE
     from geo_service.store import Store
     from geo_service.store.grid_cube import DENSITY_CUBE_FILE
     from geo_service.store.layout import version_path
 
     version_dir = version_path(root, str(Store(root).version()))
-    timed: dict[str, list[float]] = {"cube, first": [], "cube, kept": [], "rows": []}
+    # what is timed: (map, read) in the order run; the first kde read counts the cube
+    plan = {
+        "cube, first": ("kde", "cube"), "cube, kept": ("kde", "cube"), "rows": ("kde", "rows"),
+        "dbscan, cube": ("dbscan", "cube"), "dbscan, rows": ("dbscan", "rows"),
+        "page, cube": ("page", "cube"), "page, rows": ("page", "rows"),
+    }  # fmt: skip
+    timed: dict[str, list[float]] = {how: [] for how in plan}
     found: dict[str, Any] = {}
     for _ in range(runs):
         (version_dir / DENSITY_CUBE_FILE.format(layer=layer)).unlink(missing_ok=True)
         for how in timed:
-            for kept in version_dir.glob(ACCURACY_FILE.format(key="*")):
+            for kept in [*version_dir.glob(ACCURACY_FILE.format(key="*")),
+                         *version_dir.glob(HOTSPOTS_FILE.format(key="*"))]:  # fmt: skip
                 kept.unlink()
-            found[how] = _child(root, "kde", how, code=_KDE_CHILD, also=(layer,))
+            found[how] = _child(root, *plan[how], code=_KDE_CHILD, also=(layer,))
             timed[how].append(found[how]["cpu"])
+    for cube, rows_key in (("cube, kept", "rows"), ("dbscan, cube", "dbscan, rows"),
+                           ("page, cube", "page, rows")):  # fmt: skip
+        if found[cube]["figures"] != found[rows_key]["figures"]:
+            raise AssertionError(f"{root}: {cube} differs from the rows' map")
     rows = np.asarray(found["rows"]["surface"])
     error = float(np.abs(np.asarray(found["cube, kept"]["surface"]) - rows).max() / rows.max())
-    if error > 0.005:
-        raise AssertionError(f"{root}: kde from the density cube is {error:.2%} of peak off")
+    if error > 1e-9:
+        raise AssertionError(f"{root}: kde from the density cube is {error:.2e} of peak off")
     return {
         **{how: round(statistics.median(v), 4) for how, v in timed.items()},
-        "max_error_pct_of_peak": round(100 * error, 3),
-        "bandwidth_m": [round(found[h]["bandwidth_m"], 1) for h in ("cube, kept", "rows")],
+        "max_error_of_peak": error,
     }
 
 
@@ -432,7 +462,7 @@ def grid_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def kde_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per store and layer: the kernel density map from the density cube and rows."""
+    """One row per store and layer: the maps read from the density cube and from the rows."""
     return [
         {
             "store": name,
@@ -440,7 +470,10 @@ def kde_table(stores: dict[str, Any]) -> list[dict[str, Any]]:
             "kde, density cube counted first (s)": timed["cube, first"],
             "kde, density cube kept (s)": timed["cube, kept"],
             "kde, rows (s)": timed["rows"],
-            "largest difference (% of peak)": timed["max_error_pct_of_peak"],
+            "dbscan, density cube (s)": timed["dbscan, cube"],
+            "dbscan, rows (s)": timed["dbscan, rows"],
+            "category page, density cube (s)": timed["page, cube"],
+            "category page, rows (s)": timed["page, rows"],
         }
         for name, entry in stores.items()
         for layer, timed in entry.get("kde", {}).items()

@@ -204,6 +204,7 @@ def dbscan_clusters(
     study_area_m2: float | None = None,
     hull: str = "convex",
     max_area_m2: float | None = MAX_HOTSPOT_AREA_M2,
+    weights: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """DBSCAN clusters of the points as polygons (see :func:`cluster_polygons` for columns).
 
@@ -227,6 +228,10 @@ def dbscan_clusters(
     max_area_m2
         Largest convex hull of a cluster in m^2 (default 1 km^2); larger ones are split (module
         docstring). None: no bound.
+    weights
+        Incidents each point stands for (whole numbers >= 1, shape ``(len(x),)``), e.g. counted
+        cell centres; None: one each. A point of weight ``k`` clusters as ``k`` points at one
+        place (DBSCAN's ``sample_weight``).
 
     Returns
     -------
@@ -239,10 +244,14 @@ def dbscan_clusters(
     ------
     InputError
         ``x`` and ``y`` are not 1-D of one length; a parameter is not positive; ``hull`` is
-        unknown; ``areas`` is not in EPSG:27700.
+        unknown; ``areas`` is not in EPSG:27700; ``weights`` is not of the points' length or
+        holds a value that is not a whole number >= 1.
     """
     xy = _points(x, y)
-    unique, _, counts = _collapse(xy[np.isfinite(xy).all(axis=1)])
+    located = np.isfinite(xy).all(axis=1)
+    unique, _, counts = _collapse(
+        xy[located], None if weights is None else _weights(weights, xy)[located]
+    )
     if study_area_m2 is None:
         study_area_m2 = _study_area_m2(unique, areas)
     params, neighbours = _auto_params(unique, counts, study_area_m2, eps_m, min_samples)
@@ -347,7 +356,7 @@ def hdbscan_clusters(
         from sklearn.cluster import HDBSCAN
 
         model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
-        labels = _by_size(model.fit(xy).labels_)
+        labels = _by_size(model.fit(xy).labels_, xy=xy)
     labels, split, dropped = _bounded(
         xy, np.ones(len(xy), dtype=np.int64), labels, max_area_m2,
         eps_m=math.sqrt(MAX_HOTSPOT_AREA_M2) / 4, min_samples=MIN_SAMPLES_FLOOR,
@@ -534,11 +543,27 @@ def _points(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y])
 
 
-def _collapse(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct locations, each point's location index, and points per location."""
+def _weights(weights: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """``weights`` as int64 incidents per point, checked against the points ``xy``."""
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(xy),):
+        raise InputError(f"weights must have one value per point ({len(xy)}), got {w.shape}")
+    if len(w) and not (np.all(w >= 1) and np.all(w == np.floor(w))):
+        raise InputError("weights must be whole numbers of incidents, at least 1 each")
+    return w.astype(np.int64)
+
+
+def _collapse(
+    xy: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct locations, each point's location index, and incidents per location (points, or
+    the sum of their int64 ``weights``)."""
     # A complex number is an exact, hashable key for an (x, y) pair; hashing beats sorting.
     inverse, unique = pd.factorize(xy[:, 0] + 1j * xy[:, 1])
-    counts = np.bincount(inverse, minlength=len(unique))
+    if weights is None:
+        counts = np.bincount(inverse, minlength=len(unique))
+    else:  # whole numbers below 2**53 sum exactly in float64
+        counts = np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.int64)
     return np.column_stack([unique.real, unique.imag]), inverse, counts
 
 
@@ -555,7 +580,7 @@ def _weighted_dbscan(
     labels = grid_dbscan(
         unique, eps=eps_m, min_samples=min_samples, sample_weight=counts, neighbours=neighbours
     )
-    return _by_size(labels, counts)
+    return _by_size(labels, counts, unique)
 
 
 def _bounded(
@@ -584,7 +609,7 @@ def _bounded(
         members = np.flatnonzero(out == label)
         if shapely.convex_hull(shapely.multipoints(xy[members])).area <= max_area_m2:
             continue
-        split += label < labels.max() + 1
+        split += int(label < labels.max() + 1)  # an original cluster, not a part
         if eps < SPLIT_EPS_FLOOR_M:
             out[members] = -1
             dropped += int(counts[members].sum())
@@ -602,11 +627,15 @@ def _bounded(
             next_id += 1
         out[members[parts < 0]] = -1
         dropped += int(counts[members[parts < 0]].sum())
-    return _by_size(out, counts), split, dropped
+    return _by_size(out, counts, xy), split, dropped
 
 
-def _by_size(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Renumber cluster labels 0, 1, ... from the most (weighted) points down, ties by label."""
+def _by_size(
+    labels: np.ndarray, weights: np.ndarray | None = None, xy: np.ndarray | None = None
+) -> np.ndarray:
+    """Renumber cluster labels 0, 1, ... from the most (weighted) points down; ties by the
+    cluster's least x, then least y, of ``xy`` (so the numbering does not depend on the
+    points' order), then by label."""
     out = np.full(labels.shape, -1, dtype=np.int64)
     keep = labels >= 0
     if not keep.any():
@@ -614,7 +643,13 @@ def _by_size(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarra
     ids, position = np.unique(labels[keep], return_inverse=True)
     w = None if weights is None else np.asarray(weights, dtype=float)[keep]
     size = np.bincount(position, weights=w, minlength=len(ids))
-    order = np.lexsort((ids, -size))
+    west = np.zeros(len(ids))
+    south = np.zeros(len(ids))
+    if xy is not None:
+        west[:] = south[:] = np.inf
+        np.minimum.at(west, position, xy[keep, 0])
+        np.minimum.at(south, position, xy[keep, 1])
+    order = np.lexsort((ids, south, west, -size))
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids))
     out[keep] = rank[position]

@@ -303,11 +303,10 @@ def study_data(
         (with ``n``) giving every cell count the rows give. Otherwise (no layer, a cell size the
         cube does not keep, a store that is not a :class:`~geo_service.store.Store`) the rows.
     density_cube
-        For kernel density: read the store's density cube instead (counted centres of
-        :data:`~geo_service.store.grid_cube.DENSITY_CELL_M` cells, with ``n``; their kernel
-        density is within 0.1 % of peak of the points' on the Hertfordshire months), when
-        there is a layer and the grid's cell size is a multiple of that spacing (the cells then
-        nest, so every count per study cell is the rows' count). Otherwise the rows.
+        For kernel density and DBSCAN (and the category page's four maps): read the store's
+        density cube instead, the layer's incidents counted by location (with ``n``), which
+        gives those maps, every cell count and the backtests the rows give, when there is a
+        layer and the store is a :class:`~geo_service.store.Store`. Otherwise the rows.
 
     Returns
     -------
@@ -379,19 +378,14 @@ def _cube_rows(
     density: bool = False,
 ) -> pd.DataFrame | None:
     """The grid cube's counted cells of the study layer at the grid's cell size (``density``:
-    the density cube's, when its cells nest in the grid's), or None (the caller reads the
-    rows) when there is no layer or the store keeps no such cube."""
+    the density cube's incidents counted by location), or None (the caller reads the rows)
+    when there is no layer or the store keeps no such cube."""
     if layer is None or grid is None or not isinstance(store, Store):
         logger.debug("hotspot counts read rows: no study layer or not a kept store")
         return None
     from geo_service.store import grid_cube
 
-    cell_m = grid.cell_m
-    if density:
-        if grid.cell_m % grid_cube.DENSITY_CELL_M:
-            logger.debug("%g m cells do not nest the density cube's; reading rows", cell_m)
-            return None
-        cell_m = grid_cube.DENSITY_CELL_M
+    cell_m = grid_cube.DENSITY_CELL_M if density else grid.cell_m
     return grid_cube.counted_cells(
         store, layer=layer, cell_m=cell_m, categories=categories, month_from=month_from,
         month_to=month_to, density=density,
@@ -506,7 +500,7 @@ def hotspot_map(
     data = data or study_data(
         store, groups, category=opts.category, period_end=opts.period_end, months=opts.months,
         layer=opts.layer, cell_m=opts.cell_m, exclude_forces=opts.exclude_forces,
-        from_cube=counts_only(opts), density_cube=opts.method == "kde" and not opts.hexagons,
+        from_cube=cube_read(opts) == "grid", density_cube=cube_read(opts) == "density",
     )  # fmt: skip
     points = data.in_period()
     if points.empty:
@@ -553,10 +547,14 @@ def hotspot_map(
     )
 
 
-def counts_only(opts: HotspotOptions) -> bool:
-    """Whether the map ``opts`` asks for needs only incidents per square study-grid cell (so
-    the store's grid cube can give them): Gi* and emerging hot spots on square cells. Density
-    and clusters need the points, Gi* by area the point in each area, hexagons another binning.
+def cube_read(opts: HotspotOptions) -> str | None:
+    """Which of the store's cubes the map ``opts`` asks for reads in place of the rows.
+
+    ``"grid"``: Gi* and emerging hot spots on square cells need only incidents per study-grid
+    cell (:func:`geo_service.store.grid_cube.counted_cells`). ``"density"``: kernel density and
+    DBSCAN on square cells read the incidents counted by location, each weighted by the
+    incidents it stands for. None: HDBSCAN takes no weights, Gi* by area needs the point in
+    each area, and hexagons are another binning, so they read the rows.
 
     Parameters
     ----------
@@ -565,10 +563,14 @@ def counts_only(opts: HotspotOptions) -> bool:
 
     Returns
     -------
-    bool
+    str or None
+        ``"grid"``, ``"density"`` or None.
     """
-    by_cell = opts.method == "emerging" or (opts.method == "gistar" and not opts.areas)
-    return by_cell and not opts.hexagons
+    if opts.hexagons:
+        return None
+    if opts.method == "emerging" or (opts.method == "gistar" and not opts.areas):
+        return "grid"
+    return "density" if opts.method in ("kde", "dbscan") else None
 
 
 def approximate_locations(points: pd.DataFrame) -> int:
@@ -759,9 +761,12 @@ def category_hotspots(
         category=group.name, period_end=current.end, months=current.n_months,
         layer=opts.layer or None, accuracy=False, exclude_forces=opts.exclude_forces,
     )  # fmt: skip
+    # One read serves the four maps: the density cube's counted centres nest in the study
+    # cells (Gi*, emerging: the rows' counts) and weight the kernel density and DBSCAN.
     data = study_data(
         store, [group, *groups], category=group.name, period_end=base.period_end,
         months=base.months, layer=base.layer, cell_m=None, exclude_forces=opts.exclude_forces,
+        density_cube=True,
     )  # fmt: skip
     maps: dict[str, HotspotMap | None] = {}
     for method in ("kde", "dbscan", "gistar", "emerging"):
@@ -849,7 +854,7 @@ def _dbscan_map(
     area_m2 = _study_area_m2(data)
     frame = clusters.dbscan_clusters(
         x, y, eps_m=opts.eps_m, min_samples=opts.min_samples, areas=data.areas,
-        study_area_m2=area_m2,
+        study_area_m2=area_m2, weights=_weights(data.in_period()),
     )  # fmt: skip
     months = data.period.n_months
     eps_m, min_samples = frame.attrs["eps_m"], frame.attrs["min_samples"]

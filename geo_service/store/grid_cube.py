@@ -18,6 +18,9 @@ exactly.
   theirs), reusing the rows of partitions whose checksum the newest other version's cube
   counted over the same lattices. :func:`build_after_publish` counts it when a version is
   published; :func:`counted_cells` is what the hotspot services read in place of the rows.
+* The density cube (:func:`density_kind`) counts a layer's incidents by their own location
+  instead of a cell (:data:`DENSITY_CELL_M`), for the maps that need the points (kernel
+  density, DBSCAN): their maps from it are the rows' maps.
 """
 
 from __future__ import annotations
@@ -61,17 +64,17 @@ logger = logging.getLogger(__name__)
 
 #: The grid cube of a version, kept beside its manifest (derived: deleting it loses nothing).
 GRID_CUBE_FILE = "cube_grid.parquet"
-#: The density cube of a version and layer (``{layer}``): the same counts on a fine lattice,
-#: for kernel density; one file per layer, counted when a map of that layer first needs it.
+#: The density cube of a version and layer (``{layer}``): the same counts by each incident's
+#: own location, for kernel density and DBSCAN; one file per layer, counted when a map of that
+#: layer first needs it.
 DENSITY_CUBE_FILE = "cube_density_{layer}.parquet"
-#: The density cube's cell size in metres: it divides every standard study cell size (25 m
-#: and up), so the cells nest. Kernel density of the incidents moved to the centres of a
-#: national lattice of this spacing is within 0.02-0.09 % of the surface's peak of the density
-#: of the points themselves on the Hertfordshire months (ward layer, automatic bandwidths),
-#: 0.07-0.13 % on synthetic points with a 450 m bandwidth (10 m: 0.04-0.17 % and 0.15-0.20 %;
-#: 50 m: 0.24-0.73 % and 1.5 %; docs/cubes.md). police.uk snaps incidents to map points, so a
-#: finer lattice holds hardly more rows (Hertfordshire ward layer: 75,951 at 5 m, 75,744 at 50 m).
-DENSITY_CELL_M = 5.0
+#: The density cube's lattice "cell size": 0 stands for no lattice, each row keeping the
+#: stored x and y of the incidents it counts (``col`` = x, ``row`` = y). The maps it serves
+#: are then the rows' maps, and it is hardly larger than a lattice's: police.uk snaps every
+#: incident to a map point (Hertfordshire ward layer: 75,775 rows for 105,319 located
+#: incidents; 75,774 on a 5 m lattice), and a source of unsnapped points keeps about a row per
+#: incident, as its rows do.
+DENSITY_CELL_M = 0.0
 #: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors.
 KEY_COLUMNS = (
     "layer", "cell_m", "code", "col", "row", "source", "month", "category", "subcategory",
@@ -196,8 +199,8 @@ def _lattice_block(
     # never read, so it is left out (a national store over one borough's layer keeps the
     # borough's cells). NaN would not group with NaN: a cell left out is null.
     away = ~(located & pc.is_valid(code).to_numpy(zero_copy_only=False))
-    col = pa.array(cell_numbers(x, cell_m), mask=away)
-    row = pa.array(cell_numbers(y, cell_m), mask=away)
+    col = pa.array(_cells(x, cell_m), mask=away)
+    row = pa.array(_cells(y, cell_m), mask=away)
     grouped = counted_keys({"code": code, "col": col, "row": row, **keys}, text=_TEXT)
     k = grouped.num_rows
     return pa.table(
@@ -214,6 +217,12 @@ def _lattice_block(
             "checksum": repeated(checksum, k, _TEXT),
         }
     )
+
+
+def _cells(values: np.ndarray, cell_m: float) -> np.ndarray:
+    """The national cell numbers of ``values`` (:func:`~geo_service.analysis.grid.cell_numbers`),
+    or the values themselves on the density cube's :data:`DENSITY_CELL_M` (no lattice)."""
+    return values if cell_m == DENSITY_CELL_M else cell_numbers(values, cell_m)
 
 
 def combine(pieces: Sequence[pa.Table]) -> pa.Table:
@@ -535,10 +544,10 @@ GRID = _Kind(GRID_CUBE_FILE, _version_lattices)
 
 
 def density_kind(layer: str) -> _Kind:
-    """The density cube of ``layer``: the layer at :data:`DENSITY_CELL_M`, counted when a
-    kernel density map of the layer first reads it, reusing the previous version's counts of
-    unchanged partitions. Kept per layer: a 50 m lattice holds about as many rows as a layer
-    has incidents (police.uk map points), so only layers mapped are counted."""
+    """The density cube of ``layer``: the layer's incidents counted by location
+    (:data:`DENSITY_CELL_M`), counted when a kernel density or DBSCAN map of the layer first
+    reads it, reusing the previous version's counts of unchanged partitions. Kept per layer: it
+    holds a row per map point and month (police.uk), so only layers mapped are counted."""
     return _Kind(DENSITY_CUBE_FILE.format(layer=layer), lambda _d, _m: [(layer, DENSITY_CELL_M)])
 
 
@@ -623,8 +632,8 @@ def counted_cells(
     month_from, month_to
         Inclusive ``"YYYY-MM"`` bounds; None: open.
     density
-        Read the density cube (:data:`DENSITY_CELL_M` cells, for kernel density; ``cell_m``
-        must be that size), counted and kept on first read.
+        Read the density cube (incidents by their own location, for kernel density and
+        DBSCAN; ``cell_m`` must be :data:`DENSITY_CELL_M`), counted and kept on first read.
 
     Returns
     -------
@@ -632,7 +641,8 @@ def counted_cells(
         Columns ``source``, ``category``, ``subcategory``, ``month``, ``time_known``,
         ``occurred_at`` (the hour on 2000-01-01; NaT where unknown), ``reported_by``,
         ``location_precision`` (``"approximate"`` or ``"exact"``), ``area_<layer>``, ``x``,
-        ``y`` (the cell centre; NaN without a location) and ``n``. None when the cube does not
+        ``y`` (the cell centre, or from the density cube the incidents' own location; NaN
+        without a location) and ``n``. None when the cube does not
         keep ``(layer, cell_m)``: the caller reads the rows.
     """
     version = store.version()
@@ -660,13 +670,19 @@ def counted_cells(
             "reported_by": rows["reported_by"],
             "location_precision": pc.if_else(rows["approximate"], "approximate", EXACT),
             schema.area_column(layer): rows["code"],
-            # the centre of each national cell: (k + 0.5) * cell_m is exact in float64
-            "x": (pc.fill_null(rows["col"], np.nan).to_numpy() + 0.5) * cell_m,
-            "y": (pc.fill_null(rows["row"], np.nan).to_numpy() + 0.5) * cell_m,
+            "x": _centres(rows["col"], cell_m),
+            "y": _centres(rows["row"], cell_m),
             "n": rows["n"],
         }
     )
     return out.to_pandas()
+
+
+def _centres(cells: pa.ChunkedArray, cell_m: float) -> np.ndarray:
+    """The coordinate of each counted cell's centre (NaN where null): ``(k + 0.5) * cell_m``,
+    exact in float64; on the density cube the stored coordinate itself."""
+    numbers = pc.fill_null(cells, np.nan).to_numpy()
+    return numbers if cell_m == DENSITY_CELL_M else (numbers + 0.5) * cell_m
 
 
 def _selected(

@@ -189,6 +189,36 @@ def test_no_hotspot_exceeds_one_km2_and_the_split_is_reported() -> None:
     assert bounded["count"].is_monotonic_decreasing
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weighted_points_cluster_as_the_points_repeated(seed: int) -> None:
+    # Counted locations (each standing for n incidents, as a cube's rows) against the same
+    # locations repeated n times, in another order: the same clusters, figure by figure,
+    # through the automatic rule and the 1 km2 split.
+    x, y = _snapped_points(seed)
+    xy = np.column_stack([x, y])
+    sites, n = np.unique(xy, axis=0, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(sites))
+    weighted = dbscan_clusters(sites[order, 0], sites[order, 1], weights=n[order].astype(float))
+    repeated = dbscan_clusters(x, y)
+    assert len(weighted) >= 3
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(weighted.drop(columns="geometry")),
+        pd.DataFrame(repeated.drop(columns="geometry")),
+    )
+    assert (
+        weighted.geometry.normalize().geom_equals_exact(repeated.geometry.normalize(), 1e-9).all()
+    )
+    assert weighted.attrs == repeated.attrs
+
+
+@pytest.mark.parametrize(
+    "weights", [np.array([1.0, 2.0]), np.array([1.0, 0.0, 2.0]), np.array([1.0, 1.5, 2.0])]
+)
+def test_weights_must_be_whole_incidents_one_per_point(weights: np.ndarray) -> None:
+    with pytest.raises(InputError, match="weights"):
+        dbscan_clusters(np.array([0.0, 10.0, 20.0]), np.zeros(3), weights=weights)
+
+
 def test_hdbscan_hotspots_are_bounded_too() -> None:
     xy = _town(9)
     frame = hdbscan_clusters(xy[:, 0], xy[:, 1], min_cluster_size=60)
@@ -242,8 +272,16 @@ def test_labels_equal_sklearn_on_20k_unsnapped_points() -> None:
     theirs = DBSCAN(eps=120, min_samples=9).fit(xy).labels_
     assert ours.max() > 5
     assert _same_partition(ours, theirs)
-    # Ours numbers clusters by size; renumbered so, scikit-learn's labels are the same array.
-    sizes = np.bincount(theirs[theirs >= 0])
+    # Ours numbers clusters by size, ties by least x then least y; renumbered so,
+    # scikit-learn's labels are the same array.
+    members = pd.DataFrame({"label": theirs, "x": xy[:, 0], "y": xy[:, 1]})
+    by_label = (
+        members.loc[theirs >= 0]
+        .groupby("label")
+        .agg(size=("x", "size"), west=("x", "min"), south=("y", "min"))
+    )
+    sizes = by_label["size"].to_numpy()
     rank = np.empty_like(sizes)
-    rank[np.lexsort((np.arange(sizes.size), -sizes))] = np.arange(sizes.size)
+    order = np.lexsort((by_label["south"], by_label["west"], -sizes))
+    rank[order] = np.arange(sizes.size)
     np.testing.assert_array_equal(ours, np.where(theirs >= 0, rank[np.maximum(theirs, 0)], -1))

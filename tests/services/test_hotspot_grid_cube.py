@@ -153,9 +153,9 @@ def test_a_cell_count_by_hand(store: Store) -> None:
         HotspotOptions(category="Burglary", method="gistar", cell_m=50, accuracy=False),
         HotspotOptions(category="Burglary", method="gistar", hexagons=True, accuracy=False),
         HotspotOptions(category="Burglary", method="gistar", areas=True, accuracy=False),
-        HotspotOptions(category="Burglary", method="kde", cell_m=123, accuracy=False),
+        HotspotOptions(category="Burglary", method="hdbscan", accuracy=False),
     ],
-    ids=["odd-cell", "cell-not-kept", "hexagons", "by-area", "kde-cells-not-nesting-5m"],
+    ids=["odd-cell", "cell-not-kept", "hexagons", "by-area", "hdbscan"],
 )
 def test_what_the_cube_does_not_carry_reads_rows(store: Store, opts: HotspotOptions) -> None:
     before = CountingStore.reads
