@@ -556,10 +556,19 @@ def _weights(weights: np.ndarray, xy: np.ndarray) -> np.ndarray:
 def _collapse(
     xy: np.ndarray, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct locations, each point's location index, and incidents per location (points, or
-    the sum of their int64 ``weights``)."""
+    """Distinct locations sorted by x then y, each point's location index, and incidents per
+    location (points, or the sum of their int64 ``weights``).
+
+    Sorted, the locations are the same array in the same order however the points come (rows,
+    or a cube's counted locations): DBSCAN gives a border location to the first cluster that
+    reaches it, so the order decides, and it must not depend on how the points were read.
+    """
     # A complex number is an exact, hashable key for an (x, y) pair; hashing beats sorting.
     inverse, unique = pd.factorize(xy[:, 0] + 1j * xy[:, 1])
+    order = np.lexsort((unique.imag, unique.real))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    inverse, unique = rank[inverse], unique[order]
     if weights is None:
         counts = np.bincount(inverse, minlength=len(unique))
     else:  # whole numbers below 2**53 sum exactly in float64
