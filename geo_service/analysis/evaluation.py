@@ -256,11 +256,11 @@ class _Series:
 def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _Series:
     """Month-sorted located incidents of months ``first..last`` (month indexes) and their cube.
 
-    Counted cells (a column ``n``: cell centres standing for ``n`` incidents each, from the
-    grid cube) give the same cube as their rows; their ``x``, ``y`` are then cell centres and
-    ``n`` their weights: exact for methods that read the counts per study cell, and within the
-    lattice's spacing of the points for those that read the points (kernel density on the 50 m
-    density cube).
+    Counted rows (a column ``n``: each standing for ``n`` incidents) give the same cube as
+    their rows, and ``n`` is kept as their weights: from the grid cube their ``x``, ``y`` are
+    cell centres (exact for methods that read the counts per study cell), from the density
+    cube the incidents' own locations (exact for the methods that weigh points: kernel
+    density).
     """
     counted = "n" in incidents.columns
     located = incidents.loc[has_location(incidents), ["month", "x", "y", *(["n"] * counted)]]

@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service.analysis.counts import counts_by_area, select
+from geo_service.analysis.counts import counts_by_area, select, weights
 from geo_service.analysis.grid import Grid, HexGrid
 from geo_service.analysis.periods import Period
 from geo_service.analysis.significance import (
@@ -160,7 +160,8 @@ def cell_shifts(
     Parameters
     ----------
     incidents
-        Canonical incidents; located ones (``x``, ``y`` in EPSG:27700 metres) are counted.
+        Canonical incidents, or counted rows with ``n`` (each standing for ``n`` incidents at
+        its ``x``, ``y``); located ones (``x``, ``y`` in EPSG:27700 metres) are counted.
     grid
         Square or hexagonal grid; its inside cells are the locations.
     group
@@ -195,4 +196,8 @@ def _cell_counts(
 ) -> np.ndarray:
     chosen = select(incidents, group=group, period=period)
     located = chosen.loc[has_location(chosen)]
-    return grid.counts(located["x"].to_numpy(), located["y"].to_numpy())
+    x, y = located["x"].to_numpy(dtype=float), located["y"].to_numpy(dtype=float)
+    if "n" not in located.columns:
+        return grid.counts(x, y)
+    # counted rows: each stands for n incidents (whole numbers sum exactly in float64)
+    return grid.counts(x, y, weights=weights(located)).astype(np.int64)

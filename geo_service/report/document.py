@@ -20,9 +20,9 @@ the share of unlocated rows between the two periods is flagged.
 
 Every figure is a count, so the report takes raw incidents or *counted* rows (each standing for
 ``n`` incidents with equal keys; :mod:`geo_service.analysis.counts`), as the store's area cube
-gives them (:mod:`geo_service.store.cubes`), one frame per layer: the study layer's incidents,
-the peer layer's (:attr:`Peers.incidents`) and the rows with a collision severity
-(``severities``). Both kinds give the same document for the same incidents.
+gives them (:mod:`geo_service.store.cubes`, which counts a collision's severity too), one frame
+per layer: the study layer's incidents and the peer layer's (:attr:`Peers.incidents`). Both
+kinds give the same document for the same incidents.
 """
 
 from __future__ import annotations
@@ -130,7 +130,6 @@ def build_report(
     progress: Progress | None = None,
     notes: tuple[str, ...] = (),
     collision_sites: pd.DataFrame | None = None,
-    severities: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG charts, print stylesheet).
 
@@ -176,11 +175,6 @@ def build_report(
     collision_sites
         Ranked repeat-collision sites (:func:`geo_service.services.collisions.collision_sites`)
         listed in the collision section (the first :data:`SITE_ROWS`); None: none listed.
-    severities
-        Incidents (or counted rows) with ``severity``, joined to ``layer``, holding every
-        incident of the store in the categories of the collision groups
-        (:func:`collision_groups`), forces left out as for ``incidents``: the severity tables
-        count these. None: ``incidents``, which then carry ``severity``.
 
     Returns
     -------
@@ -204,7 +198,6 @@ def build_report(
         borough=borough,
         everywhere=incidents,
         peers=None if peers is None else peers.incidents,
-        severities=borough if severities is None else within_layer(severities, layer),
     )
     sections = [
         _section(frames, find_group(groups, name), setting)
@@ -252,13 +245,11 @@ def _site_rows(sites: pd.DataFrame | None) -> list[dict[str, str]]:
 @dataclass(frozen=True)
 class _Frames:
     """The incidents the sections count: the borough's (in an area of the layer), every one
-    (the layer's table and its unallocated row), the peer layer's (None: ``everywhere``) and
-    the borough's with a severity."""
+    (the layer's table and its unallocated row) and the peer layer's (None: ``everywhere``)."""
 
     borough: pd.DataFrame
     everywhere: pd.DataFrame
     peers: pd.DataFrame | None
-    severities: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -368,7 +359,7 @@ def _section(frames: _Frames, group: CategoryGroup, setting: _Setting) -> dict[s
         time_sentences=time_sentences(incidents, subset, formed, current, noun, held=held),
         subcategories=types,
         type_sentence=type_sentence(subset, formed, previous, current, noun) if types else None,
-        severity=_severity_rows(frames.severities, formed, previous, current),
+        severity=_severity_rows(frames.borough, formed, previous, current),
     )  # fmt: skip
     return section
 
@@ -541,26 +532,3 @@ def _earlier_rating(
 def _is_collisions(group: CategoryGroup) -> bool:
     """Whether ``group`` counts road traffic collisions (own window, severity table)."""
     return any(s.category == ROAD_TRAFFIC_COLLISION for s in group.include)
-
-
-def collision_groups(
-    groups: tuple[CategoryGroup, ...], priorities: tuple[str, ...] = DEFAULT_PRIORITIES
-) -> tuple[CategoryGroup, ...]:
-    """The priority sections that count road traffic collisions: those given a severity table.
-
-    Parameters
-    ----------
-    groups, priorities
-        As for :func:`build_report`.
-
-    Returns
-    -------
-    tuple of CategoryGroup
-        The group of each such section, in the order of ``priorities``; the categories of these
-        are what :func:`build_report`'s ``severities`` must hold.
-    """
-    return tuple(
-        group
-        for group in (find_group(groups, name) for name in priorities)
-        if _is_collisions(group)
-    )

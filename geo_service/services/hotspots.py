@@ -8,10 +8,12 @@ area, :func:`geo_service.analysis.evaluation.accuracy_for`). :func:`category_hot
 of maps a category page draws, made by the same function, so the page, the API and the CLI show
 the same features. :func:`shifts` compares two periods per area or grid cell.
 
-Gi* and emerging maps on square cells count incidents per cell only: from a
-:class:`~geo_service.store.Store` they read the grid cube's counted cells
-(:mod:`geo_service.store.grid_cube`) when it keeps the study layer at the grid's cell size,
-and give exactly the maps the rows give; everything else reads the rows (docs/cubes.md).
+From a :class:`~geo_service.store.Store` over a study layer, the maps read counts, not rows
+(:func:`cube_read`, docs/cubes.md): Gi* and emerging maps on square cells the grid cube's counted
+cells (:mod:`geo_service.store.grid_cube`) when it keeps the layer at the grid's cell size;
+kernel density, DBSCAN, hexagons, the category page and :func:`shifts` the layer's density cube
+(its incidents counted by location), and shifts per area the area cube. Each gives the maps the
+rows give. HDBSCAN and Gi* by area read the rows.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from geo_service.services.options import (
     resolve_view,
 )
 from geo_service.services.tables import without_forces
-from geo_service.store import Store
+from geo_service.store import Store, cubes
 
 logger = logging.getLogger(__name__)
 _G = TypeVar("_G", Grid, HexGrid)
@@ -303,8 +305,8 @@ def study_data(
         (with ``n``) giving every cell count the rows give. Otherwise (no layer, a cell size the
         cube does not keep, a store that is not a :class:`~geo_service.store.Store`) the rows.
     density_cube
-        For kernel density and DBSCAN (and the category page's four maps): read the store's
-        density cube instead, the layer's incidents counted by location (with ``n``), which
+        For kernel density, DBSCAN, hexagons, the category page's four maps and shifts: read
+        the store's density cube instead, the layer's incidents counted by location (with ``n``), which
         gives those maps, every cell count and the backtests the rows give, when there is a
         layer and the store is a :class:`~geo_service.store.Store`. Otherwise the rows.
 
@@ -392,6 +394,57 @@ def _cube_rows(
     )  # fmt: skip
 
 
+def layer_incidents(
+    store: StoreLike,
+    group: CategoryGroup,
+    layer: str,
+    areas: gpd.GeoDataFrame,
+    *,
+    month_from: str,
+    month_to: str,
+) -> pd.DataFrame:
+    """The group's incidents in an area of ``layer`` over the months, located or not.
+
+    From a :class:`~geo_service.store.Store`, the layer's density cube (the incidents counted by
+    location, with ``n``; :func:`geo_service.store.grid_cube.counted_cells`); else the rows.
+    Both give every count per area, per cell and by location the rows give.
+
+    Parameters
+    ----------
+    store
+        The store read.
+    group
+        The category group selected.
+    layer, areas
+        The layer's name and its areas: an incident belongs to it when its stored area code is
+        one of their codes (as the area tables count).
+    month_from, month_to
+        Inclusive ``"YYYY-MM"`` bounds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``category``, ``subcategory``, ``month``, ``source``, ``x``, ``y`` (NaN: no location),
+        ``occurred_at``, ``time_known``, ``area_<layer>`` and, from the cube, ``n``
+        (incidents per row).
+    """
+    categories = categories_of(group)
+    frame = None
+    if isinstance(store, Store):
+        from geo_service.store import grid_cube
+
+        frame = grid_cube.counted_cells(
+            store, layer=layer, cell_m=grid_cube.DENSITY_CELL_M, categories=categories,
+            month_from=month_from, month_to=month_to, density=True,
+        )  # fmt: skip
+    if frame is None:
+        frame = store.incidents(
+            categories=categories, month_from=month_from, month_to=month_to,
+            columns=[*_COLUMNS, "source", area_column(layer)],
+        )  # fmt: skip
+    return _in_areas(frame.loc[group.mask(frame)], areas, layer, keep_column=True)
+
+
 def incident_count(points: pd.DataFrame) -> int:
     """How many incidents ``points`` stand for: its rows, or the sum of ``n`` of counted cells.
 
@@ -428,12 +481,16 @@ def cell_counts(cells: Grid | HexGrid, points: pd.DataFrame) -> np.ndarray:
     return cells.counts(x, y, weights=points["n"].to_numpy(dtype=float)).astype(np.int64)
 
 
-def _in_areas(incidents: pd.DataFrame, areas: gpd.GeoDataFrame, layer: str) -> pd.DataFrame:
+def _in_areas(
+    incidents: pd.DataFrame, areas: gpd.GeoDataFrame, layer: str, *, keep_column: bool = False
+) -> pd.DataFrame:
     """The incidents assigned to one of the layer's areas (the stored area column), as counted
-    by the area tables (:func:`~geo_service.analysis.counts.counts_by_area`)."""
+    by the area tables (:func:`~geo_service.analysis.counts.counts_by_area`); the area column
+    dropped unless ``keep_column``."""
     codes = pd.Index(areas["code"].astype(str), dtype="str")
     known = incidents[area_column(layer)].isin(codes).to_numpy(dtype=bool, na_value=False)
-    return incidents.loc[known].drop(columns=[area_column(layer)])
+    found = incidents.loc[known]
+    return found if keep_column else found.drop(columns=[area_column(layer)])
 
 
 def _with_cells_holding(grid: _G, incidents: pd.DataFrame) -> _G:
@@ -551,10 +608,10 @@ def cube_read(opts: HotspotOptions) -> str | None:
     """Which of the store's cubes the map ``opts`` asks for reads in place of the rows.
 
     ``"grid"``: Gi* and emerging hot spots on square cells need only incidents per study-grid
-    cell (:func:`geo_service.store.grid_cube.counted_cells`). ``"density"``: kernel density and
-    DBSCAN on square cells read the incidents counted by location, each weighted by the
-    incidents it stands for. None: HDBSCAN takes no weights, Gi* by area needs the point in
-    each area, and hexagons are another binning, so they read the rows.
+    cell (:func:`geo_service.store.grid_cube.counted_cells`). ``"density"``: kernel density,
+    DBSCAN, and Gi* and emerging hot spots on hexagons read the incidents counted by location,
+    each weighted by the incidents it stands for. None: HDBSCAN takes no weights and Gi* by
+    area needs the point in each area, so they read the rows.
 
     Parameters
     ----------
@@ -566,11 +623,9 @@ def cube_read(opts: HotspotOptions) -> str | None:
     str or None
         ``"grid"``, ``"density"`` or None.
     """
-    if opts.hexagons:
-        return None
     if opts.method == "emerging" or (opts.method == "gistar" and not opts.areas):
-        return "grid"
-    return "density" if opts.method in ("kde", "dbscan") else None
+        return "density" if opts.hexagons else "grid"
+    return "density" if opts.method in ("kde", "dbscan") and not opts.hexagons else None
 
 
 def approximate_locations(points: pd.DataFrame) -> int:
@@ -1216,17 +1271,15 @@ def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions
         store, [group, *groups], category=group.name, period_end=view.period_end,
         months=view.months, layer=opts.layer, cell_m=opts.cell_m,
         history_months=lag_months + view.months, exclude_forces=opts.exclude_forces,
+        density_cube=True,
     )  # fmt: skip
     _check_covered(held, previous, current)
     per_area = opts.cell_m is None and not opts.hexagons and not opts.cells
     if per_area and data.layer is not None and data.areas is not None:
         incidents = without_forces(
-            store.incidents(
-                month_from=previous.start, month_to=current.end,
-                columns=[*_COLUMNS, "source", "reported_by", area_column(data.layer)],
-            ),
+            _area_rows(store, data.layer, data.group, previous.start, current.end),
             opts.exclude_forces,
-        )  # fmt: skip
+        )
         frame = shift_stats.area_shifts(
             incidents, data.areas, layer=data.layer, group=data.group, previous=previous,
             current=current,
@@ -1246,6 +1299,22 @@ def shifts(store: StoreLike, groups: Sequence[CategoryGroup], opts: ShiftOptions
         "significant": int((frame["q"] < 0.05).sum()),
     }
     return Shifts(frame, meta)
+
+
+def _area_rows(
+    store: StoreLike, layer: str, group: CategoryGroup, month_from: str, month_to: str
+) -> pd.DataFrame:
+    """The group's categories' incidents with their area in ``layer`` over the months: from a
+    :class:`~geo_service.store.Store` its area cube's counted rows, else the rows."""
+    categories = categories_of(group)
+    if isinstance(store, Store):
+        return cubes.counted_incidents(
+            store, layer=layer, categories=categories, month_from=month_from, month_to=month_to
+        )
+    return store.incidents(
+        categories=categories, month_from=month_from, month_to=month_to,
+        columns=[*_COLUMNS, "source", "reported_by", area_column(layer)],
+    )  # fmt: skip
 
 
 def _check_covered(held_months: Sequence[str], *periods: Period) -> None:

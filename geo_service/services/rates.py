@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo_service.analysis.counts import weights
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.kde import auto_bandwidth_m, class_breaks, kde_surface
 from geo_service.analysis.periods import month_label, rolling_periods
@@ -39,7 +40,7 @@ from geo_service.services.context import (
     study_grid,
     study_layer_name,
 )
-from geo_service.services.hotspots import BREAKS
+from geo_service.services.hotspots import BREAKS, cell_counts, layer_incidents
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,11 @@ def category_rates(
 ) -> Rates:
     """Rates per 1,000 residents of ``category`` per area and per cell, and the dual KDE.
 
+    The incidents counted are those in an area of the layer, as the area tables count them
+    (:func:`~geo_service.services.hotspots.layer_incidents`: from a
+    :class:`~geo_service.store.Store` its density cube, so a national store is not scanned); the
+    cells and the dual KDE take the located ones.
+
     Parameters
     ----------
     store
@@ -215,7 +221,7 @@ def category_rates(
     Raises
     ------
     DataError
-        No study layer, or it has no population, or no located incident.
+        No study layer, or it has no population, or no located incident in its areas.
     """
     require_incidents(store)
     group = formed_group(store, groups, category).group
@@ -231,23 +237,29 @@ def category_rates(
             f"layer {name!r} has no population, so there is no rate per 1,000 residents; add "
             f"it with `geo-service boundaries denominators {name} FILE.csv` (code, population)"
         )
-    frame = store.incidents(month_from=month_from, month_to=month_to)
-    incidents = frame.loc[group.mask(frame)]
+    # the incidents in the layer's areas, as the area tables count them: from a Store its
+    # density cube (counted by location, with n), so a national store is not scanned
+    incidents = layer_incidents(store, group, name, areas, month_from=month_from, month_to=month_to)
     located = incidents.loc[has_location(incidents)]
     if located.empty:
-        raise DataError(f"no located incidents of {group.name!r} in {month_from}..{month_to}")
+        raise DataError(
+            f"no located incidents of {group.name!r} in the {name} areas in "
+            f"{month_from}..{month_to}"
+        )
     grid = study_grid(areas, located, cell_m=cell_m)
     x, y = located["x"].to_numpy(float), located["y"].to_numpy(float)
-    h = float(bandwidth_m) if bandwidth_m is not None else auto_bandwidth_m(x, y)
+    w = located["n"].to_numpy(float) if "n" in located.columns else None
+    h = float(bandwidth_m) if bandwidth_m is not None else auto_bandwidth_m(x, y, weights=w)
     points, notes = _addresses(store, areas, grid)
     residents = population_surface(grid, areas, addresses=points)
     # A cell whose centre lies just outside the layer still holds residents (or incidents) of
     # a border area: list it, so the cells keep every resident and incident.
-    inside = grid.inside | (residents > 0) | (grid.counts(x, y) > 0)
+    counts = cell_counts(grid, located)
+    inside = grid.inside | (residents > 0) | (counts > 0)
     inside.flags.writeable = False
     grid = replace(grid, inside=inside)
-    counts = grid.counts(x, y)
-    dual = dual_kde(kde_surface(x, y, grid, bandwidth_m=h), residents, grid, bandwidth_m=h)
+    surface = kde_surface(x, y, grid, bandwidth_m=h, weights=w)
+    dual = dual_kde(surface, residents, grid, bandwidth_m=h)
     cells = grid.to_geodataframe(
         {
             "count": counts,
@@ -303,8 +315,11 @@ def _addresses(
 
 
 def _area_rates(areas: gpd.GeoDataFrame, incidents: pd.DataFrame, layer: str) -> gpd.GeoDataFrame:
+    """Incidents (rows, or counted rows with ``n``) and rates per 1,000 residents per area."""
     column = area_column(layer)
-    counts = incidents[column].value_counts() if column in incidents.columns else pd.Series()
+    counts = (
+        pd.Series(weights(incidents), index=incidents[column].astype(str)).groupby(level=0).sum()
+    )
     out = areas[["code", "name", "population", "geometry"]].copy()
     out["population"] = pd.to_numeric(out["population"], errors="coerce")
     out["count"] = out["code"].map(counts).fillna(0).astype("int64").to_numpy()

@@ -6,9 +6,9 @@ of the options, and calls :func:`geo_service.report.build_report`.
 
 From a :class:`~geo_service.store.Store` it reads the version's area cube
 (:func:`geo_service.store.cubes.counted_incidents`), not the partitions: the study layer's
-counted rows and, for a peer comparison, the peer layer's. Only the severity tables of the
-collision sections read rows: those of the collision groups' categories, from the partitions
-of the sources that supply them (the cube does not count by severity). From any other store
+counted rows (with the collisions' severity) and, for a peer comparison, the peer layer's.
+Only the repeat-collision sites of the collision section read rows: the located collisions of
+the rule's window, from the partitions of the sources that supply them. From any other store
 (test doubles, in-memory stores) it reads the rows. Both give the same document, byte for byte.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo_service.categories import CategoryGroup, categories_of
+from geo_service.categories import CategoryGroup
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.progress import Progress
-from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report, collision_groups
+from geo_service.report import DEFAULT_PRIORITIES, Peers, build_report
 from geo_service.risk_matrix import load_risk_matrix
 from geo_service.schema import area_column
 from geo_service.services.context import StoreLike, require_incidents
@@ -100,9 +100,9 @@ def report_document(
     layer = required_layer(store, opts.view)
     peers = _peers(store, opts)
     if isinstance(store, Store):
-        read = _from_cube(store, groups, opts, layer=layer, peers=peers)
+        read = _from_cube(store, opts, layer=layer, peers=peers)
     else:
-        read = _Inputs(without_forces(_read(store, opts), opts.view.exclude_forces), peers, None)
+        read = _Inputs(without_forces(_read(store, opts), opts.view.exclude_forces), peers)
     return build_report(
         read.incidents,
         layer=layer,
@@ -120,31 +120,27 @@ def report_document(
         matrix=load_risk_matrix(opts.risk),
         progress=progress,
         collision_sites=_collision_sites(store, layer),
-        severities=read.severities,
     )
 
 
 @dataclass(frozen=True)
 class _Inputs:
-    """What :func:`build_report` counts: the study layer's incidents (rows or counted rows),
-    the peers (with the peer layer's own incidents, or None: ``incidents``) and the rows with
-    a severity (None: ``incidents`` carry it)."""
+    """What :func:`build_report` counts: the study layer's incidents (rows or counted rows)
+    and the peers (with the peer layer's own incidents, or None: ``incidents``)."""
 
     incidents: pd.DataFrame
     peers: Peers | None
-    severities: pd.DataFrame | None
 
 
 def _from_cube(
     store: Store,
-    groups: Sequence[CategoryGroup],
     opts: ReportOptions,
     *,
     layer: str,
     peers: Peers | None,
 ) -> _Inputs:
-    """The cube's counted rows of the study layer and of the peer layer, and the rows of the
-    collision groups' categories with their severity, forces left out from each."""
+    """The cube's counted rows of the study layer and of the peer layer, forces left out from
+    each."""
     forces = opts.view.exclude_forces
 
     def counted(name: str) -> pd.DataFrame:
@@ -154,30 +150,7 @@ def _from_cube(
     if peers is not None:
         own = incidents if peers.layer == layer else counted(peers.layer)
         peers = replace(peers, incidents=own)
-    return _Inputs(
-        incidents, peers, without_forces(_severity_rows(store, groups, opts, layer), forces)
-    )
-
-
-#: The stored columns the severity tables read of the collision groups' rows (then the study
-#: layer's area column, and ``reported_by`` when forces are left out).
-SEVERITY_COLUMNS: tuple[str, ...] = (
-    "source", "category", "subcategory", "month", "occurred_at", "time_known", "severity",
-)  # fmt: skip
-
-
-def _severity_rows(
-    store: StoreLike, groups: Sequence[CategoryGroup], opts: ReportOptions, layer: str
-) -> pd.DataFrame:
-    """Every stored row of the collision groups' categories (:func:`collision_groups`), read
-    from the partitions of the sources that supply them only."""
-    wanted = collision_groups(tuple(groups), priorities(groups))
-    coverage = store.coverage()
-    sources = sorted({s for group in wanted for s in coverage.sources_of(group)})
-    categories = sorted({c for group in wanted for c in categories_of(group)})
-    forces = ["reported_by"] if opts.view.exclude_forces else []
-    columns = [*SEVERITY_COLUMNS, area_column(layer), *forces]
-    return store.incidents(sources=sources, categories=categories, columns=columns)
+    return _Inputs(incidents, peers)
 
 
 def _collision_sites(store: StoreLike, layer: str) -> pd.DataFrame | None:

@@ -56,24 +56,30 @@ logger = logging.getLogger(__name__)
 CUBE_FILE = "cube_areas.parquet"
 #: The ``layer`` of the cube's rows counting the whole store (``code`` always null).
 WHOLE_STORE = ""
-#: What the cube counts by: the keys of a change table's selectors, the area, the location and
-#: the day of the incidents that have a date and an area of the layer (``day``; null for the
-#: others and in the whole store's block).
+#: What the cube counts by: the keys of a change table's selectors, the area, the location, a
+#: collision's severity (the report's severity tables; null for other incidents) and the day of
+#: the incidents that have a date and an area of the layer (``day``; null for the others and in
+#: the whole store's block).
 KEY_COLUMNS = (
     "layer", "code", "source", "month", "category", "subcategory", "time_known", "hour", "day",
-    "reported_by", "located",
+    "reported_by", "located", "severity",
 )  # fmt: skip
 #: Columns of the cube: its keys, the incidents counted (``n``) and the SHA-256 of the
 #: partition they were counted from (``""`` where the manifest records none).
 CUBE_COLUMNS = (*KEY_COLUMNS, "n", "checksum")
 #: The partition columns counted (besides the area columns).
-READ_COLUMNS = ("category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y")
+READ_COLUMNS = (
+    "category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y", "severity",
+)  # fmt: skip
 # A selector reads only the hour of ``occurred_at`` and the report the date of those in its
 # borough: the day and hour stand in for the time (the hour alone, on this day, for a cube row
 # with an hour and no day).
 _EPOCH = np.datetime64("2000-01-01", "us")
 _HOUR = np.timedelta64(1, "h")
-_STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
+_STR = (
+    "layer", "code", "source", "month", "category", "subcategory", "reported_by", "severity",
+    "checksum",
+)  # fmt: skip
 #: Layers' checked cube rows held by :func:`layer_rows` (most recently used last).
 _READ: OrderedDict[tuple[object, ...], pd.DataFrame] = OrderedDict()
 _READ_MAX = 4
@@ -110,6 +116,7 @@ def count_partition(
             pc.fill_null(pc.is_finite(table["x"]), False),
             pc.fill_null(pc.is_finite(table["y"]), False),
         ),
+        "severity": _encoded(table["severity"]),
     }
     day = day_of(table["occurred_at"])
     counted = {}
@@ -200,7 +207,7 @@ def _defined(values: pa.ChunkedArray) -> pa.ChunkedArray:
 def text_columns(layers: Sequence[str]) -> list[str]:
     """The text columns a cube groups by (read dictionary-encoded): the selectors', the
     location precision and the area columns of ``layers``."""
-    selectors = ["category", "subcategory", "reported_by", "location_precision"]
+    selectors = ["category", "subcategory", "reported_by", "location_precision", "severity"]
     return [*selectors, *(schema.area_column(n) for n in layers)]
 
 
@@ -542,8 +549,9 @@ def counted_incidents(
     -------
     pandas.DataFrame
         Columns ``source``, ``category``, ``subcategory``, ``month``, ``time_known``,
-        ``occurred_at``, ``reported_by``, ``area_<layer>`` (with a layer), ``located`` and
-        ``n``. ``occurred_at`` is the incidents' date and hour (minutes cut) where they have a
+        ``occurred_at``, ``reported_by``, ``area_<layer>`` (with a layer), ``located``,
+        ``severity`` (collisions' ``"Fatal"``, ``"Serious"`` or ``"Slight"``; null for others)
+        and ``n``. ``occurred_at`` is the incidents' date and hour (minutes cut) where they have a
         date and an area of ``layer``; for the others the hour on 2000-01-01 (the selectors
         read only the hour); NaT where they have no date.
     """
@@ -574,6 +582,7 @@ def counted_incidents(
             "occurred_at": pd.Series(occurred, index=rows.index, dtype="datetime64[us]"),
             "reported_by": rows["reported_by"],
             "located": rows["located"],
+            "severity": rows["severity"],
             "n": rows["n"],
         }
     )

@@ -82,10 +82,11 @@ KEY_COLUMNS = (
 )  # fmt: skip
 #: Columns of the cube: its keys, the incidents counted (``n``) and the partition's SHA-256.
 CUBE_COLUMNS = (*KEY_COLUMNS, "n", "checksum")
-#: The partition columns counted (besides the area columns).
+#: The partition columns read (besides the area columns): what the grid cube counts, and the
+#: severity, which the area cube counted from the same read keys on.
 READ_COLUMNS = (
     "category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y",
-    "location_precision",
+    "location_precision", "severity",
 )  # fmt: skip
 #: A stated location precision that is not approximate (as the hotspot maps count them).
 EXACT = "exact"

@@ -327,8 +327,8 @@ def _other_version(
     return (
         f"{name}: month {month}: {why}. Beside them the changed rows would count twice, so the "
         "file is refused and nothing is stored. If it is the newer version, leave the older out "
-        f"of this ingest, or remove it from the store first (geo-service remove {quoted}), then "
-        "ingest it."
+        f"of this ingest, or remove it from the store first (geo-service remove {quoted}; it "
+        "removes every month the named file holds, and lists them), then ingest it."
     )
 
 

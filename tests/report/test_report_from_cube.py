@@ -253,10 +253,12 @@ def test_synthetic_report_from_the_cube_is_the_report_from_the_rows(
     store.asked.clear()
     groups = load_groups()
     cubed = report_document(store, groups, opts)
-    # From the cube, rows are read only of collisions: the severity tables' (of the collision
-    # source's partitions alone) and the repeat-collision sites'.
-    assert store.asked and all(kw.get("categories") == [RTC] for kw in store.asked)
-    assert any(kw.get("sources") == ["stats19"] for kw in store.asked)
+    # From the cube (which counts the severity tables too), rows are read only for the
+    # repeat-collision sites, of the collision source's partitions alone: their months (the
+    # latest held), then the rule's window.
+    assert [(kw["sources"], kw["categories"]) for kw in store.asked] == [(("stats19",), [RTC])] * 2
+    assert store.asked[0]["columns"] == ["month"]
+    assert (store.asked[1]["month_from"], store.asked[1]["month_to"]) == ("2019-07", "2022-06")
     assert cubed == report_document(RowsOnly(store), groups, opts)
 
 

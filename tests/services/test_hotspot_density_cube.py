@@ -22,7 +22,7 @@ import pytest
 
 from geo_service.config import Settings
 from geo_service.services import context, hotspots
-from geo_service.services.options import HotspotOptions, ViewOptions
+from geo_service.services.options import HotspotOptions, ShiftOptions, ViewOptions
 from geo_service.store import Store, grid_cube
 from geo_service.store.layout import version_path
 from tests.services.test_hotspot_grid_cube import CountingStore, maps, synthetic_store
@@ -35,9 +35,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 def _rounded(value: Any) -> Any:
-    """``value`` (JSON-ready meta) with every float to 9 significant digits."""
+    """``value`` (JSON-ready meta) with every float to 9 significant digits (NaN as text, so
+    it equals itself)."""
     if isinstance(value, float):
-        return float(f"{value:.9g}")
+        return "nan" if value != value else float(f"{value:.9g}")
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -87,8 +88,10 @@ def _page_group(store: Store, name: str) -> tuple[list[Any], Any]:
         HotspotOptions(category="Burglary", method="kde", cell_m=123, months=3),
         HotspotOptions(category="Burglary", method="dbscan"),
         HotspotOptions(category="Burglary", method="dbscan", eps_m=150, min_samples=4),
+        HotspotOptions(category="Burglary", method="gistar", hexagons=True, permutations=99),
+        HotspotOptions(category="Burglary", method="emerging", hexagons=True),
     ],
-    ids=["kde", "kde-odd-cell", "dbscan", "dbscan-set"],
+    ids=["kde", "kde-odd-cell", "dbscan", "dbscan-set", "gistar-hexagons", "emerging-hexagons"],
 )
 def test_maps_from_the_density_cube_are_the_rows_maps(store: Store, opts: HotspotOptions) -> None:
     before = CountingStore.reads
@@ -157,3 +160,37 @@ def test_hertfordshire_maps_from_the_density_cube(tmp_path: Path) -> None:
         rows_page = hotspots.category_hotspots(RowsOnly(store), groups, group, opts_page)
         for name in ("kde", "dbscan", "gistar", "emerging"):
             _assert_identical(getattr(cubed_page, name), getattr(rows_page, name))
+        for cells in (False, True):
+            shift = ShiftOptions(category=category, layer="ward", months=3, cells=cells)
+            cubed_shifts = hotspots.shifts(store, groups, shift)
+            rows_shifts = hotspots.shifts(RowsOnly(store), groups, shift)
+            pd.testing.assert_frame_equal(
+                pd.DataFrame(cubed_shifts.frame.drop(columns="geometry")),
+                pd.DataFrame(rows_shifts.frame.drop(columns="geometry")),
+                check_exact=True,
+            )
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ShiftOptions(category="Burglary", months=3),
+        ShiftOptions(category="Burglary", months=6, against="year-earlier", cells=True),
+        ShiftOptions(category="Burglary", months=3, hexagons=True),
+    ],
+    ids=["areas", "cells", "hexagons"],
+)
+def test_shifts_from_the_cubes_are_the_rows_shifts(store: Store, opts: ShiftOptions) -> None:
+    groups = Settings().groups()
+    before = CountingStore.reads
+    cubed = hotspots.shifts(store, groups, opts)
+    assert CountingStore.reads == before  # the area cube per area, the density cube per cell
+    rows = hotspots.shifts(RowsOnly(store), groups, opts)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(cubed.frame.drop(columns="geometry")),
+        pd.DataFrame(rows.frame.drop(columns="geometry")),
+        check_exact=True,
+    )
+    assert cubed.frame.geometry.geom_equals_exact(rows.frame.geometry, tolerance=0).all()
+    assert cubed.meta == rows.meta
+    assert int(cubed.frame["current"].sum()) > 100

@@ -50,7 +50,11 @@ def test_rates_for_period_against_pandas(store, groups) -> None:
 def test_dual_kde_cell_by_hand(store, groups) -> None:
     rates = rates_for_period(store, groups, "Burglary", months=6, cell_m=100.0, bandwidth_m=H_M)
     frame = store.incidents(month_from="2013-02", month_to="2013-07")
-    burglary = frame.loc[(frame["category"] == "Burglary") & frame["x"].notna()]
+    # the located burglaries in a beat: one outside every beat is in no rate
+    in_beat = frame["area_beat"].isin(rates.areas["code"])
+    burglary = frame.loc[(frame["category"] == "Burglary") & frame["x"].notna() & in_beat]
+    outside = (frame["category"] == "Burglary") & frame["x"].notna() & ~in_beat
+    assert outside.sum() > 0 and rates.cells["count"].sum() == len(burglary)
     cells = rates.cells
     centre = cells.geometry.centroid
     # the cell of most incidents near it; residents as areal weighting puts them (100 m cells
@@ -111,3 +115,36 @@ def test_address_layer_takes_points_and_building_polygons_and_refuses_lines(tmp_
     lines.to_file(tmp_path / "lines.gpkg")
     with pytest.raises(InputError, match="no point or polygon features"):
         add_reference(tmp_path, "addresses", tmp_path / "lines.gpkg")
+
+
+def test_rates_from_the_density_cube_are_the_rows_rates(demo_store, tmp_path) -> None:
+    # A Store reads the layer's density cube (counted locations, with n); the same store seen
+    # as rows (RowsOnly) gives the same rates per area, counts per cell and dual KDE.
+    import shutil
+
+    import pandas as pd
+
+    from geo_service.store import Store
+    from tests.stores import RowsOnly
+
+    root = tmp_path / "store"
+    shutil.copytree(demo_store.root, root, symlinks=True)
+    store = Store(root)
+    groups = context.page_groups(load_groups(), context.store_summary(store).categories)
+    kwargs = {"months": 12, "period_end": "2013-07", "layer": "beat"}
+    cubed = rates_for_period(store, groups, "Dwelling burglary", **kwargs)
+    rows = rates_for_period(RowsOnly(store), groups, "Dwelling burglary", **kwargs)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(cubed.areas.drop(columns="geometry")),
+        pd.DataFrame(rows.areas.drop(columns="geometry")),
+        check_exact=True,
+    )
+    assert cubed.areas["count"].sum() > 50
+    from geo_service.store.layout import version_path
+
+    assert (version_path(root, str(store.version())) / "cube_density_beat.parquet").is_file()
+    np.testing.assert_array_equal(cubed.cells["count"], rows.cells["count"])
+    np.testing.assert_array_equal(cubed.cells["residents"], rows.cells["residents"])
+    assert cubed.bandwidth_m == pytest.approx(rows.bandwidth_m, rel=1e-12)
+    assert cubed.dual_surface is not None and rows.dual_surface is not None
+    assert np.allclose(cubed.dual_surface, rows.dual_surface, rtol=1e-9, equal_nan=True)

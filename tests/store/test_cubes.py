@@ -43,19 +43,29 @@ def _cube(store: Store) -> pd.DataFrame:
 
 
 def test_partition_counts_by_hand() -> None:
+    rtc = "Road traffic collision"
     table = pa.table(
         {
-            "category": ["Burglary", "Burglary", "Burglary", "Robbery"],
-            "subcategory": pa.array([None, None, "Dwelling", None], pa.string()),
+            "category": ["Burglary", "Burglary", "Burglary", "Robbery", rtc, rtc, rtc],
+            "subcategory": pa.array([None, None, "Dwelling", None, None, None, None], pa.string()),
             "occurred_at": pa.array(
-                [None, None, pd.Timestamp("2021-01-05 22:10"), pd.Timestamp("2021-01-06 03:00")],
+                [
+                    None,
+                    None,
+                    pd.Timestamp("2021-01-05 22:10"),
+                    pd.Timestamp("2021-01-06 03:00"),
+                    None,
+                    None,
+                    None,
+                ],
                 pa.timestamp("us"),
             ),
-            "time_known": [False, False, True, True],
-            "reported_by": ["A", "A", "A", "B"],
-            "x": [1.0, 1.0, np.nan, 2.0],
-            "y": [1.0, 1.0, 1.0, 2.0],
-            "area_ward": pa.array(["W1", "W1", "W1", None], pa.string()),
+            "time_known": [False, False, True, True, False, False, False],
+            "reported_by": ["A", "A", "A", "B", "A", "A", "A"],
+            "x": [1.0, 1.0, np.nan, 2.0, 1.0, 1.0, 1.0],
+            "y": [1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0],
+            "severity": pa.array([None, None, None, None, "Serious", "Slight", "Slight"]),
+            "area_ward": pa.array(["W1", "W1", "W1", None, "W1", "W1", "W1"], pa.string()),
         }
     )
     table = cubes.count_partition(
@@ -63,19 +73,22 @@ def test_partition_counts_by_hand() -> None:
     )
     assert table.column_names == list(cubes.CUBE_COLUMNS)
     rows = table.to_pylist()
-    keys = ("code", "category", "subcategory", "time_known", "hour", "reported_by", "located", "n")
+    keys = ("code", "category", "subcategory", "time_known", "hour", "reported_by", "located",
+            "severity", "n")  # fmt: skip
     ward = sorted(
         (tuple(r[k] for k in keys) for r in rows if r["layer"] == "ward"),
-        key=lambda r: (-r[-1], r[1], str(r[2])),
+        key=lambda r: (-r[-1], r[1], str(r[2]), str(r[-2])),
     )
     assert ward == [
-        ("W1", "Burglary", None, False, -1, "A", True, 2),  # the two equal rows: one, n = 2
-        ("W1", "Burglary", "Dwelling", True, 22, "A", False, 1),  # x missing: not located
-        (None, "Robbery", None, True, 3, "B", True, 1),
+        ("W1", "Burglary", None, False, -1, "A", True, None, 2),  # two equal rows: one, n = 2
+        ("W1", rtc, None, False, -1, "A", True, "Slight", 2),  # split by severity
+        ("W1", "Burglary", "Dwelling", True, 22, "A", False, None, 1),  # x missing: not located
+        ("W1", rtc, None, False, -1, "A", True, "Serious", 1),
+        (None, "Robbery", None, True, 3, "B", True, None, 1),
     ]
     whole = [r for r in rows if r["layer"] == cubes.WHOLE_STORE]
-    assert len(whole) == 3 and all(r["code"] is None for r in whole)
-    assert sum(r["n"] for r in whole) == 4
+    assert len(whole) == 5 and all(r["code"] is None for r in whole)
+    assert sum(r["n"] for r in whole) == 7
     assert {r["source"] for r in rows} == {"s"} and {r["checksum"] for r in rows} == {"abc"}
 
 
@@ -91,6 +104,7 @@ def test_the_whole_store_block_counts_the_rows_whatever_their_areas() -> None:
             "reported_by": ["A"] * 4,
             "x": [1.0, 2.0, 3.0, np.nan],
             "y": [1.0] * 4,
+            "severity": pa.nulls(4, pa.string()),
             "area_ward": pa.array(["W1", "W2", None, "W1"], pa.string()),
             "area_beat": pa.array(["B1", "B1", "B1", None], pa.string()),
         }

@@ -42,6 +42,7 @@ def _table(rows: list[dict[str, object]]) -> pa.Table:
             "reported_by": pa.array([None] * len(frame), pa.string()),
             "x": frame["x"],
             "y": [200000.0] * len(frame),
+            "severity": pa.nulls(len(frame), pa.string()),
             "area_ward": pa.array(np.where(frame["x"] < 500050, "W1", None), pa.string()),
         }
     )

@@ -84,6 +84,14 @@ def test_partition_counts_by_hand() -> None:
         lattices=[("ward", 100.0)],
     )  # fmt: skip
     assert sorted(r["col"] for r in placed.to_pylist() if r["col"] is not None) == [-1.0, 1.0, 2.0]
+    # the density cube keeps each location itself: no two of these share one
+    exact = grid_cube.count_partition(
+        table, source="s", month="2021-01", lattices=[("ward", grid_cube.DENSITY_CELL_M)]
+    )
+    located = sorted(
+        (r["col"], r["row"], r["n"]) for r in exact.to_pylist() if r["col"] is not None
+    )
+    assert located == [(100.0, 0.0, 1), (199.999, 99.0, 1), (200.0, 0.0, 1)]
 
 
 def test_the_grid_bins_points_on_cell_edges_in_the_cube_s_cells() -> None:

@@ -72,8 +72,8 @@ def test_a_revised_copy_under_another_name_is_refused(tmp_path: Path, store: Sto
         "2021-01-test-street.csv (1) in the places it covers: it is another version of the "
         "month. Beside them the changed rows would count twice, so the file is refused and "
         "nothing is stored. If it is the newer version, leave the older out of this ingest, or "
-        "remove it from the store first (geo-service remove '2021-01-test-street.csv'), then "
-        "ingest it."
+        "remove it from the store first (geo-service remove '2021-01-test-street.csv'; it "
+        "removes every month the named file holds, and lists them), then ingest it."
     )
     assert store.version() == before and len(store.incidents()) == 6 and _asb(store) == 2
 
