@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.grid_dbscan import NeighbourWeights, grid_dbscan
+from geo_service.analysis.locations import distinct_locations
 from geo_service.errors import InputError
 from geo_service.schema import CRS
 
@@ -563,17 +563,9 @@ def _collapse(
     or a cube's counted locations): DBSCAN gives a border location to the first cluster that
     reaches it, so the order decides, and it must not depend on how the points were read.
     """
-    # A complex number is an exact, hashable key for an (x, y) pair; hashing beats sorting.
-    inverse, unique = pd.factorize(xy[:, 0] + 1j * xy[:, 1])
-    order = np.lexsort((unique.imag, unique.real))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    inverse, unique = rank[inverse], unique[order]
-    if weights is None:
-        counts = np.bincount(inverse, minlength=len(unique))
-    else:  # whole numbers below 2**53 sum exactly in float64
-        counts = np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.int64)
-    return np.column_stack([unique.real, unique.imag]), inverse, counts
+    unique, inverse, totals = distinct_locations(xy[:, 0], xy[:, 1], weights)
+    # whole numbers below 2**53 sum exactly in float64
+    return unique, inverse, totals.astype(np.int64)
 
 
 def _weighted_dbscan(

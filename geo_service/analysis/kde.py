@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from geo_service.analysis.grid import Grid
+from geo_service.analysis.locations import distinct_locations
 from geo_service.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,11 @@ def kde_surface(
         ``"quartic"`` (biweight, ``3/(pi h^2) (1 - d^2/h^2)^2`` within ``h``, as in CrimeStat and
         ArcGIS) or ``"gaussian"`` (cut off at 4 standard deviations).
     weights
-        Optional weight per point (e.g. casualties), same shape as ``x``; the surface then sums
-        weights.
+        Optional weight per point (e.g. casualties, or the incidents a counted location stands
+        for), same shape as ``x``; the surface then sums weights, and the automatic bandwidth
+        weighs the points by them. Coincident points are summed into one weighted location
+        first (:func:`~geo_service.analysis.locations.distinct_locations`), so rows and counted
+        locations give the same surface.
     min_bandwidth_m
         Floor in metres applied to the automatic bandwidth only. police.uk snaps every incident to
         one of a fixed set of anonymous "map points" (roughly one per street segment, often
@@ -117,7 +121,13 @@ def kde_surface(
         raise InputError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
     if evaluation not in EVALUATIONS:
         raise InputError(f"unknown evaluation {evaluation!r}; allowed: {', '.join(EVALUATIONS)}")
-    h = _bandwidth(x, y, bandwidth_m, kernel, min_bandwidth_m)
+    h = _bandwidth(x, y, w, bandwidth_m, kernel, min_bandwidth_m)
+    # Coincident points (police.uk's map points) summed into one weighted location each, sorted:
+    # rows and a cube's counted locations give the same locations, weights and order, so the
+    # same evaluation is chosen and the same sum made, to the last bit.
+    xy, _, totals = distinct_locations(x, y, w)
+    x, y = xy[:, 0], xy[:, 1]
+    w = None if weights is None and bool((totals == 1).all()) else totals.astype(float)
     refine = _lattice_refinement(h, grid.cell_m, kernel)
     reach = _reach_cells(h, grid.cell_m, kernel)
     if (
@@ -370,14 +380,19 @@ def auto_bandwidth_m(
         1000 m when that is 0.
     """
     ok = np.isfinite(x) & np.isfinite(y)
-    px, py = np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok]
-    w = np.ones(px.size) if weights is None else np.asarray(weights, dtype=float)[ok]
+    # per distinct location, sorted (as kde_surface sums): rows and counted locations give the
+    # same sums in the same order, so the same radius to the last bit
+    xy, _, totals = distinct_locations(
+        np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok],
+        None if weights is None else np.asarray(weights, dtype=float)[ok],
+    )  # fmt: skip
+    px, py, w = xy[:, 0], xy[:, 1], totals.astype(float)
     count = float(w.sum())
     if count < 2:
         return float(min_bandwidth_m) if min_bandwidth_m > 0 else 1000.0
     dist = np.hypot(px - np.average(px, weights=w), py - np.average(py, weights=w))
     sd = math.sqrt(float(np.average(dist**2, weights=w)))
-    dm = float(np.median(dist)) if weights is None else _weighted_median(dist, w)
+    dm = _weighted_median(dist, w)
     h = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * count**-0.2
     return max(h, float(min_bandwidth_m), 1.0)
 
@@ -489,12 +504,17 @@ def _checked_points(
 
 
 def _bandwidth(
-    x: np.ndarray, y: np.ndarray, bandwidth_m: float | None, kernel: str, floor_m: float
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    bandwidth_m: float | None,
+    kernel: str,
+    floor_m: float,
 ) -> float:
     if bandwidth_m is not None:
         if not (math.isfinite(bandwidth_m) and bandwidth_m > 0):
             raise InputError(f"bandwidth must be a positive number of metres, got {bandwidth_m!r}")
         return float(bandwidth_m)
-    radius = auto_bandwidth_m(x, y, min_bandwidth_m=floor_m)
+    radius = auto_bandwidth_m(x, y, weights=w, min_bandwidth_m=floor_m)
     # Same spread as the quartic kernel of that radius.
     return radius if kernel == "quartic" else radius * QUARTIC_SD_PER_RADIUS

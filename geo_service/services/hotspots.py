@@ -306,9 +306,10 @@ def study_data(
         cube does not keep, a store that is not a :class:`~geo_service.store.Store`) the rows.
     density_cube
         For kernel density, DBSCAN, hexagons, the category page's four maps and shifts: read
-        the store's density cube instead, the layer's incidents counted by location (with ``n``), which
-        gives those maps, every cell count and the backtests the rows give, when there is a
-        layer and the store is a :class:`~geo_service.store.Store`. Otherwise the rows.
+        the store's density cube instead, the layer's incidents counted by location (with
+        ``n``), which gives those maps, every cell count and the backtests the rows give, when
+        there is a layer and the store is a :class:`~geo_service.store.Store`. Otherwise the
+        rows.
 
     Returns
     -------

@@ -1,17 +1,20 @@
-"""Kernel density and DBSCAN maps, and the category page's four maps, read from the density
-cube (a layer's incidents counted by their own location) are the maps read from the rows.
+"""Kernel density and DBSCAN maps, hexagon maps, shifts, and the category page's four maps,
+read from the density cube (a layer's incidents counted by their own location) are the maps
+read from the rows, to the last bit.
 
-Each row of the density cube stands for ``n`` incidents at one stored location, so the kernel
-sums, the automatic bandwidth, DBSCAN's weighted core test and every count per study cell are
-the rows' (weighted sums of whole numbers below 2**53 are exact); kernel densities differ only
-by the order of their sums, in the last bits. Checked feature by feature and figure by figure
-against the maps the same store gives from its rows (:class:`RowsOnly`),
-on a synthetic store with unsnapped points and on the Hertfordshire months, snapped to
-police.uk's map points (skipped when that store is not there).
+Each row of the density cube stands for ``n`` incidents at one stored location. Kernel density
+and DBSCAN merge coincident points into distinct locations sorted by x then y
+(:func:`geo_service.analysis.locations.distinct_locations`), so the rows and the cube give them
+the same locations, weights and order: the same kernel sums, automatic bandwidth, evaluation
+(exact or binned), core tests and border assignments; counts per cell are sums of whole numbers.
+Checked feature by feature and figure by figure against the maps the same store gives from its
+rows (:class:`RowsOnly`), on a synthetic store with unsnapped points and on the Hertfordshire
+months, snapped to police.uk's map points (skipped when that store is not there).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,29 +37,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return synthetic_store(tmp_path_factory.mktemp("density-cube") / "store", seed=11)
 
 
-def _rounded(value: Any) -> Any:
-    """``value`` (JSON-ready meta) with every float to 9 significant digits (NaN as text, so
-    it equals itself)."""
-    if isinstance(value, float):
-        return "nan" if value != value else float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
-
-
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal but for rounding: within 1e-9 of each value or 1e-12 of the largest (NaN where
-    NaN)."""
+    """Equal to the last bit (NaN where NaN)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    scale = float(np.nanmax(np.abs(b), initial=0.0))
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-12 * scale, equal_nan=True)
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
 
 
 def _assert_identical(cubed: hotspots.HotspotMap | None, rows: hotspots.HotspotMap | None) -> None:
-    """The same features, counts, classes, notes and grid; densities equal but for the order
-    of the kernel sums (:func:`_close`)."""
+    """The same features, counts, densities, classes, notes and grid, to the last bit."""
     assert cubed is not None and rows is not None
     assert list(cubed.frame.columns) == list(rows.frame.columns)
     assert (cubed.frame.dtypes == rows.frame.dtypes).all()
@@ -67,8 +55,8 @@ def _assert_identical(cubed: hotspots.HotspotMap | None, rows: hotspots.HotspotM
         else:
             assert got.equals(want), column
     assert cubed.frame.geometry.geom_equals_exact(rows.frame.geometry, tolerance=0).all()
-    assert _rounded(cubed.meta) == _rounded(rows.meta)
-    assert list(cubed.meta) == list(rows.meta)
+    # every figure of the meta (bandwidth, class breaks, hit rates, PAI), to the last bit
+    assert json.dumps(cubed.meta) == json.dumps(rows.meta)
     for array in ("surface", "previous_surface", "breaks"):
         a, b = getattr(cubed, array), getattr(rows, array)
         assert (a is None and b is None) or _close(a, b), array
