@@ -32,7 +32,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from geo_service.analysis.grid import Grid
-from geo_service.analysis.locations import distinct_locations
 from geo_service.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -89,10 +88,8 @@ def kde_surface(
         ArcGIS) or ``"gaussian"`` (cut off at 4 standard deviations).
     weights
         Optional weight per point (e.g. casualties, or the incidents a counted location stands
-        for), same shape as ``x``; the surface then sums weights, and the automatic bandwidth
-        weighs the points by them. Coincident points are summed into one weighted location
-        first (:func:`~geo_service.analysis.locations.distinct_locations`), so rows and counted
-        locations give the same surface.
+        for), same shape as ``x``; the surface then sums weights. Whole-number weights count as
+        that many points in the choice of evaluation, so rows and counted locations choose alike.
     min_bandwidth_m
         Floor in metres applied to the automatic bandwidth only. police.uk snaps every incident to
         one of a fixed set of anonymous "map points" (roughly one per street segment, often
@@ -121,19 +118,13 @@ def kde_surface(
         raise InputError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
     if evaluation not in EVALUATIONS:
         raise InputError(f"unknown evaluation {evaluation!r}; allowed: {', '.join(EVALUATIONS)}")
-    h = _bandwidth(x, y, w, bandwidth_m, kernel, min_bandwidth_m)
-    # Coincident points (police.uk's map points) summed into one weighted location each, sorted:
-    # rows and a cube's counted locations give the same locations, weights and order, so the
-    # same evaluation is chosen and the same sum made, to the last bit.
-    xy, _, totals = distinct_locations(x, y, w)
-    x, y = xy[:, 0], xy[:, 1]
-    w = None if weights is None and bool((totals == 1).all()) else totals.astype(float)
+    h = _bandwidth(x, y, bandwidth_m, kernel, min_bandwidth_m)
     refine = _lattice_refinement(h, grid.cell_m, kernel)
     reach = _reach_cells(h, grid.cell_m, kernel)
     if (
         refine is None
         or evaluation == "direct"
-        or (evaluation == "auto" and _direct_is_cheaper(x.size, reach, refine, grid))
+        or (evaluation == "auto" and _direct_is_cheaper(_incidents(x, w), reach, refine, grid))
     ):
         surface = _direct_sum(x, y, w, grid, h, kernel, reach)
     else:
@@ -156,6 +147,18 @@ def _lattice_refinement(bandwidth_m: float, cell_m: float, kernel: str) -> int |
     if radius_cells < MIN_BINNED_BANDWIDTH_CELLS:
         return None
     return max(1, math.ceil(cell_m / spacing_m))
+
+
+def _incidents(x: np.ndarray, w: np.ndarray | None) -> int:
+    """The points' count for the choice of evaluation: the sum of whole-number weights (the
+    incidents counted locations stand for), else the points. Rows and a cube's counted
+    locations so make the same choice, and their surfaces differ only by the order of the sums
+    (a choice by the number of points had a cube's few locations summed exactly and the rows
+    binned, up to 1 % of peak apart)."""
+    if w is None:
+        return int(x.size)
+    total = float(w.sum())
+    return round(total) if np.all(w == np.round(w)) else int(x.size)
 
 
 def _direct_is_cheaper(n_points: int, reach: int, refine: int, grid: Grid) -> bool:
@@ -380,19 +383,14 @@ def auto_bandwidth_m(
         1000 m when that is 0.
     """
     ok = np.isfinite(x) & np.isfinite(y)
-    # per distinct location, sorted (as kde_surface sums): rows and counted locations give the
-    # same sums in the same order, so the same radius to the last bit
-    xy, _, totals = distinct_locations(
-        np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok],
-        None if weights is None else np.asarray(weights, dtype=float)[ok],
-    )  # fmt: skip
-    px, py, w = xy[:, 0], xy[:, 1], totals.astype(float)
+    px, py = np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok]
+    w = np.ones(px.size) if weights is None else np.asarray(weights, dtype=float)[ok]
     count = float(w.sum())
     if count < 2:
         return float(min_bandwidth_m) if min_bandwidth_m > 0 else 1000.0
     dist = np.hypot(px - np.average(px, weights=w), py - np.average(py, weights=w))
     sd = math.sqrt(float(np.average(dist**2, weights=w)))
-    dm = _weighted_median(dist, w)
+    dm = float(np.median(dist)) if weights is None else _weighted_median(dist, w)
     h = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * count**-0.2
     return max(h, float(min_bandwidth_m), 1.0)
 
@@ -504,17 +502,12 @@ def _checked_points(
 
 
 def _bandwidth(
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray | None,
-    bandwidth_m: float | None,
-    kernel: str,
-    floor_m: float,
+    x: np.ndarray, y: np.ndarray, bandwidth_m: float | None, kernel: str, floor_m: float
 ) -> float:
     if bandwidth_m is not None:
         if not (math.isfinite(bandwidth_m) and bandwidth_m > 0):
             raise InputError(f"bandwidth must be a positive number of metres, got {bandwidth_m!r}")
         return float(bandwidth_m)
-    radius = auto_bandwidth_m(x, y, weights=w, min_bandwidth_m=floor_m)
+    radius = auto_bandwidth_m(x, y, min_bandwidth_m=floor_m)
     # Same spread as the quartic kernel of that radius.
     return radius if kernel == "quartic" else radius * QUARTIC_SD_PER_RADIUS

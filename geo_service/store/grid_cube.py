@@ -71,9 +71,9 @@ DENSITY_CUBE_FILE = "cube_density_{layer}.parquet"
 #: The density cube's lattice "cell size": 0 stands for no lattice, each row keeping the
 #: stored x and y of the incidents it counts (``col`` = x, ``row`` = y). The maps it serves
 #: are then the rows' maps, and it is hardly larger than a lattice's: police.uk snaps every
-#: incident to a map point (Hertfordshire ward layer: 75,775 rows for 105,319 located
-#: incidents; 75,774 on a 5 m lattice), and a source of unsnapped points keeps about a row per
-#: incident, as its rows do.
+#: incident to a map point (Hertfordshire ward layer: 75,952 rows for 108,461 incidents;
+#: 75,951 on a 5 m lattice), and a source of unsnapped points keeps about a row per incident,
+#: as its rows do.
 DENSITY_CELL_M = 0.0
 #: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors.
 KEY_COLUMNS = (

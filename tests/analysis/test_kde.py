@@ -251,11 +251,12 @@ def test_weighted_auto_bandwidth_is_that_of_the_points_repeated() -> None:
     assert auto_bandwidth_m(np.array([5.0]), np.array([5.0]), weights=np.array([9])) == 300.0
 
 
-def test_rows_and_counted_locations_give_the_same_surface_to_the_last_bit() -> None:
+def test_rows_and_counted_locations_choose_the_same_evaluation() -> None:
     # 250 map points holding 1-80 incidents each (police.uk-like): the rows (12,000 points,
-    # shuffled) and the counted locations (250, weighted) sum the same distinct locations in
-    # the same order, so the automatic bandwidth and the surface are equal bit for bit, and the
-    # surface is the exact kernel sum however many rows there are.
+    # shuffled) and the counted locations (250, weighted) make the same choice of evaluation
+    # (by the incidents, not the points), so their surfaces differ only by the order of the
+    # sums. Chosen by the points, the few counted locations were summed exactly and the rows
+    # binned: 0.35 % of peak apart on the Hertfordshire county layer.
     rng = np.random.default_rng(8)
     sites = rng.uniform([500_000, 200_000], [510_000, 208_000], (250, 2)).round(1)
     n = rng.integers(1, 81, len(sites))
@@ -263,9 +264,9 @@ def test_rows_and_counted_locations_give_the_same_surface_to_the_last_bit() -> N
     grid = grid_for(box(500_000, 200_000, 510_000, 208_000), cell_m=50)
     h_rows = auto_bandwidth_m(rows[:, 0], rows[:, 1])
     h_counted = auto_bandwidth_m(sites[:, 0], sites[:, 1], weights=n.astype(float))
-    assert h_rows == h_counted
+    assert h_rows == pytest.approx(h_counted, rel=1e-12)
     from_rows = kde_surface(rows[:, 0], rows[:, 1], grid, bandwidth_m=h_rows)
     counted = kde_surface(sites[:, 0], sites[:, 1], grid, bandwidth_m=h_rows, weights=n)
-    assert np.array_equal(from_rows, counted)
-    direct = kde_surface(rows[:, 0], rows[:, 1], grid, bandwidth_m=h_rows, evaluation="direct")
-    assert np.array_equal(from_rows, direct) and from_rows.max() > 0
+    assert np.abs(from_rows - counted).max() < 1e-12 * from_rows.max()
+    binned = kde_surface(rows[:, 0], rows[:, 1], grid, bandwidth_m=h_rows, evaluation="binned")
+    assert np.array_equal(from_rows, binned)  # 12,000 incidents: the binned sum, both ways

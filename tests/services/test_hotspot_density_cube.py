@@ -1,12 +1,14 @@
 """Kernel density and DBSCAN maps, hexagon maps, shifts, and the category page's four maps,
 read from the density cube (a layer's incidents counted by their own location) are the maps
-read from the rows, to the last bit.
+read from the rows.
 
-Each row of the density cube stands for ``n`` incidents at one stored location. Kernel density
-and DBSCAN merge coincident points into distinct locations sorted by x then y
-(:func:`geo_service.analysis.locations.distinct_locations`), so the rows and the cube give them
-the same locations, weights and order: the same kernel sums, automatic bandwidth, evaluation
-(exact or binned), core tests and border assignments; counts per cell are sums of whole numbers.
+Each row of the density cube stands for ``n`` incidents at one stored location. Counts per cell
+are sums of whole numbers, so exactly the rows'. DBSCAN merges coincident points into distinct
+locations sorted by x then y (:func:`geo_service.analysis.locations.distinct_locations`), so the
+rows and the cube give it the same locations, weights and order: the same clusters. Kernel
+density chooses its evaluation (exact or binned) by the incidents, not the points, so both make
+the same choice, and the surfaces and the automatic bandwidth differ only by the order of their
+sums (measured 3e-16 of peak on the Hertfordshire county layer); classes and hit rates are equal.
 Checked feature by feature and figure by figure against the maps the same store gives from its
 rows (:class:`RowsOnly`), on a synthetic store with unsnapped points and on the Hertfordshire
 months, snapped to police.uk's map points (skipped when that store is not there).
@@ -14,7 +16,6 @@ months, snapped to police.uk's map points (skipped when that store is not there)
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,29 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return synthetic_store(tmp_path_factory.mktemp("density-cube") / "store", seed=11)
 
 
+def _rounded(value: Any) -> Any:
+    """``value`` (JSON-ready meta) with every float to 9 significant digits (NaN as text, so
+    it equals itself)."""
+    if isinstance(value, float):
+        return "nan" if value != value else float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal to the last bit (NaN where NaN)."""
+    """Equal but for the order of sums: within 1e-9 of each value or 1e-12 of the largest
+    (NaN where NaN)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    scale = float(np.nanmax(np.abs(b), initial=0.0))
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-12 * scale, equal_nan=True)
 
 
 def _assert_identical(cubed: hotspots.HotspotMap | None, rows: hotspots.HotspotMap | None) -> None:
-    """The same features, counts, densities, classes, notes and grid, to the last bit."""
+    """The same features, counts, classes, notes and grid; densities and the bandwidth equal
+    but for the order of their sums (:func:`_close`, 9 significant digits in the meta)."""
     assert cubed is not None and rows is not None
     assert list(cubed.frame.columns) == list(rows.frame.columns)
     assert (cubed.frame.dtypes == rows.frame.dtypes).all()
@@ -55,8 +71,9 @@ def _assert_identical(cubed: hotspots.HotspotMap | None, rows: hotspots.HotspotM
         else:
             assert got.equals(want), column
     assert cubed.frame.geometry.geom_equals_exact(rows.frame.geometry, tolerance=0).all()
-    # every figure of the meta (bandwidth, class breaks, hit rates, PAI), to the last bit
-    assert json.dumps(cubed.meta) == json.dumps(rows.meta)
+    # every figure of the meta (bandwidth, class breaks, hit rates, PAI)
+    assert _rounded(cubed.meta) == _rounded(rows.meta)
+    assert list(cubed.meta) == list(rows.meta)
     for array in ("surface", "previous_surface", "breaks"):
         a, b = getattr(cubed, array), getattr(rows, array)
         assert (a is None and b is None) or _close(a, b), array
