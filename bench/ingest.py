@@ -83,8 +83,11 @@ def run(*, quick: bool) -> dict[str, Any]:
         "peak_memory_mb_max": largest["ingest"]["peak_memory_mb"] <= TARGETS["peak_memory_mb_max"],
         "scale_peak_memory_mb_max": scale[-1]["peak_memory_mb"]
         <= SCALE_TARGETS["scale_peak_memory_mb_max"],
-        "no_op_cpu_seconds_max": no_op["cpu_seconds"] <= SCALE_TARGETS["no_op_cpu_seconds_max"],
     }
+    if "skipped" not in no_op:  # without the Hertfordshire months the target is not measured
+        met["no_op_cpu_seconds_max"] = (
+            no_op["cpu_seconds"] <= SCALE_TARGETS["no_op_cpu_seconds_max"]
+        )
     return {
         "load_average_before": load_before,
         "load_average_after": list(os.getloadavg()),
