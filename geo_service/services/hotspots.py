@@ -382,13 +382,14 @@ def _cube_rows(
 ) -> pd.DataFrame | None:
     """The grid cube's counted cells of the study layer at the grid's cell size (``density``:
     the density cube's incidents counted by location), or None (the caller reads the rows)
-    when there is no layer or the store keeps no such cube."""
-    if layer is None or grid is None or not isinstance(store, Store):
+    when there is no layer or the store keeps no such cube. ``grid`` is needed for the grid
+    cube only."""
+    if layer is None or (grid is None and not density) or not isinstance(store, Store):
         logger.debug("hotspot counts read rows: no study layer or not a kept store")
         return None
     from geo_service.store import grid_cube
 
-    cell_m = grid_cube.DENSITY_CELL_M if density else grid.cell_m
+    cell_m = grid_cube.DENSITY_CELL_M if density or grid is None else grid.cell_m
     return grid_cube.counted_cells(
         store, layer=layer, cell_m=cell_m, categories=categories, month_from=month_from,
         month_to=month_to, density=density,
@@ -430,14 +431,10 @@ def layer_incidents(
         (incidents per row).
     """
     categories = categories_of(group)
-    frame = None
-    if isinstance(store, Store):
-        from geo_service.store import grid_cube
-
-        frame = grid_cube.counted_cells(
-            store, layer=layer, cell_m=grid_cube.DENSITY_CELL_M, categories=categories,
-            month_from=month_from, month_to=month_to, density=True,
-        )  # fmt: skip
+    frame = _cube_rows(
+        store, layer, None, categories=categories, month_from=month_from, month_to=month_to,
+        density=True,
+    )  # fmt: skip
     if frame is None:
         frame = store.incidents(
             categories=categories, month_from=month_from, month_to=month_to,
@@ -855,21 +852,33 @@ class _Built:
     breaks: np.ndarray | None = None
 
 
-def _weights(points: pd.DataFrame) -> np.ndarray | None:
-    """Incidents each point stands for: ``n`` of counted cells, None for rows (one each)."""
+def point_weights(points: pd.DataFrame) -> np.ndarray | None:
+    """Incidents each point stands for: ``n`` of counted cells or locations, None for rows (one
+    each).
+
+    Parameters
+    ----------
+    points
+        Incidents, or counted rows with ``n``.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        float64, one per row of ``points``.
+    """
     return points["n"].to_numpy(dtype=float) if "n" in points.columns else None
 
 
 def _kde_map(
     data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
 ) -> _Built:
-    weights = _weights(data.in_period())  # the points x, y are of (counted cells or rows)
+    weights = point_weights(data.in_period())  # the points x, y are of (counted cells or rows)
     bandwidth = float(opts.bandwidth_m or kde.auto_bandwidth_m(x, y, weights=weights))
     surface = kde.kde_surface(x, y, data.grid, bandwidth_m=bandwidth, weights=weights)
     before = data.in_period(data.period.shifted(-data.period.n_months))
     previous = kde.kde_surface(
         before["x"].to_numpy(dtype=float), before["y"].to_numpy(dtype=float), data.grid,
-        bandwidth_m=bandwidth, weights=_weights(before),
+        bandwidth_m=bandwidth, weights=point_weights(before),
     )  # fmt: skip
     inside = data.grid.inside
     edges = kde.class_breaks([previous[inside], surface[inside]], method=BREAKS)
@@ -910,7 +919,7 @@ def _dbscan_map(
     area_m2 = _study_area_m2(data)
     frame = clusters.dbscan_clusters(
         x, y, eps_m=opts.eps_m, min_samples=opts.min_samples, areas=data.areas,
-        study_area_m2=area_m2, weights=_weights(data.in_period()),
+        study_area_m2=area_m2, weights=point_weights(data.in_period()),
     )  # fmt: skip
     months = data.period.n_months
     eps_m, min_samples = frame.attrs["eps_m"], frame.attrs["min_samples"]

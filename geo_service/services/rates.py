@@ -40,7 +40,7 @@ from geo_service.services.context import (
     study_grid,
     study_layer_name,
 )
-from geo_service.services.hotspots import BREAKS, cell_counts, layer_incidents
+from geo_service.services.hotspots import BREAKS, cell_counts, layer_incidents, point_weights
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def category_rates(
         )
     grid = study_grid(areas, located, cell_m=cell_m)
     x, y = located["x"].to_numpy(float), located["y"].to_numpy(float)
-    w = located["n"].to_numpy(float) if "n" in located.columns else None
+    w = point_weights(located)
     h = float(bandwidth_m) if bandwidth_m is not None else auto_bandwidth_m(x, y, weights=w)
     points, notes = _addresses(store, areas, grid)
     residents = population_surface(grid, areas, addresses=points)
