@@ -185,7 +185,12 @@ def _rate_text(rate: float | None) -> str:
 def _densities(fmap: folium.Map, density: Density, *, show: bool) -> list[Legend]:
     """Current and previous density with shared classes, and their difference."""
     previous_label, current_label = density.periods
-    shared = "Class breaks are shared by both periods' density maps, so the two compare."
+    shared = (
+        "Class breaks are shared by both periods' density maps, so the two compare."
+        if density.previous is not None
+        else f"No density is drawn for {previous_label}: the data does not hold all its months, "
+        "so the classes rest on this period alone."
+    )
     legends = [
         builders.density_layer(
             fmap, density.current.image, url=density.current.url,

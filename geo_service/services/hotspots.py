@@ -105,8 +105,11 @@ class StudyData:
         its end (the backtest and the previous period need them); ``x``, ``y`` in EPSG:27700
         metres.
     notes
-        Sentences saying what the map leaves out or where its period was moved to the months its
-        sources hold.
+        Sentences saying what the map leaves out, where its period was moved to the months its
+        sources hold, or which of its months they do not hold.
+    held
+        Months ``"YYYY-MM"`` the group's sources hold (sorted); empty: not known, every month
+        taken as held.
     """
 
     group: CategoryGroup
@@ -116,6 +119,22 @@ class StudyData:
     areas: gpd.GeoDataFrame | None
     incidents: pd.DataFrame
     notes: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+
+    def holds(self, period: Period) -> bool:
+        """Whether the group's sources hold every month of ``period``.
+
+        Parameters
+        ----------
+        period
+            The months asked about.
+
+        Returns
+        -------
+        bool
+            True when :attr:`held` is empty (not known) or has each of ``period.months``.
+        """
+        return not self.held or set(period.months) <= set(self.held)
 
     def cells(self, hexagons: bool) -> Grid | HexGrid:
         """The square grid, or hexagons of the same cell size over the same study area.
@@ -340,6 +359,14 @@ def study_data(
         )
         end = held[-1]
     _, period = rolling_periods(end, months=months)
+    missing = [m for m in period.months if m not in set(held)]
+    if missing:
+        absent = _listed([month_label(m) for m in missing])
+        notes.append(
+            f"The data of {group.name} holds {period.n_months - len(missing)} of the "
+            f"{period.n_months} months of {period.label} (none for {absent}): the map shows the "
+            "months held only."
+        )
     start = period.shifted(-max(history_months, months)).start
     columns = [*_COLUMNS, "source", "reported_by"]
     areas = store.layer(name) if name is not None else None
@@ -367,7 +394,12 @@ def study_data(
     if areas is not None and name is not None:
         incidents = _in_areas(incidents, areas, name)
         grid = _with_cells_holding(grid, incidents)
-    return StudyData(group, period, grid, name, areas, incidents, tuple(notes))
+    return StudyData(group, period, grid, name, areas, incidents, tuple(notes), tuple(held))
+
+
+def _listed(months: Sequence[str]) -> str:
+    """``months`` as ``"2021-01, 2021-02 ..."``: the first six, then an ellipsis."""
+    return ", ".join(months[:6]) + (" ..." if len(months) > 6 else "")
 
 
 def _cube_rows(
@@ -875,13 +907,17 @@ def _kde_map(
     weights = point_weights(data.in_period())  # the points x, y are of (counted cells or rows)
     bandwidth = float(opts.bandwidth_m or kde.auto_bandwidth_m(x, y, weights=weights))
     surface = kde.kde_surface(x, y, data.grid, bandwidth_m=bandwidth, weights=weights)
-    before = data.in_period(data.period.shifted(-data.period.n_months))
-    previous = kde.kde_surface(
-        before["x"].to_numpy(dtype=float), before["y"].to_numpy(dtype=float), data.grid,
-        bandwidth_m=bandwidth, weights=point_weights(before),
-    )  # fmt: skip
+    earlier = data.period.shifted(-data.period.n_months)
     inside = data.grid.inside
-    edges = kde.class_breaks([previous[inside], surface[inside]], method=BREAKS)
+    previous = None
+    if data.holds(earlier):  # a period not held is no data: not drawn, not in the breaks
+        before = data.in_period(earlier)
+        previous = kde.kde_surface(
+            before["x"].to_numpy(dtype=float), before["y"].to_numpy(dtype=float), data.grid,
+            bandwidth_m=bandwidth, weights=point_weights(before),
+        )  # fmt: skip
+    shared = [surface[inside]] if previous is None else [previous[inside], surface[inside]]
+    edges = kde.class_breaks(shared, method=BREAKS)
     counts = data.grid.counts(x, y, weights=weights)
     frame = data.grid.to_geodataframe(
         {
@@ -895,6 +931,7 @@ def _kde_map(
         "bandwidth_m": bandwidth,
         "class_breaks": edges.tolist(),
         "class_method": BREAKS,
+        "previous_period": earlier.label if previous is not None else None,
     }
     return _Built(frame, parameters, _kde_method(bandwidth, data.period.n_months),
                   surface, previous, edges)  # fmt: skip
@@ -1336,6 +1373,6 @@ def _check_covered(held_months: Sequence[str], *periods: Period) -> None:
             span = f"{min(held)}..{max(held)}" if held else "no months"
             raise DataError(
                 f"period {period.label} is not covered by the data of this category: no data "
-                f"for {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; its sources "
+                f"for {_listed(missing)}; its sources "
                 f"hold {span} (choose the period end, months or comparison to fit)"
             )

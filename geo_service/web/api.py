@@ -30,7 +30,7 @@ from geo_service.services.evaluation import evaluate, evaluation_document
 from geo_service.services.options import METHODS, HotspotOptions, ViewOptions
 from geo_service.services.views import CategoryView
 from geo_service.web import results
-from geo_service.web.params import evaluate_options, hotspot_options, shift_options
+from geo_service.web.params import asked_period, evaluate_options, hotspot_options, shift_options
 from geo_service.web.security import content_disposition
 from geo_service.web.state import web_state
 
@@ -190,7 +190,7 @@ def hotspot_map_geojson(name: str, method: str, fmt: str) -> Response:
     if fmt != "geojson":
         # As the CLI: CSV lists a KDE map's cells, a GeoPackage its merged class polygons.
         frame = result.frame if fmt == "csv" else result.drawn
-        return table_response(frame, fmt, name=f"hotspots-{method}-{opts.period_end}")
+        return table_response(frame, fmt, name=f"hotspots-{method}-{result.meta['period_end']}")
     return geojson_response(result.drawn, meta=result.meta)
 
 
@@ -233,14 +233,14 @@ def rates(name: str, fmt: str) -> Response:
     cells = request.args.get("cells", "0")
     if cells not in ("0", "1"):
         raise InputError(f"cells={cells!r}: allowed: 0, 1")
+    period = asked_period(request.args, opts)  # left out: as the CLI's `rates` chooses
     result = state.cached(
-        ("rates", name, opts.period_end, opts.months, opts.layer),
+        ("rates", name, period["period_end"], period["months"], opts.layer),
         lambda: rate_services.rates_for_period(
-            state.store, state.groups, name, period_end=opts.period_end, months=opts.months,
-            layer=opts.layer or None,
+            state.store, state.groups, name, **period, layer=opts.layer or None
         ),
-    )  # fmt: skip
-    frame, stem = result.frame(cells=cells == "1"), f"rates-{result.layer}-{opts.period_end}"
+    )
+    frame, stem = result.frame(cells=cells == "1"), f"rates-{result.layer}-{result.month_to}"
     buffer: io.BytesIO | io.StringIO = io.BytesIO() if fmt in ("gpkg", "xlsx") else io.StringIO()
     export.export_frame(frame, fmt, out=buffer, meta=result.meta, layer="rates")
     mimetype = "application/geo+json" if fmt == "geojson" else _MIMETYPES[fmt]

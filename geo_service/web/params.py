@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from geo_service.errors import InputError
 from geo_service.services.options import (
@@ -193,9 +194,11 @@ def hotspot_options(
 ) -> HotspotOptions:
     """Validate a hotspot map's query: every option of the CLI's ``hotspots`` command.
 
-    ``period_end`` and ``months`` come from the page options ``view``; the rest from ``args``:
-    ``cell_m``, ``bandwidth_m``, ``eps_m`` (metres), ``min_samples``, ``permutations``, ``seed``,
-    ``step_months`` (whole numbers), ``hex``, ``areas``, ``accuracy`` (``0``/``1``).
+    ``period_end`` and ``months`` are the page options ``view`` has validated, when the query
+    gives them; left out, they are chosen as the CLI's ``hotspots`` chooses them
+    (:func:`asked_period`). The rest come from ``args``: ``cell_m``, ``bandwidth_m``, ``eps_m``
+    (metres), ``min_samples``, ``permutations``, ``seed``, ``step_months`` (whole numbers),
+    ``hex``, ``areas``, ``accuracy`` (``0``/``1``).
     """
     problems: list[str] = []
     if method not in methods:
@@ -215,8 +218,7 @@ def hotspot_options(
     _raise(problems)
     return HotspotOptions(
         category=category,
-        period_end=view.period_end,
-        months=view.months,
+        **asked_period(args, view),
         layer=view.layer or None,
         method=method,
         cell_m=cell_m,
@@ -231,6 +233,32 @@ def hotspot_options(
         accuracy=flags["accuracy"] == "1",
         exclude_forces=view.exclude_forces,
     )
+
+
+def asked_period(args: Mapping[str, str], view: ViewOptions) -> dict[str, Any]:
+    """The ``period_end`` and ``months`` of a one-period download (hotspot map, rates) as asked.
+
+    A value the query gives is the one ``view`` validated; a value it leaves out is left to the
+    service, as the CLI leaves it (12 months to the latest month the category's sources hold),
+    not the page's comparison window, which depends on what both periods cover. The pages' own
+    links give both (:meth:`~geo_service.services.options.ViewOptions.query`).
+
+    Parameters
+    ----------
+    args
+        The query.
+    view
+        The validated page options of the same query.
+
+    Returns
+    -------
+    dict
+        ``period_end`` (``str`` or None) and ``months`` (``int``, 12 when not asked).
+    """
+    return {
+        "period_end": view.period_end if args.get("period_end") else None,
+        "months": view.months if args.get("months") else HotspotOptions.months,
+    }
 
 
 def shift_options(args: Mapping[str, str], *, category: str, view: ViewOptions) -> ShiftOptions:

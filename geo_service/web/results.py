@@ -324,9 +324,12 @@ def _density(
     density = found.kde
     if density is None or density.breaks is None or density.surface is None:
         return None
+    # the period the map's own previous density is of (the preceding months), which is not
+    # the page's comparison when that is a year earlier
+    earlier = density.meta.get("previous_period") or view.previous.label
     return map_views.density_overlays(
         found.grid, density.surface, density.previous_surface, density.breaks, url=url,
-        periods=(view.previous.label, view.current.label),
+        periods=(earlier, view.current.label),
     )  # fmt: skip
 
 

@@ -26,9 +26,12 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
     assert result["benchmark"] == "ingest-quick" and result["quick"] is True
     machine = result["machine"]
     assert machine["cores"] == os.cpu_count() and machine["packages"]["pandas"] == pd.__version__
+    # the no-op re-ingest needs the Hertfordshire months and a store of them: without, it says
+    # why and its target is left unmeasured
+    no_op = {"no_op_cpu_seconds_max"} if "skipped" not in result["no_op_reingest"] else set()
     assert set(result["targets_met"]) == {
         "speedup_vs_naive_min", "ingest_cpu_seconds_max", "peak_memory_mb_max",
-        "scale_peak_memory_mb_max", "no_op_cpu_seconds_max",
+        "scale_peak_memory_mb_max", *no_op,
     }  # fmt: skip
     (size,) = result["sizes"]
     assert size["rows"] == QUICK_SIZES[0] and size["files"] == 12 and size["counts_identical"]
