@@ -295,6 +295,7 @@ def hdbscan_clusters(
     hull: str = "convex",
     max_points: int = HDBSCAN_MAX_POINTS,
     max_area_m2: float | None = MAX_HOTSPOT_AREA_M2,
+    weights: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """HDBSCAN clusters of the points as polygons (see :func:`cluster_polygons` for columns).
 
@@ -304,6 +305,11 @@ def hdbscan_clusters(
     included: a map point holding at least ``min_samples`` incidents gets core distance 0
     (infinitely dense), so it is always a cluster core, which is the right reading of a repeat
     location. The cost grows fast, hence ``max_points``.
+
+    The incidents go to scikit-learn sorted by x then y (each location repeated once per
+    incident, :func:`~geo_service.analysis.locations.distinct_locations`): the same array
+    however they come, as rows or as a cube's counted locations (``weights``), so the same
+    clusters (HDBSCAN's tree can depend on the order of tied distances).
 
     Parameters
     ----------
@@ -324,28 +330,36 @@ def hdbscan_clusters(
     max_area_m2
         Largest convex hull of a cluster in m^2 (default 1 km^2); larger ones are split (module
         docstring). None: no bound.
+    weights
+        Incidents at each point (whole numbers, at least 1; shape ``(n,)``), e.g. a density
+        cube's counted locations; None: one each.
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per cluster, EPSG:27700, columns as :func:`cluster_polygons`; ``attrs`` hold
         ``method``, ``min_cluster_size``, ``max_area_m2``, ``split`` and ``dropped`` (as for
-        :func:`dbscan_clusters`). No clusters when there are fewer points than
+        :func:`dbscan_clusters`). No clusters when there are fewer incidents than
         ``min_cluster_size``.
 
     Raises
     ------
     InputError
-        More than ``max_points`` located points; ``x`` and ``y`` are not 1-D of one length;
-        ``hull`` is unknown; ``areas`` is not in EPSG:27700.
+        More than ``max_points`` located incidents; ``x`` and ``y`` are not 1-D of one length;
+        ``weights`` are not whole numbers of the points' length; ``hull`` is unknown; ``areas``
+        is not in EPSG:27700.
     """
     xy = _points(x, y)
-    xy = xy[np.isfinite(xy).all(axis=1)]
-    if len(xy) > max_points:
+    located = np.isfinite(xy).all(axis=1)
+    unique, _, counts = _collapse(
+        xy[located], None if weights is None else _weights(weights, xy)[located]
+    )
+    if int(counts.sum()) > max_points:
         raise InputError(
-            f"HDBSCAN on {len(xy):,} points would take too long; expected at most "
+            f"HDBSCAN on {int(counts.sum()):,} points would take too long; expected at most "
             f"{max_points:,} (narrow the period or area, or use dbscan)"
         )
+    xy = np.repeat(unique, counts, axis=0)
     if min_cluster_size is None:
         min_cluster_size = max(2 * MIN_SAMPLES_FLOOR, round(math.sqrt(len(xy))))
     if len(xy) < max(min_cluster_size, 2):

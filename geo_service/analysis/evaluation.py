@@ -90,13 +90,21 @@ BACKTEST_COLUMNS = (
 )
 
 
+#: Scores within this fraction of the largest score are tied when cells are ranked
+#: (:func:`selection_hits`): float64 sums of the same terms in another order differ by
+#: about 1e-16 of their size, and no map's figures mean anything at 1e-12.
+TIE_TOLERANCE = 1e-12
+
+
 def selection_hits(
     scores: np.ndarray, target: np.ndarray, inside: np.ndarray, *, cells: np.ndarray
 ) -> np.ndarray:
     """Expected target hits in the ``cells`` top-scoring inside cells, for each count in ``cells``.
 
     Ties straddling a cut-off contribute their hits in proportion to the share selected; missing
-    scores rank last.
+    scores rank last. Scores closer than :data:`TIE_TOLERANCE` of the largest are tied: such a
+    difference is the rounding of a sum taken in another order (a kernel density from rows or
+    from counted locations), not a difference of the map, so it must not pick a cell.
 
     Parameters
     ----------
@@ -118,7 +126,11 @@ def selection_hits(
     hits = np.asarray(target, dtype=float)[inside]
     order = np.argsort(-score, kind="stable")
     score, hits = score[order], hits[order]
-    starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])
+    finite = score[np.isfinite(score)]
+    tolerance = TIE_TOLERANCE * float(np.abs(finite).max()) if len(finite) else 0.0
+    with np.errstate(invalid="ignore"):  # -inf - -inf: equal scores, no new group
+        apart = (score[1:] != score[:-1]) & ~(score[:-1] - score[1:] <= tolerance)
+    starts = np.flatnonzero(np.r_[True, apart])
     group_hits = np.add.reduceat(hits, starts) if len(hits) else np.zeros(0)
     group_size = np.diff(np.r_[starts, len(score)])
     cells_before = np.r_[0, np.cumsum(group_size)]
@@ -873,12 +885,13 @@ def _cluster_kind(kind: str, areas: gpd.GeoDataFrame | None, months: int) -> Met
 
     def score(history: History) -> np.ndarray:
         x, y, _ = history.recent(months)
-        if len(x) < 10:
+        weights = history.recent_weights(months)  # counted locations: incidents at each
+        if (len(x) if weights is None else weights.sum()) < 10:
             return np.zeros(history.grid.shape)
         if kind == "dbscan":
-            clusters = dbscan_clusters(x, y, areas=areas)
+            clusters = dbscan_clusters(x, y, areas=areas, weights=weights)
         else:
-            clusters = hdbscan_clusters(x, y, areas=areas)
+            clusters = hdbscan_clusters(x, y, areas=areas, weights=weights)
         return cluster_cells(history.grid, clusters)
 
     return score

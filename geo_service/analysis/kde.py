@@ -80,9 +80,9 @@ def kde_surface(
         The grid to evaluate on (every cell, inside the study area or not).
     bandwidth_m
         The quartic kernel's radius, or the Gaussian kernel's standard deviation, in metres. By
-        default :func:`auto_bandwidth_m` (a quartic radius never below ``min_bandwidth_m``; for
-        the Gaussian kernel the standard deviation of the same spread, ``sqrt(0.125)`` times that
-        radius).
+        default :func:`auto_bandwidth_m` of the points and their ``weights`` (a quartic radius
+        never below ``min_bandwidth_m``; for the Gaussian kernel the standard deviation of the
+        same spread, ``sqrt(0.125)`` times that radius).
     kernel
         ``"quartic"`` (biweight, ``3/(pi h^2) (1 - d^2/h^2)^2`` within ``h``, as in CrimeStat and
         ArcGIS) or ``"gaussian"`` (cut off at 4 standard deviations).
@@ -118,7 +118,7 @@ def kde_surface(
         raise InputError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
     if evaluation not in EVALUATIONS:
         raise InputError(f"unknown evaluation {evaluation!r}; allowed: {', '.join(EVALUATIONS)}")
-    h = _bandwidth(x, y, bandwidth_m, kernel, min_bandwidth_m)
+    h = _bandwidth(x, y, w, bandwidth_m, kernel, min_bandwidth_m)
     refine = _lattice_refinement(h, grid.cell_m, kernel)
     reach = _reach_cells(h, grid.cell_m, kernel)
     if (
@@ -502,12 +502,18 @@ def _checked_points(
 
 
 def _bandwidth(
-    x: np.ndarray, y: np.ndarray, bandwidth_m: float | None, kernel: str, floor_m: float
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    bandwidth_m: float | None,
+    kernel: str,
+    floor_m: float,
 ) -> float:
     if bandwidth_m is not None:
         if not (math.isfinite(bandwidth_m) and bandwidth_m > 0):
             raise InputError(f"bandwidth must be a positive number of metres, got {bandwidth_m!r}")
         return float(bandwidth_m)
-    radius = auto_bandwidth_m(x, y, min_bandwidth_m=floor_m)
+    # weighted: counted locations get the bandwidth of the incidents they stand for
+    radius = auto_bandwidth_m(x, y, weights=w, min_bandwidth_m=floor_m)
     # Same spread as the quartic kernel of that radius.
     return radius if kernel == "quartic" else radius * QUARTIC_SD_PER_RADIUS

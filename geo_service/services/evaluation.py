@@ -44,6 +44,7 @@ from geo_service.services.context import (
     study_grid,
     study_layer_name,
 )
+from geo_service.services.hotspots import incident_count, layer_incidents, with_cells_holding
 from geo_service.services.options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
@@ -245,7 +246,9 @@ class _Prepared:
 
 def _prepare(store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOptions) -> _Prepared:
     """Options checked, then the group's incidents from 24 months before the first origin and
-    the study grid."""
+    the study grid: with a layer, the incidents of its areas (as the tables and maps count
+    them) on the grid over the areas and every cell holding one; without, every located
+    incident on the grid over the box of 98 % of them."""
     require_incidents(store)
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
         raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
@@ -257,17 +260,27 @@ def _prepare(store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOp
         months, months_wanted=opts.months, horizon=opts.horizon_months
     )
     history_from = format_month(parse_month(first_origin) - 24)
-    # only the group's categories, months and columns are read: the backtest needs no more
-    frame = store.incidents(
-        categories=categories_of(group), month_from=history_from, month_to=months[-1],
-        columns=[*_COLUMNS, "source"],
-    )  # fmt: skip
-    incidents = frame.loc[group.mask(frame)]
-    if not has_location(incidents).any():
-        raise DataError(f"no located incidents of {group.name!r} in the store")
     name = study_layer_name(store, opts.layer)
     areas = store.layer(name) if name is not None else None
+    if name is not None and areas is not None:
+        # the incidents of the layer's areas, as the tables and maps count them: from a kept
+        # store its density cube (counted by location, with n), else the rows
+        incidents = layer_incidents(
+            store, group, name, areas, month_from=history_from, month_to=months[-1]
+        )
+    else:  # only the group's categories, months and columns: the backtest needs no more
+        frame = store.incidents(
+            categories=categories_of(group), month_from=history_from, month_to=months[-1],
+            columns=[*_COLUMNS, "source"],
+        )  # fmt: skip
+        incidents = frame.loc[group.mask(frame)]
+    located = incidents.loc[has_location(incidents)]
+    if located.empty:
+        where = "in the store" if name is None else f"in the areas of layer {name!r}"
+        raise DataError(f"no located incidents of {group.name!r} {where}")
     grid = study_grid(areas, incidents, cell_m=opts.cell_m)
+    if areas is not None:  # border cells holding the areas' incidents count, as on the maps
+        grid = with_cells_holding(grid, located)
     return _Prepared(group.name, first_origin, last_origin, incidents, grid, areas)
 
 
@@ -335,7 +348,7 @@ def _map_accuracy(
 ) -> pd.DataFrame:
     """Every map kind's accuracy, then the patrol zones (top c % of the default map)."""
     kinds = map_kinds(grid, areas=areas)
-    if int(has_location(incidents).sum()) > HDBSCAN_BACKTEST_MAX_INCIDENTS:
+    if incident_count(incidents.loc[has_location(incidents)]) > HDBSCAN_BACKTEST_MAX_INCIDENTS:
         # HDBSCAN's cost grows quickly with the points; 12 refits would dominate the page.
         logger.info("no HDBSCAN backtest above %d incidents", HDBSCAN_BACKTEST_MAX_INCIDENTS)
         kinds.pop("hdbscan")

@@ -163,7 +163,7 @@ class StudyData:
         return (
             hexagons_over
             if self.areas is None
-            else _with_cells_holding(hexagons_over, self.incidents)
+            else with_cells_holding(hexagons_over, self.incidents)
         )
 
     def in_period(self, period: Period | None = None) -> pd.DataFrame:
@@ -393,7 +393,7 @@ def study_data(
         grid = study_grid(areas, incidents, cell_m=cell_m)
     if areas is not None and name is not None:
         incidents = _in_areas(incidents, areas, name)
-        grid = _with_cells_holding(grid, incidents)
+        grid = with_cells_holding(grid, incidents)
     return StudyData(group, period, grid, name, areas, incidents, tuple(notes), tuple(held))
 
 
@@ -523,11 +523,23 @@ def _in_areas(
     return found if keep_column else found.drop(columns=[area_column(layer)])
 
 
-def _with_cells_holding(grid: _G, incidents: pd.DataFrame) -> _G:
+def with_cells_holding(grid: _G, incidents: pd.DataFrame) -> _G:
     """``grid`` with every cell that holds one of ``incidents`` inside the study area too.
 
     A cell whose centre lies just outside the layer can still hold incidents of a border area;
     marking it inside keeps them on the cell maps (Gi*, emerging) and in the backtest.
+
+    Parameters
+    ----------
+    grid
+        A square or hexagonal grid.
+    incidents
+        Located incidents (``x``, ``y`` in EPSG:27700 metres).
+
+    Returns
+    -------
+    Grid or HexGrid
+        A copy of ``grid`` whose ``inside`` also marks every cell holding an incident.
     """
     cell = grid.cell_index(incidents["x"].to_numpy(), incidents["y"].to_numpy())
     held = np.zeros(grid.nx * grid.ny, dtype=bool)
@@ -639,9 +651,9 @@ def cube_read(opts: HotspotOptions) -> str | None:
 
     ``"grid"``: Gi* and emerging hot spots on square cells need only incidents per study-grid
     cell (:func:`geo_service.store.grid_cube.counted_cells`). ``"density"``: kernel density,
-    DBSCAN, and Gi* and emerging hot spots on hexagons read the incidents counted by location,
-    each weighted by the incidents it stands for. None: HDBSCAN takes no weights and Gi* by
-    area needs the point in each area, so they read the rows.
+    DBSCAN, HDBSCAN, and Gi* and emerging hot spots on hexagons read the incidents counted by
+    location, each weighted by the incidents it stands for. None: Gi* by area needs the point
+    in each area, so it reads the rows.
 
     Parameters
     ----------
@@ -655,7 +667,7 @@ def cube_read(opts: HotspotOptions) -> str | None:
     """
     if opts.method == "emerging" or (opts.method == "gistar" and not opts.areas):
         return "density" if opts.hexagons else "grid"
-    return "density" if opts.method in ("kde", "dbscan") and not opts.hexagons else None
+    return "density" if opts.method in ("kde", "dbscan", "hdbscan") and not opts.hexagons else None
 
 
 def approximate_locations(points: pd.DataFrame) -> int:
@@ -981,13 +993,18 @@ def _dbscan_map(
 def _hdbscan_map(
     data: StudyData, x: np.ndarray, y: np.ndarray, opts: HotspotOptions, progress: Progress
 ) -> _Built:
-    frame = clusters.hdbscan_clusters(x, y, areas=data.areas, min_samples=opts.min_samples)
+    frame = clusters.hdbscan_clusters(
+        x, y, areas=data.areas, min_samples=opts.min_samples,
+        weights=point_weights(data.in_period()),
+    )  # fmt: skip
     size = frame.attrs["min_cluster_size"]
     months = data.period.n_months
 
     def score(history: History) -> np.ndarray:
         hx, hy, _ = history.recent(months)
-        found = clusters.hdbscan_clusters(hx, hy, min_cluster_size=size)
+        found = clusters.hdbscan_clusters(
+            hx, hy, min_cluster_size=size, weights=history.recent_weights(months)
+        )
         return clusters.cluster_cells(history.grid, found)
 
     parameters = {"min_cluster_size": size, **_bound_parameters(frame)}

@@ -189,8 +189,12 @@ def test_no_hotspot_exceeds_one_km2_and_the_split_is_reported() -> None:
     assert bounded["count"].is_monotonic_decreasing
 
 
+_CLUSTERS = {"dbscan": dbscan_clusters, "hdbscan": hdbscan_clusters}
+
+
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_weighted_points_cluster_as_the_points_repeated(seed: int) -> None:
+def test_weighted_points_cluster_as_the_points_repeated(seed: int, method: str) -> None:
     # Counted locations (each standing for n incidents, as a cube's rows) against the same
     # locations repeated n times, in another order: the same clusters, figure by figure,
     # through the automatic rule and the 1 km2 split.
@@ -198,9 +202,10 @@ def test_weighted_points_cluster_as_the_points_repeated(seed: int) -> None:
     xy = np.column_stack([x, y])
     sites, n = np.unique(xy, axis=0, return_counts=True)
     order = np.random.default_rng(seed).permutation(len(sites))
-    weighted = dbscan_clusters(sites[order, 0], sites[order, 1], weights=n[order].astype(float))
-    repeated = dbscan_clusters(x, y)
-    assert len(weighted) >= 3
+    found = _CLUSTERS[method]
+    weighted = found(sites[order, 0], sites[order, 1], weights=n[order].astype(float))
+    repeated = found(x, y)
+    assert len(weighted) >= 3 and int(weighted["count"].sum()) > 0
     pd.testing.assert_frame_equal(
         pd.DataFrame(weighted.drop(columns="geometry")),
         pd.DataFrame(repeated.drop(columns="geometry")),
@@ -211,16 +216,19 @@ def test_weighted_points_cluster_as_the_points_repeated(seed: int) -> None:
     assert weighted.attrs == repeated.attrs
 
 
-def test_clusters_do_not_depend_on_the_order_of_the_points() -> None:
-    # Unsnapped points with many border points between clusters: read in any order (rows, or a
-    # cube's counted locations), the same clusters, hulls and numbers.
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan"])
+def test_clusters_do_not_depend_on_the_order_of_the_points(method: str) -> None:
+    # Unsnapped points with many border points between clusters, and snapped ones (ties): read
+    # in any order (rows, or a cube's counted locations), the same clusters, hulls and numbers.
     rng = np.random.default_rng(5)
     centres = rng.uniform(0, 6000, (12, 2))
     xy = np.concatenate([centres[rng.integers(0, 12, 3000)] + rng.normal(0, 300, (3000, 2)),
                          rng.uniform(0, 6000, (1000, 2))])  # fmt: skip
-    first = dbscan_clusters(xy[:, 0], xy[:, 1], eps_m=100, min_samples=6)
+    xy = np.concatenate([xy, np.round(xy[:1500] / 50) * 50])
+    options = {"eps_m": 100, "min_samples": 6} if method == "dbscan" else {"min_samples": 6}
+    first = _CLUSTERS[method](xy[:, 0], xy[:, 1], **options)
     order = rng.permutation(len(xy))
-    again = dbscan_clusters(xy[order, 0], xy[order, 1], eps_m=100, min_samples=6)
+    again = _CLUSTERS[method](xy[order, 0], xy[order, 1], **options)
     assert len(first) > 5
     pd.testing.assert_frame_equal(
         pd.DataFrame(first.drop(columns="geometry")), pd.DataFrame(again.drop(columns="geometry"))
@@ -232,8 +240,9 @@ def test_clusters_do_not_depend_on_the_order_of_the_points() -> None:
     "weights", [np.array([1.0, 2.0]), np.array([1.0, 0.0, 2.0]), np.array([1.0, 1.5, 2.0])]
 )
 def test_weights_must_be_whole_incidents_one_per_point(weights: np.ndarray) -> None:
-    with pytest.raises(InputError, match="weights"):
-        dbscan_clusters(np.array([0.0, 10.0, 20.0]), np.zeros(3), weights=weights)
+    for found in _CLUSTERS.values():
+        with pytest.raises(InputError, match="weights"):
+            found(np.array([0.0, 10.0, 20.0]), np.zeros(3), weights=weights)
 
 
 def test_hdbscan_hotspots_are_bounded_too() -> None:

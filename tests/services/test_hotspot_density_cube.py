@@ -95,8 +95,9 @@ def _page_group(store: Store, name: str) -> tuple[list[Any], Any]:
         HotspotOptions(category="Burglary", method="dbscan", eps_m=150, min_samples=4),
         HotspotOptions(category="Burglary", method="gistar", hexagons=True, permutations=99),
         HotspotOptions(category="Burglary", method="emerging", hexagons=True),
+        HotspotOptions(category="Burglary", method="hdbscan"),
     ],
-    ids=["kde", "kde-odd-cell", "dbscan", "dbscan-set", "gistar-hexagons", "emerging-hexagons"],
+    ids=lambda opts: f"{opts.method}-{opts.cell_m or opts.eps_m or ''}-{opts.hexagons}",
 )
 def test_maps_from_the_density_cube_are_the_rows_maps(store: Store, opts: HotspotOptions) -> None:
     before = CountingStore.reads
@@ -155,7 +156,7 @@ def test_the_density_cube_is_counted_once_per_version(
 def test_hertfordshire_maps_from_the_density_cube(tmp_path: Path) -> None:
     store = herts_copy(tmp_path)
     for category in ("Burglary", "Anti-social behaviour", "Violence and sexual offences"):
-        for method in ("kde", "dbscan"):
+        for method in ("kde", "dbscan", *(("hdbscan",) if category == "Burglary" else ())):
             opts = HotspotOptions(category=category, method=method, layer="ward", months=12)
             cubed, rows = maps(store, opts)
             _assert_identical(cubed, rows)
