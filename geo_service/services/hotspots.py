@@ -11,9 +11,9 @@ the same features. :func:`shifts` compares two periods per area or grid cell.
 From a :class:`~geo_service.store.Store` over a study layer, the maps read counts, not rows
 (:func:`cube_read`, docs/cubes.md): Gi* and emerging maps on square cells the grid cube's counted
 cells (:mod:`geo_service.store.grid_cube`) when it keeps the layer at the grid's cell size;
-kernel density, DBSCAN, hexagons, the category page and :func:`shifts` the layer's density cube
-(its incidents counted by location), and shifts per area the area cube. Each gives the maps the
-rows give. HDBSCAN and Gi* by area read the rows.
+kernel density, DBSCAN, HDBSCAN, Gi* by area, hexagons, the category page and :func:`shifts`
+the layer's density cube (its incidents counted by location), and shifts per area the area
+cube. Each gives the maps the rows give.
 """
 
 from __future__ import annotations
@@ -436,6 +436,7 @@ def layer_incidents(
     *,
     month_from: str,
     month_to: str,
+    with_text: bool = False,
 ) -> pd.DataFrame:
     """The group's incidents in an area of ``layer`` over the months, located or not.
 
@@ -454,13 +455,15 @@ def layer_incidents(
         one of their codes (as the area tables count).
     month_from, month_to
         Inclusive ``"YYYY-MM"`` bounds.
+    with_text
+        Also ``location_text`` (the density cube counts by it; from the rows it is read).
 
     Returns
     -------
     pandas.DataFrame
         ``category``, ``subcategory``, ``month``, ``source``, ``x``, ``y`` (NaN: no location),
-        ``occurred_at``, ``time_known``, ``area_<layer>`` and, from the cube, ``n``
-        (incidents per row).
+        ``occurred_at``, ``time_known``, ``area_<layer>``, ``location_text`` when asked (and
+        always from the cube) and, from the cube, ``n`` (incidents per row).
     """
     categories = categories_of(group)
     frame = _cube_rows(
@@ -468,9 +471,10 @@ def layer_incidents(
         density=True,
     )  # fmt: skip
     if frame is None:
+        text = ["location_text"] if with_text else []
         frame = store.incidents(
             categories=categories, month_from=month_from, month_to=month_to,
-            columns=[*_COLUMNS, "source", area_column(layer)],
+            columns=[*_COLUMNS, "source", area_column(layer), *text],
         )  # fmt: skip
     return _in_areas(frame.loc[group.mask(frame)], areas, layer, keep_column=True)
 
@@ -646,14 +650,15 @@ def hotspot_map(
     )
 
 
-def cube_read(opts: HotspotOptions) -> str | None:
+def cube_read(opts: HotspotOptions) -> str:
     """Which of the store's cubes the map ``opts`` asks for reads in place of the rows.
 
     ``"grid"``: Gi* and emerging hot spots on square cells need only incidents per study-grid
     cell (:func:`geo_service.store.grid_cube.counted_cells`). ``"density"``: kernel density,
-    DBSCAN, HDBSCAN, and Gi* and emerging hot spots on hexagons read the incidents counted by
-    location, each weighted by the incidents it stands for. None: Gi* by area needs the point
-    in each area, so it reads the rows.
+    DBSCAN, HDBSCAN, Gi* by area (each location in its area polygon) and Gi* and emerging hot
+    spots on hexagons read the incidents counted by location, each weighted by the incidents
+    it stands for. Either falls back to the rows where the store keeps no such cube (no
+    study layer, another cell size, a store that is not a :class:`~geo_service.store.Store`).
 
     Parameters
     ----------
@@ -662,12 +667,12 @@ def cube_read(opts: HotspotOptions) -> str | None:
 
     Returns
     -------
-    str or None
-        ``"grid"``, ``"density"`` or None.
+    str
+        ``"grid"`` or ``"density"``.
     """
     if opts.method == "emerging" or (opts.method == "gistar" and not opts.areas):
         return "density" if opts.hexagons else "grid"
-    return "density" if opts.method in ("kde", "dbscan", "hdbscan") and not opts.hexagons else None
+    return "density"
 
 
 def approximate_locations(points: pd.DataFrame) -> int:
@@ -1124,9 +1129,12 @@ def _gistar_areas_map(
             "Gi* by area needs an area layer; add one with `geo-service boundaries add`"
         )
     point_i, area_i = data.areas.sindex.query(shapely.points(x, y), predicate="within")
+    first = np.unique(point_i, return_index=True)[1]  # a point on a shared edge counts once
+    weights = point_weights(data.in_period())  # the density cube's locations: n incidents each
     counts = np.bincount(
-        area_i[np.unique(point_i, return_index=True)[1]], minlength=len(data.areas)
-    )
+        area_i[first], weights=None if weights is None else weights[point_i[first]],
+        minlength=len(data.areas),
+    ).astype(np.int64)  # fmt: skip
     frame = gistar.gi_star_areas(
         data.areas, counts, permutations=opts.permutations, seed=opts.seed, progress=progress
     )

@@ -58,6 +58,7 @@ from geo_service.services.context import (
     study_layer_name,
 )
 from geo_service.services.evaluation import ForecastBacktest
+from geo_service.services.hotspots import layer_incidents, point_weights, with_cells_holding
 from geo_service.services.kept import PATROL_FILE, kept_forecast_backtest, kept_value
 from geo_service.services.options import EvaluateOptions
 
@@ -415,36 +416,56 @@ def _history(
     last_month: str,
 ) -> tuple[History, pd.DataFrame]:
     """What is known at the latest month held (24 months of located incidents on the grid),
-    and the last 12 months' incidents as points with their location text."""
+    and the last 12 months' incidents as points with their location text and ``n``.
+
+    With a layer, the incidents of its areas, as the backtest that chose the map counts them
+    (:func:`~geo_service.services.hotspots.layer_incidents`: a kept store's density cube, which
+    counts by location text too, else the rows), on the grid over the areas and every cell
+    holding one; without, every located incident on the grid over 98 % of them.
+    """
     group = formed_group(store, groups, opts.category).group
     first = parse_month(last_month) - 23
-    # only the group's categories are read (the location text of every incident is the costly
-    # column); the group's mask then keeps exactly the rows it kept from the whole store
-    columns = ["category", "subcategory", "month", "x", "y", "source", "location_text"]
-    if any(TIMES in selector.needs for selector in group.include):
-        columns += ["occurred_at", "time_known"]  # a time-of-day group (night-time violence)
-    frame = store.incidents(
-        categories=categories_of(group), month_from=format_month(first), month_to=last_month,
-        columns=columns,
-    )  # fmt: skip
-    located = frame.loc[group.mask(frame) & has_location(frame)]
-    if located.empty:
-        raise DataError(f"no located incidents of {group.name!r} in the last 24 months")
     name = study_layer_name(store, opts.layer)
     areas = store.layer(name) if name is not None else None
+    if name is not None and areas is not None:
+        frame = layer_incidents(
+            store, group, name, areas, month_from=format_month(first), month_to=last_month,
+            with_text=True,
+        )  # fmt: skip
+    else:
+        # only the group's categories are read (the location text of every incident is the
+        # costly column); the group's mask then keeps exactly the rows it kept from the store
+        columns = ["category", "subcategory", "month", "x", "y", "source", "location_text"]
+        if any(TIMES in selector.needs for selector in group.include):
+            columns += ["occurred_at", "time_known"]  # a time-of-day group (night-time violence)
+        frame = store.incidents(
+            categories=categories_of(group), month_from=format_month(first),
+            month_to=last_month, columns=columns,
+        )  # fmt: skip
+        frame = frame.loc[group.mask(frame)]
+    located = frame.loc[has_location(frame)]
+    if located.empty:
+        raise DataError(f"no located incidents of {group.name!r} in the last 24 months")
     grid = study_grid(areas, located, cell_m=evaluation.cell_m)
+    if areas is not None:
+        grid = with_cells_holding(grid, located)
     codes, uniques = pd.factorize(located["month"].astype(str))
     month_index = np.array([parse_month(m) - first for m in uniques], dtype=int)[codes]
     order = np.argsort(month_index, kind="stable")
     x = located["x"].to_numpy(dtype=float)[order]
     y = located["y"].to_numpy(dtype=float)[order]
+    weights = point_weights(located)
+    n = None if weights is None else weights[order]
     month_index = month_index[order]
     # every month's counts in one bincount over (month, cell): the same integers as counting
-    # each month apart, in one pass over the points
+    # each month apart, in one pass over the points (weighted: counted locations)
     cell = grid.cell_index(x, y)
     ok = (cell >= 0) & (month_index >= 0) & (month_index < 24)
     n_cells = grid.nx * grid.ny
-    flat = np.bincount(month_index[ok] * n_cells + cell[ok], minlength=24 * n_cells)
+    flat = np.bincount(
+        month_index[ok] * n_cells + cell[ok], weights=None if n is None else n[ok],
+        minlength=24 * n_cells,
+    ).astype(np.int64)  # fmt: skip
     cube = flat.reshape(24, *grid.shape)
     months = tuple(format_month(first + m) for m in range(24))
     recent = located.loc[located["month"].astype(str) >= format_month(first + 12)]
@@ -454,9 +475,10 @@ def _history(
             "text": recent["location_text"].astype("string").fillna("").to_numpy(),
             "x": recent["x"].to_numpy(dtype=float),
             "y": recent["y"].to_numpy(dtype=float),
+            "n": np.ones(len(recent)) if weights is None else point_weights(recent),
         }
     )
-    return History(grid, months, cube, x, y, month_index), places
+    return History(grid, months, cube, x, y, month_index, weights=n), places
 
 
 def _zones(
@@ -563,7 +585,8 @@ def _with_incident_places(zones: gpd.GeoDataFrame, places: pd.DataFrame) -> list
     the incidents inside it over the last 12 months (police.uk: "On or near High Street"), so a
     zone is named even with no roads layer loaded.
 
-    ``places``: the incidents' ``text`` and ``x``, ``y`` (EPSG:27700 metres).
+    ``places``: the incidents' ``text``, ``x``, ``y`` (EPSG:27700 metres) and ``n`` (incidents
+    at that point: 1 for rows, more for a counted location).
     """
     if zones.empty:
         return []
@@ -572,7 +595,7 @@ def _with_incident_places(zones: gpd.GeoDataFrame, places: pd.DataFrame) -> list
     x, y = places["x"].to_numpy(), places["y"].to_numpy()
     near = places.loc[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)]
     points = gpd.GeoDataFrame(
-        {"text": near["text"].to_numpy()},
+        {"text": near["text"].to_numpy(), "n": near["n"].to_numpy()},
         geometry=gpd.points_from_xy(near["x"], near["y"]),
         crs=CRS,
     )
@@ -583,7 +606,7 @@ def _with_incident_places(zones: gpd.GeoDataFrame, places: pd.DataFrame) -> list
     text = text.str.replace(_APOSTROPHE_S, "'s", regex=True)
     joined = joined.assign(text=text.str.strip())
     joined = joined.loc[joined["text"] != ""]
-    counts = joined.groupby(["zone", "text"]).size().reset_index(name="n")
+    counts = joined.groupby(["zone", "text"])["n"].sum().reset_index()
     generic = counts["text"].str.lower().isin(GENERIC_PLACES) | counts["text"].str.contains("/")
     counts = counts.assign(_generic=generic.to_numpy()).sort_values(
         ["zone", "_generic", "n", "text"], ascending=[True, True, False, True]

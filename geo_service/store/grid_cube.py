@@ -75,22 +75,32 @@ DENSITY_CUBE_FILE = "cube_density_{layer}.parquet"
 #: 75,951 on a 5 m lattice), and a source of unsnapped points keeps about a row per incident,
 #: as its rows do.
 DENSITY_CELL_M = 0.0
-#: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors.
+#: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors;
+#: on the density cube also the location's text (police.uk "On or near High Street", one per
+#: map point, so it adds no rows there), which patrol zones name their streets by (null on
+#: the grid cube's lattices).
 KEY_COLUMNS = (
     "layer", "cell_m", "code", "col", "row", "source", "month", "category", "subcategory",
-    "time_known", "hour", "reported_by", "approximate",
+    "time_known", "hour", "reported_by", "approximate", "location_text",
 )  # fmt: skip
 #: Columns of the cube: its keys, the incidents counted (``n``) and the partition's SHA-256.
 CUBE_COLUMNS = (*KEY_COLUMNS, "n", "checksum")
 #: The partition columns read (besides the area columns): what the grid cube counts, and the
-#: severity, which the area cube counted from the same read keys on.
+#: severity, which the area cube counted from the same read keys on. A count of the density
+#: cube reads :data:`TEXT_COLUMN` too.
 READ_COLUMNS = (
     "category", "subcategory", "occurred_at", "time_known", "reported_by", "x", "y",
     "location_precision", "severity",
 )  # fmt: skip
+#: The location text, read and counted by for the density cube only (the costly column: the
+#: grid cube counted at each ingest does not read it).
+TEXT_COLUMN = "location_text"
 #: A stated location precision that is not approximate (as the hotspot maps count them).
 EXACT = "exact"
-_STR = ("layer", "code", "source", "month", "category", "subcategory", "reported_by", "checksum")
+_STR = (
+    "layer", "code", "source", "month", "category", "subcategory", "reported_by",
+    "location_text", "checksum",
+)  # fmt: skip
 _LATTICES_KEY = b"geo_service.lattices"
 #: Text of a kept cube: dictionary-encoded, as counted (written without hashing every value
 #: again; a cube's text is a few distinct values).
@@ -102,7 +112,8 @@ _SCHEMA = pa.schema(
         ("row", pa.float64()),
         *((c, _TEXT) for c in ("source", "month", "category", "subcategory")),
         ("time_known", pa.bool_()), ("hour", pa.int8()), ("reported_by", _TEXT),
-        ("approximate", pa.bool_()), ("n", pa.int64()), ("checksum", _TEXT),
+        ("approximate", pa.bool_()), ("location_text", _TEXT), ("n", pa.int64()),
+        ("checksum", _TEXT),
     ]
 )  # fmt: skip
 
@@ -151,7 +162,8 @@ def count_partition(
     Parameters
     ----------
     table
-        The partition's rows: :data:`READ_COLUMNS` and ``area_<layer>`` of each lattice's layer.
+        The partition's rows: :data:`READ_COLUMNS` and ``area_<layer>`` of each lattice's layer,
+        and :data:`TEXT_COLUMN` when a lattice is the density cube's.
     source, month
         The partition's source and month ``"YYYY-MM"``.
     lattices
@@ -174,13 +186,25 @@ def count_partition(
         **selector_keys(table),
         "approximate": pc.fill_null(pc.not_equal(precision, EXACT), False),
     }
-    blocks = [
-        _lattice_block(table, x, y, located, keys, layer, cell_m, source, month, checksum)
-        for layer, cell_m in lattices
-    ]
+    text = table[TEXT_COLUMN] if TEXT_COLUMN in table.column_names else None
+    blocks = []
+    for layer, cell_m in lattices:
+        keyed = _with_text(keys, text if cell_m == DENSITY_CELL_M else None)
+        blocks.append(
+            _lattice_block(table, x, y, located, keyed, layer, cell_m, source, month, checksum)
+        )
     if not blocks:
         return _SCHEMA.empty_table()
     return pa.concat_tables(blocks)
+
+
+def _with_text(
+    keys: Mapping[str, pa.ChunkedArray | pa.Array], text: pa.ChunkedArray | pa.Array | None
+) -> dict[str, pa.ChunkedArray | pa.Array]:
+    """``keys`` with the location text (null for every row when ``text`` is None)."""
+    length = len(next(iter(keys.values())))
+    value = pa.nulls(length, pa.large_string()) if text is None else text
+    return {**keys, TEXT_COLUMN: value}
 
 
 def _lattice_block(
@@ -580,8 +604,9 @@ def _count_file(
     """One partition's cube rows, read from its file (with ``also``: every one of ``layers``'
     area columns read too, and ``also`` given the rows)."""
     read = sorted({layer for layer, _ in kept} | (set(layers) if also else set()))
-    columns = [*READ_COLUMNS, *(schema.area_column(n) for n in read)]
-    table = read_checked(version_dir / part.path, columns, dictionary=text_columns(read))
+    text = [TEXT_COLUMN] if any(cell_m == DENSITY_CELL_M for _, cell_m in kept) else []
+    columns = [*READ_COLUMNS, *text, *(schema.area_column(n) for n in read)]
+    table = read_checked(version_dir / part.path, columns, dictionary=[*text_columns(read), *text])
     if also is not None:
         also(part, table)
     return count_partition(table, source=part.source, month=part.month, lattices=kept, checksum=tag)
@@ -643,8 +668,8 @@ def counted_cells(
         ``occurred_at`` (the hour on 2000-01-01; NaT where unknown), ``reported_by``,
         ``location_precision`` (``"approximate"`` or ``"exact"``), ``area_<layer>``, ``x``,
         ``y`` (the cell centre, or from the density cube the incidents' own location; NaN
-        without a location) and ``n``. None when the cube does not
-        keep ``(layer, cell_m)``: the caller reads the rows.
+        without a location), from the density cube ``location_text``, and ``n``. None when the
+        cube does not keep ``(layer, cell_m)``: the caller reads the rows.
     """
     version = store.version()
     if version is None:
@@ -673,6 +698,7 @@ def counted_cells(
             schema.area_column(layer): rows["code"],
             "x": _centres(rows["col"], cell_m),
             "y": _centres(rows["row"], cell_m),
+            **({TEXT_COLUMN: rows[TEXT_COLUMN]} if density else {}),
             "n": rows["n"],
         }
     )

@@ -1,5 +1,6 @@
-"""Backtests from the density cube: the same tables as from the rows, resting on the incidents
-of the layer's areas (as the tables and maps count them)."""
+"""Backtests and patrol zones from the density cube: the same tables, zones and street names as
+from the rows, resting on the incidents of the layer's areas (as the tables and maps count
+them)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from geo_service.config import Settings
 from geo_service.services.evaluation import Evaluation, evaluate, forecast_backtest
 from geo_service.services.options import EvaluateOptions
+from geo_service.services.patrol import PatrolOptions, PatrolZones, patrol_zones
 from geo_service.store import Store
 from tests.services.test_hotspot_grid_cube import CountingStore, synthetic_store
 from tests.stores import RowsOnly, herts_copy
@@ -85,3 +87,34 @@ def test_kept_hertfordshire_store_backtests_from_the_cube(tmp_path: Path) -> Non
             cubed = Evaluation(**{**cubed.__dict__, "map_accuracy": pd.DataFrame()})
             rows = Evaluation(**{**rows.__dict__, "map_accuracy": pd.DataFrame()})
         _assert_same(cubed, rows)
+
+
+def _zones_equal(cubed: PatrolZones, rows: PatrolZones) -> None:
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(cubed.zones.drop(columns="geometry")),
+        pd.DataFrame(rows.zones.drop(columns="geometry")),
+        check_exact=True,
+    )
+    assert cubed.zones.geometry.geom_equals_exact(rows.zones.geometry, tolerance=0).all()
+    assert cubed.meta() == rows.meta()
+
+
+def test_patrol_zones_from_the_cube_are_the_rows_zones(store: Store) -> None:
+    opts = PatrolOptions(category="Burglary")
+    before = CountingStore.reads
+    cubed = patrol_zones(store, Settings().groups(), opts)
+    assert CountingStore.reads == before  # the streets' names too come from the cube
+    rows = patrol_zones(RowsOnly(store), Settings().groups(), opts)
+    assert len(cubed.zones) > 0
+    _zones_equal(cubed, rows)
+
+
+def test_kept_hertfordshire_patrol_zones_from_the_cube(tmp_path: Path) -> None:
+    store = herts_copy(tmp_path)
+    for category in ("Burglary", "Anti-social behaviour"):
+        opts = PatrolOptions(category=category, layer="ward")
+        cubed = patrol_zones(store, Settings().groups(), opts)
+        rows = patrol_zones(RowsOnly(store), Settings().groups(), opts)
+        _zones_equal(cubed, rows)
+        # police.uk's "On or near" streets name the zones, from the cube's location text
+        assert any(names for names in cubed.zones["names"]), category

@@ -96,6 +96,7 @@ def _page_group(store: Store, name: str) -> tuple[list[Any], Any]:
         HotspotOptions(category="Burglary", method="gistar", hexagons=True, permutations=99),
         HotspotOptions(category="Burglary", method="emerging", hexagons=True),
         HotspotOptions(category="Burglary", method="hdbscan"),
+        HotspotOptions(category="Burglary", method="gistar", areas=True, permutations=99),
     ],
     ids=lambda opts: f"{opts.method}-{opts.cell_m or opts.eps_m or ''}-{opts.hexagons}",
 )
@@ -160,6 +161,9 @@ def test_hertfordshire_maps_from_the_density_cube(tmp_path: Path) -> None:
             opts = HotspotOptions(category=category, method=method, layer="ward", months=12)
             cubed, rows = maps(store, opts)
             _assert_identical(cubed, rows)
+        by_area = HotspotOptions(category=category, method="gistar", areas=True, layer="ward",
+                                 permutations=99)  # fmt: skip
+        _assert_identical(*maps(store, by_area))
         groups, group = _page_group(store, category)
         opts_page = ViewOptions(period_end=store.months()[-1], layer="ward")
         cubed_page = hotspots.category_hotspots(store, groups, group, opts_page)

@@ -151,9 +151,8 @@ def test_a_cell_count_by_hand(store: Store) -> None:
     [
         HotspotOptions(category="Burglary", method="gistar", cell_m=120, accuracy=False),
         HotspotOptions(category="Burglary", method="gistar", cell_m=50, accuracy=False),
-        HotspotOptions(category="Burglary", method="gistar", areas=True, accuracy=False),
     ],
-    ids=["odd-cell", "cell-not-kept", "by-area"],
+    ids=["odd-cell", "cell-not-kept"],
 )
 def test_what_the_cube_does_not_carry_reads_rows(store: Store, opts: HotspotOptions) -> None:
     before = CountingStore.reads

@@ -255,9 +255,13 @@ def test_police_uk_apostrophe_capitals_read_as_people_write_them() -> None:
             "text": [*texts, "On or near Far Road", "On or near Far Road"],
             "x": [10.0, 10.0, 10.0, 500.0, 100.5],
             "y": [10.0] * 5,
+            "n": [1.0] * 5,
         }
     )
     assert _with_incident_places(zone, places) == [("St Peter's Street", "O'Shea Close")]
+    # a counted location stands for its n incidents: three at O'Shea Close outrank two
+    counted = places.iloc[1:].assign(n=[1.0, 3.0, 1.0, 1.0])
+    assert _with_incident_places(zone, counted) == [("O'Shea Close", "St Peter's Street")]
 
 
 def test_a_time_of_day_group_reads_the_times_it_selects_on(groups) -> None:

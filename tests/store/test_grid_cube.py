@@ -217,7 +217,8 @@ def test_combine_groups_each_lattice_and_keeps_empty_pieces_out() -> None:
         frame = pd.DataFrame(rows, columns=["layer", "cell_m", "month"])
         out = frame.assign(
             code=None, col=1.0, row=2.0, source="s", category="Burglary", subcategory=None,
-            time_known=False, hour=-1, reported_by="A", approximate=False, n=1, checksum="c",
+            time_known=False, hour=-1, reported_by="A", approximate=False, location_text=None, n=1,
+            checksum="c",
         )  # fmt: skip
         return pa.Table.from_pandas(grid_cube.typed(out), preserve_index=False)
 
