@@ -72,13 +72,13 @@ DENSITY_CUBE_FILE = "cube_density_{layer}.parquet"
 #: stored x and y of the incidents it counts (``col`` = x, ``row`` = y). The maps it serves
 #: are then the rows' maps, and it is hardly larger than a lattice's: police.uk snaps every
 #: incident to a map point (Hertfordshire ward layer: 75,952 rows for 108,461 incidents;
-#: 75,951 on a 5 m lattice), and a source of unsnapped points keeps about a row per incident,
-#: as its rows do.
+#: 75,951 on a 5 m lattice; 77,105 with the location text), and a source of unsnapped points
+#: keeps about a row per incident, as its rows do.
 DENSITY_CELL_M = 0.0
 #: What the cube counts by: the lattice, the area, the cell and a hotspot map's selectors;
-#: on the density cube also the location's text (police.uk "On or near High Street", one per
-#: map point, so it adds no rows there), which patrol zones name their streets by (null on
-#: the grid cube's lattices).
+#: on the density cube also the location's text (police.uk "On or near High Street", nearly
+#: one per map point: 1.5 % more rows on the Hertfordshire ward layer), which patrol zones
+#: name their streets by (null on the grid cube's lattices).
 KEY_COLUMNS = (
     "layer", "cell_m", "code", "col", "row", "source", "month", "category", "subcategory",
     "time_known", "hour", "reported_by", "approximate", "location_text",
