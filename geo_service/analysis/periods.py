@@ -10,7 +10,7 @@ given to :func:`rolling_periods`. Months are the text ``"YYYY-MM"`` used by the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -433,3 +433,64 @@ def default_comparison(
                 return previous, current, PRECEDING if same else kind
     fallback = against or PRECEDING
     return (*comparison_periods(period_end, months=1, against=fallback), fallback)
+
+
+def latest_run(months: Sequence[str]) -> list[str]:
+    """The latest run of consecutive months in ``months``: a backtest scores months its
+    sources hold, never a gap counted as a month of zeros.
+
+    Parameters
+    ----------
+    months
+        Months ``"YYYY-MM"`` (any order).
+
+    Returns
+    -------
+    list of str
+        The consecutive months ending at the latest of ``months``, oldest first (empty when
+        ``months`` is).
+    """
+    ordered = sorted(months)
+    run: list[str] = ordered[-1:]
+    for month in reversed(ordered[:-1]):
+        if parse_month(month) != parse_month(run[0]) - 1:
+            break
+        run.insert(0, month)
+    return run
+
+
+def origins(months: Sequence[str], *, months_wanted: int, horizon: int) -> tuple[str, str]:
+    """Origins whose targets are the latest ``months_wanted`` months (one of history at least).
+
+    Parameters
+    ----------
+    months
+        The months held, ``"YYYY-MM"``, sorted and consecutive.
+    months_wanted
+        Number of target months (1 or more); fewer are used (and logged) when the months held
+        leave less history.
+    horizon
+        Months ahead each origin is scored on (1 or more).
+
+    Returns
+    -------
+    tuple of str
+        ``(first_origin, last_origin)``, ``"YYYY-MM"``; the last is ``horizon`` months before the
+        latest month held.
+
+    Raises
+    ------
+    InputError
+        When ``months_wanted`` or ``horizon`` is below 1, or the store is too short.
+    """
+    if months_wanted < 1 or horizon < 1:
+        raise InputError("months and horizon months must be at least 1")
+    first_data, last_data = parse_month(months[0]), parse_month(months[-1])
+    last = last_data - horizon
+    first = max(last - months_wanted + 1, first_data)
+    if last < first:
+        raise InputError(
+            f"the store covers {months[0]}..{months[-1]}; a backtest needs at least "
+            f"{horizon + 1} months"
+        )
+    return format_month(first), format_month(last)

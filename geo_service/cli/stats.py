@@ -147,7 +147,9 @@ def _change(args: argparse.Namespace, settings: Settings) -> int:
         for line in _footnotes(result.table):
             sys.stdout.write(line + "\n")
     else:
-        export_to(result.table.loc[:, list(CHANGE_COLUMNS)], args.format, args.out, name="change")
+        # every column, as /api/category/<name>/change.<fmt> gives it: the note says why a
+        # % change is blank
+        export_to(result.table, args.format, args.out, name="change")
     _quality(result.quality, args.format)
     return 0
 

@@ -32,7 +32,7 @@ from geo_service.analysis.forecast import (
 )
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import default_methods
-from geo_service.analysis.periods import format_month, parse_month
+from geo_service.analysis.periods import format_month, latest_run, origins, parse_month
 from geo_service.categories import CategoryGroup, categories_of
 from geo_service.errors import DataError, InputError
 from geo_service.progress import Progress
@@ -253,12 +253,15 @@ def _prepare(store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOp
     if not opts.coverages or any(not 0 <= c <= 100 for c in opts.coverages):
         raise InputError(f"coverage: each value must be in [0, 100], got {list(opts.coverages)}")
     formed = formed_group(store, groups, opts.category)
-    group, months = formed.group, _held_run(formed.held)
+    group, months = formed.group, latest_run(formed.held)
     for note in formed.notes:
         logger.warning("note: %s", note)
     first_origin, last_origin = origins(
         months, months_wanted=opts.months, horizon=opts.horizon_months
     )
+    found = parse_month(last_origin) - parse_month(first_origin) + 1
+    if found < opts.months:
+        logger.info("only %d origin months available", found)
     history_from = format_month(parse_month(first_origin) - 24)
     name = study_layer_name(store, opts.layer)
     areas = store.layer(name) if name is not None else None
@@ -383,54 +386,3 @@ def _patrol_zones(forecasts: pd.DataFrame, default: DefaultChoice) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows)
-
-
-def _held_run(months: Sequence[str]) -> list[str]:
-    """The latest run of consecutive months in ``months``: a backtest scores months its
-    sources hold, never a gap counted as a month of zeros."""
-    ordered = sorted(months)
-    run: list[str] = ordered[-1:]
-    for month in reversed(ordered[:-1]):
-        if parse_month(month) != parse_month(run[0]) - 1:
-            break
-        run.insert(0, month)
-    return run
-
-
-def origins(months: Sequence[str], *, months_wanted: int, horizon: int) -> tuple[str, str]:
-    """Origins whose targets are the latest ``months_wanted`` months (one of history at least).
-
-    Parameters
-    ----------
-    months
-        The months held, ``"YYYY-MM"``, sorted and consecutive.
-    months_wanted
-        Number of target months (1 or more); fewer are used (and logged) when the months held
-        leave less history.
-    horizon
-        Months ahead each origin is scored on (1 or more).
-
-    Returns
-    -------
-    tuple of str
-        ``(first_origin, last_origin)``, ``"YYYY-MM"``; the last is ``horizon`` months before the
-        latest month held.
-
-    Raises
-    ------
-    InputError
-        When ``months_wanted`` or ``horizon`` is below 1, or the store is too short.
-    """
-    if months_wanted < 1 or horizon < 1:
-        raise InputError("months and horizon months must be at least 1")
-    first_data, last_data = parse_month(months[0]), parse_month(months[-1])
-    last = last_data - horizon
-    first = max(last - months_wanted + 1, first_data)
-    if last < first:
-        raise InputError(
-            f"the store covers {months[0]}..{months[-1]}; a backtest needs at least "
-            f"{horizon + 1} months"
-        )
-    if last - first + 1 < months_wanted:
-        logger.info("only %d origin months available", last - first + 1)
-    return format_month(first), format_month(last)

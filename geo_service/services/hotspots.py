@@ -35,7 +35,15 @@ from geo_service.analysis import shifts as shift_stats
 from geo_service.analysis.evaluation import Accuracy, accuracy_for, map_accuracy_for, map_kinds
 from geo_service.analysis.grid import Grid, HexGrid, grid_for, hex_grid_for
 from geo_service.analysis.hotspot_methods import History, Method
-from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
+from geo_service.analysis.periods import (
+    Period,
+    latest_run,
+    month_label,
+    origins,
+    parse_month,
+    rolling_periods,
+    shift_month,
+)
 from geo_service.analysis.weights import grid_weights
 from geo_service.categories import CategoryGroup, categories_of
 from geo_service.coverage import MAX_LAG_MONTHS
@@ -361,7 +369,7 @@ def study_data(
     _, period = rolling_periods(end, months=months)
     missing = [m for m in period.months if m not in set(held)]
     if missing:
-        absent = _listed([month_label(m) for m in missing])
+        absent = _spans(missing)
         notes.append(
             f"The data of {group.name} holds {period.n_months - len(missing)} of the "
             f"{period.n_months} months of {period.label} (none for {absent}): the map shows the "
@@ -395,6 +403,20 @@ def study_data(
         incidents = _in_areas(incidents, areas, name)
         grid = with_cells_holding(grid, incidents)
     return StudyData(group, period, grid, name, areas, incidents, tuple(notes), tuple(held))
+
+
+def _spans(months: Sequence[str]) -> str:
+    """Sorted ``months`` as runs of consecutive months: ``"Aug 11 to Jun 12, Sep 12"``."""
+    runs: list[list[str]] = []
+    for month in months:
+        if runs and parse_month(month) == parse_month(runs[-1][-1]) + 1:
+            runs[-1].append(month)
+        else:
+            runs.append([month])
+    return ", ".join(
+        month_label(run[0]) if len(run) == 1 else f"{month_label(run[0])} to {month_label(run[-1])}"
+        for run in runs
+    )
 
 
 def _listed(months: Sequence[str]) -> str:
@@ -631,7 +653,7 @@ def hotspot_map(
         "months": data.period.n_months,
         "incidents": found,
         "approximate_locations": approximate_locations(points),
-        "notes": [*data.notes, counted],
+        "notes": [*data.notes, *_none_found(opts.method, built, found), counted],
         "counted": counted,
         "cell_m": data.grid.cell_m,
         "layer": data.layer,
@@ -1016,6 +1038,25 @@ def _hdbscan_map(
     return _Built(cluster_words(_plain_attrs(frame)), parameters, score)
 
 
+def _none_found(method: str, built: _Built, incidents: int) -> list[str]:
+    """A sentence for a cluster map that found no hotspot, so an empty map is not read as
+    "no hotspots here" (none at these settings; clusters over the area bound left out)."""
+    if method not in ("dbscan", "hdbscan") or len(built.frame):
+        return []
+    dropped = int(built.parameters.get("incidents_dropped_as_spread_out") or 0)
+    spread = (
+        f"; {dropped:,} of them lay in clusters wider than the "
+        f"{built.parameters.get('max_hotspot_km2'):g} km² a hotspot may cover and were left out "
+        "as spread out"
+        if dropped
+        else ""
+    )
+    return [
+        f"No hotspot was found among the {incidents:,} incidents at these settings{spread}. An "
+        "empty map is not evidence that incidents are spread evenly: see the kernel density map."
+    ]
+
+
 def _bound_parameters(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     bound = frame.attrs["max_area_m2"]
     return {
@@ -1249,10 +1290,11 @@ def _accuracy(
     area it marks at each origin (:func:`~geo_service.analysis.evaluation.map_accuracy_for`).
     """
     try:
+        months = _accuracy_months(data)
         if method is not None:
             return accuracy_for(
                 data.incidents, data.grid, method=name, methods={name: method},
-                last_month=data.period.end, months=ACCURACY_MONTHS, coverage=COVERAGE_PCT,
+                last_month=data.period.end, months=months, coverage=COVERAGE_PCT,
                 progress=progress,
             )  # fmt: skip
         kinds = map_kinds(data.grid, areas=data.areas)
@@ -1261,11 +1303,31 @@ def _accuracy(
             return None
         return map_accuracy_for(
             data.incidents, data.grid, kind=name, method=kinds[name],
-            last_month=data.period.end, months=ACCURACY_MONTHS,
+            last_month=data.period.end, months=months,
         )  # fmt: skip
     except InputError as exc:
         logger.info("accuracy not available: %s", exc)
         return None
+
+
+def _accuracy_months(data: StudyData) -> int:
+    """Target months of a map's backtest: up to :data:`ACCURACY_MONTHS` ending at the period's
+    end, each held by the group's sources with at least its origin month held before it (as
+    :func:`~geo_service.services.evaluation.evaluate` chooses them), so a month the store does
+    not hold is never scored as a month of no incidents.
+
+    Raises
+    ------
+    InputError
+        The period's end is not held, or no month before it is.
+    """
+    if not data.held:  # not known: every month taken as held
+        return ACCURACY_MONTHS
+    run = latest_run([m for m in data.held if m <= data.period.end])
+    if not run or run[-1] != data.period.end:
+        raise InputError(f"the sources do not hold {data.period.end}: no backtest")
+    first, last = origins(run, months_wanted=ACCURACY_MONTHS, horizon=1)
+    return parse_month(last) - parse_month(first) + 1
 
 
 def _plain_attrs(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -39,7 +39,7 @@ from geo_service.services.options import EvaluateOptions
 from geo_service.store.layout import version_path
 
 #: Raised when what a kept file holds, or how it is computed, changes: older files are redone.
-FORMAT = 5
+FORMAT = 6
 #: Name of a kept backtest file in a version's folder (``{key}``: digest of its inputs).
 BACKTEST_FILE = "backtest-{key}.parquet"
 #: Columns of a kept backtest: the forecast summary's, then ``meta`` (the same JSON each row).

@@ -37,6 +37,7 @@ def patrol(name: str) -> str:
         map_js=results.url("pages.patrol_map_js", name=found.category, **_patrol_query(opts)),
         rows=_zone_rows(found),
         present=present,
+        period_note=_period_note(opts, found),
     )
 
 
@@ -97,6 +98,19 @@ def patrol_geojson(found: PatrolZones) -> str:
     stream = io.StringIO()
     export.write_geojson(found.features(), stream, meta=found.meta())
     return stream.getvalue()
+
+
+def _period_note(opts: ViewOptions, found: PatrolZones) -> str | None:
+    """What the page says when its query asks for another period than the zones rest on: patrol
+    zones are always next month's, from every month held up to the latest (the pages' links
+    carry the period on, so it is not refused)."""
+    if not request.args.get("period_end") or opts.period_end == found.last_month:
+        return None
+    return (
+        f"Patrol zones are always next month's: these rest on every month held up to "
+        f"{present.month_text(found.last_month)}. The period asked for (ending "
+        f"{present.month_text(opts.period_end)}) does not change them."
+    )
 
 
 def _patrol_query(opts: ViewOptions) -> dict[str, Any]:

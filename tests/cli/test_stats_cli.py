@@ -104,7 +104,11 @@ def test_change_ranks_d2a_first(capsys: pytest.CaptureFixture[str]) -> None:
     from io import StringIO
 
     table = pd.read_csv(StringIO(capsys.readouterr().out))
-    assert table.columns.tolist() == list(CHANGE_COLUMNS)
+    # every column, as the web's change file: the note and the rate's denominator too
+    expected = list(CHANGE_COLUMNS)
+    expected.insert(expected.index("share"), "note")
+    expected.insert(expected.index("p"), "rate_per")
+    assert table.columns.tolist() == expected
     first = table.iloc[0]
     assert (first["code"], first["previous"], first["current"], first["change"]) == (
         "D2A",

@@ -130,10 +130,8 @@ def _compare(kind: str, cli_text: str, web: Any) -> None:
         "looking-back": lambda: same_records(
             json.loads(cli_text), web.get_json(), ["group", "previous", "current", "change",
                                                    "pct_change", "p", "label"]),
-        "change": lambda: same_records(
-            json.loads(cli_text), web.get_json(), ["code", "name", "previous", "current",
-                                                   "change", "pct_change", "share", "rank",
-                                                   "rate", "p", "q", "label"]),
+        # every column of every row, the note and the rate's denominator included
+        "change": lambda: _same_rows(json.loads(cli_text), web.get_json()),
         "area": lambda: same_records(
             json.loads(cli_text), web.get_json(), ["group", "previous", "current", "change",
                                                    "pct_change", "p", "q", "label"]),
@@ -142,6 +140,13 @@ def _compare(kind: str, cli_text: str, web: Any) -> None:
         "text": lambda: _same_text(cli_text, web.get_data(as_text=True)),
     }  # fmt: skip
     compare[kind]()
+
+
+def _same_rows(cli: list[dict[str, Any]], web: list[dict[str, Any]]) -> None:
+    assert len(cli) == len(web) > 0
+    assert [list(row) for row in cli] == [list(row) for row in web]
+    assert {"note", "rate_per", "pct_change", "label"} <= set(cli[0])
+    same_records(cli, web, list(cli[0]))
 
 
 def _same_evaluation(cli: dict[str, Any], web: dict[str, Any]) -> None:

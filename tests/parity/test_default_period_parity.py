@@ -9,6 +9,7 @@ only when the store holds all of it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -124,8 +125,8 @@ def test_no_previous_density_from_a_period_the_store_does_not_hold(store: Store)
 def test_a_period_partly_held_is_said(store: Store) -> None:
     notes = _kde(store, 24).meta["notes"]
     assert any(
-        "holds 13 of the 24 months of Aug 11 to Jul 13 (none for Aug 11, Sep 11, Oct 11, "
-        "Nov 11, Dec 11, Jan 12 ...)" in note
+        "holds 13 of the 24 months of Aug 11 to Jul 13 (none for Aug 11 to Jun 12): the map "
+        "shows the months held only." in note
         for note in notes
     ), notes
     assert not any("holds" in note for note in _kde(store, 12).meta["notes"])
@@ -148,3 +149,47 @@ def test_the_pages_previous_density_is_labelled_with_its_own_months(client) -> N
     assert "Density, Jun 13" in script and "Density, Jul 12" not in script
     page = web_get(client, f"/category/Burglary?{query}").get_data(as_text=True)
     assert "Class breaks are shared by both periods" in page and "No density is drawn" not in page
+
+
+def test_a_maps_accuracy_scores_only_months_the_store_holds(store: Store) -> None:
+    # 1 month to 2012-10 on a store from 2012-07: the backtest's targets are 2012-08..2012-10
+    # (origins 2012-07..2012-09, each with its origin month held), not 12 months of which 9
+    # were never held and scored as no incidents
+    opts = HotspotOptions(category="Burglary", months=1, period_end="2012-10")
+    for method in ("kde", "gistar"):
+        accuracy = hotspots.hotspot_map(
+            store, Settings().groups(), replace(opts, method=method)
+        ).accuracy
+        assert accuracy is not None, method
+        assert (accuracy.origins, accuracy.first_origin, accuracy.last_origin) == (
+            3, "2012-07", "2012-09",
+        ), method  # fmt: skip
+        assert 0 < accuracy.hit_rate <= 1
+    # at the first month held there is no month to score: no accuracy, never a made-up one
+    first = hotspots.hotspot_map(store, Settings().groups(), replace(opts, period_end="2012-07"))
+    assert first.accuracy is None and first.meta["accuracy"] is None
+
+
+def test_a_cluster_map_that_finds_nothing_says_so(store: Store) -> None:
+    opts = HotspotOptions(category="Burglary", method="dbscan", min_samples=500, accuracy=False)
+    found = hotspots.hotspot_map(store, Settings().groups(), opts)
+    assert len(found.frame) == 0
+    incidents = found.meta["incidents"]
+    assert f"No hotspot was found among the {incidents:,} incidents at these settings." in " ".join(
+        found.meta["notes"]
+    )
+    clustered = hotspots.hotspot_map(store, Settings().groups(), replace(opts, min_samples=None))
+    assert len(clustered.frame) > 0
+    assert not any("No hotspot" in note for note in clustered.meta["notes"])
+
+
+def test_the_patrol_page_says_it_does_not_follow_the_period_asked(client) -> None:
+    page = web_get(client, "/patrol/Burglary?layer=beat&period_end=2013-01&months=6")
+    text = page.get_data(as_text=True)
+    assert "Patrol zones for Burglary: forecast for Aug 13" in text
+    assert (
+        "Patrol zones are always next month&#39;s: these rest on every month held up to Jul 13. "
+        "The period asked for (ending Jan 13) does not change them." in text
+    )
+    plain = web_get(client, "/patrol/Burglary?layer=beat").get_data(as_text=True)
+    assert 'id="patrol-period"' not in plain and 'id="patrol-period"' in text
