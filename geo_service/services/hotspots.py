@@ -586,8 +586,9 @@ def hotspot_map(
     """One hotspot map of ``opts.category`` by ``opts.method``, with its backtested accuracy.
 
     Accuracy is the hit rate and PAI (Chainey, Tompson & Uhlig 2008) at :data:`COVERAGE_PCT` % of
-    the area over :data:`ACCURACY_MONTHS` months, one month ahead; it is not measured for Gi* by
-    area or emerging maps, nor when the backtest refuses the data.
+    the area over up to :data:`ACCURACY_MONTHS` target months the sources hold, one month ahead
+    (fewer when they hold fewer before the period's end; none at the first month held); it is
+    not measured for Gi* by area or emerging maps, nor when the backtest refuses the data.
 
     Parameters
     ----------
