@@ -298,6 +298,32 @@ def _series(incidents: pd.DataFrame, grid: Grid, *, first: int, last: int) -> _S
     return _Series(months=months, cube=cube, x=x, y=y, month_index=month_index, weights=every)
 
 
+def incident_history(
+    incidents: pd.DataFrame, grid: Grid, *, first_month: str, last_month: str
+) -> History:
+    """What is known at ``last_month``: the located incidents of ``first_month..last_month``
+    sorted by month, and their count per month and cell.
+
+    Parameters
+    ----------
+    incidents
+        Canonical incidents (``month``, ``x``, ``y`` in EPSG:27700 metres), or counted rows with
+        ``n`` (kept as the history's weights); unlocated ones are left out.
+    grid
+        The study grid the months are counted on.
+    first_month, last_month
+        Inclusive ``"YYYY-MM"`` bounds.
+
+    Returns
+    -------
+    History
+        ``monthly_counts`` of shape ``(months, ny, nx)``, int64.
+    """
+    first = parse_month(first_month, what="first month")
+    last = parse_month(last_month, what="last month")
+    return _series(incidents, grid, first=first, last=last).history(grid, last - first)
+
+
 def _month_indexes(months: pd.Series) -> np.ndarray:
     """``parse_month`` of every value, parsing each distinct month once."""
     codes, uniques = pd.factorize(months.astype("str"), use_na_sentinel=False)

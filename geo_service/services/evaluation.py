@@ -33,24 +33,22 @@ from geo_service.analysis.forecast import (
 from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import default_methods
 from geo_service.analysis.periods import format_month, latest_run, origins, parse_month
-from geo_service.categories import CategoryGroup, categories_of
-from geo_service.errors import DataError, InputError
+from geo_service.categories import CategoryGroup
+from geo_service.errors import InputError
 from geo_service.progress import Progress
 from geo_service.schema import has_location
 from geo_service.services.context import (
     StoreLike,
     formed_group,
     require_incidents,
-    study_grid,
     study_layer_name,
 )
-from geo_service.services.hotspots import incident_count, layer_incidents, with_cells_holding
+from geo_service.services.hotspots import backtest_incidents, incident_count
 from geo_service.services.options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
 #: Above this many located incidents the HDBSCAN map kind is not backtested (12 refits).
 HDBSCAN_BACKTEST_MAX_INCIDENTS = 5_000
-_COLUMNS = ["category", "subcategory", "month", "occurred_at", "time_known", "x", "y"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -264,26 +262,10 @@ def _prepare(store: StoreLike, groups: Sequence[CategoryGroup], opts: EvaluateOp
         logger.info("only %d origin months available", found)
     history_from = format_month(parse_month(first_origin) - 24)
     name = study_layer_name(store, opts.layer)
-    areas = store.layer(name) if name is not None else None
-    if name is not None and areas is not None:
-        # the incidents of the layer's areas, as the tables and maps count them: from a kept
-        # store its density cube (counted by location, with n), else the rows
-        incidents = layer_incidents(
-            store, group, name, areas, month_from=history_from, month_to=months[-1]
-        )
-    else:  # only the group's categories, months and columns: the backtest needs no more
-        frame = store.incidents(
-            categories=categories_of(group), month_from=history_from, month_to=months[-1],
-            columns=[*_COLUMNS, "source"],
-        )  # fmt: skip
-        incidents = frame.loc[group.mask(frame)]
-    located = incidents.loc[has_location(incidents)]
-    if located.empty:
-        where = "in the store" if name is None else f"in the areas of layer {name!r}"
-        raise DataError(f"no located incidents of {group.name!r} {where}")
-    grid = study_grid(areas, incidents, cell_m=opts.cell_m)
-    if areas is not None:  # border cells holding the areas' incidents count, as on the maps
-        grid = with_cells_holding(grid, located)
+    incidents, grid, areas = backtest_incidents(
+        store, group, name, month_from=history_from, month_to=months[-1], cell_m=opts.cell_m,
+        where="in the store" if name is None else f"in the areas of layer {name!r}",
+    )  # fmt: skip
     return _Prepared(group.name, first_origin, last_origin, incidents, grid, areas)
 
 

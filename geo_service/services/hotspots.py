@@ -367,7 +367,8 @@ def study_data(
         )
         end = held[-1]
     _, period = rolling_periods(end, months=months)
-    missing = [m for m in period.months if m not in set(held)]
+    held_set = set(held)
+    missing = [m for m in period.months if m not in held_set]
     if missing:
         absent = _spans(missing)
         notes.append(
@@ -499,6 +500,71 @@ def layer_incidents(
             columns=[*_COLUMNS, "source", area_column(layer), *text],
         )  # fmt: skip
     return _in_areas(frame.loc[group.mask(frame)], areas, layer, keep_column=True)
+
+
+def backtest_incidents(
+    store: StoreLike,
+    group: CategoryGroup,
+    layer: str | None,
+    *,
+    month_from: str,
+    month_to: str,
+    cell_m: float | None,
+    where: str,
+    with_text: bool = False,
+) -> tuple[pd.DataFrame, Grid, gpd.GeoDataFrame | None]:
+    """The incidents a forecast backtest or patrol map rests on, and its study grid.
+
+    With a layer, the incidents of its areas (:func:`layer_incidents`: from a kept store its
+    density cube, as the tables and maps count them) on the grid over the areas and every cell
+    holding one; without, every located incident of the group on the grid over 98 % of them.
+
+    Parameters
+    ----------
+    store, group
+        The store read and the category group.
+    layer
+        The study layer's name, or None.
+    month_from, month_to
+        Inclusive ``"YYYY-MM"`` bounds.
+    cell_m
+        Grid cell size in metres; None: automatic.
+    where
+        The end of the refusal's sentence ("in the last 24 months").
+    with_text
+        Also ``location_text``.
+
+    Returns
+    -------
+    tuple
+        The incidents (located or not; ``n`` from the cube), the grid, and the layer's areas
+        (or None).
+
+    Raises
+    ------
+    DataError
+        No located incident: "no located incidents of <group> <where>".
+    """
+    areas = store.layer(layer) if layer is not None else None
+    if layer is not None and areas is not None:
+        incidents = layer_incidents(
+            store, group, layer, areas, month_from=month_from, month_to=month_to,
+            with_text=with_text,
+        )  # fmt: skip
+    else:  # only the group's categories, months and columns: a backtest needs no more
+        text = ["location_text"] if with_text else []
+        frame = store.incidents(
+            categories=categories_of(group), month_from=month_from, month_to=month_to,
+            columns=[*_COLUMNS, "source", *text],
+        )  # fmt: skip
+        incidents = frame.loc[group.mask(frame)]
+    located = incidents.loc[has_location(incidents)]
+    if located.empty:
+        raise DataError(f"no located incidents of {group.name!r} {where}")
+    grid = study_grid(areas, located, cell_m=cell_m)
+    if areas is not None:  # border cells holding the areas' incidents count, as on the maps
+        grid = with_cells_holding(grid, located)
+    return incidents, grid, areas
 
 
 def incident_count(points: pd.DataFrame) -> int:

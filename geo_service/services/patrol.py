@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 
 from geo_service import reference
+from geo_service.analysis.evaluation import incident_history
 from geo_service.analysis.forecast import (
     BASELINES,
     FORECAST,
@@ -47,18 +48,17 @@ from geo_service.analysis.grid import Grid
 from geo_service.analysis.hotspot_methods import History
 from geo_service.analysis.periods import format_month, parse_month
 from geo_service.analysis.raster import raster_labels
-from geo_service.categories import TIMES, CategoryGroup, categories_of
+from geo_service.categories import CategoryGroup
 from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import CRS, has_location
 from geo_service.services.context import (
     StoreLike,
     formed_group,
     group_named,
-    study_grid,
     study_layer_name,
 )
 from geo_service.services.evaluation import ForecastBacktest
-from geo_service.services.hotspots import layer_incidents, point_weights, with_cells_holding
+from geo_service.services.hotspots import backtest_incidents, point_weights
 from geo_service.services.kept import PATROL_FILE, kept_forecast_backtest, kept_value
 from geo_service.services.options import EvaluateOptions
 
@@ -418,56 +418,21 @@ def _history(
     """What is known at the latest month held (24 months of located incidents on the grid),
     and the last 12 months' incidents as points with their location text and ``n``.
 
-    With a layer, the incidents of its areas, as the backtest that chose the map counts them
-    (:func:`~geo_service.services.hotspots.layer_incidents`: a kept store's density cube, which
-    counts by location text too, else the rows), on the grid over the areas and every cell
-    holding one; without, every located incident on the grid over 98 % of them.
+    The incidents and grid the backtest that chose the map rests on
+    (:func:`~geo_service.services.hotspots.backtest_incidents`; a kept store's density cube
+    counts by location text too).
     """
     group = formed_group(store, groups, opts.category).group
     first = parse_month(last_month) - 23
-    name = study_layer_name(store, opts.layer)
-    areas = store.layer(name) if name is not None else None
-    if name is not None and areas is not None:
-        frame = layer_incidents(
-            store, group, name, areas, month_from=format_month(first), month_to=last_month,
-            with_text=True,
-        )  # fmt: skip
-    else:
-        # only the group's categories are read (the location text of every incident is the
-        # costly column); the group's mask then keeps exactly the rows it kept from the store
-        columns = ["category", "subcategory", "month", "x", "y", "source", "location_text"]
-        if any(TIMES in selector.needs for selector in group.include):
-            columns += ["occurred_at", "time_known"]  # a time-of-day group (night-time violence)
-        frame = store.incidents(
-            categories=categories_of(group), month_from=format_month(first),
-            month_to=last_month, columns=columns,
-        )  # fmt: skip
-        frame = frame.loc[group.mask(frame)]
+    frame, grid, _areas = backtest_incidents(
+        store, group, study_layer_name(store, opts.layer), month_from=format_month(first),
+        month_to=last_month, cell_m=evaluation.cell_m, where="in the last 24 months",
+        with_text=True,
+    )  # fmt: skip
     located = frame.loc[has_location(frame)]
-    if located.empty:
-        raise DataError(f"no located incidents of {group.name!r} in the last 24 months")
-    grid = study_grid(areas, located, cell_m=evaluation.cell_m)
-    if areas is not None:
-        grid = with_cells_holding(grid, located)
-    codes, uniques = pd.factorize(located["month"].astype(str))
-    month_index = np.array([parse_month(m) - first for m in uniques], dtype=int)[codes]
-    order = np.argsort(month_index, kind="stable")
-    x = located["x"].to_numpy(dtype=float)[order]
-    y = located["y"].to_numpy(dtype=float)[order]
-    weights = point_weights(located)
-    n = None if weights is None else weights[order]
-    month_index = month_index[order]
-    # every month's counts in one bincount over (month, cell): the same integers as counting
-    # each month apart, in one pass over the points (weighted: counted locations)
-    cell = grid.cell_index(x, y)
-    ok = (cell >= 0) & (month_index >= 0) & (month_index < 24)
-    n_cells = grid.nx * grid.ny
-    flat = np.bincount(
-        month_index[ok] * n_cells + cell[ok], weights=None if n is None else n[ok],
-        minlength=24 * n_cells,
-    ).astype(np.int64)  # fmt: skip
-    cube = flat.reshape(24, *grid.shape)
-    months = tuple(format_month(first + m) for m in range(24))
+    history = incident_history(
+        located, grid, first_month=format_month(first), last_month=last_month
+    )
     recent = located.loc[located["month"].astype(str) >= format_month(first + 12)]
     # points, not geometries: only the few inside the zones' bounds become points, later
     places = pd.DataFrame(
@@ -475,10 +440,10 @@ def _history(
             "text": recent["location_text"].astype("string").fillna("").to_numpy(),
             "x": recent["x"].to_numpy(dtype=float),
             "y": recent["y"].to_numpy(dtype=float),
-            "n": np.ones(len(recent)) if weights is None else point_weights(recent),
+            "n": np.ones(len(recent)) if "n" not in recent else point_weights(recent),
         }
     )
-    return History(grid, months, cube, x, y, month_index, weights=n), places
+    return history, places
 
 
 def _zones(

@@ -299,3 +299,37 @@ def test_county_backtest_runs_for_two_categories(hertfordshire, shared_data) -> 
         at5 = summary[summary["coverage"] == 5]
         assert (at5["pai"] > 3).all()
         assert best_method(summary) in set(at5["method"])
+
+
+def test_incident_history_counts_each_month_and_cell_as_pandas_does() -> None:
+    from shapely.geometry import box
+
+    from geo_service.analysis.evaluation import incident_history
+
+    rng = np.random.default_rng(4)
+    grid = grid_for(box(0, 0, 1000, 800), cell_m=100)
+    months = [f"2021-{m:02d}" for m in range(1, 7)]
+    frame = pd.DataFrame(
+        {"month": rng.choice([*months, "2020-12"], 600), "x": rng.uniform(-50, 1050, 600),
+         "y": rng.uniform(0, 800, 600)}
+    )  # fmt: skip
+    frame.loc[:4, "x"] = np.nan  # unlocated: left out
+    counted = frame.assign(n=rng.integers(1, 4, 600))
+    for rows, weight in ((frame, None), (counted, "n")):
+        history = incident_history(rows, grid, first_month="2021-01", last_month="2021-06")
+        assert history.months == tuple(months)
+        inside = rows.loc[rows["month"].isin(months) & rows["x"].between(0, 1000, "left")]
+        col = (inside["x"] // 100).astype(int)
+        row = (inside["y"] // 100).astype(int)
+        by_hand = (
+            inside.assign(m=inside["month"].map(months.index), c=col, r=row)
+            .groupby(["m", "r", "c"])[weight or "x"]
+            .agg("sum" if weight else "size")
+        )
+        got = history.monthly_counts
+        assert int(got.sum()) == int(by_hand.sum()) > 300
+        for (m, r, c), value in by_hand.items():
+            assert got[m, r, c] == value
+        located = rows.loc[rows["month"].isin(months) & rows["x"].notna()]
+        assert len(history.x) == len(located)  # off-grid points kept, as the methods see them
+        assert np.all(np.diff(history.month_index) >= 0)
