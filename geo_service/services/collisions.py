@@ -1,13 +1,17 @@
 """Road traffic collisions: repeat-location (cluster) sites, severity by year, collisions per km.
 
-Sites are found among every stored collision, then split by the study layer: a site whose centre
-lies in no area of the layer is reported apart (``outside``), never ranked among the
-partnership's own sites. Both faces take the rule from
+Over a study layer, sites are found among the collisions within
+:data:`~geo_service.analysis.repeat_locations.SITE_REACH_M` of its areas (from a kept store, the
+file of :mod:`geo_service.store.near`, so a national store's other collisions are never read),
+then split by the layer: a site whose centre lies in no area of the layer is reported apart
+(``outside``), never ranked among the partnership's own sites. The severity table and the KSI
+trend count the collisions in the layer's areas. Both faces take the rule from
 :func:`geo_service.cluster_rules.rule_with_overrides`, so every override the CLI has, the web has.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,21 +22,25 @@ import pandas as pd
 from geo_service.analysis import breakdowns
 from geo_service.analysis.adjusted_severity import adjusted_ksi
 from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
-from geo_service.analysis.repeat_locations import ClusterRule, collisions_per_km, repeat_locations
+from geo_service.analysis.repeat_locations import (
+    SITE_REACH_M,
+    ClusterRule,
+    collisions_per_km,
+    repeat_locations,
+    within_reach,
+)
 from geo_service.cluster_rules import cluster_rule as named_rule
 from geo_service.cluster_rules import rule_with_overrides
 from geo_service.errors import DataError, NotFoundError
-from geo_service.schema import ROAD_TRAFFIC_COLLISION, has_location
+from geo_service.schema import ROAD_TRAFFIC_COLLISION, area_column, has_location
 from geo_service.services.context import StoreLike, empty_layer, plain_group, study_layer_name
 from geo_service.services.options import RuleOptions
+from geo_service.store import Store
+from geo_service.store.near import COLUMNS as COLLISION_COLUMNS
+from geo_service.store.near import collisions_near
 
-#: Collision columns the sites, the severity table and the map need.
-COLLISION_COLUMNS: tuple[str, ...] = (
-    "incident_id", "source", "category", "subcategory", "month", "occurred_at", "time_known",
-    "x", "y", "severity", "urban_rural", "location_text", "road_1", "road_2", "casualties",
-    "ksi_casualties", "pedestrian_casualties", "cyclist_casualties", "motorcyclist_casualties",
-    "highway_authority", "adjusted_serious", "adjusted_slight", "location_precision",
-)  # fmt: skip
+logger = logging.getLogger(__name__)
+
 #: A location recorded as exact; any other stated precision is approximate (a fall-back pair).
 EXACT = "exact"
 
@@ -50,25 +58,28 @@ class CollisionSites:
     layer
         The study layer labelling the sites; None when the store has none.
     sites
-        Sites whose centre lies in an area of ``layer`` (every site without a layer): one row per
-        site, :data:`~geo_service.analysis.repeat_locations.SITE_COLUMNS` plus ``approximate``
-        (collisions with only an approximate location), points in EPSG:27700; ``rank_count`` and
-        ``rank_severity`` renumbered 1.. among these sites, ``rank_casualties`` as ranked among
-        all sites.
+        Sites whose centre lies in an area of ``layer`` (every site without a layer), found among
+        the collisions within :data:`~geo_service.analysis.repeat_locations.SITE_REACH_M` of its
+        areas: one row per site,
+        :data:`~geo_service.analysis.repeat_locations.SITE_COLUMNS` plus ``approximate``
+        (collisions with only an approximate location), points in EPSG:27700; ``rank_count``,
+        ``rank_severity`` and ``rank_casualties`` renumbered 1.. among these sites.
     outside
-        Sites in no area of the layer, ranked apart the same way.
+        Sites centred within that reach of the layer's areas but in none of them, ranked apart
+        the same way.
     severity
-        Collisions per severity (rows) in each 12-month period ending ``period_end`` and the
-        years before (at least 3); a period running past the latest collision held says so in
-        its heading.
+        Collisions per severity (rows) in the layer's areas (every collision without a layer)
+        in each 12-month period ending ``period_end`` and the years before (at least 3); a
+        period running past the latest collision held says so in its heading.
     collisions
-        The located collisions (all severities) from the start of the rule's window to
-        ``period_end``, for the map.
+        The located collisions (all severities) the sites were found among, from the start of
+        the rule's window to ``period_end``, for the map.
     areas
         The study layer's areas (an empty layer when none is stored).
     ksi_trend
-        :func:`~geo_service.analysis.adjusted_severity.adjusted_ksi` per calendar year wholly
-        inside the months read (DfT severity adjustment).
+        :func:`~geo_service.analysis.adjusted_severity.adjusted_ksi` of the collisions in the
+        layer's areas (every collision without a layer) per calendar year wholly inside the
+        months read (DfT severity adjustment).
     note
         A sentence when ``period_end`` is after the latest collision held, else None.
     """
@@ -172,21 +183,24 @@ def collision_sites(
     )
     years = max(rule.years, 3)
     first_month = shift_month(last, -12 * years + 1)
-    collisions = _collision_rows(
-        store, month_from=first_month, month_to=last, columns=list(COLLISION_COLUMNS)
-    )
-    collisions = _on_roads_of(collisions, opts.highway_authority)
     name = study_layer_name(store, layer)
     areas = store.layer(name) if name else empty_layer()
+    collisions = _on_roads_of(
+        _collisions(store, name, areas, month_from=first_month, month_to=last),
+        opts.highway_authority,
+    )
     held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
     found = _with_precision(
         repeat_locations(collisions, rule=rule, period_end=last, areas=areas, held_months=held),
         collisions,
     )
     inside = found["area_code"].notna().to_numpy() if name else np.ones(len(found), dtype=bool)
+    # the severity table and the KSI trend are of the layer's areas (every collision read
+    # without a layer)
+    counted = collisions.loc[collisions[area_column(name)].notna()] if name else collisions
     periods = [rolling_periods(shift_month(last, -12 * k))[1] for k in range(years)]
     severity = _marked_unheld(
-        breakdowns.severity_by_period(collisions, list(reversed(periods))), periods, held
+        breakdowns.severity_by_period(counted, list(reversed(periods))), periods, held
     )
     window_start = shift_month(last, -12 * rule.years + 1)
     in_window = collisions[collisions["month"].astype(str) >= window_start]
@@ -200,7 +214,7 @@ def collision_sites(
         collisions=in_window.loc[has_location(in_window)],
         areas=areas,
         ksi_trend=_whole_years(
-            adjusted_ksi(collisions),
+            adjusted_ksi(counted),
             max(first_month, min(held, default=first_month)),
             min(last, latest),
         ),
@@ -257,7 +271,8 @@ def describe(result: CollisionSites) -> str:
     )
     where = f" in {result.layer}" if result.layer else ""
     return (
-        f"{len(result.sites)} sites{where} and {len(result.outside)} outside every area: at least "
+        f"{len(result.sites)} sites{where} and {len(result.outside)} outside every area (within "
+        f"{SITE_REACH_M / 1000:g} km of one): at least "
         f"{rule.min_count} of {'/'.join(rule.severities)} within {radius}, {rule.years} years "
         f"ending {result.period_end}"
     )
@@ -326,11 +341,44 @@ def _collision_rows(store: StoreLike, **read: Any) -> pd.DataFrame:
     return store.incidents(sources=sources, categories=[ROAD_TRAFFIC_COLLISION], **read)
 
 
+def _collisions(
+    store: StoreLike, layer: str | None, areas: gpd.GeoDataFrame, *, month_from: str, month_to: str
+) -> pd.DataFrame:
+    """The collisions the sites are found among, ``month_from..month_to``: with a layer, the
+    located ones within reach of its areas (from a kept store, its kept file of them: no other
+    collision is read); without, every stored collision."""
+    if layer is None:
+        return _collision_rows(
+            store, month_from=month_from, month_to=month_to, columns=list(COLLISION_COLUMNS)
+        )
+    if isinstance(store, Store):
+        sources = store.coverage().sources_of(plain_group(ROAD_TRAFFIC_COLLISION))
+        near = collisions_near(store, layer=layer, areas=areas, sources=sources)
+        months = near["month"].astype(str)
+        return near.loc[(months >= month_from) & (months <= month_to)].reset_index(drop=True)
+    logger.debug("collision sites read rows: not a kept store")
+    rows = _collision_rows(
+        store, month_from=month_from, month_to=month_to,
+        columns=[*COLLISION_COLUMNS, area_column(layer)],
+    )  # fmt: skip
+    keep = within_reach(rows["x"].to_numpy(float), rows["y"].to_numpy(float), areas)
+    return rows.loc[keep].reset_index(drop=True)
+
+
 def _latest_collision_month(store: StoreLike) -> str:
-    months = _collision_rows(store, columns=["month"])["month"]
+    """The latest month holding a road traffic collision (a kept store's summary says so
+    without reading a row)."""
+    if isinstance(store, Store):
+        summary = store.summary()
+        chosen = summary.loc[
+            (summary["category"] == ROAD_TRAFFIC_COLLISION) & (summary["rows"] > 0), "month"
+        ]
+        months = chosen.astype(str)
+    else:
+        months = _collision_rows(store, columns=["month"])["month"].astype(str)
     if months.empty:
         raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
-    return str(months.astype(str).max())
+    return str(months.max())
 
 
 def _reranked(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

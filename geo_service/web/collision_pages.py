@@ -12,6 +12,7 @@ import shapely
 from flask import Response, render_template, request
 
 from geo_service import reference
+from geo_service.analysis.repeat_locations import SITE_REACH_M
 from geo_service.cluster_rules import load_cluster_rules
 from geo_service.projection import to_lonlat
 from geo_service.schema import ROAD_TRAFFIC_COLLISION
@@ -94,6 +95,7 @@ def collisions() -> str:
         ksi_columns=present.headings(view.ksi_trend, KSI_COLUMNS),
         ksi_rows=present.cells(view.ksi_trend, KSI_COLUMNS),
         present=present,
+        reach_km=f"{SITE_REACH_M / 1000:g}",
     )
 
 

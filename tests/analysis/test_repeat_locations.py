@@ -346,3 +346,32 @@ def test_edinburgh_sites_match_brute_force(shared_data, preset, start, expected_
     for _, site in sites.iterrows():
         xy = located.loc[site["collision_ids"].split(";")].to_numpy()
         assert np.hypot(xy[:, 0] - site["x"], xy[:, 1] - site["y"]).max() <= site["radius_m"]
+
+
+def test_within_reach_is_the_exact_distance() -> None:
+    """Points scattered around two areas, and points 0.5 m either side of the 2 km line off a
+    corner (where a grown polygon's chords fall 2.4 m short): each agrees with shapely's
+    distance to the union."""
+    import shapely
+    from shapely.geometry import Polygon
+
+    from geo_service.analysis.repeat_locations import SITE_REACH_M, within_reach
+
+    areas = gpd.GeoDataFrame(
+        geometry=[box(0, 0, 1000, 1000), Polygon([(1000, 0), (3000, 0), (1000, 1500)])],
+        crs=schema.CRS,
+    )
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-3000, 6000, 5000), rng.uniform(-3000, 4500, 5000)
+    angle = np.linspace(np.pi / 2 + 0.6, np.pi - 0.05, 40)  # off the corner (0, 1000) alone
+    for offset in (-0.5, 0.5):
+        x = np.r_[x, (SITE_REACH_M + offset) * np.cos(angle)]
+        y = np.r_[y, 1000 + (SITE_REACH_M + offset) * np.sin(angle)]
+    x, y = np.r_[x, np.nan], np.r_[y, 0.0]
+    expected = np.r_[
+        shapely.distance(areas.union_all(), shapely.points(x[:-1], y[:-1])) <= SITE_REACH_M,
+        False,
+    ]
+    assert (within_reach(x, y, areas) == expected).all()
+    assert expected[-81:-41].sum() == 40 and expected[-41:-1].sum() == 0  # the line's two sides
+    assert not within_reach(x, y, areas.iloc[:0]).any()

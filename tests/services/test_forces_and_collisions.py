@@ -367,19 +367,41 @@ def test_collision_sites_read_only_the_sources_that_hold_collisions(
     collision_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A police.uk month beside the collisions is never read for them (a national store's
-    crime partitions are far larger than its collisions')."""
+    crime partitions are far larger than its collisions'): the kept file of the collisions near
+    the layer is read from the collision source's partitions, once; a later version reuses it."""
+    import geo_service.store.store as store_module
+
     store = Store(shutil.copytree(collision_store.root, tmp_path / "store"))
+    for kept in store.root.glob("*/*/collisions_near_*.parquet"):  # read by the tests above
+        kept.unlink()
     crimes = pd.DataFrame(
         {"month": ["2013-06"] * 3, "x": [X0 + 200.0] * 3, "y": [Y0 + 200.0] * 3,
          "incident_id": [f"police_uk:c{i}" for i in range(3)], "source": "police_uk",
          "category": "Burglary"}
     )  # fmt: skip
     write_rows(store, assign_by_x(crimes, X0 + 1000.0), "2013-06-x-street.csv")
-    asked: list[object] = []
+    rows_read: list[object] = []
     read = Store.incidents
-    monkeypatch.setattr(Store, "incidents", lambda self, **kw: asked.append(kw.get("sources"))
+    monkeypatch.setattr(Store, "incidents", lambda self, **kw: rows_read.append(kw.get("sources"))
                         or read(self, **kw))  # fmt: skip
-    result = collision_sites(store, RuleOptions("default", years=3), period_end=None,
-                             layer="ward")  # fmt: skip
+    scanned: list[tuple[str, str]] = []
+    dataset = store_module.partitions_dataset
+    monkeypatch.setattr(
+        store_module,
+        "partitions_dataset",
+        lambda d, parts, *a, **kw: (
+            scanned.extend((p.source, p.month) for p in parts) or dataset(d, parts, *a, **kw)
+        ),
+    )
+    opts = RuleOptions("default", years=3)
+    result = collision_sites(store, opts, period_end=None, layer="ward")
     assert sorted(result.sites["count"].tolist()) == [4, 15]
-    assert asked and all(list(sources) == ["mapped:rtc"] for sources in asked)
+    assert rows_read == []
+    assert {s for s, _ in scanned} == {"mapped:rtc"} and len(scanned) == 16  # its 16 months
+    scanned.clear()
+    assert collision_sites(store, opts, period_end=None, layer="ward").sites.equals(result.sites)
+    more = crimes.assign(month="2013-07", incident_id=[f"police_uk:d{i}" for i in range(3)])
+    write_rows(store, assign_by_x(more, X0 + 1000.0), "2013-07-x-street.csv")
+    again = collision_sites(store, opts, period_end=None, layer="ward")
+    assert again.sites.equals(result.sites)
+    assert scanned == [] and rows_read == []  # the new version reused the kept rows
