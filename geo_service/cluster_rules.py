@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_service._toml import read_toml
-from geo_service.analysis.repeat_locations import ClusterRule
+from geo_service.analysis.repeat_locations import MAX_RADIUS_M, ClusterRule
 from geo_service.errors import InputError
 from geo_service.schema import SEVERITIES
 
@@ -26,6 +26,14 @@ _RULE_KEYS = frozenset(
      "severities"}
 )  # fmt: skip
 _KSI = ("Fatal", "Serious")
+#: The range each override may take, inclusive, on the command line and the web alike: whole
+#: numbers of collisions and years, a radius in metres up to the largest a rule may take
+#: (:data:`~geo_service.analysis.repeat_locations.MAX_RADIUS_M`).
+OVERRIDE_RANGES: Mapping[str, tuple[float, float]] = {
+    "min_count": (2, 100),
+    "radius_m": (5, MAX_RADIUS_M),
+    "years": (1, 10),
+}
 
 
 def load_cluster_rules(path: Path | None = None) -> dict[str, ClusterRule]:
@@ -94,7 +102,20 @@ def rule_with_overrides(
     -------
     ClusterRule
         ``preset`` itself when nothing changes it.
+
+    Raises
+    ------
+    InputError
+        An override outside :data:`OVERRIDE_RANGES` (naming each), or a rule that is not usable.
     """
+    problems = [
+        f"{name}={value!r}: expected a {'number' if name == 'radius_m' else 'whole number'} "
+        f"from {OVERRIDE_RANGES[name][0]:g} to {OVERRIDE_RANGES[name][1]:g}"
+        for name, value in (("min_count", min_count), ("radius_m", radius_m), ("years", years))
+        if value is not None and not OVERRIDE_RANGES[name][0] <= value <= OVERRIDE_RANGES[name][1]
+    ]
+    if problems:
+        raise InputError(f"cluster rule {preset.name!r}: " + "; ".join(problems))
     changes: dict[str, Any] = {}
     if min_count is not None:
         changes["min_count"] = min_count

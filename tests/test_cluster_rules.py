@@ -41,7 +41,7 @@ def test_partnership_file_replaces_the_presets(tmp_path: Path) -> None:
     [
         ("[rules.a]\nmin_count = 4\nradius_m = 50\nyears = 3\nradius = 2\n", "unknown key"),
         ("[rules.a]\nmin_count = 4\nyears = 3\n", r"missing key\(s\) \['radius_m'\]"),
-        ("[rules.a]\nmin_count = 4\nradius_m = -5\nyears = 3\n", "radius_m must be a positive"),
+        ("[rules.a]\nmin_count = 4\nradius_m = -5\nyears = 3\n", "radius_m must be a number"),
         ("[rules.a]\nmin_count = '4'\nradius_m = 5\nyears = 3\n", "min_count must be a whole"),
         ("[other]\nx = 1\n", "no \\[rules.<name>\\] tables"),
         ("[rules.a\n", "not valid TOML"),
@@ -66,5 +66,8 @@ def test_overrides_make_one_adjusted_rule() -> None:
     assert adjusted.description == somerset.description
     # KSI-only on the KSI preset changes nothing, so the preset keeps its name.
     assert rule_with_overrides(cluster_rule("ksi"), ksi_only=True).name == "ksi"
-    with pytest.raises(InputError, match="min_count"):
+    with pytest.raises(InputError, match="min_count=0: expected a whole number from 2 to 100"):
         rule_with_overrides(somerset, min_count=0)
+    with pytest.raises(InputError, match=r"radius_m=1000.5: .*; years=0: "):
+        rule_with_overrides(somerset, radius_m=1000.5, years=0)
+    assert rule_with_overrides(somerset, radius_m=1000.0).radius_m == 1000.0

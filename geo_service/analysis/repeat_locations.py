@@ -49,9 +49,12 @@ from geo_service.schema import CRS, SEVERITIES, has_location
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 #: How far beyond a study layer's areas collisions are read for its sites, in metres: twice the
-#: 1,000 m the largest radius a rule may take on the web (20 times the presets' 50 m), so a site
+#: largest radius a rule may take (:data:`MAX_RADIUS_M`; 40 times the presets' 50 m), so a site
 #: centred just outside an area is found with all its collisions.
 SITE_REACH_M = 2000.0
+#: The largest radius a rule may take, in metres: half :data:`SITE_REACH_M`, so a site centred
+#: up to 1 km outside an area is found with every collision within its radius.
+MAX_RADIUS_M = SITE_REACH_M / 2
 _NEEDED = ("incident_id", "month", "occurred_at", "x", "y", "severity")
 SITE_COLUMNS = (
     "site_id",
@@ -101,7 +104,8 @@ class ClusterRule:
     min_count
         Smallest number of collisions that makes a site (whole number >= 1).
     radius_m
-        Radius in metres (used when no urban/rural radii are given).
+        Radius in metres (used when no urban/rural radii are given); every radius above 0 and
+        at most :data:`MAX_RADIUS_M`.
     years
         Length of the window in years (whole number >= 1), ending with ``period_end``.
     urban_radius_m, rural_radius_m
@@ -132,8 +136,11 @@ class ClusterRule:
             problems.append(f"min_count must be a whole number >= 1, got {self.min_count!r}")
         for label in ("radius_m", "urban_radius_m", "rural_radius_m"):
             value = getattr(self, label)
-            if value is not None and not (np.isfinite(value) and value > 0):
-                problems.append(f"{label} must be a positive number of metres, got {value!r}")
+            if value is not None and not (np.isfinite(value) and 0 < value <= MAX_RADIUS_M):
+                problems.append(
+                    f"{label} must be a number of metres above 0 and at most {MAX_RADIUS_M:g}, "
+                    f"got {value!r}"
+                )
         if (self.urban_radius_m is None) != (self.rural_radius_m is None):
             problems.append("give both urban_radius_m and rural_radius_m, or neither")
         if int(self.years) != self.years or self.years < 1:

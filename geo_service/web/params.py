@@ -18,6 +18,7 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from geo_service.cluster_rules import OVERRIDE_RANGES
 from geo_service.errors import InputError
 from geo_service.services.options import (
     AGAINST,
@@ -109,9 +110,11 @@ def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOpti
     rule = args.get("rule", "default")
     if rule not in presets:
         problems.append(f"rule={rule!r}: allowed: {', '.join(presets)}")
-    min_count = _bounded(args.get("min_count"), "min_count", 2, 100, problems, whole=True)
-    radius = _bounded(args.get("radius_m"), "radius_m", 5, 1000, problems)
-    years = _bounded(args.get("years"), "years", 1, 10, problems, whole=True)
+    ranges = OVERRIDE_RANGES
+    min_count = _bounded(args.get("min_count"), "min_count", *ranges["min_count"], problems,
+                         whole=True)  # fmt: skip
+    radius = _bounded(args.get("radius_m"), "radius_m", *ranges["radius_m"], problems)
+    years = _bounded(args.get("years"), "years", *ranges["years"], problems, whole=True)
     ksi_only = args.get("ksi_only", "0")
     if ksi_only not in _FLAGS:
         problems.append(f"ksi_only={ksi_only!r}: allowed: 0, 1")

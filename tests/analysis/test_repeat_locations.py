@@ -244,6 +244,8 @@ def test_presets_and_bad_input() -> None:
         cluster_rule("nope")
     with pytest.raises(InputError, match="radius_m"):
         ClusterRule(min_count=4, radius_m=-1.0, years=3)
+    with pytest.raises(InputError, match=r"rural_radius_m must be .* at most 1000"):
+        ClusterRule(min_count=4, radius_m=50.0, years=3, urban_radius_m=50.0, rural_radius_m=1e4)
     with pytest.raises(InputError, match="urban_radius_m and rural_radius_m"):
         ClusterRule(min_count=4, radius_m=50.0, years=3, urban_radius_m=50.0)
     with pytest.raises(InputError, match="YYYY-MM"):

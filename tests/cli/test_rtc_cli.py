@@ -13,6 +13,7 @@ from shapely.geometry import LineString
 
 from geo_service import schema
 from geo_service.cli import main
+from geo_service.errors import InputError
 from geo_service.store import LayerInfo, Store
 from tests.cli.conftest import assign_by_x, two_wards, write_rows
 
@@ -131,3 +132,24 @@ def test_evaluate_table_and_errors(store_dir: Path, capsys: pytest.CaptureFixtur
     assert main([*args, "--coverage", "0,200"]) == 2
     assert "coverage" in capsys.readouterr().err
     assert main(["--store", str(store_dir), "evaluate", "--category", "Robbery"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--radius-m", "1500", "radius_m=1500.0: expected a number from 5 to 1000"),
+        ("--min-count", "1", "min_count=1: expected a whole number from 2 to 100"),
+        ("--years", "11", "years=11: expected a whole number from 1 to 10"),
+    ],
+)
+def test_repeat_locations_overrides_take_the_pages_ranges(
+    store_dir: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    """The command line refuses what the page refuses (one range per override): a radius over
+    1,000 m would reach past the 2 km the sites are found within."""
+    from geo_service.web import params
+
+    assert main(["--store", str(store_dir), "repeat-locations", flag, value]) == 2
+    assert message in capsys.readouterr().err
+    with pytest.raises(InputError, match=flag[2:].replace("-", "_")):
+        params.rule_options({flag[2:].replace("-", "_"): value}, presets=["default"])
