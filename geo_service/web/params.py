@@ -265,8 +265,14 @@ def asked_period(args: Mapping[str, str], view: ViewOptions) -> dict[str, Any]:
 
 
 def shift_options(args: Mapping[str, str], *, category: str, view: ViewOptions) -> ShiftOptions:
-    """Validate a shifts query: the page's comparison plus ``cells``/``hex`` (``0``/``1``) and
-    ``cell_m`` (metres), as the CLI's ``shifts`` flags."""
+    """Validate a shifts query: the comparison asked plus ``cells``/``hex`` (``0``/``1``) and
+    ``cell_m`` (metres), as the CLI's ``shifts`` flags.
+
+    ``period_end``, ``months`` and ``against`` the query gives are those ``view`` validated; one
+    it leaves out is left to the service, as the CLI leaves it (chosen from the months the
+    category's sources hold), not taken from the page's window: a category whose sources end
+    before the store's latest month would otherwise be asked for a month it does not hold.
+    """
     problems: list[str] = []
     cell_m = _bounded(args.get("cell_m"), "cell_m", 10, 5000, problems)
     flags = {name: args.get(name, "0") for name in ("cells", "hex")}
@@ -274,9 +280,9 @@ def shift_options(args: Mapping[str, str], *, category: str, view: ViewOptions) 
     _raise(problems)
     return ShiftOptions(
         category=category,
-        period_end=view.period_end,
-        months=view.months,
-        against=view.against,
+        period_end=view.period_end if args.get("period_end") else None,
+        months=view.months if args.get("months") else None,
+        against=view.against if args.get("against") else None,
         layer=view.layer or None,
         cell_m=cell_m,
         hexagons=flags["hex"] == "1",

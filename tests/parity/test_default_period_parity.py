@@ -193,3 +193,40 @@ def test_the_patrol_page_says_it_does_not_follow_the_period_asked(client) -> Non
     )
     plain = web_get(client, "/patrol/Burglary?layer=beat").get_data(as_text=True)
     assert 'id="patrol-period"' not in plain and 'id="patrol-period"' in text
+
+
+@pytest.fixture(scope="module")
+def later_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The 13 police.uk months and, from a source of their own, collisions ending two months
+    earlier (2012-07 .. 2013-05)."""
+    frame = incidents()
+    crime = frame.loc[frame["month"].isin(HELD) & (frame["category"] != "Road traffic collision")]
+    collisions = frame.loc[
+        frame["month"].isin(HELD[:-2]) & (frame["category"] == "Road traffic collision")
+    ]
+    store = Store(tmp_path_factory.mktemp("later") / "store")
+    store.write_layer("beat", beats(), info=LayerInfo(path="beats"))
+    for source, rows, kind in (
+        ("police_uk", crime, "police-uk"),
+        ("stats19", collisions, "mapped"),
+    ):
+        rows = rows.assign(source=source).reset_index(drop=True)
+        months = tuple(sorted(rows["month"].unique()))
+        record = FileRecord(f"/in/{source}.csv", f"{source}.csv", source, f"sha-{source}",
+                            len(rows), 0, 0, months)  # fmt: skip
+        store.write_incidents(rows, [record], rejects=NO_REJECTS, kind=kind)
+    return store
+
+
+@pytest.mark.parametrize("category", ["Road traffic collision", "Burglary"])
+def test_a_shifts_download_without_a_period_is_the_clis(later_store, capsys, category) -> None:
+    """Collisions end in May 13, the store in Jul 13: asked without a period, the shifts of
+    each category compare that category's own months, on both faces (the web asked for Jul 13
+    and was refused)."""
+    app = create_app(Settings(store=later_store.root, tiles="none"), store=later_store)
+    client = app.test_client()
+    cli = run_cli(later_store, capsys, "shifts", "--category", category, "--format", "geojson")
+    web = web_get(client, f"/api/category/{category}/shifts.geojson").get_json()
+    assert web == json.loads(cli)
+    last = "May 13" if category == "Road traffic collision" else "Jul 13"
+    assert web["geo_service"]["current"].endswith(last)
