@@ -12,6 +12,7 @@ trend count the collisions in the layer's areas. Both faces take the rule from
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from geo_service.analysis.repeat_locations import (
 )
 from geo_service.cluster_rules import cluster_rule as named_rule
 from geo_service.cluster_rules import rule_with_overrides
-from geo_service.errors import DataError, NotFoundError
+from geo_service.errors import DataError, InputError, NotFoundError
 from geo_service.schema import ROAD_TRAFFIC_COLLISION, area_column, has_location
 from geo_service.services.context import StoreLike, empty_layer, plain_group, study_layer_name
 from geo_service.services.options import RuleOptions
@@ -40,6 +41,7 @@ from geo_service.store.near import COLUMNS as COLLISION_COLUMNS
 from geo_service.store.near import collisions_near
 
 logger = logging.getLogger(__name__)
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 #: A location recorded as exact; any other stated precision is approximate (a fall-back pair).
 EXACT = "exact"
@@ -81,7 +83,8 @@ class CollisionSites:
         layer's areas (every collision without a layer) per calendar year wholly inside the
         months read (DfT severity adjustment).
     note
-        A sentence when ``period_end`` is after the latest collision held, else None.
+        A sentence when the rule's window runs past the latest collision held or starts
+        before the earliest, else None.
     """
 
     rule: ClusterRule
@@ -153,8 +156,8 @@ def collision_sites(
         The rule preset, its overrides and the highway authority whose roads are kept.
     period_end
         Last month of the window (``YYYY-MM``); ``None``: the latest month holding collisions
-        (the collision data may end before other sources do). A later month asked for is kept
-        and ``note`` says that the collision data ends before it.
+        (the collision data may end before other sources do). A window running past the
+        latest collision held or starting before the earliest is kept and ``note`` says so.
     layer
         The layer whose areas label the sites (``None``: the default study layer).
 
@@ -170,17 +173,17 @@ def collision_sites(
         When no collision read is on the roads of ``opts.highway_authority`` (listing those
         held), or the layer named is not stored.
     InputError
-        When the rule or its overrides are not usable, or ``period_end`` is not ``YYYY-MM``.
+        When the rule or its overrides are not usable, ``period_end`` is not ``YYYY-MM``, or
+        no month of the rule's window holds a collision.
     """
     rule = cluster_rule(opts)
-    latest = _latest_collision_month(store)
+    with_collisions = _collision_months(store)
+    latest = with_collisions[-1]
     last = period_end or latest
-    note = (
-        f"The latest collision held is in {month_label(latest)}: months after it hold no "
-        f"collisions, so the window to {month_label(last)} may count fewer than happened."
-        if last > latest
-        else None
-    )
+    if not _MONTH.match(last):
+        raise InputError(f"period_end {last!r}: expected a month YYYY-MM")
+    note = _window_note(rule, last, with_collisions)
+    held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
     years = max(rule.years, 3)
     first_month = shift_month(last, -12 * years + 1)
     name = study_layer_name(store, layer)
@@ -189,7 +192,6 @@ def collision_sites(
         _collisions(store, name, areas, month_from=first_month, month_to=last),
         opts.highway_authority,
     )
-    held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
     found = _with_precision(
         repeat_locations(collisions, rule=rule, period_end=last, areas=areas, held_months=held),
         collisions,
@@ -217,6 +219,7 @@ def collision_sites(
             adjusted_ksi(counted),
             max(first_month, min(held, default=first_month)),
             min(last, latest),
+            held,
         ),
         note=note,
     )
@@ -278,6 +281,39 @@ def describe(result: CollisionSites) -> str:
     )
 
 
+def _window_note(rule: ClusterRule, last: str, months: list[str]) -> str | None:
+    """What the window ending ``last`` rests on: a sentence when it runs past the latest month
+    holding a collision or starts before the earliest (``months``: those holding one, sorted),
+    None when the data spans it.
+
+    Raises
+    ------
+    InputError
+        No month of the window holds a collision: its sites would be an empty list read as
+        "none", where the data says nothing.
+    """
+    first = shift_month(last, -12 * rule.years + 1)
+    earliest, latest = months[0], months[-1]
+    window = f"the {rule.years}-year window {month_label(first)} to {month_label(last)}"
+    if not any(first <= m <= last for m in months):
+        raise InputError(
+            f"period_end {last}: {window} holds no collision data; collisions are held from "
+            f"{month_label(earliest)} to {month_label(latest)}"
+        )
+    notes = []
+    if last > latest:
+        notes.append(
+            f"The latest collision held is in {month_label(latest)}: months after it hold no "
+            f"collisions, so the window to {month_label(last)} may count fewer than happened."
+        )
+    if first < earliest:
+        notes.append(
+            f"The earliest collision held is in {month_label(earliest)}: months before it hold "
+            f"no collisions, so {window} may count fewer than happened."
+        )
+    return " ".join(notes) or None
+
+
 def _marked_unheld(table: pd.DataFrame, periods: list[Period], held: set[str]) -> pd.DataFrame:
     """Severity columns as the data holds them: a period none of whose months the collision
     sources hold is left out (never a column of zeros), one they hold in part says how many
@@ -294,13 +330,27 @@ def _marked_unheld(table: pd.DataFrame, periods: list[Period], held: set[str]) -
     return table.drop(columns=drop).rename(columns=renamed)
 
 
-def _whole_years(table: pd.DataFrame, first_month: str, last_month: str) -> pd.DataFrame:
-    """The rows of the calendar years wholly inside ``first_month..last_month``: a part-year
-    beside whole years would read as a fall."""
+def _whole_years(
+    table: pd.DataFrame, first_month: str, last_month: str, held: set[str]
+) -> pd.DataFrame:
+    """The rows of the calendar years wholly inside ``first_month..last_month`` (a part-year
+    beside whole years would read as a fall), with a row of zeros for each such year whose 12
+    months the data holds and no collision of ``table`` falls in (none counted, not unknown)."""
     first_year = int(first_month[:4]) + (first_month[5:] != "01")
     last_year = int(last_month[:4]) - (last_month[5:] != "12")
     years = table["year"].astype(int)
-    return table.loc[(years >= first_year) & (years <= last_year)].reset_index(drop=True)
+    kept = table.loc[(years >= first_year) & (years <= last_year)]
+    found = set(kept["year"].astype(int))
+    empty = [
+        y for y in range(first_year, last_year + 1)
+        if y not in found and all(f"{y}-{m:02d}" in held for m in range(1, 13))
+    ]  # fmt: skip
+    if not empty:
+        return kept.reset_index(drop=True)
+    zeros = pd.DataFrame({c: [0] * len(empty) for c in table.columns}).astype(table.dtypes)
+    zeros["year"] = pd.Series(empty, dtype=table["year"].dtype)
+    out = pd.concat([kept, zeros], ignore_index=True)
+    return out.sort_values("year", ignore_index=True)
 
 
 def _on_roads_of(collisions: pd.DataFrame, authority: str | None) -> pd.DataFrame:
@@ -365,9 +415,15 @@ def _collisions(
     return rows.loc[keep].reset_index(drop=True)
 
 
-def _latest_collision_month(store: StoreLike) -> str:
-    """The latest month holding a road traffic collision (a kept store's summary says so
-    without reading a row)."""
+def _collision_months(store: StoreLike) -> list[str]:
+    """The months holding a road traffic collision, sorted (a kept store's summary says so
+    without reading a row).
+
+    Raises
+    ------
+    DataError
+        The store holds no road traffic collision.
+    """
     if isinstance(store, Store):
         summary = store.summary()
         chosen = summary.loc[
@@ -375,10 +431,10 @@ def _latest_collision_month(store: StoreLike) -> str:
         ]
         months = chosen.astype(str)
     else:
-        months = _collision_rows(store, columns=["month"])["month"].astype(str)
+        months = _collision_rows(store, columns=["month"])["month"].dropna().astype(str)
     if months.empty:
         raise DataError("the store holds no road traffic collisions; ingest STATS19 first")
-    return str(months.max())
+    return sorted(set(months))
 
 
 def _reranked(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -9,11 +9,12 @@ region's collisions, not the country's.
 
 The file is a derived file, like the cubes (:mod:`geo_service.store.cubes`): trusted only while
 its metadata names the layer, the layer file's checksum, the reach and, for every partition of
-the collision sources, the checksum the manifest records; else it is built again. Building it
-reuses the rows of every partition whose checksum the newest other version's file already read
-for the same layer, so after an ingest only the new or changed months are read. The partitions
-read are filtered by the areas' bounding box as they are scanned (memory bounded by the
-region's collisions, not the country's).
+the collision sources, the checksum the manifest records, and while its pages pass their
+checksums and its rows per partition are those written beside them; else it is built again.
+Building it reuses the rows of every partition whose checksum the newest other version's file
+already read for the same layer (a file passing the same checks), so after an ingest only the
+new or changed months are read. The partitions read are filtered by the areas' bounding box as
+they are scanned (memory bounded by the region's collisions, not the country's).
 """
 
 from __future__ import annotations
@@ -57,8 +58,10 @@ COLUMNS: tuple[str, ...] = (
     "highway_authority", "adjusted_serious", "adjusted_slight", "location_precision",
 )  # fmt: skip
 _META_KEY = b"geo_service.near"
+#: The rows kept per partition, written beside them: a file whose rows differ is built again.
+_ROWS_KEY = b"geo_service.near_rows"
 #: Bumped when what the file keeps changes: a file of another format is built again.
-_FORMAT = 1
+_FORMAT = 2
 
 
 def collisions_near(
@@ -130,16 +133,41 @@ def _file_meta(path: Path) -> dict[str, object] | None:
 
 
 def _read(path: Path, meta: dict[str, object]) -> pd.DataFrame | None:
-    """The kept rows when the file says it was built from ``meta``, else None."""
+    """The kept rows when the file says it was built from ``meta`` and its rows are whole (page
+    checksums verified, rows per partition as recorded), else None."""
     if not path.is_file():
         return None
     try:
         if _file_meta(path) == meta:
-            return pq.read_table(path).to_pandas()
+            frame = _checked(path)
+            if frame is not None:
+                return frame
         logger.warning("%s does not match this version and its inputs; reading again", path)
     except (OSError, ValueError, pa.ArrowException):
-        pass  # an unreadable copy is built again
+        logger.warning("%s is unreadable; reading again", path)
     return None
+
+
+def _checked(path: Path) -> pd.DataFrame | None:
+    """The rows of a kept file, its page checksums verified, when their count per partition is
+    the one written beside them (None otherwise).
+
+    Raises
+    ------
+    OSError, pyarrow.ArrowException
+        The file is unreadable or a page fails its checksum.
+    """
+    frame = pq.read_table(path, page_checksum_verification=True).to_pandas()
+    recorded = json.loads((pq.read_schema(path).metadata or {}).get(_ROWS_KEY, b"null"))
+    return frame if recorded == _rows_of(frame) else None
+
+
+def _rows_of(frame: pd.DataFrame) -> list[list[object]]:
+    """Kept rows per (source, month), sorted: written beside the rows and checked on read."""
+    if frame.empty:
+        return []
+    counts = frame.groupby([frame["source"].astype(str), frame["month"].astype(str)]).size()
+    return [[s, m, int(n)] for (s, m), n in sorted(counts.items())]
 
 
 def _build(
@@ -164,8 +192,11 @@ def _build(
             pieces.append(frame.loc[[k in same for k in keys]])
             done = same
     fresh = [manifest.partitions[k] for k in sorted(listed) if k not in done]
+    logger.info(
+        "collisions near %s: %d partition(s) reused from an earlier version, %d read",
+        layer, len(done), len(fresh),
+    )  # fmt: skip
     if fresh:
-        logger.info("reading %d partition(s) for the collisions near %s", len(fresh), layer)
         pieces.append(_scan(version_path(root, version), fresh, manifest, layer, areas))
     if not pieces:
         return _typed(pd.DataFrame(columns=[*COLUMNS, schema.area_column(layer)]), layer)
@@ -184,8 +215,10 @@ def _previous(
             found = _file_meta(path)
             if found is None or any(found.get(k) != meta[k] for k in _SAME):
                 return None
-            frame = pq.read_table(path).to_pandas()
+            frame = _checked(path)
         except (OSError, ValueError, pa.ArrowException):
+            continue
+        if frame is None:
             continue
         read = {(str(s), str(m)): str(c) for s, m, c in found["partitions"]}  # type: ignore[attr-defined]
         return frame, read
@@ -241,11 +274,15 @@ def _write(path: Path, frame: pd.DataFrame, meta: dict[str, object]) -> None:
     """Keep ``frame`` at ``path`` with ``meta`` (a store that cannot be written is only read)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()}
+        {
+            **(table.schema.metadata or {}),
+            _META_KEY: json.dumps(meta).encode(),
+            _ROWS_KEY: json.dumps(_rows_of(frame)).encode(),
+        }
     )
     staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        pq.write_table(table, staging)
+        pq.write_table(table, staging, write_page_checksum=True)
         os.replace(staging, path)
     except OSError:
         with contextlib.suppress(OSError):

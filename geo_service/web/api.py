@@ -286,42 +286,42 @@ def layer_geojson(layer: str) -> Response:
 @blueprint.route(f"/collisions/sites.{_FMT}")
 def sites(fmt: str) -> Response:
     """Repeat-collision sites in the layer's areas under the rule in the query string."""
-    state, _summary, opts = results.request_context()
-    view = results.collision_view(state, opts, results.request_rule_options())
+    state, _summary, opts, asked = results.collision_context()
+    view = results.collision_view(state, opts, results.request_rule_options(), asked)
     table = export.with_centroid(view.sites)
-    return table_response(table, fmt, name=f"collision-sites-{opts.period_end}")
+    return table_response(table, fmt, name=f"collision-sites-{view.period_end}")
 
 
 @blueprint.route(f"/collisions/outside.{_FMT}")
 def sites_outside(fmt: str) -> Response:
     """Repeat-collision sites outside every area of the layer (reported apart)."""
-    state, _summary, opts = results.request_context()
-    view = results.collision_view(state, opts, results.request_rule_options())
+    state, _summary, opts, asked = results.collision_context()
+    view = results.collision_view(state, opts, results.request_rule_options(), asked)
     table = export.with_centroid(view.outside)
-    return table_response(table, fmt, name=f"collision-sites-outside-{opts.period_end}")
+    return table_response(table, fmt, name=f"collision-sites-outside-{view.period_end}")
 
 
 @blueprint.route(f"/collisions/ksi.{_FMT}")
 def ksi_trend(fmt: str) -> Response:
     """Recorded and severity-adjusted KSI collisions per whole calendar year."""
-    state, _summary, opts = results.request_context()
-    view = results.collision_view(state, opts, results.request_rule_options())
+    state, _summary, opts, asked = results.collision_context()
+    view = results.collision_view(state, opts, results.request_rule_options(), asked)
     return table_response(view.ksi_trend, fmt, name=f"ksi-trend-{view.period_end}")
 
 
 @blueprint.route("/collisions/sites.geojson")
 def sites_geojson() -> Response:
     """Repeat-collision sites as points (as ``repeat-locations --format geojson``)."""
-    state, _summary, opts = results.request_context()
-    view = results.collision_view(state, opts, results.request_rule_options())
+    state, _summary, opts, asked = results.collision_context()
+    view = results.collision_view(state, opts, results.request_rule_options(), asked)
     return geojson_response(view.sites, meta=sites_meta(view))
 
 
 @blueprint.route("/collisions/points.geojson")
 def collision_points() -> Response:
     """The collisions the map draws (rule window): most severe first, at most ``MAX_POINTS``."""
-    state, _summary, opts = results.request_context()
-    view = results.collision_view(state, opts, results.request_rule_options())
+    state, _summary, opts, asked = results.collision_context()
+    view = results.collision_view(state, opts, results.request_rule_options(), asked)
     drawn = drawn_collisions(view.collisions)
     points = gpd.GeoDataFrame(
         drawn[[c for c in POINT_COLUMNS if c in drawn.columns]],
@@ -334,9 +334,9 @@ def collision_points() -> Response:
 @blueprint.route(f"/collisions/severity.{_FMT}")
 def severity(fmt: str) -> Response:
     """Collisions per severity and year."""
-    state, _summary, opts = results.request_context()
-    view = results.collision_view(state, opts, results.request_rule_options())
-    return table_response(view.severity, fmt, name=f"collision-severity-{opts.period_end}")
+    state, _summary, opts, asked = results.collision_context()
+    view = results.collision_view(state, opts, results.request_rule_options(), asked)
+    return table_response(view.severity, fmt, name=f"collision-severity-{view.period_end}")
 
 
 @blueprint.route("/summary.json")

@@ -41,13 +41,13 @@ KSI_COLUMNS = (
 @blueprint.route("/collisions")
 def collisions() -> str:
     """Repeat-collision sites ranked, severity by year, and the collision map."""
-    state, summary, opts = results.request_context()
+    state, summary, opts, asked = results.collision_context()
     if ROAD_TRAFFIC_COLLISION not in summary.categories:
         # Said as what the store holds, not as a failed request: the page is linked from every
         # page, and a partnership may not have loaded its collisions yet.
         return render_template("no_collisions.html", summary=summary, present=present)
     rules = results.request_rule_options()
-    view, bundle = results.collision_results(state, opts, rules)
+    view, bundle = results.collision_results(state, opts, rules, asked)
     sites, years = _site_table(state, view)
     site_columns: tuple[present.Column, ...] = (
         present.Column("rank_count", "Rank", "int"),
@@ -132,9 +132,9 @@ def collisions_brief(fmt: str) -> Response:
     """The highways briefing pack: ranked sites on an A4 page (PDF, or PNG)."""
     from geo_service.brief.sites import SitesBrief, render_sites_brief
 
-    state, summary, opts = results.request_context()
+    state, summary, opts, asked = results.collision_context()
     rules = results.request_rule_options()
-    view, _bundle = results.collision_results(state, opts, rules)
+    view, _bundle = results.collision_results(state, opts, rules, asked)
 
     def make() -> bytes:
         sites, _years = _site_table(state, view)
@@ -168,5 +168,6 @@ def collisions_brief(fmt: str) -> Response:
 @blueprint.route("/collisions/map.js")
 def collisions_map_js() -> Response:
     """The collision map's bootstrap script."""
-    state, _summary, opts = results.request_context()
-    return results.script(results.collision_results(state, opts, results.request_rule_options())[1])
+    state, _summary, opts, asked = results.collision_context()
+    rules = results.request_rule_options()
+    return results.script(results.collision_results(state, opts, rules, asked)[1])

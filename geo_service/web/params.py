@@ -102,6 +102,23 @@ def view_options(
     return replace(chosen, print_view=flag == "1")
 
 
+def window_end(raw: str | None) -> str | None:
+    """A collision window's last month as asked: any ``YYYY-MM``, as the CLI's ``--period-end``
+    of ``repeat-locations`` takes it (the service notes when the collision data ends before it
+    and refuses a window holding none of its months); None when not asked.
+
+    Raises
+    ------
+    InputError
+        ``raw`` is not a month ``YYYY-MM``.
+    """
+    if not raw:
+        return None
+    if not _MONTH.match(raw):
+        raise InputError(f"period_end={raw!r}: expected a month YYYY-MM")
+    return raw
+
+
 def rule_options(args: Mapping[str, str], *, presets: Sequence[str]) -> RuleOptions:
     """Validate ``rule`` (a preset name) and optional ``min_count``, ``radius_m``, ``years``,
     ``ksi_only`` (``0``/``1``) and ``highway_authority`` (ONS code): every override the CLI's

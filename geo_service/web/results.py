@@ -42,7 +42,7 @@ from geo_service.services.patrol import (
     patrol_zones,
 )
 from geo_service.services.views import CategoryView, category_view
-from geo_service.web.params import rule_options, view_options
+from geo_service.web.params import rule_options, view_options, window_end
 from geo_service.web.state import WebState, web_state
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,12 @@ class MapBundle:
     pngs: tuple[tuple[str, bytes], ...] = ()
 
 
-def request_context(*, layer: str | None = None) -> tuple[WebState, StoreSummary, ViewOptions]:
+def request_context(
+    *, layer: str | None = None, args: dict[str, str] | None = None
+) -> tuple[WebState, StoreSummary, ViewOptions]:
     """The web state, the store summary and the request's view options (``layer``: the one in
-    the URL path, which must be stored); NotFoundError when the store holds no incidents."""
+    the URL path, which must be stored; ``args``: the query to read, default the request's);
+    NotFoundError when the store holds no incidents."""
     state = web_state()
     summary = state.summary()
     if not summary.months:
@@ -87,7 +90,7 @@ def request_context(*, layer: str | None = None) -> tuple[WebState, StoreSummary
             f"the store at {state.settings.store} holds no incidents yet; "
             "ingest data first (`geo-service ingest` or `geo-service demo`)"
         )
-    args = dict(request.args)
+    args = dict(request.args if args is None else args)
     if layer is not None:
         if not summary.layers:
             raise NotFoundError(NO_LAYER)
@@ -279,11 +282,25 @@ def area_bundle(state: WebState, group: CategoryGroup, code: str, opts: ViewOpti
     return state.cached(("area-map", group.name, code, opts.key(), breaks), make)
 
 
-def collision_view(state: WebState, opts: ViewOptions, rules: RuleOptions) -> CollisionSites:
-    """The (cached) collision sites, severity and KSI trend under ``rules``; no folium map."""
-    # A period end the page defaulted to is the latest month of any source; the collision
-    # window then ends at the latest collision instead (the collision data may end earlier).
-    asked = request.args.get("period_end") or None
+def collision_context() -> tuple[WebState, StoreSummary, ViewOptions, str | None]:
+    """:func:`request_context` for the collision routes, and the collision window's end asked.
+
+    ``period_end`` is the end of the rule's window, taken as the CLI's ``repeat-locations
+    --period-end`` takes it (any month: :func:`~geo_service.web.params.window_end`), not checked
+    against the months the store holds as a page's comparison is. Not asked (None), the window
+    ends at the latest collision held, which may be before other sources' latest month.
+    """
+    args = dict(request.args)
+    asked = window_end(args.pop("period_end", None))
+    state, summary, opts = request_context(args=args)
+    return state, summary, opts, asked
+
+
+def collision_view(
+    state: WebState, opts: ViewOptions, rules: RuleOptions, asked: str | None
+) -> CollisionSites:
+    """The (cached) collision sites, severity and KSI trend under ``rules`` for the window
+    ending ``asked`` (:func:`collision_context`); no folium map."""
     return state.cached(
         ("collision-view", opts.key(), asked, rules),
         lambda: collision_services.collision_sites(
@@ -293,18 +310,17 @@ def collision_view(state: WebState, opts: ViewOptions, rules: RuleOptions) -> Co
 
 
 def collision_results(
-    state: WebState, opts: ViewOptions, rules: RuleOptions
+    state: WebState, opts: ViewOptions, rules: RuleOptions, asked: str | None
 ) -> tuple[CollisionSites, MapBundle]:
     """The collision view and its map, as the collisions page draws it (cached)."""
 
     def make() -> tuple[CollisionSites, MapBundle]:
-        view = collision_view(state, opts, rules)
+        view = collision_view(state, opts, rules, asked)
         parts, legends = map_views.collisions_map(
             view.collisions, view.sites, areas=view.areas, tiles=tiles(state), roads=roads(state)
         )
         return view, MapBundle(parts, legends)
 
-    asked = request.args.get("period_end") or None
     return state.cached(("collisions", opts.key(), asked, rules), make)
 
 

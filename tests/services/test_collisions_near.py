@@ -206,3 +206,81 @@ def test_edinburgh_sites_near_three_wards(shared_data: Path, tmp_path: Path) -> 
     assert len(result.sites) > 5 and len(near) < len(located) / 2  # most of the city not read
     window = near.loc[near["month"] >= "2010-07"]
     assert sorted(result.collisions["incident_id"]) == sorted(window["incident_id"])
+
+
+def _damaged(path: Path, how: str) -> None:
+    """Damage a kept file so that it still reads as Parquet: 16 bytes flipped inside a data
+    page where a plain read (no page checksums) gives other values without an error, or half
+    its rows written back with the original metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if how == "halved":
+        half = table.slice(0, table.num_rows // 2)
+        pq.write_table(half.replace_schema_metadata(table.schema.metadata), path)
+        return
+    original = path.read_bytes()
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    for i in range(group.num_columns):
+        column = group.column(i)
+        for start in range(column.data_page_offset, column.data_page_offset
+                           + column.total_compressed_size - 16, 4):  # fmt: skip
+            data = bytearray(original)
+            data[start : start + 16] = bytes(b ^ 0xFF for b in data[start : start + 16])
+            path.write_bytes(bytes(data))
+            try:
+                if not pq.read_table(path).equals(table):
+                    return  # read without complaint, with other values
+            except (OSError, pa.ArrowException):
+                pass
+    raise AssertionError("no silent damage found")
+
+
+@pytest.mark.parametrize("how", ["flipped", "halved"])
+def test_a_damaged_kept_file_is_built_again_never_trusted(
+    near_store: Store, tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Damage that leaves a valid Parquet file (a trial's case: 64 bytes flipped gave wrong
+    dates, silently, and the next version reused them) is caught: the file is built again, and
+    a later version does not reuse it."""
+    store = Store(shutil.copytree(near_store.root, tmp_path / "store"))
+    opts = RuleOptions("default")
+    before = collision_sites(store, opts, period_end="2012-12", layer="ward")
+    kept = next(store.root.glob(f"*/{store.version()}/{NEAR_FILE.format(layer='ward')}"))
+    _damaged(kept, how)
+    caplog.set_level("INFO", logger="geo_service.store.near")
+    again = collision_sites(store, opts, period_end="2012-12", layer="ward")
+    assert _ids(again.sites) == _ids(before.sites) and _ids(again.outside) == _ids(before.outside)
+    assert again.sites["by_year"].tolist() == before.sites["by_year"].tolist()
+    assert "0 partition(s) reused from an earlier version, 7 read" in caplog.text
+    # damaged again, then a new version: its file is read afresh, not reused from the damage
+    _damaged(kept, how)
+    caplog.clear()
+    crime = pd.DataFrame({"month": ["2012-08"], "x": [np.nan], "y": [np.nan],
+                          "incident_id": ["crime:1"], "source": "police_uk",
+                          "category": "Burglary", "area_ward": [None]})  # fmt: skip
+    write_rows(store, crime, "crime.csv")
+    later = collision_sites(store, opts, period_end="2012-12", layer="ward")
+    assert _ids(later.sites) == _ids(before.sites)
+    assert "0 partition(s) reused from an earlier version, 7 read" in caplog.text
+
+
+def test_ksi_trend_of_a_layer_without_collisions_is_zeros_for_the_years_held(
+    tmp_path: Path,
+) -> None:
+    """A layer 20 km from every collision: its severity table and its KSI trend both count 0
+    for every year the data holds (before, the trend was empty while the table said 0)."""
+    store = Store(tmp_path / "store")
+    away = _wards().assign(geometry=_wards().translate(20000, 0).geometry)
+    store.write_layer("ward", away, info=LayerInfo(path="squares"))
+    months = [f"{y}-{m:02d}" for y in (2011, 2012) for m in range(1, 13)]
+    rows = pd.DataFrame({"month": months, "x": X0 + 100.0, "y": Y0 + 100.0, "severity": "Serious"})
+    rows["incident_id"] = [f"rtc:{m}" for m in months]
+    rows["occurred_at"] = pd.to_datetime(rows["month"] + "-10")
+    write_rows(store, rows.assign(source="rtc", category=RTC, area_ward=None), "rtc.csv")
+    result = collision_sites(store, RuleOptions("default"), period_end="2012-12", layer="ward")
+    assert result.sites.empty and result.outside.empty and result.collisions.empty
+    assert result.ksi_trend["year"].tolist() == [2011, 2012]
+    assert (result.ksi_trend.drop(columns="year").to_numpy() == 0).all()
+    assert result.severity.set_index("severity").loc["Grand Total"].tolist()[-2:] == [0, 0]

@@ -189,12 +189,39 @@ def test_default_window_ends_at_the_latest_collision(collision_store: Store) -> 
     later = collision_sites(
         collision_store, RuleOptions("default"), period_end="2014-01", layer="ward"
     )
-    assert default.period_end == "2013-06" and default.note is None
-    assert later.period_end == "2014-01" and later.note is not None
-    assert "latest collision held is in Jun 13" in later.note
+    assert default.period_end == "2013-06"
+    assert default.note == (
+        "The earliest collision held is in Jan 11: months before it hold no collisions, so the "
+        "3-year window Jul 10 to Jun 13 may count fewer than happened."
+    )
+    assert later.period_end == "2014-01"
+    assert later.note == (
+        "The latest collision held is in Jun 13: months after it hold no collisions, so the "
+        "window to Jan 14 may count fewer than happened."
+    )
     app = create_app(Settings(store=collision_store.root, tiles="none"), store=collision_store)
-    page = app.test_client().get("/collisions").get_data(as_text=True)
+    client = app.test_client()
+    page = client.get("/collisions").get_data(as_text=True)
     assert "repeat locations to Jun 13" in page
+    # a window end the store does not hold is the CLI's on the web too (it was refused)
+    page = client.get("/collisions?period_end=2014-01").get_data(as_text=True)
+    assert "repeat locations to Jan 14" in page and "latest collision held is in Jun 13" in page
+    assert 'value="2014-01" selected' in page
+
+
+def test_a_window_holding_no_collision_is_refused_by_both_faces(
+    collision_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A window with no collision month gives no empty list read as "no sites": both faces
+    refuse it, saying which months are held."""
+    said = ("period_end 2009-06: the 3-year window Jul 06 to Jun 09 holds no collision data; "
+            "collisions are held from Jan 11 to Jun 13")  # fmt: skip
+    args = ["--store", str(collision_store.root), "repeat-locations", "--period-end", "2009-06"]
+    assert main(args) == 2
+    assert said in capsys.readouterr().err
+    app = create_app(Settings(store=collision_store.root, tiles="none"), store=collision_store)
+    response = app.test_client().get("/api/collisions/sites.csv?period_end=2009-06")
+    assert response.status_code == 400 and said in response.get_data(as_text=True)
 
 
 def test_hotspot_map_says_how_many_locations_are_approximate(collision_store: Store) -> None:

@@ -47,10 +47,28 @@ def test_area_name_is_escaped(client) -> None:
     ],
 )
 def test_bad_option_is_400_saying_what_is_allowed(client, query: str, allowed: str) -> None:
-    for path in ("/", "/category/Burglary", "/collisions"):
+    paths = ("/", "/category/Burglary")
+    # the collisions page takes any month as its window's end, as the CLI does (below)
+    paths += ("/collisions",) if not query.startswith("period_end") else ()
+    for path in paths:
         response = client.get(f"{path}?{query}")
         assert response.status_code == 400
         assert allowed in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("period_end=2013-13", "period_end=&#39;2013-13&#39;: expected a month YYYY-MM"),
+        ("period_end=2020-01", "the 3-year window Feb 17 to Jan 20 holds no collision data; "
+                               "collisions are held from Aug 11 to Jul 13"),
+    ],
+)  # fmt: skip
+def test_collision_window_ends_that_cannot_be_answered_are_400(client, query, said) -> None:
+    for path in ("/collisions", "/api/collisions/sites.csv"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 400
+        assert said in response.get_data(as_text=True).replace("'", "&#39;")
 
 
 def test_bad_rule_options_are_400(client) -> None:
