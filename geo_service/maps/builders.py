@@ -389,8 +389,11 @@ def drawn_collisions(collisions: pd.DataFrame) -> pd.DataFrame:
     return ranked.head(MAX_POINTS).drop(columns="_rank")
 
 
-def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -> Legend:
-    """Collisions as small circles coloured by severity (at most :data:`MAX_POINTS`)."""
+def collisions_layer(
+    fmap: folium.Map, collisions: pd.DataFrame, *, name: str, scope: str = ""
+) -> Legend:
+    """Collisions as small circles coloured by severity (at most :data:`MAX_POINTS`); ``scope``
+    (a sentence: which collisions these are) opens the legend's note."""
     import folium
 
     drawn = drawn_collisions(collisions)
@@ -406,12 +409,12 @@ def collisions_layer(fmap: folium.Map, collisions: pd.DataFrame, *, name: str) -
     layer = _geojson(points, fields, marker=marker, fill_opacity=0.9)
     folium.FeatureGroup(name=name, show=True).add_child(layer).add_to(fmap)
     entries = tuple((c, s) for s, c in SEVERITY_COLOURS.items())
-    note = (
+    capped = (
         f"At most {MAX_POINTS:,} collisions drawn, most severe first."
         if len(collisions) > MAX_POINTS
         else ""
     )
-    return Legend(title=name, entries=entries, note=note)
+    return Legend(title=name, entries=entries, note=" ".join(n for n in (scope, capped) if n))
 
 
 def sites_layer(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from geo_service.analysis import kde
 from geo_service.analysis.grid import Grid
+from geo_service.analysis.repeat_locations import SITE_REACH_M
 from geo_service.maps import builders
 from geo_service.maps.assets import MapParts, split_map
 from geo_service.maps.legends import DIFFERENCE, SEQUENTIAL, Legend, difference_breaks
@@ -284,7 +285,15 @@ def collisions_map(
     if roads is not None:
         _roads(fmap, roads)
     builders.outline_layer(fmap, areas, name="Areas", fields=(("name", "Area"), ("code", "Code")))
-    legends = [builders.collisions_layer(fmap, collisions, name="Collisions by severity")]
+    scope = (
+        f"Drawn: the collisions within {SITE_REACH_M / 1000:g} km of the areas, among which "
+        "sites are found; the sites listed are those centred in an area."
+        if len(areas)
+        else ""
+    )
+    legends = [
+        builders.collisions_layer(fmap, collisions, name="Collisions by severity", scope=scope)
+    ]
     if len(sites):
         fields = (
             ("rank_count", "Rank"),

@@ -440,3 +440,13 @@ def test_maps_say_how_to_add_streets_when_tiles_are_off_and_no_roads_are_loaded(
     app.config.update(TESTING=True)
     page = app.test_client().get("/category/Burglary").get_data(as_text=True)
     assert "no roads layer is loaded" not in page
+
+
+def test_collision_map_legend_says_which_collisions_are_drawn(client) -> None:
+    """The map draws the collisions within 2 km of the areas (those the sites are found among),
+    so points beyond the outlines are explained where the map is read."""
+    html = client.get("/collisions").get_data(as_text=True)
+    assert (
+        "Drawn: the collisions within 2 km of the areas, among which sites are found; the sites "
+        "listed are those centred in an area."
+    ) in html
