@@ -18,13 +18,13 @@ from geo_service.config import Settings
 from geo_service.store import Store
 from geo_service.web import create_app
 
-CATEGORY = "All crime"
 COLLISIONS = "Road traffic collision"
 
 
 def _paths(store: Store) -> list[str]:
-    """Every page and download on the demo's default options, for one crime group and the
-    collisions (each category page asks the same services for any group)."""
+    """Every page and download on the demo's default options, the category ones for the
+    collisions (each category page asks the same services for any group: one group stands for
+    all, and the collisions' is the smallest)."""
     code = str(store.layer("beat")["code"].iloc[0])
     paths = ["/", "/report", "/collisions", "/collisions/map.js", f"/area/beat/{code}",
              f"/area/beat/{code}/map.js", f"/api/area/beat/{code}/changes.csv",
@@ -32,7 +32,7 @@ def _paths(store: Store) -> list[str]:
     for name in ("sites.csv", "outside.csv", "ksi.csv", "sites.geojson", "points.geojson",
                  "severity.csv"):  # fmt: skip
         paths.append(f"/api/collisions/{name}")
-    for group in (CATEGORY, COLLISIONS):
+    for group in (COLLISIONS,):
         paths += [f"/category/{group}", f"/category/{group}/map.js", f"/patrol/{group}",
                   f"/patrol/{group}/map.js", f"/api/patrol/{group}.csv"]  # fmt: skip
         api = f"/api/category/{group}"
