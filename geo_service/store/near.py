@@ -113,14 +113,13 @@ def _meta(manifest: Manifest, layer: str, sources: Sequence[str]) -> dict[str, o
     """What a kept file must say it was built from to be trusted."""
     tags = partition_checksums(manifest)
     layer_file = manifest.checksums.get(f"layers/{layer}.parquet")
+    chosen = set(sources)
     return {
         "format": _FORMAT,
         "layer": layer,
         "layer_sha256": layer_file.sha256 if layer_file is not None else "",
         "reach_m": SITE_REACH_M,
-        "partitions": sorted(
-            [s, m, tags[(s, m)]] for (s, m) in manifest.partitions if s in set(sources)
-        ),
+        "partitions": sorted([s, m, tags[(s, m)]] for (s, m) in manifest.partitions if s in chosen),
     }
 
 
