@@ -12,7 +12,6 @@ trend count the collisions in the layer's areas. Both faces take the rule from
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,13 @@ import pandas as pd
 
 from geo_service.analysis import breakdowns
 from geo_service.analysis.adjusted_severity import adjusted_ksi
-from geo_service.analysis.periods import Period, month_label, rolling_periods, shift_month
+from geo_service.analysis.periods import (
+    Period,
+    month_label,
+    parse_month,
+    rolling_periods,
+    shift_month,
+)
 from geo_service.analysis.repeat_locations import (
     SITE_REACH_M,
     ClusterRule,
@@ -41,7 +46,6 @@ from geo_service.store.near import COLUMNS as COLLISION_COLUMNS
 from geo_service.store.near import collisions_near
 
 logger = logging.getLogger(__name__)
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 #: A location recorded as exact; any other stated precision is approximate (a fall-back pair).
 EXACT = "exact"
@@ -180,8 +184,7 @@ def collision_sites(
     with_collisions = _collision_months(store)
     latest = with_collisions[-1]
     last = period_end or latest
-    if not _MONTH.match(last):
-        raise InputError(f"period_end {last!r}: expected a month YYYY-MM")
+    parse_month(last, what="period_end")
     note = _window_note(rule, last, with_collisions)
     held = set(store.coverage().months_of(plain_group(ROAD_TRAFFIC_COLLISION)))
     years = max(rule.years, 3)
