@@ -39,7 +39,6 @@ from bench.cubes import _ROWS_ONLY
 from bench.startup import ROOT, _export, paired_ratio
 
 SEED = 20_261_201
-MONTHS = 36
 _X0, _Y0 = 500_000.0, 200_000.0
 #: Collisions a year within 1.5 km of the partnership (a district of 100 km2 has a few hundred).
 LOCAL_PER_YEAR = 1000

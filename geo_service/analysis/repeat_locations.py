@@ -180,9 +180,10 @@ def within_reach(
     """Which points lie within ``reach_m`` of an area (distance ``<=`` ``reach_m``; inside one
     is distance 0).
 
-    The union of the areas grown by ``reach_m`` less and more :data:`_BAND_M` settles nearly
-    every point; the distance is computed for those in the band between them only (a grown
-    polygon's arcs are chords, up to 0.12 % of ``reach_m`` inside the true line).
+    The union of the areas grown by ``reach_m`` less and more a band (1 % of ``reach_m``, at
+    least :data:`_BAND_M`: 20 m at 2 km) settles nearly every point; the distance is computed
+    for those in the band between them only (a grown polygon's arcs are chords, up to 0.12 %
+    of ``reach_m`` inside the true line).
 
     Parameters
     ----------
@@ -222,8 +223,9 @@ def within_reach(
     return out
 
 
-#: Half the width of the band around the reach's line where :func:`within_reach` computes the
-#: distance (metres): wider than the chords' shortfall (0.12 % of the reach, 2.4 m at 2 km).
+#: The least half-width of the band around the reach's line where :func:`within_reach` computes
+#: the distance (metres; 1 % of the reach when wider): wider than the chords' shortfall (0.12 %
+#: of the reach, 2.4 m at 2 km).
 _BAND_M = 5.0
 
 

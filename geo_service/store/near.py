@@ -103,10 +103,11 @@ def collisions_near(
     meta = _meta(manifest, layer, sources)
     path = version_dir / NEAR_FILE.format(layer=layer)
     kept = _read(path, meta)
-    if kept is None:
-        kept = _build(store.root, version, manifest, meta, layer, areas)
-        _write(path, kept, meta)
-    return _typed(kept, layer)
+    if kept is not None:
+        return _typed(kept, layer)
+    built = _build(store.root, version, manifest, meta, layer, areas)  # typed as it is built
+    _write(path, built, meta)
+    return built
 
 
 def _meta(manifest: Manifest, layer: str, sources: Sequence[str]) -> dict[str, object]:
